@@ -1,0 +1,50 @@
+import { createRequire } from "node:module";
+import path from "node:path";
+
+import hardhatToolboxMochaEthers from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
+import { configVariable, defineConfig } from "hardhat/config";
+
+import { tasks } from "./scripts/tasks/index.js";
+
+// Hardhat cannot download solc on these machines (HHE905), so compile with the soljson.js
+// shipped in the pinned `solc` npm package. The version below must match package.json.
+const require = createRequire(import.meta.url);
+const SOLC_VERSION = "0.8.30";
+const solcPackageVersion: string = require("solc/package.json").version;
+if (solcPackageVersion !== SOLC_VERSION) {
+  throw new Error(`solc npm package is ${solcPackageVersion}, hardhat.config.ts expects ${SOLC_VERSION}: run npm ci`);
+}
+const soljson = path.join(path.dirname(require.resolve("solc/package.json")), "soljson.js");
+
+const optimizer = { enabled: true, runs: 10_000 };
+
+export default defineConfig({
+  plugins: [hardhatToolboxMochaEthers],
+  tasks,
+  solidity: {
+    profiles: {
+      default: { version: SOLC_VERSION, path: soljson, settings: { optimizer, evmVersion: "prague" } },
+      production: { version: SOLC_VERSION, path: soljson, settings: { optimizer, evmVersion: "prague" } },
+    },
+  },
+  paths: {
+    tests: { mocha: "test", solidity: "test" },
+  },
+  test: {
+    solidity: {
+      fuzz: { runs: 256 },
+      invariant: { runs: 64, depth: 32, failOnRevert: false },
+    },
+    mocha: { timeout: 120_000 },
+  },
+  networks: {
+    hardhatMainnet: { type: "edr-simulated", chainType: "l1" },
+    localhost: { type: "http", chainType: "l1", url: "http://127.0.0.1:8545" },
+    sepolia: {
+      type: "http",
+      chainType: "l1",
+      url: configVariable("SEPOLIA_RPC_URL"),
+      accounts: [configVariable("SEPOLIA_PRIVATE_KEY")],
+    },
+  },
+});
