@@ -16,7 +16,7 @@ if (solcPackageVersion !== SOLC_VERSION) {
 }
 const soljson = path.join(path.dirname(require.resolve("solc/package.json")), "soljson.js");
 
-const optimizer = { enabled: true, runs: 10_000 };
+const optimizer = { enabled: true, runs: 200 };
 
 export default defineConfig({
   plugins: [hardhatToolboxMochaEthers],

@@ -1,0 +1,87 @@
+// Shared fixtures for the TypeScript tests. Importing this file runs nothing: every export is
+// a function the tests call (mocha loads every .ts under test/).
+import { network } from "hardhat";
+
+import ProtocolModule from "../../ignition/modules/Protocol.js";
+
+export const TOKEN = 10n ** 18n;
+export const EPOCH = 3_600n; // seconds, in tests
+export const CREDIT_WINDOW = 3n;
+export const MIN_SELF_BOND = 1_000n * TOKEN;
+export const UNBONDING_DELAY = 7_200n;
+export const COMMISSION_DELAY = 2n;
+export const FIRST_LOSS_BPS = 5_000n;
+export const BURN_BPS = 5_000n;
+export const MAX_SLASH_BPS = 3_000n;
+export const JAIL_PERIOD = 3_600n;
+
+export const testParameters = {
+  EdgeStaking: {
+    epochLength: EPOCH,
+    rewardCreditWindow: CREDIT_WINDOW,
+    minSelfBond: MIN_SELF_BOND,
+    unbondingDelay: UNBONDING_DELAY,
+    commissionDelay: COMMISSION_DELAY,
+    operatorFirstLossBps: FIRST_LOSS_BPS,
+    slashBurnBps: BURN_BPS,
+    maxSlashBps: MAX_SLASH_BPS,
+    jailPeriod: JAIL_PERIOD,
+  },
+};
+
+export function profile(overrides: Partial<{ endpoint: string; region: string; capacity: number; models: string[]; metadataURI: string }> = {}) {
+  return {
+    endpoint: "https://edge-1.example.org",
+    region: "eu-west",
+    capacity: 500,
+    models: ["tideway/reference-1"],
+    metadataURI: "ipfs://edge-metadata",
+    ...overrides,
+  };
+}
+
+/** One network connection per test file; fixtures are snapshotted by loadFixture. */
+export async function connect() {
+  return network.create();
+}
+
+export type Connection = Awaited<ReturnType<typeof connect>>;
+
+/**
+ * Deploys the protocol through the same Ignition module production uses, funds five holders
+ * and allowlists the operator. Signers: admin (governance), operator, three delegators, a
+ * slasher, a reward creditor, an outsider.
+ */
+export async function deployProtocol(conn: Connection) {
+  const { ethers, ignition } = conn;
+  const [admin, operator, alice, bob, carol, slasher, creditor, outsider] = await ethers.getSigners();
+  const deployed = await ignition.deploy(ProtocolModule, { parameters: testParameters });
+  const token = await ethers.getContractAt("EdgeToken", await deployed.token.getAddress());
+  const registry = await ethers.getContractAt("EdgeRegistry", await deployed.registry.getAddress());
+  const staking = await ethers.getContractAt("EdgeStaking", await deployed.staking.getAddress());
+
+  for (const holder of [operator, alice, bob, carol, creditor, outsider]) {
+    await token.transfer(holder.address, 1_000_000n * TOKEN);
+    await token.connect(holder).approve(await staking.getAddress(), ethers.MaxUint256);
+  }
+  await registry.setOperatorAllowlisted(operator.address, true);
+  await staking.grantRole(await staking.SLASHER_ROLE(), slasher.address);
+  await staking.grantRole(await staking.REWARD_CREDITOR_ROLE(), creditor.address);
+  return { token, registry, staking, admin, operator, alice, bob, carol, slasher, creditor, outsider };
+}
+
+/** deployProtocol plus one registered edge (id 1) whose operator has bonded the minimum. */
+export async function deployWithEdge(conn: Connection) {
+  const env = await deployProtocol(conn);
+  const signingKey = conn.ethers.Wallet.createRandom();
+  await env.registry.connect(env.operator).registerEdge(signingKey.address, profile());
+  await env.staking.connect(env.operator).stake(1n, MIN_SELF_BOND);
+  return { ...env, edgeId: 1n, signingKey };
+}
+
+/** Moves the chain to the start of `epoch` (the clock's genesis is the deployment time). */
+export async function goToEpoch(conn: Connection, staking: Awaited<ReturnType<typeof deployProtocol>>["staking"], epoch: bigint) {
+  const start = await staking.epochStartTime(epoch);
+  const now = BigInt(await conn.networkHelpers.time.latest());
+  if (start > now) await conn.networkHelpers.time.increaseTo(start);
+}
