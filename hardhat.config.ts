@@ -16,7 +16,7 @@ if (solcPackageVersion !== SOLC_VERSION) {
 }
 const soljson = path.join(path.dirname(require.resolve("solc/package.json")), "soljson.js");
 
-const optimizer = { enabled: true, runs: 200 };
+const optimizer = { enabled: true, runs: 1_000 };
 
 export default defineConfig({
   plugins: [hardhatToolboxMochaEthers],
@@ -32,8 +32,8 @@ export default defineConfig({
   },
   test: {
     solidity: {
-      fuzz: { runs: 256 },
-      invariant: { runs: 64, depth: 32, failOnRevert: false },
+      fuzz: { runs: 1_000 },
+      invariant: { runs: 1_000, depth: 32, failOnRevert: false },
     },
     mocha: { timeout: 120_000 },
   },

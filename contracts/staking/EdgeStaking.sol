@@ -46,7 +46,6 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         uint32 jailFromKey; // first jailed epoch + 1 of the last jail span; 0 = never jailed
         uint32 jailToEpoch; // last jailed epoch of that span; max while jailed
         // slot 2
-        address operator; // cached from the registry on first bond (operators never change)
         uint16 commissionOld; // bps for epochs before commissionEpoch
         uint16 commissionNew; // bps from commissionEpoch on
         uint32 commissionEpoch;
@@ -293,7 +292,8 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         require(amount <= reserve, StakingInsufficientRewardReserve(amount, reserve));
         uint256 commission = amount * _commissionAt(p, epoch) / BPS;
         p.accRewardPerShare += Math.mulDiv(amount - commission, ACC_SCALE, earning);
-        if (commission != 0) _positions[edgeId][p.operator].rewards += uint128(commission);
+        // The operator is read only when there is commission to pay: most credits skip the call.
+        if (commission != 0) _positions[edgeId][_operatorOf(edgeId)].rewards += uint128(commission);
         _rewardReserve = uint128(reserve - amount);
         _totalRewardsOwed += uint128(amount);
         emit RewardCredited(edgeId, epoch, amount, commission);
@@ -316,7 +316,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         require(faultEpoch <= cur, StakingFaultEpochInFuture(faultEpoch, cur));
         Pool storage p = _pools[edgeId];
         _activate(p, cur);
-        Position storage op = _positions[edgeId][_poolOperator(p, edgeId)];
+        Position storage op = _positions[edgeId][_operatorOf(edgeId)];
         _sync(p, op);
         SlashOutcome memory o = _applySlash(p, op, fractionBps, params.operatorFirstLossBps);
         uint256 jailedUntil = _jail(p, faultEpoch, cur, params.jailPeriod);
@@ -488,7 +488,6 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         if (state == IEdgeRegistry.EdgeState.Exiting) revert StakingEdgeNotAcceptingStake(edgeId, EdgeStatus.Exiting);
         // Delegators are kept out of a jailed edge; its operator may top up to be able to unjail.
         if (!isOperator && p.jailedUntil != 0) revert StakingEdgeNotAcceptingStake(edgeId, EdgeStatus.Jailed);
-        if (p.operator == address(0)) p.operator = operator;
 
         uint256 cur = currentEpoch();
         _activate(p, cur);
@@ -584,10 +583,11 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
     /// @dev Accrues the position's rewards up to the current index and turns its young shares
     /// into earning ones once the pool has activated their cohort.
     function _sync(Pool storage p, Position storage pos) private {
-        uint256 acc = p.accRewardPerShare;
         uint256 earning = pos.earningShares;
-        uint256 earned = earning == 0 ? 0 : Math.mulDiv(earning, acc - pos.accPaid, ACC_SCALE);
         uint256 young = pos.youngShares;
+        if (earning == 0 && young == 0) return; // a new position has nothing to accrue
+        uint256 acc = p.accRewardPerShare;
+        uint256 earned = earning == 0 ? 0 : Math.mulDiv(earning, acc - pos.accPaid, ACC_SCALE);
         if (young != 0 && p.activatedKey > pos.youngEpoch) {
             uint256 accStart = p.activations.lowerLookup(uint48(uint256(pos.youngEpoch) + 1));
             earned += Math.mulDiv(young, acc - accStart, ACC_SCALE);
@@ -654,13 +654,10 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         if (reporterReward != 0) token.safeTransfer(reporter, reporterReward);
     }
 
-    /// @dev The edge's operator, from the pool's cache or (for a pool never bonded) the registry.
-    function _poolOperator(Pool storage p, uint256 edgeId) private view returns (address operator) {
-        operator = p.operator;
-        if (operator == address(0)) {
-            (operator,) = registry.operatorAndState(edgeId);
-            require(operator != address(0), StakingUnknownEdge(edgeId));
-        }
+    /// @dev The edge's operator; reverts for an unknown edge.
+    function _operatorOf(uint256 edgeId) private view returns (address operator) {
+        (operator,) = registry.operatorAndState(edgeId);
+        require(operator != address(0), StakingUnknownEdge(edgeId));
     }
 
     function _operatorFirstLoss(
