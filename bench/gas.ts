@@ -108,6 +108,11 @@ await measure("stake", "the fresh operator's first self-bond on its new edge (cr
   staking.connect(op).stake(newEdgeId, 1_000n * TOKEN),
 );
 
+await goToEpoch(5n);
+await measure("stake_topUp", "operator adds to its self-bond in a later epoch (pool exists)", () =>
+  staking.connect(op).stake(newEdgeId, 500n * TOKEN),
+);
+
 // A delegation into a busy pool: another holder already joined it this epoch.
 await staking.connect(delegators[0]).delegate(edgeA.edgeId, 10n * TOKEN);
 const d1 = await fresh(10_000n * TOKEN);
@@ -115,7 +120,7 @@ await measure("delegate", "fresh holder delegates to an edge that already had a 
   staking.connect(d1).delegate(edgeA.edgeId, 1_000n * TOKEN),
 );
 // Worst case: first delegation of the epoch into a pool with a cohort due for activation.
-await goToEpoch(5n);
+await goToEpoch(6n);
 const d2 = await fresh(10_000n * TOKEN);
 await measure("delegate_firstInEpoch", "fresh holder, first join of the epoch, activates a due cohort (worst case)", () =>
   staking.connect(d2).delegate(edgeB.edgeId, 1_000n * TOKEN),
@@ -123,11 +128,11 @@ await measure("delegate_firstInEpoch", "fresh holder, first join of the epoch, a
 
 // Unbonding: delegators[1] (edge B) joined in epoch 0 and earns now.
 await staking.connect(delegators[3]).unbond(edgeB.edgeId, 100n * TOKEN);
-await measure("unbond", "holder unbonds part of its earning stake; another unbond already queued this epoch", () =>
+await measure("unbond", "holder's first unbond after warm-up (first sync stores its reward index and rewards); maturity already queued this epoch", () =>
   staking.connect(delegators[1]).unbond(edgeB.edgeId, 500n * TOKEN),
 );
-await goToEpoch(6n);
-await measure("unbond_firstInEpoch", "first unbond of the epoch in that pool (new maturity checkpoint)", () =>
+await goToEpoch(7n);
+await measure("unbond_again_newEpoch", "same holder unbonds again in a later epoch (new maturity checkpoint in the pool)", () =>
   staking.connect(delegators[1]).unbond(edgeB.edgeId, 500n * TOKEN),
 );
 

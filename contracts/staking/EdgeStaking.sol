@@ -406,7 +406,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         returns (uint256 active, uint256 earning, uint256 unbondingSlashable)
     {
         Pool storage p = _pools[edgeId];
-        (uint256 earningShares,) = _pendingActivation(p, currentEpoch());
+        (uint256 earningShares,,) = _pendingActivation(p, currentEpoch());
         active = p.tokens;
         earning = _toTokens(earningShares, p.tokens, p.shares);
         unbondingSlashable = Math.mulDiv(_liveNormalized(p), PHI_SCALE - p.unbondingLoss.latest(), PHI_SCALE);
@@ -557,27 +557,34 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
     }
 
     /// @dev Makes earning every cohort that joined at least `creditWindow + 1` epochs ago and
-    /// records the reward index at which it starts. Writes only when a cohort is due.
+    /// records the reward index at which it starts. The key advances even when no cohort was
+    /// due, so later touches in the same epoch skip the lookups; the index is checkpointed only
+    /// when shares were activated, which is all a holder's lookup needs (its own cohort is never empty).
     function _activate(Pool storage p, uint256 cur) private {
-        (uint256 earningShares, uint256 newKey) = _pendingActivation(p, cur);
+        (uint256 earningShares, uint256 newKey, bool activated) = _pendingActivation(p, cur);
         if (newKey == 0) return;
-        p.earningShares = uint112(earningShares);
         p.activatedKey = uint32(newKey);
+        if (!activated) return;
+        p.earningShares = uint112(earningShares);
         p.activations.push(uint48(newKey), p.accRewardPerShare.toUint208());
     }
 
-    /// @dev Earning shares after activating what is due at `cur`, and the new activation key
-    /// (0 when nothing is due).
-    function _pendingActivation(Pool storage p, uint256 cur) private view returns (uint256 earning, uint256 newKey) {
+    /// @dev Earning shares after activating what is due at `cur`, the new activation key (0 when
+    /// it does not move) and whether any shares become earning.
+    function _pendingActivation(Pool storage p, uint256 cur)
+        private
+        view
+        returns (uint256 earning, uint256 newKey, bool activated)
+    {
         earning = p.earningShares;
-        if (cur <= _creditWindow) return (earning, 0);
+        if (cur <= _creditWindow) return (earning, 0, false);
         uint256 key = cur - _creditWindow;
         uint256 oldKey = p.activatedKey;
-        if (key <= oldKey) return (earning, 0);
+        if (key <= oldKey) return (earning, 0, false);
+        (, uint48 lastJoinKey,) = p.joined.latestCheckpoint();
+        if (lastJoinKey <= oldKey) return (earning, 0, false); // nothing is warming up
         uint256 delta = p.joined.upperLookupRecent(uint48(key)) - p.joined.upperLookupRecent(uint48(oldKey));
-        // Nothing joined in between: leave the key where it is, the next activation covers the range.
-        if (delta == 0) return (earning, 0);
-        return (earning + delta, key);
+        return (earning + delta, key, delta != 0);
     }
 
     /// @dev Accrues the position's rewards up to the current index and turns its young shares
