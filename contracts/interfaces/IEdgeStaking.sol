@@ -92,7 +92,8 @@ interface IEdgeStaking is IEpochClock {
     error StakingNotOperator(uint256 edgeId, address caller, address operator);
     error StakingEdgeNotAcceptingStake(uint256 edgeId, EdgeStatus status);
     error StakingUnknownEdge(uint256 edgeId);
-    error StakingInsufficientEarningStake(uint256 requestedShares, uint256 earningShares);
+    /// @notice Asked to unbond more than the caller's earning stake is worth (both in tokens).
+    error StakingInsufficientEarningStake(uint256 requested, uint256 available);
     error StakingStillWarmingUp(uint256 edgeId, address account, uint256 activationEpoch);
     error StakingUnknownUnbonding(uint256 edgeId, address account, uint256 index);
     error StakingUnbondingNotMature(uint256 withdrawableAt, uint256 nowTime);
@@ -101,6 +102,8 @@ interface IEdgeStaking is IEpochClock {
     error StakingCreditWindowClosed(uint256 epoch, uint256 currentEpoch);
     error StakingEdgeExiting(uint256 edgeId);
     error StakingUnbondingExhausted(uint256 edgeId);
+    /// @notice The pool's shares are worth nothing (slashed to dust), so new stake cannot be priced.
+    error StakingPoolDepleted(uint256 edgeId);
     error StakingInsufficientRewardReserve(uint256 amount, uint256 reserve);
     error StakingCommissionTooHigh(uint256 bps);
     error StakingCommissionChangePending(uint256 edgeId, uint256 changeableFromEpoch);

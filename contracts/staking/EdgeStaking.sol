@@ -496,7 +496,10 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
 
         uint256 poolTokens = p.tokens;
         uint256 poolShares = p.shares;
-        uint256 shares = Math.mulDiv(amount, poolShares + 1, poolTokens + 1);
+        // A pool whose shares are left with no tokens (slashed to dust) cannot price new stake.
+        require(poolShares == 0 || poolTokens != 0, StakingPoolDepleted(edgeId));
+        // Round down: the caller never gets more shares than its tokens buy.
+        uint256 shares = poolShares == 0 ? amount : Math.mulDiv(amount, poolShares, poolTokens);
         require(shares != 0, StakingZeroShares(amount));
         uint256 newShares = poolShares + shares;
         p.tokens = (poolTokens + amount).toUint128();
@@ -520,19 +523,21 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         uint256 earning = pos.earningShares;
         uint256 poolTokens = p.tokens;
         uint256 poolShares = p.shares;
-        if (amount == type(uint256).max) {
-            shares = earning;
-            tokens = _toTokens(shares, poolTokens, poolShares);
+        uint256 available = _toTokens(earning, poolTokens, poolShares);
+        bool all = amount == type(uint256).max;
+        if ((all && available == 0) || (!all && amount > available)) {
+            // Say when the stake will be free if that is what is missing.
+            require(pos.youngShares == 0, StakingStillWarmingUp(edgeId, msg.sender, pos.youngEpoch + _creditWindow + 1));
+            revert StakingInsufficientEarningStake(amount, available);
+        }
+        if (all) {
+            (shares, tokens) = (earning, available);
         } else {
             // Round the shares burned up: the caller never gets more than its shares are worth.
-            shares = Math.mulDiv(amount, poolShares + 1, poolTokens + 1, Math.Rounding.Ceil);
+            // amount <= available <= poolTokens, so poolTokens != 0 here.
+            shares = Math.mulDiv(amount, poolShares, poolTokens, Math.Rounding.Ceil);
             tokens = amount;
         }
-        if (shares > earning || shares == 0) {
-            require(pos.youngShares == 0, StakingStillWarmingUp(edgeId, msg.sender, pos.youngEpoch + _creditWindow + 1));
-            revert StakingInsufficientEarningStake(shares, earning);
-        }
-        require(tokens != 0, StakingZeroAmount());
         p.tokens = uint128(poolTokens - tokens);
         p.shares = uint128(poolShares - shares);
         p.earningShares -= uint112(shares);
@@ -621,7 +626,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
 
         o.firstLoss = _operatorFirstLoss(op, o.total, poolTokens, poolShares, firstLossBps);
         if (o.firstLoss != 0) {
-            uint256 burnShares = Math.mulDiv(o.firstLoss, poolShares + 1, poolTokens + 1, Math.Rounding.Ceil);
+            uint256 burnShares = Math.mulDiv(o.firstLoss, poolShares, poolTokens, Math.Rounding.Ceil);
             if (burnShares > op.earningShares) burnShares = op.earningShares;
             op.earningShares -= uint112(burnShares);
             p.earningShares -= uint112(burnShares);
@@ -755,7 +760,10 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         require(value >= min && value <= max, StakingParameterOutOfBounds(parameter, value, min, max));
     }
 
+    /// @dev Value of `shares` at the pool's price, rounded down. No virtual offset is needed
+    /// (unlike ERC-4626): donations are not counted and rewards never raise the price, so the
+    /// first-depositor inflation it guards against cannot happen here.
     function _toTokens(uint256 shares, uint256 poolTokens, uint256 poolShares) private pure returns (uint256) {
-        return Math.mulDiv(shares, poolTokens + 1, poolShares + 1);
+        return poolShares == 0 ? 0 : Math.mulDiv(shares, poolTokens, poolShares);
     }
 }
