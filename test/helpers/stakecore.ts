@@ -35,15 +35,15 @@ export async function registerEdge(conn: Connection, env: Pick<ProtocolEnv, "reg
 }
 
 /**
- * Pool price with the contract's virtual offset of one share and one token (which makes a
- * first deposit mint 1:1 and rounds every conversion in the pool's favour).
+ * Pool price: shares and tokens convert at tokens/shares exactly, rounded down (in the pool's
+ * favour); the first bond of an empty pool mints 1:1.
  */
 export function sharesFor(amount: bigint, poolTokens: bigint, poolShares: bigint) {
-  return (amount * (poolShares + 1n)) / (poolTokens + 1n);
+  return poolShares === 0n ? amount : (amount * poolShares) / poolTokens;
 }
 
 export function tokensFor(shares: bigint, poolTokens: bigint, poolShares: bigint) {
-  return (shares * (poolTokens + 1n)) / (poolShares + 1n);
+  return poolShares === 0n ? 0n : (shares * poolTokens) / poolShares;
 }
 
 /** Sets the timestamp of the next transaction (reverting calls are evaluated at it too). */

@@ -33,9 +33,9 @@ export function mulDiv(a: bigint, b: bigint, c: bigint): bigint {
   return (a * b) / c;
 }
 
-/** Value of `shares` in a pool of `tokens` over `shares` (the contract's virtual-share rounding). */
+/** Value of `shares` in a pool of `tokens` over `shares`, rounded down (the contract's rule). */
 export function toTokens(shares: bigint, poolTokens: bigint, poolShares: bigint): bigint {
-  return mulDiv(shares, poolTokens + 1n, poolShares + 1n);
+  return poolShares === 0n ? 0n : mulDiv(shares, poolTokens, poolShares);
 }
 
 export interface SlashSplit {

@@ -97,7 +97,7 @@ describe("EdgeStaking: unbonding", () => {
       // An account without stake has nothing to unbond, even with type(uint256).max.
       await expect(staking.connect(outsider).unbond(edgeId, MAX_UINT256))
         .to.be.revertedWithCustomError(staking, "StakingInsufficientEarningStake")
-        .withArgs(0n, 0n);
+        .withArgs(MAX_UINT256, 0n);
     });
 
     it("reverts with StakingZeroAmount for a zero amount", async () => {
