@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
-import type { ContractTransactionResponse } from "ethers";
+import type { ContractTransactionResponse, HDNodeWallet } from "ethers";
 import { network } from "hardhat";
 
 import ProtocolModule from "../ignition/modules/Protocol.js";
@@ -70,10 +70,28 @@ function profile(i: number) {
   };
 }
 
+// The registry's EIP-712 domain, for the signing keys' proofs of possession.
+const [, domainName, domainVersion, domainChainId, domainContract] = await registry.eip712Domain();
+const claimDomain = { name: domainName, version: domainVersion, chainId: domainChainId, verifyingContract: domainContract };
+const claimTypes = {
+  SigningKeyClaim: [
+    { name: "operator", type: "address" },
+    { name: "signingKey", type: "address" },
+  ],
+};
+
+/** A fresh signing key and its proof of possession for `operator`. */
+async function newSigningKey(operator: string) {
+  const key = ethers.Wallet.createRandom();
+  const signature = await key.signTypedData(claimDomain, claimTypes, { operator, signingKey: key.address });
+  return { address: key.address, signature };
+}
+
 async function newEdge(i: number) {
   const operator = await fresh(100_000n * TOKEN);
   await registry.setOperatorAllowlisted(operator.address, true);
-  await registry.connect(operator).registerEdge(ethers.Wallet.createRandom().address, profile(i));
+  const key = await newSigningKey(operator.address);
+  await registry.connect(operator).registerEdge(key.address, profile(i), key.signature);
   const edgeId = await registry.edgeCount();
   return { operator, edgeId };
 }
@@ -86,7 +104,7 @@ const edgeA = await newEdge(1);
 const edgeB = await newEdge(2);
 await staking.connect(edgeA.operator).stake(edgeA.edgeId, 5_000n * TOKEN);
 await staking.connect(edgeB.operator).stake(edgeB.edgeId, 5_000n * TOKEN);
-const delegators = [];
+const delegators: HDNodeWallet[] = [];
 for (let i = 0; i < 4; i++) {
   const d = await fresh(10_000n * TOKEN);
   await staking.connect(d).delegate(i % 2 === 0 ? edgeA.edgeId : edgeB.edgeId, 2_000n * TOKEN);
@@ -100,8 +118,9 @@ await staking.creditReward(edgeB.edgeId, 3n, 1_000n * TOKEN);
 // ---- the operations, each by a fresh account ----
 const op = await fresh(100_000n * TOKEN);
 await registry.setOperatorAllowlisted(op.address, true);
-await measure("registerEdge", "fresh allowlisted operator registers an edge (1 model)", () =>
-  registry.connect(op).registerEdge(ethers.Wallet.createRandom().address, profile(3)),
+const opKey = await newSigningKey(op.address);
+await measure("registerEdge", "fresh allowlisted operator registers an edge (1 model, with the key's EIP-712 proof)", () =>
+  registry.connect(op).registerEdge(opKey.address, profile(3), opKey.signature),
 );
 const newEdgeId = await registry.edgeCount();
 await measure("stake", "the fresh operator's first self-bond on its new edge (creates the pool)", () =>

@@ -9,6 +9,16 @@ pragma solidity 0.8.30;
 /// the events, where routers and indexers read it.
 ///
 /// While the network is in its trusted phase only allowlisted operators may register.
+///
+/// Signing keys need a proof of possession. A key, once used, can never be used again (so that a
+/// jailed or exited edge cannot come back under it); without a proof, anyone allowed to register
+/// could name another operator's intended key (visible in the mempool, or simply published) and
+/// burn it forever. So whoever claims a key, at registration or rotation, passes a signature BY
+/// THAT KEY over the EIP-712 struct `SigningKeyClaim(address operator,address signingKey)`, with
+/// `operator` the caller, in the registry's domain (name "Tideway EdgeRegistry", version "1",
+/// this chain's id, the registry's address; see ERC-5267 `eip712Domain()`). The claim names the
+/// operator, so it cannot be replayed by someone else, and needs no nonce: a key is claimed once.
+/// Signing keys are therefore EOA keys (ECDSA, 65-byte signatures, low s).
 interface IEdgeRegistry {
     /// @notice Registry-level state of an edge. Stake-dependent statuses (active, jailed) are
     /// derived by the staking contract, see {IEdgeStaking-edgeStatus}.
@@ -56,6 +66,10 @@ interface IEdgeRegistry {
     /// @notice The signing key is zero or already belongs (or belonged) to an edge. Keys are
     /// never reused, so a jailed or deregistered edge cannot come back under its old key.
     error RegistrySigningKeyUnavailable(address signingKey);
+    /// @notice `keySignature` is not a signature by `signingKey` of the claim
+    /// {signingKeyClaimDigest}(caller, `signingKey`): signed by another key, for another
+    /// operator, chain or registry, or malformed (then `recovered` is zero).
+    error RegistryInvalidKeySignature(address signingKey, address recovered);
     /// @notice No edge with this id.
     error RegistryUnknownEdge(uint256 edgeId);
     /// @notice Only the edge's operator may do this.
@@ -68,11 +82,17 @@ interface IEdgeRegistry {
     error RegistryZeroAddress();
 
     /// @notice Registers a new edge operated by the caller. In the trusted phase the caller
-    /// must be allowlisted. Emits {EdgeRegistered}.
+    /// must be allowlisted. The signing key must prove it agrees to serve the caller, see the
+    /// contract notice. Emits {EdgeRegistered}.
     /// @param signingKey Address of the key the edge signs challenge answers with; unused before.
     /// @param profile The edge's declared profile.
+    /// @param keySignature Signature by `signingKey` of {signingKeyClaimDigest}(caller, signingKey).
     /// @return edgeId The new edge's id (sequential, from 1).
-    function registerEdge(address signingKey, EdgeProfile calldata profile) external returns (uint256 edgeId);
+    function registerEdge(
+        address signingKey,
+        EdgeProfile calldata profile,
+        bytes calldata keySignature
+    ) external returns (uint256 edgeId);
 
     /// @notice Replaces the edge's profile. Only the operator; not once exiting.
     /// Emits {EdgeProfileUpdated}.
@@ -81,10 +101,12 @@ interface IEdgeRegistry {
     function updateEdge(uint256 edgeId, EdgeProfile calldata profile) external;
 
     /// @notice Rotates the edge's signing key to one never used before. Only the operator;
-    /// not once exiting. Emits {SigningKeyRotated}.
+    /// not once exiting. The new key must prove possession like at registration (a fresh
+    /// signature by the new key; the old key's is not needed). Emits {SigningKeyRotated}.
     /// @param edgeId The edge.
     /// @param newKey The new signing key.
-    function rotateSigningKey(uint256 edgeId, address newKey) external;
+    /// @param keySignature Signature by `newKey` of {signingKeyClaimDigest}(caller, newKey).
+    function rotateSigningKey(uint256 edgeId, address newKey, bytes calldata keySignature) external;
 
     /// @notice Temporarily withdraws the edge from service (maintenance). Only the operator.
     /// Emits {EdgePaused}.
@@ -134,4 +156,9 @@ interface IEdgeRegistry {
 
     /// @notice keccak256 of the ABI encoding of `profile`, as stored by the registry.
     function hashProfile(EdgeProfile calldata profile) external pure returns (bytes32);
+
+    /// @notice The EIP-712 digest `signingKey` signs to let `operator` claim it (register an edge
+    /// with it or rotate to it): the hash of `SigningKeyClaim(operator, signingKey)` in this
+    /// registry's domain. For off-chain tooling; wallets can sign the typed data directly.
+    function signingKeyClaimDigest(address operator, address signingKey) external view returns (bytes32);
 }

@@ -2,14 +2,25 @@
 pragma solidity 0.8.30;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IEdgeRegistry} from "../interfaces/IEdgeRegistry.sol";
 
 /// @title EdgeRegistry
 /// @notice Identity and admission of edges; see {IEdgeRegistry}. Stake, jail and the derived
 /// lifecycle status live in the staking contract, which reads this one.
-contract EdgeRegistry is IEdgeRegistry, AccessControl {
+///
+/// EIP-712 domain: name "Tideway EdgeRegistry", version "1", this chain's id and this contract's
+/// address (see {eip712Domain}); signing keys prove possession by signing a `SigningKeyClaim`.
+contract EdgeRegistry is IEdgeRegistry, AccessControl, EIP712 {
     /// @notice Role that manages the allowlist and the trusted phase (the governance timelock).
     bytes32 public constant GOVERNANCE_ROLE = keccak256("GOVERNANCE_ROLE");
+
+    /// @notice EIP-712 type hash of the struct a signing key signs to be claimed by `operator`,
+    /// see {IEdgeRegistry-signingKeyClaimDigest}.
+    // The type string is hashed at compile time (a constant), so its length costs no gas.
+    // solhint-disable-next-line gas-small-strings
+    bytes32 public constant SIGNING_KEY_CLAIM_TYPEHASH = keccak256("SigningKeyClaim(address operator,address signingKey)");
 
     // Packed in one slot: the counter is written on every registration, the flag read on it.
     uint248 private _edgeCount;
@@ -30,7 +41,7 @@ contract EdgeRegistry is IEdgeRegistry, AccessControl {
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE and GOVERNANCE_ROLE (handed to the timelock later).
     /// @param trustedPhase_ Whether the network starts in its trusted phase.
-    constructor(address admin, bool trustedPhase_) {
+    constructor(address admin, bool trustedPhase_) EIP712("Tideway EdgeRegistry", "1") {
         require(admin != address(0), RegistryZeroAddress());
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(GOVERNANCE_ROLE, admin);
@@ -39,11 +50,15 @@ contract EdgeRegistry is IEdgeRegistry, AccessControl {
     }
 
     /// @inheritdoc IEdgeRegistry
-    function registerEdge(address signingKey, EdgeProfile calldata profile) external returns (uint256 edgeId) {
+    function registerEdge(
+        address signingKey,
+        EdgeProfile calldata profile,
+        bytes calldata keySignature
+    ) external returns (uint256 edgeId) {
         require(!_trustedPhase || _allowlisted[msg.sender], RegistryOperatorNotAllowlisted(msg.sender));
         bytes32 profileHash = _validatedHash(profile);
         edgeId = ++_edgeCount;
-        _claimSigningKey(signingKey, edgeId);
+        _claimSigningKey(signingKey, edgeId, keySignature);
         _edges[edgeId] = Edge({
             operator: msg.sender,
             state: EdgeState.Registered,
@@ -64,10 +79,10 @@ contract EdgeRegistry is IEdgeRegistry, AccessControl {
     }
 
     /// @inheritdoc IEdgeRegistry
-    function rotateSigningKey(uint256 edgeId, address newKey) external onlyOperator(edgeId) {
+    function rotateSigningKey(uint256 edgeId, address newKey, bytes calldata keySignature) external onlyOperator(edgeId) {
         Edge storage e = _edges[edgeId];
         _requireNotExiting(edgeId, e.state);
-        _claimSigningKey(newKey, edgeId);
+        _claimSigningKey(newKey, edgeId, keySignature);
         address previous = e.signingKey;
         e.signingKey = newKey;
         emit SigningKeyRotated(edgeId, previous, newKey);
@@ -152,8 +167,19 @@ contract EdgeRegistry is IEdgeRegistry, AccessControl {
         return keccak256(abi.encode(profile));
     }
 
-    function _claimSigningKey(address key, uint256 edgeId) private {
+    /// @inheritdoc IEdgeRegistry
+    function signingKeyClaimDigest(address operator, address signingKey) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(SIGNING_KEY_CLAIM_TYPEHASH, operator, signingKey)));
+    }
+
+    /// @dev Availability first: it rejects the zero key, which the proof check alone would not
+    /// (a failed recovery yields address(0)), and spares the recovery for used keys.
+    function _claimSigningKey(address key, uint256 edgeId, bytes calldata keySignature) private {
         require(key != address(0) && _keyOwner[key] == 0, RegistrySigningKeyUnavailable(key));
+        // tryRecover returns address(0) on every error (length, high s, invalid point), and `key`
+        // is not zero here, so a malformed signature fails the comparison like a wrong one.
+        (address recovered, , ) = ECDSA.tryRecoverCalldata(signingKeyClaimDigest(msg.sender, key), keySignature);
+        require(recovered == key, RegistryInvalidKeySignature(key, recovered));
         _keyOwner[key] = edgeId;
     }
 

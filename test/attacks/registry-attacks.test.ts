@@ -1,6 +1,19 @@
 import { expect } from "chai";
+import type { BaseWallet } from "ethers";
 
-import { connect, type Connection, deployWithEdge, EPOCH, JAIL_PERIOD, MIN_SELF_BOND, profile, TOKEN } from "../helpers/protocol.js";
+import {
+  connect,
+  type Connection,
+  deployWithEdge,
+  EPOCH,
+  JAIL_PERIOD,
+  keyClaimDomain,
+  MIN_SELF_BOND,
+  profile,
+  SIGNING_KEY_CLAIM_TYPES,
+  signKeyClaim,
+  TOKEN,
+} from "../helpers/protocol.js";
 
 // IEdgeStaking.EdgeStatus
 const STATUS_ACTIVE = 2n;
@@ -9,14 +22,34 @@ const STATUS_EXITING = 5n;
 
 const SLASH_BPS = 1_000n;
 
+/** The profile as the ABI decoder returns it inside an event (capacity as a bigint). */
+function asTuple(p: ReturnType<typeof profile>) {
+  return [p.endpoint, p.region, BigInt(p.capacity), p.models, p.metadataURI];
+}
+
 describe("Registry attacks", () => {
   let conn: Connection;
   before(async () => {
     conn = await connect();
   });
 
+  type Env = Awaited<ReturnType<typeof deployWithEdge>>;
+  type Registry = Env["registry"];
+  type Account = Env["operator"];
+
+  /** A fresh signing key: a wallet, so the test can produce its proofs of possession. */
   function newKey() {
-    return conn.ethers.Wallet.createRandom().address;
+    return conn.ethers.Wallet.createRandom();
+  }
+
+  /** registerEdge by `caller` with `key` and a valid proof of possession for `caller`. */
+  async function register(registry: Registry, caller: Account, key: BaseWallet) {
+    return registry.connect(caller).registerEdge(key.address, profile(), await signKeyClaim(registry, caller.address, key));
+  }
+
+  /** rotateSigningKey by `caller` to `key` with a valid proof of possession for `caller`. */
+  async function rotate(registry: Registry, caller: Account, edgeId: bigint, key: BaseWallet) {
+    return registry.connect(caller).rotateSigningKey(edgeId, key.address, await signKeyClaim(registry, caller.address, key));
   }
 
   function withEdge() {
@@ -28,7 +61,7 @@ describe("Registry attacks", () => {
       const { registry, outsider } = await conn.networkHelpers.loadFixture(withEdge);
       expect(await registry.trustedPhase()).to.equal(true);
       expect(await registry.isAllowlisted(outsider.address)).to.equal(false);
-      await expect(registry.connect(outsider).registerEdge(newKey(), profile()))
+      await expect(register(registry, outsider, newKey()))
         .to.be.revertedWithCustomError(registry, "RegistryOperatorNotAllowlisted")
         .withArgs(outsider.address);
       expect(await registry.edgeCount()).to.equal(1n);
@@ -36,32 +69,40 @@ describe("Registry attacks", () => {
 
     it("cannot register on behalf of an allowlisted operator: the rejected operator is always the caller", async () => {
       const { registry, operator, outsider } = await conn.networkHelpers.loadFixture(withEdge);
-      // Whatever it passes (the operator's own address as key, a fresh key, the operator's profile),
-      // the registry judges the caller, not anything in the arguments.
-      for (const key of [operator.address, newKey()]) {
-        await expect(registry.connect(outsider).registerEdge(key, profile()))
+      // Whatever it passes (a key with the allowlisted operator's proof, a key with its own proof,
+      // the operator's profile), the registry judges the caller, not anything in the arguments.
+      const operatorsKey = newKey();
+      const ownKey = newKey();
+      const attempts: [string, string][] = [
+        [operatorsKey.address, await signKeyClaim(registry, operator.address, operatorsKey)],
+        [ownKey.address, await signKeyClaim(registry, outsider.address, ownKey)],
+      ];
+      for (const [key, proof] of attempts) {
+        await expect(registry.connect(outsider).registerEdge(key, profile(), proof))
           .to.be.revertedWithCustomError(registry, "RegistryOperatorNotAllowlisted")
           .withArgs(outsider.address);
+        expect(await registry.signingKeyUsed(key)).to.equal(false);
       }
       expect(await registry.edgeCount()).to.equal(1n);
-      expect(await registry.signingKeyUsed(operator.address)).to.equal(false);
     });
 
     it("the operator of a new edge is msg.sender, whatever key it names", async () => {
       const { registry, admin, operator, outsider } = await conn.networkHelpers.loadFixture(withEdge);
-      // The allowlisted operator naming the outsider's address as key still operates the edge itself.
-      await registry.connect(operator).registerEdge(outsider.address, profile());
+      // The allowlisted operator registering a key the outsider holds (which signed a claim for the
+      // operator) still operates the edge itself: the key does not make its holder the operator.
+      const outsidersKey = newKey();
+      await register(registry, operator, outsidersKey);
       expect((await registry.edge(2n)).operator).to.equal(operator.address);
-      // With the gate open, the outsider naming the operator's address as key gets an edge of its
-      // own, not one the allowlisted operator controls; closing the gate stops it again.
+      // With the gate open, the outsider gets an edge of its own, not one the allowlisted operator
+      // controls; closing the gate stops it again.
       await registry.connect(admin).setTrustedPhase(false);
-      await registry.connect(outsider).registerEdge(operator.address, profile());
+      await register(registry, outsider, newKey());
       expect((await registry.edge(3n)).operator).to.equal(outsider.address);
       await expect(registry.connect(operator).pauseEdge(3n))
         .to.be.revertedWithCustomError(registry, "RegistryNotOperator")
         .withArgs(3n, operator.address, outsider.address);
       await registry.connect(admin).setTrustedPhase(true);
-      await expect(registry.connect(outsider).registerEdge(newKey(), profile()))
+      await expect(register(registry, outsider, newKey()))
         .to.be.revertedWithCustomError(registry, "RegistryOperatorNotAllowlisted")
         .withArgs(outsider.address);
     });
@@ -70,9 +111,11 @@ describe("Registry attacks", () => {
       const { registry, operator, outsider, edgeId, signingKey } = await conn.networkHelpers.loadFixture(withEdge);
       const before = await registry.edge(edgeId);
       const r = registry.connect(outsider);
+      // The attacker's key comes with a valid proof, so only the operator check can stop it.
+      const attackersKey = newKey();
       const attempts = [
         () => r.updateEdge(edgeId, profile({ endpoint: "https://attacker.example.org" })),
-        () => r.rotateSigningKey(edgeId, outsider.address),
+        () => rotate(registry, outsider, edgeId, attackersKey),
         () => r.pauseEdge(edgeId),
         () => r.deregisterEdge(edgeId),
       ];
@@ -88,7 +131,7 @@ describe("Registry attacks", () => {
       const after = await registry.edge(edgeId);
       expect(after.profileHash).to.equal(before.profileHash);
       expect(after.signingKey).to.equal(signingKey.address);
-      expect(await registry.signingKeyUsed(outsider.address)).to.equal(false);
+      expect(await registry.signingKeyUsed(attackersKey.address)).to.equal(false);
     });
 
     it("cannot put itself on the allowlist or open the gate", async () => {
@@ -105,12 +148,87 @@ describe("Registry attacks", () => {
     it("an operator removed from the allowlist cannot register a new edge", async () => {
       const { registry, admin, operator, edgeId } = await conn.networkHelpers.loadFixture(withEdge);
       await registry.connect(admin).setOperatorAllowlisted(operator.address, false);
-      await expect(registry.connect(operator).registerEdge(newKey(), profile()))
+      await expect(register(registry, operator, newKey()))
         .to.be.revertedWithCustomError(registry, "RegistryOperatorNotAllowlisted")
         .withArgs(operator.address);
       expect(await registry.edgeCount()).to.equal(1n);
       // Its existing edge is unaffected.
       expect((await registry.edge(edgeId)).operator).to.equal(operator.address);
+    });
+  });
+
+  describe("signing-key squatting", () => {
+    // Keys are never reusable, so naming someone else's intended key used to burn it for good.
+    // Each scenario ends with the victim still able to claim its key.
+
+    /** withEdge, plus alice as a second allowlisted operator (the squatter) with an edge of her own (id 2). */
+    async function withSquatter() {
+      const env = await deployWithEdge(conn);
+      await env.registry.connect(env.admin).setOperatorAllowlisted(env.alice.address, true);
+      await register(env.registry, env.alice, newKey());
+      return env;
+    }
+
+    /** Whom the registry recovers from `signature` when `caller` claims `key` with it. */
+    async function recoveredFor(registry: Registry, caller: string, key: string, signature: string) {
+      const claim = { operator: caller, signingKey: key };
+      return conn.ethers.verifyTypedData(await keyClaimDomain(registry), SIGNING_KEY_CLAIM_TYPES, claim, signature);
+    }
+
+    it("copying the victim's registration (key and proof, e.g. from the mempool) is rejected", async () => {
+      const { registry, admin, operator, alice, outsider } = await conn.networkHelpers.loadFixture(withSquatter);
+      const victimsKey = newKey();
+      const proof = await signKeyClaim(registry, operator.address, victimsKey);
+      await registry.connect(admin).setTrustedPhase(false); // so the outsider may register too
+      for (const squatter of [alice, outsider]) {
+        const recovered = await recoveredFor(registry, squatter.address, victimsKey.address, proof);
+        expect(recovered).to.not.equal(victimsKey.address);
+        await expect(registry.connect(squatter).registerEdge(victimsKey.address, profile(), proof))
+          .to.be.revertedWithCustomError(registry, "RegistryInvalidKeySignature")
+          .withArgs(victimsKey.address, recovered);
+      }
+      expect(await registry.signingKeyUsed(victimsKey.address)).to.equal(false);
+      await expect(registry.connect(operator).registerEdge(victimsKey.address, profile(), proof))
+        .to.emit(registry, "EdgeRegistered")
+        .withArgs(3n, operator.address, victimsKey.address, asTuple(profile()));
+      expect(await registry.edgeOfSigner(victimsKey.address)).to.equal(3n);
+    });
+
+    it("copying the victim's rotation proof into a rotation of the squatter's own edge is rejected", async () => {
+      const { registry, operator, alice, edgeId } = await conn.networkHelpers.loadFixture(withSquatter);
+      const squattersEdge = 2n;
+      const victimsKey = newKey();
+      const proof = await signKeyClaim(registry, operator.address, victimsKey);
+      const recovered = await recoveredFor(registry, alice.address, victimsKey.address, proof);
+      await expect(registry.connect(alice).rotateSigningKey(squattersEdge, victimsKey.address, proof))
+        .to.be.revertedWithCustomError(registry, "RegistryInvalidKeySignature")
+        .withArgs(victimsKey.address, recovered);
+      expect(await registry.signingKeyUsed(victimsKey.address)).to.equal(false);
+      await registry.connect(operator).rotateSigningKey(edgeId, victimsKey.address, proof);
+      expect(await registry.edgeOfSigner(victimsKey.address)).to.equal(edgeId);
+    });
+
+    it("naming the key with no proof, a malformed one, or a claim signed by the squatter's own key is rejected", async () => {
+      const { registry, operator, alice } = await conn.networkHelpers.loadFixture(withSquatter);
+      const victimsKey = newKey();
+      const squattersWallet = newKey();
+      const forged = await squattersWallet.signTypedData(await keyClaimDomain(registry), SIGNING_KEY_CLAIM_TYPES, {
+        operator: alice.address,
+        signingKey: victimsKey.address,
+      });
+      const attempts: [string, string][] = [
+        ["0x", conn.ethers.ZeroAddress],
+        [conn.ethers.zeroPadBytes("0x", 65), conn.ethers.ZeroAddress], // r = s = v = 0: ecrecover fails
+        [forged, squattersWallet.address],
+      ];
+      for (const [signature, recovered] of attempts) {
+        await expect(registry.connect(alice).registerEdge(victimsKey.address, profile(), signature))
+          .to.be.revertedWithCustomError(registry, "RegistryInvalidKeySignature")
+          .withArgs(victimsKey.address, recovered);
+      }
+      expect(await registry.signingKeyUsed(victimsKey.address)).to.equal(false);
+      await register(registry, operator, victimsKey);
+      expect((await registry.edge(3n)).signingKey).to.equal(victimsKey.address);
     });
   });
 
@@ -139,13 +257,14 @@ describe("Registry attacks", () => {
 
     it("re-registering with the same signing key reverts", async () => {
       const { registry, admin, operator, alice, signingKey } = await conn.networkHelpers.loadFixture(jailedEdge);
-      await expect(registry.connect(operator).registerEdge(signingKey.address, profile()))
+      // The old key still proves possession: availability, not the proof, stops it.
+      await expect(register(registry, operator, signingKey))
         .to.be.revertedWithCustomError(registry, "RegistrySigningKeyUnavailable")
         .withArgs(signingKey.address);
       // Nor through an accomplice, nor once the gate is open.
       await registry.connect(admin).setOperatorAllowlisted(alice.address, true);
       await registry.connect(admin).setTrustedPhase(false);
-      await expect(registry.connect(alice).registerEdge(signingKey.address, profile()))
+      await expect(register(registry, alice, signingKey))
         .to.be.revertedWithCustomError(registry, "RegistrySigningKeyUnavailable")
         .withArgs(signingKey.address);
       expect(await registry.edgeCount()).to.equal(1n);
@@ -155,19 +274,19 @@ describe("Registry attacks", () => {
       const { registry, staking, admin, operator, alice, edgeId, signingKey } = await conn.networkHelpers.loadFixture(jailedEdge);
       await registry.connect(admin).setOperatorAllowlisted(alice.address, true);
       const next = newKey();
-      await expect(registry.connect(operator).rotateSigningKey(edgeId, next))
+      await expect(rotate(registry, operator, edgeId, next))
         .to.emit(registry, "SigningKeyRotated")
-        .withArgs(edgeId, signingKey.address, next);
+        .withArgs(edgeId, signingKey.address, next.address);
       expect(await registry.edgeOfSigner(signingKey.address)).to.equal(0n);
       expect(await registry.signingKeyUsed(signingKey.address)).to.equal(true);
       for (const registrant of [operator, alice]) {
-        await expect(registry.connect(registrant).registerEdge(signingKey.address, profile()))
+        await expect(register(registry, registrant, signingKey))
           .to.be.revertedWithCustomError(registry, "RegistrySigningKeyUnavailable")
           .withArgs(signingKey.address);
       }
       expect(await registry.edgeCount()).to.equal(1n);
       // The new key is bound to the jailed edge, so answers signed with it are the jailed edge's.
-      expect(await registry.edgeOfSigner(next)).to.equal(edgeId);
+      expect(await registry.edgeOfSigner(next.address)).to.equal(edgeId);
       expect(await staking.edgeStatus(edgeId)).to.equal(STATUS_JAILED);
     });
 
@@ -183,11 +302,11 @@ describe("Registry attacks", () => {
       const { registry, staking, operator, edgeId, signingKey } = await conn.networkHelpers.loadFixture(jailedEdge);
       await registry.connect(operator).deregisterEdge(edgeId);
       expect(await staking.edgeStatus(edgeId)).to.equal(STATUS_EXITING);
-      await expect(registry.connect(operator).registerEdge(signingKey.address, profile()))
+      await expect(register(registry, operator, signingKey))
         .to.be.revertedWithCustomError(registry, "RegistrySigningKeyUnavailable")
         .withArgs(signingKey.address);
       // A brand-new edge needs a brand-new key and starts with no stake at all.
-      await registry.connect(operator).registerEdge(newKey(), profile());
+      await register(registry, operator, newKey());
       expect(await staking.selfBond(2n)).to.equal(0n);
       expect(await staking.edgeStatus(2n)).to.equal(1n);
     });
@@ -233,7 +352,7 @@ describe("Registry attacks", () => {
           .withArgs(edgeId, STATUS_JAILED);
       }
       // Not after a key rotation either: the jail belongs to the edge, not to its key.
-      await registry.connect(operator).rotateSigningKey(edgeId, newKey());
+      await rotate(registry, operator, edgeId, newKey());
       await expect(staking.connect(alice).delegate(edgeId, 100n * TOKEN))
         .to.be.revertedWithCustomError(staking, "StakingEdgeNotAcceptingStake")
         .withArgs(edgeId, STATUS_JAILED);

@@ -1,5 +1,6 @@
 // Shared fixtures for the TypeScript tests. Importing this file runs nothing: every export is
 // a function the tests call (mocha loads every .ts under test/).
+import type { BaseWallet, TypedDataDomain } from "ethers";
 import { network } from "hardhat";
 
 import ProtocolModule from "../../ignition/modules/Protocol.js";
@@ -70,11 +71,46 @@ export async function deployProtocol(conn: Connection) {
   return { token, registry, staking, admin, operator, alice, bob, carol, slasher, creditor, outsider };
 }
 
+type Registry = Awaited<ReturnType<typeof deployProtocol>>["registry"];
+
+/** EIP-712 types of the claim a signing key signs (IEdgeRegistry, proof of possession). */
+export const SIGNING_KEY_CLAIM_TYPES = {
+  SigningKeyClaim: [
+    { name: "operator", type: "address" },
+    { name: "signingKey", type: "address" },
+  ],
+};
+
+/** The registry's EIP-712 domain as it reports it (ERC-5267), only the fields it declares. */
+export async function keyClaimDomain(registry: Pick<Registry, "eip712Domain">): Promise<TypedDataDomain> {
+  const [fields, name, version, chainId, verifyingContract, salt] = await registry.eip712Domain();
+  const bits = Number(fields);
+  const domain: TypedDataDomain = {};
+  if (bits & 0x01) domain.name = name;
+  if (bits & 0x02) domain.version = version;
+  if (bits & 0x04) domain.chainId = chainId;
+  if (bits & 0x08) domain.verifyingContract = verifyingContract;
+  if (bits & 0x10) domain.salt = salt;
+  return domain;
+}
+
+/**
+ * `keyWallet`'s proof of possession letting `operatorAddress` claim it: its EIP-712 signature of
+ * SigningKeyClaim(operator, signingKey = keyWallet.address) in `registry`'s domain.
+ */
+export async function signKeyClaim(registry: Pick<Registry, "eip712Domain">, operatorAddress: string, keyWallet: BaseWallet) {
+  return keyWallet.signTypedData(await keyClaimDomain(registry), SIGNING_KEY_CLAIM_TYPES, {
+    operator: operatorAddress,
+    signingKey: keyWallet.address,
+  });
+}
+
 /** deployProtocol plus one registered edge (id 1) whose operator has bonded the minimum. */
 export async function deployWithEdge(conn: Connection) {
   const env = await deployProtocol(conn);
   const signingKey = conn.ethers.Wallet.createRandom();
-  await env.registry.connect(env.operator).registerEdge(signingKey.address, profile());
+  const keySignature = await signKeyClaim(env.registry, env.operator.address, signingKey);
+  await env.registry.connect(env.operator).registerEdge(signingKey.address, profile(), keySignature);
   await env.staking.connect(env.operator).stake(1n, MIN_SELF_BOND);
   return { ...env, edgeId: 1n, signingKey };
 }
