@@ -2,7 +2,7 @@
 // staking attacks). Importing this file runs nothing.
 import { expect } from "chai";
 
-import { type Connection, deployProtocol, profile } from "./protocol.js";
+import { type Connection, deployProtocol, profile, signKeyClaim } from "./protocol.js";
 
 export type ProtocolEnv = Awaited<ReturnType<typeof deployProtocol>>;
 export type Staking = ProtocolEnv["staking"];
@@ -29,8 +29,11 @@ export async function expectTotalsMatchBalance(env: Pick<ProtocolEnv, "token" | 
 
 /** Registers a fresh edge operated by `operator` (which must be allowlisted) and returns its id. */
 export async function registerEdge(conn: Connection, env: Pick<ProtocolEnv, "registry">, operator: Signer) {
-  const key = conn.ethers.Wallet.createRandom().address;
-  await env.registry.connect(operator).registerEdge(key, profile({ endpoint: `https://${key.slice(2, 10)}.example.org` }));
+  const key = conn.ethers.Wallet.createRandom();
+  const proof = await signKeyClaim(env.registry, await operator.getAddress(), key);
+  await env.registry
+    .connect(operator)
+    .registerEdge(key.address, profile({ endpoint: `https://${key.address.slice(2, 10)}.example.org` }), proof);
   return env.registry.edgeCount();
 }
 

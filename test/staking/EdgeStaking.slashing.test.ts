@@ -11,6 +11,7 @@ import {
   MAX_SLASH_BPS,
   MIN_SELF_BOND,
   profile,
+  signKeyClaim,
   TOKEN,
   UNBONDING_DELAY,
 } from "../helpers/protocol.js";
@@ -57,7 +58,8 @@ describe("EdgeStaking slashing", () => {
   async function operatorWarmingFixture() {
     const env = await deployProtocol(conn);
     const { staking, registry, operator, alice } = env;
-    await registry.connect(operator).registerEdge(conn.ethers.Wallet.createRandom().address, profile());
+    const key = conn.ethers.Wallet.createRandom();
+    await registry.connect(operator).registerEdge(key.address, profile(), await signKeyClaim(registry, operator.address, key));
     await staking.connect(alice).delegate(1n, ALICE);
     await goToEpoch(conn, staking, 2n);
     await staking.connect(operator).stake(1n, OP);
