@@ -18,9 +18,12 @@ import {IEpochClock} from "./IEpochClock.sol";
 ///   until its delay, counted from the end of the epoch in which it was unbonded, has passed,
 ///   so unbonding cannot escape a slash for a fault of an epoch in which the stake was bonded.
 ///   (As in EigenLayer's withdrawal queue, it is also exposed to faults adjudicated during the delay.)
-/// - **Slashing.** The operator's earning self-bond takes the first loss, up to a governance-set
-///   share of the self-bond; the rest falls pro rata on all remaining stake of the edge,
-///   unbonding stake included. A share of the slashed tokens is burned, the rest pays the reporter.
+/// - **Slashing.** The operator's self-bond takes the first loss, up to a governance-set share of
+///   it; the rest falls pro rata on all remaining stake of the edge, unbonding stake included.
+///   A share of the slashed tokens is burned, the rest pays the reporter. The operator cannot
+///   shift its first loss onto delegators by unbonding: its unbonded self-bond stays in the pool
+///   as "leaving" shares (earning nothing, burned first by a slash) until it withdraws them, under
+///   the index OPERATOR_UNBONDING_INDEX. Only self-bond still warming up is exempt from first loss.
 /// - **Commission** changes take effect `commissionDelay` epochs after they are requested and
 ///   apply to rewards of epochs from then on.
 interface IEdgeStaking is IEpochClock {
@@ -134,14 +137,17 @@ interface IEdgeStaking is IEpochClock {
     /// @notice Starts unbonding `amount` tokens of the caller's earning stake in `edgeId`
     /// (type(uint256).max unbonds all of it). The stake stops earning now and can be withdrawn
     /// once its delay has passed; until then it stays slashable. Stake still warming up cannot
-    /// be unbonded. Emits {Unbonded}.
+    /// be unbonded. For the operator, the self-bond joins its single leaving tranche (index
+    /// OPERATOR_UNBONDING_INDEX), which stays in the pool and matures with its latest addition.
+    /// Emits {Unbonded}.
     /// @param edgeId The edge.
     /// @param amount Tokens to unbond, in wei, or type(uint256).max for all earning stake.
     /// @return index Identifier of the unbonding entry, for {withdraw}.
     function unbond(uint256 edgeId, uint256 amount) external returns (uint256 index);
 
     /// @notice Withdraws a matured unbonding entry to the caller, after any slashes that hit it.
-    /// Only the account that unbonded. Emits {Withdrawn}.
+    /// Only the account that unbonded; the operator withdraws its leaving self-bond with index
+    /// OPERATOR_UNBONDING_INDEX (it stays slashable until withdrawn). Emits {Withdrawn}.
     /// @param edgeId The edge.
     /// @param index The entry, as returned by {unbond}.
     /// @return amount Tokens paid out.

@@ -49,6 +49,8 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         uint16 commissionOld; // bps for epochs before commissionEpoch
         uint16 commissionNew; // bps from commissionEpoch on
         uint32 commissionEpoch;
+        uint112 operatorLeavingShares; // self-bond the operator unbonded: still in the pool
+        uint48 operatorLeavingUntil; // when the operator may withdraw it
         // slot 3
         uint256 accRewardPerShare; // scaled by ACC_SCALE
         Checkpoints.Trace208 joined; // join epoch + 1 => cumulative shares joined
@@ -87,6 +89,9 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
     bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
     /// @notice Role that funds and credits epoch rewards (the settlement contract).
     bytes32 public constant REWARD_CREDITOR_ROLE = keccak256("REWARD_CREDITOR_ROLE");
+
+    /// @notice The unbonding index under which an operator's unbonded self-bond is withdrawn.
+    uint256 public constant OPERATOR_UNBONDING_INDEX = type(uint256).max;
 
     uint256 private constant BPS = 10_000;
     uint256 private constant ACC_SCALE = 1e27;
@@ -173,18 +178,34 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         _activate(p, cur);
         _sync(p, pos);
         (uint256 shares, uint256 tokens) = _removeEarningStake(p, pos, edgeId, amount);
-        (uint256 withdrawableAt, uint256 normalized) = _queueUnbonding(p, edgeId, tokens, cur);
-        index = pos.unbondCount;
-        pos.unbondCount = uint64(index + 1);
-        _unbondings[edgeId][msg.sender][index] =
-            UnbondingEntry({withdrawableAt: uint48(withdrawableAt), normalized: uint208(normalized)});
-        _totalActive -= uint128(tokens);
-        _totalUnbonding += uint128(tokens);
+        uint256 withdrawableAt;
+        if (msg.sender == _operatorOf(edgeId)) {
+            // The operator's self-bond leaves as shares that stay in the pool until withdrawn:
+            // they earn nothing, but take every slash and are the first loss (see _applySlash),
+            // so unbonding before a fault is reported does not move that loss onto delegators.
+            withdrawableAt = epochStartTime(cur + 1) + _params.unbondingDelay;
+            if (withdrawableAt < p.operatorLeavingUntil) withdrawableAt = p.operatorLeavingUntil;
+            p.operatorLeavingShares += uint112(shares);
+            p.operatorLeavingUntil = withdrawableAt.toUint48();
+            p.tokens += uint128(tokens); // still backing the edge: back into the pool's tokens
+            p.shares += uint128(shares);
+            index = OPERATOR_UNBONDING_INDEX;
+        } else {
+            uint256 normalized;
+            (withdrawableAt, normalized) = _queueUnbonding(p, edgeId, tokens, cur);
+            index = pos.unbondCount;
+            pos.unbondCount = uint64(index + 1);
+            _unbondings[edgeId][msg.sender][index] =
+                UnbondingEntry({withdrawableAt: uint48(withdrawableAt), normalized: uint208(normalized)});
+            _totalActive -= uint128(tokens);
+            _totalUnbonding += uint128(tokens);
+        }
         emit Unbonded(edgeId, msg.sender, index, tokens, shares, withdrawableAt);
     }
 
     /// @inheritdoc IEdgeStaking
     function withdraw(uint256 edgeId, uint256 index) external nonReentrant returns (uint256 amount) {
+        if (index == OPERATOR_UNBONDING_INDEX) return _withdrawOperatorLeaving(edgeId);
         UnbondingEntry memory e = _unbondings[edgeId][msg.sender][index];
         require(e.withdrawableAt != 0, StakingUnknownUnbonding(edgeId, msg.sender, index));
         require(block.timestamp >= e.withdrawableAt, StakingUnbondingNotMature(e.withdrawableAt, block.timestamp));
@@ -442,6 +463,12 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         view
         returns (uint256 amount, uint256 withdrawableAt, bool exists)
     {
+        if (index == OPERATOR_UNBONDING_INDEX) {
+            Pool storage p = _pools[edgeId];
+            (address operator,) = registry.operatorAndState(edgeId);
+            if (account != operator || p.operatorLeavingShares == 0) return (0, 0, false);
+            return (_toTokens(p.operatorLeavingShares, p.tokens, p.shares), p.operatorLeavingUntil, true);
+        }
         UnbondingEntry memory e = _unbondings[edgeId][account][index];
         if (e.withdrawableAt == 0) return (0, 0, false);
         return (_entryValue(_pools[edgeId], e), e.withdrawableAt, true);
@@ -512,6 +539,24 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         _totalActive += amount.toUint128();
         emit Bonded(edgeId, msg.sender, amount, shares, cur + _creditWindow + 1);
         token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @dev Pays the operator its unbonded self-bond at the pool's current price.
+    function _withdrawOperatorLeaving(uint256 edgeId) private returns (uint256 amount) {
+        Pool storage p = _pools[edgeId];
+        uint256 shares = p.operatorLeavingShares;
+        require(shares != 0 && msg.sender == _operatorOf(edgeId), StakingUnknownUnbonding(edgeId, msg.sender, OPERATOR_UNBONDING_INDEX));
+        uint256 until = p.operatorLeavingUntil;
+        require(block.timestamp >= until, StakingUnbondingNotMature(until, block.timestamp));
+        uint256 poolTokens = p.tokens;
+        uint256 poolShares = p.shares;
+        amount = _toTokens(shares, poolTokens, poolShares);
+        p.tokens = uint128(poolTokens - amount);
+        p.shares = uint128(poolShares - shares);
+        p.operatorLeavingShares = 0;
+        _totalActive -= uint128(amount);
+        emit Withdrawn(edgeId, msg.sender, OPERATOR_UNBONDING_INDEX, amount);
+        token.safeTransfer(msg.sender, amount);
     }
 
     /// @dev Burns the earning shares worth `amount` tokens (all of them for type(uint256).max)
@@ -624,13 +669,18 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         uint256 liveUnbonding = Math.mulDiv(_liveNormalized(p), phi, PHI_SCALE);
         o.total = Math.mulDiv(poolTokens + liveUnbonding, fractionBps, BPS);
 
-        o.firstLoss = _operatorFirstLoss(op, o.total, poolTokens, poolShares, firstLossBps);
+        uint256 leaving = p.operatorLeavingShares;
+        o.firstLoss = _operatorFirstLoss(op, leaving, o.total, poolTokens, poolShares, firstLossBps);
         if (o.firstLoss != 0) {
+            // Burn the operator's leaving shares first, then its earning ones. Young shares are
+            // never burned: their cohort still counts them for activation.
             uint256 burnShares = Math.mulDiv(o.firstLoss, poolShares, poolTokens, Math.Rounding.Ceil);
-            if (burnShares > op.earningShares) burnShares = op.earningShares;
-            op.earningShares -= uint112(burnShares);
-            p.earningShares -= uint112(burnShares);
-            poolShares -= burnShares;
+            uint256 fromLeaving = Math.min(burnShares, leaving);
+            uint256 fromEarning = Math.min(burnShares - fromLeaving, op.earningShares);
+            p.operatorLeavingShares = uint112(leaving - fromLeaving);
+            op.earningShares -= uint112(fromEarning);
+            p.earningShares -= uint112(fromEarning);
+            poolShares -= fromLeaving + fromEarning;
             poolTokens -= o.firstLoss;
         }
 
@@ -674,15 +724,17 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
 
     function _operatorFirstLoss(
         Position storage op,
+        uint256 leavingShares,
         uint256 total,
         uint256 poolTokens,
         uint256 poolShares,
         uint256 firstLossBps
     ) private view returns (uint256) {
-        if (total == 0 || firstLossBps == 0 || op.earningShares == 0) return 0;
-        // Only earning shares can be burned: young ones are still counted in their cohort.
-        uint256 bond = _toTokens(uint256(op.earningShares) + op.youngShares, poolTokens, poolShares);
-        uint256 cap = Math.min(bond * firstLossBps / BPS, _toTokens(op.earningShares, poolTokens, poolShares));
+        uint256 burnable = uint256(op.earningShares) + leavingShares;
+        if (total == 0 || firstLossBps == 0 || burnable == 0) return 0;
+        // The first-loss share is of everything the operator has at stake, leaving shares included.
+        uint256 bond = _toTokens(burnable + op.youngShares, poolTokens, poolShares);
+        uint256 cap = Math.min(bond * firstLossBps / BPS, _toTokens(burnable, poolTokens, poolShares));
         return Math.min(total, cap);
     }
 

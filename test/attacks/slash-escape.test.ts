@@ -1,8 +1,8 @@
 // Attack: escaping a slash by unbonding. An operator and a delegator know that the edge misbehaved
 // in epoch 5 and try to get their stake out before the fault is reported. Unbonded stake stays
 // slashable until its delay, counted from the end of the epoch of unbonding, has passed, so the
-// slash must still reach them; only stake that left before the fault and whose delay has passed
-// is out of reach.
+// slash must still reach them, and the operator's unbonded self-bond still takes the first loss;
+// only stake that left before the fault and whose delay has passed is out of reach.
 import { expect } from "chai";
 
 import {
@@ -58,64 +58,75 @@ describe("Attack: escaping a slash by unbonding", () => {
     const { staking, token, operator, alice, bob, carol, slasher, outsider, edgeId } = env;
     const stakingAddress = await staking.getAddress();
 
-    // Epoch 6: the attackers unbond everything (the operator in two pieces).
+    // Epoch 6: the attackers unbond everything (the operator in two pieces). The operator's
+    // self-bond leaves as one tranche of "leaving" shares that stays in the pool until withdrawn.
     await goToEpoch(conn, staking, FAULT_EPOCH + 1n);
+    const OPERATOR_INDEX = await staking.OPERATOR_UNBONDING_INDEX();
     await staking.connect(alice).unbond(edgeId, conn.ethers.MaxUint256);
-    await staking.connect(operator).unbond(edgeId, 500n * TOKEN);
+    await expect(staking.connect(operator).unbond(edgeId, 500n * TOKEN))
+      .to.emit(staking, "Unbonded")
+      .withArgs(edgeId, operator.address, OPERATOR_INDEX, 500n * TOKEN, 500n * TOKEN, (t: bigint) => t > 0n);
     await staking.connect(operator).unbond(edgeId, conn.ethers.MaxUint256);
     expect(await staking.selfBond(edgeId)).to.equal(0n);
     const maturity = (await staking.epochStartTime(FAULT_EPOCH + 2n)) + UNBONDING_DELAY;
-    for (const [who, i] of [[alice, 0n], [operator, 0n], [operator, 1n]] as const) {
-      expect((await staking.unbonding(edgeId, who.address, i))[1]).to.equal(maturity);
-    }
+    expect((await staking.unbonding(edgeId, alice.address, 0n))[1]).to.equal(maturity);
+    expect(await staking.unbonding(edgeId, operator.address, OPERATOR_INDEX)).to.deep.equal([OP, maturity, true]);
 
     // Epoch 7: the fault is reported. The attackers cannot have withdrawn yet.
     await goToEpoch(conn, staking, FAULT_EPOCH + 2n);
     const now = BigInt(await conn.networkHelpers.time.latest());
-    for (const [who, i] of [[alice, 0n], [operator, 0n], [operator, 1n]] as const) {
+    for (const [who, i] of [[alice, 0n], [operator, OPERATOR_INDEX]] as const) {
       await expect(staking.connect(who).withdraw(edgeId, i))
         .to.be.revertedWithCustomError(staking, "StakingUnbondingNotMature")
         .withArgs(maturity, (t: bigint) => t > now && t < maturity);
     }
 
-    // At stake: bob's 2,000 still bonded and the attackers' 5,000 unbonding; carol's entry has
-    // matured (start of epoch 7) and is out of reach. 20% of 7,000 = 1,400. The operator has no
-    // earning self-bond left, so by the documented rule (only the EARNING self-bond takes the first
-    // loss) there is none: 400 from the pool, 1,000 from the queue. Note that by unbonding, the
-    // operator has shifted the first loss it would have borne onto the delegators.
+    // At stake: the pool (bob's 2,000 and the operator's 2,000 leaving) and alice's 3,000 in the
+    // queue; carol's entry has matured (start of epoch 7) and is out of reach. 20% of 7,000 = 1,400.
+    // The operator's first loss still applies to its leaving self-bond: 50% of its 2,000 = 1,000,
+    // burned from the leaving shares. The other 400 fall pro rata on the pool (3,000) and the queue
+    // (3,000): 200 each. Had the unbonding let the operator escape, bob would have lost 400.
     const [, carolMaturity] = await staking.unbonding(edgeId, carol.address, 0n);
     expect(carolMaturity).to.be.lte(now);
-    const live = ALICE + OP;
-    const total = mulDiv(BOB + live, FRACTION, BPS);
-    const fromPool = mulDiv(total, BOB, BOB + live);
-    const fromUnbonding = total - fromPool;
-    expect([total, fromPool, fromUnbonding]).to.deep.equal([1_400n * TOKEN, 400n * TOKEN, 1_000n * TOKEN]);
+    const total = mulDiv(BOB + OP + ALICE, FRACTION, BPS);
+    const firstLoss = mulDiv(OP, 5_000n, BPS);
+    const poolAfterFirstLoss = BOB + OP - firstLoss;
+    const fromPool = mulDiv(total - firstLoss, poolAfterFirstLoss, poolAfterFirstLoss + ALICE);
+    const fromUnbonding = total - firstLoss - fromPool;
+    expect([total, firstLoss, fromPool, fromUnbonding]).to.deep.equal([1_400n * TOKEN, 1_000n * TOKEN, 200n * TOKEN, 200n * TOKEN]);
     await expect(staking.connect(slasher).slash(edgeId, FAULT_EPOCH, FRACTION, outsider.address))
       .to.emit(staking, "SlashDistributed")
-      .withArgs(edgeId, 0n, fromPool, fromUnbonding);
+      .withArgs(edgeId, firstLoss, fromPool, fromUnbonding);
     await solvent(env);
 
-    // Everyone who was bonded in the faulty epoch loses 20%, unbonded or not.
-    const phi = nextPhi(PHI_SCALE, live, fromUnbonding);
+    // Pool: 2,800 tokens over 3,000 shares (bob 2,000, operator leaving 1,000).
+    const poolTokens = poolAfterFirstLoss - fromPool;
+    const poolShares = BOB + OP - firstLoss;
+    const bobValue = mulDiv(BOB, poolTokens, poolShares);
+    const opValue = mulDiv(OP - firstLoss, poolTokens, poolShares);
+    const phi = nextPhi(PHI_SCALE, ALICE, fromUnbonding);
     const aliceValue = mulDiv(ALICE, phi, PHI_SCALE);
-    const opFirst = mulDiv(500n * TOKEN, phi, PHI_SCALE);
-    const opSecond = mulDiv(OP - 500n * TOKEN, phi, PHI_SCALE);
-    expect(aliceValue).to.equal(mulDiv(ALICE, 8n, 10n));
-    expect(opFirst + opSecond).to.equal(mulDiv(OP, 8n, 10n));
-    expect((await staking.position(edgeId, bob.address))[0]).to.equal(mulDiv(BOB, 8n, 10n));
+    expect((await staking.position(edgeId, bob.address))[0]).to.equal(bobValue);
     expect((await staking.unbonding(edgeId, alice.address, 0n))[0]).to.equal(aliceValue);
+    expect((await staking.unbonding(edgeId, operator.address, OPERATOR_INDEX))[0]).to.equal(opValue);
     expect((await staking.unbonding(edgeId, carol.address, 0n))[0]).to.equal(CAROL);
+    // The operator bears far more than its pro-rata 20%; the delegators bear far less.
+    expect(OP - opValue).to.be.gt(mulDiv(OP, 5n, 10n));
+    expect(BOB - bobValue).to.be.lt(mulDiv(BOB, 1n, 10n));
 
     // Carol, whose delay had passed, gets everything back.
     await expect(staking.connect(carol).withdraw(edgeId, 0n)).to.changeTokenBalances(conn.ethers, token, [carol, stakingAddress], [CAROL, -CAROL]);
 
-    // After maturity the attackers get only the slashed value.
+    // After maturity the attackers get only the slashed value; nobody else can take the operator's.
     await conn.networkHelpers.time.increaseTo(maturity);
     await expect(staking.connect(alice).withdraw(edgeId, 0n)).to.changeTokenBalances(conn.ethers, token, [alice, stakingAddress], [aliceValue, -aliceValue]);
-    await expect(staking.connect(operator).withdraw(edgeId, 0n))
+    await expect(staking.connect(bob).withdraw(edgeId, OPERATOR_INDEX))
+      .to.be.revertedWithCustomError(staking, "StakingUnknownUnbonding")
+      .withArgs(edgeId, bob.address, OPERATOR_INDEX);
+    await expect(staking.connect(operator).withdraw(edgeId, OPERATOR_INDEX))
       .to.emit(staking, "Withdrawn")
-      .withArgs(edgeId, operator.address, 0n, opFirst);
-    await expect(staking.connect(operator).withdraw(edgeId, 1n)).to.changeTokenBalances(conn.ethers, token, [operator], [opSecond]);
+      .withArgs(edgeId, operator.address, OPERATOR_INDEX, opValue);
+    expect((await staking.unbonding(edgeId, operator.address, OPERATOR_INDEX))[2]).to.equal(false);
     await solvent(env);
   });
 

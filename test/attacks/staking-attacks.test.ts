@@ -137,15 +137,16 @@ describe("Attacks on EdgeStaking", () => {
       await expect(staking.connect(alice).unbond(edgeId, MAX_UINT256))
         .to.emit(staking, "Unbonded")
         .withArgs(edgeId, alice.address, 0n, deposit, deposit, (await staking.epochStartTime(5n)) + UNBONDING_DELAY);
-      // The attacker's 1 wei is still worth 1 wei.
+      // The attacker (this edge's operator) still has 1 wei worth 1 wei; as the operator's
+      // self-bond it leaves under the operator unbonding index.
       await expect(staking.connect(outsider).unbond(edgeId, MAX_UINT256))
         .to.emit(staking, "Unbonded")
-        .withArgs(edgeId, outsider.address, 0n, 1n, 1n, (await staking.epochStartTime(5n)) + UNBONDING_DELAY);
+        .withArgs(edgeId, outsider.address, MAX_UINT256, 1n, 1n, (await staking.epochStartTime(5n)) + UNBONDING_DELAY);
 
       const [, at] = await staking.unbonding(edgeId, alice.address, 0n);
       await conn.networkHelpers.time.increaseTo(at);
       await expect(staking.connect(alice).withdraw(edgeId, 0n)).to.changeTokenBalance(conn.ethers, token, alice, deposit);
-      await expect(staking.connect(outsider).withdraw(edgeId, 0n)).to.changeTokenBalance(conn.ethers, token, outsider, 1n);
+      await expect(staking.connect(outsider).withdraw(edgeId, MAX_UINT256)).to.changeTokenBalance(conn.ethers, token, outsider, 1n);
       expect(await staking.totals()).to.deep.equal([1n, 0n, 0n, 0n]); // bob's wei
       await expectTotalsMatchBalance(env, DONATION);
     });

@@ -116,7 +116,9 @@ export async function expectSolvent(staking: Staking, token: Token, edgeId: bigi
   let rewards = 0n;
   for (const account of accounts) {
     const [earning, warmingUp, , accrued] = await staking.position(edgeId, account);
-    positions += earning + warmingUp;
+    // An operator's unbonded self-bond stays in the pool (as leaving shares) until withdrawn.
+    const [leaving] = await staking.unbonding(edgeId, account, await staking.OPERATOR_UNBONDING_INDEX());
+    positions += earning + warmingUp + leaving;
     rewards += accrued;
     entries += await entriesValue(staking, edgeId, account);
   }

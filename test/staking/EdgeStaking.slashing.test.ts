@@ -426,6 +426,13 @@ describe("EdgeStaking slashing", () => {
           expect(exists).to.equal(true);
           await expect(staking.connect(a).withdraw(edgeId, i)).to.changeTokenBalances(conn.ethers, token, [a], [value]);
         }
+        // The operator's unbonded self-bond is withdrawn under its own index.
+        const operatorIndex = await staking.OPERATOR_UNBONDING_INDEX();
+        const [leaving, , isLeaving] = await staking.unbonding(edgeId, a.address, operatorIndex);
+        expect(isLeaving).to.equal(a === operator);
+        if (isLeaving) {
+          await expect(staking.connect(a).withdraw(edgeId, operatorIndex)).to.changeTokenBalances(conn.ethers, token, [a], [leaving]);
+        }
         await staking.connect(a).claimRewards(edgeId, a.address);
       }
       const [active, unbonding, owed, reserve] = await staking.totals();

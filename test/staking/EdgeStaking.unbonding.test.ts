@@ -265,4 +265,71 @@ describe("EdgeStaking: unbonding", () => {
       expect(await staking.unbondingCount(edgeId, carol.address)).to.equal(0n);
     });
   });
+
+  describe("operator unbonding (leaving self-bond)", () => {
+    it("keeps the operator's unbonded self-bond in the pool as one leaving tranche that earns nothing", async () => {
+      const env = await load();
+      const { staking, operator, creditor, edgeId } = env;
+      const index = await staking.OPERATOR_UNBONDING_INDEX();
+      expect(index).to.equal(MAX_UINT256);
+      const [activeBefore] = await staking.edgeStake(edgeId);
+      await expect(staking.connect(operator).unbond(edgeId, 300n * TOKEN))
+        .to.emit(staking, "Unbonded")
+        .withArgs(edgeId, operator.address, index, 300n * TOKEN, 300n * TOKEN, await maturityOf(env, 4n));
+      // Still active stake of the edge (it backs the edge until withdrawn), but no longer self-bond.
+      const [activeAfter, earningAfter] = await staking.edgeStake(edgeId);
+      expect(activeAfter).to.equal(activeBefore);
+      expect(earningAfter).to.equal(activeBefore - 300n * TOKEN);
+      expect(await staking.selfBond(edgeId)).to.equal(700n * TOKEN);
+      expect(await staking.unbondingCount(edgeId, operator.address)).to.equal(0n);
+      expect(await staking.unbonding(edgeId, operator.address, index)).to.deep.equal([300n * TOKEN, await maturityOf(env, 4n), true]);
+      // It earns nothing: a reward of 4,700 for epoch 3 goes to the 4,700 earning tokens only.
+      await staking.connect(creditor).creditReward(edgeId, 3n, 4_700n * TOKEN);
+      expect((await staking.position(edgeId, operator.address))[3]).to.equal(700n * TOKEN);
+      await expectTotalsMatchBalance(env);
+    });
+
+    it("merges later operator unbonds into the tranche, which matures with the latest", async () => {
+      const env = await load();
+      const { staking, operator, edgeId } = env;
+      const index = await staking.OPERATOR_UNBONDING_INDEX();
+      await staking.connect(operator).unbond(edgeId, 100n * TOKEN);
+      await goToEpoch(conn, staking, 6n);
+      await staking.connect(operator).unbond(edgeId, 200n * TOKEN);
+      expect(await staking.unbonding(edgeId, operator.address, index)).to.deep.equal([300n * TOKEN, await maturityOf(env, 6n), true]);
+      // Shortening the delay does not let the tranche out earlier than promised.
+      await staking.setUnbondingDelay(60n);
+      await staking.connect(operator).unbond(edgeId, 1n * TOKEN);
+      expect((await staking.unbonding(edgeId, operator.address, index))[1]).to.equal(await maturityOf(env, 6n));
+    });
+
+    it("lets only the operator withdraw it, and only once it has matured", async () => {
+      const env = await load();
+      const { staking, token, operator, alice, edgeId } = env;
+      const index = await staking.OPERATOR_UNBONDING_INDEX();
+      await expect(staking.connect(operator).withdraw(edgeId, index))
+        .to.be.revertedWithCustomError(staking, "StakingUnknownUnbonding")
+        .withArgs(edgeId, operator.address, index);
+      await staking.connect(operator).unbond(edgeId, MAX_UINT256);
+      const at = await maturityOf(env, 4n);
+      await nextTxAt(conn, at - 1n);
+      await expect(staking.connect(operator).withdraw(edgeId, index))
+        .to.be.revertedWithCustomError(staking, "StakingUnbondingNotMature")
+        .withArgs(at, at - 1n);
+      await conn.networkHelpers.time.increaseTo(at);
+      await expect(staking.connect(alice).withdraw(edgeId, index))
+        .to.be.revertedWithCustomError(staking, "StakingUnknownUnbonding")
+        .withArgs(edgeId, alice.address, index);
+      expect(await staking.unbonding(edgeId, alice.address, index)).to.deep.equal([0n, 0n, false]);
+      const [activeBefore] = await staking.edgeStake(edgeId);
+      const tx = staking.connect(operator).withdraw(edgeId, index);
+      await expect(tx).to.emit(staking, "Withdrawn").withArgs(edgeId, operator.address, index, 1_000n * TOKEN);
+      await expect(tx).to.changeTokenBalance(conn.ethers, token, operator, 1_000n * TOKEN);
+      expect((await staking.edgeStake(edgeId))[0]).to.equal(activeBefore - 1_000n * TOKEN);
+      await expect(staking.connect(operator).withdraw(edgeId, index))
+        .to.be.revertedWithCustomError(staking, "StakingUnknownUnbonding")
+        .withArgs(edgeId, operator.address, index);
+      await expectTotalsMatchBalance(env);
+    });
+  });
 });
