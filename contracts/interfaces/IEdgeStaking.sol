@@ -12,8 +12,10 @@ import {IEpochClock} from "./IEpochClock.sol";
 ///   activated at the first pool interaction from epoch J + rewardCreditWindow + 1 on, and
 ///   rewards for epoch E are accepted only until epoch E + rewardCreditWindow. Activated stake
 ///   therefore never shares in the reward of an epoch it joined in or after (no reward sniping),
-///   whenever that reward is credited. Adding stake while earlier stake is still warming up
-///   restarts the warm-up for both (never in the staker's favour).
+///   whenever that reward is credited. A holder's stake warms up in at most two tranches: a
+///   second addition gets its own tranche and schedule; additions in a third distinct epoch
+///   while both still warm up join the newer tranche and wait for their own warm-up (the shares
+///   that tranche already held start earning later than their cohort, never earlier).
 /// - **Unbonding stays at stake.** Unbonded stake stops earning at once but stays slashable
 ///   until its delay, counted from the end of the epoch in which it was unbonded, has passed,
 ///   so unbonding cannot escape a slash for a fault of an epoch in which the stake was bonded.

@@ -62,13 +62,16 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
     struct Position {
         // slot 0
         uint112 earningShares;
-        uint112 youngShares;
-        uint32 youngEpoch; // epoch of the latest addition to youngShares
+        uint112 youngShares; // oldest tranche still warming up
+        uint32 youngEpoch; // epoch it joined in
         // slot 1
         uint256 accPaid; // accRewardPerShare up to which earningShares were paid
         // slot 2
         uint128 rewards; // accrued, not yet claimed
         uint64 unbondCount;
+        // slot 3 (used only when a holder adds again while its first tranche warms up)
+        uint112 laterShares; // newer tranche, joined after youngEpoch
+        uint32 laterEpoch; // epoch of the latest addition to it
     }
 
     struct SlashOutcome {
@@ -417,7 +420,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         (address operator,) = registry.operatorAndState(edgeId);
         Pool storage p = _pools[edgeId];
         Position storage op = _positions[edgeId][operator];
-        return _toTokens(uint256(op.earningShares) + op.youngShares, p.tokens, p.shares);
+        return _toTokens(uint256(op.earningShares) + op.youngShares + op.laterShares, p.tokens, p.shares);
     }
 
     /// @inheritdoc IEdgeStaking
@@ -443,18 +446,28 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         Position storage pos = _positions[edgeId][account];
         uint256 acc = p.accRewardPerShare;
         uint256 m = pos.earningShares;
-        uint256 y = pos.youngShares;
         rewards = pos.rewards + Math.mulDiv(m, acc - pos.accPaid, ACC_SCALE);
-        if (y != 0 && p.activatedKey > pos.youngEpoch) {
-            rewards += Math.mulDiv(y, acc - p.activations.lowerLookup(uint48(pos.youngEpoch + 1)), ACC_SCALE);
-            (m, y) = (m + y, 0);
-        } else if (y != 0 && currentEpoch() > uint256(pos.youngEpoch) + _creditWindow) {
-            // Old enough: the next touch of the pool activates it, from the current index on.
-            (m, y) = (m + y, 0);
+        uint256 youngestWarming; // epoch of the oldest tranche still warming up, if any
+        uint256 cur = currentEpoch();
+        uint256[2] memory shares = [uint256(pos.youngShares), pos.laterShares];
+        uint256[2] memory epochs = [uint256(pos.youngEpoch), pos.laterEpoch];
+        for (uint256 i = 0; i < 2; ++i) {
+            // Two tranches at most: this loop is over a position's fixed fields, not over epochs.
+            if (shares[i] == 0) continue;
+            if (p.activatedKey > epochs[i]) {
+                rewards += _earnedSinceActivation(p, shares[i], epochs[i], acc);
+                m += shares[i];
+            } else if (cur > epochs[i] + _creditWindow) {
+                // Old enough: the next touch of the pool activates it, from the current index on.
+                m += shares[i];
+            } else {
+                warmingUp += shares[i];
+                if (youngestWarming == 0) youngestWarming = epochs[i] + _creditWindow + 1;
+            }
         }
         earning = _toTokens(m, p.tokens, p.shares);
-        warmingUp = _toTokens(y, p.tokens, p.shares);
-        activationEpoch = y == 0 ? 0 : uint256(pos.youngEpoch) + _creditWindow + 1;
+        warmingUp = _toTokens(warmingUp, p.tokens, p.shares);
+        activationEpoch = youngestWarming;
     }
 
     /// @inheritdoc IEdgeStaking
@@ -533,8 +546,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         p.shares = newShares.toUint128();
         // Shares are also held as uint112 in positions and earningShares.
         require(newShares <= type(uint112).max, SafeCast.SafeCastOverflowedUintDowncast(112, newShares));
-        pos.youngShares += uint112(shares);
-        pos.youngEpoch = uint32(cur);
+        _addYoung(pos, shares, cur);
         p.joined.push(uint48(cur + 1), p.joined.latest() + uint208(shares));
         _totalActive += amount.toUint128();
         emit Bonded(edgeId, msg.sender, amount, shares, cur + _creditWindow + 1);
@@ -645,15 +657,49 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         if (earning == 0 && young == 0) return; // a new position has nothing to accrue
         uint256 acc = p.accRewardPerShare;
         uint256 earned = earning == 0 ? 0 : Math.mulDiv(earning, acc - pos.accPaid, ACC_SCALE);
-        if (young != 0 && p.activatedKey > pos.youngEpoch) {
-            uint256 accStart = p.activations.lowerLookup(uint48(uint256(pos.youngEpoch) + 1));
-            earned += Math.mulDiv(young, acc - accStart, ACC_SCALE);
+        uint256 activatedKey = p.activatedKey;
+        if (young != 0 && activatedKey > pos.youngEpoch) {
+            earned += _earnedSinceActivation(p, young, pos.youngEpoch, acc);
             earning += young;
+            (uint256 later, uint256 laterEpoch) = (pos.laterShares, pos.laterEpoch);
+            if (later != 0 && activatedKey > laterEpoch) {
+                earned += _earnedSinceActivation(p, later, laterEpoch, acc);
+                earning += later;
+                (later, laterEpoch) = (0, 0);
+            }
+            // The newer tranche (if still warming up) becomes the oldest one.
+            pos.youngShares = uint112(later);
+            pos.youngEpoch = uint32(laterEpoch);
+            if (later != 0) (pos.laterShares, pos.laterEpoch) = (0, 0);
             pos.earningShares = uint112(earning);
-            pos.youngShares = 0;
         }
         if (earned != 0) pos.rewards += earned.toUint128();
         if (earning != 0 && pos.accPaid != acc) pos.accPaid = acc;
+    }
+
+    /// @dev Rewards of `shares` of the cohort of `epoch` from the index at which the pool
+    /// activated that cohort up to `acc`.
+    function _earnedSinceActivation(Pool storage p, uint256 shares, uint256 epoch, uint256 acc)
+        private
+        view
+        returns (uint256)
+    {
+        return Math.mulDiv(shares, acc - p.activations.lowerLookup(uint48(epoch + 1)), ACC_SCALE);
+    }
+
+    /// @dev Records `shares` joined in epoch `cur` in the position's warming-up tranches (after
+    /// _sync). A holder has at most two: additions in a third distinct epoch join the newer one,
+    /// which then waits for the latest addition's warm-up: the shares it already held start
+    /// earning later than their cohort (their rewards in between stay unpaid), never earlier.
+    function _addYoung(Position storage pos, uint256 shares, uint256 cur) private {
+        uint256 young = pos.youngShares;
+        if (young == 0 || pos.youngEpoch == cur) {
+            pos.youngShares = uint112(young + shares);
+            pos.youngEpoch = uint32(cur);
+        } else {
+            pos.laterShares += uint112(shares);
+            pos.laterEpoch = uint32(cur);
+        }
     }
 
     /// @dev Takes `fractionBps` of the pool's active and live unbonding stake: first from the
@@ -685,8 +731,10 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         }
 
         uint256 rest = o.total - o.firstLoss;
-        o.fromPool = rest == 0 ? 0 : Math.mulDiv(rest, poolTokens, poolTokens + liveUnbonding);
-        o.fromUnbonding = rest - o.fromPool;
+        // Round the unbonding side down (the pool side up, and rest <= pool + unbonding keeps it
+        // within the pool): rounding it up could take a tiny queue whole and drive Φ to zero.
+        o.fromUnbonding = rest == 0 ? 0 : Math.mulDiv(rest, liveUnbonding, poolTokens + liveUnbonding);
+        o.fromPool = rest - o.fromUnbonding;
         if (o.fromUnbonding != 0) {
             // Rounding Φ down makes every entry lose at least its share of `fromUnbonding`,
             // so the bookkeeping total never falls below what the entries are worth.
@@ -733,7 +781,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         uint256 burnable = uint256(op.earningShares) + leavingShares;
         if (total == 0 || firstLossBps == 0 || burnable == 0) return 0;
         // The first-loss share is of everything the operator has at stake, leaving shares included.
-        uint256 bond = _toTokens(burnable + op.youngShares, poolTokens, poolShares);
+        uint256 bond = _toTokens(burnable + op.youngShares + op.laterShares, poolTokens, poolShares);
         uint256 cap = Math.min(bond * firstLossBps / BPS, _toTokens(burnable, poolTokens, poolShares));
         return Math.min(total, cap);
     }

@@ -65,8 +65,10 @@ export function splitSlash(
   const firstLoss = total < cap ? total : cap;
   const rest = total - firstLoss;
   const remaining = active - firstLoss;
-  const fromPool = rest === 0n ? 0n : mulDiv(rest, remaining, remaining + liveUnbonding);
-  return { total, firstLoss, fromPool, fromUnbonding: rest - fromPool };
+  // The unbonding side is rounded down and the pool takes the rest (the contract's rule), so a
+  // tiny unbonding queue is never taken whole.
+  const fromUnbonding = rest === 0n ? 0n : mulDiv(rest, liveUnbonding, remaining + liveUnbonding);
+  return { total, firstLoss, fromPool: rest - fromUnbonding, fromUnbonding };
 }
 
 /** Φ after a slash that takes `fromUnbonding` of `liveUnbonding`, rounded down as the rules require. */

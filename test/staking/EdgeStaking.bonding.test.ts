@@ -286,21 +286,46 @@ describe("EdgeStaking: bonding", () => {
       await expectTotalsMatchBalance(env);
     });
 
-    it("restarts the warm-up of still-young stake when more is added", async () => {
+    it("keeps a second addition in its own tranche, so each warms up on its own schedule", async () => {
       const { staking, alice, bob, edgeId } = await load(earning);
-      await staking.connect(bob).delegate(edgeId, 1_000n * TOKEN); // epoch 4
+      await staking.connect(bob).delegate(edgeId, 1_000n * TOKEN); // epoch 4: earns from epoch 8
       await goToEpoch(conn, staking, 6n);
       await expect(staking.connect(bob).delegate(edgeId, 500n * TOKEN))
         .to.emit(staking, "Bonded")
         .withArgs(edgeId, bob.address, 500n * TOKEN, 500n * TOKEN, 10n);
-      expect(await staking.position(edgeId, bob.address)).to.deep.equal([0n, 1_500n * TOKEN, 10n, 0n]);
+      // position() reports the earliest activation among the tranches still warming up.
+      expect(await staking.position(edgeId, bob.address)).to.deep.equal([0n, 1_500n * TOKEN, 8n, 0n]);
 
-      // Epoch 8 would have activated the first 1,000; the pool is touched, bob still waits.
+      // Epoch 8 activates the first 1,000 (the pool is touched); the 500 wait until epoch 10.
       await goToEpoch(conn, staking, 8n);
       await staking.connect(alice).delegate(edgeId, TOKEN);
-      expect(await staking.position(edgeId, bob.address)).to.deep.equal([0n, 1_500n * TOKEN, 10n, 0n]);
+      expect(await staking.position(edgeId, bob.address)).to.deep.equal([1_000n * TOKEN, 500n * TOKEN, 10n, 0n]);
+      await expect(staking.connect(bob).unbond(edgeId, 1_000n * TOKEN + 1n))
+        .to.be.revertedWithCustomError(staking, "StakingStillWarmingUp")
+        .withArgs(edgeId, bob.address, 10n);
       await goToEpoch(conn, staking, 10n);
       expect(await staking.position(edgeId, bob.address)).to.deep.equal([1_500n * TOKEN, 0n, 0n, 0n]);
+    });
+
+    it("folds additions from a third epoch into the newer tranche, never activating them early", async () => {
+      const { staking, creditor, bob, edgeId } = await load(earning);
+      await staking.connect(bob).delegate(edgeId, 1_000n * TOKEN); // epoch 4 -> earns from 8
+      await goToEpoch(conn, staking, 5n);
+      await staking.connect(bob).delegate(edgeId, 200n * TOKEN); // epoch 5 -> second tranche
+      await goToEpoch(conn, staking, 6n);
+      await staking.connect(bob).delegate(edgeId, 300n * TOKEN); // epoch 6: joins the second, now from 10
+      await goToEpoch(conn, staking, 8n);
+      expect(await staking.position(edgeId, bob.address)).to.deep.equal([1_000n * TOKEN, 500n * TOKEN, 10n, 0n]);
+      // A reward for epoch 7, credited in epoch 8 at one token per earning token, pays bob's
+      // activated 1,000 only: his 500 still warming up get nothing (the 200 from epoch 5 now wait
+      // with the epoch-6 addition, later than their own cohort, never earlier).
+      const [, earningBefore] = await staking.edgeStake(edgeId);
+      await staking.connect(creditor).creditReward(edgeId, 7n, earningBefore);
+      const [, , , rewards] = await staking.position(edgeId, bob.address);
+      expect(rewards).to.be.lte(1_000n * TOKEN);
+      expect(rewards).to.be.gte(1_000n * TOKEN - 1n);
+      await goToEpoch(conn, staking, 10n);
+      expect((await staking.position(edgeId, bob.address))[0]).to.equal(1_500n * TOKEN);
     });
   });
 

@@ -182,8 +182,9 @@ describe("EdgeStaking slashing", () => {
       const firstLoss = mulDiv(OP, FIRST_LOSS_BPS, BPS);
       const rest = total - firstLoss;
       const activeAfterFirstLoss = ALL - BOB - firstLoss;
-      const fromPool = mulDiv(rest, activeAfterFirstLoss, activeAfterFirstLoss + BOB);
-      const fromUnbonding = rest - fromPool;
+      // The unbonding side is rounded down, the pool takes the remainder.
+      const fromUnbonding = mulDiv(rest, BOB, activeAfterFirstLoss + BOB);
+      const fromPool = rest - fromUnbonding;
       await expect(staking.connect(slasher).slash(edgeId, 4n, 3_000n, slasher.address))
         .to.emit(staking, "SlashDistributed")
         .withArgs(edgeId, firstLoss, fromPool, fromUnbonding);
