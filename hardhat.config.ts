@@ -39,7 +39,16 @@ export default defineConfig({
   },
   networks: {
     hardhatMainnet: { type: "edr-simulated", chainType: "l1" },
+    // `npm start`'s node: no accounts list, the node's unlocked accounts sign.
     localhost: { type: "http", chainType: "l1", url: "http://127.0.0.1:8545" },
+    // Any other Tideway network: the RPC URL and the signing key come from the Hardhat keystore
+    // (`npx hardhat keystore set TIDEWAY_PRIVATE_KEY`) or, failing that, environment variables.
+    tideway: {
+      type: "http",
+      chainType: "l1",
+      url: configVariable("TIDEWAY_RPC_URL"),
+      accounts: [configVariable("TIDEWAY_PRIVATE_KEY")],
+    },
     sepolia: {
       type: "http",
       chainType: "l1",

@@ -1,3 +1,96 @@
+// The `edge` tasks for token holders and operators (`npx hardhat edge --help`). Definitions only:
+// each action is imported lazily when its task runs, so loading the config stays fast.
+// Every task takes `--network <name>` (Hardhat's) and, when it sends transactions,
+// `--from <index>` to pick the signer among the network's accounts (default 0).
+import { emptyTask, task } from "hardhat/config";
+import { ArgumentType } from "hardhat/types/arguments";
 import type { TaskDefinition } from "hardhat/types/tasks";
 
-export const tasks: TaskDefinition[] = [];
+const FROM = {
+  name: "from",
+  description: "Index of the signing account among the network's accounts",
+  type: ArgumentType.INT,
+  defaultValue: 0,
+} as const;
+const EDGE_ID = { name: "edgeId", description: "The edge's id", type: ArgumentType.BIGINT } as const;
+
+export const tasks: TaskDefinition[] = [
+  emptyTask("edge", "Tideway edges: register, stake, delegate, unbond, withdraw, claim, inspect").build(),
+
+  task(["edge", "register"], "Register an edge operated by the signer (allowlisted operators only, in the trusted phase)")
+    .addOption({ name: "signingKey", description: "Address of the key the edge signs challenge answers with (never used before)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "endpoint", description: "Public HTTPS endpoint of the edge's OpenAI-compatible API", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "region", description: "Region code, e.g. eu-west", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "capacity", description: "Declared capacity in output tokens per second", type: ArgumentType.INT, defaultValue: 0 })
+    .addOption({ name: "models", description: "Served models, comma-separated", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "metadataUri", description: "Where further operator metadata lives (optional)", type: ArgumentType.STRING, defaultValue: "" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/register.js"))
+    .build(),
+
+  task(["edge", "stake"], "Add to your self-bond in an edge you operate (approves the tokens first if needed)")
+    .addPositionalArgument(EDGE_ID)
+    .addPositionalArgument({ name: "amount", description: "Tokens, e.g. 1000 or 0.5" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/stake.js"))
+    .build(),
+
+  task(["edge", "delegate"], "Delegate tokens to an edge (approves the tokens first if needed)")
+    .addPositionalArgument(EDGE_ID)
+    .addPositionalArgument({ name: "amount", description: "Tokens, e.g. 1000 or 0.5" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/delegate.js"))
+    .build(),
+
+  task(["edge", "unbond"], "Start unbonding earning stake: it stops earning now and stays slashable until it matures")
+    .addPositionalArgument(EDGE_ID)
+    .addPositionalArgument({ name: "amount", description: "Tokens, e.g. 400 or 0.5, or \"all\"" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/unbond.js"))
+    .build(),
+
+  task(["edge", "withdraw"], "Withdraw matured unbonding entries")
+    .addPositionalArgument(EDGE_ID)
+    .addPositionalArgument({ name: "index", description: "An unbonding entry index, or \"all\" for every matured entry", defaultValue: "all" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/withdraw.js"))
+    .build(),
+
+  task(["edge", "set-commission"], "Schedule a new commission for an edge you operate (applies after the commission delay)")
+    .addPositionalArgument(EDGE_ID)
+    .addPositionalArgument({ name: "rate", description: "Percent (5%, 12.5%, or a bare 5) or basis points (500bps)" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/set-commission.js"))
+    .build(),
+
+  task(["edge", "unjail"], "End the jail of an edge you operate, once its jail period is over")
+    .addPositionalArgument(EDGE_ID)
+    .addOption(FROM)
+    .setAction(() => import("./actions/unjail.js"))
+    .build(),
+
+  task(["edge", "claim"], "Claim your rewards (and commission, for the operator) in an edge")
+    .addPositionalArgument(EDGE_ID)
+    .addOption({ name: "to", description: "Receiver of the rewards (default: the signer)", type: ArgumentType.STRING, defaultValue: "" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/claim.js"))
+    .build(),
+
+  task(["edge", "show"], "Show an edge: registry record, status, self-bond, stake, commission, jail")
+    .addPositionalArgument(EDGE_ID)
+    .setAction(() => import("./actions/show.js"))
+    .build(),
+
+  task(["edge", "position"], "Show a position in an edge: earning, warming up, rewards, unbonding entries")
+    .addPositionalArgument(EDGE_ID)
+    .addOption({ name: "account", description: "Whose position (default: the --from account)", type: ArgumentType.STRING, defaultValue: "" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/position.js"))
+    .build(),
+
+  task(["edge", "approve"], "Set the staking contract's allowance over your tokens (stake and delegate do this by themselves)")
+    .addPositionalArgument({ name: "amount", description: "Tokens, e.g. 1000, \"max\" for unlimited, or 0 to revoke" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/approve.js"))
+    .build(),
+];

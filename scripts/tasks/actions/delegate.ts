@@ -1,0 +1,9 @@
+import { bondTokens, type BondArgs, type BondResult } from "./bond.js";
+import { hardhatAction, type TaskConnection, type TaskIO } from "./common.js";
+
+/** Delegates tokens to an edge (`edge delegate <edgeId> <amount>`); approves first if needed. */
+export async function delegate(args: BondArgs, conn: TaskConnection, io: TaskIO = {}): Promise<BondResult> {
+  return bondTokens("delegate", args, conn, io);
+}
+
+export default hardhatAction(delegate);

@@ -1,0 +1,73 @@
+import { getAddress, isAddress, MaxUint256 } from "ethers";
+
+import { createContext, fmt, formatTime, hardhatAction, parseEdgeId, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+
+export interface PositionArgs extends FromArgs {
+  edgeId: bigint | number | string;
+  /** Whose position (default: the `--from` account). */
+  account?: string;
+}
+
+export interface UnbondingEntry {
+  index: bigint;
+  amount: bigint;
+  withdrawableAt: bigint;
+  matured: boolean;
+}
+
+export interface PositionResult {
+  edgeId: bigint;
+  account: string;
+  earning: bigint;
+  warmingUp: bigint;
+  /** First epoch whose rewards the warming-up stake shares, 0 when nothing is warming up. */
+  activationEpoch: bigint;
+  rewards: bigint;
+  unbonding: UnbondingEntry[];
+  balance: bigint;
+  allowance: bigint;
+}
+
+/** A delegator's (or the operator's) position in an edge (`edge position <edgeId>`). */
+export async function position(args: PositionArgs, conn: TaskConnection, io: TaskIO = {}): Promise<PositionResult> {
+  const edgeId = parseEdgeId(args.edgeId);
+  if (args.account !== undefined && args.account !== "" && !isAddress(args.account)) {
+    throw new TaskError(`--account: "${args.account}" is not an address`);
+  }
+  const ctx = await createContext(conn, io, args.from ?? 0);
+  await ctx.ensureEdgeExists(edgeId);
+  const account = args.account !== undefined && args.account !== "" ? getAddress(args.account) : (await ctx.signer()).address;
+  const { staking, token } = ctx;
+  const [[earning, warmingUp, activationEpoch, rewards], count, balance, allowance, now] = await Promise.all([
+    staking.position(edgeId, account),
+    staking.unbondingCount(edgeId, account),
+    token.balanceOf(account),
+    token.allowance(account, ctx.addresses.staking),
+    ctx.now(),
+  ]);
+  const unbonding: UnbondingEntry[] = [];
+  for (let i = 0n; i < count; i++) {
+    const [amount, withdrawableAt, exists] = await staking.unbonding(edgeId, account, i);
+    if (exists) unbonding.push({ index: i, amount, withdrawableAt, matured: withdrawableAt <= now });
+  }
+
+  const row = (label: string, value: string) => ctx.log(`  ${label.padEnd(12)}${value}`);
+  ctx.log(`Position of ${account} in edge #${edgeId}`);
+  row("earning", fmt(earning));
+  if (warmingUp > 0n) {
+    const start = await staking.epochStartTime(activationEpoch);
+    row("warming up", `${fmt(warmingUp)}, earns from epoch ${activationEpoch}, which starts ${formatTime(start, now)}`);
+  } else {
+    row("warming up", fmt(0n));
+  }
+  row("rewards", `${fmt(rewards)}${rewards > 0n ? ` (claim with: edge claim ${edgeId})` : ""}`);
+  if (unbonding.length === 0) row("unbonding", "none");
+  for (const [n, e] of unbonding.entries()) {
+    const when = e.matured ? `matured ${formatTime(e.withdrawableAt, now)}, withdraw with: edge withdraw ${edgeId} ${e.index}` : `matures ${formatTime(e.withdrawableAt, now)}, slashable until then`;
+    row(n === 0 ? "unbonding" : "", `#${e.index} ${fmt(e.amount)}, ${when}`);
+  }
+  row("wallet", `${fmt(balance)}; allowance to EdgeStaking ${allowance === MaxUint256 ? "unlimited" : fmt(allowance)}`);
+  return { edgeId, account, earning, warmingUp, activationEpoch, rewards, unbonding, balance, allowance };
+}
+
+export default hardhatAction(position);

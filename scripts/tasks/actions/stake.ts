@@ -1,0 +1,9 @@
+import { bondTokens, type BondArgs, type BondResult } from "./bond.js";
+import { hardhatAction, type TaskConnection, type TaskIO } from "./common.js";
+
+/** Adds to the operator's self-bond (`edge stake <edgeId> <amount>`); approves first if needed. */
+export async function stake(args: BondArgs, conn: TaskConnection, io: TaskIO = {}): Promise<BondResult> {
+  return bondTokens("stake", args, conn, io);
+}
+
+export default hardhatAction(stake);

@@ -1,0 +1,19 @@
+import { createContext, eventIn, hardhatAction, parseEdgeId, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+
+export interface UnjailArgs extends FromArgs {
+  edgeId: bigint | number | string;
+}
+
+/** Ends an edge's jail once its period is over (`edge unjail <edgeId>`). Operator only. */
+export async function unjail(args: UnjailArgs, conn: TaskConnection, io: TaskIO = {}): Promise<{ edgeId: bigint; epoch: bigint }> {
+  const edgeId = parseEdgeId(args.edgeId);
+  const ctx = await createContext(conn, io, args.from ?? 0);
+  await ctx.ensureEdgeExists(edgeId);
+  const signer = await ctx.signer();
+  const receipt = await ctx.send("EdgeStaking", `unjail edge #${edgeId}`, () => ctx.staking.connect(signer).unjail(edgeId));
+  const epoch = eventIn(receipt, ctx.addresses.staking, ctx.staking.interface, "Unjailed").args.epoch as bigint;
+  ctx.log(`Edge #${edgeId} is out of jail from epoch ${epoch}.`);
+  return { edgeId, epoch };
+}
+
+export default hardhatAction(unjail);

@@ -1,0 +1,60 @@
+import { createContext, eventIn, fmt, formatTime, hardhatAction, parseEdgeId, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+
+export interface WithdrawArgs extends FromArgs {
+  edgeId: bigint | number | string;
+  /** An unbonding entry index, or `all` (the default) for every matured entry. */
+  index?: string;
+}
+
+export interface WithdrawResult {
+  edgeId: bigint;
+  withdrawn: Array<{ index: bigint; amount: bigint }>;
+  total: bigint;
+}
+
+/** Withdraws matured unbonding entries (`edge withdraw <edgeId> [index|all]`). */
+export async function withdraw(args: WithdrawArgs, conn: TaskConnection, io: TaskIO = {}): Promise<WithdrawResult> {
+  const edgeId = parseEdgeId(args.edgeId);
+  const which = (args.index ?? "all").trim().toLowerCase();
+  if (which !== "all" && !/^\d+$/.test(which)) throw new TaskError(`index: "${args.index}" is not an unbonding entry index or "all"`);
+  const ctx = await createContext(conn, io, args.from ?? 0);
+  await ctx.ensureEdgeExists(edgeId);
+  const signer = await ctx.signer();
+
+  let indices: bigint[];
+  if (which === "all") {
+    const now = await ctx.now();
+    const count = await ctx.staking.unbondingCount(edgeId, signer.address);
+    const pending: string[] = [];
+    indices = [];
+    for (let i = 0n; i < count; i++) {
+      const [amount, withdrawableAt, exists] = await ctx.staking.unbonding(edgeId, signer.address, i);
+      if (!exists) continue;
+      if (withdrawableAt <= now) indices.push(i);
+      else pending.push(`#${i} (${fmt(amount)}) matures ${formatTime(withdrawableAt, now)}`);
+    }
+    if (indices.length === 0) {
+      throw new TaskError(
+        pending.length === 0
+          ? `${signer.address} has no unbonding entries in edge #${edgeId}`
+          : `nothing to withdraw yet from edge #${edgeId}: ${pending.join("; ")}`,
+      );
+    }
+  } else {
+    indices = [BigInt(which)];
+  }
+
+  const withdrawn: WithdrawResult["withdrawn"] = [];
+  for (const index of indices) {
+    const receipt = await ctx.send("EdgeStaking", `withdraw unbonding entry #${index} of ${signer.address} from edge #${edgeId}`, () =>
+      ctx.staking.connect(signer).withdraw(edgeId, index),
+    );
+    const event = eventIn(receipt, ctx.addresses.staking, ctx.staking.interface, "Withdrawn");
+    withdrawn.push({ index, amount: event.args.amount as bigint });
+  }
+  const total = withdrawn.reduce((sum, w) => sum + w.amount, 0n);
+  ctx.log(`Withdrew ${fmt(total)} to ${signer.address} (${withdrawn.map((w) => `#${w.index}: ${fmt(w.amount)}`).join(", ")}).`);
+  return { edgeId, withdrawn, total };
+}
+
+export default hardhatAction(withdraw);
