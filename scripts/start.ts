@@ -250,7 +250,9 @@ const [epochLength, epoch, creditWindow, params] = (await Promise.all([
 const balances = (await Promise.all([admin, operator, alice, bob].map((a) => token.balanceOf(a.address)))) as bigint[];
 const minutes = (seconds: bigint) => (seconds % 60n === 0n ? `${seconds / 60n} min` : `${seconds} s`);
 const warmUp = creditWindow + 1n;
-const signingKey = Wallet.createRandom().address;
+// A throwaway signing key for the demo edge on this local chain (like the node's own
+// well-known accounts): the register task signs the key's claim with it.
+const demoSigningKey = Wallet.createRandom();
 const hh = hardhatCommand();
 const LOCAL = "--network localhost";
 
@@ -276,7 +278,8 @@ const lines = [
   "",
   "Try it, in another terminal:",
   ...(hh.note === undefined ? [] : [`  (${hh.note})`]),
-  `  ${hh.cmd} edge register ${LOCAL} --from 1 --signing-key ${signingKey} --endpoint https://edge-1.example.org --region eu-west --capacity 500 --models tideway/reference-1`,
+  `  TIDEWAY_EDGE_SIGNING_KEY=${demoSigningKey.privateKey} \\`,
+  `    ${hh.cmd} edge register ${LOCAL} --from 1 --endpoint https://edge-1.example.org --region eu-west --capacity 500 --models tideway/reference-1`,
   `  ${hh.cmd} edge stake ${LOCAL} --from 1 1 1000`,
   `  ${hh.cmd} edge delegate ${LOCAL} --from 2 1 500`,
   `  ${hh.cmd} edge show ${LOCAL} 1`,

@@ -7,3 +7,4 @@ export * from "./deployments.ts";
 export * from "./enums.ts";
 export * from "./errors.ts";
 export * from "./units.ts";
+export * from "./keyClaim.ts";

@@ -18,7 +18,8 @@ export const tasks: TaskDefinition[] = [
   emptyTask("edge", "Tideway edges: register, stake, delegate, unbond, withdraw, claim, inspect").build(),
 
   task(["edge", "register"], "Register an edge operated by the signer (allowlisted operators only, in the trusted phase)")
-    .addOption({ name: "signingKey", description: "Address of the key the edge signs challenge answers with (never used before)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "signingKey", description: "Address of the key the edge signs challenge answers with (never used before; default: the key in TIDEWAY_EDGE_SIGNING_KEY)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "keySignature", description: "The key's EIP-712 SigningKeyClaim for your operator address; omit it to sign with TIDEWAY_EDGE_SIGNING_KEY", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
     .addOption({ name: "endpoint", description: "Public HTTPS endpoint of the edge's OpenAI-compatible API", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
     .addOption({ name: "region", description: "Region code, e.g. eu-west", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
     .addOption({ name: "capacity", description: "Declared capacity in output tokens per second", type: ArgumentType.INT, defaultValue: 0 })

@@ -6,9 +6,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
+import { Wallet } from "ethers";
 import hre from "hardhat";
 
-import type { ProtocolAddresses } from "../../lib/protocol/index.js";
+import { keyClaimDomain, type ProtocolAddresses, signKeyClaim } from "../../lib/protocol/index.js";
 import { approve } from "../../scripts/tasks/actions/approve.js";
 import { claim } from "../../scripts/tasks/actions/claim.js";
 import { execute, hardhatAction, TaskError, type TaskIO } from "../../scripts/tasks/actions/common.js";
@@ -39,7 +40,10 @@ const OPERATOR = 1;
 const ALICE = 2;
 const OUTSIDER = 7;
 
-const SIGNING_KEY = "0x00000000000000000000000000000000000051C1";
+// The edge's signing key: the register task signs its claim with it (from the environment).
+const EDGE_KEY = new Wallet("0x" + "51c1".repeat(16));
+const SIGNING_KEY = EDGE_KEY.address;
+const KEY_ENV = { TIDEWAY_EDGE_SIGNING_KEY: EDGE_KEY.privateKey };
 
 describe("edge tasks", () => {
   let conn: Connection;
@@ -60,7 +64,7 @@ describe("edge tasks", () => {
   /** deployed() plus edge 1, registered and self-bonded (the minimum) through the tasks. */
   async function withEdge() {
     const env = await deployed();
-    const io = { addresses: env.addresses, log: () => {} };
+    const io = { addresses: env.addresses, log: () => {}, env: KEY_ENV };
     await register(
       { signingKey: SIGNING_KEY, endpoint: "https://edge-1.example.org", region: "eu-west", capacity: 500, models: "tideway/reference-1", from: OPERATOR },
       conn,
@@ -82,7 +86,7 @@ describe("edge tasks", () => {
   function capture(addresses: ProtocolAddresses) {
     const out: string[] = [];
     const err: string[] = [];
-    const io: TaskIO = { addresses, log: (l) => out.push(l), error: (l) => err.push(l) };
+    const io: TaskIO = { addresses, log: (l) => out.push(l), error: (l) => err.push(l), env: KEY_ENV };
     return { io, out, err };
   }
 
@@ -152,18 +156,49 @@ describe("edge tasks", () => {
       expect(out.join("\n")).to.include("Registered edge #1.").and.include("at least 1,000 EDGE");
     });
 
-    it("rejects a missing signing key before sending anything", async () => {
+    it("rejects a registration without the key's proof before sending anything", async () => {
       const { registry, addresses } = await conn.networkHelpers.loadFixture(deployed);
       const { io } = capture(addresses);
       let error: unknown;
       try {
-        await register({ endpoint: "https://e.example", region: "eu", capacity: 1, models: "m", from: OPERATOR }, conn, io);
+        await register(
+          { signingKey: SIGNING_KEY, endpoint: "https://e.example", region: "eu", capacity: 1, models: "m", from: OPERATOR },
+          conn,
+          { ...io, env: {} },
+        );
       } catch (e) {
         error = e;
       }
       expect(error).to.be.instanceOf(TaskError);
-      expect((error as Error).message).to.match(/^--signing-key is required/);
+      expect((error as Error).message).to.match(/^the signing key must prove it consents: pass --key-signature .* or set TIDEWAY_EDGE_SIGNING_KEY/);
       expect(await registry.edgeCount()).to.equal(0n);
+    });
+
+    it("rejects a --signing-key that is not the key in TIDEWAY_EDGE_SIGNING_KEY", async () => {
+      const { registry, addresses } = await conn.networkHelpers.loadFixture(deployed);
+      const { io } = capture(addresses);
+      const other = Wallet.createRandom().address;
+      let error: unknown;
+      try {
+        await register({ signingKey: other, endpoint: "https://e.example", region: "eu", capacity: 1, models: "m", from: OPERATOR }, conn, io);
+      } catch (e) {
+        error = e;
+      }
+      expect((error as Error).message).to.equal(`--signing-key ${other} is not the address of the key in TIDEWAY_EDGE_SIGNING_KEY (${SIGNING_KEY})`);
+      expect(await registry.edgeCount()).to.equal(0n);
+    });
+
+    it("registers with a --key-signature made elsewhere (on the edge machine), without the private key", async () => {
+      const { registry, operator, addresses } = await conn.networkHelpers.loadFixture(deployed);
+      const { io } = capture(addresses);
+      const claim = await signKeyClaim(await keyClaimDomain(registry), operator.address, EDGE_KEY);
+      const result = await register(
+        { signingKey: SIGNING_KEY, keySignature: claim, endpoint: "https://e.example", region: "eu", capacity: 1, models: "m", from: OPERATOR },
+        conn,
+        { ...io, env: {} },
+      );
+      expect(result.signingKey).to.equal(SIGNING_KEY);
+      expect((await registry.edge(1n)).signingKey).to.equal(SIGNING_KEY);
     });
 
     it("prints the registry's decoded error when the operator is not allowlisted", async () => {

@@ -39,6 +39,8 @@ export interface TaskIO {
   root?: string;
   /** Hardhat artifacts directory (default: this repository's). */
   artifactsDir?: string;
+  /** Environment variables (default: process.env), e.g. the edge signing key for `register`. */
+  env?: Record<string, string | undefined>;
 }
 
 /** Arguments every transaction-sending task takes. */
