@@ -37,7 +37,7 @@ if [ ! -f "$stamp_file" ] || [ "$(cat "$stamp_file")" != "$want_stamp" ]; then
     npm install --no-audit --no-fund --loglevel=error >&2
   fi
   # Hardhat runs on EDR, whose native build ships as an optional platform package.
-  # Check that it really landed instead of trusting npm's silence (see DESIGN.md).
+  # Check that it really landed instead of trusting npm's silence (see ../shared/DESIGN.md, "Toolchain facts").
   if ! "$NODE22_BIN" -e "require.resolve('@nomicfoundation/edr')" >/dev/null 2>&1 ||
      ! "$NODE22_BIN" -e "require('@nomicfoundation/edr')" >/dev/null 2>&1; then
     log "EDR native package missing after install; installing it explicitly"

@@ -172,9 +172,9 @@ if (!(await portIsFree())) {
 
 // The production profile is the one `ignition deploy` builds with: compiling with it here
 // makes the deployment's own build a no-op.
-begin("compiling the contracts (hardhat compile --build-profile production)");
+begin("compiling the contracts (hardhat build --build-profile production --no-tests)");
 try {
-  const output = await run(HARDHAT, ["compile", "--build-profile", "production"]);
+  const output = await run(HARDHAT, ["build", "--build-profile", "production", "--no-tests"]);
   const summary = output.split("\n").filter((l) => /compile/i.test(l) && !/warning/i.test(l)).at(-1);
   if (summary !== undefined) say(summary.trim());
 } catch (err) {

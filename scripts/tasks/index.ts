@@ -52,7 +52,7 @@ export const tasks: TaskDefinition[] = [
 
   task(["edge", "withdraw"], "Withdraw matured unbonding entries")
     .addPositionalArgument(EDGE_ID)
-    .addPositionalArgument({ name: "index", description: "An unbonding entry index, or \"all\" for every matured entry", defaultValue: "all" })
+    .addPositionalArgument({ name: "index", description: "An unbonding entry index, \"self-bond\" (an operator's unbonded self-bond), or \"all\" for every matured one", defaultValue: "all" })
     .addOption(FROM)
     .setAction(() => import("./actions/withdraw.js"))
     .build(),

@@ -415,6 +415,21 @@ describe("edge tasks", () => {
   });
 
   describe("edge withdraw", () => {
+    it("shows and withdraws an operator's unbonded self-bond under \"self-bond\"", async () => {
+      const { token, operator, addresses } = await conn.networkHelpers.loadFixture(withWarmDelegation);
+      const quiet = { addresses, log: () => {} };
+      await unbond({ edgeId: 1n, amount: "400", from: OPERATOR }, conn, quiet);
+      const { io, out } = capture(addresses);
+      const shown = await position({ edgeId: 1n, from: OPERATOR }, conn, io);
+      expect(shown.unbonding.map((e) => e.index)).to.deep.equal([(1n << 256n) - 1n]);
+      expect(out.join("\n")).to.match(/self-bond 400(\.0)? EDGE, matures .*, slashable until then/);
+      await conn.networkHelpers.time.increaseTo(shown.unbonding[0].withdrawableAt);
+      const before = await token.balanceOf(operator.address);
+      const result = await withdraw({ edgeId: 1n, index: "all", from: OPERATOR }, conn, quiet);
+      expect(result.total).to.equal(400n * 10n ** 18n);
+      expect((await token.balanceOf(operator.address)) - before).to.equal(400n * 10n ** 18n);
+    });
+
     it("withdraws every matured entry with \"all\", and says when entries are not mature yet", async () => {
       const { token, alice, addresses } = await conn.networkHelpers.loadFixture(withWarmDelegation);
       const quiet = { addresses, log: () => {} };

@@ -319,3 +319,21 @@ export function hardhatAction<A, R>(fn: TaskFunction<A, R>) {
     }
   };
 }
+
+/** The operator's leaving self-bond is withdrawn under this index (EdgeStaking.OPERATOR_UNBONDING_INDEX). */
+export const OPERATOR_UNBONDING_INDEX = (1n << 256n) - 1n;
+
+/** Every unbonding index `account` may hold in an edge: its entries, then the operator's tranche. */
+export async function unbondingIndices(
+  staking: { unbondingCount(edgeId: bigint, account: string): Promise<bigint> },
+  edgeId: bigint,
+  account: string,
+): Promise<bigint[]> {
+  const count = await staking.unbondingCount(edgeId, account);
+  return [...Array.from({ length: Number(count) }, (_, i) => BigInt(i)), OPERATOR_UNBONDING_INDEX];
+}
+
+/** How an unbonding index is shown: `#3`, or `self-bond` for the operator's tranche. */
+export function unbondingLabel(index: bigint): string {
+  return index === OPERATOR_UNBONDING_INDEX ? "self-bond" : `#${index}`;
+}

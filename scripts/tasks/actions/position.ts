@@ -1,6 +1,6 @@
 import { getAddress, isAddress, MaxUint256 } from "ethers";
 
-import { createContext, fmt, formatTime, hardhatAction, parseEdgeId, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import { createContext, fmt, formatTime, hardhatAction, OPERATOR_UNBONDING_INDEX, parseEdgeId, TaskError, unbondingIndices, unbondingLabel, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
 
 export interface PositionArgs extends FromArgs {
   edgeId: bigint | number | string;
@@ -38,15 +38,15 @@ export async function position(args: PositionArgs, conn: TaskConnection, io: Tas
   await ctx.ensureEdgeExists(edgeId);
   const account = args.account !== undefined && args.account !== "" ? getAddress(args.account) : (await ctx.signer()).address;
   const { staking, token } = ctx;
-  const [[earning, warmingUp, activationEpoch, rewards], count, balance, allowance, now] = await Promise.all([
+  const [[earning, warmingUp, activationEpoch, rewards], indices, balance, allowance, now] = await Promise.all([
     staking.position(edgeId, account),
-    staking.unbondingCount(edgeId, account),
+    unbondingIndices(staking, edgeId, account),
     token.balanceOf(account),
     token.allowance(account, ctx.addresses.staking),
     ctx.now(),
   ]);
   const unbonding: UnbondingEntry[] = [];
-  for (let i = 0n; i < count; i++) {
+  for (const i of indices) {
     const [amount, withdrawableAt, exists] = await staking.unbonding(edgeId, account, i);
     if (exists) unbonding.push({ index: i, amount, withdrawableAt, matured: withdrawableAt <= now });
   }
@@ -63,8 +63,11 @@ export async function position(args: PositionArgs, conn: TaskConnection, io: Tas
   row("rewards", `${fmt(rewards)}${rewards > 0n ? ` (claim with: edge claim ${edgeId})` : ""}`);
   if (unbonding.length === 0) row("unbonding", "none");
   for (const [n, e] of unbonding.entries()) {
-    const when = e.matured ? `matured ${formatTime(e.withdrawableAt, now)}, withdraw with: edge withdraw ${edgeId} ${e.index}` : `matures ${formatTime(e.withdrawableAt, now)}, slashable until then`;
-    row(n === 0 ? "unbonding" : "", `#${e.index} ${fmt(e.amount)}, ${when}`);
+    const self = e.index === OPERATOR_UNBONDING_INDEX;
+    const when = e.matured
+      ? `matured ${formatTime(e.withdrawableAt, now)}, withdraw with: edge withdraw ${edgeId} ${self ? "self-bond" : e.index}${self ? " (slashable until withdrawn)" : ""}`
+      : `matures ${formatTime(e.withdrawableAt, now)}, slashable until then`;
+    row(n === 0 ? "unbonding" : "", `${unbondingLabel(e.index)} ${fmt(e.amount)}, ${when}`);
   }
   row("wallet", `${fmt(balance)}; allowance to EdgeStaking ${allowance === MaxUint256 ? "unlimited" : fmt(allowance)}`);
   return { edgeId, account, earning, warmingUp, activationEpoch, rewards, unbonding, balance, allowance };

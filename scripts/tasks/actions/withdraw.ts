@@ -1,4 +1,4 @@
-import { createContext, eventIn, fmt, formatTime, hardhatAction, parseEdgeId, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import { createContext, eventIn, fmt, formatTime, hardhatAction, OPERATOR_UNBONDING_INDEX, parseEdgeId, TaskError, unbondingIndices, unbondingLabel, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
 
 export interface WithdrawArgs extends FromArgs {
   edgeId: bigint | number | string;
@@ -16,7 +16,9 @@ export interface WithdrawResult {
 export async function withdraw(args: WithdrawArgs, conn: TaskConnection, io: TaskIO = {}): Promise<WithdrawResult> {
   const edgeId = parseEdgeId(args.edgeId);
   const which = (args.index ?? "all").trim().toLowerCase();
-  if (which !== "all" && !/^\d+$/.test(which)) throw new TaskError(`index: "${args.index}" is not an unbonding entry index or "all"`);
+  if (which !== "all" && which !== "self-bond" && !/^\d+$/.test(which)) {
+    throw new TaskError(`index: "${args.index}" is not an unbonding entry index, "self-bond" or "all"`);
+  }
   const ctx = await createContext(conn, io, args.from ?? 0);
   await ctx.ensureEdgeExists(edgeId);
   const signer = await ctx.signer();
@@ -24,14 +26,13 @@ export async function withdraw(args: WithdrawArgs, conn: TaskConnection, io: Tas
   let indices: bigint[];
   if (which === "all") {
     const now = await ctx.now();
-    const count = await ctx.staking.unbondingCount(edgeId, signer.address);
     const pending: string[] = [];
     indices = [];
-    for (let i = 0n; i < count; i++) {
+    for (const i of await unbondingIndices(ctx.staking, edgeId, signer.address)) {
       const [amount, withdrawableAt, exists] = await ctx.staking.unbonding(edgeId, signer.address, i);
       if (!exists) continue;
       if (withdrawableAt <= now) indices.push(i);
-      else pending.push(`#${i} (${fmt(amount)}) matures ${formatTime(withdrawableAt, now)}`);
+      else pending.push(`${unbondingLabel(i)} (${fmt(amount)}) matures ${formatTime(withdrawableAt, now)}`);
     }
     if (indices.length === 0) {
       throw new TaskError(
@@ -41,19 +42,19 @@ export async function withdraw(args: WithdrawArgs, conn: TaskConnection, io: Tas
       );
     }
   } else {
-    indices = [BigInt(which)];
+    indices = [which === "self-bond" ? OPERATOR_UNBONDING_INDEX : BigInt(which)];
   }
 
   const withdrawn: WithdrawResult["withdrawn"] = [];
   for (const index of indices) {
-    const receipt = await ctx.send("EdgeStaking", `withdraw unbonding entry #${index} of ${signer.address} from edge #${edgeId}`, () =>
+    const receipt = await ctx.send("EdgeStaking", `withdraw unbonding entry ${unbondingLabel(index)} of ${signer.address} from edge #${edgeId}`, () =>
       ctx.staking.connect(signer).withdraw(edgeId, index),
     );
     const event = eventIn(receipt, ctx.addresses.staking, ctx.staking.interface, "Withdrawn");
     withdrawn.push({ index, amount: event.args.amount as bigint });
   }
   const total = withdrawn.reduce((sum, w) => sum + w.amount, 0n);
-  ctx.log(`Withdrew ${fmt(total)} to ${signer.address} (${withdrawn.map((w) => `#${w.index}: ${fmt(w.amount)}`).join(", ")}).`);
+  ctx.log(`Withdrew ${fmt(total)} to ${signer.address} (${withdrawn.map((w) => `${unbondingLabel(w.index)}: ${fmt(w.amount)}`).join(", ")}).`);
   return { edgeId, withdrawn, total };
 }
 
