@@ -662,15 +662,15 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
             earned += _earnedSinceActivation(p, young, pos.youngEpoch, acc);
             earning += young;
             (uint256 later, uint256 laterEpoch) = (pos.laterShares, pos.laterEpoch);
+            if (later != 0) (pos.laterShares, pos.laterEpoch) = (0, 0);
             if (later != 0 && activatedKey > laterEpoch) {
                 earned += _earnedSinceActivation(p, later, laterEpoch, acc);
                 earning += later;
                 (later, laterEpoch) = (0, 0);
             }
-            // The newer tranche (if still warming up) becomes the oldest one.
+            // The newer tranche, if still warming up, becomes the oldest one.
             pos.youngShares = uint112(later);
             pos.youngEpoch = uint32(laterEpoch);
-            if (later != 0) (pos.laterShares, pos.laterEpoch) = (0, 0);
             pos.earningShares = uint112(earning);
         }
         if (earned != 0) pos.rewards += earned.toUint128();

@@ -307,6 +307,23 @@ describe("EdgeStaking: bonding", () => {
       expect(await staking.position(edgeId, bob.address)).to.deep.equal([1_500n * TOKEN, 0n, 0n, 0n]);
     });
 
+    it("activates both tranches in one step when the pool is touched after both are due", async () => {
+      const { staking, creditor, alice, bob, edgeId } = await load(earning);
+      await staking.connect(bob).delegate(edgeId, 1_000n * TOKEN); // epoch 4 -> earns from 8
+      await goToEpoch(conn, staking, 5n);
+      await staking.connect(bob).delegate(edgeId, 500n * TOKEN); // epoch 5 -> earns from 9
+      // Nobody touches the pool until epoch 9: one activation then covers both cohorts.
+      await goToEpoch(conn, staking, 9n);
+      await staking.connect(alice).delegate(edgeId, 1n);
+      const [, earningStake] = await staking.edgeStake(edgeId);
+      // One token of reward per earning token for epoch 8: bob's 1,500 earn 1,500.
+      await staking.connect(creditor).creditReward(edgeId, 8n, earningStake);
+      await expect(staking.connect(bob).claimRewards(edgeId, bob.address))
+        .to.emit(staking, "RewardsClaimed")
+        .withArgs(edgeId, bob.address, bob.address, (paid: bigint) => paid <= 1_500n * TOKEN && paid >= 1_500n * TOKEN - 1n);
+      expect(await staking.position(edgeId, bob.address)).to.deep.equal([1_500n * TOKEN, 0n, 0n, 0n]);
+    });
+
     it("folds additions from a third epoch into the newer tranche, never activating them early", async () => {
       const { staking, creditor, bob, edgeId } = await load(earning);
       await staking.connect(bob).delegate(edgeId, 1_000n * TOKEN); // epoch 4 -> earns from 8
