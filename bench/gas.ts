@@ -128,7 +128,7 @@ await measure("stake", "the fresh operator's first self-bond on its new edge (cr
 );
 
 await goToEpoch(5n);
-await measure("stake_topUp", "operator adds to its self-bond in a later epoch (pool exists)", () =>
+await measure("stake_topUp", "operator adds to its self-bond in the next epoch, while the first bond warms up (opens its second tranche)", () =>
   staking.connect(op).stake(newEdgeId, 500n * TOKEN),
 );
 
