@@ -6,9 +6,9 @@ import {ProtocolDeployer, TestParams} from "../utils/ProtocolDeployer.sol";
 import {StakingHandler} from "./handlers/StakingHandler.sol";
 
 /// @notice Stateful fuzzing of EdgeStaking through {StakingHandler}: random sequences of
-/// delegate, stake, unbond, withdraw, claim, time warps, reward credits, slashes, unjails and
-/// commission changes by one operator (two edges) and four delegators. After every call the
-/// invariants below must hold. (Runs and depth: hardhat.config.ts, 64 x 32.)
+/// delegate, stake, unbond, withdraw (queue entries and the operator's leaving self-bond), claim,
+/// time warps, reward credits, slashes, unjails and commission changes by one operator (two
+/// edges) and four delegators. After every call the invariants below must hold.
 ///
 /// The runner finds the handler's code through its artifact, which Hardhat only writes for
 /// root files: to run this file alone, name the handler too:
@@ -78,24 +78,25 @@ contract EdgeStakingInvariantTest is TestBase, ProtocolDeployer, InvariantTarget
         assertEq(staking.totalActiveStake(), active, "totalActiveStake() != totals().active");
     }
 
-    /// @notice Everything owed can be paid: pools add up to the active total; what positions can
-    /// claim fits in rewardsOwed; live unbonding entries fit in the unbonding total.
+    /// @notice Everything owed can be paid: pools add up to the active total; in each pool, the
+    /// positions' stake plus the operator's leaving self-bond (which stays in the pool's tokens)
+    /// fits in the pool's tokens; what positions can claim fits in rewardsOwed; live unbonding
+    /// entries fit in the unbonding total.
     function invariant_solvency() public atHandlerTime {
         (uint256 active, uint256 unbonding, uint256 owed,) = staking.totals();
         uint256 poolSum;
-        uint256 stakeSum;
         uint256 rewardSum;
+        uint256 leavingIndex = staking.OPERATOR_UNBONDING_INDEX();
         for (uint256 e; e < 2; ++e) {
             (uint256 poolActive,,) = staking.edgeStake(edges[e]);
             poolSum += poolActive;
-            uint256 edgeStakeSum;
+            (uint256 edgeStakeSum,,) = staking.unbonding(edges[e], operator, leavingIndex);
             for (uint256 i; i < 5; ++i) {
                 (uint256 earning, uint256 warmingUp,, uint256 rewards) = staking.position(edges[e], handler.actors(i));
                 edgeStakeSum += earning + warmingUp;
                 rewardSum += rewards;
             }
-            assertLe(edgeStakeSum, poolActive, "positions' stake exceeds the pool's tokens");
-            stakeSum += edgeStakeSum;
+            assertLe(edgeStakeSum, poolActive, "positions' stake and the leaving self-bond exceed the pool's tokens");
         }
         assertEq(poolSum, active, "sum of pool tokens != totals.active");
         assertLe(rewardSum, owed, "claimable rewards exceed rewardsOwed");
@@ -126,27 +127,29 @@ contract EdgeStakingInvariantTest is TestBase, ProtocolDeployer, InvariantTarget
         }
     }
 
-    /// @notice Shares are backed: per pool, earning shares <= all shares; positions' shares add up
-    /// to the pool's (young shares of activated cohorts count as earning in the pool before the
-    /// position syncs, so positions' earning shares are a lower bound of the pool's); the share
-    /// price never exceeds 1 (tokens <= shares); and a pool without shares owes no stake.
+    /// @notice Shares are backed: per pool, earning shares <= all shares; positions' shares (earning
+    /// and both warming-up tranches) plus the operator's leaving shares add up to the pool's
+    /// (young shares of activated cohorts count as earning in the pool before the position
+    /// syncs, so positions' earning shares are a lower bound of the pool's); the share price
+    /// never exceeds 1 (tokens <= shares: every mint and burn rounds against its caller, see
+    /// EdgeStaking.fuzz.t.sol); and a pool without shares owes no stake.
     function invariant_sharesBacked() public atHandlerTime {
         for (uint256 e; e < 2; ++e) {
             PoolShares memory p = _poolShares(edges[e]);
             assertLe(p.earningShares, p.shares, "earning shares exceed total shares");
             assertLe(p.tokens, p.shares, "pool tokens exceed shares (price above 1)");
             uint256 earningSum;
-            uint256 sharesSum;
+            uint256 sharesSum = p.leavingShares;
             uint256 worth;
             for (uint256 i; i < 5; ++i) {
                 address actor = handler.actors(i);
-                (uint256 earningShares, uint256 youngShares) = _positionShares(edges[e], actor);
-                earningSum += earningShares;
-                sharesSum += earningShares + youngShares;
+                PositionShares memory s = _positionShares(edges[e], actor, p);
+                earningSum += s.earningShares;
+                sharesSum += _allShares(s);
                 (uint256 earning, uint256 warmingUp,,) = staking.position(edges[e], actor);
                 worth += earning + warmingUp;
             }
-            assertEq(sharesSum, p.shares, "positions' shares != pool shares");
+            assertEq(sharesSum, p.shares, "positions' and leaving shares != pool shares");
             assertLe(earningSum, p.earningShares, "positions' earning shares exceed the pool's");
             if (p.shares == 0) {
                 assertEq(p.tokens, 0, "pool without shares holds tokens");
@@ -158,11 +161,11 @@ contract EdgeStakingInvariantTest is TestBase, ProtocolDeployer, InvariantTarget
     /// @notice Credited rewards do not get stuck: what the bookkeeping owes is what positions can
     /// claim, up to rounding dust. Sources of dust, each < 1 wei: a credit rounding the reward
     /// index down (pools stay far below 1e27 shares); a position sync rounding its earning part
-    /// and its young part down (at most one or two syncs per completed action); and the view
-    /// rounding each of the 10 positions' pending rewards down when this reads them. Hence
-    /// owed - claimable <= 20 + 5 per completed action.
-    /// (Fails today when a top-up restarts the warm-up of a cohort the pool already activated;
-    /// see test_creditReward_RestartedWarmUpStrandsNoReward.)
+    /// and its two warming-up tranches down (at most one or two syncs per completed action); and
+    /// the view rounding each of the 10 positions' three parts down when this reads them. Hence
+    /// owed - claimable <= 30 + 5 per completed action. The only designed exception, a third
+    /// distinct-epoch addition folded into a warming-up tranche, is kept out by the handler and
+    /// tested on its own (test_creditReward_ThirdAdditionFoldStrandsExactlyTheFoldedShares).
     /// forge-config: default.invariant.depth = 64
     function invariant_creditedRewardsStayClaimable() public atHandlerTime {
         (,, uint256 owed,) = staking.totals();
@@ -174,6 +177,6 @@ contract EdgeStakingInvariantTest is TestBase, ProtocolDeployer, InvariantTarget
             }
         }
         assertLe(claimable, owed, "claimable rewards exceed rewardsOwed");
-        assertLe(owed - claimable, 20 + 5 * handler.ghostCompletedCalls(), "rewards owed that no position can claim");
+        assertLe(owed - claimable, 30 + 5 * handler.ghostCompletedCalls(), "rewards owed that no position can claim");
     }
 }

@@ -23,6 +23,8 @@ interface Vm {
     function assume(bool condition) external pure;
     function label(address account, string calldata newLabel) external;
     function load(address target, bytes32 slot) external view returns (bytes32 data);
+    function addr(uint256 privateKey) external pure returns (address keyAddr);
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function recordLogs() external;
     function getRecordedLogs() external returns (Log[] memory logs);
 }
@@ -33,6 +35,9 @@ abstract contract CheatsBase {
     /// @dev address(uint160(uint256(keccak256("hevm cheat code")))), as in every Foundry-style runner.
     Vm internal constant vm = Vm(0x7109709ECfa91a80626fF3989D68f67F5b1DD12D);
 
+    /// @dev Order of the secp256k1 group: private keys are the integers in [1, order - 1].
+    uint256 internal constant SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
+
     /// @dev Maps `x` into [min, max]: values already inside are kept (so the fuzzer's
     /// dictionary of boundary values stays effective), the others wrap around by modulo.
     function bound(uint256 x, uint256 min, uint256 max) internal pure returns (uint256) {
@@ -41,6 +46,17 @@ abstract contract CheatsBase {
         uint256 size = max - min;
         if (size == type(uint256).max) return x;
         return min + (x % (size + 1));
+    }
+
+    /// @dev A valid secp256k1 private key from any seed.
+    function _boundKey(uint256 seed) internal pure returns (uint256) {
+        return bound(seed, 1, SECP256K1_ORDER - 1);
+    }
+
+    /// @dev The 65-byte signature (r, s, v) of `digest` by `privateKey`, as ECDSA.recover expects.
+    function _signDigest(uint256 privateKey, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(privateKey, digest);
+        return abi.encodePacked(r, s, v);
     }
 
     function _str(uint256 x) internal pure returns (string memory) {

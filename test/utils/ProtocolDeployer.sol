@@ -74,12 +74,15 @@ abstract contract ProtocolDeployer is CheatsBase {
         p.metadataURI = "ipfs://edge-metadata";
     }
 
-    /// @dev Allowlists `operator` and registers an edge for it with a fresh signing key.
+    /// @dev Allowlists `operator` and registers an edge for it with a fresh signing key, which
+    /// proves possession by signing the registry's SigningKeyClaim(operator, key).
     function _registerEdge(address operator) internal returns (uint256 edgeId) {
         registry.setOperatorAllowlisted(operator, true);
-        address key = address(uint160(uint256(keccak256(abi.encode("signing key", ++_keyNonce)))));
+        uint256 pk = _boundKey(uint256(keccak256(abi.encode("signing key", ++_keyNonce))));
+        address key = vm.addr(pk);
+        bytes memory signature = _signDigest(pk, registry.signingKeyClaimDigest(operator, key));
         vm.prank(operator);
-        edgeId = registry.registerEdge(key, _profile(_keyNonce));
+        edgeId = registry.registerEdge(key, _profile(_keyNonce), signature);
     }
 
     /// @dev Gives `account` tokens and lets the staking contract pull them.
@@ -111,49 +114,102 @@ abstract contract ProtocolDeployer is CheatsBase {
 
     // EdgeStaking's storage: slot 0 EpochClock._clock, slot 1 AccessControl._roles, slot 2 _params,
     // slot 3 _totalActive|_totalUnbonding, slot 4 _totalRewardsOwed|_rewardReserve, slot 5 _pools,
-    // slot 6 _positions, slot 7 _unbondings. Each read below is checked against a public view.
+    // slot 6 _positions, slot 7 _unbondings (ReentrancyGuardTransient uses transient storage).
+    // Pool: slot 0 tokens|shares; slot 1 earningShares|activatedKey|jailedUntil|jailFromKey|
+    // jailToEpoch; slot 2 commissionOld|commissionNew|commissionEpoch|operatorLeavingShares|
+    // operatorLeavingUntil. Position: slot 0 earningShares|youngShares|youngEpoch; slot 1 accPaid;
+    // slot 2 rewards|unbondCount; slot 3 laterShares|laterEpoch.
+    // Each read below is checked against a public view.
     uint256 private constant POOLS_SLOT = 5;
     uint256 private constant POSITIONS_SLOT = 6;
 
     struct PoolShares {
-        uint256 tokens; // Pool.tokens
-        uint256 shares; // Pool.shares (young and earning)
+        uint256 tokens; // Pool.tokens (includes the operator's leaving self-bond)
+        uint256 shares; // Pool.shares (young, earning and the operator's leaving ones)
         uint256 earningShares; // Pool.earningShares
+        uint256 leavingShares; // Pool.operatorLeavingShares
+        uint256 leavingUntil; // Pool.operatorLeavingUntil
     }
 
-    /// @dev Pool.tokens, Pool.shares and Pool.earningShares of `edgeId`.
+    struct PositionShares {
+        uint256 earningShares; // Position.earningShares
+        uint256 youngShares; // Position.youngShares (oldest warming-up tranche)
+        uint256 youngEpoch; // Position.youngEpoch
+        uint256 laterShares; // Position.laterShares (newer warming-up tranche)
+        uint256 laterEpoch; // Position.laterEpoch
+    }
+
+    /// @dev The share fields of `edgeId`'s pool.
     function _poolShares(uint256 edgeId) internal view returns (PoolShares memory p) {
         bytes32 base = keccak256(abi.encode(edgeId, POOLS_SLOT));
         uint256 slot0 = uint256(vm.load(address(staking), base));
         uint256 slot1 = uint256(vm.load(address(staking), bytes32(uint256(base) + 1)));
+        uint256 slot2 = uint256(vm.load(address(staking), bytes32(uint256(base) + 2)));
         p.tokens = uint128(slot0);
         p.shares = slot0 >> 128;
         p.earningShares = uint112(slot1);
+        p.leavingShares = uint112(slot2 >> 64);
+        p.leavingUntil = uint48(slot2 >> 176);
         (uint256 active,,) = staking.edgeStake(edgeId);
         assertEq(p.tokens, active, "storage layout guard: Pool.tokens != edgeStake().active");
+        (address operator,) = registry.operatorAndState(edgeId);
+        (uint256 leavingValue, uint256 until, bool exists) =
+            staking.unbonding(edgeId, operator, staking.OPERATOR_UNBONDING_INDEX());
+        assertTrue(exists == (p.leavingShares != 0), "storage layout guard: operatorLeavingShares vs unbonding()");
+        if (exists) {
+            assertEq(until, p.leavingUntil, "storage layout guard: operatorLeavingUntil != unbonding().withdrawableAt");
+            assertEq(leavingValue, _sharesToTokens(p.leavingShares, p), "storage layout guard: leaving shares' value");
+        }
     }
 
-    /// @dev Position.earningShares and Position.youngShares of `account` in `edgeId`.
-    function _positionShares(uint256 edgeId, address account)
+    /// @dev The share fields of `account`'s position in `edgeId`.
+    function _positionShares(uint256 edgeId, address account) internal view returns (PositionShares memory) {
+        return _positionShares(edgeId, account, _poolShares(edgeId));
+    }
+
+    /// @dev Same, given the pool's share fields `p` (read with {_poolShares}, unchanged since).
+    function _positionShares(uint256 edgeId, address account, PoolShares memory p)
         internal
         view
-        returns (uint256 earningShares, uint256 youngShares)
+        returns (PositionShares memory s)
     {
         bytes32 inner = keccak256(abi.encode(edgeId, POSITIONS_SLOT));
-        uint256 slot0 = uint256(vm.load(address(staking), keccak256(abi.encode(account, inner))));
-        earningShares = uint112(slot0);
-        youngShares = uint112(slot0 >> 112);
-        // Guard: the view converts the same shares (split in two parts, each rounded down).
-        (uint256 earning, uint256 warmingUp,,) = staking.position(edgeId, account);
-        uint256 worth = _sharesToTokens(earningShares + youngShares, _poolShares(edgeId));
+        uint256 base = uint256(keccak256(abi.encode(account, inner)));
+        uint256 slot0 = uint256(vm.load(address(staking), bytes32(base)));
+        uint256 slot3 = uint256(vm.load(address(staking), bytes32(base + 3)));
+        s.earningShares = uint112(slot0);
+        s.youngShares = uint112(slot0 >> 112);
+        s.youngEpoch = uint32(slot0 >> 224);
+        s.laterShares = uint112(slot3);
+        s.laterEpoch = uint32(slot3 >> 112);
+        // Guards: the view converts the same shares (split in two parts, each rounded down), and
+        // selfBond() converts the operator's three share fields at once.
+        (uint256 earning, uint256 warmingUp, uint256 activationEpoch,) = staking.position(edgeId, account);
+        if (activationEpoch != 0) {
+            uint256 w = staking.rewardCreditWindow();
+            assertTrue(
+                (s.youngShares != 0 && activationEpoch == s.youngEpoch + w + 1)
+                    || (s.laterShares != 0 && activationEpoch == s.laterEpoch + w + 1),
+                "storage layout guard: no tranche matches position().activationEpoch"
+            );
+        }
+        uint256 worth = _sharesToTokens(_allShares(s), p);
         assertTrue(
             earning + warmingUp <= worth && worth <= earning + warmingUp + 1,
             "storage layout guard: Position shares do not match position()"
         );
+        (address operator,) = registry.operatorAndState(edgeId);
+        if (account == operator) assertEq(staking.selfBond(edgeId), worth, "storage layout guard: selfBond()");
     }
 
-    /// @dev Value of `shares` at the pool's virtual price, as the contract converts (rounded down).
+    /// @dev All shares a position holds: earning and both warming-up tranches.
+    function _allShares(PositionShares memory s) internal pure returns (uint256) {
+        return s.earningShares + s.youngShares + s.laterShares;
+    }
+
+    /// @dev Value of `shares` at the pool's price, as the contract converts (rounded down; no
+    /// virtual offset, so a pool without shares values them at 0).
     function _sharesToTokens(uint256 shares, PoolShares memory p) internal pure returns (uint256) {
-        return shares * (p.tokens + 1) / (p.shares + 1);
+        return p.shares == 0 ? 0 : shares * p.tokens / p.shares;
     }
 }
