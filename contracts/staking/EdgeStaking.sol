@@ -57,6 +57,9 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         Checkpoints.Trace208 activations; // activatedKey => accRewardPerShare when it was reached
         Checkpoints.Trace208 unbondingLoss; // timestamp => 1e18 - Φ after slashes at that time
         Checkpoints.Trace208 unbondingQueued; // maturity time => cumulative normalised amount
+        // slot 8 (written only when an edge is jailed again soon after an unjail)
+        uint32 prevJailFromKey; // the span before the current one, while credits may still come for it
+        uint32 prevJailToEpoch;
     }
 
     struct Position {
@@ -792,11 +795,23 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
     {
         until = block.timestamp + jailPeriod;
         if (p.jailedUntil > until) until = p.jailedUntil;
-        // A span that may still see credits (still jailed, or released within the credit window)
-        // is extended rather than replaced, so none of its epochs can be paid later.
         uint256 fromKey = faultEpoch + 1;
-        bool spanLive = p.jailFromKey != 0 && (p.jailedUntil != 0 || uint256(p.jailToEpoch) + _creditWindow >= cur);
-        if (spanLive && p.jailFromKey < fromKey) fromKey = p.jailFromKey;
+        uint256 oldFromKey = p.jailFromKey;
+        if (oldFromKey != 0) {
+            if (p.jailedUntil != 0) {
+                // Still jailed: one continuous span, reaching back to the earlier fault if needed.
+                if (oldFromKey < fromKey) fromKey = oldFromKey;
+            } else if (uint256(p.jailToEpoch) + _creditWindow >= cur) {
+                // Released within the credit window: its epochs may still see credits, so keep it
+                // as the previous span (the epochs between the unjail and the new fault stay
+                // creditable). A span before that one, if still creditable, is merged into it,
+                // which errs on declining.
+                uint256 prevFromKey = p.prevJailFromKey;
+                bool prevLive = prevFromKey != 0 && uint256(p.prevJailToEpoch) + _creditWindow >= cur;
+                p.prevJailFromKey = uint32(prevLive && prevFromKey < oldFromKey ? prevFromKey : oldFromKey);
+                p.prevJailToEpoch = p.jailToEpoch;
+            }
+        }
         p.jailFromKey = fromKey.toUint32();
         p.jailToEpoch = type(uint32).max;
         p.jailedUntil = until.toUint40();
@@ -853,7 +868,9 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
 
     function _jailedIn(Pool storage p, uint256 epoch) private view returns (bool) {
         uint256 fromKey = p.jailFromKey;
-        return fromKey != 0 && epoch + 1 >= fromKey && epoch <= p.jailToEpoch;
+        if (fromKey != 0 && epoch + 1 >= fromKey && epoch <= p.jailToEpoch) return true;
+        uint256 prevFromKey = p.prevJailFromKey;
+        return prevFromKey != 0 && epoch + 1 >= prevFromKey && epoch <= p.prevJailToEpoch;
     }
 
     function _checkBounds(Parameter parameter, uint256 value, uint256 min, uint256 max) private pure {
