@@ -25,7 +25,9 @@ import {EpochClock} from "./EpochClock.sol";
 ///   pool keeps the cumulative shares joined per epoch in a checkpoint trace; when a pool is
 ///   touched, cohorts old enough become earning in one step (two lookups), and the reward index
 ///   at that moment is checkpointed, so each holder later finds where its young shares started
-///   earning with one binary search.
+///   earning with one binary search (a holder keeps at most two young tranches).
+/// - The operator's unbonded self-bond stays in the pool as leaving shares (not earning), so
+///   the first loss can still reach it; delegators' unbonding leaves the pool:
 /// - Unbonding entries are stored in units normalised by the edge's unbonding survival factor
 ///   Φ (1 minus the cumulative loss fraction, checkpointed per slash). An entry's value is
 ///   normalized × Φ(at its maturity); the slashable total is Φ × (sum of normalised entries not
