@@ -138,10 +138,10 @@ function hardhatCommand(): { cmd: string; note?: string } {
   return { cmd: "bash scripts/with-node22.sh npx hardhat" };
 }
 
-function stop(signal: NodeJS.Signals): void {
+function stop(signal: NodeJS.Signals, reason = `${signal} received`): void {
   if (stopping) return;
   stopping = true;
-  say(`${signal} received: stopping the node`);
+  say(`${reason}: stopping the node`);
   if (node === undefined || node.exitCode !== null || node.signalCode !== null) process.exit(0);
   node.kill(signal);
   setTimeout(() => {
@@ -152,6 +152,12 @@ function stop(signal: NodeJS.Signals): void {
 
 process.on("SIGINT", () => stop("SIGINT"));
 process.on("SIGTERM", () => stop("SIGTERM"));
+// `npm start` runs this under `sh -c`, which dies on npm's SIGTERM without passing it on, and a
+// closed terminal ends the parent too: when whoever started us is gone, stop as if signalled.
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid) stop("SIGTERM", "the process that started this one has exited");
+}, 1_000).unref();
 process.on("exit", () => {
   if (node !== undefined && node.exitCode === null && node.signalCode === null) node.kill("SIGTERM");
 });

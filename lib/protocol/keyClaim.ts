@@ -2,8 +2,7 @@
 // SigningKeyClaim, EIP-712). The edge's key signs it; the operator submits it with
 // registerEdge / rotateSigningKey. Without it anyone could claim (and so burn) another
 // operator's key, since a key can be registered only once.
-import type { TypedDataDomain, TypedDataField } from "ethers";
-import { Wallet } from "ethers";
+import type { BaseWallet, TypedDataDomain, TypedDataField } from "ethers";
 
 /** The EIP-712 types of EdgeRegistry's SigningKeyClaim (must match the contract's typehash). */
 export const SIGNING_KEY_CLAIM_TYPES: Record<string, TypedDataField[]> = {
@@ -16,15 +15,22 @@ export const SIGNING_KEY_CLAIM_TYPES: Record<string, TypedDataField[]> = {
 /** The name of the environment variable that can hold an edge signing key for the tasks. */
 export const EDGE_SIGNING_KEY_ENV = "TIDEWAY_EDGE_SIGNING_KEY";
 
-/** Reads the registry's EIP-712 domain (name, version, chain id, verifying contract). */
+/** The registry's EIP-712 domain as it reports it (ERC-5267): only the fields it declares. */
 export async function keyClaimDomain(registry: {
   eip712Domain(): Promise<[string, string, string, bigint, string, string, bigint[]]>;
 }): Promise<TypedDataDomain> {
-  const [, name, version, chainId, verifyingContract] = await registry.eip712Domain();
-  return { name, version, chainId, verifyingContract };
+  const [fields, name, version, chainId, verifyingContract, salt] = await registry.eip712Domain();
+  const bits = Number(fields);
+  const domain: TypedDataDomain = {};
+  if (bits & 0x01) domain.name = name;
+  if (bits & 0x02) domain.version = version;
+  if (bits & 0x04) domain.chainId = chainId;
+  if (bits & 0x08) domain.verifyingContract = verifyingContract;
+  if (bits & 0x10) domain.salt = salt;
+  return domain;
 }
 
-/** Signs the claim `signingKey` gives `operator` with the signing key's wallet. */
-export async function signKeyClaim(domain: TypedDataDomain, operator: string, key: Wallet): Promise<string> {
+/** Signs the claim by which `key` consents to serve `operator`, in the registry's `domain`. */
+export async function signKeyClaim(domain: TypedDataDomain, operator: string, key: BaseWallet): Promise<string> {
   return key.signTypedData(domain, SIGNING_KEY_CLAIM_TYPES, { operator, signingKey: key.address });
 }

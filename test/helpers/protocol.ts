@@ -1,9 +1,10 @@
 // Shared fixtures for the TypeScript tests. Importing this file runs nothing: every export is
 // a function the tests call (mocha loads every .ts under test/).
-import type { BaseWallet, TypedDataDomain } from "ethers";
+import type { BaseWallet } from "ethers";
 import { network } from "hardhat";
 
 import ProtocolModule from "../../ignition/modules/Protocol.js";
+import { keyClaimDomain, signKeyClaim as signClaim } from "../../lib/protocol/index.js";
 
 export const TOKEN = 10n ** 18n;
 export const EPOCH = 3_600n; // seconds, in tests
@@ -16,18 +17,19 @@ export const BURN_BPS = 5_000n;
 export const MAX_SLASH_BPS = 3_000n;
 export const JAIL_PERIOD = 3_600n;
 
+/** EdgeStaking's constructor `Parameters` struct in tests. */
+export const initialParameters = {
+  minSelfBond: MIN_SELF_BOND,
+  unbondingDelay: UNBONDING_DELAY,
+  commissionDelay: COMMISSION_DELAY,
+  operatorFirstLossBps: FIRST_LOSS_BPS,
+  slashBurnBps: BURN_BPS,
+  maxSlashBps: MAX_SLASH_BPS,
+  jailPeriod: JAIL_PERIOD,
+};
+
 export const testParameters = {
-  EdgeStaking: {
-    epochLength: EPOCH,
-    rewardCreditWindow: CREDIT_WINDOW,
-    minSelfBond: MIN_SELF_BOND,
-    unbondingDelay: UNBONDING_DELAY,
-    commissionDelay: COMMISSION_DELAY,
-    operatorFirstLossBps: FIRST_LOSS_BPS,
-    slashBurnBps: BURN_BPS,
-    maxSlashBps: MAX_SLASH_BPS,
-    jailPeriod: JAIL_PERIOD,
-  },
+  EdgeStaking: { epochLength: EPOCH, rewardCreditWindow: CREDIT_WINDOW, ...initialParameters },
 };
 
 export function profile(overrides: Partial<{ endpoint: string; region: string; capacity: number; models: string[]; metadataURI: string }> = {}) {
@@ -73,36 +75,14 @@ export async function deployProtocol(conn: Connection) {
 
 type Registry = Awaited<ReturnType<typeof deployProtocol>>["registry"];
 
-/** EIP-712 types of the claim a signing key signs (IEdgeRegistry, proof of possession). */
-export const SIGNING_KEY_CLAIM_TYPES = {
-  SigningKeyClaim: [
-    { name: "operator", type: "address" },
-    { name: "signingKey", type: "address" },
-  ],
-};
-
-/** The registry's EIP-712 domain as it reports it (ERC-5267), only the fields it declares. */
-export async function keyClaimDomain(registry: Pick<Registry, "eip712Domain">): Promise<TypedDataDomain> {
-  const [fields, name, version, chainId, verifyingContract, salt] = await registry.eip712Domain();
-  const bits = Number(fields);
-  const domain: TypedDataDomain = {};
-  if (bits & 0x01) domain.name = name;
-  if (bits & 0x02) domain.version = version;
-  if (bits & 0x04) domain.chainId = chainId;
-  if (bits & 0x08) domain.verifyingContract = verifyingContract;
-  if (bits & 0x10) domain.salt = salt;
-  return domain;
-}
+export { keyClaimDomain, SIGNING_KEY_CLAIM_TYPES } from "../../lib/protocol/index.js";
 
 /**
  * `keyWallet`'s proof of possession letting `operatorAddress` claim it: its EIP-712 signature of
  * SigningKeyClaim(operator, signingKey = keyWallet.address) in `registry`'s domain.
  */
 export async function signKeyClaim(registry: Pick<Registry, "eip712Domain">, operatorAddress: string, keyWallet: BaseWallet) {
-  return keyWallet.signTypedData(await keyClaimDomain(registry), SIGNING_KEY_CLAIM_TYPES, {
-    operator: operatorAddress,
-    signingKey: keyWallet.address,
-  });
+  return signClaim(await keyClaimDomain(registry), operatorAddress, keyWallet);
 }
 
 /** deployProtocol plus one registered edge (id 1) whose operator has bonded the minimum. */

@@ -1,19 +1,6 @@
 import { expect } from "chai";
 
-import {
-  COMMISSION_DELAY,
-  connect,
-  type Connection,
-  CREDIT_WINDOW,
-  deployProtocol,
-  EPOCH,
-  FIRST_LOSS_BPS,
-  BURN_BPS,
-  JAIL_PERIOD,
-  MAX_SLASH_BPS,
-  MIN_SELF_BOND,
-  UNBONDING_DELAY,
-} from "../helpers/protocol.js";
+import { connect, type Connection, CREDIT_WINDOW, deployProtocol, EPOCH, initialParameters } from "../helpers/protocol.js";
 import { nextTxAt, type ProtocolEnv } from "../helpers/stakecore.js";
 
 const MIN_LENGTH = 60n;
@@ -221,15 +208,7 @@ describe("EpochClock (in EdgeStaking)", () => {
   });
 
   describe("constructor", () => {
-    const initial = {
-      minSelfBond: MIN_SELF_BOND,
-      unbondingDelay: UNBONDING_DELAY,
-      commissionDelay: COMMISSION_DELAY,
-      operatorFirstLossBps: FIRST_LOSS_BPS,
-      slashBurnBps: BURN_BPS,
-      maxSlashBps: MAX_SLASH_BPS,
-      jailPeriod: JAIL_PERIOD,
-    };
+    const initial = initialParameters;
 
     type Overrides = Partial<{
       token: string;
