@@ -6,10 +6,11 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
-import type { ContractTransactionResponse, HDNodeWallet } from "ethers";
+import type { BaseWallet, ContractTransactionResponse } from "ethers";
 import { network } from "hardhat";
 
 import ProtocolModule from "../ignition/modules/Protocol.js";
+import { keyClaimDomain, signKeyClaim } from "../lib/protocol/index.js";
 
 const TOKEN = 10n ** 18n;
 const EPOCH = 3_600n;
@@ -39,8 +40,16 @@ const stakingAddress = await staking.getAddress();
 const results: Record<string, number> = {};
 const notes: Record<string, string> = {};
 
+// Deterministic accounts and keys: calldata gas depends on an address's zero bytes, so random
+// ones would make the figures differ from run to run.
+let walletCount = 0;
+function nextWallet() {
+  walletCount += 1;
+  return new ethers.Wallet(ethers.id(`tideway-bench-${walletCount}`));
+}
+
 async function fresh(tokens = 0n) {
-  const wallet = ethers.Wallet.createRandom().connect(ethers.provider);
+  const wallet = nextWallet().connect(ethers.provider);
   await admin.sendTransaction({ to: wallet.address, value: 10n * TOKEN });
   if (tokens > 0n) {
     await token.transfer(wallet.address, tokens);
@@ -71,19 +80,12 @@ function profile(i: number) {
 }
 
 // The registry's EIP-712 domain, for the signing keys' proofs of possession.
-const [, domainName, domainVersion, domainChainId, domainContract] = await registry.eip712Domain();
-const claimDomain = { name: domainName, version: domainVersion, chainId: domainChainId, verifyingContract: domainContract };
-const claimTypes = {
-  SigningKeyClaim: [
-    { name: "operator", type: "address" },
-    { name: "signingKey", type: "address" },
-  ],
-};
+const claimDomain = await keyClaimDomain(registry);
 
 /** A fresh signing key and its proof of possession for `operator`. */
 async function newSigningKey(operator: string) {
-  const key = ethers.Wallet.createRandom();
-  const signature = await key.signTypedData(claimDomain, claimTypes, { operator, signingKey: key.address });
+  const key = nextWallet();
+  const signature = await signKeyClaim(claimDomain, operator, key);
   return { address: key.address, signature };
 }
 
@@ -104,7 +106,7 @@ const edgeA = await newEdge(1);
 const edgeB = await newEdge(2);
 await staking.connect(edgeA.operator).stake(edgeA.edgeId, 5_000n * TOKEN);
 await staking.connect(edgeB.operator).stake(edgeB.edgeId, 5_000n * TOKEN);
-const delegators: HDNodeWallet[] = [];
+const delegators: BaseWallet[] = [];
 for (let i = 0; i < 4; i++) {
   const d = await fresh(10_000n * TOKEN);
   await staking.connect(d).delegate(i % 2 === 0 ? edgeA.edgeId : edgeB.edgeId, 2_000n * TOKEN);
