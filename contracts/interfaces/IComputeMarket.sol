@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title IComputeMarket
+/// @notice How dApps pay edges for compute.
+///
+/// **Escrow.** A dApp (the payer) deposits tokens into escrow. To take them back it first
+/// `thaw`s an amount and `withdraw`s it after `thawingPeriod`; while thawing, the tokens still
+/// pay edges, so an edge always has time to redeem what it is owed (withdraw pays what is left).
+///
+/// **Sessions.** `openSession(model, budget, expiry)` emits {SessionOpened}: that event is how
+/// every edge learns of a session. A session's vouchers together never take more than its
+/// budget. The payer may close a session at any time; edges stop serving closed or expired
+/// sessions but may still redeem vouchers for what they served.
+///
+/// **Vouchers.** Usage is paid with cumulative vouchers, EIP-712 typed data in this contract's
+/// domain (name "Tideway ComputeMarket", version "1", chain id, this address):
+/// `Voucher(address payer,uint256 edgeId,uint256 sessionId,uint256 cumulativeAmount,uint256 expiry)`,
+/// signed by the payer or by a signer the payer authorized (a gateway's hot key). Redeeming pays
+/// `cumulativeAmount` minus what this (session, edge) pair already received, from the payer's
+/// escrow and within the session's budget, to the edge's operator, less a protocol fee
+/// (`feeBps`) that is burned. A voucher worth no more than what was already redeemed pays
+/// nothing; one beyond the escrow or budget pays what is left and emits {RedemptionShortfall}
+/// (the rest stays redeemable later with the same voucher). The domain binds chain and
+/// contract, the struct binds payer, edge and session: a voucher pays one edge, once.
+interface IComputeMarket {
+    /// @notice A payer's escrow, packed in one slot.
+    struct Escrow {
+        uint96 balance; // tokens available to pay edges (thawing ones included)
+        uint96 thawing; // tokens the payer asked to withdraw
+        uint40 thawEndsAt; // when `thawing` may be withdrawn
+    }
+
+    /// @notice A session, in two slots.
+    struct Session {
+        address payer;
+        uint96 budget; // most its vouchers may take in total
+        uint96 spent; // taken so far
+        uint40 expiry; // edges stop serving after this time
+        bool closed;
+    }
+
+    /// @notice A dApp's payment promise to one edge for one session.
+    struct Voucher {
+        address payer;
+        uint256 edgeId;
+        uint256 sessionId;
+        uint256 cumulativeAmount; // everything owed to this edge for this session so far
+        uint256 expiry; // last second at which it may be redeemed
+    }
+
+    /// @notice Names of parameters in {ParameterChanged}.
+    enum Parameter {
+        FeeBps,
+        ThawingPeriod
+    }
+
+    event Deposited(address indexed payer, address indexed from, uint256 amount, uint256 balance);
+    event ThawStarted(address indexed payer, uint256 amount, uint256 thawEndsAt);
+    event Withdrawn(address indexed payer, address to, uint256 amount);
+    event SignerAuthorized(address indexed payer, address indexed signer);
+    event SignerRevoked(address indexed payer, address indexed signer);
+    event SessionOpened(uint256 indexed sessionId, address indexed payer, string model, uint256 budget, uint256 expiry);
+    event SessionClosed(uint256 indexed sessionId, address indexed payer);
+    event Redeemed(
+        uint256 indexed sessionId,
+        uint256 indexed edgeId,
+        address indexed payer,
+        address operator,
+        uint256 cumulativeAmount,
+        uint256 paid,
+        uint256 fee
+    );
+    /// @notice A voucher asked for `due` but escrow or budget allowed only `paid`.
+    event RedemptionShortfall(uint256 indexed sessionId, uint256 indexed edgeId, address indexed payer, uint256 due, uint256 paid);
+    event FeesBurned(uint256 amount);
+    event ParameterChanged(Parameter indexed parameter, uint256 oldValue, uint256 newValue);
+
+    error MarketZeroAddress();
+    error MarketZeroAmount();
+    error MarketAmountTooLarge(uint256 amount);
+    error MarketInsufficientBalance(uint256 requested, uint256 balance);
+    error MarketNothingThawing(address payer);
+    error MarketStillThawing(address payer, uint256 thawEndsAt);
+    error MarketSignerIsPayer();
+    error MarketExpiryInPast(uint256 expiry);
+    error MarketEmptyModel();
+    error MarketUnknownSession(uint256 sessionId);
+    error MarketNotSessionPayer(uint256 sessionId, address caller, address payer);
+    error MarketSessionAlreadyClosed(uint256 sessionId);
+    error MarketPayerMismatch(uint256 sessionId, address voucherPayer, address sessionPayer);
+    error MarketVoucherExpired(uint256 expiry, uint256 nowTime);
+    /// @notice The voucher is signed by `signer`, neither the payer nor a signer it authorized.
+    error MarketUnauthorizedSigner(address payer, address signer);
+    error MarketUnknownEdge(uint256 edgeId);
+    /// @notice The voucher is worth no more than what its (session, edge) already received.
+    error MarketVoucherNotNewer(uint256 cumulativeAmount, uint256 redeemed);
+    error MarketLengthMismatch(uint256 vouchers, uint256 signatures);
+    error MarketNothingToBurn();
+    error MarketParameterOutOfBounds(Parameter parameter, uint256 value, uint256 min, uint256 max);
+
+    // ---------------------------------------------------------------- payers (dApps)
+
+    /// @notice Adds `amount` to `payer`'s escrow, pulled from the caller (approve first). Anyone
+    /// may fund anyone. Emits {Deposited}.
+    function deposit(address payer, uint256 amount) external;
+
+    /// @notice Starts thawing `amount` of the caller's escrow (replacing any amount thawing and
+    /// restarting the clock; 0 cancels). Emits {ThawStarted}.
+    function thaw(uint256 amount) external;
+
+    /// @notice Sends the caller's thawed tokens (at most what is left in escrow) to `to` once
+    /// the thawing period has passed. Emits {Withdrawn}.
+    /// @return amount Tokens sent.
+    function withdraw(address to) external returns (uint256 amount);
+
+    /// @notice Lets `signer` sign vouchers that draw on the caller's escrow. Emits {SignerAuthorized}.
+    function authorizeSigner(address signer) external;
+
+    /// @notice Withdraws `signer`'s authority at once: its vouchers no longer redeem, even ones
+    /// signed before. Emits {SignerRevoked}.
+    function revokeSigner(address signer) external;
+
+    /// @notice Opens a session paid from the caller's escrow. Emits {SessionOpened}.
+    /// @param model The model identifier edges serve it with.
+    /// @param budget The most the session's vouchers may take in total.
+    /// @param expiry When edges stop serving it (unix seconds, in the future).
+    /// @return sessionId The new session's id (ids start at 1).
+    function openSession(string calldata model, uint256 budget, uint256 expiry) external returns (uint256 sessionId);
+
+    /// @notice Closes one of the caller's sessions. Emits {SessionClosed}.
+    function closeSession(uint256 sessionId) external;
+
+    // ---------------------------------------------------------------- edges (anyone relays)
+
+    /// @notice Pays a voucher to its edge's operator. Anyone may call (the money only goes to
+    /// the edge's operator). Reverts if the voucher is invalid or worth nothing new.
+    /// Emits {Redeemed} and, if escrow or budget fell short, {RedemptionShortfall}.
+    /// @return paid Tokens taken from escrow (the operator gets `paid` minus the fee).
+    function redeem(Voucher calldata voucher, bytes calldata signature) external returns (uint256 paid);
+
+    /// @notice {redeem} for several vouchers; one worth nothing new is skipped instead of
+    /// reverting the batch; an invalid one reverts it. Anyone may call.
+    /// @return paid Total taken from escrow.
+    function redeemMany(Voucher[] calldata vouchers, bytes[] calldata signatures) external returns (uint256 paid);
+
+    /// @notice Burns the protocol fees collected so far. Anyone may call. Emits {FeesBurned}.
+    function burnFees() external returns (uint256 amount);
+
+    // ---------------------------------------------------------------- governance
+
+    /// @notice Sets the protocol fee (bps of each redemption, burned). Only GOVERNANCE_ROLE.
+    function setFeeBps(uint256 value) external;
+
+    /// @notice Sets the thawing period (seconds). Only GOVERNANCE_ROLE. Applies to thaws started later.
+    function setThawingPeriod(uint256 value) external;
+
+    // ---------------------------------------------------------------- views
+
+    function escrow(address payer) external view returns (Escrow memory);
+    function session(uint256 sessionId) external view returns (Session memory);
+    function sessionCount() external view returns (uint256);
+    function isAuthorizedSigner(address payer, address signer) external view returns (bool);
+    /// @notice What the (session, edge) pair has received so far.
+    function redeemed(uint256 sessionId, uint256 edgeId) external view returns (uint256);
+    function feeBps() external view returns (uint256);
+    function thawingPeriod() external view returns (uint256);
+    /// @notice Fees collected and not yet burned.
+    function pendingFees() external view returns (uint256);
+    /// @notice EIP-712 digest of `voucher` in this domain.
+    function voucherDigest(Voucher calldata voucher) external view returns (bytes32);
+}

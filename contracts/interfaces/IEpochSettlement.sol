@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title IEpochSettlement
+/// @notice Turns verifier attestations into minted rewards and fault reports into slashes.
+///
+/// **Attestations.** After epoch E ends (on the staking contract's clock), anyone relays the
+/// verifiers' attestation `EpochAttestation(uint256 epoch,bytes32 root,uint256 totalWeight)`,
+/// EIP-712 typed data in the VerifierSet's domain, with the signatures of at least a quorum of
+/// distinct active verifiers ({IVerifierSet-checkQuorum}). `root` is an OpenZeppelin
+/// StandardMerkleTree root over one leaf per edge,
+/// `keccak256(bytes.concat(keccak256(abi.encode(uint256 epoch, uint256 edgeId, uint256 stake, uint256 quality))))`,
+/// where `stake` is the edge's earning stake during E (wei), `quality` its verified quality in
+/// [0, QUALITY_ONE], and `totalWeight` = Σ stake × quality over the tree. The attestation is
+/// final `disputeWindow` seconds after submission. A second quorum-signed attestation for E with
+/// different content, submitted before E is final, freezes E until governance resolves it.
+/// Settling costs the same gas whatever the number of edges.
+///
+/// **Emission.** Epoch E's emission is minted once, when E is funded (by {fundEpoch}, or by
+/// its first claim): totalSupply × inflation × (length of E) / 365 days. The annual inflation
+/// rate moves, each epoch, one `inflationStep` up when the bonding rate (staked / supply) is
+/// below `targetBondingRate` and one step down when above, within [minInflation, maxInflation]
+/// (as Livepeer's participation-driven inflation). All rates are scaled by RATE_ONE = 1e9.
+/// Nothing else mints, and an epoch is funded at most once.
+///
+/// **Claims.** Once E is final, anyone claims for an edge with its leaf and proof: the reward
+/// emission(E) × stake × quality / totalWeight is credited through the staking pool (commission
+/// to the operator, the rest to its holders, see {IEdgeStaking-creditReward}). Each edge's leaf
+/// pays once per epoch, and an epoch's claims never pay more than its emission. A pool that was
+/// jailed during E, or earns nothing, is declined by the staking contract: its share stays in
+/// the staking reward reserve. Claims must land within the staking contract's credit window.
+///
+/// **Faults.** A quorum-signed `FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)`
+/// slashes the edge by its kind's fraction and jails it; the relayer is the reporter. One fault
+/// per edge and epoch.
+///
+/// **Equivocation.** Two valid signatures by one verifier key over different attestations for
+/// the same epoch slash that verifier's bond (see {IVerifierSet-slash}); the reporter is paid.
+interface IEpochSettlement {
+    enum EpochState {
+        None, // nothing submitted
+        Pending, // submitted; final at `finalAt`
+        Frozen, // conflicting attestations; waits for governance
+        Resolved // governance decided (root 0 means the epoch pays nothing)
+    }
+
+    /// @notice What verifiers attest for an epoch.
+    struct EpochAttestation {
+        uint256 epoch;
+        bytes32 root;
+        uint256 totalWeight;
+    }
+
+    /// @notice What verifiers attest about a failing edge.
+    struct FaultAttestation {
+        uint256 edgeId;
+        uint256 epoch;
+        uint8 kind;
+        bytes32 evidenceHash;
+    }
+
+    /// @notice Kinds of fault, each with its own slash fraction.
+    enum FaultKind {
+        WrongAnswer, // a known-answer challenge answered wrongly or with a bad signature
+        Unresponsive, // challenges unanswered beyond the retry limit
+        CapacityShortfall, // served far below declared capacity
+        AuditFailure // could not open its served-usage log against its committed root
+    }
+
+    /// @notice An edge's claim: its leaf and the proof of it.
+    struct Claim {
+        uint256 edgeId;
+        uint256 stake;
+        uint256 quality;
+        bytes32[] proof;
+    }
+
+    /// @notice A settled epoch, in storage.
+    struct EpochRecord {
+        bytes32 root;
+        uint128 totalWeight;
+        uint40 finalAt;
+        EpochState state;
+        bool funded; // emission minted
+        uint128 emission; // minted when funded
+        uint128 claimed; // credited so far
+    }
+
+    /// @notice Governance parameters of the emission schedule and disputes, packed in one slot.
+    struct Parameters {
+        uint32 disputeWindow; // seconds between submission and finality
+        uint40 minInflation; // annual, RATE_ONE = 100%
+        uint40 maxInflation; // annual, RATE_ONE = 100%
+        uint40 inflationStep; // per epoch, RATE_ONE = 100%
+        uint40 targetBondingRate; // staked / supply, RATE_ONE = 100%
+    }
+
+    /// @notice Names of parameters in {ParameterChanged}.
+    enum Parameter {
+        DisputeWindow,
+        MinInflation,
+        MaxInflation,
+        InflationStep,
+        TargetBondingRate,
+        FaultSlashBps
+    }
+
+    event EpochSubmitted(uint256 indexed epoch, bytes32 root, uint256 totalWeight, uint256 signers, uint256 finalAt);
+    event EpochFrozen(uint256 indexed epoch, bytes32 conflictingRoot, uint256 conflictingTotalWeight);
+    event EpochResolved(uint256 indexed epoch, bytes32 root, uint256 totalWeight);
+    event EpochFunded(uint256 indexed epoch, uint256 emission, uint256 inflation, uint256 bondingRate);
+    event RewardClaimed(uint256 indexed epoch, uint256 indexed edgeId, uint256 reward, uint256 credited);
+    event FaultReported(uint256 indexed edgeId, uint256 indexed epoch, FaultKind kind, bytes32 evidenceHash, address reporter, uint256 slashed);
+    event EquivocationReported(uint256 indexed epoch, address indexed signer, address indexed reporter, uint256 slashed);
+    event ParameterChanged(Parameter indexed parameter, uint256 oldValue, uint256 newValue);
+
+    error SettlementZeroAddress();
+    error SettlementEpochNotEnded(uint256 epoch, uint256 currentEpoch);
+    error SettlementZeroRoot();
+    error SettlementZeroWeight();
+    error SettlementWeightTooLarge(uint256 totalWeight);
+    /// @notice The same attestation was already submitted for this epoch.
+    error SettlementAlreadySubmitted(uint256 epoch);
+    /// @notice The epoch is final (or resolved, or frozen) and can no longer be disputed.
+    error SettlementNotDisputable(uint256 epoch, EpochState state);
+    error SettlementNotFinal(uint256 epoch, EpochState state, uint256 finalAt);
+    error SettlementNotFrozen(uint256 epoch, EpochState state);
+    error SettlementAlreadyFunded(uint256 epoch);
+    error SettlementInvalidProof(uint256 epoch, uint256 edgeId);
+    error SettlementQualityOutOfRange(uint256 quality);
+    error SettlementAlreadyClaimed(uint256 epoch, uint256 edgeId);
+    /// @notice Paying `reward` would take the epoch's claims beyond its emission.
+    error SettlementEmissionExceeded(uint256 epoch, uint256 reward, uint256 remaining);
+    error SettlementNothingToClaim(uint256 epoch);
+    error SettlementFaultAlreadyReported(uint256 edgeId, uint256 epoch);
+    error SettlementUnknownFaultKind(uint8 kind);
+    /// @notice The two attestations of an equivocation proof are for different epochs.
+    error SettlementEpochMismatch(uint256 epochA, uint256 epochB);
+    /// @notice The two attestations of an equivocation proof are identical: no equivocation.
+    error SettlementIdenticalAttestations();
+    error SettlementDifferentSigners(address signerA, address signerB);
+    error SettlementParameterOutOfBounds(Parameter parameter, uint256 value, uint256 min, uint256 max);
+
+    // ---------------------------------------------------------------- anyone
+
+    /// @notice Relays the verifiers' attestation for an ended epoch. Anyone may call. The first
+    /// one is recorded (Pending, final after `disputeWindow`); a different one for the same
+    /// epoch before it is final freezes the epoch. Emits {EpochSubmitted} or {EpochFrozen}.
+    /// @param attestation The attested epoch, root and total weight.
+    /// @param signatures Quorum signatures, packed 65 bytes each, by increasing signer address.
+    function submitEpoch(EpochAttestation calldata attestation, bytes calldata signatures) external;
+
+    /// @notice Mints a final epoch's emission into the staking reward reserve. Anyone may call;
+    /// the first claim of an epoch does it implicitly. Emits {EpochFunded}.
+    /// @return emission Tokens minted.
+    function fundEpoch(uint256 epoch) external returns (uint256 emission);
+
+    /// @notice Credits `edgeId`'s reward for a final epoch through the staking pool. Anyone may
+    /// call. Emits {RewardClaimed}.
+    /// @param epoch The epoch.
+    /// @param claim_ The edge's leaf (edgeId, stake, quality) and its Merkle proof.
+    /// @return credited Tokens credited (0 if the staking pool declined them).
+    function claim(uint256 epoch, Claim calldata claim_) external returns (uint256 credited);
+
+    /// @notice {claim} for several edges of one epoch in one transaction. Anyone may call.
+    /// Reverts as a whole if any claim is invalid or already paid.
+    /// @return credited Total credited.
+    function claimMany(uint256 epoch, Claim[] calldata claims) external returns (uint256 credited);
+
+    /// @notice Slashes and jails an edge on a quorum-signed fault attestation; the caller is
+    /// the reporter. Anyone may call. Emits {FaultReported}.
+    /// @return slashed Tokens slashed.
+    function reportFault(FaultAttestation calldata fault, bytes calldata signatures) external returns (uint256 slashed);
+
+    /// @notice Slashes a verifier that signed two different attestations for one epoch; the
+    /// caller is the reporter. Anyone may call. Emits {EquivocationReported}.
+    /// @return slashed Tokens slashed from the verifier's bond.
+    function reportEquivocation(
+        EpochAttestation calldata a,
+        bytes calldata signatureA,
+        EpochAttestation calldata b,
+        bytes calldata signatureB
+    ) external returns (uint256 slashed);
+
+    // ---------------------------------------------------------------- governance
+
+    /// @notice Settles a frozen epoch with the given attestation (root 0: the epoch pays
+    /// nothing). Only GOVERNANCE_ROLE. Emits {EpochResolved}.
+    function resolveEpoch(uint256 epoch, bytes32 root, uint256 totalWeight) external;
+
+    /// @notice Only GOVERNANCE_ROLE; each emits {ParameterChanged} and checks its bounds.
+    function setDisputeWindow(uint256 value) external;
+    /// @notice See {setDisputeWindow}. Also clamps the current rate into the new bounds.
+    function setInflationBounds(uint256 minInflation, uint256 maxInflation) external;
+    /// @notice See {setDisputeWindow}.
+    function setInflationStep(uint256 value) external;
+    /// @notice See {setDisputeWindow}.
+    function setTargetBondingRate(uint256 value) external;
+    /// @notice See {setDisputeWindow}. Fraction of stake (bps) a fault of `kind` slashes.
+    function setFaultSlashBps(FaultKind kind, uint256 bps) external;
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice The record of `epoch`.
+    function epochRecord(uint256 epoch) external view returns (EpochRecord memory);
+
+    /// @notice Whether `epoch`'s attestation is final (claims allowed).
+    function isFinal(uint256 epoch) external view returns (bool);
+
+    /// @notice Whether `edgeId` has claimed its reward of `epoch`.
+    function claimed(uint256 epoch, uint256 edgeId) external view returns (bool);
+
+    /// @notice Whether a fault of `edgeId` in `epoch` was reported.
+    function faultReported(uint256 edgeId, uint256 epoch) external view returns (bool);
+
+    /// @notice The current annual inflation rate (RATE_ONE = 100%) and the last epoch it moved for.
+    function inflation() external view returns (uint256 rate, uint256 lastAdjustedEpoch);
+
+    /// @notice What funding `epoch` now would mint (0 if it is funded or not final).
+    function previewEmission(uint256 epoch) external view returns (uint256);
+
+    /// @notice Current parameters.
+    function parameters() external view returns (Parameters memory);
+
+    /// @notice Fraction of stake (bps) a fault of `kind` slashes.
+    function faultSlashBps(FaultKind kind) external view returns (uint256);
+
+    /// @notice The leaf hash of an edge's result, as in the Merkle tree.
+    function leafHash(uint256 epoch, uint256 edgeId, uint256 stake, uint256 quality) external pure returns (bytes32);
+
+    /// @notice EIP-712 struct hash of an epoch attestation.
+    function attestationStructHash(EpochAttestation calldata attestation) external pure returns (bytes32);
+
+    /// @notice EIP-712 struct hash of a fault attestation.
+    function faultStructHash(FaultAttestation calldata fault) external pure returns (bytes32);
+}
