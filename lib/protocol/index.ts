@@ -8,3 +8,5 @@ export * from "./enums.ts";
 export * from "./errors.ts";
 export * from "./units.ts";
 export * from "./keyClaim.ts";
+export * from "./eip712.ts";
+export * from "./merkle.ts";
