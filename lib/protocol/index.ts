@@ -10,3 +10,5 @@ export * from "./units.ts";
 export * from "./keyClaim.ts";
 export * from "./eip712.ts";
 export * from "./merkle.ts";
+export * from "./abis.ts";
+export * from "./addresses.ts";
