@@ -18,14 +18,16 @@ import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { bytesToHex, encodeAbiParameters, keccak256 } from "viem";
 import type { Hex } from "viem";
 
+import type { EpochAttestation } from "./eip712.ts";
+
 /** Quality of a perfect edge (IEpochSettlement: quality ∈ [0, QUALITY_ONE]). */
 export const QUALITY_ONE = 1_000_000n;
 
 /** StandardMerkleTree leaf encoding of `[epoch, edgeId, stake, quality]`. */
 export const EPOCH_LEAF_ENCODING = ["uint256", "uint256", "uint256", "uint256"] as const;
 
-/** EpochRecord stores totalWeight as uint128. */
-export const MAX_TOTAL_WEIGHT = (1n << 128n) - 1n;
+/** The settlement takes totalWeight as a uint256 (and computes stake × quality in uint256). */
+export const MAX_TOTAL_WEIGHT = (1n << 256n) - 1n;
 
 const MAX_UINT256 = (1n << 256n) - 1n;
 
@@ -51,6 +53,8 @@ export interface EpochTree {
   readonly totalWeight: bigint;
   /** Number of leaves (edges). */
   readonly size: number;
+  /** What verifiers sign and `claim` takes back: { epoch, root, totalWeight }. */
+  readonly attestation: EpochAttestation;
   /** The result of `edgeId` (throws if the edge is not in the tree). */
   result(edgeId: bigint): EdgeResult;
   /** The leaf hash of `edgeId`, as `IEpochSettlement.leafHash` computes it. */
@@ -84,7 +88,7 @@ function checkResult(r: EdgeResult): bigint {
 }
 
 function checkTotalWeight(totalWeight: bigint): void {
-  if (totalWeight > MAX_TOTAL_WEIGHT) throw new Error(`total weight ${totalWeight} does not fit the settlement's uint128`);
+  if (totalWeight > MAX_TOTAL_WEIGHT) throw new Error(`total weight ${totalWeight} does not fit a uint256`);
 }
 
 /** Map key of an edge id: a number when exact (faster), the bigint otherwise. */
@@ -102,7 +106,7 @@ export interface LibraryEpochTree extends EpochTree {
 /**
  * Builds `epoch`'s tree with `@openzeppelin/merkle-tree` (StandardMerkleTree.of, leaves sorted).
  * Throws on an empty list, a duplicate edge id, a quality above QUALITY_ONE, a value that is not a
- * uint256 or a total weight above uint128. For large trees use {buildEpochTreeFast}.
+ * uint256 or a total weight above uint256. For large trees use {buildEpochTreeFast}.
  */
 export function buildEpochTree(epoch: bigint, results: readonly EdgeResult[]): LibraryEpochTree {
   checkUint256("epoch", epoch);
@@ -135,6 +139,7 @@ export function buildEpochTree(epoch: bigint, results: readonly EdgeResult[]): L
     root: tree.root as Hex,
     totalWeight,
     size: results.length,
+    attestation: { epoch, root: tree.root as Hex, totalWeight },
     tree,
     result,
     leafHash: (edgeId) => tree.leafHash(tree.at(at(edgeId)) as bigint[]) as Hex,
@@ -279,6 +284,7 @@ export function buildEpochTreeFast(epoch: bigint, results: readonly EdgeResult[]
     root: nodeHex(0),
     totalWeight,
     size: n,
+    attestation: { epoch, root: nodeHex(0), totalWeight },
     nodes,
     result,
     leafHash: (edgeId) => nodeHex(treeIndex[at(edgeId)]),

@@ -80,6 +80,7 @@ describe("lib/protocol merkle", () => {
       expect(tree.root).to.equal(handLeaf(EPOCH, r));
       expect(tree.proof(3n)).to.deep.equal([]);
       expect(tree.totalWeight).to.equal(r.stake * r.quality);
+      expect(tree.attestation).to.deep.equal({ epoch: EPOCH, root: tree.root, totalWeight: tree.totalWeight });
     });
 
     it("hashes two leaves smaller first, each proof being the other leaf", () => {
@@ -135,13 +136,13 @@ describe("lib/protocol merkle", () => {
       expect(() => buildEpochTree(EPOCH, [{ edgeId: 1n, stake: 1n, quality: QUALITY_ONE + 1n }])).to.throw("above QUALITY_ONE");
     });
 
-    it("rejects an empty list, negative values, a total weight beyond uint128, and unknown edges", () => {
+    it("rejects an empty list, negative values, a total weight beyond uint256, and unknown edges", () => {
       expect(() => buildEpochTree(EPOCH, [])).to.throw("at least one result");
       expect(() => buildEpochTree(EPOCH, [{ edgeId: 1n, stake: -1n, quality: 1n }])).to.throw("not a uint256");
       expect(() => buildEpochTree(-1n, [{ edgeId: 1n, stake: 1n, quality: 1n }])).to.throw("not a uint256");
       // MAX_TOTAL_WEIGHT / QUALITY_ONE + 1 at full quality is one stake unit too many.
       const stake = MAX_TOTAL_WEIGHT / QUALITY_ONE + 1n;
-      expect(() => buildEpochTree(EPOCH, [{ edgeId: 1n, stake, quality: QUALITY_ONE }])).to.throw("uint128");
+      expect(() => buildEpochTree(EPOCH, [{ edgeId: 1n, stake, quality: QUALITY_ONE }])).to.throw("does not fit a uint256");
       expect(buildEpochTree(EPOCH, [{ edgeId: 1n, stake: stake - 1n, quality: QUALITY_ONE }]).totalWeight).to.be.at.most(MAX_TOTAL_WEIGHT);
       expect(() => buildEpochTree(EPOCH, [{ edgeId: 1n, stake: 1n, quality: 1n }]).proof(2n)).to.throw("edge 2 is not in the tree");
     });
@@ -155,6 +156,7 @@ describe("lib/protocol merkle", () => {
         const fast = buildEpochTreeFast(EPOCH, results);
         expect(fast.root).to.equal(lib.root);
         expect(fast.totalWeight).to.equal(lib.totalWeight);
+        expect(fast.attestation).to.deep.equal(lib.attestation);
         expect(fast.size).to.equal(n);
         const values = lib.tree.dump().values;
         results.forEach((r, i) => {
