@@ -1,5 +1,6 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
+import ComputeMarketModule from "./ComputeMarket.js";
 import EpochSettlementModule from "./EpochSettlement.js";
 
 /**
@@ -9,5 +10,6 @@ import EpochSettlementModule from "./EpochSettlement.js";
  */
 export default buildModule("Contracts", (m) => {
   const { token, registry, staking, verifierSet, settlement } = m.useModule(EpochSettlementModule);
-  return { token, registry, staking, verifierSet, settlement };
+  const { market } = m.useModule(ComputeMarketModule);
+  return { token, registry, staking, verifierSet, settlement, market };
 });

@@ -72,6 +72,7 @@ export async function deployProtocol(conn: Connection) {
   const staking = await ethers.getContractAt("EdgeStaking", await deployed.staking.getAddress());
   const verifierSet = await ethers.getContractAt("VerifierSet", await deployed.verifierSet.getAddress());
   const settlement = await ethers.getContractAt("EpochSettlement", await deployed.settlement.getAddress());
+  const market = await ethers.getContractAt("ComputeMarket", await deployed.market.getAddress());
 
   for (const holder of [operator, alice, bob, carol, creditor, outsider]) {
     await token.transfer(holder.address, 1_000_000n * TOKEN);
@@ -80,7 +81,7 @@ export async function deployProtocol(conn: Connection) {
   await registry.setOperatorAllowlisted(operator.address, true);
   await staking.grantRole(await staking.SLASHER_ROLE(), slasher.address);
   await staking.grantRole(await staking.REWARD_CREDITOR_ROLE(), creditor.address);
-  return { token, registry, staking, verifierSet, settlement, admin, operator, alice, bob, carol, slasher, creditor, outsider };
+  return { token, registry, staking, verifierSet, settlement, market, admin, operator, alice, bob, carol, slasher, creditor, outsider };
 }
 
 type Registry = Awaited<ReturnType<typeof deployProtocol>>["registry"];
