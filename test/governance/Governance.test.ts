@@ -57,6 +57,7 @@ describe("Governance (Protocol deployment)", () => {
       staking: env.staking,
       verifierSet: env.verifierSet,
       settlement: env.settlement,
+      market: env.market,
     };
   }
 
@@ -65,7 +66,7 @@ describe("Governance (Protocol deployment)", () => {
       const env = await conn.networkHelpers.loadFixture(governed);
       const timelock = await env.timelock.getAddress();
       const contracts = governedContracts(env);
-      expect(Object.keys(contracts)).to.have.length(5);
+      expect(Object.keys(contracts)).to.have.length(6);
       for (const [name, contract] of Object.entries(contracts)) {
         expect(await contract.GOVERNANCE_ROLE(), `${name} GOVERNANCE_ROLE`).to.equal(GOVERNANCE_ROLE);
         for (const [roleName, role] of [
@@ -129,7 +130,7 @@ describe("Governance (Protocol deployment)", () => {
 
   describe("the deployer after deployment", () => {
     it("cannot call any contract's governance setters", async () => {
-      const { token, registry, staking, verifierSet, settlement, deployer, alice } = await conn.networkHelpers.loadFixture(governed);
+      const { token, registry, staking, verifierSet, settlement, market, deployer, alice } = await conn.networkHelpers.loadFixture(governed);
       const attempts = [
         [token, token.setMinter(deployer.address)],
         [registry, registry.setOperatorAllowlisted(alice.address, true)],
@@ -138,6 +139,8 @@ describe("Governance (Protocol deployment)", () => {
         [verifierSet, verifierSet.setQuorum(1n)],
         [verifierSet, verifierSet.setTrustedPhase(false)],
         [settlement, settlement.setDisputeWindow(DISPUTE_WINDOW * 2n)],
+        [market, market.setFeeBps(0n)],
+        [market, market.setThawingPeriod(3_600n)],
       ] as const;
       for (const [contract, tx] of attempts) {
         await expect(tx).to.be.revertedWithCustomError(contract, "AccessControlUnauthorizedAccount").withArgs(deployer.address, GOVERNANCE_ROLE);
@@ -195,11 +198,15 @@ describe("Governance (Protocol deployment)", () => {
       const { governor, settlement, staking, timelock, alice, bob } = env;
       const newWindow = DISPUTE_WINDOW * 3n;
       const newDelay = UNBONDING_DELAY + 600n;
+      const oldFee = await env.market.feeBps();
+      expect(oldFee).to.equal(100n); // the ComputeMarket module's default
+      const newFee = oldFee + 150n;
       const calls = [
         { target: await settlement.getAddress(), data: settlement.interface.encodeFunctionData("setDisputeWindow", [newWindow]) },
         { target: await staking.getAddress(), data: staking.interface.encodeFunctionData("setUnbondingDelay", [newDelay]) },
+        { target: await env.market.getAddress(), data: env.market.interface.encodeFunctionData("setFeeBps", [newFee]) },
       ];
-      const description = "Lengthen the dispute window and the unbonding delay";
+      const description = "Lengthen the dispute window and the unbonding delay; raise the market fee";
 
       const p = await proposalArgs(env, calls, description, conn.ethers);
       await expect(governor.connect(alice).propose(p.targets, p.values, p.calldatas, description)).to.emit(governor, "ProposalCreated");
@@ -250,10 +257,12 @@ describe("Governance (Protocol deployment)", () => {
       const execution = governor.connect(env.outsider).execute(p.targets, p.values, p.calldatas, p.descriptionHash);
       await expect(execution).to.emit(settlement, "ParameterChanged").withArgs(0n /* DisputeWindow */, DISPUTE_WINDOW, newWindow);
       await expect(execution).to.emit(staking, "ParameterChanged").withArgs(1n /* UnbondingDelay */, UNBONDING_DELAY, newDelay);
+      await expect(execution).to.emit(env.market, "ParameterChanged").withArgs(0n /* FeeBps */, oldFee, newFee);
       await expect(execution).to.emit(governor, "ProposalExecuted").withArgs(p.proposalId);
       expect(await governor.state(p.proposalId)).to.equal(ProposalState.Executed);
       expect((await settlement.parameters()).disputeWindow).to.equal(newWindow);
       expect((await staking.parameters()).unbondingDelay).to.equal(newDelay);
+      expect(await env.market.feeBps()).to.equal(newFee);
       expect(await timelock.isOperationDone(operationId)).to.equal(true);
     });
 

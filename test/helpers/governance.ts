@@ -51,6 +51,7 @@ export async function deployGoverned(conn: Connection) {
   const staking = await ethers.getContractAt("EdgeStaking", await deployed.staking.getAddress());
   const verifierSet = await ethers.getContractAt("VerifierSet", await deployed.verifierSet.getAddress());
   const settlement = await ethers.getContractAt("EpochSettlement", await deployed.settlement.getAddress());
+  const market = await ethers.getContractAt("ComputeMarket", await deployed.market.getAddress());
   const timelock = await ethers.getContractAt("TimelockController", await deployed.timelock.getAddress());
   const governor = await ethers.getContractAt("EdgeGovernor", await deployed.governor.getAddress());
 
@@ -58,7 +59,7 @@ export async function deployGoverned(conn: Connection) {
   await token.transfer(bob.address, BOB_VOTES);
   await token.transfer(carol.address, CAROL_VOTES);
   for (const account of [operator, verifierOperator, outsider]) await token.transfer(account.address, 1_000_000n * TOKEN);
-  return { token, registry, staking, verifierSet, settlement, timelock, governor, deployer, alice, bob, carol, operator, verifierOperator, outsider };
+  return { token, registry, staking, verifierSet, settlement, market, timelock, governor, deployer, alice, bob, carol, operator, verifierOperator, outsider };
 }
 
 export type GovernedEnv = Awaited<ReturnType<typeof deployGoverned>>;
