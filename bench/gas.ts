@@ -1,16 +1,30 @@
 // Gas benchmark: `npm run bench:gas` (hardhat run bench/gas.ts on the in-process network).
-// Deploys the protocol through its Ignition module, builds a realistic state (several edges,
-// delegators, credited rewards), then performs each operation from a fresh account, each in its
-// own transaction (so every storage slot starts cold), and records the gas of its receipt.
-// Writes bench/results/gas.json: { "<operation>": <gas>, ... }.
+// Deploys the protocol through its Ignition module (the wired contracts, with the deploying
+// account still acting as governance), builds a realistic state (several edges, delegators,
+// credited rewards, verifiers, settled epochs, a dApp with escrow), then performs each operation
+// in its own transaction (so every storage slot starts cold) and records the gas of its receipt.
+// Settlement is measured on a real 2^20-leaf epoch tree. Writes bench/results/gas.json:
+// { "<operation>": <gas>, ... }.
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 import type { BaseWallet, ContractTransactionResponse } from "ethers";
 import { network } from "hardhat";
+import { privateKeyToAccount } from "viem/accounts";
 
-import ProtocolModule from "../ignition/modules/Protocol.js";
-import { keyClaimDomain, signKeyClaim } from "../lib/protocol/index.js";
+import ContractsModule from "../ignition/modules/Contracts.js";
+import {
+  type EdgeResult,
+  buildEpochTreeFast,
+  keyClaimDomain,
+  marketDomain,
+  signEpochAttestationQuorum,
+  signKeyClaim,
+  signVerifierKeyClaim,
+  signVoucher,
+  syntheticResult,
+  verifierDomain,
+} from "../lib/protocol/index.js";
 
 const TOKEN = 10n ** 18n;
 const EPOCH = 3_600n;
@@ -26,16 +40,21 @@ const parameters = {
     maxSlashBps: 3_000n,
     jailPeriod: 3_600n,
   },
+  VerifierSet: { minBond: 5_000n * TOKEN, exitDelay: 7_200n, quorum: 3n },
+  EpochSettlement: { disputeWindow: 600n },
 };
 
 const { ethers, ignition, networkHelpers } = await network.create();
 const { time } = networkHelpers;
 const [admin] = await ethers.getSigners();
-const deployed = await ignition.deploy(ProtocolModule, { parameters });
+const deployed = await ignition.deploy(ContractsModule, { parameters });
 const token = await ethers.getContractAt("EdgeToken", await deployed.token.getAddress());
 const registry = await ethers.getContractAt("EdgeRegistry", await deployed.registry.getAddress());
 const staking = await ethers.getContractAt("EdgeStaking", await deployed.staking.getAddress());
 const stakingAddress = await staking.getAddress();
+const verifierSet = await ethers.getContractAt("VerifierSet", await deployed.verifierSet.getAddress());
+const settlement = await ethers.getContractAt("EpochSettlement", await deployed.settlement.getAddress());
+const market = await ethers.getContractAt("ComputeMarket", await deployed.market.getAddress());
 
 const results: Record<string, number> = {};
 const notes: Record<string, string> = {};
@@ -175,6 +194,124 @@ await time.increase(3_601n);
 await staking.connect(edgeA.operator).stake(edgeA.edgeId, 1_000n * TOKEN);
 await measure("unjail", "operator unjails after the jail period", () => staking.connect(edgeA.operator).unjail(edgeA.edgeId));
 
+// ---- settlement: verifiers, attestations, claims ----
+// Nine verifiers with deterministic keys, quorum 3: an attestation carries 3, 5, 7 or 9 of them.
+const chainId = (await ethers.provider.getNetwork()).chainId;
+const vDomain = verifierDomain(chainId, (await verifierSet.getAddress()) as `0x${string}`);
+const verifierAccounts = [];
+for (let i = 0; i < 9; i++) {
+  const operator = await fresh();
+  await token.transfer(operator.address, 5_000n * TOKEN);
+  await token.connect(operator).approve(await verifierSet.getAddress(), ethers.MaxUint256);
+  const key = privateKeyToAccount(ethers.id(`tideway-bench-verifier-${i}`) as `0x${string}`);
+  const claim = await signVerifierKeyClaim(key, vDomain, operator.address as `0x${string}`);
+  await verifierSet.connect(operator).register(key.address, `https://verifier-${i}.tideway.example`, 5_000n * TOKEN, claim);
+  await verifierSet.approve(await verifierSet.verifierCount());
+  verifierAccounts.push(key);
+}
+
+// 101 earning edges with commission (a realistic pool: the operator takes a cut of every credit).
+const CLAIM_EDGES = 101;
+const claimEdges: bigint[] = [];
+for (let i = 0; i < CLAIM_EDGES; i++) {
+  const e = await newEdge(100 + i);
+  await staking.connect(e.operator).stake(e.edgeId, 1_000n * TOKEN + BigInt(i) * TOKEN);
+  await staking.connect(e.operator).setCommission(e.edgeId, 1_000n);
+  claimEdges.push(e.edgeId);
+}
+const firstEarning = (await staking.currentEpoch()) + 4n;
+const real: EdgeResult[] = claimEdges.map((edgeId, i) => ({ edgeId, stake: 1_000n * TOKEN + BigInt(i) * TOKEN, quality: 900_000n + BigInt(i) }));
+
+async function settle(epoch: bigint, results: EdgeResult[] | { length: number; get(i: number): EdgeResult }, signers: number) {
+  const tree = buildEpochTreeFast(epoch, results);
+  const attestation = { epoch, root: tree.root, totalWeight: tree.totalWeight };
+  const signatures = await signEpochAttestationQuorum(verifierAccounts.slice(0, signers), vDomain, attestation);
+  return { tree, attestation, signatures };
+}
+
+// Submissions of a 10-edge epoch with 3, 5, 7 and 9 signatures (the cost of a signature), each
+// for an ended epoch not yet submitted.
+await goToEpoch(firstEarning + 1n);
+const tenEdges = real.slice(0, 10);
+for (const [i, signers] of [3, 5, 7, 9].entries()) {
+  const s10 = await settle(BigInt(1 + i), tenEdges, signers);
+  await measure(`submitEpoch_${signers}sig_10edges`, `attestation of a 10-edge epoch relayed with ${signers} verifier signatures`, () =>
+    settlement.submitEpoch(s10.attestation, s10.signatures),
+  );
+}
+
+// Epoch firstEarning: a small tree; every edge claims once, so later claims are steady-state
+// (an edge's claim bits are a word per edge that is already in use).
+const warm = await settle(firstEarning, real, 5);
+await settlement.submitEpoch(warm.attestation, warm.signatures);
+await time.increase(600n);
+await settlement.fundEpoch(firstEarning);
+for (let i = 0; i < CLAIM_EDGES; i += 50) {
+  await settlement.claimMany(warm.attestation, real.slice(i, i + 50).map((r) => warm.tree.claim(r.edgeId)));
+}
+
+// Epoch firstEarning + 1: a real tree of 2^20 leaves, the 101 live edges among synthetic ones.
+const LEAVES = 1 << 20;
+const bigEpoch = firstEarning + 1n;
+await goToEpoch(bigEpoch + 1n);
+const started = Date.now();
+const big = await settle(
+  bigEpoch,
+  {
+    length: LEAVES,
+    get: (i) => (i < CLAIM_EDGES ? real[i] : { ...syntheticResult(i), edgeId: 1_000_000n + BigInt(i) }),
+  },
+  5,
+);
+const treeSeconds = (Date.now() - started) / 1000;
+await measure("submitEpoch_5sig_1Medges", `attestation of a 2^20-leaf epoch (tree built in ${treeSeconds.toFixed(1)} s) relayed with 5 signatures`, () =>
+  settlement.submitEpoch(big.attestation, big.signatures),
+);
+await time.increase(600n);
+await measure("fundEpoch", "mints an epoch's emission into the staking reward reserve (once per epoch; the first claim does it if nobody did)", () =>
+  settlement.fundEpoch(bigEpoch),
+);
+const single = big.tree.claim(claimEdges[0]);
+if (single.proof.length !== 20) throw new Error(`expected a depth-20 proof, got ${single.proof.length}`);
+await measure("claim_depth20", "an edge claims its reward with a depth-20 proof (steady state: it claimed the previous epoch too; 10% commission)", () =>
+  settlement.claim(big.attestation, single),
+);
+const hundred = claimEdges.slice(1).map((edgeId) => big.tree.claim(edgeId));
+await measure("claimMany_100edges", "100 edges' rewards claimed in one transaction, depth-20 proofs", () => settlement.claimMany(big.attestation, hundred));
+results.claimMany_perEdge = Math.round((results.claimMany_100edges - results.claim_depth20) / 99);
+notes.claimMany_perEdge = "(claimMany of 100 edges − one claim) / 99";
+
+// ---- compute market: a dApp pays an edge ----
+const marketAddress = await market.getAddress();
+const dapp = await fresh();
+await token.transfer(dapp.address, 100_000n * TOKEN);
+await token.connect(dapp).approve(marketAddress, ethers.MaxUint256);
+await market.connect(dapp).deposit(dapp.address, 1_000n * TOKEN); // the market already holds tokens
+const dapp2 = await fresh();
+await token.transfer(dapp2.address, 100_000n * TOKEN);
+await token.connect(dapp2).approve(marketAddress, ethers.MaxUint256);
+await measure("deposit", "a dApp's first deposit into its escrow", () => market.connect(dapp2).deposit(dapp2.address, 10_000n * TOKEN));
+const expiry = BigInt(await time.latest()) + 86_400n;
+await measure("openSession", "a dApp opens a session (model, budget, expiry)", () =>
+  market.connect(dapp2).openSession("tideway/reference-1", 5_000n * TOKEN, expiry),
+);
+const sessionId = await market.sessionCount();
+const payer = privateKeyToAccount(ethers.id("tideway-bench-dapp-gateway") as `0x${string}`);
+await market.connect(dapp2).authorizeSigner(payer.address);
+const mDomain = marketDomain(chainId, marketAddress as `0x${string}`);
+async function voucher(cumulativeAmount: bigint) {
+  const v = { payer: dapp2.address as `0x${string}`, edgeId: claimEdges[0], sessionId, cumulativeAmount, expiry };
+  return { v, signature: await signVoucher(payer, mDomain, v) };
+}
+const first = await voucher(10n * TOKEN);
+await measure("redeem_first", "an edge's first redemption in a session (signed by the dApp's gateway key)", () =>
+  market.redeem(first.v, first.signature),
+);
+const later = await voucher(25n * TOKEN);
+await measure("redeem", "a later cumulative voucher for the same session and edge (the usual redemption)", () =>
+  market.redeem(later.v, later.signature),
+);
+
 // ---- report ----
 const goals: Record<string, number> = {
   registerEdge: 180_000,
@@ -184,6 +321,13 @@ const goals: Record<string, number> = {
   withdraw: 65_000,
   slash: 120_000,
   unjail: 60_000,
+  submitEpoch_5sig_10edges: 100_000,
+  submitEpoch_5sig_1Medges: 100_000,
+  claim_depth20: 90_000,
+  claimMany_perEdge: 45_000,
+  redeem: 75_000,
+  deposit: 75_000,
+  openSession: 80_000,
 };
 console.log("\nTideway gas (Hardhat network, receipts' gasUsed)\n");
 console.log(`${"operation".padEnd(24)}${"gas".padStart(10)}${"goal".padStart(10)}  ok  scenario`);
