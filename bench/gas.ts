@@ -198,7 +198,7 @@ await measure("unjail", "operator unjails after the jail period", () => staking.
 // Nine verifiers with deterministic keys, quorum 3: an attestation carries 3, 5, 7 or 9 of them.
 const chainId = (await ethers.provider.getNetwork()).chainId;
 const vDomain = verifierDomain(chainId, (await verifierSet.getAddress()) as `0x${string}`);
-const verifierAccounts = [];
+const verifierAccounts: ReturnType<typeof privateKeyToAccount>[] = [];
 for (let i = 0; i < 9; i++) {
   const operator = await fresh();
   await token.transfer(operator.address, 5_000n * TOKEN);
