@@ -1,6 +1,6 @@
 // The protocol module: the one place where the on-chain contracts and off-chain code meet
-// (deployment addresses, enums, error decoding, token units; later EIP-712 types and Merkle
-// leaves). Local imports carry the `.ts` extension so that plain Node (type stripping, no
+// (deployment addresses, enums, error decoding, token units, EIP-712 typed data, the epoch
+// Merkle tree, typed ABIs). Local imports carry the `.ts` extension so that plain Node (type stripping, no
 // build step) can run this module, e.g. from `scripts/start.ts`: keep it to erasable syntax
 // (no enums, namespaces or parameter properties) and use `import type` for types.
 export * from "./deployments.ts";
