@@ -269,7 +269,7 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
         require(payer != address(0), MarketUnknownSession(sessionId));
         require(v.payer == payer, MarketPayerMismatch(sessionId, v.payer, payer));
         require(block.timestamp <= v.expiry, MarketVoucherExpired(v.expiry, block.timestamp));
-        address signer = ECDSA.recover(_voucherDigest(v), signature);
+        address signer = ECDSA.recoverCalldata(_voucherDigest(v), signature);
         // The payer's own signature needs no storage read.
         require(signer == payer || _authorized[payer][signer], MarketUnauthorizedSigner(payer, signer));
 
