@@ -19,7 +19,8 @@ import {
   VOUCHER_TYPES,
   voucherFor,
 } from "../helpers/market.js";
-import { connect, type Connection, TOKEN } from "../helpers/protocol.js";
+import ComputeMarketModule from "../../ignition/modules/ComputeMarket.js";
+import { connect, type Connection, TOKEN, testParameters } from "../helpers/protocol.js";
 
 const UINT96_MAX = 2n ** 96n - 1n;
 const UINT40_MAX = 2n ** 40n - 1n;
@@ -55,6 +56,25 @@ describe("ComputeMarket", () => {
   async function redeem(env: SessionEnv, v: Voucher, signer: Signer = env.payer) {
     return env.market.connect(env.relayer).redeem(v, await sign(env, v, signer));
   }
+
+  describe("Ignition module", () => {
+    function defaults() {
+      return conn.ignition.deploy(ComputeMarketModule, { parameters: testParameters });
+    }
+
+    it("deploys over the protocol's token and registry with a 1% fee, a one-day thaw and account 0 as admin", async () => {
+      const { market: deployed } = await conn.networkHelpers.loadFixture(defaults);
+      const m = await conn.ethers.getContractAt("ComputeMarket", await deployed.getAddress());
+      const [admin] = await conn.ethers.getSigners();
+      expect(await m.feeBps()).to.equal(100n);
+      expect(await m.thawingPeriod()).to.equal(86_400n);
+      expect(await m.hasRole(await m.GOVERNANCE_ROLE(), admin.address)).to.equal(true);
+      const registry = await conn.ethers.getContractAt("EdgeRegistry", await m.registry());
+      expect(await registry.hasRole(await registry.GOVERNANCE_ROLE(), admin.address)).to.equal(true);
+      const token = await conn.ethers.getContractAt("EdgeToken", await m.token());
+      expect(await token.balanceOf(admin.address)).to.equal(await token.totalSupply());
+    });
+  });
 
   describe("constructor", () => {
     it("wires the token and registry, grants both roles to the admin and sets the parameters", async () => {
