@@ -75,15 +75,21 @@ interface IEpochSettlement {
         bytes32[] proof;
     }
 
-    /// @notice A settled epoch, in storage.
+    /// @notice A submitted epoch, in one slot. Settling writes only this: the attestation's root
+    /// and total weight are kept as a 208-bit commitment (see {commitmentOf}), and claims pass
+    /// them back (they are in {EpochSubmitted} / {EpochResolved}), which keeps settlement to a
+    /// single new storage slot whatever the number of edges.
     struct EpochRecord {
-        bytes32 root;
-        uint128 totalWeight;
+        uint208 commitment; // uint208(keccak256(abi.encode(root, totalWeight)))
         uint40 finalAt;
         EpochState state;
-        bool funded; // emission minted
+    }
+
+    /// @notice A final epoch's money, in one slot (written when it is funded and by claims).
+    struct EpochFunds {
         uint128 emission; // minted when funded
-        uint128 claimed; // credited so far
+        uint120 claimed; // credited so far (counting shares the staking pool declined)
+        bool funded;
     }
 
     /// @notice Governance parameters of the emission schedule and disputes, packed in one slot.
@@ -105,7 +111,7 @@ interface IEpochSettlement {
         FaultSlashBps
     }
 
-    event EpochSubmitted(uint256 indexed epoch, bytes32 root, uint256 totalWeight, uint256 signers, uint256 finalAt);
+    event EpochSubmitted(uint256 indexed epoch, bytes32 root, uint256 totalWeight, uint256 finalAt);
     event EpochFrozen(uint256 indexed epoch, bytes32 conflictingRoot, uint256 conflictingTotalWeight);
     event EpochResolved(uint256 indexed epoch, bytes32 root, uint256 totalWeight);
     event EpochFunded(uint256 indexed epoch, uint256 emission, uint256 inflation, uint256 bondingRate);
@@ -118,7 +124,6 @@ interface IEpochSettlement {
     error SettlementEpochNotEnded(uint256 epoch, uint256 currentEpoch);
     error SettlementZeroRoot();
     error SettlementZeroWeight();
-    error SettlementWeightTooLarge(uint256 totalWeight);
     /// @notice The same attestation was already submitted for this epoch.
     error SettlementAlreadySubmitted(uint256 epoch);
     /// @notice The epoch is final (or resolved, or frozen) and can no longer be disputed.
@@ -127,6 +132,8 @@ interface IEpochSettlement {
     error SettlementNotFrozen(uint256 epoch, EpochState state);
     error SettlementAlreadyFunded(uint256 epoch);
     error SettlementInvalidProof(uint256 epoch, uint256 edgeId);
+    /// @notice The root and total weight passed with a claim are not the epoch's attested ones.
+    error SettlementWrongAttestation(uint256 epoch);
     error SettlementQualityOutOfRange(uint256 quality);
     error SettlementAlreadyClaimed(uint256 epoch, uint256 edgeId);
     /// @notice Paying `reward` would take the epoch's claims beyond its emission.
@@ -157,15 +164,15 @@ interface IEpochSettlement {
 
     /// @notice Credits `edgeId`'s reward for a final epoch through the staking pool. Anyone may
     /// call. Emits {RewardClaimed}.
-    /// @param epoch The epoch.
+    /// @param settled The epoch's attestation as it was settled (epoch, root, total weight).
     /// @param claim_ The edge's leaf (edgeId, stake, quality) and its Merkle proof.
     /// @return credited Tokens credited (0 if the staking pool declined them).
-    function claim(uint256 epoch, Claim calldata claim_) external returns (uint256 credited);
+    function claim(EpochAttestation calldata settled, Claim calldata claim_) external returns (uint256 credited);
 
     /// @notice {claim} for several edges of one epoch in one transaction. Anyone may call.
     /// Reverts as a whole if any claim is invalid or already paid.
     /// @return credited Total credited.
-    function claimMany(uint256 epoch, Claim[] calldata claims) external returns (uint256 credited);
+    function claimMany(EpochAttestation calldata settled, Claim[] calldata claims) external returns (uint256 credited);
 
     /// @notice Slashes and jails an edge on a quorum-signed fault attestation; the caller is
     /// the reporter. Anyone may call. Emits {FaultReported}.
@@ -203,6 +210,12 @@ interface IEpochSettlement {
 
     /// @notice The record of `epoch`.
     function epochRecord(uint256 epoch) external view returns (EpochRecord memory);
+
+    /// @notice The emission and claims of `epoch`.
+    function epochFunds(uint256 epoch) external view returns (EpochFunds memory);
+
+    /// @notice The commitment an epoch record keeps of an attestation's root and total weight.
+    function commitmentOf(bytes32 root, uint256 totalWeight) external pure returns (uint208);
 
     /// @notice Whether `epoch`'s attestation is final (claims allowed).
     function isFinal(uint256 epoch) external view returns (bool);

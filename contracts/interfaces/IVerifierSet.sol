@@ -122,8 +122,9 @@ interface IVerifierSet {
     /// `exitDelay`. Only the verifier's operator, while Pending or Active. Emits {VerifierExitRequested}.
     function requestExit(uint256 verifierId) external;
 
-    /// @notice Returns the bond of an Exiting verifier whose delay has passed, or of one that
-    /// governance removed, to `to`. Only the verifier's operator. Emits {VerifierBondWithdrawn}.
+    /// @notice Returns the bond of an Exiting verifier whose delay has passed (or what a slash
+    /// left of an Ejected one's, after the same delay) to `to`. Only the verifier's operator.
+    /// Emits {VerifierBondWithdrawn}.
     /// @return amount Tokens returned.
     function withdrawBond(uint256 verifierId, address to) external returns (uint256 amount);
 
@@ -153,8 +154,9 @@ interface IVerifierSet {
     /// @notice Approves a Pending verifier. Only GOVERNANCE_ROLE. Emits {VerifierApproved}.
     function approve(uint256 verifierId) external;
 
-    /// @notice Removes a Pending or Active verifier without slashing it (its bond can be
-    /// withdrawn at once). Only GOVERNANCE_ROLE. Emits {VerifierRemoved}.
+    /// @notice Removes a Pending or Active verifier without slashing it: it exits as if it had
+    /// requested it (its key stops counting; its bond stays slashable for `exitDelay`).
+    /// Only GOVERNANCE_ROLE. Emits {VerifierExitRequested} and {VerifierRemoved}.
     function remove(uint256 verifierId) external;
 
     /// @notice Ends or restarts the trusted phase. Only GOVERNANCE_ROLE. Emits {TrustedPhaseChanged}.

@@ -4,7 +4,7 @@ import EdgeStakingModule from "./EdgeStaking.js";
 
 /**
  * The compute market: dApps' escrows, sessions and vouchers paying edges. It reads operators
- * from the registry and pays in the token; the lead folds it into the Protocol module.
+ * from the registry and pays in the token. Defaults: a 1% protocol fee, burned; a day's thaw.
  */
 export default buildModule("ComputeMarket", (m) => {
   const { token, registry } = m.useModule(EdgeStakingModule);

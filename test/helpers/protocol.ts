@@ -3,7 +3,7 @@
 import type { BaseWallet } from "ethers";
 import { network } from "hardhat";
 
-import ProtocolModule from "../../ignition/modules/Protocol.js";
+import ContractsModule from "../../ignition/modules/Contracts.js";
 import { keyClaimDomain, signKeyClaim as signClaim } from "../../lib/protocol/index.js";
 
 export const TOKEN = 10n ** 18n;
@@ -28,8 +28,15 @@ export const initialParameters = {
   jailPeriod: JAIL_PERIOD,
 };
 
+export const VERIFIER_MIN_BOND = 5_000n * TOKEN;
+export const VERIFIER_EXIT_DELAY = 7_200n;
+export const QUORUM = 2n;
+export const DISPUTE_WINDOW = 600n;
+
 export const testParameters = {
   EdgeStaking: { epochLength: EPOCH, rewardCreditWindow: CREDIT_WINDOW, ...initialParameters },
+  VerifierSet: { minBond: VERIFIER_MIN_BOND, exitDelay: VERIFIER_EXIT_DELAY, quorum: QUORUM },
+  EpochSettlement: { disputeWindow: DISPUTE_WINDOW },
 };
 
 export function profile(overrides: Partial<{ endpoint: string; region: string; capacity: number; models: string[]; metadataURI: string }> = {}) {
@@ -51,17 +58,21 @@ export async function connect() {
 export type Connection = Awaited<ReturnType<typeof connect>>;
 
 /**
- * Deploys the protocol through the same Ignition module production uses, funds five holders
- * and allowlists the operator. Signers: admin (governance), operator, three delegators, a
+ * Deploys every contract through the Ignition module production builds on (`Contracts`, wired,
+ * before Protocol.ts hands the roles to governance, so `admin` acts as governance here), funds
+ * six holders and allowlists the operator. Signers: admin (governance), operator, three delegators, a
  * slasher, a reward creditor, an outsider.
  */
 export async function deployProtocol(conn: Connection) {
   const { ethers, ignition } = conn;
   const [admin, operator, alice, bob, carol, slasher, creditor, outsider] = await ethers.getSigners();
-  const deployed = await ignition.deploy(ProtocolModule, { parameters: testParameters });
+  const deployed = await ignition.deploy(ContractsModule, { parameters: testParameters });
   const token = await ethers.getContractAt("EdgeToken", await deployed.token.getAddress());
   const registry = await ethers.getContractAt("EdgeRegistry", await deployed.registry.getAddress());
   const staking = await ethers.getContractAt("EdgeStaking", await deployed.staking.getAddress());
+  const verifierSet = await ethers.getContractAt("VerifierSet", await deployed.verifierSet.getAddress());
+  const settlement = await ethers.getContractAt("EpochSettlement", await deployed.settlement.getAddress());
+  const market = await ethers.getContractAt("ComputeMarket", await deployed.market.getAddress());
 
   for (const holder of [operator, alice, bob, carol, creditor, outsider]) {
     await token.transfer(holder.address, 1_000_000n * TOKEN);
@@ -70,7 +81,7 @@ export async function deployProtocol(conn: Connection) {
   await registry.setOperatorAllowlisted(operator.address, true);
   await staking.grantRole(await staking.SLASHER_ROLE(), slasher.address);
   await staking.grantRole(await staking.REWARD_CREDITOR_ROLE(), creditor.address);
-  return { token, registry, staking, admin, operator, alice, bob, carol, slasher, creditor, outsider };
+  return { token, registry, staking, verifierSet, settlement, market, admin, operator, alice, bob, carol, slasher, creditor, outsider };
 }
 
 type Registry = Awaited<ReturnType<typeof deployProtocol>>["registry"];

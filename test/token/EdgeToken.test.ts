@@ -149,6 +149,7 @@ describe("EdgeToken", () => {
 
     it("reverts when no minter is set", async () => {
       const { token, admin, outsider } = await conn.networkHelpers.loadFixture(protocol);
+      await token.connect(admin).setMinter(conn.ethers.ZeroAddress);
       expect(await token.minter()).to.equal(conn.ethers.ZeroAddress);
       for (const caller of [admin, outsider]) {
         await expect(token.connect(caller).mint(caller.address, 1n))
@@ -160,10 +161,12 @@ describe("EdgeToken", () => {
 
   describe("setMinter", () => {
     it("sets the minter and emits MinterChanged(previous, new)", async () => {
-      const { token, admin, carol, bob } = await conn.networkHelpers.loadFixture(protocol);
+      const { token, settlement, admin, carol, bob } = await conn.networkHelpers.loadFixture(protocol);
+      // Deployment makes the settlement contract the minter.
+      expect(await token.minter()).to.equal(await settlement.getAddress());
       await expect(token.connect(admin).setMinter(carol.address))
         .to.emit(token, "MinterChanged")
-        .withArgs(conn.ethers.ZeroAddress, carol.address);
+        .withArgs(await settlement.getAddress(), carol.address);
       expect(await token.minter()).to.equal(carol.address);
       await expect(token.connect(admin).setMinter(bob.address)).to.emit(token, "MinterChanged").withArgs(carol.address, bob.address);
       expect(await token.minter()).to.equal(bob.address);
@@ -192,22 +195,22 @@ describe("EdgeToken", () => {
     });
 
     it("reverts for accounts without GOVERNANCE_ROLE", async () => {
-      const { token, carol, outsider } = await conn.networkHelpers.loadFixture(protocol);
+      const { token, settlement, carol, outsider } = await conn.networkHelpers.loadFixture(protocol);
       const governance = await token.GOVERNANCE_ROLE();
       for (const caller of [carol, outsider]) {
         await expect(token.connect(caller).setMinter(caller.address))
           .to.be.revertedWithCustomError(token, "AccessControlUnauthorizedAccount")
           .withArgs(caller.address, governance);
       }
-      expect(await token.minter()).to.equal(conn.ethers.ZeroAddress);
+      expect(await token.minter()).to.equal(await settlement.getAddress());
     });
 
     it("follows GOVERNANCE_ROLE when it is handed over", async () => {
-      const { token, admin, carol, bob } = await conn.networkHelpers.loadFixture(protocol);
+      const { token, settlement, admin, carol, bob } = await conn.networkHelpers.loadFixture(protocol);
       const governance = await token.GOVERNANCE_ROLE();
       await token.connect(admin).grantRole(governance, carol.address);
       await token.connect(admin).renounceRole(governance, admin.address);
-      await expect(token.connect(carol).setMinter(bob.address)).to.emit(token, "MinterChanged").withArgs(conn.ethers.ZeroAddress, bob.address);
+      await expect(token.connect(carol).setMinter(bob.address)).to.emit(token, "MinterChanged").withArgs(await settlement.getAddress(), bob.address);
       // The admin keeps DEFAULT_ADMIN_ROLE but that alone does not allow setting the minter.
       await expect(token.connect(admin).setMinter(admin.address))
         .to.be.revertedWithCustomError(token, "AccessControlUnauthorizedAccount")

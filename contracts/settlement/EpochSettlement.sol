@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
+import {IEdgeStaking} from "../interfaces/IEdgeStaking.sol";
+import {IEdgeToken} from "../interfaces/IEdgeToken.sol";
+import {IEpochSettlement} from "../interfaces/IEpochSettlement.sol";
+import {IVerifierSet} from "../interfaces/IVerifierSet.sol";
+
+/// @title EpochSettlement
+/// @notice Attestations become minted rewards, fault attestations become slashes, equivocation
+/// becomes a verifier slash; see {IEpochSettlement}.
+///
+/// Gas: settling writes one new slot whatever the number of edges (a commitment to root and
+/// total weight, with finality and state); a claim verifies one proof, flips one bit (per edge,
+/// keyed by epoch, so an edge that claims every epoch rewrites a word already in use) and makes
+/// one credit call to the staking pool. Emission is minted once per epoch into the staking
+/// reward reserve, so claims move no tokens.
+contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTransient {
+    using BitMaps for BitMaps.BitMap;
+
+    /// @notice Role that resolves frozen epochs and sets parameters (the governance timelock).
+    bytes32 public constant GOVERNANCE_ROLE = keccak256("GOVERNANCE_ROLE");
+
+    // solhint-disable gas-small-strings
+    /// @notice EIP-712 type hash of {EpochAttestation}.
+    bytes32 public constant EPOCH_ATTESTATION_TYPEHASH =
+        keccak256("EpochAttestation(uint256 epoch,bytes32 root,uint256 totalWeight)");
+    /// @notice EIP-712 type hash of {FaultAttestation}.
+    bytes32 public constant FAULT_ATTESTATION_TYPEHASH =
+        keccak256("FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)");
+    // solhint-enable gas-small-strings
+
+    /// @notice Quality 1 (100%) in leaves.
+    uint256 public constant QUALITY_ONE = 1e6;
+    /// @notice Rate 1 (100%) for inflation and bonding rates.
+    uint256 public constant RATE_ONE = 1e9;
+    uint256 public constant MIN_DISPUTE_WINDOW = 60;
+    uint256 public constant MAX_DISPUTE_WINDOW = 7 days;
+    /// @notice Highest annual inflation governance may allow (50%).
+    uint256 public constant MAX_INFLATION = RATE_ONE / 2;
+    /// @notice Largest per-epoch move of the inflation rate governance may allow (1 point).
+    uint256 public constant MAX_INFLATION_STEP = RATE_ONE / 100;
+    uint256 private constant YEAR = 365 days;
+    uint256 private constant BPS = 10_000;
+    uint256 private constant FAULT_KINDS = 4;
+
+    IEdgeToken public immutable token;
+    IEdgeStaking public immutable staking;
+    IVerifierSet public immutable verifiers;
+
+    struct InflationState {
+        uint64 rate; // annual, RATE_ONE = 100%
+        uint64 lastAdjustedEpoch;
+    }
+
+    Parameters private _params;
+    InflationState private _inflation;
+    uint16[FAULT_KINDS] private _faultSlashBps;
+
+    mapping(uint256 epoch => EpochRecord) private _epochs;
+    mapping(uint256 epoch => EpochFunds) private _funds;
+    mapping(uint256 edgeId => BitMaps.BitMap epochs) private _claimed;
+    mapping(uint256 edgeId => BitMaps.BitMap epochs) private _faults;
+
+    /// @param token_ The token this contract mints (it must be the token's minter).
+    /// @param staking_ The staking contract: clock, stake, reward credits and slashing (this
+    /// contract needs its REWARD_CREDITOR_ROLE and SLASHER_ROLE).
+    /// @param verifiers_ The verifier set: quorum checks and equivocation slashes (SLASHER_ROLE).
+    /// @param admin Receives DEFAULT_ADMIN_ROLE and GOVERNANCE_ROLE (handed to the timelock).
+    /// @param initial Dispute window and inflation bounds, step and target.
+    /// @param initialInflation Starting annual inflation, within the bounds.
+    /// @param faultSlashBps_ Slash fraction per {FaultKind}.
+    constructor(
+        IEdgeToken token_,
+        IEdgeStaking staking_,
+        IVerifierSet verifiers_,
+        address admin,
+        Parameters memory initial,
+        uint256 initialInflation,
+        uint16[FAULT_KINDS] memory faultSlashBps_
+    ) {
+        require(
+            address(token_) != address(0) && address(staking_) != address(0) && address(verifiers_) != address(0)
+                && admin != address(0),
+            SettlementZeroAddress()
+        );
+        token = token_;
+        staking = staking_;
+        verifiers = verifiers_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(GOVERNANCE_ROLE, admin);
+        _setDisputeWindow(initial.disputeWindow);
+        _setInflationBounds(initial.minInflation, initial.maxInflation);
+        _setInflationStep(initial.inflationStep);
+        _setTargetBondingRate(initial.targetBondingRate);
+        _checkBounds(Parameter.MinInflation, initialInflation, initial.minInflation, initial.maxInflation);
+        _inflation = InflationState({rate: uint64(initialInflation), lastAdjustedEpoch: uint64(staking_.currentEpoch())});
+        for (uint256 kind; kind < FAULT_KINDS; ++kind) _setFaultSlashBps(FaultKind(kind), faultSlashBps_[kind]);
+        // Emission is deposited into the staking reserve, which pulls it: approve once, for good
+        // (EdgeToken does not decrease an infinite allowance).
+        token_.approve(address(staking_), type(uint256).max);
+    }
+
+    // =========================================================== anyone
+
+    /// @inheritdoc IEpochSettlement
+    function submitEpoch(EpochAttestation calldata attestation, bytes calldata signatures) external {
+        uint256 epoch = attestation.epoch;
+        uint256 cur = staking.currentEpoch();
+        require(epoch < cur, SettlementEpochNotEnded(epoch, cur));
+        require(attestation.root != bytes32(0), SettlementZeroRoot());
+        uint256 totalWeight = attestation.totalWeight;
+        require(totalWeight != 0, SettlementZeroWeight());
+
+        EpochRecord memory record = _epochs[epoch];
+        uint208 commitment = commitmentOf(attestation.root, totalWeight);
+        if (record.state != EpochState.None) {
+            // A conflicting attestation is only evidence while the first one can be disputed.
+            require(
+                record.state == EpochState.Pending && block.timestamp < record.finalAt,
+                SettlementNotDisputable(epoch, record.state)
+            );
+            require(record.commitment != commitment, SettlementAlreadySubmitted(epoch));
+        }
+        verifiers.checkQuorum(_attestationHash(attestation), signatures);
+
+        if (record.state == EpochState.None) {
+            uint256 finalAt = block.timestamp + _params.disputeWindow;
+            _epochs[epoch] = EpochRecord({commitment: commitment, finalAt: uint40(finalAt), state: EpochState.Pending});
+            emit EpochSubmitted(epoch, attestation.root, totalWeight, finalAt);
+        } else {
+            _epochs[epoch].state = EpochState.Frozen;
+            emit EpochFrozen(epoch, attestation.root, totalWeight);
+        }
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function fundEpoch(uint256 epoch) external nonReentrant returns (uint256 emission) {
+        _requireFinal(epoch, _epochs[epoch]);
+        require(!_funds[epoch].funded, SettlementAlreadyFunded(epoch));
+        return _fund(epoch);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function claim(EpochAttestation calldata settled, Claim calldata claim_) external nonReentrant returns (uint256 credited) {
+        EpochFunds memory funds = _openForClaims(settled);
+        uint256 reward;
+        (reward, credited) = _claimOne(settled, funds.emission, funds.emission - funds.claimed, claim_);
+        _funds[settled.epoch].claimed = uint120(funds.claimed + reward);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function claimMany(EpochAttestation calldata settled, Claim[] calldata claims)
+        external
+        nonReentrant
+        returns (uint256 credited)
+    {
+        require(claims.length != 0, SettlementNothingToClaim(settled.epoch));
+        EpochFunds memory funds = _openForClaims(settled);
+        uint256 claimedSoFar = funds.claimed;
+        for (uint256 i; i < claims.length; ++i) {
+            (uint256 reward, uint256 paid) = _claimOne(settled, funds.emission, funds.emission - claimedSoFar, claims[i]);
+            claimedSoFar += reward;
+            credited += paid;
+        }
+        _funds[settled.epoch].claimed = uint120(claimedSoFar);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function reportFault(FaultAttestation calldata fault, bytes calldata signatures)
+        external
+        nonReentrant
+        returns (uint256 slashed)
+    {
+        require(fault.kind < FAULT_KINDS, SettlementUnknownFaultKind(fault.kind));
+        BitMaps.BitMap storage faults = _faults[fault.edgeId];
+        require(!faults.get(fault.epoch), SettlementFaultAlreadyReported(fault.edgeId, fault.epoch));
+        verifiers.checkQuorum(_faultHash(fault), signatures);
+        faults.set(fault.epoch);
+        // The staking contract caps a single slash; a governance-set fraction above its current
+        // cap is applied at the cap rather than making the fault unpunishable.
+        uint256 fraction = Math.min(_faultSlashBps[fault.kind], staking.parameters().maxSlashBps);
+        slashed = staking.slash(fault.edgeId, fault.epoch, fraction, msg.sender);
+        emit FaultReported(fault.edgeId, fault.epoch, FaultKind(fault.kind), fault.evidenceHash, msg.sender, slashed);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function reportEquivocation(
+        EpochAttestation calldata a,
+        bytes calldata signatureA,
+        EpochAttestation calldata b,
+        bytes calldata signatureB
+    ) external nonReentrant returns (uint256 slashed) {
+        require(a.epoch == b.epoch, SettlementEpochMismatch(a.epoch, b.epoch));
+        bytes32 hashA = _attestationHash(a);
+        bytes32 hashB = _attestationHash(b);
+        require(hashA != hashB, SettlementIdenticalAttestations());
+        address signerA = verifiers.recoverSigner(hashA, signatureA);
+        address signerB = verifiers.recoverSigner(hashB, signatureB);
+        require(signerA == signerB, SettlementDifferentSigners(signerA, signerB));
+        slashed = verifiers.slash(signerA, msg.sender);
+        emit EquivocationReported(a.epoch, signerA, msg.sender, slashed);
+    }
+
+    // =========================================================== governance
+
+    /// @inheritdoc IEpochSettlement
+    function resolveEpoch(uint256 epoch, bytes32 root, uint256 totalWeight) external onlyRole(GOVERNANCE_ROLE) {
+        EpochState state = _epochs[epoch].state;
+        require(state == EpochState.Frozen, SettlementNotFrozen(epoch, state));
+        require(root == bytes32(0) || totalWeight != 0, SettlementZeroWeight());
+        // A void resolution keeps no commitment, so no claim can ever match it.
+        _epochs[epoch] = EpochRecord({
+            commitment: root == bytes32(0) ? 0 : commitmentOf(root, totalWeight),
+            finalAt: uint40(block.timestamp),
+            state: EpochState.Resolved
+        });
+        emit EpochResolved(epoch, root, totalWeight);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function setDisputeWindow(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
+        _setDisputeWindow(value);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function setInflationBounds(uint256 minInflation, uint256 maxInflation) external onlyRole(GOVERNANCE_ROLE) {
+        _setInflationBounds(minInflation, maxInflation);
+        uint256 rate = _inflation.rate;
+        _inflation.rate = uint64(Math.min(Math.max(rate, minInflation), maxInflation));
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function setInflationStep(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
+        _setInflationStep(value);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function setTargetBondingRate(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
+        _setTargetBondingRate(value);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function setFaultSlashBps(FaultKind kind, uint256 bps) external onlyRole(GOVERNANCE_ROLE) {
+        _setFaultSlashBps(kind, bps);
+    }
+
+    // =========================================================== views
+
+    /// @inheritdoc IEpochSettlement
+    function epochRecord(uint256 epoch) external view returns (EpochRecord memory) {
+        return _epochs[epoch];
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function epochFunds(uint256 epoch) external view returns (EpochFunds memory) {
+        return _funds[epoch];
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function commitmentOf(bytes32 root, uint256 totalWeight) public pure returns (uint208) {
+        // 208 bits leave 2^104 work for a collision and 2^208 for a second preimage, while the
+        // finality time and state fit in the same slot.
+        return uint208(uint256(keccak256(abi.encode(root, totalWeight))));
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function isFinal(uint256 epoch) public view returns (bool) {
+        return _isFinal(_epochs[epoch]);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function claimed(uint256 epoch, uint256 edgeId) external view returns (bool) {
+        return _claimed[edgeId].get(epoch);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function faultReported(uint256 edgeId, uint256 epoch) external view returns (bool) {
+        return _faults[edgeId].get(epoch);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function inflation() external view returns (uint256 rate, uint256 lastAdjustedEpoch) {
+        InflationState memory s = _inflation;
+        return (s.rate, s.lastAdjustedEpoch);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function previewEmission(uint256 epoch) external view returns (uint256) {
+        if (_funds[epoch].funded || !_isFinal(_epochs[epoch])) return 0;
+        (uint256 emission, , , ) = _emission(epoch);
+        return emission;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function parameters() external view returns (Parameters memory) {
+        return _params;
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function faultSlashBps(FaultKind kind) external view returns (uint256) {
+        return _faultSlashBps[uint8(kind)];
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function leafHash(uint256 epoch, uint256 edgeId, uint256 stake, uint256 quality) public pure returns (bytes32) {
+        // OpenZeppelin StandardMerkleTree leaf: double hashing keeps a leaf from ever passing
+        // as an inner node (second-preimage resistance).
+        return keccak256(bytes.concat(keccak256(abi.encode(epoch, edgeId, stake, quality))));
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function attestationStructHash(EpochAttestation calldata attestation) external pure returns (bytes32) {
+        return _attestationHash(attestation);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function faultStructHash(FaultAttestation calldata fault) external pure returns (bytes32) {
+        return _faultHash(fault);
+    }
+
+    // =========================================================== internals
+
+    /// @dev Checks that `settled` is the final attestation of its epoch, funds the epoch on its
+    /// first claim, and returns its funds.
+    function _openForClaims(EpochAttestation calldata settled) private returns (EpochFunds memory funds) {
+        uint256 epoch = settled.epoch;
+        EpochRecord storage record = _epochs[epoch];
+        _requireFinal(epoch, record);
+        require(record.commitment == commitmentOf(settled.root, settled.totalWeight), SettlementWrongAttestation(epoch));
+        funds = _funds[epoch];
+        if (!funds.funded) funds.emission = SafeCast.toUint128(_fund(epoch));
+    }
+
+    /// @dev Verifies one leaf and credits its reward; returns the reward counted against the
+    /// emission and what the staking pool accepted (0 when it declined: jailed or no stake).
+    function _claimOne(EpochAttestation calldata settled, uint256 emission, uint256 remaining, Claim calldata c)
+        private
+        returns (uint256 reward, uint256 credited)
+    {
+        uint256 epoch = settled.epoch;
+        require(c.quality <= QUALITY_ONE, SettlementQualityOutOfRange(c.quality));
+        require(
+            MerkleProof.verifyCalldata(c.proof, settled.root, leafHash(epoch, c.edgeId, c.stake, c.quality)),
+            SettlementInvalidProof(epoch, c.edgeId)
+        );
+        BitMaps.BitMap storage claims = _claimed[c.edgeId];
+        require(!claims.get(epoch), SettlementAlreadyClaimed(epoch, c.edgeId));
+        claims.set(epoch);
+        // Checked against what is left rather than trusted: a tree whose weights do not add up
+        // to its total can never pay out more than the epoch minted.
+        reward = Math.mulDiv(emission, c.stake * c.quality, settled.totalWeight);
+        require(reward <= remaining, SettlementEmissionExceeded(epoch, reward, remaining));
+        if (reward != 0) credited = staking.creditReward(c.edgeId, epoch, reward);
+        emit RewardClaimed(epoch, c.edgeId, reward, credited);
+    }
+
+    function _fund(uint256 epoch) private returns (uint256 emission) {
+        uint256 rate;
+        uint256 bondingRate;
+        bool adjusted;
+        (emission, rate, bondingRate, adjusted) = _emission(epoch);
+        if (adjusted) _inflation = InflationState({rate: uint64(rate), lastAdjustedEpoch: uint64(epoch)});
+        _funds[epoch] = EpochFunds({emission: SafeCast.toUint128(emission), claimed: 0, funded: true});
+        if (emission != 0) {
+            token.mint(address(this), emission);
+            staking.depositRewardReserve(emission);
+        }
+        emit EpochFunded(epoch, emission, rate, bondingRate);
+    }
+
+    /// @dev Emission of `epoch` under the rate it would be funded at. The rate moves one step per
+    /// epoch since it last moved (none for an epoch funded after a later one), up while the
+    /// bonding rate is below target and down while above, within the bounds.
+    function _emission(uint256 epoch)
+        private
+        view
+        returns (uint256 emission, uint256 rate, uint256 bondingRate, bool adjusted)
+    {
+        Parameters memory p = _params;
+        InflationState memory s = _inflation;
+        uint256 supply = token.totalSupply();
+        bondingRate = supply == 0 ? 0 : Math.mulDiv(staking.totalActiveStake(), RATE_ONE, supply);
+        rate = s.rate;
+        if (epoch > s.lastAdjustedEpoch) {
+            adjusted = true;
+            // Steps beyond the whole range change nothing; capping them keeps the product small.
+            uint256 steps = Math.min(epoch - s.lastAdjustedEpoch, MAX_INFLATION / Math.max(p.inflationStep, 1) + 1);
+            uint256 delta = steps * p.inflationStep;
+            if (bondingRate < p.targetBondingRate) rate = Math.min(rate + delta, p.maxInflation);
+            else if (bondingRate > p.targetBondingRate) rate = rate > p.minInflation + delta ? rate - delta : p.minInflation;
+        }
+        uint256 length = staking.epochStartTime(epoch + 1) - staking.epochStartTime(epoch);
+        emission = Math.mulDiv(supply, rate * length, RATE_ONE * YEAR);
+    }
+
+    function _requireFinal(uint256 epoch, EpochRecord storage record) private view {
+        require(_isFinal(record), SettlementNotFinal(epoch, record.state, record.finalAt));
+    }
+
+    function _isFinal(EpochRecord storage record) private view returns (bool) {
+        EpochState state = record.state;
+        return (state == EpochState.Pending && block.timestamp >= record.finalAt)
+            || (state == EpochState.Resolved && record.commitment != 0);
+    }
+
+    function _attestationHash(EpochAttestation calldata a) private pure returns (bytes32) {
+        return keccak256(abi.encode(EPOCH_ATTESTATION_TYPEHASH, a.epoch, a.root, a.totalWeight));
+    }
+
+    function _faultHash(FaultAttestation calldata f) private pure returns (bytes32) {
+        return keccak256(abi.encode(FAULT_ATTESTATION_TYPEHASH, f.edgeId, f.epoch, f.kind, f.evidenceHash));
+    }
+
+    function _setDisputeWindow(uint256 value) private {
+        _checkBounds(Parameter.DisputeWindow, value, MIN_DISPUTE_WINDOW, MAX_DISPUTE_WINDOW);
+        emit ParameterChanged(Parameter.DisputeWindow, _params.disputeWindow, value);
+        _params.disputeWindow = uint32(value);
+    }
+
+    function _setInflationBounds(uint256 minInflation, uint256 maxInflation) private {
+        _checkBounds(Parameter.MaxInflation, maxInflation, 0, MAX_INFLATION);
+        _checkBounds(Parameter.MinInflation, minInflation, 0, maxInflation);
+        emit ParameterChanged(Parameter.MinInflation, _params.minInflation, minInflation);
+        emit ParameterChanged(Parameter.MaxInflation, _params.maxInflation, maxInflation);
+        _params.minInflation = uint40(minInflation);
+        _params.maxInflation = uint40(maxInflation);
+    }
+
+    function _setInflationStep(uint256 value) private {
+        _checkBounds(Parameter.InflationStep, value, 0, MAX_INFLATION_STEP);
+        emit ParameterChanged(Parameter.InflationStep, _params.inflationStep, value);
+        _params.inflationStep = uint40(value);
+    }
+
+    function _setTargetBondingRate(uint256 value) private {
+        _checkBounds(Parameter.TargetBondingRate, value, 0, RATE_ONE);
+        emit ParameterChanged(Parameter.TargetBondingRate, _params.targetBondingRate, value);
+        _params.targetBondingRate = uint40(value);
+    }
+
+    function _setFaultSlashBps(FaultKind kind, uint256 bps) private {
+        _checkBounds(Parameter.FaultSlashBps, bps, 1, BPS);
+        emit ParameterChanged(Parameter.FaultSlashBps, _faultSlashBps[uint8(kind)], bps);
+        _faultSlashBps[uint8(kind)] = uint16(bps);
+    }
+
+    function _checkBounds(Parameter parameter, uint256 value, uint256 min, uint256 max) private pure {
+        require(value >= min && value <= max, SettlementParameterOutOfBounds(parameter, value, min, max));
+    }
+}

@@ -1,0 +1,132 @@
+// Fixtures for the settlement and verifier-set tests: verifiers registered and approved, epoch
+// trees built with OpenZeppelin's StandardMerkleTree, attestations signed by verifier keys.
+// Importing this file runs nothing.
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import type { BaseWallet, TypedDataDomain } from "ethers";
+
+import { keyClaimDomain } from "../../lib/protocol/index.js";
+import { type Connection, deployProtocol, MIN_SELF_BOND, profile, signKeyClaim, TOKEN, VERIFIER_MIN_BOND } from "./protocol.js";
+
+export type Env = Awaited<ReturnType<typeof deployProtocol>>;
+
+export const QUALITY_ONE = 1_000_000n;
+export const RATE_ONE = 10n ** 9n;
+export const YEAR = 365n * 86_400n;
+
+export const EPOCH_ATTESTATION_TYPES = {
+  EpochAttestation: [
+    { name: "epoch", type: "uint256" },
+    { name: "root", type: "bytes32" },
+    { name: "totalWeight", type: "uint256" },
+  ],
+};
+export const FAULT_ATTESTATION_TYPES = {
+  FaultAttestation: [
+    { name: "edgeId", type: "uint256" },
+    { name: "epoch", type: "uint256" },
+    { name: "kind", type: "uint8" },
+    { name: "evidenceHash", type: "bytes32" },
+  ],
+};
+export const VERIFIER_KEY_CLAIM_TYPES = {
+  VerifierKeyClaim: [
+    { name: "operator", type: "address" },
+    { name: "signingKey", type: "address" },
+  ],
+};
+
+export interface Attestation {
+  epoch: bigint;
+  root: string;
+  totalWeight: bigint;
+}
+export interface Fault {
+  edgeId: bigint;
+  epoch: bigint;
+  kind: number;
+  evidenceHash: string;
+}
+export interface EdgeResult {
+  edgeId: bigint;
+  stake: bigint;
+  quality: bigint;
+}
+
+/** Deterministic verifier keys, so that their address order is stable across runs. */
+export function verifierKey(conn: Connection, index: number): BaseWallet {
+  return new conn.ethers.Wallet(conn.ethers.id(`tideway-test-verifier-${index}`));
+}
+
+export async function verifierDomain(env: Pick<Env, "verifierSet">): Promise<TypedDataDomain> {
+  return keyClaimDomain(env.verifierSet);
+}
+
+/** Registers `count` verifiers (operators: fresh funded accounts) and approves them. */
+export async function registerVerifiers(conn: Connection, env: Env, count: number) {
+  const { ethers } = conn;
+  const domain = await verifierDomain(env);
+  const keys: BaseWallet[] = [];
+  const operators = [];
+  for (let i = 0; i < count; i++) {
+    const key = verifierKey(conn, i);
+    const operator = ethers.Wallet.createRandom().connect(ethers.provider);
+    await env.admin.sendTransaction({ to: operator.address, value: ethers.parseEther("1") });
+    await env.token.transfer(operator.address, VERIFIER_MIN_BOND);
+    await env.token.connect(operator).approve(await env.verifierSet.getAddress(), VERIFIER_MIN_BOND);
+    const claim = await key.signTypedData(domain, VERIFIER_KEY_CLAIM_TYPES, { operator: operator.address, signingKey: key.address });
+    await env.verifierSet.connect(operator).register(key.address, `http://127.0.0.1:${9100 + i}`, VERIFIER_MIN_BOND, claim);
+    await env.verifierSet.approve(BigInt(i + 1));
+    keys.push(key);
+    operators.push(operator);
+  }
+  return { keys, operators, domain };
+}
+
+/** Signatures by `keys` over `attestation`, packed in increasing signer order as the contract wants. */
+export async function signAttestation(domain: TypedDataDomain, keys: BaseWallet[], attestation: Attestation): Promise<string> {
+  const signed = await Promise.all(keys.map(async (k) => ({ signer: k.address, sig: await k.signTypedData(domain, EPOCH_ATTESTATION_TYPES, attestation) })));
+  return packSorted(signed);
+}
+
+export async function signFault(domain: TypedDataDomain, keys: BaseWallet[], fault: Fault): Promise<string> {
+  const signed = await Promise.all(keys.map(async (k) => ({ signer: k.address, sig: await k.signTypedData(domain, FAULT_ATTESTATION_TYPES, fault) })));
+  return packSorted(signed);
+}
+
+function packSorted(signed: { signer: string; sig: string }[]): string {
+  signed.sort((a, b) => (BigInt(a.signer) < BigInt(b.signer) ? -1 : 1));
+  return "0x" + signed.map((s) => s.sig.slice(2)).join("");
+}
+
+/** The epoch's results tree (OpenZeppelin StandardMerkleTree, the contract's leaf encoding). */
+export function buildTree(epoch: bigint, results: EdgeResult[]) {
+  const tree = StandardMerkleTree.of(
+    results.map((r) => [epoch, r.edgeId, r.stake, r.quality]),
+    ["uint256", "uint256", "uint256", "uint256"],
+  );
+  const totalWeight = results.reduce((sum, r) => sum + r.stake * r.quality, 0n);
+  const claimOf = (edgeId: bigint) => {
+    for (const [i, v] of tree.entries()) {
+      if (BigInt(v[1]) === edgeId) return { edgeId, stake: BigInt(v[2]), quality: BigInt(v[3]), proof: tree.getProof(i) };
+    }
+    throw new Error(`edge ${edgeId} not in the tree`);
+  };
+  return { tree, root: tree.root, totalWeight, claimOf };
+}
+
+/** Registers an edge for a fresh operator (allowlisted) with `selfBond` staked; returns its id. */
+export async function addEdge(conn: Connection, env: Env, selfBond = MIN_SELF_BOND) {
+  const { ethers } = conn;
+  const operator = ethers.Wallet.createRandom().connect(ethers.provider);
+  await env.admin.sendTransaction({ to: operator.address, value: ethers.parseEther("1") });
+  await env.token.transfer(operator.address, selfBond);
+  await env.token.connect(operator).approve(await env.staking.getAddress(), selfBond);
+  await env.registry.setOperatorAllowlisted(operator.address, true);
+  const key = ethers.Wallet.createRandom();
+  await env.registry.connect(operator).registerEdge(key.address, profile(), await signKeyClaim(env.registry, operator.address, key));
+  const edgeId = await env.registry.edgeCount();
+  await env.staking.connect(operator).stake(edgeId, selfBond);
+  return { edgeId, operator, key };
+}
+
+export { TOKEN };
