@@ -8,8 +8,8 @@ import {MarketDeployer} from "./MarketDeployer.sol";
 
 /// @notice Stateful fuzzing of ComputeMarket through {MarketHandler}: random sequences of
 /// deposits, thaws, withdrawals, sessions, redemptions (fresh, stale, beyond escrow or budget,
-/// single and batched, by payers and by gateways authorized or revoked), fee burns, fee changes
-/// and time warps, by three payers paying two edges. After every call the invariants hold.
+/// single and batched, by payers and by gateways authorized or revoked), earnings withdrawals,
+/// fee burns, fee changes and time warps, by three payers paying two edges. After every call the invariants hold.
 ///
 /// The runner finds the handler's code through its artifact, which Hardhat only writes for root
 /// files: to run this file alone, name the handler too:
@@ -45,25 +45,43 @@ contract ComputeMarketInvariantTest is TestBase, MarketDeployer, InvariantTarget
         for (uint256 i; i < 3; ++i) sum += market.escrow(payers[i]).balance;
     }
 
-    /// @notice The market holds exactly the escrows plus the fees not yet burned (nobody donates).
-    function invariant_balanceEqualsEscrowsPlusPendingFees() public view {
-        assertEq(token.balanceOf(address(market)), _escrowSum() + market.pendingFees(), "balance != escrows + pendingFees");
+    function _earningsSum() internal view returns (uint256 sum) {
+        for (uint256 i; i < 2; ++i) sum += market.earnings(operators[i]);
+    }
+
+    /// @notice The market holds exactly the escrows, the operators' unwithdrawn earnings and the
+    /// fees not yet burned (nobody donates).
+    function invariant_balanceEqualsEscrowsPlusEarningsPlusPendingFees() public view {
+        assertEq(
+            token.balanceOf(address(market)),
+            _escrowSum() + _earningsSum() + market.pendingFees(),
+            "balance != escrows + earnings + pendingFees"
+        );
     }
 
     /// @notice Tokens are conserved: what left the escrows went to operators, to fees or back to
-    /// payers: Σ paid to operators + Σ fees == Σ deposits - Σ balances - Σ withdrawn. Fees are
-    /// either pending or burned, and each operator holds exactly what it was paid.
+    /// payers: Σ credited to operators + Σ fees == Σ deposits - Σ balances - Σ withdrawn. Fees are
+    /// either pending or burned; each operator's earnings are what it was credited minus what it
+    /// withdrew, and the tokens outside the market are exactly what operators withdrew.
     function invariant_flowsAddUp() public view {
         assertEq(
             handler.ghostToOperators() + handler.ghostFees(),
             handler.ghostDeposited() - _escrowSum() - handler.ghostWithdrawn(),
-            "paid to operators + fees != deposited - balances - withdrawn"
+            "credited to operators + fees != deposited - balances - withdrawn"
         );
         assertEq(handler.ghostRedeemed(), handler.ghostToOperators() + handler.ghostFees(), "redeemed != to operators + fees");
         assertEq(market.pendingFees(), handler.ghostFees() - handler.ghostBurned(), "pendingFees != fees - burned");
+        uint256 held = token.balanceOf(handler.EARNINGS_SINK());
         for (uint256 i; i < 2; ++i) {
-            assertEq(token.balanceOf(operators[i]), handler.ghostOperatorReceived(operators[i]), "operator balance != received");
+            assertEq(
+                market.earnings(operators[i]),
+                handler.ghostOperatorCredited(operators[i]) - handler.ghostOperatorWithdrawn(operators[i]),
+                "earnings != credited - withdrawn"
+            );
+            held += token.balanceOf(operators[i]);
         }
+        assertEq(handler.ghostToOperators(), _earningsSum() + handler.ghostEarningsWithdrawn(), "credited != earnings + withdrawn");
+        assertEq(held, handler.ghostEarningsWithdrawn(), "operators + sink hold != earnings withdrawn");
     }
 
     /// @notice Per session, spent never exceeds the budget and is exactly what its edges received;

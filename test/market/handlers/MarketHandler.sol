@@ -10,7 +10,8 @@ import {CheatsBase} from "../../utils/Cheats.sol";
 /// a gateway key it can authorize and revoke) and two edges run by two operators, and exposes
 /// bounded actions: deposits (by the payer or by the handler for it), thaws, withdrawals, sessions
 /// opened and closed, redemptions (single and batched, with vouchers that may be stale, i.e. a
-/// replay or a rollback), fee burns, fee changes and time warps.
+/// replay or a rollback), operators withdrawing their earnings (to themselves or to a sink),
+/// fee burns, fee changes and time warps.
 ///
 /// The invariant runner ignores reverting calls (failOnRevert = false), so a handler revert would
 /// hide a failure: every market call whose outcome the handler predicts is wrapped in try/catch,
@@ -39,11 +40,17 @@ contract MarketHandler is CheatsBase {
     uint256 public ghostDeposited; // Σ deposits
     uint256 public ghostWithdrawn; // Σ withdrawn
     uint256 public ghostRedeemed; // Σ paid (taken from escrows)
-    uint256 public ghostToOperators; // Σ (paid - fee)
+    uint256 public ghostToOperators; // Σ (paid - fee), credited to operators' earnings
+    uint256 public ghostEarningsWithdrawn; // Σ withdrawn by operators with withdrawEarnings
     uint256 public ghostFees; // Σ fee
     uint256 public ghostBurned; // Σ burned
     uint256 public ghostUnexpected; // outcomes that differ from the prediction (must stay 0)
-    mapping(address operator => uint256) public ghostOperatorReceived;
+    /// @notice Σ (paid - fee) credited to each operator.
+    mapping(address operator => uint256) public ghostOperatorCredited;
+    /// @notice Σ each operator withdrew with withdrawEarnings.
+    mapping(address operator => uint256) public ghostOperatorWithdrawn;
+    /// @notice Where operators sometimes send their earnings (starts with no tokens).
+    address public constant EARNINGS_SINK = address(uint160(uint256(keccak256("MarketHandler.earningsSink"))));
     /// @notice Highest cumulative amount ever signed per (session, edge).
     mapping(uint256 sessionId => mapping(uint256 edgeId => uint256)) public ghostMaxSigned;
     /// @notice Whether each payer's gateway is authorized now (mirror).
@@ -79,7 +86,7 @@ contract MarketHandler is CheatsBase {
 
     /// @notice The selectors the fuzzer may call.
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](11);
+        s = new bytes4[](12);
         s[0] = this.deposit.selector;
         s[1] = this.thaw.selector;
         s[2] = this.withdraw.selector;
@@ -91,6 +98,7 @@ contract MarketHandler is CheatsBase {
         s[8] = this.toggleGateway.selector;
         s[9] = this.setFeeBps.selector;
         s[10] = this.warp.selector;
+        s[11] = this.withdrawEarnings.selector;
     }
 
     /// @notice Lets the test record the gateways it authorized in setUp.
@@ -167,10 +175,13 @@ contract MarketHandler is CheatsBase {
         uint256 expected = _expectedPaid(v, already);
         uint256 pendingBefore = market.pendingFees();
         address operator = edgeId == edges[0] ? operators[0] : operators[1];
-        uint256 operatorBefore = token.balanceOf(operator);
+        uint256 earningsBefore = market.earnings(operator);
+        uint256 marketBalance = token.balanceOf(address(market));
         try market.redeem(v, signature) returns (uint256 paid) {
             if (!authorized || v.cumulativeAmount <= already || paid != expected) ++ghostUnexpected;
-            _recordPaid(operator, paid, market.pendingFees() - pendingBefore, token.balanceOf(operator) - operatorBefore);
+            // A redemption credits, it never moves tokens.
+            if (token.balanceOf(address(market)) != marketBalance) ++ghostUnexpected;
+            _recordPaid(operator, paid, market.pendingFees() - pendingBefore, market.earnings(operator) - earningsBefore);
         } catch (bytes memory err) {
             bytes memory want = !authorized
                 ? abi.encodeWithSelector(IComputeMarket.MarketUnauthorizedSigner.selector, payer, gateways[payerIndex])
@@ -201,22 +212,44 @@ contract MarketHandler is CheatsBase {
             uint256 p1 = vs[1].cumulativeAmount > already1 ? _expectedPaidAfter(vs[1], already1, p0) : 0;
             expected = p0 + p1;
         }
-        uint256[2] memory before = [token.balanceOf(operators[0]), token.balanceOf(operators[1])];
+        uint256[2] memory before = [market.earnings(operators[0]), market.earnings(operators[1])];
         uint256 pendingBefore = market.pendingFees();
+        uint256 marketBalance = token.balanceOf(address(market));
         try market.redeemMany(vs, sigs) returns (uint256 paid) {
-            if (paid != expected) ++ghostUnexpected;
+            if (paid != expected || token.balanceOf(address(market)) != marketBalance) ++ghostUnexpected;
             uint256 fees = market.pendingFees() - pendingBefore;
             ghostRedeemed += paid;
             ghostFees += fees;
             for (uint256 i; i < 2; ++i) {
-                uint256 received = token.balanceOf(operators[i]) - before[i];
-                ghostOperatorReceived[operators[i]] += received;
-                ghostToOperators += received;
+                uint256 credited = market.earnings(operators[i]) - before[i];
+                ghostOperatorCredited[operators[i]] += credited;
+                ghostToOperators += credited;
             }
         } catch {
             ++ghostUnexpected;
         }
         ++calls["redeemMany"];
+    }
+
+    /// @notice An operator withdraws its whole earnings, to itself or to the sink; with nothing
+    /// earned it must revert with MarketNothingToWithdraw.
+    function withdrawEarnings(uint256 operatorSeed, bool toSink) external atHandlerTime {
+        address operator = operators[bound(operatorSeed, 0, 1)];
+        address to = toSink ? EARNINGS_SINK : operator;
+        uint256 owed = market.earnings(operator);
+        uint256 toBefore = token.balanceOf(to);
+        vm.prank(operator);
+        try market.withdrawEarnings(to) returns (uint256 amount) {
+            if (owed == 0 || amount != owed || token.balanceOf(to) - toBefore != owed || market.earnings(operator) != 0) {
+                ++ghostUnexpected;
+            }
+            ghostEarningsWithdrawn += amount;
+            ghostOperatorWithdrawn[operator] += amount;
+        } catch (bytes memory err) {
+            bytes memory want = abi.encodeWithSelector(IComputeMarket.MarketNothingToWithdraw.selector);
+            if (owed != 0 || keccak256(err) != keccak256(want)) ++ghostUnexpected;
+        }
+        ++calls["withdrawEarnings"];
     }
 
     function burnFees() external atHandlerTime {
@@ -297,15 +330,15 @@ contract MarketHandler is CheatsBase {
         if (paid > left) paid = left;
     }
 
-    /// @dev Books one redemption: `fee` is what pendingFees grew by, `received` what the
-    /// operator's token balance grew by; the fee must be floor(paid * bps / 10_000) and the
-    /// operator must get the rest.
-    function _recordPaid(address operator, uint256 paid, uint256 fee, uint256 received) internal {
+    /// @dev Books one redemption: `fee` is what pendingFees grew by, `credited` what the
+    /// operator's earnings grew by; the fee must be floor(paid * bps / 10_000) and the
+    /// operator must be credited the rest.
+    function _recordPaid(address operator, uint256 paid, uint256 fee, uint256 credited) internal {
         uint256 bps = market.feeBps();
-        if (fee * BPS > paid * bps || paid * bps >= (fee + 1) * BPS || received + fee != paid) ++ghostUnexpected;
+        if (fee * BPS > paid * bps || paid * bps >= (fee + 1) * BPS || credited + fee != paid) ++ghostUnexpected;
         ghostRedeemed += paid;
         ghostFees += fee;
-        ghostToOperators += received;
-        ghostOperatorReceived[operator] += received;
+        ghostToOperators += credited;
+        ghostOperatorCredited[operator] += credited;
     }
 }
