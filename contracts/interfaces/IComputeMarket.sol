@@ -23,6 +23,14 @@ pragma solidity 0.8.30;
 /// nothing; one beyond the escrow or budget pays what is left and emits {RedemptionShortfall}
 /// (the rest stays redeemable later with the same voucher). The domain binds chain and
 /// contract, the struct binds payer, edge and session: a voucher pays one edge, once.
+///
+/// **Earnings (pull payments).** A redemption does not transfer tokens: it credits the
+/// operator's net amount (paid minus fee) to `earnings(operator)`, and the operator takes its
+/// whole balance with `withdrawEarnings(to)` whenever it likes. The token is ERC20Votes, whose
+/// transfers cost ~20k gas each (checkpoint bookkeeping); crediting a balance instead makes that
+/// one transfer per withdrawal rather than one per redemption (as Livepeer's fee pools do).
+/// The operator is looked up in the registry at redemption time, so earnings belong to whoever
+/// operated the edge when the voucher was redeemed.
 interface IComputeMarket {
     /// @notice A payer's escrow, packed in one slot.
     struct Escrow {
@@ -73,6 +81,8 @@ interface IComputeMarket {
     );
     /// @notice A voucher asked for `due` but escrow or budget allowed only `paid`.
     event RedemptionShortfall(uint256 indexed sessionId, uint256 indexed edgeId, address indexed payer, uint256 due, uint256 paid);
+    /// @notice `operator` sent its whole earnings balance, `amount`, to `to`.
+    event EarningsWithdrawn(address indexed operator, address to, uint256 amount);
     event FeesBurned(uint256 amount);
     event ParameterChanged(Parameter indexed parameter, uint256 oldValue, uint256 newValue);
 
@@ -97,6 +107,8 @@ interface IComputeMarket {
     error MarketVoucherNotNewer(uint256 cumulativeAmount, uint256 redeemed);
     error MarketLengthMismatch(uint256 vouchers, uint256 signatures);
     error MarketNothingToBurn();
+    /// @notice The caller has no earnings to withdraw.
+    error MarketNothingToWithdraw();
     error MarketParameterOutOfBounds(Parameter parameter, uint256 value, uint256 min, uint256 max);
 
     // ---------------------------------------------------------------- payers (dApps)
@@ -133,16 +145,22 @@ interface IComputeMarket {
 
     // ---------------------------------------------------------------- edges (anyone relays)
 
-    /// @notice Pays a voucher to its edge's operator. Anyone may call (the money only goes to
-    /// the edge's operator). Reverts if the voucher is invalid or worth nothing new.
+    /// @notice Pays a voucher to its edge's operator: credits `paid` minus the fee to the
+    /// operator's earnings (see {withdrawEarnings}); no tokens move. Anyone may call (the money
+    /// only goes to the edge's operator). Reverts if the voucher is invalid or worth nothing new.
     /// Emits {Redeemed} and, if escrow or budget fell short, {RedemptionShortfall}.
-    /// @return paid Tokens taken from escrow (the operator gets `paid` minus the fee).
+    /// @return paid Tokens taken from escrow (the operator is credited `paid` minus the fee).
     function redeem(Voucher calldata voucher, bytes calldata signature) external returns (uint256 paid);
 
     /// @notice {redeem} for several vouchers; one worth nothing new is skipped instead of
     /// reverting the batch; an invalid one reverts it. Anyone may call.
     /// @return paid Total taken from escrow.
     function redeemMany(Voucher[] calldata vouchers, bytes[] calldata signatures) external returns (uint256 paid);
+
+    /// @notice Sends the caller's whole earnings balance (what its edges' redemptions credited it)
+    /// to `to`. Emits {EarningsWithdrawn}.
+    /// @return amount Tokens sent.
+    function withdrawEarnings(address to) external returns (uint256 amount);
 
     /// @notice Burns the protocol fees collected so far. Anyone may call. Emits {FeesBurned}.
     function burnFees() external returns (uint256 amount);
@@ -165,6 +183,8 @@ interface IComputeMarket {
     function redeemed(uint256 sessionId, uint256 edgeId) external view returns (uint256);
     function feeBps() external view returns (uint256);
     function thawingPeriod() external view returns (uint256);
+    /// @notice What `operator` has been credited by redemptions and not yet withdrawn.
+    function earnings(address operator) external view returns (uint256);
     /// @notice Fees collected and not yet burned.
     function pendingFees() external view returns (uint256);
     /// @notice EIP-712 digest of `voucher` in this domain.

@@ -22,9 +22,14 @@ import {IEdgeToken} from "../interfaces/IEdgeToken.sol";
 /// session two, and the protocol's fee, thawing period, pending fees and session counter share one
 /// slot, so a redemption reads that slot once for the fee and writes it once for the pending fees.
 ///
+/// Operators are paid by pull: a redemption credits `_earnings[operator]` and `withdrawEarnings`
+/// sends the whole balance. EdgeToken is ERC20Votes, so each transfer costs ~20k gas of checkpoint
+/// bookkeeping; one transfer per withdrawal instead of one per redemption keeps redeem cheap.
+/// Invariant: token.balanceOf(this) == Σ escrow balances + Σ earnings + pendingFees.
+///
 /// The reentrancy guard is OpenZeppelin's transient one (EIP-1153, as EdgeStaking uses): the
-/// storage-based ReentrancyGuard costs ~2k more gas on every deposit, withdraw and redemption and
-/// is deprecated by OpenZeppelin. The token is EdgeToken (no transfer hooks), and every state
+/// storage-based ReentrancyGuard costs ~2k more gas on every deposit and withdrawal and is
+/// deprecated by OpenZeppelin. The token is EdgeToken (no transfer hooks), and every state
 /// change precedes the token transfer anyway; the guard is defence in depth.
 contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IEdgeToken;
@@ -64,6 +69,7 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
     mapping(uint256 sessionId => Session) private _sessions;
     mapping(address payer => mapping(address signer => bool)) private _authorized;
     mapping(uint256 sessionId => mapping(uint256 edgeId => uint256)) private _redeemed;
+    mapping(address operator => uint256) private _earnings;
 
     /// @param token_ The token escrowed and paid (burnable by its holder).
     /// @param registry_ The edge registry (edge id => operator).
@@ -189,6 +195,16 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
     }
 
     /// @inheritdoc IComputeMarket
+    function withdrawEarnings(address to) external nonReentrant returns (uint256 amount) {
+        require(to != address(0), MarketZeroAddress());
+        amount = _earnings[msg.sender];
+        require(amount != 0, MarketNothingToWithdraw());
+        _earnings[msg.sender] = 0;
+        emit EarningsWithdrawn(msg.sender, to, amount);
+        token.safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc IComputeMarket
     function burnFees() external nonReentrant returns (uint256 amount) {
         amount = _pendingFees;
         require(amount != 0, MarketNothingToBurn());
@@ -250,6 +266,11 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
     }
 
     /// @inheritdoc IComputeMarket
+    function earnings(address operator) external view returns (uint256) {
+        return _earnings[operator];
+    }
+
+    /// @inheritdoc IComputeMarket
     function pendingFees() external view returns (uint256) {
         return _pendingFees;
     }
@@ -262,14 +283,14 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
     // ---------------------------------------------------------------- internals
 
     /// @dev One redemption. With `skipStale`, a voucher worth nothing new pays 0 instead of
-    /// reverting (redeemMany). Every state change happens before the one token transfer.
+    /// reverting (redeemMany). No tokens move: the operator's earnings are credited.
     function _redeem(Voucher calldata v, bytes calldata signature, bool skipStale) private returns (uint256 paid) {
         uint256 sessionId = v.sessionId;
         address payer = _sessions[sessionId].payer;
         require(payer != address(0), MarketUnknownSession(sessionId));
         require(v.payer == payer, MarketPayerMismatch(sessionId, v.payer, payer));
         require(block.timestamp <= v.expiry, MarketVoucherExpired(v.expiry, block.timestamp));
-        address signer = ECDSA.recover(_voucherDigest(v), signature);
+        address signer = ECDSA.recoverCalldata(_voucherDigest(v), signature);
         // The payer's own signature needs no storage read.
         require(signer == payer || _authorized[payer][signer], MarketUnauthorizedSigner(payer, signer));
 
@@ -306,10 +327,11 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
             _escrows[payer].balance = uint96(balance - paid); // paid <= balance
             fee = paid * _feeBps / _BPS; // rounded down: the edge keeps the dust
             if (fee != 0) _pendingFees += uint128(fee);
+            // Credited, not transferred: see withdrawEarnings. fee < paid since
+            // feeBps <= MAX_FEE_BPS < 10_000, so the credit is never 0 here.
+            _earnings[operator] += paid - fee;
         }
         emit Redeemed(v.sessionId, v.edgeId, payer, operator, v.cumulativeAmount, paid, fee);
-        // fee < paid since feeBps <= MAX_FEE_BPS < 10_000, so this transfers whenever paid != 0.
-        if (paid != 0) token.safeTransfer(operator, paid - fee);
     }
 
     function _voucherDigest(Voucher calldata v) private view returns (bytes32) {

@@ -38,20 +38,27 @@ describe("ComputeMarket attacks", () => {
   async function voucher(env: SessionEnv, cumulative: bigint, overrides: Partial<Voucher> = {}) {
     return voucherFor(conn, env, cumulative, overrides);
   }
-  /** The net amount an operator receives for `paid`. */
+  /** `operator`'s earnings in the market (credited by redemptions, not yet withdrawn). */
+  function earned(env: SessionEnv, operator: { address: string }) {
+    return env.market.earnings(operator.address);
+  }
+  /** The net amount an operator is credited for `paid`. */
   function net(paid: bigint) {
     return paid - feeOf(paid);
   }
 
   describe("replay", () => {
-    it("pays the same voucher once: the second redemption reverts and moves nothing", async () => {
+    it("pays the same voucher once: the second redemption reverts and credits nothing", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
-      const { market: m, token, operator } = env;
+      const { market: m, operator } = env;
       const v = await voucher(env, 100n * TOKEN);
       const s = await sign(env, v);
-      await expect(m.redeem(v, s)).to.changeTokenBalances(conn.ethers, token, [operator], [net(100n * TOKEN)]);
+      await m.redeem(v, s);
+      expect(await earned(env, operator)).to.equal(net(100n * TOKEN));
       await expect(m.redeem(v, s)).to.be.revertedWithCustomError(m, "MarketVoucherNotNewer").withArgs(100n * TOKEN, 100n * TOKEN);
-      await expect(m.redeemMany([v, v], [s, s])).to.changeTokenBalances(conn.ethers, token, [operator, m], [0n, 0n]);
+      expect(await m.redeemMany.staticCall([v, v], [s, s])).to.equal(0n);
+      await m.redeemMany([v, v], [s, s]);
+      expect(await earned(env, operator)).to.equal(net(100n * TOKEN));
       expect((await m.escrow(env.payer.address)).balance).to.equal(900n * TOKEN);
     });
 
@@ -68,23 +75,25 @@ describe("ComputeMarket attacks", () => {
   describe("rollback", () => {
     it("a lower cumulative voucher than what was redeemed reverts, and pays nothing in a batch", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
-      const { market: m, token, operator } = env;
+      const { market: m, operator } = env;
       const high = await voucher(env, 80n * TOKEN);
       const low = await voucher(env, 30n * TOKEN);
       const lowSig = await sign(env, low);
       await m.redeem(high, await sign(env, high));
       await expect(m.redeem(low, lowSig)).to.be.revertedWithCustomError(m, "MarketVoucherNotNewer").withArgs(30n * TOKEN, 80n * TOKEN);
-      await expect(m.redeemMany([low], [lowSig])).to.changeTokenBalances(conn.ethers, token, [operator], [0n]);
+      await m.redeemMany([low], [lowSig]);
+      expect(await earned(env, operator)).to.equal(net(80n * TOKEN));
       expect(await m.redeemed(env.sessionId, env.edgeId)).to.equal(80n * TOKEN);
     });
 
     it("redeeming out of order pays the higher voucher in full and the older one nothing", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
-      const { market: m, token, operator } = env;
+      const { market: m, operator } = env;
       const older = await voucher(env, 30n * TOKEN);
       const newer = await voucher(env, 80n * TOKEN);
       const sigs = [await sign(env, newer), await sign(env, older)];
-      await expect(m.redeemMany([newer, older], sigs)).to.changeTokenBalances(conn.ethers, token, [operator], [net(80n * TOKEN)]);
+      await m.redeemMany([newer, older], sigs);
+      expect(await earned(env, operator)).to.equal(net(80n * TOKEN));
       expect((await m.session(env.sessionId)).spent).to.equal(80n * TOKEN);
     });
   });
@@ -201,9 +210,17 @@ describe("ComputeMarket attacks", () => {
       await expect(m.connect(payer).withdraw(payer.address)).to.be.revertedWithCustomError(m, "MarketStillThawing").withArgs(payer.address, thawEndsAt);
       // closing the session does not stop the payment either
       await m.connect(payer).closeSession(env.sessionId);
-      await expect(m.redeem(served, s)).to.changeTokenBalances(conn.ethers, token, [operator], [net(400n * TOKEN)]);
+      await m.redeem(served, s);
+      expect(await earned(env, operator)).to.equal(net(400n * TOKEN));
       await conn.networkHelpers.time.increaseTo(thawEndsAt);
       await expect(m.connect(payer).withdraw(payer.address)).to.changeTokenBalances(conn.ethers, token, [payer, m], [600n * TOKEN, -600n * TOKEN]);
+      // the payer's withdrawal could not touch the operator's earnings: they are still withdrawable
+      await expect(m.connect(operator).withdrawEarnings(operator.address)).to.changeTokenBalances(
+        conn.ethers,
+        token,
+        [operator, m],
+        [net(400n * TOKEN), -net(400n * TOKEN)],
+      );
       // what stays in the market is exactly the fee
       expect(await token.balanceOf(await m.getAddress())).to.equal(feeOf(400n * TOKEN));
       expect(await m.pendingFees()).to.equal(feeOf(400n * TOKEN));
@@ -237,39 +254,44 @@ describe("ComputeMarket attacks", () => {
   });
 
   describe("fees", () => {
-    it("burnFees lowers the total supply by exactly the fees, and the operator got paid minus fee", async () => {
+    it("burnFees lowers the total supply by exactly the fees, and the operator is credited paid minus fee", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
       const { market: m, token, operator } = env;
       const amounts = [7n * TOKEN + 3n, 11n * TOKEN + 999n, 39n];
       let cumulative = 0n;
       let fees = 0n;
-      const before = await token.balanceOf(operator.address);
       for (const a of amounts) {
         cumulative += a;
         fees += feeOf(a);
         const v = await voucher(env, cumulative);
         await m.redeem(v, await sign(env, v));
       }
-      expect(await token.balanceOf(operator.address)).to.equal(before + cumulative - fees);
+      expect(await earned(env, operator)).to.equal(cumulative - fees);
       expect(await m.pendingFees()).to.equal(fees);
       const supply = await token.totalSupply();
       await m.burnFees();
+      expect(await token.totalSupply()).to.equal(supply - fees);
+      expect(await token.balanceOf(await m.getAddress())).to.equal((await m.escrow(env.payer.address)).balance + cumulative - fees);
+      // withdrawing the earnings burns nothing and leaves the market holding the escrow only
+      await expect(m.connect(operator).withdrawEarnings(operator.address)).to.changeTokenBalances(conn.ethers, token, [operator], [cumulative - fees]);
       expect(await token.totalSupply()).to.equal(supply - fees);
       expect(await token.balanceOf(await m.getAddress())).to.equal((await m.escrow(env.payer.address)).balance);
     });
 
     it("rounds the fee down: the edge keeps the dust, tiny amounts pay no fee", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
-      const { market: m, token, operator } = env;
+      const { market: m, operator } = env;
       // FEE_BPS = 250: 39 wei * 250 / 10_000 = 0.975 -> 0; 40 wei -> 1
       expect((39n * FEE_BPS) / 10_000n).to.equal(0n);
       let v = await voucher(env, 1n);
-      await expect(m.redeem(v, await sign(env, v))).to.changeTokenBalances(conn.ethers, token, [operator], [1n]);
+      await m.redeem(v, await sign(env, v));
+      expect(await earned(env, operator)).to.equal(1n); // 1 wei: no fee
       v = await voucher(env, 40n); // pays 39
       await expect(m.redeem(v, await sign(env, v))).to.emit(m, "Redeemed").withArgs(env.sessionId, env.edgeId, env.payer.address, operator.address, 40n, 39n, 0n);
       v = await voucher(env, 80n); // pays 40
       await expect(m.redeem(v, await sign(env, v))).to.emit(m, "Redeemed").withArgs(env.sessionId, env.edgeId, env.payer.address, operator.address, 80n, 40n, 1n);
       expect(await m.pendingFees()).to.equal(1n);
+      expect(await earned(env, operator)).to.equal(1n + 39n + 39n);
     });
   });
 
@@ -287,14 +309,17 @@ describe("ComputeMarket attacks", () => {
       return { eventAt, transferAt };
     }
 
-    it("redeem, withdraw and deposit update the books before the token moves", async () => {
+    it("redeem moves no tokens; withdrawEarnings, withdraw and deposit update the books before the token moves", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
-      const { market: m, payer } = env;
+      const { market: m, payer, operator } = env;
       const v = await voucher(env, 5n * TOKEN);
       const r1 = (await (await m.redeem(v, await sign(env, v))).wait())!;
       const o1 = order(r1, env, "Redeemed");
       expect(o1.eventAt).to.be.greaterThanOrEqual(0);
-      expect(o1.eventAt).to.be.lessThan(o1.transferAt);
+      expect(o1.transferAt).to.equal(-1); // no external token call to re-enter from
+      const o0 = order((await (await m.connect(operator).withdrawEarnings(operator.address)).wait())!, env, "EarningsWithdrawn");
+      expect(o0.eventAt).to.be.greaterThanOrEqual(0);
+      expect(o0.eventAt).to.be.lessThan(o0.transferAt);
       await m.connect(payer).thaw(1n * TOKEN);
       await conn.networkHelpers.time.increase(THAWING_PERIOD);
       const o2 = order((await (await m.connect(payer).withdraw(payer.address)).wait())!, env, "Withdrawn");

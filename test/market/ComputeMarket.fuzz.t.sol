@@ -23,6 +23,7 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
     uint256 internal edgeId;
     uint256 internal edge2;
 
+    bytes32 internal constant WITHDRAWN_SIG = keccak256("EarningsWithdrawn(address,address,uint256)");
     bytes32 internal constant SHORTFALL_SIG = keccak256("RedemptionShortfall(uint256,uint256,address,uint256,uint256)");
 
     function setUp() public {
@@ -63,6 +64,7 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
 
     struct Before {
         uint256 operatorBalance;
+        uint256 operatorEarnings;
         uint256 marketBalance;
         uint256 pending;
         uint256 escrow;
@@ -72,6 +74,7 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
 
     function _snapshot(uint256 sessionId) internal view returns (Before memory b) {
         b.operatorBalance = token.balanceOf(operator);
+        b.operatorEarnings = market.earnings(operator);
         b.marketBalance = token.balanceOf(address(market));
         b.pending = market.pendingFees();
         b.escrow = market.escrow(payer).balance;
@@ -80,8 +83,8 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
     }
 
     /// @notice For any escrow, budget, earlier redemption, voucher amount and fee: the redemption
-    /// pays min(due, escrow, budget left), the fee is floor(paid * bps / 10_000), the operator gets
-    /// paid - fee, the books move by exactly paid, a shortfall is reported exactly when paid < due,
+    /// pays min(due, escrow, budget left), the fee is floor(paid * bps / 10_000), the operator is
+    /// credited paid - fee (no token moves), the books move by exactly paid, a shortfall is reported exactly when paid < due,
     /// and a voucher worth no more than what was redeemed reverts.
     function testFuzz_redeem_paysMinOfDueEscrowAndBudgetLeft(
         uint256 deposit,
@@ -127,8 +130,9 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
         // fee = floor(paid * bps / 10_000)  <=>  fee * 10_000 <= paid * bps < (fee + 1) * 10_000
         assertLe(fee * BPS, paid * bps, "fee rounded up");
         assertLt(paid * bps, (fee + 1) * BPS, "fee rounded down by more than 1");
-        assertEq(token.balanceOf(operator) - b.operatorBalance, paid - fee, "operator got paid - fee");
-        assertEq(b.marketBalance - token.balanceOf(address(market)), paid - fee, "market sent paid - fee");
+        assertEq(market.earnings(operator) - b.operatorEarnings, paid - fee, "operator credited paid - fee");
+        assertEq(token.balanceOf(operator), b.operatorBalance, "redeem transferred to the operator");
+        assertEq(token.balanceOf(address(market)), b.marketBalance, "redeem moved the market's tokens");
         assertEq(b.escrow - market.escrow(payer).balance, paid, "escrow fell by paid");
         assertEq(market.session(sessionId).spent - b.spent, paid, "spent grew by paid");
         assertEq(market.redeemed(sessionId, edgeId) - b.redeemed, paid, "redeemed grew by paid");
@@ -225,14 +229,59 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
         }
         assertEq(market.burnFees(), fees, "burned");
         assertEq(supply - token.totalSupply(), fees, "supply fell by the fees");
-        assertEq(token.balanceOf(address(market)), market.escrow(payer).balance, "market holds the escrow only");
+        assertEq(
+            token.balanceOf(address(market)),
+            market.escrow(payer).balance + market.earnings(operator),
+            "market holds the escrow and the earnings only"
+        );
+    }
+
+    /// @notice Whatever several redemptions over several sessions (and fee changes between them)
+    /// credited, withdrawEarnings sends exactly their sum of (paid - fee) in one go, to any
+    /// recipient, and leaves nothing behind; a second call reverts.
+    function testFuzz_withdrawEarnings_sendsTheSumOfNetCredits(uint256[3] memory amounts, uint256[3] memory bps, address to)
+        public
+    {
+        vm.assume(to != address(0) && to != address(market) && to != operator);
+        uint256 expected;
+        for (uint256 i; i < 3; ++i) {
+            uint256 b = bound(bps[i], 0, MarketParams.MAX_FEE_BPS);
+            market.setFeeBps(b);
+            uint256 a = bound(amounts[i], 1, 1e24);
+            uint256 sessionId = _escrowAndSession(a, a);
+            assertEq(_redeem(sessionId, a), a, "paid in full");
+            expected += a - a * b / BPS;
+        }
+        assertEq(market.earnings(operator), expected, "credited != sum of paid - fee");
+        uint256 toBefore = token.balanceOf(to);
+        uint256 marketBefore = token.balanceOf(address(market));
+        vm.recordLogs();
+        vm.prank(operator);
+        assertEq(market.withdrawEarnings(to), expected, "withdrawn");
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        bool emitted;
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter == address(market) && logs[i].topics[0] == WITHDRAWN_SIG) {
+                assertEq(address(uint160(uint256(logs[i].topics[1]))), operator, "event operator");
+                assertTrue(keccak256(logs[i].data) == keccak256(abi.encode(to, expected)), "event data");
+                emitted = true;
+            }
+        }
+        assertTrue(emitted, "EarningsWithdrawn not emitted");
+        assertEq(token.balanceOf(to) - toBefore, expected, "recipient received");
+        assertEq(marketBefore - token.balanceOf(address(market)), expected, "market sent");
+        assertEq(market.earnings(operator), 0, "balance cleared");
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IComputeMarket.MarketNothingToWithdraw.selector));
+        market.withdrawEarnings(to);
     }
 
     // ------------------------------------------------------------------ reentrancy (hooked token)
 
-    /// @notice With a token that calls back on every transfer, the market's books are already
-    /// written when the token moves (the hook reads the new `redeemed`), and re-entering redeem,
-    /// redeemMany, withdraw, deposit or burnFees from the hook reverts with the guard's error.
+    /// @notice Redemptions move no tokens (the hook never fires). With a token that calls back on
+    /// every transfer, withdrawEarnings has already cleared the balance when the token moves (the
+    /// hook reads earnings 0), and re-entering withdrawEarnings, redeem, redeemMany, withdraw,
+    /// deposit or burnFees from the hook reverts with the guard's error.
     function test_reentrancy_booksWrittenBeforeTransferAndHookCannotReenter() public {
         HookToken hook = new HookToken(1e30);
         ComputeMarket m =
@@ -255,25 +304,35 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
         bytes[] memory ss = new bytes[](1);
         ss[0] = s2;
 
-        hook.arm(address(m), abi.encodeCall(m.redeemed, (sessionId, edgeId)));
+        // A redemption makes no token call: an armed hook stays armed.
+        hook.arm(address(m), abi.encodeCall(m.earnings, (operator)));
+        assertEq(m.redeem(v1, s1), 100, "outer redemption pays");
+        assertEq(hook.resultCount(), 0, "the token moved during a redemption");
+        uint256 credited = 100 - 100 * MarketParams.FEE_BPS / BPS;
+        assertEq(m.earnings(operator), credited, "operator credited");
+
         hook.arm(address(m), abi.encodeCall(m.escrow, (payer)));
+        hook.arm(address(m), abi.encodeCall(m.withdrawEarnings, (operator)));
         hook.arm(address(m), abi.encodeCall(m.redeem, (v2, s2)));
         hook.arm(address(m), abi.encodeCall(m.redeemMany, (vs, ss)));
         hook.arm(address(m), abi.encodeCall(m.withdraw, (payer)));
         hook.arm(address(m), abi.encodeCall(m.deposit, (payer, 1)));
         hook.arm(address(m), abi.encodeCall(m.burnFees, ()));
-        assertEq(m.redeem(v1, s1), 100, "outer redemption pays");
+        vm.prank(operator);
+        assertEq(m.withdrawEarnings(operator), credited, "outer withdrawal pays");
 
-        assertEq(hook.resultCount(), 7, "every armed call ran");
+        assertEq(hook.resultCount(), 8, "every armed call ran");
         assertTrue(hook.ok(0) && hook.ok(1), "views readable from the hook");
-        assertEq(abi.decode(hook.results(0), (uint256)), 100, "redeemed already written when the token moved");
+        assertEq(abi.decode(hook.results(0), (uint256)), 0, "earnings already cleared when the token moved");
         IComputeMarket.Escrow memory seen = abi.decode(hook.results(1), (IComputeMarket.Escrow));
-        assertEq(seen.balance, 1e21 - 100, "escrow already debited when the token moved");
+        assertEq(seen.balance, 1e21 - 100, "escrow as the redemption left it");
         bytes memory guard = abi.encodeWithSelector(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector);
-        for (uint256 i = 2; i < 7; ++i) {
+        for (uint256 i = 2; i < 8; ++i) {
             assertTrue(!hook.ok(i), string.concat("re-entrant call ", _str(i), " succeeded"));
             assertTrue(keccak256(hook.results(i)) == keccak256(guard), string.concat("call ", _str(i), ": not the guard's error"));
         }
         assertEq(m.redeemed(sessionId, edgeId), 100, "nothing paid by the re-entrant calls");
+        assertEq(hook.balanceOf(operator), credited, "operator paid once");
+        assertEq(m.earnings(operator), 0, "nothing credited by the re-entrant calls");
     }
 }

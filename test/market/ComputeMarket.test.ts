@@ -19,7 +19,8 @@ import {
   VOUCHER_TYPES,
   voucherFor,
 } from "../helpers/market.js";
-import { connect, type Connection, TOKEN } from "../helpers/protocol.js";
+import ComputeMarketModule from "../../ignition/modules/ComputeMarket.js";
+import { connect, type Connection, TOKEN, testParameters } from "../helpers/protocol.js";
 
 const UINT96_MAX = 2n ** 96n - 1n;
 const UINT40_MAX = 2n ** 40n - 1n;
@@ -51,10 +52,33 @@ describe("ComputeMarket", () => {
   async function voucher(env: SessionEnv, cumulative: bigint, overrides: Partial<Voucher> = {}) {
     return voucherFor(conn, env, cumulative, overrides);
   }
+  /** `operator`'s earnings (credited by redemptions, not yet withdrawn). */
+  function earned(env: SessionEnv, operator: { address: string }) {
+    return env.market.earnings(operator.address);
+  }
   /** Redeems `v` signed by the payer, submitted by the relayer. */
   async function redeem(env: SessionEnv, v: Voucher, signer: Signer = env.payer) {
     return env.market.connect(env.relayer).redeem(v, await sign(env, v, signer));
   }
+
+  describe("Ignition module", () => {
+    function defaults() {
+      return conn.ignition.deploy(ComputeMarketModule, { parameters: testParameters });
+    }
+
+    it("deploys over the protocol's token and registry with a 1% fee, a one-day thaw and account 0 as admin", async () => {
+      const { market: deployed } = await conn.networkHelpers.loadFixture(defaults);
+      const m = await conn.ethers.getContractAt("ComputeMarket", await deployed.getAddress());
+      const [admin] = await conn.ethers.getSigners();
+      expect(await m.feeBps()).to.equal(100n);
+      expect(await m.thawingPeriod()).to.equal(86_400n);
+      expect(await m.hasRole(await m.GOVERNANCE_ROLE(), admin.address)).to.equal(true);
+      const registry = await conn.ethers.getContractAt("EdgeRegistry", await m.registry());
+      expect(await registry.hasRole(await registry.GOVERNANCE_ROLE(), admin.address)).to.equal(true);
+      const token = await conn.ethers.getContractAt("EdgeToken", await m.token());
+      expect(await token.balanceOf(admin.address)).to.equal(await token.totalSupply());
+    });
+  });
 
   describe("constructor", () => {
     it("wires the token and registry, grants both roles to the admin and sets the parameters", async () => {
@@ -470,7 +494,7 @@ describe("ComputeMarket", () => {
   });
 
   describe("redeem", () => {
-    it("pays the voucher to the edge's operator less the fee, whoever submits it", async () => {
+    it("credits the voucher to the edge's operator's earnings less the fee, whoever submits it, moving no tokens", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
       const { market: m, token, payer, operator, relayer, sessionId, edgeId } = env;
       const amount = 40n * TOKEN + 7n;
@@ -479,25 +503,30 @@ describe("ComputeMarket", () => {
       const signature = await sign(env, v);
       expect(await m.connect(relayer).redeem.staticCall(v, signature)).to.equal(amount);
       const tx = m.connect(relayer).redeem(v, signature);
-      await expect(tx).to.changeTokenBalances(conn.ethers, token, [m, operator, relayer, payer], [-(amount - fee), amount - fee, 0n, 0n]);
+      await expect(tx).to.changeTokenBalances(conn.ethers, token, [m, operator, relayer, payer], [0n, 0n, 0n, 0n]);
       await expect(tx).to.emit(m, "Redeemed").withArgs(sessionId, edgeId, payer.address, operator.address, amount, amount, fee);
       await expect(tx).not.to.emit(m, "RedemptionShortfall");
+      await expect(tx).not.to.emit(token, "Transfer");
+      expect(await earned(env, operator)).to.equal(amount - fee);
+      expect(await earned(env, relayer)).to.equal(0n);
       expect(await m.redeemed(sessionId, edgeId)).to.equal(amount);
       expect((await m.session(sessionId)).spent).to.equal(amount);
       expect((await m.escrow(payer.address)).balance).to.equal(1_000n * TOKEN - amount);
       expect(await m.pendingFees()).to.equal(fee);
     });
 
-    it("pays only the increase of a later voucher", async () => {
+    it("pays only the increase of a later voucher, adding to the operator's earnings", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
-      const { market: m, token, payer, operator, sessionId, edgeId } = env;
+      const { market: m, payer, operator, sessionId, edgeId } = env;
       await redeem(env, await voucher(env, 10n * TOKEN));
+      const before = await earned(env, operator);
+      expect(before).to.equal(10n * TOKEN - feeOf(10n * TOKEN));
       const v = await voucher(env, 25n * TOKEN);
       const tx = redeem(env, v);
       const fee = feeOf(15n * TOKEN);
-      await expect(tx).to.changeTokenBalances(conn.ethers, token, [m, operator], [-(15n * TOKEN - fee), 15n * TOKEN - fee]);
       await expect(tx).to.emit(m, "Redeemed").withArgs(sessionId, edgeId, payer.address, operator.address, 25n * TOKEN, 15n * TOKEN, fee);
       expect(await m.redeemed(sessionId, edgeId)).to.equal(25n * TOKEN);
+      expect(await earned(env, operator)).to.equal(before + 15n * TOKEN - fee);
       expect(await m.pendingFees()).to.equal(feeOf(10n * TOKEN) + fee);
     });
 
@@ -521,7 +550,7 @@ describe("ComputeMarket", () => {
 
     it("pays what the escrow holds when it falls short and the rest after a top-up, with the same voucher", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
-      const { market: m, token, payer, operator, sessionId, edgeId } = env;
+      const { market: m, payer, operator, sessionId, edgeId } = env;
       await m.connect(payer).openSession(MODEL, 5_000n * TOKEN, (await latest()) + 86_400n);
       const v = await voucher(env, 1_500n * TOKEN, { sessionId: 2n });
       const signature = await sign(env, v);
@@ -531,9 +560,11 @@ describe("ComputeMarket", () => {
       expect(await m.redeemed(2n, edgeId)).to.equal(1_000n * TOKEN);
       expect((await m.escrow(payer.address)).balance).to.equal(0n);
       await m.connect(payer).deposit(payer.address, 2_000n * TOKEN);
+      const earnedBefore = await earned(env, operator);
+      expect(earnedBefore).to.equal(1_000n * TOKEN - feeOf(1_000n * TOKEN));
       const again = m.redeem(v, signature);
-      await expect(again).to.changeTokenBalances(conn.ethers, token, [operator], [500n * TOKEN - feeOf(500n * TOKEN)]);
       await expect(again).not.to.emit(m, "RedemptionShortfall");
+      expect(await earned(env, operator)).to.equal(earnedBefore + 500n * TOKEN - feeOf(500n * TOKEN));
       expect(await m.redeemed(2n, edgeId)).to.equal(1_500n * TOKEN);
       expect((await m.escrow(payer.address)).balance).to.equal(1_500n * TOKEN);
       expect(await m.redeemed(sessionId, edgeId)).to.equal(0n);
@@ -560,6 +591,7 @@ describe("ComputeMarket", () => {
       await expect(tx).to.emit(m, "RedemptionShortfall").withArgs(sessionId, edgeId, payer.address, 1n * TOKEN, 0n);
       await expect(tx).to.emit(m, "Redeemed").withArgs(sessionId, edgeId, payer.address, operator.address, 501n * TOKEN, 0n, 0n);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [m, operator], [0n, 0n]);
+      expect(await earned(env, operator)).to.equal(500n * TOKEN - feeOf(500n * TOKEN));
       expect(await m.redeemed(sessionId, edgeId)).to.equal(500n * TOKEN);
       expect(await m.pendingFees()).to.equal(feeOf(500n * TOKEN));
     });
@@ -664,18 +696,20 @@ describe("ComputeMarket", () => {
 
     it("takes no fee when the fee is 0 and applies a new fee to later redemptions", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
-      const { market: m, token, admin, operator } = env;
+      const { market: m, admin, operator } = env;
       await m.connect(admin).setFeeBps(0n);
-      await expect(redeem(env, await voucher(env, 100n))).to.changeTokenBalances(conn.ethers, token, [operator], [100n]);
+      await redeem(env, await voucher(env, 100n));
+      expect(await earned(env, operator)).to.equal(100n);
       expect(await m.pendingFees()).to.equal(0n);
       await m.connect(admin).setFeeBps(MAX_FEE_BPS);
-      await expect(redeem(env, await voucher(env, 200n))).to.changeTokenBalances(conn.ethers, token, [operator], [80n]);
+      await redeem(env, await voucher(env, 200n)); // pays 100 at 20%
+      expect(await earned(env, operator)).to.equal(100n + 80n);
       expect(await m.pendingFees()).to.equal(20n);
     });
   });
 
   describe("redeemMany", () => {
-    it("pays every voucher and returns the total taken from escrow", async () => {
+    it("credits every voucher to its operator and returns the total taken from escrow", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
       const { market: m, token, payer, payer2, operator, operator2, sessionId, edgeId, edge2 } = env;
       await m.connect(payer2).deposit(payer2.address, 100n * TOKEN);
@@ -687,26 +721,29 @@ describe("ComputeMarket", () => {
       expect(await m.redeemMany.staticCall([a, b, c], sigs)).to.equal(60n * TOKEN);
       const tx = m.connect(env.relayer).redeemMany([a, b, c], sigs);
       const net = (x: bigint) => x - feeOf(x);
-      await expect(tx).to.changeTokenBalances(conn.ethers, token, [operator, operator2], [net(10n * TOKEN) + net(30n * TOKEN), net(20n * TOKEN)]);
+      await expect(tx).to.changeTokenBalances(conn.ethers, token, [m, operator, operator2], [0n, 0n, 0n]);
       await expect(tx).to.emit(m, "Redeemed").withArgs(sessionId, edgeId, payer.address, operator.address, 10n * TOKEN, 10n * TOKEN, feeOf(10n * TOKEN));
       await expect(tx).to.emit(m, "Redeemed").withArgs(sessionId, edge2, payer.address, operator2.address, 20n * TOKEN, 20n * TOKEN, feeOf(20n * TOKEN));
       await expect(tx).to.emit(m, "Redeemed").withArgs(2n, edgeId, payer2.address, operator.address, 30n * TOKEN, 30n * TOKEN, feeOf(30n * TOKEN));
       expect((await m.escrow(payer.address)).balance).to.equal(970n * TOKEN);
       expect((await m.escrow(payer2.address)).balance).to.equal(70n * TOKEN);
+      expect(await earned(env, operator)).to.equal(net(10n * TOKEN) + net(30n * TOKEN));
+      expect(await earned(env, operator2)).to.equal(net(20n * TOKEN));
       expect(await m.pendingFees()).to.equal(feeOf(10n * TOKEN) + feeOf(20n * TOKEN) + feeOf(30n * TOKEN));
     });
 
     it("skips a voucher worth nothing new and pays the others", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
-      const { market: m, token, operator } = env;
+      const { market: m, operator } = env;
       await redeem(env, await voucher(env, 50n));
       const stale = await voucher(env, 40n);
       const fresh = await voucher(env, 100n, { edgeId: env.edge2 });
       const sigs = [await sign(env, stale), await sign(env, fresh)];
       expect(await m.redeemMany.staticCall([stale, fresh], sigs)).to.equal(100n);
       const tx = m.redeemMany([stale, fresh], sigs);
-      await expect(tx).to.changeTokenBalances(conn.ethers, token, [operator, env.operator2], [0n, 100n - feeOf(100n)]);
       await expect(tx).not.to.emit(m, "RedemptionShortfall");
+      expect(await earned(env, operator)).to.equal(50n - feeOf(50n));
+      expect(await earned(env, env.operator2)).to.equal(100n - feeOf(100n));
       expect(await m.redeemed(env.sessionId, env.edgeId)).to.equal(50n);
     });
 
@@ -714,7 +751,8 @@ describe("ComputeMarket", () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
       const v = await voucher(env, 100n);
       const s = await sign(env, v);
-      await expect(env.market.redeemMany([v, v], [s, s])).to.changeTokenBalances(conn.ethers, env.token, [env.operator], [100n - feeOf(100n)]);
+      await env.market.redeemMany([v, v], [s, s]);
+      expect(await earned(env, env.operator)).to.equal(100n - feeOf(100n));
       expect(await env.market.redeemed(env.sessionId, env.edgeId)).to.equal(100n);
     });
 
@@ -740,6 +778,111 @@ describe("ComputeMarket", () => {
     });
   });
 
+  describe("withdrawEarnings", () => {
+    /** Session 1 redeemed for 100 tokens on edge 1 (operator) and 60 on edge 2 (operator2). */
+    async function earning() {
+      const env = await deployMarketWithSession(conn);
+      const a = await voucherFor(conn, env, 100n * TOKEN);
+      const b = await voucherFor(conn, env, 60n * TOKEN, { edgeId: env.edge2 });
+      await env.market.redeem(a, await signVoucherIn(env.domain, env.payer, a));
+      await env.market.redeem(b, await signVoucherIn(env.domain, env.payer, b));
+      return env;
+    }
+    const net = (x: bigint) => x - feeOf(x);
+
+    it("sends the caller's whole balance to `to`, zeroes it and emits EarningsWithdrawn", async () => {
+      const env = await conn.networkHelpers.loadFixture(earning);
+      const { market: m, token, operator, outsider } = env;
+      const amount = net(100n * TOKEN);
+      expect(await earned(env, operator)).to.equal(amount);
+      expect(await m.connect(operator).withdrawEarnings.staticCall(outsider.address)).to.equal(amount);
+      const tx = m.connect(operator).withdrawEarnings(outsider.address);
+      await expect(tx).to.changeTokenBalances(conn.ethers, token, [m, outsider, operator], [-amount, amount, 0n]);
+      await expect(tx).to.emit(m, "EarningsWithdrawn").withArgs(operator.address, outsider.address, amount);
+      expect(await earned(env, operator)).to.equal(0n);
+    });
+
+    it("may send to the operator itself", async () => {
+      const env = await conn.networkHelpers.loadFixture(earning);
+      const { market: m, token, operator } = env;
+      const amount = net(100n * TOKEN);
+      await expect(m.connect(operator).withdrawEarnings(operator.address)).to.changeTokenBalances(conn.ethers, token, [m, operator], [-amount, amount]);
+    });
+
+    it("touches only the caller's own balance", async () => {
+      const env = await conn.networkHelpers.loadFixture(earning);
+      const { market: m, token, operator, operator2, payer, outsider } = env;
+      // outsiders (the relayer, the payer) have nothing, even though the market holds tokens
+      for (const who of [outsider, payer, env.relayer]) {
+        await expect(m.connect(who).withdrawEarnings(who.address)).to.be.revertedWithCustomError(m, "MarketNothingToWithdraw");
+      }
+      // operator2 withdrawing to operator's address takes operator2's balance, not operator's
+      const tx = m.connect(operator2).withdrawEarnings(operator.address);
+      await expect(tx).to.changeTokenBalances(conn.ethers, token, [operator, operator2], [net(60n * TOKEN), 0n]);
+      await expect(tx).to.emit(m, "EarningsWithdrawn").withArgs(operator2.address, operator.address, net(60n * TOKEN));
+      expect(await earned(env, operator)).to.equal(net(100n * TOKEN));
+      expect(await earned(env, operator2)).to.equal(0n);
+      expect((await m.escrow(payer.address)).balance).to.equal(1_000n * TOKEN - 160n * TOKEN);
+    });
+
+    it("reverts when the caller has nothing, including right after withdrawing", async () => {
+      const env = await conn.networkHelpers.loadFixture(earning);
+      const { market: m, operator } = env;
+      await m.connect(operator).withdrawEarnings(operator.address);
+      await expect(m.connect(operator).withdrawEarnings(operator.address)).to.be.revertedWithCustomError(m, "MarketNothingToWithdraw");
+    });
+
+    it("reverts for the zero recipient", async () => {
+      const env = await conn.networkHelpers.loadFixture(earning);
+      await expect(env.market.connect(env.operator).withdrawEarnings(conn.ethers.ZeroAddress)).to.be.revertedWithCustomError(env.market, "MarketZeroAddress");
+      expect(await earned(env, env.operator)).to.equal(net(100n * TOKEN));
+    });
+
+    it("pays in one transfer what several redemptions from several sessions and payers credited", async () => {
+      const env = await conn.networkHelpers.loadFixture(earning);
+      const { market: m, token, operator, payer, payer2 } = env;
+      await m.connect(payer2).deposit(payer2.address, 300n * TOKEN);
+      await m.connect(payer2).openSession(MODEL, 300n * TOKEN, (await latest()) + 3_600n); // session 2
+      await m.connect(payer).openSession(MODEL, 300n * TOKEN, (await latest()) + 3_600n); // session 3
+      const credits = [100n * TOKEN]; // session 1, already redeemed by the fixture
+      const v1 = await voucher(env, 130n * TOKEN); // session 1 again: +30
+      const v2 = await voucher(env, 70n * TOKEN + 1n, { payer: payer2.address, sessionId: 2n });
+      const v3 = await voucher(env, 45n * TOKEN, { sessionId: 3n });
+      await redeem(env, v1);
+      await redeem(env, v2, payer2);
+      await redeem(env, v3, env.gateway);
+      credits.push(30n * TOKEN, 70n * TOKEN + 1n, 45n * TOKEN);
+      const total = credits.reduce((sum, c) => sum + net(c), 0n);
+      expect(await earned(env, operator)).to.equal(total);
+      const tx = m.connect(operator).withdrawEarnings(operator.address);
+      await expect(tx).to.changeTokenBalances(conn.ethers, token, [m, operator], [-total, total]);
+      await expect(tx).to.emit(m, "EarningsWithdrawn").withArgs(operator.address, operator.address, total);
+      // one Transfer for all four redemptions
+      const receipt = (await (await tx).wait())!;
+      const transfers = receipt.logs.filter((log) => log.address === token.target && token.interface.parseLog(log)?.name === "Transfer");
+      expect(transfers.length).to.equal(1);
+      // the market now holds the escrows, operator2's earnings and the fees
+      const fees = credits.reduce((sum, c) => sum + feeOf(c), 0n) + feeOf(60n * TOKEN);
+      expect(await m.pendingFees()).to.equal(fees);
+      const escrows = (await m.escrow(payer.address)).balance + (await m.escrow(payer2.address)).balance;
+      expect(await token.balanceOf(await m.getAddress())).to.equal(escrows + (await earned(env, env.operator2)) + fees);
+    });
+
+    it("leaves escrow, fees and sessions untouched", async () => {
+      const env = await conn.networkHelpers.loadFixture(earning);
+      const { market: m, operator, payer, sessionId } = env;
+      const escrowBefore = (await m.escrow(payer.address)).balance;
+      const pendingBefore = await m.pendingFees();
+      await m.connect(operator).withdrawEarnings(operator.address);
+      expect((await m.escrow(payer.address)).balance).to.equal(escrowBefore);
+      expect(await m.pendingFees()).to.equal(pendingBefore);
+      expect((await m.session(sessionId)).spent).to.equal(160n * TOKEN);
+      // and earnings keep accruing after a withdrawal
+      await redeem(env, await voucher(env, 110n * TOKEN));
+      expect(await earned(env, operator)).to.equal(net(10n * TOKEN));
+    });
+  });
+
   describe("burnFees", () => {
     it("burns the pending fees from the market's balance, whoever calls", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
@@ -754,8 +897,10 @@ describe("ComputeMarket", () => {
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [m, outsider], [-fee, 0n]);
       expect(await token.totalSupply()).to.equal(supply - fee);
       expect(await m.pendingFees()).to.equal(0n);
-      // the escrow is untouched by the burn
+      // the escrow and the operator's earnings are untouched by the burn
       expect((await m.escrow(env.payer.address)).balance).to.equal(877n * TOKEN);
+      expect(await earned(env, env.operator)).to.equal(123n * TOKEN - fee);
+      expect(await token.balanceOf(await m.getAddress())).to.equal(877n * TOKEN + 123n * TOKEN - fee);
     });
 
     it("reverts when nothing is pending", async () => {
@@ -839,6 +984,7 @@ describe("ComputeMarket", () => {
       expect(s.payer).to.equal(conn.ethers.ZeroAddress);
       expect(s.budget).to.equal(0n);
       expect(await m.redeemed(5n, 1n)).to.equal(0n);
+      expect(await m.earnings(outsider.address)).to.equal(0n);
     });
   });
 });
