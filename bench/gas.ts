@@ -213,8 +213,10 @@ for (let i = 0; i < 9; i++) {
 // 101 earning edges with commission (a realistic pool: the operator takes a cut of every credit).
 const CLAIM_EDGES = 101;
 const claimEdges: bigint[] = [];
+const claimOperators: BaseWallet[] = [];
 for (let i = 0; i < CLAIM_EDGES; i++) {
   const e = await newEdge(100 + i);
+  claimOperators.push(e.operator);
   await staking.connect(e.operator).stake(e.edgeId, 1_000n * TOKEN + BigInt(i) * TOKEN);
   await staking.connect(e.operator).setCommission(e.edgeId, 1_000n);
   claimEdges.push(e.edgeId);
@@ -310,6 +312,10 @@ await measure("redeem_first", "an edge's first redemption in a session (signed b
 const later = await voucher(25n * TOKEN);
 await measure("redeem", "a later cumulative voucher for the same session and edge (the usual redemption)", () =>
   market.redeem(later.v, later.signature),
+);
+
+await measure("withdrawEarnings", "the edge's operator withdraws what its redemptions credited it (one transfer for any number of redemptions)", () =>
+  market.connect(claimOperators[0]).withdrawEarnings(claimOperators[0].address),
 );
 
 // ---- report ----

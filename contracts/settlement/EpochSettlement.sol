@@ -335,7 +335,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         _requireFinal(epoch, record);
         require(record.commitment == commitmentOf(settled.root, settled.totalWeight), SettlementWrongAttestation(epoch));
         funds = _funds[epoch];
-        if (!funds.funded) funds.emission = SafeCast.toUint128(_fund(epoch));
+        if (!funds.funded) funds.emission = uint128(_fund(epoch));
     }
 
     /// @dev Verifies one leaf and credits its reward; returns the reward counted against the
@@ -367,7 +367,8 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         bool adjusted;
         (emission, rate, bondingRate, adjusted) = _emission(epoch);
         if (adjusted) _inflation = InflationState({rate: uint64(rate), lastAdjustedEpoch: uint64(epoch)});
-        _funds[epoch] = EpochFunds({emission: SafeCast.toUint128(emission), claimed: 0, funded: true});
+        // Bounded by `claimed`'s width, so that claims (never more than the emission) always fit it.
+        _funds[epoch] = EpochFunds({emission: SafeCast.toUint120(emission), claimed: 0, funded: true});
         if (emission != 0) {
             token.mint(address(this), emission);
             staking.depositRewardReserve(emission);

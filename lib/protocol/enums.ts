@@ -3,6 +3,7 @@
 //
 // Plain `as const` arrays, not TypeScript enums: this module also runs under Node's type
 // stripping (see index.ts).
+import { FAULT_KIND_NAMES } from "./eip712.ts";
 
 /** {IEdgeStaking.EdgeStatus}: lifecycle status derived by the staking contract. */
 export const EDGE_STATUS_NAMES = ["None", "Registered", "Active", "Paused", "Jailed", "Exiting"] as const;
@@ -28,12 +29,30 @@ export const PARAMETER_NAMES = [
 ] as const;
 export type ParameterName = (typeof PARAMETER_NAMES)[number];
 
+/** {IVerifierSet.VerifierStatus}. */
+export const VERIFIER_STATUS_NAMES = ["None", "Pending", "Active", "Exiting", "Withdrawn", "Ejected"] as const;
+/** {IVerifierSet.Parameter}. */
+export const VERIFIER_PARAMETER_NAMES = ["MinBond", "ExitDelay", "Quorum", "SlashBps", "ReporterBps"] as const;
+/** {IEpochSettlement.EpochState}. */
+export const EPOCH_STATE_NAMES = ["None", "Pending", "Frozen", "Resolved"] as const;
+export type EpochStateName = (typeof EPOCH_STATE_NAMES)[number];
+/** {IEpochSettlement.Parameter}. */
+export const SETTLEMENT_PARAMETER_NAMES = ["DisputeWindow", "MinInflation", "MaxInflation", "InflationStep", "TargetBondingRate", "FaultSlashBps"] as const;
+/** {IComputeMarket.Parameter}. */
+export const MARKET_PARAMETER_NAMES = ["FeeBps", "ThawingPeriod"] as const;
+
 /** Enum lists by the ABI's `internalType` (what the compiler writes for enum parameters). */
 export const ENUMS_BY_INTERNAL_TYPE: Readonly<Record<string, readonly string[]>> = {
   "enum IEdgeStaking.EdgeStatus": EDGE_STATUS_NAMES,
   "enum IEdgeRegistry.EdgeState": EDGE_STATE_NAMES,
   "enum IEdgeStaking.DeclineReason": DECLINE_REASON_NAMES,
   "enum IEdgeStaking.Parameter": PARAMETER_NAMES,
+  "enum IVerifierSet.VerifierStatus": VERIFIER_STATUS_NAMES,
+  "enum IVerifierSet.Parameter": VERIFIER_PARAMETER_NAMES,
+  "enum IEpochSettlement.EpochState": EPOCH_STATE_NAMES,
+  "enum IEpochSettlement.FaultKind": FAULT_KIND_NAMES,
+  "enum IEpochSettlement.Parameter": SETTLEMENT_PARAMETER_NAMES,
+  "enum IComputeMarket.Parameter": MARKET_PARAMETER_NAMES,
 };
 
 function nameIn<T extends readonly string[]>(names: T, value: bigint | number): T[number] | `Unknown(${string})` {

@@ -47,6 +47,10 @@ export const PROTOCOL_ARTIFACTS: Readonly<Record<string, string>> = {
   EdgeStaking: "contracts/staking/EdgeStaking.sol/EdgeStaking.json",
   EdgeRegistry: "contracts/registry/EdgeRegistry.sol/EdgeRegistry.json",
   EdgeToken: "contracts/token/EdgeToken.sol/EdgeToken.json",
+  VerifierSet: "contracts/verifiers/VerifierSet.sol/VerifierSet.json",
+  EpochSettlement: "contracts/settlement/EpochSettlement.sol/EpochSettlement.json",
+  ComputeMarket: "contracts/market/ComputeMarket.sol/ComputeMarket.json",
+  EdgeGovernor: "contracts/governance/EdgeGovernor.sol/EdgeGovernor.json",
 };
 
 /** Hardhat's artifacts directory of this repository. */

@@ -1,10 +1,17 @@
 // Fixtures for the settlement and verifier-set tests: verifiers registered and approved, epoch
-// trees built with OpenZeppelin's StandardMerkleTree, attestations signed by verifier keys.
-// Importing this file runs nothing.
+// trees and EIP-712 types from lib/protocol (the module the services use), attestations signed
+// by verifier keys through ethers wallets. Importing this file runs nothing.
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import type { BaseWallet, TypedDataDomain } from "ethers";
+import type { BaseWallet, TypedDataDomain, TypedDataField } from "ethers";
 
-import { keyClaimDomain } from "../../lib/protocol/index.js";
+import {
+  buildEpochTree,
+  EPOCH_ATTESTATION_TYPES as EPOCH_ATTESTATION,
+  FAULT_ATTESTATION_TYPES as FAULT_ATTESTATION,
+  keyClaimDomain,
+  packQuorumSignatures,
+  VERIFIER_KEY_CLAIM_TYPES as VERIFIER_KEY_CLAIM,
+} from "../../lib/protocol/index.js";
 import { type Connection, deployProtocol, MIN_SELF_BOND, profile, signKeyClaim, TOKEN, VERIFIER_MIN_BOND } from "./protocol.js";
 
 export type Env = Awaited<ReturnType<typeof deployProtocol>>;
@@ -13,27 +20,11 @@ export const QUALITY_ONE = 1_000_000n;
 export const RATE_ONE = 10n ** 9n;
 export const YEAR = 365n * 86_400n;
 
-export const EPOCH_ATTESTATION_TYPES = {
-  EpochAttestation: [
-    { name: "epoch", type: "uint256" },
-    { name: "root", type: "bytes32" },
-    { name: "totalWeight", type: "uint256" },
-  ],
-};
-export const FAULT_ATTESTATION_TYPES = {
-  FaultAttestation: [
-    { name: "edgeId", type: "uint256" },
-    { name: "epoch", type: "uint256" },
-    { name: "kind", type: "uint8" },
-    { name: "evidenceHash", type: "bytes32" },
-  ],
-};
-export const VERIFIER_KEY_CLAIM_TYPES = {
-  VerifierKeyClaim: [
-    { name: "operator", type: "address" },
-    { name: "signingKey", type: "address" },
-  ],
-};
+// lib/protocol's types are viem's readonly consts; ethers' signTypedData wants mutable arrays.
+const forEthers = (types: object) => types as Record<string, TypedDataField[]>;
+export const EPOCH_ATTESTATION_TYPES = forEthers(EPOCH_ATTESTATION);
+export const FAULT_ATTESTATION_TYPES = forEthers(FAULT_ATTESTATION);
+export const VERIFIER_KEY_CLAIM_TYPES = forEthers(VERIFIER_KEY_CLAIM);
 
 export interface Attestation {
   epoch: bigint;
@@ -94,24 +85,29 @@ export async function signFault(domain: TypedDataDomain, keys: BaseWallet[], fau
 }
 
 function packSorted(signed: { signer: string; sig: string }[]): string {
-  signed.sort((a, b) => (BigInt(a.signer) < BigInt(b.signer) ? -1 : 1));
-  return "0x" + signed.map((s) => s.sig.slice(2)).join("");
+  return packQuorumSignatures(signed.map((s) => ({ signer: s.signer as `0x${string}`, signature: s.sig as `0x${string}` })));
 }
 
-/** The epoch's results tree (OpenZeppelin StandardMerkleTree, the contract's leaf encoding). */
+/** The epoch's results tree (lib/protocol's StandardMerkleTree builder, the contract's leaf encoding). */
 export function buildTree(epoch: bigint, results: EdgeResult[]) {
+  if (results.some((r) => r.quality > QUALITY_ONE)) return buildMalformedTree(epoch, results);
+  const tree = buildEpochTree(epoch, results);
+  return { root: tree.root as string, totalWeight: tree.totalWeight, claimOf: (edgeId: bigint) => tree.claim(edgeId) };
+}
+
+/** A tree that lib/protocol rightly refuses to build (quality above 1), as a faulty quorum could sign. */
+function buildMalformedTree(epoch: bigint, results: EdgeResult[]) {
   const tree = StandardMerkleTree.of(
     results.map((r) => [epoch, r.edgeId, r.stake, r.quality]),
     ["uint256", "uint256", "uint256", "uint256"],
   );
-  const totalWeight = results.reduce((sum, r) => sum + r.stake * r.quality, 0n);
   const claimOf = (edgeId: bigint) => {
     for (const [i, v] of tree.entries()) {
       if (BigInt(v[1]) === edgeId) return { edgeId, stake: BigInt(v[2]), quality: BigInt(v[3]), proof: tree.getProof(i) };
     }
     throw new Error(`edge ${edgeId} not in the tree`);
   };
-  return { tree, root: tree.root, totalWeight, claimOf };
+  return { root: tree.root, totalWeight: results.reduce((sum, r) => sum + r.stake * r.quality, 0n), claimOf };
 }
 
 /** Registers an edge for a fresh operator (allowlisted) with `selfBond` staked; returns its id. */

@@ -17,7 +17,7 @@ describe("EpochSettlement flow", () => {
     return { ...env, ...v, edgeA: a.edgeId, edgeB: b.edgeId };
   }
 
-  it("settles two epochs; gas", async () => {
+  it("settles two consecutive epochs: submit, fund, claim, each edge paid its stake × quality share", async () => {
     const env = await conn.networkHelpers.loadFixture(twoEdgesFiveVerifiers);
     const { settlement, staking } = env;
     for (const epoch of [CREDIT_WINDOW + 1n, CREDIT_WINDOW + 2n]) {
@@ -28,12 +28,11 @@ describe("EpochSettlement flow", () => {
       ]);
       const attestation = { epoch, root: t.root, totalWeight: t.totalWeight };
       const sigs = await signAttestation(env.domain, env.keys, attestation);
-      const r0 = await (await settlement.submitEpoch(attestation, sigs)).wait();
+      await settlement.submitEpoch(attestation, sigs);
       await conn.networkHelpers.time.increase(DISPUTE_WINDOW);
-      const rf = await (await settlement.fundEpoch(epoch)).wait();
-      const r1 = await (await settlement.claim(attestation, t.claimOf(env.edgeA))).wait();
-      const r2 = await (await settlement.claim(attestation, t.claimOf(env.edgeB))).wait();
-      console.log(`      epoch ${epoch}: submit(5 sigs) ${r0!.gasUsed} fund ${rf!.gasUsed} claimA ${r1!.gasUsed} claimB ${r2!.gasUsed}`);
+      await settlement.fundEpoch(epoch);
+      await settlement.claim(attestation, t.claimOf(env.edgeA));
+      await settlement.claim(attestation, t.claimOf(env.edgeB));
       const funds = await settlement.epochFunds(epoch);
       expect(funds.claimed).to.equal((funds.emission * MIN_SELF_BOND * QUALITY_ONE) / t.totalWeight + (funds.emission * 3n * MIN_SELF_BOND * (QUALITY_ONE / 2n)) / t.totalWeight);
     }
