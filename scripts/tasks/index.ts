@@ -94,4 +94,35 @@ export const tasks: TaskDefinition[] = [
     .addOption(FROM)
     .setAction(() => import("./actions/approve.js"))
     .build(),
+
+  emptyTask("verifier", "Tideway verifiers: register, inspect").build(),
+
+  task(["verifier", "register"], "Register a verifier operated by the signer, bonding tokens (Pending until governance approves it in the trusted phase)")
+    .addOption({ name: "endpoint", description: "HTTP endpoint where peer verifiers reach this verifier", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "bond", description: "Tokens to bond (default: the minimum bond)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "signingKey", description: "Address of the key the verifier signs attestations with (never used before; default: the key in TIDEWAY_VERIFIER_SIGNING_KEY)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "keySignature", description: "The key's EIP-712 VerifierKeyClaim for your operator address; omit it to sign with TIDEWAY_VERIFIER_SIGNING_KEY", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption(FROM)
+    .setAction(() => import("./actions/verifier-register.js"))
+    .build(),
+
+  task(["verifier", "show"], "Show the verifier set (quorum, phase, every verifier) or one verifier")
+    .addPositionalArgument({ name: "verifierId", description: "A verifier's id (default: all of them)", type: ArgumentType.STRING, defaultValue: "" })
+    .setAction(() => import("./actions/verifier-show.js"))
+    .build(),
+
+  emptyTask("epoch", "Tideway epoch settlement: status, reward claims").build(),
+
+  task(["epoch", "status"], "Show an epoch's settlement (attestation, finality, emission, claims), or the current epoch and inflation")
+    .addOption({ name: "epoch", description: "The epoch (default: the current epoch and inflation)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .setAction(() => import("./actions/epoch-status.js"))
+    .build(),
+
+  task(["epoch", "claim"], "Claim every edge's reward of a final epoch from the verifiers' results file (skips edges already claimed)")
+    .addOption({ name: "epoch", description: "The epoch (must match the file's; default: the file's)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "results", description: "The epoch's results file: JSON {epoch, root, totalWeight, results: [{edgeId, stake, quality}]}", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "batch", description: "Claims per transaction", type: ArgumentType.INT, defaultValue: 50 })
+    .addOption(FROM)
+    .setAction(() => import("./actions/epoch-claim.js"))
+    .build(),
 ];
