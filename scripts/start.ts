@@ -394,7 +394,6 @@ const demoSigningKey = Wallet.createRandom();
 const newVerifierKey = Wallet.createRandom();
 const hh = hardhatCommand();
 const LOCAL = "--network localhost";
-const sessionExpiry = (await chainNow()) + 3_600n;
 
 const lines = [
   "",
@@ -454,9 +453,9 @@ const lines = [
   `  ${hh.cmd} epoch status ${LOCAL} --epoch ${epoch > 0n ? epoch - 1n : 0n}`,
   "  # once the verifiers have attested an epoch and published its results file:",
   `  ${hh.cmd} epoch claim ${LOCAL} --epoch <n> --results <epoch-n.json>`,
-  ...dappCommands(hh.cmd, LOCAL, sessionExpiry),
+  ...dappCommands(hh.cmd, LOCAL),
   "",
-  `  All tasks: ${hh.cmd} edge --help, ${hh.cmd} verifier --help, ${hh.cmd} epoch --help`,
+  `  All tasks: ${hh.cmd} edge --help (also verifier, epoch, dapp)`,
   "",
   `The node keeps running; its log is ${NODE_LOG}. Press Ctrl-C to stop it.`,
 ];
@@ -464,13 +463,13 @@ console.log(lines.join("\n"));
 provider.destroy();
 
 /** The `dapp` commands to try, when this checkout has the dapp tasks. */
-function dappCommands(cmd: string, network: string, expiry: bigint): string[] {
+function dappCommands(cmd: string, network: string): string[] {
   if (!existsSync(path.join(ROOT, "scripts", "tasks", "actions", "dapp.ts"))) return [];
   return [
     "",
     "  # a dApp paying edges (ComputeMarket)",
     `  ${cmd} dapp deposit ${network} --from 6 1000`,
-    `  ${cmd} dapp open-session ${network} --from 6 --model tideway/reference-1 --budget 100 --expiry ${expiry}`,
+    `  ${cmd} dapp open-session ${network} --from 6 --model tideway/reference-1 --budget 100 --expiry 1h`,
     `  ${cmd} dapp authorize-signer ${network} --from 6 ${Wallet.createRandom().address}`,
     `  ${cmd} dapp show ${network} --from 6`,
     `  ${cmd} dapp close-session ${network} --from 6 1`,

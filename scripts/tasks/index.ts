@@ -125,4 +125,57 @@ export const tasks: TaskDefinition[] = [
     .addOption(FROM)
     .setAction(() => import("./actions/epoch-claim.js"))
     .build(),
+
+  emptyTask("dapp", "Tideway dApps: escrow, voucher signers and sessions in the ComputeMarket").build(),
+
+  task(["dapp", "deposit"], "Add tokens to a dApp's escrow (approves the market first if needed)")
+    .addPositionalArgument({ name: "amount", description: "Tokens, e.g. 1000 or 0.5" })
+    .addOption({ name: "payer", description: "Whose escrow to fund (default: the signer)", type: ArgumentType.STRING, defaultValue: "" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-deposit.js"))
+    .build(),
+
+  task(["dapp", "authorize-signer"], "Let a key (e.g. a gateway's hot key) sign vouchers on your escrow")
+    .addPositionalArgument({ name: "signer", description: "The key's address" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-authorize-signer.js"))
+    .build(),
+
+  task(["dapp", "revoke-signer"], "Withdraw a key's authority at once (its unredeemed vouchers stop paying)")
+    .addPositionalArgument({ name: "signer", description: "The key's address" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-revoke-signer.js"))
+    .build(),
+
+  task(["dapp", "open-session"], "Open a session paid from your escrow (edges learn of it from its event)")
+    .addOption({ name: "model", description: "The model the session is served with", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "budget", description: "The most its vouchers may take in total, in tokens", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "expiry", description: "When edges stop serving it: unix seconds, or a duration from now (30m, 2h, 1d)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-open-session.js"))
+    .build(),
+
+  task(["dapp", "close-session"], "Close one of your sessions (vouchers for what was served still redeem)")
+    .addPositionalArgument({ name: "sessionId", description: "The session's id" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-close-session.js"))
+    .build(),
+
+  task(["dapp", "thaw"], "Start thawing part of your escrow to withdraw it after the thawing period (replaces a thaw in progress)")
+    .addPositionalArgument({ name: "amount", description: "Tokens, \"all\", or 0 to cancel the thaw" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-thaw.js"))
+    .build(),
+
+  task(["dapp", "withdraw"], "Withdraw your thawed tokens once the thawing period is over")
+    .addOption({ name: "to", description: "Receiver (default: the signer)", type: ArgumentType.STRING, defaultValue: "" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-withdraw.js"))
+    .build(),
+
+  task(["dapp", "show"], "Show a dApp's escrow, thaw, authorized signers and sessions")
+    .addOption({ name: "account", description: "Whose (default: the --from account)", type: ArgumentType.STRING, defaultValue: "" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-show.js"))
+    .build(),
 ];
