@@ -278,6 +278,11 @@ describe("dapp tasks", () => {
       expect(out[0]).to.equal(`dApp ${alice.address}`);
       expect(out).to.include("  escrow    1,000 EDGE");
       expect(out).to.include(`  signers   ${kept}`);
+      expect(out.filter((l) => l.startsWith("  session #")).map((l) => l.split(",")[0])).to.deep.equal([
+        "  session #1: Open",
+        "  session #2: Expired",
+        "  session #3: Closed",
+      ]);
     });
   });
 });

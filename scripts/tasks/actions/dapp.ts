@@ -291,7 +291,7 @@ export async function dappShow(args: DappShowArgs, conn: TaskConnection, io: Tas
   if (sessions !== undefined) {
     if (sessions.length === 0) row("sessions", "none");
     for (const s of sessions) {
-      row(`session #${s.sessionId}`, `${s.status}: ${s.model}, ${fmt(s.spent)} of ${fmt(s.budget)} spent, expires ${formatTime(s.expiry, now)}`);
+      ctx.log(`  session #${s.sessionId}: ${s.status}, ${s.model}, ${fmt(s.spent)} of ${fmt(s.budget)} spent, expires ${formatTime(s.expiry, now)}`);
     }
   }
   ctx.log(`  the market burns a ${formatBps(feeBps)} fee on redemptions; thawing takes ${formatDuration(thawingPeriod)}`);
