@@ -3,7 +3,10 @@
 //   2. compiles the contracts;
 //   3. starts `hardhat node` on 127.0.0.1:8545 (its output goes to cache/hardhat-node.log);
 //   4. deploys the protocol with Ignition, using the short local parameters;
-//   5. sets up a demo (an allowlisted operator and two funded delegators);
+//   5. sets up a demo: funds an operator, two delegators, two demo verifiers and a dApp, registers
+//      the two verifiers, then — governance holding every role — allowlists the operator and
+//      approves the verifiers THROUGH A GOVERNANCE PROPOSAL (delegate, propose, vote, queue,
+//      execute; the local chain's clock is moved with evm_increaseTime/evm_mine);
 // then prints the addresses, the epoch rules and the commands to try, and keeps the node
 // running until Ctrl-C (or SIGTERM), which it forwards to the node before exiting.
 //
@@ -15,7 +18,7 @@ import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { Contract, JsonRpcProvider, Wallet } from "ethers";
+import { Contract, id as keccakId, JsonRpcProvider, Wallet } from "ethers";
 
 import { formatTokenAmount, loadProtocolAbis, ONE_TOKEN, readDeployment } from "../lib/protocol/index.ts";
 
@@ -32,6 +35,47 @@ const READY_TIMEOUT_MS = 60_000;
 /** Tokens the demo accounts receive from the treasury (account #0). */
 const OPERATOR_FUNDS = 100_000n * ONE_TOKEN;
 const DELEGATOR_FUNDS = 50_000n * ONE_TOKEN;
+const VERIFIER_FUNDS = 20_000n * ONE_TOKEN;
+const DAPP_FUNDS = 50_000n * ONE_TOKEN;
+
+/** Ignition future ids of the contracts beyond lib/protocol's three (Protocol deploys them through submodules). */
+const EXTRA_KEYS = {
+  verifierSet: ["Protocol#VerifierSet", "VerifierSet#VerifierSet"],
+  settlement: ["Protocol#EpochSettlement", "EpochSettlement#EpochSettlement"],
+  market: ["Protocol#ComputeMarket", "ComputeMarket#ComputeMarket"],
+  timelock: ["Protocol#TimelockController", "Governance#TimelockController"],
+  governor: ["Protocol#EdgeGovernor", "Governance#EdgeGovernor"],
+} as const;
+type ExtraName = keyof typeof EXTRA_KEYS;
+
+const ARTIFACTS = {
+  VerifierSet: "contracts/verifiers/VerifierSet.sol/VerifierSet.json",
+  EpochSettlement: "contracts/settlement/EpochSettlement.sol/EpochSettlement.json",
+  ComputeMarket: "contracts/market/ComputeMarket.sol/ComputeMarket.json",
+  EdgeGovernor: "contracts/governance/EdgeGovernor.sol/EdgeGovernor.json",
+  TimelockController: "@openzeppelin/contracts/governance/TimelockController.sol/TimelockController.json",
+} as const;
+
+/** The ABI of a compiled contract (`artifacts/<path>`). */
+function abiOf(name: keyof typeof ARTIFACTS): never {
+  return (JSON.parse(readFileSync(path.join(ROOT, "artifacts", ARTIFACTS[name]), "utf8")) as { abi: unknown }).abi as never;
+}
+
+/** The addresses of the contracts beyond the core three, from Ignition's record. */
+function readExtraAddresses(chain: bigint): Record<ExtraName, string> {
+  const file = path.join(ROOT, "ignition", "deployments", `chain-${chain}`, "deployed_addresses.json");
+  const record = JSON.parse(readFileSync(file, "utf8")) as Record<string, string>;
+  const out = {} as Record<ExtraName, string>;
+  for (const [name, keys] of Object.entries(EXTRA_KEYS) as [ExtraName, readonly string[]][]) {
+    const value = keys.map((k) => record[k]).find((v) => typeof v === "string");
+    if (value === undefined) fail(`the deployment record ${file} has no ${name} (looked for ${keys.join(", ")})`);
+    out[name] = value;
+  }
+  return out;
+}
+
+/** OpenZeppelin's IGovernor.ProposalState names. */
+const PROPOSAL_STATES = ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"];
 
 const TOTAL_STEPS = 5;
 let step = 0;
@@ -223,25 +267,101 @@ try {
   fail(`deployment failed: ${(err as Error).message}`);
 }
 
-begin("setting up the demo: allowlisting account #1 as an operator, funding accounts #1 to #3");
+begin("setting up the demo: funding accounts, registering two verifiers, a governance proposal to allowlist the operator and approve them");
 const provider = new JsonRpcProvider(RPC_URL, undefined, { staticNetwork: true, pollingInterval: 100 });
 const addresses = readDeployment(chainId);
+const extra = readExtraAddresses(chainId);
 const abis = loadProtocolAbis();
-const [admin, operator, alice, bob] = await provider.listAccounts();
-if (bob === undefined) fail("the node exposes fewer than 4 accounts");
+const accounts = await provider.listAccounts();
+if (accounts.length < 8) fail("the node exposes fewer than 8 accounts");
+const [admin, operator, alice, bob, verifierOp1, verifierOp2, dapp, newcomer] = accounts;
 const token = new Contract(addresses.token, abis.EdgeToken as never, admin);
-const registry = new Contract(addresses.registry, abis.EdgeRegistry as never, admin);
+const registry = new Contract(addresses.registry, abis.EdgeRegistry as never, provider);
 const staking = new Contract(addresses.staking, abis.EdgeStaking as never, provider);
+const verifierSet = new Contract(extra.verifierSet, abiOf("VerifierSet"), provider);
+const settlement = new Contract(extra.settlement, abiOf("EpochSettlement"), provider);
+const market = new Contract(extra.market, abiOf("ComputeMarket"), provider);
+const governor = new Contract(extra.governor, abiOf("EdgeGovernor"), admin);
+const timelock = new Contract(extra.timelock, abiOf("TimelockController"), provider);
 async function demoTx(label: string, send: () => Promise<{ wait: () => Promise<unknown> }>): Promise<void> {
   say(`  ${label}`);
   await (await send()).wait();
 }
+/** Moves the local chain's clock `seconds` ahead and mines a block there. */
+async function advance(seconds: bigint): Promise<void> {
+  await provider.send("evm_increaseTime", [Number(seconds)]);
+  await provider.send("evm_mine", []);
+}
+async function chainNow(): Promise<bigint> {
+  const block = await provider.getBlock("latest");
+  return BigInt(block?.timestamp ?? 0);
+}
+// Throwaway verifier signing keys for this local chain, like the node's well-known accounts.
+const demoVerifierKeys = [Wallet.createRandom(), Wallet.createRandom()];
+let proposalId = 0n;
 try {
-  await demoTx(`allowlist ${operator.address} as an operator (trusted phase)`, () => registry.setOperatorAllowlisted(operator.address, true));
   await demoTx(`send ${formatTokenAmount(OPERATOR_FUNDS)} to the operator ${operator.address}`, () => token.transfer(operator.address, OPERATOR_FUNDS));
   for (const delegator of [alice, bob]) {
     await demoTx(`send ${formatTokenAmount(DELEGATOR_FUNDS)} to the delegator ${delegator.address}`, () => token.transfer(delegator.address, DELEGATOR_FUNDS));
   }
+  for (const account of [verifierOp1, verifierOp2, newcomer]) {
+    await demoTx(`send ${formatTokenAmount(VERIFIER_FUNDS)} to the verifier operator ${account.address}`, () => token.transfer(account.address, VERIFIER_FUNDS));
+  }
+  await demoTx(`send ${formatTokenAmount(DAPP_FUNDS)} to the dApp ${dapp.address}`, () => token.transfer(dapp.address, DAPP_FUNDS));
+
+  // Two verifiers (the quorum): registered by their operators, Pending in the trusted phase.
+  const { minBond } = (await verifierSet.parameters()) as { minBond: bigint };
+  const [fields, name, version, domainChainId, verifyingContract] = (await verifierSet.eip712Domain()) as [string, string, string, bigint, string];
+  void fields;
+  const domain = { name, version, chainId: domainChainId, verifyingContract };
+  const claimTypes = { VerifierKeyClaim: [{ name: "operator", type: "address" }, { name: "signingKey", type: "address" }] };
+  for (const [i, op] of [verifierOp1, verifierOp2].entries()) {
+    const key = demoVerifierKeys[i];
+    const claim = await key.signTypedData(domain, claimTypes, { operator: op.address, signingKey: key.address });
+    await demoTx(`verifier operator ${op.address} approves ${formatTokenAmount(minBond)} for its bond`, () =>
+      (token.connect(op) as Contract).approve(extra.verifierSet, minBond),
+    );
+    await demoTx(`verifier operator ${op.address} registers verifier #${i + 1} (key ${key.address}, http://127.0.0.1:${9100 + i}): Pending`, () =>
+      (verifierSet.connect(op) as Contract).register(key.address, `http://127.0.0.1:${9100 + i}`, minBond, claim),
+    );
+  }
+
+  // Governance holds every role: the allowlisting and the approvals go through a proposal.
+  const [votingDelay, votingPeriod, minDelay] = (await Promise.all([governor.votingDelay(), governor.votingPeriod(), timelock.getMinDelay()])) as bigint[];
+  say(`  governance: voting starts ${votingDelay} s after a proposal and lasts ${votingPeriod} s; the timelock waits ${minDelay} s`);
+  await demoTx(`account #0 (the treasury) delegates its votes to itself`, () => token.delegate(admin.address));
+  await advance(1n); // votes count from the block after the delegation
+  const targets = [addresses.registry, extra.verifierSet, extra.verifierSet];
+  const values = [0n, 0n, 0n];
+  const calldatas = [
+    registry.interface.encodeFunctionData("setOperatorAllowlisted", [operator.address, true]),
+    verifierSet.interface.encodeFunctionData("approve", [1n]),
+    verifierSet.interface.encodeFunctionData("approve", [2n]),
+  ];
+  const description = `Demo: allowlist operator ${operator.address}; approve verifiers #1 and #2`;
+  const descriptionHash = keccakId(description);
+  proposalId = (await governor.hashProposal(targets, values, calldatas, descriptionHash)) as bigint;
+  await demoTx(`propose: ${description} (proposal ${proposalId.toString().slice(0, 12)}…)`, () => governor.propose(targets, values, calldatas, description));
+  const snapshot = (await governor.proposalSnapshot(proposalId)) as bigint;
+  say(`  advance the clock to the start of voting (evm_increaseTime ${snapshot + 1n - (await chainNow())} s, evm_mine)`);
+  await advance(snapshot + 1n - (await chainNow()));
+  await demoTx("account #0 votes For", () => governor.castVote(proposalId, 1));
+  const deadline = (await governor.proposalDeadline(proposalId)) as bigint;
+  say(`  advance the clock past the end of voting (evm_increaseTime ${deadline + 1n - (await chainNow())} s, evm_mine)`);
+  await advance(deadline + 1n - (await chainNow()));
+  say(`  proposal state: ${PROPOSAL_STATES[Number(await governor.state(proposalId))]}`);
+  await demoTx("queue it in the timelock", () => governor.queue(targets, values, calldatas, descriptionHash));
+  const eta = (await governor.proposalEta(proposalId)) as bigint;
+  say(`  advance the clock past the timelock delay (evm_increaseTime ${eta - (await chainNow())} s, evm_mine)`);
+  await advance(eta - (await chainNow()));
+  await demoTx("execute it: the timelock allowlists the operator and approves both verifiers", () => governor.execute(targets, values, calldatas, descriptionHash));
+  const state = PROPOSAL_STATES[Number(await governor.state(proposalId))];
+  const allowlisted = (await registry.isAllowlisted(operator.address)) as boolean;
+  const active = (await verifierSet.activeCount()) as bigint;
+  if (state !== "Executed" || !allowlisted || active !== 2n) {
+    fail(`the governance proposal did not take effect (state ${state}, operator allowlisted: ${allowlisted}, active verifiers: ${active})`);
+  }
+  say(`  ✓ proposal Executed: operator ${operator.address} allowlisted, ${active} verifiers active — done through governance`);
 } catch (err) {
   fail(`demo setup failed: ${(err as Error).message.split("\n")[0]}`);
 }
@@ -253,12 +373,25 @@ const [epochLength, epoch, creditWindow, params] = (await Promise.all([
   staking.rewardCreditWindow(),
   staking.parameters(),
 ])) as [bigint, bigint, bigint, { minSelfBond: bigint; unbondingDelay: bigint; commissionDelay: bigint; jailPeriod: bigint }];
-const balances = (await Promise.all([admin, operator, alice, bob].map((a) => token.balanceOf(a.address)))) as bigint[];
+const [verifierParams, settlementParams, [inflation], feeBps, thawingPeriod, votingDelay, votingPeriod, timelockDelay] = (await Promise.all([
+  verifierSet.parameters(),
+  settlement.parameters(),
+  settlement.inflation(),
+  market.feeBps(),
+  market.thawingPeriod(),
+  governor.votingDelay(),
+  governor.votingPeriod(),
+  timelock.getMinDelay(),
+])) as [{ minBond: bigint; exitDelay: bigint; quorum: bigint }, { disputeWindow: bigint }, [bigint], bigint, bigint, bigint, bigint, bigint];
+const shown = [admin, operator, alice, bob, verifierOp1, verifierOp2, dapp, newcomer];
+const balances = (await Promise.all(shown.map((a) => token.balanceOf(a.address)))) as bigint[];
 const minutes = (seconds: bigint) => (seconds % 60n === 0n ? `${seconds / 60n} min` : `${seconds} s`);
+const percent = (rate: bigint) => `${Number((rate * 10_000n) / 10n ** 9n) / 100}%`;
 const warmUp = creditWindow + 1n;
-// A throwaway signing key for the demo edge on this local chain (like the node's own
-// well-known accounts): the register task signs the key's claim with it.
+// Throwaway signing keys on this local chain (like the node's own well-known accounts): the
+// register tasks sign the keys' claims with them.
 const demoSigningKey = Wallet.createRandom();
+const newVerifierKey = Wallet.createRandom();
 const hh = hardhatCommand();
 const LOCAL = "--network localhost";
 
@@ -267,20 +400,36 @@ const lines = [
   `Tideway is running on ${RPC_URL} (chain ${chainId}).`,
   "",
   "Contracts",
-  `  EdgeToken     ${addresses.token}`,
-  `  EdgeRegistry  ${addresses.registry}`,
-  `  EdgeStaking   ${addresses.staking}`,
+  `  EdgeToken           ${addresses.token}`,
+  `  EdgeRegistry        ${addresses.registry}`,
+  `  EdgeStaking         ${addresses.staking}`,
+  `  VerifierSet         ${extra.verifierSet}`,
+  `  EpochSettlement     ${extra.settlement}`,
+  `  ComputeMarket       ${extra.market}`,
+  `  TimelockController  ${extra.timelock}  (holds every admin and governance role)`,
+  `  EdgeGovernor        ${extra.governor}  (the timelock's only proposer)`,
   "",
   "Rules on this network (ignition/parameters/local.json)",
   `  epochs of ${minutes(epochLength)} (now epoch ${epoch}); new stake earns after a warm-up of ${warmUp} epochs (${minutes(warmUp * epochLength)})`,
   `  unbonded stake is withdrawable ${minutes(params.unbondingDelay)} after the end of the epoch it was unbonded in, slashable until then`,
   `  minimum self-bond ${formatTokenAmount(params.minSelfBond)}; commission changes apply after ${params.commissionDelay} epochs; jail lasts ${minutes(params.jailPeriod)}`,
+  `  verifiers bond at least ${formatTokenAmount(verifierParams.minBond)}, leave after ${minutes(verifierParams.exitDelay)}; attestations need ${verifierParams.quorum} signatures and are final after ${minutes(settlementParams.disputeWindow)}`,
+  `  inflation ${percent(inflation)} a year; the market burns a ${Number(feeBps) / 100}% fee; escrow thaws in ${minutes(thawingPeriod)}`,
+  `  governance: the registry and verifier set are in their trusted phase; proposals vote ${minutes(votingDelay)} after being made, for ${minutes(votingPeriod)}, then wait ${minutes(timelockDelay)} in the timelock`,
+  "",
+  "Set up through governance (a real proposal, delegate → propose → vote → queue → execute,",
+  "the clock moved with evm_increaseTime/evm_mine):",
+  `  proposal ${proposalId} executed: operator #1 allowlisted, verifiers #1 and #2 approved`,
   "",
   "Demo accounts (the node's unlocked accounts: choose one with --from <n>)",
-  `  --from 0  ${admin.address}  governance and treasury, ${formatTokenAmount(balances[0])}`,
+  `  --from 0  ${admin.address}  treasury, votes with its tokens, ${formatTokenAmount(balances[0])}`,
   `  --from 1  ${operator.address}  operator (allowlisted), ${formatTokenAmount(balances[1])}`,
   `  --from 2  ${alice.address}  delegator, ${formatTokenAmount(balances[2])}`,
   `  --from 3  ${bob.address}  delegator, ${formatTokenAmount(balances[3])}`,
+  `  --from 4  ${verifierOp1.address}  operator of verifier #1 (key ${demoVerifierKeys[0].address}), ${formatTokenAmount(balances[4])}`,
+  `  --from 5  ${verifierOp2.address}  operator of verifier #2 (key ${demoVerifierKeys[1].address}), ${formatTokenAmount(balances[5])}`,
+  `  --from 6  ${dapp.address}  a dApp, ${formatTokenAmount(balances[6])}`,
+  `  --from 7  ${newcomer.address}  a would-be verifier, ${formatTokenAmount(balances[7])}`,
   "",
   "Try it, in another terminal:",
   ...(hh.note === undefined ? [] : [`  (${hh.note})`]),
@@ -295,9 +444,37 @@ const lines = [
   `  ${hh.cmd} edge unbond ${LOCAL} --from 2 1 all`,
   `  # once the unbonding has matured:`,
   `  ${hh.cmd} edge withdraw ${LOCAL} --from 2 1`,
-  `  All tasks: ${hh.cmd} edge --help`,
+  "",
+  "  # verifiers and epochs",
+  `  ${hh.cmd} verifier show ${LOCAL}`,
+  `  TIDEWAY_VERIFIER_SIGNING_KEY=${newVerifierKey.privateKey} \\`,
+  `    ${hh.cmd} verifier register ${LOCAL} --from 7 --endpoint http://127.0.0.1:9102   # Pending: governance approves it`,
+  `  ${hh.cmd} epoch status ${LOCAL}`,
+  `  ${hh.cmd} epoch status ${LOCAL} --epoch ${epoch > 0n ? epoch - 1n : 0n}`,
+  "  # once the verifiers have attested an epoch and published its results file:",
+  `  ${hh.cmd} epoch claim ${LOCAL} --epoch <n> --results <epoch-n.json>`,
+  ...dappCommands(hh.cmd, LOCAL),
+  "",
+  `  All tasks: ${hh.cmd} edge --help (also verifier, epoch, dapp)`,
   "",
   `The node keeps running; its log is ${NODE_LOG}. Press Ctrl-C to stop it.`,
 ];
 console.log(lines.join("\n"));
 provider.destroy();
+
+/** The `dapp` commands to try, when this checkout has the dapp tasks. */
+function dappCommands(cmd: string, network: string): string[] {
+  if (!existsSync(path.join(ROOT, "scripts", "tasks", "actions", "dapp.ts"))) return [];
+  return [
+    "",
+    "  # a dApp paying edges (ComputeMarket)",
+    `  ${cmd} dapp deposit ${network} --from 6 1000`,
+    `  ${cmd} dapp open-session ${network} --from 6 --model tideway/reference-1 --budget 100 --expiry 1h`,
+    `  ${cmd} dapp authorize-signer ${network} --from 6 ${Wallet.createRandom().address}`,
+    `  ${cmd} dapp show ${network} --from 6`,
+    `  ${cmd} dapp close-session ${network} --from 6 1`,
+    `  ${cmd} dapp thaw ${network} --from 6 400`,
+    `  # once the thaw is over (${minutes(thawingPeriod)}):`,
+    `  ${cmd} dapp withdraw ${network} --from 6`,
+  ];
+}

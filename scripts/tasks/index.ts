@@ -94,4 +94,88 @@ export const tasks: TaskDefinition[] = [
     .addOption(FROM)
     .setAction(() => import("./actions/approve.js"))
     .build(),
+
+  emptyTask("verifier", "Tideway verifiers: register, inspect").build(),
+
+  task(["verifier", "register"], "Register a verifier operated by the signer, bonding tokens (Pending until governance approves it in the trusted phase)")
+    .addOption({ name: "endpoint", description: "HTTP endpoint where peer verifiers reach this verifier", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "bond", description: "Tokens to bond (default: the minimum bond)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "signingKey", description: "Address of the key the verifier signs attestations with (never used before; default: the key in TIDEWAY_VERIFIER_SIGNING_KEY)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "keySignature", description: "The key's EIP-712 VerifierKeyClaim for your operator address; omit it to sign with TIDEWAY_VERIFIER_SIGNING_KEY", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption(FROM)
+    .setAction(() => import("./actions/verifier-register.js"))
+    .build(),
+
+  task(["verifier", "show"], "Show the verifier set (quorum, phase, every verifier) or one verifier")
+    .addPositionalArgument({ name: "verifierId", description: "A verifier's id (default: all of them)", type: ArgumentType.STRING, defaultValue: "" })
+    .setAction(() => import("./actions/verifier-show.js"))
+    .build(),
+
+  emptyTask("epoch", "Tideway epoch settlement: status, reward claims").build(),
+
+  task(["epoch", "status"], "Show an epoch's settlement (attestation, finality, emission, claims), or the current epoch and inflation")
+    .addOption({ name: "epoch", description: "The epoch (default: the current epoch and inflation)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .setAction(() => import("./actions/epoch-status.js"))
+    .build(),
+
+  task(["epoch", "claim"], "Claim every edge's reward of a final epoch from the verifiers' results file (skips edges already claimed)")
+    .addOption({ name: "epoch", description: "The epoch (must match the file's; default: the file's)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "results", description: "The epoch's results file: JSON {epoch, root, totalWeight, results: [{edgeId, stake, quality}]}", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "batch", description: "Claims per transaction", type: ArgumentType.INT, defaultValue: 50 })
+    .addOption(FROM)
+    .setAction(() => import("./actions/epoch-claim.js"))
+    .build(),
+
+  emptyTask("dapp", "Tideway dApps: escrow, voucher signers and sessions in the ComputeMarket").build(),
+
+  task(["dapp", "deposit"], "Add tokens to a dApp's escrow (approves the market first if needed)")
+    .addPositionalArgument({ name: "amount", description: "Tokens, e.g. 1000 or 0.5" })
+    .addOption({ name: "payer", description: "Whose escrow to fund (default: the signer)", type: ArgumentType.STRING, defaultValue: "" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-deposit.js"))
+    .build(),
+
+  task(["dapp", "authorize-signer"], "Let a key (e.g. a gateway's hot key) sign vouchers on your escrow")
+    .addPositionalArgument({ name: "signer", description: "The key's address" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-authorize-signer.js"))
+    .build(),
+
+  task(["dapp", "revoke-signer"], "Withdraw a key's authority at once (its unredeemed vouchers stop paying)")
+    .addPositionalArgument({ name: "signer", description: "The key's address" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-revoke-signer.js"))
+    .build(),
+
+  task(["dapp", "open-session"], "Open a session paid from your escrow (edges learn of it from its event)")
+    .addOption({ name: "model", description: "The model the session is served with", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "budget", description: "The most its vouchers may take in total, in tokens", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "expiry", description: "When edges stop serving it: unix seconds, or a duration from now (30m, 2h, 1d)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-open-session.js"))
+    .build(),
+
+  task(["dapp", "close-session"], "Close one of your sessions (vouchers for what was served still redeem)")
+    .addPositionalArgument({ name: "sessionId", description: "The session's id" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-close-session.js"))
+    .build(),
+
+  task(["dapp", "thaw"], "Start thawing part of your escrow to withdraw it after the thawing period (replaces a thaw in progress)")
+    .addPositionalArgument({ name: "amount", description: "Tokens, \"all\", or 0 to cancel the thaw" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-thaw.js"))
+    .build(),
+
+  task(["dapp", "withdraw"], "Withdraw your thawed tokens once the thawing period is over")
+    .addOption({ name: "to", description: "Receiver (default: the signer)", type: ArgumentType.STRING, defaultValue: "" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-withdraw.js"))
+    .build(),
+
+  task(["dapp", "show"], "Show a dApp's escrow, thaw, authorized signers and sessions")
+    .addOption({ name: "account", description: "Whose (default: the --from account)", type: ArgumentType.STRING, defaultValue: "" })
+    .addOption(FROM)
+    .setAction(() => import("./actions/dapp-show.js"))
+    .build(),
 ];
