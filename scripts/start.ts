@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 
 import { Contract, id as keccakId, JsonRpcProvider, Wallet } from "ethers";
 
-import { formatTokenAmount, loadProtocolAbis, ONE_TOKEN, readDeployment } from "../lib/protocol/index.ts";
+import { formatTokenAmount, loadProtocolAbis, ONE_TOKEN, readProtocolAddresses } from "../lib/protocol/index.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const HOST = "127.0.0.1";
@@ -37,42 +37,6 @@ const OPERATOR_FUNDS = 100_000n * ONE_TOKEN;
 const DELEGATOR_FUNDS = 50_000n * ONE_TOKEN;
 const VERIFIER_FUNDS = 20_000n * ONE_TOKEN;
 const DAPP_FUNDS = 50_000n * ONE_TOKEN;
-
-/** Ignition future ids of the contracts beyond lib/protocol's three (Protocol deploys them through submodules). */
-const EXTRA_KEYS = {
-  verifierSet: ["Protocol#VerifierSet", "VerifierSet#VerifierSet"],
-  settlement: ["Protocol#EpochSettlement", "EpochSettlement#EpochSettlement"],
-  market: ["Protocol#ComputeMarket", "ComputeMarket#ComputeMarket"],
-  timelock: ["Protocol#TimelockController", "Governance#TimelockController"],
-  governor: ["Protocol#EdgeGovernor", "Governance#EdgeGovernor"],
-} as const;
-type ExtraName = keyof typeof EXTRA_KEYS;
-
-const ARTIFACTS = {
-  VerifierSet: "contracts/verifiers/VerifierSet.sol/VerifierSet.json",
-  EpochSettlement: "contracts/settlement/EpochSettlement.sol/EpochSettlement.json",
-  ComputeMarket: "contracts/market/ComputeMarket.sol/ComputeMarket.json",
-  EdgeGovernor: "contracts/governance/EdgeGovernor.sol/EdgeGovernor.json",
-  TimelockController: "@openzeppelin/contracts/governance/TimelockController.sol/TimelockController.json",
-} as const;
-
-/** The ABI of a compiled contract (`artifacts/<path>`). */
-function abiOf(name: keyof typeof ARTIFACTS): never {
-  return (JSON.parse(readFileSync(path.join(ROOT, "artifacts", ARTIFACTS[name]), "utf8")) as { abi: unknown }).abi as never;
-}
-
-/** The addresses of the contracts beyond the core three, from Ignition's record. */
-function readExtraAddresses(chain: bigint): Record<ExtraName, string> {
-  const file = path.join(ROOT, "ignition", "deployments", `chain-${chain}`, "deployed_addresses.json");
-  const record = JSON.parse(readFileSync(file, "utf8")) as Record<string, string>;
-  const out = {} as Record<ExtraName, string>;
-  for (const [name, keys] of Object.entries(EXTRA_KEYS) as [ExtraName, readonly string[]][]) {
-    const value = keys.map((k) => record[k]).find((v) => typeof v === "string");
-    if (value === undefined) fail(`the deployment record ${file} has no ${name} (looked for ${keys.join(", ")})`);
-    out[name] = value;
-  }
-  return out;
-}
 
 /** OpenZeppelin's IGovernor.ProposalState names. */
 const PROPOSAL_STATES = ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"];
@@ -269,8 +233,7 @@ try {
 
 begin("setting up the demo: funding accounts, registering two verifiers, a governance proposal to allowlist the operator and approve them");
 const provider = new JsonRpcProvider(RPC_URL, undefined, { staticNetwork: true, pollingInterval: 100 });
-const addresses = readDeployment(chainId);
-const extra = readExtraAddresses(chainId);
+const addresses = readProtocolAddresses(chainId);
 const abis = loadProtocolAbis();
 const accounts = await provider.listAccounts();
 if (accounts.length < 8) fail("the node exposes fewer than 8 accounts");
@@ -278,11 +241,11 @@ const [admin, operator, alice, bob, verifierOp1, verifierOp2, dapp, newcomer] = 
 const token = new Contract(addresses.token, abis.EdgeToken as never, admin);
 const registry = new Contract(addresses.registry, abis.EdgeRegistry as never, provider);
 const staking = new Contract(addresses.staking, abis.EdgeStaking as never, provider);
-const verifierSet = new Contract(extra.verifierSet, abiOf("VerifierSet"), provider);
-const settlement = new Contract(extra.settlement, abiOf("EpochSettlement"), provider);
-const market = new Contract(extra.market, abiOf("ComputeMarket"), provider);
-const governor = new Contract(extra.governor, abiOf("EdgeGovernor"), admin);
-const timelock = new Contract(extra.timelock, abiOf("TimelockController"), provider);
+const verifierSet = new Contract(addresses.verifierSet, abis.VerifierSet as never, provider);
+const settlement = new Contract(addresses.settlement, abis.EpochSettlement as never, provider);
+const market = new Contract(addresses.market, abis.ComputeMarket as never, provider);
+const governor = new Contract(addresses.governor, abis.EdgeGovernor as never, admin);
+const timelock = new Contract(addresses.timelock, abis.TimelockController as never, provider);
 async function demoTx(label: string, send: () => Promise<{ wait: () => Promise<unknown> }>): Promise<void> {
   say(`  ${label}`);
   await (await send()).wait();
@@ -319,7 +282,7 @@ try {
     const key = demoVerifierKeys[i];
     const claim = await key.signTypedData(domain, claimTypes, { operator: op.address, signingKey: key.address });
     await demoTx(`verifier operator ${op.address} approves ${formatTokenAmount(minBond)} for its bond`, () =>
-      (token.connect(op) as Contract).approve(extra.verifierSet, minBond),
+      (token.connect(op) as Contract).approve(addresses.verifierSet, minBond),
     );
     await demoTx(`verifier operator ${op.address} registers verifier #${i + 1} (key ${key.address}, http://127.0.0.1:${9100 + i}): Pending`, () =>
       (verifierSet.connect(op) as Contract).register(key.address, `http://127.0.0.1:${9100 + i}`, minBond, claim),
@@ -331,7 +294,7 @@ try {
   say(`  governance: voting starts ${votingDelay} s after a proposal and lasts ${votingPeriod} s; the timelock waits ${minDelay} s`);
   await demoTx(`account #0 (the treasury) delegates its votes to itself`, () => token.delegate(admin.address));
   await advance(1n); // votes count from the block after the delegation
-  const targets = [addresses.registry, extra.verifierSet, extra.verifierSet];
+  const targets = [addresses.registry, addresses.verifierSet, addresses.verifierSet];
   const values = [0n, 0n, 0n];
   const calldatas = [
     registry.interface.encodeFunctionData("setOperatorAllowlisted", [operator.address, true]),
@@ -403,11 +366,11 @@ const lines = [
   `  EdgeToken           ${addresses.token}`,
   `  EdgeRegistry        ${addresses.registry}`,
   `  EdgeStaking         ${addresses.staking}`,
-  `  VerifierSet         ${extra.verifierSet}`,
-  `  EpochSettlement     ${extra.settlement}`,
-  `  ComputeMarket       ${extra.market}`,
-  `  TimelockController  ${extra.timelock}  (holds every admin and governance role)`,
-  `  EdgeGovernor        ${extra.governor}  (the timelock's only proposer)`,
+  `  VerifierSet         ${addresses.verifierSet}`,
+  `  EpochSettlement     ${addresses.settlement}`,
+  `  ComputeMarket       ${addresses.market}`,
+  `  TimelockController  ${addresses.timelock}  (holds every admin and governance role)`,
+  `  EdgeGovernor        ${addresses.governor}  (the timelock's only proposer)`,
   "",
   "Rules on this network (ignition/parameters/local.json)",
   `  epochs of ${minutes(epochLength)} (now epoch ${epoch}); new stake earns after a warm-up of ${warmUp} epochs (${minutes(warmUp * epochLength)})`,

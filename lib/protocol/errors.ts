@@ -51,6 +51,7 @@ export const PROTOCOL_ARTIFACTS: Readonly<Record<string, string>> = {
   EpochSettlement: "contracts/settlement/EpochSettlement.sol/EpochSettlement.json",
   ComputeMarket: "contracts/market/ComputeMarket.sol/ComputeMarket.json",
   EdgeGovernor: "contracts/governance/EdgeGovernor.sol/EdgeGovernor.json",
+  TimelockController: "@openzeppelin/contracts/governance/TimelockController.sol/TimelockController.json",
 };
 
 /** Hardhat's artifacts directory of this repository. */

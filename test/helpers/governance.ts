@@ -5,7 +5,7 @@
 import type { ContractRunner } from "ethers";
 
 import ProtocolModule from "../../ignition/modules/Protocol.js";
-import { type Connection, testParameters, TOKEN } from "./protocol.js";
+import { type Connection, testParameters, TOKEN, typedContracts } from "./protocol.js";
 
 export const VOTING_DELAY = 1n; // seconds
 export const VOTING_PERIOD = 50n; // seconds
@@ -46,12 +46,7 @@ export async function deployGoverned(conn: Connection) {
   const { ethers, ignition } = conn;
   const [deployer, alice, bob, carol, operator, verifierOperator, outsider] = await ethers.getSigners();
   const deployed = await ignition.deploy(ProtocolModule, { parameters: governanceParameters });
-  const token = await ethers.getContractAt("EdgeToken", await deployed.token.getAddress());
-  const registry = await ethers.getContractAt("EdgeRegistry", await deployed.registry.getAddress());
-  const staking = await ethers.getContractAt("EdgeStaking", await deployed.staking.getAddress());
-  const verifierSet = await ethers.getContractAt("VerifierSet", await deployed.verifierSet.getAddress());
-  const settlement = await ethers.getContractAt("EpochSettlement", await deployed.settlement.getAddress());
-  const market = await ethers.getContractAt("ComputeMarket", await deployed.market.getAddress());
+  const { token, registry, staking, verifierSet, settlement, market } = await typedContracts(conn, deployed);
   const timelock = await ethers.getContractAt("TimelockController", await deployed.timelock.getAddress());
   const governor = await ethers.getContractAt("EdgeGovernor", await deployed.governor.getAddress());
 

@@ -4,7 +4,7 @@ import type { Signer, TypedDataDomain, TypedDataField } from "ethers";
 import { verifyTypedData } from "ethers";
 
 import ComputeMarketModule from "../../ignition/modules/ComputeMarket.js";
-import { keyClaimDomain } from "../../lib/protocol/index.js";
+import { keyClaimDomain, VOUCHER_TYPES as LIB_VOUCHER_TYPES } from "../../lib/protocol/index.js";
 import { type Connection, profile, signKeyClaim, TOKEN, testParameters } from "./protocol.js";
 
 /** Market parameters in tests: a 2.5% fee (so rounding shows on small amounts), a one-hour thaw. */
@@ -20,16 +20,8 @@ export const PAYER_FUNDS = 1_000_000n * TOKEN;
 /** Parameter indices of IComputeMarket.Parameter. */
 export const Parameter = { FeeBps: 0n, ThawingPeriod: 1n } as const;
 
-/** The EIP-712 types of IComputeMarket.Voucher (must match VOUCHER_TYPEHASH). */
-export const VOUCHER_TYPES: Record<string, TypedDataField[]> = {
-  Voucher: [
-    { name: "payer", type: "address" },
-    { name: "edgeId", type: "uint256" },
-    { name: "sessionId", type: "uint256" },
-    { name: "cumulativeAmount", type: "uint256" },
-    { name: "expiry", type: "uint256" },
-  ],
-};
+/** The EIP-712 types of IComputeMarket.Voucher, from lib/protocol (viem's readonly const; ethers wants mutable arrays). */
+export const VOUCHER_TYPES = LIB_VOUCHER_TYPES as unknown as Record<string, TypedDataField[]>;
 
 export interface Voucher {
   payer: string;

@@ -57,6 +57,19 @@ export async function connect() {
 
 export type Connection = Awaited<ReturnType<typeof connect>>;
 
+/** The contracts an Ignition deployment of `Contracts` (or of `Protocol`, which includes it) returned, typed. */
+export async function typedContracts(conn: Connection, deployed: Record<"token" | "registry" | "staking" | "verifierSet" | "settlement" | "market", { getAddress(): Promise<string> }>) {
+  const { ethers } = conn;
+  return {
+    token: await ethers.getContractAt("EdgeToken", await deployed.token.getAddress()),
+    registry: await ethers.getContractAt("EdgeRegistry", await deployed.registry.getAddress()),
+    staking: await ethers.getContractAt("EdgeStaking", await deployed.staking.getAddress()),
+    verifierSet: await ethers.getContractAt("VerifierSet", await deployed.verifierSet.getAddress()),
+    settlement: await ethers.getContractAt("EpochSettlement", await deployed.settlement.getAddress()),
+    market: await ethers.getContractAt("ComputeMarket", await deployed.market.getAddress()),
+  };
+}
+
 /**
  * Deploys every contract through the Ignition module production builds on (`Contracts`, wired,
  * before Protocol.ts hands the roles to governance, so `admin` acts as governance here), funds
@@ -67,12 +80,7 @@ export async function deployProtocol(conn: Connection) {
   const { ethers, ignition } = conn;
   const [admin, operator, alice, bob, carol, slasher, creditor, outsider] = await ethers.getSigners();
   const deployed = await ignition.deploy(ContractsModule, { parameters: testParameters });
-  const token = await ethers.getContractAt("EdgeToken", await deployed.token.getAddress());
-  const registry = await ethers.getContractAt("EdgeRegistry", await deployed.registry.getAddress());
-  const staking = await ethers.getContractAt("EdgeStaking", await deployed.staking.getAddress());
-  const verifierSet = await ethers.getContractAt("VerifierSet", await deployed.verifierSet.getAddress());
-  const settlement = await ethers.getContractAt("EpochSettlement", await deployed.settlement.getAddress());
-  const market = await ethers.getContractAt("ComputeMarket", await deployed.market.getAddress());
+  const { token, registry, staking, verifierSet, settlement, market } = await typedContracts(conn, deployed);
 
   for (const holder of [operator, alice, bob, carol, creditor, outsider]) {
     await token.transfer(holder.address, 1_000_000n * TOKEN);

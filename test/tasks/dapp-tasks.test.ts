@@ -5,9 +5,10 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import hre from "hardhat";
 
-import { execute, TaskError, type TaskAddresses, type TaskIO } from "../../scripts/tasks/actions/common.js";
+import { execute, TaskError } from "../../scripts/tasks/actions/common.js";
 import { authorizeSigner, closeSession, dappShow, deposit, openSession, parseExpiry, revokeSigner, thaw, withdrawEscrow } from "../../scripts/tasks/actions/dapp.js";
 import { connect, type Connection, deployProtocol, TOKEN } from "../helpers/protocol.js";
+import { capture, rejection, taskAddresses } from "../helpers/tasks.js";
 
 // Account indices of deployProtocol's signers, as `--from` takes them.
 const ALICE = 2; // the dApp
@@ -23,13 +24,7 @@ describe("dapp tasks", () => {
 
   async function deployed() {
     const env = await deployProtocol(conn);
-    const addresses: TaskAddresses = {
-      token: await env.token.getAddress(),
-      registry: await env.registry.getAddress(),
-      staking: await env.staking.getAddress(),
-      market: await env.market.getAddress(),
-    };
-    return { ...env, addresses };
+    return { ...env, addresses: await taskAddresses(env) };
   }
 
   /** deployed() plus 1,000 tokens in alice's escrow. */
@@ -37,22 +32,6 @@ describe("dapp tasks", () => {
     const env = await deployed();
     await deposit({ amount: "1000", from: ALICE }, conn, { addresses: env.addresses, log: () => {} });
     return env;
-  }
-
-  function capture(addresses: TaskAddresses) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io: TaskIO = { addresses, log: (l) => out.push(l), error: (l) => err.push(l) };
-    return { io, out, err };
-  }
-
-  async function rejection(promise: Promise<unknown>): Promise<Error> {
-    try {
-      await promise;
-    } catch (e) {
-      return e as Error;
-    }
-    throw new Error("expected the task to fail");
   }
 
   async function now(): Promise<bigint> {

@@ -155,8 +155,16 @@ describe("lib/protocol", () => {
     it("reports an error declared by several contracts as the preferred one's", () => {
       const role = id("GOVERNANCE_ROLE");
       const data = encodeError("AccessControlUnauthorizedAccount(address,bytes32)", ["address", "bytes32"], [account, role]);
-      // Every AccessControl contract declares it; the governor does not use AccessControl.
-      expect(decoder.contractsDeclaring(data.slice(0, 10))).to.deep.equal(["EdgeStaking", "EdgeRegistry", "EdgeToken", "VerifierSet", "EpochSettlement", "ComputeMarket"]);
+      // Every AccessControl contract declares it (the governor does not use AccessControl).
+      expect(decoder.contractsDeclaring(data.slice(0, 10))).to.deep.equal([
+        "EdgeStaking",
+        "EdgeRegistry",
+        "EdgeToken",
+        "VerifierSet",
+        "EpochSettlement",
+        "ComputeMarket",
+        "TimelockController",
+      ]);
       expect(decoder.decode(data).contract).to.equal("EdgeStaking");
       const preferred = decoder.decode(data, "EdgeRegistry");
       expect(preferred.contract).to.equal("EdgeRegistry");
@@ -190,7 +198,7 @@ describe("lib/protocol", () => {
   describe("loadProtocolAbis", () => {
     it("reads the ABIs of the protocol's contracts from the artifacts", () => {
       const abis = loadProtocolAbis();
-      expect(Object.keys(abis)).to.deep.equal(["EdgeStaking", "EdgeRegistry", "EdgeToken", "VerifierSet", "EpochSettlement", "ComputeMarket", "EdgeGovernor"]);
+      expect(Object.keys(abis)).to.deep.equal(["EdgeStaking", "EdgeRegistry", "EdgeToken", "VerifierSet", "EpochSettlement", "ComputeMarket", "EdgeGovernor", "TimelockController"]);
       expect(abis.EdgeStaking.some((e) => e.type === "function" && e.name === "delegate")).to.equal(true);
     });
 

@@ -10,12 +10,13 @@ import { Wallet } from "ethers";
 import hre from "hardhat";
 
 import { keyClaimDomain } from "../../lib/protocol/index.js";
-import { execute, TaskError, type TaskAddresses, type TaskIO } from "../../scripts/tasks/actions/common.js";
+import { execute, TaskError, type TaskAddresses } from "../../scripts/tasks/actions/common.js";
 import { epochClaim } from "../../scripts/tasks/actions/epoch-claim.js";
 import { epochStatus } from "../../scripts/tasks/actions/epoch-status.js";
 import { VERIFIER_KEY_CLAIM_TYPES, verifierRegister } from "../../scripts/tasks/actions/verifier-register.js";
 import { verifierShow } from "../../scripts/tasks/actions/verifier-show.js";
 import { connect, type Connection, CREDIT_WINDOW, deployProtocol, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN, VERIFIER_MIN_BOND } from "../helpers/protocol.js";
+import { capture as captureIO, rejection, taskAddresses } from "../helpers/tasks.js";
 import { addEdge, buildTree, QUALITY_ONE, RATE_ONE, registerVerifiers, signAttestation } from "../helpers/settlement.js";
 
 // Account indices of deployProtocol's signers, as `--from` takes them.
@@ -39,14 +40,7 @@ describe("verifier and epoch tasks", () => {
 
   async function deployed() {
     const env = await deployProtocol(conn);
-    const addresses: TaskAddresses = {
-      token: await env.token.getAddress(),
-      registry: await env.registry.getAddress(),
-      staking: await env.staking.getAddress(),
-      verifierSet: await env.verifierSet.getAddress(),
-      settlement: await env.settlement.getAddress(),
-    };
-    return { ...env, addresses };
+    return { ...env, addresses: await taskAddresses(env) };
   }
 
   /**
@@ -92,22 +86,7 @@ describe("verifier and epoch tasks", () => {
     return file;
   }
 
-  /** IO that records what a task prints. */
-  function capture(addresses: TaskAddresses, env: Record<string, string | undefined> = KEY_ENV) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io: TaskIO = { addresses, log: (l) => out.push(l), error: (l) => err.push(l), env };
-    return { io, out, err };
-  }
-
-  async function rejection(promise: Promise<unknown>): Promise<Error> {
-    try {
-      await promise;
-    } catch (e) {
-      return e as Error;
-    }
-    throw new Error("expected the task to fail");
-  }
+  const capture = (addresses: TaskAddresses, env: Record<string, string | undefined> = KEY_ENV) => captureIO(addresses, env);
 
   describe("registration in hardhat.config.ts", () => {
     it("defines the verifier and epoch subtasks with lazily imported actions", async () => {

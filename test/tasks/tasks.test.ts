@@ -9,10 +9,10 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import hre from "hardhat";
 
-import { keyClaimDomain, type ProtocolAddresses, signKeyClaim } from "../../lib/protocol/index.js";
+import { keyClaimDomain, signKeyClaim } from "../../lib/protocol/index.js";
 import { approve } from "../../scripts/tasks/actions/approve.js";
 import { claim } from "../../scripts/tasks/actions/claim.js";
-import { execute, hardhatAction, TaskError, type TaskIO } from "../../scripts/tasks/actions/common.js";
+import { execute, hardhatAction, TaskError, type TaskAddresses } from "../../scripts/tasks/actions/common.js";
 import { delegate } from "../../scripts/tasks/actions/delegate.js";
 import { position } from "../../scripts/tasks/actions/position.js";
 import { register } from "../../scripts/tasks/actions/register.js";
@@ -34,6 +34,7 @@ import {
   TOKEN,
   UNBONDING_DELAY,
 } from "../helpers/protocol.js";
+import { capture as captureIO, taskAddresses } from "../helpers/tasks.js";
 
 // Account indices of deployProtocol's signers, as `--from` takes them.
 const OPERATOR = 1;
@@ -53,13 +54,10 @@ describe("edge tasks", () => {
 
   async function deployed() {
     const env = await deployProtocol(conn);
-    const addresses: ProtocolAddresses = {
-      token: await env.token.getAddress(),
-      registry: await env.registry.getAddress(),
-      staking: await env.staking.getAddress(),
-    };
-    return { ...env, addresses };
+    return { ...env, addresses: await taskAddresses(env) };
   }
+
+  const capture = (addresses: TaskAddresses) => captureIO(addresses, KEY_ENV);
 
   /** deployed() plus edge 1, registered and self-bonded (the minimum) through the tasks. */
   async function withEdge() {
@@ -80,14 +78,6 @@ describe("edge tasks", () => {
     await delegate({ edgeId: 1n, amount: "1000", from: ALICE }, conn, { addresses: env.addresses, log: () => {} });
     await goToEpoch(conn, env.staking, CREDIT_WINDOW + 1n);
     return env;
-  }
-
-  /** IO that records what a task prints. */
-  function capture(addresses: ProtocolAddresses) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io: TaskIO = { addresses, log: (l) => out.push(l), error: (l) => err.push(l), env: KEY_ENV };
-    return { io, out, err };
   }
 
   describe("registration in hardhat.config.ts", () => {

@@ -2,8 +2,6 @@
 // takes a network connection (so tests can call it on the in-process network) and a thin
 // Hardhat action around it (`hardhatAction`) that opens the connection and turns any failure
 // into one readable line on stderr and a non-zero exit code, never a stack trace.
-import { existsSync, readFileSync } from "node:fs";
-import path from "node:path";
 
 import type { HardhatEthers, HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { Contract, type ContractTransactionReceipt, type ContractTransactionResponse, type Interface, type LogDescription } from "ethers";
@@ -15,14 +13,16 @@ import {
   ContractRevertError,
   deployHint,
   deploymentFile,
-  DEFAULT_ARTIFACTS_DIR,
   ErrorDecoder,
   formatBps,
   formatTokenAmount as fmt,
   loadProtocolAbis,
+  PROTOCOL_CONTRACTS,
+  readAvailableProtocolAddresses,
   readDeployment,
   type Abi,
   type ProtocolAddresses,
+  type ProtocolContractKey,
 } from "../../../lib/protocol/index.js";
 import type { ComputeMarket, EdgeRegistry, EdgeStaking, EdgeToken, EpochSettlement, VerifierSet } from "../../../types/ethers-contracts/index.js";
 
@@ -33,70 +33,11 @@ export interface TaskConnection {
   ethers: HardhatEthers;
 }
 
-/**
- * Contracts deployed after the first three (lib/protocol's {ProtocolAddresses}): optional, so
- * that a record of an older deployment still serves the `edge` tasks. Keys are the Ignition
- * future ids they may be recorded under, in order of preference.
- */
-export const EXTRA_DEPLOYMENT_KEYS = {
-  verifierSet: ["Protocol#VerifierSet", "VerifierSet#VerifierSet"],
-  settlement: ["Protocol#EpochSettlement", "EpochSettlement#EpochSettlement"],
-  market: ["Protocol#ComputeMarket", "ComputeMarket#ComputeMarket"],
-  timelock: ["Protocol#TimelockController", "Governance#TimelockController"],
-  governor: ["Protocol#EdgeGovernor", "Governance#EdgeGovernor"],
-} as const;
-
-export type ExtraContract = keyof typeof EXTRA_DEPLOYMENT_KEYS;
+/** Contracts deployed after the first three (issue 3): optional, so that a record of an older deployment still serves the `edge` tasks. */
+export type ExtraContract = Exclude<ProtocolContractKey, "token" | "registry" | "staking">;
 
 /** Every address a task may use: the three core contracts, and the later ones when deployed. */
 export type TaskAddresses = ProtocolAddresses & Partial<Record<ExtraContract, string>>;
-
-/** Artifacts of the later contracts, for their ABIs (errors decode after the core contracts'). */
-export const EXTRA_ARTIFACTS: Readonly<Record<string, string>> = {
-  VerifierSet: "contracts/verifiers/VerifierSet.sol/VerifierSet.json",
-  EpochSettlement: "contracts/settlement/EpochSettlement.sol/EpochSettlement.json",
-  ComputeMarket: "contracts/market/ComputeMarket.sol/ComputeMarket.json",
-};
-
-const EXTRA_NAMES: Readonly<Record<ExtraContract, string>> = {
-  verifierSet: "VerifierSet",
-  settlement: "EpochSettlement",
-  market: "ComputeMarket",
-  timelock: "TimelockController",
-  governor: "EdgeGovernor",
-};
-
-/** The later contracts' addresses in Ignition's record for `chainId` (those present). */
-export function readExtraAddresses(chainId: bigint, root?: string): Partial<Record<ExtraContract, string>> {
-  const file = deploymentFile(chainId, root);
-  if (!existsSync(file)) return {};
-  let record: Record<string, unknown>;
-  try {
-    record = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
-  const out: Partial<Record<ExtraContract, string>> = {};
-  for (const [name, keys] of Object.entries(EXTRA_DEPLOYMENT_KEYS) as [ExtraContract, readonly string[]][]) {
-    const value = keys.map((k) => record[k]).find((v) => typeof v === "string" && /^0x[0-9a-fA-F]{40}$/.test(v));
-    if (value !== undefined) out[name] = value as string;
-  }
-  return out;
-}
-
-/** The core ABIs plus those of the later contracts whose artifacts exist. */
-export function loadTaskAbis(artifactsDir?: string): Record<string, Abi> {
-  const abis = loadProtocolAbis(artifactsDir);
-  for (const [name, relative] of Object.entries(EXTRA_ARTIFACTS)) {
-    try {
-      const artifact = JSON.parse(readFileSync(path.join(artifactsDir ?? DEFAULT_ARTIFACTS_DIR, relative), "utf8")) as { abi?: unknown };
-      if (Array.isArray(artifact.abi)) abis[name] = artifact.abi as Abi;
-    } catch {
-      // Not compiled (an older checkout): the tasks that need it say so when they run.
-    }
-  }
-  return abis;
-}
 
 /** Where a task prints, and optional overrides (tests pass the addresses of their deployment). */
 export interface TaskIO {
@@ -170,7 +111,7 @@ export class TaskContext {
   /** A later contract (read-only instance), or a TaskError saying the deployment lacks it. */
   async #extra<T>(name: ExtraContract): Promise<T> {
     const address = this.addresses[name];
-    const contractName = EXTRA_NAMES[name];
+    const contractName = PROTOCOL_CONTRACTS[name];
     const abi = this.abis[contractName];
     if (address === undefined) {
       throw new TaskError(`this deployment (chain ${this.chainId}) has no ${contractName}: redeploy the whole protocol — ${deployHint(this.chainId)}`);
@@ -365,8 +306,11 @@ export function parseArg<T>(name: string, parse: () => T): T {
 export async function createContext(conn: TaskConnection, io: TaskIO = {}, from = 0): Promise<TaskContext> {
   const { ethers } = conn;
   const { chainId } = await ethers.provider.getNetwork();
-  const addresses: TaskAddresses = io.addresses ?? { ...readDeployment(chainId, { root: io.root }), ...readExtraAddresses(chainId, io.root) };
-  const abis = loadTaskAbis(io.artifactsDir);
+  const addresses: TaskAddresses = io.addresses ?? {
+    ...readAvailableProtocolAddresses(chainId, { root: io.root }),
+    ...readDeployment(chainId, { root: io.root }),
+  };
+  const abis = loadProtocolAbis(io.artifactsDir);
   const code = await ethers.provider.getCode(addresses.staking);
   if (code === "0x") {
     const origin = io.addresses !== undefined ? "the given address" : deploymentFile(chainId, io.root);
@@ -382,7 +326,7 @@ export async function createContext(conn: TaskConnection, io: TaskIO = {}, from 
 export function describeFailure(err: unknown, artifactsDir?: string): string {
   if (err instanceof ContractRevertError || err instanceof TaskError) return err.message;
   try {
-    const revert = asContractRevert(err, new ErrorDecoder(loadTaskAbis(artifactsDir)));
+    const revert = asContractRevert(err, new ErrorDecoder(loadProtocolAbis(artifactsDir)));
     if (revert !== undefined) return revert.message;
   } catch {
     // No artifacts: describe the error as it is.
