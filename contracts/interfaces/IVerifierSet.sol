@@ -79,6 +79,8 @@ interface IVerifierSet {
     error VerifierSetNotOperator(uint256 verifierId, address caller, address operator);
     error VerifierSetWrongStatus(uint256 verifierId, VerifierStatus status);
     error VerifierSetExitNotReady(uint256 verifierId, uint256 exitableAt);
+    /// @notice The verifier's bond was already withdrawn (or slashed to nothing).
+    error VerifierSetNothingToWithdraw(uint256 verifierId);
     /// @notice The packed signatures are not a whole number of 65-byte signatures.
     error VerifierSetMalformedSignatures(uint256 length);
     /// @notice Signature `index` does not recover to an address above the previous signer's.

@@ -150,9 +150,12 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuard {
         require(status == VerifierStatus.Exiting || status == VerifierStatus.Ejected, VerifierSetWrongStatus(verifierId, status));
         require(block.timestamp >= v.exitableAt, VerifierSetExitNotReady(verifierId, v.exitableAt));
         amount = v.bond;
+        // An ejected verifier stays Ejected (its record says why it left), so a second call is
+        // told there is nothing left rather than paid 0.
+        require(amount != 0, VerifierSetNothingToWithdraw(verifierId));
         v.bond = 0;
         if (status == VerifierStatus.Exiting) v.status = VerifierStatus.Withdrawn;
-        if (amount != 0) token.safeTransfer(to, amount);
+        token.safeTransfer(to, amount);
         emit VerifierBondWithdrawn(verifierId, to, amount);
     }
 

@@ -269,6 +269,7 @@ export const verifierSetAbi = [
   {"inputs":[{"internalType":"uint256","name":"length","type":"uint256"}],"name":"VerifierSetMalformedSignatures","type":"error"},
   {"inputs":[{"internalType":"uint256","name":"index","type":"uint256"},{"internalType":"address","name":"signer","type":"address"}],"name":"VerifierSetNotActiveVerifier","type":"error"},
   {"inputs":[{"internalType":"uint256","name":"verifierId","type":"uint256"},{"internalType":"address","name":"caller","type":"address"},{"internalType":"address","name":"operator","type":"address"}],"name":"VerifierSetNotOperator","type":"error"},
+  {"inputs":[{"internalType":"uint256","name":"verifierId","type":"uint256"}],"name":"VerifierSetNothingToWithdraw","type":"error"},
   {"inputs":[{"internalType":"enum IVerifierSet.Parameter","name":"parameter","type":"uint8"},{"internalType":"uint256","name":"value","type":"uint256"},{"internalType":"uint256","name":"min","type":"uint256"},{"internalType":"uint256","name":"max","type":"uint256"}],"name":"VerifierSetParameterOutOfBounds","type":"error"},
   {"inputs":[{"internalType":"uint256","name":"index","type":"uint256"},{"internalType":"address","name":"signer","type":"address"}],"name":"VerifierSetSignersNotAscending","type":"error"},
   {"inputs":[{"internalType":"address","name":"signer","type":"address"}],"name":"VerifierSetUnknownSigner","type":"error"},

@@ -765,8 +765,21 @@ describe("VerifierSet", () => {
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [verifierSet, operator], [-rest, rest]);
       expect((await verifierSet.verifier(1n)).status).to.equal(EJECTED);
       expect((await verifierSet.verifier(1n)).bond).to.equal(0n);
-      // A second call pays nothing.
-      await expect(verifierSet.connect(operator).withdrawBond(1n, operator.address)).to.changeTokenBalances(conn.ethers, token, [verifierSet, operator], [0n, 0n]);
+      // A second call is refused: nothing is left.
+      await expect(verifierSet.connect(operator).withdrawBond(1n, operator.address))
+        .to.be.revertedWithCustomError(verifierSet, "VerifierSetNothingToWithdraw")
+        .withArgs(1n);
+    });
+
+    it("refuses to withdraw from a verifier slashed to nothing (the default 100% slash)", async () => {
+      const env = await conn.networkHelpers.loadFixture(threeActive);
+      const { verifierSet, operator, slasher, carol } = env;
+      await verifierSet.connect(slasher).slash(key(0).address, carol.address);
+      expect((await verifierSet.verifier(1n)).bond).to.equal(0n);
+      await conn.networkHelpers.time.increase(VERIFIER_EXIT_DELAY);
+      await expect(verifierSet.connect(operator).withdrawBond(1n, operator.address))
+        .to.be.revertedWithCustomError(verifierSet, "VerifierSetNothingToWithdraw")
+        .withArgs(1n);
     });
 
     it("reverts with VerifierSetWrongStatus for a verifier that already withdrew its bond", async () => {
