@@ -56,16 +56,17 @@ describe("EpochSettlement", () => {
       const env = await conn.networkHelpers.loadFixture(baseFixture);
       const zero = conn.ethers.ZeroAddress;
       const real = [await env.token.getAddress(), await env.staking.getAddress(), await env.verifierSet.getAddress(), env.admin.address];
-      const params = await env.settlement.parameters();
+      const p = await env.settlement.parameters();
+      const params = { disputeWindow: p.disputeWindow, minInflation: p.minInflation, maxInflation: p.maxInflation, inflationStep: p.inflationStep, targetBondingRate: p.targetBondingRate };
       const [rate] = await env.settlement.inflation();
       const factory = await conn.ethers.getContractFactory("EpochSettlement");
       for (let i = 0; i < real.length; i++) {
         const args = real.map((a, j) => (j === i ? zero : a));
-        await expect(factory.deploy(args[0], args[1], args[2], args[3], params.toObject(), rate, [1_000n, 200n, 100n, 1_000n]))
+        await expect(factory.deploy(args[0], args[1], args[2], args[3], params, rate, [1_000n, 200n, 100n, 1_000n]))
           .to.be.revertedWithCustomError(env.settlement, "SettlementZeroAddress");
       }
       // The same arguments with nothing zeroed deploy.
-      const deployed = await factory.deploy(real[0], real[1], real[2], real[3], params.toObject(), rate, [1_000n, 200n, 100n, 1_000n]);
+      const deployed = await factory.deploy(real[0], real[1], real[2], real[3], params, rate, [1_000n, 200n, 100n, 1_000n]);
       expect(await deployed.verifiers()).to.equal(real[2]);
     });
   });
