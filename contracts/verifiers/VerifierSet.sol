@@ -6,14 +6,14 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IEdgeToken} from "../interfaces/IEdgeToken.sol";
 import {IVerifierSet} from "../interfaces/IVerifierSet.sol";
 
 /// @title VerifierSet
 /// @notice The verifiers, their bonds and keys, the quorum, and the EIP-712 domain of every
 /// attestation; see {IVerifierSet}.
-contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuard {
+contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IEdgeToken;
 
     /// @notice Role that approves verifiers and sets parameters (the governance timelock).
