@@ -1,0 +1,149 @@
+// `npm run bench:edge`: what payment checking costs an edge. Starts an edge (the operator's
+// command, `node edge/main.ts`, as a child process) with the built-in reference backend on
+// loopback, against the protocol deployed on the in-process Hardhat network, and drives it with
+// autocannon (64 connections, a short completion) twice: with payment (a fresh cumulative voucher
+// per request, as a dApp gateway sends them) and without. Prints a table and writes
+// bench/results/edge.json.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus } from "node:os";
+import path from "node:path";
+
+import autocannon from "autocannon";
+import { network } from "hardhat";
+import secp256k1 from "secp256k1";
+import { hexToBytes, toHex } from "viem";
+import type { Address, Hex } from "viem";
+
+import { createVoucherVerifier } from "../lib/protocol/fastVoucher.ts";
+import { encodeVoucherHeader } from "../lib/protocol/voucherHeader.ts";
+import type { Voucher } from "../lib/protocol/eip712.ts";
+import { countPromptTokens } from "../lib/reference-model/index.ts";
+import { deployEdgeTestbed, EDGE_MODEL, edgeConfig, INPUT_PRICE, OUTPUT_PRICE, startRpcBridge } from "../test/helpers/edgeTestbed.ts";
+import type { EdgeTestbed } from "../test/helpers/edgeTestbed.ts";
+
+const CONNECTIONS = 64;
+const WARMUP_SECONDS = 3;
+const DURATION_SECONDS = Number(process.env.BENCH_EDGE_SECONDS ?? 15);
+const MAX_TOKENS = 16;
+const MESSAGES = [{ role: "user" as const, content: "Say hello to the Tideway edge network." }];
+const BODY = JSON.stringify({ model: EDGE_MODEL, messages: MESSAGES, max_tokens: MAX_TOKENS, temperature: 0 });
+const ROOT = path.resolve(import.meta.dirname, "..");
+
+function startEdgeProcess(configFile: string, key: Hex): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [path.join(ROOT, "edge/main.ts"), "--config", configFile], {
+    env: { ...process.env, TIDEWAY_EDGE_KEY: key },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split("\n").find((l) => l.includes("\"edge serving\""));
+      if (line !== undefined) resolve({ child, url: JSON.parse(line).url });
+    });
+    child.on("exit", (code) => reject(new Error(`edge exited with ${code}: ${out}`)));
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.removeAllListeners("exit");
+    child.on("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
+}
+
+/** Vouchers a gateway would send, one per request: cumulative k × cost, signed with the native addon. */
+function presignVouchers(bed: EdgeTestbed, edgeId: bigint, count: number, cost: bigint): string[] {
+  const verifier = createVoucherVerifier(bed.domain);
+  const key = hexToBytes(bed.gatewayPrivateKey);
+  const headers: string[] = new Array(count);
+  for (let k = 1; k <= count; k++) {
+    const voucher: Voucher = { payer: bed.payer.address as Address, edgeId, sessionId: bed.sessionId, cumulativeAmount: BigInt(k) * cost, expiry: 2n ** 40n };
+    const { signature, recid } = secp256k1.ecdsaSign(verifier.digest(voucher), key);
+    const sig = new Uint8Array(65);
+    sig.set(signature, 0);
+    sig[64] = 27 + recid;
+    headers[k - 1] = encodeVoucherHeader(voucher, toHex(sig));
+  }
+  return headers;
+}
+
+interface Run { rps: number; p50: number; p99: number; requests: number; non2xx: number; errors: number }
+
+async function drive(url: string, vouchers?: string[]): Promise<Run> {
+  let next = 0;
+  const request = {
+    method: "POST" as const,
+    path: "/v1/chat/completions",
+    headers: { "content-type": "application/json" },
+    body: BODY,
+    setupRequest: (req: autocannon.Request) => {
+      if (vouchers === undefined) return req;
+      const header = vouchers[next++];
+      if (header === undefined) throw new Error("ran out of pre-signed vouchers: raise the count");
+      return { ...req, headers: { ...req.headers, "x-tideway-voucher": header } };
+    },
+  };
+  await autocannon({ url, connections: CONNECTIONS, duration: WARMUP_SECONDS, requests: [request] });
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_SECONDS, requests: [request] });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, requests: result.requests.total, non2xx: result.non2xx, errors: result.errors };
+}
+
+const conn = await network.create();
+const bed = await deployEdgeTestbed(conn);
+const bridge = await startRpcBridge(conn.provider);
+const edge = bed.edges[0]!;
+const cost = BigInt(countPromptTokens(MESSAGES)) * INPUT_PRICE + BigInt(MAX_TOKENS) * OUTPUT_PRICE;
+const runs: Record<"paid" | "unpaid", Run> = {} as never;
+try {
+  for (const mode of ["unpaid", "paid"] as const) {
+    const config = edgeConfig(bed, edge, bridge.url, {
+      payment: { required: mode === "paid", minVoucherLifetimeSeconds: 60, redeemIntervalSeconds: 3600 },
+      limits: { maxConcurrent: 64, maxQueue: 1024, queueTimeoutMs: 60_000, bodyLimitBytes: 65_536 },
+      log: { level: "warn" },
+    });
+    const file = path.join(config.dataDir, "edge.json");
+    writeFileSync(file, JSON.stringify(config));
+    const { child, url } = await startEdgeProcess(file, edge.privateKey);
+    try {
+      // Generous: the edge cannot serve more than a few thousand short completions a second here.
+      const vouchers = mode === "paid" ? presignVouchers(bed, edge.edgeId, 5_000 * (WARMUP_SECONDS + DURATION_SECONDS), cost) : undefined;
+      runs[mode] = await drive(url, vouchers);
+    } finally {
+      await stop(child);
+    }
+    if (runs[mode].non2xx > 0 || runs[mode].errors > 0) {
+      throw new Error(`${mode}: ${runs[mode].non2xx} non-2xx answers and ${runs[mode].errors} errors; the benchmark only counts served requests`);
+    }
+  }
+} finally {
+  await bridge.close();
+}
+
+const overhead = (100 * (runs.paid.p50 - runs.unpaid.p50)) / runs.unpaid.p50;
+const result = {
+  rps_paid: Math.round(runs.paid.rps),
+  rps_unpaid: Math.round(runs.unpaid.rps),
+  p50_ms_paid: runs.paid.p50,
+  p50_ms_unpaid: runs.unpaid.p50,
+  p99_ms_paid: runs.paid.p99,
+  p99_ms_unpaid: runs.unpaid.p99,
+  payment_overhead_p50_percent: Number(overhead.toFixed(2)),
+  goal_payment_overhead_p50_percent: 5,
+  workload: { connections: CONNECTIONS, duration_s: DURATION_SECONDS, warmup_s: WARMUP_SECONDS, max_tokens: MAX_TOKENS, prompt_tokens: countPromptTokens(MESSAGES), backend: "reference (default size, 1 worker thread per spare core)" },
+  machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? "unknown", node: process.version },
+};
+
+console.log("\nedge: 64 connections, short completion (%d prompt + %d completion tokens)\n", result.workload.prompt_tokens, MAX_TOKENS);
+console.log("| run | req/s | p50 ms | p99 ms | requests |");
+console.log("| --- | ---: | ---: | ---: | ---: |");
+for (const mode of ["unpaid", "paid"] as const) {
+  console.log(`| ${mode} | ${Math.round(runs[mode].rps)} | ${runs[mode].p50} | ${runs[mode].p99} | ${runs[mode].requests} |`);
+}
+console.log(`\npayment checking: ${overhead.toFixed(2)}% of p50 (goal ≤ 5%) ${overhead <= 5 ? "✓" : "✗"}`);
+const out = path.join(ROOT, "bench/results/edge.json");
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+console.log(`wrote ${path.relative(ROOT, out)}`);

@@ -1,0 +1,277 @@
+// The edge's HTTP API (fastify): OpenAI's `/v1/chat/completions` (SSE and JSON),
+// `/v1/embeddings` and `/v1/models`; the usage-log audit routes verifiers call; `/health` and
+// `/metrics`. Handlers only translate between HTTP and serving/inference.ts.
+import { randomUUID } from "node:crypto";
+
+import Fastify from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import { isHex } from "viem";
+import type { Hex } from "viem";
+
+import { NONCE_HEADER } from "../../lib/protocol/edgeProofs.ts";
+import { VOUCHER_HEADER } from "../../lib/protocol/voucherHeader.ts";
+import type { EdgeMetrics } from "../metrics.ts";
+import { serveChat, serveEmbeddings } from "../serving/inference.ts";
+import type { ChatResult, RequestContext, ServedInfo, ServingDeps } from "../serving/inference.ts";
+import type { UsageAuditPort } from "../serving/ports.ts";
+import { ApiError, badRequest } from "./errors.ts";
+import { OverloadedError } from "./limiter.ts";
+import { ChatCompletionBody, EmbeddingsBody, parseBody } from "./schemas.ts";
+
+export interface ApiOptions {
+  serving: ServingDeps;
+  audit: UsageAuditPort;
+  metrics: EdgeMetrics;
+  logger: Logger;
+  bodyLimitBytes: number;
+  /** Public facts about this edge for `/tideway/v1/info` (chain, contracts, signing key). */
+  info: () => Record<string, unknown>;
+  health: () => { ok: boolean; [key: string]: unknown };
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    rawBody?: Buffer;
+  }
+}
+
+/** Anything thrown while serving, as the OpenAI-shaped error the client gets. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof OverloadedError) {
+    return new ApiError(429, "rate_limit_error", err.message, { code: "edge_overloaded", headers: { "retry-after": String(err.retryAfterSeconds) } });
+  }
+  const e = err as { name?: string; status?: number; code?: string; message?: string; amountDue?: bigint; type?: string; param?: string; statusCode?: number };
+  if (e?.name === "PaymentError" && typeof e.status === "number") {
+    const extra: Record<string, string> = {};
+    const headers: Record<string, string> = {};
+    if (typeof e.amountDue === "bigint") {
+      extra.amount_due = e.amountDue.toString();
+      headers["x-tideway-amount-due"] = e.amountDue.toString();
+    }
+    return new ApiError(e.status, e.status === 402 ? "payment_required" : "invalid_request_error", e.message ?? "payment refused", { code: e.code, extra, headers });
+  }
+  if (e?.name === "EpochNotClosedError") return new ApiError(409, "invalid_request_error", e.message ?? "epoch not closed", { code: "epoch_not_closed" });
+  if (e?.name === "UnknownEntryError") return new ApiError(404, "not_found_error", e.message ?? "no such entry", { code: "unknown_entry" });
+  if (e?.name === "BackendError" && typeof e.status === "number") {
+    return new ApiError(e.status, (e.type as ApiError["type"]) ?? "upstream_error", e.message ?? "backend error", { code: e.code ?? "backend_error", param: e.param });
+  }
+  // fastify's own errors (body parsing and limits) carry a statusCode and an FST_ code.
+  const fe = err as FastifyError;
+  if (typeof fe?.code === "string" && fe.code.startsWith("FST_") && typeof fe.statusCode === "number" && fe.statusCode < 500) {
+    const code = fe.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? "body_too_large" : fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? "unsupported_media_type" : "invalid_json";
+    const message = fe.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? `request body is larger than this edge accepts` : fe.message;
+    return new ApiError(fe.statusCode, "invalid_request_error", message, { code });
+  }
+  return new ApiError(500, "server_error", "the edge failed to serve this request; it has been logged", { code: "internal_error" });
+}
+
+function nonceOf(request: FastifyRequest): Hex | undefined {
+  const value = request.headers[NONCE_HEADER];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !isHex(value) || value.length !== 66) {
+    throw badRequest(`${NONCE_HEADER} must be 32 bytes of 0x-prefixed hex`, NONCE_HEADER, "invalid_nonce");
+  }
+  return value.toLowerCase() as Hex;
+}
+
+function contextOf(request: FastifyRequest, reply: FastifyReply): RequestContext {
+  const controller = new AbortController();
+  // The response closing before it finished means the client went away: stop the work.
+  reply.raw.on("close", () => { if (!reply.raw.writableFinished) controller.abort(); });
+  const voucher = request.headers[VOUCHER_HEADER];
+  return {
+    rawBody: request.rawBody ?? Buffer.alloc(0),
+    voucherHeader: typeof voucher === "string" ? voucher : undefined,
+    nonce: nonceOf(request),
+    signal: controller.signal,
+  };
+}
+
+/** `value` with every bigint as a decimal string (JSON has no bigints). */
+function jsonSafe(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v)));
+}
+
+/** Usage and Tideway fields every answer carries. */
+function tidewayFields(info: ServedInfo) {
+  return {
+    usage: { prompt_tokens: info.usage.promptTokens, completion_tokens: info.usage.completionTokens, total_tokens: info.usage.promptTokens + info.usage.completionTokens },
+    tideway: {
+      cost: info.cost.toString(),
+      epoch: info.epoch.toString(),
+      usage_index: info.usageIndex,
+      session_id: info.sessionId.toString(),
+      ...(info.receipt === undefined ? {} : {
+        receipt: {
+          edge_id: info.receipt.edgeId.toString(),
+          epoch: info.receipt.epoch.toString(),
+          nonce: info.receipt.nonce,
+          request_hash: info.receipt.requestHash,
+          response_hash: info.receipt.responseHash,
+          prompt_tokens: info.receipt.promptTokens,
+          completion_tokens: info.receipt.completionTokens,
+          signature: info.receipt.signature,
+        },
+      }),
+    },
+  };
+}
+
+/** Builds the API (not listening yet). */
+export function createApi(options: ApiOptions): FastifyInstance {
+  const { serving, metrics, logger } = options;
+  const app = Fastify({
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimitBytes,
+    // Streams can last minutes; the limiter, not a socket timeout, bounds the work.
+    requestTimeout: 0,
+    return503OnClosing: true,
+  });
+
+  // Keep the exact body bytes: a receipt's requestHash covers them.
+  const defaultJson = app.getDefaultJsonParser("error", "error");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    request.rawBody = body as Buffer;
+    defaultJson(request, (body as Buffer).toString("utf8"), done);
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const api = toApiError(err);
+    if (api.status >= 500) logger.error({ err, url: request.url }, "request failed");
+    if (err instanceof OverloadedError) metrics.rejectedOverload.inc();
+    metrics.requests.inc({ route: request.routeOptions.url ?? "unknown", model: "", status: String(api.status) });
+    void reply.code(api.status).headers(api.headers).send(api.body());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const api = new ApiError(404, "not_found_error", `no route ${request.method} ${request.url} on this edge`, { code: "unknown_route" });
+    void reply.code(404).send(api.body());
+  });
+
+  app.post("/v1/chat/completions", async (request, reply) => {
+    const body = parseBody(ChatCompletionBody, request.body);
+    const ctx = contextOf(request, reply);
+    const id = `chatcmpl-${randomUUID().replaceAll("-", "")}`;
+    const created = Math.floor(Date.now() / 1000);
+    const startedAt = performance.now();
+    const route = "/v1/chat/completions";
+    if (body.stream === true) {
+      let started = false;
+      const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+        `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`;
+      let result: ChatResult;
+      try {
+        result = await serveChat(serving, body, ctx, {
+          start() {
+            started = true;
+            reply.hijack();
+            reply.raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
+            reply.raw.write(chunk({ role: "assistant", content: "" }, null));
+          },
+          delta(text) { reply.raw.write(chunk({ content: text }, null)); },
+        });
+      } catch (err) {
+        if (!started) throw err;
+        // Headers are gone: report in-band as OpenAI does, then end the stream.
+        const api = toApiError(err);
+        if (api.status >= 500) logger.error({ err }, "stream failed");
+        if (!reply.raw.destroyed) reply.raw.end(`data: ${JSON.stringify(api.body())}\n\n`);
+        metrics.requests.inc({ route, model: body.model, status: String(api.status) });
+        return;
+      }
+      reply.raw.write(chunk({}, result.finishReason));
+      reply.raw.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [], ...tidewayFields(result) })}\n\n`);
+      reply.raw.end("data: [DONE]\n\n");
+      metrics.requests.inc({ route, model: body.model, status: "200" });
+      metrics.requestDuration.observe({ route, model: body.model }, (performance.now() - startedAt) / 1000);
+      return;
+    }
+    const result = await serveChat(serving, body, ctx, { start() {}, delta() {} });
+    metrics.requests.inc({ route, model: body.model, status: "200" });
+    metrics.requestDuration.observe({ route, model: body.model }, (performance.now() - startedAt) / 1000);
+    return {
+      id,
+      object: "chat.completion",
+      created,
+      model: body.model,
+      choices: [{ index: 0, message: { role: "assistant", content: result.text, refusal: null }, logprobs: null, finish_reason: result.finishReason }],
+      ...tidewayFields(result),
+    };
+  });
+
+  app.post("/v1/embeddings", async (request, reply) => {
+    const body = parseBody(EmbeddingsBody, request.body);
+    const ctx = contextOf(request, reply);
+    const startedAt = performance.now();
+    const result = await serveEmbeddings(serving, body, ctx);
+    const route = "/v1/embeddings";
+    metrics.requests.inc({ route, model: body.model, status: "200" });
+    metrics.requestDuration.observe({ route, model: body.model }, (performance.now() - startedAt) / 1000);
+    const base64 = body.encoding_format === "base64";
+    return {
+      object: "list",
+      model: body.model,
+      data: result.embeddings.map((vector, index) => ({
+        object: "embedding",
+        index,
+        embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector,
+      })),
+      ...tidewayFields(result),
+    };
+  });
+
+  app.get("/v1/models", async () => ({
+    object: "list",
+    data: [...serving.models.values()].map(({ config, backend }) => ({
+      id: config.name,
+      object: "model",
+      created: 0,
+      owned_by: `tideway-edge-${serving.edgeId}`,
+      tideway: {
+        backend: config.backend.type,
+        price: { input_per_token: config.price.inputPerToken.toString(), output_per_token: config.price.outputPerToken.toString() },
+        max_tokens: config.maxTokens,
+        declared_tokens_per_second: backend.declaredTokensPerSecond ?? null,
+      },
+    })),
+  }));
+
+  // --- audits of the served-usage log (verifiers) -------------------------------------------
+  const epochParam = (value: string): bigint => {
+    if (!/^\d{1,20}$/.test(value)) throw badRequest("epoch must be a whole number", "epoch");
+    return BigInt(value);
+  };
+  app.get<{ Params: { epoch: string } }>("/tideway/v1/usage/:epoch", async (request) => {
+    const c = await options.audit.commitment(epochParam(request.params.epoch));
+    return { edge_id: c.edgeId.toString(), epoch: c.epoch.toString(), root: c.root, count: c.count, signature: c.signature };
+  });
+  app.get<{ Params: { epoch: string; index: string } }>("/tideway/v1/usage/:epoch/entries/:index", async (request) => {
+    if (!/^\d{1,10}$/.test(request.params.index)) throw badRequest("index must be a whole number", "index");
+    const opened = await options.audit.open(epochParam(request.params.epoch), Number(request.params.index));
+    metrics.audits.inc({ result: "opened" });
+    return jsonSafe(opened);
+  });
+  app.get<{ Params: { epoch: string; nonce: string } }>("/tideway/v1/usage/:epoch/nonces/:nonce", async (request) => {
+    const nonce = request.params.nonce;
+    if (!isHex(nonce) || nonce.length !== 66) throw badRequest("nonce must be 32 bytes of 0x-prefixed hex", "nonce");
+    const index = await options.audit.findNonce(epochParam(request.params.epoch), nonce.toLowerCase() as Hex);
+    if (index === undefined) throw new ApiError(404, "not_found_error", `no entry with this nonce in epoch ${request.params.epoch}`, { code: "unknown_nonce" });
+    return { index };
+  });
+
+  app.get("/tideway/v1/info", async () => options.info());
+
+  // --- operations --------------------------------------------------------------------------------
+  app.get("/health", async (_request, reply) => {
+    const report = options.health();
+    return reply.code(report.ok ? 200 : 503).send(report);
+  });
+  app.get("/metrics", async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+
+  return app;
+}

@@ -1,0 +1,174 @@
+// The edge's configuration: a JSON file, then environment variables over it, validated with zod.
+// This is the only module that reads the environment (besides the signing key in keys.ts).
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
+import { getAddress, isAddress } from "viem";
+import type { Address } from "viem";
+import { z } from "zod";
+
+const address = z.string().refine(isAddress, "must be a 0x-prefixed 20-byte address").transform((a) => getAddress(a));
+/** Token amounts in wei, written as decimal strings (JSON has no big integers). */
+const wei = z.union([z.string().regex(/^\d+$/, "must be a whole number of wei, as a decimal string"), z.number().int().nonnegative()]).transform((v) => BigInt(v));
+const positiveInt = z.number().int().positive();
+
+const referenceBackend = z.object({
+  type: z.literal("reference"),
+  /** Width of the reference network; cost per token grows with hidden² × layers. */
+  hidden: positiveInt.max(4096).optional(),
+  layers: positiveInt.max(64).optional(),
+  /** Worker threads running the model; default: all cores but one. */
+  threads: positiveInt.max(256).optional(),
+}).strict();
+
+const openaiBackend = z.object({
+  type: z.literal("openai"),
+  /** Base URL of the upstream OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1 (vLLM). */
+  baseUrl: z.string().url(),
+  /** The model name the upstream knows (defaults to the public name). */
+  upstreamModel: z.string().min(1).optional(),
+  /** Name of the environment variable holding the upstream's API key, if it needs one. */
+  apiKeyEnv: z.string().min(1).optional(),
+  timeoutMs: positiveInt.default(120_000),
+  /** Declared throughput of the upstream, for /v1/models and load reports. */
+  tokensPerSecond: positiveInt.optional(),
+}).strict();
+
+const model = z.object({
+  /** The public model name clients ask for (and that sessions name). */
+  name: z.string().min(1).max(128),
+  backend: z.discriminatedUnion("type", [referenceBackend, openaiBackend]),
+  /** Price per token in wei of EDGE; a request costs prompt × input + completion × output. */
+  price: z.object({ inputPerToken: wei, outputPerToken: wei }).strict(),
+  /** Largest `max_tokens` a request may ask for, and the value used when it asks none. */
+  maxTokens: positiveInt.max(1_000_000).default(4096),
+  defaultMaxTokens: positiveInt.max(1_000_000).default(256),
+}).strict().refine((m) => m.defaultMaxTokens <= m.maxTokens, { message: "defaultMaxTokens must not exceed maxTokens", path: ["defaultMaxTokens"] });
+
+export const EdgeConfigSchema = z.object({
+  /** This edge's id in the EdgeRegistry. */
+  edgeId: z.union([z.string().regex(/^\d+$/), positiveInt]).transform((v) => BigInt(v)).refine((v) => v > 0n, "edge ids start at 1"),
+  listen: z.object({
+    host: z.string().default("127.0.0.1"),
+    port: z.number().int().min(0).max(65535).default(8080),
+  }).strict().default({ host: "127.0.0.1", port: 8080 }),
+  /** Where the edge keeps vouchers and its usage log (created if missing). */
+  dataDir: z.string().min(1),
+  chain: z.object({
+    rpcUrl: z.string().url(),
+    /** Contract addresses; when absent they are read from Ignition's record for the chain. */
+    addresses: z.object({ registry: address, staking: address, market: address }).strict().optional(),
+    pollIntervalMs: positiveInt.default(2000),
+  }).strict(),
+  /** Where the signing key comes from: an environment variable, or the Hardhat keystore. */
+  key: z.object({
+    env: z.string().min(1).default("TIDEWAY_EDGE_KEY"),
+    keystore: z.string().min(1).optional(),
+  }).strict().default({ env: "TIDEWAY_EDGE_KEY" }),
+  models: z.array(model).min(1, "configure at least one model"),
+  payment: z.object({
+    /** false serves requests without a voucher for free (a private edge, a benchmark). */
+    required: z.boolean().default(true),
+    /** A voucher must stay redeemable this long after it arrives. */
+    minVoucherLifetimeSeconds: z.number().int().nonnegative().default(600),
+    redeemIntervalSeconds: positiveInt.default(300),
+    redeemBatchSize: positiveInt.max(500).default(50),
+    /** Redeem a thawing payer's vouchers at least this long before its thaw ends. */
+    thawMarginSeconds: positiveInt.default(300),
+  }).strict().default({ required: true, minVoucherLifetimeSeconds: 600, redeemIntervalSeconds: 300, redeemBatchSize: 50, thawMarginSeconds: 300 }),
+  limits: z.object({
+    /** Requests served at once; the rest wait in the queue. */
+    maxConcurrent: positiveInt.default(64),
+    /** Requests that may wait; beyond it the edge answers 429 with Retry-After. */
+    maxQueue: z.number().int().nonnegative().default(256),
+    /** A queued request that waits longer is answered 429. */
+    queueTimeoutMs: positiveInt.default(30_000),
+    bodyLimitBytes: positiveInt.default(1_048_576),
+  }).strict().default({ maxConcurrent: 64, maxQueue: 256, queueTimeoutMs: 30_000, bodyLimitBytes: 1_048_576 }),
+  router: z.object({
+    /** The router's WebSocket URL (ws:// or wss://). */
+    url: z.string().url().refine((u) => /^wss?:\/\//.test(u), "must be a ws:// or wss:// URL"),
+    reportIntervalMs: positiveInt.default(1000),
+  }).strict().optional(),
+  log: z.object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") }).strict().default({ level: "info" }),
+}).strict().superRefine((c, ctx) => {
+  const seen = new Set<string>();
+  c.models.forEach((m, i) => {
+    if (seen.has(m.name)) ctx.addIssue({ code: "custom", message: `model "${m.name}" is configured twice`, path: ["models", i, "name"] });
+    seen.add(m.name);
+  });
+});
+
+export type EdgeConfigInput = z.input<typeof EdgeConfigSchema>;
+export type EdgeConfig = z.output<typeof EdgeConfigSchema>;
+export type ModelConfig = EdgeConfig["models"][number];
+export type ContractAddresses = { registry: Address; staking: Address; market: Address };
+
+/** The configuration is missing, unreadable or invalid; the message lists every problem. */
+export class EdgeConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EdgeConfigError";
+  }
+}
+
+/**
+ * Environment variables that override the file, so one file can serve several machines
+ * (and containers can be configured without editing it).
+ */
+export const ENV_OVERRIDES = {
+  TIDEWAY_EDGE_ID: "edgeId",
+  TIDEWAY_EDGE_HOST: "listen.host",
+  TIDEWAY_EDGE_PORT: "listen.port",
+  TIDEWAY_EDGE_DATA_DIR: "dataDir",
+  TIDEWAY_RPC_URL: "chain.rpcUrl",
+  TIDEWAY_ROUTER_URL: "router.url",
+  TIDEWAY_LOG_LEVEL: "log.level",
+} as const;
+
+const NUMERIC_PATHS = new Set(["listen.port"]);
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const keys = dotted.split(".");
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== "object" || next === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+/** Validates an already-parsed configuration object (after environment overrides). */
+export function parseEdgeConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, source = "configuration"): EdgeConfig {
+  const merged = structuredClone(raw ?? {}) as Record<string, unknown>;
+  for (const [name, dotted] of Object.entries(ENV_OVERRIDES)) {
+    const value = env[name];
+    if (value === undefined || value === "") continue;
+    setPath(merged, dotted, NUMERIC_PATHS.has(dotted) ? Number(value) : value);
+  }
+  const result = EdgeConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `  - ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n");
+    throw new EdgeConfigError(`invalid edge ${source}:\n${problems}\nSee edge/README.md for every field.`);
+  }
+  return result.data;
+}
+
+/** Reads and validates the configuration file at `file`; relative `dataDir` is resolved against the file. */
+export function loadEdgeConfig(file: string, env: NodeJS.ProcessEnv = process.env): EdgeConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new EdgeConfigError(`cannot read the edge configuration ${file}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new EdgeConfigError(`the edge configuration ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const config = parseEdgeConfig(raw, env, `configuration ${file}`);
+  return { ...config, dataDir: path.resolve(path.dirname(file), config.dataDir) };
+}

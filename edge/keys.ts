@@ -1,0 +1,61 @@
+// The edge's signing key: from an environment variable, or from the Hardhat keystore
+// (`npx hardhat keystore set TIDEWAY_EDGE_KEY`). The key never leaves this module except as a
+// viem account, and is never logged.
+import { isHex } from "viem";
+import type { Hex, LocalAccount } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+
+/** No key could be found, or it is not a private key. The message says where to put one. */
+export class EdgeKeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EdgeKeyError";
+  }
+}
+
+function toAccount(value: string, source: string): LocalAccount {
+  const key = (value.startsWith("0x") ? value : `0x${value}`) as Hex;
+  if (!isHex(key) || key.length !== 66) {
+    throw new EdgeKeyError(`${source} does not hold a private key (expected 32 bytes of hex)`);
+  }
+  try {
+    return privateKeyToAccount(key);
+  } catch {
+    throw new EdgeKeyError(`${source} does not hold a valid secp256k1 private key`);
+  }
+}
+
+/**
+ * Loads the signing key: the environment variable `envName` when set; otherwise, if
+ * `keystoreName` is given, that entry of the Hardhat keystore (the development keystore
+ * first, then the encrypted one, which asks for its password on the terminal).
+ */
+export async function loadSigningKey(options: { envName: string; keystoreName?: string; env?: NodeJS.ProcessEnv }): Promise<LocalAccount> {
+  const env = options.env ?? process.env;
+  const fromEnv = env[options.envName];
+  if (fromEnv !== undefined && fromEnv !== "") return toAccount(fromEnv, `the environment variable ${options.envName}`);
+  if (options.keystoreName === undefined) {
+    throw new EdgeKeyError(
+      `no signing key: set the environment variable ${options.envName} to the edge's registered signing key, ` +
+        `or name a Hardhat keystore entry in the configuration ("key": { "keystore": "TIDEWAY_EDGE_KEY" }) ` +
+        `and store it with \`npx hardhat keystore set TIDEWAY_EDGE_KEY\``,
+    );
+  }
+  const name = options.keystoreName;
+  // The keystore is a Hardhat plugin: resolve the entry through Hardhat's own configuration-
+  // variable hooks, exactly as `configVariable(name)` in hardhat.config.ts would be resolved.
+  const { default: hre } = await import("hardhat");
+  const { configVariable } = await import("hardhat/config");
+  let value: string;
+  try {
+    value = await hre.hooks.runHandlerChain("configurationVariables", "fetchValue", [configVariable(name)], async (_context, variable) => {
+      const v = env[variable.name];
+      if (v === undefined || v === "") throw new EdgeKeyError(`the Hardhat keystore has no entry ${name}: store it with \`npx hardhat keystore set ${name}\``);
+      return v;
+    });
+  } catch (err) {
+    if (err instanceof EdgeKeyError) throw err;
+    throw new EdgeKeyError(`cannot read ${name} from the Hardhat keystore: ${(err as Error).message}`);
+  }
+  return toAccount(value, `the Hardhat keystore entry ${name}`);
+}

@@ -1,0 +1,281 @@
+// The edge end to end: real contracts on the Hardhat network (over real JSON-RPC HTTP), a real
+// edge serving real HTTP, vouchers signed as a dApp gateway signs them, redemption on-chain.
+import { expect } from "chai";
+import { network } from "hardhat";
+import { keccak256, toHex } from "viem";
+import type { Address, Hex } from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+
+import { parseEdgeConfig } from "../../../edge/config.ts";
+import { startEdge } from "../../../edge/edge.ts";
+import type { RunningEdge } from "../../../edge/edge.ts";
+import { edgeDomain, recoverServiceReceiptSigner, recoverUsageRootSigner, verifyUsageProof } from "../../../lib/protocol/edgeProofs.ts";
+import { complete } from "../../../lib/reference-model/index.ts";
+import { metricSum, post } from "../../helpers/edgeClient.ts";
+import { deployEdgeTestbed, EDGE_MODEL, edgeConfig, INPUT_PRICE, OUTPUT_PRICE, startRpcBridge, voucherHeader } from "../../helpers/edgeTestbed.ts";
+import type { EdgeTestbed } from "../../helpers/edgeTestbed.ts";
+import { EPOCH } from "../../helpers/protocol.js";
+
+const CHAT = "/v1/chat/completions";
+const VOUCHER = "x-tideway-voucher";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("edge (integration)", function () {
+  this.timeout(120_000);
+  let conn: Awaited<ReturnType<typeof network.create>>;
+  let bed: EdgeTestbed;
+  let bridge: Awaited<ReturnType<typeof startRpcBridge>>;
+  let edge: RunningEdge;
+  let edgeId: bigint;
+
+  const body = (content: string, extra: Record<string, unknown> = {}) => ({ model: EDGE_MODEL, messages: [{ role: "user", content }], max_tokens: 8, ...extra });
+  const priced = (usage: { prompt_tokens: number; completion_tokens: number }) => BigInt(usage.prompt_tokens) * INPUT_PRICE + BigInt(usage.completion_tokens) * OUTPUT_PRICE;
+  const redeemedOnChain = async (id = edgeId) => bed.env.market.redeemed(bed.sessionId, id);
+
+  /** Asks without a voucher, then pays exactly what the edge asks: a gateway's first request. */
+  async function paidChat(content: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+    const unpaid = await post(edge.url, CHAT, body(content, extra), headers);
+    expect(unpaid.status).to.equal(402);
+    const due = BigInt(unpaid.json!.error.amount_due);
+    const answer = await post(edge.url, CHAT, body(content, extra), { ...headers, [VOUCHER]: await voucherHeader(bed, edgeId, due) });
+    return { answer, due };
+  }
+
+  before(async function () {
+    conn = await network.create();
+    bed = await deployEdgeTestbed(conn, { edges: 2 });
+    bridge = await startRpcBridge(conn.provider);
+    edgeId = bed.edges[0]!.edgeId;
+    edge = await startEdge({ config: parseEdgeConfig(edgeConfig(bed, bed.edges[0]!, bridge.url)), account: bed.edges[0]!.key });
+  });
+
+  after(async function () {
+    await edge?.close();
+    await bridge?.close();
+  });
+
+  describe("a paid streaming chat completion", function () {
+    it("is refused with 402 and the amount due, then served, metered, and redeemed on-chain for that amount", async function () {
+      const { answer, due } = await paidChat("Hello edge, stream please", { stream: true, max_tokens: 12 });
+      expect(answer.status).to.equal(200);
+      expect(answer.done).to.equal(true);
+      const deltas = answer.events!.filter((e) => e.choices?.[0]?.delta?.content);
+      expect(deltas.length).to.equal(12); // one event per generated token
+      const final = answer.events!.at(-1)!;
+      expect(final.usage.completion_tokens).to.equal(12);
+      expect(final.usage.total_tokens).to.equal(final.usage.prompt_tokens + 12);
+      // The reference model always generates max_tokens here, so the price asked up front is the price served.
+      expect(BigInt(final.tideway.cost)).to.equal(priced(final.usage));
+      expect(due).to.equal(priced(final.usage));
+      expect(await metricSum(edge.url, "tideway_edge_tokens_total", { kind: "completion" })).to.equal(12);
+      expect(await redeemedOnChain()).to.equal(0n);
+    });
+  });
+
+  describe("refusals: nothing is served for free", function () {
+    let tokensBefore: number;
+    beforeEach(async function () {
+      tokensBefore = await metricSum(edge.url, "tideway_edge_tokens_total");
+    });
+    afterEach(async function () {
+      expect(await metricSum(edge.url, "tideway_edge_tokens_total")).to.equal(tokensBefore, "tokens were served on a refused voucher");
+    });
+
+    const refused = async (headers: Record<string, string>, code: string) => {
+      const answer = await post(edge.url, CHAT, body("refuse me"), headers);
+      expect(answer.status, JSON.stringify(answer.json)).to.equal(402);
+      expect(answer.json!.error.code).to.equal(code);
+      expect(answer.json!.error.type).to.equal("payment_required");
+      expect(answer.json!.choices).to.equal(undefined);
+      return answer;
+    };
+
+    it("unpaid: 402 payment_required with the amount due in the body and a header", async function () {
+      const answer = await refused({}, "payment_required");
+      expect(answer.headers.get("x-tideway-amount-due")).to.equal(answer.json!.error.amount_due);
+      expect(BigInt(answer.json!.error.amount_due) > 0n).to.equal(true);
+    });
+
+    it("underpaid: one wei short of the amount due", async function () {
+      const due = BigInt((await post(edge.url, CHAT, body("refuse me"))).json!.error.amount_due);
+      const answer = await refused({ [VOUCHER]: await voucherHeader(bed, edgeId, due - 1n) }, "insufficient_voucher");
+      expect(BigInt(answer.json!.error.amount_due)).to.equal(due);
+    });
+
+    it("replayed: a voucher that already paid for a request", async function () {
+      const { answer, due } = await paidChat("pay once");
+      expect(answer.status).to.equal(200);
+      tokensBefore = await metricSum(edge.url, "tideway_edge_tokens_total");
+      await refused({ [VOUCHER]: await voucherHeader(bed, edgeId, due) }, "insufficient_voucher");
+    });
+
+    it("forged: signed by a key the payer never authorized", async function () {
+      await refused({ [VOUCHER]: await voucherHeader(bed, edgeId, 10n ** 24n, { signer: privateKeyToAccount(generatePrivateKey()) }) }, "voucher_unauthorized_signer");
+    });
+
+    it("for another edge", async function () {
+      await refused({ [VOUCHER]: await voucherHeader(bed, bed.edges[1]!.edgeId, 10n ** 24n) }, "voucher_wrong_edge");
+    });
+
+    it("expired (or too close to expiry to redeem)", async function () {
+      const now = BigInt(await conn.networkHelpers.time.latest());
+      await refused({ [VOUCHER]: await voucherHeader(bed, edgeId, 10n ** 24n, { expiry: now + 5n }) }, "voucher_expired");
+    });
+
+    it("signed by a gateway key the payer has since revoked", async function () {
+      const hot = privateKeyToAccount(generatePrivateKey());
+      await bed.env.market.connect(bed.payer).authorizeSigner(hot.address);
+      await sleep(600); // the edge's market view polls every 200 ms
+      const due = BigInt((await post(edge.url, CHAT, body("revocable"))).json!.error.amount_due);
+      const ok = await post(edge.url, CHAT, body("revocable"), { [VOUCHER]: await voucherHeader(bed, edgeId, due, { signer: hot }) });
+      expect(ok.status).to.equal(200);
+      tokensBefore = await metricSum(edge.url, "tideway_edge_tokens_total");
+      await bed.env.market.connect(bed.payer).revokeSigner(hot.address);
+      await sleep(600);
+      await refused({ [VOUCHER]: await voucherHeader(bed, edgeId, 10n ** 21n, { signer: hot }) }, "voucher_unauthorized_signer");
+    });
+
+    it("malformed voucher header: 400", async function () {
+      const answer = await post(edge.url, CHAT, body("x"), { [VOUCHER]: "not-a-voucher" });
+      expect(answer.status).to.equal(400);
+      expect(answer.json!.error.code).to.equal("invalid_voucher");
+    });
+  });
+
+  describe("GPoW: challenges and audits", function () {
+    const nonce = keccak256(toHex("challenge-1")) as Hex;
+    const challenge = { temperature: 0, seed: 7, max_tokens: 10 };
+    let receipt: Record<string, any>;
+    let text: string;
+    let rawBody: string;
+
+    it("answers a challenge (an ordinary paid request with a nonce) with a receipt signed by its registered key", async function () {
+      rawBody = JSON.stringify(body("What is 2 + 2?", challenge));
+      const due = BigInt((await post(edge.url, CHAT, rawBody, { "x-tideway-nonce": nonce })).json!.error.amount_due);
+      const answer = await post(edge.url, CHAT, rawBody, { "x-tideway-nonce": nonce, [VOUCHER]: await voucherHeader(bed, edgeId, due) });
+      expect(answer.status).to.equal(200);
+      text = answer.json!.choices[0].message.content;
+      receipt = answer.json!.tideway.receipt;
+      // The verifier recomputes the answer with the reference model.
+      const expected = complete({ messages: [{ role: "user", content: "What is 2 + 2?" }], maxTokens: 10, temperature: 0, seed: 7 });
+      expect(text).to.equal(expected.text);
+      expect(receipt.nonce).to.equal(nonce);
+      expect(receipt.request_hash).to.equal(keccak256(toHex(rawBody)));
+      expect(receipt.response_hash).to.equal(keccak256(toHex(expected.text)));
+      const domain = edgeDomain(bed.chainId, bed.env.registry.target as Address);
+      const signer = await recoverServiceReceiptSigner(domain, {
+        edgeId, epoch: BigInt(receipt.epoch), nonce, requestHash: receipt.request_hash, responseHash: receipt.response_hash,
+        promptTokens: receipt.prompt_tokens, completionTokens: receipt.completion_tokens,
+      }, receipt.signature);
+      expect(signer).to.equal(bed.edges[0]!.key.address);
+      // Bound to the nonce: the same signature does not verify for another nonce.
+      const other = await recoverServiceReceiptSigner(domain, {
+        edgeId, epoch: BigInt(receipt.epoch), nonce: keccak256(toHex("another")), requestHash: receipt.request_hash, responseHash: receipt.response_hash,
+        promptTokens: receipt.prompt_tokens, completionTokens: receipt.completion_tokens,
+      }, receipt.signature);
+      expect(other).to.not.equal(bed.edges[0]!.key.address);
+    });
+
+    it("refuses to commit the usage root of the running epoch", async function () {
+      const res = await fetch(`${edge.url}/tideway/v1/usage/${receipt.epoch}`);
+      expect(res.status).to.equal(409);
+      expect((await res.json()).error.code).to.equal("epoch_not_closed");
+    });
+
+    it("after the epoch, commits a signed usage root and opens the challenge's entry with a proof", async function () {
+      await conn.networkHelpers.time.increase(Number(EPOCH));
+      await conn.networkHelpers.mine();
+      await sleep(800);
+      const commitment = await (await fetch(`${edge.url}/tideway/v1/usage/${receipt.epoch}`)).json();
+      expect(commitment.count).to.be.greaterThan(0);
+      const domain = edgeDomain(bed.chainId, bed.env.registry.target as Address);
+      expect(await recoverUsageRootSigner(domain, { edgeId, epoch: BigInt(receipt.epoch), root: commitment.root, count: BigInt(commitment.count) }, commitment.signature)).to.equal(bed.edges[0]!.key.address);
+      const { index } = await (await fetch(`${edge.url}/tideway/v1/usage/${receipt.epoch}/nonces/${nonce}`)).json();
+      const opened = await (await fetch(`${edge.url}/tideway/v1/usage/${receipt.epoch}/entries/${index}`)).json();
+      expect(opened.root).to.equal(commitment.root);
+      expect(opened.entry.responseHash).to.equal(receipt.response_hash);
+      expect(opened.entry.nonce).to.equal(nonce);
+      expect(verifyUsageProof(commitment.root, opened.entry, opened.proof)).to.equal(true);
+      // A tampered entry does not verify.
+      expect(verifyUsageProof(commitment.root, { ...opened.entry, completionTokens: opened.entry.completionTokens + 1 }, opened.proof)).to.equal(false);
+      // The commitment is fixed once made.
+      const again = await (await fetch(`${edge.url}/tideway/v1/usage/${receipt.epoch}`)).json();
+      expect(again).to.deep.equal(commitment);
+    });
+  });
+
+  describe("bad requests get 4xx in OpenAI's shape", function () {
+    it("malformed JSON: 400", async function () {
+      const answer = await post(edge.url, CHAT, "{\"model\": ");
+      expect(answer.status).to.equal(400);
+      expect(answer.json!.error.type).to.equal("invalid_request_error");
+    });
+    it("a body over the size limit: 413", async function () {
+      const answer = await post(edge.url, CHAT, body("x".repeat(1_100_000)));
+      expect(answer.status).to.equal(413);
+      expect(answer.json!.error.code).to.equal("body_too_large");
+    });
+    it("an unknown model: 404 model_not_found", async function () {
+      const answer = await post(edge.url, CHAT, { ...body("x"), model: "gpt-99" });
+      expect(answer.status).to.equal(404);
+      expect(answer.json!.error.code).to.equal("model_not_found");
+      expect(answer.json!.error.param).to.equal("model");
+    });
+    it("a missing field: 400 naming the parameter", async function () {
+      const answer = await post(edge.url, CHAT, { model: EDGE_MODEL });
+      expect(answer.status).to.equal(400);
+      expect(answer.json!.error.param).to.equal("messages");
+    });
+    it("max_tokens beyond the model's limit: 400", async function () {
+      const answer = await post(edge.url, CHAT, body("x", { max_tokens: 100_000 }));
+      expect(answer.status).to.equal(400);
+      expect(answer.json!.error.param).to.equal("max_tokens");
+    });
+    it("a malformed nonce: 400", async function () {
+      const answer = await post(edge.url, CHAT, body("x"), { "x-tideway-nonce": "0x1234" });
+      expect(answer.status).to.equal(400);
+      expect(answer.json!.error.code).to.equal("invalid_nonce");
+    });
+    it("keeps serving afterwards", async function () {
+      const res = await fetch(`${edge.url}/health`);
+      expect(res.status).to.equal(200);
+      expect((await res.json()).ok).to.equal(true);
+    });
+  });
+
+  describe("models, embeddings, metrics", function () {
+    it("lists its models with prices", async function () {
+      const list = await (await fetch(`${edge.url}/v1/models`)).json();
+      expect(list.data.map((m: any) => m.id)).to.deep.equal([EDGE_MODEL]);
+      expect(list.data[0].tideway.price.input_per_token).to.equal(INPUT_PRICE.toString());
+    });
+    it("serves paid embeddings with usage", async function () {
+      const req = { model: EDGE_MODEL, input: ["alpha beta", "gamma"] };
+      const due = BigInt((await post(edge.url, "/v1/embeddings", req)).json!.error.amount_due);
+      const answer = await post(edge.url, "/v1/embeddings", req, { [VOUCHER]: await voucherHeader(bed, edgeId, due) });
+      expect(answer.status).to.equal(200);
+      expect(answer.json!.data).to.have.length(2);
+      expect(answer.json!.usage.prompt_tokens).to.be.greaterThan(0);
+      expect(answer.json!.usage.completion_tokens).to.equal(0);
+      expect(BigInt(answer.json!.tideway.cost)).to.equal(BigInt(answer.json!.usage.prompt_tokens) * INPUT_PRICE);
+    });
+    it("exposes Prometheus metrics", async function () {
+      const text = await (await fetch(`${edge.url}/metrics`)).text();
+      expect(text).to.include("tideway_edge_requests_total");
+      expect(text).to.include("tideway_edge_request_duration_seconds_bucket");
+      expect(await metricSum(edge.url, "tideway_edge_vouchers_total", { result: "accepted" })).to.be.greaterThan(0);
+    });
+  });
+
+  describe("graceful shutdown", function () {
+    it("redeems every stored voucher on close: the market pays the highest voucher per session", async function () {
+      // What the edge was owed: its highest voucher for the session equals everything it asked for.
+      const before = await bed.env.market.earnings(bed.edges[0]!.operator.address);
+      await edge.close();
+      const redeemed = await redeemedOnChain();
+      expect(redeemed > 0n).to.equal(true);
+      const fee = (redeemed * (await bed.env.market.feeBps())) / 10_000n;
+      expect((await bed.env.market.earnings(bed.edges[0]!.operator.address)) - before).to.equal(redeemed - fee);
+    });
+  });
+});
