@@ -138,7 +138,8 @@ export function createMarketView(options: MarketViewOptions): MarketView {
   }
 
   async function poll(): Promise<void> {
-    const head = await publicClient.getBlockNumber();
+    // viem caches the block number for the client's cacheTime (4 s by default): a poll must see the real head.
+    const head = await publicClient.getBlockNumber({ cacheTime: 0 });
     if (nextBlock === undefined) nextBlock = head + 1n;
     const from0 = nextBlock > reorgDepth ? nextBlock - reorgDepth : 0n;
     for (let from = from0; from <= head; from += maxRange) {
@@ -256,7 +257,7 @@ export function createMarketView(options: MarketViewOptions): MarketView {
     redeemed: (sessionId) => cached(redeemedAmounts, sessionId, () => readRedeemed(sessionId)),
     refresh,
     async start() {
-      if (nextBlock === undefined) nextBlock = (await publicClient.getBlockNumber()) + 1n;
+      if (nextBlock === undefined) nextBlock = (await publicClient.getBlockNumber({ cacheTime: 0 })) + 1n;
       closed = false;
       schedule();
       logger.info({ event: "market.started", market: address, edgeId: edgeId.toString(), fromBlock: nextBlock.toString() }, "following ComputeMarket");
