@@ -165,7 +165,9 @@ export function createReferenceBackend(options: ReferenceBackendOptions): Backen
     signal.throwIfAborted();
     const abort = new SharedArrayBuffer(4);
     const flag = new Int32Array(abort);
-    const onAbort = (): void => Atomics.store(flag, 0, 1);
+    const onAbort = (): void => {
+      Atomics.store(flag, 0, 1);
+    };
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       const r = await pool.run({ kind: "embed", texts: req.input, config, abort }).catch((err: unknown) => {
