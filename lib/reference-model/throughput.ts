@@ -6,9 +6,9 @@ import { DEFAULT_MODEL_CONFIG } from "./model.ts";
 import type { ModelConfig } from "./model.ts";
 import type { ReferenceMessage } from "./template.ts";
 
-/** The short-completion workload: about 10 prompt tokens, 16 output tokens. */
+/** The short-completion workload: 11 prompt tokens (with the chat template), 16 output tokens. */
 export const SHORT_WORKLOAD: { messages: ReferenceMessage[]; maxTokens: number } = {
-  messages: [{ role: "user", content: "Summarise the tide table for Brest today." }],
+  messages: [{ role: "user", content: "Tide at Brest today?" }],
   maxTokens: 16,
 };
 

@@ -31,7 +31,9 @@ interface Upstream {
 }
 
 async function startUpstream(): Promise<Upstream> {
-  let handler: Handler = (_req, res) => res.end();
+  let handler: Handler = (_req, res) => {
+    res.end();
+  };
   const seen: Seen[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
