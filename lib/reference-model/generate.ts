@@ -45,6 +45,7 @@ export interface GenerateDone {
   work: number;
 }
 
+/** What generate() yields: deltas, then exactly one done. */
 export type GenerateEvent = GenerateDelta | GenerateDone;
 
 /** Error thrown for a generation spec the model cannot run (what to fix is in the message). */

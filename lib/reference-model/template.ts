@@ -16,6 +16,7 @@ export const ROLE_TOKENS: Readonly<Record<ReferenceMessage["role"], number>> = {
   tool: 3,
   developer: 4,
 };
+/** Reserved id that closes every message (and every embedded text). */
 export const END_TOKEN = 5;
 
 /** Token ids of the prompt built from `messages`, ending with the assistant marker. */

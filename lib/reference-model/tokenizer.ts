@@ -13,7 +13,12 @@ export const SPECIAL_TOKENS = 8;
 /** Number of ids the model can emit: SPECIAL_TOKENS .. SPECIAL_TOKENS + OUTPUT_VOCAB - 1. */
 export const OUTPUT_VOCAB = 256;
 
-/** Words (letters, digits, marks, joined by apostrophes), one punctuation mark, or a run of spaces. */
+/**
+ * Words (letters, digits, marks, joined by apostrophes), one punctuation mark, or a run of spaces.
+ * The \p{...} classes follow the JS engine's Unicode version: characters assigned in a newer
+ * Unicode release may split differently on an older Node, so edge and verifier should run the
+ * same Node major (all text in the test vectors is from long-assigned ranges).
+ */
 const PIECE = /[\p{L}\p{N}\p{M}]+(?:['’][\p{L}\p{N}\p{M}]+)*|\s+|[^\s\p{L}\p{N}\p{M}]/gu;
 
 /** Splits `text` into its pieces (one per token), in order; concatenating them gives `text` back. */
