@@ -19,6 +19,8 @@ const referenceBackend = z.object({
   layers: positiveInt.max(64).optional(),
   /** Worker threads running the model; default: all cores but one. */
   threads: positiveInt.max(256).optional(),
+  /** Declared throughput (tokens/s); measured at start when absent. */
+  tokensPerSecond: positiveInt.optional(),
 }).strict();
 
 const openaiBackend = z.object({

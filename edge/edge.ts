@@ -6,9 +6,10 @@ import { availableParallelism } from "node:os";
 import pino from "pino";
 import type { Logger } from "pino";
 import { createPublicClient, createWalletClient, http } from "viem";
-import type { LocalAccount, PublicClient, Transport, WalletClient } from "viem";
+import type { Account, Chain, LocalAccount, PublicClient, Transport, WalletClient } from "viem";
 
 import { edgeDomain } from "../lib/protocol/edgeProofs.ts";
+import { DEFAULT_MODEL_CONFIG } from "../lib/reference-model/index.ts";
 import { marketDomain } from "../lib/protocol/eip712.ts";
 import { protocolAbi } from "../lib/protocol/abis.ts";
 import { readProtocolAddresses } from "../lib/protocol/addresses.ts";
@@ -84,7 +85,13 @@ function createLoadMeter() {
 function backendFor(model: EdgeConfig["models"][number], logger: Logger, env: NodeJS.ProcessEnv): Backend {
   const b = model.backend;
   if (b.type === "reference") {
-    return createReferenceBackend({ hidden: b.hidden, layers: b.layers, threads: b.threads ?? Math.max(1, availableParallelism() - 1), logger: logger.child({ model: model.name }) });
+    return createReferenceBackend({
+      hidden: b.hidden ?? DEFAULT_MODEL_CONFIG.hidden,
+      layers: b.layers ?? DEFAULT_MODEL_CONFIG.layers,
+      threads: b.threads ?? Math.max(1, availableParallelism() - 1),
+      tokensPerSecond: b.tokensPerSecond,
+      logger: logger.child({ model: model.name }),
+    });
   }
   return createOpenAIBackend({
     baseUrl: b.baseUrl,
@@ -103,9 +110,9 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
   const metrics = createEdgeMetrics();
   const transport = options.transport ?? http(config.chain.rpcUrl, { retryCount: 3, timeout: 10_000 });
   const publicClient = createPublicClient({ transport }) as PublicClient;
-  const walletClient = createWalletClient({ account, transport }) as WalletClient;
+  const walletClient = createWalletClient({ account, transport }) as WalletClient<Transport, Chain | undefined, Account>;
   const chainId = await publicClient.getChainId();
-  const addresses: ContractAddresses = config.chain.addresses ?? readProtocolAddresses(chainId, ["registry", "staking", "market"]);
+  const addresses: ContractAddresses = config.chain.addresses ?? readProtocolAddresses(chainId, { contracts: ["registry", "staking", "market"] });
 
   const registered = await publicClient.readContract({ address: addresses.registry, abi: protocolAbi("EdgeRegistry"), functionName: "edge", args: [config.edgeId] });
   if (registered.operator === "0x0000000000000000000000000000000000000000") {
@@ -150,9 +157,9 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       const market = createMarketView({ publicClient, market: addresses.market, edgeId: config.edgeId, pollIntervalMs: config.chain.pollIntervalMs, logger });
       await market.start();
       stack.push({ name: "market view", close: () => market.close() });
-      const store = await createVoucherStore(db);
+      const store = createVoucherStore(db);
       const verifier = createVoucherVerifier(marketDomain(chainId, addresses.market));
-      payment = createPaymentGate({ store, market, verifier, edgeId: config.edgeId, logger, metrics, minVoucherLifetimeSeconds: config.payment.minVoucherLifetimeSeconds });
+      payment = createPaymentGate({ db: store, market, verifier, edgeId: config.edgeId, logger, metrics, minVoucherLifetimeSeconds: config.payment.minVoucherLifetimeSeconds });
       const redeemer = createRedeemer({
         store,
         market,
@@ -169,7 +176,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       redeemer.start();
       // Closed after the API has drained (the stack unwinds in reverse): the last redemption
       // then covers every request served.
-      stack.push({ name: "redeemer", close: () => redeemer.close() });
+      stack.push({ name: "redeemer", close: async () => { await redeemer.close(); } });
     }
 
     const load = createLoadMeter();

@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 
 import Fastify from "fastify";
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { isHex } from "viem";
 import type { Hex } from "viem";
@@ -120,7 +120,7 @@ function tidewayFields(info: ServedInfo) {
 }
 
 /** Builds the API (not listening yet). */
-export function createApi(options: ApiOptions): FastifyInstance {
+export function createApi(options: ApiOptions) {
   const { serving, metrics, logger } = options;
   const app = Fastify({
     loggerInstance: logger,

@@ -98,8 +98,11 @@ async function admit(deps: ServingDeps, model: string, maxCost: bigint, ctx: Req
   return { release: () => ticket.release(), admission: once(admission) };
 }
 
-async function finish(deps: ServingDeps, model: ModelConfig, ctx: RequestContext, admission: Admission | undefined, usage: TokenUsage, responseHash: Hex): Promise<ServedInfo> {
-  const cost = admission === undefined ? 0n : priceOf(model, usage.promptTokens, usage.completionTokens);
+async function finish(deps: ServingDeps, model: ModelConfig, ctx: RequestContext, admission: Admission | undefined, usage: TokenUsage, responseHash: Hex, maxCost: bigint): Promise<ServedInfo> {
+  // A proxied backend counts tokens with its own tokenizer, which may exceed the estimate the
+  // request was priced (and paid) at: the client never pays more than it was asked for.
+  const priced = priceOf(model, usage.promptTokens, usage.completionTokens);
+  const cost = admission === undefined ? 0n : priced < maxCost ? priced : maxCost;
   admission?.settle(cost);
   const reqHash = requestHash(ctx.rawBody);
   const sessionId = admission?.sessionId ?? 0n;
@@ -154,7 +157,8 @@ export async function serveChat(deps: ServingDeps, body: ChatCompletionBody, ctx
     body: body as Record<string, unknown>,
   };
   const promptTokens = served.backend.countPromptTokens(request);
-  const { release, admission } = await admit(deps, model.name, priceOf(model, promptTokens, asked), ctx);
+  const maxCost = priceOf(model, promptTokens, asked);
+  const { release, admission } = await admit(deps, model.name, maxCost, ctx);
   const startedAt = performance.now();
   let text = "";
   let deltas = 0;
@@ -177,7 +181,7 @@ export async function serveChat(deps: ServingDeps, body: ChatCompletionBody, ctx
     }
     // A client that leaves mid-stream pays for the tokens it was sent.
     const usage = done?.usage ?? { promptTokens, completionTokens: deltas };
-    const info = await finish(deps, model, ctx, admission, usage, chatResponseHash(text));
+    const info = await finish(deps, model, ctx, admission, usage, chatResponseHash(text), maxCost);
     deps.onServed?.(performance.now() - startedAt, usage.promptTokens + usage.completionTokens);
     return { ...info, text, finishReason: done?.finishReason ?? "length" };
   } catch (err) {
@@ -200,11 +204,12 @@ export async function serveEmbeddings(deps: ServingDeps, body: EmbeddingsBody, c
   const input = typeof body.input === "string" ? [body.input] : body.input;
   const request: EmbeddingRequest = { model: model.name, input, body: body as Record<string, unknown> };
   const promptTokens = served.backend.countPromptTokens({ model: model.name, messages: input.map((content) => ({ role: "user" as const, content })), maxTokens: 0, temperature: 0, body: {} });
-  const { release, admission } = await admit(deps, model.name, priceOf(model, promptTokens, 0), ctx);
+  const maxCost = priceOf(model, promptTokens, 0);
+  const { release, admission } = await admit(deps, model.name, maxCost, ctx);
   const startedAt = performance.now();
   try {
     const { embeddings, usage } = await served.backend.embed(request, ctx.signal);
-    const info = await finish(deps, model, ctx, admission, { promptTokens: usage.promptTokens, completionTokens: 0 }, embeddingsResponseHash(embeddings));
+    const info = await finish(deps, model, ctx, admission, { promptTokens: usage.promptTokens, completionTokens: 0 }, embeddingsResponseHash(embeddings), maxCost);
     deps.onServed?.(performance.now() - startedAt, usage.promptTokens);
     return { ...info, embeddings };
   } catch (err) {

@@ -54,3 +54,8 @@ export async function metricSum(url: string, name: string, labels: Record<string
   }
   return sum;
 }
+
+/** GETs `url` and parses its JSON body (any status). */
+export async function getJson(url: string): Promise<any> {
+  return (await fetch(url)).json();
+}

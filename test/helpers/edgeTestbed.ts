@@ -8,7 +8,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { Wallet } from "ethers";
+import type { Signer } from "ethers";
 import type { Address, Hex, LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
@@ -68,7 +68,7 @@ export interface TestbedEdge {
   /** The edge's registered signing key (also pays gas for its redemptions). */
   key: LocalAccount;
   privateKey: Hex;
-  operator: Wallet;
+  operator: Signer & { address: string };
 }
 
 /** Deploys the protocol, registers `edges` edges, funds a payer and opens a session for EDGE_MODEL. */

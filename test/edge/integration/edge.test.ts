@@ -11,10 +11,10 @@ import { startEdge } from "../../../edge/edge.ts";
 import type { RunningEdge } from "../../../edge/edge.ts";
 import { edgeDomain, recoverServiceReceiptSigner, recoverUsageRootSigner, verifyUsageProof } from "../../../lib/protocol/edgeProofs.ts";
 import { complete } from "../../../lib/reference-model/index.ts";
-import { metricSum, post } from "../../helpers/edgeClient.ts";
+import { getJson, metricSum, post } from "../../helpers/edgeClient.ts";
 import { deployEdgeTestbed, EDGE_MODEL, edgeConfig, INPUT_PRICE, OUTPUT_PRICE, startRpcBridge, voucherHeader } from "../../helpers/edgeTestbed.ts";
 import type { EdgeTestbed } from "../../helpers/edgeTestbed.ts";
-import { EPOCH } from "../../helpers/protocol.js";
+import { type Connection, EPOCH } from "../../helpers/protocol.js";
 
 const CHAT = "/v1/chat/completions";
 const VOUCHER = "x-tideway-voucher";
@@ -22,7 +22,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("edge (integration)", function () {
   this.timeout(120_000);
-  let conn: Awaited<ReturnType<typeof network.create>>;
+  let conn: Connection;
   let bed: EdgeTestbed;
   let bridge: Awaited<ReturnType<typeof startRpcBridge>>;
   let edge: RunningEdge;
@@ -179,19 +179,19 @@ describe("edge (integration)", function () {
     it("refuses to commit the usage root of the running epoch", async function () {
       const res = await fetch(`${edge.url}/tideway/v1/usage/${receipt.epoch}`);
       expect(res.status).to.equal(409);
-      expect((await res.json()).error.code).to.equal("epoch_not_closed");
+      expect(((await res.json()) as any).error.code).to.equal("epoch_not_closed");
     });
 
     it("after the epoch, commits a signed usage root and opens the challenge's entry with a proof", async function () {
       await conn.networkHelpers.time.increase(Number(EPOCH));
       await conn.networkHelpers.mine();
       await sleep(800);
-      const commitment = await (await fetch(`${edge.url}/tideway/v1/usage/${receipt.epoch}`)).json();
+      const commitment = await getJson(`${edge.url}/tideway/v1/usage/${receipt.epoch}`);
       expect(commitment.count).to.be.greaterThan(0);
       const domain = edgeDomain(bed.chainId, bed.env.registry.target as Address);
       expect(await recoverUsageRootSigner(domain, { edgeId, epoch: BigInt(receipt.epoch), root: commitment.root, count: BigInt(commitment.count) }, commitment.signature)).to.equal(bed.edges[0]!.key.address);
-      const { index } = await (await fetch(`${edge.url}/tideway/v1/usage/${receipt.epoch}/nonces/${nonce}`)).json();
-      const opened = await (await fetch(`${edge.url}/tideway/v1/usage/${receipt.epoch}/entries/${index}`)).json();
+      const { index } = await getJson(`${edge.url}/tideway/v1/usage/${receipt.epoch}/nonces/${nonce}`);
+      const opened = await getJson(`${edge.url}/tideway/v1/usage/${receipt.epoch}/entries/${index}`);
       expect(opened.root).to.equal(commitment.root);
       expect(opened.entry.responseHash).to.equal(receipt.response_hash);
       expect(opened.entry.nonce).to.equal(nonce);
@@ -199,7 +199,7 @@ describe("edge (integration)", function () {
       // A tampered entry does not verify.
       expect(verifyUsageProof(commitment.root, { ...opened.entry, completionTokens: opened.entry.completionTokens + 1 }, opened.proof)).to.equal(false);
       // The commitment is fixed once made.
-      const again = await (await fetch(`${edge.url}/tideway/v1/usage/${receipt.epoch}`)).json();
+      const again = await getJson(`${edge.url}/tideway/v1/usage/${receipt.epoch}`);
       expect(again).to.deep.equal(commitment);
     });
   });
@@ -239,13 +239,13 @@ describe("edge (integration)", function () {
     it("keeps serving afterwards", async function () {
       const res = await fetch(`${edge.url}/health`);
       expect(res.status).to.equal(200);
-      expect((await res.json()).ok).to.equal(true);
+      expect(((await res.json()) as any).ok).to.equal(true);
     });
   });
 
   describe("models, embeddings, metrics", function () {
     it("lists its models with prices", async function () {
-      const list = await (await fetch(`${edge.url}/v1/models`)).json();
+      const list = await getJson(`${edge.url}/v1/models`);
       expect(list.data.map((m: any) => m.id)).to.deep.equal([EDGE_MODEL]);
       expect(list.data[0].tideway.price.input_per_token).to.equal(INPUT_PRICE.toString());
     });
