@@ -65,7 +65,7 @@ export class UnknownEntryError extends Error {
   readonly index: number;
   readonly count: bigint;
   constructor(epoch: bigint, index: number, count: bigint) {
-    super(`no usage entry ${index} in epoch ${epoch}: the committed log has ${count} entries (indices 0..${count - 1n})`);
+    super(`no usage entry ${index} in epoch ${epoch}: the committed log has ${count} entries${count > 0n ? ` (indices 0..${count - 1n})` : ""}`);
     this.epoch = epoch;
     this.index = index;
     this.count = count;
