@@ -1,0 +1,241 @@
+// What an edge signs (EIP-712, in the "Tideway Edge" domain whose verifyingContract is the
+// EdgeRegistry where the edge's signing key is registered) and the leaf encoding of its per-epoch
+// served-usage log. Shared by the edge (which signs and commits) and the verifier (which challenges,
+// recovers and audits): both sides must agree byte for byte, so every format lives here.
+//
+// - ServiceReceipt: signed for every request that carries a challenge nonce (header
+//   {NONCE_HEADER}); binds the answer (response hash) to the verifier's fresh nonce, the request
+//   bytes and the epoch, under the edge's registered key.
+// - UsageRoot: the edge's commitment to one closed epoch's usage log (Merkle root and count).
+// - RouterHello: the edge's answer to the router's handshake challenge.
+// - Usage leaf: an OpenZeppelin StandardMerkleTree leaf over {USAGE_LEAF_ENCODING}.
+//
+// Erasable TypeScript only (runs under Node's type stripping, see index.ts).
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import { encodeAbiParameters, getAddress, keccak256, recoverTypedDataAddress, stringToBytes } from "viem";
+import type { Address, Hex, LocalAccount, TypedDataDomain } from "viem";
+
+// ---------------------------------------------------------------- constants and types
+
+/** Name of the domain every edge signature is made in. */
+export const EDGE_DOMAIN_NAME = "Tideway Edge";
+export const EDGE_DOMAIN_VERSION = "1";
+
+/** HTTP header a challenger puts its 32-byte nonce in (0x-prefixed hex, 64 digits). */
+export const NONCE_HEADER = "x-tideway-nonce";
+
+/** The nonce logged for a request that carried none. */
+export const ZERO_NONCE: Hex = `0x${"00".repeat(32)}`;
+
+/** The root committed for an epoch in which the edge served nothing. */
+export const EMPTY_USAGE_ROOT: Hex = `0x${"00".repeat(32)}`;
+
+/** `ServiceReceipt(uint256 edgeId,uint256 epoch,bytes32 nonce,bytes32 requestHash,bytes32 responseHash,uint32 promptTokens,uint32 completionTokens)`. */
+export const SERVICE_RECEIPT_TYPES = {
+  ServiceReceipt: [
+    { name: "edgeId", type: "uint256" },
+    { name: "epoch", type: "uint256" },
+    { name: "nonce", type: "bytes32" },
+    { name: "requestHash", type: "bytes32" },
+    { name: "responseHash", type: "bytes32" },
+    { name: "promptTokens", type: "uint32" },
+    { name: "completionTokens", type: "uint32" },
+  ],
+} as const;
+
+/** `UsageRoot(uint256 edgeId,uint256 epoch,bytes32 root,uint256 count)`. */
+export const USAGE_ROOT_TYPES = {
+  UsageRoot: [
+    { name: "edgeId", type: "uint256" },
+    { name: "epoch", type: "uint256" },
+    { name: "root", type: "bytes32" },
+    { name: "count", type: "uint256" },
+  ],
+} as const;
+
+/** `RouterHello(uint256 edgeId,bytes32 nonce)`: the edge's answer to a router's handshake challenge. */
+export const ROUTER_HELLO_TYPES = {
+  RouterHello: [
+    { name: "edgeId", type: "uint256" },
+    { name: "nonce", type: "bytes32" },
+  ],
+} as const;
+
+/**
+ * StandardMerkleTree leaf encoding of a usage entry:
+ * `[epoch, index, nonce, sessionId, promptTokens, completionTokens, requestHash, responseHash]`.
+ */
+export const USAGE_LEAF_ENCODING = ["uint256", "uint256", "bytes32", "uint256", "uint32", "uint32", "bytes32", "bytes32"] as const;
+
+/** What the edge signs for a request that carried a nonce. */
+export interface ServiceReceipt {
+  edgeId: bigint;
+  epoch: bigint;
+  nonce: Hex;
+  requestHash: Hex;
+  responseHash: Hex;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** One served request in the usage log of `epoch`, at position `index` (dense from 0). */
+export interface UsageEntry {
+  epoch: bigint;
+  index: bigint;
+  /** The request's challenge nonce, {ZERO_NONCE} when it carried none. */
+  nonce: Hex;
+  /** The paying session, 0 when the request was unpaid. */
+  sessionId: bigint;
+  promptTokens: number;
+  completionTokens: number;
+  requestHash: Hex;
+  responseHash: Hex;
+}
+
+/** An edge's signed commitment to a closed epoch's usage log. */
+export interface UsageCommitment {
+  edgeId: bigint;
+  epoch: bigint;
+  /** StandardMerkleTree root, {EMPTY_USAGE_ROOT} when `count` is 0. */
+  root: Hex;
+  count: bigint;
+  /** The edge signing key's signature of UsageRoot(edgeId, epoch, root, count). */
+  signature: Hex;
+}
+
+/** The leaf values of a usage entry, in {USAGE_LEAF_ENCODING} order (what StandardMerkleTree takes). */
+export type UsageLeaf = [bigint, bigint, Hex, bigint, number, number, Hex, Hex];
+
+// ---------------------------------------------------------------- domain and hashes
+
+/** The domain edge signatures are made in: verifyingContract is the EdgeRegistry holding the edge's key. */
+export function edgeDomain(chainId: bigint | number, registry: Address): TypedDataDomain {
+  return { name: EDGE_DOMAIN_NAME, version: EDGE_DOMAIN_VERSION, chainId: BigInt(chainId), verifyingContract: getAddress(registry) };
+}
+
+/** keccak256 of the exact request body bytes (as received, before any parsing). */
+export function requestHash(body: Uint8Array | string): Hex {
+  return keccak256(typeof body === "string" ? stringToBytes(body) : body);
+}
+
+/** keccak256(utf8(completion text)): the response hash of a chat completion (streamed or not). */
+export function chatResponseHash(text: string): Hex {
+  return keccak256(stringToBytes(text));
+}
+
+/** keccak256(utf8(JSON.stringify(vectors))): the response hash of an embeddings answer. */
+export function embeddingsResponseHash(vectors: readonly (readonly number[])[]): Hex {
+  return keccak256(stringToBytes(JSON.stringify(vectors)));
+}
+
+/** Whether `value` is a 0x-prefixed 32-byte hex string (a valid nonce header). */
+export function isNonce(value: unknown): value is Hex {
+  return typeof value === "string" && /^0x[0-9a-fA-F]{64}$/.test(value);
+}
+
+// ---------------------------------------------------------------- usage leaves and proofs
+
+/** The StandardMerkleTree values of `entry`. */
+export function usageLeaf(entry: UsageEntry): UsageLeaf {
+  return [
+    entry.epoch,
+    entry.index,
+    entry.nonce,
+    entry.sessionId,
+    entry.promptTokens,
+    entry.completionTokens,
+    entry.requestHash,
+    entry.responseHash,
+  ];
+}
+
+/** Leaf hash of `entry`: keccak256(bytes.concat(keccak256(abi.encode(...leaf)))), as StandardMerkleTree. */
+export function usageLeafHash(entry: UsageEntry): Hex {
+  const encoded = encodeAbiParameters(
+    USAGE_LEAF_ENCODING.map((type) => ({ type })),
+    usageLeaf(entry),
+  );
+  return keccak256(keccak256(encoded, "bytes"));
+}
+
+/** Builds the usage tree of `entries` (at least one) with @openzeppelin/merkle-tree. */
+export function buildUsageTree(entries: readonly UsageEntry[]): StandardMerkleTree<UsageLeaf> {
+  return StandardMerkleTree.of(entries.map(usageLeaf), [...USAGE_LEAF_ENCODING]);
+}
+
+/** Whether `entry` is in the usage tree with `root`, by `proof` (checked with @openzeppelin/merkle-tree). */
+export function verifyUsageProof(root: Hex, entry: UsageEntry, proof: readonly Hex[]): boolean {
+  if (root.toLowerCase() === EMPTY_USAGE_ROOT) return false;
+  return StandardMerkleTree.verify(root, [...USAGE_LEAF_ENCODING], usageLeaf(entry), [...proof]);
+}
+
+/**
+ * The root that `proof` leads to from `entry`'s leaf, computed without the library (OpenZeppelin
+ * MerkleProof.processProof: sorted pairs hashed bottom-up); what a contract would compute.
+ */
+export function processUsageProof(entry: UsageEntry, proof: readonly Hex[]): Hex {
+  let node = usageLeafHash(entry);
+  for (const sibling of proof) {
+    const [a, b] = BigInt(node) <= BigInt(sibling) ? [node, sibling] : [sibling, node];
+    node = keccak256(`0x${a.slice(2)}${b.slice(2)}`);
+  }
+  return node;
+}
+
+// ---------------------------------------------------------------- signing
+
+/** The edge key's signature of `receipt` in `domain` ({edgeDomain}). */
+export function signServiceReceipt(account: LocalAccount, domain: TypedDataDomain, receipt: ServiceReceipt): Promise<Hex> {
+  return account.signTypedData({ domain, types: SERVICE_RECEIPT_TYPES, primaryType: "ServiceReceipt", message: { ...receipt } });
+}
+
+/** The edge key's signature of its usage commitment (root and count of `epoch`'s log). */
+export function signUsageRoot(account: LocalAccount, domain: TypedDataDomain, root: Omit<UsageCommitment, "signature">): Promise<Hex> {
+  return account.signTypedData({
+    domain,
+    types: USAGE_ROOT_TYPES,
+    primaryType: "UsageRoot",
+    message: { edgeId: root.edgeId, epoch: root.epoch, root: root.root, count: root.count },
+  });
+}
+
+/** The edge key's answer to a router's handshake challenge `nonce`. */
+export function signRouterHello(account: LocalAccount, domain: TypedDataDomain, hello: { edgeId: bigint; nonce: Hex }): Promise<Hex> {
+  return account.signTypedData({ domain, types: ROUTER_HELLO_TYPES, primaryType: "RouterHello", message: { edgeId: hello.edgeId, nonce: hello.nonce } });
+}
+
+// ---------------------------------------------------------------- recovery
+
+/** The address that signed `receipt` in `domain` (compare with the edge's registered signing key). */
+export function recoverServiceReceiptSigner(domain: TypedDataDomain, receipt: ServiceReceipt, signature: Hex): Promise<Address> {
+  return recoverTypedDataAddress({ domain, types: SERVICE_RECEIPT_TYPES, primaryType: "ServiceReceipt", message: { ...receipt }, signature });
+}
+
+/** The address that signed `commitment` in `domain`. */
+export function recoverUsageRootSigner(domain: TypedDataDomain, commitment: UsageCommitment): Promise<Address> {
+  const { edgeId, epoch, root, count, signature } = commitment;
+  return recoverTypedDataAddress({ domain, types: USAGE_ROOT_TYPES, primaryType: "UsageRoot", message: { edgeId, epoch, root, count }, signature });
+}
+
+/** The address that signed a router hello for (`edgeId`, `nonce`) in `domain`. */
+export function recoverRouterHelloSigner(domain: TypedDataDomain, hello: { edgeId: bigint; nonce: Hex }, signature: Hex): Promise<Address> {
+  return recoverTypedDataAddress({ domain, types: ROUTER_HELLO_TYPES, primaryType: "RouterHello", message: { edgeId: hello.edgeId, nonce: hello.nonce }, signature });
+}
+
+/** Whether `signature` over `receipt` is by `signer` (case-insensitive address comparison; false on a malformed signature). */
+export async function verifyServiceReceipt(domain: TypedDataDomain, receipt: ServiceReceipt, signature: Hex, signer: Address): Promise<boolean> {
+  try {
+    return (await recoverServiceReceiptSigner(domain, receipt, signature)).toLowerCase() === signer.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `commitment` is signed by `signer` (false on a malformed signature). */
+export async function verifyUsageCommitment(domain: TypedDataDomain, commitment: UsageCommitment, signer: Address): Promise<boolean> {
+  try {
+    return (await recoverUsageRootSigner(domain, commitment)).toLowerCase() === signer.toLowerCase();
+  } catch {
+    return false;
+  }
+}
