@@ -3,7 +3,7 @@
 // `/metrics`. Handlers only translate between HTTP and serving/inference.ts.
 import { randomUUID } from "node:crypto";
 
-import Fastify from "fastify";
+import Fastify, { LogController } from "fastify";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { isHex } from "viem";
@@ -124,7 +124,8 @@ export function createApi(options: ApiOptions) {
   const { serving, metrics, logger } = options;
   const app = Fastify({
     loggerInstance: logger,
-    disableRequestLogging: true,
+    // One log line per request would be the loudest thing in the log; metrics count requests.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
     // Streams can last minutes; the limiter, not a socket timeout, bounds the work.
     requestTimeout: 0,
@@ -245,7 +246,7 @@ export function createApi(options: ApiOptions) {
   };
   app.get<{ Params: { epoch: string } }>("/tideway/v1/usage/:epoch", async (request) => {
     const c = await options.audit.commitment(epochParam(request.params.epoch));
-    return { edge_id: c.edgeId.toString(), epoch: c.epoch.toString(), root: c.root, count: c.count, signature: c.signature };
+    return { edge_id: c.edgeId.toString(), epoch: c.epoch.toString(), root: c.root, count: Number(c.count), signature: c.signature };
   });
   app.get<{ Params: { epoch: string; index: string } }>("/tideway/v1/usage/:epoch/entries/:index", async (request) => {
     if (!/^\d{1,10}$/.test(request.params.index)) throw badRequest("index must be a whole number", "index");

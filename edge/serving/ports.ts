@@ -4,6 +4,8 @@
 // layer never touches contracts or storage directly.
 import type { Address, Hex } from "viem";
 
+import type { UsageCommitment, UsageEntry } from "../../lib/protocol/edgeProofs.ts";
+
 import type { Backend } from "../backends/types.ts";
 import type { ModelConfig } from "../config.ts";
 
@@ -59,7 +61,7 @@ export interface ServedModel {
 
 /** The usage log as verifiers audit it (edge/gpow/usageLog.ts). */
 export interface UsageAuditPort {
-  commitment(epoch: bigint): Promise<{ edgeId: bigint; epoch: bigint; root: Hex; count: number; signature: Hex }>;
-  open(epoch: bigint, index: number): Promise<{ entry: unknown; proof: readonly Hex[]; root: Hex }>;
+  commitment(epoch: bigint): Promise<UsageCommitment>;
+  open(epoch: bigint, index: number): Promise<{ entry: UsageEntry; proof: readonly Hex[]; root: Hex }>;
   findNonce(epoch: bigint, nonce: Hex): Promise<number | undefined>;
 }
