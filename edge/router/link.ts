@@ -175,6 +175,9 @@ export function createRouterLink(options: RouterLinkOptions): RouterLink {
   }
 
   async function onMessage(socket: WebSocket, raw: RawData, isBinary: boolean): Promise<void> {
+    // Frames still arriving on a socket that close() or a reconnect has let go of must not
+    // start timers or requests: nothing would ever stop them.
+    if (closed || socket !== ws) return;
     if (isBinary) {
       logger.warn({ event: "router-frame-invalid", error: "binary frame" }, "ignored a frame from the router");
       return;
@@ -192,7 +195,7 @@ export function createRouterLink(options: RouterLinkOptions): RouterLink {
         return;
       }
       case "welcome":
-        if (!welcomed) onWelcome(socket);
+        if (!welcomed && !closed && socket === ws) onWelcome(socket);
         return;
       case "request":
         if (!welcomed) {
