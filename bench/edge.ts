@@ -31,7 +31,7 @@ const BODY = JSON.stringify({ model: EDGE_MODEL, messages: MESSAGES, max_tokens:
 const ROOT = path.resolve(import.meta.dirname, "..");
 
 function startEdgeProcess(configFile: string, key: Hex): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [path.join(ROOT, "edge/main.ts"), "--config", configFile], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_EDGE_PROF ? ["--cpu-prof", "--cpu-prof-dir=/tmp/edgeprof"] : []), path.join(ROOT, "edge/main.ts"), "--config", configFile], {
     env: { ...process.env, TIDEWAY_EDGE_KEY: key },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -102,7 +102,7 @@ try {
     const config = edgeConfig(bed, edge, bridge.url, {
       payment: { required: mode === "paid", minVoucherLifetimeSeconds: 60, redeemIntervalSeconds: 3600 },
       limits: { maxConcurrent: 64, maxQueue: 1024, queueTimeoutMs: 60_000, bodyLimitBytes: 65_536 },
-      log: { level: "warn" },
+      log: { level: "info" }, // the "edge serving" line says where it listens; requests are not logged
     });
     const file = path.join(config.dataDir, "edge.json");
     writeFileSync(file, JSON.stringify(config));

@@ -26,6 +26,8 @@ import type { VoucherStore } from "./store.ts";
 export interface Admission {
   payer: Address;
   sessionId: bigint;
+  /** Resolves once the voucher this admission relies on is on disk; no output may leave before. Rejects with a PaymentError (503). */
+  durable: Promise<void>;
   /** The request completed at `actualCost` (≤ the reserved maxCost): counts it as served. */
   settle(actualCost: bigint): void;
   /** The request failed before serving anything: drops the reservation. */
@@ -106,6 +108,27 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
       states.set(sessionId, s);
     }
     return s;
+  }
+
+  // Served amounts are written at most once a second per session, not once per request: a lost
+  // write costs nothing, since the store restarts with served := max(served, best voucher).
+  const dirty = new Set<bigint>();
+  let saveTimer: NodeJS.Timeout | undefined;
+  function saveServedSoon(sessionId: bigint): void {
+    dirty.add(sessionId);
+    saveTimer ??= setTimeout(() => {
+      saveTimer = undefined;
+      for (const id of dirty) {
+        const served = states.get(id)?.served;
+        if (served !== undefined) {
+          store.setServed(id, served).catch((error: unknown) => {
+            logger.warn({ event: "payment.served_write_failed", sessionId: id.toString(), err: error }, "could not store served amount");
+          });
+        }
+      }
+      dirty.clear();
+    }, 1000);
+    saveTimer.unref();
   }
 
   function refuse(code: ConstructorParameters<typeof PaymentError>[0], message: string, extra: { amountDue?: bigint; cause?: unknown } = {}): never {
@@ -227,14 +250,17 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     }
     st.reserved += maxCost;
 
-    // 8. Durable before serving.
-    try {
-      await best.durable;
-    } catch (error) {
-      st.reserved -= maxCost;
-      logger.error({ event: "payment.persist_failed", sessionId: sessionId.toString(), err: error }, "could not store a voucher");
-      refuse("payment_unavailable", "the edge could not store the voucher; retry shortly", { cause: error });
-    }
+    // 8. Durable before serving: the caller awaits `durable` before any output leaves, so the
+    // disk flush overlaps the queue wait and the model's work instead of adding to them.
+    const durable = best.durable.then(
+      () => undefined,
+      (error: unknown) => {
+        logger.error({ event: "payment.persist_failed", sessionId: sessionId.toString(), err: error }, "could not store a voucher");
+        throw new PaymentError("payment_unavailable", "the edge could not store the voucher; retry shortly", { cause: error });
+      },
+    );
+    // Nobody may await it if the request fails first; the failure is logged above.
+    durable.catch(() => {});
     metrics.vouchers.inc({ result: "accepted" });
     if (replaced) logger.debug({ event: "payment.best_voucher", sessionId: sessionId.toString(), amount: voucher.cumulativeAmount.toString() }, "new best voucher");
 
@@ -242,6 +268,7 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     return {
       payer,
       sessionId,
+      durable,
       settle(actualCost: bigint) {
         if (done) return;
         done = true;
@@ -253,9 +280,7 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
         st.reserved -= maxCost;
         st.served += cost;
         // Lazy on purpose: the restart rule (served := max(served, best)) covers a lost write.
-        store.setServed(sessionId, st.served).catch((error: unknown) => {
-          logger.warn({ event: "payment.served_write_failed", sessionId: sessionId.toString(), err: error }, "could not store served amount");
-        });
+        saveServedSoon(sessionId);
       },
       release() {
         if (done) return;

@@ -102,7 +102,10 @@ export function createVoucherStore(root: EdgeDatabase): VoucherStore {
       return row === undefined ? undefined : fromRow(row);
     },
     putBest(voucher, signature, signer, options = {}) {
-      return db.transaction(() => {
+      // LMDB's overlapping sync resolves a write once it is committed (it survives a crash of
+      // this process) and flushes to disk after; a voucher is money, so it counts as stored only
+      // once flushed (it then survives a crash of the machine too).
+      const written = db.transaction(() => {
         const current = db.get(key(voucher.sessionId));
         if (current !== undefined && !options.replace && BigInt(current.cumulativeAmount) >= voucher.cumulativeAmount) return false;
         const served = maxOf(current === undefined ? 0n : BigInt(current.served), options.served ?? 0n);
@@ -118,6 +121,10 @@ export function createVoucherStore(root: EdgeDatabase): VoucherStore {
           redeemed: current?.redeemed ?? "0",
         });
         return true;
+      });
+      return written.then(async (stored) => {
+        await root.flushed;
+        return stored;
       });
     },
     async setServed(sessionId, served) {

@@ -13,7 +13,7 @@ import type { Logger } from "pino";
 import type { Hex } from "viem";
 
 import { chatResponseHash, embeddingsResponseHash, requestHash } from "../../lib/protocol/edgeProofs.ts";
-import type { ChatRequest, EmbeddingRequest, TokenUsage } from "../backends/types.ts";
+import type { ChatEvent, ChatRequest, EmbeddingRequest, TokenUsage } from "../backends/types.ts";
 import type { ModelConfig } from "../config.ts";
 import type { EdgeMetrics } from "../metrics.ts";
 import type { Limiter } from "../api/limiter.ts";
@@ -77,6 +77,7 @@ function once(admission: Admission | undefined): Admission | undefined {
   return {
     payer: admission.payer,
     sessionId: admission.sessionId,
+    durable: admission.durable,
     settle(cost) { if (!closed) { closed = true; admission.settle(cost); } },
     release() { if (!closed) { closed = true; admission.release(); } },
   };
@@ -162,11 +163,27 @@ export async function serveChat(deps: ServingDeps, body: ChatCompletionBody, ctx
   const startedAt = performance.now();
   let text = "";
   let deltas = 0;
+  // The model starts at once; its output waits until the voucher paying for it is on disk.
+  const work = new AbortController();
+  const onClientGone = () => work.abort(ctx.signal.reason);
+  ctx.signal.addEventListener("abort", onClientGone, { once: true });
+  const events = served.backend.chat(request, work.signal)[Symbol.asyncIterator]();
+  const first = events.next();
   try {
+    try {
+      await admission?.durable;
+    } catch (err) {
+      work.abort(err);
+      first.catch(() => {});
+      throw err;
+    }
     sink.start();
     let done: { finishReason: "stop" | "length"; usage: TokenUsage } | undefined;
     try {
-      for await (const event of served.backend.chat(request, ctx.signal)) {
+      for (let step = first; ; step = events.next()) {
+        const result = await step;
+        if (result.done === true) break;
+        const event = result.value;
         if (event.type === "delta") {
           if (deltas === 0) deps.metrics.timeToFirstToken.observe({ model: model.name }, (performance.now() - startedAt) / 1000);
           deltas += 1;
@@ -185,10 +202,12 @@ export async function serveChat(deps: ServingDeps, body: ChatCompletionBody, ctx
     deps.onServed?.(performance.now() - startedAt, usage.promptTokens + usage.completionTokens);
     return { ...info, text, finishReason: done?.finishReason ?? "length" };
   } catch (err) {
+    work.abort(err);
     if (deltas === 0) admission?.release();
     else admission?.settle(priceOf(model, promptTokens, deltas));
     throw err;
   } finally {
+    ctx.signal.removeEventListener("abort", onClientGone);
     release();
   }
 }
@@ -208,7 +227,7 @@ export async function serveEmbeddings(deps: ServingDeps, body: EmbeddingsBody, c
   const { release, admission } = await admit(deps, model.name, maxCost, ctx);
   const startedAt = performance.now();
   try {
-    const { embeddings, usage } = await served.backend.embed(request, ctx.signal);
+    const [{ embeddings, usage }] = await Promise.all([served.backend.embed(request, ctx.signal), admission?.durable]);
     const info = await finish(deps, model, ctx, admission, { promptTokens: usage.promptTokens, completionTokens: 0 }, embeddingsResponseHash(embeddings), maxCost);
     deps.onServed?.(performance.now() - startedAt, usage.promptTokens);
     return { ...info, embeddings };

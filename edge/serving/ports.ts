@@ -13,6 +13,8 @@ import type { ModelConfig } from "../config.ts";
 export interface Admission {
   readonly payer: Address;
   readonly sessionId: bigint;
+  /** Resolves once the paying voucher is on disk: no output may leave before (rejects with a PaymentError). */
+  readonly durable: Promise<void>;
   /** The request was served at `actualCost` (≤ the reserved maximum). */
   settle(actualCost: bigint): void;
   /** Nothing was served: drop the reservation. */

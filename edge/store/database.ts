@@ -1,9 +1,10 @@
 // The edge's durable state lives in one LMDB environment (the `lmdb` package) under the data
 // directory: each module opens its own named database in it (vouchers, usage log, ...).
 // Values are msgpack: store amounts (bigint) as decimal strings, msgpack has no 256-bit ints.
-// LMDB commits are atomic and, with the default sync mode, flushed to disk before a write's
-// promise resolves; concurrent writes are grouped into one transaction (group commit), so
-// awaiting every write costs one fsync per batch, not per request.
+// LMDB commits are atomic; writes queued in one event turn share a transaction (group commit).
+// With lmdb-js's default overlapping sync (Linux), a write's promise resolves once committed —
+// visible, and safe from a crash of this process — and `db.flushed` once fsynced, safe from a
+// crash of the machine: what must survive that (vouchers) awaits `flushed` too.
 import { mkdirSync } from "node:fs";
 
 import { open } from "lmdb";

@@ -52,7 +52,8 @@ describe("payment gate", () => {
       expect(s.gate.snapshot(env.sessionId)).to.deep.equal({ best: 2n * COST, served: 0n, reserved: COST });
       a.settle(COST / 4n);
       expect(s.gate.snapshot(env.sessionId)).to.deep.equal({ best: 2n * COST, served: COST / 4n, reserved: 0n });
-      expect(s.store.get(env.sessionId)?.voucher.cumulativeAmount).to.equal(2n * COST); // durable before admit resolved
+      await a.durable;
+      expect(s.store.get(env.sessionId)?.voucher.cumulativeAmount).to.equal(2n * COST); // on disk once `durable` resolves
       expect(await accepted(s)).to.equal(1);
     });
 
@@ -60,6 +61,7 @@ describe("payment gate", () => {
       const { env, s, now } = await setup();
       const a = await s.gate.admit({ voucherHeader: await headerFor(env, env.gateway, voucherAt(env, now, COST)), model: MODEL, maxCost: COST });
       expect(a.payer).to.equal(env.payer.address);
+      await a.durable;
       expect(s.store.get(env.sessionId)?.signer).to.equal(env.gateway.address);
     });
 
@@ -178,7 +180,7 @@ describe("payment gate", () => {
       // the payer's own voucher replaces the dead one, and must cover what was served (1) + this request
       e = await refusal(s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST)), model: MODEL, maxCost: COST }));
       expect([e.code, e.amountDue]).to.deep.equal(["insufficient_voucher", 2n * COST]);
-      await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)), model: MODEL, maxCost: COST });
+      await (await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)), model: MODEL, maxCost: COST })).durable;
       expect(s.store.get(env.sessionId)?.signer).to.equal(env.payer.address);
     });
 
@@ -211,6 +213,7 @@ describe("payment gate", () => {
       const order = headers.map((h, i) => ({ h, key: (i * 7919 + 13) % 101 })).sort((a, b) => a.key - b.key).map((x) => x.h);
       const admitted = await Promise.all(order.map((voucherHeader) => s.gate.admit({ voucherHeader, model: MODEL, maxCost: COST })));
       expect(admitted).to.have.length(n);
+      await Promise.all(admitted.map((a) => a.durable));
       expect(s.gate.snapshot(env.sessionId)).to.deep.equal({ best: BigInt(n) * COST, served: 0n, reserved: BigInt(n) * COST });
       admitted.forEach((a) => a.settle(COST));
       const e = await refusal(s.gate.admit({ voucherHeader: headers[n - 1], model: MODEL, maxCost: COST }));

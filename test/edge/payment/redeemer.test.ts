@@ -52,6 +52,7 @@ describe("redeemer", () => {
   /** Serves `amount` in one request on `sessionId`, signed by `signer`. */
   async function serve(env: SessionEnv, s: PaymentStack, amount: bigint, signer: SessionEnv["payer"] | SessionEnv["gateway"] = env.payer, sessionId = env.sessionId) {
     const a = await s.gate.admit({ voucherHeader: await headerFor(env, signer, voucherAt(env, s.clock.now, amount, { sessionId })), model: MODEL, maxCost: amount });
+    await a.durable; // the edge serves only once the voucher is on disk
     a.settle(amount);
   }
 
