@@ -26,6 +26,7 @@ import { createUsageLog } from "./gpow/usageLog.ts";
 import { createEdgeMetrics } from "./metrics.ts";
 import type { EdgeMetrics } from "./metrics.ts";
 import { createPaymentGate } from "./payment/gate.ts";
+import type { PaymentGate } from "./payment/gate.ts";
 import { createMarketView } from "./payment/market.ts";
 import { createRedeemer } from "./payment/redeemer.ts";
 import { createVoucherStore } from "./payment/store.ts";
@@ -152,14 +153,16 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       models.set(model.name, { config: model, backend });
     }
 
-    let payment: ReturnType<typeof createPaymentGate> | undefined;
+    let payment: PaymentGate | undefined;
     if (config.payment.required) {
       const market = createMarketView({ publicClient, market: addresses.market, edgeId: config.edgeId, pollIntervalMs: config.chain.pollIntervalMs, logger });
       await market.start();
       stack.push({ name: "market view", close: () => market.close() });
       const store = createVoucherStore(db);
       const verifier = createVoucherVerifier(marketDomain(chainId, addresses.market));
-      payment = createPaymentGate({ db: store, market, verifier, edgeId: config.edgeId, logger, metrics, minVoucherLifetimeSeconds: config.payment.minVoucherLifetimeSeconds });
+      const gate = createPaymentGate({ db: store, market, verifier, edgeId: config.edgeId, logger, metrics, minVoucherLifetimeSeconds: config.payment.minVoucherLifetimeSeconds });
+      payment = gate;
+      stack.push({ name: "payment gate", close: () => gate.close() });
       const redeemer = createRedeemer({
         store,
         market,

@@ -54,6 +54,8 @@ export interface PaymentGate {
   admit(request: AdmitRequest): Promise<Admission>;
   /** The in-memory accounting of a session (for tests and diagnostics). */
   snapshot(sessionId: bigint): { best: bigint | undefined; served: bigint; reserved: bigint };
+  /** Writes the served amounts still pending; call before closing the database. */
+  close(): Promise<void>;
 }
 
 /** Options of {createPaymentGate}. */
@@ -114,20 +116,25 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
   // write costs nothing, since the store restarts with served := max(served, best voucher).
   const dirty = new Set<bigint>();
   let saveTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  function saveServed(): Promise<unknown> {
+    clearTimeout(saveTimer);
+    saveTimer = undefined;
+    const writes: Promise<void>[] = [];
+    for (const id of dirty) {
+      const served = states.get(id)?.served;
+      if (served === undefined) continue;
+      writes.push(store.setServed(id, served).catch((error: unknown) => {
+        logger.warn({ event: "payment.served_write_failed", sessionId: id.toString(), err: error }, "could not store served amount");
+      }));
+    }
+    dirty.clear();
+    return Promise.all(writes);
+  }
   function saveServedSoon(sessionId: bigint): void {
     dirty.add(sessionId);
-    saveTimer ??= setTimeout(() => {
-      saveTimer = undefined;
-      for (const id of dirty) {
-        const served = states.get(id)?.served;
-        if (served !== undefined) {
-          store.setServed(id, served).catch((error: unknown) => {
-            logger.warn({ event: "payment.served_write_failed", sessionId: id.toString(), err: error }, "could not store served amount");
-          });
-        }
-      }
-      dirty.clear();
-    }, 1000);
+    if (closed || saveTimer !== undefined) return;
+    saveTimer = setTimeout(() => void saveServed(), 1000);
     saveTimer.unref();
   }
 
@@ -292,6 +299,10 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
 
   return {
     admit,
+    async close() {
+      closed = true;
+      await saveServed();
+    },
     snapshot(sessionId) {
       const s = states.get(sessionId) ?? state(sessionId);
       return { best: s.best?.voucher.cumulativeAmount, served: s.served, reserved: s.reserved };
