@@ -13,6 +13,8 @@
 //   node_modules/@openzeppelin/merkle-tree/dist) over one flat Uint8Array: leaves sorted by hash
 //   ascending, the i-th sorted leaf at node (2n-2-i), node k = keccak256(sort(child 2k+1, child 2k+2)).
 //   The gas benchmark (a real 2^20-leaf tree) and the verifier service need it.
+//   The tree part (sort, layout, node hashes, proofs) does not depend on the leaf encoding and is
+//   exported as {buildStandardTreeFromLeafHashes}: edgeProofs.ts builds the edge's usage tree with it.
 //
 // Erasable TypeScript only (runs under Node's type stripping, see index.ts).
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
@@ -150,6 +152,102 @@ export function buildEpochTree(epoch: bigint, results: readonly EdgeResult[]): L
   };
 }
 
+// ---------------------------------------------------------------- generic fast tree
+
+/**
+ * A StandardMerkleTree's node array, held flat: what {buildStandardTreeFromLeafHashes} returns.
+ * Indices `i` are positions in the input (the library's "value index").
+ */
+export interface StandardTreeLayout {
+  /** Node 0, as the library's `tree.root`. */
+  readonly root: Hex;
+  /** Number of leaves. */
+  readonly size: number;
+  /** Every node, 32 bytes each, in the library's order (node 0 is the root, 2n-1 nodes). */
+  readonly nodes: Uint8Array;
+  /** Tree index (node number in the library's layout) of the `i`-th leaf. */
+  treeIndexOf(i: number): number;
+  /** Proof of the `i`-th leaf, bottom-up, as the library's `getProof(i)`. */
+  proofAt(i: number): Hex[];
+  /** Hash of the `i`-th leaf. */
+  leafHashAt(i: number): Hex;
+}
+
+/**
+ * Builds the tree that `@openzeppelin/merkle-tree` builds over leaves with these hashes
+ * (StandardMerkleTree with `sortLeaves: true`, the default): the leaf hashes sorted ascending
+ * (ties kept in input order, as the library's stable sort does), the i-th sorted leaf at node
+ * (2n-2-i), node k = keccak256(sort(node 2k+1, node 2k+2)). Whatever the leaf encoding, only the
+ * hashes matter from here on, so every fast builder (epoch results, usage log) shares this.
+ *
+ * @param leafHashes n ≥ 1 leaf hashes, 32 bytes each, in input order (read, not kept).
+ */
+export function buildStandardTreeFromLeafHashes(leafHashes: Uint8Array): StandardTreeLayout {
+  if (leafHashes.length % 32 !== 0) throw new Error(`leaf hashes take 32 bytes each, got ${leafHashes.length} bytes`);
+  const n = leafHashes.length / 32;
+  if (n === 0) throw new Error("a Merkle tree needs at least one leaf");
+  if (n > 0x7fffffff / 2) throw new Error(`too many leaves (${n})`);
+
+  // 1. Sort leaf indices by hash, ascending (the library's `sortLeaves`). The first 4 bytes decide
+  // almost every comparison; equal hashes keep their input order (the library's sort is stable).
+  const head = new Uint32Array(n);
+  const leavesView = new DataView(leafHashes.buffer, leafHashes.byteOffset, leafHashes.byteLength);
+  for (let i = 0; i < n; i++) head[i] = leavesView.getUint32(32 * i);
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((a, b) => (head[a] !== head[b] ? (head[a] < head[b] ? -1 : 1) : compareWords(leafHashes, 32 * a, 32 * b) || a - b));
+
+  // 2. The library's array layout: 2n-1 nodes, the i-th sorted leaf at node (2n-2-i), node k
+  // the hash of its children 2k+1 and 2k+2, smaller first.
+  const size = 2 * n - 1;
+  const nodes = new Uint8Array(32 * size);
+  const treeIndex = new Uint32Array(n);
+  for (let s = 0; s < n; s++) {
+    const node = size - 1 - s;
+    const leaf = order[s];
+    nodes.set(leafHashes.subarray(32 * leaf, 32 * leaf + 32), 32 * node);
+    treeIndex[leaf] = node;
+  }
+  const pair = new Uint8Array(64);
+  for (let k = size - 1 - n; k >= 0; k--) {
+    const l = 32 * (2 * k + 1);
+    const r = l + 32;
+    if (compareWords(nodes, l, r) <= 0) {
+      pair.set(nodes.subarray(l, l + 32), 0);
+      pair.set(nodes.subarray(r, r + 32), 32);
+    } else {
+      pair.set(nodes.subarray(r, r + 32), 0);
+      pair.set(nodes.subarray(l, l + 32), 32);
+    }
+    keccak256Short(pair, 0, 64, nodes, 32 * k);
+  }
+
+  const nodeHex = (k: number): Hex => bytesToHex(nodes.subarray(32 * k, 32 * k + 32));
+  const checkIndex = (i: number): void => {
+    if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`leaf index ${i} out of range [0, ${n})`);
+  };
+  return {
+    root: nodeHex(0),
+    size: n,
+    nodes,
+    treeIndexOf: (i) => {
+      checkIndex(i);
+      return treeIndex[i];
+    },
+    proofAt: (i) => {
+      checkIndex(i);
+      const proof: Hex[] = [];
+      // As the library's getProof: sibling of k is k+1 when k is odd, k-1 when even.
+      for (let k = treeIndex[i]; k > 0; k = (k - 1) >> 1) proof.push(nodeHex(k % 2 === 1 ? k + 1 : k - 1));
+      return proof;
+    },
+    leafHashAt: (i) => {
+      checkIndex(i);
+      return nodeHex(treeIndex[i]);
+    },
+  };
+}
+
 // ---------------------------------------------------------------- fast builder
 
 /** Results given by index instead of as an array (e.g. generated on the fly). */
@@ -170,8 +268,11 @@ export interface FastEpochTree extends EpochTree {
   readonly nodes: Uint8Array;
 }
 
-/** Writes `value` as a 32-byte big-endian word at `offset` of `view`. */
-function writeWord(view: DataView, offset: number, value: bigint): void {
+/**
+ * Writes `value` (a uint256, not checked here) as a 32-byte big-endian word at `offset` of `view`:
+ * the ABI encoding of a static uint word, without allocating.
+ */
+export function writeWord(view: DataView, offset: number, value: bigint): void {
   if (value <= 0xffffffffffffffffn) {
     view.setBigUint64(offset, 0n);
     view.setBigUint64(offset + 8, 0n);
@@ -229,55 +330,13 @@ export function buildEpochTreeFast(epoch: bigint, results: readonly EdgeResult[]
   }
   checkTotalWeight(totalWeight);
 
-  // 2. Sort leaf indices by hash, ascending (the library's `sortLeaves`). Leaves are distinct
-  // (distinct edge ids), so the order is total. The first 4 bytes decide almost every comparison.
-  const head = new Uint32Array(n);
-  const leavesView = new DataView(leaves.buffer);
-  for (let i = 0; i < n; i++) head[i] = leavesView.getUint32(32 * i);
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => (head[a] !== head[b] ? (head[a] < head[b] ? -1 : 1) : compareWords(leaves, 32 * a, 32 * b)));
+  // 2. The tree over those leaves, in the library's layout.
+  const tree = buildStandardTreeFromLeafHashes(leaves);
 
-  // 3. The library's array layout: 2n-1 nodes, the i-th sorted leaf at node (2n-2-i), node k
-  // the hash of its children 2k+1 and 2k+2, smaller first.
-  const size = 2 * n - 1;
-  const nodes = new Uint8Array(32 * size);
-  const treeIndex = new Uint32Array(n);
-  for (let s = 0; s < n; s++) {
-    const node = size - 1 - s;
-    const leaf = order[s];
-    nodes.set(leaves.subarray(32 * leaf, 32 * leaf + 32), 32 * node);
-    treeIndex[leaf] = node;
-  }
-  const pair = new Uint8Array(64);
-  for (let k = size - 1 - n; k >= 0; k--) {
-    const l = 32 * (2 * k + 1);
-    const r = l + 32;
-    if (compareWords(nodes, l, r) <= 0) {
-      pair.set(nodes.subarray(l, l + 32), 0);
-      pair.set(nodes.subarray(r, r + 32), 32);
-    } else {
-      pair.set(nodes.subarray(r, r + 32), 0);
-      pair.set(nodes.subarray(l, l + 32), 32);
-    }
-    keccak256Short(pair, 0, 64, nodes, 32 * k);
-  }
-
-  const nodeHex = (k: number): Hex => bytesToHex(nodes.subarray(32 * k, 32 * k + 32));
   const at = (edgeId: bigint): number => {
     const i = index.get(idKey(edgeId));
     if (i === undefined) throw new Error(`edge ${edgeId} is not in the tree of epoch ${epoch}`);
     return i;
-  };
-  const checkIndex = (i: number): void => {
-    if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`result index ${i} out of range [0, ${n})`);
-  };
-  const proofAt = (i: number): Hex[] => {
-    checkIndex(i);
-    const proof: Hex[] = [];
-    // As the library's getProof: sibling of k is k+1 when k is odd, k-1 when even.
-    for (let k = treeIndex[i]; k > 0; k = (k - 1) >> 1) proof.push(nodeHex(k % 2 === 1 ? k + 1 : k - 1));
-    return proof;
   };
   const result = (edgeId: bigint): EdgeResult => {
     const { stake, quality } = source.get(at(edgeId));
@@ -285,24 +344,18 @@ export function buildEpochTreeFast(epoch: bigint, results: readonly EdgeResult[]
   };
   return {
     epoch,
-    root: nodeHex(0),
+    root: tree.root,
     totalWeight,
     size: n,
-    attestation: { epoch, root: nodeHex(0), totalWeight },
-    nodes,
+    attestation: { epoch, root: tree.root, totalWeight },
+    nodes: tree.nodes,
     result,
-    leafHash: (edgeId) => nodeHex(treeIndex[at(edgeId)]),
-    proof: (edgeId) => proofAt(at(edgeId)),
-    claim: (edgeId) => ({ ...result(edgeId), proof: proofAt(at(edgeId)) }),
-    treeIndexOf: (i) => {
-      checkIndex(i);
-      return treeIndex[i];
-    },
-    proofAt,
-    leafHashAt: (i) => {
-      checkIndex(i);
-      return nodeHex(treeIndex[i]);
-    },
+    leafHash: (edgeId) => tree.leafHashAt(at(edgeId)),
+    proof: (edgeId) => tree.proofAt(at(edgeId)),
+    claim: (edgeId) => ({ ...result(edgeId), proof: tree.proofAt(at(edgeId)) }),
+    treeIndexOf: tree.treeIndexOf,
+    proofAt: tree.proofAt,
+    leafHashAt: tree.leafHashAt,
   };
 }
 
