@@ -70,7 +70,7 @@ function presignVouchers(bed: EdgeTestbed, edgeId: bigint, count: number, cost: 
   return headers;
 }
 
-interface Run { rps: number; p50: number; p99: number; requests: number; non2xx: number; errors: number }
+interface Run { rps: number; p50: number; p99: number; requests: number; non2xx: number; errors: number; timeouts: number }
 
 async function drive(url: string, vouchers?: string[]): Promise<Run> {
   let next = 0;
@@ -88,7 +88,8 @@ async function drive(url: string, vouchers?: string[]): Promise<Run> {
   };
   await autocannon({ url, connections: CONNECTIONS, duration: WARMUP_SECONDS, requests: [request] });
   const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_SECONDS, requests: [request] });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, requests: result.requests.total, non2xx: result.non2xx, errors: result.errors };
+  if (process.env.BENCH_EDGE_DEBUG) console.error(JSON.stringify({ latency: result.latency, requests: result.requests, throughput: result.throughput.average, errors: result.errors, timeouts: result.timeouts }));
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, requests: result.requests.total, non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts };
 }
 
 const conn = await network.create();
@@ -115,7 +116,7 @@ try {
       await stop(child);
     }
     if (runs[mode].non2xx > 0 || runs[mode].errors > 0) {
-      throw new Error(`${mode}: ${runs[mode].non2xx} non-2xx answers and ${runs[mode].errors} errors; the benchmark only counts served requests`);
+      throw new Error(`${mode}: ${runs[mode].non2xx} non-2xx answers, ${runs[mode].errors} errors (${runs[mode].timeouts} timeouts); the benchmark only counts served requests`);
     }
   }
 } finally {
