@@ -46,6 +46,11 @@ function startEdgeProcess(configFile: string, key: Hex): Promise<{ child: ChildP
   });
 }
 
+/** Rejects if the edge process dies while it is being measured. */
+function diesWith(child: ChildProcess): Promise<never> {
+  return new Promise((_, reject) => child.on("exit", (code, signal) => reject(new Error(`the edge died during the run (${signal ?? `code ${code}`})`))));
+}
+
 function stop(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     child.removeAllListeners("exit");
@@ -111,7 +116,7 @@ try {
     try {
       // Generous: the edge cannot serve more than a few thousand short completions a second here.
       const vouchers = mode === "paid" ? presignVouchers(bed, edge.edgeId, 5_000 * (WARMUP_SECONDS + DURATION_SECONDS), cost) : undefined;
-      runs[mode] = await drive(url, vouchers);
+      runs[mode] = await Promise.race([drive(url, vouchers), diesWith(child)]);
     } finally {
       await stop(child);
     }

@@ -33,6 +33,8 @@ try {
       (err: unknown) => { logger.error({ err }, "stopped with an error"); process.exit(1); },
     );
   };
+  // A promise nobody handled is a bug to log, not a reason to drop every request in flight.
+  process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
 } catch (err) {

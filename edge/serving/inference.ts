@@ -169,12 +169,14 @@ export async function serveChat(deps: ServingDeps, body: ChatCompletionBody, ctx
   ctx.signal.addEventListener("abort", onClientGone, { once: true });
   const events = served.backend.chat(request, work.signal)[Symbol.asyncIterator]();
   const first = events.next();
+  // If the client leaves while the voucher is still being flushed, `first` rejects before it is
+  // awaited: mark it handled now (awaiting it below still throws).
+  first.catch(() => {});
   try {
     try {
       await admission?.durable;
     } catch (err) {
       work.abort(err);
-      first.catch(() => {});
       throw err;
     }
     sink.start();
