@@ -7,20 +7,39 @@
 //      the two verifiers, then — governance holding every role — allowlists the operator and
 //      approves the verifiers THROUGH A GOVERNANCE PROPOSAL (delegate, propose, vote, queue,
 //      execute; the local chain's clock is moved with evm_increaseTime/evm_mine);
+//   6. registers edge #1 for the operator (a fresh signing key, the minimum self-bond) and starts
+//      it (`node edge/main.ts`, the reference model on 127.0.0.1:8080, log in cache/edge-1.log);
+//   7. a dApp deposits, authorizes a gateway key, opens a session and pays the edge for a chat
+//      completion with a voucher (402 with the amount due, then the paid answer);
 // then prints the addresses, the epoch rules and the commands to try, and keeps the node
-// running until Ctrl-C (or SIGTERM), which it forwards to the node before exiting.
+// running until Ctrl-C (or SIGTERM): the edge then drains and redeems its vouchers, then the
+// node stops.
 //
 // Run by Node 22 directly (type stripping, no build step): plain erasable TypeScript only, and
 // local imports carry their `.ts` extension.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { Contract, id as keccakId, JsonRpcProvider, Wallet } from "ethers";
 
-import { formatTokenAmount, loadProtocolAbis, ONE_TOKEN, readProtocolAddresses } from "../lib/protocol/index.ts";
+import { privateKeyToAccount } from "viem/accounts";
+import type { Address, Hex } from "viem";
+
+import {
+  encodeVoucherHeader,
+  formatTokenAmount,
+  keyClaimDomain,
+  loadProtocolAbis,
+  marketDomain,
+  ONE_TOKEN,
+  readProtocolAddresses,
+  signKeyClaim,
+  signVoucher,
+  VOUCHER_HEADER,
+} from "../lib/protocol/index.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const HOST = "127.0.0.1";
@@ -28,6 +47,12 @@ const PORT = 8545;
 const RPC_URL = `http://${HOST}:${PORT}`;
 const HARDHAT = path.join(ROOT, "node_modules", ".bin", "hardhat");
 const NODE_LOG = path.join("cache", "hardhat-node.log");
+const EDGE_PORT = 8080;
+const EDGE_URL = `http://${HOST}:${EDGE_PORT}`;
+const EDGE_CONFIG = path.join("cache", "edge-1.json");
+const EDGE_LOG = path.join("cache", "edge-1.log");
+const EDGE_DATA = path.join("cache", "edge-1");
+const MODEL = "tideway/reference-1";
 const MODULE = "ignition/modules/Protocol.ts";
 const PARAMETERS = "ignition/parameters/local.json";
 const READY_TIMEOUT_MS = 60_000;
@@ -41,7 +66,7 @@ const DAPP_FUNDS = 50_000n * ONE_TOKEN;
 /** OpenZeppelin's IGovernor.ProposalState names. */
 const PROPOSAL_STATES = ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"];
 
-const TOTAL_STEPS = 5;
+const TOTAL_STEPS = 7;
 let step = 0;
 function say(message: string): void {
   console.log(`[start] ${message}`);
@@ -52,6 +77,7 @@ function begin(message: string): void {
 }
 
 let node: ChildProcess | undefined;
+let edge: ChildProcess | undefined;
 let stopping = false;
 
 function fail(message: string): never {
@@ -87,13 +113,22 @@ function run(cmd: string, args: string[], extraEnv: Record<string, string> = {})
 }
 
 /** Resolves true when nothing listens on HOST:PORT. */
-function portIsFree(): Promise<boolean> {
+function portIsFree(port: number = PORT): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();
     server.once("error", () => resolve(false));
     server.once("listening", () => server.close(() => resolve(true)));
-    server.listen(PORT, HOST);
+    server.listen(port, HOST);
   });
+}
+
+/** Whether the edge answers its health check. */
+async function edgeHealthy(): Promise<boolean> {
+  try {
+    return (await fetch(`${EDGE_URL}/health`, { signal: AbortSignal.timeout(2_000) })).ok;
+  } catch {
+    return false;
+  }
 }
 
 /** The chain id served at RPC_URL, or undefined when nothing answers. */
@@ -112,8 +147,8 @@ async function chainIdAt(): Promise<bigint | undefined> {
   }
 }
 
-function tailOfLog(lines = 20): string {
-  const file = path.join(ROOT, NODE_LOG);
+function tailOfLog(lines = 20, log = NODE_LOG): string {
+  const file = path.join(ROOT, log);
   if (!existsSync(file)) return "(no log)";
   return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
 }
@@ -149,13 +184,28 @@ function hardhatCommand(): { cmd: string; note?: string } {
 function stop(signal: NodeJS.Signals, reason = `${signal} received`): void {
   if (stopping) return;
   stopping = true;
-  say(`${reason}: stopping the node`);
-  if (node === undefined || node.exitCode !== null || node.signalCode !== null) process.exit(0);
-  node.kill(signal);
+  const stopNode = () => {
+    say("stopping the node");
+    if (node === undefined || node.exitCode !== null || node.signalCode !== null) process.exit(0);
+    node.kill(signal);
+    setTimeout(() => {
+      say("the node did not stop within 5 s: killing it");
+      node?.kill("SIGKILL");
+    }, 5_000).unref();
+  };
+  if (edge === undefined || edge.exitCode !== null || edge.signalCode !== null) {
+    say(`${reason}`);
+    stopNode();
+    return;
+  }
+  // The edge redeems its vouchers on the way out, which needs the node: stop it first.
+  say(`${reason}: stopping the edge (it drains its requests and redeems its vouchers; log: ${EDGE_LOG})`);
+  edge.once("exit", stopNode);
+  edge.kill("SIGTERM");
   setTimeout(() => {
-    say("the node did not stop within 5 s: killing it");
-    node?.kill("SIGKILL");
-  }, 5_000).unref();
+    say("the edge did not stop within 20 s: killing it");
+    edge?.kill("SIGKILL");
+  }, 20_000).unref();
 }
 
 process.on("SIGINT", () => stop("SIGINT"));
@@ -167,6 +217,7 @@ setInterval(() => {
   if (process.ppid !== parentPid) stop("SIGTERM", "the process that started this one has exited");
 }, 1_000).unref();
 process.on("exit", () => {
+  if (edge !== undefined && edge.exitCode === null && edge.signalCode === null) edge.kill("SIGTERM");
   if (node !== undefined && node.exitCode === null && node.signalCode === null) node.kill("SIGTERM");
 });
 
@@ -329,6 +380,106 @@ try {
   fail(`demo setup failed: ${(err as Error).message.split("\n")[0]}`);
 }
 
+// --- 6. an edge ------------------------------------------------------------------------------
+begin(`registering edge #1 for the operator and starting it on ${EDGE_URL} (node edge/main.ts --config ${EDGE_CONFIG}; log: ${EDGE_LOG})`);
+if (!(await portIsFree(EDGE_PORT))) fail(`port ${EDGE_PORT} on ${HOST} is already in use: stop whatever listens there (another edge?), then run \`npm start\` again`);
+// A throwaway signing key for this local chain, like the node's well-known accounts.
+const edgeSigningKey = Wallet.createRandom();
+let edgeId = 0n;
+try {
+  const { minSelfBond } = (await staking.parameters()) as { minSelfBond: bigint };
+  const claim = await signKeyClaim(await keyClaimDomain(registry as never), operator.address, edgeSigningKey);
+  const profile = { endpoint: EDGE_URL, region: "local", capacity: 100, models: [MODEL], metadataURI: "" };
+  await demoTx(`operator ${operator.address} registers edge #1 (signing key ${edgeSigningKey.address}, serving ${MODEL})`, () =>
+    (registry.connect(operator) as Contract).registerEdge(edgeSigningKey.address, profile, claim),
+  );
+  edgeId = (await registry.edgeCount()) as bigint;
+  await demoTx(`operator approves and bonds the minimum self-bond, ${formatTokenAmount(minSelfBond)}`, async () => {
+    await (await (token.connect(operator) as Contract).approve(addresses.staking, minSelfBond)).wait();
+    return (staking.connect(operator) as Contract).stake(edgeId, minSelfBond);
+  });
+  await demoTx("send 1 ETH to the edge's signing key (it pays the gas of its redemptions)", () => admin.sendTransaction({ to: edgeSigningKey.address, value: 10n ** 18n }));
+} catch (err) {
+  fail(`registering the edge failed: ${(err as Error).message.split("\n")[0]}`);
+}
+rmSync(path.join(ROOT, EDGE_DATA), { recursive: true, force: true }); // vouchers of an earlier chain are worthless
+writeFileSync(path.join(ROOT, EDGE_CONFIG), JSON.stringify({
+  edgeId: edgeId.toString(),
+  listen: { host: HOST, port: EDGE_PORT },
+  dataDir: "edge-1",
+  chain: { rpcUrl: RPC_URL, addresses: { registry: addresses.registry, staking: addresses.staking, market: addresses.market }, pollIntervalMs: 1000 },
+  models: [{ name: MODEL, backend: { type: "reference" }, price: { inputPerToken: "1000000000000", outputPerToken: "2000000000000" }, maxTokens: 1024, defaultMaxTokens: 64 }],
+  payment: { required: true, minVoucherLifetimeSeconds: 300, redeemIntervalSeconds: 60, redeemBatchSize: 50, thawMarginSeconds: 120 },
+  log: { level: "info" },
+}, null, 2));
+const edgeLogFd = openSync(path.join(ROOT, EDGE_LOG), "w");
+edge = spawn(process.execPath, [path.join(ROOT, "edge", "main.ts"), "--config", path.join(ROOT, EDGE_CONFIG)], {
+  cwd: ROOT,
+  env: childEnv({ TIDEWAY_EDGE_KEY: edgeSigningKey.privateKey }),
+  stdio: ["ignore", edgeLogFd, edgeLogFd],
+  // Its own process group: a terminal's Ctrl-C reaches only this script, which stops the edge
+  // with one SIGTERM (a second signal would make the edge exit without redeeming).
+  detached: true,
+});
+closeSync(edgeLogFd);
+edge.on("exit", (code, signal) => {
+  if (stopping) return;
+  fail(`the edge exited unexpectedly (${signal ?? `code ${code}`}). Last lines of ${EDGE_LOG}:\n${tailOfLog(20, EDGE_LOG)}`);
+});
+const edgeDeadline = Date.now() + READY_TIMEOUT_MS;
+while (!(await edgeHealthy())) {
+  if (Date.now() > edgeDeadline) fail(`the edge did not answer on ${EDGE_URL} within ${READY_TIMEOUT_MS / 1000} s. Last lines of ${EDGE_LOG}:\n${tailOfLog(20, EDGE_LOG)}`);
+  await new Promise((r) => setTimeout(r, 250));
+}
+say(`  edge #1 is serving on ${EDGE_URL} (its key checked against the registry)`);
+
+// --- 7. a dApp pays the edge -------------------------------------------------------------------
+begin("a dApp deposits, opens a session and pays edge #1 for a chat completion with a voucher");
+const gatewayKey = Wallet.createRandom();
+const DEPOSIT = 1_000n * ONE_TOKEN;
+let sessionId = 0n;
+let demoAnswer = "";
+let demoCost = "";
+try {
+  await demoTx(`the dApp ${dapp.address} deposits ${formatTokenAmount(DEPOSIT)} into the ComputeMarket`, async () => {
+    await (await (token.connect(dapp) as Contract).approve(addresses.market, DEPOSIT)).wait();
+    return (market.connect(dapp) as Contract).deposit(dapp.address, DEPOSIT);
+  });
+  await demoTx(`it authorizes a gateway key ${gatewayKey.address} to sign its vouchers`, () => (market.connect(dapp) as Contract).authorizeSigner(gatewayKey.address));
+  const expiry = (await chainNow()) + 7n * 86_400n;
+  await demoTx(`it opens a session for ${MODEL} with a budget of 100 EDGE, for 7 days`, () => (market.connect(dapp) as Contract).openSession(MODEL, 100n * ONE_TOKEN, expiry));
+  sessionId = (await market.sessionCount()) as bigint;
+  const request = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Hello, Tideway!" }], max_tokens: 24 });
+  const post = (headers: Record<string, string>) => fetch(`${EDGE_URL}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: request });
+  // The edge needs a moment to see the new session and authorization in the chain's events.
+  let due = 0n;
+  for (let attempt = 0; ; attempt++) {
+    const unpaid = (await (await post({})).json()) as { error: { code: string; amount_due?: string } };
+    if (unpaid.error.code === "payment_required" && unpaid.error.amount_due !== undefined) {
+      due = BigInt(unpaid.error.amount_due);
+      break;
+    }
+    if (attempt > 20) throw new Error(`unexpected answer without a voucher: ${JSON.stringify(unpaid)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  say(`  POST /v1/chat/completions without a voucher: 402, amount due ${due} wei`);
+  const domain = marketDomain(chainId, addresses.market as Address);
+  const voucher = { payer: dapp.address as Address, edgeId, sessionId, cumulativeAmount: due, expiry };
+  const header = encodeVoucherHeader(voucher, await signVoucher(privateKeyToAccount(gatewayKey.privateKey as Hex), domain, voucher));
+  let paid: { choices?: { message: { content: string } }[]; tideway?: { cost: string }; error?: { code: string; message: string } } = {};
+  for (let attempt = 0; attempt < 20; attempt++) {
+    paid = (await (await post({ [VOUCHER_HEADER]: header })).json()) as typeof paid;
+    if (paid.error?.code !== "voucher_unauthorized_signer") break; // not seen the authorization yet
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (paid.choices === undefined) throw new Error(`the paid request failed: ${JSON.stringify(paid.error)}`);
+  demoAnswer = paid.choices[0]!.message.content;
+  demoCost = paid.tideway!.cost;
+  say(`  with a voucher for ${due} wei signed by the gateway key: 200, "${demoAnswer.trim().slice(0, 60)}…" (cost ${demoCost} wei)`);
+} catch (err) {
+  fail(`the dApp demo failed: ${(err as Error).message.split("\n")[0]}`);
+}
+
 // --- summary ---------------------------------------------------------------------------------
 const [epochLength, epoch, creditWindow, params] = (await Promise.all([
   staking.epochLength(),
@@ -384,6 +535,15 @@ const lines = [
   "the clock moved with evm_increaseTime/evm_mine):",
   `  proposal ${proposalId} executed: operator #1 allowlisted, verifiers #1 and #2 approved`,
   "",
+  `Edge #${edgeId} (node edge/main.ts --config ${EDGE_CONFIG}; log ${EDGE_LOG}; see edge/README.md)`,
+  `  serves ${MODEL} behind the OpenAI API on ${EDGE_URL}, paid by vouchers; its signing key is ${edgeSigningKey.address}`,
+  `  the dApp's session ${sessionId} paid ${demoCost} wei for: "${demoAnswer.trim().slice(0, 60)}…"`,
+  `  curl -s ${EDGE_URL}/v1/models`,
+  `  curl -s ${EDGE_URL}/health ; curl -s ${EDGE_URL}/metrics | grep '^tideway_edge'`,
+  `  curl -s ${EDGE_URL}/v1/chat/completions -H 'content-type: application/json' \\`,
+  `    -d '{"model":"${MODEL}","messages":[{"role":"user","content":"hi"}]}'   # 402: pay with a voucher for amount_due`,
+  `  it redeems its vouchers every minute and when stopped (Ctrl-C): ${hh.cmd} dapp show ${LOCAL} --from 6`,
+  "",
   "Demo accounts (the node's unlocked accounts: choose one with --from <n>)",
   `  --from 0  ${admin.address}  treasury, votes with its tokens, ${formatTokenAmount(balances[0])}`,
   `  --from 1  ${operator.address}  operator (allowlisted), ${formatTokenAmount(balances[1])}`,
@@ -420,7 +580,7 @@ const lines = [
   "",
   `  All tasks: ${hh.cmd} edge --help (also verifier, epoch, dapp)`,
   "",
-  `The node keeps running; its log is ${NODE_LOG}. Press Ctrl-C to stop it.`,
+  `The node and the edge keep running (logs: ${NODE_LOG}, ${EDGE_LOG}). Press Ctrl-C to stop them.`,
 ];
 console.log(lines.join("\n"));
 provider.destroy();

@@ -12,3 +12,8 @@ export * from "./eip712.ts";
 export * from "./merkle.ts";
 export * from "./abis.ts";
 export * from "./addresses.ts";
+export * from "./voucherHeader.ts";
+export * from "./edgeProofs.ts";
+export * from "./routerLink.ts";
+// fastVoucher.ts (native secp256k1 voucher recovery) is imported by path where it is needed
+// (edge, benchmarks), so that loading this module never requires the native addon.
