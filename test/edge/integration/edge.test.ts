@@ -284,6 +284,40 @@ describe("edge (integration)", function () {
     });
   });
 
+  describe("clients that leave", function () {
+    it("do not crash the edge, and leave nothing in flight", async function () {
+      // Paid streams cut off at different moments, mid-stream down to before the voucher is
+      // flushed (an unhandled rejection there once crashed the edge). Each voucher adds an upper
+      // bound of the request's price (at most 100 prompt tokens, 512 completion tokens).
+      const stream = (i: number) => body(`leave early${" and again".repeat(i)}`, { stream: true, max_tokens: 512 });
+      const delays = [30, 10, 3, 1, 0];
+      for (const [i, delayMs] of delays.entries()) {
+        const due = paidSoFar + 100n * INPUT_PRICE + 512n * OUTPUT_PRICE;
+        const controller = new AbortController();
+        const res = fetch(edge.url + CHAT, {
+          method: "POST",
+          headers: { "content-type": "application/json", [VOUCHER]: await voucherHeader(bed, edgeId, due) },
+          body: JSON.stringify(stream(i)),
+          signal: controller.signal,
+        });
+        setTimeout(() => controller.abort(), delayMs);
+        await res.then((r) => r.body?.cancel(), () => undefined);
+        paidSoFar = due;
+      }
+      await sleep(100);
+      const health = await fetch(`${edge.url}/health`);
+      expect(health.status).to.equal(200);
+      expect(((await health.json()) as any).in_flight).to.equal(0);
+      // And it keeps serving paid traffic: a voucher covering everything paid plus this request
+      // (at most 100 prompt tokens and 8 completion tokens) is enough. (That cut requests release
+      // their reservations is asserted exactly in test/edge/payment/gate.test.ts.)
+      const next = paidSoFar + 100n * INPUT_PRICE + 8n * OUTPUT_PRICE;
+      const answer = await post(edge.url, CHAT, body("after the cut", { max_tokens: 8 }), { [VOUCHER]: await voucherHeader(bed, edgeId, next) });
+      expect(answer.status, JSON.stringify(answer.json)).to.equal(200);
+      paidSoFar = next;
+    });
+  });
+
   describe("graceful shutdown", function () {
     it("redeems every stored voucher on close: the market pays the highest voucher of the session", async function () {
       const before = await bed.env.market.earnings(bed.edges[0]!.operator.address);
