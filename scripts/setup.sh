@@ -44,6 +44,14 @@ if [ ! -f "$stamp_file" ] || [ "$(cat "$stamp_file")" != "$want_stamp" ]; then
     edr_version="$("$NODE22_BIN" -p "require('@nomicfoundation/edr/package.json').version")"
     npm install --no-save --no-audit --no-fund --loglevel=error "@nomicfoundation/edr-linux-x64-gnu@${edr_version}" >&2
   fi
+  # The edge's native addons ship prebuilt binaries inside their npm packages (no install
+  # script needs to run): check that they load rather than failing on the first request.
+  for addon in secp256k1/bindings.js lmdb; do
+    if ! "$NODE22_BIN" -e "require('$addon')" >/dev/null 2>&1; then
+      log "the native addon '$addon' does not load on this machine ($(uname -sm)); the edge needs it: try 'npm rebuild ${addon%%/*}'"
+      exit 1
+    fi
+  done
   want_stamp="$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-64) $("$NODE22_BIN" --version)"
   echo "$want_stamp" > "$stamp_file"
 fi

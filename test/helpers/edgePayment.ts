@@ -80,8 +80,9 @@ export async function paymentStack(conn: Connection, env: SessionEnv, dir?: stri
     async syncClock() {
       clock.now = BigInt(await conn.networkHelpers.time.latest());
     },
-    /** Closes the chain view and the database; with `keep`, leaves the directory for a reopen. */
+    /** Closes the gate (its pending writes), the chain view and the database; with `keep`, leaves the directory for a reopen. */
     async close(keep = false) {
+      await gate.close();
       await market.close();
       await root.close();
       if (!keep) rmSync(dataDir, { recursive: true, force: true });
