@@ -120,7 +120,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     throw new EdgeIdentityError(`edge ${config.edgeId} is not registered in the EdgeRegistry at ${addresses.registry} (chain ${chainId}); register it with \`npx hardhat edge register\``);
   }
   if (registered.signingKey.toLowerCase() !== account.address.toLowerCase()) {
-    throw new EdgeIdentityError(`the configured key is ${account.address}, but edge ${config.edgeId} is registered with signing key ${registered.signingKey}: set the right key, or rotate the edge's key with \`npx hardhat edge rotate-key\``);
+    throw new EdgeIdentityError(`the configured key is ${account.address}, but edge ${config.edgeId} is registered with signing key ${registered.signingKey}: set the right key, or have the operator rotate the edge's key (EdgeRegistry.rotateSigningKey)`);
   }
 
   const stack: { name: string; close: () => Promise<void> | void }[] = [];

@@ -284,6 +284,25 @@ describe("edge (integration)", function () {
     });
   });
 
+  describe("identity", function () {
+    it("refuses to start with a key that is not the edge's registered signing key, or for an unknown edge", async function () {
+      const other = bed.edges[1]!;
+      const wrongKey = parseEdgeConfig(edgeConfig(bed, other, bridge.url));
+      await startEdge({ config: wrongKey, account: bed.edges[0]!.key }).then(
+        () => expect.fail("started"),
+        (err: Error) => {
+          expect(err.name).to.equal("EdgeIdentityError");
+          expect(err.message).to.include(other.key.address);
+        },
+      );
+      const unknown = parseEdgeConfig({ ...edgeConfig(bed, other, bridge.url), edgeId: "99" });
+      await startEdge({ config: unknown, account: other.key }).then(
+        () => expect.fail("started"),
+        (err: Error) => expect(err.message).to.match(/edge 99 is not registered/),
+      );
+    });
+  });
+
   describe("clients that leave", function () {
     it("do not crash the edge, and leave nothing in flight", async function () {
       // Paid streams cut off at different moments, mid-stream down to before the voucher is
