@@ -17,7 +17,7 @@ import type { ChatEvent, ChatRequest, EmbeddingRequest, TokenUsage } from "../ba
 import type { ModelConfig } from "../config.ts";
 import type { EdgeMetrics } from "../metrics.ts";
 import type { Limiter } from "../api/limiter.ts";
-import { badRequest, modelNotFound } from "../api/errors.ts";
+import { ApiError, badRequest, modelNotFound } from "../api/errors.ts";
 import type { ChatCompletionBody, EmbeddingsBody } from "../api/schemas.ts";
 import type { Admission, EpochsPort, PaymentGatePort, ReceiptSignerPort, ServedModel, UsageLogPort } from "./ports.ts";
 
@@ -90,7 +90,7 @@ async function admit(deps: ServingDeps, model: string, maxCost: bigint, ctx: Req
   try {
     if (deps.payment !== undefined) admission = await deps.payment.admit({ voucherHeader: ctx.voucherHeader, model, maxCost });
     await ticket.ready;
-    if (ctx.signal.aborted) throw new Error("client went away while queued");
+    if (ctx.signal.aborted) throw new ApiError(400, "invalid_request_error", "the client closed the request while it was queued", { code: "client_closed" });
   } catch (err) {
     ticket.release();
     admission?.release();
@@ -118,6 +118,8 @@ async function finish(deps: ServingDeps, model: ModelConfig, ctx: RequestContext
   const receipt = ctx.nonce === undefined
     ? undefined
     : logged.then(({ epoch }) => deps.receipts.sign({ epoch, nonce: ctx.nonce!, requestHash: reqHash, responseHash, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens }));
+  // If the log write fails, `receipt` fails with it: that is reported through `logged` below.
+  receipt?.catch(() => {});
   const { epoch, index } = await logged;
   deps.metrics.usageEntries.inc();
   const info: ServedInfo = { usage, cost, epoch, usageIndex: index, sessionId };
