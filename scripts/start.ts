@@ -217,7 +217,8 @@ setInterval(() => {
   if (process.ppid !== parentPid) stop("SIGTERM", "the process that started this one has exited");
 }, 1_000).unref();
 process.on("exit", () => {
-  if (edge !== undefined && edge.exitCode === null && edge.signalCode === null) edge.kill("SIGTERM");
+  // Only if stop() has not already asked it to (a second signal makes the edge skip redeeming).
+  if (!stopping && edge !== undefined && edge.exitCode === null && edge.signalCode === null) edge.kill("SIGTERM");
   if (node !== undefined && node.exitCode === null && node.signalCode === null) node.kill("SIGTERM");
 });
 
@@ -253,6 +254,9 @@ node = spawn(HARDHAT, ["node", "--hostname", HOST, "--port", String(PORT)], {
   cwd: ROOT,
   env: childEnv(),
   stdio: ["ignore", logFd, logFd],
+  // Its own process group, like the edge's: a terminal's Ctrl-C reaches only this script, which
+  // stops the edge first (it redeems its vouchers through the node) and the node after.
+  detached: true,
 });
 closeSync(logFd);
 node.on("exit", (code, signal) => {
