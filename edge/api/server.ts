@@ -15,6 +15,9 @@ import type { EdgeMetrics } from "../metrics.ts";
 import { serveChat, serveEmbeddings } from "../serving/inference.ts";
 import type { ChatResult, RequestContext, ServedInfo, ServingDeps } from "../serving/inference.ts";
 import type { UsageAuditPort } from "../serving/ports.ts";
+import { BackendError } from "../backends/types.ts";
+import { EpochNotClosedError, UnknownEntryError } from "../gpow/usageLog.ts";
+import { PaymentError } from "../payment/errors.ts";
 import { ApiError, badRequest } from "./errors.ts";
 import { OverloadedError } from "./limiter.ts";
 import { ChatCompletionBody, EmbeddingsBody, parseBody } from "./schemas.ts";
@@ -42,20 +45,20 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof OverloadedError) {
     return new ApiError(429, "rate_limit_error", err.message, { code: "edge_overloaded", headers: { "retry-after": String(err.retryAfterSeconds) } });
   }
-  const e = err as { name?: string; status?: number; code?: string; message?: string; amountDue?: bigint; type?: string; param?: string; statusCode?: number };
-  if (e?.name === "PaymentError" && typeof e.status === "number") {
+  if (err instanceof PaymentError) {
     const extra: Record<string, string> = {};
     const headers: Record<string, string> = {};
-    if (typeof e.amountDue === "bigint") {
-      extra.amount_due = e.amountDue.toString();
-      headers["x-tideway-amount-due"] = e.amountDue.toString();
+    if (err.amountDue !== undefined) {
+      extra.amount_due = err.amountDue.toString();
+      headers["x-tideway-amount-due"] = err.amountDue.toString();
     }
-    return new ApiError(e.status, e.status === 402 ? "payment_required" : "invalid_request_error", e.message ?? "payment refused", { code: e.code, extra, headers });
+    const type = err.status === 402 ? "payment_required" : err.status >= 500 ? "server_error" : "invalid_request_error";
+    return new ApiError(err.status, type, err.message, { code: err.code, extra, headers });
   }
-  if (e?.name === "EpochNotClosedError") return new ApiError(409, "invalid_request_error", e.message ?? "epoch not closed", { code: "epoch_not_closed" });
-  if (e?.name === "UnknownEntryError") return new ApiError(404, "not_found_error", e.message ?? "no such entry", { code: "unknown_entry" });
-  if (e?.name === "BackendError" && typeof e.status === "number") {
-    return new ApiError(e.status, (e.type as ApiError["type"]) ?? "upstream_error", e.message ?? "backend error", { code: e.code ?? "backend_error", param: e.param });
+  if (err instanceof EpochNotClosedError) return new ApiError(409, "invalid_request_error", err.message, { code: "epoch_not_closed" });
+  if (err instanceof UnknownEntryError) return new ApiError(404, "not_found_error", err.message, { code: "unknown_entry" });
+  if (err instanceof BackendError) {
+    return new ApiError(err.status, err.type as ApiError["type"], err.message, { code: err.code ?? "backend_error", param: err.param ?? undefined });
   }
   // fastify's own errors (body parsing and limits) carry a statusCode and an FST_ code.
   const fe = err as FastifyError;
