@@ -86,7 +86,9 @@ export const EdgeConfigSchema = z.object({
     /** A queued request that waits longer is answered 429. */
     queueTimeoutMs: positiveInt.default(30_000),
     bodyLimitBytes: positiveInt.default(1_048_576),
-  }).strict().default({ maxConcurrent: 64, maxQueue: 256, queueTimeoutMs: 30_000, bodyLimitBytes: 1_048_576 }),
+    /** On shutdown, how long requests in flight may take to finish before connections are cut. */
+    drainTimeoutMs: z.number().int().nonnegative().default(60_000),
+  }).strict().default({ maxConcurrent: 64, maxQueue: 256, queueTimeoutMs: 30_000, bodyLimitBytes: 1_048_576, drainTimeoutMs: 60_000 }),
   router: z.object({
     /** The router's WebSocket URL (ws:// or wss://). */
     url: z.string().url().refine((u) => /^wss?:\/\//.test(u), "must be a ws:// or wss:// URL"),

@@ -127,7 +127,9 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
   const closeAll = async () => {
     for (const { name, close } of stack.reverse()) {
       try {
+        const started = performance.now();
         await close();
+        logger.debug({ component: name, ms: Math.round(performance.now() - started) }, "stopped");
       } catch (err) {
         logger.error({ err, component: name }, "failed to stop cleanly");
       }
@@ -216,7 +218,19 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     sample.unref();
     stack.push({ name: "sampler", close: () => clearInterval(sample) });
     await api.listen({ host: config.listen.host, port: config.listen.port });
-    stack.push({ name: "api", close: () => api.close() });
+    stack.push({
+      name: "api",
+      close: async () => {
+        const closing = api.close();
+        // Drain: requests in flight (streams included) may finish, up to drainTimeoutMs. Then
+        // every connection goes, so an idle keep-alive (fastify keeps them 72 s) or a client that
+        // stopped mid-request cannot hold the shutdown, and the redemption after it, hostage.
+        const deadline = Date.now() + config.limits.drainTimeoutMs;
+        while (limiter.inFlight + limiter.queued > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        api.server.closeAllConnections();
+        await closing;
+      },
+    });
     const address = api.server.address();
     const port = typeof address === "object" && address !== null ? address.port : config.listen.port;
     const host = config.listen.host === "0.0.0.0" || config.listen.host === "::" ? "127.0.0.1" : config.listen.host;

@@ -254,7 +254,6 @@ export function createApi(options: ApiOptions) {
   app.get<{ Params: { epoch: string; index: string } }>("/tideway/v1/usage/:epoch/entries/:index", async (request) => {
     if (!/^\d{1,10}$/.test(request.params.index)) throw badRequest("index must be a whole number", "index");
     const opened = await options.audit.open(epochParam(request.params.epoch), Number(request.params.index));
-    metrics.audits.inc({ result: "opened" });
     return jsonSafe(opened);
   });
   app.get<{ Params: { epoch: string; nonce: string } }>("/tideway/v1/usage/:epoch/nonces/:nonce", async (request) => {

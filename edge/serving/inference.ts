@@ -12,7 +12,7 @@
 import type { Logger } from "pino";
 import type { Hex } from "viem";
 
-import { chatResponseHash, embeddingsResponseHash, requestHash } from "../../lib/protocol/edgeProofs.ts";
+import { chatResponseHash, embeddingsResponseHash, requestHash, ZERO_NONCE } from "../../lib/protocol/edgeProofs.ts";
 import type { ChatEvent, ChatRequest, EmbeddingRequest, TokenUsage } from "../backends/types.ts";
 import type { ModelConfig } from "../config.ts";
 import type { EdgeMetrics } from "../metrics.ts";
@@ -20,8 +20,6 @@ import type { Limiter } from "../api/limiter.ts";
 import { ApiError, badRequest, modelNotFound } from "../api/errors.ts";
 import type { ChatCompletionBody, EmbeddingsBody } from "../api/schemas.ts";
 import type { Admission, EpochsPort, PaymentGatePort, ReceiptSignerPort, ServedModel, UsageLogPort } from "./ports.ts";
-
-const ZERO_NONCE: Hex = `0x${"00".repeat(32)}`;
 
 export interface ServingDeps {
   readonly edgeId: bigint;
@@ -70,19 +68,6 @@ function modelOf(deps: ServingDeps, name: string): ServedModel {
   return served;
 }
 
-/** The admission, made idempotent: whichever of settle/release comes first wins. */
-function once(admission: Admission | undefined): Admission | undefined {
-  if (admission === undefined) return undefined;
-  let closed = false;
-  return {
-    payer: admission.payer,
-    sessionId: admission.sessionId,
-    durable: admission.durable,
-    settle(cost) { if (!closed) { closed = true; admission.settle(cost); } },
-    release() { if (!closed) { closed = true; admission.release(); } },
-  };
-}
-
 /** Queue place first, then payment; on any failure nothing is held. */
 async function admit(deps: ServingDeps, model: string, maxCost: bigint, ctx: RequestContext): Promise<{ release: () => void; admission?: Admission }> {
   const ticket = deps.limiter.enter();
@@ -96,7 +81,8 @@ async function admit(deps: ServingDeps, model: string, maxCost: bigint, ctx: Req
     admission?.release();
     throw err;
   }
-  return { release: () => ticket.release(), admission: once(admission) };
+  // The gate's settle/release are idempotent: whichever comes first wins.
+  return { release: () => ticket.release(), admission };
 }
 
 async function finish(deps: ServingDeps, model: ModelConfig, ctx: RequestContext, admission: Admission | undefined, usage: TokenUsage, responseHash: Hex, maxCost: bigint): Promise<ServedInfo> {
@@ -121,7 +107,6 @@ async function finish(deps: ServingDeps, model: ModelConfig, ctx: RequestContext
   // If the log write fails, `receipt` fails with it: that is reported through `logged` below.
   receipt?.catch(() => {});
   const { epoch, index } = await logged;
-  deps.metrics.usageEntries.inc();
   const info: ServedInfo = { usage, cost, epoch, usageIndex: index, sessionId };
   if (receipt !== undefined) {
     info.receipt = await receipt;

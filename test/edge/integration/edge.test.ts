@@ -215,6 +215,7 @@ describe("edge (integration)", function () {
       expect(entry.nonce).to.equal(nonce);
       expect(entry.sessionId).to.equal(bed.sessionId);
       expect(verifyUsageProof(commitment.root, entry, opened.proof)).to.equal(true);
+      expect(await metricSum(edge.url, "tideway_edge_audits_total", { result: "opened" })).to.equal(1);
       // A tampered entry does not verify.
       expect(verifyUsageProof(commitment.root, { ...entry, completionTokens: entry.completionTokens + 1 }, opened.proof)).to.equal(false);
       // The commitment is fixed once made.
@@ -282,6 +283,13 @@ describe("edge (integration)", function () {
       expect(text).to.include("tideway_edge_request_duration_seconds_bucket");
       expect(await metricSum(edge.url, "tideway_edge_vouchers_total", { result: "accepted" })).to.be.greaterThan(0);
     });
+    it("counts each served request once in the usage-log and token metrics", async function () {
+      const [entries, completion] = await Promise.all([metricSum(edge.url, "tideway_edge_usage_entries_total"), metricSum(edge.url, "tideway_edge_tokens_total", { kind: "completion" })]);
+      const { answer } = await paidChat("count me once", { max_tokens: 5 });
+      expect(answer.status).to.equal(200);
+      expect(await metricSum(edge.url, "tideway_edge_usage_entries_total")).to.equal(entries + 1);
+      expect(await metricSum(edge.url, "tideway_edge_tokens_total", { kind: "completion" })).to.equal(completion + 5);
+    });
   });
 
   describe("identity", function () {
@@ -340,7 +348,11 @@ describe("edge (integration)", function () {
   describe("graceful shutdown", function () {
     it("redeems every stored voucher on close: the market pays the highest voucher of the session", async function () {
       const before = await bed.env.market.earnings(bed.edges[0]!.operator.address);
+      // Idle keep-alive connections (and those of the clients that left) must not hold the
+      // shutdown up: fastify keeps idle ones for 72 s.
+      const started = Date.now();
       await edge.close();
+      expect(Date.now() - started).to.be.below(30_000);
       const redeemed = await redeemedOnChain();
       expect(redeemed).to.equal(paidSoFar);
       const fee = (redeemed * (await bed.env.market.feeBps())) / 10_000n;

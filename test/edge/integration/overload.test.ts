@@ -51,4 +51,24 @@ describe("edge under overload", function () {
     const after = await post(edge.url, "/v1/chat/completions", { ...request, max_tokens: 4 });
     expect(after.status).to.equal(200);
   });
+
+  it("drains on shutdown: requests in flight when close() begins are answered in full", async function () {
+    // A long prompt keeps the two requests in the model long enough (a few hundred ms) to stop the edge under them.
+    const request = { model: EDGE_MODEL, messages: [{ role: "user", content: "finish me ".repeat(3000) }], max_tokens: 512, stream: true };
+    const inFlight = [post(edge.url, "/v1/chat/completions", request), post(edge.url, "/v1/chat/completions", request)];
+    // Both have started streaming before the edge is asked to stop.
+    const deadline = Date.now() + 10_000;
+    while (((await (await fetch(`${edge.url}/health`)).json()) as { in_flight: number }).in_flight < 2) {
+      if (Date.now() > deadline) expect.fail("the requests never ran together");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const closed = edge.close();
+    for (const answer of await Promise.all(inFlight)) {
+      expect(answer.status).to.equal(200);
+      expect(answer.done).to.equal(true);
+      expect(answer.events!.at(-1)!.usage.completion_tokens).to.equal(512);
+    }
+    await closed;
+    await fetch(`${edge.url}/health`).then(() => expect.fail("still listening"), () => undefined);
+  });
 });

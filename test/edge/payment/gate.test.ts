@@ -73,6 +73,20 @@ describe("payment gate", () => {
       again.settle(COST);
       expect(s.gate.snapshot(env.sessionId)).to.deep.equal({ best: COST, served: COST, reserved: 0n });
     });
+
+    it("settle and release count once, whichever comes first (the serving layer may call both)", async () => {
+      const { env, s, now } = await setup();
+      const a = await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 3n * COST)), model: MODEL, maxCost: COST });
+      a.settle(COST / 2n);
+      a.settle(COST);
+      a.release();
+      expect(s.gate.snapshot(env.sessionId)).to.deep.equal({ best: 3n * COST, served: COST / 2n, reserved: 0n });
+      const b = await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 3n * COST)), model: MODEL, maxCost: COST });
+      b.release();
+      b.release();
+      b.settle(COST);
+      expect(s.gate.snapshot(env.sessionId)).to.deep.equal({ best: 3n * COST, served: COST / 2n, reserved: 0n });
+    });
   });
 
   describe("refusals", () => {
