@@ -43,9 +43,13 @@ export async function loadSigningKey(options: { envName: string; keystoreName?: 
   }
   const name = options.keystoreName;
   // The keystore is a Hardhat plugin: resolve the entry through Hardhat's own configuration-
-  // variable hooks, exactly as `configVariable(name)` in hardhat.config.ts would be resolved.
-  const { default: hre } = await import("hardhat");
+  // variable hooks, as `configVariable(name)` in a Hardhat config would be. The runtime holds the
+  // keystore plugin only: the project's hardhat.config.ts needs Hardhat's TypeScript loader
+  // (its task imports), which the edge, running under plain Node, does not have.
+  const { createHardhatRuntimeEnvironment } = await import("hardhat/hre");
   const { configVariable } = await import("hardhat/config");
+  const { default: keystore } = await import("@nomicfoundation/hardhat-keystore");
+  const hre = await createHardhatRuntimeEnvironment({ plugins: [keystore] });
   let value: string;
   try {
     value = await hre.hooks.runHandlerChain("configurationVariables", "fetchValue", [configVariable(name)], async (_context, variable) => {

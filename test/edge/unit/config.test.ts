@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,6 +9,7 @@ import { EdgeConfigError, loadEdgeConfig, parseEdgeConfig } from "../../../edge/
 import { EdgeKeyError, loadSigningKey } from "../../../edge/keys.ts";
 
 const EXAMPLES = path.resolve(import.meta.dirname, "../../../edge/examples");
+const ROOT = path.resolve(import.meta.dirname, "../../..");
 
 const minimal = () => ({
   edgeId: 3,
@@ -73,6 +75,25 @@ describe("edge signing key", function () {
     expect(a.address).to.equal("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     expect(b.address).to.equal(a.address);
   });
+  it("comes from the Hardhat keystore under plain Node, as the edge runs (a development-keystore entry)", function () {
+    this.timeout(60_000);
+    // As an operator's shell: not CI (the keystore plugin ignores the keystore in CI), no env key.
+    const env: NodeJS.ProcessEnv = { ...process.env, HH_TEST: "true" };
+    delete env.CI;
+    const name = `TIDEWAY_EDGE_KEY_TEST_${process.pid}`;
+    const hardhat = path.join(ROOT, "node_modules", ".bin", "hardhat");
+    const set = spawnSync(hardhat, ["keystore", "set", "--dev", "--force", name], { cwd: ROOT, env, input: `${KEY.slice(2)}\n`, encoding: "utf8" });
+    expect(set.status, set.stderr + set.stdout).to.equal(0);
+    try {
+      const script = `import("./edge/keys.ts").then(async (m) => console.log((await m.loadSigningKey({ envName: "TIDEWAY_UNSET_${process.pid}", keystoreName: "${name}" })).address))`;
+      const run = spawnSync(process.execPath, ["-e", script], { cwd: ROOT, env, encoding: "utf8" });
+      expect(run.status, run.stderr).to.equal(0);
+      expect(run.stdout.trim()).to.equal("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+    } finally {
+      spawnSync(hardhat, ["keystore", "delete", "--dev", name], { cwd: ROOT, env, input: "y\n", encoding: "utf8" });
+    }
+  });
+
   it("says where to put a key when there is none, and refuses a malformed one without echoing it", async function () {
     await loadSigningKey({ envName: "K", env: {} }).then(() => expect.fail("resolved"), (err) => {
       expect(err).to.be.instanceOf(EdgeKeyError);
