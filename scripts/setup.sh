@@ -2,8 +2,8 @@
 # Idempotent provisioning for `npm start`, `npm test` and CI.
 # Installs only what is missing: Node >= 22.18 (from the npm package `node@22` when the
 # machine's Node is older), the npm dependencies (installed *under* Node 22, so npm does not
-# skip Hardhat's EDR platform package, whose engines require Node 22), and Redis when a
-# later part of the network needs it. When everything is in place it returns in well under
+# skip Hardhat's EDR platform package, whose engines require Node 22), and Redis from
+# Debian's packages (the verifier's queues). When everything is in place it returns in well under
 # a second.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -56,8 +56,8 @@ if [ ! -f "$stamp_file" ] || [ "$(cat "$stamp_file")" != "$want_stamp" ]; then
   echo "$want_stamp" > "$stamp_file"
 fi
 
-# --- 3. Redis (only when a service that needs it exists) ----------------------------------
-if [ -n "${TIDEWAY_NEEDS_REDIS:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
+# --- 3. Redis (the verifier queues every unit of work in it; tests start their own servers) ---
+if ! command -v redis-server >/dev/null 2>&1; then
   log "installing redis-server from Debian's packages"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >&2

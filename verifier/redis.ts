@@ -1,0 +1,84 @@
+// The verifier's Redis: one ioredis connection factory for BullMQ and the verifier's own keys, and
+// the start-up check that refuses a Redis that could lose jobs.
+import { Redis, type RedisOptions } from "ioredis";
+
+/** The Redis would lose jobs (or cannot be reached); the message says what to change. */
+export class UnsafeRedisError extends Error {
+  override name = "UnsafeRedisError";
+}
+
+/** Options BullMQ needs for every connection it uses (workers block; they must not give up). */
+export function redisOptions(url: string): RedisOptions {
+  const parsed = new URL(url);
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") throw new UnsafeRedisError(`redis url ${redactUrl(url)} must start with redis:// or rediss://`);
+  return {
+    host: parsed.hostname,
+    port: parsed.port === "" ? 6379 : Number(parsed.port),
+    username: parsed.username === "" ? undefined : decodeURIComponent(parsed.username),
+    password: parsed.password === "" ? undefined : decodeURIComponent(parsed.password),
+    db: parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0,
+    tls: parsed.protocol === "rediss:" ? {} : undefined,
+    // BullMQ requires null for workers; commands wait for a reconnect instead of failing.
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5_000),
+  };
+}
+
+/** The url without its password, for logs and errors. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== "") u.password = "***";
+    return u.toString();
+  } catch {
+    return "<unparseable redis url>";
+  }
+}
+
+function infoField(info: string, field: string): string | undefined {
+  const m = new RegExp(`^${field}:(.*)$`, "m").exec(info);
+  return m?.[1]?.trim();
+}
+
+/**
+ * What is wrong with this Redis for a verifier, or [] when nothing is. Read with INFO (managed
+ * Redis services often disable CONFIG): the eviction policy must be `noeviction` (any other policy
+ * deletes queued jobs under memory pressure) and the append-only file must be on (without it a
+ * restart loses every job since the last snapshot).
+ */
+export async function redisSafetyProblems(client: Redis): Promise<string[]> {
+  const [memory, persistence] = await Promise.all([client.info("memory"), client.info("persistence")]);
+  const problems: string[] = [];
+  const policy = infoField(memory, "maxmemory_policy");
+  if (policy !== "noeviction") {
+    problems.push(`its eviction policy is ${policy ?? "unknown"}, which deletes jobs when memory runs out: set maxmemory-policy noeviction`);
+  }
+  const aof = infoField(persistence, "aof_enabled");
+  if (aof !== "1") {
+    problems.push("its append-only file is off, so a restart loses every job since the last snapshot: set appendonly yes (appendfsync everysec)");
+  }
+  return problems;
+}
+
+/** Connects and throws {UnsafeRedisError} unless the Redis at `url` is safe for a verifier. */
+export async function connectSafeRedis(url: string): Promise<Redis> {
+  const client = new Redis({ ...redisOptions(url), lazyConnect: true, maxRetriesPerRequest: 3, retryStrategy: () => null });
+  try {
+    await client.connect();
+  } catch (err) {
+    client.disconnect();
+    throw new UnsafeRedisError(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`);
+  }
+  try {
+    const problems = await redisSafetyProblems(client);
+    if (problems.length > 0) {
+      throw new UnsafeRedisError(`refusing the Redis at ${redactUrl(url)}, which could lose jobs: ${problems.join("; ")}`);
+    }
+  } catch (err) {
+    client.disconnect();
+    throw err;
+  }
+  client.disconnect();
+  return new Redis(redisOptions(url));
+}
