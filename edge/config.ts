@@ -1,11 +1,12 @@
 // The edge's configuration: a JSON file, then environment variables over it, validated with zod.
-// This is the only module that reads the environment (besides the signing key in keys.ts).
-import { readFileSync } from "node:fs";
+// This is the only module that reads the environment (besides the signing key, lib/keys.ts).
 import path from "node:path";
 
 import { getAddress, isAddress } from "viem";
 import type { Address } from "viem";
 import { z } from "zod";
+
+import { applyEnvOverrides, formatIssues, readJsonFile } from "../lib/configFile.ts";
 
 const address = z.string().refine(isAddress, "must be a 0x-prefixed 20-byte address").transform((a) => getAddress(a));
 /** Token amounts in wei, written as decimal strings (JSON has no big integers). */
@@ -130,49 +131,20 @@ export const ENV_OVERRIDES = {
   TIDEWAY_LOG_LEVEL: "log.level",
 } as const;
 
-const NUMERIC_PATHS = new Set(["listen.port"]);
-
-function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
-  const keys = dotted.split(".");
-  let node = target;
-  for (const key of keys.slice(0, -1)) {
-    const next = node[key];
-    if (typeof next !== "object" || next === null) node[key] = {};
-    node = node[key] as Record<string, unknown>;
-  }
-  node[keys[keys.length - 1]!] = value;
-}
+const NUMERIC_PATHS: ReadonlySet<string> = new Set(["listen.port"]);
 
 /** Validates an already-parsed configuration object (after environment overrides). */
 export function parseEdgeConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, source = "configuration"): EdgeConfig {
-  const merged = structuredClone(raw ?? {}) as Record<string, unknown>;
-  for (const [name, dotted] of Object.entries(ENV_OVERRIDES)) {
-    const value = env[name];
-    if (value === undefined || value === "") continue;
-    setPath(merged, dotted, NUMERIC_PATHS.has(dotted) ? Number(value) : value);
-  }
-  const result = EdgeConfigSchema.safeParse(merged);
+  const result = EdgeConfigSchema.safeParse(applyEnvOverrides(raw, env, ENV_OVERRIDES, NUMERIC_PATHS));
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `  - ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n");
-    throw new EdgeConfigError(`invalid edge ${source}:\n${problems}\nSee edge/README.md for every field.`);
+    throw new EdgeConfigError(`invalid edge ${source}:\n${formatIssues(result.error)}\nSee edge/README.md for every field.`);
   }
   return result.data;
 }
 
 /** Reads and validates the configuration file at `file`; relative `dataDir` is resolved against the file. */
 export function loadEdgeConfig(file: string, env: NodeJS.ProcessEnv = process.env): EdgeConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new EdgeConfigError(`cannot read the edge configuration ${file}: ${(err as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new EdgeConfigError(`the edge configuration ${file} is not valid JSON: ${(err as Error).message}`);
-  }
+  const raw = readJsonFile(file, "edge configuration", (m) => new EdgeConfigError(m));
   const config = parseEdgeConfig(raw, env, `configuration ${file}`);
   return { ...config, dataDir: path.resolve(path.dirname(file), config.dataDir) };
 }

@@ -5,7 +5,7 @@ import pino from "pino";
 
 import { EdgeConfigError, loadEdgeConfig } from "./config.ts";
 import { EdgeIdentityError, startEdge } from "./edge.ts";
-import { EdgeKeyError, loadSigningKey } from "./keys.ts";
+import { SigningKeyError, loadSigningKey } from "../lib/keys.ts";
 
 const program = new Command()
   .name("edge")
@@ -38,7 +38,7 @@ try {
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
 } catch (err) {
-  if (err instanceof EdgeConfigError || err instanceof EdgeKeyError || err instanceof EdgeIdentityError) {
+  if (err instanceof EdgeConfigError || err instanceof SigningKeyError || err instanceof EdgeIdentityError) {
     console.error(`edge: ${err.message}`);
     process.exit(2);
   }

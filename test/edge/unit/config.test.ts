@@ -6,7 +6,7 @@ import path from "node:path";
 import { expect } from "chai";
 
 import { EdgeConfigError, loadEdgeConfig, parseEdgeConfig } from "../../../edge/config.ts";
-import { EdgeKeyError, loadSigningKey } from "../../../edge/keys.ts";
+import { SigningKeyError, loadSigningKey } from "../../../lib/keys.ts";
 
 const EXAMPLES = path.resolve(import.meta.dirname, "../../../edge/examples");
 const ROOT = path.resolve(import.meta.dirname, "../../..");
@@ -85,7 +85,7 @@ describe("edge signing key", function () {
     const set = spawnSync(hardhat, ["keystore", "set", "--dev", "--force", name], { cwd: ROOT, env, input: `${KEY.slice(2)}\n`, encoding: "utf8" });
     expect(set.status, set.stderr + set.stdout).to.equal(0);
     try {
-      const script = `import("./edge/keys.ts").then(async (m) => console.log((await m.loadSigningKey({ envName: "TIDEWAY_UNSET_${process.pid}", keystoreName: "${name}" })).address))`;
+      const script = `import("./lib/keys.ts").then(async (m) => console.log((await m.loadSigningKey({ envName: "TIDEWAY_UNSET_${process.pid}", keystoreName: "${name}" })).address))`;
       const run = spawnSync(process.execPath, ["-e", script], { cwd: ROOT, env, encoding: "utf8" });
       expect(run.status, run.stderr).to.equal(0);
       expect(run.stdout.trim()).to.equal("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
@@ -96,11 +96,11 @@ describe("edge signing key", function () {
 
   it("says where to put a key when there is none, and refuses a malformed one without echoing it", async function () {
     await loadSigningKey({ envName: "K", env: {} }).then(() => expect.fail("resolved"), (err) => {
-      expect(err).to.be.instanceOf(EdgeKeyError);
+      expect(err).to.be.instanceOf(SigningKeyError);
       expect(err.message).to.match(/keystore set/);
     });
     await loadSigningKey({ envName: "K", env: { K: "0xdeadbeef" } }).then(() => expect.fail("resolved"), (err) => {
-      expect(err).to.be.instanceOf(EdgeKeyError);
+      expect(err).to.be.instanceOf(SigningKeyError);
       expect(err.message).to.not.include("deadbeef");
     });
   });

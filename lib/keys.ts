@@ -1,27 +1,27 @@
-// The edge's signing key: from an environment variable, or from the Hardhat keystore
-// (`npx hardhat keystore set TIDEWAY_EDGE_KEY`). The key never leaves this module except as a
-// viem account, and is never logged.
+// A service's signing key (the edge's, the verifier's, the verifier's challenge payer): from an
+// environment variable, or from the Hardhat keystore (`npx hardhat keystore set <NAME>`). The key
+// never leaves this module except as a viem account, and is never logged.
 import { isHex } from "viem";
 import type { Hex, LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
 /** No key could be found, or it is not a private key. The message says where to put one. */
-export class EdgeKeyError extends Error {
+export class SigningKeyError extends Error {
   constructor(message: string) {
     super(message);
-    this.name = "EdgeKeyError";
+    this.name = "SigningKeyError";
   }
 }
 
 function toAccount(value: string, source: string): LocalAccount {
   const key = (value.startsWith("0x") ? value : `0x${value}`) as Hex;
   if (!isHex(key) || key.length !== 66) {
-    throw new EdgeKeyError(`${source} does not hold a private key (expected 32 bytes of hex)`);
+    throw new SigningKeyError(`${source} does not hold a private key (expected 32 bytes of hex)`);
   }
   try {
     return privateKeyToAccount(key);
   } catch {
-    throw new EdgeKeyError(`${source} does not hold a valid secp256k1 private key`);
+    throw new SigningKeyError(`${source} does not hold a valid secp256k1 private key`);
   }
 }
 
@@ -30,22 +30,30 @@ function toAccount(value: string, source: string): LocalAccount {
  * `keystoreName` is given, that entry of the Hardhat keystore (the development keystore
  * first, then the encrypted one, which asks for its password on the terminal).
  */
-export async function loadSigningKey(options: { envName: string; keystoreName?: string; env?: NodeJS.ProcessEnv }): Promise<LocalAccount> {
+export async function loadSigningKey(options: {
+  envName: string;
+  keystoreName?: string;
+  env?: NodeJS.ProcessEnv;
+  /** What the key is, for the error messages (default "the edge's registered signing key"). */
+  what?: string;
+  /** Where the configuration names the keystore entry (default `"key": { "keystore": … }`). */
+  configField?: string;
+}): Promise<LocalAccount> {
   const env = options.env ?? process.env;
   const fromEnv = env[options.envName];
   if (fromEnv !== undefined && fromEnv !== "") return toAccount(fromEnv, `the environment variable ${options.envName}`);
   if (options.keystoreName === undefined) {
-    throw new EdgeKeyError(
-      `no signing key: set the environment variable ${options.envName} to the edge's registered signing key, ` +
-        `or name a Hardhat keystore entry in the configuration ("key": { "keystore": "TIDEWAY_EDGE_KEY" }) ` +
-        `and store it with \`npx hardhat keystore set TIDEWAY_EDGE_KEY\``,
+    throw new SigningKeyError(
+      `no signing key: set the environment variable ${options.envName} to ${options.what ?? "the edge's registered signing key"}, ` +
+        `or name a Hardhat keystore entry in the configuration (${options.configField ?? `"key": { "keystore": "${options.envName}" }`}) ` +
+        `and store it with \`npx hardhat keystore set ${options.envName}\``,
     );
   }
   const name = options.keystoreName;
   // The keystore is a Hardhat plugin: resolve the entry through Hardhat's own configuration-
   // variable hooks, as `configVariable(name)` in a Hardhat config would be. The runtime holds the
   // keystore plugin only: the project's hardhat.config.ts needs Hardhat's TypeScript loader
-  // (its task imports), which the edge, running under plain Node, does not have.
+  // (its task imports), which the services, running under plain Node, do not have.
   const { createHardhatRuntimeEnvironment } = await import("hardhat/hre");
   const { configVariable } = await import("hardhat/config");
   const { default: keystore } = await import("@nomicfoundation/hardhat-keystore");
@@ -54,12 +62,12 @@ export async function loadSigningKey(options: { envName: string; keystoreName?: 
   try {
     value = await hre.hooks.runHandlerChain("configurationVariables", "fetchValue", [configVariable(name)], async (_context, variable) => {
       const v = env[variable.name];
-      if (v === undefined || v === "") throw new EdgeKeyError(`the Hardhat keystore has no entry ${name}: store it with \`npx hardhat keystore set ${name}\``);
+      if (v === undefined || v === "") throw new SigningKeyError(`the Hardhat keystore has no entry ${name}: store it with \`npx hardhat keystore set ${name}\``);
       return v;
     });
   } catch (err) {
-    if (err instanceof EdgeKeyError) throw err;
-    throw new EdgeKeyError(`cannot read ${name} from the Hardhat keystore: ${(err as Error).message}`);
+    if (err instanceof SigningKeyError) throw err;
+    throw new SigningKeyError(`cannot read ${name} from the Hardhat keystore: ${(err as Error).message}`);
   }
   return toAccount(value, `the Hardhat keystore entry ${name}`);
 }
