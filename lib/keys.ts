@@ -1,6 +1,7 @@
 // A service's signing key (the edge's, the verifier's, the verifier's challenge payer): from an
 // environment variable, or from the Hardhat keystore (`npx hardhat keystore set <NAME>`). The key
-// never leaves this module except as a viem account, and is never logged.
+// leaves this module only as a viem account, or as a {SigningKey} for services that sign with the
+// native secp256k1 addon (thousands of signatures a second); it is never logged.
 import { isHex } from "viem";
 import type { Hex, LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -13,24 +14,25 @@ export class SigningKeyError extends Error {
   }
 }
 
-function toAccount(value: string, source: string): LocalAccount {
+/** A loaded key: the viem account, and the raw key for native signing. */
+export interface SigningKey {
+  account: LocalAccount;
+  privateKey: Hex;
+}
+
+function toKey(value: string, source: string): SigningKey {
   const key = (value.startsWith("0x") ? value : `0x${value}`) as Hex;
   if (!isHex(key) || key.length !== 66) {
     throw new SigningKeyError(`${source} does not hold a private key (expected 32 bytes of hex)`);
   }
   try {
-    return privateKeyToAccount(key);
+    return { account: privateKeyToAccount(key), privateKey: key };
   } catch {
     throw new SigningKeyError(`${source} does not hold a valid secp256k1 private key`);
   }
 }
 
-/**
- * Loads the signing key: the environment variable `envName` when set; otherwise, if
- * `keystoreName` is given, that entry of the Hardhat keystore (the development keystore
- * first, then the encrypted one, which asks for its password on the terminal).
- */
-export async function loadSigningKey(options: {
+export interface LoadKeyOptions {
   envName: string;
   keystoreName?: string;
   env?: NodeJS.ProcessEnv;
@@ -38,10 +40,22 @@ export async function loadSigningKey(options: {
   what?: string;
   /** Where the configuration names the keystore entry (default `"key": { "keystore": … }`). */
   configField?: string;
-}): Promise<LocalAccount> {
+}
+
+/** The key of {loadKey}, as a viem account. */
+export async function loadSigningKey(options: LoadKeyOptions): Promise<LocalAccount> {
+  return (await loadKey(options)).account;
+}
+
+/**
+ * Loads the signing key: the environment variable `envName` when set; otherwise, if
+ * `keystoreName` is given, that entry of the Hardhat keystore (the development keystore
+ * first, then the encrypted one, which asks for its password on the terminal).
+ */
+export async function loadKey(options: LoadKeyOptions): Promise<SigningKey> {
   const env = options.env ?? process.env;
   const fromEnv = env[options.envName];
-  if (fromEnv !== undefined && fromEnv !== "") return toAccount(fromEnv, `the environment variable ${options.envName}`);
+  if (fromEnv !== undefined && fromEnv !== "") return toKey(fromEnv, `the environment variable ${options.envName}`);
   if (options.keystoreName === undefined) {
     throw new SigningKeyError(
       `no signing key: set the environment variable ${options.envName} to ${options.what ?? "the edge's registered signing key"}, ` +
@@ -69,5 +83,5 @@ export async function loadSigningKey(options: {
     if (err instanceof SigningKeyError) throw err;
     throw new SigningKeyError(`cannot read ${name} from the Hardhat keystore: ${(err as Error).message}`);
   }
-  return toAccount(value, `the Hardhat keystore entry ${name}`);
+  return toKey(value, `the Hardhat keystore entry ${name}`);
 }
