@@ -96,6 +96,15 @@ export const EdgeConfigSchema = z.object({
     reportIntervalMs: positiveInt.default(1000),
   }).strict().optional(),
   log: z.object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") }).strict().default({ level: "info" }),
+  /**
+   * FOR DEMOS AND TESTS ONLY: makes this edge misbehave on purpose. With `wrongAnswerRate` r, a
+   * fraction r of chat completions are served corrupted (the words of the answer shuffled), and
+   * the receipt and usage log cover the corrupted text, so verifiers catch (and slash) the edge.
+   */
+  faultInjection: z.object({
+    /** Fraction of chat completions answered wrongly, in [0, 1]. */
+    wrongAnswerRate: z.number().min(0).max(1),
+  }).strict().optional(),
 }).strict().superRefine((c, ctx) => {
   const seen = new Set<string>();
   c.models.forEach((m, i) => {

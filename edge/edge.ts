@@ -184,11 +184,14 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       stack.push({ name: "redeemer", close: async () => { await redeemer.close(); } });
     }
 
+    if (config.faultInjection !== undefined && config.faultInjection.wrongAnswerRate > 0) {
+      logger.warn({ wrongAnswerRate: config.faultInjection.wrongAnswerRate }, "fault injection is ON: this edge serves and signs wrong answers on purpose (demos and tests only); verifiers will fault and slash it");
+    }
     const load = createLoadMeter();
     const limiter = createLimiter({ ...config.limits, averageServiceMs: load.averageServiceMs });
     let routerConnected = (): boolean => false;
     const api = createApi({
-      serving: { edgeId: config.edgeId, models, payment, limiter, epochs, usageLog, receipts, metrics, logger, onServed: load.served },
+      serving: { edgeId: config.edgeId, models, payment, limiter, epochs, usageLog, receipts, metrics, logger, onServed: load.served, faultInjection: config.faultInjection },
       audit: usageLog,
       metrics,
       logger,

@@ -34,6 +34,12 @@ export interface ServingDeps {
   readonly logger: Logger;
   /** Called with each finished request's service time, for Retry-After and load reports. */
   readonly onServed?: (serviceMs: number, tokens: number) => void;
+  /**
+   * DEMOS AND TESTS ONLY (config `faultInjection`): this fraction of chat completions is served
+   * corrupted ({corruptAnswer}), and the receipt and usage log cover the corrupted text, as a
+   * dishonest edge's would. `random` (default Math.random) draws in [0, 1).
+   */
+  readonly faultInjection?: { readonly wrongAnswerRate: number; readonly random?: () => number };
 }
 
 /** What every answer carries besides the model's output. */
@@ -55,6 +61,36 @@ export interface RequestContext {
   nonce: Hex | undefined;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
+}
+
+/**
+ * A wrong answer for fault injection: `text` with its words shuffled (whitespace stays where it
+ * was). Always differs from `text`: when shuffling cannot change it (one word, or all words alike)
+ * the characters are reversed, and failing that (a palindrome, or nothing) a mark is appended.
+ */
+export function corruptAnswer(text: string, random: () => number = Math.random): string {
+  const parts = text.split(/(\s+)/);
+  const wordAt: number[] = [];
+  parts.forEach((p, i) => { if (p !== "" && !/^\s+$/.test(p)) wordAt.push(i); });
+  const words = wordAt.map((i) => parts[i]!);
+  for (let i = words.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [words[i], words[j]] = [words[j]!, words[i]!];
+  }
+  wordAt.forEach((at, k) => { parts[at] = words[k]!; });
+  let wrong = parts.join("");
+  if (wrong === text) wrong = [...text].reverse().join("");
+  if (wrong === text) wrong = `${text}~`;
+  return wrong;
+}
+
+/** `text` cut into `n` (at least 1) consecutive pieces of about equal length, to stream it. */
+function splitInto(text: string, n: number): string[] {
+  const chars = [...text];
+  const count = Math.max(1, Math.min(n, chars.length));
+  const pieces: string[] = [];
+  for (let k = 0; k < count; k++) pieces.push(chars.slice(Math.floor((k * chars.length) / count), Math.floor(((k + 1) * chars.length) / count)).join(""));
+  return pieces;
 }
 
 /** Price of `prompt` input and `completion` output tokens under `model`'s prices. */
@@ -150,6 +186,10 @@ export async function serveChat(deps: ServingDeps, body: ChatCompletionBody, ctx
   const startedAt = performance.now();
   let text = "";
   let deltas = 0;
+  // Fault injection (demos and tests only): this answer is held back, corrupted, then sent.
+  const fault = deps.faultInjection;
+  const random = fault?.random ?? Math.random;
+  const corrupt = fault !== undefined && fault.wrongAnswerRate > 0 && random() < fault.wrongAnswerRate;
   // The model starts at once; its output waits until the voucher paying for it is on disk.
   const work = new AbortController();
   const onClientGone = () => work.abort(ctx.signal.reason);
@@ -177,13 +217,19 @@ export async function serveChat(deps: ServingDeps, body: ChatCompletionBody, ctx
           if (deltas === 0) deps.metrics.timeToFirstToken.observe({ model: model.name }, (performance.now() - startedAt) / 1000);
           deltas += 1;
           text += event.text;
-          sink.delta(event.text);
+          if (!corrupt) sink.delta(event.text);
         } else {
           done = event;
         }
       }
     } catch (err) {
       if (!ctx.signal.aborted || deltas === 0) throw err;
+    }
+    if (corrupt) {
+      // What is sent, signed and logged is the corrupted text: a dishonest edge's answer.
+      text = corruptAnswer(text, random);
+      if (!ctx.signal.aborted) for (const piece of splitInto(text, deltas)) sink.delta(piece);
+      deps.logger.debug({ model: model.name }, "fault injection: served a corrupted answer");
     }
     // A client that leaves mid-stream pays for the tokens it was sent.
     const usage = done?.usage ?? { promptTokens, completionTokens: deltas };
