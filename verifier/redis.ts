@@ -1,6 +1,7 @@
 // The verifier's Redis: one ioredis connection factory for BullMQ and the verifier's own keys, and
 // the start-up check that refuses a Redis that could lose jobs.
-import { Redis, type RedisOptions } from "ioredis";
+import type { RedisOptions } from "bullmq";
+import { Redis } from "ioredis";
 
 /** The Redis would lose jobs (or cannot be reached); the message says what to change. */
 export class UnsafeRedisError extends Error {
@@ -21,7 +22,7 @@ export function redisOptions(url: string): RedisOptions {
     // BullMQ requires null for workers; commands wait for a reconnect instead of failing.
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5_000),
+    retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 5_000),
   };
 }
 

@@ -117,17 +117,19 @@ export async function voucherHeader(bed: EdgeTestbed, edgeId: bigint, cumulative
 
 /** An edge configuration for `edge` against `rpcUrl`, with a fresh data directory. */
 export function edgeConfig(bed: EdgeTestbed, edge: TestbedEdge, rpcUrl: string, overrides: Partial<EdgeConfigInput> = {}): EdgeConfigInput {
+  const addresses = { registry: bed.env.registry.target as string, staking: bed.env.staking.target as string, market: bed.env.market.target as string };
+  return edgeConfigFor(addresses, edge.edgeId, rpcUrl, overrides);
+}
+
+/** An edge configuration for edge `edgeId` of the protocol at `addresses`, with a fresh data directory. */
+export function edgeConfigFor(addresses: { registry: string; staking: string; market: string }, edgeId: bigint, rpcUrl: string, overrides: Partial<EdgeConfigInput> = {}): EdgeConfigInput {
   return {
-    edgeId: edge.edgeId.toString(),
+    edgeId: edgeId.toString(),
     listen: { host: "127.0.0.1", port: 0 },
     dataDir: mkdtempSync(path.join(tmpdir(), "tideway-edge-")),
     chain: {
       rpcUrl,
-      addresses: {
-        registry: bed.env.registry.target as string,
-        staking: bed.env.staking.target as string,
-        market: bed.env.market.target as string,
-      },
+      addresses,
       pollIntervalMs: 200,
     },
     models: [{

@@ -1,0 +1,219 @@
+// The whole network for end-to-end tests: the protocol deployed with one-minute epochs on the
+// in-process Hardhat chain (served over real HTTP JSON-RPC, blocks mined every second so that chain
+// time follows the clock), staked edges serving over HTTP (one of them may answer wrongly), a real
+// Redis, and verifier processes started exactly as operators start them (`node verifier/main.ts
+// --config <file>`), which can be killed and restarted. Importing this file runs nothing.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import pino from "pino";
+
+import ContractsModule from "../../ignition/modules/Contracts.js";
+import { startEdge } from "../../edge/edge.ts";
+import { parseEdgeConfig } from "../../edge/config.ts";
+import type { VerifierConfigInput } from "../../verifier/config.ts";
+import { EDGE_MODEL, edgeConfigFor, startRpcBridge } from "./edgeTestbed.ts";
+import { type Connection, MIN_SELF_BOND, profile, signKeyClaim, testParameters, TOKEN, typedContracts } from "./protocol.js";
+import { startTestRedis, type TestRedis } from "./redis.ts";
+
+export const NETWORK_EPOCH = 60n;
+export const NETWORK_DISPUTE_WINDOW = 60n;
+const VERIFIER_MAIN = path.resolve(import.meta.dirname, "../../verifier/main.ts");
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface NetworkEdgeSpec {
+  /** Fraction of chat completions answered wrongly (and signed): a misbehaving edge. */
+  wrongAnswerRate?: number;
+  /** Tokens self-bonded (default 2 × the minimum). */
+  stake?: bigint;
+}
+
+export interface VerifierProcess {
+  index: number;
+  url: string;
+  port: number;
+  address: `0x${string}`;
+  configFile: string;
+  logFile: string;
+  child: ChildProcess | undefined;
+  /** Starts (or restarts) the process and waits for its /health to answer. */
+  start(): Promise<void>;
+  /** Sends `signal` and waits for the process to exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** The process's log lines (pino JSON), parsed. */
+  logs(): Array<Record<string, unknown>>;
+}
+
+/** Deploys the protocol with one-minute epochs and builds the network (nothing started yet but the chain and Redis). */
+export async function deployNetwork(conn: Connection, options: { edges: NetworkEdgeSpec[]; verifiers: number; quorum: number; verifierOverrides?: Partial<VerifierConfigInput> }) {
+  const { ethers, ignition, provider } = conn;
+  const [admin] = await ethers.getSigners();
+  const parameters = {
+    ...testParameters,
+    EdgeStaking: { ...testParameters.EdgeStaking, epochLength: NETWORK_EPOCH },
+    VerifierSet: { ...testParameters.VerifierSet, quorum: BigInt(options.quorum) },
+    EpochSettlement: { disputeWindow: NETWORK_DISPUTE_WINDOW },
+  };
+  const deployed = await ignition.deploy(ContractsModule, { parameters });
+  const contracts = await typedContracts(conn, deployed);
+  const { token, registry, staking, verifierSet, market } = contracts;
+  const addresses = {
+    token: (await token.getAddress()) as `0x${string}`,
+    registry: (await registry.getAddress()) as `0x${string}`,
+    staking: (await staking.getAddress()) as `0x${string}`,
+    verifierSet: (await verifierSet.getAddress()) as `0x${string}`,
+    settlement: (await contracts.settlement.getAddress()) as `0x${string}`,
+    market: (await market.getAddress()) as `0x${string}`,
+  };
+  const fund = async (to: string, tokens: bigint) => {
+    await admin!.sendTransaction({ to, value: ethers.parseEther("100") });
+    if (tokens > 0n) await token.transfer(to, tokens);
+  };
+
+  // Edges: each its own operator, signing key and port (the endpoint is registered before it starts).
+  const edges: Array<{ index: number; edgeId: bigint; port: number; endpoint: string; operator: import("ethers").Signer & { address: string }; signingKey: Hex; spec: NetworkEdgeSpec; stake: bigint }> = [];
+  for (const [i, spec] of options.edges.entries()) {
+    const operator = ethers.Wallet.createRandom().connect(ethers.provider);
+    await fund(operator.address, 100_000n * TOKEN);
+    await registry.setOperatorAllowlisted(operator.address, true);
+    const signing = ethers.Wallet.createRandom();
+    await fund(signing.address, 0n);
+    const port = await freePort();
+    const endpoint = `http://127.0.0.1:${port}`;
+    await registry.connect(operator).registerEdge(signing.address, profile({ endpoint, models: [EDGE_MODEL], capacity: 200 }), await signKeyClaim(registry, operator.address, signing));
+    const edgeId = await registry.edgeCount();
+    const stake = spec.stake ?? 2n * MIN_SELF_BOND * BigInt(i + 1);
+    await token.connect(operator).approve(addresses.staking, stake);
+    await staking.connect(operator).stake(edgeId, stake);
+    edges.push({ index: i, edgeId, port, endpoint, operator, signingKey: signing.privateKey as Hex, spec, stake });
+  }
+
+  // Verifiers: registered, approved (admin is governance here), each with a funded challenge payer.
+  const { minBond } = await verifierSet.parameters();
+  const verifierDomainFields = await verifierSet.eip712Domain();
+  const domain = { name: verifierDomainFields[1], version: verifierDomainFields[2], chainId: verifierDomainFields[3], verifyingContract: verifierDomainFields[4] };
+  const verifierKeys = [];
+  for (let i = 0; i < options.verifiers; i++) {
+    const op = ethers.Wallet.createRandom().connect(ethers.provider);
+    await fund(op.address, 10_000n * TOKEN);
+    const key = ethers.Wallet.createRandom();
+    await fund(key.address, 0n);
+    const payer = ethers.Wallet.createRandom();
+    await fund(payer.address, 5_000n * TOKEN);
+    const port = await freePort();
+    const claim = await key.signTypedData(domain, { VerifierKeyClaim: [{ name: "operator", type: "address" }, { name: "signingKey", type: "address" }] }, { operator: op.address, signingKey: key.address });
+    await token.connect(op).approve(addresses.verifierSet, minBond);
+    await verifierSet.connect(op).register(key.address, `http://127.0.0.1:${port}`, minBond, claim);
+    await verifierSet.approve(await verifierSet.verifierCount());
+    verifierKeys.push({ key: key.privateKey as Hex, payer: payer.privateKey as Hex, port });
+  }
+
+  const redis = await startTestRedis();
+  const bridge = await startRpcBridge(provider);
+  const dir = mkdtempSync(path.join(tmpdir(), "tideway-network-"));
+  const fromBlock = 0;
+
+  const verifiers: VerifierProcess[] = verifierKeys.map((v, index) => {
+    const config: VerifierConfigInput = {
+      listen: { host: "127.0.0.1", port: v.port },
+      redis: { url: redis.url, prefix: `v${index + 1}` },
+      chain: { rpcUrl: bridge.url, addresses: { registry: addresses.registry, staking: addresses.staking, verifierSet: addresses.verifierSet, settlement: addresses.settlement, market: addresses.market }, confirmations: 0, fromBlock, tickMs: 1_000 },
+      payer: { escrowWei: (1_000n * TOKEN).toString(), sessionBudgetWei: (500n * TOKEN).toString() },
+      consensus: { graceMs: 3_000, roundTimeoutMs: 12_000, peerTimeoutMs: 3_000 },
+      claims: { enabled: true, batchSize: 50, fallbackDelayMs: 10_000 },
+      tx: { bumpAfterMs: 10_000 },
+      log: { level: "info" },
+      ...options.verifierOverrides,
+    };
+    const configFile = path.join(dir, `verifier-${index + 1}.json`);
+    writeFileSync(configFile, JSON.stringify(config, null, 2));
+    const logFile = path.join(dir, `verifier-${index + 1}.log`);
+    const handle: VerifierProcess = {
+      index,
+      url: `http://127.0.0.1:${v.port}`,
+      port: v.port,
+      address: privateKeyToAccount(v.key).address,
+      configFile,
+      logFile,
+      child: undefined,
+      async start() {
+        const log = createWriteStream(logFile, { flags: "a" });
+        const child = spawn(process.execPath, [VERIFIER_MAIN, "--config", configFile], {
+          env: { ...process.env, TIDEWAY_VERIFIER_KEY: v.key, TIDEWAY_CHALLENGE_PAYER_KEY: v.payer },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        child.stdout!.pipe(log);
+        child.stderr!.pipe(log);
+        handle.child = child;
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          if (child.exitCode !== null) throw new Error(`verifier ${index + 1} exited with ${child.exitCode}:\n${readFileSync(logFile, "utf8").slice(-3000)}`);
+          try {
+            const r = await fetch(`${handle.url}/health`, { signal: AbortSignal.timeout(1_000) });
+            if (r.status === 200 || r.status === 503) return;
+          } catch { /* not up yet */ }
+          if (Date.now() > deadline) throw new Error(`verifier ${index + 1} did not start:\n${readFileSync(logFile, "utf8").slice(-3000)}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      },
+      async stop(signal = "SIGTERM") {
+        const child = handle.child;
+        if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+        child.kill(signal);
+        await exited;
+      },
+      logs() {
+        return readFileSync(logFile, "utf8").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+      },
+    };
+    return handle;
+  });
+
+  const logger = pino({ level: "warn" });
+  const runningEdges: Array<{ close(): Promise<void> }> = [];
+  async function startEdges() {
+    for (const edge of edges) {
+      const base = edgeConfigFor(addresses, edge.edgeId, bridge.url);
+      const config = parseEdgeConfig({
+        ...base,
+        listen: { host: "127.0.0.1", port: edge.port },
+        models: [{ ...base.models[0]!, backend: { type: "reference", threads: 1, tokensPerSecond: 5_000 } }],
+        ...(edge.spec.wrongAnswerRate === undefined ? {} : { faultInjection: { wrongAnswerRate: edge.spec.wrongAnswerRate } }),
+      });
+      runningEdges.push(await startEdge({ config, account: privateKeyToAccount(edge.signingKey), logger }));
+    }
+  }
+
+  return {
+    conn, contracts, addresses, edges, verifiers, redis, bridge, dir, startEdges,
+    /** Mines a block every second, so block timestamps (the protocol's clock) follow the wall clock. */
+    async followWallClock() {
+      await provider.request({ method: "evm_setIntervalMining", params: [1_000] });
+    },
+    async stopAll() {
+      await Promise.all(verifiers.map((v) => v.stop("SIGKILL")));
+      for (const e of runningEdges) await e.close().catch(() => undefined);
+      await bridge.close();
+      await redis.destroy();
+    },
+  };
+}
+
+export type Network = Awaited<ReturnType<typeof deployNetwork>>;

@@ -1,0 +1,75 @@
+// The challenge machinery (verifier/challenges/) wired for the service: one payer (cumulative
+// vouchers in this verifier's Redis), one recompute pool, the planner with the configured counts.
+import type { Redis } from "ioredis";
+import type { Address, Hex, TypedDataDomain } from "viem";
+
+import { ChallengePayer } from "./challenges/payer.ts";
+import { planEpochChallenges } from "./challenges/plan.ts";
+import { createRecomputePool } from "./challenges/recompute.ts";
+import { runChallenge, verifyWrongAnswerEvidence } from "./challenges/run.ts";
+import { ChallengeInconclusiveError, REFERENCE_MODEL } from "./challenges/types.ts";
+import type { ChallengeResult, ChallengeSpec, ChallengeTarget } from "./challenges/types.ts";
+
+export interface ChallengeRunnerOptions {
+  redis: Redis;
+  /** This verifier's Redis prefix (the payer's cumulative amounts live under it). */
+  prefix: string;
+  payerKey: Hex;
+  marketDomain: TypedDataDomain;
+  edgeDomain: TypedDataDomain;
+  /** The open session of the payer for `model`, if any. */
+  sessionFor(model: string): bigint | undefined;
+  timeoutMs: number;
+  /** The results of this verifier's challenges of (epoch, edge) (audits look their receipts up). */
+  resultsFor(epoch: bigint, edgeId: bigint): Promise<ChallengeResult[]>;
+  /** Threads recomputing reference answers (default 1: the verifier shares its machine). */
+  recomputeThreads?: number;
+}
+
+export type ChallengeRunner = ReturnType<typeof createChallengeRunner>;
+
+export function createChallengeRunner(options: ChallengeRunnerOptions) {
+  const recompute = createRecomputePool({ threads: options.recomputeThreads ?? 1 });
+  const payer = new ChallengePayer({
+    redis: options.redis,
+    payerKey: options.payerKey,
+    marketDomain: options.marketDomain,
+    sessionFor: (model) => {
+      const session = options.sessionFor(model);
+      if (session === undefined) throw new ChallengeInconclusiveError(`no open challenge session for ${model} yet`);
+      return session;
+    },
+    expirySeconds: 24 * 3600,
+    keyPrefix: `${options.prefix}:v:payer`,
+  });
+  const context = {
+    payer,
+    recompute,
+    edgeDomain: options.edgeDomain,
+    requestTimeoutMs: options.timeoutMs,
+    receiptsFor: async (edgeId: string, epoch: string) =>
+      (await options.resultsFor(BigInt(epoch), BigInt(edgeId))).flatMap((r) => (r.receipt === undefined ? [] : [r.receipt])),
+  };
+  return {
+    /**
+     * The model challenges of `target` use: the reference model when it serves it (answers can be
+     * recomputed), else its first model (latency, capacity and audits still apply).
+     */
+    modelFor(target: ChallengeTarget): string | undefined {
+      return target.models.includes(REFERENCE_MODEL) ? REFERENCE_MODEL : target.models[0];
+    },
+    plan(input: { epoch: bigint; epochStart: bigint; epochEnd: bigint; target: ChallengeTarget; counts: { inference: number; latency: number; capacity: number; audit: number } }): ChallengeSpec[] {
+      const { inference, latency, capacity, audit } = input.counts;
+      return planEpochChallenges({
+        epoch: input.epoch,
+        epochStart: Number(input.epochStart),
+        epochLength: Number(input.epochEnd - input.epochStart),
+        edge: input.target,
+        config: { inference, latency, capacity, audit },
+      });
+    },
+    run: (spec: ChallengeSpec, target: ChallengeTarget) => runChallenge(spec, target, context),
+    checkWrongAnswer: (evidence: unknown, edgeSigningKey: Address) => verifyWrongAnswerEvidence(evidence, edgeSigningKey, options.edgeDomain, recompute),
+    close: () => recompute.close(),
+  };
+}

@@ -1,0 +1,39 @@
+// Everything a verifier's jobs and HTTP handlers share, built once by service.ts.
+import type { Logger } from "pino";
+import type { Address, Hex, PublicClient, TypedDataDomain } from "viem";
+
+import type { ChainView } from "./chain/view.ts";
+import type { TxSender } from "./chain/sender.ts";
+import type { VerifierConfig } from "./config.ts";
+import type { VerifierMetrics } from "./metrics.ts";
+import type { VerifierState } from "./state.ts";
+
+export interface ProtocolAddresses {
+  registry: Address;
+  staking: Address;
+  verifierSet: Address;
+  settlement: Address;
+  market: Address;
+  token: Address;
+}
+
+export interface VerifierContext {
+  config: VerifierConfig;
+  logger: Logger;
+  metrics: VerifierMetrics;
+  state: VerifierState;
+  client: PublicClient;
+  chainId: number;
+  addresses: ProtocolAddresses;
+  view: ChainView;
+  /** The VerifierSet's EIP-712 domain (observations, attestations, faults). */
+  verifierDomain: TypedDataDomain;
+  /** The edges' receipt domain ("Tideway Edge" over the registry). */
+  edgeDomain: TypedDataDomain;
+  /** The ComputeMarket's domain (challenge vouchers). */
+  marketDomain: TypedDataDomain;
+  /** The verifier's registered signing key. */
+  key: { address: Address; privateKey: Hex };
+  /** Sends this verifier's transactions (one at a time, exactly once per action). */
+  sender: TxSender;
+}

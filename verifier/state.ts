@@ -1,0 +1,127 @@
+// What the verifier keeps in Redis besides its queues: challenge plans and results, its signed
+// observation and attestation of each epoch, the epoch reports, and progress markers. Every value a
+// verifier must never change once written (an observation, the attestation it signed) is written
+// with SET NX, so a retried or concurrent job reads back the first value instead of making another.
+import type { Redis } from "ioredis";
+import type { Hex } from "viem";
+
+import type { ChallengeResult, ChallengeSpec } from "./challenges/types.ts";
+
+/** How long per-epoch records are kept (they feed audits of the next epoch and late claims). */
+const EPOCH_RECORD_TTL_S = 14 * 24 * 3600;
+
+const json = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+
+/** The report this verifier signed for an epoch (its "lock": it will sign no other). */
+export interface AttestationLock {
+  epoch: string;
+  root: Hex;
+  totalWeight: string;
+  /** The signed observations the report was computed from (wire format). */
+  observations: unknown[];
+  signature: Hex;
+}
+
+/** An epoch's report as kept for claims and for GET /v1/epochs/:epoch/results. */
+export interface StoredReport {
+  epoch: string;
+  root: Hex;
+  totalWeight: string;
+  results: Array<{ edgeId: string; stake: string; quality: string }>;
+  /** The verifier that led the round which produced it (it claims first). */
+  leader: string;
+}
+
+export type VerifierState = ReturnType<typeof createVerifierState>;
+
+export function createVerifierState(redis: Redis, prefix: string) {
+  const k = (...parts: (string | bigint | number)[]) => [prefix, "v", ...parts].join(":");
+
+  async function setOnce(key: string, value: string): Promise<string> {
+    const set = await redis.set(key, value, "EX", EPOCH_RECORD_TTL_S, "NX");
+    if (set === "OK") return value;
+    const existing = await redis.get(key);
+    // Expired between the two calls: write again (a record that old is not in use).
+    return existing ?? (await setOnce(key, value));
+  }
+
+  return {
+    redis,
+    key: k,
+
+    /** Stores the plan of (epoch, edge) unless one exists; returns the plan in force. */
+    async planOnce(epoch: bigint, edgeId: bigint, specs: ChallengeSpec[]): Promise<ChallengeSpec[]> {
+      return JSON.parse(await setOnce(k("plan", epoch, edgeId), json(specs))) as ChallengeSpec[];
+    },
+    async markQueued(epoch: bigint, edgeId: bigint): Promise<void> {
+      await redis.set(k("queued", epoch, edgeId), "1", "EX", EPOCH_RECORD_TTL_S);
+    },
+    async isQueued(epoch: bigint, edgeId: bigint): Promise<boolean> {
+      return (await redis.exists(k("queued", epoch, edgeId))) === 1;
+    },
+
+    /** Records a challenge's final result (idempotent: a retried job overwrites the same field). */
+    async recordResult(result: ChallengeResult): Promise<void> {
+      const key = k("results", result.epoch, result.edgeId);
+      await redis.multi().hset(key, result.id, json(result)).expire(key, EPOCH_RECORD_TTL_S).exec();
+    },
+    async results(epoch: bigint, edgeId: bigint): Promise<ChallengeResult[]> {
+      const all = await redis.hvals(k("results", epoch, edgeId));
+      return all.map((v) => JSON.parse(v) as ChallengeResult);
+    },
+
+    /** The epoch's observation: the stored one if any, else `value` (stored). */
+    async observationOnce(epoch: bigint, value: unknown): Promise<unknown> {
+      return JSON.parse(await setOnce(k("observation", epoch), json(value)));
+    },
+    async observation(epoch: bigint): Promise<unknown | undefined> {
+      const v = await redis.get(k("observation", epoch));
+      return v === null ? undefined : JSON.parse(v);
+    },
+    /** Scores behind the observation, by edge id, for peers asking to co-sign a fault. */
+    async storeScores(epoch: bigint, scores: Record<string, unknown>): Promise<void> {
+      await redis.set(k("scores", epoch), json(scores), "EX", EPOCH_RECORD_TTL_S);
+    },
+    async scores(epoch: bigint): Promise<Record<string, { faults: string[] }> | undefined> {
+      const v = await redis.get(k("scores", epoch));
+      return v === null ? undefined : (JSON.parse(v) as Record<string, { faults: string[] }>);
+    },
+
+    /** Locks this verifier to one attestation of `epoch`; returns the lock in force. */
+    async lockOnce(lock: AttestationLock): Promise<AttestationLock> {
+      return JSON.parse(await setOnce(k("lock", lock.epoch), json(lock))) as AttestationLock;
+    },
+    async lock(epoch: bigint): Promise<AttestationLock | undefined> {
+      const v = await redis.get(k("lock", epoch));
+      return v === null ? undefined : (JSON.parse(v) as AttestationLock);
+    },
+
+    async storeReport(report: StoredReport): Promise<void> {
+      await redis.set(k("report", report.epoch), json(report), "EX", EPOCH_RECORD_TTL_S, "NX");
+    },
+    async report(epoch: bigint): Promise<StoredReport | undefined> {
+      const v = await redis.get(k("report", epoch));
+      return v === null ? undefined : (JSON.parse(v) as StoredReport);
+    },
+
+    /** A progress value (e.g. the next epoch to observe). */
+    async getNumber(name: string): Promise<bigint | undefined> {
+      const v = await redis.get(k("progress", name));
+      return v === null ? undefined : BigInt(v);
+    },
+    async setNumber(name: string, value: bigint): Promise<void> {
+      await redis.set(k("progress", name), value.toString());
+    },
+    async initNumber(name: string, value: bigint): Promise<bigint> {
+      await redis.set(k("progress", name), value.toString(), "NX");
+      return BigInt((await redis.get(k("progress", name)))!);
+    },
+    /** A one-off marker (e.g. "epoch 12 claimed"). */
+    async mark(name: string, ttlSeconds = EPOCH_RECORD_TTL_S): Promise<void> {
+      await redis.set(k("mark", name), "1", "EX", ttlSeconds);
+    },
+    async marked(name: string): Promise<boolean> {
+      return (await redis.exists(k("mark", name))) === 1;
+    },
+  };
+}
