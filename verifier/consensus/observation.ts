@@ -128,18 +128,50 @@ const signature65 = z
   .regex(/^0x[0-9a-fA-F]{130}$/, "expected a 0x-prefixed 65-byte signature")
   .transform((s) => s as Hex);
 
-/** An [edgeId, stake, quality] tuple of decimal strings. */
+/** An [edgeId, stake, quality] tuple of decimal strings (one result; for other messages that carry a few). */
 export const edgeObservationJson = z
   .tuple([uint256Decimal, uint256Decimal, uint256Decimal])
   .refine(([, , quality]) => quality <= QUALITY_ONE, `quality above QUALITY_ONE (${QUALITY_ONE})`)
   .transform(([edgeId, stake, quality]): EdgeObservation => ({ edgeId, stake, quality }));
+
+const DECIMAL_UINT = /^(0|[1-9][0-9]{0,77})$/;
+
+/**
+ * A list of [edgeId, stake, quality] tuples, checked by one loop rather than a zod schema per
+ * element (100,000 results parse in tens of ms instead of several hundred); an issue names the
+ * index of the first bad tuple, as {edgeObservationJson} would.
+ */
+export const edgeObservationsJson = z.array(z.unknown()).transform((items, ctx): EdgeObservation[] => {
+  const out = new Array<EdgeObservation>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    const problem = tupleProblem(item);
+    if (problem !== undefined) {
+      ctx.issues.push({ code: "custom", message: problem, input: item, path: [i] });
+      return z.NEVER;
+    }
+    const [edgeId, stake, quality] = (item as string[]).map((x) => BigInt(x));
+    if (edgeId > MAX_UINT256 || stake > MAX_UINT256 || quality > QUALITY_ONE) {
+      ctx.issues.push({ code: "custom", message: quality > QUALITY_ONE ? `quality above QUALITY_ONE (${QUALITY_ONE})` : "does not fit a uint256", input: item, path: [i] });
+      return z.NEVER;
+    }
+    out[i] = { edgeId, stake, quality };
+  }
+  return out;
+});
+
+function tupleProblem(item: unknown): string | undefined {
+  if (!Array.isArray(item) || item.length !== 3) return "expected an [edgeId, stake, quality] tuple";
+  for (const x of item) if (typeof x !== "string" || !DECIMAL_UINT.test(x)) return "expected uint256 values as decimal strings";
+  return undefined;
+}
 
 /** The wire form of a {SignedObservation} (parse with `signedObservationJson.parse(JSON.parse(body))`). */
 export const signedObservationJson = z
   .object({
     epoch: uint256Decimal,
     signer: address,
-    results: z.array(edgeObservationJson),
+    results: edgeObservationsJson,
     signature: signature65,
   })
   .transform((o): SignedObservation => o);

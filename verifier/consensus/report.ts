@@ -108,12 +108,19 @@ export function checkObservations(input: ReportInput): { signers: Address[]; sor
   const sorted: (readonly EdgeObservation[])[] = [];
   for (const { o } of ordered) {
     try {
-      signers.push(verifyObservation(codec, o));
+      // Sorted once here (o.results itself when already sorted); verifyObservation then only checks the order.
+      let results: readonly EdgeObservation[];
+      try {
+        results = sortObservations(o.results);
+      } catch (err) {
+        throw new InvalidObservationError("results", o.signer, `the observation of ${o.signer} is malformed: ${(err as Error).message}`, { cause: err });
+      }
+      signers.push(verifyObservation(codec, { ...o, results: results as EdgeObservation[] }));
+      sorted.push(results);
     } catch (err) {
       if (err instanceof InvalidObservationError) throw new ReportError("invalid-observation", o.signer, err.message, { cause: err });
       throw err;
     }
-    sorted.push(sortObservations(o.results)); // validated by verifyObservation; returns o.results itself when sorted
   }
   return { signers, sorted };
 }

@@ -24,6 +24,7 @@ import {
 import { createTypedDataCodec } from "../../../lib/protocol/fastTypedData.js";
 import { ATTESTATION_REQUEST_TYPES } from "../../../lib/protocol/verifierMessages.js";
 import {
+  edgeObservationJson,
   InvalidObservationError,
   observationCodec,
   observationFromJson,
@@ -220,6 +221,11 @@ describe("consensus observation", () => {
       expect(json.results[7][0]).to.equal(((1n << 70n) + 22n).toString()); // edge 7: 3·7 + 1 + 2^70
     });
 
+    it("edgeObservationJson reads one tuple and refuses a quality above QUALITY_ONE", () => {
+      expect(edgeObservationJson.parse(["7", "8", "1000000"])).to.deep.equal({ edgeId: 7n, stake: 8n, quality: QUALITY_ONE });
+      expect(() => edgeObservationJson.parse(["7", "8", "1000001"])).to.throw(ZodError, /QUALITY_ONE/);
+    });
+
     it("rejects non-canonical or out-of-range numbers, naming the path", () => {
       const good = observationToJson(obs);
       const bad = (patch: (j: ReturnType<typeof observationToJson>) => unknown, path: (string | number)[]) => {
@@ -240,6 +246,8 @@ describe("consensus observation", () => {
       bad((j) => ({ ...j, epoch: (1n << 256n).toString() }), ["epoch"]);
       bad((j) => void (j.results[2][2] = (QUALITY_ONE + 1n).toString()), ["results", 2]);
       bad((j) => void (j.results[1] = ["1", "2"] as unknown as [string, string, string]), ["results", 1]);
+      bad((j) => void (j.results[3] = [3, "2", "1"] as unknown as [string, string, string]), ["results", 3]);
+      bad((j) => void (j.results[4] = ["4", (1n << 256n).toString(), "1"]), ["results", 4]);
       bad((j) => ({ ...j, signature: j.signature.slice(0, 130) }), ["signature"]);
       bad((j) => ({ ...j, signer: "0x1234" }), ["signer"]);
       bad((j) => ({ epoch: j.epoch, signer: j.signer, signature: j.signature }), ["results"]);
