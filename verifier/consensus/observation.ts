@@ -177,7 +177,13 @@ export const signedObservationJson = z
   .transform((o): SignedObservation => o);
 
 /** The JSON value of {SignedObservation} (what {signedObservationJson} reads). */
-export type SignedObservationJson = z.input<typeof signedObservationJson>;
+export interface SignedObservationJson {
+  epoch: string;
+  signer: string;
+  /** [edgeId, stake, quality], decimal. */
+  results: [string, string, string][];
+  signature: string;
+}
 
 /** `observation` as its JSON value (bigints as decimal strings, results as tuples). */
 export function observationToJson(observation: SignedObservation): SignedObservationJson {
