@@ -48,9 +48,12 @@ export type SignatureProblem = "length" | "v" | "r" | "s-zero" | "s-malleable" |
 export class InvalidTypedDataSignatureError extends Error {
   override name = "InvalidTypedDataSignatureError";
   readonly problem: SignatureProblem;
+  /** What exactly is wrong ("v is 0", ...), without the explanation. */
+  readonly detail: string;
   constructor(problem: SignatureProblem, detail: string) {
     super(`signature rejected (${problem}): ${detail}. The contracts accept only 65-byte (r, s, v) signatures with v 27 or 28, 0 < r < n and 0 < s <= n/2, as OpenZeppelin ECDSA does`);
     this.problem = problem;
+    this.detail = detail;
   }
 }
 
