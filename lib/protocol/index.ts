@@ -15,5 +15,7 @@ export * from "./addresses.ts";
 export * from "./voucherHeader.ts";
 export * from "./edgeProofs.ts";
 export * from "./routerLink.ts";
-// fastVoucher.ts (native secp256k1 voucher recovery) is imported by path where it is needed
-// (edge, benchmarks), so that loading this module never requires the native addon.
+export * from "./verifierMessages.ts";
+// fastVoucher.ts and fastTypedData.ts (native secp256k1 recovery and signing) are imported by path
+// where they are needed (edge, verifier, benchmarks), so that loading this module never requires
+// the native addon.
