@@ -75,6 +75,7 @@ describe("GPoW challenges against real edges", function () {
     bridge = await startRpcBridge(conn.provider);
     redisServer = await startTestRedis();
     redis = new Redis(redisServer.url);
+    redis.on("error", () => {});
     honest = await startEdge({ config: parseEdgeConfig(edgeConfig(bed, bed.edges[0]!, bridge.url)), account: bed.edges[0]!.key });
     faulty = await startEdge({ config: parseEdgeConfig(edgeConfig(bed, bed.edges[1]!, bridge.url, { faultInjection: { wrongAnswerRate: 1 } })), account: bed.edges[1]!.key });
     // The dApp's gateway key pays (the payer authorized it): not any verifier's key.
