@@ -40,7 +40,7 @@ describe("challenges against a misbehaving fake edge", function () {
     ({ id: randomHex32(seededRandom(paid + 1)), epoch: "3", edgeId: "5", at: 0, kind, model: MODEL, params }) as ChallengeSpec;
 
   function answer(req: IncomingMessage, res: ServerResponse): void {
-    const error = (status: number, code: string) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: `fake ${code}`, type: "x", code } }));
+    const error = (status: number, code: string): void => void res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: `fake ${code}`, type: "x", code } }));
     switch (mode) {
       case "stall": pending.push(res); return; // never answers
       case "cut":
