@@ -148,6 +148,16 @@ describe("scoring", function () {
       expect(forward.quality >= 0n && forward.quality <= 1_000_000n).to.equal(true);
     });
 
+    it("matches the examples in verifier/README.md", function () {
+      // Everything passed, median 500 ms, burst fully served → 1,000,000.
+      expect(scoreEdge([...passes(6), ...[500, 400, 600, 500].map((ms) => result("latency", "pass", { latencyMs: ms })), result("capacity", "pass", { servedRatio: 1 })]).quality).to.equal(1_000_000n);
+      // All passed, median 5,500 ms → 750,000.
+      expect(scoreEdge([...passes(6), ...[5500, 5500, 5500, 5500].map((ms) => result("latency", "pass", { latencyMs: ms }))]).quality).to.equal(750_000n);
+      // 11 of 12 passed, latency 1,000 ms, 72% of the burst served → 916,666 × 1 × 0.8 = 733,332.
+      const rs = [...passes(6), ...passes(4).map((r) => ({ ...r, kind: "latency" as const, latencyMs: 1000 })), result("capacity", "fail", { servedRatio: 0.72 }), result("audit", "pass")];
+      expect(scoreEdge(rs).quality).to.equal(733_332n);
+    });
+
     it("refuses thresholds that make no sense", function () {
       expect(() => scoreEdge(passes(1), { latencyGoodMs: 5000, latencyBadMs: 5000 })).to.throw(RangeError, /latencyBadMs/);
       expect(() => scoreEdge(passes(1), { minServed: 0 })).to.throw(RangeError, /minServed/);
