@@ -35,6 +35,9 @@ export interface ChatExchange {
   totalMs: number;
 }
 
+/** Longest answer read (characters): a challenge answer is a few hundred; an edge must not make us buffer gigabytes. */
+export const MAX_ANSWER_CHARS = 4 * 1024 * 1024;
+
 export interface ExchangeOptions {
   endpoint: string;
   /** The exact body bytes to send (the receipt's requestHash covers them). */
@@ -119,10 +122,15 @@ export async function exchangeChat(options: ExchangeOptions): Promise<ChatExchan
         if (done) break;
         if (ttfbMs < 0) ttfbMs = performance.now() - started;
         raw += decoder.decode(value, { stream: true });
+        if (raw.length > MAX_ANSWER_CHARS) {
+          await reader.cancel().catch(() => {});
+          throw new RetryableChallengeError(`${url} sent more than ${MAX_ANSWER_CHARS} characters: not a chat completion`);
+        }
       }
       raw += decoder.decode();
     }
   } catch (err) {
+    if (err instanceof RetryableChallengeError) throw err;
     throw new RetryableChallengeError(`reading the answer of ${url}: ${describe(err, signal)}`, { cause: err });
   }
   const totalMs = performance.now() - started;

@@ -171,8 +171,10 @@ function judge(sent: Sent, nonce: Hex, spec: ChallengeSpec, target: ChallengeTar
   const u = exchange.usage;
   if (u === undefined) problems.push("the answer reports no usage");
   else if (u.promptTokens !== r.promptTokens || u.completionTokens !== r.completionTokens) problems.push(`usage ${u.promptTokens}/${u.completionTokens} differs from the receipt's ${r.promptTokens}/${r.completionTokens}`);
-  if (r.completionTokens > maxTokens) problems.push(`receipt bills ${r.completionTokens} completion tokens, above max_tokens ${maxTokens}`);
   if (problems.length > 0) return { ok: false, detail: `bad receipt: ${problems.join("; ")}` };
+  // A model we cannot recompute: at least it must not bill past max_tokens (over-billing of the
+  // reference model is caught below as a WrongAnswer: the recomputed counts differ).
+  if (expected === undefined && r.completionTokens > maxTokens) return { ok: false, detail: `the edge signed ${r.completionTokens} completion tokens, above max_tokens ${maxTokens}`, receipt: r };
 
   if (expected !== undefined) {
     const wrong: string[] = [];

@@ -6,16 +6,18 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 import { expect } from "chai";
-import type { Address } from "viem";
+import type { Address, Hex } from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
-import { edgeDomain } from "../../../lib/protocol/edgeProofs.ts";
+import { chatResponseHash, edgeDomain, requestHash, signServiceReceipt } from "../../../lib/protocol/edgeProofs.ts";
 import { complete } from "../../../lib/reference-model/index.ts";
 import type { GenerateSpec } from "../../../lib/reference-model/index.ts";
 import type { ChallengePayer } from "../../../verifier/challenges/payer.ts";
 import { drawMessages } from "../../../verifier/challenges/prompts.ts";
 import { randomHex32, seededRandom } from "../../../verifier/challenges/random.ts";
 import { createRecomputePool, inlineRecomputer } from "../../../verifier/challenges/recompute.ts";
-import { runChallenge } from "../../../verifier/challenges/run.ts";
+import { referenceSpecOf } from "../../../verifier/challenges/evidence.ts";
+import { runChallenge, verifyWrongAnswerEvidence } from "../../../verifier/challenges/run.ts";
 import type { ChallengeContext } from "../../../verifier/challenges/run.ts";
 import { ChallengeInconclusiveError, RetryableChallengeError } from "../../../verifier/challenges/types.ts";
 import type { ChallengeSpec, ChallengeTarget } from "../../../verifier/challenges/types.ts";
@@ -23,7 +25,7 @@ import type { ChallengeSpec, ChallengeTarget } from "../../../verifier/challenge
 const MODEL = "tideway/reference-1";
 const failure = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
 
-type Mode = "stall" | "cut" | "mid-error" | "503" | "429" | "402" | "400" | "404" | "no-receipt" | "bad-receipt";
+type Mode = "stall" | "cut" | "mid-error" | "503" | "429" | "402" | "400" | "404" | "no-receipt" | "bad-receipt" | "huge" | "overbill" | "overbill-reference";
 
 describe("challenges against a misbehaving fake edge", function () {
   this.timeout(30_000);
@@ -31,15 +33,16 @@ describe("challenges against a misbehaving fake edge", function () {
   let server: ReturnType<typeof createServer>;
   let url: string;
   const pending: ServerResponse[] = [];
+  const fakeKey = privateKeyToAccount(generatePrivateKey());
   let paid = 0;
 
   const payer = { pay: async () => { paid += 1; return { header: "stub-voucher" }; } } as unknown as Pick<ChallengePayer, "pay">;
   const ctx: ChallengeContext = { payer, recompute: inlineRecomputer(), edgeDomain: edgeDomain(1n, "0x0000000000000000000000000000000000000001" as Address), requestTimeoutMs: 400, random: seededRandom(7) };
-  const target = (): ChallengeTarget => ({ edgeId: 5n, endpoint: url, signingKey: "0x00000000000000000000000000000000000000aa" as Address, capacity: 100, models: [MODEL] });
+  const target = (): ChallengeTarget => ({ edgeId: 5n, endpoint: url, signingKey: fakeKey.address, capacity: 100, models: [MODEL] });
   const spec = (params: Record<string, unknown> = { stream: true }, kind: ChallengeSpec["kind"] = "inference"): ChallengeSpec =>
     ({ id: randomHex32(seededRandom(paid + 1)), epoch: "3", edgeId: "5", at: 0, kind, model: MODEL, params }) as ChallengeSpec;
 
-  function answer(req: IncomingMessage, res: ServerResponse): void {
+  function answer(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
     const error = (status: number, code: string): void => void res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: `fake ${code}`, type: "x", code } }));
     switch (mode) {
       case "stall": pending.push(res); return; // never answers
@@ -57,6 +60,35 @@ describe("challenges against a misbehaving fake edge", function () {
       case "402": return error(402, "escrow_insufficient");
       case "400": return error(400, "invalid_request");
       case "404": return error(404, "model_not_found");
+      case "huge":
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end("x".repeat(5 * 1024 * 1024));
+        return;
+      case "overbill":
+      case "overbill-reference": {
+        // A correctly signed receipt (by the target's key) that bills more completion tokens than
+        // produced: 1,000 for a made-up answer, or one more than the reference model's (right) answer.
+        let text = "ok";
+        let promptTokens = 3;
+        let completionTokens = 1000;
+        if (mode === "overbill-reference") {
+          const spec = referenceSpecOf(body.toString("utf8"));
+          if (!("spec" in spec)) throw new Error(spec.problem);
+          const right = complete(spec.spec);
+          text = right.text;
+          promptTokens = right.done.usage.promptTokens;
+          completionTokens = right.done.usage.completionTokens + 1;
+        }
+        const fields = { edgeId: 5n, epoch: 3n, nonce: (req.headers["x-tideway-nonce"] as string).toLowerCase() as Hex, requestHash: requestHash(body), responseHash: chatResponseHash(text), promptTokens, completionTokens };
+        void signServiceReceipt(fakeKey, ctx.edgeDomain, fields).then((signature) => {
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({
+            choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
+            usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+            tideway: { receipt: { edge_id: "5", epoch: "3", nonce: fields.nonce, request_hash: fields.requestHash, response_hash: fields.responseHash, prompt_tokens: promptTokens, completion_tokens: completionTokens, signature } },
+          }));
+        });
+        return;
+      }
       case "no-receipt":
       case "bad-receipt": {
         const receipt = mode === "bad-receipt" ? { edge_id: "5", epoch: "3", nonce: "0x12" } : undefined;
@@ -71,10 +103,11 @@ describe("challenges against a misbehaving fake edge", function () {
 
   before(async function () {
     server = createServer((req, res) => {
-      req.resume();
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
         if (req.url === "/v1/models") return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: [] }));
-        answer(req, res);
+        answer(req, res, Buffer.concat(chunks));
       });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -132,6 +165,32 @@ describe("challenges against a misbehaving fake edge", function () {
     const bad = await runChallenge(spec({ stream: false }), target(), ctx);
     expect(bad.detail).to.match(/malformed receipt/);
     expect(bad.fault).to.equal(undefined);
+  });
+
+  it("an answer too large to be a completion: retryable, not buffered", async function () {
+    mode = "huge";
+    const err = await failure(runChallenge(spec({ stream: false }), target(), { ...ctx, requestTimeoutMs: 10_000 }));
+    expect(err).to.be.instanceOf(RetryableChallengeError).with.property("message").that.matches(/more than 4194304 characters/);
+  });
+
+  it("a model it cannot recompute: a validly signed receipt billing past max_tokens fails, without a fault", async function () {
+    mode = "overbill";
+    const result = await runChallenge({ ...spec({ maxLatencyMs: 5_000, stream: false }, "latency"), model: "llama3.1-8b" }, target(), ctx);
+    expect(result.outcome).to.equal("fail");
+    expect(result.fault).to.equal(undefined);
+    expect(result.detail).to.match(/signed 1000 completion tokens, above max_tokens [2-6]$/);
+    expect(result.receipt?.completionTokens).to.equal(1000);
+  });
+
+  it("the reference model: the right text signed with one token too many is a WrongAnswer, provable", async function () {
+    mode = "overbill-reference";
+    const result = await runChallenge(spec({ stream: false }), target(), ctx);
+    expect(result.outcome).to.equal("fail");
+    expect(result.fault?.kind).to.equal("WrongAnswer");
+    expect(result.detail).to.not.match(/text differs/);
+    expect(result.detail).to.match(/signed tokens \d+\/(\d+), recomputed \d+\/\d+/);
+    expect(await verifyWrongAnswerEvidence(result.fault!.evidence, fakeKey.address, ctx.edgeDomain, ctx.recompute)).to.equal(true);
+    expect(await verifyWrongAnswerEvidence(result.fault!.evidence, fakeKey.address, ctx.edgeDomain, ctx.recompute, { epoch: 3n, edgeId: 5n })).to.equal(true);
   });
 
   it("a stalled edge during an audit: retryable", async function () {
