@@ -318,6 +318,62 @@ describe("verifier transaction sender", function () {
       expect(await balance(to)).to.equal(2n * TOKEN);
     });
 
+    it("waits for a pending transaction no record accounts for (a record Redis lost) before a new nonce, then asks isDone again", async function () {
+      // The same transfer, already signed and broadcast, but its record is gone (Redis crashed
+      // within its fsync second): sending now would pay twice.
+      await setAutomine(false);
+      const to = recipient();
+      const n0 = await nonce();
+      const action = transfer("record-lost", to, 6n * TOKEN);
+      const { walletClient } = senderClients(bridge.url, env.privateKey);
+      const request = await action.build();
+      const unrecorded = await walletClient.sendTransaction({ ...request, chain: null, gas: 200_000n });
+      const r = started(sender().send(action));
+      await sleep(400);
+      expect(await nonce("pending")).to.equal(n0 + 1); // it sent nothing meanwhile
+      await mine();
+      expect(await r).to.deep.equal({ status: "already-done" });
+      expect(action.builds).to.equal(1); // ours above; the sender built nothing
+      expect(await nonce()).to.equal(n0 + 1);
+      expect(await balance(to)).to.equal(6n * TOKEN);
+      expect((await chain.getTransactionReceipt({ hash: unrecorded })).status).to.equal("success");
+    });
+
+    it("stops writing when another process takes the account lock over, then resumes the same nonce under a new lock", async function () {
+      await setAutomine(false);
+      const events: Array<{ event?: string }> = [];
+      const logger = pino({ level: "info" }, { write: (line: string) => { events.push(JSON.parse(line) as { event?: string }); } });
+      const to = recipient();
+      const n0 = await nonce();
+      const action = transfer("taken-over", to, 1n * TOKEN);
+      const pending = started(sender({ lockTtlMs: 600, bumpAfterMs: 400, maxBumps: 1, logger }).send(action));
+      const record = await until("the broadcast", async () => {
+        const r = await pendingRecord("taken-over");
+        return r !== undefined && (await inMempool(r.txs[0]!.hash)) ? r : undefined;
+      });
+      // As if this process had stalled past its TTL and another had taken the lock.
+      await redis.set(txLockKey(env.address), "another-process", "PX", 1_500);
+      // Its bump is due after 400 ms, but without the lock it may write (hence send) nothing.
+      await until("the sender to notice", async () => (events.some((e) => e.event === "tx.lock_lost") ? true : undefined));
+      await sleep(700);
+      expect((await pendingRecord("taken-over"))!.txs.map((t) => t.hash)).to.deep.equal([record.txs[0]!.hash]);
+      expect(await redis.get(txLockKey(env.address))).to.equal("another-process");
+      // Once the other holder's lock expires it resumes the record: bumps the same nonce, builds nothing.
+      const bumped = await until("the bump under the new lock", async () => {
+        const r = await pendingRecord("taken-over");
+        return r !== undefined && r.txs.length === 2 && (await inMempool(r.txs[1]!.hash)) ? r : undefined;
+      });
+      await mine();
+      const r = await pending;
+      expect(r.status).to.equal("confirmed");
+      if (r.status !== "confirmed") return;
+      expect(r.hash).to.equal(bumped.txs[1]!.hash);
+      expect(bumped.nonce).to.equal(n0);
+      expect(action.builds).to.equal(1);
+      expect(await nonce()).to.equal(n0 + 1);
+      expect(await balance(to)).to.equal(1n * TOKEN);
+    });
+
     it("finishes another key's orphaned transaction before taking the next nonce", async function () {
       await setAutomine(false);
       const toA = recipient();
@@ -485,9 +541,9 @@ describe("verifier transaction sender", function () {
       await mine();
       const action = transfer("long-outage", to, 1n * TOKEN);
       const r = await sender({}, proxy.url).send(action);
-      // isDone() is true now (the recorded transaction was mined): nothing new is sent, and the
-      // record is settled rather than left behind.
-      expect(r.status === "confirmed" || r.status === "already-done").to.equal(true);
+      // isDone() is true now, but the record is ours and its transaction was the one mined: the
+      // answer is that transaction, and the record is settled rather than left behind.
+      expect(r.status).to.equal("confirmed");
       if (r.status === "confirmed") expect(r.hash).to.equal(record.txs[0]!.hash);
       expect(action.builds).to.equal(0);
       expect(await readTxRecord(redis, env.address, "long-outage")).to.include({ state: "done", hash: record.txs[0]!.hash });

@@ -7,12 +7,22 @@
 //
 //   const sender = createTxSender({ redis, publicClient, walletClient, logger });
 //   const r = await sender.send({
-//     key: `submit-epoch-${epoch}`,                    // idempotency key, [A-Za-z0-9._-], no ':'
-//     isDone: async () => (await settlement.read.epochRoot([epoch])) !== zeroHash,
-//     build: async () => ({ to: settlementAddress, data: encodeFunctionData(...) }),
+//     key: `submit-epoch-${epoch}`,                    // idempotency key: [A-Za-z0-9._-], no ':'
+//     isDone: async () => (await readContract(... "epochRecord", [epoch])).state !== 0,
+//     build: async () => ({ to: settlement, data: encodeFunctionData({ ... "submitEpoch" ... }) }),
 //   });
 //   // r.status: "confirmed" (hash, receipt) | "already-done" | "reverted" (hash, receipt)
 //   await sender.close();
+//
+// What callers get:
+// - "confirmed": our transaction succeeded, `confirmations` deep (the hash may be a fee-bumped
+//   replacement of the first one). "already-done": `isDone()` said so and no transaction of ours
+//   for this key was mined. "reverted": ours was mined and reverted (the nonce is spent); the key
+//   keeps answering "reverted" for `doneTtlMs` — to try again, use a new key (e.g. `…-retry-1`).
+// - Throws TxWouldRevertError (decoded custom error, args) when gas estimation reverts: nothing
+//   signed, no nonce used, no record. TxSenderRpcError after `rpcRetryMs` of unbroken RPC
+//   failure, TxSenderClosedError on close(): both keep the record, and the next call with the key
+//   resumes it (never signs a second nonce for it). Reverts of `isDone()`/`build()` are rethrown.
 //
 // How (the reasons are next to the code below):
 // 1. One Redis lock per ACCOUNT (`tideway:txlock:<address>`, redisLock.ts) held from the first
@@ -25,9 +35,11 @@
 //    broadcast leaves the record; whoever takes the lock next resumes it instead of signing anew:
 //    it looks for a receipt of every hash (a fee-bumped replacement may be the one mined),
 //    re-broadcasts the stored raw transaction (harmless if the node has it) and, if the nonce was
-//    consumed by some other transaction, asks `isDone()` again before doing anything else.
-//    Records of other keys left by a crash ("orphans") are finished first, in nonce order, so a
-//    stuck orphan never blocks the account's later nonces.
+//    consumed by some other transaction, asks `isDone()` again before doing anything else. A
+//    record is followed to its end even when `isDone()` is already true (its nonce must be settled
+//    before any later one; if it loses the race it reverts, and the answer is "already-done").
+//    Records of other keys left by a crash ("orphans", listed in `tideway:txopen:<address>`) are
+//    finished first, in nonce order, so a stuck orphan never blocks the account's later nonces.
 // 4. A record's nonce is fixed for life: bumps re-sign the SAME nonce with higher fees, so at most
 //    one of its transactions can ever be included. A new nonce is only taken for a key with no
 //    record (or after its record's nonce was proven consumed by another transaction).
@@ -35,6 +47,10 @@
 //    kept `doneTtlMs` (a day), so a late duplicate call returns at once and never sends again.
 // 6. RPC errors are retried with backoff. Only after `rpcRetryMs` without a single successful call
 //    does `send` give up with TxSenderRpcError — the record stays, and the next call resumes it.
+// 7. Durability: the record is fsynced (WAITAOF, Redis ≥ 7.2) before the broadcast. On older
+//    Redis (appendfsync everysec) a crash of Redis itself may lose the last second; a new nonce is
+//    therefore only taken once no transaction of the account is pending that no record accounts
+//    for (bounded by `foreignTxWaitMs`), and `isDone()` is asked again after such a wait.
 //
 // Redis writes that matter are "fenced": a Lua script performs them only if the lock still holds
 // this holder's token, so a process that stalled past the lock TTL cannot write (nor, since the
@@ -70,9 +86,16 @@ export interface TxRequest {
 export interface SendParams {
   /** Idempotency key of the logical action, e.g. `submit-epoch-12`: 1–200 of [A-Za-z0-9._-]. */
   key: string;
-  /** On-chain check: is the action already achieved (by anyone)? Then nothing is sent. */
+  /**
+   * On-chain check: is the action already achieved (by anyone)? Then nothing is sent. Called under
+   * the account lock. Errors are retried like RPC errors (for up to `rpcRetryMs`); a revert
+   * (e.g. of a view call) is thrown to the caller at once.
+   */
   isDone: () => Promise<boolean>;
-  /** The transaction; called only when a new transaction is needed (never when resuming). */
+  /**
+   * The transaction; called only when a new transaction is needed (never when resuming a record),
+   * under the account lock, after `isDone()` said false. Errors are handled as for `isDone`.
+   */
   build: () => Promise<TxRequest>;
 }
 
@@ -475,7 +498,10 @@ export function createTxSender(options: TxSenderOptions): TxSender {
   interface Ctx {
     key: string;
     lock?: HeldLock;
+    /** First of an unbroken run of failed RPC calls. */
     failingSince?: number;
+    /** First of an unbroken run of refused or failed broadcasts (counted apart: receipt polls succeed meanwhile). */
+    broadcastFailingSince?: number;
   }
 
   /** Checks the sender is open and the lock still ours before a step that must be exclusive. */
@@ -610,22 +636,23 @@ export function createTxSender(options: TxSenderOptions): TxSender {
     hook("broadcast", { key: rec.key, hash: attempt.hash, nonce: rec.nonce, kind });
     try {
       await publicClient.sendRawTransaction({ serializedTransaction: attempt.raw });
-      ctx.failingSince = undefined;
+      ctx.broadcastFailingSince = undefined;
       logger.info({ event: "tx.broadcast", key: rec.key, kind, hash: attempt.hash, nonce: rec.nonce }, "transaction broadcast");
       return true;
     } catch (err) {
       if (isBenignBroadcastError(err)) {
-        ctx.failingSince = undefined;
+        ctx.broadcastFailingSince = undefined;
         logger.debug({ event: "tx.broadcast_known", key: rec.key, kind, hash: attempt.hash, answer: errorText(err) }, "node already has this nonce; checking receipts");
         return true;
       }
       // Not sent (RPC down, or the node refused it, e.g. insufficient funds): the wait loop
-      // re-broadcasts and bumps; only a failure lasting rpcRetryMs ends the send (record kept).
+      // re-broadcasts and bumps; only failures lasting rpcRetryMs end the send (record kept, so
+      // the next call resumes it once the node takes it).
       const now = Date.now();
-      ctx.failingSince ??= now;
+      ctx.broadcastFailingSince ??= now;
       hook("rpcError", { op: "sendRawTransaction", error: err });
       logger.warn({ event: "tx.broadcast_failed", key: rec.key, kind, hash: attempt.hash, err: errorText(err) }, "broadcast failed; will retry");
-      if (now - ctx.failingSince >= rpcRetryMs) throw new TxSenderRpcError("sendRawTransaction", err);
+      if (now - ctx.broadcastFailingSince >= rpcRetryMs) throw new TxSenderRpcError("sendRawTransaction", err);
       return false;
     }
   }
@@ -732,6 +759,14 @@ export function createTxSender(options: TxSenderOptions): TxSender {
     return readTxRecord(redis, address, key);
   }
 
+  /** A record signed for another chain (same Redis, another network) must never be broadcast here. */
+  async function checkChain(ctx: Ctx, rec: TxRecord): Promise<void> {
+    const here = await getChainId(ctx);
+    if (rec.chainId !== here) {
+      throw new TxSenderError(`the record of "${rec.key}" (${txRecordKey(address, rec.key)}) was signed for chain ${rec.chainId}, but the RPC serves chain ${here}: refusing to resume it`);
+    }
+  }
+
   /** Finishes the records of other keys a crash left behind, lowest nonce first (they block later nonces). */
   async function settleOrphans(ctx: Ctx, exceptKey: string): Promise<void> {
     const open = await redis.hgetall(openKey);
@@ -743,6 +778,7 @@ export function createTxSender(options: TxSenderOptions): TxSender {
         await fenced(ctx, UNLIST_RECORD, { key }, "", []);
         continue;
       }
+      await checkChain(ctx, rec);
       logger.warn({ event: "tx.orphan", key, nonce: rec.nonce, hashes: rec.txs.map((t) => t.hash) }, "finishing a transaction another process left behind");
       const out = await drive({ ...ctx, key }, rec, false);
       if (out.kind === "mined") {
@@ -829,6 +865,7 @@ export function createTxSender(options: TxSenderOptions): TxSender {
 
     // A record: a previous attempt (maybe another process, maybe killed) signed and maybe sent a
     // transaction with this nonce. Never sign a new nonce before knowing what became of it.
+    await checkChain(ctx, rec);
     logger.info({ event: "tx.resume", key: params.key, nonce: rec.nonce, hashes: rec.txs.map((t) => t.hash) }, "resuming a recorded transaction");
     await settleOrphans(ctx, params.key);
     const out = await drive(ctx, rec, false);
