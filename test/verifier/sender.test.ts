@@ -254,7 +254,7 @@ describe("verifier transaction sender", function () {
       const child = startSenderChild({
         redisUrl: redisServer.url, rpcUrl: bridge.url, privateKey: env.privateKey, token: env.tokenAddress,
         key: "crash-after-broadcast", recipient: to, amount: amount.toString(),
-        options: { lockTtlMs: 1_500, bumpAfterMs: 60_000, receiptPollMs: 50 },
+        options: { lockTtlMs: 800, bumpAfterMs: 60_000, receiptPollMs: 50 },
       });
       cleanups.push(() => child.child.kill("SIGKILL"));
       const record = await until("the child's broadcast", async () => {
@@ -339,6 +339,66 @@ describe("verifier transaction sender", function () {
       expect((await chain.getTransactionReceipt({ hash: unrecorded })).status).to.equal("success");
     });
 
+    /** A record for `key` whose transaction sits in the mempool, its sender closed (as if crashed). */
+    async function abandonedRecord(key: string, to: Address, amount: bigint) {
+      const first = sender({ bumpAfterMs: 60_000 });
+      const action = transfer(key, to, amount);
+      const pending = started(first.send(action));
+      const record = await until("the broadcast", async () => {
+        const r = await pendingRecord(key);
+        return r !== undefined && (await inMempool(r.txs[0]!.hash)) ? r : undefined;
+      });
+      await first.close();
+      expect(await pending.then(() => "resolved", (e: unknown) => e)).to.be.instanceOf(TxSenderClosedError);
+      return { record, action };
+    }
+
+    /** Replaces the recorded transaction in the mempool by `data` to `to` (same nonce, 10x fees) and mines it. */
+    async function takeNonce(record: TxRecord, to: Address, data: Hex) {
+      const fees = record.txs[0]!.fees;
+      if (fees.type !== "eip1559") throw new Error("expected an EIP-1559 record");
+      const { walletClient } = senderClients(bridge.url, env.privateKey);
+      const hash = await walletClient.sendTransaction({
+        chain: null, to, data, nonce: record.nonce, gas: 200_000n,
+        maxFeePerGas: fees.maxFeePerGas * 10n, maxPriorityFeePerGas: fees.maxPriorityFeePerGas * 10n,
+      });
+      await mine();
+      expect(await receiptOrNull(record.txs[0]!.hash)).to.equal(null);
+      expect((await chain.getTransactionReceipt({ hash })).status).to.equal("success");
+      return hash;
+    }
+
+    it("when another transaction used a recorded nonce and isDone() is false, sends anew with the next nonce", async function () {
+      await setAutomine(false);
+      const to = recipient();
+      const n0 = await nonce();
+      const { record, action } = await abandonedRecord("nonce-stolen", to, 2n * TOKEN);
+      await takeNonce(record, env.address, "0x"); // a plain self-transfer took nonce n0
+      await setAutomine(true);
+      const r = await sender().send(action);
+      expect(r.status).to.equal("confirmed");
+      if (r.status !== "confirmed") return;
+      expect(r.hash).to.not.equal(record.txs[0]!.hash);
+      expect((await chain.getTransaction({ hash: r.hash })).nonce).to.equal(n0 + 1);
+      expect(action.builds).to.equal(2); // once per nonce
+      expect(await balance(to)).to.equal(2n * TOKEN);
+      expect(await nonce()).to.equal(n0 + 2);
+    });
+
+    it("when another transaction used a recorded nonce and achieved the action, answers already-done", async function () {
+      await setAutomine(false);
+      const to = recipient();
+      const n0 = await nonce();
+      const { record, action } = await abandonedRecord("nonce-used-for-it", to, 2n * TOKEN);
+      await takeNonce(record, record.to, record.data); // the same transfer, signed elsewhere
+      await setAutomine(true);
+      expect(await sender().send(action)).to.deep.equal({ status: "already-done" });
+      expect(action.builds).to.equal(1);
+      expect(await balance(to)).to.equal(2n * TOKEN);
+      expect(await nonce()).to.equal(n0 + 1);
+      expect(await redis.exists(txRecordKey(env.address, "nonce-used-for-it"))).to.equal(0);
+    });
+
     it("stops writing when another process takes the account lock over, then resumes the same nonce under a new lock", async function () {
       await setAutomine(false);
       const events: Array<{ event?: string }> = [];
@@ -421,7 +481,7 @@ describe("verifier transaction sender", function () {
         return r !== undefined && r.txs.length === 2 && (await inMempool(r.txs[1]!.hash)) ? r : undefined;
       });
       // maxBumps = 1: no third transaction however long it stays stuck.
-      await sleep(900);
+      await sleep(600);
       expect((await pendingRecord("stuck"))!.txs).to.have.length(2);
       const [original, replacement] = record.txs as [TxRecord["txs"][0], TxRecord["txs"][0]];
       expect(original.fees.type).to.equal("eip1559");
@@ -486,13 +546,13 @@ describe("verifier transaction sender", function () {
       const rpcErrors: string[] = [];
       const to = recipient();
       const n0 = await nonce();
-      proxy.failFor(1_500);
-      const started = Date.now();
+      proxy.failFor(1_000);
+      const t0 = Date.now();
       // isDone() reads through the failing RPC too, as a verifier's would.
       const proxied = senderClients(proxy.url, env.privateKey).publicClient;
       const r = await sender({ metrics: { rpcError: ({ op }) => rpcErrors.push(op) } }, proxy.url).send(transferAction(proxied, env.tokenAddress, "outage", to, 1n * TOKEN));
       expect(r.status).to.equal("confirmed");
-      expect(Date.now() - started).to.be.at.least(1_400);
+      expect(Date.now() - t0).to.be.at.least(950);
       expect(proxy.failedCalls).to.be.greaterThan(0);
       expect(rpcErrors).to.include("isDone");
       expect(new Set(proxy.forwardedTxs).size).to.equal(1);
@@ -503,7 +563,7 @@ describe("verifier transaction sender", function () {
     it("does not sign again when the broadcast's answer is lost and the RPC then fails", async function () {
       const proxy = await startRpcProxy(bridge.url);
       cleanups.push(() => proxy.close());
-      proxy.loseRawTransactionAnswers(1, 1_000); // reaches the chain, the sender sees an error
+      proxy.loseRawTransactionAnswers(1, 700); // reaches the chain, the sender sees an error
       const to = recipient();
       const n0 = await nonce();
       const r = await sender({}, proxy.url).send(transfer("lost-answer", to, 1n * TOKEN));
@@ -651,12 +711,12 @@ describe("verifier transaction sender", function () {
     });
 
     it("renews while held and reports the lock lost once another owner takes it", async function () {
-      const lock = await acquireLock(redis, "tideway:test-lock", { ttlMs: 600 });
-      await sleep(1_000); // past the TTL: renewals kept it
+      const lock = await acquireLock(redis, "tideway:test-lock", { ttlMs: 300 });
+      await sleep(600); // twice the TTL: renewals kept it
       expect(lock.lost).to.equal(false);
       expect(await redis.get("tideway:test-lock")).to.equal(lock.token);
       await redis.set("tideway:test-lock", "someone-else", "PX", 5_000);
-      await sleep(400); // the next renewal finds another token
+      await sleep(250); // the next renewal (every 100 ms) finds another token
       expect(lock.lost).to.equal(true);
       expect(() => lock.assertHeld()).to.throw(LockLostError);
       await lock.release();

@@ -422,6 +422,8 @@ function isBenignBroadcastError(err: unknown): boolean {
 // The sender
 
 const DAY_MS = 86_400_000;
+/** How long "our nonce was used by someone else" must hold before it is believed. */
+const NONCE_TAKEN_CONFIRM_MS = 1_000;
 
 type DriveOutcome = { kind: "mined"; receipt: TransactionReceipt } | { kind: "nonce-taken"; latestNonce: number };
 
@@ -686,12 +688,14 @@ export function createTxSender(options: TxSenderOptions): TxSender {
   async function drive(ctx: Ctx, rec: TxRecord, fresh: boolean): Promise<DriveOutcome> {
     let lastBroadcastAt = fresh ? Date.now() : 0;
     let included: TransactionReceipt | undefined;
+    let takenSince: number | undefined;
     for (;;) {
       checkAlive(ctx);
       // Nonce before receipts: if ours is mined between the two reads we see its receipt.
       const latestNonce = await retry(ctx, "getTransactionCount", () => publicClient.getTransactionCount({ address, blockTag: "latest" }));
       const receipt = await findReceipt(ctx, rec);
       if (receipt !== undefined) {
+        takenSince = undefined;
         if (included?.blockHash !== receipt.blockHash) {
           logger.info({ event: "tx.included", key: rec.key, hash: receipt.transactionHash, block: receipt.blockNumber.toString(), replacement: receipt.transactionHash !== rec.txs[0]!.hash }, "transaction included; waiting for confirmations");
         }
@@ -711,8 +715,15 @@ export function createTxSender(options: TxSenderOptions): TxSender {
         }
         if (latestNonce > rec.nonce) {
           // Used by a transaction that is not one of ours (a receipt would have shown otherwise).
-          return { kind: "nonce-taken", latestNonce };
+          // Concluded only when it still looks so a second later: behind a load balancer, the
+          // node answering for receipts may lag the one that counted the nonce, and concluding
+          // wrongly would mean a second transaction for the action.
+          takenSince ??= Date.now();
+          if (Date.now() - takenSince >= NONCE_TAKEN_CONFIRM_MS) return { kind: "nonce-taken", latestNonce };
+          await sleep(Math.min(receiptPollMs, NONCE_TAKEN_CONFIRM_MS));
+          continue;
         }
+        takenSince = undefined;
         const newest = rec.txs[rec.txs.length - 1]!;
         const now = Date.now();
         if (now - newest.signedAt >= bumpAfterMs && rec.txs.length - 1 < maxBumps) {
