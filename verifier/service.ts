@@ -75,8 +75,8 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   const state = createVerifierState(redis, prefix);
   const view = createChainView({ client, addresses, confirmations: config.chain.confirmations, fromBlock: BigInt(config.chain.fromBlock) });
   const walletFor = (account: LocalAccount) => createWalletClient({ account, transport }) as WalletClient<Transport, Chain | undefined, Account>;
-  const sender = createTxSender({ redis, publicClient: client, walletClient: walletFor(options.key.account), logger: logger.child({ part: "sender" }), confirmations: config.chain.confirmations, bumpAfterMs: config.tx.bumpAfterMs });
-  const payerSender = createTxSender({ redis, publicClient: client, walletClient: walletFor(options.payer.account), logger: logger.child({ part: "payer-sender" }), confirmations: config.chain.confirmations, bumpAfterMs: config.tx.bumpAfterMs });
+  const sender = createTxSender({ redis, publicClient: client, walletClient: walletFor(options.key.account), logger: logger.child({ part: "sender" }), confirmations: config.chain.confirmations + 1, bumpAfterMs: config.tx.bumpAfterMs });
+  const payerSender = createTxSender({ redis, publicClient: client, walletClient: walletFor(options.payer.account), logger: logger.child({ part: "payer-sender" }), confirmations: config.chain.confirmations + 1, bumpAfterMs: config.tx.bumpAfterMs });
 
   const ctx: VerifierContext = {
     config, logger, metrics, state, client, chainId, addresses, view,

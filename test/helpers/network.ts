@@ -18,6 +18,8 @@ import ContractsModule from "../../ignition/modules/Contracts.js";
 import { startEdge } from "../../edge/edge.ts";
 import { parseEdgeConfig } from "../../edge/config.ts";
 import type { VerifierConfigInput } from "../../verifier/config.ts";
+import { marketDomain, signVoucher } from "../../lib/protocol/eip712.ts";
+import { encodeVoucherHeader, VOUCHER_HEADER } from "../../lib/protocol/voucherHeader.ts";
 import { EDGE_MODEL, edgeConfigFor, startRpcBridge } from "./edgeTestbed.ts";
 import { type Connection, MIN_SELF_BOND, profile, signKeyClaim, testParameters, TOKEN, typedContracts } from "./protocol.js";
 import { startTestRedis, type TestRedis } from "./redis.ts";
@@ -124,6 +126,33 @@ export async function deployNetwork(conn: Connection, options: { edges: NetworkE
     verifierKeys.push({ key: key.privateKey as Hex, payer: payer.privateKey as Hex, port });
   }
 
+  // A dApp with escrow and a session, paying edges per request with cumulative vouchers.
+  const dappWallet = ethers.Wallet.createRandom().connect(ethers.provider);
+  await fund(dappWallet.address, 10_000n * TOKEN);
+  await token.connect(dappWallet).approve(addresses.market, 5_000n * TOKEN);
+  await market.connect(dappWallet).deposit(dappWallet.address, 5_000n * TOKEN);
+  const now = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+  await market.connect(dappWallet).openSession(EDGE_MODEL, 1_000n * TOKEN, now + 30n * 86_400n);
+  const dappSession = await market.sessionCount();
+  const dappAccount = privateKeyToAccount(dappWallet.privateKey as Hex);
+  const chainId = BigInt((await provider.request({ method: "eth_chainId" })) as string);
+  const dappDomain = marketDomain(chainId, addresses.market);
+  const paidSoFar = new Map<bigint, bigint>();
+  /** The dApp asks edge `index` one question and pays for it (402 → voucher → answer). */
+  async function dappRequest(index: number, content: string): Promise<{ status: number; body: { choices?: Array<{ message: { content: string } }> } }> {
+    const edge = edges[index]!;
+    const body = JSON.stringify({ model: EDGE_MODEL, messages: [{ role: "user", content }], max_tokens: 12 });
+    const url = `${edge.endpoint}/v1/chat/completions`;
+    const unpaid = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+    const due = BigInt(((await unpaid.json()) as { error: { amount_due: string } }).error.amount_due);
+    const cumulative = (paidSoFar.get(edge.edgeId) ?? 0n) + due;
+    paidSoFar.set(edge.edgeId, cumulative);
+    const voucher = { payer: dappAccount.address, edgeId: edge.edgeId, sessionId: dappSession, cumulativeAmount: cumulative, expiry: now + 30n * 86_400n };
+    const header = encodeVoucherHeader(voucher, await signVoucher(dappAccount, dappDomain, voucher));
+    const paid = await fetch(url, { method: "POST", headers: { "content-type": "application/json", [VOUCHER_HEADER]: header }, body });
+    return { status: paid.status, body: (await paid.json()) as { choices?: Array<{ message: { content: string } }> } };
+  }
+
   const redis = await startTestRedis();
   const bridge = await startRpcBridge(provider);
   const dir = mkdtempSync(path.join(tmpdir(), "tideway-network-"));
@@ -188,9 +217,9 @@ export async function deployNetwork(conn: Connection, options: { edges: NetworkE
 
   const logger = pino({ level: "warn" });
   const runningEdges: Array<{ close(): Promise<void> }> = [];
-  async function startEdges() {
+  async function startEdges(): Promise<void> {
     for (const edge of edges) {
-      const base = edgeConfigFor(addresses, edge.edgeId, bridge.url);
+      const base = edgeConfigFor({ registry: addresses.registry, staking: addresses.staking, market: addresses.market }, edge.edgeId, bridge.url);
       const config = parseEdgeConfig({
         ...base,
         listen: { host: "127.0.0.1", port: edge.port },
@@ -202,14 +231,18 @@ export async function deployNetwork(conn: Connection, options: { edges: NetworkE
   }
 
   return {
-    conn, contracts, addresses, edges, verifiers, redis, bridge, dir, startEdges,
+    conn, contracts, addresses, edges, verifiers, redis, bridge, dir, startEdges, dappRequest, dappSession, paidSoFar,
     /** Mines a block every second, so block timestamps (the protocol's clock) follow the wall clock. */
     async followWallClock() {
       await provider.request({ method: "evm_setIntervalMining", params: [1_000] });
     },
+    /** Stops the edges (each redeems its vouchers on the way out). */
+    async stopEdges() {
+      for (const e of runningEdges.splice(0)) await e.close();
+    },
     async stopAll() {
       await Promise.all(verifiers.map((v) => v.stop("SIGKILL")));
-      for (const e of runningEdges) await e.close().catch(() => undefined);
+      for (const e of runningEdges.splice(0)) await e.close().catch(() => undefined);
       await bridge.close();
       await redis.destroy();
     },

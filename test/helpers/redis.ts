@@ -57,6 +57,7 @@ export async function startTestRedis(options: { appendonly?: boolean; extraArgs?
     const deadline = Date.now() + 10_000;
     for (;;) {
       const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      client.on("error", () => undefined); // refused while starting: retried below
       try {
         await client.connect();
         // LOADING while the AOF replays: wait until the server answers commands.
@@ -93,6 +94,7 @@ export async function startTestRedis(options: { appendonly?: boolean; extraArgs?
     async stop() {
       const done = exited();
       const client = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 0 });
+      client.on("error", () => undefined);
       // SHUTDOWN closes the connection instead of answering.
       await client.call("SHUTDOWN").catch(() => undefined);
       client.disconnect();
