@@ -15,7 +15,7 @@ import { ATTESTATION_REQUEST_TYPES } from "../lib/protocol/verifierMessages.ts";
 import type { AttestationRequest } from "../lib/protocol/verifierMessages.ts";
 import { activeVerifiers } from "./chain/view.ts";
 import type { ChainSnapshot, VerifierInfo } from "./chain/view.ts";
-import { observationFromJson, observationToJson, signObservation } from "./consensus/observation.ts";
+import { observationCodec, observationFromJson, observationToJson, signObservation, verifyObservation } from "./consensus/observation.ts";
 import type { SignedObservation } from "./consensus/observation.ts";
 import { attestationCodec, ReportError, signAttestation } from "./consensus/report.ts";
 import type { EpochReport, ReportInput } from "./consensus/report.ts";
@@ -249,7 +249,15 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
     const { observation, lock } = answer.value;
     if (!sameAddress(observation.signer, peer.signingKey) || observation.epoch !== epoch) {
       ctx.metrics.peerRejections.inc({ reason: "foreign-observation" });
-      log.warn({ peer: peer.endpoint, signer: observation.signer }, "ignored an observation that is not the peer's own for this epoch");
+      log.warn({ peer: peer.endpoint, signer: observation.signer, epochOfObservation: observation.epoch.toString() }, "ignored an observation that is not the peer's own for this epoch (stale or foreign)");
+      continue;
+    }
+    try {
+      // Checked here, not only in the report: one forged observation must not spoil the others.
+      verifyObservation(observationCodec(ctx.verifierDomain), observation);
+    } catch (err) {
+      ctx.metrics.peerRejections.inc({ reason: "forged-observation" });
+      log.warn({ peer: peer.endpoint, err: (err as Error).message }, "ignored a forged observation");
       continue;
     }
     observations.push(observation);

@@ -5,24 +5,29 @@
 // --config <file>`), which can be killed and restarted. Importing this file runs nothing.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
 import type { Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import pino from "pino";
 
 import ContractsModule from "../../ignition/modules/Contracts.js";
 import { startEdge } from "../../edge/edge.ts";
 import { parseEdgeConfig } from "../../edge/config.ts";
 import type { VerifierConfigInput } from "../../verifier/config.ts";
-import { marketDomain, signVoucher } from "../../lib/protocol/eip712.ts";
+import { marketDomain, signVoucher, verifierDomain } from "../../lib/protocol/eip712.ts";
+import { signObservation } from "../../verifier/consensus/observation.ts";
+import { observationToJson } from "../../verifier/consensus/observation.ts";
+import { signAttestation } from "../../verifier/consensus/report.ts";
 import { encodeVoucherHeader, VOUCHER_HEADER } from "../../lib/protocol/voucherHeader.ts";
 import { EDGE_MODEL, edgeConfigFor, startRpcBridge } from "./edgeTestbed.ts";
 import { type Connection, MIN_SELF_BOND, profile, signKeyClaim, testParameters, TOKEN, typedContracts } from "./protocol.js";
-import { startTestRedis, type TestRedis } from "./redis.ts";
+import { startTestRedis } from "./redis.ts";
+import { startRpcProxy } from "./txSender.ts";
 
 export const NETWORK_EPOCH = 60n;
 export const NETWORK_DISPUTE_WINDOW = 60n;
@@ -63,7 +68,14 @@ export interface VerifierProcess {
 }
 
 /** Deploys the protocol with one-minute epochs and builds the network (nothing started yet but the chain and Redis). */
-export async function deployNetwork(conn: Connection, options: { edges: NetworkEdgeSpec[]; verifiers: number; quorum: number; verifierOverrides?: Partial<VerifierConfigInput> }) {
+export async function deployNetwork(conn: Connection, options: {
+  edges: NetworkEdgeSpec[];
+  verifiers: number;
+  quorum: number;
+  /** Also register an active verifier whose endpoint only forges (see {startForgingPeer}). */
+  forgingPeer?: boolean;
+  verifierOverrides?: Partial<VerifierConfigInput>;
+}) {
   const { ethers, ignition, provider } = conn;
   const [admin] = await ethers.getSigners();
   const parameters = {
@@ -126,6 +138,19 @@ export async function deployNetwork(conn: Connection, options: { edges: NetworkE
     verifierKeys.push({ key: key.privateKey as Hex, payer: payer.privateKey as Hex, port });
   }
 
+  let forging: { key: Hex; port: number } | undefined;
+  if (options.forgingPeer === true) {
+    const op = ethers.Wallet.createRandom().connect(ethers.provider);
+    await fund(op.address, 10_000n * TOKEN);
+    const key = ethers.Wallet.createRandom();
+    const port = await freePort();
+    const claim = await key.signTypedData(domain, { VerifierKeyClaim: [{ name: "operator", type: "address" }, { name: "signingKey", type: "address" }] }, { operator: op.address, signingKey: key.address });
+    await token.connect(op).approve(addresses.verifierSet, minBond);
+    await verifierSet.connect(op).register(key.address, `http://127.0.0.1:${port}`, minBond, claim);
+    await verifierSet.approve(await verifierSet.verifierCount());
+    forging = { key: key.privateKey as Hex, port };
+  }
+
   // A dApp with escrow and a session, paying edges per request with cumulative vouchers.
   const dappWallet = ethers.Wallet.createRandom().connect(ethers.provider);
   await fund(dappWallet.address, 10_000n * TOKEN);
@@ -155,6 +180,9 @@ export async function deployNetwork(conn: Connection, options: { edges: NetworkE
 
   const redis = await startTestRedis();
   const bridge = await startRpcBridge(provider);
+  // Verifiers reach the chain through a proxy that a test can make fail.
+  const rpc = await startRpcProxy(bridge.url);
+  const forgingPeer = forging === undefined ? undefined : await startForgingPeer(forging.port, forging.key, verifierDomain(chainId, addresses.verifierSet));
   const dir = mkdtempSync(path.join(tmpdir(), "tideway-network-"));
   const fromBlock = 0;
 
@@ -162,7 +190,7 @@ export async function deployNetwork(conn: Connection, options: { edges: NetworkE
     const config: VerifierConfigInput = {
       listen: { host: "127.0.0.1", port: v.port },
       redis: { url: redis.url, prefix: `v${index + 1}` },
-      chain: { rpcUrl: bridge.url, addresses: { registry: addresses.registry, staking: addresses.staking, verifierSet: addresses.verifierSet, settlement: addresses.settlement, market: addresses.market }, confirmations: 0, fromBlock, tickMs: 1_000 },
+      chain: { rpcUrl: rpc.url, addresses: { registry: addresses.registry, staking: addresses.staking, verifierSet: addresses.verifierSet, settlement: addresses.settlement, market: addresses.market }, confirmations: 0, fromBlock, tickMs: 1_000 },
       payer: { escrowWei: (1_000n * TOKEN).toString(), sessionBudgetWei: (500n * TOKEN).toString() },
       consensus: { graceMs: 3_000, roundTimeoutMs: 12_000, peerTimeoutMs: 3_000 },
       claims: { enabled: true, batchSize: 50, fallbackDelayMs: 10_000 },
@@ -231,7 +259,7 @@ export async function deployNetwork(conn: Connection, options: { edges: NetworkE
   }
 
   return {
-    conn, contracts, addresses, edges, verifiers, redis, bridge, dir, startEdges, dappRequest, dappSession, paidSoFar,
+    conn, contracts, addresses, edges, verifiers, redis, bridge, rpc, forgingPeer, dir, startEdges, dappRequest, dappSession, paidSoFar,
     /** Mines a block every second, so block timestamps (the protocol's clock) follow the wall clock. */
     async followWallClock() {
       await provider.request({ method: "evm_setIntervalMining", params: [1_000] });
@@ -243,6 +271,8 @@ export async function deployNetwork(conn: Connection, options: { edges: NetworkE
     async stopAll() {
       await Promise.all(verifiers.map((v) => v.stop("SIGKILL")));
       for (const e of runningEdges.splice(0)) await e.close().catch(() => undefined);
+      await forgingPeer?.close();
+      await rpc.close();
       await bridge.close();
       await redis.destroy();
     },
@@ -250,3 +280,43 @@ export async function deployNetwork(conn: Connection, options: { edges: NetworkE
 }
 
 export type Network = Awaited<ReturnType<typeof deployNetwork>>;
+
+/**
+ * A registered, active verifier that never does its job and lies to its peers: its observations
+ * are stale (the previous epoch's) or signed by another key, and every signature it returns
+ * (attestations, faults) is made with a key that is not its own. It never leads a round.
+ */
+export async function startForgingPeer(port: number, key: Hex, domain: ReturnType<typeof verifierDomain>) {
+  const impostor = generatePrivateKey();
+  const requests: string[] = [];
+  const server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const url = req.url ?? "";
+      requests.push(`${req.method} ${url}`);
+      const send = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+      const observation = /^\/v1\/epochs\/(\d+)\/observation$/.exec(url);
+      if (observation !== null) {
+        const epoch = BigInt(observation[1]!);
+        // Alternate a stale observation (its own key, the previous epoch) and a forged one.
+        const stale = requests.length % 2 === 0;
+        const signed = signObservation(stale ? key : impostor, domain, stale ? epoch - 1n : epoch, []);
+        return send(200, { observation: { ...observationToJson(signed), signer: privateKeyToAccount(key).address } });
+      }
+      const attest = /^\/v1\/epochs\/(\d+)\/attestations$/.exec(url);
+      if (attest !== null) {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { epoch: string; root: Hex; totalWeight: string };
+        return send(200, { signature: signAttestation(impostor, domain, { epoch: BigInt(body.epoch), root: body.root, totalWeight: BigInt(body.totalWeight) }) });
+      }
+      if (url === "/v1/faults") return send(200, { signature: `0x${"11".repeat(64)}1b` });
+      return send(404, { error: { message: "not found" } });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return {
+    address: privateKeyToAccount(key).address,
+    requests,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
