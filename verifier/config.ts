@@ -31,7 +31,7 @@ export const VerifierConfigSchema = z.object({
   chain: z.object({
     rpcUrl: z.string().url(),
     /** Contract addresses; when absent they are read from Ignition's record for the chain. */
-    addresses: z.object({ registry: address, staking: address, verifierSet: address, settlement: address, market: address }).strict().optional(),
+    addresses: z.object({ token: address, registry: address, staking: address, verifierSet: address, settlement: address, market: address }).strict().optional(),
     /** Blocks on top before an event or a transaction counts (reorg safety). */
     confirmations: nonNegativeInt.max(64).default(2),
     /** Where event scans start (the deployment block); 0 scans from genesis. */

@@ -68,9 +68,7 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   const transport = options.transport ?? http(config.chain.rpcUrl, { retryCount: 3, timeout: 10_000 });
   const client = createPublicClient({ transport, cacheTime: 0 }) as PublicClient;
   const chainId = await client.getChainId();
-  const addresses: ProtocolAddresses = config.chain.addresses !== undefined
-    ? { ...config.chain.addresses, token: readProtocolAddresses(chainId, { contracts: ["token"] }).token }
-    : readProtocolAddresses(chainId, { contracts: ["registry", "staking", "verifierSet", "settlement", "market", "token"] });
+  const addresses: ProtocolAddresses = config.chain.addresses ?? readProtocolAddresses(chainId, { contracts: ["token", "registry", "staking", "verifierSet", "settlement", "market"] });
   const metrics = createVerifierMetrics();
   const state = createVerifierState(redis, prefix);
   const view = createChainView({ client, addresses, confirmations: config.chain.confirmations, fromBlock: BigInt(config.chain.fromBlock) });

@@ -190,7 +190,7 @@ export async function deployNetwork(conn: Connection, options: {
     const config: VerifierConfigInput = {
       listen: { host: "127.0.0.1", port: v.port },
       redis: { url: redis.url, prefix: `v${index + 1}` },
-      chain: { rpcUrl: rpc.url, addresses: { registry: addresses.registry, staking: addresses.staking, verifierSet: addresses.verifierSet, settlement: addresses.settlement, market: addresses.market }, confirmations: 0, fromBlock, tickMs: 1_000 },
+      chain: { rpcUrl: rpc.url, addresses: { token: addresses.token, registry: addresses.registry, staking: addresses.staking, verifierSet: addresses.verifierSet, settlement: addresses.settlement, market: addresses.market }, confirmations: 0, fromBlock, tickMs: 1_000 },
       payer: { escrowWei: (1_000n * TOKEN).toString(), sessionBudgetWei: (500n * TOKEN).toString() },
       consensus: { graceMs: 3_000, roundTimeoutMs: 12_000, peerTimeoutMs: 3_000 },
       claims: { enabled: true, batchSize: 50, fallbackDelayMs: 10_000 },

@@ -1,0 +1,213 @@
+// The verifier's peer API as other verifiers (and impostors) reach it, against a verifier started
+// in this process on a real chain and a real Redis: who may ask it to sign what, every refusal with
+// its status and reason, the one-attestation-per-epoch lock, and that nothing a peer sends stops it.
+import { expect } from "chai";
+import { network } from "hardhat";
+import pino from "pino";
+import type { Hex } from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+
+import { verifierDomain } from "../../lib/protocol/eip712.ts";
+import { createTypedDataCodec } from "../../lib/protocol/fastTypedData.ts";
+import { ATTESTATION_REQUEST_TYPES } from "../../lib/protocol/verifierMessages.ts";
+import { observationToJson, signObservation } from "../../verifier/consensus/observation.ts";
+import { attestationCodec, buildReport } from "../../verifier/consensus/report.ts";
+import type { SignedObservation } from "../../verifier/consensus/observation.ts";
+import { parseVerifierConfig } from "../../verifier/config.ts";
+import { startVerifier, type VerifierHandle } from "../../verifier/service.ts";
+import { startRpcBridge } from "../helpers/edgeTestbed.ts";
+import { deployProtocol, EPOCH } from "../helpers/protocol.js";
+import { startTestRedis, type TestRedis } from "../helpers/redis.ts";
+
+type Env = Awaited<ReturnType<typeof deployProtocol>>;
+
+describe("verifier peer API", function () {
+  this.timeout(120_000);
+  let env: Env;
+  let redis: TestRedis;
+  let bridge: Awaited<ReturnType<typeof startRpcBridge>>;
+  let verifier: VerifierHandle;
+  let domain: ReturnType<typeof verifierDomain>;
+  const ownKey = generatePrivateKey();
+  const peerKeys = [generatePrivateKey(), generatePrivateKey()];
+  const outsider = generatePrivateKey();
+
+  async function call(method: string, path: string, body?: unknown, raw?: string): Promise<{ status: number; json: any }> {
+    const r = await fetch(`${verifier.url}${path}`, {
+      method,
+      headers: body === undefined && raw === undefined ? undefined : { "content-type": "application/json" },
+      body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+    });
+    const text = await r.text();
+    return { status: r.status, json: text === "" ? undefined : JSON.parse(text) };
+  }
+
+  const requestCodec = () => createTypedDataCodec({ domain, types: ATTESTATION_REQUEST_TYPES, primaryType: "AttestationRequest" });
+
+  /** A leader's attestation request for the report of `observations`, signed by `leaderKey`. */
+  function attestationRequest(epoch: bigint, observations: SignedObservation[], leaderKey: Hex, override: { root?: Hex } = {}) {
+    const activeSigners = [ownKey, ...peerKeys].map((k) => privateKeyToAccount(k).address);
+    const report = buildReport({ epoch, observations, quorum: 2, activeSigners, domain });
+    const root = override.root ?? report.attestation!.root;
+    const totalWeight = report.attestation!.totalWeight;
+    const signature = requestCodec().sign(leaderKey, { epoch, round: 0n, root, totalWeight });
+    return { body: { epoch: epoch.toString(), round: 0, root, totalWeight: totalWeight.toString(), observations: observations.map(observationToJson), signature }, report };
+  }
+
+  before(async function () {
+    const conn = await network.create();
+    env = await deployProtocol(conn);
+    const { verifierSet, token } = env;
+    const [fields] = [await verifierSet.eip712Domain()];
+    const ethersDomain = { name: fields[1], version: fields[2], chainId: fields[3], verifyingContract: fields[4] };
+    domain = verifierDomain(fields[3], fields[4] as `0x${string}`);
+    const { minBond } = await verifierSet.parameters();
+    for (const key of [ownKey, ...peerKeys]) {
+      const op = conn.ethers.Wallet.createRandom().connect(conn.ethers.provider);
+      await env.admin.sendTransaction({ to: op.address, value: 10n ** 19n });
+      await token.transfer(op.address, minBond);
+      await token.connect(op).approve(await verifierSet.getAddress(), minBond);
+      const wallet = new conn.ethers.Wallet(key);
+      const claim = await wallet.signTypedData(ethersDomain, { VerifierKeyClaim: [{ name: "operator", type: "address" }, { name: "signingKey", type: "address" }] }, { operator: op.address, signingKey: wallet.address });
+      await verifierSet.connect(op).register(wallet.address, "http://127.0.0.1:1", minBond, claim);
+      await verifierSet.approve(await verifierSet.verifierCount());
+    }
+    await conn.networkHelpers.time.increase(EPOCH); // epoch 0 is over
+    redis = await startTestRedis();
+    bridge = await startRpcBridge(conn.provider);
+    const address = async (c: { getAddress(): Promise<string> }) => (await c.getAddress()) as `0x${string}`;
+    const config = parseVerifierConfig({
+      listen: { host: "127.0.0.1", port: 0 },
+      redis: { url: redis.url, prefix: "api" },
+      chain: {
+        rpcUrl: bridge.url,
+        addresses: { token: await address(token), registry: await address(env.registry), staking: await address(env.staking), verifierSet: await address(verifierSet), settlement: await address(env.settlement), market: await address(env.market) },
+        confirmations: 0,
+        tickMs: 500,
+      },
+      log: { level: "silent" },
+    });
+    verifier = await startVerifier({ config, key: { account: privateKeyToAccount(ownKey), privateKey: ownKey }, payer: { account: privateKeyToAccount(outsider), privateKey: outsider }, logger: pino({ level: "silent" }) });
+  });
+
+  after(async function () {
+    await verifier?.close();
+    await bridge?.close();
+    await redis?.destroy();
+  });
+
+  it("answers /health with the verifier's key once it has read the chain, and /metrics in Prometheus format", async function () {
+    let health = await call("GET", "/health");
+    for (let i = 0; i < 20 && health.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      health = await call("GET", "/health");
+    }
+    expect(health.status).to.equal(200);
+    expect(health.json.verifier).to.equal(privateKeyToAccount(ownKey).address);
+    expect(health.json.redis).to.equal("ok");
+    const metrics = await fetch(`${verifier.url}/metrics`);
+    const text = await metrics.text();
+    expect(text).to.match(/^tideway_verifier_ticks_total\{result="ok"\} [1-9]/m);
+    expect(text).to.include("tideway_verifier_queue_jobs");
+  });
+
+  it("refuses a bad epoch (400) and an epoch it has not observed (425)", async function () {
+    expect((await call("GET", "/v1/epochs/abc/observation")).status).to.equal(400);
+    const r = await call("GET", "/v1/epochs/7/observation");
+    expect(r.status).to.equal(425);
+    expect(r.json.error.reason).to.equal("not-observed");
+  });
+
+  it("refuses malformed attestation requests with 400", async function () {
+    expect((await call("POST", "/v1/epochs/0/attestations", undefined, "{not json")).status).to.equal(400);
+    expect((await call("POST", "/v1/epochs/0/attestations", { epoch: "1" })).json.error.reason).to.equal("epoch-mismatch");
+    const r = await call("POST", "/v1/epochs/0/attestations", { epoch: "0", round: -1 });
+    expect(r.status).to.equal(400);
+    expect(r.json.error.reason).to.equal("malformed");
+  });
+
+  it("refuses an attestation request signed by a key that is not an active verifier (403)", async function () {
+    const observations = peerKeys.map((k) => signObservation(k, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 900_000n }]));
+    const { body } = attestationRequest(0n, observations, outsider);
+    const r = await call("POST", "/v1/epochs/0/attestations", body);
+    expect(r.status).to.equal(403);
+    expect(r.json.error.reason).to.equal("not-a-verifier");
+  });
+
+  it("refuses to attest an epoch that is not over (425)", async function () {
+    const observations = peerKeys.map((k) => signObservation(k, domain, 1n, [{ edgeId: 1n, stake: 100n, quality: 900_000n }]));
+    const { body } = attestationRequest(1n, observations, peerKeys[0]!);
+    const r = await call("POST", "/v1/epochs/1/attestations", body);
+    expect(r.status).to.equal(425);
+  });
+
+  it("refuses forged and stale observations (422) and a root the observations do not give (422)", async function () {
+    const good = signObservation(peerKeys[0]!, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 900_000n }]);
+    const second = signObservation(peerKeys[1]!, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 800_000n }]);
+    const forged = { ...signObservation(outsider, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 900_000n }]), signer: privateKeyToAccount(peerKeys[1]!).address };
+    const forgedBody = { ...attestationRequest(0n, [good, second], peerKeys[0]!).body };
+    forgedBody.observations = [good, forged].map(observationToJson);
+    const r1 = await call("POST", "/v1/epochs/0/attestations", forgedBody);
+    expect(r1.status).to.equal(422);
+    expect(r1.json.error.reason).to.equal("invalid-observation");
+
+    const stale = signObservation(peerKeys[1]!, domain, 5n, [{ edgeId: 1n, stake: 100n, quality: 900_000n }]);
+    const staleBody = { ...forgedBody, observations: [good, stale].map(observationToJson) };
+    const r2 = await call("POST", "/v1/epochs/0/attestations", staleBody);
+    expect(r2.status).to.equal(422);
+    expect(r2.json.error.reason).to.equal("wrong-epoch");
+
+    const { body } = attestationRequest(0n, [good, second], peerKeys[0]!, { root: `0x${"ab".repeat(32)}` });
+    const r3 = await call("POST", "/v1/epochs/0/attestations", body);
+    expect(r3.status).to.equal(422);
+    expect(r3.json.error.reason).to.equal("report-mismatch");
+  });
+
+  it("signs the attestation a quorum of observations gives, then refuses any other for that epoch (409 with the one it signed)", async function () {
+    const a = signObservation(peerKeys[0]!, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 900_000n }, { edgeId: 2n, stake: 50n, quality: 1_000_000n }]);
+    const b = signObservation(peerKeys[1]!, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 700_000n }, { edgeId: 2n, stake: 50n, quality: 1_000_000n }]);
+    const { body, report } = attestationRequest(0n, [a, b], peerKeys[0]!);
+    const r = await call("POST", "/v1/epochs/0/attestations", body);
+    expect(r.status).to.equal(200);
+    const signer = attestationCodec(domain).recover(report.attestation!, r.json.signature);
+    expect(signer).to.equal(privateKeyToAccount(ownKey).address);
+    // The same request again: the same signature (idempotent).
+    expect((await call("POST", "/v1/epochs/0/attestations", body)).json.signature).to.equal(r.json.signature);
+
+    const c = signObservation(peerKeys[1]!, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 100_000n }]);
+    const other = attestationRequest(0n, [a, c], peerKeys[1]!);
+    expect(other.report.attestation!.root).to.not.equal(report.attestation!.root);
+    const refused = await call("POST", "/v1/epochs/0/attestations", other.body);
+    expect(refused.status).to.equal(409);
+    expect(refused.json.error.reason).to.equal("already-signed");
+    expect(refused.json.lock.root).to.equal(report.attestation!.root);
+    // And the results it signed are served.
+    const results = await call("GET", "/v1/epochs/0/results");
+    expect(results.status).to.equal(200);
+    expect(results.json.root).to.equal(report.attestation!.root);
+    expect(results.json.results).to.deep.equal([{ edgeId: "1", stake: "100", quality: "700000" }, { edgeId: "2", stake: "50", quality: "1000000" }]);
+  });
+
+  it("refuses fault requests that are malformed (400), from outsiders (403), with evidence that does not match (422) or about an edge that is not registered (422)", async function () {
+    const faultCodec = createTypedDataCodec({ domain, types: { FaultAttestation: [{ name: "edgeId", type: "uint256" }, { name: "epoch", type: "uint256" }, { name: "kind", type: "uint8" }, { name: "evidenceHash", type: "bytes32" }] }, primaryType: "FaultAttestation" });
+    const { faultEvidenceHash } = await import("../../verifier/challenges/evidence.ts");
+    const evidence = { epoch: "0", edgeId: "1", kind: "Unresponsive" };
+    const fault = { edgeId: 1n, epoch: 0n, kind: 1, evidenceHash: faultEvidenceHash(evidence) };
+    const wire = (f: typeof fault) => ({ edgeId: f.edgeId.toString(), epoch: f.epoch.toString(), kind: f.kind, evidenceHash: f.evidenceHash });
+
+    expect((await call("POST", "/v1/faults", { fault: {} })).status).to.equal(400);
+    const byOutsider = await call("POST", "/v1/faults", { fault: wire(fault), evidence, signature: faultCodec.sign(outsider, fault) });
+    expect(byOutsider.status).to.equal(403);
+    const mismatch = await call("POST", "/v1/faults", { fault: wire(fault), evidence: { ...evidence, edgeId: "2" }, signature: faultCodec.sign(peerKeys[0]!, fault) });
+    expect(mismatch.status).to.equal(422);
+    expect(mismatch.json.error.reason).to.equal("evidence-mismatch");
+    // No edge #1 registered in this deployment.
+    const unknown = await call("POST", "/v1/faults", { fault: wire(fault), evidence, signature: faultCodec.sign(peerKeys[0]!, fault) });
+    expect(unknown.status).to.equal(422);
+    expect(unknown.json.error.reason).to.equal("unknown-edge");
+  });
+
+  it("keeps serving after all of that", async function () {
+    expect((await call("GET", "/health")).status).to.equal(200);
+  });
+});
