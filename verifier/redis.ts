@@ -65,6 +65,7 @@ export async function redisSafetyProblems(client: Redis): Promise<string[]> {
 /** Connects and throws {UnsafeRedisError} unless the Redis at `url` is safe for a verifier. */
 export async function connectSafeRedis(url: string): Promise<Redis> {
   const client = new Redis({ ...redisOptions(url), lazyConnect: true, maxRetriesPerRequest: 3, retryStrategy: () => null });
+  client.on("error", () => undefined); // the probe's failure is thrown by connect() below
   try {
     await client.connect();
   } catch (err) {

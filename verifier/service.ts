@@ -62,6 +62,8 @@ const DAY_S = 24 * 3600;
 export async function startVerifier(options: StartVerifierOptions): Promise<VerifierHandle> {
   const { config, logger } = options;
   const redis: Redis = await connectSafeRedis(config.redis.url);
+  // ioredis reconnects by itself; a lost connection is worth a line in the log, not a crash.
+  redis.on("error", (err: Error) => logger.warn({ err: err.message }, "Redis connection error (reconnecting)"));
   const connection = redisOptions(config.redis.url);
   const prefix = config.redis.prefix;
 
