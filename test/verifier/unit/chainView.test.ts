@@ -2,24 +2,23 @@
 // statuses and earning stake, the verifier set in leader order, the epoch clock, and reads that
 // stay `confirmations` blocks behind the head.
 import { expect } from "chai";
-import { network } from "hardhat";
 import { createPublicClient, http } from "viem";
 import type { PublicClient } from "viem";
 
 import { activeVerifiers, createChainView, profileHash } from "../../../verifier/chain/view.ts";
 import { startRpcBridge } from "../../helpers/edgeTestbed.ts";
-import { deployWithEdge, EPOCH, profile, signKeyClaim } from "../../helpers/protocol.js";
+import { type Connection, connect, deployWithEdge, EPOCH, profile, signKeyClaim } from "../../helpers/protocol.js";
 
 describe("verifier chain view", function () {
   this.timeout(60_000);
   let env: Awaited<ReturnType<typeof deployWithEdge>>;
-  let conn: Awaited<ReturnType<typeof network.create>>;
+  let conn: Connection;
   let bridge: Awaited<ReturnType<typeof startRpcBridge>>;
   let client: PublicClient;
   let addresses: { registry: `0x${string}`; staking: `0x${string}`; verifierSet: `0x${string}` };
 
   before(async function () {
-    conn = await network.create();
+    conn = await connect();
     env = await deployWithEdge(conn);
     bridge = await startRpcBridge(conn.provider);
     client = createPublicClient({ transport: http(bridge.url) }) as PublicClient;
