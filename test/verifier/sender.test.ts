@@ -637,6 +637,20 @@ describe("verifier transaction sender", function () {
       if (r.status === "confirmed") expect((await chain.getTransaction({ hash: r.hash })).nonce).to.equal(n0);
     });
 
+    it("answers already-done when the action was achieved by someone else between isDone() and estimation", async function () {
+      const s = sender();
+      const n0 = await nonce("pending");
+      const held = await balance(env.address);
+      const action = transfer("raced", recipient(), held + 1n);
+      // Another verifier got there first: the first isDone() still said no, the estimate reverts,
+      // and the second isDone() says yes.
+      let asked = 0;
+      action.isDone = async () => ++asked > 1;
+      expect(await s.send(action)).to.deep.equal({ status: "already-done" });
+      expect(asked).to.equal(2);
+      expect(await nonce("pending")).to.equal(n0);
+    });
+
     it("returns reverted when the included transaction reverts, and a duplicate call gets the same answer", async function () {
       // The transfer passes estimation; then the admin, whom the account approved, takes the whole
       // balance with transferFrom at a higher tip, ordered first in the same block.

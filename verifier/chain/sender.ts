@@ -838,6 +838,9 @@ export function createTxSender(options: TxSenderOptions): TxSender {
         estimate = await retry(ctx, "estimateGas", () => publicClient.estimateGas({ account: address, to: request.to, data: request.data, value }));
       } catch (err) {
         if (!isRevert(err)) throw err;
+        // Someone else may have achieved the action since isDone() was asked (another verifier
+        // submitting the same epoch or fault): that is success, not an error.
+        if (await retry(ctx, "isDone", params.isDone)) return { status: "already-done" };
         const decoded = decodeRevert(err, errorAbi);
         logger.error({ event: "tx.would_revert", key: params.key, to: request.to, reason: decoded.reason }, "transaction would revert; not sent");
         throw new TxWouldRevertError(params.key, decoded, { cause: err });
