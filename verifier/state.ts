@@ -78,15 +78,6 @@ export function createVerifierState(redis: Redis, prefix: string) {
       const v = await redis.get(k("observation", epoch));
       return v === null ? undefined : JSON.parse(v);
     },
-    /** Scores behind the observation, by edge id, for peers asking to co-sign a fault. */
-    async storeScores(epoch: bigint, scores: Record<string, unknown>): Promise<void> {
-      await redis.set(k("scores", epoch), json(scores), "EX", EPOCH_RECORD_TTL_S);
-    },
-    async scores(epoch: bigint): Promise<Record<string, { faults: string[] }> | undefined> {
-      const v = await redis.get(k("scores", epoch));
-      return v === null ? undefined : (JSON.parse(v) as Record<string, { faults: string[] }>);
-    },
-
     /** Locks this verifier to one attestation of `epoch`; returns the lock in force. */
     async lockOnce(lock: AttestationLock): Promise<AttestationLock> {
       return JSON.parse(await setOnce(k("lock", lock.epoch), json(lock))) as AttestationLock;
