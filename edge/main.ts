@@ -3,6 +3,8 @@
 import { Command } from "commander";
 import pino from "pino";
 
+import { stopOnSignals } from "../lib/signals.ts";
+
 import { EdgeConfigError, loadEdgeConfig } from "./config.ts";
 import { EdgeIdentityError, startEdge } from "./edge.ts";
 import { SigningKeyError, loadSigningKey } from "../lib/keys.ts";
@@ -20,23 +22,7 @@ try {
   const logger = pino({ level: config.log.level, base: { service: "edge", edgeId: config.edgeId.toString() } });
   const account = await loadSigningKey({ envName: config.key.env, keystoreName: config.key.keystore });
   const edge = await startEdge({ config, account, logger });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      logger.warn({ signal }, "second signal: exiting without waiting");
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, "stopping: draining requests and redeeming vouchers");
-    edge.close().then(
-      () => { logger.info("stopped"); process.exit(0); },
-      (err: unknown) => { logger.error({ err }, "stopped with an error"); process.exit(1); },
-    );
-  };
-  // A promise nobody handled is a bug to log, not a reason to drop every request in flight.
-  process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
+  stopOnSignals(logger, () => edge.close(), "stopping: draining requests and redeeming vouchers");
 } catch (err) {
   if (err instanceof EdgeConfigError || err instanceof SigningKeyError || err instanceof EdgeIdentityError) {
     console.error(`edge: ${err.message}`);

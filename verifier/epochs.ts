@@ -10,8 +10,6 @@ import { packQuorumSignatures } from "../lib/protocol/eip712.ts";
 import type { EpochAttestation, FaultKindName } from "../lib/protocol/eip712.ts";
 import { buildEpochTreeFast } from "../lib/protocol/merkle.ts";
 import type { EdgeResult } from "../lib/protocol/merkle.ts";
-import { createTypedDataCodec } from "../lib/protocol/fastTypedData.ts";
-import { ATTESTATION_REQUEST_TYPES } from "../lib/protocol/verifierMessages.ts";
 import type { AttestationRequest } from "../lib/protocol/verifierMessages.ts";
 import { activeVerifiers } from "./chain/view.ts";
 import type { ChainSnapshot, VerifierInfo } from "./chain/view.ts";
@@ -19,6 +17,7 @@ import { observationCodec, observationFromJson, observationToJson, signObservati
 import type { SignedObservation } from "./consensus/observation.ts";
 import { attestationCodec, ReportError, signAttestation } from "./consensus/report.ts";
 import type { EpochReport, ReportInput } from "./consensus/report.ts";
+import { requestCodec } from "./codecs.ts";
 import type { VerifierContext } from "./context.ts";
 import { attestationRequestBody, lockJson, observationAnswer, peerCall, PeerError, signatureAnswer } from "./peers.ts";
 import type { AttestationRequestBody } from "./peers.ts";
@@ -49,17 +48,6 @@ export interface EpochObservationRecord {
   observation: SignedObservation;
   /** Per edge id: the kinds of fault this verifier's own challenges found in the epoch. */
   faults: Record<string, FaultKindName[]>;
-}
-
-const requestCodecs = new Map<string, ReturnType<typeof createRequestCodec>>();
-function createRequestCodec(ctx: VerifierContext) {
-  return createTypedDataCodec({ domain: ctx.verifierDomain, types: ATTESTATION_REQUEST_TYPES, primaryType: "AttestationRequest" });
-}
-function requestCodec(ctx: VerifierContext) {
-  const key = `${ctx.chainId}:${ctx.addresses.verifierSet}`;
-  let codec = requestCodecs.get(key);
-  if (codec === undefined) requestCodecs.set(key, (codec = createRequestCodec(ctx)));
-  return codec;
 }
 
 const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
@@ -163,7 +151,7 @@ export async function answerAttestationRequest(ctx: VerifierContext, raw: unknow
   const request: AttestationRequest = { epoch: body.epoch, round: BigInt(body.round), root: body.root, totalWeight: body.totalWeight };
   let requester: Address;
   try {
-    requester = requestCodec(ctx).recover(request, body.signature);
+    requester = requestCodec(ctx.verifierDomain).recover(request, body.signature);
   } catch (err) {
     ctx.metrics.peerRejections.inc({ reason: "bad-signature" });
     throw new EpochRequestError(401, "bad-signature", `the attestation request's signature is invalid: ${(err as Error).message}`);
@@ -292,7 +280,7 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
   await storeReport(ctx, epoch, report, ctx.key.address);
   ctx.metrics.attestationsSigned.inc({ role: "leader" });
   const request: AttestationRequest = { epoch, round: BigInt(round), root: attestation.root, totalWeight: attestation.totalWeight };
-  const requestSignature = requestCodec(ctx).sign(ctx.key.privateKey, request);
+  const requestSignature = requestCodec(ctx.verifierDomain).sign(ctx.key.privateKey, request);
   const body = { epoch: epoch.toString(), round, root: attestation.root, totalWeight: attestation.totalWeight.toString(), observations: used.map(observationToJson), signature: requestSignature };
   const signatures = [{ signer: ctx.key.address, signature: lock.signature }];
   const codec = attestationCodec(ctx.verifierDomain);

@@ -9,10 +9,10 @@ import { encodeFunctionData } from "viem";
 import type { Address, Hex } from "viem";
 
 import { epochSettlementAbi } from "../lib/protocol/abis.ts";
-import { FAULT_ATTESTATION_TYPES, FAULT_KIND_NAMES, packQuorumSignatures } from "../lib/protocol/eip712.ts";
+import { FAULT_KIND_NAMES, packQuorumSignatures } from "../lib/protocol/eip712.ts";
 import type { FaultAttestation, FaultKindName } from "../lib/protocol/eip712.ts";
-import { createTypedDataCodec } from "../lib/protocol/fastTypedData.ts";
 import { activeVerifiers } from "./chain/view.ts";
+import { faultCodec } from "./codecs.ts";
 import type { VerifierContext } from "./context.ts";
 import { faultEvidenceHash as evidenceHash } from "./challenges/evidence.ts";
 import { EpochRequestError } from "./epochs.ts";
@@ -27,17 +27,6 @@ export interface FaultJobData {
   epoch: string;
   kind: FaultKindName;
   evidence: unknown;
-}
-
-const codecs = new Map<string, ReturnType<typeof createFaultCodec>>();
-function createFaultCodec(ctx: VerifierContext) {
-  return createTypedDataCodec({ domain: ctx.verifierDomain, types: FAULT_ATTESTATION_TYPES, primaryType: "FaultAttestation" });
-}
-function faultCodec(ctx: VerifierContext) {
-  const key = `${ctx.chainId}:${ctx.addresses.verifierSet}`;
-  let codec = codecs.get(key);
-  if (codec === undefined) codecs.set(key, (codec = createFaultCodec(ctx)));
-  return codec;
 }
 
 const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
@@ -55,7 +44,7 @@ export async function reportFaultOnce(ctx: VerifierContext, data: FaultJobData):
   const epoch = BigInt(data.epoch);
   if (await faultReported(ctx, edgeId, epoch)) return "already-reported";
   const fault: FaultAttestation = { edgeId, epoch, kind: FAULT_KIND_NAMES.indexOf(data.kind), evidenceHash: evidenceHash(data.evidence) };
-  const codec = faultCodec(ctx);
+  const codec = faultCodec(ctx.verifierDomain);
   const own = codec.sign(ctx.key.privateKey, fault);
   const snapshot = await ctx.view.snapshot();
   const peers = activeVerifiers(snapshot).filter((v) => !sameAddress(v.signingKey, ctx.key.address));
@@ -104,7 +93,7 @@ export async function answerFaultRequest(ctx: VerifierContext, raw: unknown, che
   if (!parsed.success) throw new EpochRequestError(400, "malformed", `malformed fault request: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
   const { fault: f, evidence, signature } = parsed.data;
   const fault: FaultAttestation = { edgeId: f.edgeId, epoch: f.epoch, kind: f.kind, evidenceHash: f.evidenceHash };
-  const codec = faultCodec(ctx);
+  const codec = faultCodec(ctx.verifierDomain);
   let requester: Address;
   try {
     requester = codec.recover(fault, signature);

@@ -3,6 +3,8 @@
 import { Command } from "commander";
 import pino from "pino";
 
+import { stopOnSignals } from "../lib/signals.ts";
+
 import { SigningKeyError, loadKey } from "../lib/keys.ts";
 import { loadVerifierConfig, VerifierConfigError } from "./config.ts";
 import { UnsafeRedisError } from "./redis.ts";
@@ -22,23 +24,7 @@ try {
   const key = await loadKey({ envName: config.key.env, keystoreName: config.key.keystore, what: "the verifier's registered signing key", configField: `"key": { "keystore": … }` });
   const payer = await loadKey({ envName: config.payer.key.env, keystoreName: config.payer.key.keystore, what: "the challenge payer's key (a funded account not linked to the verifier)", configField: `"payer": { "key": { "keystore": … } }` });
   const verifier = await startVerifier({ config, key, payer, logger });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      logger.warn({ signal }, "second signal: exiting without waiting");
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, "stopping: finishing running jobs");
-    verifier.close().then(
-      () => { logger.info("stopped"); process.exit(0); },
-      (err: unknown) => { logger.error({ err }, "stopped with an error"); process.exit(1); },
-    );
-  };
-  // A promise nobody handled is a bug to log; the queues keep the work safe either way.
-  process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
+  stopOnSignals(logger, () => verifier.close(), "stopping: finishing running jobs");
 } catch (err) {
   if (err instanceof VerifierConfigError || err instanceof SigningKeyError || err instanceof UnsafeRedisError) {
     console.error(`verifier: ${err.message}`);

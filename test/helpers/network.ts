@@ -6,8 +6,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -20,29 +18,18 @@ import { startEdge } from "../../edge/edge.ts";
 import { parseEdgeConfig } from "../../edge/config.ts";
 import type { VerifierConfigInput } from "../../verifier/config.ts";
 import { marketDomain, signVoucher, verifierDomain } from "../../lib/protocol/eip712.ts";
-import { signObservation } from "../../verifier/consensus/observation.ts";
-import { observationToJson } from "../../verifier/consensus/observation.ts";
+import { observationToJson, signObservation } from "../../verifier/consensus/observation.ts";
 import { signAttestation } from "../../verifier/consensus/report.ts";
 import { encodeVoucherHeader, VOUCHER_HEADER } from "../../lib/protocol/voucherHeader.ts";
 import { EDGE_MODEL, edgeConfigFor, startRpcBridge } from "./edgeTestbed.ts";
 import { type Connection, MIN_SELF_BOND, profile, signKeyClaim, testParameters, TOKEN, typedContracts } from "./protocol.js";
+import { freePort } from "./ports.ts";
 import { startTestRedis } from "./redis.ts";
 import { startRpcProxy } from "./txSender.ts";
 
 export const NETWORK_EPOCH = 60n;
 export const NETWORK_DISPUTE_WINDOW = 60n;
 const VERIFIER_MAIN = path.resolve(import.meta.dirname, "../../verifier/main.ts");
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface NetworkEdgeSpec {
   /** Fraction of chat completions answered wrongly (and signed): a misbehaving edge. */

@@ -4,12 +4,12 @@
 // file runs nothing.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { Redis } from "ioredis";
+
+import { freePort } from "./ports.ts";
 
 export interface TestRedis {
   /** redis://127.0.0.1:<port> */
@@ -24,17 +24,6 @@ export interface TestRedis {
   start(): Promise<void>;
   /** Stops for good and removes the data directory. */
   destroy(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**

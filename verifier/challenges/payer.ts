@@ -29,7 +29,7 @@ import type { Voucher } from "../../lib/protocol/eip712.ts";
 import { createVoucherVerifier } from "../../lib/protocol/fastVoucher.ts";
 import type { VoucherVerifier } from "../../lib/protocol/fastVoucher.ts";
 import { encodeVoucherHeader } from "../../lib/protocol/voucherHeader.ts";
-import { signDigest } from "./signatures.ts";
+import { signDigest } from "../../lib/protocol/fastTypedData.ts";
 import { RetryableChallengeError } from "./types.ts";
 
 /** The edge does not list the model in `GET /v1/models`. */
@@ -120,7 +120,7 @@ const MAX_UINT256 = (1n << 256n) - 1n;
 export class ChallengePayer {
   readonly payer: Address;
   readonly #options: ChallengePayerOptions;
-  readonly #key: Uint8Array;
+  readonly #key: Hex;
   readonly #vouchers: VoucherVerifier;
   readonly #prefix: string;
   readonly #prices = new Map<string, { at: number; models: Promise<Map<string, ModelPrices>> }>();
@@ -129,7 +129,7 @@ export class ChallengePayer {
     if (!/^0x[0-9a-fA-F]{64}$/.test(options.payerKey)) throw new TypeError("payerKey must be a 32-byte 0x-hex private key");
     if (!Number.isInteger(options.expirySeconds) || options.expirySeconds <= 0) throw new RangeError(`expirySeconds must be a positive integer, got ${options.expirySeconds}`);
     this.#options = options;
-    this.#key = Uint8Array.from(Buffer.from(options.payerKey.slice(2), "hex"));
+    this.#key = options.payerKey;
     this.payer = options.payer ?? privateKeyToAddress(options.payerKey);
     this.#vouchers = createVoucherVerifier(options.marketDomain);
     this.#prefix = options.keyPrefix ?? "tideway:verifier:payer";
@@ -201,7 +201,7 @@ export class ChallengePayer {
       cumulativeAmount,
       expiry: BigInt(now + this.#options.expirySeconds),
     };
-    const signature = signDigest(this.#vouchers.digest(voucher), this.#key);
+    const signature = signDigest(this.#key, this.#vouchers.digest(voucher));
     return { header: encodeVoucherHeader(voucher, signature), voucher, signature, amount };
   }
 }
