@@ -184,10 +184,19 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   }
 
   // ------------------------------------------------------------------------------- challenges
+  // Read at most once a second per process: every challenge asks, thousands a second at full load.
+  let epochCache: { value: bigint; at: number } | undefined;
+  async function currentEpoch(): Promise<bigint> {
+    if (epochCache === undefined || Date.now() - epochCache.at > 1_000) {
+      epochCache = { value: await client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "currentEpoch" }), at: Date.now() };
+    }
+    return epochCache.value;
+  }
+
   async function runChallengeJob(job: Job<{ spec: ChallengeSpec; target: ChallengeTarget & { edgeId: string } }>): Promise<ChallengeResult | "expired"> {
     const { spec } = job.data;
     const t: ChallengeTarget = { ...job.data.target, edgeId: BigInt(job.data.target.edgeId) };
-    const current = await client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "currentEpoch" });
+    const current = await currentEpoch();
     if (spec.kind !== "audit" && current > BigInt(spec.epoch)) {
       metrics.challenges.inc({ kind: spec.kind, outcome: "expired" });
       return "expired";

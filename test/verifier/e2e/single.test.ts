@@ -1,0 +1,53 @@
+// A network with one verifier and quorum 1: the same path as a committee (observe, lead round 0,
+// sign, submit once), with no peer to ask.
+import { expect } from "chai";
+import { network } from "hardhat";
+
+import { deployNetwork, type Network } from "../../helpers/network.ts";
+import { goToEpoch } from "../../helpers/protocol.js";
+
+describe("the network with a single verifier (quorum 1)", function () {
+  this.timeout(6 * 60_000);
+  let net: Network;
+  let first: bigint;
+
+  before(async function () {
+    const conn = await network.create();
+    net = await deployNetwork(conn, { edges: [{}], verifiers: 1, quorum: 1 });
+    await net.startEdges();
+    const { staking } = net.contracts;
+    first = await staking.currentEpoch();
+    do {
+      first += 1n;
+      await goToEpoch(conn, staking, first);
+    } while ((await staking.edgeStake(net.edges[0]!.edgeId))[1] === 0n);
+    await net.followWallClock();
+    await net.verifiers[0]!.start();
+  });
+
+  after(async function () {
+    await net?.stopAll();
+  });
+
+  it("observes, leads and submits the epoch alone, with its one signature", async function () {
+    const { settlement } = net.contracts;
+    const deadline = Date.now() + 4 * 60_000;
+    while ((await settlement.epochRecord(first)).state === 0n) {
+      if (Date.now() > deadline) throw new Error(`epoch ${first} was not submitted`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    const submitted = await settlement.queryFilter(settlement.filters.EpochSubmitted(first));
+    expect(submitted).to.have.length(1);
+    const tx = await net.conn.ethers.provider.getTransaction(submitted[0]!.transactionHash);
+    const decoded = settlement.interface.parseTransaction({ data: tx!.data })!;
+    expect(decoded.name).to.equal("submitEpoch");
+    expect((decoded.args[1] as string).length).to.equal(2 + 130); // one 65-byte signature
+    expect(tx!.from).to.equal(net.verifiers[0]!.address);
+    const results = (await (await fetch(`${net.verifiers[0]!.url}/v1/epochs/${first}/results`)).json()) as { root: string; results: Array<{ edgeId: string; stake: string }> };
+    expect(results.root).to.equal(submitted[0]!.args.root);
+    expect(results.results.map((r) => [r.edgeId, r.stake])).to.deep.equal([[net.edges[0]!.edgeId.toString(), net.edges[0]!.stake.toString()]]);
+    const submittedLog = net.verifiers[0]!.logs().find((l) => l.msg === "epoch submitted" && l.epoch === first.toString());
+    expect(submittedLog?.round).to.equal(0);
+    expect(submittedLog?.signers).to.equal(1);
+  });
+});
