@@ -18,7 +18,7 @@ export interface ChallengeRunnerOptions {
   marketDomain: TypedDataDomain;
   edgeDomain: TypedDataDomain;
   /** The open session of the payer for `model`, if any. */
-  sessionFor(model: string): bigint | undefined;
+  sessionFor(model: string): Promise<bigint | undefined>;
   timeoutMs: number;
   /** The results of this verifier's challenges of (epoch, edge) (audits look their receipts up). */
   resultsFor(epoch: bigint, edgeId: bigint): Promise<ChallengeResult[]>;
@@ -34,8 +34,8 @@ export function createChallengeRunner(options: ChallengeRunnerOptions) {
     redis: options.redis,
     payerKey: options.payerKey,
     marketDomain: options.marketDomain,
-    sessionFor: (model) => {
-      const session = options.sessionFor(model);
+    sessionFor: async (model) => {
+      const session = await options.sessionFor(model);
       if (session === undefined) throw new ChallengeInconclusiveError(`no open challenge session for ${model} yet`);
       return session;
     },

@@ -17,8 +17,11 @@ export interface PayerFunding {
   sessionFor(model: string): Promise<bigint | undefined>;
   /** Keeps the escrow at its configured level. */
   topUp(): Promise<void>;
-  /** The cached session of `model` (no chain call), for the voucher signer. */
-  cachedSession(model: string): bigint | undefined;
+  /**
+   * The usable session of `model` without opening one: cached, else found on-chain (another
+   * process of this verifier may have opened it). For the voucher signer.
+   */
+  existingSession(model: string): Promise<bigint | undefined>;
 }
 
 /** Sessions within this margin of expiry, or with less than this share of budget left, are replaced. */
@@ -86,7 +89,13 @@ export function createPayerFunding(options: {
 
   return {
     topUp,
-    cachedSession: (model) => cache.get(model),
+    async existingSession(model) {
+      const cached = cache.get(model);
+      if (cached !== undefined) return cached;
+      const { sessionId } = await findSession(model);
+      if (sessionId !== undefined) cache.set(model, sessionId);
+      return sessionId;
+    },
     async sessionFor(model) {
       const cached = cache.get(model);
       if (cached !== undefined && (await usable(cached))) return cached;

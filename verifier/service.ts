@@ -94,7 +94,7 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   const reportPool = createReportPool();
   const challenges = createChallengeRunner({
     redis, prefix, payerKey: options.payer.privateKey, marketDomain: ctx.marketDomain, edgeDomain: ctx.edgeDomain,
-    sessionFor: (model: string) => funding.cachedSession(model), timeoutMs: config.challenges.timeoutMs,
+    sessionFor: (model: string) => funding.existingSession(model), timeoutMs: config.challenges.timeoutMs,
     resultsFor: (epoch: bigint, edgeId: bigint) => state.results(epoch, edgeId),
   });
 

@@ -4,7 +4,7 @@
 // Redis, and verifier processes started exactly as operators start them (`node verifier/main.ts
 // --config <file>`), which can be killed and restarted. Importing this file runs nothing.
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -48,9 +48,11 @@ export interface VerifierProcess {
   child: ChildProcess | undefined;
   /** Starts (or restarts) the process and waits for its /health to answer. */
   start(): Promise<void>;
-  /** Sends `signal` and waits for the process to exit. */
+  /** Starts one more process of this verifier (same key, Redis and prefix; its own port): scale-out. Returns its URL. */
+  startAnotherProcess(): Promise<string>;
+  /** Sends `signal` to its processes and waits for them to exit. */
   stop(signal?: NodeJS.Signals): Promise<void>;
-  /** The process's log lines (pino JSON), parsed. */
+  /** The log lines (pino JSON) of all its processes, parsed. */
   logs(): Array<Record<string, unknown>>;
 }
 
@@ -188,6 +190,27 @@ export async function deployNetwork(conn: Connection, options: {
     const configFile = path.join(dir, `verifier-${index + 1}.json`);
     writeFileSync(configFile, JSON.stringify(config, null, 2));
     const logFile = path.join(dir, `verifier-${index + 1}.log`);
+    const extra: ChildProcess[] = [];
+    /** Starts `node verifier/main.ts` with this verifier's configuration and waits for its /health. */
+    async function launch(url: string, logPath: string, env: Record<string, string> = {}): Promise<ChildProcess> {
+      const log = createWriteStream(logPath, { flags: "a" });
+      const child = spawn(process.execPath, [VERIFIER_MAIN, "--config", configFile], {
+        env: { ...process.env, TIDEWAY_VERIFIER_KEY: v.key, TIDEWAY_CHALLENGE_PAYER_KEY: v.payer, ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      child.stdout!.pipe(log);
+      child.stderr!.pipe(log);
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`verifier ${index + 1} exited with ${child.exitCode}:\n${readFileSync(logPath, "utf8").slice(-3000)}`);
+        try {
+          const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1_000) });
+          if (r.status === 200 || r.status === 503) return child;
+        } catch { /* not up yet */ }
+        if (Date.now() > deadline) throw new Error(`verifier ${index + 1} did not start:\n${readFileSync(logPath, "utf8").slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
     const handle: VerifierProcess = {
       index,
       url: `http://127.0.0.1:${v.port}`,
@@ -197,34 +220,25 @@ export async function deployNetwork(conn: Connection, options: {
       logFile,
       child: undefined,
       async start() {
-        const log = createWriteStream(logFile, { flags: "a" });
-        const child = spawn(process.execPath, [VERIFIER_MAIN, "--config", configFile], {
-          env: { ...process.env, TIDEWAY_VERIFIER_KEY: v.key, TIDEWAY_CHALLENGE_PAYER_KEY: v.payer },
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        child.stdout!.pipe(log);
-        child.stderr!.pipe(log);
-        handle.child = child;
-        const deadline = Date.now() + 60_000;
-        for (;;) {
-          if (child.exitCode !== null) throw new Error(`verifier ${index + 1} exited with ${child.exitCode}:\n${readFileSync(logFile, "utf8").slice(-3000)}`);
-          try {
-            const r = await fetch(`${handle.url}/health`, { signal: AbortSignal.timeout(1_000) });
-            if (r.status === 200 || r.status === 503) return;
-          } catch { /* not up yet */ }
-          if (Date.now() > deadline) throw new Error(`verifier ${index + 1} did not start:\n${readFileSync(logFile, "utf8").slice(-3000)}`);
-          await new Promise((r) => setTimeout(r, 200));
-        }
+        handle.child = await launch(handle.url, logFile);
+      },
+      async startAnotherProcess() {
+        const port = await freePort();
+        const url = `http://127.0.0.1:${port}`;
+        extra.push(await launch(url, `${logFile}.${port}`, { TIDEWAY_VERIFIER_PORT: String(port) }));
+        return url;
       },
       async stop(signal = "SIGTERM") {
-        const child = handle.child;
-        if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-        child.kill(signal);
-        await exited;
+        for (const child of [handle.child, ...extra.splice(0)]) {
+          if (child === undefined || child.exitCode !== null || child.signalCode !== null) continue;
+          const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+          child.kill(signal);
+          await exited;
+        }
       },
       logs() {
-        return readFileSync(logFile, "utf8").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+        const files = [logFile, ...readdirSync(dir).filter((f) => f.startsWith(`${path.basename(logFile)}.`)).map((f) => path.join(dir, f))];
+        return files.flatMap((f) => readFileSync(f, "utf8").split("\n")).filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
       },
     };
     return handle;

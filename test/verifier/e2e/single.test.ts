@@ -1,15 +1,18 @@
 // A network with one verifier and quorum 1: the same path as a committee (observe, lead round 0,
-// sign, submit once), with no peer to ask.
+// sign, submit once), with no peer to ask. The verifier runs as two processes sharing its Redis
+// queues (scale-out): the challenges are shared between them, each runs once.
 import { expect } from "chai";
+import { Redis } from "ioredis";
 import { network } from "hardhat";
 
 import { deployNetwork, type Network } from "../../helpers/network.ts";
 import { goToEpoch } from "../../helpers/protocol.js";
 
-describe("the network with a single verifier (quorum 1)", function () {
+describe("the network with a single verifier (quorum 1) in two processes", function () {
   this.timeout(6 * 60_000);
   let net: Network;
   let first: bigint;
+  let second: string;
 
   before(async function () {
     const conn = await network.create();
@@ -23,6 +26,7 @@ describe("the network with a single verifier (quorum 1)", function () {
     } while ((await staking.edgeStake(net.edges[0]!.edgeId))[1] === 0n);
     await net.followWallClock();
     await net.verifiers[0]!.start();
+    second = await net.verifiers[0]!.startAnotherProcess();
   });
 
   after(async function () {
@@ -49,5 +53,23 @@ describe("the network with a single verifier (quorum 1)", function () {
     const submittedLog = net.verifiers[0]!.logs().find((l) => l.msg === "epoch submitted" && l.epoch === first.toString());
     expect(submittedLog?.round).to.equal(0);
     expect(submittedLog?.signers).to.equal(1);
+  });
+
+  it("shares the challenges between its two processes, each challenge run once", async function () {
+    const counted = async (url: string) => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return text.split("\n").filter((l) => l.startsWith("tideway_verifier_challenges_total{")).reduce((a, l) => a + Number(l.split(" ").at(-1)), 0);
+    };
+    const [a, b] = [await counted(net.verifiers[0]!.url), await counted(second)];
+    expect(a, "first process ran challenges").to.be.greaterThan(0);
+    expect(b, "second process ran challenges").to.be.greaterThan(0);
+    const redis = new Redis(net.redis.url);
+    try {
+      const plan = JSON.parse((await redis.get(`v1:v:plan:${first}:${net.edges[0]!.edgeId}`))!) as Array<{ id: string }>;
+      const results = await redis.hkeys(`v1:v:results:${first}:${net.edges[0]!.edgeId}`);
+      expect(results.sort()).to.deep.equal(plan.map((p) => p.id).sort());
+    } finally {
+      redis.disconnect();
+    }
   });
 });
