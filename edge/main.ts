@@ -5,7 +5,7 @@ import pino from "pino";
 
 import { EdgeConfigError, loadEdgeConfig } from "./config.ts";
 import { EdgeIdentityError, startEdge } from "./edge.ts";
-import { SigningKeyError, loadSigningKey } from "../lib/keys.ts";
+import { SigningKeyError, loadKey } from "../lib/keys.ts";
 
 const program = new Command()
   .name("edge")
@@ -18,8 +18,8 @@ const { config: configFile } = program.opts<{ config: string }>();
 try {
   const config = loadEdgeConfig(configFile);
   const logger = pino({ level: config.log.level, base: { service: "edge", edgeId: config.edgeId.toString() } });
-  const account = await loadSigningKey({ envName: config.key.env, keystoreName: config.key.keystore });
-  const edge = await startEdge({ config, account, logger });
+  const { account, privateKey } = await loadKey({ envName: config.key.env, keystoreName: config.key.keystore });
+  const edge = await startEdge({ config, account, privateKey, logger });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
