@@ -209,6 +209,12 @@ export async function runChallengeBench(): Promise<Record<string, unknown>> {
     cores_used: r.medianRun.coresUsed,
     other_processes_cores: r.medianRun.otherCores,
     machine_busy: r.medianRun.machineBusy,
+    limited_by:
+      r.medianRun.machineBusy >= 0.9
+        ? `CPU: the machine's ${bench.cores} cores were ${Math.round(100 * r.medianRun.machineBusy)}% busy (${r.medianRun.otherCores} of them with other processes); ` +
+          `a passed challenge cost ${sum(r.medianRun.cpuMsPerChallenge)} ms of CPU in all (verifier ${r.medianRun.cpuMsPerChallenge.verifier} ms, all edges ` +
+          `${Number(Object.entries(r.medianRun.cpuMsPerChallenge).filter(([k]) => k.startsWith("edge")).reduce((a, [, v]) => a + v, 0).toFixed(3))} ms, redis ${r.medianRun.cpuMsPerChallenge.redis} ms)`
+        : `not the machine's CPU (${Math.round(100 * r.medianRun.machineBusy)}% busy): a serial stage (the verifier's one recompute thread, an edge's model thread) or the concurrency (${bench.concurrency})`,
   });
   const headline = bench.rows.find((r) => r.row.key === "challenges_per_s");
   const results: Record<string, unknown> = {
