@@ -1,6 +1,6 @@
-// Verifier benchmark: `bash scripts/with-node22.sh node bench/verifier.ts` (plain Node, one thread,
-// no Hardhat, no chain). Measures what the quorum attestation costs a verifier and writes
-// bench/results/verifier.json (merged into the keys already there):
+// Verifier benchmark: `npm run bench:verifier` (= `bash scripts/with-node22.sh hardhat run
+// bench/verifier.ts`). Prints a table and writes bench/results/verifier.json (merged into the keys
+// already there):
 //
 // - sig_verifications_per_s: EIP-712 EpochObservation signatures recovered (OpenZeppelin ECDSA
 //   rules) and compared with the claimed signer per second, on one core, with the native codec
@@ -12,11 +12,16 @@
 //   the per-edge medians, build the Merkle tree and sign the EpochAttestation: the leader's whole
 //   report, as a peer also recomputes it before signing. Median of a few runs. Goal ≤ 3,000 ms
 //   for 100k.
+// - challenges_per_s (and challenges_per_s_default_inference, challenges_per_s_tiny_model): GPoW
+//   challenges issued and verified per second by ONE verifier process (BullMQ queue and worker,
+//   the service's challenge runner) against local edge processes, with a CPU breakdown by process.
+//   See bench/challenges.ts for the set-up. Needs `hardhat run` (the in-process chain); under plain
+//   Node (`node bench/verifier.ts`) only the first two parts run.
 //
-// The measuring functions are exported (importing this file runs nothing) so that other parts of
-// the benchmark can be added to the same script and JSON file.
+// The measuring functions are exported (importing this file runs nothing).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
+import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 
@@ -31,6 +36,8 @@ import type { EdgeObservation, EpochObservation } from "../lib/protocol/verifier
 import { observationCodec, signObservation } from "../verifier/consensus/observation.ts";
 import type { SignedObservation } from "../verifier/consensus/observation.ts";
 import { buildReport, signAttestation } from "../verifier/consensus/report.ts";
+import { DEFAULT_MODEL_CONFIG } from "../lib/reference-model/index.ts";
+import type { RowResult } from "./challenges.ts";
 
 /** Where the results go. */
 export const RESULTS_FILE = new URL("./results/verifier.json", import.meta.url);
@@ -173,7 +180,106 @@ export async function runVerifierBench(): Promise<Record<string, unknown>> {
   return writeResults(results);
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await runVerifierBench();
+/** Whether Hardhat runs this script (`hardhat run bench/verifier.ts`): the challenge part needs its network. */
+function underHardhat(): boolean {
+  return process.argv[1] !== undefined && /(^|[\\/])hardhat(\.[cm]?js)?$/.test(process.argv[1]) && process.argv[2] === "run";
+}
+
+/** The challenge part: measures (bench/challenges.ts), prints a table, merges into the JSON. */
+export async function runChallengeBench(): Promise<Record<string, unknown>> {
+  const { measureChallenges } = await import("./challenges.ts");
+  const bench = await measureChallenges();
+  const shapeOf = (r: RowResult) => ({ ...(r.row.shape ?? DEFAULT_MODEL_CONFIG) });
+  const sum = (values: Record<string, number>) => Number(Object.values(values).filter((v) => Number.isFinite(v)).reduce((a, b) => a + b, 0).toFixed(3));
+  const rowJson = (r: RowResult) => ({
+    challenges_per_s: r.challengesPerSecond,
+    challenge_kind: r.row.kind,
+    model_shape: shapeOf(r),
+    runs_per_s: r.runs.map((x) => x.passPerSecond),
+    // Of the median run's window:
+    passed: r.medianRun.passed,
+    passed_recomputed: r.medianRun.recomputed,
+    failed_or_errors_all_runs: r.runs.reduce((n, x) => n + x.failed + x.errors, 0),
+    latency_ms_p50: r.medianRun.latencyMs.p50,
+    latency_ms_p99: r.medianRun.latencyMs.p99,
+    cpu_ms_per_challenge: r.medianRun.cpuMsPerChallenge,
+    cpu_ms_per_challenge_all: sum(r.medianRun.cpuMsPerChallenge),
+    // What one verifier process would do with a core to itself (edges elsewhere): 1000 / its CPU ms per challenge.
+    verifier_bound_per_s: Math.round(1000 / r.medianRun.cpuMsPerChallenge.verifier!),
+    cores_used: r.medianRun.coresUsed,
+    other_processes_cores: r.medianRun.otherCores,
+    machine_busy: r.medianRun.machineBusy,
+    limited_by:
+      r.medianRun.machineBusy >= 0.9
+        ? `CPU: the machine's ${bench.cores} cores were ${Math.round(100 * r.medianRun.machineBusy)}% busy (${r.medianRun.otherCores} of them with other processes); ` +
+          `a passed challenge cost ${sum(r.medianRun.cpuMsPerChallenge)} ms of CPU in all (verifier ${r.medianRun.cpuMsPerChallenge.verifier} ms, all edges ` +
+          `${Number(Object.entries(r.medianRun.cpuMsPerChallenge).filter(([k]) => k.startsWith("edge")).reduce((a, [, v]) => a + v, 0).toFixed(3))} ms, redis ${r.medianRun.cpuMsPerChallenge.redis} ms)`
+        : `not the machine's CPU (${Math.round(100 * r.medianRun.machineBusy)}% busy): a serial stage (the verifier's one recompute thread, an edge's model thread) or the concurrency (${bench.concurrency})`,
+  });
+  const headline = bench.rows.find((r) => r.row.key === "challenges_per_s");
+  const results: Record<string, unknown> = {
+    ...Object.fromEntries(bench.rows.map((r) => [r.row.key, r.challengesPerSecond])),
+    ...(headline === undefined ? {} : { challenge_kind: headline.row.kind, model_shape: shapeOf(headline) }),
+    goal_challenges_per_s: 2_000,
+    edges: bench.edges,
+    concurrency: bench.concurrency,
+    cores: bench.cores,
+    challenge_runs: bench.runs,
+    challenge_window_s: bench.windowSeconds,
+    challenge_warmup_s: bench.warmupSeconds,
+    challenge_setup:
+      `one verifier process (BullMQ Queue + Worker, concurrency ${bench.concurrency}; the service's createChallengeRunner: ChallengePayer vouchers in Redis, ` +
+      `1 recompute thread, receipt checks; results recorded with createVerifierState.recordResult) against ${bench.edges} edge processes (node edge/main.ts, ` +
+      `reference backend on 1 worker thread each, payment required, receipts signed natively), one redis-server (AOF everysec), and the Hardhat chain ` +
+      `in the benchmark's own process; all on ${bench.cores} cores shared with whatever else runs on the machine (other_processes_cores). ` +
+      `Median of ${bench.runs} runs, each a fresh verifier process: ${bench.warmupSeconds} s of warm-up, then a ${bench.windowSeconds} s window counting jobs completed with a pass.`,
+    challenge_rows: Object.fromEntries(bench.rows.map((r) => [r.row.name, rowJson(r)])),
+  };
+  console.log(`\nchallenges: ${results.challenge_setup as string}`);
+  console.table(Object.fromEntries(bench.rows.map((r) => {
+    const j = rowJson(r);
+    return [r.row.key, {
+      "passed/s": j.challenges_per_s,
+      runs: j.runs_per_s.join(", "),
+      kind: j.challenge_kind,
+      model: `hidden ${j.model_shape.hidden}, layers ${j.model_shape.layers}`,
+      "p50 ms": j.latency_ms_p50,
+      "verifier CPU ms": j.cpu_ms_per_challenge.verifier,
+      "edges CPU ms": Number(Object.entries(j.cpu_ms_per_challenge).filter(([k]) => k.startsWith("edge")).reduce((a, [, v]) => a + v, 0).toFixed(3)),
+      "redis CPU ms": j.cpu_ms_per_challenge.redis,
+      "verifier-bound/s": j.verifier_bound_per_s,
+      "other load (cores)": j.other_processes_cores,
+    }];
+  })));
+  return writeResults(results);
+}
+
+/** One table of every figure in the JSON, with its goal. */
+export function printSummary(results: Record<string, unknown>): void {
+  const rows: Record<string, { value: unknown; goal: string }> = {};
+  const add = (key: string, goal = "") => {
+    if (results[key] !== undefined) rows[key] = { value: results[key], goal };
+  };
+  add("sig_verifications_per_s", "≥ 10000");
+  add("viem_sig_verifications_per_s");
+  add("attestation_ms_10k");
+  add("attestation_ms_100k", "≤ 3000");
+  add("challenges_per_s", `≥ 2000 (${String(results.challenge_kind)}, hidden ${(results.model_shape as { hidden?: number } | undefined)?.hidden}, layers ${(results.model_shape as { layers?: number } | undefined)?.layers})`);
+  add("challenges_per_s_default_inference");
+  add("challenges_per_s_tiny_model");
+  add("edges");
+  add("concurrency");
+  add("cores");
+  console.log("\nverifier benchmark (bench/results/verifier.json):");
+  console.table(rows);
+}
+
+if (process.argv.slice(1).some((a) => path.resolve(a) === fileURLToPath(import.meta.url))) {
+  // BENCH_VERIFIER_PARTS=sig,challenges (default: both) runs only some parts.
+  const parts = new Set((process.env.BENCH_VERIFIER_PARTS ?? "sig,challenges").split(",").map((p) => p.trim()));
+  if (parts.has("sig")) await runVerifierBench();
+  if (parts.has("challenges") && underHardhat()) await runChallengeBench();
+  else if (parts.has("challenges")) console.log("challenges_per_s not measured: it needs the in-process chain, run `npm run bench:verifier` (hardhat run bench/verifier.ts)");
+  printSummary(JSON.parse(readFileSync(RESULTS_FILE, "utf8")) as Record<string, unknown>);
   console.log(`wrote ${fileURLToPath(RESULTS_FILE)}`);
 }

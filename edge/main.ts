@@ -7,7 +7,7 @@ import { stopOnSignals } from "../lib/signals.ts";
 
 import { EdgeConfigError, loadEdgeConfig } from "./config.ts";
 import { EdgeIdentityError, startEdge } from "./edge.ts";
-import { SigningKeyError, loadSigningKey } from "../lib/keys.ts";
+import { SigningKeyError, loadKey } from "../lib/keys.ts";
 
 const program = new Command()
   .name("edge")
@@ -20,8 +20,8 @@ const { config: configFile } = program.opts<{ config: string }>();
 try {
   const config = loadEdgeConfig(configFile);
   const logger = pino({ level: config.log.level, base: { service: "edge", edgeId: config.edgeId.toString() } });
-  const account = await loadSigningKey({ envName: config.key.env, keystoreName: config.key.keystore });
-  const edge = await startEdge({ config, account, logger });
+  const { account, privateKey } = await loadKey({ envName: config.key.env, keystoreName: config.key.keystore });
+  const edge = await startEdge({ config, account, privateKey, logger });
   stopOnSignals(logger, () => edge.close(), "stopping: draining requests and redeeming vouchers");
 } catch (err) {
   if (err instanceof EdgeConfigError || err instanceof SigningKeyError || err instanceof EdgeIdentityError) {

@@ -3,6 +3,8 @@
 import type { Redis } from "ioredis";
 import type { Address, Hex, TypedDataDomain } from "viem";
 
+import type { ModelConfig } from "../lib/reference-model/index.ts";
+
 import { ChallengePayer } from "./challenges/payer.ts";
 import { planEpochChallenges } from "./challenges/plan.ts";
 import { createRecomputePool } from "./challenges/recompute.ts";
@@ -24,6 +26,8 @@ export interface ChallengeRunnerOptions {
   resultsFor(epoch: bigint, edgeId: bigint): Promise<ChallengeResult[]>;
   /** Threads recomputing reference answers (default 1: the verifier shares its machine). */
   recomputeThreads?: number;
+  /** The reference model's shape, when the edges run another than the default (benchmarks). */
+  referenceConfig?: ModelConfig;
 }
 
 export type ChallengeRunner = ReturnType<typeof createChallengeRunner>;
@@ -47,6 +51,7 @@ export function createChallengeRunner(options: ChallengeRunnerOptions) {
     recompute,
     edgeDomain: options.edgeDomain,
     requestTimeoutMs: options.timeoutMs,
+    referenceConfig: options.referenceConfig,
     receiptsFor: async (edgeId: string, epoch: string) =>
       (await options.resultsFor(BigInt(epoch), BigInt(edgeId))).flatMap((r) => (r.receipt === undefined ? [] : [r.receipt])),
   };
@@ -69,7 +74,8 @@ export function createChallengeRunner(options: ChallengeRunnerOptions) {
       });
     },
     run: (spec: ChallengeSpec, target: ChallengeTarget) => runChallenge(spec, target, context),
-    checkWrongAnswer: (evidence: unknown, edgeSigningKey: Address) => verifyWrongAnswerEvidence(evidence, edgeSigningKey, options.edgeDomain, recompute),
+    checkWrongAnswer: (evidence: unknown, edgeSigningKey: Address, edgeId: bigint, epoch: bigint) =>
+      verifyWrongAnswerEvidence(evidence, edgeSigningKey, options.edgeDomain, recompute, { referenceConfig: options.referenceConfig, edgeId, epoch }),
     close: () => recompute.close(),
   };
 }

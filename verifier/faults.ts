@@ -20,7 +20,7 @@ import { faultRequestBody, peerCall, signatureAnswer } from "./peers.ts";
 import type { PeerError } from "./peers.ts";
 
 /** Checks self-contained WrongAnswer evidence against the edge's registered key. */
-export type WrongAnswerChecker = (evidence: unknown, edgeSigningKey: Address) => Promise<boolean>;
+export type WrongAnswerChecker = (evidence: unknown, edgeSigningKey: Address, edgeId: bigint, epoch: bigint) => Promise<boolean>;
 
 export interface FaultJobData {
   edgeId: string;
@@ -114,7 +114,7 @@ export async function answerFaultRequest(ctx: VerifierContext, raw: unknown, che
   if (kind === "WrongAnswer") {
     const claimedEpoch = (evidence as { receipt?: { epoch?: unknown } } | null)?.receipt?.epoch;
     if (claimedEpoch === undefined || String(claimedEpoch) !== fault.epoch.toString()) throw new EpochRequestError(422, "epoch-mismatch", "the receipt in the evidence is not of the fault's epoch");
-    if (!(await checkWrongAnswer(evidence, edge.signingKey))) {
+    if (!(await checkWrongAnswer(evidence, edge.signingKey, fault.edgeId, fault.epoch))) {
       ctx.metrics.peerRejections.inc({ reason: "evidence-rejected" });
       throw new EpochRequestError(422, "evidence-rejected", "the evidence does not show a wrong answer signed by the edge's key");
     }

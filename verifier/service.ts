@@ -311,7 +311,7 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   const api = buildApi({
     ctx,
     buildReport: (input) => reportPool.buildReport(input),
-    checkWrongAnswer: (evidence, key) => challenges.checkWrongAnswer(evidence, key),
+    checkWrongAnswer: (evidence, key, edgeId, epoch) => challenges.checkWrongAnswer(evidence, key, edgeId, epoch),
     health: async () => {
       const age = lastTick === undefined ? undefined : Date.now() - lastTick.at;
       const ok = age !== undefined && age < 10 * config.chain.tickMs + 30_000;
