@@ -255,7 +255,7 @@ export async function deployNetwork(conn: Connection, options: {
         models: [{ ...base.models[0]!, backend: { type: "reference", threads: 1, tokensPerSecond: 5_000 } }],
         ...(edge.spec.wrongAnswerRate === undefined ? {} : { faultInjection: { wrongAnswerRate: edge.spec.wrongAnswerRate } }),
       });
-      runningEdges.push(await startEdge({ config, account: privateKeyToAccount(edge.signingKey), logger }));
+      runningEdges.push(await startEdge({ config, account: privateKeyToAccount(edge.signingKey), privateKey: edge.signingKey, logger }));
     }
   }
 
