@@ -16,7 +16,8 @@
 //   (verifier/challengeRunner.ts: ChallengePayer with cumulative vouchers in Redis, the recompute
 //   pool of 1 thread, receipt verification), then `createVerifierState(redis, prefix).recordResult`
 //   and the metrics. Specs are planned with the runner's `plan` (the service's planner). The one
-//   step of the service's job left out is its `currentEpoch` eth_call (see bench/verifier.ts).
+//   step of the service's job left out is its `currentEpoch` read (one eth_call a second per
+//   process, cached).
 //
 // A run: the verifier enqueues challenges with addBulk and keeps a backlog of a few thousand
 // (topping it up as jobs finish, so that the queue never runs dry), lets the worker run
@@ -29,9 +30,7 @@
 // paid with a voucher, the receipt checked and the answer recomputed and compared), full
 // inference challenges (8–64 tokens) with the default reference model, and the latency challenge
 // against a tiny reference model shape on both sides (what the challenge plumbing costs without
-// the model). Only the tiny-shape row builds the runner's context by hand (createChallengeRunner
-// has no option for the model shape): the same ChallengePayer, recompute pool and runChallenge,
-// plus `referenceConfig`.
+// the model; the runner's `referenceConfig` gives it the edges' shape).
 //
 // Environment: BENCH_CHALLENGE_ROWS (comma list of row names), BENCH_CHALLENGE_EDGES,
 // BENCH_CHALLENGE_CONCURRENCY, BENCH_CHALLENGE_RUNS, BENCH_CHALLENGE_WARMUP_S,
