@@ -448,7 +448,9 @@ node = startManaged("the Hardhat node", NODE_LOG, HARDHAT, ["node", "--hostname"
 let chainId: bigint | undefined;
 await waitReady(`the node on ${RPC_URL}`, NODE_LOG, async () => (chainId = await chainIdAt()) !== undefined);
 if (chainId === undefined) fail("unreachable");
-const provider = new JsonRpcProvider(RPC_URL, undefined, { staticNetwork: true, pollingInterval: 100 });
+// No response cache (ethers keeps identical calls for 250 ms by default): the clock moves below
+// read the latest block right after mining one and must not get the one before.
+const provider = new JsonRpcProvider(RPC_URL, undefined, { staticNetwork: true, pollingInterval: 100, cacheTimeout: -1 });
 // Verifiers and edges run on chain time: a block every second keeps it moving with the clock
 // (transactions are still mined at once: automine stays on).
 await provider.send("evm_setIntervalMining", [1_000]);
@@ -489,9 +491,9 @@ async function demoTx(label: string, send: () => Promise<{ wait: () => Promise<u
 }
 /**
  * Mines a block at chain time `target` (when the chain is not there yet), moving the local
- * chain's clock. With interval mining on, `evm_increaseTime` + `evm_mine` landed well past its
- * target here (jumps grew with each call), hence an exact timestamp; the blocks mined every
- * second then carry on from it.
+ * chain's clock. An exact timestamp rather than `evm_increaseTime`: with a block mined every
+ * second, a relative increase lands wherever the clock is when the node gets it; the blocks
+ * mined every second then carry on from `target`.
  */
 async function advanceTo(target: bigint): Promise<void> {
   if (target <= (await chainNow())) return;
