@@ -166,12 +166,24 @@ function everyManaged(): Managed[] {
   return [...verifiers, ...edges, ...(redis === undefined ? [] : [redis]), ...(node === undefined ? [] : [node])];
 }
 
+/**
+ * Stops every child at once, as this script is about to exit without an orderly shutdown: the
+ * node and Redis get SIGTERM (they exit promptly), verifiers and edges SIGKILL (an edge would
+ * otherwise try to redeem through a node that is going away, and nobody would be left to wait).
+ */
+function killAllNow(): void {
+  for (const m of everyManaged()) {
+    if (!running(m) && !groupAlive(m)) continue;
+    signalGroup(m, m === node || m === redis ? "SIGTERM" : "SIGKILL");
+  }
+}
+
 function fail(message: string): never {
   // Once the network is being stopped, what fails in the setup no longer matters: shutdown() exits.
   if (stopping) throw new Error(`(while stopping) ${message}`);
   console.error(`[start] ✗ ${message}`);
   stopping = true;
-  for (const m of everyManaged()) if (running(m) || groupAlive(m)) signalGroup(m, "SIGTERM");
+  killAllNow();
   process.exit(1);
 }
 
@@ -401,7 +413,7 @@ process.on("unhandledRejection", (reason) => {
 });
 process.on("exit", () => {
   // Only what an orderly shutdown has not stopped (a crash of this script).
-  for (const m of everyManaged()) if (running(m)) signalGroup(m, "SIGTERM");
+  if (everyManaged().some(running)) killAllNow();
 });
 
 // ---------------------------------------------------------------------------------------------
