@@ -713,7 +713,7 @@ for (const [i, port] of VERIFIER_PORTS.entries()) {
     redis: { url: REDIS_URL, prefix: `v${i + 1}` },
     chain: {
       rpcUrl: RPC_URL,
-      addresses: { registry: addresses.registry, staking: addresses.staking, verifierSet: addresses.verifierSet, settlement: addresses.settlement, market: addresses.market },
+      addresses: { token: addresses.token, registry: addresses.registry, staking: addresses.staking, verifierSet: addresses.verifierSet, settlement: addresses.settlement, market: addresses.market },
       confirmations: 1,
       tickMs: 1000,
     },
