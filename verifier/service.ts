@@ -21,7 +21,7 @@ import { marketDomain, verifierDomain } from "../lib/protocol/eip712.ts";
 import { readProtocolAddresses } from "../lib/protocol/addresses.ts";
 import { edgeStakingAbi, epochSettlementAbi } from "../lib/protocol/abis.ts";
 import { createTxSender } from "./chain/sender.ts";
-import { activeVerifiers, createChainView } from "./chain/view.ts";
+import { createChainView } from "./chain/view.ts";
 import type { ChainSnapshot, EdgeInfo } from "./chain/view.ts";
 import { createChallengeRunner } from "./challengeRunner.ts";
 import type { ChallengeResult, ChallengeSpec, ChallengeTarget } from "./challenges/types.ts";
@@ -72,6 +72,8 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   const chainId = await client.getChainId();
   const addresses: ProtocolAddresses = config.chain.addresses ?? readProtocolAddresses(chainId, { contracts: ["token", "registry", "staking", "verifierSet", "settlement", "market"] });
   const metrics = createVerifierMetrics();
+  // Epochs after its end during which an epoch's rewards can be credited (fixed at deployment).
+  const creditWindow = await client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "rewardCreditWindow" });
   const state = createVerifierState(redis, prefix);
   const view = createChainView({ client, addresses, confirmations: config.chain.confirmations, fromBlock: BigInt(config.chain.fromBlock) });
   const walletFor = (account: LocalAccount) => createWalletClient({ account, transport }) as WalletClient<Transport, Chain | undefined, Account>;
@@ -159,6 +161,12 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
 
   async function startObservations(snap: ChainSnapshot): Promise<void> {
     let next = await state.initNumber("next-observe", snap.epoch);
+    // An observation that ran out of attempts (a long outage) is tried again while the epoch can
+    // still be credited; its success starts the epoch's rounds.
+    for (let e = next - 1n; e >= 0n && e + creditWindow >= snap.epoch; e--) {
+      const job = await queues.epochs.getJob(`observe-${e}`);
+      if (job !== undefined && (await job.isFailed())) await job.retry();
+    }
     while (next < snap.epoch) {
       const { end } = await view.epochBounds(next);
       if (snap.timestamp * 1000n < end * 1000n + BigInt(config.consensus.graceMs)) break;
@@ -173,13 +181,18 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
     const epochs = await redis.zrange(state.key("unclaimed"), 0, 50);
     for (const text of epochs) {
       const epoch = BigInt(text);
-      if (await state.marked(`claims-queued-${epoch}`)) continue;
+      const jobId = `claims-${epoch}`;
+      const queued = await queues.epochs.getJob(jobId);
+      if (queued !== undefined) {
+        // Out of attempts (a long outage): try again, the epoch is still unclaimed.
+        if (await queued.isFailed()) await queued.retry();
+        continue;
+      }
       const final = await client.readContract({ address: addresses.settlement, abi: epochSettlementAbi, functionName: "isFinal", args: [epoch] });
       if (!final) continue;
       const report = await state.report(epoch);
       const leading = report?.leader.toLowerCase() === ctx.key.address.toLowerCase();
-      await queues.epochs.add("claims", { epoch: text }, { jobId: `claims-${epoch}`, delay: leading ? 0 : config.claims.fallbackDelayMs, attempts: 10, backoff: { type: "exponential", delay: 2_000 }, ...keep });
-      await state.mark(`claims-queued-${epoch}`);
+      await queues.epochs.add("claims", { epoch: text }, { jobId, delay: leading ? 0 : config.claims.fallbackDelayMs, attempts: 10, backoff: { type: "exponential", delay: 2_000 }, ...keep });
     }
   }
 
@@ -252,9 +265,10 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
         const onChain = await client.readContract({ address: addresses.settlement, abi: epochSettlementAbi, functionName: "epochRecord", args: [epoch] });
         if (Number(onChain.state) !== 0) return settledSeen(epoch);
         if (await state.marked(`empty-${epoch}`)) return "empty";
-        const active = activeVerifiers(await view.snapshot());
-        // The next round is queued first: whatever happens to this one, someone takes over.
-        if (round + 1 < 3 * Math.max(active.length, 1)) {
+        // The next round is queued first: whatever happens to this one, someone takes over. Rounds
+        // go on (leaders rotating) for as long as the epoch's rewards can still be credited, so
+        // that an outage longer than a few rounds delays the epoch rather than losing it.
+        if ((await currentEpoch()) <= epoch + creditWindow) {
           await queues.epochs.add("attest", { epoch: epoch.toString(), round: round + 1 }, { jobId: `attest-${epoch}-${round + 1}`, delay: config.consensus.roundTimeoutMs, attempts: 4, backoff: { type: "fixed", delay: 3_000 }, ...keep });
         }
         const outcome = await leadRound(ctx, epoch, round, (input) => reportPool.buildReport(input));

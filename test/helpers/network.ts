@@ -245,7 +245,7 @@ export async function deployNetwork(conn: Connection, options: {
   });
 
   const logger = pino({ level: "warn" });
-  const runningEdges: Array<{ close(): Promise<void> }> = [];
+  const runningEdges: Array<{ index: number; close(): Promise<void> }> = [];
   async function startEdges(): Promise<void> {
     for (const edge of edges) {
       const base = edgeConfigFor({ registry: addresses.registry, staking: addresses.staking, market: addresses.market }, edge.edgeId, bridge.url);
@@ -255,7 +255,7 @@ export async function deployNetwork(conn: Connection, options: {
         models: [{ ...base.models[0]!, backend: { type: "reference", threads: 1, tokensPerSecond: 5_000 } }],
         ...(edge.spec.wrongAnswerRate === undefined ? {} : { faultInjection: { wrongAnswerRate: edge.spec.wrongAnswerRate } }),
       });
-      runningEdges.push(await startEdge({ config, account: privateKeyToAccount(edge.signingKey), privateKey: edge.signingKey, logger }));
+      runningEdges.push({ index: edge.index, ...(await startEdge({ config, account: privateKeyToAccount(edge.signingKey), privateKey: edge.signingKey, logger })) });
     }
   }
 
@@ -264,6 +264,11 @@ export async function deployNetwork(conn: Connection, options: {
     /** Mines a block every second, so block timestamps (the protocol's clock) follow the wall clock. */
     async followWallClock() {
       await provider.request({ method: "evm_setIntervalMining", params: [1_000] });
+    },
+    /** Stops edge `index` (it redeems its vouchers on the way out, then answers nothing). */
+    async stopEdge(index: number) {
+      const at = runningEdges.findIndex((e) => e.index === index);
+      if (at >= 0) await runningEdges.splice(at, 1)[0]!.close();
     },
     /** Stops the edges (each redeems its vouchers on the way out). */
     async stopEdges() {

@@ -225,9 +225,28 @@ describe("the network end to end (3 edges, one bad; 3 verifiers and a forging pe
     expect((await staking.position(net.edges[0]!.edgeId, await net.edges[0]!.operator.getAddress()))[3]).to.be.greaterThan(0n);
   });
 
+  it("an edge that stops answering for a whole epoch is reported Unresponsive by a quorum that saw it too, and slashed", async function () {
+    const { settlement, staking } = net.contracts;
+    const down = net.edges[1]!;
+    // Stop it at the start of the next epoch (it redeems on the way out) and leave it down.
+    const epoch = (await staking.currentEpoch()) + 1n;
+    const start = await staking.epochStartTime(epoch);
+    await waitFor("the next epoch", 2 * 60_000, async () => ((await chainTime(net)) >= start ? true : undefined));
+    await net.stopEdge(down.index);
+    await waitFor(`the Unresponsive fault of edge #${down.edgeId}`, 4 * 60_000, async () => ((await settlement.faultReported(down.edgeId, epoch)) ? true : undefined));
+    const [event] = await settlement.queryFilter(settlement.filters.FaultReported(down.edgeId, epoch));
+    expect(event!.args.kind).to.equal(1n); // Unresponsive
+    expect(event!.args.slashed).to.be.greaterThan(0n);
+    expect(await staking.edgeStatus(down.edgeId)).to.equal(4n); // Jailed
+    // Co-signed only because the others' own challenges found it unresponsive too.
+    const cosigned = net.verifiers.flatMap((v) => v.logs()).filter((l) => l.msg === "co-signed a fault" && l.kind === "Unresponsive" && l.edgeId === down.edgeId.toString());
+    expect(cosigned.length).to.be.greaterThan(0);
+  });
+
   it("redeems the dApp's fees when the edges stop", async function () {
     const { market } = net.contracts;
     await net.stopEdges();
+    // Edge #2 stopped (and redeemed) in the previous test; #1 now.
     for (const edge of net.edges.slice(0, 2)) {
       const paid = net.paidSoFar.get(edge.edgeId)!;
       expect(paid).to.be.greaterThan(0n);
