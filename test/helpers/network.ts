@@ -22,7 +22,7 @@ import { observationToJson, signObservation } from "../../verifier/consensus/obs
 import { signAttestation } from "../../verifier/consensus/report.ts";
 import { encodeVoucherHeader, VOUCHER_HEADER } from "../../lib/protocol/voucherHeader.ts";
 import { EDGE_MODEL, edgeConfigFor, startRpcBridge } from "./edgeTestbed.ts";
-import { type Connection, MIN_SELF_BOND, profile, signKeyClaim, testParameters, TOKEN, typedContracts } from "./protocol.js";
+import { type Connection, goToEpoch, MIN_SELF_BOND, profile, signKeyClaim, testParameters, TOKEN, typedContracts } from "./protocol.js";
 import { freePort } from "./ports.ts";
 import { startTestRedis } from "./redis.ts";
 import { startRpcProxy } from "./txSender.ts";
@@ -261,9 +261,19 @@ export async function deployNetwork(conn: Connection, options: {
 
   return {
     conn, contracts, addresses, edges, verifiers, redis, bridge, rpc, forgingPeer, dir, startEdges, dappRequest, dappSession, paidSoFar,
-    /** Mines a block every second, so block timestamps (the protocol's clock) follow the wall clock. */
-    async followWallClock() {
+    /**
+     * Moves the clock to the start of the first epoch in which the edges' stake earns (new stake
+     * warms up for rewardCreditWindow + 1 epochs), then mines a block every second so that block
+     * timestamps, the protocol's clock, follow the wall clock. Returns that epoch.
+     */
+    async startEarningEpoch(): Promise<bigint> {
+      let epoch = await staking.currentEpoch();
+      do {
+        epoch += 1n;
+        await goToEpoch(conn, staking, epoch);
+      } while ((await staking.edgeStake(edges[0]!.edgeId))[1] === 0n);
       await provider.request({ method: "evm_setIntervalMining", params: [1_000] });
+      return epoch;
     },
     /** Stops edge `index` (it redeems its vouchers on the way out, then answers nothing). */
     async stopEdge(index: number) {

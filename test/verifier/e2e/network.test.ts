@@ -11,7 +11,6 @@ import { network } from "hardhat";
 
 import { QUALITY_ONE } from "../../../lib/protocol/merkle.ts";
 import { deployNetwork, type Network } from "../../helpers/network.ts";
-import { goToEpoch } from "../../helpers/protocol.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,15 +53,7 @@ describe("the network end to end (3 edges, one bad; 3 verifiers and a forging pe
     const conn = await network.create();
     net = await deployNetwork(conn, { edges: [{}, {}, { wrongAnswerRate: 1 }], verifiers: 3, quorum: 2, forgingPeer: true });
     await net.startEdges();
-    // New stake earns only after its warm-up (rewardCreditWindow + 1 epochs): start the verifiers
-    // at the start of the first epoch in which the edges' stake earns.
-    const { staking } = net.contracts;
-    first = await staking.currentEpoch();
-    do {
-      first += 1n;
-      await goToEpoch(conn, staking, first);
-    } while ((await staking.edgeStake(net.edges[0]!.edgeId))[1] === 0n);
-    await net.followWallClock();
+    first = await net.startEarningEpoch();
     await Promise.all(net.verifiers.map((v) => v.start()));
   });
 

@@ -6,7 +6,6 @@ import { Redis } from "ioredis";
 import { network } from "hardhat";
 
 import { deployNetwork, type Network } from "../../helpers/network.ts";
-import { goToEpoch } from "../../helpers/protocol.js";
 
 describe("the network with a single verifier (quorum 1) in two processes", function () {
   this.timeout(6 * 60_000);
@@ -18,13 +17,7 @@ describe("the network with a single verifier (quorum 1) in two processes", funct
     const conn = await network.create();
     net = await deployNetwork(conn, { edges: [{}], verifiers: 1, quorum: 1 });
     await net.startEdges();
-    const { staking } = net.contracts;
-    first = await staking.currentEpoch();
-    do {
-      first += 1n;
-      await goToEpoch(conn, staking, first);
-    } while ((await staking.edgeStake(net.edges[0]!.edgeId))[1] === 0n);
-    await net.followWallClock();
+    first = await net.startEarningEpoch();
     await net.verifiers[0]!.start();
     second = await net.verifiers[0]!.startAnotherProcess();
   });
