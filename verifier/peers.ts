@@ -28,7 +28,6 @@ export const faultRequestBody = z.object({
   evidence: z.unknown(),
   signature: hex(65),
 }).strict();
-export type FaultRequestBody = z.output<typeof faultRequestBody>;
 
 export const signatureAnswer = z.object({ signature: hex(65) });
 
