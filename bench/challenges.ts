@@ -44,14 +44,14 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 
-import { Queue, UnrecoverableError, Worker } from "bullmq";
+import { Queue, Worker } from "bullmq";
 import type { Job } from "bullmq";
 import type { Address, Hex, TypedDataDomain } from "viem";
 
 import type { ModelConfig } from "../lib/reference-model/index.ts";
-import { createChallengeRunner } from "../verifier/challengeRunner.ts";
-import { challengeFailedAfterRetries, ChallengeInconclusiveError, RetryableChallengeError } from "../verifier/challenges/types.ts";
-import type { ChallengeResult, ChallengeSpec, ChallengeTarget } from "../verifier/challenges/types.ts";
+import { createChallengeRunner, runChallengeAttempt } from "../verifier/challengeRunner.ts";
+import type { ChallengeJobData } from "../verifier/challengeRunner.ts";
+import type { ChallengeResult, ChallengeTarget } from "../verifier/challenges/types.ts";
 import { createVerifierMetrics } from "../verifier/metrics.ts";
 import { connectSafeRedis, redisOptions } from "../verifier/redis.ts";
 import { createVerifierState } from "../verifier/state.ts";
@@ -169,7 +169,7 @@ function benchRunner(p: VerifierProcessParams, redis: Awaited<ReturnType<typeof 
   });
 }
 
-type ChallengeJob = Job<{ spec: ChallengeSpec; target: ChallengeTarget & { edgeId: string } }, ChallengeResult>;
+type ChallengeJob = Job<ChallengeJobData, ChallengeResult>;
 
 /** One run of the verifier process (see the file comment). */
 async function verifierProcess(p: VerifierProcessParams): Promise<RunResult> {
@@ -182,27 +182,8 @@ async function verifierProcess(p: VerifierProcessParams): Promise<RunResult> {
   const attempts = 3;
   const DAY_S = 24 * 3600;
 
-  // The service's challenge job (verifier/service.ts runChallengeJob), without its eth_call.
-  const processor = async (job: ChallengeJob): Promise<ChallengeResult> => {
-    const { spec } = job.data;
-    const t: ChallengeTarget = { ...job.data.target, edgeId: BigInt(job.data.target.edgeId) };
-    let result: ChallengeResult;
-    try {
-      result = await runner.run(spec, t);
-    } catch (err) {
-      if (err instanceof RetryableChallengeError && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
-        metrics.challengeRetries.inc();
-        throw err;
-      }
-      if (err instanceof ChallengeInconclusiveError) throw new UnrecoverableError(err.message);
-      if (!(err instanceof RetryableChallengeError)) throw err;
-      result = challengeFailedAfterRetries(spec, err);
-    }
-    await state.recordResult(result);
-    metrics.challenges.inc({ kind: result.kind, outcome: result.outcome });
-    if (result.latencyMs !== undefined) metrics.challengeLatency.observe({ kind: result.kind }, result.latencyMs / 1000);
-    return result;
-  };
+  // The service's challenge job (verifier/service.ts runChallengeJob) without its epoch check.
+  const processor = (job: ChallengeJob): Promise<ChallengeResult> => runChallengeAttempt({ run: runner.run, state, metrics }, job);
 
   const queue = new Queue("challenges", { connection, prefix: p.prefix });
   const worker = new Worker("challenges", processor, { connection, prefix: p.prefix, concurrency: p.concurrency, lockDuration: 30_000, stalledInterval: 15_000, maxStalledCount: 3, autorun: false });

@@ -1,6 +1,9 @@
 // The challenge machinery (verifier/challenges/) wired for the service: one payer (cumulative
 // vouchers in this verifier's Redis), one recompute pool, the planner with the configured counts.
+import { UnrecoverableError } from "bullmq";
+import type { Job } from "bullmq";
 import type { Redis } from "ioredis";
+import type { Logger } from "pino";
 import type { Address, Hex, TypedDataDomain } from "viem";
 
 import type { ModelConfig } from "../lib/reference-model/index.ts";
@@ -9,8 +12,49 @@ import { ChallengePayer } from "./challenges/payer.ts";
 import { planEpochChallenges } from "./challenges/plan.ts";
 import { createRecomputePool } from "./challenges/recompute.ts";
 import { runChallenge, verifyWrongAnswerEvidence } from "./challenges/run.ts";
-import { ChallengeInconclusiveError, REFERENCE_MODEL } from "./challenges/types.ts";
+import { challengeFailedAfterRetries, ChallengeInconclusiveError, REFERENCE_MODEL, RetryableChallengeError } from "./challenges/types.ts";
 import type { ChallengeResult, ChallengeSpec, ChallengeTarget } from "./challenges/types.ts";
+import type { VerifierMetrics } from "./metrics.ts";
+import type { VerifierState } from "./state.ts";
+
+/** What a challenge job carries (bigints as decimal strings: it is JSON in Redis). */
+export interface ChallengeJobData {
+  spec: ChallengeSpec;
+  target: Omit<ChallengeTarget, "edgeId"> & { edgeId: string };
+}
+
+/**
+ * One attempt of a challenge job: runs it and records and counts the result. An edge that
+ * stalled throws, so that BullMQ tries again, until the last attempt, which records a failure; a
+ * challenge that cannot be judged on the verifier's side (no session, payment refused) is dropped
+ * unscored (UnrecoverableError).
+ */
+export async function runChallengeAttempt(
+  deps: { run(spec: ChallengeSpec, target: ChallengeTarget): Promise<ChallengeResult>; state: Pick<VerifierState, "recordResult">; metrics: VerifierMetrics; logger?: Logger },
+  job: Pick<Job<ChallengeJobData>, "data" | "attemptsMade" | "opts">,
+): Promise<ChallengeResult> {
+  const { spec } = job.data;
+  const target: ChallengeTarget = { ...job.data.target, edgeId: BigInt(job.data.target.edgeId) };
+  let result: ChallengeResult;
+  try {
+    result = await deps.run(spec, target);
+  } catch (err) {
+    if (err instanceof RetryableChallengeError && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
+      deps.metrics.challengeRetries.inc();
+      throw err;
+    }
+    if (err instanceof ChallengeInconclusiveError) {
+      deps.logger?.warn({ challenge: spec.id, edgeId: spec.edgeId, err: err.message }, "challenge inconclusive (not scored)");
+      throw new UnrecoverableError(err.message);
+    }
+    if (!(err instanceof RetryableChallengeError)) throw err;
+    result = challengeFailedAfterRetries(spec, err);
+  }
+  await deps.state.recordResult(result);
+  deps.metrics.challenges.inc({ kind: result.kind, outcome: result.outcome });
+  if (result.latencyMs !== undefined) deps.metrics.challengeLatency.observe({ kind: result.kind }, result.latencyMs / 1000);
+  return result;
+}
 
 export interface ChallengeRunnerOptions {
   redis: Redis;

@@ -23,9 +23,9 @@ import { edgeStakingAbi, epochSettlementAbi } from "../lib/protocol/abis.ts";
 import { createTxSender } from "./chain/sender.ts";
 import { createChainView } from "./chain/view.ts";
 import type { ChainSnapshot, EdgeInfo } from "./chain/view.ts";
-import { createChallengeRunner } from "./challengeRunner.ts";
-import type { ChallengeResult, ChallengeSpec, ChallengeTarget } from "./challenges/types.ts";
-import { challengeFailedAfterRetries, ChallengeInconclusiveError, RetryableChallengeError } from "./challenges/types.ts";
+import { createChallengeRunner, runChallengeAttempt } from "./challengeRunner.ts";
+import type { ChallengeJobData } from "./challengeRunner.ts";
+import type { ChallengeResult, ChallengeTarget } from "./challenges/types.ts";
 import { createReportPool } from "./consensus/pool.ts";
 import type { VerifierConfig } from "./config.ts";
 import type { ProtocolAddresses, VerifierContext } from "./context.ts";
@@ -42,7 +42,6 @@ export interface VerifierHandle {
   url: string;
   port: number;
   address: `0x${string}`;
-  ctx: VerifierContext;
   /** Stops taking jobs, lets running ones finish (or hands them back), closes everything. */
   close(): Promise<void>;
 }
@@ -206,32 +205,13 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
     return epochCache.value;
   }
 
-  async function runChallengeJob(job: Job<{ spec: ChallengeSpec; target: ChallengeTarget & { edgeId: string } }>): Promise<ChallengeResult | "expired"> {
+  async function runChallengeJob(job: Job<ChallengeJobData>): Promise<ChallengeResult | "expired"> {
     const { spec } = job.data;
-    const t: ChallengeTarget = { ...job.data.target, edgeId: BigInt(job.data.target.edgeId) };
-    const current = await currentEpoch();
-    if (spec.kind !== "audit" && current > BigInt(spec.epoch)) {
+    if (spec.kind !== "audit" && (await currentEpoch()) > BigInt(spec.epoch)) {
       metrics.challenges.inc({ kind: spec.kind, outcome: "expired" });
       return "expired";
     }
-    let result: ChallengeResult;
-    try {
-      result = await challenges.run(spec, t);
-    } catch (err) {
-      if (err instanceof RetryableChallengeError && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
-        metrics.challengeRetries.inc();
-        throw err;
-      }
-      if (err instanceof ChallengeInconclusiveError) {
-        logger.warn({ challenge: spec.id, edgeId: spec.edgeId, err: err.message }, "challenge inconclusive (not scored)");
-        throw new UnrecoverableError(err.message);
-      }
-      if (!(err instanceof RetryableChallengeError)) throw err;
-      result = challengeFailedAfterRetries(spec, err);
-    }
-    await state.recordResult(result);
-    metrics.challenges.inc({ kind: result.kind, outcome: result.outcome });
-    if (result.latencyMs !== undefined) metrics.challengeLatency.observe({ kind: result.kind }, result.latencyMs / 1000);
+    const result = await runChallengeAttempt({ run: challenges.run, state, metrics, logger }, job);
     if (result.fault !== undefined) {
       metrics.faults.inc({ kind: result.fault.kind });
       logger.warn({ edgeId: spec.edgeId, epoch: spec.epoch, kind: result.fault.kind, detail: result.detail }, "challenge found a fault");
@@ -344,7 +324,7 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
 
   let closed = false;
   return {
-    url, port, address: ctx.key.address, ctx,
+    url, port, address: ctx.key.address,
     async close() {
       if (closed) return;
       closed = true;

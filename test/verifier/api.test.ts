@@ -16,7 +16,7 @@ import type { SignedObservation } from "../../verifier/consensus/observation.ts"
 import { parseVerifierConfig } from "../../verifier/config.ts";
 import { startVerifier, type VerifierHandle } from "../../verifier/service.ts";
 import { startRpcBridge } from "../helpers/edgeTestbed.ts";
-import { deployProtocol, EPOCH } from "../helpers/protocol.js";
+import { type Connection, deployProtocol, EPOCH, profile, signKeyClaim } from "../helpers/protocol.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis.ts";
 
 type Env = Awaited<ReturnType<typeof deployProtocol>>;
@@ -24,6 +24,7 @@ type Env = Awaited<ReturnType<typeof deployProtocol>>;
 describe("verifier peer API", function () {
   this.timeout(120_000);
   let env: Env;
+  let conn: Connection;
   let redis: TestRedis;
   let bridge: Awaited<ReturnType<typeof startRpcBridge>>;
   let verifier: VerifierHandle;
@@ -55,7 +56,7 @@ describe("verifier peer API", function () {
   }
 
   before(async function () {
-    const conn = await network.create();
+    conn = await network.create();
     env = await deployProtocol(conn);
     const { verifierSet, token } = env;
     const [fields] = [await verifierSet.eip712Domain()];
@@ -209,6 +210,36 @@ describe("verifier peer API", function () {
     const unknown = await call("POST", "/v1/faults", { fault: wire(fault), evidence, signature: faultCodec.sign(peerKeys[0]!, fault) });
     expect(unknown.status).to.equal(422);
     expect(unknown.json.error.reason).to.equal("unknown-edge");
+  });
+
+  it("co-signs only what it can check: not an epoch it has not scored (425), not a fault its own challenges did not find, not WrongAnswer evidence of another epoch or that does not verify (422)", async function () {
+    const signing = conn.ethers.Wallet.createRandom();
+    await env.registry.connect(env.operator).registerEdge(signing.address, profile(), await signKeyClaim(env.registry, env.operator.address, signing));
+    const edgeId = await env.registry.edgeCount();
+    const faultCodec = createTypedDataCodec({ domain, types: { FaultAttestation: [{ name: "edgeId", type: "uint256" }, { name: "epoch", type: "uint256" }, { name: "kind", type: "uint8" }, { name: "evidenceHash", type: "bytes32" }] }, primaryType: "FaultAttestation" });
+    const { faultEvidenceHash } = await import("../../verifier/challenges/evidence.ts");
+    const ask = (kind: number, epoch: bigint, evidence: unknown) => {
+      const fault = { edgeId, epoch, kind, evidenceHash: faultEvidenceHash(evidence) };
+      return call("POST", "/v1/faults", { fault: { edgeId: edgeId.toString(), epoch: epoch.toString(), kind, evidenceHash: fault.evidenceHash }, evidence, signature: faultCodec.sign(peerKeys[0]!, fault) });
+    };
+    const current = await env.staking.currentEpoch();
+    const unresponsive = { epoch: current.toString(), edgeId: edgeId.toString(), kind: "Unresponsive" };
+    const early = await ask(1, current, unresponsive);
+    expect(early.status).to.equal(425);
+    expect(early.json.error.reason).to.equal("not-observed");
+
+    const otherEpoch = await ask(0, current, { receipt: { epoch: (current - 1n).toString() } });
+    expect(otherEpoch.json.error.reason).to.equal("epoch-mismatch");
+    const bogus = await ask(0, current, { receipt: { epoch: current.toString() }, request: "{}", response: "not what the edge said" });
+    expect(bogus.status).to.equal(422);
+    expect(bogus.json.error.reason).to.equal("evidence-rejected");
+
+    // Once this verifier has scored the epoch (it found nothing: the edge is not even active).
+    await conn.networkHelpers.time.increase(EPOCH + 10n);
+    for (let i = 0; i < 80 && (await call("GET", `/v1/epochs/${current}/observation`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 250));
+    const notFound = await ask(1, current, unresponsive);
+    expect(notFound.status).to.equal(422);
+    expect(notFound.json.error.reason).to.equal("not-corroborated");
   });
 
   it("keeps serving after all of that", async function () {
