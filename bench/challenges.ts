@@ -49,8 +49,8 @@ import type { Job } from "bullmq";
 import type { Address, Hex, TypedDataDomain } from "viem";
 
 import type { ModelConfig } from "../lib/reference-model/index.ts";
-import { createChallengeRunner, runChallengeAttempt } from "../verifier/challengeRunner.ts";
-import type { ChallengeJobData } from "../verifier/challengeRunner.ts";
+import { createChallengeRunner, runChallengeAttempt } from "../verifier/challenges/runner.ts";
+import type { ChallengeJobData } from "../verifier/challenges/runner.ts";
 import type { ChallengeResult, ChallengeTarget } from "../verifier/challenges/types.ts";
 import { createVerifierMetrics } from "../verifier/metrics.ts";
 import { connectSafeRedis, redisOptions } from "../verifier/redis.ts";

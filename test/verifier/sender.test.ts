@@ -12,7 +12,7 @@ import { type Connection, connect, deployProtocol, TOKEN } from "../helpers/prot
 import { startTestRedis, type TestRedis } from "../helpers/redis.ts";
 import { senderClients, startRpcProxy, startSenderChild, transferAction } from "../helpers/txSender.ts";
 import type { RpcProxy } from "../helpers/txSender.ts";
-import { acquireLock, LockLostError } from "../../verifier/chain/redisLock.ts";
+import { acquireLock, LockLostError } from "../../verifier/chain/sender/lock.ts";
 import {
   createTxSender,
   readTxRecord,
@@ -21,8 +21,8 @@ import {
   TxSenderClosedError,
   TxSenderRpcError,
   TxWouldRevertError,
-} from "../../verifier/chain/sender.ts";
-import type { TxRecord, TxSender, TxSenderOptions } from "../../verifier/chain/sender.ts";
+} from "../../verifier/chain/sender/index.ts";
+import type { TxRecord, TxSender, TxSenderOptions } from "../../verifier/chain/sender/index.ts";
 
 const SILENT = pino({ level: "silent" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

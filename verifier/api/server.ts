@@ -4,11 +4,11 @@
 import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
 
-import type { VerifierContext } from "./context.ts";
-import { answerAttestationRequest, answerObservationRequest, EpochRequestError } from "./epochs.ts";
-import type { ReportBuilder } from "./epochs.ts";
-import { answerFaultRequest } from "./faults.ts";
-import type { WrongAnswerChecker } from "./faults.ts";
+import type { VerifierContext } from "../context.ts";
+import { answerAttestationRequest, answerObservationRequest, EpochRequestError } from "../consensus/epochs.ts";
+import type { ReportBuilder } from "../consensus/epochs.ts";
+import { answerFaultRequest } from "../faults/cosign.ts";
+import type { WrongAnswerChecker } from "../faults/cosign.ts";
 
 export interface ApiDeps {
   ctx: VerifierContext;

@@ -5,24 +5,24 @@
 import { encodeFunctionData } from "viem";
 import type { Address, Hex } from "viem";
 
-import { epochSettlementAbi } from "../lib/protocol/abis.ts";
-import { packQuorumSignatures } from "../lib/protocol/eip712.ts";
-import type { EpochAttestation, FaultKindName } from "../lib/protocol/eip712.ts";
-import { buildEpochTreeFast } from "../lib/protocol/merkle.ts";
-import type { EdgeResult } from "../lib/protocol/merkle.ts";
-import type { AttestationRequest } from "../lib/protocol/verifierMessages.ts";
-import { activeVerifiers } from "./chain/view.ts";
-import type { ChainSnapshot, VerifierInfo } from "./chain/view.ts";
-import { observationCodec, observationFromJson, observationToJson, signObservation, verifyObservation } from "./consensus/observation.ts";
-import type { SignedObservation } from "./consensus/observation.ts";
-import { attestationCodec, ReportError, signAttestation } from "./consensus/report.ts";
-import type { EpochReport, ReportInput } from "./consensus/report.ts";
-import { requestCodec } from "./codecs.ts";
-import type { VerifierContext } from "./context.ts";
+import { epochSettlementAbi } from "../../lib/protocol/abis.ts";
+import { packQuorumSignatures } from "../../lib/protocol/eip712.ts";
+import type { EpochAttestation, FaultKindName } from "../../lib/protocol/eip712.ts";
+import { buildEpochTreeFast } from "../../lib/protocol/merkle.ts";
+import type { EdgeResult } from "../../lib/protocol/merkle.ts";
+import type { AttestationRequest } from "../../lib/protocol/verifierMessages.ts";
+import { activeVerifiers } from "../chain/view.ts";
+import type { ChainSnapshot, VerifierInfo } from "../chain/view.ts";
+import { observationCodec, observationFromJson, observationToJson, signObservation, verifyObservation } from "./observation.ts";
+import type { SignedObservation } from "./observation.ts";
+import { attestationCodec, ReportError, signAttestation } from "./report.ts";
+import type { EpochReport, ReportInput } from "./report.ts";
+import { requestCodec } from "../codecs.ts";
+import type { VerifierContext } from "../context.ts";
 import { attestationRequestBody, lockJson, observationAnswer, peerCall, PeerError, signatureAnswer } from "./peers.ts";
 import type { AttestationRequestBody } from "./peers.ts";
 import { scoreEdge } from "./scoring.ts";
-import type { AttestationLock, StoredReport } from "./state.ts";
+import type { AttestationLock, StoredReport } from "../state.ts";
 
 /** Builds reports off the event loop (verifier/consensus/pool.ts), or inline in tests. */
 export type ReportBuilder = (input: ReportInput) => Promise<EpochReport>;

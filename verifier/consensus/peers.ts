@@ -5,7 +5,7 @@
 import { z } from "zod";
 import type { Hex } from "viem";
 
-import { signedObservationJson, uint256Decimal } from "./consensus/observation.ts";
+import { signedObservationJson, uint256Decimal } from "./observation.ts";
 
 const hex = (bytes?: number) =>
   z.string().regex(bytes === undefined ? /^0x[0-9a-fA-F]*$/ : new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`), bytes === undefined ? "must be 0x hex" : `must be ${bytes} bytes of 0x hex`).transform((s) => s as Hex);

@@ -8,16 +8,16 @@
 import { encodeFunctionData } from "viem";
 import type { Address, Hex } from "viem";
 
-import { epochSettlementAbi } from "../lib/protocol/abis.ts";
-import { FAULT_KIND_NAMES, packQuorumSignatures } from "../lib/protocol/eip712.ts";
-import type { FaultAttestation, FaultKindName } from "../lib/protocol/eip712.ts";
-import { activeVerifiers } from "./chain/view.ts";
-import { faultCodec } from "./codecs.ts";
-import type { VerifierContext } from "./context.ts";
-import { faultEvidenceHash as evidenceHash } from "./challenges/evidence.ts";
-import { EpochRequestError } from "./epochs.ts";
-import { faultRequestBody, peerCall, signatureAnswer } from "./peers.ts";
-import type { PeerError } from "./peers.ts";
+import { epochSettlementAbi } from "../../lib/protocol/abis.ts";
+import { FAULT_KIND_NAMES, packQuorumSignatures } from "../../lib/protocol/eip712.ts";
+import type { FaultAttestation, FaultKindName } from "../../lib/protocol/eip712.ts";
+import { activeVerifiers } from "../chain/view.ts";
+import { faultCodec } from "../codecs.ts";
+import type { VerifierContext } from "../context.ts";
+import { faultEvidenceHash as evidenceHash } from "../challenges/evidence.ts";
+import { EpochRequestError } from "../consensus/epochs.ts";
+import { faultRequestBody, peerCall, signatureAnswer } from "../consensus/peers.ts";
+import type { PeerError } from "../consensus/peers.ts";
 
 /** Checks self-contained WrongAnswer evidence against the edge's registered key. */
 export type WrongAnswerChecker = (evidence: unknown, edgeSigningKey: Address, edgeId: bigint, epoch: bigint) => Promise<boolean>;

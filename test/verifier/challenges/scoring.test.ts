@@ -4,7 +4,7 @@ import { expect } from "chai";
 import type { Hex } from "viem";
 
 import type { ChallengeKind, ChallengeResult } from "../../../verifier/challenges/types.ts";
-import { DEFAULT_SCORING, scoreEdge, scoreEdges } from "../../../verifier/scoring.ts";
+import { DEFAULT_SCORING, scoreEdge, scoreEdges } from "../../../verifier/consensus/scoring.ts";
 
 let next = 0;
 function result(kind: ChallengeKind, outcome: "pass" | "fail", extra: Partial<ChallengeResult> = {}): ChallengeResult {
