@@ -8,3 +8,11 @@ export const PROTOCOL_PREFIX = "/tideway/v1";
 export function protocolPath(path: string): string {
   return `${PROTOCOL_PREFIX}/${path.replace(/^\/+/, "")}`;
 }
+
+/**
+ * The URL of protocol route `path` on the service at `base`, kept under any path `base` has
+ * (`http://h/verifier-2` + `faults` is `http://h/verifier-2/tideway/v1/faults`).
+ */
+export function protocolUrl(base: string, path: string): string {
+  return new URL(protocolPath(path).slice(1), base.endsWith("/") ? base : `${base}/`).toString();
+}

@@ -1,12 +1,17 @@
 // The verifier's HTTP API: the peer protocol (observations, attestation and fault signatures),
-// the settled results of an epoch (for `npx hardhat epoch claim` and dashboards), /health and
-// /metrics. Bad requests get a 4xx naming the problem; nothing a peer sends can stop the service.
+// an epoch's status and settled results (for `npm start`, `npx hardhat epoch claim` and
+// dashboards) under /tideway/v1, and /health and /metrics. Refusals answer a 4xx with the error
+// envelope of lib/http/errors.ts; nothing a peer sends can stop the service.
 import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
 
+import { useErrorEnvelope } from "../../lib/http/errors.ts";
+import { protocolPath } from "../../lib/http/routes.ts";
 import type { VerifierContext } from "../context.ts";
-import { answerAttestationRequest, answerObservationRequest, EpochRequestError } from "../consensus/epochs.ts";
+import { answerAttestationRequest, answerObservationRequest } from "../consensus/epochs.ts";
 import type { ReportBuilder } from "../consensus/epochs.ts";
+import { epochStatus } from "../consensus/status.ts";
+import { PeerRequestError } from "../errors.ts";
 import { answerFaultRequest } from "../faults/cosign.ts";
 import type { WrongAnswerChecker } from "../faults/cosign.ts";
 
@@ -21,29 +26,22 @@ export interface ApiDeps {
 }
 
 function parseEpoch(text: string): bigint {
-  if (!/^\d{1,78}$/.test(text)) throw new EpochRequestError(400, "bad-epoch", `"${text}" is not an epoch number`);
+  if (!/^\d{1,78}$/.test(text)) throw new PeerRequestError(400, "bad_epoch", `"${text}" is not an epoch number: use a decimal integer`);
   return BigInt(text);
 }
 
 const jsonText = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
 
+type EpochParams = { Params: { epoch: string } };
+
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { ctx } = deps;
   const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
   app.setReplySerializer((payload) => jsonText(payload));
-  app.setErrorHandler((err, request, reply) => {
-    if (err instanceof EpochRequestError) {
-      ctx.logger.info({ url: request.url, status: err.status, reason: err.reason }, `peer request refused: ${err.message}`);
-      void reply.status(err.status).send({ error: { reason: err.reason, message: err.message }, ...(err.body as object | undefined) });
-      return;
-    }
-    const status = (err as { statusCode?: number }).statusCode;
-    if (status !== undefined && status >= 400 && status < 500) {
-      void reply.status(status).send({ error: { reason: "bad-request", message: (err as Error).message } });
-      return;
-    }
-    ctx.logger.error({ err, url: request.url }, "request failed");
-    void reply.status(500).send({ error: { reason: "internal", message: "internal error (logged)" } });
+  useErrorEnvelope(app, {
+    logger: ctx.logger,
+    service: "verifier",
+    onRefused: (err, url) => ctx.logger.info({ url, status: err.status, code: err.code }, `peer request refused: ${err.message}`),
   });
 
   app.get("/health", async (_request, reply) => {
@@ -63,21 +61,23 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return reply.header("content-type", ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
 
-  app.get<{ Params: { epoch: string } }>("/v1/epochs/:epoch/observation", async (request) => answerObservationRequest(ctx, parseEpoch(request.params.epoch)));
+  app.get<EpochParams>(protocolPath("epochs/:epoch/observation"), async (request) => answerObservationRequest(ctx, parseEpoch(request.params.epoch)));
 
-  app.post<{ Params: { epoch: string } }>("/v1/epochs/:epoch/attestations", async (request) => {
+  app.post<EpochParams>(protocolPath("epochs/:epoch/attestations"), async (request) => {
     const epoch = parseEpoch(request.params.epoch);
     const body = request.body as { epoch?: unknown } | undefined;
-    if (body?.epoch !== epoch.toString()) throw new EpochRequestError(400, "epoch-mismatch", "the body's epoch is not the path's");
+    if (body?.epoch !== epoch.toString()) throw new PeerRequestError(400, "epoch_mismatch", `the body's epoch (${String(body?.epoch)}) is not the path's (${epoch})`);
     return answerAttestationRequest(ctx, request.body, deps.buildReport);
   });
 
-  app.post("/v1/faults", async (request) => answerFaultRequest(ctx, request.body, deps.checkWrongAnswer));
+  app.post(protocolPath("faults"), async (request) => answerFaultRequest(ctx, request.body, deps.checkWrongAnswer));
 
-  app.get<{ Params: { epoch: string } }>("/v1/epochs/:epoch/results", async (request) => {
+  app.get<EpochParams>(protocolPath("epochs/:epoch/status"), async (request) => epochStatus(ctx.state, parseEpoch(request.params.epoch)));
+
+  app.get<EpochParams>(protocolPath("epochs/:epoch/results"), async (request) => {
     const epoch = parseEpoch(request.params.epoch);
     const report = await ctx.state.report(epoch);
-    if (report === undefined) throw new EpochRequestError(404, "no-report", `this verifier holds no report of epoch ${epoch}`);
+    if (report === undefined) throw new PeerRequestError(404, "no_report", `this verifier holds no report of epoch ${epoch}: see ${protocolPath(`epochs/${epoch}/status`)}`);
     return { epoch: report.epoch, root: report.root, totalWeight: report.totalWeight, results: report.results };
   });
 

@@ -74,6 +74,8 @@ export interface ChallengeRunnerOptions {
   referenceConfig?: ModelConfig;
 }
 
+export type ChallengeRunner = ReturnType<typeof createChallengeRunner>;
+
 export function createChallengeRunner(options: ChallengeRunnerOptions) {
   const recompute = createRecomputePool({ threads: options.recomputeThreads ?? 1 });
   const payer = new ChallengePayer({

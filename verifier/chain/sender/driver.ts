@@ -50,7 +50,7 @@ export function createTxSender(options: TxSenderOptions): TxSender {
   const address = getAddress(account.address);
   const lockKey = txLockKey(address);
   const openKey = txOpenKey(address);
-  const logger = options.logger.child({ component: "tx-sender", account: address });
+  const logger = options.logger.child({ account: address });
 
   const stop = new AbortController();
   let closed = false;
