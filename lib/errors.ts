@@ -6,6 +6,15 @@
 /** A snake_case error code: lower-case letters and digits in words joined by `_`. */
 export const ERROR_CODE_PATTERN = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
 
+/**
+ * `text` as a snake_case code (`"Context-Length Exceeded"` → `"context_length_exceeded"`), or
+ * `fallback` when nothing usable is left: for codes that come from elsewhere (an upstream server).
+ */
+export function toErrorCode(text: string | null | undefined, fallback: string): string {
+  const code = (text ?? "").toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^[_0-9]+|_+$/g, "");
+  return ERROR_CODE_PATTERN.test(code) ? code : fallback;
+}
+
 export class TidewayError extends Error {
   override name = "TidewayError";
   /** Stable, snake_case: clients and tests branch on it, never on the message. */
