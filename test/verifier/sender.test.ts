@@ -708,7 +708,7 @@ describe("verifier transaction sender", function () {
     });
   });
 
-  describe("account lock (redisLock)", function () {
+  describe("account lock (chain/sender/lock.ts)", function () {
     it("queues a second holder until the first releases, and a stale holder cannot release the new one's lock", async function () {
       const first = await acquireLock(redis, "tideway:test-lock", { ttlMs: 2_000 });
       let secondHeld = false;

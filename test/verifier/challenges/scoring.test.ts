@@ -1,4 +1,4 @@
-// Scoring: the documented formula (verifier/scoring.ts, verifier/README.md) on hand-built
+// Scoring: the documented formula (verifier/consensus/scoring.ts, verifier/README.md) on hand-built
 // results. Every expected value below is worked out from the formula in the comment beside it.
 import { expect } from "chai";
 import type { Hex } from "viem";

@@ -1,6 +1,6 @@
 // A Redis lock shared by processes: SET NX PX with a random owner token, renewed in the background,
 // released only by its owner. Used by the transaction sender to serialise one account's
-// transactions across every verifier process sharing a Redis (verifier/chain/sender.ts).
+// transactions across every verifier process sharing a Redis (driver.ts).
 //
 // Why each part:
 // - NX: only one holder at a time. PX: a holder killed with -9 cannot release, so the lock expires
