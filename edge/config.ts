@@ -5,6 +5,7 @@ import path from "node:path";
 import type { Address } from "viem";
 import { z } from "zod";
 
+import { TidewayError } from "../lib/errors.ts";
 import { applyEnvOverrides, formatIssues, readJsonFile } from "../lib/configFile.ts";
 import { addressSchema as address, httpUrlSchema, keySourceSchema, listenSchema, logSchema, weiSchema as wei } from "../lib/schemas.ts";
 
@@ -110,10 +111,10 @@ export type ModelConfig = EdgeConfig["models"][number];
 export type ContractAddresses = { registry: Address; staking: Address; market: Address };
 
 /** The configuration is missing, unreadable or invalid; the message lists every problem. */
-export class EdgeConfigError extends Error {
+export class EdgeConfigError extends TidewayError {
+  override name = "EdgeConfigError";
   constructor(message: string) {
-    super(message);
-    this.name = "EdgeConfigError";
+    super("invalid_config", message);
   }
 }
 

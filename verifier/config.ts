@@ -4,6 +4,7 @@ import path from "node:path";
 
 import { z } from "zod";
 
+import { TidewayError } from "../lib/errors.ts";
 import { applyEnvOverrides, formatIssues, readJsonFile } from "../lib/configFile.ts";
 import { addressSchema as address, httpUrlSchema, keySourceSchema as keySource, listenSchema, logSchema, weiSchema as wei } from "../lib/schemas.ts";
 
@@ -85,8 +86,11 @@ export type VerifierConfigInput = z.input<typeof VerifierConfigSchema>;
 export type VerifierConfig = z.output<typeof VerifierConfigSchema>;
 
 /** The configuration is missing, unreadable or invalid; the message lists every problem. */
-export class VerifierConfigError extends Error {
+export class VerifierConfigError extends TidewayError {
   override name = "VerifierConfigError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("invalid_config", message, options);
+  }
 }
 
 /** Environment variables that override the file (one file for several machines or containers). */
