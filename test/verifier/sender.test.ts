@@ -11,7 +11,6 @@ import { startRpcBridge } from "../helpers/edgeTestbed.ts";
 import { type Connection, connect, deployProtocol, TOKEN } from "../helpers/protocol.ts";
 import { startTestRedis, type TestRedis } from "../helpers/redis.ts";
 import { senderClients, startRpcProxy, startSenderChild, transferAction } from "../helpers/txSender.ts";
-import type { RpcProxy } from "../helpers/txSender.ts";
 import { acquireLock, LockLostError } from "../../verifier/chain/sender/lock.ts";
 import {
   createTxSender,

@@ -29,7 +29,7 @@ import { protocolUrl } from "../../lib/http/routes.ts";
 import { chatResponseHash, processUsageProof, requestHash } from "../../lib/protocol/edgeProofs.ts";
 import type { UsageEntry } from "../../lib/protocol/edgeProofs.ts";
 import { countPromptTokens } from "../../lib/reference-model/index.ts";
-import type { GenerateSpec, ModelConfig, ReferenceMessage } from "../../lib/reference-model/index.ts";
+import type { ModelConfig, ReferenceMessage } from "../../lib/reference-model/index.ts";
 import { EdgeUnreachableError, exchangeChat } from "./client.ts";
 import type { ChatExchange } from "./client.ts";
 import { faultEvidenceHash, receiptOf, referenceSpecOf, verifyWrongAnswerEvidence } from "./evidence.ts";

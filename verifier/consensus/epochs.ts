@@ -8,8 +8,6 @@ import type { Address, Hex } from "viem";
 import { epochSettlementAbi } from "../../lib/protocol/abis.ts";
 import { packQuorumSignatures } from "../../lib/protocol/eip712.ts";
 import type { EpochAttestation, FaultKindName } from "../../lib/protocol/eip712.ts";
-import { buildEpochTreeFast } from "../../lib/protocol/merkle.ts";
-import type { EdgeResult } from "../../lib/protocol/merkle.ts";
 import type { AttestationRequest } from "../../lib/protocol/verifierMessages.ts";
 import { activeVerifiers } from "../chain/view.ts";
 import type { ChainSnapshot, VerifierInfo } from "../chain/view.ts";
