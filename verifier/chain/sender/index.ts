@@ -54,6 +54,7 @@
 //
 // Redis writes that matter are "fenced": a Lua script performs them only if the lock still holds
 // this holder's token, so a process that stalled past the lock TTL cannot write (nor, since the
+// broadcast follows the write, send) anything after another process took over.
 //
 // Files: types.ts (the API's types), driver.ts (createTxSender: lock, record, broadcast, bump,
 // wait), record.ts (the write-ahead record, its Redis keys and the fenced Lua writes), errors.ts
