@@ -12,8 +12,8 @@
 // - one redis-server (test/helpers/redis.ts: AOF on, everysec), the verifier's Redis.
 // - ONE verifier process per run: `node bench/challenges.ts --verifier-process <json>` (this file,
 //   plain Node). It runs a BullMQ Queue and a Worker (concurrency `concurrency`) whose processor is
-//   the service's challenge job (verifier/service.ts `runChallengeJob`): `createChallengeRunner`
-//   (verifier/challengeRunner.ts: ChallengePayer with cumulative vouchers in Redis, the recompute
+//   the service's challenge job (verifier/jobs/challenge.ts): `createChallengeRunner`
+//   (verifier/challenges/runner.ts: ChallengePayer with cumulative vouchers in Redis, the recompute
 //   pool of 1 thread, receipt verification), then `createVerifierState(redis, prefix).recordResult`
 //   and the metrics. Specs are planned with the runner's `plan` (the service's planner). The one
 //   step of the service's job left out is its `currentEpoch` read (one eth_call a second per
@@ -49,8 +49,8 @@ import type { Job } from "bullmq";
 import type { Address, Hex, TypedDataDomain } from "viem";
 
 import type { ModelConfig } from "../lib/reference-model/index.ts";
-import { createChallengeRunner, runChallengeAttempt } from "../verifier/challengeRunner.ts";
-import type { ChallengeJobData } from "../verifier/challengeRunner.ts";
+import { createChallengeRunner, runChallengeAttempt } from "../verifier/challenges/runner.ts";
+import type { ChallengeJobData } from "../verifier/challenges/runner.ts";
 import type { ChallengeResult, ChallengeTarget } from "../verifier/challenges/types.ts";
 import { createVerifierMetrics } from "../verifier/metrics.ts";
 import { connectSafeRedis, redisOptions } from "../verifier/redis.ts";
@@ -182,7 +182,7 @@ async function verifierProcess(p: VerifierProcessParams): Promise<RunResult> {
   const attempts = 3;
   const DAY_S = 24 * 3600;
 
-  // The service's challenge job (verifier/service.ts runChallengeJob) without its epoch check.
+  // The service's challenge job (verifier/jobs/challenge.ts) without its epoch check.
   const processor = (job: ChallengeJob): Promise<ChallengeResult> => runChallengeAttempt({ run: runner.run, state, metrics }, job);
 
   const queue = new Queue("challenges", { connection, prefix: p.prefix });
@@ -431,7 +431,7 @@ export async function measureChallenges(options: ChallengeBenchOptions = {}): Pr
   const { ethers } = conn;
 
   // The verifier's challenge payer: a fresh account with its own escrow and session, as the
-  // service's funding opens them (verifier/funding.ts), so that vouchers are signed by their payer.
+  // service's funding opens them (verifier/challenges/funding.ts), so that vouchers are signed by their payer.
   const payerWallet = ethers.Wallet.createRandom().connect(ethers.provider);
   await bed.env.admin.sendTransaction({ to: payerWallet.address, value: ethers.parseEther("10") });
   await bed.env.token.connect(bed.env.bob).transfer(payerWallet.address, 1_000n * TOKEN);

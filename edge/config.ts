@@ -2,15 +2,13 @@
 // This is the only module that reads the environment (besides the signing key, lib/keys.ts).
 import path from "node:path";
 
-import { getAddress, isAddress } from "viem";
 import type { Address } from "viem";
 import { z } from "zod";
 
+import { TidewayError } from "../lib/errors.ts";
 import { applyEnvOverrides, formatIssues, readJsonFile } from "../lib/configFile.ts";
+import { addressSchema as address, httpUrlSchema, keySourceSchema, listenSchema, logSchema, weiSchema as wei } from "../lib/schemas.ts";
 
-const address = z.string().refine(isAddress, "must be a 0x-prefixed 20-byte address").transform((a) => getAddress(a));
-/** Token amounts in wei, written as decimal strings (JSON has no big integers). */
-const wei = z.union([z.string().regex(/^\d+$/, "must be a whole number of wei, as a decimal string"), z.number().int().nonnegative()]).transform((v) => BigInt(v));
 const positiveInt = z.number().int().positive();
 
 const referenceBackend = z.object({
@@ -27,7 +25,7 @@ const referenceBackend = z.object({
 const openaiBackend = z.object({
   type: z.literal("openai"),
   /** Base URL of the upstream OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1 (vLLM). */
-  baseUrl: z.string().url(),
+  baseUrl: httpUrlSchema,
   /** The model name the upstream knows (defaults to the public name). */
   upstreamModel: z.string().min(1).optional(),
   /** Name of the environment variable holding the upstream's API key, if it needs one. */
@@ -51,23 +49,17 @@ const model = z.object({
 export const EdgeConfigSchema = z.object({
   /** This edge's id in the EdgeRegistry. */
   edgeId: z.union([z.string().regex(/^\d+$/), positiveInt]).transform((v) => BigInt(v)).refine((v) => v > 0n, "edge ids start at 1"),
-  listen: z.object({
-    host: z.string().default("127.0.0.1"),
-    port: z.number().int().min(0).max(65535).default(8080),
-  }).strict().default({ host: "127.0.0.1", port: 8080 }),
+  listen: listenSchema(8080),
   /** Where the edge keeps vouchers and its usage log (created if missing). */
   dataDir: z.string().min(1),
   chain: z.object({
-    rpcUrl: z.string().url(),
+    rpcUrl: httpUrlSchema,
     /** Contract addresses; when absent they are read from Ignition's record for the chain. */
     addresses: z.object({ registry: address, staking: address, market: address }).strict().optional(),
     pollIntervalMs: positiveInt.default(2000),
   }).strict(),
   /** Where the signing key comes from: an environment variable, or the Hardhat keystore. */
-  key: z.object({
-    env: z.string().min(1).default("TIDEWAY_EDGE_KEY"),
-    keystore: z.string().min(1).optional(),
-  }).strict().default({ env: "TIDEWAY_EDGE_KEY" }),
+  key: keySourceSchema("TIDEWAY_EDGE_KEY"),
   models: z.array(model).min(1, "configure at least one model"),
   payment: z.object({
     /** false serves requests without a voucher for free (a private edge, a benchmark). */
@@ -95,7 +87,7 @@ export const EdgeConfigSchema = z.object({
     url: z.string().url().refine((u) => /^wss?:\/\//.test(u), "must be a ws:// or wss:// URL"),
     reportIntervalMs: positiveInt.default(1000),
   }).strict().optional(),
-  log: z.object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") }).strict().default({ level: "info" }),
+  log: logSchema,
   /**
    * FOR DEMOS AND TESTS ONLY: makes this edge misbehave on purpose. With `wrongAnswerRate` r, a
    * fraction r of chat completions are served corrupted (the words of the answer shuffled), and
@@ -119,10 +111,10 @@ export type ModelConfig = EdgeConfig["models"][number];
 export type ContractAddresses = { registry: Address; staking: Address; market: Address };
 
 /** The configuration is missing, unreadable or invalid; the message lists every problem. */
-export class EdgeConfigError extends Error {
+export class EdgeConfigError extends TidewayError {
+  override name = "EdgeConfigError";
   constructor(message: string) {
-    super(message);
-    this.name = "EdgeConfigError";
+    super("invalid_config", message);
   }
 }
 

@@ -2,24 +2,18 @@
 // zod. This is the only module that reads the environment (besides the keys, lib/keys.ts).
 import path from "node:path";
 
-import { getAddress, isAddress } from "viem";
 import { z } from "zod";
 
+import { TidewayError } from "../lib/errors.ts";
 import { applyEnvOverrides, formatIssues, readJsonFile } from "../lib/configFile.ts";
+import { addressSchema as address, httpUrlSchema, keySourceSchema as keySource, listenSchema, logSchema, weiSchema as wei } from "../lib/schemas.ts";
 
-const address = z.string().refine(isAddress, "must be a 0x-prefixed 20-byte address").transform((a) => getAddress(a));
-const wei = z.union([z.string().regex(/^\d+$/, "must be a whole number of wei, as a decimal string"), z.number().int().nonnegative()]).transform((v) => BigInt(v));
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
-const keySource = (env: string) =>
-  z.object({ env: z.string().min(1).default(env), keystore: z.string().min(1).optional() }).strict().default({ env });
 
 export const VerifierConfigSchema = z.object({
   /** Peer API, /health and /metrics. */
-  listen: z.object({
-    host: z.string().default("127.0.0.1"),
-    port: z.number().int().min(0).max(65535).default(9100),
-  }).strict().default({ host: "127.0.0.1", port: 9100 }),
+  listen: listenSchema(9100),
   redis: z.object({
     url: z.string().min(1).default("redis://127.0.0.1:6379"),
     /**
@@ -29,7 +23,7 @@ export const VerifierConfigSchema = z.object({
     prefix: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '_' and '-' only").default("tideway"),
   }).strict().default({ url: "redis://127.0.0.1:6379", prefix: "tideway" }),
   chain: z.object({
-    rpcUrl: z.string().url(),
+    rpcUrl: httpUrlSchema,
     /** Contract addresses; when absent they are read from Ignition's record for the chain. */
     addresses: z.object({ token: address, registry: address, staking: address, verifierSet: address, settlement: address, market: address }).strict().optional(),
     /** Blocks on top before an event or a transaction counts (reorg safety). */
@@ -85,15 +79,18 @@ export const VerifierConfigSchema = z.object({
     /** A transaction not included after this long is re-sent with higher fees. */
     bumpAfterMs: positiveInt.default(15_000),
   }).strict().default({ bumpAfterMs: 15_000 }),
-  log: z.object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") }).strict().default({ level: "info" }),
+  log: logSchema,
 }).strict();
 
 export type VerifierConfigInput = z.input<typeof VerifierConfigSchema>;
 export type VerifierConfig = z.output<typeof VerifierConfigSchema>;
 
 /** The configuration is missing, unreadable or invalid; the message lists every problem. */
-export class VerifierConfigError extends Error {
+export class VerifierConfigError extends TidewayError {
   override name = "VerifierConfigError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("invalid_config", message, options);
+  }
 }
 
 /** Environment variables that override the file (one file for several machines or containers). */

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Address, Hex, PublicClient, TypedDataDomain } from "viem";
 
 import type { ChainView } from "./chain/view.ts";
-import type { TxSender } from "./chain/sender.ts";
+import type { TxSender } from "./chain/sender/index.ts";
 import type { VerifierConfig } from "./config.ts";
 import type { VerifierMetrics } from "./metrics.ts";
 import type { VerifierState } from "./state.ts";

@@ -3,9 +3,14 @@
 import type { RedisOptions } from "bullmq";
 import { Redis } from "ioredis";
 
+import { TidewayError } from "../lib/errors.ts";
+
 /** The Redis would lose jobs (or cannot be reached); the message says what to change. */
-export class UnsafeRedisError extends Error {
+export class UnsafeRedisError extends TidewayError {
   override name = "UnsafeRedisError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("unsafe_redis", message, options);
+  }
 }
 
 /** Options BullMQ needs for every connection it uses (workers block; they must not give up). */

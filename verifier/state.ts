@@ -22,7 +22,7 @@ export interface AttestationLock {
   signature: Hex;
 }
 
-/** An epoch's report as kept for claims and for GET /v1/epochs/:epoch/results. */
+/** An epoch's report as kept for claims and for GET /tideway/v1/epochs/:epoch/results. */
 export interface StoredReport {
   epoch: string;
   root: Hex;

@@ -4,12 +4,14 @@
 // helpers (p-limit, p-queue) queue without a bound or a per-entry deadline, and this needs both
 // plus the numbers the load report and Retry-After are made of; it is a counter and a FIFO.
 
+import { TidewayError } from "../../lib/errors.ts";
+
 /** The queue is full or a waiting request timed out: answer 429 with `retryAfterSeconds`. */
-export class OverloadedError extends Error {
+export class OverloadedError extends TidewayError {
+  override name = "OverloadedError";
   readonly retryAfterSeconds: number;
   constructor(message: string, retryAfterSeconds: number) {
-    super(message);
-    this.name = "OverloadedError";
+    super("edge_overloaded", message);
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }

@@ -1,14 +1,17 @@
 // The edge's HTTP API (fastify): OpenAI's `/v1/chat/completions` (SSE and JSON),
-// `/v1/embeddings` and `/v1/models`; the usage-log audit routes verifiers call; `/health` and
-// `/metrics`. Handlers only translate between HTTP and serving/inference.ts.
+// `/v1/embeddings` and `/v1/models` (errors in OpenAI's shape); the usage-log audit routes verifiers
+// call and the edge's info under `/tideway/v1` (errors in the shared envelope, lib/http/errors.ts);
+// `/health` and `/metrics`. Handlers only translate between HTTP and serving/inference.ts.
 import { randomUUID } from "node:crypto";
 
 import Fastify, { LogController } from "fastify";
-import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { isHex } from "viem";
 import type { Hex } from "viem";
 
+import { fastifyClientError } from "../../lib/http/errors.ts";
+import { protocolPath } from "../../lib/http/routes.ts";
 import { NONCE_HEADER } from "../../lib/protocol/edgeProofs.ts";
 import { VOUCHER_HEADER } from "../../lib/protocol/voucherHeader.ts";
 import type { EdgeMetrics } from "../metrics.ts";
@@ -18,7 +21,7 @@ import type { UsageAuditPort } from "../serving/ports.ts";
 import { BackendError } from "../backends/types.ts";
 import { EpochNotClosedError, UnknownEntryError } from "../gpow/usageLog.ts";
 import { PaymentError } from "../payment/errors.ts";
-import { ApiError, badRequest } from "./errors.ts";
+import { ApiError, badRequest, isOpenAIRoute } from "./errors.ts";
 import { OverloadedError } from "./limiter.ts";
 import { ChatCompletionBody, EmbeddingsBody, parseBody } from "./schemas.ts";
 
@@ -43,7 +46,7 @@ declare module "fastify" {
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof OverloadedError) {
-    return new ApiError(429, "rate_limit_error", err.message, { code: "edge_overloaded", headers: { "retry-after": String(err.retryAfterSeconds) } });
+    return new ApiError(429, "rate_limit_error", err.message, { code: err.code, headers: { "retry-after": String(err.retryAfterSeconds) } });
   }
   if (err instanceof PaymentError) {
     const extra: Record<string, string> = {};
@@ -61,12 +64,8 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError(err.status, err.type as ApiError["type"], err.message, { code: err.code ?? "backend_error", param: err.param ?? undefined });
   }
   // fastify's own errors (body parsing and limits) carry a statusCode and an FST_ code.
-  const fe = err as FastifyError;
-  if (typeof fe?.code === "string" && fe.code.startsWith("FST_") && typeof fe.statusCode === "number" && fe.statusCode < 500) {
-    const code = fe.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? "body_too_large" : fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? "unsupported_media_type" : "invalid_json";
-    const message = fe.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? `request body is larger than this edge accepts` : fe.message;
-    return new ApiError(fe.statusCode, "invalid_request_error", message, { code });
-  }
+  const client = fastifyClientError(err);
+  if (client !== undefined) return new ApiError(client.status, "invalid_request_error", client.message, { code: client.code });
   return new ApiError(500, "server_error", "the edge failed to serve this request; it has been logged", { code: "internal_error" });
 }
 
@@ -147,11 +146,11 @@ export function createApi(options: ApiOptions) {
     if (api.status >= 500) logger.error({ err, url: request.url }, "request failed");
     if (err instanceof OverloadedError) metrics.rejectedOverload.inc();
     metrics.requests.inc({ route: request.routeOptions.url ?? "unknown", model: "", status: String(api.status) });
-    void reply.code(api.status).headers(api.headers).send(api.body());
+    void reply.code(api.status).headers(api.headers).send(isOpenAIRoute(request.url) ? api.body() : api.envelope());
   });
   app.setNotFoundHandler((request, reply) => {
     const api = new ApiError(404, "not_found_error", `no route ${request.method} ${request.url} on this edge`, { code: "unknown_route" });
-    void reply.code(404).send(api.body());
+    void reply.code(404).send(isOpenAIRoute(request.url) ? api.body() : api.envelope());
   });
 
   app.post("/v1/chat/completions", async (request, reply) => {
@@ -247,16 +246,16 @@ export function createApi(options: ApiOptions) {
     if (!/^\d{1,20}$/.test(value)) throw badRequest("epoch must be a whole number", "epoch");
     return BigInt(value);
   };
-  app.get<{ Params: { epoch: string } }>("/tideway/v1/usage/:epoch", async (request) => {
+  app.get<{ Params: { epoch: string } }>(protocolPath("usage/:epoch"), async (request) => {
     const c = await options.audit.commitment(epochParam(request.params.epoch));
     return { edge_id: c.edgeId.toString(), epoch: c.epoch.toString(), root: c.root, count: Number(c.count), signature: c.signature };
   });
-  app.get<{ Params: { epoch: string; index: string } }>("/tideway/v1/usage/:epoch/entries/:index", async (request) => {
+  app.get<{ Params: { epoch: string; index: string } }>(protocolPath("usage/:epoch/entries/:index"), async (request) => {
     if (!/^\d{1,10}$/.test(request.params.index)) throw badRequest("index must be a whole number", "index");
     const opened = await options.audit.open(epochParam(request.params.epoch), Number(request.params.index));
     return jsonSafe(opened);
   });
-  app.get<{ Params: { epoch: string; nonce: string } }>("/tideway/v1/usage/:epoch/nonces/:nonce", async (request) => {
+  app.get<{ Params: { epoch: string; nonce: string } }>(protocolPath("usage/:epoch/nonces/:nonce"), async (request) => {
     const nonce = request.params.nonce;
     if (!isHex(nonce) || nonce.length !== 66) throw badRequest("nonce must be 32 bytes of 0x-prefixed hex", "nonce");
     const index = await options.audit.findNonce(epochParam(request.params.epoch), nonce.toLowerCase() as Hex);
@@ -264,7 +263,7 @@ export function createApi(options: ApiOptions) {
     return { index };
   });
 
-  app.get("/tideway/v1/info", async () => options.info());
+  app.get(protocolPath("info"), async () => options.info());
 
   // --- operations --------------------------------------------------------------------------------
   app.get("/health", async (_request, reply) => {

@@ -4,6 +4,7 @@
 // reference tokenizer counts instead.
 import type { Logger } from "pino";
 
+import { componentLogger } from "../../lib/logging.ts";
 import { countPromptTokens as countTemplateTokens, countTokens } from "../../lib/reference-model/index.ts";
 import { BackendError } from "./types.ts";
 import type { Backend, ChatEvent, ChatRequest, EmbeddingRequest, TokenUsage } from "./types.ts";
@@ -125,7 +126,7 @@ function apiRoot(baseUrl: string): string {
 /** A proxy to an OpenAI-compatible server as a Backend (see the file comment). */
 export function createOpenAIBackend(options: OpenAIBackendOptions): Backend {
   const root = apiRoot(options.baseUrl);
-  const log = options.logger.child({ module: "openai-backend", upstream: root });
+  const log = componentLogger(options.logger, "openai-backend", { upstream: root });
   const inFlight = new Set<AbortController>();
   const headers: Record<string, string> = { "content-type": "application/json", accept: "text/event-stream, application/json" };
   if (options.apiKey !== undefined) headers.authorization = `Bearer ${options.apiKey}`;

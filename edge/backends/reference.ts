@@ -15,6 +15,7 @@ import {
   modelWeights,
   temperatureMilli,
 } from "../../lib/reference-model/index.ts";
+import { componentLogger } from "../../lib/logging.ts";
 import type { GenerateEvent, GenerateSpec, ModelConfig } from "../../lib/reference-model/index.ts";
 import { BackendError } from "./types.ts";
 import type { Backend, ChatEvent, ChatRequest, EmbeddingRequest } from "./types.ts";
@@ -106,7 +107,7 @@ export function createReferenceBackend(options: ReferenceBackendOptions): Backen
   const threads = options.threads ?? Math.max(1, availableParallelism() - 1);
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
   const tokensPerSecond = options.tokensPerSecond ?? Math.round(measureThroughput(config, 100).tokensPerSecond * threads);
-  const log = options.logger.child({ module: "reference-backend" });
+  const log = componentLogger(options.logger, "reference-backend");
   const pool = new Piscina<ChatTask | EmbedTask, WorkerResult>({
     filename: new URL("./referenceWorker.ts", import.meta.url).href,
     minThreads: threads,

@@ -3,6 +3,8 @@
 // the gateway can branch on, and, where signing a bigger voucher fixes it, `amountDue`: the
 // cumulative amount the next voucher must reach.
 
+import { TidewayError } from "../../lib/errors.ts";
+
 /** Every payment refusal code, in the order the gate checks them. */
 export const PAYMENT_ERROR_CODES = [
   "payment_required",
@@ -30,14 +32,13 @@ export type PaymentErrorStatus = 400 | 402 | 503;
  * A request the edge will not serve until the payer fixes its voucher, session or escrow.
  * `amountDue` (token units) is set when a voucher for at least that cumulative amount would be accepted.
  */
-export class PaymentError extends Error {
+export class PaymentError extends TidewayError {
   override name = "PaymentError";
   readonly status: PaymentErrorStatus;
-  readonly code: PaymentErrorCode;
+  declare readonly code: PaymentErrorCode;
   readonly amountDue: bigint | undefined;
   constructor(code: PaymentErrorCode, message: string, options: { amountDue?: bigint; status?: PaymentErrorStatus; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, { cause: options.cause });
     this.status = options.status ?? (code === "invalid_voucher" ? 400 : code === "payment_unavailable" ? 503 : 402);
     this.amountDue = options.amountDue;
   }

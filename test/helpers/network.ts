@@ -312,7 +312,7 @@ export async function startForgingPeer(port: number, key: Hex, domain: ReturnTyp
       const url = req.url ?? "";
       requests.push(`${req.method} ${url}`);
       const send = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
-      const observation = /^\/v1\/epochs\/(\d+)\/observation$/.exec(url);
+      const observation = /^\/tideway\/v1\/epochs\/(\d+)\/observation$/.exec(url);
       if (observation !== null) {
         const epoch = BigInt(observation[1]!);
         // Alternate a stale observation (its own key, the previous epoch) and a forged one.
@@ -320,12 +320,12 @@ export async function startForgingPeer(port: number, key: Hex, domain: ReturnTyp
         const signed = signObservation(stale ? key : impostor, domain, stale ? epoch - 1n : epoch, []);
         return send(200, { observation: { ...observationToJson(signed), signer: privateKeyToAccount(key).address } });
       }
-      const attest = /^\/v1\/epochs\/(\d+)\/attestations$/.exec(url);
+      const attest = /^\/tideway\/v1\/epochs\/(\d+)\/attestations$/.exec(url);
       if (attest !== null) {
         const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { epoch: string; root: Hex; totalWeight: string };
         return send(200, { signature: signAttestation(impostor, domain, { epoch: BigInt(body.epoch), root: body.root, totalWeight: BigInt(body.totalWeight) }) });
       }
-      if (url === "/v1/faults") return send(200, { signature: `0x${"11".repeat(64)}1b` });
+      if (url === "/tideway/v1/faults") return send(200, { signature: `0x${"11".repeat(64)}1b` });
       return send(404, { error: { message: "not found" } });
     });
   });

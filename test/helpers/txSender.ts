@@ -18,8 +18,8 @@ import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClien
 import { privateKeyToAccount } from "viem/accounts";
 
 import { protocolAbi } from "../../lib/protocol/abis.ts";
-import { createTxSender } from "../../verifier/chain/sender.ts";
-import type { SendParams, TxSenderOptions } from "../../verifier/chain/sender.ts";
+import { createTxSender } from "../../verifier/chain/sender/index.ts";
+import type { SendParams, TxSenderOptions } from "../../verifier/chain/sender/index.ts";
 
 const TOKEN_ABI = protocolAbi("EdgeToken");
 

@@ -11,8 +11,7 @@ import { startRpcBridge } from "../helpers/edgeTestbed.ts";
 import { type Connection, connect, deployProtocol, TOKEN } from "../helpers/protocol.ts";
 import { startTestRedis, type TestRedis } from "../helpers/redis.ts";
 import { senderClients, startRpcProxy, startSenderChild, transferAction } from "../helpers/txSender.ts";
-import type { RpcProxy } from "../helpers/txSender.ts";
-import { acquireLock, LockLostError } from "../../verifier/chain/redisLock.ts";
+import { acquireLock, LockLostError } from "../../verifier/chain/sender/lock.ts";
 import {
   createTxSender,
   readTxRecord,
@@ -21,8 +20,8 @@ import {
   TxSenderClosedError,
   TxSenderRpcError,
   TxWouldRevertError,
-} from "../../verifier/chain/sender.ts";
-import type { TxRecord, TxSender, TxSenderOptions } from "../../verifier/chain/sender.ts";
+} from "../../verifier/chain/sender/index.ts";
+import type { TxRecord, TxSender, TxSenderOptions } from "../../verifier/chain/sender/index.ts";
 
 const SILENT = pino({ level: "silent" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -708,7 +707,7 @@ describe("verifier transaction sender", function () {
     });
   });
 
-  describe("account lock (redisLock)", function () {
+  describe("account lock (chain/sender/lock.ts)", function () {
     it("queues a second holder until the first releases, and a stale holder cannot release the new one's lock", async function () {
       const first = await acquireLock(redis, "tideway:test-lock", { ttlMs: 2_000 });
       let secondHeld = false;

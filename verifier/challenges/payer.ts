@@ -25,6 +25,7 @@ import type { Redis } from "ioredis";
 import type { Address, Hex, TypedDataDomain } from "viem";
 import { privateKeyToAddress } from "viem/accounts";
 
+import { TidewayError } from "../../lib/errors.ts";
 import type { Voucher } from "../../lib/protocol/eip712.ts";
 import { createVoucherVerifier } from "../../lib/protocol/fastVoucher.ts";
 import type { VoucherVerifier } from "../../lib/protocol/fastVoucher.ts";
@@ -33,13 +34,19 @@ import { signDigest } from "../../lib/protocol/fastTypedData.ts";
 import { RetryableChallengeError } from "./types.ts";
 
 /** The edge does not list the model in `GET /v1/models`. */
-export class ModelNotServedError extends Error {
+export class ModelNotServedError extends TidewayError {
   override name = "ModelNotServedError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("model_not_served", message, options);
+  }
 }
 
 /** The edge prices the model above the payer's cap. */
-export class PriceAboveCapError extends Error {
+export class PriceAboveCapError extends TidewayError {
   override name = "PriceAboveCapError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("price_above_cap", message, options);
+  }
 }
 
 export interface ModelPrices {

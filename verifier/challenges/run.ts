@@ -25,10 +25,11 @@ import { concat, keccak256, numberToHex } from "viem";
 import type { Hex, TypedDataDomain } from "viem";
 import { z } from "zod";
 
+import { protocolUrl } from "../../lib/http/routes.ts";
 import { chatResponseHash, processUsageProof, requestHash } from "../../lib/protocol/edgeProofs.ts";
 import type { UsageEntry } from "../../lib/protocol/edgeProofs.ts";
 import { countPromptTokens } from "../../lib/reference-model/index.ts";
-import type { GenerateSpec, ModelConfig, ReferenceMessage } from "../../lib/reference-model/index.ts";
+import type { ModelConfig, ReferenceMessage } from "../../lib/reference-model/index.ts";
 import { EdgeUnreachableError, exchangeChat } from "./client.ts";
 import type { ChatExchange } from "./client.ts";
 import { faultEvidenceHash, receiptOf, referenceSpecOf, verifyWrongAnswerEvidence } from "./evidence.ts";
@@ -343,7 +344,7 @@ async function runAudit(spec: ChallengeSpec, params: AuditParams, target: Challe
   const base = { id: spec.id, epoch: spec.epoch, edgeId: spec.edgeId, kind: spec.kind };
   const timeoutMs = ctx.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   const E = BigInt(params.auditEpoch);
-  const root = `${target.endpoint.replace(/\/+$/, "")}/tideway/v1/usage/${E}`;
+  const root = protocolUrl(target.endpoint, `usage/${E}`);
   const fail = (detail: string): ChallengeResult => ({ ...base, outcome: "fail", detail: `audit of epoch ${E}: ${detail}` });
 
   const got = await getJson(root, timeoutMs);

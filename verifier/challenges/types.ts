@@ -6,6 +6,7 @@
 // Erasable TypeScript only (runs under Node's type stripping).
 import type { Address, Hex } from "viem";
 
+import { TidewayError } from "../../lib/errors.ts";
 import type { FaultKindName } from "../../lib/protocol/eip712.ts";
 
 /** The model every edge keeps configured so that verifiers can recompute its answers bit for bit. */
@@ -123,8 +124,11 @@ export interface ChallengeResult {
  * challenge should run again (BullMQ retries the job); after the last attempt,
  * {challengeFailedAfterRetries} turns it into a failure.
  */
-export class RetryableChallengeError extends Error {
+export class RetryableChallengeError extends TidewayError {
   override name = "RetryableChallengeError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("challenge_retryable", message, options);
+  }
   readonly retryable = true;
 }
 
@@ -134,8 +138,11 @@ export class RetryableChallengeError extends Error {
  * was refused as malformed). It says nothing about the edge: do not score it, fix the cause.
  * Not worth retrying at once (BullMQ: wrap it in an UnrecoverableError, or drop the job).
  */
-export class ChallengeInconclusiveError extends Error {
+export class ChallengeInconclusiveError extends TidewayError {
   override name = "ChallengeInconclusiveError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("challenge_inconclusive", message, options);
+  }
   readonly retryable = false;
 }
 

@@ -12,6 +12,7 @@
 import { z } from "zod";
 import type { Address, Hex, TypedDataDomain } from "viem";
 
+import { TidewayError } from "../../lib/errors.ts";
 import { addressOfPrivateKey, createTypedDataCodec } from "../../lib/protocol/fastTypedData.ts";
 import type { TypedDataCodec } from "../../lib/protocol/fastTypedData.ts";
 import { EPOCH_OBSERVATION_TYPES, epochObservation, sortObservations } from "../../lib/protocol/verifierMessages.ts";
@@ -36,12 +37,12 @@ export type ObservationCodec = TypedDataCodec<EpochObservation>;
 export type ObservationProblem = "results" | "signature" | "signer";
 
 /** An observation whose results are malformed, whose signature OZ would reject, or that another key signed. */
-export class InvalidObservationError extends Error {
+export class InvalidObservationError extends TidewayError {
   override name = "InvalidObservationError";
   readonly problem: ObservationProblem;
   readonly signer: Address | undefined;
   constructor(problem: ObservationProblem, signer: Address | undefined, message: string, options?: ErrorOptions) {
-    super(message, options);
+    super("invalid_observation", message, options);
     this.problem = problem;
     this.signer = signer;
   }

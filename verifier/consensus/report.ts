@@ -16,6 +16,7 @@
 // refuse it; the leader filters what it gathered with {verifyObservation} before building.
 import type { Address, Hex, TypedDataDomain } from "viem";
 
+import { TidewayError } from "../../lib/errors.ts";
 import { createTypedDataCodec } from "../../lib/protocol/fastTypedData.ts";
 import type { TypedDataCodec } from "../../lib/protocol/fastTypedData.ts";
 import { EPOCH_ATTESTATION_TYPES } from "../../lib/protocol/eip712.ts";
@@ -55,20 +56,20 @@ export interface EpochReport {
 
 /** Why a set of observations gives no report. */
 export type ReportProblem =
-  | "bad-input" // the epoch, quorum or active signers themselves are malformed
-  | "duplicate-signer" // two observations by one signer
-  | "wrong-epoch" // an observation of another epoch
-  | "inactive-signer" // an observation by a key that is not an active verifier
-  | "invalid-observation" // malformed results, a signature OZ rejects, or one that recovers another key
-  | "below-quorum"; // fewer observations than the quorum
+  | "bad_input" // the epoch, quorum or active signers themselves are malformed
+  | "duplicate_signer" // two observations by one signer
+  | "wrong_epoch" // an observation of another epoch
+  | "inactive_signer" // an observation by a key that is not an active verifier
+  | "invalid_observation" // malformed results, a signature OZ rejects, or one that recovers another key
+  | "below_quorum"; // fewer observations than the quorum
 
 /** A set of observations from which no report may be built; `signer` names the culprit when there is one. */
-export class ReportError extends Error {
+export class ReportError extends TidewayError {
   override name = "ReportError";
   readonly problem: ReportProblem;
   readonly signer: Address | undefined;
   constructor(problem: ReportProblem, signer: Address | undefined, message: string, options?: ErrorOptions) {
-    super(message, options);
+    super(problem, message, options);
     this.problem = problem;
     this.signer = signer;
   }
@@ -77,31 +78,31 @@ export class ReportError extends Error {
 /** Checks every observation of `input` (see the file comment) and returns them in signer order, with their sorted results. */
 export function checkObservations(input: ReportInput): { signers: Address[]; sorted: (readonly EdgeObservation[])[] } {
   const { epoch, observations, quorum, activeSigners, domain } = input;
-  if (typeof epoch !== "bigint" || epoch < 0n) throw new ReportError("bad-input", undefined, `epoch ${String(epoch)} is not a uint256 bigint`);
-  if (!Number.isSafeInteger(quorum) || quorum < 1) throw new ReportError("bad-input", undefined, `quorum must be a positive integer, got ${String(quorum)}`);
-  if (!Array.isArray(observations)) throw new ReportError("bad-input", undefined, "observations must be an array");
+  if (typeof epoch !== "bigint" || epoch < 0n) throw new ReportError("bad_input", undefined, `epoch ${String(epoch)} is not a uint256 bigint`);
+  if (!Number.isSafeInteger(quorum) || quorum < 1) throw new ReportError("bad_input", undefined, `quorum must be a positive integer, got ${String(quorum)}`);
+  if (!Array.isArray(observations)) throw new ReportError("bad_input", undefined, "observations must be an array");
   const active = new Set<string>();
   for (const s of activeSigners) {
-    if (typeof s !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(s)) throw new ReportError("bad-input", undefined, `active signer ${String(s)} is not an address`);
+    if (typeof s !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(s)) throw new ReportError("bad_input", undefined, `active signer ${String(s)} is not an address`);
     active.add(s.toLowerCase());
   }
   // Signer order (uint160 ascending = lower-case hex order), then the cheap checks, then signatures.
   const ordered = observations.map((o) => {
     if (o === null || typeof o !== "object" || typeof o.signer !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(o.signer)) {
-      throw new ReportError("invalid-observation", undefined, `an observation has no valid signer address (${String(o?.signer)})`);
+      throw new ReportError("invalid_observation", undefined, `an observation has no valid signer address (${String(o?.signer)})`);
     }
     return { key: o.signer.toLowerCase(), o };
   });
   ordered.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (let i = 1; i < ordered.length; i++) {
-    if (ordered[i].key === ordered[i - 1].key) throw new ReportError("duplicate-signer", ordered[i].o.signer, `two observations by ${ordered[i].o.signer}`);
+    if (ordered[i].key === ordered[i - 1].key) throw new ReportError("duplicate_signer", ordered[i].o.signer, `two observations by ${ordered[i].o.signer}`);
   }
   for (const { key, o } of ordered) {
-    if (o.epoch !== epoch) throw new ReportError("wrong-epoch", o.signer, `the observation of ${o.signer} is of epoch ${String(o.epoch)}, not ${epoch}`);
-    if (!active.has(key)) throw new ReportError("inactive-signer", o.signer, `${o.signer} is not an active verifier signing key`);
+    if (o.epoch !== epoch) throw new ReportError("wrong_epoch", o.signer, `the observation of ${o.signer} is of epoch ${String(o.epoch)}, not ${epoch}`);
+    if (!active.has(key)) throw new ReportError("inactive_signer", o.signer, `${o.signer} is not an active verifier signing key`);
   }
   if (ordered.length < quorum) {
-    throw new ReportError("below-quorum", undefined, `${ordered.length} observation(s) from distinct active verifiers, quorum is ${quorum}`);
+    throw new ReportError("below_quorum", undefined, `${ordered.length} observation(s) from distinct active verifiers, quorum is ${quorum}`);
   }
   const codec = observationCodec(domain);
   const signers: Address[] = [];
@@ -118,7 +119,7 @@ export function checkObservations(input: ReportInput): { signers: Address[]; sor
       signers.push(verifyObservation(codec, { ...o, results: results as EdgeObservation[] }));
       sorted.push(results);
     } catch (err) {
-      if (err instanceof InvalidObservationError) throw new ReportError("invalid-observation", o.signer, err.message, { cause: err });
+      if (err instanceof InvalidObservationError) throw new ReportError("invalid_observation", o.signer, err.message, { cause: err });
       throw err;
     }
   }

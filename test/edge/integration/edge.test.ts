@@ -9,6 +9,7 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { parseEdgeConfig } from "../../../edge/config.ts";
 import { startEdge } from "../../../edge/edge.ts";
 import type { RunningEdge } from "../../../edge/edge.ts";
+import { errorEnvelopeSchema } from "../../../lib/http/errors.ts";
 import { edgeDomain, recoverServiceReceiptSigner, recoverUsageRootSigner, verifyUsageProof } from "../../../lib/protocol/edgeProofs.ts";
 import { complete } from "../../../lib/reference-model/index.ts";
 import { getJson, metricSum, post } from "../../helpers/edgeClient.ts";
@@ -194,7 +195,11 @@ describe("edge (integration)", function () {
     it("refuses to commit the usage root of the running epoch", async function () {
       const res = await fetch(`${edge.url}/tideway/v1/usage/${receipt.epoch}`);
       expect(res.status).to.equal(409);
-      expect(((await res.json()) as any).error.code).to.equal("epoch_not_closed");
+      const answer = (await res.json()) as any;
+      // A Tideway route: the services' shared envelope, not OpenAI's shape.
+      expect(errorEnvelopeSchema.safeParse(answer).success).to.equal(true);
+      expect(answer.error.code).to.equal("epoch_not_closed");
+      expect(answer.error).to.not.have.property("type");
     });
 
     it("after the epoch, commits a signed usage root and opens the challenge's entry with a proof", async function () {
@@ -255,6 +260,20 @@ describe("edge (integration)", function () {
       const answer = await post(edge.url, CHAT, body("x"), { "x-tideway-nonce": "0x1234" });
       expect(answer.status).to.equal(400);
       expect(answer.json!.error.code).to.equal("invalid_nonce");
+    });
+    it("an unknown OpenAI route: 404 in OpenAI's shape; an unknown or malformed Tideway route: 404/400 in the shared envelope", async function () {
+      const openai = await fetch(`${edge.url}/v1/nothing`);
+      expect(openai.status).to.equal(404);
+      expect(((await openai.json()) as any).error).to.include({ type: "not_found_error", code: "unknown_route" });
+      const tideway = await fetch(`${edge.url}/tideway/v1/nothing`);
+      expect(tideway.status).to.equal(404);
+      const envelope = (await tideway.json()) as any;
+      expect(errorEnvelopeSchema.safeParse(envelope).success).to.equal(true);
+      expect(envelope.error.code).to.equal("unknown_route");
+      expect(envelope.error).to.not.have.property("type");
+      const badEpoch = await fetch(`${edge.url}/tideway/v1/usage/x1`);
+      expect(badEpoch.status).to.equal(400);
+      expect(((await badEpoch.json()) as any).error).to.deep.include({ code: "invalid_request", param: "epoch" });
     });
     it("keeps serving afterwards", async function () {
       const res = await fetch(`${edge.url}/health`);

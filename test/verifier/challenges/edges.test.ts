@@ -28,7 +28,7 @@ import { runChallenge, verifyWrongAnswerEvidence } from "../../../verifier/chall
 import type { ChallengeContext } from "../../../verifier/challenges/run.ts";
 import { challengeFailedAfterRetries, RetryableChallengeError } from "../../../verifier/challenges/types.ts";
 import type { ChallengeResult, ChallengeSpec, ChallengeTarget, ReceiptJson } from "../../../verifier/challenges/types.ts";
-import { scoreEdge } from "../../../verifier/scoring.ts";
+import { scoreEdge } from "../../../verifier/consensus/scoring.ts";
 import { metricSum } from "../../helpers/edgeClient.ts";
 import { deployEdgeTestbed, EDGE_MODEL, edgeConfig, startRpcBridge } from "../../helpers/edgeTestbed.ts";
 import type { EdgeTestbed } from "../../helpers/edgeTestbed.ts";

@@ -1,10 +1,10 @@
-// Scoring: the documented formula (verifier/scoring.ts, verifier/README.md) on hand-built
+// Scoring: the documented formula (verifier/consensus/scoring.ts, verifier/README.md) on hand-built
 // results. Every expected value below is worked out from the formula in the comment beside it.
 import { expect } from "chai";
 import type { Hex } from "viem";
 
 import type { ChallengeKind, ChallengeResult } from "../../../verifier/challenges/types.ts";
-import { DEFAULT_SCORING, scoreEdge, scoreEdges } from "../../../verifier/scoring.ts";
+import { DEFAULT_SCORING, scoreEdge, scoreEdges } from "../../../verifier/consensus/scoring.ts";
 
 let next = 0;
 function result(kind: ChallengeKind, outcome: "pass" | "fail", extra: Partial<ChallengeResult> = {}): ChallengeResult {

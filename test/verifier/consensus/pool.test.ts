@@ -78,7 +78,7 @@ describe("consensus report pool", () => {
       expect.fail("no error");
     } catch (err) {
       expect(err).to.be.instanceOf(ReportError);
-      expect((err as ReportError).problem).to.equal("inactive-signer");
+      expect((err as ReportError).problem).to.equal("inactive_signer");
       expect((err as ReportError).signer).to.equal(stranger);
     }
     try {
@@ -86,7 +86,7 @@ describe("consensus report pool", () => {
       expect.fail("no error");
     } catch (err) {
       expect(err).to.be.instanceOf(ReportError);
-      expect((err as ReportError).problem).to.equal("below-quorum");
+      expect((err as ReportError).problem).to.equal("below_quorum");
     }
   });
 

@@ -215,41 +215,41 @@ describe("consensus report", () => {
     }
 
     it("rejects two observations by one signer, even identical ones", () => {
-      expectError(() => buildReport(input([...good, good[1]])), "duplicate-signer", ADDRS[1], /two observations by/);
+      expectError(() => buildReport(input([...good, good[1]])), "duplicate_signer", ADDRS[1], /two observations by/);
       const other = obsOf(1, 10n, [r(1n, 6n, 6n)]);
-      expectError(() => buildReport(input([...good, other])), "duplicate-signer", ADDRS[1], /two observations by/);
+      expectError(() => buildReport(input([...good, other])), "duplicate_signer", ADDRS[1], /two observations by/);
     });
 
     it("rejects an observation of another epoch", () => {
-      expectError(() => buildReport(input([good[0], good[1], obsOf(2, 9n, results)])), "wrong-epoch", ADDRS[2], /of epoch 9, not 10/);
+      expectError(() => buildReport(input([good[0], good[1], obsOf(2, 9n, results)])), "wrong_epoch", ADDRS[2], /of epoch 9, not 10/);
     });
 
     it("rejects an observation by a key that is not an active verifier", () => {
-      expectError(() => buildReport(input(good, { activeSigners: [ADDRS[0], ADDRS[1], ADDRS[4]] })), "inactive-signer", ADDRS[2], /not an active verifier/);
+      expectError(() => buildReport(input(good, { activeSigners: [ADDRS[0], ADDRS[1], ADDRS[4]] })), "inactive_signer", ADDRS[2], /not an active verifier/);
     });
 
     it("rejects a forged or altered observation and one with a signature OZ rejects", () => {
       const forged = { ...obsOf(3, 10n, results), signer: ADDRS[2] }; // key 3 signed, claims key 2
-      expectError(() => buildReport(input([good[0], good[1], forged])), "invalid-observation", ADDRS[2], /recovers/);
+      expectError(() => buildReport(input([good[0], good[1], forged])), "invalid_observation", ADDRS[2], /recovers/);
       const altered = { ...good[2], results: [r(1n, 5n, 6n)] };
-      expectError(() => buildReport(input([good[0], good[1], altered])), "invalid-observation", ADDRS[2], /recovers/);
+      expectError(() => buildReport(input([good[0], good[1], altered])), "invalid_observation", ADDRS[2], /recovers/);
       const v0 = { ...good[2], signature: `${good[2].signature.slice(0, 130)}00` as Hex };
-      expectError(() => buildReport(input([good[0], good[1], v0])), "invalid-observation", ADDRS[2], /\(v\)/);
+      expectError(() => buildReport(input([good[0], good[1], v0])), "invalid_observation", ADDRS[2], /\(v\)/);
       const malformed = { ...good[2], results: [r(1n, 5n, QUALITY_ONE + 1n)] };
-      expectError(() => buildReport(input([good[0], good[1], malformed])), "invalid-observation", ADDRS[2], /above QUALITY_ONE/);
-      expectError(() => buildReport(input([good[0], { ...good[1], signer: "0x12" as Address }])), "invalid-observation", undefined, /no valid signer/);
+      expectError(() => buildReport(input([good[0], good[1], malformed])), "invalid_observation", ADDRS[2], /above QUALITY_ONE/);
+      expectError(() => buildReport(input([good[0], { ...good[1], signer: "0x12" as Address }])), "invalid_observation", undefined, /no valid signer/);
     });
 
     it("rejects fewer distinct observations than the quorum", () => {
-      expectError(() => buildReport(input([good[0]])), "below-quorum", undefined, /1 observation\(s\) .* quorum is 2/);
-      expectError(() => buildReport(input(good, { quorum: 4 })), "below-quorum", undefined, /3 observation\(s\) .* quorum is 4/);
-      expectError(() => buildReport(input([])), "below-quorum", undefined, /0 observation/);
+      expectError(() => buildReport(input([good[0]])), "below_quorum", undefined, /1 observation\(s\) .* quorum is 2/);
+      expectError(() => buildReport(input(good, { quorum: 4 })), "below_quorum", undefined, /3 observation\(s\) .* quorum is 4/);
+      expectError(() => buildReport(input([])), "below_quorum", undefined, /0 observation/);
     });
 
     it("rejects a malformed quorum, epoch or active signer list", () => {
-      expectError(() => buildReport(input(good, { quorum: 0 })), "bad-input", undefined, /quorum/);
-      expectError(() => buildReport(input(good, { epoch: -1n })), "bad-input", undefined, /epoch/);
-      expectError(() => buildReport(input(good, { activeSigners: ["0x1234" as Address] })), "bad-input", undefined, /active signer/);
+      expectError(() => buildReport(input(good, { quorum: 0 })), "bad_input", undefined, /quorum/);
+      expectError(() => buildReport(input(good, { epoch: -1n })), "bad_input", undefined, /epoch/);
+      expectError(() => buildReport(input(good, { activeSigners: ["0x1234" as Address] })), "bad_input", undefined, /active signer/);
     });
 
     it("accepts exactly the quorum", () => {

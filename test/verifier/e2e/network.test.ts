@@ -188,7 +188,7 @@ describe("the network end to end (3 edges, one bad; 3 verifiers and a forging pe
       expect(submitted, `epoch ${e} submitted once`).to.have.length(1);
       expect(await settlement.queryFilter(settlement.filters.EpochFrozen(e)), `epoch ${e} never frozen`).to.have.length(0);
       const { root, totalWeight } = submitted[0]!.args;
-      const results = (await (await fetch(`${net.verifiers[0]!.url}/v1/epochs/${e}/results`)).json()) as { root: string; totalWeight: string; results: Array<{ edgeId: string; stake: string; quality: string }> };
+      const results = (await (await fetch(`${net.verifiers[0]!.url}/tideway/v1/epochs/${e}/results`)).json()) as { root: string; totalWeight: string; results: Array<{ edgeId: string; stake: string; quality: string }> };
       expect(results.root).to.equal(root);
       expect(BigInt(results.totalWeight)).to.equal(totalWeight);
       const sum = results.results.reduce((acc, r) => acc + BigInt(r.stake) * BigInt(r.quality), 0n);

@@ -40,9 +40,11 @@ describe("the network with a single verifier (quorum 1) in two processes", funct
     expect(decoded.name).to.equal("submitEpoch");
     expect((decoded.args[1] as string).length).to.equal(2 + 130); // one 65-byte signature
     expect(tx!.from).to.equal(net.verifiers[0]!.address);
-    const results = (await (await fetch(`${net.verifiers[0]!.url}/v1/epochs/${first}/results`)).json()) as { root: string; results: Array<{ edgeId: string; stake: string }> };
+    const results = (await (await fetch(`${net.verifiers[0]!.url}/tideway/v1/epochs/${first}/results`)).json()) as { root: string; results: Array<{ edgeId: string; stake: string }> };
     expect(results.root).to.equal(submitted[0]!.args.root);
     expect(results.results.map((r) => [r.edgeId, r.stake])).to.deep.equal([[net.edges[0]!.edgeId.toString(), net.edges[0]!.stake.toString()]]);
+    const status = (await (await fetch(`${net.verifiers[0]!.url}/tideway/v1/epochs/${first}/status`)).json()) as { state: string; root: string };
+    expect(status).to.include({ state: "attested", root: submitted[0]!.args.root });
     const submittedLog = net.verifiers[0]!.logs().find((l) => l.msg === "epoch submitted" && l.epoch === first.toString());
     expect(submittedLog?.round).to.equal(0);
     expect(submittedLog?.signers).to.equal(1);

@@ -4,8 +4,8 @@
 import { UnrecoverableError } from "bullmq";
 import { expect } from "chai";
 
-import { runChallengeAttempt } from "../../../verifier/challengeRunner.ts";
-import type { ChallengeJobData } from "../../../verifier/challengeRunner.ts";
+import { runChallengeAttempt } from "../../../verifier/challenges/runner.ts";
+import type { ChallengeJobData } from "../../../verifier/challenges/runner.ts";
 import { ChallengeInconclusiveError, RetryableChallengeError } from "../../../verifier/challenges/types.ts";
 import type { ChallengeResult } from "../../../verifier/challenges/types.ts";
 import { createVerifierMetrics } from "../../../verifier/metrics.ts";

@@ -8,16 +8,16 @@
 import { encodeFunctionData } from "viem";
 import type { Address, Hex } from "viem";
 
-import { epochSettlementAbi } from "../lib/protocol/abis.ts";
-import { FAULT_KIND_NAMES, packQuorumSignatures } from "../lib/protocol/eip712.ts";
-import type { FaultAttestation, FaultKindName } from "../lib/protocol/eip712.ts";
-import { activeVerifiers } from "./chain/view.ts";
-import { faultCodec } from "./codecs.ts";
-import type { VerifierContext } from "./context.ts";
-import { faultEvidenceHash as evidenceHash } from "./challenges/evidence.ts";
-import { EpochRequestError } from "./epochs.ts";
-import { faultRequestBody, peerCall, signatureAnswer } from "./peers.ts";
-import type { PeerError } from "./peers.ts";
+import { epochSettlementAbi } from "../../lib/protocol/abis.ts";
+import { FAULT_KIND_NAMES, packQuorumSignatures } from "../../lib/protocol/eip712.ts";
+import type { FaultAttestation, FaultKindName } from "../../lib/protocol/eip712.ts";
+import { activeVerifiers } from "../chain/view.ts";
+import { faultCodec } from "../codecs.ts";
+import type { VerifierContext } from "../context.ts";
+import { faultEvidenceHash as evidenceHash } from "../challenges/evidence.ts";
+import { PeerRequestError } from "../errors.ts";
+import { faultRequestBody, peerCall, signatureAnswer } from "../consensus/peers.ts";
+import type { PeerError } from "../consensus/peers.ts";
 
 /** Checks self-contained WrongAnswer evidence against the edge's registered key. */
 export type WrongAnswerChecker = (evidence: unknown, edgeSigningKey: Address, edgeId: bigint, epoch: bigint) => Promise<boolean>;
@@ -50,7 +50,7 @@ export async function reportFaultOnce(ctx: VerifierContext, data: FaultJobData):
   const peers = activeVerifiers(snapshot).filter((v) => !sameAddress(v.signingKey, ctx.key.address));
   const body = { fault: { edgeId: data.edgeId, epoch: data.epoch, kind: fault.kind, evidenceHash: fault.evidenceHash }, evidence: data.evidence, signature: own };
   const signatures: { signer: Address; signature: Hex }[] = [{ signer: ctx.key.address, signature: own }];
-  const replies = await Promise.allSettled(peers.map((p) => peerCall(p.endpoint, "v1/faults", signatureAnswer, { body, timeoutMs: ctx.config.consensus.peerTimeoutMs })));
+  const replies = await Promise.allSettled(peers.map((p) => peerCall(p.endpoint, "faults", signatureAnswer, { body, timeoutMs: ctx.config.consensus.peerTimeoutMs })));
   for (const [i, reply] of replies.entries()) {
     const peer = peers[i]!;
     if (reply.status === "rejected") {
@@ -64,7 +64,7 @@ export async function reportFaultOnce(ctx: VerifierContext, data: FaultJobData):
       signer = undefined;
     }
     if (signer === undefined || !sameAddress(signer, peer.signingKey)) {
-      ctx.metrics.peerRejections.inc({ reason: "forged-signature" });
+      ctx.metrics.peerRejections.inc({ reason: "forged_signature" });
       ctx.logger.warn({ peer: peer.endpoint, signer }, "ignored a fault signature that is not the peer's key (forged or stale)");
       continue;
     }
@@ -84,13 +84,13 @@ export async function reportFaultOnce(ctx: VerifierContext, data: FaultJobData):
 }
 
 /**
- * A peer's request to co-sign a fault (POST /v1/faults): the requester must be an active verifier
+ * A peer's request to co-sign a fault (POST /tideway/v1/faults): the requester must be an active verifier
  * and the evidence must hash to the attestation's evidenceHash; then WrongAnswer evidence is
  * checked on its own and other kinds against this verifier's own findings.
  */
 export async function answerFaultRequest(ctx: VerifierContext, raw: unknown, checkWrongAnswer: WrongAnswerChecker): Promise<{ signature: Hex }> {
   const parsed = faultRequestBody.safeParse(raw);
-  if (!parsed.success) throw new EpochRequestError(400, "malformed", `malformed fault request: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) throw new PeerRequestError(400, "malformed", `malformed fault request: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
   const { fault: f, evidence, signature } = parsed.data;
   const fault: FaultAttestation = { edgeId: f.edgeId, epoch: f.epoch, kind: f.kind, evidenceHash: f.evidenceHash };
   const codec = faultCodec(ctx.verifierDomain);
@@ -98,31 +98,31 @@ export async function answerFaultRequest(ctx: VerifierContext, raw: unknown, che
   try {
     requester = codec.recover(fault, signature);
   } catch (err) {
-    ctx.metrics.peerRejections.inc({ reason: "bad-signature" });
-    throw new EpochRequestError(401, "bad-signature", `the fault request's signature is invalid: ${(err as Error).message}`);
+    ctx.metrics.peerRejections.inc({ reason: "bad_signature" });
+    throw new PeerRequestError(401, "bad_signature", `the fault request's signature is invalid: ${(err as Error).message}`);
   }
   const snapshot = await ctx.view.snapshot();
   if (!activeVerifiers(snapshot).some((v) => sameAddress(v.signingKey, requester))) {
-    ctx.metrics.peerRejections.inc({ reason: "not-a-verifier" });
-    throw new EpochRequestError(403, "not-a-verifier", `the fault request is signed by ${requester}, which is not an active verifier`);
+    ctx.metrics.peerRejections.inc({ reason: "not_a_verifier" });
+    throw new PeerRequestError(403, "not_a_verifier", `the fault request is signed by ${requester}, which is not an active verifier`);
   }
-  if (evidenceHash(evidence) !== fault.evidenceHash) throw new EpochRequestError(422, "evidence-mismatch", "the evidence does not hash to the fault's evidenceHash");
-  if (fault.epoch > snapshot.epoch) throw new EpochRequestError(422, "future-epoch", `epoch ${fault.epoch} has not started`);
+  if (evidenceHash(evidence) !== fault.evidenceHash) throw new PeerRequestError(422, "evidence_mismatch", "the evidence does not hash to the fault's evidenceHash");
+  if (fault.epoch > snapshot.epoch) throw new PeerRequestError(422, "future_epoch", `epoch ${fault.epoch} has not started`);
   const kind = FAULT_KIND_NAMES[fault.kind]!;
   const edge = snapshot.edges.find((e) => e.edgeId === fault.edgeId);
-  if (edge === undefined) throw new EpochRequestError(422, "unknown-edge", `edge #${fault.edgeId} is not registered`);
+  if (edge === undefined) throw new PeerRequestError(422, "unknown_edge", `edge #${fault.edgeId} is not registered`);
   if (kind === "WrongAnswer") {
     const claimedEpoch = (evidence as { receipt?: { epoch?: unknown } } | null)?.receipt?.epoch;
-    if (claimedEpoch === undefined || String(claimedEpoch) !== fault.epoch.toString()) throw new EpochRequestError(422, "epoch-mismatch", "the receipt in the evidence is not of the fault's epoch");
+    if (claimedEpoch === undefined || String(claimedEpoch) !== fault.epoch.toString()) throw new PeerRequestError(422, "epoch_mismatch", "the receipt in the evidence is not of the fault's epoch");
     if (!(await checkWrongAnswer(evidence, edge.signingKey, fault.edgeId, fault.epoch))) {
-      ctx.metrics.peerRejections.inc({ reason: "evidence-rejected" });
-      throw new EpochRequestError(422, "evidence-rejected", "the evidence does not show a wrong answer signed by the edge's key");
+      ctx.metrics.peerRejections.inc({ reason: "evidence_rejected" });
+      throw new PeerRequestError(422, "evidence_rejected", "the evidence does not show a wrong answer signed by the edge's key");
     }
   } else {
     const own = await ctx.state.observation(fault.epoch);
-    if (own === undefined) throw new EpochRequestError(425, "not-observed", `epoch ${fault.epoch} is not observed here yet`);
+    if (own === undefined) throw new PeerRequestError(425, "not_observed", `epoch ${fault.epoch} is not observed here yet`);
     const found = (own as { faults: Record<string, string[]> }).faults[fault.edgeId.toString()] ?? [];
-    if (!found.includes(kind)) throw new EpochRequestError(422, "not-corroborated", `this verifier's challenges found no ${kind} of edge #${fault.edgeId} in epoch ${fault.epoch}`);
+    if (!found.includes(kind)) throw new PeerRequestError(422, "not_corroborated", `this verifier's challenges found no ${kind} of edge #${fault.edgeId} in epoch ${fault.epoch}`);
   }
   ctx.logger.info({ edgeId: fault.edgeId.toString(), epoch: fault.epoch.toString(), kind, requester }, "co-signed a fault");
   return { signature: codec.sign(ctx.key.privateKey, fault) };

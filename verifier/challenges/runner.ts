@@ -6,16 +6,16 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Address, Hex, TypedDataDomain } from "viem";
 
-import type { ModelConfig } from "../lib/reference-model/index.ts";
+import type { ModelConfig } from "../../lib/reference-model/index.ts";
 
-import { ChallengePayer } from "./challenges/payer.ts";
-import { planEpochChallenges } from "./challenges/plan.ts";
-import { createRecomputePool } from "./challenges/recompute.ts";
-import { runChallenge, verifyWrongAnswerEvidence } from "./challenges/run.ts";
-import { challengeFailedAfterRetries, ChallengeInconclusiveError, REFERENCE_MODEL, RetryableChallengeError } from "./challenges/types.ts";
-import type { ChallengeResult, ChallengeSpec, ChallengeTarget } from "./challenges/types.ts";
-import type { VerifierMetrics } from "./metrics.ts";
-import type { VerifierState } from "./state.ts";
+import { ChallengePayer } from "./payer.ts";
+import { planEpochChallenges } from "./plan.ts";
+import { createRecomputePool } from "./recompute.ts";
+import { runChallenge, verifyWrongAnswerEvidence } from "./run.ts";
+import { challengeFailedAfterRetries, ChallengeInconclusiveError, REFERENCE_MODEL, RetryableChallengeError } from "./types.ts";
+import type { ChallengeResult, ChallengeSpec, ChallengeTarget } from "./types.ts";
+import type { VerifierMetrics } from "../metrics.ts";
+import type { VerifierState } from "../state.ts";
 
 /** What a challenge job carries (bigints as decimal strings: it is JSON in Redis). */
 export interface ChallengeJobData {
@@ -73,6 +73,8 @@ export interface ChallengeRunnerOptions {
   /** The reference model's shape, when the edges run another than the default (benchmarks). */
   referenceConfig?: ModelConfig;
 }
+
+export type ChallengeRunner = ReturnType<typeof createChallengeRunner>;
 
 export function createChallengeRunner(options: ChallengeRunnerOptions) {
   const recompute = createRecomputePool({ threads: options.recomputeThreads ?? 1 });

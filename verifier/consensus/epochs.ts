@@ -1,48 +1,31 @@
 // An epoch's life after it ends, on one verifier: score every edge and sign an observation; in
 // each round, the round's leader gathers a quorum of observations, computes the report, collects
 // the others' signatures and submits it once; the others check and sign; once final, the report's
-// leaves are claimed. See verifier/README.md ("Consensus") for the protocol and its safety rules.
+// leaves are claimed (claims.ts). See verifier/README.md ("Consensus") for the protocol and its safety rules.
 import { encodeFunctionData } from "viem";
 import type { Address, Hex } from "viem";
 
-import { epochSettlementAbi } from "../lib/protocol/abis.ts";
-import { packQuorumSignatures } from "../lib/protocol/eip712.ts";
-import type { EpochAttestation, FaultKindName } from "../lib/protocol/eip712.ts";
-import { buildEpochTreeFast } from "../lib/protocol/merkle.ts";
-import type { EdgeResult } from "../lib/protocol/merkle.ts";
-import type { AttestationRequest } from "../lib/protocol/verifierMessages.ts";
-import { activeVerifiers } from "./chain/view.ts";
-import type { ChainSnapshot, VerifierInfo } from "./chain/view.ts";
-import { observationCodec, observationFromJson, observationToJson, signObservation, verifyObservation } from "./consensus/observation.ts";
-import type { SignedObservation } from "./consensus/observation.ts";
-import { attestationCodec, ReportError, signAttestation } from "./consensus/report.ts";
-import type { EpochReport, ReportInput } from "./consensus/report.ts";
-import { requestCodec } from "./codecs.ts";
-import type { VerifierContext } from "./context.ts";
+import { epochSettlementAbi } from "../../lib/protocol/abis.ts";
+import { packQuorumSignatures } from "../../lib/protocol/eip712.ts";
+import type { EpochAttestation, FaultKindName } from "../../lib/protocol/eip712.ts";
+import type { AttestationRequest } from "../../lib/protocol/verifierMessages.ts";
+import { activeVerifiers } from "../chain/view.ts";
+import type { ChainSnapshot, VerifierInfo } from "../chain/view.ts";
+import { observationCodec, observationFromJson, observationToJson, signObservation, verifyObservation } from "./observation.ts";
+import type { SignedObservation } from "./observation.ts";
+import { attestationCodec, ReportError, signAttestation } from "./report.ts";
+import type { EpochReport, ReportInput } from "./report.ts";
+import { requestCodec } from "../codecs.ts";
+import type { VerifierContext } from "../context.ts";
+import { PeerRequestError } from "../errors.ts";
 import { attestationRequestBody, lockJson, observationAnswer, peerCall, PeerError, signatureAnswer } from "./peers.ts";
 import type { AttestationRequestBody } from "./peers.ts";
 import { scoreEdge } from "./scoring.ts";
-import type { AttestationLock, StoredReport } from "./state.ts";
+import { emptyEpochMark } from "./status.ts";
+import type { AttestationLock, StoredReport } from "../state.ts";
 
 /** Builds reports off the event loop (verifier/consensus/pool.ts), or inline in tests. */
 export type ReportBuilder = (input: ReportInput) => Promise<EpochReport>;
-
-/** What a peer or the chain said that makes a request impossible to serve; becomes a 4xx. */
-export class EpochRequestError extends Error {
-  override name = "EpochRequestError";
-  readonly status: number;
-  readonly reason: string;
-  readonly body: unknown;
-  constructor(status: number, reason: string, message: string, body?: unknown) {
-    super(message);
-    this.status = status;
-    this.reason = reason;
-    this.body = body;
-  }
-}
-
-/** Fault kinds from most to least severe: the one reported when an edge has several in an epoch. */
-export const FAULT_SEVERITY: readonly FaultKindName[] = ["WrongAnswer", "AuditFailure", "Unresponsive", "CapacityShortfall"];
 
 export interface EpochObservationRecord {
   observation: SignedObservation;
@@ -114,7 +97,7 @@ async function lockAndSign(ctx: VerifierContext, epoch: bigint, attestation: Epo
   };
   const lock = await ctx.state.lockOnce(candidate);
   if (lock.root !== candidate.root || lock.totalWeight !== candidate.totalWeight) {
-    throw new EpochRequestError(409, "already-signed", `this verifier already signed another attestation of epoch ${epoch} (root ${lock.root})`, { lock: lockToWire(lock) });
+    throw new PeerRequestError(409, "already_signed", `this verifier already signed another attestation of epoch ${epoch} (root ${lock.root})`, { details: { lock: lockToWire(lock) } });
   }
   return lock;
 }
@@ -145,7 +128,7 @@ export async function epochStateOnChain(ctx: VerifierContext, epoch: bigint): Pr
  */
 export async function answerAttestationRequest(ctx: VerifierContext, raw: unknown, buildReport: ReportBuilder): Promise<{ signature: Hex }> {
   const parsed = attestationRequestBody.safeParse(raw);
-  if (!parsed.success) throw new EpochRequestError(400, "malformed", `malformed attestation request: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) throw new PeerRequestError(400, "malformed", `malformed attestation request: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
   const body: AttestationRequestBody = parsed.data;
   const snapshot = await ctx.view.snapshot();
   const request: AttestationRequest = { epoch: body.epoch, round: BigInt(body.round), root: body.root, totalWeight: body.totalWeight };
@@ -153,28 +136,28 @@ export async function answerAttestationRequest(ctx: VerifierContext, raw: unknow
   try {
     requester = requestCodec(ctx.verifierDomain).recover(request, body.signature);
   } catch (err) {
-    ctx.metrics.peerRejections.inc({ reason: "bad-signature" });
-    throw new EpochRequestError(401, "bad-signature", `the attestation request's signature is invalid: ${(err as Error).message}`);
+    ctx.metrics.peerRejections.inc({ reason: "bad_signature" });
+    throw new PeerRequestError(401, "bad_signature", `the attestation request's signature is invalid: ${(err as Error).message}`);
   }
   const active = activeVerifiers(snapshot);
   if (!active.some((v) => sameAddress(v.signingKey, requester))) {
-    ctx.metrics.peerRejections.inc({ reason: "not-a-verifier" });
-    throw new EpochRequestError(403, "not-a-verifier", `the attestation request is signed by ${requester}, which is not an active verifier (forged or stale)`);
+    ctx.metrics.peerRejections.inc({ reason: "not_a_verifier" });
+    throw new PeerRequestError(403, "not_a_verifier", `the attestation request is signed by ${requester}, which is not an active verifier (forged or stale)`);
   }
-  if (body.epoch >= snapshot.epoch) throw new EpochRequestError(425, "epoch-not-over", `epoch ${body.epoch} is not over yet (current ${snapshot.epoch})`);
+  if (body.epoch >= snapshot.epoch) throw new PeerRequestError(425, "epoch_not_over", `epoch ${body.epoch} is not over yet (current ${snapshot.epoch})`);
   let report: EpochReport;
   try {
     report = await buildReport(reportInput(ctx, body.epoch, body.observations, snapshot));
   } catch (err) {
     if (err instanceof ReportError) {
       ctx.metrics.peerRejections.inc({ reason: err.problem });
-      throw new EpochRequestError(422, err.problem, `the observations do not make a report: ${err.message}`);
+      throw new PeerRequestError(422, err.problem, `the observations do not make a report: ${err.message}`);
     }
     throw err;
   }
   if (report.attestation === null || report.attestation.root !== body.root || report.attestation.totalWeight !== body.totalWeight) {
-    ctx.metrics.peerRejections.inc({ reason: "report-mismatch" });
-    throw new EpochRequestError(422, "report-mismatch", `the observations give root ${report.attestation?.root ?? "(none)"}, not the requested ${body.root}`);
+    ctx.metrics.peerRejections.inc({ reason: "report_mismatch" });
+    throw new PeerRequestError(422, "report_mismatch", `the observations give root ${report.attestation?.root ?? "(none)"}, not the requested ${body.root}`);
   }
   const lock = await lockAndSign(ctx, body.epoch, report.attestation, body.observations);
   await storeReport(ctx, body.epoch, report, requester);
@@ -183,10 +166,10 @@ export async function answerAttestationRequest(ctx: VerifierContext, raw: unknow
   return { signature: lock.signature };
 }
 
-/** This verifier's observation of `epoch` and its lock, for a leader (GET /v1/epochs/:epoch/observation). */
+/** This verifier's observation of `epoch` and its lock, for a leader (GET /tideway/v1/epochs/:epoch/observation). */
 export async function answerObservationRequest(ctx: VerifierContext, epoch: bigint) {
   const stored = await ctx.state.observation(epoch);
-  if (stored === undefined) throw new EpochRequestError(425, "not-observed", `epoch ${epoch} is not observed yet`);
+  if (stored === undefined) throw new PeerRequestError(425, "not_observed", `epoch ${epoch} is not observed yet`);
   const lock = await ctx.state.lock(epoch);
   return { observation: (stored as { observation: unknown }).observation, lock: lock === undefined ? undefined : lockToWire(lock) };
 }
@@ -227,7 +210,7 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
     const observationsOfLock = myLock.observations.map(observationFromJson);
     adopted = { report: await buildReport(reportInput(ctx, epoch, observationsOfLock, snapshot)), observations: observationsOfLock };
   }
-  const answers = await Promise.allSettled(peers.map((p) => peerCall(p.endpoint, `v1/epochs/${epoch}/observation`, observationAnswer, { timeoutMs })));
+  const answers = await Promise.allSettled(peers.map((p) => peerCall(p.endpoint, `epochs/${epoch}/observation`, observationAnswer, { timeoutMs })));
   for (const [i, answer] of answers.entries()) {
     const peer = peers[i]!;
     if (answer.status === "rejected") {
@@ -236,7 +219,7 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
     }
     const { observation, lock } = answer.value;
     if (!sameAddress(observation.signer, peer.signingKey) || observation.epoch !== epoch) {
-      ctx.metrics.peerRejections.inc({ reason: "foreign-observation" });
+      ctx.metrics.peerRejections.inc({ reason: "foreign_observation" });
       log.warn({ peer: peer.endpoint, signer: observation.signer, epochOfObservation: observation.epoch.toString() }, "ignored an observation that is not the peer's own for this epoch (stale or foreign)");
       continue;
     }
@@ -244,7 +227,7 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
       // Checked here, not only in the report: one forged observation must not spoil the others.
       verifyObservation(observationCodec(ctx.verifierDomain), observation);
     } catch (err) {
-      ctx.metrics.peerRejections.inc({ reason: "forged-observation" });
+      ctx.metrics.peerRejections.inc({ reason: "forged_observation" });
       log.warn({ peer: peer.endpoint, err: (err as Error).message }, "ignored a forged observation");
       continue;
     }
@@ -254,7 +237,7 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
         adopted = await checkPeerLock(ctx, epoch, lock, peer, snapshot, buildReport);
         log.info({ peer: peer.endpoint, root: adopted.report.attestation?.root }, "adopting the report a peer already signed");
       } catch (err) {
-        ctx.metrics.peerRejections.inc({ reason: "bad-lock" });
+        ctx.metrics.peerRejections.inc({ reason: "bad_lock" });
         log.warn({ peer: peer.endpoint, err: (err as Error).message }, "ignored a peer's signed report");
       }
     }
@@ -269,7 +252,7 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
     report = await buildReport(reportInput(ctx, epoch, used, snapshot));
   }
   if (report.attestation === null) {
-    await ctx.state.mark(`empty-${epoch}`);
+    await ctx.state.mark(emptyEpochMark(epoch));
     log.info("no edge has stake × quality in this epoch: nothing to attest");
     return "empty";
   }
@@ -284,7 +267,7 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
   const body = { epoch: epoch.toString(), round, root: attestation.root, totalWeight: attestation.totalWeight.toString(), observations: used.map(observationToJson), signature: requestSignature };
   const signatures = [{ signer: ctx.key.address, signature: lock.signature }];
   const codec = attestationCodec(ctx.verifierDomain);
-  const replies = await Promise.allSettled(peers.map((p) => peerCall(p.endpoint, `v1/epochs/${epoch}/attestations`, signatureAnswer, { body, timeoutMs })));
+  const replies = await Promise.allSettled(peers.map((p) => peerCall(p.endpoint, `epochs/${epoch}/attestations`, signatureAnswer, { body, timeoutMs })));
   for (const [i, reply] of replies.entries()) {
     const peer = peers[i]!;
     if (reply.status === "rejected") {
@@ -299,7 +282,7 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
       signer = "0x0000000000000000000000000000000000000000";
     }
     if (!sameAddress(signer, peer.signingKey)) {
-      ctx.metrics.peerRejections.inc({ reason: "forged-signature" });
+      ctx.metrics.peerRejections.inc({ reason: "forged_signature" });
       log.warn({ peer: peer.endpoint, signer }, "ignored a signature that is not the peer's key on this attestation (forged or stale)");
       continue;
     }
@@ -320,57 +303,3 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
   log.info({ root: attestation.root, totalWeight: attestation.totalWeight.toString(), signers: signatures.length, tx: "hash" in outcome ? outcome.hash : undefined, result: outcome.status }, "epoch submitted");
   return outcome.status === "confirmed" ? "submitted" : "already-settled";
 }
-
-/** The stored report's leaves and tree (rebuilt: cheap next to a claim's gas). */
-function reportTree(report: StoredReport) {
-  const epoch = BigInt(report.epoch);
-  const results: EdgeResult[] = report.results.map((r) => ({ edgeId: BigInt(r.edgeId), stake: BigInt(r.stake), quality: BigInt(r.quality) }));
-  const tree = buildEpochTreeFast(epoch, results);
-  if (tree.root !== report.root) throw new Error(`the stored report of epoch ${epoch} rebuilds root ${tree.root}, not ${report.root}`);
-  return { epoch, results, tree };
-}
-
-/**
- * Claims every unclaimed edge reward of a final epoch with claimMany, `claims.batchSize` claims a
- * transaction. Returns how many edges this call claimed.
- */
-export async function claimEpoch(ctx: VerifierContext, epoch: bigint): Promise<number> {
-  const report = await ctx.state.report(epoch);
-  if (report === undefined) return 0;
-  const settlement = { address: ctx.addresses.settlement, abi: epochSettlementAbi } as const;
-  const [final, record, commitment] = await Promise.all([
-    ctx.client.readContract({ ...settlement, functionName: "isFinal", args: [epoch] }),
-    ctx.client.readContract({ ...settlement, functionName: "epochRecord", args: [epoch] }),
-    ctx.client.readContract({ ...settlement, functionName: "commitmentOf", args: [report.root, BigInt(report.totalWeight)] }),
-  ]);
-  if (!final) throw new Error(`epoch ${epoch} is not final yet`);
-  if (record.commitment !== commitment) {
-    ctx.logger.error({ epoch: epoch.toString(), root: report.root }, "the epoch settled with another attestation than the one this verifier signed: not claiming");
-    return 0;
-  }
-  const { tree, results } = reportTree(report);
-  const attestation: EpochAttestation = { epoch, root: report.root, totalWeight: BigInt(report.totalWeight) };
-  const claimedNow = await Promise.all(results.map((r) => ctx.client.readContract({ ...settlement, functionName: "claimed", args: [epoch, r.edgeId] })));
-  const pending = results.filter((_r, i) => !claimedNow[i]);
-  let count = 0;
-  for (let start = 0; start < pending.length; start += ctx.config.claims.batchSize) {
-    const batch = pending.slice(start, start + ctx.config.claims.batchSize);
-    const claims = batch.map((r) => tree.claim(r.edgeId));
-    const outcome = await ctx.sender.send({
-      key: `claim-${epoch}-${batch[0]!.edgeId}-${batch.length}`,
-      isDone: async () => (await Promise.all(batch.map((r) => ctx.client.readContract({ ...settlement, functionName: "claimed", args: [epoch, r.edgeId] })))).every(Boolean),
-      build: async () => ({ to: ctx.addresses.settlement, data: encodeFunctionData({ abi: epochSettlementAbi, functionName: "claimMany", args: [attestation, claims] }) }),
-    });
-    ctx.metrics.submissions.inc({ action: "claimMany", result: outcome.status });
-    if (outcome.status === "reverted") throw new Error(`claimMany for epoch ${epoch} reverted (${outcome.hash})`);
-    if (outcome.status === "confirmed") count += batch.length;
-  }
-  ctx.logger.info({ epoch: epoch.toString(), claimed: count, edges: results.length }, "epoch rewards claimed");
-  return count;
-}
-
-/** The most severe of `kinds`. */
-export function mostSevere(kinds: readonly FaultKindName[]): FaultKindName | undefined {
-  return FAULT_SEVERITY.find((k) => kinds.includes(k));
-}
-

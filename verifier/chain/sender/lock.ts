@@ -1,6 +1,6 @@
 // A Redis lock shared by processes: SET NX PX with a random owner token, renewed in the background,
 // released only by its owner. Used by the transaction sender to serialise one account's
-// transactions across every verifier process sharing a Redis (verifier/chain/sender.ts).
+// transactions across every verifier process sharing a Redis (driver.ts).
 //
 // Why each part:
 // - NX: only one holder at a time. PX: a holder killed with -9 cannot release, so the lock expires
@@ -17,17 +17,25 @@ import { randomBytes } from "node:crypto";
 
 import type { Redis } from "ioredis";
 
+import { TidewayError } from "../../../lib/errors.ts";
+
 const RENEW = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`;
 
 /** The lock was lost (expired or taken over) while work under it was in progress. */
-export class LockLostError extends Error {
+export class LockLostError extends TidewayError {
   override name = "LockLostError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("lock_lost", message, options);
+  }
 }
 
 /** The wait for the lock was aborted (the owner of the waiting call is shutting down). */
-export class LockAbortedError extends Error {
+export class LockAbortedError extends TidewayError {
   override name = "LockAbortedError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("lock_aborted", message, options);
+  }
 }
 
 /** A lock this process holds. */

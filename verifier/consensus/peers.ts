@@ -3,12 +3,12 @@
 // verifier key (observations, attestation requests, attestation and fault signatures), so a peer is
 // authenticated by what it signs, not by its address; a forged or stale signature is refused.
 import { z } from "zod";
-import type { Hex } from "viem";
 
-import { signedObservationJson, uint256Decimal } from "./consensus/observation.ts";
-
-const hex = (bytes?: number) =>
-  z.string().regex(bytes === undefined ? /^0x[0-9a-fA-F]*$/ : new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`), bytes === undefined ? "must be 0x hex" : `must be ${bytes} bytes of 0x hex`).transform((s) => s as Hex);
+import { TidewayError } from "../../lib/errors.ts";
+import { errorEnvelopeSchema } from "../../lib/http/errors.ts";
+import { protocolUrl } from "../../lib/http/routes.ts";
+import { hexSchema as hex } from "../../lib/schemas.ts";
+import { signedObservationJson, uint256Decimal } from "./observation.ts";
 
 /** A leader's request to sign the attestation of the report it computed from `observations`. */
 export const attestationRequestBody = z.object({
@@ -42,12 +42,12 @@ export const lockJson = z.object({
 export const observationAnswer = z.object({ observation: signedObservationJson, lock: lockJson.optional() });
 
 /** What a peer answered that was not a success: its status and reason. */
-export class PeerError extends Error {
+export class PeerError extends TidewayError {
   override name = "PeerError";
   readonly status: number | undefined;
   readonly body: unknown;
   constructor(message: string, status?: number, body?: unknown) {
-    super(message);
+    super("peer_error", message);
     this.status = status;
     this.body = body;
   }
@@ -55,9 +55,12 @@ export class PeerError extends Error {
 
 const jsonText = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
 
-/** GET/POST JSON to a peer with a timeout; non-2xx answers throw {PeerError} carrying the body. */
+/**
+ * GET/POST JSON to the protocol route `path` (e.g. `faults`) of the peer at `base`, with a timeout;
+ * non-2xx answers throw {PeerError} carrying the body.
+ */
 export async function peerCall<T>(base: string, path: string, schema: z.ZodType<T>, options: { body?: unknown; timeoutMs: number }): Promise<T> {
-  const url = new URL(path, base.endsWith("/") ? base : `${base}/`).toString();
+  const url = protocolUrl(base, path);
   let response: Response;
   try {
     response = await fetch(url, {
@@ -77,7 +80,8 @@ export async function peerCall<T>(base: string, path: string, schema: z.ZodType<
     throw new PeerError(`${url} answered ${response.status} with a body that is not JSON`, response.status);
   }
   if (!response.ok) {
-    const reason = (body as { error?: { message?: string } } | undefined)?.error?.message ?? text.slice(0, 200);
+    const envelope = errorEnvelopeSchema.safeParse(body);
+    const reason = envelope.success ? `${envelope.data.error.code}: ${envelope.data.error.message}` : text.slice(0, 200);
     throw new PeerError(`${url} answered ${response.status}: ${reason}`, response.status, body);
   }
   const parsed = schema.safeParse(body);

@@ -7,10 +7,10 @@ import { encodeFunctionData } from "viem";
 import type { Address, PublicClient } from "viem";
 import type { Logger } from "pino";
 
-import { computeMarketAbi, edgeTokenAbi } from "../lib/protocol/abis.ts";
-import type { TxSender } from "./chain/sender.ts";
-import type { VerifierConfig } from "./config.ts";
-import type { ProtocolAddresses } from "./context.ts";
+import { computeMarketAbi, edgeTokenAbi } from "../../lib/protocol/abis.ts";
+import type { TxSender } from "../chain/sender/index.ts";
+import type { VerifierConfig } from "../config.ts";
+import type { ProtocolAddresses } from "../context.ts";
 
 export interface PayerFunding {
   /** The session to pay `model`'s challenges from, opening one if needed; undefined while it cannot (no funds). */

@@ -22,9 +22,9 @@
  * Results with the same id (a job recorded twice) count once: the one with a fault, else a
  * failure, else the pass.
  */
-import type { FaultKindName } from "../lib/protocol/eip712.ts";
-import { FAULT_KIND_NAMES } from "../lib/protocol/eip712.ts";
-import type { ChallengeResult } from "./challenges/types.ts";
+import type { FaultKindName } from "../../lib/protocol/eip712.ts";
+import { FAULT_KIND_NAMES } from "../../lib/protocol/eip712.ts";
+import type { ChallengeResult } from "../challenges/types.ts";
 
 /** 1.0 in parts per million (the contracts' QUALITY_ONE). */
 export const PPM = 1_000_000;

@@ -1,0 +1,146 @@
+// The `tick` (every `chain.tickMs`, one at a time): read the chain, plan the current epoch's
+// challenges of every active edge, start the scoring of ended epochs, queue claims of final ones.
+// A failed tick is retried by the next one.
+import type { Redis } from "ioredis";
+
+import { epochSettlementAbi } from "../../lib/protocol/abis.ts";
+import type { ChainSnapshot, EdgeInfo } from "../chain/view.ts";
+import type { PayerFunding } from "../challenges/funding.ts";
+import type { ChallengeRunner } from "../challenges/runner.ts";
+import type { ChallengeTarget } from "../challenges/types.ts";
+import type { VerifierContext } from "../context.ts";
+import { KEEP_JOBS } from "./queues.ts";
+import type { VerifierQueues } from "./queues.ts";
+
+export interface TickDeps {
+  ctx: VerifierContext;
+  redis: Redis;
+  queues: VerifierQueues;
+  funding: Pick<PayerFunding, "topUp" | "sessionFor">;
+  challenges: Pick<ChallengeRunner, "modelFor" | "plan">;
+  /** Epochs after its end during which an epoch's rewards can be credited (fixed at deployment). */
+  creditWindow: bigint;
+}
+
+export interface TickStatus {
+  /** The last tick that read the chain. */
+  last: { at: number; epoch: bigint; block: bigint } | undefined;
+  /** Why the last tick failed, undefined after a good one. */
+  lastError: string | undefined;
+}
+
+export interface Tick {
+  /** The control queue's processor: one tick, its failure logged and counted, never thrown. */
+  run(): Promise<void>;
+  status(): TickStatus;
+}
+
+const target = (edge: EdgeInfo): ChallengeTarget => ({
+  edgeId: edge.edgeId, endpoint: edge.profile!.endpoint, signingKey: edge.signingKey, capacity: edge.profile!.capacity, models: edge.profile!.models,
+});
+
+export function createTick(deps: TickDeps): Tick {
+  const { ctx, redis, queues, funding, challenges, creditWindow } = deps;
+  const { config, logger, metrics, state, view, client, addresses } = ctx;
+  const status: TickStatus = { last: undefined, lastError: undefined };
+  let warnedInactive = -1n;
+
+  async function tick(): Promise<void> {
+    const snap = await view.snapshot();
+    const head = await client.getBlock({ blockTag: "latest" });
+    status.last = { at: Date.now(), epoch: snap.epoch, block: snap.blockNumber };
+    metrics.currentEpoch.set(Number(snap.epoch));
+    const me = snap.verifiers.find((v) => v.signingKey.toLowerCase() === ctx.key.address.toLowerCase());
+    if (me === undefined || me.status !== "Active") {
+      if (warnedInactive !== snap.epoch) logger.warn({ key: ctx.key.address, status: me?.status ?? "unregistered" }, "this key is not an active verifier: serving peers only, no challenges or attestations");
+      warnedInactive = snap.epoch;
+      return;
+    }
+    await planChallenges(snap, head.timestamp);
+    await startObservations(snap);
+    await queueClaims();
+    const settled = await state.getNumber("last-settled");
+    if (settled !== undefined) metrics.epochLag.set(Number(snap.epoch - settled));
+  }
+
+  async function planChallenges(snap: ChainSnapshot, chainNow: bigint): Promise<void> {
+    await funding.topUp();
+    for (const edge of snap.edges) {
+      if (edge.status !== "Active" || edge.profile === undefined) continue;
+      if (await state.isQueued(snap.epoch, edge.edgeId)) continue;
+      const t = target(edge);
+      const model = challenges.modelFor(t);
+      if (model === undefined) continue;
+      const session = await funding.sessionFor(model);
+      if (session === undefined) continue;
+      const planned = challenges.plan({ epoch: snap.epoch, epochStart: snap.epochStart, epochEnd: snap.epochEnd, target: t, counts: config.challenges });
+      const specs = await state.planOnce(snap.epoch, edge.edgeId, planned);
+      await queues.challenges.addBulk(specs.map((spec) => ({
+        name: spec.kind,
+        data: { spec, target: { ...t, edgeId: t.edgeId.toString() } },
+        opts: {
+          jobId: `ch-${spec.epoch}-${spec.edgeId}-${spec.id.slice(2, 18)}`,
+          delay: Math.max(0, (spec.at - Number(chainNow)) * 1000),
+          attempts: config.challenges.attempts,
+          backoff: { type: "exponential", delay: 1_000 },
+          ...KEEP_JOBS,
+        },
+      })));
+      await state.markQueued(snap.epoch, edge.edgeId);
+      logger.debug({ epoch: snap.epoch.toString(), edgeId: edge.edgeId.toString(), challenges: specs.length }, "challenges planned");
+    }
+  }
+
+  async function startObservations(snap: ChainSnapshot): Promise<void> {
+    let next = await state.initNumber("next-observe", snap.epoch);
+    // An observation that ran out of attempts (a long outage) is tried again while the epoch can
+    // still be credited; its success starts the epoch's rounds.
+    for (let e = next - 1n; e >= 0n && e + creditWindow >= snap.epoch; e--) {
+      const job = await queues.epochs.getJob(`observe-${e}`);
+      if (job !== undefined && (await job.isFailed())) await job.retry();
+    }
+    while (next < snap.epoch) {
+      const { end } = await view.epochBounds(next);
+      if (snap.timestamp * 1000n < end * 1000n + BigInt(config.consensus.graceMs)) break;
+      await queues.epochs.add("observe", { epoch: next.toString() }, { jobId: `observe-${next}`, attempts: 10, backoff: { type: "exponential", delay: 1_000 }, ...KEEP_JOBS });
+      next += 1n;
+      await state.setNumber("next-observe", next);
+    }
+  }
+
+  async function queueClaims(): Promise<void> {
+    if (!config.claims.enabled) return;
+    const epochs = await redis.zrange(state.key("unclaimed"), 0, 50);
+    for (const text of epochs) {
+      const epoch = BigInt(text);
+      const jobId = `claims-${epoch}`;
+      const queued = await queues.epochs.getJob(jobId);
+      if (queued !== undefined) {
+        // Out of attempts (a long outage): try again, the epoch is still unclaimed.
+        if (await queued.isFailed()) await queued.retry();
+        continue;
+      }
+      const final = await client.readContract({ address: addresses.settlement, abi: epochSettlementAbi, functionName: "isFinal", args: [epoch] });
+      if (!final) continue;
+      const report = await state.report(epoch);
+      const leading = report?.leader.toLowerCase() === ctx.key.address.toLowerCase();
+      await queues.epochs.add("claims", { epoch: text }, { jobId, delay: leading ? 0 : config.claims.fallbackDelayMs, attempts: 10, backoff: { type: "exponential", delay: 2_000 }, ...KEEP_JOBS });
+    }
+  }
+
+  return {
+    async run() {
+      try {
+        await tick();
+        metrics.ticks.inc({ result: "ok" });
+        status.lastError = undefined;
+      } catch (err) {
+        metrics.ticks.inc({ result: "error" });
+        status.lastError = (err as Error).message;
+        // A failed tick is retried by the next one: log it without a stack for RPC outages.
+        logger.warn({ err: (err as Error).message }, "tick failed (chain or Redis unavailable?); the next tick retries");
+      }
+    },
+    status: () => ({ ...status }),
+  };
+}
