@@ -59,7 +59,9 @@ library JailSpans {
     /// @notice Whether the pool's edge was jailed during `epoch` (so its rewards are declined).
     function jailedIn(StakePool.Pool storage self, uint256 epoch) internal view returns (bool) {
         uint256 fromKey = self.jailFromKey;
-        if (fromKey != 0 && epoch + 1 >= fromKey && epoch <= self.jailToEpoch) return true;
+        // A previous span exists only beside a current one: a never-jailed edge reads one slot.
+        if (fromKey == 0) return false;
+        if (epoch + 1 >= fromKey && epoch <= self.jailToEpoch) return true;
         uint256 prevFromKey = self.prevJailFromKey;
         return prevFromKey != 0 && epoch + 1 >= prevFromKey && epoch <= self.prevJailToEpoch;
     }

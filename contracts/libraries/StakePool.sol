@@ -32,7 +32,8 @@ library StakePool {
     using SafeCast for uint256;
     using Checkpoints for Checkpoints.Trace208;
 
-    /// @notice One edge's pool.
+    /// @notice One edge's pool. The fields a reward credit reads share slots 1 and 2 (with the
+    /// commission it accrues), so a credit touches three slots of the pool.
     struct Pool {
         // slot 0
         uint128 tokens; // active stake, after slashes
@@ -43,21 +44,23 @@ library StakePool {
         uint40 jailedUntil; // 0 when not jailed
         uint32 jailFromKey; // first jailed epoch + 1 of the last jail span; 0 = never jailed
         uint32 jailToEpoch; // last jailed epoch of that span; max while jailed
+        bool allActivated; // every cohort joined so far is earning: activation has nothing to look up
         // slot 2
         uint16 commissionOld; // bps for epochs before commissionEpoch
         uint16 commissionNew; // bps from commissionEpoch on
         uint32 commissionEpoch;
-        uint112 operatorLeavingShares; // self-bond the operator unbonded: still in the pool
-        uint48 operatorLeavingUntil; // when the operator may withdraw it
+        uint128 commissionOwed; // commission credited, not yet moved to the operator's position
         // slot 3
         uint256 accRewardPerShare; // scaled by ACC_SCALE
         Checkpoints.Trace208 joined; // join epoch + 1 => cumulative shares joined
         Checkpoints.Trace208 activations; // activatedKey => accRewardPerShare when it was reached
         Checkpoints.Trace208 unbondingLoss; // timestamp => 1e18 - Φ after slashes at that time
         Checkpoints.Trace208 unbondingQueued; // maturity time => cumulative normalised amount
-        // slot 8 (written only when an edge is jailed again soon after an unjail)
+        // slot 8 (read by slashes and the operator's unbonding, never by credits)
         uint32 prevJailFromKey; // the span before the current one, while credits may still come for it
         uint32 prevJailToEpoch;
+        uint112 operatorLeavingShares; // self-bond the operator unbonded: still in the pool
+        uint48 operatorLeavingUntil; // when the operator may withdraw it
     }
 
     /// @notice One holder's stake in a pool.
@@ -103,11 +106,13 @@ library StakePool {
     /// `cur` and records the reward index at which it starts. The key advances even when no
     /// cohort was due, so later touches in the same epoch skip the lookups; the index is
     /// checkpointed only when shares were activated, which is all a holder's lookup needs (its
-    /// own cohort is never empty).
+    /// own cohort is never empty). Once every cohort is earning, the pool says so, and touches
+    /// skip the lookups until the next join.
     function activate(Pool storage self, uint256 cur, uint256 creditWindow) internal {
-        (uint256 earningShares, uint256 newKey, bool activated) = pendingActivation(self, cur, creditWindow);
+        (uint256 earningShares, uint256 newKey, bool activated, bool all) = pendingActivation(self, cur, creditWindow);
         if (newKey == 0) return;
         self.activatedKey = uint32(newKey);
+        if (all) self.allActivated = true;
         if (!activated) return;
         self.earningShares = uint112(earningShares);
         self.activations.push(uint48(newKey), self.accRewardPerShare.toUint208());
@@ -127,6 +132,7 @@ library StakePool {
             pos.laterShares += uint112(shares);
             pos.laterEpoch = uint32(cur);
         }
+        if (self.allActivated) self.allActivated = false;
         self.joined.push(uint48(cur + 1), self.joined.latest() + uint208(shares));
     }
 
@@ -159,7 +165,10 @@ library StakePool {
     }
 
     /// @notice Shares `amount` over the pool's earning shares, after taking `commissionBps` of
-    /// it. The caller has activated the pool and checked that some shares earn.
+    /// it for the operator. The commission accrues in the pool and reaches the operator's
+    /// position when it claims ({takeCommission}): the same wei as paying it at each credit,
+    /// without touching the operator's position every time. The caller has activated the pool
+    /// and checked that some shares earn.
     /// @return commission The operator's part of `amount`, rounded down.
     function distribute(Pool storage self, uint256 amount, uint256 commissionBps, uint256 earning)
         internal
@@ -167,6 +176,15 @@ library StakePool {
     {
         commission = amount * commissionBps / BPS;
         self.accRewardPerShare += Math.mulDiv(amount - commission, ACC_SCALE, earning);
+        if (commission != 0) self.commissionOwed += commission.toUint128();
+    }
+
+    /// @notice Moves the commission accrued in the pool to the operator's position `op`.
+    function takeCommission(Pool storage self, Position storage op) internal {
+        uint256 owed = self.commissionOwed;
+        if (owed == 0) return;
+        self.commissionOwed = 0;
+        op.rewards += uint128(owed);
     }
 
     // =========================================================== bonding and unbonding
@@ -308,21 +326,24 @@ library StakePool {
     // =========================================================== views
 
     /// @notice Earning shares after activating what is due at `cur`, the new activation key (0
-    /// when it does not move) and whether any shares become earning.
+    /// when it does not move), whether any shares become earning and whether every cohort
+    /// joined so far is then earning.
     function pendingActivation(Pool storage self, uint256 cur, uint256 creditWindow)
         internal
         view
-        returns (uint256 earning, uint256 newKey, bool activated)
+        returns (uint256 earning, uint256 newKey, bool activated, bool all)
     {
         earning = self.earningShares;
-        if (cur <= creditWindow) return (earning, 0, false);
+        if (cur <= creditWindow || self.allActivated) return (earning, 0, false, false);
         uint256 key = cur - creditWindow;
         uint256 oldKey = self.activatedKey;
-        if (key <= oldKey) return (earning, 0, false);
+        if (key <= oldKey) return (earning, 0, false, false);
         (, uint48 lastJoinKey,) = self.joined.latestCheckpoint();
-        if (lastJoinKey <= oldKey) return (earning, 0, false); // nothing is warming up
+        // Nothing warming up: advance the key once and skip the lookups from then on (a pool
+        // nobody ever joined is left untouched).
+        if (lastJoinKey <= oldKey) return lastJoinKey == 0 ? (earning, 0, false, false) : (earning, key, false, true);
         uint256 delta = self.joined.upperLookupRecent(uint48(key)) - self.joined.upperLookupRecent(uint48(oldKey));
-        return (earning + delta, key, delta != 0);
+        return (earning + delta, key, delta != 0, lastJoinKey <= key);
     }
 
     /// @notice Rewards of `shares` of the cohort of `epoch` from the index at which the pool

@@ -167,6 +167,8 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         StakePool.Position storage pos = _positions[edgeId][msg.sender];
         p.activate(currentEpoch(), _creditWindow);
         p.sync(pos);
+        // The registry is asked only when commission has accrued: most claims skip the call.
+        if (p.commissionOwed != 0 && msg.sender == _operatorOf(edgeId)) p.takeCommission(pos);
         amount = pos.rewards;
         require(amount != 0, StakingNothingToClaim());
         pos.rewards = 0;
@@ -255,8 +257,6 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         uint256 reserve = _rewardReserve;
         require(amount <= reserve, StakingInsufficientRewardReserve(amount, reserve));
         uint256 commission = p.distribute(amount, p.commissionAt(epoch), earning);
-        // The operator is read only when there is commission to pay: most credits skip the call.
-        if (commission != 0) _positions[edgeId][_operatorOf(edgeId)].rewards += uint128(commission);
         _rewardReserve = uint128(reserve - amount);
         _totalRewardsOwed += uint128(amount);
         emit RewardCredited(edgeId, epoch, amount, commission);
@@ -370,7 +370,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         returns (uint256 active, uint256 earning, uint256 unbondingSlashable)
     {
         StakePool.Pool storage p = _pools[edgeId];
-        (uint256 earningShares,,) = p.pendingActivation(currentEpoch(), _creditWindow);
+        (uint256 earningShares,,,) = p.pendingActivation(currentEpoch(), _creditWindow);
         active = p.tokens;
         earning = p.sharesValue(earningShares);
         unbondingSlashable = p.unbondingSlashable();
@@ -387,6 +387,10 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         uint256 acc = p.accRewardPerShare;
         uint256 m = pos.earningShares;
         rewards = pos.rewards + Math.mulDiv(m, acc - pos.accPaid, StakePool.ACC_SCALE);
+        if (p.commissionOwed != 0) {
+            (address operator,) = registry.operatorAndState(edgeId);
+            if (account == operator) rewards += p.commissionOwed;
+        }
         uint256 youngestWarming; // epoch of the oldest tranche still warming up, if any
         uint256 cur = currentEpoch();
         uint256[2] memory shares = [uint256(pos.youngShares), pos.laterShares];

@@ -32,6 +32,19 @@ contract StakePoolHarness {
         return _pool.distribute(amount, commissionBps, _pool.earningShares);
     }
 
+    function takeCommission(address operator, uint256 cur) external {
+        StakePool.Position storage op = _touch(operator, cur);
+        _pool.takeCommission(op);
+    }
+
+    function commissionOwed() external view returns (uint256) {
+        return _pool.commissionOwed;
+    }
+
+    function allActivated() external view returns (bool) {
+        return _pool.allActivated;
+    }
+
     function touch(address account, uint256 cur) external {
         _touch(account, cur);
     }
@@ -225,5 +238,43 @@ contract StakePoolFuzzTest is TestBase {
         (uint256 tokensAfter,,) = h.pool();
         assertEq(tokensAfter, tokensBefore - o.firstLoss - o.fromPool, "pool loses first loss and its part");
         assertLe(h.unbondingSlashable(), liveBefore - o.fromUnbonding, "unbonding loses at least its part");
+    }
+
+    function testFuzz_takeCommission_EqualsTheCommissionOfEachCredit(uint256[8] memory amounts, uint256[8] memory rates)
+        public
+    {
+        h.join(ALICE, 1e21, 0);
+        uint256 eager; // what paying the commission at every credit would have paid
+        for (uint256 i; i < amounts.length; ++i) {
+            uint256 amount = bound(amounts[i], 1, 1e27);
+            uint256 bps = bound(rates[i], 0, BPS);
+            uint256 commission = h.credit(amount, bps, W + 1 + i);
+            assertEq(commission, amount * bps / BPS, "commission of one credit");
+            eager += commission;
+            assertEq(h.commissionOwed(), eager, "accrued in the pool");
+        }
+        h.takeCommission(OPERATOR, W + 9);
+        assertEq(h.positionOf(OPERATOR).rewards, eager, "the operator gets every credit's commission, to the wei");
+        assertEq(h.commissionOwed(), 0, "nothing left in the pool");
+        h.takeCommission(OPERATOR, W + 9);
+        assertEq(h.positionOf(OPERATOR).rewards, eager, "taken once");
+    }
+
+    function testFuzz_activate_JoinsAfterEveryCohortEarnedStillWarmUp(uint256 a, uint256 b, uint256 joinEpoch) public {
+        a = bound(a, 1, MAX_STAKE);
+        b = bound(b, 1, MAX_STAKE);
+        joinEpoch = bound(joinEpoch, W + 1, 1_000);
+        uint256 first = h.join(ALICE, a, 0);
+        h.touch(ALICE, W + 1);
+        assertTrue(h.allActivated(), "every cohort earns");
+        uint256 second = h.join(BOB, b, joinEpoch);
+        assertTrue(!h.allActivated(), "a join warms up");
+        h.touch(ALICE, joinEpoch + W);
+        (,, uint256 earning) = h.pool();
+        assertEq(earning, first, "the new cohort waits for its warm-up");
+        h.touch(ALICE, joinEpoch + W + 1);
+        (,, earning) = h.pool();
+        assertEq(earning, first + second, "then earns");
+        assertTrue(h.allActivated(), "every cohort earns again");
     }
 }
