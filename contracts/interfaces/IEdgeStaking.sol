@@ -27,7 +27,8 @@ import {IEpochClock} from "./IEpochClock.sol";
 ///   as "leaving" shares (earning nothing, burned first by a slash) until it withdraws them, under
 ///   the index OPERATOR_UNBONDING_INDEX. Only self-bond still warming up is exempt from first loss.
 /// - **Commission** changes take effect `commissionDelay` epochs after they are requested and
-///   apply to rewards of epochs from then on.
+///   apply to rewards of epochs from then on. The commission of each credit (rounded down)
+///   accrues in the pool and is paid with the operator's next claim; {position} includes it.
 interface IEdgeStaking is IEpochClock {
     /// @notice Lifecycle status of an edge, derived from registry state, jail and self-bond.
     enum EdgeStatus {

@@ -90,13 +90,13 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         _creditWindow = creditWindow;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(GOVERNANCE_ROLE, admin);
-        _setParameter(Parameter.MinSelfBond, initial.minSelfBond);
-        _setParameter(Parameter.UnbondingDelay, initial.unbondingDelay);
-        _setParameter(Parameter.CommissionDelay, initial.commissionDelay);
-        _setParameter(Parameter.OperatorFirstLossBps, initial.operatorFirstLossBps);
-        _setParameter(Parameter.SlashBurnBps, initial.slashBurnBps);
-        _setParameter(Parameter.MaxSlashBps, initial.maxSlashBps);
-        _setParameter(Parameter.JailPeriod, initial.jailPeriod);
+        _setMinSelfBond(initial.minSelfBond);
+        _setUnbondingDelay(initial.unbondingDelay);
+        _setCommissionDelay(initial.commissionDelay);
+        _setOperatorFirstLossBps(initial.operatorFirstLossBps);
+        _setSlashBurnBps(initial.slashBurnBps);
+        _setMaxSlashBps(initial.maxSlashBps);
+        _setJailPeriod(initial.jailPeriod);
     }
 
     // =========================================================== operators & delegators
@@ -128,7 +128,9 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         // Slashable until the delay has passed, counted from the end of this epoch, the last one
         // in which the stake was bonded.
         uint256 withdrawableAt = epochStartTime(cur + 1) + _params.unbondingDelay;
-        if (msg.sender == _operatorOf(edgeId)) {
+        // An account that has unbonding entries unbonded as a delegator: the operator of an edge
+        // never changes and never gets entries, so the registry is asked only on a first unbond.
+        if (pos.unbondCount == 0 && msg.sender == _operatorOf(edgeId)) {
             // The operator's self-bond leaves as shares that stay in the pool until withdrawn:
             // they earn nothing, but take every slash and are the first loss (see StakePool.slash),
             // so unbonding before a fault is reported does not move that loss onto delegators.
@@ -294,37 +296,37 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
 
     /// @inheritdoc IEdgeStaking
     function setMinSelfBond(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
-        _setParameter(Parameter.MinSelfBond, value);
+        _setMinSelfBond(value);
     }
 
     /// @inheritdoc IEdgeStaking
     function setUnbondingDelay(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
-        _setParameter(Parameter.UnbondingDelay, value);
+        _setUnbondingDelay(value);
     }
 
     /// @inheritdoc IEdgeStaking
     function setCommissionDelay(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
-        _setParameter(Parameter.CommissionDelay, value);
+        _setCommissionDelay(value);
     }
 
     /// @inheritdoc IEdgeStaking
     function setOperatorFirstLossBps(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
-        _setParameter(Parameter.OperatorFirstLossBps, value);
+        _setOperatorFirstLossBps(value);
     }
 
     /// @inheritdoc IEdgeStaking
     function setSlashBurnBps(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
-        _setParameter(Parameter.SlashBurnBps, value);
+        _setSlashBurnBps(value);
     }
 
     /// @inheritdoc IEdgeStaking
     function setMaxSlashBps(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
-        _setParameter(Parameter.MaxSlashBps, value);
+        _setMaxSlashBps(value);
     }
 
     /// @inheritdoc IEdgeStaking
     function setJailPeriod(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
-        _setParameter(Parameter.JailPeriod, value);
+        _setJailPeriod(value);
     }
 
     /// @notice Schedules a new epoch length from the next epoch on. Only governance.
@@ -348,7 +350,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
 
     /// @inheritdoc IEdgeStaking
     function edgeStatus(uint256 edgeId) external view returns (EdgeStatus) {
-        (address operator, IEdgeRegistry.EdgeState state) = registry.operatorAndState(edgeId);
+        (address operator, IEdgeRegistry.EdgeState state) = _edgeOf(edgeId);
         if (operator == address(0)) return EdgeStatus.None;
         if (state == IEdgeRegistry.EdgeState.Exiting) return EdgeStatus.Exiting;
         if (_pools[edgeId].isJailed()) return EdgeStatus.Jailed;
@@ -358,7 +360,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
 
     /// @inheritdoc IEdgeStaking
     function selfBond(uint256 edgeId) public view returns (uint256) {
-        (address operator,) = registry.operatorAndState(edgeId);
+        (address operator,) = _edgeOf(edgeId);
         StakePool.Position storage op = _positions[edgeId][operator];
         return _pools[edgeId].sharesValue(uint256(op.earningShares) + op.youngShares + op.laterShares);
     }
@@ -388,7 +390,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         uint256 m = pos.earningShares;
         rewards = pos.rewards + Math.mulDiv(m, acc - pos.accPaid, StakePool.ACC_SCALE);
         if (p.commissionOwed != 0) {
-            (address operator,) = registry.operatorAndState(edgeId);
+            (address operator,) = _edgeOf(edgeId);
             if (account == operator) rewards += p.commissionOwed;
         }
         uint256 youngestWarming; // epoch of the oldest tranche still warming up, if any
@@ -422,7 +424,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
     {
         StakePool.Pool storage p = _pools[edgeId];
         if (index == OPERATOR_UNBONDING_INDEX) {
-            (address operator,) = registry.operatorAndState(edgeId);
+            (address operator,) = _edgeOf(edgeId);
             if (account != operator || p.operatorLeavingShares == 0) return (0, 0, false);
             return (p.sharesValue(p.operatorLeavingShares), p.operatorLeavingUntil, true);
         }
@@ -464,8 +466,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
 
     function _bond(uint256 edgeId, uint256 amount, bool operatorOnly) private {
         require(amount != 0, StakingZeroAmount());
-        (address operator, IEdgeRegistry.EdgeState state) = registry.operatorAndState(edgeId);
-        require(operator != address(0), StakingUnknownEdge(edgeId));
+        (address operator, IEdgeRegistry.EdgeState state) = _knownEdge(edgeId);
         bool isOperator = msg.sender == operator;
         require(!operatorOnly || isOperator, StakingNotOperator(edgeId, msg.sender, operator));
         StakePool.Pool storage p = _pools[edgeId];
@@ -516,45 +517,68 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         if (reporterReward != 0) token.safeTransfer(reporter, reporterReward);
     }
 
-    function _setParameter(Parameter parameter, uint256 value) private {
-        Parameters storage s = _params;
-        uint256 old;
-        if (parameter == Parameter.MinSelfBond) {
-            _checkBounds(parameter, value, 1, MAX_MIN_SELF_BOND);
-            (old, s.minSelfBond) = (s.minSelfBond, uint128(value));
-        } else if (parameter == Parameter.UnbondingDelay) {
-            _checkBounds(parameter, value, MIN_UNBONDING_DELAY, MAX_UNBONDING_DELAY);
-            (old, s.unbondingDelay) = (s.unbondingDelay, uint32(value));
-        } else if (parameter == Parameter.CommissionDelay) {
-            _checkBounds(parameter, value, 1, MAX_COMMISSION_DELAY);
-            (old, s.commissionDelay) = (s.commissionDelay, uint16(value));
-        } else if (parameter == Parameter.OperatorFirstLossBps) {
-            _checkBounds(parameter, value, 0, BPS);
-            (old, s.operatorFirstLossBps) = (s.operatorFirstLossBps, uint16(value));
-        } else if (parameter == Parameter.SlashBurnBps) {
-            _checkBounds(parameter, value, 0, BPS);
-            (old, s.slashBurnBps) = (s.slashBurnBps, uint16(value));
-        } else if (parameter == Parameter.MaxSlashBps) {
-            _checkBounds(parameter, value, 1, MAX_SLASH_BPS_LIMIT);
-            (old, s.maxSlashBps) = (s.maxSlashBps, uint16(value));
-        } else {
-            _checkBounds(parameter, value, MIN_JAIL_PERIOD, MAX_JAIL_PERIOD);
-            (old, s.jailPeriod) = (s.jailPeriod, uint32(value));
-        }
-        emit ParameterChanged(parameter, old, value);
+    function _setMinSelfBond(uint256 value) private {
+        _checkBounds(Parameter.MinSelfBond, value, 1, MAX_MIN_SELF_BOND);
+        emit ParameterChanged(Parameter.MinSelfBond, _params.minSelfBond, value);
+        _params.minSelfBond = uint128(value);
+    }
+
+    function _setUnbondingDelay(uint256 value) private {
+        _checkBounds(Parameter.UnbondingDelay, value, MIN_UNBONDING_DELAY, MAX_UNBONDING_DELAY);
+        emit ParameterChanged(Parameter.UnbondingDelay, _params.unbondingDelay, value);
+        _params.unbondingDelay = uint32(value);
+    }
+
+    function _setCommissionDelay(uint256 value) private {
+        _checkBounds(Parameter.CommissionDelay, value, 1, MAX_COMMISSION_DELAY);
+        emit ParameterChanged(Parameter.CommissionDelay, _params.commissionDelay, value);
+        _params.commissionDelay = uint16(value);
+    }
+
+    function _setOperatorFirstLossBps(uint256 value) private {
+        _checkBounds(Parameter.OperatorFirstLossBps, value, 0, BPS);
+        emit ParameterChanged(Parameter.OperatorFirstLossBps, _params.operatorFirstLossBps, value);
+        _params.operatorFirstLossBps = uint16(value);
+    }
+
+    function _setSlashBurnBps(uint256 value) private {
+        _checkBounds(Parameter.SlashBurnBps, value, 0, BPS);
+        emit ParameterChanged(Parameter.SlashBurnBps, _params.slashBurnBps, value);
+        _params.slashBurnBps = uint16(value);
+    }
+
+    function _setMaxSlashBps(uint256 value) private {
+        _checkBounds(Parameter.MaxSlashBps, value, 1, MAX_SLASH_BPS_LIMIT);
+        emit ParameterChanged(Parameter.MaxSlashBps, _params.maxSlashBps, value);
+        _params.maxSlashBps = uint16(value);
+    }
+
+    function _setJailPeriod(uint256 value) private {
+        _checkBounds(Parameter.JailPeriod, value, MIN_JAIL_PERIOD, MAX_JAIL_PERIOD);
+        emit ParameterChanged(Parameter.JailPeriod, _params.jailPeriod, value);
+        _params.jailPeriod = uint32(value);
     }
 
     /// @dev The edge's operator; reverts for an unknown edge.
     function _operatorOf(uint256 edgeId) private view returns (address operator) {
-        (operator,) = registry.operatorAndState(edgeId);
-        require(operator != address(0), StakingUnknownEdge(edgeId));
+        (operator,) = _knownEdge(edgeId);
     }
 
     function _requireOperator(uint256 edgeId) private view returns (IEdgeRegistry.EdgeState state) {
         address operator;
+        (operator, state) = _knownEdge(edgeId);
+        require(operator == msg.sender, StakingNotOperator(edgeId, msg.sender, operator));
+    }
+
+    /// @dev The edge's operator and state; reverts for an unknown edge.
+    function _knownEdge(uint256 edgeId) private view returns (address operator, IEdgeRegistry.EdgeState state) {
         (operator, state) = registry.operatorAndState(edgeId);
         require(operator != address(0), StakingUnknownEdge(edgeId));
-        require(operator == msg.sender, StakingNotOperator(edgeId, msg.sender, operator));
+    }
+
+    /// @dev The edge's operator and state in the registry (operator zero for an unknown edge).
+    function _edgeOf(uint256 edgeId) private view returns (address operator, IEdgeRegistry.EdgeState state) {
+        return registry.operatorAndState(edgeId);
     }
 
     function _checkBounds(Parameter parameter, uint256 value, uint256 min, uint256 max) private pure {
