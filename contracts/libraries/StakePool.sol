@@ -123,7 +123,9 @@ library StakePool {
     /// a third distinct epoch join the newer one, which then waits for the latest addition's
     /// warm-up: the shares it already held start earning later than their cohort (their rewards
     /// in between stay unpaid), never earlier.
-    function addYoung(Pool storage self, Position storage pos, uint256 shares, uint256 cur) internal {
+    function addYoung(Pool storage self, Position storage pos, uint256 shares, uint256 cur, uint256 creditWindow)
+        internal
+    {
         uint256 young = pos.youngShares;
         if (young == 0 || pos.youngEpoch == cur) {
             pos.youngShares = uint112(young + shares);
@@ -132,7 +134,12 @@ library StakePool {
             pos.laterShares += uint112(shares);
             pos.laterEpoch = uint32(cur);
         }
-        if (self.allActivated) self.allActivated = false;
+        if (self.allActivated) {
+            // Every earlier cohort earns, so the key may move up to the current one in the same
+            // write that marks this cohort as warming up: later touches this epoch skip the lookups.
+            self.allActivated = false;
+            if (cur > creditWindow && cur - creditWindow > self.activatedKey) self.activatedKey = uint32(cur - creditWindow);
+        }
         self.joined.push(uint48(cur + 1), self.joined.latest() + uint208(shares));
     }
 

@@ -479,7 +479,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         StakePool.Position storage pos = _positions[edgeId][msg.sender];
         p.sync(pos);
         uint256 shares = p.mint(edgeId, amount);
-        p.addYoung(pos, shares, cur);
+        p.addYoung(pos, shares, cur, _creditWindow);
         _totalActive += amount.toUint128();
         emit Bonded(edgeId, msg.sender, amount, shares, cur + _creditWindow + 1);
         token.safeTransferFrom(msg.sender, address(this), amount);

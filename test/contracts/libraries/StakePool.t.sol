@@ -24,7 +24,7 @@ contract StakePoolHarness {
     function join(address account, uint256 amount, uint256 cur) external returns (uint256 shares) {
         StakePool.Position storage pos = _touch(account, cur);
         shares = _pool.mint(EDGE, amount);
-        _pool.addYoung(pos, shares, cur);
+        _pool.addYoung(pos, shares, cur, window);
     }
 
     function credit(uint256 amount, uint256 commissionBps, uint256 cur) external returns (uint256 commission) {
@@ -43,6 +43,10 @@ contract StakePoolHarness {
 
     function allActivated() external view returns (bool) {
         return _pool.allActivated;
+    }
+
+    function activatedKey() external view returns (uint256) {
+        return _pool.activatedKey;
     }
 
     function touch(address account, uint256 cur) external {
@@ -269,12 +273,19 @@ contract StakePoolFuzzTest is TestBase {
         assertTrue(h.allActivated(), "every cohort earns");
         uint256 second = h.join(BOB, b, joinEpoch);
         assertTrue(!h.allActivated(), "a join warms up");
+        assertEq(h.activatedKey(), joinEpoch - W, "the key moves up to the current one with the join");
+        uint256 third = h.join(OPERATOR, b, joinEpoch); // same cohort, key already current
         h.touch(ALICE, joinEpoch + W);
         (,, uint256 earning) = h.pool();
         assertEq(earning, first, "the new cohort waits for its warm-up");
         h.touch(ALICE, joinEpoch + W + 1);
         (,, earning) = h.pool();
-        assertEq(earning, first + second, "then earns");
+        assertEq(earning, first + second + third, "then earns");
         assertTrue(h.allActivated(), "every cohort earns again");
+        h.credit(1e24, 0, joinEpoch + W + 1);
+        h.touch(BOB, joinEpoch + W + 1);
+        assertApproxEqAbs(
+            h.positionOf(BOB).rewards, Math.mulDiv(1e24, second, first + second + third), 1, "from activation on"
+        );
     }
 }
