@@ -86,29 +86,47 @@ interface IComputeMarket {
     event FeesBurned(uint256 amount);
     event ParameterChanged(Parameter indexed parameter, uint256 oldValue, uint256 newValue);
 
+    /// @notice A required address argument is zero.
     error MarketZeroAddress();
+    /// @notice The amount is zero.
     error MarketZeroAmount();
+    /// @notice The amount would take an escrow balance or a session budget beyond 96 bits.
     error MarketAmountTooLarge(uint256 amount);
+    /// @notice Asked for `requested` while the payer's available escrow is `balance`.
     error MarketInsufficientBalance(uint256 requested, uint256 balance);
+    /// @notice `payer` has no escrow thawing, so there is nothing to withdraw.
     error MarketNothingThawing(address payer);
+    /// @notice `payer`'s thawing escrow can be withdrawn only from `thawEndsAt`.
     error MarketStillThawing(address payer, uint256 thawEndsAt);
+    /// @notice The payer signs its own vouchers already; it cannot be authorized as a signer.
     error MarketSignerIsPayer();
+    /// @notice The session's expiry is not in the future.
     error MarketExpiryInPast(uint256 expiry);
+    /// @notice A session needs the name of the model it pays for.
     error MarketEmptyModel();
+    /// @notice No session has this id.
     error MarketUnknownSession(uint256 sessionId);
+    /// @notice Only the session's payer may do this.
     error MarketNotSessionPayer(uint256 sessionId, address caller, address payer);
+    /// @notice The session is closed: no more vouchers or changes.
     error MarketSessionAlreadyClosed(uint256 sessionId);
+    /// @notice The voucher names a payer other than the session's.
     error MarketPayerMismatch(uint256 sessionId, address voucherPayer, address sessionPayer);
+    /// @notice The voucher's expiry has passed.
     error MarketVoucherExpired(uint256 expiry, uint256 nowTime);
     /// @notice The voucher is signed by `signer`, neither the payer nor a signer it authorized.
     error MarketUnauthorizedSigner(address payer, address signer);
+    /// @notice The edge is not registered, so it has no operator to pay.
     error MarketUnknownEdge(uint256 edgeId);
     /// @notice The voucher is worth no more than what its (session, edge) already received.
     error MarketVoucherNotNewer(uint256 cumulativeAmount, uint256 redeemed);
+    /// @notice A batch needs one signature per voucher.
     error MarketLengthMismatch(uint256 vouchers, uint256 signatures);
+    /// @notice The accrued protocol fees are zero.
     error MarketNothingToBurn();
     /// @notice The caller has no earnings to withdraw.
     error MarketNothingToWithdraw();
+    /// @notice `value` for `parameter` is outside [min, max].
     error MarketParameterOutOfBounds(Parameter parameter, uint256 value, uint256 min, uint256 max);
 
     // ---------------------------------------------------------------- payers (dApps)

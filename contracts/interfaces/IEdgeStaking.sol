@@ -27,7 +27,8 @@ import {IEpochClock} from "./IEpochClock.sol";
 ///   as "leaving" shares (earning nothing, burned first by a slash) until it withdraws them, under
 ///   the index OPERATOR_UNBONDING_INDEX. Only self-bond still warming up is exempt from first loss.
 /// - **Commission** changes take effect `commissionDelay` epochs after they are requested and
-///   apply to rewards of epochs from then on.
+///   apply to rewards of epochs from then on. The commission of each credit (rounded down)
+///   accrues in the pool and is paid with the operator's next claim; {position} includes it.
 interface IEdgeStaking is IEpochClock {
     /// @notice Lifecycle status of an edge, derived from registry state, jail and self-bond.
     enum EdgeStatus {
@@ -91,33 +92,57 @@ interface IEdgeStaking is IEpochClock {
     event Unjailed(uint256 indexed edgeId, uint256 epoch);
     event ParameterChanged(Parameter indexed parameter, uint256 oldValue, uint256 newValue);
 
+    /// @notice The amount is zero.
     error StakingZeroAmount();
+    /// @notice `amount` buys no share at the pool's current price.
     error StakingZeroShares(uint256 amount);
+    /// @notice A required address argument is zero.
     error StakingZeroAddress();
+    /// @notice Only the edge's operator may do this.
     error StakingNotOperator(uint256 edgeId, address caller, address operator);
+    /// @notice The edge takes no new stake in its current `status` (exiting, or jailed for delegators).
     error StakingEdgeNotAcceptingStake(uint256 edgeId, EdgeStatus status);
+    /// @notice No edge is registered under this id.
     error StakingUnknownEdge(uint256 edgeId);
     /// @notice Asked to unbond more than the caller's earning stake is worth (both in tokens).
     error StakingInsufficientEarningStake(uint256 requested, uint256 available);
+    /// @notice The stake asked for is still warming up; it can be unbonded from `activationEpoch`.
     error StakingStillWarmingUp(uint256 edgeId, address account, uint256 activationEpoch);
+    /// @notice `account` has no unbonding entry `index` in the edge (never created, or withdrawn).
     error StakingUnknownUnbonding(uint256 edgeId, address account, uint256 index);
+    /// @notice The entry can be withdrawn only from `withdrawableAt`.
     error StakingUnbondingNotMature(uint256 withdrawableAt, uint256 nowTime);
+    /// @notice The caller has no rewards accrued in the edge.
     error StakingNothingToClaim();
+    /// @notice Rewards can be credited only for an epoch that has ended.
     error StakingEpochNotEnded(uint256 epoch, uint256 currentEpoch);
+    /// @notice The epoch ended more than the reward credit window ago.
     error StakingCreditWindowClosed(uint256 epoch, uint256 currentEpoch);
+    /// @notice The edge is deregistered: it cannot be unjailed.
     error StakingEdgeExiting(uint256 edgeId);
+    /// @notice Slashes took the edge's whole unbonding queue (Φ is zero): no stake can join it.
     error StakingUnbondingExhausted(uint256 edgeId);
     /// @notice The pool's shares are worth nothing (slashed to dust), so new stake cannot be priced.
     error StakingPoolDepleted(uint256 edgeId);
+    /// @notice The reward reserve holds less than `amount`.
     error StakingInsufficientRewardReserve(uint256 amount, uint256 reserve);
+    /// @notice A commission is at most 10,000 bps.
     error StakingCommissionTooHigh(uint256 bps);
+    /// @notice A commission change is still in flight; another can be asked from `changeableFromEpoch`.
     error StakingCommissionChangePending(uint256 edgeId, uint256 changeableFromEpoch);
+    /// @notice A slash takes more than zero and at most `maxBps` of the stake.
     error StakingSlashFractionOutOfBounds(uint256 fractionBps, uint256 maxBps);
+    /// @notice A fault cannot be in an epoch that has not started.
     error StakingFaultEpochInFuture(uint256 faultEpoch, uint256 currentEpoch);
+    /// @notice The edge is not jailed.
     error StakingNotJailed(uint256 edgeId);
+    /// @notice The edge may be unjailed only from `jailedUntil`.
     error StakingJailPeriodNotOver(uint256 edgeId, uint256 jailedUntil);
+    /// @notice The operator's self-bond is below the minimum an active edge needs.
     error StakingSelfBondBelowMinimum(uint256 edgeId, uint256 selfBond, uint256 minimum);
+    /// @notice `value` for `parameter` is outside [min, max].
     error StakingParameterOutOfBounds(Parameter parameter, uint256 value, uint256 min, uint256 max);
+    /// @notice The reward credit window is zero or above MAX_CREDIT_WINDOW.
     error StakingCreditWindowOutOfBounds(uint256 window);
 
     // ---------------------------------------------------------------- operators & delegators

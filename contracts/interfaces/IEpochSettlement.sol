@@ -120,32 +120,47 @@ interface IEpochSettlement {
     event EquivocationReported(uint256 indexed epoch, address indexed signer, address indexed reporter, uint256 slashed);
     event ParameterChanged(Parameter indexed parameter, uint256 oldValue, uint256 newValue);
 
+    /// @notice A required address argument is zero.
     error SettlementZeroAddress();
+    /// @notice An attestation can be submitted only for an epoch that has ended.
     error SettlementEpochNotEnded(uint256 epoch, uint256 currentEpoch);
+    /// @notice The attestation's Merkle root is zero.
     error SettlementZeroRoot();
+    /// @notice The attestation's total weight is zero.
     error SettlementZeroWeight();
     /// @notice The same attestation was already submitted for this epoch.
     error SettlementAlreadySubmitted(uint256 epoch);
     /// @notice The epoch is final (or resolved, or frozen) and can no longer be disputed.
     error SettlementNotDisputable(uint256 epoch, EpochState state);
+    /// @notice The epoch's attestation is not final yet (or never was): claims and funding wait for `finalAt`.
     error SettlementNotFinal(uint256 epoch, EpochState state, uint256 finalAt);
+    /// @notice Only a frozen (disputed) epoch can be resolved.
     error SettlementNotFrozen(uint256 epoch, EpochState state);
+    /// @notice The epoch's emission was already minted.
     error SettlementAlreadyFunded(uint256 epoch);
+    /// @notice The Merkle proof does not show the leaf under the epoch's root.
     error SettlementInvalidProof(uint256 epoch, uint256 edgeId);
     /// @notice The root and total weight passed with a claim are not the epoch's attested ones.
     error SettlementWrongAttestation(uint256 epoch);
+    /// @notice A leaf's quality is at most QUALITY_ONE.
     error SettlementQualityOutOfRange(uint256 quality);
+    /// @notice The edge's reward for the epoch was already claimed.
     error SettlementAlreadyClaimed(uint256 epoch, uint256 edgeId);
     /// @notice Paying `reward` would take the epoch's claims beyond its emission.
     error SettlementEmissionExceeded(uint256 epoch, uint256 reward, uint256 remaining);
+    /// @notice A batch claim needs at least one claim.
     error SettlementNothingToClaim(uint256 epoch);
+    /// @notice A fault of the edge in that epoch was already reported.
     error SettlementFaultAlreadyReported(uint256 edgeId, uint256 epoch);
+    /// @notice `kind` is not a {FaultKind}.
     error SettlementUnknownFaultKind(uint8 kind);
     /// @notice The two attestations of an equivocation proof are for different epochs.
     error SettlementEpochMismatch(uint256 epochA, uint256 epochB);
     /// @notice The two attestations of an equivocation proof are identical: no equivocation.
     error SettlementIdenticalAttestations();
+    /// @notice The two signatures of an equivocation proof are by different keys.
     error SettlementDifferentSigners(address signerA, address signerB);
+    /// @notice `value` for `parameter` is outside [min, max].
     error SettlementParameterOutOfBounds(Parameter parameter, uint256 value, uint256 min, uint256 max);
 
     // ---------------------------------------------------------------- anyone

@@ -70,14 +70,23 @@ interface IVerifierSet {
     event TrustedPhaseChanged(bool trustedPhase);
     event ParameterChanged(Parameter indexed parameter, uint256 oldValue, uint256 newValue);
 
+    /// @notice A required address argument is zero.
     error VerifierSetZeroAddress();
+    /// @notice A verifier needs an endpoint its peers can reach.
     error VerifierSetEmptyEndpoint();
+    /// @notice The bond is below the minimum.
     error VerifierSetBondTooLow(uint256 bond, uint256 minBond);
+    /// @notice The signing key belongs, or belonged, to a verifier.
     error VerifierSetKeyAlreadyUsed(address signingKey);
+    /// @notice The key's proof of possession does not recover to `signingKey`.
     error VerifierSetInvalidKeyClaim(address signingKey, address recovered);
+    /// @notice No verifier has this id.
     error VerifierSetUnknownVerifier(uint256 verifierId);
+    /// @notice Only the verifier's operator may do this.
     error VerifierSetNotOperator(uint256 verifierId, address caller, address operator);
+    /// @notice The verifier's `status` does not allow this.
     error VerifierSetWrongStatus(uint256 verifierId, VerifierStatus status);
+    /// @notice The verifier's bond can be withdrawn only from `exitableAt`.
     error VerifierSetExitNotReady(uint256 verifierId, uint256 exitableAt);
     /// @notice The verifier's bond was already withdrawn (or slashed to nothing).
     error VerifierSetNothingToWithdraw(uint256 verifierId);
@@ -87,10 +96,13 @@ interface IVerifierSet {
     error VerifierSetSignersNotAscending(uint256 index, address signer);
     /// @notice Signature `index` is by a key that is not an active verifier's current key.
     error VerifierSetNotActiveVerifier(uint256 index, address signer);
+    /// @notice Fewer valid signers than the quorum.
     error VerifierSetBelowQuorum(uint256 signers, uint256 quorum);
+    /// @notice Signature `index` is malformed or does not recover.
     error VerifierSetInvalidSignature(uint256 index);
     /// @notice `signer` never belonged to a verifier.
     error VerifierSetUnknownSigner(address signer);
+    /// @notice `value` for `parameter` is outside [min, max].
     error VerifierSetParameterOutOfBounds(Parameter parameter, uint256 value, uint256 min, uint256 max);
 
     // ---------------------------------------------------------------- verifier operators

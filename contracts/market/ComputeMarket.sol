@@ -345,17 +345,18 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
     }
 
     function _setFeeBps(uint256 value) private {
-        require(value <= MAX_FEE_BPS, MarketParameterOutOfBounds(Parameter.FeeBps, value, 0, MAX_FEE_BPS));
+        _checkBounds(Parameter.FeeBps, value, 0, MAX_FEE_BPS);
         emit ParameterChanged(Parameter.FeeBps, _feeBps, value);
         _feeBps = uint16(value);
     }
 
     function _setThawingPeriod(uint256 value) private {
-        require(
-            value >= MIN_THAWING_PERIOD && value <= MAX_THAWING_PERIOD,
-            MarketParameterOutOfBounds(Parameter.ThawingPeriod, value, MIN_THAWING_PERIOD, MAX_THAWING_PERIOD)
-        );
+        _checkBounds(Parameter.ThawingPeriod, value, MIN_THAWING_PERIOD, MAX_THAWING_PERIOD);
         emit ParameterChanged(Parameter.ThawingPeriod, _thawingPeriod, value);
         _thawingPeriod = uint32(value);
+    }
+
+    function _checkBounds(Parameter parameter, uint256 value, uint256 min, uint256 max) private pure {
+        require(value >= min && value <= max, MarketParameterOutOfBounds(parameter, value, min, max));
     }
 }

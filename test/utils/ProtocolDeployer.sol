@@ -115,8 +115,9 @@ abstract contract ProtocolDeployer is CheatsBase {
     // EdgeStaking's storage: slot 0 EpochClock._clock, slot 1 AccessControl._roles, slot 2 _params,
     // slot 3 _totalActive|_totalUnbonding, slot 4 _totalRewardsOwed|_rewardReserve, slot 5 _pools,
     // slot 6 _positions, slot 7 _unbondings (ReentrancyGuardTransient uses transient storage).
-    // Pool: slot 0 tokens|shares; slot 1 earningShares|activatedKey|jailedUntil|jailFromKey|
-    // jailToEpoch; slot 2 commissionOld|commissionNew|commissionEpoch|operatorLeavingShares|
+    // Pool (StakePool.Pool): slot 0 tokens|shares; slot 1 earningShares|activatedKey|jailedUntil|
+    // jailFromKey|jailToEpoch|allActivated; slot 2 commissionOld|commissionNew|commissionEpoch|
+    // commissionOwed; slot 8 prevJailFromKey|prevJailToEpoch|operatorLeavingShares|
     // operatorLeavingUntil. Position: slot 0 earningShares|youngShares|youngEpoch; slot 1 accPaid;
     // slot 2 rewards|unbondCount; slot 3 laterShares|laterEpoch.
     // Each read below is checked against a public view.
@@ -144,12 +145,12 @@ abstract contract ProtocolDeployer is CheatsBase {
         bytes32 base = keccak256(abi.encode(edgeId, POOLS_SLOT));
         uint256 slot0 = uint256(vm.load(address(staking), base));
         uint256 slot1 = uint256(vm.load(address(staking), bytes32(uint256(base) + 1)));
-        uint256 slot2 = uint256(vm.load(address(staking), bytes32(uint256(base) + 2)));
+        uint256 slot8 = uint256(vm.load(address(staking), bytes32(uint256(base) + 8)));
         p.tokens = uint128(slot0);
         p.shares = slot0 >> 128;
         p.earningShares = uint112(slot1);
-        p.leavingShares = uint112(slot2 >> 64);
-        p.leavingUntil = uint48(slot2 >> 176);
+        p.leavingShares = uint112(slot8 >> 64);
+        p.leavingUntil = uint48(slot8 >> 176);
         (uint256 active,,) = staking.edgeStake(edgeId);
         assertEq(p.tokens, active, "storage layout guard: Pool.tokens != edgeStake().active");
         (address operator,) = registry.operatorAndState(edgeId);
