@@ -18,6 +18,8 @@ export interface DevnetClients {
   test: TestClient<"hardhat", Transport, Chain>;
   /** A wallet client for `account`: a local account, or the address of one of the node's unlocked accounts. */
   wallet(account: Account | Address): WalletClient<Transport, Chain, Account>;
+  /** The node's unlocked accounts (eth_accounts). */
+  accounts(): Promise<Address[]>;
 }
 
 /** Clients over `transport` for the Hardhat chain `chainId` (the node's accounts are unlocked). */
@@ -29,6 +31,7 @@ export function devnetClients(transport: Transport, chainId: number): DevnetClie
     public: createPublicClient({ chain, transport, pollingInterval: 100, cacheTime: 0 }),
     test: createTestClient({ chain, transport, mode: "hardhat" }),
     wallet: (account) => createWalletClient({ chain, transport, account, pollingInterval: 100, cacheTime: 0 }) as WalletClient<Transport, Chain, Account>,
+    accounts: () => createWalletClient({ chain, transport }).getAddresses(),
   };
 }
 
