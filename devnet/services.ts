@@ -78,7 +78,7 @@ export function edgeConfig(launch: EdgeLaunch): EdgeConfigInput {
     edgeId: launch.edgeId.toString(),
     listen: { host: launch.host, port: launch.port },
     dataDir: launch.dataDir,
-    chain: { rpcUrl: launch.rpcUrl, addresses: launch.addresses, pollIntervalMs: 1_000 },
+    chain: { rpcUrl: launch.rpcUrl, addresses: { registry: launch.addresses.registry, staking: launch.addresses.staking, market: launch.addresses.market }, pollIntervalMs: 1_000 },
     models: [{ name: launch.model, backend: { type: "reference" }, price: { inputPerToken: "1000000000000", outputPerToken: "2000000000000" }, maxTokens: 1024, defaultMaxTokens: 64 }],
     payment: { required: true, minVoucherLifetimeSeconds: 300, redeemIntervalSeconds: 60, redeemBatchSize: 50, thawMarginSeconds: 120 },
     log: { level: "info" },

@@ -88,8 +88,8 @@ export interface Supervisor {
   start(spec: ServiceSpec): Promise<Service>;
   /** The services, in start order. */
   services(): readonly Service[];
-  /** Stops every service, last started first. */
-  stopAll(): Promise<void>;
+  /** Stops every service, last started first; `beforeStop` runs before each one is stopped. */
+  stopAll(beforeStop?: (service: Service) => Promise<void>): Promise<void>;
   /** SIGKILLs every group at once (synchronous: usable in an `exit` handler). */
   killAllNow(): void;
 }
@@ -304,9 +304,12 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
       return service;
     },
     services: () => [...started],
-    async stopAll() {
+    async stopAll(beforeStop) {
       stopping = true;
-      for (const service of [...started].reverse()) await service.stop();
+      for (const service of [...started].reverse()) {
+        await beforeStop?.(service).catch(() => undefined);
+        await service.stop();
+      }
       process.off("exit", onExit);
       watchdog?.stdin?.end();
     },
