@@ -51,8 +51,9 @@ export interface ServiceSpec {
   /** Added to the supervisor's environment. */
   env?: Record<string, string>;
   cwd?: string;
-  /** Where stdout and stderr go (truncated on the first start, appended to on restarts). */
+  /** Where stdout and stderr go (truncated on the first start unless `appendLog`, appended to on restarts). */
   logFile: string;
+  appendLog?: boolean;
   /** Resolves true once the service answers (default: as soon as it is spawned). */
   ready?: () => Promise<boolean>;
   /** Default 60 s. */
@@ -80,8 +81,8 @@ export interface Service {
   /** Restarts so far. */
   readonly restarts: number;
   running(): boolean;
-  /** Stops it (and its group) and keeps it down. */
-  stop(): Promise<void>;
+  /** Stops it (and its group) with `signal` (default: its `stopSignal`) and keeps it down. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export interface Supervisor {
@@ -263,7 +264,7 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
       }
     }
 
-    async stop(): Promise<void> {
+    async stop(signal?: NodeJS.Signals): Promise<void> {
       this.wanted = false;
       if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
       const child = this.child;
@@ -283,7 +284,7 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
           clearTimeout(timer);
           resolve();
         });
-        signalGroup(pid, this.spec.stopSignal ?? "SIGTERM");
+        signalGroup(pid, signal ?? this.spec.stopSignal ?? "SIGTERM");
       });
     }
   }
@@ -293,7 +294,7 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
       if (stopping) throw new Error(`the supervisor is stopping: ${spec.name} not started`);
       const service = new ManagedService(spec);
       started.push(service);
-      const child = service.spawnChild(false);
+      const child = service.spawnChild(spec.appendLog === true);
       try {
         await service.waitReady(child);
         service.everReady = true;
