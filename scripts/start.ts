@@ -44,7 +44,11 @@ const url = (port: number) => `http://${HOST}:${port}`;
 let step = 0;
 const say = (message: string) => console.log(`[start] ${message}`);
 const begin = (message: string) => say(`(${++step}/10) ${message}`);
-const supervisor = createSupervisor({ env: serviceEnv(ROOT), onEvent: (e) => say(describeEvent(e)) });
+const supervisor = createSupervisor({ env: serviceEnv(ROOT), onEvent: (e) => {
+  say(describeEvent(e));
+  // Everything runs on the node's chain: without it there is no network left to keep.
+  if (e.type === "exited" && e.name === "the Hardhat node") void shutdown("the node exited", 1);
+} });
 let dapp: DemoDapp | undefined;
 let follower: ChainFollower | undefined;
 let stopping = false;
@@ -68,7 +72,8 @@ async function shutdown(reason: string, code = 0): Promise<never> {
   }
   return new Promise<never>(() => undefined); // the first shutdown exits
 }
-const fail = (message: string) => (console.error(`[start] ✗ ${message}`), shutdown("setup failed", 1));
+// While stopping, what fails in the setup (it runs on until it needs a stopped service) is no news.
+const fail = (message: string) => (stopping || console.error(`[start] ✗ ${message}`), shutdown("setup failed", 1));
 process.on("SIGINT", () => void shutdown("SIGINT received"));
 process.on("SIGTERM", () => void shutdown("SIGTERM received"));
 // `npm start` runs under `sh -c`, which dies on npm's SIGTERM without passing it on.
