@@ -46,7 +46,7 @@ import { fileURLToPath } from "node:url";
 
 import { Queue, Worker } from "bullmq";
 import type { Job } from "bullmq";
-import type { Address, Hex, TypedDataDomain } from "viem";
+import type { Hex, TypedDataDomain } from "viem";
 
 import type { ModelConfig } from "../lib/reference-model/index.ts";
 import { createChallengeRunner, runChallengeAttempt } from "../verifier/challengeRunner.ts";

@@ -14,7 +14,7 @@ import autocannon from "autocannon";
 import { network } from "hardhat";
 import secp256k1 from "secp256k1";
 import { hexToBytes, toHex } from "viem";
-import type { Address, Hex } from "viem";
+import type { Hex } from "viem";
 
 import { createVoucherVerifier } from "../lib/protocol/fastVoucher.ts";
 import { encodeVoucherHeader } from "../lib/protocol/voucherHeader.ts";

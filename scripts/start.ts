@@ -14,7 +14,6 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
 import { readProtocolAddresses } from "../lib/protocol/addresses.ts";
 import { edgeRegistryAbi, edgeStakingAbi, edgeTokenAbi, verifierSetAbi } from "../lib/protocol/abis.ts";
-import { EDGE_STATUS_NAMES } from "../lib/protocol/enums.ts";
 import { advanceTo, chainTime, deployWithIgnition, devnetClients, hardhatBin, runCommand, setIntervalMining, startHardhatNode } from "../devnet/chain.ts";
 import { createDemoDapp, type DemoDapp } from "../devnet/dapp.ts";
 import { createChainFollower, type ChainFollower } from "../devnet/follower.ts";
