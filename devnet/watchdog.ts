@@ -1,20 +1,33 @@
 // The supervisor's watchdog: a separate process that outlives a parent killed by SIGKILL (which
 // runs no exit handler) and then stops the process groups the parent left behind. The parent
 // writes `+<pgid>` when a group starts and `-<pgid>` when it is gone; when its end of the pipe
-// closes — the parent exited, however it died — every group still listed gets SIGTERM, then
-// SIGKILL after a grace period. Run by `node devnet/watchdog.ts <graceMs>` (see supervisor.ts).
+// closes — the parent exited, however it died — the groups still listed are stopped as the
+// supervisor would have: last started first, each with SIGTERM, then SIGKILL after `graceMs` (so an
+// edge can still redeem its vouchers through the node, which goes last). Run by
+// `node devnet/watchdog.ts <graceMs>` (see supervisor.ts).
 const graceMs = Number(process.argv[2] ?? "5000");
+/** Live groups in start order (a Set keeps insertion order). */
 const groups = new Set<number>();
 let pending = "";
 
-function signalAll(signal: NodeJS.Signals): void {
-  for (const pgid of groups) {
-    try {
-      process.kill(-pgid, signal);
-    } catch {
-      groups.delete(pgid); // already gone
-    }
+function alive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
   }
+}
+
+async function stopGroup(pgid: number): Promise<void> {
+  try {
+    process.kill(-pgid, "SIGTERM");
+  } catch {
+    return; // already gone
+  }
+  const deadline = Date.now() + graceMs;
+  while (alive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (alive(pgid)) process.kill(-pgid, "SIGKILL");
 }
 
 process.stdin.setEncoding("utf8");
@@ -29,14 +42,10 @@ process.stdin.on("data", (chunk: string) => {
     else if (line.startsWith("-")) groups.delete(pgid);
   }
 });
-process.stdin.on("close", () => {
-  if (groups.size === 0) process.exit(0);
-  signalAll("SIGTERM");
-  setTimeout(() => {
-    signalAll("SIGKILL");
-    process.exit(0);
-  }, graceMs);
+process.stdin.on("close", async () => {
+  for (const pgid of [...groups].reverse()) await stopGroup(pgid);
+  process.exit(0);
 });
-// The terminal's Ctrl-C reaches the whole foreground group: this process stays to clean up.
+// The terminal's Ctrl-C or hang-up must not stop the one process left to clean up.
 process.on("SIGINT", () => undefined);
 process.on("SIGHUP", () => undefined);

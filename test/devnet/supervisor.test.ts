@@ -128,23 +128,27 @@ describe("devnet supervisor", function () {
     expect(events).to.deep.equal([{ type: "killed-after-timeout", name: "stubborn", timeoutMs: 500 }]);
   });
 
-  it("leaves no child behind when the process that supervises it is killed with SIGKILL", async function () {
-    const log = path.join(dir, "orphan.log");
+  it("leaves no child behind when the process that supervises it is killed with SIGKILL, stopping them last started first", async function () {
+    const order = path.join(dir, "order");
+    const child = (name: string) => `process.on("SIGTERM", () => { require("node:fs").appendFileSync(${JSON.stringify(order)}, "${name}\\n"); setTimeout(() => process.exit(0), 200); }); setInterval(() => {}, 1000);`;
     const parentProgram =
       `import { createSupervisor } from ${JSON.stringify(SUPERVISOR)};` +
-      `const s = createSupervisor({ orphanGraceMs: 500 });` +
-      `const svc = await s.start({ name: "child", command: process.execPath, args: ["-e", "setInterval(() => {}, 1000)"], logFile: ${JSON.stringify(log)} });` +
-      `console.log("child " + svc.pid); setInterval(() => {}, 1000);`;
+      `const s = createSupervisor({ orphanGraceMs: 2000 });` +
+      `const pids = [];` +
+      `for (const name of ["first", "second"]) pids.push((await s.start({ name, command: process.execPath, args: ["-e", ${JSON.stringify(child("NAME"))}.replace("NAME", name)], logFile: ${JSON.stringify(path.join(dir, "orphan.log"))} })).pid);` +
+      `console.log("children " + pids.join(" ")); setInterval(() => {}, 1000);`;
     const parent = spawn(process.execPath, ["--input-type=module", "-e", parentProgram], { stdio: ["ignore", "pipe", "inherit"] });
-    const childPid = await new Promise<number>((resolve, reject) => {
+    const children = await new Promise<number[]>((resolve, reject) => {
       parent.stdout.on("data", (d: Buffer) => {
-        const m = /child (\d+)/.exec(d.toString());
-        if (m !== null) resolve(Number(m[1]));
+        const m = /children (\d+) (\d+)/.exec(d.toString());
+        if (m !== null) resolve([Number(m[1]), Number(m[2])]);
       });
-      parent.once("exit", () => reject(new Error("the parent exited before starting its child")));
+      parent.once("exit", () => reject(new Error("the parent exited before starting its children")));
     });
-    expect(alive(childPid)).to.equal(true);
+    await new Promise((r) => setTimeout(r, 300)); // their SIGTERM handlers are installed
+    expect(children.every(alive)).to.equal(true);
     parent.kill("SIGKILL");
-    expect(await waitUntil(async () => !alive(childPid), 10_000)).to.equal(true, `child ${childPid} outlived its parent`);
+    expect(await waitUntil(async () => !children.some(alive), 10_000)).to.equal(true, `children ${children.join(", ")} outlived their parent`);
+    expect(readFileSync(order, "utf8").trim().split("\n")).to.deep.equal(["second", "first"]);
   });
 });
