@@ -4,12 +4,12 @@
 //
 // What runs where (the machine's cores are shared by all of it; the JSON records how many):
 // - this process (the `hardhat run` process): the in-process Hardhat chain with the protocol
-//   deployed (test/helpers/edgeTestbed.ts), served over HTTP JSON-RPC (startRpcBridge), and the
+//   deployed (devnet/testbed.ts), served over HTTP JSON-RPC (startRpcBridge), and the
 //   orchestration. Nothing of it is on a challenge's path: edges poll the chain every 2 s.
 // - `edges` edge processes: `node edge/main.ts --config …`, the operator's command, each with the
 //   built-in reference backend on 1 worker thread, payment required (vouchers checked and stored
 //   in LMDB, usage log, receipts signed natively with the key from `loadKey`).
-// - one redis-server (test/helpers/redis.ts: AOF on, everysec), the verifier's Redis.
+// - one redis-server (devnet/redis.ts: AOF on, everysec), the verifier's Redis.
 // - ONE verifier process per run: `node bench/challenges.ts --verifier-process <json>` (this file,
 //   plain Node). It runs a BullMQ Queue and a Worker (concurrency `concurrency`) whose processor is
 //   the service's challenge job (verifier/jobs/challenge.ts): `createChallengeRunner`
@@ -46,7 +46,7 @@ import { fileURLToPath } from "node:url";
 
 import { Queue, Worker } from "bullmq";
 import type { Job } from "bullmq";
-import type { Address, Hex, TypedDataDomain } from "viem";
+import type { Hex, TypedDataDomain } from "viem";
 
 import type { ModelConfig } from "../lib/reference-model/index.ts";
 import { createChallengeRunner, runChallengeAttempt } from "../verifier/challenges/runner.ts";
@@ -421,30 +421,32 @@ export async function measureChallenges(options: ChallengeBenchOptions = {}): Pr
   const profile = options.profile ?? process.env.BENCH_CHALLENGE_PROF === "1";
 
   const { network } = await import("hardhat");
-  const { deployEdgeTestbed, edgeConfig, EDGE_MODEL, INPUT_PRICE, OUTPUT_PRICE, startRpcBridge } = await import("../test/helpers/edgeTestbed.ts");
-  const { startTestRedis } = await import("../test/helpers/redis.ts");
+  const { deployMarketTestbed, edgeConfigFor, EDGE_MODEL, INPUT_PRICE, OUTPUT_PRICE, startRpcBridge } = await import("../devnet/testbed.ts");
+  const { startScratchRedis } = await import("../devnet/redis.ts");
   const { edgeDomain } = await import("../lib/protocol/edgeProofs.ts");
-  const { TOKEN } = await import("../test/helpers/protocol.ts");
+  const { chainTime } = await import("../devnet/chain.ts");
+  const { deposit, fund, openSession } = await import("../devnet/protocol.ts");
+  const { edgeStakingAbi } = await import("../lib/protocol/abis.ts");
+  const { generatePrivateKey, privateKeyToAccount } = await import("viem/accounts");
+  const TOKEN = 10n ** 18n;
 
   const conn = await network.create();
-  const bed = await deployEdgeTestbed(conn, { edges: edgeCount });
-  const { ethers } = conn;
+  const bed = await deployMarketTestbed(conn, { edges: edgeCount });
+  const { clients, addresses } = bed;
 
   // The verifier's challenge payer: a fresh account with its own escrow and session, as the
   // service's funding opens them (verifier/challenges/funding.ts), so that vouchers are signed by their payer.
-  const payerWallet = ethers.Wallet.createRandom().connect(ethers.provider);
-  await bed.env.admin.sendTransaction({ to: payerWallet.address, value: ethers.parseEther("10") });
-  await bed.env.token.connect(bed.env.bob).transfer(payerWallet.address, 1_000n * TOKEN);
-  await bed.env.token.connect(payerWallet).approve(await bed.env.market.getAddress(), ethers.MaxUint256);
-  await bed.env.market.connect(payerWallet).deposit(payerWallet.address, 1_000n * TOKEN);
-  const now = BigInt(await conn.networkHelpers.time.latest());
-  await bed.env.market.connect(payerWallet).openSession(EDGE_MODEL, 500n * TOKEN, now + 30n * 86_400n);
-  const sessionId = await bed.env.market.sessionCount();
-  const epoch = await bed.env.staking.currentEpoch();
-  const registry = (await bed.env.registry.getAddress()) as Address;
+  const payerKey = generatePrivateKey();
+  const payer = privateKeyToAccount(payerKey);
+  await fund(clients, addresses, bed.admin, payer.address, { eth: 10n * TOKEN, tokens: 1_000n * TOKEN });
+  await deposit(clients, addresses, payer, 1_000n * TOKEN);
+  const now = await chainTime(clients);
+  const sessionId = await openSession(clients, addresses, payer, EDGE_MODEL, 500n * TOKEN, now + 30n * 86_400n);
+  const epoch = await clients.public.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "currentEpoch" });
+  const registry = addresses.registry;
 
   const bridge = await startRpcBridge(conn.provider);
-  const redis = await startTestRedis();
+  const redis = await startScratchRedis();
   const prefix = `bench-${randomBytes(4).toString("hex")}`;
   const ticks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
   const results: RowResult[] = [];
@@ -454,8 +456,8 @@ export async function measureChallenges(options: ChallengeBenchOptions = {}): Pr
       const edges: { child: ChildProcess; url: string; edge: (typeof bed.edges)[number] }[] = [];
       try {
         for (const edge of bed.edges) {
-          const config = edgeConfig(bed, edge, bridge.url, {
-            chain: { rpcUrl: bridge.url, addresses: { registry: bed.env.registry.target as string, staking: bed.env.staking.target as string, market: bed.env.market.target as string }, pollIntervalMs: 2_000 },
+          const config = edgeConfigFor(addresses, edge.edgeId, bridge.url, {
+            chain: { rpcUrl: bridge.url, addresses: { registry: addresses.registry, staking: addresses.staking, market: addresses.market }, pollIntervalMs: 2_000 },
             models: [{
               name: EDGE_MODEL,
               backend: { type: "reference", threads: 1, ...(row.shape ?? {}) },
@@ -489,7 +491,7 @@ export async function measureChallenges(options: ChallengeBenchOptions = {}): Pr
             concurrency,
             warmupSeconds,
             windowSeconds,
-            payerKey: payerWallet.privateKey as Hex,
+            payerKey,
             sessionId: sessionId.toString(),
             epoch: epoch.toString(),
             epochStart: now.toString(),

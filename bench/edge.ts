@@ -14,14 +14,13 @@ import autocannon from "autocannon";
 import { network } from "hardhat";
 import secp256k1 from "secp256k1";
 import { hexToBytes, toHex } from "viem";
-import type { Address, Hex } from "viem";
+import type { Hex } from "viem";
 
 import { createVoucherVerifier } from "../lib/protocol/fastVoucher.ts";
 import { encodeVoucherHeader } from "../lib/protocol/voucherHeader.ts";
 import type { Voucher } from "../lib/protocol/eip712.ts";
 import { countPromptTokens } from "../lib/reference-model/index.ts";
-import { deployEdgeTestbed, EDGE_MODEL, edgeConfig, INPUT_PRICE, OUTPUT_PRICE, startRpcBridge } from "../test/helpers/edgeTestbed.ts";
-import type { EdgeTestbed } from "../test/helpers/edgeTestbed.ts";
+import { deployMarketTestbed, type DeployedMarketTestbed, EDGE_MODEL, edgeConfigFor, INPUT_PRICE, OUTPUT_PRICE, startRpcBridge } from "../devnet/testbed.ts";
 
 const CONNECTIONS = 64;
 const WARMUP_SECONDS = 3;
@@ -61,12 +60,12 @@ function stop(child: ChildProcess): Promise<void> {
 }
 
 /** Vouchers a gateway would send, one per request: cumulative k × cost, signed with the native addon. */
-function presignVouchers(bed: EdgeTestbed, edgeId: bigint, count: number, cost: bigint): string[] {
+function presignVouchers(bed: DeployedMarketTestbed, edgeId: bigint, count: number, cost: bigint): string[] {
   const verifier = createVoucherVerifier(bed.domain);
   const key = hexToBytes(bed.gatewayPrivateKey);
   const headers: string[] = new Array(count);
   for (let k = 1; k <= count; k++) {
-    const voucher: Voucher = { payer: bed.payer.address as Address, edgeId, sessionId: bed.sessionId, cumulativeAmount: BigInt(k) * cost, expiry: 2n ** 40n };
+    const voucher: Voucher = { payer: bed.payer, edgeId, sessionId: bed.sessionId, cumulativeAmount: BigInt(k) * cost, expiry: 2n ** 40n };
     const { signature, recid } = secp256k1.ecdsaSign(verifier.digest(voucher), key);
     const sig = new Uint8Array(65);
     sig.set(signature, 0);
@@ -98,7 +97,7 @@ async function drive(url: string, vouchers?: string[]): Promise<Run> {
 }
 
 const conn = await network.create();
-const bed = await deployEdgeTestbed(conn);
+const bed = await deployMarketTestbed(conn);
 const bridge = await startRpcBridge(conn.provider);
 const edge = bed.edges[0]!;
 const cost = BigInt(countPromptTokens(MESSAGES)) * INPUT_PRICE + BigInt(MAX_TOKENS) * OUTPUT_PRICE;
@@ -110,7 +109,7 @@ const rounds: Record<"paid" | "unpaid", Run[]> = { paid: [], unpaid: [] };
 try {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const mode of ["unpaid", "paid"] as const) {
-      const config = edgeConfig(bed, edge, bridge.url, {
+      const config = edgeConfigFor(bed.addresses, edge.edgeId, bridge.url, {
         payment: { required: mode === "paid", minVoucherLifetimeSeconds: 60, redeemIntervalSeconds: 3600 },
         limits: { maxConcurrent: 64, maxQueue: 1024, queueTimeoutMs: 60_000, bodyLimitBytes: 65_536 },
         log: { level: "info" }, // the "edge serving" line says where it listens; requests are not logged

@@ -2,14 +2,14 @@
 // in-process Hardhat chain (served over real HTTP JSON-RPC, blocks mined every second so that chain
 // time follows the clock), staked edges serving over HTTP (one of them may answer wrongly), a real
 // Redis, and verifier processes started exactly as operators start them (`node verifier/main.ts
-// --config <file>`), which can be killed and restarted. Importing this file runs nothing.
-import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+// --config <file>`) under the devnet's supervisor, which a test can kill and restart. Importing this
+// file runs nothing.
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import type { Hex } from "viem";
+import { custom, type Address, type EIP1193Provider, type Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import pino from "pino";
 
@@ -21,10 +21,13 @@ import { marketDomain, signVoucher, verifierDomain } from "../../lib/protocol/ei
 import { observationToJson, signObservation } from "../../verifier/consensus/observation.ts";
 import { signAttestation } from "../../verifier/consensus/report.ts";
 import { encodeVoucherHeader, VOUCHER_HEADER } from "../../lib/protocol/voucherHeader.ts";
-import { EDGE_MODEL, edgeConfigFor, startRpcBridge } from "./edgeTestbed.ts";
+import { devnetClients } from "../../devnet/chain.ts";
+import { openSession } from "../../devnet/protocol.ts";
+import { freePort, httpReady } from "../../devnet/readiness.ts";
+import { startScratchRedis } from "../../devnet/redis.ts";
+import { createSupervisor, type Service } from "../../devnet/supervisor.ts";
+import { EDGE_MODEL, edgeConfigFor, startRpcBridge } from "../../devnet/testbed.ts";
 import { type Connection, goToEpoch, MIN_SELF_BOND, profile, signKeyClaim, testParameters, TOKEN, typedContracts } from "./protocol.js";
-import { freePort } from "./ports.ts";
-import { startTestRedis } from "./redis.ts";
 import { startRpcProxy } from "./txSender.ts";
 
 export const NETWORK_EPOCH = 60n;
@@ -45,7 +48,8 @@ export interface VerifierProcess {
   address: `0x${string}`;
   configFile: string;
   logFile: string;
-  child: ChildProcess | undefined;
+  /** Its main process, once started. */
+  service: Service | undefined;
   /** Starts (or restarts) the process and waits for its /health to answer. */
   start(): Promise<void>;
   /** Starts one more process of this verifier (same key, Redis and prefix; its own port): scale-out. Returns its URL. */
@@ -146,10 +150,11 @@ export async function deployNetwork(conn: Connection, options: {
   await token.connect(dappWallet).approve(addresses.market, 5_000n * TOKEN);
   await market.connect(dappWallet).deposit(dappWallet.address, 5_000n * TOKEN);
   const now = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
-  await market.connect(dappWallet).openSession(EDGE_MODEL, 1_000n * TOKEN, now + 30n * 86_400n);
-  const dappSession = await market.sessionCount();
-  const dappAccount = privateKeyToAccount(dappWallet.privateKey as Hex);
   const chainId = BigInt((await provider.request({ method: "eth_chainId" })) as string);
+  const clients = devnetClients(custom(provider as EIP1193Provider), Number(chainId));
+  const dappAccount = privateKeyToAccount(dappWallet.privateKey as Hex);
+  // Its session id from its own SessionOpened event: the verifiers' challenge payers open sessions too.
+  const dappSession = await openSession(clients, { market: addresses.market as Address }, dappAccount, EDGE_MODEL, 1_000n * TOKEN, now + 30n * 86_400n);
   const dappDomain = marketDomain(chainId, addresses.market);
   const paidSoFar = new Map<bigint, bigint>();
   /** The dApp asks edge `index` one question and pays for it (402 → voucher → answer). */
@@ -167,7 +172,8 @@ export async function deployNetwork(conn: Connection, options: {
     return { status: paid.status, body: (await paid.json()) as { choices?: Array<{ message: { content: string } }> } };
   }
 
-  const redis = await startTestRedis();
+  const redis = await startScratchRedis();
+  const supervisor = createSupervisor();
   const bridge = await startRpcBridge(provider);
   // Verifiers reach the chain through a proxy that a test can make fail.
   const rpc = await startRpcProxy(bridge.url);
@@ -190,26 +196,19 @@ export async function deployNetwork(conn: Connection, options: {
     const configFile = path.join(dir, `verifier-${index + 1}.json`);
     writeFileSync(configFile, JSON.stringify(config, null, 2));
     const logFile = path.join(dir, `verifier-${index + 1}.log`);
-    const extra: ChildProcess[] = [];
-    /** Starts `node verifier/main.ts` with this verifier's configuration and waits for its /health. */
-    async function launch(url: string, logPath: string, env: Record<string, string> = {}): Promise<ChildProcess> {
-      const log = createWriteStream(logPath, { flags: "a" });
-      const child = spawn(process.execPath, [VERIFIER_MAIN, "--config", configFile], {
-        env: { ...process.env, TIDEWAY_VERIFIER_KEY: v.key, TIDEWAY_CHALLENGE_PAYER_KEY: v.payer, ...env },
-        stdio: ["ignore", "pipe", "pipe"],
+    const extra: Service[] = [];
+    /** Starts `node verifier/main.ts` with this verifier's configuration and waits for its /health (a test restarts it itself). */
+    function launch(name: string, url: string, logPath: string, env: Record<string, string> = {}): Promise<Service> {
+      return supervisor.start({
+        name,
+        command: process.execPath,
+        args: [VERIFIER_MAIN, "--config", configFile],
+        env: { TIDEWAY_VERIFIER_KEY: v.key, TIDEWAY_CHALLENGE_PAYER_KEY: v.payer, ...env },
+        logFile: logPath,
+        appendLog: true,
+        ready: httpReady(`${url}/health`, [200, 503]),
+        restart: false,
       });
-      child.stdout!.pipe(log);
-      child.stderr!.pipe(log);
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        if (child.exitCode !== null) throw new Error(`verifier ${index + 1} exited with ${child.exitCode}:\n${readFileSync(logPath, "utf8").slice(-3000)}`);
-        try {
-          const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1_000) });
-          if (r.status === 200 || r.status === 503) return child;
-        } catch { /* not up yet */ }
-        if (Date.now() > deadline) throw new Error(`verifier ${index + 1} did not start:\n${readFileSync(logPath, "utf8").slice(-3000)}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
     }
     const handle: VerifierProcess = {
       index,
@@ -218,23 +217,18 @@ export async function deployNetwork(conn: Connection, options: {
       address: privateKeyToAccount(v.key).address,
       configFile,
       logFile,
-      child: undefined,
+      service: undefined,
       async start() {
-        handle.child = await launch(handle.url, logFile);
+        handle.service = await launch(`verifier ${index + 1}`, handle.url, logFile);
       },
       async startAnotherProcess() {
         const port = await freePort();
         const url = `http://127.0.0.1:${port}`;
-        extra.push(await launch(url, `${logFile}.${port}`, { TIDEWAY_VERIFIER_PORT: String(port) }));
+        extra.push(await launch(`verifier ${index + 1} (port ${port})`, url, `${logFile}.${port}`, { TIDEWAY_VERIFIER_PORT: String(port) }));
         return url;
       },
       async stop(signal = "SIGTERM") {
-        for (const child of [handle.child, ...extra.splice(0)]) {
-          if (child === undefined || child.exitCode !== null || child.signalCode !== null) continue;
-          const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-          child.kill(signal);
-          await exited;
-        }
+        for (const service of [handle.service, ...extra.splice(0)]) await service?.stop(signal);
       },
       logs() {
         const files = [logFile, ...readdirSync(dir).filter((f) => f.startsWith(`${path.basename(logFile)}.`)).map((f) => path.join(dir, f))];
@@ -286,6 +280,7 @@ export async function deployNetwork(conn: Connection, options: {
     },
     async stopAll() {
       await Promise.all(verifiers.map((v) => v.stop("SIGKILL")));
+      await supervisor.stopAll();
       for (const e of runningEdges.splice(0)) await e.close().catch(() => undefined);
       await forgingPeer?.close();
       await rpc.close();
