@@ -1,4 +1,4 @@
-// Fixtures for the edge payment tests (test/edge/payment): the market deployed with a session
+// Fixtures for the edge payment tests (test/services/edge/payment): the market deployed with a session
 // (test/helpers/market.ts), viem clients on the in-process Hardhat network, a voucher store in a
 // temporary LMDB directory, and the gate wired to a chain view. Importing this file runs nothing.
 import { mkdtempSync, rmSync } from "node:fs";

@@ -1,4 +1,4 @@
-// Test tools for the verifier's transaction sender (test/verifier/sender.test.ts):
+// Test tools for the verifier's transaction sender (test/services/verifier/sender.test.ts):
 // - `startRpcProxy(target)`: an HTTP JSON-RPC proxy in front of the chain bridge that can fail
 //   every call for a while, refuse to forward raw transactions, or forward one and lose its answer;
 //   it records the hash of every raw transaction it forwarded.

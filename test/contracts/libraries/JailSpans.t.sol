@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {JailSpans} from "../../../contracts/libraries/JailSpans.sol";
 import {StakePool} from "../../../contracts/libraries/StakePool.sol";
-import {TestBase} from "../../utils/Cheats.sol";
+import {TestBase} from "../utils/Cheats.sol";
 
 /// @notice Exposes {JailSpans} on one pool.
 contract JailSpansHarness {

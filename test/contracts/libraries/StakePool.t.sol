@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IEdgeStaking} from "../../../contracts/interfaces/IEdgeStaking.sol";
 import {StakePool} from "../../../contracts/libraries/StakePool.sol";
-import {TestBase} from "../../utils/Cheats.sol";
+import {TestBase} from "../utils/Cheats.sol";
 
 /// @notice Exposes {StakePool} on one pool and its positions, as EdgeStaking drives it: every
 /// entry point activates due cohorts and syncs the position it touches first.

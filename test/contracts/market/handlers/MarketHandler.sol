@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {ComputeMarket} from "../../../../contracts/market/ComputeMarket.sol";
+import {IComputeMarket} from "../../../../contracts/interfaces/IComputeMarket.sol";
+import {EdgeToken} from "../../../../contracts/token/EdgeToken.sol";
+import {CheatsBase} from "../../utils/Cheats.sol";
+
+/// @notice The invariant fuzzer's only target for ComputeMarket. It owns three payers (each with
+/// a gateway key it can authorize and revoke) and two edges run by two operators, and exposes
+/// bounded actions: deposits (by the payer or by the handler for it), thaws, withdrawals, sessions
+/// opened and closed, redemptions (single and batched, with vouchers that may be stale, i.e. a
+/// replay or a rollback), operators withdrawing their earnings (to themselves or to a sink),
+/// fee burns, fee changes and time warps.
+///
+/// The invariant runner ignores reverting calls (failOnRevert = false), so a handler revert would
+/// hide a failure: every market call whose outcome the handler predicts is wrapped in try/catch,
+/// and a wrong outcome (an unexpected revert, a wrong error, a payment differing from
+/// min(due, escrow, budget left)) increments `ghostUnexpected`, which the invariants require to be 0.
+///
+/// Time: the handler keeps its own clock, moved only by {warp} (see StakingHandler).
+contract MarketHandler is CheatsBase {
+    EdgeToken public immutable token;
+    ComputeMarket public immutable market;
+
+    uint256 internal constant MAX_AMOUNT = 1e24;
+    uint256 internal constant BPS = 10_000;
+
+    uint256[3] internal _payerKeys;
+    uint256[3] internal _gatewayKeys;
+    address[3] public payers;
+    address[3] public gateways;
+    uint256[2] public edges;
+    address[2] public operators;
+
+    uint256 public time;
+
+    // ------------------------------------------------------------------ ghost variables
+
+    uint256 public ghostDeposited; // Σ deposits
+    uint256 public ghostWithdrawn; // Σ withdrawn
+    uint256 public ghostRedeemed; // Σ paid (taken from escrows)
+    uint256 public ghostToOperators; // Σ (paid - fee), credited to operators' earnings
+    uint256 public ghostEarningsWithdrawn; // Σ withdrawn by operators with withdrawEarnings
+    uint256 public ghostFees; // Σ fee
+    uint256 public ghostBurned; // Σ burned
+    uint256 public ghostUnexpected; // outcomes that differ from the prediction (must stay 0)
+    /// @notice Σ (paid - fee) credited to each operator.
+    mapping(address operator => uint256) public ghostOperatorCredited;
+    /// @notice Σ each operator withdrew with withdrawEarnings.
+    mapping(address operator => uint256) public ghostOperatorWithdrawn;
+    /// @notice Where operators sometimes send their earnings (starts with no tokens).
+    address public constant EARNINGS_SINK = address(uint160(uint256(keccak256("MarketHandler.earningsSink"))));
+    /// @notice Highest cumulative amount ever signed per (session, edge).
+    mapping(uint256 sessionId => mapping(uint256 edgeId => uint256)) public ghostMaxSigned;
+    /// @notice Whether each payer's gateway is authorized now (mirror).
+    mapping(address payer => bool) public gatewayAuthorized;
+    mapping(bytes32 action => uint256) public calls;
+
+    constructor(
+        EdgeToken token_,
+        ComputeMarket market_,
+        uint256[3] memory payerKeys_,
+        uint256[3] memory gatewayKeys_,
+        uint256[2] memory edges_,
+        address[2] memory operators_
+    ) {
+        token = token_;
+        market = market_;
+        _payerKeys = payerKeys_;
+        _gatewayKeys = gatewayKeys_;
+        for (uint256 i; i < 3; ++i) {
+            payers[i] = vm.addr(payerKeys_[i]);
+            gateways[i] = vm.addr(gatewayKeys_[i]);
+        }
+        edges = edges_;
+        operators = operators_;
+        time = block.timestamp;
+        token_.approve(address(market_), type(uint256).max);
+    }
+
+    modifier atHandlerTime() {
+        vm.warp(time);
+        _;
+    }
+
+    /// @notice The selectors the fuzzer may call.
+    function selectors() external pure returns (bytes4[] memory s) {
+        s = new bytes4[](12);
+        s[0] = this.deposit.selector;
+        s[1] = this.thaw.selector;
+        s[2] = this.withdraw.selector;
+        s[3] = this.openSession.selector;
+        s[4] = this.closeSession.selector;
+        s[5] = this.redeem.selector;
+        s[6] = this.redeemMany.selector;
+        s[7] = this.burnFees.selector;
+        s[8] = this.toggleGateway.selector;
+        s[9] = this.setFeeBps.selector;
+        s[10] = this.warp.selector;
+        s[11] = this.withdrawEarnings.selector;
+    }
+
+    /// @notice Lets the test record the gateways it authorized in setUp.
+    function recordGatewayAuthorized(address payer) external {
+        gatewayAuthorized[payer] = true;
+    }
+
+    // ------------------------------------------------------------------ actions
+
+    function deposit(uint256 payerSeed, uint256 amount, bool byHandler) external atHandlerTime {
+        address payer = payers[bound(payerSeed, 0, 2)];
+        amount = bound(amount, 1, MAX_AMOUNT);
+        if (!byHandler) vm.prank(payer);
+        market.deposit(payer, amount);
+        ghostDeposited += amount;
+        ++calls["deposit"];
+    }
+
+    function thaw(uint256 payerSeed, uint256 amount) external atHandlerTime {
+        address payer = payers[bound(payerSeed, 0, 2)];
+        amount = bound(amount, 0, market.escrow(payer).balance);
+        vm.prank(payer);
+        market.thaw(amount);
+        ++calls["thaw"];
+    }
+
+    function withdraw(uint256 payerSeed) external atHandlerTime {
+        address payer = payers[bound(payerSeed, 0, 2)];
+        IComputeMarket.Escrow memory e = market.escrow(payer);
+        if (e.thawing == 0 || block.timestamp < e.thawEndsAt) return;
+        uint256 expected = e.thawing < e.balance ? e.thawing : e.balance;
+        vm.prank(payer);
+        try market.withdraw(payer) returns (uint256 amount) {
+            if (amount != expected) ++ghostUnexpected;
+            ghostWithdrawn += amount;
+        } catch {
+            ++ghostUnexpected;
+        }
+        ++calls["withdraw"];
+    }
+
+    function openSession(uint256 payerSeed, uint256 budget, uint256 duration) external atHandlerTime {
+        address payer = payers[bound(payerSeed, 0, 2)];
+        budget = bound(budget, 1, MAX_AMOUNT);
+        duration = bound(duration, 1, 2 days);
+        vm.prank(payer);
+        market.openSession("tideway/reference-1", budget, block.timestamp + duration);
+        ++calls["openSession"];
+    }
+
+    function closeSession(uint256 sessionSeed) external atHandlerTime {
+        uint256 count = market.sessionCount();
+        if (count == 0) return;
+        uint256 sessionId = bound(sessionSeed, 1, count);
+        IComputeMarket.Session memory s = market.session(sessionId);
+        if (s.closed) return;
+        vm.prank(s.payer);
+        market.closeSession(sessionId);
+        ++calls["closeSession"];
+    }
+
+    /// @param amountSeed Picks the voucher's cumulative amount in [0, highest signed + MAX_AMOUNT]:
+    /// often stale (a replay or rollback), often beyond escrow or budget.
+    function redeem(uint256 sessionSeed, uint256 edgeSeed, uint256 amountSeed, bool byGateway) external atHandlerTime {
+        uint256 count = market.sessionCount();
+        if (count == 0) return;
+        uint256 sessionId = bound(sessionSeed, 1, count);
+        uint256 edgeId = edges[bound(edgeSeed, 0, 1)];
+        (IComputeMarket.Voucher memory v, bytes memory signature, uint256 payerIndex) =
+            _signedVoucher(sessionId, edgeId, amountSeed, byGateway);
+        address payer = payers[payerIndex];
+        bool authorized = !byGateway || gatewayAuthorized[payer];
+        uint256 already = market.redeemed(sessionId, edgeId);
+        uint256 expected = _expectedPaid(v, already);
+        uint256 pendingBefore = market.pendingFees();
+        address operator = edgeId == edges[0] ? operators[0] : operators[1];
+        uint256 earningsBefore = market.earnings(operator);
+        uint256 marketBalance = token.balanceOf(address(market));
+        try market.redeem(v, signature) returns (uint256 paid) {
+            if (!authorized || v.cumulativeAmount <= already || paid != expected) ++ghostUnexpected;
+            // A redemption credits, it never moves tokens.
+            if (token.balanceOf(address(market)) != marketBalance) ++ghostUnexpected;
+            _recordPaid(operator, paid, market.pendingFees() - pendingBefore, market.earnings(operator) - earningsBefore);
+        } catch (bytes memory err) {
+            bytes memory want = !authorized
+                ? abi.encodeWithSelector(IComputeMarket.MarketUnauthorizedSigner.selector, payer, gateways[payerIndex])
+                : abi.encodeWithSelector(IComputeMarket.MarketVoucherNotNewer.selector, v.cumulativeAmount, already);
+            if ((authorized && v.cumulativeAmount > already) || keccak256(err) != keccak256(want)) ++ghostUnexpected;
+        }
+        ++calls["redeem"];
+    }
+
+    /// @notice Redeems, in one batch, vouchers for both edges of a session (payer-signed), the
+    /// first one twice: stale ones are skipped, the second copy pays nothing.
+    function redeemMany(uint256 sessionSeed, uint256 amountSeed0, uint256 amountSeed1) external atHandlerTime {
+        uint256 count = market.sessionCount();
+        if (count == 0) return;
+        uint256 sessionId = bound(sessionSeed, 1, count);
+        IComputeMarket.Voucher[] memory vs = new IComputeMarket.Voucher[](3);
+        bytes[] memory sigs = new bytes[](3);
+        (vs[0], sigs[0],) = _signedVoucher(sessionId, edges[0], amountSeed0, false);
+        (vs[1], sigs[1],) = _signedVoucher(sessionId, edges[1], amountSeed1, false);
+        vs[2] = vs[0];
+        sigs[2] = sigs[0];
+        uint256 expected;
+        {
+            uint256 already0 = market.redeemed(sessionId, edges[0]);
+            uint256 already1 = market.redeemed(sessionId, edges[1]);
+            // Predict in order: edge 0's payment lowers escrow and budget before edge 1's.
+            uint256 p0 = vs[0].cumulativeAmount > already0 ? _expectedPaid(vs[0], already0) : 0;
+            uint256 p1 = vs[1].cumulativeAmount > already1 ? _expectedPaidAfter(vs[1], already1, p0) : 0;
+            expected = p0 + p1;
+        }
+        uint256[2] memory before = [market.earnings(operators[0]), market.earnings(operators[1])];
+        uint256 pendingBefore = market.pendingFees();
+        uint256 marketBalance = token.balanceOf(address(market));
+        try market.redeemMany(vs, sigs) returns (uint256 paid) {
+            if (paid != expected || token.balanceOf(address(market)) != marketBalance) ++ghostUnexpected;
+            uint256 fees = market.pendingFees() - pendingBefore;
+            ghostRedeemed += paid;
+            ghostFees += fees;
+            for (uint256 i; i < 2; ++i) {
+                uint256 credited = market.earnings(operators[i]) - before[i];
+                ghostOperatorCredited[operators[i]] += credited;
+                ghostToOperators += credited;
+            }
+        } catch {
+            ++ghostUnexpected;
+        }
+        ++calls["redeemMany"];
+    }
+
+    /// @notice An operator withdraws its whole earnings, to itself or to the sink; with nothing
+    /// earned it must revert with MarketNothingToWithdraw.
+    function withdrawEarnings(uint256 operatorSeed, bool toSink) external atHandlerTime {
+        address operator = operators[bound(operatorSeed, 0, 1)];
+        address to = toSink ? EARNINGS_SINK : operator;
+        uint256 owed = market.earnings(operator);
+        uint256 toBefore = token.balanceOf(to);
+        vm.prank(operator);
+        try market.withdrawEarnings(to) returns (uint256 amount) {
+            if (owed == 0 || amount != owed || token.balanceOf(to) - toBefore != owed || market.earnings(operator) != 0) {
+                ++ghostUnexpected;
+            }
+            ghostEarningsWithdrawn += amount;
+            ghostOperatorWithdrawn[operator] += amount;
+        } catch (bytes memory err) {
+            bytes memory want = abi.encodeWithSelector(IComputeMarket.MarketNothingToWithdraw.selector);
+            if (owed != 0 || keccak256(err) != keccak256(want)) ++ghostUnexpected;
+        }
+        ++calls["withdrawEarnings"];
+    }
+
+    function burnFees() external atHandlerTime {
+        uint256 pending = market.pendingFees();
+        if (pending == 0) return;
+        uint256 supply = token.totalSupply();
+        try market.burnFees() returns (uint256 amount) {
+            if (amount != pending || supply - token.totalSupply() != pending) ++ghostUnexpected;
+            ghostBurned += amount;
+        } catch {
+            ++ghostUnexpected;
+        }
+        ++calls["burnFees"];
+    }
+
+    function toggleGateway(uint256 payerSeed) external atHandlerTime {
+        uint256 i = bound(payerSeed, 0, 2);
+        address payer = payers[i];
+        vm.prank(payer);
+        if (gatewayAuthorized[payer]) market.revokeSigner(gateways[i]);
+        else market.authorizeSigner(gateways[i]);
+        gatewayAuthorized[payer] = !gatewayAuthorized[payer];
+        ++calls["toggleGateway"];
+    }
+
+    function setFeeBps(uint256 bps) external atHandlerTime {
+        market.setFeeBps(bound(bps, 0, 2_000));
+        ++calls["setFeeBps"];
+    }
+
+    function warp(uint256 seconds_) external {
+        time += bound(seconds_, 0, 2 hours);
+        vm.warp(time);
+        ++calls["warp"];
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    /// @dev A voucher of the session's payer for `edgeId`, signed by the payer or its gateway, with
+    /// a cumulative amount in [0, highest signed so far + MAX_AMOUNT], recorded as signed.
+    function _signedVoucher(uint256 sessionId, uint256 edgeId, uint256 amountSeed, bool byGateway)
+        internal
+        returns (IComputeMarket.Voucher memory v, bytes memory signature, uint256 payerIndex)
+    {
+        address payer = market.session(sessionId).payer;
+        payerIndex = payer == payers[0] ? 0 : payer == payers[1] ? 1 : 2;
+        uint256 top = ghostMaxSigned[sessionId][edgeId];
+        uint256 cumulative = bound(amountSeed, 0, top + MAX_AMOUNT);
+        if (cumulative > top) ghostMaxSigned[sessionId][edgeId] = cumulative;
+        v = IComputeMarket.Voucher({
+            payer: payer,
+            edgeId: edgeId,
+            sessionId: sessionId,
+            cumulativeAmount: cumulative,
+            expiry: block.timestamp + 1 hours
+        });
+        uint256 key = byGateway ? _gatewayKeys[payerIndex] : _payerKeys[payerIndex];
+        signature = _signDigest(key, market.voucherDigest(v));
+    }
+
+    /// @dev min(due, escrow, budget left) for a voucher worth more than `already`.
+    function _expectedPaid(IComputeMarket.Voucher memory v, uint256 already) internal view returns (uint256) {
+        return _expectedPaidAfter(v, already, 0);
+    }
+
+    /// @dev The same after `earlier` was already taken from the same escrow and session.
+    function _expectedPaidAfter(IComputeMarket.Voucher memory v, uint256 already, uint256 earlier)
+        internal
+        view
+        returns (uint256 paid)
+    {
+        if (v.cumulativeAmount <= already) return 0;
+        IComputeMarket.Session memory s = market.session(v.sessionId);
+        uint256 balance = market.escrow(v.payer).balance - earlier;
+        uint256 left = s.budget - s.spent - earlier;
+        paid = v.cumulativeAmount - already;
+        if (paid > balance) paid = balance;
+        if (paid > left) paid = left;
+    }
+
+    /// @dev Books one redemption: `fee` is what pendingFees grew by, `credited` what the
+    /// operator's earnings grew by; the fee must be floor(paid * bps / 10_000) and the
+    /// operator must be credited the rest.
+    function _recordPaid(address operator, uint256 paid, uint256 fee, uint256 credited) internal {
+        uint256 bps = market.feeBps();
+        if (fee * BPS > paid * bps || paid * bps >= (fee + 1) * BPS || credited + fee != paid) ++ghostUnexpected;
+        ghostRedeemed += paid;
+        ghostFees += fee;
+        ghostToOperators += credited;
+        ghostOperatorCredited[operator] += credited;
+    }
+}

@@ -1,0 +1,303 @@
+import { expect } from "chai";
+import { keccak256, type TypedDataDomain } from "ethers";
+
+import { connect, type Connection, CREDIT_WINDOW, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN, VERIFIER_EXIT_DELAY, VERIFIER_MIN_BOND, QUORUM } from "../../helpers/protocol.js";
+import { type Attestation, buildTree, EPOCH_ATTESTATION_TYPES, QUALITY_ONE, signAttestation, signFault, verifierDomain } from "../../helpers/settlement.js";
+import { ALICE_STAKE, defaultResults, deploySettlementBase, E, expectedFunding, rewardOf, settleFinal, sign, State, submitTree } from "../../helpers/epochSettlement.js";
+
+const OTHER_ROOT = keccak256("0x01");
+
+describe("EpochSettlement attacks", () => {
+  let conn: Connection;
+  before(async () => {
+    conn = await connect();
+  });
+
+  async function baseFixture() {
+    return deploySettlementBase(conn);
+  }
+  /** Base, in epoch E + 1 (E has ended, nothing submitted). */
+  async function afterEpochFixture() {
+    const env = await deploySettlementBase(conn);
+    await goToEpoch(conn, env.staking, E + 1n);
+    return env;
+  }
+  async function finalFixture() {
+    const env = await deploySettlementBase(conn);
+    const settled = await settleFinal(conn, env, E, defaultResults(env));
+    return { ...env, settled };
+  }
+
+  /** The address the contract recovers from the first packed signature over `attestation` in `domain`. */
+  function firstRecovered(domain: TypedDataDomain, attestation: Attestation, packed: string) {
+    return conn.ethers.verifyTypedData(domain, EPOCH_ATTESTATION_TYPES, attestation, "0x" + packed.slice(2, 132));
+  }
+
+  describe("signature replay", () => {
+    it("a quorum signed in another chain's domain does not count here", async () => {
+      const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
+      const t = buildTree(E, defaultResults(env));
+      const a = { epoch: E, root: t.root, totalWeight: t.totalWeight };
+      const foreign = { ...env.domain, chainId: BigInt(env.domain.chainId!) + 1n };
+      const sigs = await signAttestation(foreign, env.keys.slice(0, 3), a);
+      const recovered = firstRecovered(env.domain, a, sigs);
+      expect(env.keys.map((k) => k.address)).to.not.include(recovered);
+      await expect(env.settlement.submitEpoch(a, sigs))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotActiveVerifier")
+        .withArgs(0n, recovered);
+      expect((await env.settlement.epochRecord(E)).state).to.equal(State.None);
+    });
+
+    it("a quorum signed in a second VerifierSet deployment's domain does not count here", async () => {
+      const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
+      const p = await env.verifierSet.parameters();
+      const second = await conn.ethers.deployContract("VerifierSet", [
+        await env.token.getAddress(),
+        env.admin.address,
+        true,
+        { minBond: VERIFIER_MIN_BOND, exitDelay: VERIFIER_EXIT_DELAY, quorum: QUORUM, slashBps: p.slashBps, reporterBps: p.reporterBps },
+      ]);
+      const otherDomain = await verifierDomain({ verifierSet: second });
+      expect(otherDomain.verifyingContract).to.not.equal(env.domain.verifyingContract);
+      const t = buildTree(E, defaultResults(env));
+      const a = { epoch: E, root: t.root, totalWeight: t.totalWeight };
+      const sigs = await signAttestation(otherDomain, env.keys.slice(0, 3), a);
+      const recovered = firstRecovered(env.domain, a, sigs);
+      await expect(env.settlement.submitEpoch(a, sigs))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotActiveVerifier")
+        .withArgs(0n, recovered);
+    });
+
+    it("epoch E's signatures replayed for epoch E + 1 do not recover to verifiers", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      await goToEpoch(conn, env.staking, E + 2n);
+      const replayed = { ...env.settled.attestation, epoch: E + 1n };
+      const recovered = firstRecovered(env.domain, replayed, env.settled.signatures);
+      await expect(env.settlement.submitEpoch(replayed, env.settled.signatures))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotActiveVerifier")
+        .withArgs(0n, recovered);
+      expect((await env.settlement.epochRecord(E + 1n)).state).to.equal(State.None);
+    });
+
+    it("fault signatures cannot be replayed as an epoch attestation (different type hash)", async () => {
+      const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
+      const sigs = await signFault(env.domain, env.keys.slice(0, 2), fault);
+      const a = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
+      await expect(env.settlement.submitEpoch(a, sigs))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotActiveVerifier")
+        .withArgs(0n, firstRecovered(env.domain, a, sigs));
+    });
+  });
+
+  describe("quorum forgery", () => {
+    it("one verifier's signature twice is not two signers", async () => {
+      const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
+      const a = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
+      const one = await sign(env, [env.keys[0]], a);
+      await expect(env.settlement.submitEpoch(a, one + one.slice(2)))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetSignersNotAscending")
+        .withArgs(1n, env.keys[0].address);
+    });
+
+    it("the malleable twin of a verifier's signature (high s) is rejected, not counted as a second signer", async () => {
+      const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
+      const a = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
+      const sig = conn.ethers.Signature.from(await env.keys[0].signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, a));
+      // The malleable twin (s' = n - s, v flipped) is rejected as a high-s signature.
+      const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+      const twinS = n - BigInt(sig.s);
+      const twin = sig.r.slice(2) + twinS.toString(16).padStart(64, "0") + (sig.v === 27 ? "1c" : "1b");
+      await expect(env.settlement.submitEpoch(a, sig.serialized + twin))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetInvalidSignature")
+        .withArgs(1n);
+    });
+
+    it("below quorum, and a quorum padded with an outsider's key, are rejected", async () => {
+      const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
+      const a = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
+      await expect(env.settlement.submitEpoch(a, await sign(env, [env.keys[4]], a)))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
+        .withArgs(1n, QUORUM);
+      const stranger = conn.ethers.Wallet.createRandom();
+      const index = BigInt(stranger.address) < BigInt(env.keys[4].address) ? 0n : 1n;
+      await expect(env.settlement.submitEpoch(a, await sign(env, [env.keys[4], stranger], a)))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotActiveVerifier")
+        .withArgs(index, stranger.address);
+    });
+  });
+
+  describe("double claims", () => {
+    it("claim then claim, and claim then claimMany, revert SettlementAlreadyClaimed", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      const a = env.settled.claimOf(env.edgeA);
+      const b = env.settled.claimOf(env.edgeB);
+      await env.settlement.claim(env.settled.attestation, a);
+      const claimed = (await env.settlement.epochFunds(E)).claimed;
+      await expect(env.settlement.claim(env.settled.attestation, a))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementAlreadyClaimed")
+        .withArgs(E, env.edgeA);
+      // B first, then the already-paid A: the whole batch reverts, B included.
+      await expect(env.settlement.claimMany(env.settled.attestation, [b, a]))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementAlreadyClaimed")
+        .withArgs(E, env.edgeA);
+      expect(await env.settlement.claimed(E, env.edgeB)).to.equal(false);
+      expect((await env.settlement.epochFunds(E)).claimed).to.equal(claimed);
+    });
+
+    // Reentrancy: EpochSettlement calls only trusted contracts fixed at deployment: the EdgeToken
+    // (mint, no transfer hooks), EdgeStaking (creditReward / depositRewardReserve / slash; staking
+    // calls only the registry and the token) and the VerifierSet (view checks; slash transfers
+    // EdgeToken). No call reaches an address an attacker controls, so there is no reentrant path
+    // to exercise, and every state-changing entry point is nonReentrant besides. What can be
+    // observed is the order: a claim sets its bit before the credit call, so the same leaf reached
+    // a second time within one transaction (the shape a reentrant claim would take) is refused.
+    it("the same leaf twice within one claimMany reverts and pays nothing", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      const a = env.settled.claimOf(env.edgeA);
+      const reserve = (await env.staking.totals()).rewardReserve;
+      await expect(env.settlement.claimMany(env.settled.attestation, [a, a]))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementAlreadyClaimed")
+        .withArgs(E, env.edgeA);
+      expect(await env.settlement.claimed(E, env.edgeA)).to.equal(false);
+      expect((await env.settlement.epochFunds(E)).funded).to.equal(false);
+      expect((await env.staking.totals()).rewardReserve).to.equal(reserve);
+    });
+
+    it("a claim before the epoch is final reverts", async () => {
+      const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
+      const s = await submitTree(env, E, defaultResults(env));
+      const finalAt = (await env.settlement.epochRecord(E)).finalAt;
+      await expect(env.settlement.claimMany(s.attestation, [s.claimOf(env.edgeA)]))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementNotFinal")
+        .withArgs(E, State.Pending, finalAt);
+    });
+  });
+
+  describe("over-weighted trees", () => {
+    it("weights beyond the attested total cannot pay more than the emission", async () => {
+      const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
+      const results = defaultResults(env);
+      const tree = buildTree(E, results);
+      // The attested total counts edge A only: its leaf alone is worth the whole emission.
+      const lie = results[0].stake * results[0].quality;
+      const a = { epoch: E, root: tree.root, totalWeight: lie };
+      await env.settlement.submitEpoch(a, await sign(env, env.keys.slice(0, 2), a));
+      await conn.networkHelpers.time.increase(DISPUTE_WINDOW);
+      const { emission } = await expectedFunding(env, E);
+      const rewardB = rewardOf(emission, results[1], lie);
+      expect(rewardB).to.equal(emission / 4n);
+      // In one batch: A takes everything, B exceeds what is left (0).
+      await expect(env.settlement.claimMany(a, [tree.claimOf(env.edgeA), tree.claimOf(env.edgeB)]))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementEmissionExceeded")
+        .withArgs(E, rewardB, 0n);
+      // One by one: the same.
+      await expect(env.settlement.claim(a, tree.claimOf(env.edgeA))).to.emit(env.settlement, "RewardClaimed").withArgs(E, env.edgeA, emission, emission);
+      await expect(env.settlement.claim(a, tree.claimOf(env.edgeB)))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementEmissionExceeded")
+        .withArgs(E, rewardB, 0n);
+      const funds = await env.settlement.epochFunds(E);
+      expect(funds.claimed).to.equal(funds.emission);
+    });
+
+    it("a single leaf heavier than the total is refused outright", async () => {
+      const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
+      const results = defaultResults(env);
+      const tree = buildTree(E, results);
+      const a = { epoch: E, root: tree.root, totalWeight: 1n };
+      await env.settlement.submitEpoch(a, await sign(env, env.keys.slice(0, 2), a));
+      await conn.networkHelpers.time.increase(DISPUTE_WINDOW);
+      const { emission } = await expectedFunding(env, E);
+      await expect(env.settlement.claim(a, tree.claimOf(env.edgeB)))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementEmissionExceeded")
+        .withArgs(E, emission * results[1].stake * results[1].quality, emission);
+    });
+  });
+
+  describe("reward sniping", () => {
+    it("stake delegated during E earns nothing of E's reward; the earlier holders get it all", async () => {
+      const env = await conn.networkHelpers.loadFixture(baseFixture);
+      await goToEpoch(conn, env.staking, E);
+      // Bob joins edge A in epoch E with a large stake.
+      await env.staking.connect(env.bob).delegate(env.edgeA, 100_000n * TOKEN);
+      await goToEpoch(conn, env.staking, E + 1n);
+      const s = await submitTree(env, E, defaultResults(env));
+      await conn.networkHelpers.time.increase(DISPUTE_WINDOW);
+      // Claim as late as allowed, when the most time has passed since Bob joined.
+      await goToEpoch(conn, env.staking, E + CREDIT_WINDOW);
+      const { emission } = await expectedFunding(env, E);
+      const reward = rewardOf(emission, defaultResults(env)[0], s.totalWeight);
+      await env.settlement.claim(s.attestation, s.claimOf(env.edgeA));
+      const bob = await env.staking.position(env.edgeA, env.bob.address);
+      const op = await env.staking.position(env.edgeA, env.operator.address);
+      const alice = await env.staking.position(env.edgeA, env.alice.address);
+      expect(bob.rewards).to.equal(0n);
+      expect(bob.warmingUp).to.equal(100_000n * TOKEN);
+      // Operator (commission + its share) and Alice take the reward, less at most a wei of dust each.
+      expect(reward - (op.rewards + alice.rewards) <= 2n).to.equal(true);
+      expect(op.rewards + alice.rewards <= reward).to.equal(true);
+      // Alice's part is still 3/4 of the net: Bob's stake did not dilute it.
+      expect(alice.rewards).to.equal((ALICE_STAKE * ((((reward * 9_000n) / 10_000n) * 10n ** 27n) / (MIN_SELF_BOND + ALICE_STAKE))) / 10n ** 27n);
+    });
+  });
+
+  describe("slashing escape", () => {
+    it("unbonding during the faulty epoch does not escape the slash, and the epoch's reward is declined", async () => {
+      const env = await conn.networkHelpers.loadFixture(baseFixture);
+      await env.settlement.setFaultSlashBps(0, 3_000n);
+      await goToEpoch(conn, env.staking, E);
+      // Alice sees trouble coming in E and unbonds everything.
+      await env.staking.connect(env.alice).unbond(env.edgeA, conn.ethers.MaxUint256);
+      const before = await env.staking.unbonding(env.edgeA, env.alice.address, 0n);
+      expect(before.amount).to.equal(ALICE_STAKE);
+      await goToEpoch(conn, env.staking, E + 1n);
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
+      // total = 30% of (1,000 pool + 3,000 unbonding) = 1,200; the operator's first loss is half
+      // its 1,000 self-bond = 500; the other 700 split pro rata over the 500 left in the pool and
+      // the 3,000 unbonding: 100 and 600.
+      await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 2), fault)))
+        .to.emit(env.staking, "SlashDistributed")
+        .withArgs(env.edgeA, 500n * TOKEN, 100n * TOKEN, 600n * TOKEN);
+      const after = await env.staking.unbonding(env.edgeA, env.alice.address, 0n);
+      expect(after.amount <= 2_400n * TOKEN).to.equal(true);
+      expect(2_400n * TOKEN - after.amount <= 1n).to.equal(true);
+      // E's results, submitted as the verifiers saw them: the edge's reward is declined.
+      const s = await submitTree(env, E, defaultResults(env));
+      await conn.networkHelpers.time.increase(DISPUTE_WINDOW);
+      const { emission } = await expectedFunding(env, E);
+      const reward = rewardOf(emission, defaultResults(env)[0], s.totalWeight);
+      const tx = env.settlement.claim(s.attestation, s.claimOf(env.edgeA));
+      await expect(tx).to.emit(env.staking, "RewardDeclined").withArgs(env.edgeA, E, reward, 0n);
+      await expect(tx).to.emit(env.settlement, "RewardClaimed").withArgs(E, env.edgeA, reward, 0n);
+      expect((await env.staking.position(env.edgeA, env.alice.address)).rewards).to.equal(0n);
+      expect((await env.staking.position(env.edgeA, env.operator.address)).rewards).to.equal(0n);
+    });
+  });
+
+  describe("rounding", () => {
+    it("awkward weights: Σ rewards ≤ emission and the dust stays in the reserve", async () => {
+      const env = await conn.networkHelpers.loadFixture(baseFixture);
+      // Edge 3 does not exist: its credit is declined (no earning stake) but still counted.
+      const results = [
+        { edgeId: env.edgeA, stake: 7n, quality: 333_333n },
+        { edgeId: env.edgeB, stake: 11n, quality: 777_777n },
+        { edgeId: 3n, stake: 13n, quality: QUALITY_ONE - 1n },
+      ];
+      const s = await settleFinal(conn, env, E, results);
+      const { emission } = await expectedFunding(env, E);
+      const rewards = results.map((r) => rewardOf(emission, r, s.totalWeight));
+      const sum = rewards.reduce((x, y) => x + y, 0n);
+      const dust = emission - sum;
+      // The numbers are chosen so that rounding does leave dust, less than one wei per leaf.
+      expect(dust > 0n && dust < 3n).to.equal(true);
+      const credited = await env.settlement.claimMany.staticCall(s.attestation, results.map((r) => s.claimOf(r.edgeId)));
+      expect(credited).to.equal(rewards[0] + rewards[1]);
+      await env.settlement.claimMany(s.attestation, results.map((r) => s.claimOf(r.edgeId)));
+      const funds = await env.settlement.epochFunds(E);
+      expect(funds.claimed).to.equal(sum);
+      expect(funds.emission - funds.claimed).to.equal(dust);
+      // Declined share and dust both stay in the staking reward reserve.
+      expect((await env.staking.totals()).rewardReserve).to.equal(emission - rewards[0] - rewards[1]);
+    });
+  });
+});

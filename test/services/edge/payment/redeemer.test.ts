@@ -1,0 +1,129 @@
+// edge/payment/redeemer.ts: redemption of stored vouchers on the real ComputeMarket.
+import { expect } from "chai";
+import type { Hex } from "viem";
+
+import { createRedeemer } from "../../../../edge/payment/redeemer.js";
+import type { Redeemer } from "../../../../edge/payment/redeemer.js";
+import { COST, headerFor, paymentStack, until, voucherAt, type PaymentStack } from "../../../helpers/edgePayment.js";
+import { deployMarketWithSession, FEE_BPS, BPS, MODEL, type SessionEnv } from "../../../helpers/market.js";
+import { connect, type Connection } from "../../../helpers/protocol.js";
+
+describe("redeemer", () => {
+  let conn: Connection;
+  let stack: PaymentStack | undefined;
+  let redeemer: Redeemer | undefined;
+  before(async () => {
+    conn = await connect();
+  });
+  afterEach(async () => {
+    await redeemer?.close().catch(() => undefined);
+    redeemer = undefined;
+    await stack?.close();
+    stack = undefined;
+  });
+
+  async function twoSessionsFixture() {
+    const env = await deployMarketWithSession(conn);
+    const expiry = BigInt(await conn.networkHelpers.time.latest()) + 86_400n;
+    await env.market.connect(env.payer).openSession(MODEL, 500n * 10n ** 18n, expiry); // session 2
+    return env;
+  }
+
+  async function setup(): Promise<{ env: SessionEnv; s: PaymentStack }> {
+    const env = await conn.networkHelpers.loadFixture(twoSessionsFixture);
+    stack = await paymentStack(conn, env);
+    const s = stack;
+    redeemer = createRedeemer({
+      store: s.store,
+      market: s.market,
+      publicClient: s.publicClient,
+      walletClient: s.walletClient,
+      marketAddress: s.marketAddress,
+      edgeId: env.edgeId,
+      intervalMs: 3_600_000,
+      batchSize: 10,
+      thawMarginSeconds: 60,
+      logger: s.logger,
+      metrics: s.metrics,
+    });
+    return { env, s };
+  }
+
+  /** Serves `amount` in one request on `sessionId`, signed by `signer`. */
+  async function serve(env: SessionEnv, s: PaymentStack, amount: bigint, signer: SessionEnv["payer"] | SessionEnv["gateway"] = env.payer, sessionId = env.sessionId) {
+    const a = await s.gate.admit({ voucherHeader: await headerFor(env, signer, voucherAt(env, s.clock.now, amount, { sessionId })), model: MODEL, maxCost: amount });
+    await a.durable; // the edge serves only once the voucher is on disk
+    a.settle(amount);
+  }
+
+  const fee = (paid: bigint) => (paid * FEE_BPS) / BPS;
+  const metric = async (s: PaymentStack, result: string) => (await s.metrics.redemptions.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+
+  describe("redeemNow", () => {
+    it("redeems stored vouchers for their exact amounts; the operator earns paid minus the fee", async () => {
+      const { env, s } = await setup();
+      const a1 = 7n * COST + 3n; // odd amounts: the fee rounds down
+      const a2 = 2n * COST + 1n;
+      await serve(env, s, a1);
+      await serve(env, s, a2, env.payer, 2n);
+      const before = await env.market.earnings(env.operator.address);
+      const result = await redeemer!.redeemNow("test");
+      expect(result.redeemed).to.equal(2);
+      expect(result.amount).to.equal(a1 + a2);
+      expect(await env.market.redeemed(env.sessionId, env.edgeId)).to.equal(a1);
+      expect(await env.market.redeemed(2n, env.edgeId)).to.equal(a2);
+      expect((await env.market.earnings(env.operator.address)) - before).to.equal(a1 - fee(a1) + a2 - fee(a2));
+      expect(s.store.get(env.sessionId)?.redeemed).to.equal(a1);
+      expect(s.store.unredeemed()).to.have.length(0);
+      expect(await metric(s, "confirmed")).to.equal(1);
+      // nothing new: a second run sends nothing
+      const again = await redeemer!.redeemNow("again");
+      expect(again.transactions).to.have.length(0);
+    });
+
+    it("skips a voucher whose signer was revoked without reverting the batch, and records it as lost", async () => {
+      const { env, s } = await setup();
+      await serve(env, s, 4n * COST, env.gateway); // session 1, gateway key
+      await serve(env, s, 3n * COST, env.payer, 2n); // session 2, payer
+      await env.market.connect(env.payer).revokeSigner(env.gateway.address);
+      const result = await redeemer!.redeemNow("test");
+      expect([result.redeemed, result.skipped, result.amount]).to.deep.equal([1, 1, 3n * COST]);
+      expect(await env.market.redeemed(env.sessionId, env.edgeId)).to.equal(0n);
+      expect(await env.market.redeemed(2n, env.edgeId)).to.equal(3n * COST);
+      expect(s.store.get(env.sessionId)?.lost).to.equal("signer revoked");
+      expect(await metric(s, "skipped")).to.equal(1);
+    });
+
+    it("drops a voucher the chain already paid (redeemed by someone else) and stores the chain's amount", async () => {
+      const { env, s } = await setup();
+      await serve(env, s, 5n * COST);
+      const stored = s.store.get(env.sessionId)!;
+      await env.market.connect(env.relayer).redeem(stored.voucher, stored.signature as Hex);
+      const result = await redeemer!.redeemNow("test");
+      expect([result.redeemed, result.skipped, result.transactions.length]).to.deep.equal([0, 1, 0]);
+      expect(s.store.get(env.sessionId)?.redeemed).to.equal(5n * COST);
+    });
+  });
+
+  describe("triggers", () => {
+    it("redeems as soon as a payer with unredeemed vouchers starts thawing", async () => {
+      const { env, s } = await setup();
+      await serve(env, s, 6n * COST);
+      redeemer!.start();
+      await env.market.connect(env.payer).thaw(1_000n * 10n ** 18n);
+      await s.market.refresh(); // the follower sees ThawStarted and calls the redeemer's hook
+      await until(async () => (await env.market.redeemed(env.sessionId, env.edgeId)) === 6n * COST);
+      expect(s.store.get(env.sessionId)?.redeemed).to.equal(6n * COST);
+    });
+
+    it("close() redeems what is left", async () => {
+      const { env, s } = await setup();
+      redeemer!.start();
+      await serve(env, s, 9n * COST);
+      const result = await redeemer!.close();
+      redeemer = undefined;
+      expect(result.amount).to.equal(9n * COST);
+      expect(await env.market.redeemed(env.sessionId, env.edgeId)).to.equal(9n * COST);
+    });
+  });
+});
