@@ -50,8 +50,8 @@ import {
   encodeVoucherHeader,
   faultKindName,
   formatTokenAmount,
-  keyClaimDomain,
-  loadProtocolAbis,
+  ABIS,
+  domainFromFields,
   marketDomain,
   ONE_TOKEN,
   readProtocolAddresses,
@@ -484,7 +484,7 @@ try {
 await parkIfStopping();
 begin("setting up the demo: funding accounts, registering three verifiers, a governance proposal to allowlist the operator and approve them");
 const addresses = readProtocolAddresses(chainId);
-const abis = loadProtocolAbis();
+const abis = ABIS;
 const accounts = await provider.listAccounts();
 if (accounts.length < 9) fail("the node exposes fewer than 9 accounts");
 const [admin, operator, alice, bob, verifierOp1, verifierOp2, dapp, newcomer, verifierOp3] = accounts;
@@ -608,10 +608,11 @@ begin(`registering three edges for the operator and starting them on ${EDGES.map
 const edgeSigningKeys = EDGES.map(() => Wallet.createRandom());
 const edgeIds: bigint[] = [];
 try {
-  const claimDomain = await keyClaimDomain(registry as never);
+  const [fields, name, version, chainId, verifyingContract, salt, extensions] = await registry.eip712Domain();
+  const claimDomain = domainFromFields({ fields, name, version, chainId, verifyingContract, salt, extensions: [...extensions] });
   for (const [i, spec] of EDGES.entries()) {
     const key = edgeSigningKeys[i];
-    const claim = await signKeyClaim(claimDomain, operator.address, key);
+    const claim = await signKeyClaim(privateKeyToAccount(key.privateKey as Hex), claimDomain, operator.address as Address);
     const profile = { endpoint: edgeUrl(i), region: "local", capacity: 100, models: [MODEL], metadataURI: "" };
     await demoTx(`operator registers edge #${i + 1} (signing key ${key.address}, ${edgeUrl(i)}, serving ${MODEL})`, () =>
       (registry.connect(operator) as Contract).registerEdge(key.address, profile, claim),

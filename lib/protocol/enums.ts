@@ -74,3 +74,13 @@ export function edgeStateName(value: bigint | number): EdgeStateName | `Unknown(
 export function parameterName(value: bigint | number): ParameterName | `Unknown(${string})` {
   return nameIn(PARAMETER_NAMES, value);
 }
+
+/** Name of an {IVerifierSet.VerifierStatus} value, `Unknown(n)` when out of range. */
+export function verifierStatusName(value: bigint | number): (typeof VERIFIER_STATUS_NAMES)[number] | `Unknown(${string})` {
+  return nameIn(VERIFIER_STATUS_NAMES, value);
+}
+
+/** Name of an {IEpochSettlement.EpochState} value, `Unknown(n)` when out of range. */
+export function epochStateName(value: bigint | number): EpochStateName | `Unknown(${string})` {
+  return nameIn(EPOCH_STATE_NAMES, value);
+}

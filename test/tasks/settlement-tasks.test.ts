@@ -9,15 +9,14 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import hre from "hardhat";
 
-import { keyClaimDomain } from "../../lib/protocol/index.js";
 import { execute, TaskError, type TaskAddresses } from "../../scripts/tasks/actions/common.js";
 import { epochClaim } from "../../scripts/tasks/actions/epoch-claim.js";
 import { epochStatus } from "../../scripts/tasks/actions/epoch-status.js";
-import { VERIFIER_KEY_CLAIM_TYPES, verifierRegister } from "../../scripts/tasks/actions/verifier-register.js";
+import { verifierRegister } from "../../scripts/tasks/actions/verifier-register.js";
 import { verifierShow } from "../../scripts/tasks/actions/verifier-show.js";
-import { connect, type Connection, CREDIT_WINDOW, deployProtocol, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN, VERIFIER_MIN_BOND } from "../helpers/protocol.js";
+import { connect, type Connection, CREDIT_WINDOW, deployProtocol, keyClaimDomain, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN, VERIFIER_MIN_BOND } from "../helpers/protocol.js";
 import { capture as captureIO, rejection, taskAddresses } from "../helpers/tasks.js";
-import { addEdge, buildTree, QUALITY_ONE, RATE_ONE, registerVerifiers, signAttestation } from "../helpers/settlement.js";
+import { addEdge, buildTree, QUALITY_ONE, RATE_ONE, registerVerifiers, signAttestation, VERIFIER_KEY_CLAIM_TYPES } from "../helpers/settlement.js";
 
 // Account indices of deployProtocol's signers, as `--from` takes them.
 const ALICE = 2;
