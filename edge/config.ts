@@ -7,6 +7,7 @@ import type { Address } from "viem";
 import { z } from "zod";
 
 import { applyEnvOverrides, formatIssues, readJsonFile } from "../lib/configFile.ts";
+import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
 
 const address = z.string().refine(isAddress, "must be a 0x-prefixed 20-byte address").transform((a) => getAddress(a));
 /** Token amounts in wei, written as decimal strings (JSON has no big integers). */
@@ -116,7 +117,7 @@ export const EdgeConfigSchema = z.object({
 export type EdgeConfigInput = z.input<typeof EdgeConfigSchema>;
 export type EdgeConfig = z.output<typeof EdgeConfigSchema>;
 export type ModelConfig = EdgeConfig["models"][number];
-export type ContractAddresses = { registry: Address; staking: Address; market: Address };
+export type ContractAddresses = Pick<ProtocolAddresses, "registry" | "staking" | "market">;
 
 /** The configuration is missing, unreadable or invalid; the message lists every problem. */
 export class EdgeConfigError extends Error {

@@ -15,11 +15,6 @@ export function protocolAbi<N extends ProtocolAbiName>(name: N): (typeof ABIS)[N
   return ABIS[name];
 }
 
-/** Whether `name` has a generated ABI (false for contracts not compiled when it was generated). */
-export function hasProtocolAbi(name: string): name is ProtocolAbiName {
-  return Object.prototype.hasOwnProperty.call(ABIS, name);
-}
-
 /** All generated ABIs merged (functions, events and errors of every contract), e.g. to decode any protocol error. */
 export function mergedProtocolAbi(): Abi {
   const seen = new Set<string>();

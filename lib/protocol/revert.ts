@@ -52,7 +52,7 @@ export interface DecodeRevertOptions {
 }
 
 /** Contracts an error is attributed to, in this order when several declare it. */
-export const REVERT_CONTRACT_ORDER: readonly ProtocolAbiName[] = [
+const REVERT_CONTRACT_ORDER: readonly ProtocolAbiName[] = [
   "EdgeStaking",
   "EdgeRegistry",
   "EdgeToken",

@@ -3,14 +3,14 @@
 import { formatUnits, parseUnits } from "viem";
 
 /** EdgeToken uses ERC20's default 18 decimals. */
-export const TOKEN_DECIMALS = 18;
-export const TOKEN_SYMBOL = "EDGE";
+const TOKEN_DECIMALS = 18;
+const TOKEN_SYMBOL = "EDGE";
 /** One token, in wei. */
 export const ONE_TOKEN = 10n ** 18n;
 /** Basis points in 100 %. */
 export const BPS = 10_000n;
 /** Decimals {formatTokenAmount} shows: enough for any fee or reward a person acts on. */
-export const SHOWN_DECIMALS = 6;
+const SHOWN_DECIMALS = 6;
 
 /**
  * Parses a token amount written in whole tokens (`1000`, `0.5`, `1_000`) into wei. Rejects
