@@ -21,7 +21,8 @@ function amountOf(option: string, value: string | undefined): bigint {
 function sessionIdOf(value: bigint | number | string | undefined): bigint {
   let id: bigint;
   try {
-    id = BigInt(value as never);
+    if (value === undefined) throw new Error("no session id");
+    id = BigInt(value);
   } catch {
     throw new TaskError(`"${value}" is not a session id`);
   }

@@ -1,5 +1,5 @@
-import { createContext, fmt, formatBps, formatDuration, formatTime, hardhatAction, TaskError, type TaskConnection, type TaskIO } from "./common.js";
 import { verifierStatusName } from "../../../lib/protocol/index.js";
+import { createContext, fmt, formatBps, formatDuration, formatTime, hardhatAction, TaskError, type TaskConnection, type TaskIO } from "./common.js";
 
 export interface VerifierShowArgs {
   /** A verifier id; 0 or absent lists them all. */
