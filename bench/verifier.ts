@@ -30,7 +30,8 @@ import type { Address, Hex, TypedDataDomain } from "viem";
 
 import { verifierDomain } from "../lib/protocol/eip712.ts";
 import { addressOfPrivateKey } from "../lib/protocol/fastTypedData.ts";
-import { QUALITY_ONE, syntheticResult } from "../lib/protocol/merkle.ts";
+import { QUALITY_ONE } from "../lib/protocol/merkle.ts";
+import { syntheticResult } from "./fixtures.ts";
 import { EPOCH_OBSERVATION_TYPES } from "../lib/protocol/verifierMessages.ts";
 import type { EdgeObservation, EpochObservation } from "../lib/protocol/verifierMessages.ts";
 import { observationCodec, signObservation } from "../verifier/consensus/observation.ts";

@@ -4,8 +4,9 @@
 import { parseEventLogs, type Account, type Address, type Hex, type LocalAccount, type TransactionReceipt } from "viem";
 
 import { computeMarketAbi, edgeRegistryAbi, edgeStakingAbi, edgeTokenAbi, verifierSetAbi } from "../lib/protocol/abis.ts";
-import type { ProtocolAddressBook as ProtocolAddresses } from "../lib/protocol/addresses.ts";
+import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
 import { readDomain, signVerifierKeyClaim } from "../lib/protocol/eip712.ts";
+import { signKeyClaim } from "../lib/protocol/keyClaim.ts";
 import { confirmed, type DevnetClients } from "./chain.ts";
 
 type Sender = Account | Address;
@@ -30,7 +31,7 @@ export async function registerVerifier(clients: DevnetClients, addresses: Pick<P
   const claim = await signVerifierKeyClaim(signingKey, await readDomain(clients.public, addresses.verifierSet), wallet.account.address);
   await approve(clients, addresses.token, operator, addresses.verifierSet, minBond);
   const receipt = await confirmed(clients, await wallet.writeContract({ address: addresses.verifierSet, abi: verifierSetAbi, functionName: "register", args: [signingKey.address, endpoint, minBond, claim] }));
-  return eventArg(receipt, verifierSetAbi, "VerifierRegistered").verifierId;
+  return only(receipt, parseEventLogs({ abi: verifierSetAbi, logs: receipt.logs, eventName: "VerifierRegistered" })).args.verifierId;
 }
 
 export interface EdgeProfile {
@@ -45,19 +46,14 @@ export interface EdgeProfile {
 export async function registerEdge(clients: DevnetClients, addresses: Pick<ProtocolAddresses, "token" | "registry" | "staking">, operator: Sender, signingKey: LocalAccount, profile: EdgeProfile, selfBond: bigint): Promise<bigint> {
   const wallet = clients.wallet(operator);
   const domain = await readDomain(clients.public, addresses.registry);
-  const claim: Hex = await signingKey.signTypedData({
-    domain,
-    types: { SigningKeyClaim: [{ name: "operator", type: "address" }, { name: "signingKey", type: "address" }] },
-    primaryType: "SigningKeyClaim",
-    message: { operator: wallet.account.address, signingKey: signingKey.address },
-  });
+  const claim = await signKeyClaim(signingKey, domain, wallet.account.address);
   const receipt = await confirmed(clients, await wallet.writeContract({
     address: addresses.registry,
     abi: edgeRegistryAbi,
     functionName: "registerEdge",
-    args: [signingKey.address, { ...profile, capacity: BigInt(profile.capacity), metadataURI: profile.metadataURI ?? "" } as never, claim],
+    args: [signingKey.address, { endpoint: profile.endpoint, region: profile.region, capacity: profile.capacity, models: profile.models, metadataURI: profile.metadataURI ?? "" }, claim],
   }));
-  const edgeId = eventArg(receipt, edgeRegistryAbi, "EdgeRegistered").edgeId;
+  const edgeId = only(receipt, parseEventLogs({ abi: edgeRegistryAbi, logs: receipt.logs, eventName: "EdgeRegistered" })).args.edgeId;
   if (selfBond > 0n) await bond(clients, addresses, operator, edgeId, selfBond, "stake");
   return edgeId;
 }
@@ -78,12 +74,11 @@ export async function deposit(clients: DevnetClients, addresses: Pick<ProtocolAd
 /** Opens a session and returns its id, from the SessionOpened event of this very transaction. */
 export async function openSession(clients: DevnetClients, addresses: Pick<ProtocolAddresses, "market">, payer: Sender, model: string, budget: bigint, expiry: bigint): Promise<bigint> {
   const receipt = await confirmed(clients, await clients.wallet(payer).writeContract({ address: addresses.market, abi: computeMarketAbi, functionName: "openSession", args: [model, budget, expiry] }));
-  return eventArg(receipt, computeMarketAbi, "SessionOpened").sessionId;
+  return only(receipt, parseEventLogs({ abi: computeMarketAbi, logs: receipt.logs, eventName: "SessionOpened" })).args.sessionId;
 }
 
-/** The arguments of the one `eventName` event that `receipt` holds. */
-function eventArg<const A extends readonly unknown[], N extends string>(receipt: TransactionReceipt, abi: A, eventName: N): Record<string, bigint> {
-  const [log] = parseEventLogs({ abi: abi as never, logs: receipt.logs, eventName: eventName as never }) as Array<{ args: Record<string, bigint> }>;
-  if (log === undefined) throw new Error(`transaction ${receipt.transactionHash} emitted no ${eventName}`);
-  return log.args;
+/** The one event of its kind that `receipt` holds. */
+function only<L extends { eventName: string }>(receipt: TransactionReceipt, logs: L[]): L {
+  if (logs.length !== 1) throw new Error(`transaction ${receipt.transactionHash} emitted ${logs.length} events of the kind expected, not one`);
+  return logs[0]!;
 }

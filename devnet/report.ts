@@ -9,7 +9,7 @@ import path from "node:path";
 import { formatUnits } from "viem";
 
 import { computeMarketAbi, edgeGovernorAbi, edgeStakingAbi, epochSettlementAbi, timelockControllerAbi, verifierSetAbi } from "../lib/protocol/abis.ts";
-import type { ProtocolAddressBook } from "../lib/protocol/addresses.ts";
+import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
 import type { DevnetClients } from "./chain.ts";
 import type { FollowerEvent } from "./follower.ts";
 
@@ -36,7 +36,7 @@ export interface NetworkRules {
 }
 
 /** The protocol's rules as deployed, read from the contracts. */
-export async function readRules(clients: Pick<DevnetClients, "public">, a: ProtocolAddressBook): Promise<NetworkRules> {
+export async function readRules(clients: Pick<DevnetClients, "public">, a: ProtocolAddresses): Promise<NetworkRules> {
   const read = clients.public;
   const [epochLength, epoch, creditWindow, params, verifierParams, settlementParams, [inflation], feeBps, thawingPeriod, votingDelay, votingPeriod, timelockDelay] = await Promise.all([
     read.readContract({ address: a.staking, abi: edgeStakingAbi, functionName: "epochLength" }),

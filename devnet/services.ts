@@ -9,7 +9,7 @@ import type { Hex } from "viem";
 
 import type { EdgeConfigInput } from "../edge/config.ts";
 import type { VerifierConfigInput } from "../verifier/config.ts";
-import type { ProtocolAddressBook } from "../lib/protocol/addresses.ts";
+import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
 import { httpReady, redisReady } from "./readiness.ts";
 import type { RestartPolicy, Service, Supervisor } from "./supervisor.ts";
 
@@ -58,7 +58,7 @@ export interface EdgeLaunch {
   host: string;
   port: number;
   rpcUrl: string;
-  addresses: Pick<ProtocolAddressBook, "registry" | "staking" | "market">;
+  addresses: Pick<ProtocolAddresses, "registry" | "staking" | "market">;
   /** Its registered signing key (passed as TIDEWAY_EDGE_KEY). */
   signingKey: Hex;
   model: string;
@@ -115,7 +115,7 @@ export interface VerifierLaunch {
   redisUrl: string;
   redisPrefix: string;
   rpcUrl: string;
-  addresses: Pick<ProtocolAddressBook, "token" | "registry" | "staking" | "verifierSet" | "settlement" | "market">;
+  addresses: Pick<ProtocolAddresses, "token" | "registry" | "staking" | "verifierSet" | "settlement" | "market">;
   /** Its registered signing key (TIDEWAY_VERIFIER_KEY). */
   key: Hex;
   /** The funded account that pays for its challenges (TIDEWAY_CHALLENGE_PAYER_KEY). */

@@ -14,7 +14,7 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import ContractsModule from "../ignition/modules/Contracts.js";
 import type { EdgeConfigInput } from "../edge/config.ts";
 import { computeMarketAbi, edgeRegistryAbi } from "../lib/protocol/abis.ts";
-import type { ProtocolAddressBook } from "../lib/protocol/addresses.ts";
+import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
 import { marketDomain } from "../lib/protocol/eip712.ts";
 import { chainTime, confirmed, devnetClients, type DevnetClients } from "./chain.ts";
 import { deposit, fund, openSession, registerEdge } from "./protocol.ts";
@@ -114,7 +114,7 @@ export interface MarketTestbed {
  * operators (not staked), and has `payer` (holding at least ESCROW) deposit ESCROW, authorize a
  * fresh gateway key and open a session of SESSION_BUDGET for EDGE_MODEL.
  */
-export async function setupMarketTestbed(clients: DevnetClients, addresses: Pick<ProtocolAddressBook, "token" | "registry" | "staking" | "market">, options: { admin: Address; payer: Address; edges: number }): Promise<MarketTestbed> {
+export async function setupMarketTestbed(clients: DevnetClients, addresses: Pick<ProtocolAddresses, "token" | "registry" | "staking" | "market">, options: { admin: Address; payer: Address; edges: number }): Promise<MarketTestbed> {
   const edges: MarketTestbedEdge[] = [];
   for (let i = 0; i < options.edges; i++) {
     const operator = privateKeyToAccount(generatePrivateKey());

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { TidewayError } from "../lib/errors.ts";
 import { applyEnvOverrides, formatIssues, readJsonFile } from "../lib/configFile.ts";
 import { addressSchema as address, httpUrlSchema, keySourceSchema, listenSchema, logSchema, weiSchema as wei } from "../lib/schemas.ts";
+import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -108,7 +109,7 @@ export const EdgeConfigSchema = z.object({
 export type EdgeConfigInput = z.input<typeof EdgeConfigSchema>;
 export type EdgeConfig = z.output<typeof EdgeConfigSchema>;
 export type ModelConfig = EdgeConfig["models"][number];
-export type ContractAddresses = { registry: Address; staking: Address; market: Address };
+export type ContractAddresses = Pick<ProtocolAddresses, "registry" | "staking" | "market">;
 
 /** The configuration is missing, unreadable or invalid; the message lists every problem. */
 export class EdgeConfigError extends TidewayError {

@@ -2,20 +2,15 @@
 import type { Logger } from "pino";
 import type { Address, Hex, PublicClient, TypedDataDomain } from "viem";
 
+import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
 import type { ChainView } from "./chain/view.ts";
 import type { TxSender } from "./chain/sender/index.ts";
 import type { VerifierConfig } from "./config.ts";
 import type { VerifierMetrics } from "./metrics.ts";
 import type { VerifierState } from "./state.ts";
 
-export interface ProtocolAddresses {
-  registry: Address;
-  staking: Address;
-  verifierSet: Address;
-  settlement: Address;
-  market: Address;
-  token: Address;
-}
+/** The protocol contracts a verifier uses. */
+export type VerifierAddresses = Pick<ProtocolAddresses, "token" | "registry" | "staking" | "verifierSet" | "settlement" | "market">;
 
 export interface VerifierContext {
   config: VerifierConfig;
@@ -24,7 +19,7 @@ export interface VerifierContext {
   state: VerifierState;
   client: PublicClient;
   chainId: number;
-  addresses: ProtocolAddresses;
+  addresses: VerifierAddresses;
   view: ChainView;
   /** The VerifierSet's EIP-712 domain (observations, attestations, faults). */
   verifierDomain: TypedDataDomain;

@@ -25,7 +25,7 @@ import { createPayerFunding } from "./challenges/funding.ts";
 import { createChallengeRunner } from "./challenges/runner.ts";
 import { createReportPool } from "./consensus/pool.ts";
 import type { VerifierConfig } from "./config.ts";
-import type { ProtocolAddresses, VerifierContext } from "./context.ts";
+import type { VerifierAddresses, VerifierContext } from "./context.ts";
 import { createChallengeJob } from "./jobs/challenge.ts";
 import { createEpochJob } from "./jobs/epochs.ts";
 import { createQueues } from "./jobs/queues.ts";
@@ -62,7 +62,7 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   const transport = options.transport ?? http(config.chain.rpcUrl, { retryCount: 3, timeout: 10_000 });
   const client = createPublicClient({ transport, cacheTime: 0 }) as PublicClient;
   const chainId = await client.getChainId();
-  const addresses: ProtocolAddresses = config.chain.addresses ?? readProtocolAddresses(chainId, { contracts: ["token", "registry", "staking", "verifierSet", "settlement", "market"] });
+  const addresses: VerifierAddresses = config.chain.addresses ?? readProtocolAddresses(chainId, { contracts: ["token", "registry", "staking", "verifierSet", "settlement", "market"] });
   const metrics = createVerifierMetrics();
   // Epochs after its end during which an epoch's rewards can be credited (fixed at deployment).
   const creditWindow = await client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "rewardCreditWindow" });

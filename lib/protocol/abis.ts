@@ -14,24 +14,3 @@ export type ProtocolAbiName = keyof typeof ABIS;
 export function protocolAbi<N extends ProtocolAbiName>(name: N): (typeof ABIS)[N] {
   return ABIS[name];
 }
-
-/** Whether `name` has a generated ABI (false for contracts not compiled when it was generated). */
-export function hasProtocolAbi(name: string): name is ProtocolAbiName {
-  return Object.prototype.hasOwnProperty.call(ABIS, name);
-}
-
-/** All generated ABIs merged (functions, events and errors of every contract), e.g. to decode any protocol error. */
-export function mergedProtocolAbi(): Abi {
-  const seen = new Set<string>();
-  const merged: Abi[number][] = [];
-  for (const abi of Object.values(ABIS) as readonly Abi[]) {
-    for (const entry of abi) {
-      if (entry.type === "constructor" || entry.type === "fallback" || entry.type === "receive") continue;
-      const key = `${entry.type}:${entry.name}(${entry.inputs.map((i) => i.type).join(",")})`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      merged.push(entry);
-    }
-  }
-  return merged;
-}

@@ -94,9 +94,9 @@ export function faultKindName(value: bigint | number): FaultKindName | `Unknown(
 
 // ---------------------------------------------------------------- domains
 
-export const VERIFIER_DOMAIN_NAME = "Tideway Verifiers";
-export const MARKET_DOMAIN_NAME = "Tideway ComputeMarket";
-export const DOMAIN_VERSION = "1";
+const VERIFIER_DOMAIN_NAME = "Tideway Verifiers";
+const MARKET_DOMAIN_NAME = "Tideway ComputeMarket";
+const DOMAIN_VERSION = "1";
 
 /** The domain every attestation and verifier key claim is signed in (IVerifierSet). */
 export function verifierDomain(chainId: bigint | number, verifierSet: Address): TypedDataDomain {
@@ -109,7 +109,7 @@ export function marketDomain(chainId: bigint | number, market: Address): TypedDa
 }
 
 /** ERC-5267's `eip712Domain()`. */
-export const EIP5267_ABI = [
+const EIP5267_ABI = [
   {
     type: "function",
     name: "eip712Domain",

@@ -32,14 +32,14 @@ export type ParameterName = (typeof PARAMETER_NAMES)[number];
 /** {IVerifierSet.VerifierStatus}. */
 export const VERIFIER_STATUS_NAMES = ["None", "Pending", "Active", "Exiting", "Withdrawn", "Ejected"] as const;
 /** {IVerifierSet.Parameter}. */
-export const VERIFIER_PARAMETER_NAMES = ["MinBond", "ExitDelay", "Quorum", "SlashBps", "ReporterBps"] as const;
+const VERIFIER_PARAMETER_NAMES = ["MinBond", "ExitDelay", "Quorum", "SlashBps", "ReporterBps"] as const;
 /** {IEpochSettlement.EpochState}. */
-export const EPOCH_STATE_NAMES = ["None", "Pending", "Frozen", "Resolved"] as const;
+const EPOCH_STATE_NAMES = ["None", "Pending", "Frozen", "Resolved"] as const;
 export type EpochStateName = (typeof EPOCH_STATE_NAMES)[number];
 /** {IEpochSettlement.Parameter}. */
-export const SETTLEMENT_PARAMETER_NAMES = ["DisputeWindow", "MinInflation", "MaxInflation", "InflationStep", "TargetBondingRate", "FaultSlashBps"] as const;
+const SETTLEMENT_PARAMETER_NAMES = ["DisputeWindow", "MinInflation", "MaxInflation", "InflationStep", "TargetBondingRate", "FaultSlashBps"] as const;
 /** {IComputeMarket.Parameter}. */
-export const MARKET_PARAMETER_NAMES = ["FeeBps", "ThawingPeriod"] as const;
+const MARKET_PARAMETER_NAMES = ["FeeBps", "ThawingPeriod"] as const;
 
 /** Enum lists by the ABI's `internalType` (what the compiler writes for enum parameters). */
 export const ENUMS_BY_INTERNAL_TYPE: Readonly<Record<string, readonly string[]>> = {
@@ -73,4 +73,14 @@ export function edgeStateName(value: bigint | number): EdgeStateName | `Unknown(
 /** Name of an {IEdgeStaking.Parameter} value, `Unknown(n)` when out of range. */
 export function parameterName(value: bigint | number): ParameterName | `Unknown(${string})` {
   return nameIn(PARAMETER_NAMES, value);
+}
+
+/** Name of an {IVerifierSet.VerifierStatus} value, `Unknown(n)` when out of range. */
+export function verifierStatusName(value: bigint | number): (typeof VERIFIER_STATUS_NAMES)[number] | `Unknown(${string})` {
+  return nameIn(VERIFIER_STATUS_NAMES, value);
+}
+
+/** Name of an {IEpochSettlement.EpochState} value, `Unknown(n)` when out of range. */
+export function epochStateName(value: bigint | number): EpochStateName | `Unknown(${string})` {
+  return nameIn(EPOCH_STATE_NAMES, value);
 }

@@ -22,7 +22,7 @@ import { createTypedDataCodec, InvalidTypedDataSignatureError } from "./fastType
 import type { SignatureProblem } from "./fastTypedData.ts";
 
 /** The Voucher type string of IComputeMarket (the contract's VOUCHER_TYPEHASH preimage). */
-export const VOUCHER_TYPE_STRING = "Voucher(address payer,uint256 edgeId,uint256 sessionId,uint256 cumulativeAmount,uint256 expiry)";
+const VOUCHER_TYPE_STRING = "Voucher(address payer,uint256 edgeId,uint256 sessionId,uint256 cumulativeAmount,uint256 expiry)";
 
 /** Why a signature is not one the contract accepts. */
 export type VoucherSignatureProblem = SignatureProblem;

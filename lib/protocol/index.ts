@@ -1,11 +1,10 @@
 // The protocol module: the one place where the on-chain contracts and off-chain code meet
-// (deployment addresses, enums, error decoding, token units, EIP-712 typed data, the epoch
+// (deployment addresses, enums, revert decoding, token units, EIP-712 typed data, the epoch
 // Merkle tree, typed ABIs). Local imports carry the `.ts` extension so that plain Node (type stripping, no
 // build step) can run this module, e.g. from `scripts/start.ts`: keep it to erasable syntax
 // (no enums, namespaces or parameter properties) and use `import type` for types.
-export * from "./deployments.ts";
 export * from "./enums.ts";
-export * from "./errors.ts";
+export * from "./revert.ts";
 export * from "./units.ts";
 export * from "./keyClaim.ts";
 export * from "./eip712.ts";

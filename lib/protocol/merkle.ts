@@ -373,21 +373,3 @@ export function processEpochProof(leaf: Hex, proof: readonly Hex[]): Hex {
 export function verifyEpochClaim(root: Hex, epoch: bigint, claim: EpochClaim): boolean {
   return processEpochProof(epochLeafHash(epoch, claim), claim.proof).toLowerCase() === root.toLowerCase();
 }
-
-/**
- * A synthetic epoch of `n` edges (ids 1..n, stakes and qualities varied deterministically),
- * built with {buildEpochTreeFast} without materialising the results: for benchmarks.
- */
-export function buildLargeEpochTree(epoch: bigint, n: number): FastEpochTree {
-  return buildEpochTreeFast(epoch, { length: n, get: syntheticResult });
-}
-
-/** The `index`-th result of {buildLargeEpochTree}. */
-export function syntheticResult(index: number): EdgeResult {
-  const i = BigInt(index);
-  return {
-    edgeId: i + 1n,
-    stake: (1_000n + (i % 997n)) * 10n ** 18n,
-    quality: (i * 7_919n) % (QUALITY_ONE + 1n),
-  };
-}

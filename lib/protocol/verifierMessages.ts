@@ -69,7 +69,7 @@ const MAX_UINT256 = (1n << 256n) - 1n;
 // ---------------------------------------------------------------- results hash
 
 /** Compares two observations by edge id, ascending. */
-export function compareByEdgeId(a: { edgeId: bigint }, b: { edgeId: bigint }): number {
+function compareByEdgeId(a: { edgeId: bigint }, b: { edgeId: bigint }): number {
   return a.edgeId < b.edgeId ? -1 : a.edgeId > b.edgeId ? 1 : 0;
 }
 
@@ -136,7 +136,7 @@ export function epochObservation(epoch: bigint, results: readonly EdgeObservatio
 // ---------------------------------------------------------------- hashes, signatures (viem)
 
 /** EIP-712 struct hash of an observation message. */
-export function epochObservationStructHash(message: EpochObservation): Hex {
+function epochObservationStructHash(message: EpochObservation): Hex {
   return hashStruct({ types: EPOCH_OBSERVATION_TYPES, primaryType: "EpochObservation", data: { ...message } });
 }
 
@@ -156,7 +156,7 @@ export function recoverEpochObservationSigner(domain: TypedDataDomain, message: 
 }
 
 /** EIP-712 struct hash of an attestation request. */
-export function attestationRequestStructHash(request: AttestationRequest): Hex {
+function attestationRequestStructHash(request: AttestationRequest): Hex {
   return hashStruct({ types: ATTESTATION_REQUEST_TYPES, primaryType: "AttestationRequest", data: { ...request } });
 }
 

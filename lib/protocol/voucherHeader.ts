@@ -14,7 +14,7 @@ import type { Voucher } from "./eip712.ts";
 export const VOUCHER_HEADER = "x-tideway-voucher";
 
 /** Longest header value accepted: a voucher encodes to about 400 characters. */
-export const MAX_VOUCHER_HEADER_LENGTH = 2048;
+const MAX_VOUCHER_HEADER_LENGTH = 2048;
 
 const MAX_UINT256 = (1n << 256n) - 1n;
 

@@ -4,8 +4,8 @@ import type { Signer, TypedDataDomain, TypedDataField } from "ethers";
 import { verifyTypedData } from "ethers";
 
 import ComputeMarketModule from "../../ignition/modules/ComputeMarket.js";
-import { keyClaimDomain, VOUCHER_TYPES as LIB_VOUCHER_TYPES } from "../../lib/protocol/index.js";
-import { type Connection, profile, signKeyClaim, TOKEN, testParameters } from "./protocol.js";
+import { VOUCHER_TYPES as LIB_VOUCHER_TYPES } from "../../lib/protocol/index.js";
+import { type Connection, keyClaimDomain, profile, signKeyClaim, TOKEN, testParameters } from "./protocol.js";
 
 /** Market parameters in tests: a 2.5% fee (so rounding shows on small amounts), a one-hour thaw. */
 export const FEE_BPS = 250n;

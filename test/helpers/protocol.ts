@@ -4,7 +4,10 @@ import type { BaseWallet } from "ethers";
 import { network } from "hardhat";
 
 import ContractsModule from "../../ignition/modules/Contracts.js";
-import { keyClaimDomain, signKeyClaim as signClaim } from "../../lib/protocol/index.js";
+import { privateKeyToAccount } from "viem/accounts";
+import type { Address, Hex, TypedDataDomain } from "viem";
+
+import { domainFromFields, SIGNING_KEY_CLAIM_TYPES as CLAIM_TYPES, signKeyClaim as signClaim } from "../../lib/protocol/index.js";
 
 export const TOKEN = 10n ** 18n;
 export const EPOCH = 3_600n; // seconds, in tests
@@ -94,14 +97,23 @@ export async function deployProtocol(conn: Connection) {
 
 type Registry = Awaited<ReturnType<typeof deployProtocol>>["registry"];
 
-export { keyClaimDomain, SIGNING_KEY_CLAIM_TYPES } from "../../lib/protocol/index.js";
+/** The SigningKeyClaim types in the mutable shape ethers' signTypedData and verifyTypedData take. */
+export const SIGNING_KEY_CLAIM_TYPES = { SigningKeyClaim: CLAIM_TYPES.SigningKeyClaim.map((f) => ({ ...f })) };
+
+/** The EIP-712 domain an ethers contract reports through ERC-5267 `eip712Domain()`. */
+export async function keyClaimDomain(contract: {
+  eip712Domain(): Promise<[string, string, string, bigint, string, string, bigint[]]>;
+}): Promise<TypedDataDomain> {
+  const [fields, name, version, chainId, verifyingContract, salt, extensions] = await contract.eip712Domain();
+  return domainFromFields({ fields: fields as Hex, name, version, chainId, verifyingContract: verifyingContract as Address, salt: salt as Hex, extensions: [...extensions] });
+}
 
 /**
  * `keyWallet`'s proof of possession letting `operatorAddress` claim it: its EIP-712 signature of
  * SigningKeyClaim(operator, signingKey = keyWallet.address) in `registry`'s domain.
  */
 export async function signKeyClaim(registry: Pick<Registry, "eip712Domain">, operatorAddress: string, keyWallet: BaseWallet) {
-  return signClaim(await keyClaimDomain(registry), operatorAddress, keyWallet);
+  return signClaim(privateKeyToAccount(keyWallet.privateKey as Hex), await keyClaimDomain(registry), operatorAddress as Address);
 }
 
 /** deployProtocol plus one registered edge (id 1) whose operator has bonded the minimum. */

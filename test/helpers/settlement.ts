@@ -8,11 +8,10 @@ import {
   buildEpochTree,
   EPOCH_ATTESTATION_TYPES as EPOCH_ATTESTATION,
   FAULT_ATTESTATION_TYPES as FAULT_ATTESTATION,
-  keyClaimDomain,
   packQuorumSignatures,
   VERIFIER_KEY_CLAIM_TYPES as VERIFIER_KEY_CLAIM,
 } from "../../lib/protocol/index.js";
-import { type Connection, deployProtocol, MIN_SELF_BOND, profile, signKeyClaim, TOKEN, VERIFIER_MIN_BOND } from "./protocol.js";
+import { type Connection, deployProtocol, keyClaimDomain, MIN_SELF_BOND, profile, signKeyClaim, TOKEN, VERIFIER_MIN_BOND } from "./protocol.js";
 
 export type Env = Awaited<ReturnType<typeof deployProtocol>>;
 

@@ -1,5 +1,5 @@
-// lib/protocol/addresses.ts: typed reading of Ignition's address record for the whole protocol,
-// on records written to a temporary directory.
+// lib/protocol/addresses.ts: the protocol's address book, read from Ignition's record or a JSON
+// file, on files written to a temporary directory.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -7,15 +7,7 @@ import path from "node:path";
 import { expect } from "chai";
 import { getAddress } from "viem";
 
-import {
-  DeploymentNotFoundError,
-  deploymentKeysOf,
-  findDeployedAddress,
-  PROTOCOL_CONTRACTS,
-  readAvailableProtocolAddresses,
-  readDeployment,
-  readProtocolAddresses,
-} from "../../lib/protocol/index.js";
+import { DeploymentNotFoundError, PROTOCOL_CONTRACTS, readProtocolAddresses } from "../../lib/protocol/index.js";
 import { ABI_CONTRACTS } from "../../scripts/gen-abis.js";
 
 /** A distinct lower-case address per contract, so checksumming is visible. */
@@ -59,11 +51,11 @@ describe("lib/protocol addresses", () => {
       });
     });
 
-    it("agrees with readDeployment on the three contracts of issues 1-2", () => {
-      write(5, full);
-      const core = readProtocolAddresses(5, { root, contracts: ["token", "registry", "staking"] });
-      const legacy = readDeployment(5, { root });
-      expect(core).to.deep.equal({ token: getAddress(legacy.token), registry: getAddress(legacy.registry), staking: getAddress(legacy.staking) });
+    it("reads an address book keyed by contract from a JSON file", () => {
+      const file = path.join(root, "addresses.json");
+      writeFileSync(file, JSON.stringify({ staking: addr(3), registry: addr(2) }));
+      expect(readProtocolAddresses(5, { file, contracts: ["registry", "staking"] })).to.deep.equal({ registry: getAddress(addr(2)), staking: getAddress(addr(3)) });
+      expect(() => readProtocolAddresses(5, { file })).to.throw(DeploymentNotFoundError, "no valid address for EdgeToken, VerifierSet");
     });
 
     it("throws DeploymentNotFoundError naming the missing contracts of a pre-issue-3 record", () => {
@@ -80,7 +72,6 @@ describe("lib/protocol addresses", () => {
       expect((err as Error).message).to.include("no valid address for VerifierSet, EpochSettlement, ComputeMarket, EdgeGovernor, TimelockController");
       // Asking only for what is there works.
       expect(readProtocolAddresses(7, { root, contracts: ["staking"] })).to.deep.equal({ staking: getAddress(addr(3)) });
-      expect(readAvailableProtocolAddresses(7, { root })).to.deep.equal({ token: getAddress(addr(1)), registry: getAddress(addr(2)), staking: getAddress(addr(3)) });
     });
 
     it("throws DeploymentNotFoundError for a missing, unreadable or non-object record", () => {
@@ -92,18 +83,23 @@ describe("lib/protocol addresses", () => {
     });
   });
 
-  describe("findDeployedAddress", () => {
-    it("prefers Protocol#<Name>, then <Name>#<Name>, then a single <Module>#<Name>", () => {
-      expect(deploymentKeysOf("settlement")).to.deep.equal(["Protocol#EpochSettlement", "EpochSettlement#EpochSettlement"]);
-      expect(findDeployedAddress({ "EpochSettlement#EpochSettlement": addr(2), "Protocol#EpochSettlement": addr(1) }, "settlement")).to.equal(getAddress(addr(1)));
-      expect(findDeployedAddress({ "EpochSettlement#EpochSettlement": addr(2), "X#EpochSettlement": addr(3) }, "settlement")).to.equal(getAddress(addr(2)));
-      expect(findDeployedAddress({ "X#EpochSettlement": addr(3) }, "settlement")).to.equal(getAddress(addr(3)));
+  describe("which id is read", () => {
+    const settlement = (record: Record<string, string | undefined>) => {
+      write(1, record);
+      return readProtocolAddresses(1, { root, contracts: ["settlement"] }).settlement;
+    };
+
+    it("prefers the book key, then Protocol#<Name>, then <Name>#<Name>, then a single <Module>#<Name>", () => {
+      expect(settlement({ settlement: addr(9), "Protocol#EpochSettlement": addr(1) })).to.equal(getAddress(addr(9)));
+      expect(settlement({ "EpochSettlement#EpochSettlement": addr(2), "Protocol#EpochSettlement": addr(1) })).to.equal(getAddress(addr(1)));
+      expect(settlement({ "EpochSettlement#EpochSettlement": addr(2), "X#EpochSettlement": addr(3) })).to.equal(getAddress(addr(2)));
+      expect(settlement({ "X#EpochSettlement": addr(3) })).to.equal(getAddress(addr(3)));
     });
 
-    it("returns undefined when ambiguous, invalid or absent", () => {
-      expect(findDeployedAddress({ "X#ComputeMarket": addr(1), "Y#ComputeMarket": addr(2) }, "market")).to.equal(undefined);
-      expect(findDeployedAddress({ "Protocol#ComputeMarket": "0x1234" }, "market")).to.equal(undefined);
-      expect(findDeployedAddress({ "Protocol#ComputeMarketV2": addr(1) }, "market")).to.equal(undefined);
+    it("finds nothing when ambiguous, invalid or absent", () => {
+      for (const record of [{ "X#EpochSettlement": addr(1), "Y#EpochSettlement": addr(2) }, { "Protocol#EpochSettlement": "0x1234" }, { "Protocol#EpochSettlementV2": addr(1) }]) {
+        expect(() => settlement(record), JSON.stringify(record)).to.throw(DeploymentNotFoundError, "no valid address for EpochSettlement");
+      }
     });
 
     it("covers exactly the contracts whose ABIs scripts/gen-abis.ts generates", () => {

@@ -9,16 +9,15 @@ import type { Hex } from "viem";
 import {
   buildEpochTree,
   buildEpochTreeFast,
-  buildLargeEpochTree,
   epochLeafHash,
   EPOCH_LEAF_ENCODING,
   MAX_TOTAL_WEIGHT,
   processEpochProof,
   QUALITY_ONE,
-  syntheticResult,
   verifyEpochClaim,
   type EdgeResult,
 } from "../../lib/protocol/index.js";
+import { buildLargeEpochTree, syntheticResult } from "../../bench/fixtures.js";
 
 const coder = AbiCoder.defaultAbiCoder();
 

@@ -8,7 +8,7 @@ import hre from "hardhat";
 import { execute, TaskError } from "../../scripts/tasks/actions/common.js";
 import { authorizeSigner, closeSession, dappShow, deposit, openSession, parseExpiry, revokeSigner, thaw, withdrawEscrow } from "../../scripts/tasks/actions/dapp.js";
 import { connect, type Connection, deployProtocol, TOKEN } from "../helpers/protocol.js";
-import { capture, rejection, taskAddresses } from "../helpers/tasks.js";
+import { capture, rejection, taskAddresses, utc } from "../helpers/tasks.js";
 
 // Account indices of deployProtocol's signers, as `--from` takes them.
 const ALICE = 2; // the dApp
@@ -82,7 +82,9 @@ describe("dapp tasks", () => {
       expect(err[0]).to.match(new RegExp(`^✗ ${alice.address} holds .* less than the .* needed$`));
       expect(out).to.deep.equal([]);
       const bad = await rejection(deposit({ amount: "-5", from: ALICE }, conn, io));
-      expect(bad.message).to.match(/^amount: "-5" is not a token amount/);
+      expect(bad.message).to.equal('amount: "-5" is negative: amounts are positive; write it in EDGE, e.g. 1000 or 0.5');
+      const malformed = await rejection(deposit({ amount: "1,5", from: ALICE }, conn, io));
+      expect(malformed.message).to.equal('amount: "1,5" is not a token amount (no thousands commas; use _ if you like): write it in EDGE, e.g. 1000 or 0.5');
     });
   });
 
@@ -186,7 +188,11 @@ describe("dapp tasks", () => {
 
       const early = capture(addresses);
       await execute(withdrawEscrow, { from: ALICE }, conn, early.io);
-      expect(early.err).to.deep.equal([`✗ ComputeMarket reverted: MarketStillThawing(payer=${alice.address}, thawEndsAt=${thawStarted + period})`]);
+      // The thawing period is a day: the end of the thaw is shown as a date, a day away.
+      expect(period).to.equal(86_400n);
+      expect(early.err).to.deep.equal([
+        `✗ ComputeMarket reverted: MarketStillThawing(payer=${alice.address}, thawEndsAt=${thawStarted + period} [${utc(thawStarted + period)}, in 1 d])`,
+      ]);
 
       await conn.networkHelpers.time.increaseTo(thawStarted + period);
       const before = await token.balanceOf(alice.address);

@@ -1,31 +1,33 @@
-// Unit tests of lib/protocol: enums against the Solidity sources, deployment records (in a
-// temporary directory), revert decoding with the artifacts' ABIs, and token units.
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+// Unit tests of lib/protocol: enums against the Solidity sources, revert decoding with the
+// generated ABIs, token units and times as the tools print them.
+import { readFileSync } from "node:fs";
 import path from "node:path";
 
 import { expect } from "chai";
-import { AbiCoder, getAddress, Interface, id } from "ethers";
+import { encodeAbiParameters, encodeErrorResult, getAddress, keccak256, toFunctionSelector, toHex, type Hex } from "viem";
 
 import {
   DECLINE_REASON_NAMES,
-  DeploymentNotFoundError,
   EDGE_STATE_NAMES,
   EDGE_STATUS_NAMES,
   edgeStateName,
   edgeStatusName,
-  ErrorDecoder,
+  contractsDeclaring,
+  decodeRevert,
+  decodeRevertData,
+  edgeRegistryAbi,
+  edgeStakingAbi,
+  edgeTokenAbi,
   formatBps,
+  formatDuration,
   formatTokenAmount,
-  loadProtocolAbis,
   PARAMETER_NAMES,
   parameterName,
   parseCommission,
   parseTokenAmount,
-  readDeployment,
   REPO_ROOT,
   revertDataOf,
-  type Abi,
+  revertEpochs,
 } from "../../lib/protocol/index.js";
 
 /** The members of `enum name { ... }` in a Solidity source, comments removed. */
@@ -54,109 +56,54 @@ describe("lib/protocol", () => {
     });
   });
 
-  describe("readDeployment", () => {
-    let root: string;
-    const A = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
-    const B = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
-    const C = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
-    const D = "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9";
-    beforeEach(() => {
-      root = mkdtempSync(path.join(tmpdir(), "tideway-deployments-"));
-    });
-    afterEach(() => {
-      rmSync(root, { recursive: true, force: true });
-    });
-    function record(chainId: number, content: string) {
-      const dir = path.join(root, "ignition", "deployments", `chain-${chainId}`);
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(path.join(dir, "deployed_addresses.json"), content);
-    }
-
-    it("reads the addresses Ignition recorded for the Protocol module's submodules", () => {
-      record(31337, JSON.stringify({ "EdgeRegistry#EdgeRegistry": A, "EdgeToken#EdgeToken": B, "EdgeStaking#EdgeStaking": C }));
-      expect(readDeployment(31337n, { root })).to.deep.equal({ token: B, registry: A, staking: C });
-    });
-
-    it("prefers a contract the Protocol module deploys itself", () => {
-      record(5, JSON.stringify({ "EdgeRegistry#EdgeRegistry": A, "EdgeToken#EdgeToken": B, "EdgeStaking#EdgeStaking": C, "Protocol#EdgeStaking": D }));
-      expect(readDeployment(5, { root }).staking).to.equal(D);
-    });
-
-    it("says to run npm start when the local chain has no record", () => {
-      let error: unknown;
-      try {
-        readDeployment(31337, { root });
-      } catch (e) {
-        error = e;
-      }
-      expect(error).to.be.instanceOf(DeploymentNotFoundError);
-      const e = error as DeploymentNotFoundError;
-      expect(e.chainId).to.equal(31337n);
-      expect(e.file).to.equal(path.join(root, "ignition", "deployments", "chain-31337", "deployed_addresses.json"));
-      expect(e.message).to.match(/^no Tideway deployment for chain 31337 \(no .*deployed_addresses\.json\) — run `npm start`/);
-    });
-
-    it("gives the ignition deploy command for other chains", () => {
-      expect(() => readDeployment(11155111, { root })).to.throw(
-        DeploymentNotFoundError,
-        /no Tideway deployment for chain 11155111 .*`npx hardhat ignition deploy ignition\/modules\/Protocol\.ts --network <network>`/,
-      );
-    });
-
-    it("names the contracts a record lacks or records malformed", () => {
-      record(31337, JSON.stringify({ "EdgeToken#EdgeToken": B, "EdgeStaking#EdgeStaking": "0x1234" }));
-      expect(() => readDeployment(31337, { root })).to.throw(DeploymentNotFoundError, /has no valid address for EdgeRegistry, EdgeStaking —/);
-    });
-
-    it("rejects a file that is not JSON or not an object", () => {
-      record(31337, "{ not json");
-      expect(() => readDeployment(31337, { root })).to.throw(DeploymentNotFoundError, /^cannot read .*deployed_addresses\.json: /);
-      record(31337, "[]");
-      expect(() => readDeployment(31337, { root })).to.throw(DeploymentNotFoundError, /is not an Ignition address record/);
-    });
-  });
-
-  describe("ErrorDecoder", () => {
-    const abis = loadProtocolAbis();
-    const decoder = new ErrorDecoder(abis);
-    const staking = new Interface(abis.EdgeStaking as never);
-    const registry = new Interface(abis.EdgeRegistry as never);
+  describe("decodeRevertData", () => {
     const account = "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc";
 
-    /** Encodes an error by hand: selector of the signature, then the ABI-encoded arguments. */
-    function encodeError(signature: string, types: string[], values: unknown[]): string {
-      return id(signature).slice(0, 10) + AbiCoder.defaultAbiCoder().encode(types, values).slice(2);
-    }
-
     it("decodes a custom error with named, formatted arguments", () => {
-      const data = encodeError("StakingStillWarmingUp(uint256,address,uint256)", ["uint256", "address", "uint256"], [1n, account, 7n]);
-      const decoded = decoder.decode(data);
+      const data = encodeErrorResult({ abi: edgeStakingAbi, errorName: "StakingStillWarmingUp", args: [1n, account, 7n] });
+      const decoded = decodeRevertData(data);
       expect(decoded.name).to.equal("StakingStillWarmingUp");
       expect(decoded.contract).to.equal("EdgeStaking");
-      expect(decoded.selector).to.equal(staking.getError("StakingStillWarmingUp")!.selector);
-      expect(decoded.text).to.equal(`StakingStillWarmingUp(edgeId=1, account=${getAddress(account)}, activationEpoch=7)`);
+      expect(decoded.args.map((a) => a.value)).to.deep.equal([1n, getAddress(account), 7n]);
+      expect(decoded.message).to.equal(`StakingStillWarmingUp(edgeId=1, account=${getAddress(account)}, activationEpoch=7)`);
     });
 
     it("prints enum arguments by name", () => {
-      const notAccepting = encodeError("StakingEdgeNotAcceptingStake(uint256,uint8)", ["uint256", "uint8"], [3n, 4n]);
-      expect(decoder.decode(notAccepting).text).to.equal("StakingEdgeNotAcceptingStake(edgeId=3, status=Jailed)");
-      const invalidState = encodeError("RegistryInvalidState(uint256,uint8)", ["uint256", "uint8"], [2n, 3n]);
-      expect(decoder.decode(invalidState)).to.include({ contract: "EdgeRegistry", text: "RegistryInvalidState(edgeId=2, state=Exiting)" });
-      const bounds = encodeError("StakingParameterOutOfBounds(uint8,uint256,uint256,uint256)", ["uint8", "uint256", "uint256", "uint256"], [1n, 5n, 60n, 31_536_000n]);
-      expect(decoder.decode(bounds).text).to.equal("StakingParameterOutOfBounds(parameter=UnbondingDelay, value=5, min=60, max=31536000)");
+      const notAccepting = encodeErrorResult({ abi: edgeStakingAbi, errorName: "StakingEdgeNotAcceptingStake", args: [3n, 4] });
+      expect(decodeRevertData(notAccepting).message).to.equal("StakingEdgeNotAcceptingStake(edgeId=3, status=Jailed)");
+      const invalidState = encodeErrorResult({ abi: edgeRegistryAbi, errorName: "RegistryInvalidState", args: [2n, 3] });
+      expect(decodeRevertData(invalidState)).to.include({ contract: "EdgeRegistry", message: "RegistryInvalidState(edgeId=2, state=Exiting)" });
+      const bounds = encodeErrorResult({ abi: edgeStakingAbi, errorName: "StakingParameterOutOfBounds", args: [1, 5n, 60n, 31_536_000n] });
+      expect(decodeRevertData(bounds).message).to.equal("StakingParameterOutOfBounds(parameter=UnbondingDelay, value=5, min=60, max=31536000)");
     });
 
     it("quotes string arguments and handles errors without arguments", () => {
-      const data = registry.encodeErrorResult("RegistryInvalidProfile", ["capacity"]);
-      expect(decoder.decode(data).text).to.equal('RegistryInvalidProfile(field="capacity")');
-      expect(decoder.decode(id("StakingNothingToClaim()").slice(0, 10)).text).to.equal("StakingNothingToClaim()");
+      const data = encodeErrorResult({ abi: edgeRegistryAbi, errorName: "RegistryInvalidProfile", args: ["capacity"] });
+      expect(decodeRevertData(data).message).to.equal('RegistryInvalidProfile(field="capacity")');
+      expect(decodeRevertData(toFunctionSelector("StakingNothingToClaim()")).message).to.equal("StakingNothingToClaim()");
     });
 
-    it("reports an error declared by several contracts as the preferred one's", () => {
-      const role = id("GOVERNANCE_ROLE");
-      const data = encodeError("AccessControlUnauthorizedAccount(address,bytes32)", ["address", "bytes32"], [account, role]);
+    it("shows times as dates, and epochs with their start when known, relative to the chain's now", () => {
+      // 2026-12-07 06:31:00 UTC
+      const until = 1_796_625_060n;
+      const data = encodeErrorResult({ abi: edgeStakingAbi, errorName: "StakingUnbondingNotMature", args: [until, until - 250n] });
+      expect(decodeRevertData(data).message).to.equal(
+        `StakingUnbondingNotMature(withdrawableAt=${until} [2026-12-07 06:31:00 UTC], nowTime=${until - 250n} [2026-12-07 06:26:50 UTC])`,
+      );
+      expect(decodeRevertData(data, { now: until - 250n }).message).to.equal(
+        `StakingUnbondingNotMature(withdrawableAt=${until} [2026-12-07 06:31:00 UTC, in 4 min 10 s], nowTime=${until - 250n} [2026-12-07 06:26:50 UTC, now])`,
+      );
+      const warming = encodeErrorResult({ abi: edgeStakingAbi, errorName: "StakingStillWarmingUp", args: [1n, account, 12n] });
+      const decoded = decodeRevertData(warming, { now: until - 250n, epochStarts: new Map([[12n, until]]) });
+      expect(revertEpochs(decoded)).to.deep.equal([12n]);
+      expect(decoded.message).to.equal(`StakingStillWarmingUp(edgeId=1, account=${getAddress(account)}, activationEpoch=12 [starts 2026-12-07 06:31:00 UTC, in 4 min 10 s])`);
+    });
+
+    it("attributes an error several contracts declare to the preferred one", () => {
+      const role = keccak256(toHex("GOVERNANCE_ROLE"));
+      const data = encodeErrorResult({ abi: edgeStakingAbi, errorName: "AccessControlUnauthorizedAccount", args: [account, role] });
       // Every AccessControl contract declares it (the governor does not use AccessControl).
-      expect(decoder.contractsDeclaring(data.slice(0, 10))).to.deep.equal([
+      expect(contractsDeclaring(data.slice(0, 10) as Hex)).to.deep.equal([
         "EdgeStaking",
         "EdgeRegistry",
         "EdgeToken",
@@ -165,69 +112,52 @@ describe("lib/protocol", () => {
         "ComputeMarket",
         "TimelockController",
       ]);
-      expect(decoder.decode(data).contract).to.equal("EdgeStaking");
-      const preferred = decoder.decode(data, "EdgeRegistry");
+      expect(decodeRevertData(data).contract).to.equal("EdgeStaking");
+      const preferred = decodeRevertData(data, { prefer: "EdgeRegistry" });
       expect(preferred.contract).to.equal("EdgeRegistry");
-      expect(preferred.text).to.equal(`AccessControlUnauthorizedAccount(account=${getAddress(account)}, neededRole=${role})`);
+      expect(preferred.message).to.equal(`AccessControlUnauthorizedAccount(account=${getAddress(account)}, neededRole=${role})`);
     });
 
     it("decodes the token's errors", () => {
-      const data = encodeError("ERC20InsufficientAllowance(address,uint256,uint256)", ["address", "uint256", "uint256"], [account, 0n, 5n]);
-      expect(decoder.decode(data)).to.include({ contract: "EdgeToken", text: `ERC20InsufficientAllowance(spender=${getAddress(account)}, allowance=0, needed=5)` });
+      const data = encodeErrorResult({ abi: edgeTokenAbi, errorName: "ERC20InsufficientAllowance", args: [account, 0n, 5n] });
+      expect(decodeRevertData(data)).to.include({ contract: "EdgeToken", message: `ERC20InsufficientAllowance(spender=${getAddress(account)}, allowance=0, needed=5)` });
     });
 
     it("decodes require messages, panics, empty and unknown data", () => {
-      expect(decoder.decode(encodeError("Error(string)", ["string"], ["boom"])).text).to.equal('Error("boom")');
-      expect(decoder.decode(encodeError("Panic(uint256)", ["uint256"], [0x11n])).text).to.equal("Panic(0x11: arithmetic overflow or underflow)");
-      expect(decoder.decode("0x").text).to.equal("no revert reason");
-      expect(decoder.decode("0xdeadbeef").text).to.equal("unknown error 0xdeadbeef (data 0xdeadbeef)");
+      const errorString = (toFunctionSelector("Error(string)") + encodeAbiParameters([{ type: "string" }], ["boom"]).slice(2)) as Hex;
+      expect(decodeRevertData(errorString)).to.include({ name: "Error", message: 'Error("boom")' });
+      const panic = (toFunctionSelector("Panic(uint256)") + encodeAbiParameters([{ type: "uint256" }], [0x11n]).slice(2)) as Hex;
+      expect(decodeRevertData(panic).message).to.equal("Panic(0x11: arithmetic overflow or underflow)");
+      expect(decodeRevertData("0x")).to.include({ name: undefined, message: "no revert reason" });
+      expect(decodeRevertData("0xdeadbeef").message).to.equal("unknown error 0xdeadbeef (data 0xdeadbeef)");
     });
 
     it("describes data too short for its error's arguments as unknown", () => {
-      const selector = staking.getError("StakingUnknownEdge")!.selector;
-      expect(decoder.decode(selector).text).to.equal(`unknown error ${selector} (data ${selector})`);
-    });
-
-    it("works with any ABI set, not only the artifacts", () => {
-      const abi: Abi = [{ type: "error", name: "Custom", inputs: [{ name: "flags", type: "bool[]", internalType: "bool[]" }] }];
-      const data = encodeError("Custom(bool[])", ["bool[]"], [[true, false]]);
-      expect(new ErrorDecoder({ Mine: abi }).decode(data)).to.include({ contract: "Mine", text: "Custom(flags=[true, false])" });
+      const selector = toFunctionSelector("StakingUnknownEdge(uint256)");
+      expect(decodeRevertData(selector)).to.include({ name: undefined, message: `unknown error ${selector} (data ${selector})` });
     });
   });
 
-  describe("loadProtocolAbis", () => {
-    it("reads the ABIs of the protocol's contracts from the artifacts", () => {
-      const abis = loadProtocolAbis();
-      expect(Object.keys(abis)).to.deep.equal(["EdgeStaking", "EdgeRegistry", "EdgeToken", "VerifierSet", "EpochSettlement", "ComputeMarket", "EdgeGovernor", "TimelockController"]);
-      expect(abis.EdgeStaking.some((e) => e.type === "function" && e.name === "delegate")).to.equal(true);
-    });
+  describe("decodeRevert", () => {
+    const data = encodeErrorResult({ abi: edgeStakingAbi, errorName: "StakingUnknownEdge", args: [1n] });
 
-    it("says to compile when the artifacts are missing", () => {
-      const dir = mkdtempSync(path.join(tmpdir(), "tideway-artifacts-"));
-      try {
-        expect(() => loadProtocolAbis(dir)).to.throw(/cannot read the EdgeStaking artifact .*run `npx hardhat compile`/);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    });
-  });
-
-  describe("revertDataOf", () => {
-    const data = "0x4e597bd00000000000000000000000000000000000000000000000000000000000000001";
-
-    it("finds revert data however deeply providers nest it", () => {
+    it("finds revert data however viem and providers nest it", () => {
       expect(revertDataOf({ data })).to.equal(data);
-      expect(revertDataOf({ info: { error: { data } } })).to.equal(data);
+      expect(revertDataOf({ cause: { cause: { raw: data } } })).to.equal(data);
       expect(revertDataOf({ error: { data: { data } } })).to.equal(data);
-      expect(revertDataOf({ cause: { body: JSON.stringify({ error: { code: 3, data } }) } })).to.equal(data);
-      expect(revertDataOf({ data: "0x" })).to.equal("0x");
+      expect(decodeRevert(new Error("wrapped", { cause: { code: 3, data } }))?.message).to.equal("StakingUnknownEdge(edgeId=1)");
     });
 
-    it("ignores calldata of the transaction that was sent, and non-errors", () => {
-      expect(revertDataOf({ transaction: { data }, message: "boom" })).to.equal(undefined);
+    it("ignores calldata of the request that failed, and errors that are not reverts", () => {
+      expect(revertDataOf({ request: { data }, message: "boom" })).to.equal(undefined);
       expect(revertDataOf({ data: "0x1234" })).to.equal(undefined);
-      expect(revertDataOf("plain string")).to.equal(undefined);
-      expect(revertDataOf(undefined)).to.equal(undefined);
+      expect(decodeRevert(new Error("ECONNREFUSED 127.0.0.1:8545"))).to.equal(undefined);
+      expect(decodeRevert("plain string")).to.equal(undefined);
+    });
+
+    it("reports what the node said for a revert without data", () => {
+      const err = new Error("outer", { cause: { name: "ExecutionRevertedError", details: "execution reverted" } });
+      expect(decodeRevert(err)).to.deep.equal({ name: undefined, contract: undefined, args: [], message: "execution reverted", data: undefined });
     });
   });
 
@@ -241,20 +171,38 @@ describe("lib/protocol", () => {
       expect(parseTokenAmount("1_000.000000000000000001")).to.equal(1_000n * TOKEN + 1n);
     });
 
-    it("rejects what is not a positive token amount", () => {
-      for (const bad of ["", "-1", "1e3", "1,000", "0x10", "abc", "1.2.3"]) {
+    it("rejects what is not a positive token amount, saying why", () => {
+      for (const bad of ["1e3", "1,000", "0x10", "abc", "1.2.3", "5-"]) {
         expect(() => parseTokenAmount(bad), bad).to.throw(/is not a token amount/);
       }
+      expect(() => parseTokenAmount("-5")).to.throw('"-5" is negative: amounts are positive; write it in EDGE, e.g. 1000 or 0.5');
+      expect(() => parseTokenAmount(" -0.5")).to.throw(/is negative/);
+      expect(() => parseTokenAmount("1e3")).to.throw('"1e3" is not a token amount (no exponents): write it in EDGE, e.g. 1000 or 0.5');
+      expect(() => parseTokenAmount("1,000")).to.throw(/\(no thousands commas; use _ if you like\)/);
+      expect(() => parseTokenAmount("")).to.throw(/^no amount given/);
       expect(() => parseTokenAmount("0.0000000000000000001")).to.throw(/more than 18 decimals/);
       expect(() => parseTokenAmount("0.000")).to.throw(/more than 0/);
     });
 
-    it("formats wei as grouped tokens without trailing zeros", () => {
+    it("formats wei as grouped tokens rounded half up to 6 decimals, without trailing zeros", () => {
       expect(formatTokenAmount(1_234_567n * TOKEN / 1_000n)).to.equal("1,234.567 EDGE");
       expect(formatTokenAmount(1_000_000n * TOKEN)).to.equal("1,000,000 EDGE");
-      expect(formatTokenAmount(1n)).to.equal("0.000000000000000001 EDGE");
+      expect(formatTokenAmount(TOKEN / 3n)).to.equal("0.333333 EDGE");
+      expect(formatTokenAmount((2n * TOKEN) / 3n)).to.equal("0.666667 EDGE");
+      expect(formatTokenAmount(1_234n * TOKEN + 567_891_499_999_999_999n)).to.equal("1,234.567891 EDGE");
+      expect(formatTokenAmount(999_999_999_999_999_999n)).to.equal("1 EDGE");
+      expect(formatTokenAmount(500_000_000_000n)).to.equal("0.000001 EDGE");
+      expect(formatTokenAmount(1n)).to.equal("<0.000001 EDGE");
       expect(formatTokenAmount(0n)).to.equal("0 EDGE");
       expect(formatTokenAmount(-TOKEN / 2n, { symbol: false })).to.equal("-0.5");
+    });
+
+    it("writes durations in their two largest units", () => {
+      expect(formatDuration(250n)).to.equal("4 min 10 s");
+      expect(formatDuration(45n)).to.equal("45 s");
+      expect(formatDuration(0n)).to.equal("0 s");
+      expect(formatDuration(3_600n * 26n + 61n)).to.equal("1 d 2 h");
+      expect(formatDuration(3_600n * 3n + 59n * 60n + 59n)).to.equal("3 h 59 min");
     });
 
     it("parses commission rates in percent or basis points", () => {

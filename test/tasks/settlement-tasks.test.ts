@@ -9,15 +9,14 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import hre from "hardhat";
 
-import { keyClaimDomain } from "../../lib/protocol/index.js";
 import { execute, TaskError, type TaskAddresses } from "../../scripts/tasks/actions/common.js";
 import { epochClaim } from "../../scripts/tasks/actions/epoch-claim.js";
 import { epochStatus } from "../../scripts/tasks/actions/epoch-status.js";
-import { VERIFIER_KEY_CLAIM_TYPES, verifierRegister } from "../../scripts/tasks/actions/verifier-register.js";
+import { verifierRegister } from "../../scripts/tasks/actions/verifier-register.js";
 import { verifierShow } from "../../scripts/tasks/actions/verifier-show.js";
-import { connect, type Connection, CREDIT_WINDOW, deployProtocol, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN, VERIFIER_MIN_BOND } from "../helpers/protocol.js";
-import { capture as captureIO, rejection, taskAddresses } from "../helpers/tasks.js";
-import { addEdge, buildTree, QUALITY_ONE, RATE_ONE, registerVerifiers, signAttestation } from "../helpers/settlement.js";
+import { connect, type Connection, CREDIT_WINDOW, deployProtocol, keyClaimDomain, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN, VERIFIER_MIN_BOND } from "../helpers/protocol.js";
+import { capture as captureIO, rejection, taskAddresses, utc } from "../helpers/tasks.js";
+import { addEdge, buildTree, QUALITY_ONE, RATE_ONE, registerVerifiers, signAttestation, VERIFIER_KEY_CLAIM_TYPES } from "../helpers/settlement.js";
 
 // Account indices of deployProtocol's signers, as `--from` takes them.
 const ALICE = 2;
@@ -86,7 +85,7 @@ describe("verifier and epoch tasks", () => {
     return file;
   }
 
-  const capture = (addresses: TaskAddresses, env: Record<string, string | undefined> = KEY_ENV) => captureIO(addresses, env);
+  const capture = (addresses: Partial<TaskAddresses>, env: Record<string, string | undefined> = KEY_ENV) => captureIO(addresses, env);
 
   describe("registration in hardhat.config.ts", () => {
     it("defines the verifier and epoch subtasks with lazily imported actions", async () => {
@@ -237,7 +236,7 @@ describe("verifier and epoch tasks", () => {
       expect(overview.nextEpochStart).to.equal(await staking.epochStartTime(epoch + 2n));
       expect(overview.lastEnded?.epoch).to.equal(epoch);
       expect(overview.lastEnded?.state).to.equal("Pending");
-      expect(out[0]).to.match(new RegExp(`^Current epoch ${epoch + 1n} \\(1h each\\); the next starts `));
+      expect(out[0]).to.match(new RegExp(`^Current epoch ${epoch + 1n} \\(1 h each\\); the next starts `));
       expect(out[1]).to.match(/^ {2}inflation 5% a year/);
       expect(await settlement.isFinal(epoch)).to.equal(false);
     });
@@ -268,6 +267,39 @@ describe("verifier and epoch tasks", () => {
       expect(claimed).to.deep.include({ funded: true, emission: funds.emission, claimed: funds.claimed });
       // Edge 1's share: emission × its weight / total weight.
       expect(claimed.claimed).to.equal((funds.emission * MIN_SELF_BOND * QUALITY_ONE) / tree.totalWeight);
+    });
+
+    it("says when an epoch will never be attested: no stake earned in it, or its credit window closed without a submission", async () => {
+      const { staking, epoch, addresses } = await conn.networkHelpers.loadFixture(submitted);
+      const status = async (e: bigint) => {
+        const { io, out } = capture(addresses);
+        const r = await epochStatus({ epoch: e }, conn, io);
+        if (r.kind !== "epoch") throw new Error("expected an epoch's status");
+        return { status: r.status, out };
+      };
+      // The edges bonded in epoch 0 and earn from epoch CREDIT_WINDOW + 1 on: nothing had weight in epoch 0.
+      const empty = await status(0n);
+      expect(empty.status).to.deep.include({ state: "None", ended: true, attestation: "never" });
+      expect(empty.out).to.include(
+        `  attestation never: no stake earned in it (the first stake earns from epoch ${CREDIT_WINDOW + 1n}), so no edge had weight: there is nothing to attest; the epoch mints nothing`,
+      );
+
+      // The next epoch had weight: its attestation is awaited while its rewards can still be credited.
+      const next = epoch + 1n;
+      const windowEnd = await staking.epochStartTime(next + CREDIT_WINDOW + 1n);
+      await goToEpoch(conn, staking, next + 1n);
+      const open = await status(next);
+      expect(open.status).to.deep.include({ state: "None", ended: true, attestation: "awaited", creditWindowEnd: windowEnd });
+      expect(open.out.find((l) => l.startsWith("  attestation "))).to.match(new RegExp(`^  attestation none submitted yet; verifiers can submit until ${utc(windowEnd)} \\(in `));
+
+      await goToEpoch(conn, staking, next + CREDIT_WINDOW + 1n);
+      const closed = await status(next);
+      expect(closed.status).to.deep.include({ attestation: "never" });
+      expect(closed.out).to.include(
+        `  attestation never: its credit window closed at the end of epoch ${next + CREDIT_WINDOW} without a submission: the staking contract no longer accepts its rewards; the epoch mints nothing`,
+      );
+      // A submitted epoch is never reported as abandoned.
+      expect((await status(epoch)).status.attestation).to.equal("submitted");
     });
 
     it("rejects an --epoch that is not a number", async () => {

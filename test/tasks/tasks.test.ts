@@ -9,7 +9,6 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import hre from "hardhat";
 
-import { keyClaimDomain, signKeyClaim } from "../../lib/protocol/index.js";
 import { approve } from "../../scripts/tasks/actions/approve.js";
 import { claim } from "../../scripts/tasks/actions/claim.js";
 import { execute, hardhatAction, TaskError, type TaskAddresses } from "../../scripts/tasks/actions/common.js";
@@ -31,10 +30,11 @@ import {
   goToEpoch,
   JAIL_PERIOD,
   MIN_SELF_BOND,
+  signKeyClaim,
   TOKEN,
   UNBONDING_DELAY,
 } from "../helpers/protocol.js";
-import { capture as captureIO, taskAddresses } from "../helpers/tasks.js";
+import { capture as captureIO, inWords, taskAddresses, utc } from "../helpers/tasks.js";
 
 // Account indices of deployProtocol's signers, as `--from` takes them.
 const OPERATOR = 1;
@@ -108,7 +108,7 @@ describe("edge tasks", () => {
         console.error = original;
       }
       expect(printed).to.have.length(1);
-      expect(printed[0]).to.match(/^✗ the edge tasks act on a running network.*--network localhost/);
+      expect(printed[0]).to.match(/^✗ the tasks act on a running network.*--network localhost/);
     });
   });
 
@@ -181,7 +181,7 @@ describe("edge tasks", () => {
     it("registers with a --key-signature made elsewhere (on the edge machine), without the private key", async () => {
       const { registry, operator, addresses } = await conn.networkHelpers.loadFixture(deployed);
       const { io } = capture(addresses);
-      const claim = await signKeyClaim(await keyClaimDomain(registry), operator.address, EDGE_KEY);
+      const claim = await signKeyClaim(registry, operator.address, EDGE_KEY);
       const result = await register(
         { signingKey: SIGNING_KEY, keySignature: claim, endpoint: "https://e.example", region: "eu", capacity: 1, models: "m", from: OPERATOR },
         conn,
@@ -369,13 +369,17 @@ describe("edge tasks", () => {
       expect(out.join("\n")).to.include("Unbonding entry #0: 400 EDGE from edge #1").and.include("edge withdraw 1 1");
     });
 
-    it("prints StakingStillWarmingUp with its arguments when the stake has not warmed up", async () => {
+    it("prints StakingStillWarmingUp with its arguments and when the activation epoch starts", async () => {
       const { staking, alice, addresses } = await conn.networkHelpers.loadFixture(withEdge);
       await delegate({ edgeId: 1n, amount: "100", from: ALICE }, conn, { addresses, log: () => {} });
       const activation = (await staking.currentEpoch()) + CREDIT_WINDOW + 1n;
       const { io, err } = capture(addresses);
       const result = await execute(unbond, { edgeId: 1n, amount: "all", from: ALICE }, conn, io);
-      const expected = `EdgeStaking reverted: StakingStillWarmingUp(edgeId=1, account=${alice.address}, activationEpoch=${activation})`;
+      const start = await staking.epochStartTime(activation);
+      const now = BigInt(await conn.networkHelpers.time.latest());
+      const expected =
+        `EdgeStaking reverted: StakingStillWarmingUp(edgeId=1, account=${alice.address}, ` +
+        `activationEpoch=${activation} [starts ${utc(start)}, ${inWords(start - now)}])`;
       expect(result).to.deep.equal({ success: false, error: expected });
       expect(err).to.deep.equal([`✗ ${expected}`]);
     });
@@ -434,9 +438,13 @@ describe("edge tasks", () => {
       const single = capture(addresses);
       await execute(withdraw, { edgeId: 1n, index: "0", from: ALICE }, conn, single.io);
       const latest = BigInt(await conn.networkHelpers.time.latest());
-      expect(single.err[0]).to.match(/^✗ EdgeStaking reverted: StakingUnbondingNotMature\(withdrawableAt=(\d+), nowTime=(\d+)\)$/);
-      const [, at, nowTime] = /withdrawableAt=(\d+), nowTime=(\d+)/.exec(single.err[0])!;
+      // Both times come with their dates, and the maturity with how far away it is.
+      const shape = /^✗ EdgeStaking reverted: StakingUnbondingNotMature\(withdrawableAt=(\d+) \[([^\]]+)\], nowTime=(\d+) \[([^\]]+)\]\)$/;
+      expect(single.err[0]).to.match(shape);
+      const [, at, atText, nowTime, nowText] = shape.exec(single.err[0])!;
       expect(BigInt(at)).to.equal(a.withdrawableAt);
+      expect(atText).to.equal(`${utc(a.withdrawableAt)}, ${inWords(a.withdrawableAt - latest)}`);
+      expect(nowText.startsWith(`${utc(BigInt(nowTime))}, `)).to.equal(true);
       // nowTime is the time of the block the call was estimated in: after the latest, before maturity.
       expect(BigInt(nowTime) >= latest && BigInt(nowTime) < a.withdrawableAt, `nowTime ${nowTime}`).to.equal(true);
 
@@ -465,7 +473,11 @@ describe("edge tasks", () => {
       expect(result).to.deep.equal({ edgeId: 1n, previousBps: 0n, bps: 1_250n, effectiveEpoch: epoch + COMMISSION_DELAY });
       expect(await staking.commissionAt(1n, epoch + COMMISSION_DELAY - 1n)).to.equal(0n);
       expect(await staking.commissionAt(1n, epoch + COMMISSION_DELAY)).to.equal(1_250n);
-      expect(out.at(-1)).to.match(new RegExp(`^Commission of edge #1: 0% → 12\\.5% for rewards of epoch ${epoch + COMMISSION_DELAY} on`));
+      const start = await staking.epochStartTime(epoch + COMMISSION_DELAY);
+      const now = BigInt(await conn.networkHelpers.time.latest());
+      expect(out.at(-1)).to.equal(
+        `Commission of edge #1: 0% → 12.5% for rewards of epoch ${epoch + COMMISSION_DELAY} (starts ${utc(start)} (${inWords(start - now)})) on.`,
+      );
     });
 
     it("accepts basis points, and prints the decoded error for a change while one is pending", async () => {
@@ -475,8 +487,11 @@ describe("edge tasks", () => {
       expect(await staking.commissionAt(1n, effective)).to.equal(250n);
       const { io, err } = capture(addresses);
       await execute(setCommission, { edgeId: 1n, rate: "3", from: OPERATOR }, conn, io);
+      const changeable = effective + CREDIT_WINDOW + 1n;
+      const start = await staking.epochStartTime(changeable);
+      const now = BigInt(await conn.networkHelpers.time.latest());
       expect(err).to.deep.equal([
-        `✗ EdgeStaking reverted: StakingCommissionChangePending(edgeId=1, changeableFromEpoch=${effective + CREDIT_WINDOW + 1n})`,
+        `✗ EdgeStaking reverted: StakingCommissionChangePending(edgeId=1, changeableFromEpoch=${changeable} [starts ${utc(start)}, ${inWords(start - now)}])`,
       ]);
     });
 

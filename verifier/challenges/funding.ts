@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 import { computeMarketAbi, edgeTokenAbi } from "../../lib/protocol/abis.ts";
 import type { TxSender } from "../chain/sender/index.ts";
 import type { VerifierConfig } from "../config.ts";
-import type { ProtocolAddresses } from "../context.ts";
+import type { VerifierAddresses } from "../context.ts";
 
 export interface PayerFunding {
   /** The session to pay `model`'s challenges from, opening one if needed; undefined while it cannot (no funds). */
@@ -30,7 +30,7 @@ const MIN_BUDGET_LEFT_BPS = 2_000n;
 
 export function createPayerFunding(options: {
   client: PublicClient;
-  addresses: ProtocolAddresses;
+  addresses: VerifierAddresses;
   payer: Address;
   sender: TxSender;
   config: VerifierConfig["payer"];

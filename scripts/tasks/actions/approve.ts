@@ -1,4 +1,4 @@
-import { MaxUint256 } from "ethers";
+import { maxUint256 } from "viem";
 
 import { parseTokenAmount } from "../../../lib/protocol/index.js";
 import { createContext, fmt, hardhatAction, parseArg, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
@@ -15,15 +15,17 @@ export interface ApproveArgs extends FromArgs {
  */
 export async function approve(args: ApproveArgs, conn: TaskConnection, io: TaskIO = {}): Promise<{ owner: string; allowance: bigint }> {
   const text = args.amount.trim().toLowerCase();
-  const amount = text === "max" ? MaxUint256 : /^0+(\.0*)?$/.test(text) ? 0n : parseArg("amount", () => parseTokenAmount(args.amount));
+  const amount = text === "max" ? maxUint256 : /^0+(\.0*)?$/.test(text) ? 0n : parseArg("amount", () => parseTokenAmount(args.amount));
   const ctx = await createContext(conn, io, args.from ?? 0);
-  const signer = await ctx.signer();
-  const before = await ctx.token.allowance(signer.address, ctx.addresses.staking);
-  const shown = amount === MaxUint256 ? "an unlimited amount" : fmt(amount);
-  await ctx.send("EdgeToken", `approve EdgeStaking (${ctx.addresses.staking}) to spend ${shown} of ${signer.address} (was ${before === MaxUint256 ? "unlimited" : fmt(before)})`, () =>
-    ctx.token.connect(signer).approve(ctx.addresses.staking, amount),
+  const owner = await ctx.signer();
+  const staking = ctx.staking.address;
+  const before = await ctx.token.read.allowance([owner, staking]);
+  const shown = amount === maxUint256 ? "an unlimited amount" : fmt(amount);
+  const token = await ctx.writable("token");
+  await ctx.send("EdgeToken", `approve EdgeStaking (${staking}) to spend ${shown} of ${owner} (was ${before === maxUint256 ? "unlimited" : fmt(before)})`, () =>
+    token.write.approve([staking, amount]),
   );
-  return { owner: signer.address, allowance: await ctx.token.allowance(signer.address, ctx.addresses.staking) };
+  return { owner, allowance: await ctx.token.read.allowance([owner, staking]) };
 }
 
 export default hardhatAction(approve);

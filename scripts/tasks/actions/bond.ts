@@ -1,6 +1,8 @@
 // Shared by `edge stake` (the operator's self-bond) and `edge delegate` (anyone's delegation).
-import { asContractRevert, parseTokenAmount } from "../../../lib/protocol/index.js";
-import { createContext, eventIn, fmt, formatTime, parseArg, parseEdgeId, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import { isAddressEqual } from "viem";
+
+import { edgeStakingAbi, parseTokenAmount } from "../../../lib/protocol/index.js";
+import { createContext, eventIn, fmt, parseArg, parseEdgeId, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
 
 export interface BondArgs extends FromArgs {
   edgeId: bigint | number | string;
@@ -22,36 +24,31 @@ export async function bondTokens(kind: "stake" | "delegate", args: BondArgs, con
   const amount = parseArg("amount", () => parseTokenAmount(args.amount));
   const ctx = await createContext(conn, io, args.from ?? 0);
   await ctx.ensureEdgeExists(edgeId);
-  const signer = await ctx.signer();
-  const staking = ctx.staking.connect(signer);
+  const account = await ctx.signer();
   if (kind === "stake") {
-    const { operator } = await ctx.registry.edge(edgeId);
-    if (operator !== signer.address) {
-      throw new TaskError(`only edge #${edgeId}'s operator ${operator} can add self-bond; ${signer.address} can delegate instead: edge delegate ${edgeId} ${args.amount}`);
+    const { operator } = await ctx.registry.read.edge([edgeId]);
+    if (!isAddressEqual(operator, account)) {
+      throw new TaskError(`only edge #${edgeId}'s operator ${operator} can add self-bond; ${account} can delegate instead: edge delegate ${edgeId} ${args.amount}`);
     }
   }
   await ctx.ensureBalance(amount);
+  const staking = await ctx.writable("staking");
   // Dry run before approving, so that an edge that accepts no stake costs no approval. Without
   // an allowance yet it gets as far as the token transfer, which is the last step.
   try {
-    await staking[kind].staticCall(edgeId, amount);
+    await staking.simulate[kind]([edgeId, amount], { account });
   } catch (err) {
-    const revert = asContractRevert(err, ctx.decoder, "EdgeStaking");
+    const revert = await ctx.revert(err, "EdgeStaking");
     if (revert === undefined || revert.decoded.name !== "ERC20InsufficientAllowance") throw revert ?? err;
   }
-  const [, warmingBefore] = await ctx.staking.position(edgeId, signer.address);
-  await ctx.ensureAllowance(amount);
+  const [, warmingBefore] = await ctx.staking.read.position([edgeId, account]);
+  await ctx.ensureAllowance("EdgeStaking", staking.address, amount);
   const what = kind === "stake" ? "self-bond" : "delegation";
-  const receipt = await ctx.send("EdgeStaking", `${kind} ${fmt(amount)} to edge #${edgeId} as ${what} of ${signer.address}`, () =>
-    staking[kind](edgeId, amount),
-  );
-  const event = eventIn(receipt, ctx.addresses.staking, ctx.staking.interface, "Bonded");
-  const shares = event.args.shares as bigint;
-  const activationEpoch = event.args.activationEpoch as bigint;
-  const start = await ctx.staking.epochStartTime(activationEpoch);
-  ctx.log(`Bonded ${fmt(amount)} to edge #${edgeId}. It is slashable from now on and earns rewards from epoch ${activationEpoch}, which starts ${formatTime(start, await ctx.now())}.`);
+  const receipt = await ctx.send("EdgeStaking", `${kind} ${fmt(amount)} to edge #${edgeId} as ${what} of ${account}`, () => staking.write[kind]([edgeId, amount]));
+  const { shares, activationEpoch } = eventIn(receipt, staking.address, edgeStakingAbi, "Bonded").args;
+  ctx.log(`Bonded ${fmt(amount)} to edge #${edgeId}. It is slashable from now on and earns rewards from ${await ctx.describeEpoch(activationEpoch)}.`);
   if (warmingBefore > 0n) {
     ctx.log(`Note: the ${fmt(warmingBefore)} you added earlier and that was still warming up now also earns from epoch ${activationEpoch}.`);
   }
-  return { edgeId, account: signer.address, amount, shares, activationEpoch, txHash: receipt.hash };
+  return { edgeId, account, amount, shares, activationEpoch, txHash: receipt.transactionHash };
 }

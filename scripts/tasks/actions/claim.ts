@@ -1,5 +1,6 @@
-import { getAddress, isAddress } from "ethers";
+import { getAddress, isAddress } from "viem";
 
+import { edgeStakingAbi } from "../../../lib/protocol/index.js";
 import { createContext, eventIn, fmt, hardhatAction, parseEdgeId, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
 
 export interface ClaimArgs extends FromArgs {
@@ -17,15 +18,14 @@ export interface ClaimResult {
 /** Claims the signer's rewards (and commission, for the operator) in an edge (`edge claim <edgeId>`). */
 export async function claim(args: ClaimArgs, conn: TaskConnection, io: TaskIO = {}): Promise<ClaimResult> {
   const edgeId = parseEdgeId(args.edgeId);
-  if (args.to !== undefined && args.to !== "" && !isAddress(args.to)) throw new TaskError(`--to: "${args.to}" is not an address`);
+  if (args.to !== undefined && args.to !== "" && !isAddress(args.to, { strict: false })) throw new TaskError(`--to: "${args.to}" is not an address`);
   const ctx = await createContext(conn, io, args.from ?? 0);
   await ctx.ensureEdgeExists(edgeId);
-  const signer = await ctx.signer();
-  const to = args.to !== undefined && args.to !== "" ? getAddress(args.to) : signer.address;
-  const receipt = await ctx.send("EdgeStaking", `claim the rewards of ${signer.address} in edge #${edgeId} to ${to}`, () =>
-    ctx.staking.connect(signer).claimRewards(edgeId, to),
-  );
-  const amount = eventIn(receipt, ctx.addresses.staking, ctx.staking.interface, "RewardsClaimed").args.amount as bigint;
+  const account = await ctx.signer();
+  const to = args.to !== undefined && args.to !== "" ? getAddress(args.to) : account;
+  const staking = await ctx.writable("staking");
+  const receipt = await ctx.send("EdgeStaking", `claim the rewards of ${account} in edge #${edgeId} to ${to}`, () => staking.write.claimRewards([edgeId, to]));
+  const { amount } = eventIn(receipt, staking.address, edgeStakingAbi, "RewardsClaimed").args;
   ctx.log(`Claimed ${fmt(amount)} to ${to}.`);
   return { edgeId, to, amount };
 }

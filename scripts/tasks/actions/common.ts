@@ -1,54 +1,90 @@
-// Shared machinery of the `edge` tasks. Every task is a core function `(args, conn, io)` that
-// takes a network connection (so tests can call it on the in-process network) and a thin
-// Hardhat action around it (`hardhatAction`) that opens the connection and turns any failure
-// into one readable line on stderr and a non-zero exit code, never a stack trace.
-
-import type { HardhatEthers, HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
-import { Contract, type ContractTransactionReceipt, type ContractTransactionResponse, type Interface, type LogDescription } from "ethers";
+// Shared machinery of the tasks. Every task is a core function `(args, conn, io)` that takes a
+// network connection (so tests can call it on the in-process network) and a thin Hardhat action
+// around it (`hardhatAction`) that opens the connection and turns any failure into one readable
+// line on stderr and a non-zero exit code, never a stack trace.
+//
+// The chain is reached through the connection's EIP-1193 provider with viem: reads through a
+// public client, writes through a wallet client whose account is one of the network's configured
+// accounts (Hardhat's provider signs for it, keystore-backed networks included), every call typed
+// by the generated ABIs.
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import type { EthereumProvider } from "hardhat/types/providers";
 import type { Result } from "hardhat/types/utils";
+import {
+  createPublicClient,
+  createWalletClient,
+  custom,
+  defineChain,
+  getAddress,
+  getContract,
+  isAddressEqual,
+  parseEventLogs,
+  type Abi,
+  type Account,
+  type Address,
+  type Chain,
+  type ContractEventName,
+  type GetContractReturnType,
+  type Hash,
+  type ParseEventLogsReturnType,
+  type PublicClient,
+  type TransactionReceipt,
+  type Transport,
+  type WalletClient,
+} from "viem";
 
 import {
-  asContractRevert,
+  computeMarketAbi,
   ContractRevertError,
+  decodeRevert,
+  decodeRevertData,
   deployHint,
   deploymentFile,
-  ErrorDecoder,
+  edgeRegistryAbi,
+  edgeStakingAbi,
+  edgeTokenAbi,
+  epochSettlementAbi,
   formatBps,
+  formatDuration,
+  formatTime,
   formatTokenAmount as fmt,
-  loadProtocolAbis,
   PROTOCOL_CONTRACTS,
-  readAvailableProtocolAddresses,
-  readDeployment,
-  type Abi,
+  readProtocolAddresses,
+  revertEpochs,
+  verifierSetAbi,
+  type ProtocolAbiName,
   type ProtocolAddresses,
-  type ProtocolContractKey,
 } from "../../../lib/protocol/index.js";
-import type { ComputeMarket, EdgeRegistry, EdgeStaking, EdgeToken, EpochSettlement, VerifierSet } from "../../../types/ethers-contracts/index.js";
 
-export { fmt, formatBps };
+export { fmt, formatBps, formatDuration, formatTime };
 
 /** What the tasks need of a network connection (`hre.network.create()` or the tests' `connect()`). */
 export interface TaskConnection {
-  ethers: HardhatEthers;
+  provider: Pick<EthereumProvider, "request">;
 }
 
-/** Contracts deployed after the first three (issue 3): optional, so that a record of an older deployment still serves the `edge` tasks. */
-export type ExtraContract = Exclude<ProtocolContractKey, "token" | "registry" | "staking">;
+/** The contracts the tasks use, and their ABIs. */
+const TASK_ABIS = {
+  token: edgeTokenAbi,
+  registry: edgeRegistryAbi,
+  staking: edgeStakingAbi,
+  verifierSet: verifierSetAbi,
+  settlement: epochSettlementAbi,
+  market: computeMarketAbi,
+} as const;
+export type TaskContractKey = keyof typeof TASK_ABIS;
 
-/** Every address a task may use: the three core contracts, and the later ones when deployed. */
-export type TaskAddresses = ProtocolAddresses & Partial<Record<ExtraContract, string>>;
+/** The addresses a task may use. */
+export type TaskAddresses = Pick<ProtocolAddresses, TaskContractKey>;
 
 /** Where a task prints, and optional overrides (tests pass the addresses of their deployment). */
 export interface TaskIO {
   log?: (line: string) => void;
   error?: (line: string) => void;
   /** Contract addresses; read from Ignition's deployment record of the chain when absent. */
-  addresses?: TaskAddresses;
+  addresses?: Partial<TaskAddresses>;
   /** Repository root holding `ignition/deployments` (default: this repository). */
   root?: string;
-  /** Hardhat artifacts directory (default: this repository's). */
-  artifactsDir?: string;
   /** Environment variables (default: process.env), e.g. the edge signing key for `register`. */
   env?: Record<string, string | undefined>;
 }
@@ -70,120 +106,139 @@ export class TaskError extends Error {
   }
 }
 
+type Wallet = WalletClient<Transport, Chain, Account>;
+/** A read-only contract instance. */
+export type ReadContract<K extends TaskContractKey> = GetContractReturnType<(typeof TASK_ABIS)[K], PublicClient>;
+/** A contract instance that also writes, as the `--from` account. */
+export type WriteContract<K extends TaskContractKey> = GetContractReturnType<(typeof TASK_ABIS)[K], { public: PublicClient; wallet: Wallet }>;
+
 /** Everything a task works with once connected. */
 export class TaskContext {
-  readonly ethers: HardhatEthers;
+  readonly client: PublicClient;
+  readonly chain: Chain;
   readonly chainId: bigint;
-  readonly addresses: TaskAddresses;
-  readonly abis: Record<string, Abi>;
-  readonly token: EdgeToken;
-  readonly registry: EdgeRegistry;
-  readonly staking: EdgeStaking;
-  readonly decoder: ErrorDecoder;
+  readonly addresses: Partial<TaskAddresses>;
+  readonly token: ReadContract<"token">;
+  readonly registry: ReadContract<"registry">;
+  readonly staking: ReadContract<"staking">;
   readonly log: (line: string) => void;
+  readonly #provider: TaskConnection["provider"];
   readonly #from: number;
-  #signer: HardhatEthersSigner | undefined;
+  /** Where the deployment record lives; null when the addresses were given instead. */
+  readonly #root: string | undefined | null;
+  #wallet: Wallet | undefined;
 
   constructor(init: {
-    ethers: HardhatEthers;
-    chainId: bigint;
-    addresses: TaskAddresses;
-    abis: Record<string, Abi>;
-    decoder: ErrorDecoder;
+    provider: TaskConnection["provider"];
+    client: PublicClient;
+    chain: Chain;
+    addresses: Partial<TaskAddresses> & Pick<TaskAddresses, "token" | "registry" | "staking">;
     log: (line: string) => void;
     from: number;
+    root: string | undefined | null;
   }) {
-    this.ethers = init.ethers;
-    this.chainId = init.chainId;
+    this.#provider = init.provider;
+    this.client = init.client;
+    this.chain = init.chain;
+    this.chainId = BigInt(init.chain.id);
     this.addresses = init.addresses;
-    this.abis = init.abis;
-    this.decoder = init.decoder;
     this.log = init.log;
     this.#from = init.from;
-    const provider = init.ethers.provider;
-    // Read-only instances on the provider: asking for a signer may need a key (keystore prompt),
-    // which read-only tasks must not require. Writes use `.connect(await ctx.signer())`.
-    this.token = new Contract(init.addresses.token, init.abis.EdgeToken as never, provider) as unknown as EdgeToken;
-    this.registry = new Contract(init.addresses.registry, init.abis.EdgeRegistry as never, provider) as unknown as EdgeRegistry;
-    this.staking = new Contract(init.addresses.staking, init.abis.EdgeStaking as never, provider) as unknown as EdgeStaking;
+    this.#root = init.root;
+    // Read-only instances: asking for the signer may need a key (keystore prompt), which
+    // read-only tasks must not require. Writes use `await ctx.writable(...)`.
+    this.token = this.#read("token", init.addresses.token);
+    this.registry = this.#read("registry", init.addresses.registry);
+    this.staking = this.#read("staking", init.addresses.staking);
   }
 
-  /** A later contract (read-only instance), or a TaskError saying the deployment lacks it. */
-  async #extra<T>(name: ExtraContract): Promise<T> {
-    const address = this.addresses[name];
-    const contractName = PROTOCOL_CONTRACTS[name];
-    const abi = this.abis[contractName];
+  #read<K extends TaskContractKey>(key: K, address: Address): ReadContract<K> {
+    return getContract({ address, abi: TASK_ABIS[key], client: this.client }) as ReadContract<K>;
+  }
+
+  /** The address of `key`: given, or from the deployment record; checked to hold code. */
+  async address(key: TaskContractKey): Promise<Address> {
+    let address = this.addresses[key];
     if (address === undefined) {
-      throw new TaskError(`this deployment (chain ${this.chainId}) has no ${contractName}: redeploy the whole protocol — ${deployHint(this.chainId)}`);
+      try {
+        if (this.#root === null) throw new Error("not among the given addresses");
+        address = readProtocolAddresses(this.chainId, { root: this.#root, contracts: [key] })[key];
+      } catch {
+        throw new TaskError(`this deployment (chain ${this.chainId}) has no ${PROTOCOL_CONTRACTS[key]}: redeploy the whole protocol — ${deployHint(this.chainId)}`);
+      }
+      this.addresses[key] = address;
     }
-    if (abi === undefined) throw new TaskError(`no ${contractName} artifact — run \`npx hardhat compile\``);
-    if ((await this.ethers.provider.getCode(address)) === "0x") {
-      throw new TaskError(`no ${contractName} contract at ${address} on chain ${this.chainId}; the record is stale — ${deployHint(this.chainId)}`);
+    const code = await this.client.getCode({ address });
+    if (code === undefined || code === "0x") {
+      throw new TaskError(`no ${PROTOCOL_CONTRACTS[key]} contract at ${address} on chain ${this.chainId}; the record is stale — ${deployHint(this.chainId)}`);
     }
-    return new Contract(address, abi as never, this.ethers.provider) as unknown as T;
+    return address;
   }
 
-  /** The verifier set. */
-  verifierSet(): Promise<VerifierSet> {
-    return this.#extra<VerifierSet>("verifierSet");
+  /** A read-only instance of `key`. */
+  async contract<K extends TaskContractKey>(key: K): Promise<ReadContract<K>> {
+    return this.#read(key, await this.address(key));
   }
 
-  /** The epoch settlement. */
-  settlement(): Promise<EpochSettlement> {
-    return this.#extra<EpochSettlement>("settlement");
+  /** An instance of `key` that writes as the `--from` account. */
+  async writable<K extends TaskContractKey>(key: K): Promise<WriteContract<K>> {
+    const address = await this.address(key);
+    const wallet = await this.wallet();
+    return getContract({ address, abi: TASK_ABIS[key], client: { public: this.client, wallet } }) as WriteContract<K>;
   }
 
-  /** The compute market. */
-  market(): Promise<ComputeMarket> {
-    return this.#extra<ComputeMarket>("market");
-  }
-
-  /**
-   * Approves `spender` (named `spenderName` in messages) for `amount` of the signer's tokens when
-   * its allowance is smaller, printing what it does.
-   */
-  async ensureAllowanceFor(spenderName: string, spender: string, amount: bigint): Promise<void> {
-    const signer = await this.signer();
-    const allowance = await this.token.allowance(signer.address, spender);
-    if (allowance >= amount) {
-      this.log(`  allowance of ${spenderName} is ${fmt(allowance)}: enough`);
-      return;
-    }
-    await this.send(
-      "EdgeToken",
-      `approve ${spenderName} to spend ${fmt(amount)} of ${signer.address} (allowance was ${fmt(allowance)})`,
-      () => this.token.connect(signer).approve(spender, amount),
-    );
-  }
-
-  /** The signer chosen with `--from` (index into the network's accounts). */
-  async signer(): Promise<HardhatEthersSigner> {
-    if (this.#signer !== undefined) return this.#signer;
-    const signers = await this.ethers.getSigners();
-    if (!Number.isInteger(this.#from) || this.#from < 0 || this.#from >= signers.length) {
+  /** The wallet of the account chosen with `--from` (index into the network's accounts). */
+  async wallet(): Promise<Wallet> {
+    if (this.#wallet !== undefined) return this.#wallet;
+    const accounts = (await this.#provider.request({ method: "eth_accounts" })) as Address[];
+    if (!Number.isInteger(this.#from) || this.#from < 0 || this.#from >= accounts.length) {
       throw new TaskError(
-        signers.length === 0
+        accounts.length === 0
           ? "this network has no accounts configured: set TIDEWAY_PRIVATE_KEY (see README, \"Using a real network\")"
-          : `--from ${this.#from}: this network has ${signers.length} account(s), use an index from 0 to ${signers.length - 1}`,
+          : `--from ${this.#from}: this network has ${accounts.length} account(s), use an index from 0 to ${accounts.length - 1}`,
       );
     }
-    this.#signer = signers[this.#from];
-    return this.#signer;
+    this.#wallet = createWalletClient({ account: getAddress(accounts[this.#from]), chain: this.chain, transport: custom(this.#provider) });
+    return this.#wallet;
+  }
+
+  /** The address of the `--from` account. */
+  async signer(): Promise<Address> {
+    return (await this.wallet()).account.address;
   }
 
   /** Timestamp of the latest block (the chain's "now", which local networks may move). */
   async now(): Promise<bigint> {
-    const block = await this.ethers.provider.getBlock("latest");
-    if (block === null) throw new TaskError("the network returned no latest block");
-    return BigInt(block.timestamp);
+    return (await this.client.getBlock({ blockTag: "latest" })).timestamp;
+  }
+
+  /**
+   * `err` as a {ContractRevertError} naming `contract` (the contract called; errors bubbling up
+   * from contracts it calls are decoded too), with the dates of the times and epochs it names.
+   * Undefined when `err` is not a revert.
+   */
+  async revert(err: unknown, contract: ProtocolAbiName): Promise<ContractRevertError | undefined> {
+    if (err instanceof ContractRevertError) return err;
+    const decoded = decodeRevert(err, { prefer: contract });
+    if (decoded === undefined) return undefined;
+    if (decoded.data === undefined || decoded.name === undefined) return new ContractRevertError(contract, decoded, { cause: err });
+    try {
+      const epochStarts = new Map<bigint, bigint>();
+      for (const epoch of revertEpochs(decoded)) epochStarts.set(epoch, await this.staking.read.epochStartTime([epoch]));
+      const now = await this.now();
+      return new ContractRevertError(contract, decodeRevertData(decoded.data, { prefer: contract, now, epochStarts }), { cause: err });
+    } catch {
+      // The dates are a help; the error itself is what matters.
+      return new ContractRevertError(contract, decoded, { cause: err });
+    }
   }
 
   /** Runs a read call; a revert becomes a decoded {ContractRevertError}. */
-  async read<T>(contract: string, call: () => Promise<T>): Promise<T> {
+  async read<T>(contract: ProtocolAbiName, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (err) {
-      throw asContractRevert(err, this.decoder, contract) ?? err;
+      throw (await this.revert(err, contract)) ?? err;
     }
   }
 
@@ -191,93 +246,80 @@ export class TaskContext {
    * Sends a transaction, printing what it does and where it was mined. A revert (at gas
    * estimation or on-chain) becomes a decoded {ContractRevertError} naming `contract`.
    */
-  async send(contract: string, label: string, submit: () => Promise<ContractTransactionResponse>): Promise<ContractTransactionReceipt> {
+  async send(contract: ProtocolAbiName, label: string, submit: () => Promise<Hash>): Promise<TransactionReceipt> {
     this.log(`→ ${label}`);
+    let receipt: TransactionReceipt;
     try {
-      const tx = await submit();
-      const receipt = await tx.wait();
-      if (receipt === null || receipt.status !== 1) throw new TaskError(`transaction ${tx.hash} failed`);
-      this.log(`  ✓ tx ${receipt.hash} (block ${receipt.blockNumber})`);
-      return receipt;
+      const hash = await submit();
+      receipt = await this.client.waitForTransactionReceipt({ hash });
     } catch (err) {
-      throw asContractRevert(err, this.decoder, contract) ?? err;
+      throw (await this.revert(err, contract)) ?? err;
     }
+    if (receipt.status !== "success") throw new TaskError(`transaction ${receipt.transactionHash} reverted on-chain (block ${receipt.blockNumber})`);
+    this.log(`  ✓ tx ${receipt.transactionHash} (block ${receipt.blockNumber})`);
+    return receipt;
   }
 
   /**
-   * Approves the staking contract for `amount` when its allowance is smaller, printing what it
-   * does. Tasks that pull tokens (stake, delegate) call this first.
+   * Approves `spender` (named `spenderName` in messages) for `amount` of the signer's tokens when
+   * its allowance is smaller, printing what it does. Tasks that pull tokens call this first.
    */
-  async ensureAllowance(amount: bigint): Promise<void> {
-    const signer = await this.signer();
-    const allowance = await this.token.allowance(signer.address, this.addresses.staking);
+  async ensureAllowance(spenderName: string, spender: Address, amount: bigint): Promise<void> {
+    const owner = await this.signer();
+    const allowance = await this.token.read.allowance([owner, spender]);
     if (allowance >= amount) {
-      this.log(`  allowance of EdgeStaking is ${fmt(allowance)}: enough`);
+      this.log(`  allowance of ${spenderName} is ${fmt(allowance)}: enough`);
       return;
     }
-    await this.send(
-      "EdgeToken",
-      `approve EdgeStaking to spend ${fmt(amount)} of ${signer.address} (allowance was ${fmt(allowance)})`,
-      () => this.token.connect(signer).approve(this.addresses.staking, amount),
+    const token = await this.writable("token");
+    await this.send("EdgeToken", `approve ${spenderName} to spend ${fmt(amount)} of ${owner} (allowance was ${fmt(allowance)})`, () =>
+      token.write.approve([spender, amount]),
     );
   }
 
   /** Fails early, with balances in tokens, when the signer holds less than `amount`. */
   async ensureBalance(amount: bigint): Promise<void> {
-    const signer = await this.signer();
-    const balance = await this.token.balanceOf(signer.address);
-    if (balance < amount) {
-      throw new TaskError(`${signer.address} holds ${fmt(balance)}, less than the ${fmt(amount)} needed`);
-    }
+    const owner = await this.signer();
+    const balance = await this.token.read.balanceOf([owner]);
+    if (balance < amount) throw new TaskError(`${owner} holds ${fmt(balance)}, less than the ${fmt(amount)} needed`);
   }
 
   /** Fails when edge `edgeId` was never registered. */
   async ensureEdgeExists(edgeId: bigint): Promise<void> {
-    const count = await this.registry.edgeCount();
+    const count = await this.registry.read.edgeCount();
     if (edgeId < 1n || edgeId > count) {
       throw new TaskError(`edge #${edgeId} does not exist (edges on this network: ${count === 0n ? "none yet" : count === 1n ? "#1" : `#1 to #${count}`})`);
     }
   }
-}
 
-/** Decoded events named `name` that `iface` emitted in `receipt`. */
-export function eventsIn(receipt: ContractTransactionReceipt, address: string, iface: Interface, name: string): LogDescription[] {
-  const out: LogDescription[] = [];
-  for (const log of receipt.logs) {
-    if (log.address.toLowerCase() !== address.toLowerCase()) continue;
-    const parsed = iface.parseLog({ topics: [...log.topics], data: log.data });
-    if (parsed !== null && parsed.name === name) out.push(parsed);
+  /** `epoch 12 (starts 2026-12-07 06:31:00 UTC, in 4 min 10 s)`: an epoch with its start on the staking clock. */
+  async describeEpoch(epoch: bigint, now?: bigint): Promise<string> {
+    const [start, at] = await Promise.all([this.staking.read.epochStartTime([epoch]), now ?? this.now()]);
+    return `epoch ${epoch} (${start <= at ? "started" : "starts"} ${formatTime(start, at)})`;
   }
-  return out;
 }
 
-/** The single event named `name` in `receipt` (fails when missing). */
-export function eventIn(receipt: ContractTransactionReceipt, address: string, iface: Interface, name: string): LogDescription {
-  const [event] = eventsIn(receipt, address, iface, name);
-  if (event === undefined) throw new TaskError(`transaction ${receipt.hash} emitted no ${name} event`);
+/** Decoded events named `eventName` that the contract at `address` emitted in `receipt`. */
+export function eventsIn<const abi extends Abi, name extends ContractEventName<abi>>(
+  receipt: TransactionReceipt,
+  address: Address,
+  abi: abi,
+  eventName: name,
+): ParseEventLogsReturnType<abi, name, true> {
+  const logs = receipt.logs.filter((log) => isAddressEqual(log.address, address));
+  return parseEventLogs({ abi, logs, eventName }) as ParseEventLogsReturnType<abi, name, true>;
+}
+
+/** The single event named `eventName` in `receipt` (fails when missing). */
+export function eventIn<const abi extends Abi, name extends ContractEventName<abi>>(
+  receipt: TransactionReceipt,
+  address: Address,
+  abi: abi,
+  eventName: name,
+): ParseEventLogsReturnType<abi, name, true>[number] {
+  const [event] = eventsIn(receipt, address, abi, eventName);
+  if (event === undefined) throw new TaskError(`transaction ${receipt.transactionHash} emitted no ${eventName} event`);
   return event;
-}
-
-/** `2025-01-31 12:00:00 UTC (in 5m 20s)`, relative to the chain's `now`. */
-export function formatTime(timestamp: bigint, now: bigint): string {
-  const date = new Date(Number(timestamp) * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
-  const delta = timestamp - now;
-  const rel = delta === 0n ? "now" : delta > 0n ? `in ${formatDuration(delta)}` : `${formatDuration(-delta)} ago`;
-  return `${date} (${rel})`;
-}
-
-/** `1d 2h`, `5m 20s`, `45s`. */
-export function formatDuration(seconds: bigint): string {
-  let s = Number(seconds);
-  const parts: string[] = [];
-  for (const [unit, size] of [["d", 86_400], ["h", 3_600], ["m", 60], ["s", 1]] as const) {
-    if (s >= size || (unit === "s" && parts.length === 0)) {
-      parts.push(`${Math.floor(s / size)}${unit}`);
-      s %= size;
-    }
-    if (parts.length === 2) break;
-  }
-  return parts.join(" ");
 }
 
 /** Parses an edge id (positive integer). */
@@ -304,33 +346,37 @@ export function parseArg<T>(name: string, parse: () => T): T {
 
 /** Connects to the protocol on `conn`'s chain. */
 export async function createContext(conn: TaskConnection, io: TaskIO = {}, from = 0): Promise<TaskContext> {
-  const { ethers } = conn;
-  const { chainId } = await ethers.provider.getNetwork();
-  const addresses: TaskAddresses = io.addresses ?? {
-    ...readAvailableProtocolAddresses(chainId, { root: io.root }),
-    ...readDeployment(chainId, { root: io.root }),
-  };
-  const abis = loadProtocolAbis(io.artifactsDir);
-  const code = await ethers.provider.getCode(addresses.staking);
-  if (code === "0x") {
+  const transport = custom(conn.provider);
+  const chainId = await createPublicClient({ transport }).getChainId();
+  const chain = defineChain({
+    id: chainId,
+    name: `chain ${chainId}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [] } },
+  });
+  const client = createPublicClient({ chain, transport }) as PublicClient;
+  const given = io.addresses ?? {};
+  const core =
+    given.token !== undefined && given.registry !== undefined && given.staking !== undefined
+      ? { token: given.token, registry: given.registry, staking: given.staking }
+      : readProtocolAddresses(chainId, { root: io.root, contracts: ["token", "registry", "staking"] });
+  const code = await client.getCode({ address: core.staking });
+  if (code === undefined || code === "0x") {
     const origin = io.addresses !== undefined ? "the given address" : deploymentFile(chainId, io.root);
     throw new TaskError(
-      `no EdgeStaking contract at ${addresses.staking} on chain ${chainId} (from ${origin}); ` +
-        `the record is stale, e.g. the local node was restarted — ${deployHint(chainId)}`,
+      `no EdgeStaking contract at ${core.staking} on chain ${chainId} (from ${origin}); ` +
+        `the record is stale, e.g. the local node was restarted — ${deployHint(BigInt(chainId))}`,
     );
   }
-  return new TaskContext({ ethers, chainId, addresses, abis, decoder: new ErrorDecoder(abis), log: io.log ?? console.log, from });
+  const root = io.addresses !== undefined ? null : io.root;
+  return new TaskContext({ provider: conn.provider, client, chain, addresses: { ...given, ...core }, log: io.log ?? console.log, from, root });
 }
 
 /** One line describing any failure: decoded reverts, task errors, or the error's own message. */
-export function describeFailure(err: unknown, artifactsDir?: string): string {
+export function describeFailure(err: unknown): string {
   if (err instanceof ContractRevertError || err instanceof TaskError) return err.message;
-  try {
-    const revert = asContractRevert(err, new ErrorDecoder(loadProtocolAbis(artifactsDir)));
-    if (revert !== undefined) return revert.message;
-  } catch {
-    // No artifacts: describe the error as it is.
-  }
+  const revert = decodeRevert(err);
+  if (revert !== undefined) return `${revert.contract ?? "transaction"} reverted: ${revert.message}`;
   const e = err as { shortMessage?: unknown; message?: unknown };
   const message = (typeof e?.shortMessage === "string" ? e.shortMessage : typeof e?.message === "string" ? e.message : String(err)).split("\n")[0];
   const missingVariable = /Configuration Variable "([^"]+)" not found/.exec(message);
@@ -352,7 +398,7 @@ export async function execute<A, R>(fn: TaskFunction<A, R>, args: A, conn: TaskC
   try {
     return { success: true, value: await fn(args, conn, io) };
   } catch (err) {
-    const message = describeFailure(err, io.artifactsDir);
+    const message = describeFailure(err);
     (io.error ?? console.error)(`✗ ${message}`);
     return { success: false, error: message };
   }
@@ -361,18 +407,18 @@ export async function execute<A, R>(fn: TaskFunction<A, R>, args: A, conn: TaskC
 /** The Hardhat action of a task: opens a connection to `--network` and runs `fn` on it. */
 export function hardhatAction<A, R>(fn: TaskFunction<A, R>) {
   return async (args: A, hre: HardhatRuntimeEnvironment): Promise<Result<R, string>> => {
-    const io: TaskIO = { root: hre.config.paths.root, artifactsDir: hre.config.paths.artifacts };
+    const io: TaskIO = { root: hre.config.paths.root };
     let conn: Awaited<ReturnType<typeof hre.network.create>> | undefined;
     try {
       conn = await hre.network.create();
     } catch (err) {
-      return execute(() => Promise.reject(err), args, { ethers: undefined as never }, io);
+      return execute(() => Promise.reject(err), args, { provider: { request: () => Promise.reject(err) } }, io);
     }
     try {
       if (conn.networkConfig.type === "edr-simulated") {
         // An in-process network is empty and gone when the task ends: nothing to act on.
         const err = new TaskError(
-          `the edge tasks act on a running network, not the in-process "${conn.networkName}" one: add --network localhost (with \`npm start\` running) or --network tideway`,
+          `the tasks act on a running network, not the in-process "${conn.networkName}" one: add --network localhost (with \`npm start\` running) or --network tideway`,
         );
         return await execute(() => Promise.reject(err), args, conn, io);
       }
@@ -387,12 +433,8 @@ export function hardhatAction<A, R>(fn: TaskFunction<A, R>) {
 export const OPERATOR_UNBONDING_INDEX = (1n << 256n) - 1n;
 
 /** Every unbonding index `account` may hold in an edge: its entries, then the operator's tranche. */
-export async function unbondingIndices(
-  staking: { unbondingCount(edgeId: bigint, account: string): Promise<bigint> },
-  edgeId: bigint,
-  account: string,
-): Promise<bigint[]> {
-  const count = await staking.unbondingCount(edgeId, account);
+export async function unbondingIndices(staking: ReadContract<"staking">, edgeId: bigint, account: Address): Promise<bigint[]> {
+  const count = await staking.read.unbondingCount([edgeId, account]);
   return [...Array.from({ length: Number(count) }, (_, i) => BigInt(i)), OPERATOR_UNBONDING_INDEX];
 }
 

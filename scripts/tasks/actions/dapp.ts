@@ -1,15 +1,15 @@
 // The `dapp` tasks: a dApp (payer) managing its ComputeMarket escrow, voucher signers and
 // sessions. Each core function is `(args, conn, io)`; the `dapp-*.ts` files wrap them as
 // Hardhat actions.
-import { getAddress, isAddress } from "ethers";
+import { getAddress, isAddress, type Address } from "viem";
 
-import { parseTokenAmount } from "../../../lib/protocol/index.js";
+import { computeMarketAbi, parseTokenAmount } from "../../../lib/protocol/index.js";
 
-import { createContext, eventIn, fmt, formatBps, formatDuration, formatTime, parseArg, TaskError, type FromArgs, type TaskConnection, type TaskContext, type TaskIO } from "./common.js";
+import { createContext, eventIn, fmt, formatBps, formatDuration, formatTime, parseArg, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
 
-function address(option: string, value: string | undefined): string {
+function address(option: string, value: string | undefined): Address {
   if (value === undefined || value.trim() === "") throw new TaskError(`${option} is required: an address`);
-  if (!isAddress(value.trim())) throw new TaskError(`${option}: "${value}" is not an address`);
+  if (!isAddress(value.trim(), { strict: false })) throw new TaskError(`${option}: "${value}" is not an address`);
   return getAddress(value.trim());
 }
 
@@ -21,7 +21,8 @@ function amountOf(option: string, value: string | undefined): bigint {
 function sessionIdOf(value: bigint | number | string | undefined): bigint {
   let id: bigint;
   try {
-    id = BigInt(value as never);
+    if (value === undefined) throw new Error("no session id");
+    id = BigInt(value);
   } catch {
     throw new TaskError(`"${value}" is not a session id`);
   }
@@ -40,11 +41,6 @@ export function parseExpiry(value: string | undefined, now: bigint): bigint {
   if (duration !== null) return now + BigInt(duration[1]) * UNIT_SECONDS[duration[2].toLowerCase()];
   if (/^\d+$/.test(s)) return BigInt(s);
   throw new TaskError(`--expiry: "${value}" is neither unix seconds nor a duration such as 30m, 2h or 1d`);
-}
-
-async function marketOf(ctx: TaskContext) {
-  const market = await ctx.market();
-  return { market, address: await market.getAddress() };
 }
 
 // ------------------------------------------------------------------------------------------ deposit
@@ -66,15 +62,15 @@ export interface DepositResult {
 export async function deposit(args: DepositArgs, conn: TaskConnection, io: TaskIO = {}): Promise<DepositResult> {
   const amount = amountOf("amount", args.amount);
   const ctx = await createContext(conn, io, args.from ?? 0);
-  const { market, address: marketAddress } = await marketOf(ctx);
+  const market = await ctx.writable("market");
   const signer = await ctx.signer();
-  const payer = args.payer === undefined || args.payer === "" ? signer.address : address("--payer", args.payer);
+  const payer = args.payer === undefined || args.payer === "" ? signer : address("--payer", args.payer);
   await ctx.ensureBalance(amount);
-  await ctx.ensureAllowanceFor("ComputeMarket", marketAddress, amount);
-  const receipt = await ctx.send("ComputeMarket", `deposit ${fmt(amount)} into the escrow of ${payer}`, () => market.connect(signer).deposit(payer, amount));
-  const balance = eventIn(receipt, marketAddress, market.interface, "Deposited").args.balance as bigint;
+  await ctx.ensureAllowance("ComputeMarket", market.address, amount);
+  const receipt = await ctx.send("ComputeMarket", `deposit ${fmt(amount)} into the escrow of ${payer}`, () => market.write.deposit([payer, amount]));
+  const { balance } = eventIn(receipt, market.address, computeMarketAbi, "Deposited").args;
   ctx.log(`Escrow of ${payer}: ${fmt(balance)}.`);
-  return { payer, amount, balance, txHash: receipt.hash };
+  return { payer, amount, balance, txHash: receipt.transactionHash };
 }
 
 // ------------------------------------------------------------------------------------ signers
@@ -94,29 +90,29 @@ export interface SignerResult {
 export async function authorizeSigner(args: SignerArgs, conn: TaskConnection, io: TaskIO = {}): Promise<SignerResult> {
   const signerAddress = address("signer", args.signer);
   const ctx = await createContext(conn, io, args.from ?? 0);
-  const { market } = await marketOf(ctx);
+  const market = await ctx.writable("market");
   const payer = await ctx.signer();
-  const receipt = await ctx.send("ComputeMarket", `authorize ${signerAddress} to sign vouchers on the escrow of ${payer.address}`, () =>
-    market.connect(payer).authorizeSigner(signerAddress),
+  const receipt = await ctx.send("ComputeMarket", `authorize ${signerAddress} to sign vouchers on the escrow of ${payer}`, () =>
+    market.write.authorizeSigner([signerAddress]),
   );
-  ctx.log(`${signerAddress} may now sign vouchers for ${payer.address}.`);
-  return { payer: payer.address, signer: signerAddress, authorized: true, txHash: receipt.hash };
+  ctx.log(`${signerAddress} may now sign vouchers for ${payer}.`);
+  return { payer, signer: signerAddress, authorized: true, txHash: receipt.transactionHash };
 }
 
 /** Withdraws a signer's authority at once, even over vouchers it already signed (`dapp revoke-signer`). */
 export async function revokeSigner(args: SignerArgs, conn: TaskConnection, io: TaskIO = {}): Promise<SignerResult> {
   const signerAddress = address("signer", args.signer);
   const ctx = await createContext(conn, io, args.from ?? 0);
-  const { market } = await marketOf(ctx);
+  const market = await ctx.writable("market");
   const payer = await ctx.signer();
-  if (!(await market.isAuthorizedSigner(payer.address, signerAddress))) {
-    ctx.log(`  note: ${signerAddress} is not an authorized signer of ${payer.address}; revoking anyway`);
+  if (!(await market.read.isAuthorizedSigner([payer, signerAddress]))) {
+    ctx.log(`  note: ${signerAddress} is not an authorized signer of ${payer}; revoking anyway`);
   }
-  const receipt = await ctx.send("ComputeMarket", `revoke ${signerAddress}'s authority over the escrow of ${payer.address}`, () =>
-    market.connect(payer).revokeSigner(signerAddress),
+  const receipt = await ctx.send("ComputeMarket", `revoke ${signerAddress}'s authority over the escrow of ${payer}`, () =>
+    market.write.revokeSigner([signerAddress]),
   );
-  ctx.log(`${signerAddress} can no longer sign vouchers for ${payer.address}; its unredeemed vouchers no longer pay.`);
-  return { payer: payer.address, signer: signerAddress, authorized: false, txHash: receipt.hash };
+  ctx.log(`${signerAddress} can no longer sign vouchers for ${payer}; its unredeemed vouchers no longer pay.`);
+  return { payer, signer: signerAddress, authorized: false, txHash: receipt.transactionHash };
 }
 
 // ----------------------------------------------------------------------------------- sessions
@@ -146,16 +142,16 @@ export async function openSession(args: OpenSessionArgs, conn: TaskConnection, i
   const now = await ctx.now();
   const expiry = parseExpiry(args.expiry, now);
   if (expiry <= now) throw new TaskError(`--expiry ${expiry} is not in the future (the chain's time is ${now})`);
-  const { market, address: marketAddress } = await marketOf(ctx);
+  const market = await ctx.writable("market");
   const payer = await ctx.signer();
-  const { balance } = await market.escrow(payer.address);
+  const { balance } = await market.read.escrow([payer]);
   if (balance < budget) ctx.log(`  note: the escrow holds ${fmt(balance)}, less than the budget; vouchers beyond it pay only what the escrow holds`);
   const receipt = await ctx.send("ComputeMarket", `open a session for ${model}, budget ${fmt(budget)}, until ${formatTime(expiry, now)}`, () =>
-    market.connect(payer).openSession(model, budget, expiry),
+    market.write.openSession([model, budget, expiry]),
   );
-  const sessionId = eventIn(receipt, marketAddress, market.interface, "SessionOpened").args.sessionId as bigint;
+  const { sessionId } = eventIn(receipt, market.address, computeMarketAbi, "SessionOpened").args;
   ctx.log(`Opened session #${sessionId}.`);
-  return { sessionId, payer: payer.address, model, budget, expiry, txHash: receipt.hash };
+  return { sessionId, payer, model, budget, expiry, txHash: receipt.transactionHash };
 }
 
 export interface CloseSessionArgs extends FromArgs {
@@ -166,12 +162,11 @@ export interface CloseSessionArgs extends FromArgs {
 export async function closeSession(args: CloseSessionArgs, conn: TaskConnection, io: TaskIO = {}): Promise<{ sessionId: bigint; txHash: string }> {
   const sessionId = sessionIdOf(args.sessionId);
   const ctx = await createContext(conn, io, args.from ?? 0);
-  const { market } = await marketOf(ctx);
-  const payer = await ctx.signer();
-  const receipt = await ctx.send("ComputeMarket", `close session #${sessionId}`, () => market.connect(payer).closeSession(sessionId));
-  const s = await market.session(sessionId);
+  const market = await ctx.writable("market");
+  const receipt = await ctx.send("ComputeMarket", `close session #${sessionId}`, () => market.write.closeSession([sessionId]));
+  const s = await market.read.session([sessionId]);
   ctx.log(`Closed session #${sessionId}: ${fmt(s.spent)} of its ${fmt(s.budget)} budget spent; vouchers for what edges served still redeem.`);
-  return { sessionId, txHash: receipt.hash };
+  return { sessionId, txHash: receipt.transactionHash };
 }
 
 // ------------------------------------------------------------------------------ thaw, withdraw
@@ -192,21 +187,21 @@ export interface ThawResult {
 export async function thaw(args: ThawArgs, conn: TaskConnection, io: TaskIO = {}): Promise<ThawResult> {
   const text = (args.amount ?? "").trim().toLowerCase();
   const ctx = await createContext(conn, io, args.from ?? 0);
-  const { market, address: marketAddress } = await marketOf(ctx);
+  const market = await ctx.writable("market");
   const payer = await ctx.signer();
-  const escrow = await market.escrow(payer.address);
+  const escrow = await market.read.escrow([payer]);
   const amount = text === "all" ? escrow.balance : text === "0" ? 0n : amountOf("amount", args.amount);
-  if (text === "all" && amount === 0n) throw new TaskError(`the escrow of ${payer.address} is empty: nothing to thaw`);
+  if (text === "all" && amount === 0n) throw new TaskError(`the escrow of ${payer} is empty: nothing to thaw`);
   const label =
     amount === 0n
-      ? `cancel the thaw of ${payer.address}${escrow.thawing === 0n ? " (none in progress)" : ` (${fmt(escrow.thawing)})`}`
-      : `thaw ${fmt(amount)} of the escrow of ${payer.address}${escrow.thawing === 0n ? "" : ` (replaces the thaw of ${fmt(escrow.thawing)} in progress)`}`;
-  const receipt = await ctx.send("ComputeMarket", label, () => market.connect(payer).thaw(amount));
-  const thawEndsAt = eventIn(receipt, marketAddress, market.interface, "ThawStarted").args.thawEndsAt as bigint;
+      ? `cancel the thaw of ${payer}${escrow.thawing === 0n ? " (none in progress)" : ` (${fmt(escrow.thawing)})`}`
+      : `thaw ${fmt(amount)} of the escrow of ${payer}${escrow.thawing === 0n ? "" : ` (replaces the thaw of ${fmt(escrow.thawing)} in progress)`}`;
+  const receipt = await ctx.send("ComputeMarket", label, () => market.write.thaw([amount]));
+  const { thawEndsAt } = eventIn(receipt, market.address, computeMarketAbi, "ThawStarted").args;
   if (amount !== 0n) {
     ctx.log(`Thawing ${fmt(amount)}: withdrawable ${formatTime(thawEndsAt, await ctx.now())} with dapp withdraw (they keep paying edges until then).`);
   }
-  return { payer: payer.address, thawing: amount, thawEndsAt, txHash: receipt.hash };
+  return { payer, thawing: amount, thawEndsAt, txHash: receipt.transactionHash };
 }
 
 export interface WithdrawArgs extends FromArgs {
@@ -217,13 +212,13 @@ export interface WithdrawArgs extends FromArgs {
 /** Withdraws the thawed tokens once the thawing period is over (`dapp withdraw`). */
 export async function withdrawEscrow(args: WithdrawArgs, conn: TaskConnection, io: TaskIO = {}): Promise<{ payer: string; to: string; amount: bigint; txHash: string }> {
   const ctx = await createContext(conn, io, args.from ?? 0);
-  const { market, address: marketAddress } = await marketOf(ctx);
+  const market = await ctx.writable("market");
   const payer = await ctx.signer();
-  const to = args.to === undefined || args.to === "" ? payer.address : address("--to", args.to);
-  const receipt = await ctx.send("ComputeMarket", `withdraw the thawed tokens of ${payer.address} to ${to}`, () => market.connect(payer).withdraw(to));
-  const amount = eventIn(receipt, marketAddress, market.interface, "Withdrawn").args.amount as bigint;
+  const to = args.to === undefined || args.to === "" ? payer : address("--to", args.to);
+  const receipt = await ctx.send("ComputeMarket", `withdraw the thawed tokens of ${payer} to ${to}`, () => market.write.withdraw([to]));
+  const { amount } = eventIn(receipt, market.address, computeMarketAbi, "Withdrawn").args;
   ctx.log(`Withdrew ${fmt(amount)} to ${to}.`);
-  return { payer: payer.address, to, amount, txHash: receipt.hash };
+  return { payer, to, amount, txHash: receipt.transactionHash };
 }
 
 // ------------------------------------------------------------------------------------------ show
@@ -260,23 +255,25 @@ export interface DappShowResult {
 /** A dApp's escrow, authorized signers and sessions (`dapp show`). */
 export async function dappShow(args: DappShowArgs, conn: TaskConnection, io: TaskIO = {}): Promise<DappShowResult> {
   const ctx = await createContext(conn, io, args.from ?? 0);
-  const { market } = await marketOf(ctx);
-  const payer = args.account === undefined || args.account === "" ? (await ctx.signer()).address : address("--account", args.account);
-  const [escrow, feeBps, thawingPeriod, now] = await Promise.all([market.escrow(payer), market.feeBps(), market.thawingPeriod(), ctx.now()]);
+  const market = await ctx.contract("market");
+  const payer = args.account === undefined || args.account === "" ? await ctx.signer() : address("--account", args.account);
+  const [escrow, feeBps, thawingPeriod, now] = await Promise.all([market.read.escrow([payer]), market.read.feeBps(), market.read.thawingPeriod(), ctx.now()]);
 
   let signers: string[] | undefined;
   let sessions: DappSession[] | undefined;
   try {
     const candidates = new Set<string>();
-    for (const e of await market.queryFilter(market.filters.SignerAuthorized(payer))) candidates.add(getAddress(e.args.signer));
+    const query = { address: market.address, abi: computeMarketAbi, args: { payer }, fromBlock: 0n, strict: true } as const;
+    for (const e of await ctx.client.getContractEvents({ ...query, eventName: "SignerAuthorized" })) candidates.add(getAddress(e.args.signer));
     signers = [];
-    for (const s of candidates) if (await market.isAuthorizedSigner(payer, s)) signers.push(s);
+    for (const s of candidates) if (await market.read.isAuthorizedSigner([payer, s as Address])) signers.push(s);
     sessions = [];
-    for (const e of await market.queryFilter(market.filters.SessionOpened(undefined, payer))) {
+    for (const e of await ctx.client.getContractEvents({ ...query, eventName: "SessionOpened" })) {
       const sessionId = e.args.sessionId;
-      const s = await market.session(sessionId);
-      const status = s.closed ? "Closed" : s.expiry <= now ? "Expired" : "Open";
-      sessions.push({ sessionId, model: e.args.model, budget: s.budget, spent: s.spent, expiry: s.expiry, closed: s.closed, status });
+      const s = await market.read.session([sessionId]);
+      const expiry = BigInt(s.expiry);
+      const status = s.closed ? "Closed" : expiry <= now ? "Expired" : "Open";
+      sessions.push({ sessionId, model: e.args.model, budget: s.budget, spent: s.spent, expiry, closed: s.closed, status });
     }
   } catch {
     // The RPC refused the log queries: show the escrow alone.
@@ -286,7 +283,7 @@ export async function dappShow(args: DappShowArgs, conn: TaskConnection, io: Tas
   ctx.log(`dApp ${payer}`);
   row("escrow", fmt(escrow.balance));
   if (escrow.thawing === 0n) row("thawing", "nothing");
-  else row("thawing", `${fmt(escrow.thawing)}, withdrawable ${formatTime(escrow.thawEndsAt, now)}`);
+  else row("thawing", `${fmt(escrow.thawing)}, withdrawable ${formatTime(BigInt(escrow.thawEndsAt), now)}`);
   if (signers !== undefined) row("signers", signers.length === 0 ? "none besides the dApp itself" : signers.join(", "));
   if (sessions !== undefined) {
     if (sessions.length === 0) row("sessions", "none");
@@ -295,7 +292,7 @@ export async function dappShow(args: DappShowArgs, conn: TaskConnection, io: Tas
     }
   }
   ctx.log(`  the market burns a ${formatBps(feeBps)} fee on redemptions; thawing takes ${formatDuration(thawingPeriod)}`);
-  return { payer, balance: escrow.balance, thawing: escrow.thawing, thawEndsAt: escrow.thawEndsAt, signers, sessions, feeBps, thawingPeriod };
+  return { payer, balance: escrow.balance, thawing: escrow.thawing, thawEndsAt: BigInt(escrow.thawEndsAt), signers, sessions, feeBps, thawingPeriod };
 }
 
 

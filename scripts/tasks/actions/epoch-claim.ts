@@ -3,8 +3,10 @@ import path from "node:path";
 
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 
+import type { Hex } from "viem";
+
+import { epochSettlementAbi, epochStateName } from "../../../lib/protocol/index.js";
 import { createContext, eventsIn, fmt, formatTime, hardhatAction, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
-import { epochStateName } from "./verifier-common.js";
 
 export interface EpochClaimArgs extends FromArgs {
   /** The epoch to claim; must match the file's (default: the file's). */
@@ -73,7 +75,7 @@ export function readResultsFile(file: string) {
     return { edgeId, stake: integer(`${where}.stake`, entry.stake), quality: integer(`${where}.quality`, entry.quality) };
   });
   if (results.length === 0) throw new TaskError(`${file} lists no results`);
-  return { epoch, root: r.root.toLowerCase(), totalWeight, results };
+  return { epoch, root: r.root.toLowerCase() as Hex, totalWeight, results };
 }
 
 /**
@@ -107,11 +109,11 @@ export async function epochClaim(args: EpochClaimArgs, conn: TaskConnection, io:
   }
 
   const ctx = await createContext(conn, io, args.from ?? 0);
-  const settlement = await ctx.settlement();
+  const settlement = await ctx.writable("settlement");
   const [record, final, commitment] = await Promise.all([
-    settlement.epochRecord(epoch),
-    settlement.isFinal(epoch),
-    settlement.commitmentOf(root, totalWeight),
+    settlement.read.epochRecord([epoch]),
+    settlement.read.isFinal([epoch]),
+    settlement.read.commitmentOf([root, totalWeight]),
   ]);
   const state = epochStateName(record.state);
   if (state === "None") throw new TaskError(`no attestation has been submitted for epoch ${epoch} yet`);
@@ -122,7 +124,7 @@ export async function epochClaim(args: EpochClaimArgs, conn: TaskConnection, io:
     throw new TaskError(
       state === "Frozen"
         ? `epoch ${epoch} is frozen by conflicting attestations: governance must resolve it before claims`
-        : `epoch ${epoch} is not final yet: claims open ${formatTime(record.finalAt, await ctx.now())}`,
+        : `epoch ${epoch} is not final yet: claims open ${formatTime(BigInt(record.finalAt), await ctx.now())}`,
     );
   }
 
@@ -130,13 +132,13 @@ export async function epochClaim(args: EpochClaimArgs, conn: TaskConnection, io:
     edgeId: BigInt(v[1] as bigint),
     stake: BigInt(v[2] as bigint),
     quality: BigInt(v[3] as bigint),
-    proof: tree.getProof(i),
+    proof: tree.getProof(i) as Hex[],
   }));
   // File order: entries() follows the values' order.
   const skipped: bigint[] = [];
   const pending: typeof entries = [];
   for (const e of entries) {
-    if (await settlement.claimed(epoch, e.edgeId)) skipped.push(e.edgeId);
+    if (await settlement.read.claimed([epoch, e.edgeId])) skipped.push(e.edgeId);
     else pending.push(e);
   }
   if (skipped.length > 0) ctx.log(`  already claimed, skipped: ${skipped.map((id) => `#${id}`).join(", ")}`);
@@ -145,8 +147,6 @@ export async function epochClaim(args: EpochClaimArgs, conn: TaskConnection, io:
     return { epoch, claimed: [], skipped, credited: 0n, txHashes: [] };
   }
 
-  const signer = await ctx.signer();
-  const settlementAddress = await settlement.getAddress();
   const settled = { epoch, root, totalWeight };
   const claimed: bigint[] = [];
   const txHashes: string[] = [];
@@ -157,19 +157,17 @@ export async function epochClaim(args: EpochClaimArgs, conn: TaskConnection, io:
     const receipt = await ctx.send(
       "EpochSettlement",
       `claim epoch ${epoch} for ${claims.length} edge(s) (batch ${b + 1}/${batches}: ${claims.map((c) => `#${c.edgeId}`).join(", ")})`,
-      () => settlement.connect(signer).claimMany(settled, claims),
+      () => settlement.write.claimMany([settled, claims]),
     );
-    txHashes.push(receipt.hash);
-    for (const event of eventsIn(receipt, settlementAddress, settlement.interface, "RewardClaimed")) {
-      const edgeId = event.args.edgeId as bigint;
+    txHashes.push(receipt.transactionHash);
+    for (const event of eventsIn(receipt, settlement.address, epochSettlementAbi, "RewardClaimed")) {
+      const { edgeId, reward, credited: paid } = event.args;
       claimed.push(edgeId);
-      credited += event.args.credited as bigint;
-      const reward = event.args.reward as bigint;
-      const paid = event.args.credited as bigint;
+      credited += paid;
       ctx.log(`    edge #${edgeId}: reward ${fmt(reward)}${paid === reward ? "" : `, credited ${fmt(paid)} (the pool declined the rest)`}`);
     }
   }
-  const funds = await settlement.epochFunds(epoch);
+  const funds = await settlement.read.epochFunds([epoch]);
   ctx.log(`Claimed epoch ${epoch} for ${claimed.length} edge(s): ${fmt(credited)} credited; the epoch has paid ${fmt(funds.claimed)} of ${fmt(funds.emission)}.`);
   return { epoch, claimed, skipped, credited, txHashes };
 }

@@ -1,4 +1,4 @@
-import { getAddress, isAddress, MaxUint256 } from "ethers";
+import { getAddress, isAddress, maxUint256 } from "viem";
 
 import { createContext, fmt, formatTime, hardhatAction, OPERATOR_UNBONDING_INDEX, parseEdgeId, TaskError, unbondingIndices, unbondingLabel, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
 
@@ -31,23 +31,23 @@ export interface PositionResult {
 /** A delegator's (or the operator's) position in an edge (`edge position <edgeId>`). */
 export async function position(args: PositionArgs, conn: TaskConnection, io: TaskIO = {}): Promise<PositionResult> {
   const edgeId = parseEdgeId(args.edgeId);
-  if (args.account !== undefined && args.account !== "" && !isAddress(args.account)) {
+  if (args.account !== undefined && args.account !== "" && !isAddress(args.account, { strict: false })) {
     throw new TaskError(`--account: "${args.account}" is not an address`);
   }
   const ctx = await createContext(conn, io, args.from ?? 0);
   await ctx.ensureEdgeExists(edgeId);
-  const account = args.account !== undefined && args.account !== "" ? getAddress(args.account) : (await ctx.signer()).address;
+  const account = args.account !== undefined && args.account !== "" ? getAddress(args.account) : await ctx.signer();
   const { staking, token } = ctx;
   const [[earning, warmingUp, activationEpoch, rewards], indices, balance, allowance, now] = await Promise.all([
-    staking.position(edgeId, account),
+    staking.read.position([edgeId, account]),
     unbondingIndices(staking, edgeId, account),
-    token.balanceOf(account),
-    token.allowance(account, ctx.addresses.staking),
+    token.read.balanceOf([account]),
+    token.read.allowance([account, staking.address]),
     ctx.now(),
   ]);
   const unbonding: UnbondingEntry[] = [];
   for (const i of indices) {
-    const [amount, withdrawableAt, exists] = await staking.unbonding(edgeId, account, i);
+    const [amount, withdrawableAt, exists] = await staking.read.unbonding([edgeId, account, i]);
     if (exists) unbonding.push({ index: i, amount, withdrawableAt, matured: withdrawableAt <= now });
   }
 
@@ -55,8 +55,7 @@ export async function position(args: PositionArgs, conn: TaskConnection, io: Tas
   ctx.log(`Position of ${account} in edge #${edgeId}`);
   row("earning", fmt(earning));
   if (warmingUp > 0n) {
-    const start = await staking.epochStartTime(activationEpoch);
-    row("warming up", `${fmt(warmingUp)}, earns from epoch ${activationEpoch}, which starts ${formatTime(start, now)}`);
+    row("warming up", `${fmt(warmingUp)}, earns from ${await ctx.describeEpoch(activationEpoch, now)}`);
   } else {
     row("warming up", fmt(0n));
   }
@@ -69,7 +68,7 @@ export async function position(args: PositionArgs, conn: TaskConnection, io: Tas
       : `matures ${formatTime(e.withdrawableAt, now)}, slashable until then`;
     row(n === 0 ? "unbonding" : "", `${unbondingLabel(e.index)} ${fmt(e.amount)}, ${when}`);
   }
-  row("wallet", `${fmt(balance)}; allowance to EdgeStaking ${allowance === MaxUint256 ? "unlimited" : fmt(allowance)}`);
+  row("wallet", `${fmt(balance)}; allowance to EdgeStaking ${allowance === maxUint256 ? "unlimited" : fmt(allowance)}`);
   return { edgeId, account, earning, warmingUp, activationEpoch, rewards, unbonding, balance, allowance };
 }
 

@@ -1,8 +1,12 @@
-import { getAddress, isAddress, isHexString, Wallet } from "ethers";
+import { getAddress, isAddress, isHex, type Hex, type LocalAccount } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 
-import { EDGE_SIGNING_KEY_ENV, keyClaimDomain, signKeyClaim } from "../../../lib/protocol/index.js";
+import { edgeRegistryAbi, readDomain, signKeyClaim } from "../../../lib/protocol/index.js";
 
 import { createContext, eventIn, fmt, hardhatAction, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+
+/** The environment variable that may hold the edge's signing key for `edge register`. */
+export const EDGE_SIGNING_KEY_ENV = "TIDEWAY_EDGE_SIGNING_KEY";
 
 export interface RegisterArgs extends FromArgs {
   /** Address of the key the edge signs challenge answers with; never used by an edge before. */
@@ -37,7 +41,7 @@ function required(option: string, value: string | undefined, what: string): stri
 /** Registers an edge operated by the signer (`edge register`). */
 export async function register(args: RegisterArgs, conn: TaskConnection, io: TaskIO = {}): Promise<RegisterResult> {
   const envKey = (io.env ?? process.env)[EDGE_SIGNING_KEY_ENV];
-  let keyWallet: Wallet | undefined;
+  let keyWallet: LocalAccount | undefined;
   if (args.keySignature === undefined || args.keySignature === "") {
     if (envKey === undefined || envKey === "") {
       throw new TaskError(
@@ -45,16 +49,16 @@ export async function register(args: RegisterArgs, conn: TaskConnection, io: Tas
       );
     }
     try {
-      keyWallet = new Wallet(envKey);
+      keyWallet = privateKeyToAccount((envKey.startsWith("0x") ? envKey : `0x${envKey}`) as Hex);
     } catch {
       throw new TaskError(`${EDGE_SIGNING_KEY_ENV} is not a valid private key`);
     }
-  } else if (!isHexString(args.keySignature)) {
+  } else if (!isHex(args.keySignature)) {
     throw new TaskError("--key-signature must be 0x-prefixed hex");
   }
   const key = args.signingKey ?? keyWallet?.address;
   if (key === undefined || key.trim() === "") throw new TaskError("--signing-key is required: the address the edge signs challenge answers with");
-  if (!isAddress(key)) throw new TaskError(`--signing-key: "${key}" is not an address`);
+  if (!isAddress(key, { strict: false })) throw new TaskError(`--signing-key: "${key}" is not an address`);
   if (keyWallet !== undefined && getAddress(key) !== keyWallet.address) {
     throw new TaskError(`--signing-key ${key} is not the address of the key in ${EDGE_SIGNING_KEY_ENV} (${keyWallet.address})`);
   }
@@ -72,21 +76,21 @@ export async function register(args: RegisterArgs, conn: TaskConnection, io: Tas
   const profile = { endpoint, region, capacity, models, metadataURI: args.metadataUri ?? "" };
 
   const ctx = await createContext(conn, io, args.from ?? 0);
-  const signer = await ctx.signer();
+  const operator = await ctx.signer();
   const signingKey = getAddress(key);
+  const registry = await ctx.writable("registry");
   const keySignature =
-    keyWallet === undefined ? (args.keySignature as string) : await signKeyClaim(await keyClaimDomain(ctx.registry), signer.address, keyWallet);
+    keyWallet === undefined ? (args.keySignature as Hex) : await signKeyClaim(keyWallet, await readDomain(ctx.client, registry.address), operator);
   const receipt = await ctx.send(
     "EdgeRegistry",
-    `register an edge operated by ${signer.address} (signing key ${signingKey}, ${endpoint}, ${region}, ${capacity} tok/s, models ${models.join(", ")})`,
-    () => ctx.registry.connect(signer).registerEdge(signingKey, profile, keySignature),
+    `register an edge operated by ${operator} (signing key ${signingKey}, ${endpoint}, ${region}, ${capacity} tok/s, models ${models.join(", ")})`,
+    () => registry.write.registerEdge([signingKey, profile, keySignature]),
   );
-  const event = eventIn(receipt, ctx.addresses.registry, ctx.registry.interface, "EdgeRegistered");
-  const edgeId = event.args.edgeId as bigint;
-  const { minSelfBond } = await ctx.staking.parameters();
+  const { edgeId } = eventIn(receipt, registry.address, edgeRegistryAbi, "EdgeRegistered").args;
+  const { minSelfBond } = await ctx.staking.read.parameters();
   ctx.log(`Registered edge #${edgeId}.`);
   ctx.log(`Next: bond at least ${fmt(minSelfBond)} of self-bond to make it active: edge stake ${edgeId} <amount>`);
-  return { edgeId, operator: signer.address, signingKey, txHash: receipt.hash };
+  return { edgeId, operator, signingKey, txHash: receipt.transactionHash };
 }
 
 export default hardhatAction(register);

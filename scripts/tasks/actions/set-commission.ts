@@ -1,5 +1,5 @@
-import { parseCommission } from "../../../lib/protocol/index.js";
-import { createContext, eventIn, formatBps, formatTime, hardhatAction, parseArg, parseEdgeId, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import { edgeStakingAbi, parseCommission } from "../../../lib/protocol/index.js";
+import { createContext, eventIn, formatBps, hardhatAction, parseArg, parseEdgeId, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
 
 export interface SetCommissionArgs extends FromArgs {
   edgeId: bigint | number | string;
@@ -20,17 +20,12 @@ export async function setCommission(args: SetCommissionArgs, conn: TaskConnectio
   const bps = parseArg("rate", () => parseCommission(args.rate));
   const ctx = await createContext(conn, io, args.from ?? 0);
   await ctx.ensureEdgeExists(edgeId);
-  const signer = await ctx.signer();
+  const staking = await ctx.writable("staking");
   const receipt = await ctx.send("EdgeStaking", `set the commission of edge #${edgeId} to ${formatBps(bps)} (${bps} bps)`, () =>
-    ctx.staking.connect(signer).setCommission(edgeId, bps),
+    staking.write.setCommission([edgeId, bps]),
   );
-  const event = eventIn(receipt, ctx.addresses.staking, ctx.staking.interface, "CommissionChangeScheduled");
-  const previousBps = event.args.currentBps as bigint;
-  const effectiveEpoch = event.args.effectiveEpoch as bigint;
-  const start = await ctx.staking.epochStartTime(effectiveEpoch);
-  ctx.log(
-    `Commission of edge #${edgeId}: ${formatBps(previousBps)} → ${formatBps(bps)} for rewards of epoch ${effectiveEpoch} on, which starts ${formatTime(start, await ctx.now())}.`,
-  );
+  const { currentBps: previousBps, effectiveEpoch } = eventIn(receipt, staking.address, edgeStakingAbi, "CommissionChangeScheduled").args;
+  ctx.log(`Commission of edge #${edgeId}: ${formatBps(previousBps)} → ${formatBps(bps)} for rewards of ${await ctx.describeEpoch(effectiveEpoch)} on.`);
   return { edgeId, previousBps, bps, effectiveEpoch };
 }
 

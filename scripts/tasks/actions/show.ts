@@ -44,16 +44,16 @@ const MAX_COMMISSION_DELAY = 365n;
 
 /** The commission in force now and, when a change is scheduled, the new rate and its first epoch. */
 async function commissionSchedule(ctx: TaskContext, edgeId: bigint, epoch: bigint) {
-  const now = await ctx.staking.commissionAt(edgeId, epoch);
+  const now = await ctx.staking.read.commissionAt([edgeId, epoch]);
   // A change applies from (request epoch + delay) <= current epoch + MAX_COMMISSION_DELAY and
   // commissionAt is a step function of the epoch: find the step by bisection.
   let hi = epoch + MAX_COMMISSION_DELAY + 1n;
-  const later = await ctx.staking.commissionAt(edgeId, hi);
+  const later = await ctx.staking.read.commissionAt([edgeId, hi]);
   if (later === now) return { now };
   let lo = epoch; // commissionAt(lo) == now, commissionAt(hi) == later
   while (hi - lo > 1n) {
     const mid = (lo + hi) / 2n;
-    if ((await ctx.staking.commissionAt(edgeId, mid)) === later) hi = mid;
+    if ((await ctx.staking.read.commissionAt([edgeId, mid])) === later) hi = mid;
     else lo = mid;
   }
   return { now, pending: { bps: later, fromEpoch: hi } };
@@ -62,13 +62,13 @@ async function commissionSchedule(ctx: TaskContext, edgeId: bigint, epoch: bigin
 /** The latest profile declared in the registry's events, if the RPC serves the log query. */
 async function latestProfile(ctx: TaskContext, edgeId: bigint): Promise<EdgeProfile | undefined> {
   try {
+    const range = { fromBlock: 0n, strict: true } as const;
     const events = [
-      ...(await ctx.registry.queryFilter(ctx.registry.filters.EdgeRegistered(edgeId))),
-      ...(await ctx.registry.queryFilter(ctx.registry.filters.EdgeProfileUpdated(edgeId))),
-    ].sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index);
-    const last = events.at(-1);
-    if (last === undefined) return undefined;
-    const p = last.args.profile;
+      ...(await ctx.registry.getEvents.EdgeRegistered({ edgeId }, range)),
+      ...(await ctx.registry.getEvents.EdgeProfileUpdated({ edgeId }, range)),
+    ].sort((a, b) => Number(a.blockNumber - b.blockNumber) || a.logIndex - b.logIndex);
+    const p = events.at(-1)?.args.profile;
+    if (p === undefined) return undefined;
     return { endpoint: p.endpoint, region: p.region, capacity: BigInt(p.capacity), models: [...p.models], metadataURI: p.metadataURI };
   } catch {
     return undefined;
@@ -78,7 +78,7 @@ async function latestProfile(ctx: TaskContext, edgeId: bigint): Promise<EdgeProf
 /** When the edge's current jail ends, from its latest Jailed event. */
 async function jailedUntil(ctx: TaskContext, edgeId: bigint): Promise<bigint | undefined> {
   try {
-    const events = await ctx.staking.queryFilter(ctx.staking.filters.Jailed(edgeId));
+    const events = await ctx.staking.getEvents.Jailed({ edgeId }, { fromBlock: 0n, strict: true });
     return events.at(-1)?.args.jailedUntil;
   } catch {
     return undefined;
@@ -91,20 +91,20 @@ export async function show(args: ShowArgs, conn: TaskConnection, io: TaskIO = {}
   const ctx = await createContext(conn, io);
   await ctx.ensureEdgeExists(edgeId);
   const { staking, registry } = ctx;
-  const record = await registry.edge(edgeId);
-  const status = edgeStatusName(await staking.edgeStatus(edgeId));
+  const record = await registry.read.edge([edgeId]);
+  const status = edgeStatusName(await staking.read.edgeStatus([edgeId]));
   const [selfBond, params, [active, earning, unbondingSlashable], epoch, epochLength, now] = await Promise.all([
-    staking.selfBond(edgeId),
-    staking.parameters(),
-    staking.edgeStake(edgeId),
-    staking.currentEpoch(),
-    staking.epochLength(),
+    staking.read.selfBond([edgeId]),
+    staking.read.parameters(),
+    staking.read.edgeStake([edgeId]),
+    staking.read.currentEpoch(),
+    staking.read.epochLength(),
     ctx.now(),
   ]);
   const commission = await commissionSchedule(ctx, edgeId, epoch);
   const jailed = status === "Jailed";
   const until = jailed ? await jailedUntil(ctx, edgeId) : undefined;
-  const rewardsDeclinedThisEpoch = await staking.jailedInEpoch(edgeId, epoch);
+  const rewardsDeclinedThisEpoch = await staking.read.jailedInEpoch([edgeId, epoch]);
   const profile = await latestProfile(ctx, edgeId);
   const result: ShowResult = {
     edgeId,
@@ -112,7 +112,7 @@ export async function show(args: ShowArgs, conn: TaskConnection, io: TaskIO = {}
     state: edgeStateName(record.state),
     operator: record.operator,
     signingKey: record.signingKey,
-    registeredAt: record.registeredAt,
+    registeredAt: BigInt(record.registeredAt),
     profileHash: record.profileHash,
     profile,
     selfBond,
@@ -128,12 +128,12 @@ export async function show(args: ShowArgs, conn: TaskConnection, io: TaskIO = {}
     rewardsDeclinedThisEpoch,
   };
 
-  const nextEpochStart = await staking.epochStartTime(epoch + 1n);
+  const nextEpochStart = await staking.read.epochStartTime([epoch + 1n]);
   const row = (label: string, value: string) => ctx.log(`  ${label.padEnd(16)}${value}`);
   ctx.log(`Edge #${edgeId}: ${status}`);
   row("operator", record.operator);
   row("signing key", record.signingKey);
-  row("registry state", `${result.state}, registered ${formatTime(record.registeredAt, now)}`);
+  row("registry state", `${result.state}, registered ${formatTime(result.registeredAt, now)}`);
   if (profile !== undefined) {
     row("endpoint", profile.endpoint);
     row("region", profile.region);
@@ -147,7 +147,7 @@ export async function show(args: ShowArgs, conn: TaskConnection, io: TaskIO = {}
   row(
     "commission",
     formatBps(commission.now) +
-      (commission.pending === undefined ? "" : `, ${formatBps(commission.pending.bps)} from epoch ${commission.pending.fromEpoch}`),
+      (commission.pending === undefined ? "" : `, ${formatBps(commission.pending.bps)} from ${await ctx.describeEpoch(commission.pending.fromEpoch, now)}`),
   );
   if (jailed) {
     row("jail", until === undefined ? "jailed" : `jailed until ${formatTime(until, now)}; then the operator can run: edge unjail ${edgeId}`);

@@ -1,6 +1,6 @@
-import { MaxUint256 } from "ethers";
+import { maxUint256 } from "viem";
 
-import { parseTokenAmount } from "../../../lib/protocol/index.js";
+import { edgeStakingAbi, parseTokenAmount } from "../../../lib/protocol/index.js";
 import { createContext, eventIn, fmt, formatTime, hardhatAction, parseArg, parseEdgeId, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
 
 export interface UnbondArgs extends FromArgs {
@@ -21,22 +21,18 @@ export interface UnbondResult {
 export async function unbond(args: UnbondArgs, conn: TaskConnection, io: TaskIO = {}): Promise<UnbondResult> {
   const edgeId = parseEdgeId(args.edgeId);
   const all = args.amount.trim().toLowerCase() === "all";
-  const amount = all ? MaxUint256 : parseArg("amount", () => parseTokenAmount(args.amount));
+  const amount = all ? maxUint256 : parseArg("amount", () => parseTokenAmount(args.amount));
   const ctx = await createContext(conn, io, args.from ?? 0);
   await ctx.ensureEdgeExists(edgeId);
-  const signer = await ctx.signer();
-  const receipt = await ctx.send(
-    "EdgeStaking",
-    `unbond ${all ? "all earning stake" : fmt(amount)} of ${signer.address} from edge #${edgeId}`,
-    () => ctx.staking.connect(signer).unbond(edgeId, amount),
+  const account = await ctx.signer();
+  const staking = await ctx.writable("staking");
+  const receipt = await ctx.send("EdgeStaking", `unbond ${all ? "all earning stake" : fmt(amount)} of ${account} from edge #${edgeId}`, () =>
+    staking.write.unbond([edgeId, amount]),
   );
-  const event = eventIn(receipt, ctx.addresses.staking, ctx.staking.interface, "Unbonded");
-  const index = event.args.index as bigint;
-  const unbonded = event.args.amount as bigint;
-  const withdrawableAt = event.args.withdrawableAt as bigint;
+  const { index, amount: unbonded, withdrawableAt } = eventIn(receipt, staking.address, edgeStakingAbi, "Unbonded").args;
   ctx.log(`Unbonding entry #${index}: ${fmt(unbonded)} from edge #${edgeId}. It stopped earning now and stays slashable until it matures.`);
-  ctx.log(`Withdrawable from ${formatTime(withdrawableAt, await ctx.now())}: edge withdraw ${edgeId} ${index}`);
-  return { edgeId, index, amount: unbonded, withdrawableAt, txHash: receipt.hash };
+  ctx.log(`Withdrawable from ${formatTime(withdrawableAt, await ctx.now())} (unix time ${withdrawableAt}): edge withdraw ${edgeId} ${index}`);
+  return { edgeId, index, amount: unbonded, withdrawableAt, txHash: receipt.transactionHash };
 }
 
 export default hardhatAction(unbond);

@@ -1,3 +1,4 @@
+import { edgeStakingAbi } from "../../../lib/protocol/index.js";
 import { createContext, eventIn, hardhatAction, parseEdgeId, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
 
 export interface UnjailArgs extends FromArgs {
@@ -9,10 +10,10 @@ export async function unjail(args: UnjailArgs, conn: TaskConnection, io: TaskIO 
   const edgeId = parseEdgeId(args.edgeId);
   const ctx = await createContext(conn, io, args.from ?? 0);
   await ctx.ensureEdgeExists(edgeId);
-  const signer = await ctx.signer();
-  const receipt = await ctx.send("EdgeStaking", `unjail edge #${edgeId}`, () => ctx.staking.connect(signer).unjail(edgeId));
-  const epoch = eventIn(receipt, ctx.addresses.staking, ctx.staking.interface, "Unjailed").args.epoch as bigint;
-  ctx.log(`Edge #${edgeId} is out of jail from epoch ${epoch}.`);
+  const staking = await ctx.writable("staking");
+  const receipt = await ctx.send("EdgeStaking", `unjail edge #${edgeId}`, () => staking.write.unjail([edgeId]));
+  const { epoch } = eventIn(receipt, staking.address, edgeStakingAbi, "Unjailed").args;
+  ctx.log(`Edge #${edgeId} is out of jail from ${await ctx.describeEpoch(epoch)}.`);
   return { edgeId, epoch };
 }
 

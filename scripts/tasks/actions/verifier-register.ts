@@ -1,20 +1,12 @@
-import { getAddress, isAddress, isHexString, type TypedDataField, Wallet } from "ethers";
+import { getAddress, isAddress, isHex, type Hex, type LocalAccount } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 
-import { keyClaimDomain, parseTokenAmount } from "../../../lib/protocol/index.js";
+import { parseTokenAmount, readDomain, signVerifierKeyClaim, verifierSetAbi, verifierStatusName } from "../../../lib/protocol/index.js";
 
 import { createContext, eventIn, fmt, hardhatAction, parseArg, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
-import { verifierStatusName } from "./verifier-common.js";
 
 /** The environment variable that may hold the verifier's signing key for `verifier register`. */
 export const VERIFIER_SIGNING_KEY_ENV = "TIDEWAY_VERIFIER_SIGNING_KEY";
-
-/** The EIP-712 types of VerifierSet's VerifierKeyClaim (must match the contract's typehash). */
-export const VERIFIER_KEY_CLAIM_TYPES: Record<string, TypedDataField[]> = {
-  VerifierKeyClaim: [
-    { name: "operator", type: "address" },
-    { name: "signingKey", type: "address" },
-  ],
-};
 
 export interface VerifierRegisterArgs extends FromArgs {
   /** Address of the key the verifier signs attestations with; never used before. */
@@ -41,7 +33,7 @@ export interface VerifierRegisterResult {
 /** Registers a verifier operated by the signer, bonding tokens (`verifier register`). */
 export async function verifierRegister(args: VerifierRegisterArgs, conn: TaskConnection, io: TaskIO = {}): Promise<VerifierRegisterResult> {
   const envKey = (io.env ?? process.env)[VERIFIER_SIGNING_KEY_ENV];
-  let keyWallet: Wallet | undefined;
+  let keyWallet: LocalAccount | undefined;
   if (args.keySignature === undefined || args.keySignature === "") {
     if (envKey === undefined || envKey === "") {
       throw new TaskError(
@@ -49,16 +41,16 @@ export async function verifierRegister(args: VerifierRegisterArgs, conn: TaskCon
       );
     }
     try {
-      keyWallet = new Wallet(envKey);
+      keyWallet = privateKeyToAccount((envKey.startsWith("0x") ? envKey : `0x${envKey}`) as Hex);
     } catch {
       throw new TaskError(`${VERIFIER_SIGNING_KEY_ENV} is not a valid private key`);
     }
-  } else if (!isHexString(args.keySignature)) {
+  } else if (!isHex(args.keySignature)) {
     throw new TaskError("--key-signature must be 0x-prefixed hex");
   }
   const key = args.signingKey ?? keyWallet?.address;
   if (key === undefined || key.trim() === "") throw new TaskError("--signing-key is required with --key-signature: the address the verifier signs attestations with");
-  if (!isAddress(key)) throw new TaskError(`--signing-key: "${key}" is not an address`);
+  if (!isAddress(key, { strict: false })) throw new TaskError(`--signing-key: "${key}" is not an address`);
   if (keyWallet !== undefined && getAddress(key) !== keyWallet.address) {
     throw new TaskError(`--signing-key ${key} is not the address of the key in ${VERIFIER_SIGNING_KEY_ENV} (${keyWallet.address})`);
   }
@@ -66,32 +58,29 @@ export async function verifierRegister(args: VerifierRegisterArgs, conn: TaskCon
   if (endpoint === "") throw new TaskError("--endpoint is required: the HTTP endpoint where peer verifiers reach this verifier");
 
   const ctx = await createContext(conn, io, args.from ?? 0);
-  const verifierSet = await ctx.verifierSet();
-  const { minBond } = await verifierSet.parameters();
+  const verifierSet = await ctx.writable("verifierSet");
+  const { minBond } = await verifierSet.read.parameters();
   const bond = args.bond === undefined || args.bond === "" ? minBond : parseArg("--bond", () => parseTokenAmount(args.bond as string));
   if (bond < minBond) throw new TaskError(`--bond ${fmt(bond)} is below the verifier set's minimum bond of ${fmt(minBond)}`);
-  const signer = await ctx.signer();
+  const operator = await ctx.signer();
   const signingKey = getAddress(key);
   const keySignature =
-    keyWallet === undefined
-      ? (args.keySignature as string)
-      : await keyWallet.signTypedData(await keyClaimDomain(verifierSet), VERIFIER_KEY_CLAIM_TYPES, { operator: signer.address, signingKey });
+    keyWallet === undefined ? (args.keySignature as Hex) : await signVerifierKeyClaim(keyWallet, await readDomain(ctx.client, verifierSet.address), operator);
   await ctx.ensureBalance(bond);
-  const verifierSetAddress = await verifierSet.getAddress();
-  await ctx.ensureAllowanceFor("VerifierSet", verifierSetAddress, bond);
+  await ctx.ensureAllowance("VerifierSet", verifierSet.address, bond);
   const receipt = await ctx.send(
     "VerifierSet",
-    `register a verifier operated by ${signer.address} (signing key ${signingKey}, ${endpoint}, bond ${fmt(bond)})`,
-    () => verifierSet.connect(signer).register(signingKey, endpoint, bond, keySignature),
+    `register a verifier operated by ${operator} (signing key ${signingKey}, ${endpoint}, bond ${fmt(bond)})`,
+    () => verifierSet.write.register([signingKey, endpoint, bond, keySignature]),
   );
-  const event = eventIn(receipt, verifierSetAddress, verifierSet.interface, "VerifierRegistered");
-  const verifierId = event.args.verifierId as bigint;
-  const status = verifierStatusName(event.args.status as bigint);
+  const event = eventIn(receipt, verifierSet.address, verifierSetAbi, "VerifierRegistered");
+  const verifierId = event.args.verifierId;
+  const status = verifierStatusName(event.args.status);
   ctx.log(`Registered verifier #${verifierId}: ${status}.`);
   if (status === "Pending") {
     ctx.log("The network is in its trusted phase: the verifier counts towards quorums once governance approves it (a proposal calling VerifierSet.approve).");
   }
-  return { verifierId, operator: signer.address, signingKey, bond, status, txHash: receipt.hash };
+  return { verifierId, operator, signingKey, bond, status, txHash: receipt.transactionHash };
 }
 
 export default hardhatAction(verifierRegister);

@@ -1,5 +1,5 @@
+import { verifierStatusName } from "../../../lib/protocol/index.js";
 import { createContext, fmt, formatBps, formatDuration, formatTime, hardhatAction, TaskError, type TaskConnection, type TaskIO } from "./common.js";
-import { verifierStatusName } from "./verifier-common.js";
 
 export interface VerifierShowArgs {
   /** A verifier id; 0 or absent lists them all. */
@@ -39,13 +39,13 @@ export async function verifierShow(args: VerifierShowArgs, conn: TaskConnection,
     if (id < 0n) throw new TaskError(`"${args.verifierId}" is not a verifier id`);
   }
   const ctx = await createContext(conn, io);
-  const verifierSet = await ctx.verifierSet();
+  const verifierSet = await ctx.contract("verifierSet");
   const [trustedPhase, quorum, activeCount, verifierCount, params, now] = await Promise.all([
-    verifierSet.trustedPhase(),
-    verifierSet.quorum(),
-    verifierSet.activeCount(),
-    verifierSet.verifierCount(),
-    verifierSet.parameters(),
+    verifierSet.read.trustedPhase(),
+    verifierSet.read.quorum(),
+    verifierSet.read.activeCount(),
+    verifierSet.read.verifierCount(),
+    verifierSet.read.parameters(),
     ctx.now(),
   ]);
   if (id > verifierCount) {
@@ -56,7 +56,7 @@ export async function verifierShow(args: VerifierShowArgs, conn: TaskConnection,
   const ids = id === 0n ? Array.from({ length: Number(verifierCount) }, (_, i) => BigInt(i + 1)) : [id];
   const verifiers: VerifierInfo[] = [];
   for (const verifierId of ids) {
-    const v = await verifierSet.verifier(verifierId);
+    const v = await verifierSet.read.verifier([verifierId]);
     verifiers.push({
       verifierId,
       operator: v.operator,
@@ -64,7 +64,7 @@ export async function verifierShow(args: VerifierShowArgs, conn: TaskConnection,
       signingKey: v.signingKey,
       bond: v.bond,
       endpoint: v.endpoint,
-      exitableAt: v.exitableAt,
+      exitableAt: BigInt(v.exitableAt),
     });
   }
 
@@ -72,7 +72,7 @@ export async function verifierShow(args: VerifierShowArgs, conn: TaskConnection,
     `Verifier set: ${activeCount} active of ${verifierCount} registered; attestations need ${quorum} signature(s); ` +
       (trustedPhase ? "trusted phase (governance approves new verifiers)" : "open (new verifiers are active at once)"),
   );
-  ctx.log(`  minimum bond ${fmt(params.minBond)}; exit delay ${formatDuration(params.exitDelay)}; equivocation slash ${formatBps(params.slashBps)} (${formatBps(params.reporterBps)} of it to the reporter)`);
+  ctx.log(`  minimum bond ${fmt(params.minBond)}; exit delay ${formatDuration(BigInt(params.exitDelay))}; equivocation slash ${formatBps(params.slashBps)} (${formatBps(params.reporterBps)} of it to the reporter)`);
   for (const v of verifiers) {
     ctx.log(`Verifier #${v.verifierId}: ${v.status}`);
     const row = (label: string, value: string) => ctx.log(`  ${label.padEnd(12)}${value}`);
@@ -82,7 +82,7 @@ export async function verifierShow(args: VerifierShowArgs, conn: TaskConnection,
     row("bond", fmt(v.bond));
     if (v.status === "Exiting" || v.status === "Ejected") row("exitable", formatTime(v.exitableAt, now));
   }
-  return { trustedPhase, quorum, activeCount, verifierCount, minBond: params.minBond, exitDelay: params.exitDelay, verifiers };
+  return { trustedPhase, quorum, activeCount, verifierCount, minBond: params.minBond, exitDelay: BigInt(params.exitDelay), verifiers };
 }
 
 export default hardhatAction(verifierShow);

@@ -1,3 +1,4 @@
+import { edgeStakingAbi } from "../../../lib/protocol/index.js";
 import { createContext, eventIn, fmt, formatTime, hardhatAction, OPERATOR_UNBONDING_INDEX, parseEdgeId, TaskError, unbondingIndices, unbondingLabel, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
 
 export interface WithdrawArgs extends FromArgs {
@@ -21,15 +22,15 @@ export async function withdraw(args: WithdrawArgs, conn: TaskConnection, io: Tas
   }
   const ctx = await createContext(conn, io, args.from ?? 0);
   await ctx.ensureEdgeExists(edgeId);
-  const signer = await ctx.signer();
+  const account = await ctx.signer();
 
   let indices: bigint[];
   if (which === "all") {
     const now = await ctx.now();
     const pending: string[] = [];
     indices = [];
-    for (const i of await unbondingIndices(ctx.staking, edgeId, signer.address)) {
-      const [amount, withdrawableAt, exists] = await ctx.staking.unbonding(edgeId, signer.address, i);
+    for (const i of await unbondingIndices(ctx.staking, edgeId, account)) {
+      const [amount, withdrawableAt, exists] = await ctx.staking.read.unbonding([edgeId, account, i]);
       if (!exists) continue;
       if (withdrawableAt <= now) indices.push(i);
       else pending.push(`${unbondingLabel(i)} (${fmt(amount)}) matures ${formatTime(withdrawableAt, now)}`);
@@ -37,7 +38,7 @@ export async function withdraw(args: WithdrawArgs, conn: TaskConnection, io: Tas
     if (indices.length === 0) {
       throw new TaskError(
         pending.length === 0
-          ? `${signer.address} has no unbonding entries in edge #${edgeId}`
+          ? `${account} has no unbonding entries in edge #${edgeId}`
           : `nothing to withdraw yet from edge #${edgeId}: ${pending.join("; ")}`,
       );
     }
@@ -45,16 +46,16 @@ export async function withdraw(args: WithdrawArgs, conn: TaskConnection, io: Tas
     indices = [which === "self-bond" ? OPERATOR_UNBONDING_INDEX : BigInt(which)];
   }
 
+  const staking = await ctx.writable("staking");
   const withdrawn: WithdrawResult["withdrawn"] = [];
   for (const index of indices) {
-    const receipt = await ctx.send("EdgeStaking", `withdraw unbonding entry ${unbondingLabel(index)} of ${signer.address} from edge #${edgeId}`, () =>
-      ctx.staking.connect(signer).withdraw(edgeId, index),
+    const receipt = await ctx.send("EdgeStaking", `withdraw unbonding entry ${unbondingLabel(index)} of ${account} from edge #${edgeId}`, () =>
+      staking.write.withdraw([edgeId, index]),
     );
-    const event = eventIn(receipt, ctx.addresses.staking, ctx.staking.interface, "Withdrawn");
-    withdrawn.push({ index, amount: event.args.amount as bigint });
+    withdrawn.push({ index, amount: eventIn(receipt, staking.address, edgeStakingAbi, "Withdrawn").args.amount });
   }
   const total = withdrawn.reduce((sum, w) => sum + w.amount, 0n);
-  ctx.log(`Withdrew ${fmt(total)} to ${signer.address} (${withdrawn.map((w) => `${unbondingLabel(w.index)}: ${fmt(w.amount)}`).join(", ")}).`);
+  ctx.log(`Withdrew ${fmt(total)} to ${account} (${withdrawn.map((w) => `${unbondingLabel(w.index)}: ${fmt(w.amount)}`).join(", ")}).`);
   return { edgeId, withdrawn, total };
 }
 

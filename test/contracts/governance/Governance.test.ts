@@ -6,7 +6,6 @@
 import { expect } from "chai";
 import type { BaseWallet } from "ethers";
 
-import { keyClaimDomain } from "../../../lib/protocol/index.js";
 import {
   ALICE_VOTES,
   BOB_VOTES,
@@ -24,7 +23,7 @@ import {
   VOTING_DELAY,
   VOTING_PERIOD,
 } from "../../helpers/governance.js";
-import { connect, type Connection, DISPUTE_WINDOW, profile, signKeyClaim, TOKEN, UNBONDING_DELAY, VERIFIER_MIN_BOND } from "../../helpers/protocol.js";
+import { connect, type Connection, DISPUTE_WINDOW, keyClaimDomain, profile, signKeyClaim, TOKEN, UNBONDING_DELAY, VERIFIER_MIN_BOND } from "../../helpers/protocol.js";
 import { VERIFIER_KEY_CLAIM_TYPES } from "../../helpers/settlement.js";
 
 const DEFAULT_ADMIN_ROLE = "0x" + "00".repeat(32);

@@ -3,8 +3,8 @@
 import { getAddress, keccak256, TransactionReceiptNotFoundError } from "viem";
 import type { Hex, TransactionReceipt, TransactionSerializable } from "viem";
 
-import { mergedProtocolAbi } from "../../../lib/protocol/abis.ts";
-import { causes, decodeRevert, errorText, isBenignBroadcastError, isRevert, TxSenderClosedError, TxSenderError, TxSenderRpcError, TxWouldRevertError } from "./errors.ts";
+import { decodeRevert, isRevert } from "../../../lib/protocol/revert.ts";
+import { causes, errorText, isBenignBroadcastError, TxSenderClosedError, TxSenderError, TxSenderRpcError, TxWouldRevertError } from "./errors.ts";
 import { bumpedFees, createFeeEstimator } from "./fees.ts";
 import { acquireLock, LockAbortedError, LockLostError } from "./lock.ts";
 import type { HeldLock } from "./lock.ts";
@@ -30,7 +30,6 @@ export function createTxSender(options: TxSenderOptions): TxSender {
   const rpcRetryMs = options.rpcRetryMs ?? 120_000;
   const foreignTxWaitMs = options.foreignTxWaitMs ?? 120_000;
   const doneTtlMs = options.doneTtlMs ?? DAY_MS;
-  const errorAbi = options.errorAbi ?? mergedProtocolAbi();
 
   const positiveInt = (name: string, v: number, min: number) => {
     if (!Number.isInteger(v) || v < min) throw new RangeError(`${name} must be an integer ≥ ${min}, got ${v}`);
@@ -401,8 +400,8 @@ export function createTxSender(options: TxSenderOptions): TxSender {
         // Someone else may have achieved the action since isDone() was asked (another verifier
         // submitting the same epoch or fault): that is success, not an error.
         if (await retry(ctx, "isDone", params.isDone)) return { status: "already-done" };
-        const decoded = decodeRevert(err, errorAbi);
-        logger.error({ event: "tx.would_revert", key: params.key, to: request.to, reason: decoded.reason }, "transaction would revert; not sent");
+        const decoded = decodeRevert(err) ?? { name: undefined, contract: undefined, args: [], message: errorText(err), data: undefined };
+        logger.error({ event: "tx.would_revert", key: params.key, to: request.to, reason: decoded.message }, "transaction would revert; not sent");
         throw new TxWouldRevertError(params.key, decoded, { cause: err });
       }
       const gas = request.gas ?? (estimate * 120n) / 100n;

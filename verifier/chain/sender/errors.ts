@@ -1,11 +1,13 @@
 // The sender's errors, and how errors from the node are told apart: a revert is an answer (thrown
-// to the caller at once, decoded against the protocol's ABIs), a "known transaction / nonce used"
+// to the caller at once, decoded by lib/protocol/revert.ts against the protocol's ABIs), a "known transaction / nonce used"
 // broadcast answer is benign (receipts and the nonce tell what happened), anything else is an RPC
 // failure that the driver retries.
-import { BaseError, decodeErrorResult } from "viem";
-import type { Abi, Hex } from "viem";
+import { BaseError } from "viem";
+import type { Hex } from "viem";
 
 import { TidewayError } from "../../../lib/errors.ts";
+import type { DecodedRevert } from "../../../lib/protocol/revert.ts";
+
 
 /** Base class of the sender's errors. */
 export class TxSenderError extends TidewayError {
@@ -27,11 +29,11 @@ export class TxWouldRevertError extends TxSenderError {
   /** Raw revert data, when the node returned it. */
   readonly data: Hex | undefined;
   constructor(key: string, decoded: DecodedRevert, options?: { cause?: unknown }) {
-    super(`transaction "${key}" would revert: ${decoded.reason}`, { ...options, code: "tx_would_revert" });
+    super(`transaction "${key}" would revert: ${decoded.message}`, { ...options, code: "tx_would_revert" });
     this.key = key;
-    this.reason = decoded.reason;
-    this.errorName = decoded.errorName;
-    this.args = decoded.args;
+    this.reason = decoded.message;
+    this.errorName = decoded.name;
+    this.args = decoded.args.map((a) => a.value);
     this.data = decoded.data;
   }
 }
@@ -54,13 +56,6 @@ export class TxSenderClosedError extends TxSenderError {
   }
 }
 
-export interface DecodedRevert {
-  reason: string;
-  errorName: string | undefined;
-  args: readonly unknown[];
-  data: Hex | undefined;
-}
-
 export function errorText(err: unknown): string {
   if (err instanceof BaseError) return err.shortMessage;
   if (err instanceof Error) return err.message;
@@ -76,52 +71,6 @@ export function causes(err: unknown): unknown[] {
     current = (current as { cause?: unknown }).cause;
   }
   return out;
-}
-
-const REVERT_DATA = /^0x([0-9a-fA-F]{8}([0-9a-fA-F]{64})*)?$/;
-
-/** Whether `err` says the EVM reverted (JSON-RPC code 3, or viem's revert errors), as opposed to an RPC failure. */
-export function isRevert(err: unknown): boolean {
-  return causes(err).some((e) => {
-    const name = (e as { name?: unknown }).name;
-    const code = (e as { code?: unknown }).code;
-    return name === "ExecutionRevertedError" || name === "ContractFunctionRevertedError" || code === 3;
-  });
-}
-
-function revertData(err: unknown): Hex | undefined {
-  for (const e of causes(err)) {
-    const data = (e as { data?: unknown }).data;
-    if (typeof data === "string" && REVERT_DATA.test(data)) return data as Hex;
-    if (typeof data === "object" && data !== null) {
-      const inner = (data as { data?: unknown }).data;
-      if (typeof inner === "string" && REVERT_DATA.test(inner)) return inner as Hex;
-    }
-  }
-  return undefined;
-}
-
-function formatArg(v: unknown): string {
-  if (typeof v === "bigint") return v.toString();
-  if (Array.isArray(v)) return `[${v.map(formatArg).join(", ")}]`;
-  return String(v);
-}
-
-export function decodeRevert(err: unknown, abi: Abi): DecodedRevert {
-  const data = revertData(err);
-  if (data !== undefined && data !== "0x") {
-    try {
-      const decoded = decodeErrorResult({ abi, data });
-      const args = (decoded.args ?? []) as readonly unknown[];
-      const inputs = decoded.abiItem.type === "error" ? decoded.abiItem.inputs : [];
-      const text = args.map((a, i) => `${inputs[i]?.name || `arg${i}`}=${formatArg(a)}`).join(", ");
-      return { reason: `${decoded.errorName}(${text})`, errorName: decoded.errorName, args, data };
-    } catch {
-      return { reason: `unknown error ${data.slice(0, 10)} (data ${data})`, errorName: undefined, args: [], data };
-    }
-  }
-  const nodeMessage = causes(err).map((e) => (e as { details?: unknown }).details).find((d) => typeof d === "string" && d !== "");
-  return { reason: (nodeMessage as string | undefined) ?? errorText(err), errorName: undefined, args: [], data };
 }
 
 /**

@@ -1,7 +1,7 @@
 // The sender's API types (see index.ts for the contract they serve).
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import type { Abi, Account, Address, Chain, Hex, PublicClient, TransactionReceipt, Transport, WalletClient } from "viem";
+import type { Account, Address, Chain, Hex, PublicClient, TransactionReceipt, Transport, WalletClient } from "viem";
 
 /** The transaction an action needs (`build()` returns it; the sender fills in nonce, gas and fees). */
 export interface TxRequest {
@@ -74,8 +74,6 @@ export interface TxSenderOptions {
   foreignTxWaitMs?: number;
   /** How long a done marker is kept. Default one day. */
   doneTtlMs?: number;
-  /** ABI to decode revert reasons with. Default: every protocol contract's. */
-  errorAbi?: Abi;
   metrics?: TxSenderMetrics;
 }
 

@@ -5,7 +5,8 @@ import { expect } from "chai";
 import type { Address, Hex } from "viem";
 
 import { verifierDomain } from "../../../../lib/protocol/eip712.js";
-import { syntheticResult, verifyEpochClaim } from "../../../../lib/protocol/merkle.js";
+import { syntheticResult } from "../../../../bench/fixtures.js";
+import { verifyEpochClaim } from "../../../../lib/protocol/merkle.js";
 import type { EdgeObservation } from "../../../../lib/protocol/verifierMessages.js";
 import { signObservation } from "../../../../verifier/consensus/observation.js";
 import { createReportPool, type ReportPool } from "../../../../verifier/consensus/pool.js";
