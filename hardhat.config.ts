@@ -4,7 +4,7 @@ import path from "node:path";
 import hardhatToolboxMochaEthers from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
 import { configVariable, defineConfig } from "hardhat/config";
 
-import { tasks } from "./scripts/tasks/index.js";
+import { tasks } from "./scripts/tasks/index.ts";
 
 // Hardhat cannot download solc on these machines (HHE905), so compile with the soljson.js
 // shipped in the pinned `solc` npm package. The version below must match package.json.

@@ -161,10 +161,20 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** The service's own challenge runner, with the model shape the bench's edges run. */
-function benchRunner(p: VerifierProcessParams, redis: Awaited<ReturnType<typeof connectSafeRedis>>, state: ReturnType<typeof createVerifierState>) {
+function benchRunner(
+  p: VerifierProcessParams,
+  redis: Awaited<ReturnType<typeof connectSafeRedis>>,
+  state: ReturnType<typeof createVerifierState>,
+) {
   return createChallengeRunner({
-    redis, prefix: p.prefix, payerKey: p.payerKey, marketDomain: p.marketDomain, edgeDomain: p.edgeDomain,
-    sessionFor: async () => BigInt(p.sessionId), timeoutMs: 30_000, resultsFor: (epoch, edgeId) => state.results(epoch, edgeId),
+    redis,
+    prefix: p.prefix,
+    payerKey: p.payerKey,
+    marketDomain: p.marketDomain,
+    edgeDomain: p.edgeDomain,
+    sessionFor: async () => BigInt(p.sessionId),
+    timeoutMs: 30_000,
+    resultsFor: (epoch, edgeId) => state.results(epoch, edgeId),
     referenceConfig: p.shape,
   });
 }
@@ -186,7 +196,15 @@ async function verifierProcess(p: VerifierProcessParams): Promise<RunResult> {
   const processor = (job: ChallengeJob): Promise<ChallengeResult> => runChallengeAttempt({ run: runner.run, state, metrics }, job);
 
   const queue = new Queue("challenges", { connection, prefix: p.prefix });
-  const worker = new Worker("challenges", processor, { connection, prefix: p.prefix, concurrency: p.concurrency, lockDuration: 30_000, stalledInterval: 15_000, maxStalledCount: 3, autorun: false });
+  const worker = new Worker("challenges", processor, {
+    connection,
+    prefix: p.prefix,
+    concurrency: p.concurrency,
+    lockDuration: 30_000,
+    stalledInterval: 15_000,
+    maxStalledCount: 3,
+    autorun: false,
+  });
 
   // Counting.
   let measuring = false;
@@ -258,8 +276,12 @@ async function verifierProcess(p: VerifierProcessParams): Promise<RunResult> {
     if (toppingUp || totals.enqueued - done() >= BACKLOG) return;
     toppingUp = true;
     enqueue(BATCH)
-      .catch((err: unknown) => { if (failures.length < 5) failures.push(`enqueue failed: ${(err as Error).message}`); })
-      .finally(() => { toppingUp = false; });
+      .catch((err: unknown) => {
+        if (failures.length < 5) failures.push(`enqueue failed: ${(err as Error).message}`);
+      })
+      .finally(() => {
+        toppingUp = false;
+      });
   }, 20);
 
   const running = worker.run();
@@ -296,7 +318,9 @@ async function verifierProcess(p: VerifierProcessParams): Promise<RunResult> {
     coresUsed[name] = Number((ms / 1000 / seconds).toFixed(3));
   }
   const latencies = window.latencies.sort((a, b) => a - b);
-  const machineBusy = Number(((after.machine.busy - before.machine.busy) / Math.max(1, after.machine.total - before.machine.total)).toFixed(3));
+  const machineBusy = Number(
+    ((after.machine.busy - before.machine.busy) / Math.max(1, after.machine.total - before.machine.total)).toFixed(3),
+  );
   return {
     passPerSecond: Math.round(window.passed / seconds),
     passed: window.passed,
@@ -309,7 +333,15 @@ async function verifierProcess(p: VerifierProcessParams): Promise<RunResult> {
     cpuMsPerChallenge,
     coresUsed,
     machineBusy,
-    otherCores: Number(Math.max(0, machineBusy * availableParallelism() - Object.values(coresUsed).filter((v) => Number.isFinite(v)).reduce((a, b) => a + b, 0)).toFixed(3)),
+    otherCores: Number(
+      Math.max(
+        0,
+        machineBusy * availableParallelism() -
+          Object.values(coresUsed)
+            .filter((v) => Number.isFinite(v))
+            .reduce((a, b) => a + b, 0),
+      ).toFixed(3),
+    ),
     failures,
   };
 }
@@ -318,15 +350,19 @@ async function verifierProcess(p: VerifierProcessParams): Promise<RunResult> {
 
 /** Starts `node edge/main.ts --config <file>`; resolves with its URL once it serves. */
 function startEdgeProcess(configFile: string, key: Hex, profile: boolean): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [...(profile ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : []), path.join(ROOT, "edge/main.ts"), "--config", configFile], {
-    env: { ...process.env, TIDEWAY_EDGE_KEY: key },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(profile ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : []), path.join(ROOT, "edge/main.ts"), "--config", configFile],
+    {
+      env: { ...process.env, TIDEWAY_EDGE_KEY: key },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   return new Promise((resolve, reject) => {
     let out = "";
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
-      const line = out.split("\n").find((l) => l.includes("\"edge serving\""));
+      const line = out.split("\n").find((l) => l.includes('"edge serving"'));
       if (line !== undefined) {
         child.stdout!.off("data", onData);
         child.stdout!.resume(); // keep draining its (info-level) log
@@ -363,12 +399,18 @@ function redisPid(port: number): number | undefined {
 
 /** Runs the verifier process once; resolves with its RunResult. */
 function runVerifierProcess(params: VerifierProcessParams, profile: boolean): Promise<RunResult> {
-  const child = spawn(process.execPath, [...(profile ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : []), THIS_FILE, "--verifier-process", JSON.stringify(params)], {
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(profile ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : []), THIS_FILE, "--verifier-process", JSON.stringify(params)],
+    {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    },
+  );
   return new Promise((resolve, reject) => {
     let result: RunResult | undefined;
-    child.on("message", (m) => { result = m as RunResult; });
+    child.on("message", (m) => {
+      result = m as RunResult;
+    });
     child.once("exit", (code, signal) => {
       if (result !== undefined && code === 0) resolve(result);
       else reject(new Error(`the verifier process exited with ${signal ?? `code ${code}`} without a result`));
@@ -400,19 +442,27 @@ export interface ChallengeBenchResult {
   windowSeconds: number;
 }
 
-const envNumber = (name: string, fallback: number) => (process.env[name] === undefined || process.env[name] === "" ? fallback : Number(process.env[name]));
+const envNumber = (name: string, fallback: number) =>
+  process.env[name] === undefined || process.env[name] === "" ? fallback : Number(process.env[name]);
 
 /**
  * Deploys the testbed on the in-process Hardhat network, starts Redis and the edges, and measures
  * every row (see the file comment). Must run under `hardhat run` (it imports `hardhat`).
  */
 export async function measureChallenges(options: ChallengeBenchOptions = {}): Promise<ChallengeBenchResult> {
-  const rowNames = process.env.BENCH_CHALLENGE_ROWS?.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  const rows = options.rows ?? (rowNames === undefined ? CHALLENGE_ROWS : rowNames.map((n) => {
-    const row = CHALLENGE_ROWS.find((r) => r.name === n);
-    if (row === undefined) throw new Error(`BENCH_CHALLENGE_ROWS: unknown row ${n} (rows: ${CHALLENGE_ROWS.map((r) => r.name).join(", ")})`);
-    return row;
-  }));
+  const rowNames = process.env.BENCH_CHALLENGE_ROWS?.split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  const rows =
+    options.rows ??
+    (rowNames === undefined
+      ? CHALLENGE_ROWS
+      : rowNames.map((n) => {
+          const row = CHALLENGE_ROWS.find((r) => r.name === n);
+          if (row === undefined)
+            throw new Error(`BENCH_CHALLENGE_ROWS: unknown row ${n} (rows: ${CHALLENGE_ROWS.map((r) => r.name).join(", ")})`);
+          return row;
+        }));
   const edgeCount = options.edges ?? envNumber("BENCH_CHALLENGE_EDGES", 2);
   const concurrency = options.concurrency ?? envNumber("BENCH_CHALLENGE_CONCURRENCY", 64);
   const runs = options.runs ?? envNumber("BENCH_CHALLENGE_RUNS", 3);
@@ -421,7 +471,9 @@ export async function measureChallenges(options: ChallengeBenchOptions = {}): Pr
   const profile = options.profile ?? process.env.BENCH_CHALLENGE_PROF === "1";
 
   const { network } = await import("hardhat");
-  const { deployMarketTestbed, edgeConfigFor, EDGE_MODEL, INPUT_PRICE, OUTPUT_PRICE, startRpcBridge } = await import("../devnet/testbed.ts");
+  const { deployMarketTestbed, edgeConfigFor, EDGE_MODEL, INPUT_PRICE, OUTPUT_PRICE, startRpcBridge } = await import(
+    "../devnet/testbed.ts"
+  );
   const { startScratchRedis } = await import("../devnet/redis.ts");
   const { edgeDomain } = await import("../lib/protocol/edgeProofs.ts");
   const { chainTime } = await import("../devnet/chain.ts");
@@ -457,16 +509,28 @@ export async function measureChallenges(options: ChallengeBenchOptions = {}): Pr
       try {
         for (const edge of bed.edges) {
           const config = edgeConfigFor(addresses, edge.edgeId, bridge.url, {
-            chain: { rpcUrl: bridge.url, addresses: { registry: addresses.registry, staking: addresses.staking, market: addresses.market }, pollIntervalMs: 2_000 },
-            models: [{
-              name: EDGE_MODEL,
-              backend: { type: "reference", threads: 1, ...(row.shape ?? {}) },
-              price: { inputPerToken: INPUT_PRICE.toString(), outputPerToken: OUTPUT_PRICE.toString() },
-              maxTokens: 512,
-              defaultMaxTokens: 16,
-            }],
+            chain: {
+              rpcUrl: bridge.url,
+              addresses: { registry: addresses.registry, staking: addresses.staking, market: addresses.market },
+              pollIntervalMs: 2_000,
+            },
+            models: [
+              {
+                name: EDGE_MODEL,
+                backend: { type: "reference", threads: 1, ...(row.shape ?? {}) },
+                price: { inputPerToken: INPUT_PRICE.toString(), outputPerToken: OUTPUT_PRICE.toString() },
+                maxTokens: 512,
+                defaultMaxTokens: 16,
+              },
+            ],
             limits: { maxConcurrent: 256, maxQueue: 4_096, queueTimeoutMs: 60_000, bodyLimitBytes: 65_536 },
-            payment: { required: true, minVoucherLifetimeSeconds: 60, redeemIntervalSeconds: 3_600, redeemBatchSize: 50, thawMarginSeconds: 120 },
+            payment: {
+              required: true,
+              minVoucherLifetimeSeconds: 60,
+              redeemIntervalSeconds: 3_600,
+              redeemBatchSize: 50,
+              thawMarginSeconds: 120,
+            },
             log: { level: "info" }, // for the "edge serving" line; requests are not logged at info
           });
           const file = path.join(config.dataDir, "edge.json");
@@ -475,7 +539,9 @@ export async function measureChallenges(options: ChallengeBenchOptions = {}): Pr
           edges.push({ ...started, edge });
         }
         const pids: Record<string, number> = { chain_and_bench: process.pid };
-        edges.forEach((e, i) => { pids[`edge${i + 1}`] = e.child.pid!; });
+        edges.forEach((e, i) => {
+          pids[`edge${i + 1}`] = e.child.pid!;
+        });
         const rp = redisPid(redis.port);
         if (rp !== undefined) pids.redis = rp;
         const runResults: RunResult[] = [];
@@ -498,12 +564,20 @@ export async function measureChallenges(options: ChallengeBenchOptions = {}): Pr
             epochEnd: (now + 3_600n).toString(),
             marketDomain: jsonDomain(bed.domain),
             edgeDomain: jsonDomain(edgeDomain(bed.chainId, registry)),
-            targets: edges.map((e) => ({ edgeId: e.edge.edgeId.toString(), endpoint: e.url, signingKey: e.edge.key.address, capacity: 1_000, models: [EDGE_MODEL] })),
+            targets: edges.map((e) => ({
+              edgeId: e.edge.edgeId.toString(),
+              endpoint: e.url,
+              signingKey: e.edge.key.address,
+              capacity: 1_000,
+              models: [EDGE_MODEL],
+            })),
             pids,
             clockTicksPerSecond: ticks,
           };
           const r = await runVerifierProcess(params, profile);
-          console.log(`challenges ${row.name} run ${run}/${runs}: ${r.passPerSecond} passed/s (${r.passed} passed, ${r.failed} failed, ${r.errors} errors in ${r.windowSeconds} s; p50 ${r.latencyMs.p50} ms; cores used ${JSON.stringify(r.coresUsed)}, by other processes ${r.otherCores})`);
+          console.log(
+            `challenges ${row.name} run ${run}/${runs}: ${r.passPerSecond} passed/s (${r.passed} passed, ${r.failed} failed, ${r.errors} errors in ${r.windowSeconds} s; p50 ${r.latencyMs.p50} ms; cores used ${JSON.stringify(r.coresUsed)}, by other processes ${r.otherCores})`,
+          );
           if (r.failures.length > 0) console.log(`  failures: ${r.failures.join(" | ")}`);
           runResults.push(r);
         }

@@ -20,7 +20,15 @@ import { createVoucherVerifier } from "../lib/protocol/fastVoucher.ts";
 import { encodeVoucherHeader } from "../lib/protocol/voucherHeader.ts";
 import type { Voucher } from "../lib/protocol/eip712.ts";
 import { countPromptTokens } from "../lib/reference-model/index.ts";
-import { deployMarketTestbed, type DeployedMarketTestbed, EDGE_MODEL, edgeConfigFor, INPUT_PRICE, OUTPUT_PRICE, startRpcBridge } from "../devnet/testbed.ts";
+import {
+  deployMarketTestbed,
+  type DeployedMarketTestbed,
+  EDGE_MODEL,
+  edgeConfigFor,
+  INPUT_PRICE,
+  OUTPUT_PRICE,
+  startRpcBridge,
+} from "../devnet/testbed.ts";
 
 const CONNECTIONS = 64;
 const WARMUP_SECONDS = 3;
@@ -31,15 +39,24 @@ const BODY = JSON.stringify({ model: EDGE_MODEL, messages: MESSAGES, max_tokens:
 const ROOT = path.resolve(import.meta.dirname, "..");
 
 function startEdgeProcess(configFile: string, key: Hex): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_EDGE_PROF ? ["--cpu-prof", "--cpu-prof-dir=/tmp/edgeprof"] : []), path.join(ROOT, "edge/main.ts"), "--config", configFile], {
-    env: { ...process.env, TIDEWAY_EDGE_KEY: key },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_EDGE_PROF ? ["--cpu-prof", "--cpu-prof-dir=/tmp/edgeprof"] : []),
+      path.join(ROOT, "edge/main.ts"),
+      "--config",
+      configFile,
+    ],
+    {
+      env: { ...process.env, TIDEWAY_EDGE_KEY: key },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (chunk: Buffer) => {
       out += chunk.toString();
-      const line = out.split("\n").find((l) => l.includes("\"edge serving\""));
+      const line = out.split("\n").find((l) => l.includes('"edge serving"'));
       if (line !== undefined) resolve({ child, url: JSON.parse(line).url });
     });
     child.on("exit", (code) => reject(new Error(`edge exited with ${code}: ${out}`)));
@@ -48,7 +65,9 @@ function startEdgeProcess(configFile: string, key: Hex): Promise<{ child: ChildP
 
 /** Rejects if the edge process dies while it is being measured. */
 function diesWith(child: ChildProcess): Promise<never> {
-  return new Promise((_, reject) => child.on("exit", (code, signal) => reject(new Error(`the edge died during the run (${signal ?? `code ${code}`})`))));
+  return new Promise((_, reject) =>
+    child.on("exit", (code, signal) => reject(new Error(`the edge died during the run (${signal ?? `code ${code}`})`))),
+  );
 }
 
 function stop(child: ChildProcess): Promise<void> {
@@ -75,7 +94,15 @@ function presignVouchers(bed: DeployedMarketTestbed, edgeId: bigint, count: numb
   return headers;
 }
 
-interface Run { rps: number; p50: number; p99: number; requests: number; non2xx: number; errors: number; timeouts: number }
+interface Run {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
 
 async function drive(url: string, vouchers?: string[]): Promise<Run> {
   let next = 0;
@@ -93,7 +120,15 @@ async function drive(url: string, vouchers?: string[]): Promise<Run> {
   };
   await autocannon({ url, connections: CONNECTIONS, duration: WARMUP_SECONDS, requests: [request] });
   const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_SECONDS, requests: [request] });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, requests: result.requests.total, non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts };
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+  };
 }
 
 const conn = await network.create();
@@ -126,7 +161,9 @@ try {
         await stop(child);
       }
       if (run.non2xx > 0 || run.errors > 0) {
-        throw new Error(`${mode}: ${run.non2xx} non-2xx answers, ${run.errors} errors (${run.timeouts} timeouts); the benchmark only counts served requests`);
+        throw new Error(
+          `${mode}: ${run.non2xx} non-2xx answers, ${run.errors} errors (${run.timeouts} timeouts); the benchmark only counts served requests`,
+        );
       }
       console.log(`round ${round}/${ROUNDS} ${mode}: ${Math.round(run.rps)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms`);
       rounds[mode].push(run);
@@ -158,12 +195,27 @@ const result = {
   payment_overhead_p50_percent: Number(overhead.toFixed(2)),
   goal_payment_overhead_p50_percent: 5,
   rounds: ROUNDS,
-  per_round: { paid: rounds.paid.map((r) => ({ rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99 })), unpaid: rounds.unpaid.map((r) => ({ rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99 })) },
-  workload: { connections: CONNECTIONS, duration_s: DURATION_SECONDS, warmup_s: WARMUP_SECONDS, max_tokens: MAX_TOKENS, prompt_tokens: countPromptTokens(MESSAGES), backend: "reference (default size, 1 worker thread per spare core)" },
+  per_round: {
+    paid: rounds.paid.map((r) => ({ rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99 })),
+    unpaid: rounds.unpaid.map((r) => ({ rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99 })),
+  },
+  workload: {
+    connections: CONNECTIONS,
+    duration_s: DURATION_SECONDS,
+    warmup_s: WARMUP_SECONDS,
+    max_tokens: MAX_TOKENS,
+    prompt_tokens: countPromptTokens(MESSAGES),
+    backend: "reference (default size, 1 worker thread per spare core)",
+  },
   machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? "unknown", node: process.version },
 };
 
-console.log("\nedge: 64 connections, short completion (%d prompt + %d completion tokens), median of %d alternating rounds\n", result.workload.prompt_tokens, MAX_TOKENS, ROUNDS);
+console.log(
+  "\nedge: 64 connections, short completion (%d prompt + %d completion tokens), median of %d alternating rounds\n",
+  result.workload.prompt_tokens,
+  MAX_TOKENS,
+  ROUNDS,
+);
 console.log("| run | req/s | p50 ms | p99 ms | requests (all rounds) |");
 console.log("| --- | ---: | ---: | ---: | ---: |");
 for (const mode of ["unpaid", "paid"] as const) {
@@ -172,5 +224,5 @@ for (const mode of ["unpaid", "paid"] as const) {
 console.log(`\npayment checking: ${overhead.toFixed(2)}% of p50 (goal ≤ 5%) ${overhead <= 5 ? "✓" : "✗"}`);
 const out = path.join(ROOT, "bench/results/edge.json");
 mkdirSync(path.dirname(out), { recursive: true });
-writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`wrote ${path.relative(ROOT, out)}`);

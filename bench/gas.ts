@@ -28,7 +28,7 @@ import {
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import ContractsModule from "../ignition/modules/Contracts.js";
+import ContractsModule from "../ignition/modules/Contracts.ts";
 import {
   type EdgeResult,
   buildEpochTreeFast,
@@ -45,8 +45,8 @@ import {
   signVoucher,
   verifierDomain,
   verifierSetAbi,
-} from "../lib/protocol/index.js";
-import { syntheticResult } from "./fixtures.js";
+} from "../lib/protocol/index.ts";
+import { syntheticResult } from "./fixtures.ts";
 
 const TOKEN = 10n ** 18n;
 const EPOCH = 3_600n;
@@ -70,7 +70,12 @@ const conn = await network.create();
 const { time } = conn.networkHelpers;
 const transport = custom(conn.provider);
 const chainId = await createPublicClient({ transport }).getChainId();
-const chain = defineChain({ id: chainId, name: "hardhat", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [] } } });
+const chain = defineChain({
+  id: chainId,
+  name: "hardhat",
+  nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+  rpcUrls: { default: { http: [] } },
+});
 const client = createPublicClient({ chain, transport });
 type Wallet = WalletClient<Transport, Chain, Account>;
 const [adminAddress] = (await conn.provider.request({ method: "eth_accounts" })) as Address[];
@@ -200,8 +205,10 @@ await measure("stake", "the fresh operator's first self-bond on its new edge (cr
 );
 
 await goToEpoch(5n);
-await measure("stake_topUp", "operator adds to its self-bond in the next epoch, while the first bond warms up (opens its second tranche)", () =>
-  as(op).staking.write.stake([newEdgeId, 500n * TOKEN]),
+await measure(
+  "stake_topUp",
+  "operator adds to its self-bond in the next epoch, while the first bond warms up (opens its second tranche)",
+  () => as(op).staking.write.stake([newEdgeId, 500n * TOKEN]),
 );
 
 // A delegation into a busy pool: another holder already joined it this epoch.
@@ -219,8 +226,10 @@ await measure("delegate_firstInEpoch", "fresh holder, first join of the epoch, a
 
 // Unbonding: delegators[1] (edge B) joined in epoch 0 and earns now.
 await mined(as(delegators[3]).staking.write.unbond([edgeB.edgeId, 100n * TOKEN]));
-await measure("unbond", "holder's first unbond after warm-up (first sync stores its reward index and rewards); maturity already queued this epoch", () =>
-  as(delegators[1]).staking.write.unbond([edgeB.edgeId, 500n * TOKEN]),
+await measure(
+  "unbond",
+  "holder's first unbond after warm-up (first sync stores its reward index and rewards); maturity already queued this epoch",
+  () => as(delegators[1]).staking.write.unbond([edgeB.edgeId, 500n * TOKEN]),
 );
 await goToEpoch(7n);
 await measure("unbond_again_newEpoch", "same holder unbonds again in a later epoch (new maturity checkpoint in the pool)", () =>
@@ -270,7 +279,11 @@ for (let i = 0; i < CLAIM_EDGES; i++) {
   claimEdges.push(e.edgeId);
 }
 const firstEarning = (await staking.read.currentEpoch()) + 4n;
-const real: EdgeResult[] = claimEdges.map((edgeId, i) => ({ edgeId, stake: 1_000n * TOKEN + BigInt(i) * TOKEN, quality: 900_000n + BigInt(i) }));
+const real: EdgeResult[] = claimEdges.map((edgeId, i) => ({
+  edgeId,
+  stake: 1_000n * TOKEN + BigInt(i) * TOKEN,
+  quality: 900_000n + BigInt(i),
+}));
 
 async function settle(epoch: bigint, edgeResults: EdgeResult[] | { length: number; get(i: number): EdgeResult }, signers: number) {
   const tree = buildEpochTreeFast(epoch, edgeResults);
@@ -314,20 +327,28 @@ const big = await settle(
   5,
 );
 const treeSeconds = (Date.now() - started) / 1000;
-await measure("submitEpoch_5sig_1Medges", `attestation of a 2^20-leaf epoch (tree built in ${treeSeconds.toFixed(1)} s) relayed with 5 signatures`, () =>
-  settlement.write.submitEpoch([big.attestation, big.signatures]),
+await measure(
+  "submitEpoch_5sig_1Medges",
+  `attestation of a 2^20-leaf epoch (tree built in ${treeSeconds.toFixed(1)} s) relayed with 5 signatures`,
+  () => settlement.write.submitEpoch([big.attestation, big.signatures]),
 );
 await time.increase(600n);
-await measure("fundEpoch", "mints an epoch's emission into the staking reward reserve (once per epoch; the first claim does it if nobody did)", () =>
-  settlement.write.fundEpoch([bigEpoch]),
+await measure(
+  "fundEpoch",
+  "mints an epoch's emission into the staking reward reserve (once per epoch; the first claim does it if nobody did)",
+  () => settlement.write.fundEpoch([bigEpoch]),
 );
 const single = big.tree.claim(claimEdges[0]);
 if (single.proof.length !== 20) throw new Error(`expected a depth-20 proof, got ${single.proof.length}`);
-await measure("claim_depth20", "an edge claims its reward with a depth-20 proof (steady state: it claimed the previous epoch too; 10% commission)", () =>
-  settlement.write.claim([big.attestation, single]),
+await measure(
+  "claim_depth20",
+  "an edge claims its reward with a depth-20 proof (steady state: it claimed the previous epoch too; 10% commission)",
+  () => settlement.write.claim([big.attestation, single]),
 );
 const hundred = claimEdges.slice(1).map((edgeId) => big.tree.claim(edgeId));
-await measure("claimMany_100edges", "100 edges' rewards claimed in one transaction, depth-20 proofs", () => settlement.write.claimMany([big.attestation, hundred]));
+await measure("claimMany_100edges", "100 edges' rewards claimed in one transaction, depth-20 proofs", () =>
+  settlement.write.claimMany([big.attestation, hundred]),
+);
 results.claimMany_perEdge = Math.round((results.claimMany_100edges - results.claim_depth20) / 99);
 notes.claimMany_perEdge = "(claimMany of 100 edges − one claim) / 99";
 
@@ -339,7 +360,9 @@ await mined(as(dapp).market.write.deposit([dapp.account.address, 1_000n * TOKEN]
 const dapp2 = await fresh();
 await mined(token.write.transfer([dapp2.account.address, 100_000n * TOKEN]));
 await mined(as(dapp2).token.write.approve([marketAddress, maxUint256]));
-await measure("deposit", "a dApp's first deposit into its escrow", () => as(dapp2).market.write.deposit([dapp2.account.address, 10_000n * TOKEN]));
+await measure("deposit", "a dApp's first deposit into its escrow", () =>
+  as(dapp2).market.write.deposit([dapp2.account.address, 10_000n * TOKEN]),
+);
 // A fixed expiry (2^32 - 1, in 2106): one taken from the clock would change calldata gas from run to run.
 const expiry = 2n ** 32n - 1n;
 await measure("openSession", "a dApp opens a session (model, budget, expiry)", () =>
@@ -354,12 +377,18 @@ async function voucher(cumulativeAmount: bigint) {
   return { v, signature: await signVoucher(payer, mDomain, v) };
 }
 const first = await voucher(10n * TOKEN);
-await measure("redeem_first", "an edge's first redemption in a session (signed by the dApp's gateway key)", () => market.write.redeem([first.v, first.signature]));
+await measure("redeem_first", "an edge's first redemption in a session (signed by the dApp's gateway key)", () =>
+  market.write.redeem([first.v, first.signature]),
+);
 const later = await voucher(25n * TOKEN);
-await measure("redeem", "a later cumulative voucher for the same session and edge (the usual redemption)", () => market.write.redeem([later.v, later.signature]));
+await measure("redeem", "a later cumulative voucher for the same session and edge (the usual redemption)", () =>
+  market.write.redeem([later.v, later.signature]),
+);
 
-await measure("withdrawEarnings", "the edge's operator withdraws what its redemptions credited it (one transfer for any number of redemptions)", () =>
-  as(claimOperators[0]).market.write.withdrawEarnings([claimOperators[0].account.address]),
+await measure(
+  "withdrawEarnings",
+  "the edge's operator withdraws what its redemptions credited it (one transfer for any number of redemptions)",
+  () => as(claimOperators[0]).market.write.withdrawEarnings([claimOperators[0].account.address]),
 );
 
 // ---- report ----
@@ -384,9 +413,11 @@ console.log(`${"operation".padEnd(24)}${"gas".padStart(10)}${"goal".padStart(10)
 for (const [name, gas] of Object.entries(results)) {
   const goal = goals[name];
   const ok = goal === undefined ? "  " : gas <= goal ? "✓ " : "✗ ";
-  console.log(`${name.padEnd(24)}${gas.toLocaleString("en-US").padStart(10)}${(goal?.toLocaleString("en-US") ?? "-").padStart(10)}  ${ok}  ${notes[name]}`);
+  console.log(
+    `${name.padEnd(24)}${gas.toLocaleString("en-US").padStart(10)}${(goal?.toLocaleString("en-US") ?? "-").padStart(10)}  ${ok}  ${notes[name]}`,
+  );
 }
 const out = path.join("bench", "results", "gas.json");
 mkdirSync(path.dirname(out), { recursive: true });
-writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
+writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
 console.log(`\nwrote ${out}`);

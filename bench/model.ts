@@ -13,7 +13,12 @@ import type { GenerateDone, ReferenceMessage } from "../lib/reference-model/inde
 const config = DEFAULT_MODEL_CONFIG;
 
 /** Mean and median wall time (ms) of `runs` runs after `warm` warm-up runs, with the last done event. */
-function time(messages: ReferenceMessage[], maxTokens: number, runs: number, warm = 3): { meanMs: number; medianMs: number; done: GenerateDone } {
+function time(
+  messages: ReferenceMessage[],
+  maxTokens: number,
+  runs: number,
+  warm = 3,
+): { meanMs: number; medianMs: number; done: GenerateDone } {
   let done: GenerateDone | undefined;
   const once = (): void => {
     for (const ev of generate({ messages, maxTokens, temperature: 0.7, seed: 1, config })) if (ev.type === "done") done = ev;
@@ -31,7 +36,12 @@ function time(messages: ReferenceMessage[], maxTokens: number, runs: number, war
 
 const longPrompt: ReferenceMessage[] = [
   { role: "system", content: "You are a harbour master's assistant. Answer with the times and heights asked for." },
-  { role: "user", content: "High and low water for the week ahead, port by port: ".concat(Array.from({ length: 40 }, (_, i) => `port ${i}, coefficient ${60 + i};`).join(" ")) },
+  {
+    role: "user",
+    content: "High and low water for the week ahead, port by port: ".concat(
+      Array.from({ length: 40 }, (_, i) => `port ${i}, coefficient ${60 + i};`).join(" "),
+    ),
+  },
 ];
 
 const short = time(SHORT_WORKLOAD.messages, SHORT_WORKLOAD.maxTokens, 400);
@@ -60,10 +70,22 @@ const results = {
 };
 
 console.table({
-  short: { prompt: results.short_prompt_tokens, completion: results.short_completion_tokens, "ms (mean)": results.short_completion_ms, "ms (median)": results.short_completion_median_ms },
-  long: { prompt: results.long_prompt_tokens, completion: results.long_completion_tokens, "ms (mean)": results.long_completion_ms, "ms (median)": Number(long.medianMs.toFixed(1)) },
+  short: {
+    prompt: results.short_prompt_tokens,
+    completion: results.short_completion_tokens,
+    "ms (mean)": results.short_completion_ms,
+    "ms (median)": results.short_completion_median_ms,
+  },
+  long: {
+    prompt: results.long_prompt_tokens,
+    completion: results.long_completion_tokens,
+    "ms (mean)": results.long_completion_ms,
+    "ms (median)": Number(long.medianMs.toFixed(1)),
+  },
 });
-console.log(`one thread, hidden ${config.hidden} × layers ${config.layers}: ${results.tokens_per_s_one_thread} tokens/s (short workload), prefill ${results.prefill_tokens_per_s} tokens/s, decode ${results.decode_tokens_per_s} tokens/s`);
+console.log(
+  `one thread, hidden ${config.hidden} × layers ${config.layers}: ${results.tokens_per_s_one_thread} tokens/s (short workload), prefill ${results.prefill_tokens_per_s} tokens/s, decode ${results.decode_tokens_per_s} tokens/s`,
+);
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-writeFileSync(new URL("./results/model.json", import.meta.url), JSON.stringify(results, null, 2) + "\n");
+writeFileSync(new URL("./results/model.json", import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 console.log("wrote bench/results/model.json");

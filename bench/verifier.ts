@@ -56,7 +56,11 @@ function signedMessages(count: number): { message: EpochObservation; signer: Add
   const codec = observationCodec(BENCH_DOMAIN);
   return Array.from({ length: count }, (_, i) => {
     const key = benchKey(i % 16);
-    const message: EpochObservation = { epoch: BigInt(i), resultsHash: `0x${(BigInt(i) * 0x9e3779b97f4a7c15n + 1n).toString(16).padStart(64, "0")}`, count: BigInt(1 + i) };
+    const message: EpochObservation = {
+      epoch: BigInt(i),
+      resultsHash: `0x${(BigInt(i) * 0x9e3779b97f4a7c15n + 1n).toString(16).padStart(64, "0")}`,
+      count: BigInt(1 + i),
+    };
     return { message, signer: addressOfPrivateKey(key), signature: codec.sign(key, message) };
   });
 }
@@ -88,7 +92,13 @@ export async function measureViemSigVerifications(count = 300): Promise<{ perSec
   const samples = signedMessages(Math.min(count, 256));
   const check = async (k: number): Promise<void> => {
     const s = samples[k % samples.length];
-    const recovered = await recoverTypedDataAddress({ domain: BENCH_DOMAIN, types: EPOCH_OBSERVATION_TYPES, primaryType: "EpochObservation", message: { ...s.message }, signature: s.signature });
+    const recovered = await recoverTypedDataAddress({
+      domain: BENCH_DOMAIN,
+      types: EPOCH_OBSERVATION_TYPES,
+      primaryType: "EpochObservation",
+      message: { ...s.message },
+      signature: s.signature,
+    });
     if (recovered !== s.signer) throw new Error("a benchmark signature did not recover its signer (viem)");
   };
   for (let k = 0; k < 20; k++) await check(k);
@@ -102,7 +112,11 @@ export async function measureViemSigVerifications(count = 300): Promise<{ perSec
  * {syntheticResult}): verifier j reports quality + 7j (capped at QUALITY_ONE), and verifier 2
  * misses every 50th edge. Signed with {benchKey}(0..2).
  */
-export function syntheticObservations(epoch: bigint, n: number, verifiers = 3): { observations: SignedObservation[]; activeSigners: Address[] } {
+export function syntheticObservations(
+  epoch: bigint,
+  n: number,
+  verifiers = 3,
+): { observations: SignedObservation[]; activeSigners: Address[] } {
   const observations: SignedObservation[] = [];
   for (let j = 0; j < verifiers; j++) {
     const results: EdgeObservation[] = [];
@@ -118,7 +132,12 @@ export function syntheticObservations(epoch: bigint, n: number, verifiers = 3): 
 }
 
 /** One leader's report for `observations`: verify, medians, tree, then sign the attestation. Returns the elapsed ms. */
-export function timeAttestation(epoch: bigint, observations: readonly SignedObservation[], activeSigners: readonly Address[], quorum = 2): { ms: number; leaves: number } {
+export function timeAttestation(
+  epoch: bigint,
+  observations: readonly SignedObservation[],
+  activeSigners: readonly Address[],
+  quorum = 2,
+): { ms: number; leaves: number } {
   const start = performance.now();
   const report = buildReport({ epoch, observations, quorum, activeSigners, domain: BENCH_DOMAIN });
   if (report.attestation === null) throw new Error("the synthetic epoch has no weight");
@@ -152,7 +171,7 @@ export function writeResults(results: Record<string, unknown>): Record<string, u
     node: process.version,
   };
   mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-  writeFileSync(RESULTS_FILE, JSON.stringify(merged, null, 2) + "\n");
+  writeFileSync(RESULTS_FILE, `${JSON.stringify(merged, null, 2)}\n`);
   return merged;
 }
 
@@ -176,7 +195,11 @@ export async function runVerifierBench(): Promise<Record<string, unknown>> {
     sig_verifications_per_s: { value: sig.perSecond, goal: "≥ 10000", note: `native secp256k1, one core, ${sig.checked} checked` },
     viem_sig_verifications_per_s: { value: viem.perSecond, goal: "", note: `viem recoverTypedDataAddress, ${viem.checked} checked` },
     attestation_ms_10k: { value: at10k.medianMs, goal: "", note: `median of [${at10k.runsMs.join(", ")}], ${at10k.leaves} leaves` },
-    attestation_ms_100k: { value: at100k.medianMs, goal: "≤ 3000", note: `median of [${at100k.runsMs.join(", ")}], ${at100k.leaves} leaves` },
+    attestation_ms_100k: {
+      value: at100k.medianMs,
+      goal: "≤ 3000",
+      note: `median of [${at100k.runsMs.join(", ")}], ${at100k.leaves} leaves`,
+    },
   });
   return writeResults(results);
 }
@@ -191,7 +214,13 @@ export async function runChallengeBench(): Promise<Record<string, unknown>> {
   const { measureChallenges } = await import("./challenges.ts");
   const bench = await measureChallenges();
   const shapeOf = (r: RowResult) => ({ ...(r.row.shape ?? DEFAULT_MODEL_CONFIG) });
-  const sum = (values: Record<string, number>) => Number(Object.values(values).filter((v) => Number.isFinite(v)).reduce((a, b) => a + b, 0).toFixed(3));
+  const sum = (values: Record<string, number>) =>
+    Number(
+      Object.values(values)
+        .filter((v) => Number.isFinite(v))
+        .reduce((a, b) => a + b, 0)
+        .toFixed(3),
+    );
   const rowJson = (r: RowResult) => ({
     challenges_per_s: r.challengesPerSecond,
     challenge_kind: r.row.kind,
@@ -214,7 +243,12 @@ export async function runChallengeBench(): Promise<Record<string, unknown>> {
       r.medianRun.machineBusy >= 0.9
         ? `CPU: the machine's ${bench.cores} cores were ${Math.round(100 * r.medianRun.machineBusy)}% busy (${r.medianRun.otherCores} of them with other processes); ` +
           `a passed challenge cost ${sum(r.medianRun.cpuMsPerChallenge)} ms of CPU in all (verifier ${r.medianRun.cpuMsPerChallenge.verifier} ms, all edges ` +
-          `${Number(Object.entries(r.medianRun.cpuMsPerChallenge).filter(([k]) => k.startsWith("edge")).reduce((a, [, v]) => a + v, 0).toFixed(3))} ms, redis ${r.medianRun.cpuMsPerChallenge.redis} ms)`
+          `${Number(
+            Object.entries(r.medianRun.cpuMsPerChallenge)
+              .filter(([k]) => k.startsWith("edge"))
+              .reduce((a, [, v]) => a + v, 0)
+              .toFixed(3),
+          )} ms, redis ${r.medianRun.cpuMsPerChallenge.redis} ms)`
         : `not the machine's CPU (${Math.round(100 * r.medianRun.machineBusy)}% busy): a serial stage (the verifier's one recompute thread, an edge's model thread) or the concurrency (${bench.concurrency})`,
   });
   const headline = bench.rows.find((r) => r.row.key === "challenges_per_s");
@@ -237,21 +271,33 @@ export async function runChallengeBench(): Promise<Record<string, unknown>> {
     challenge_rows: Object.fromEntries(bench.rows.map((r) => [r.row.name, rowJson(r)])),
   };
   console.log(`\nchallenges: ${results.challenge_setup as string}`);
-  console.table(Object.fromEntries(bench.rows.map((r) => {
-    const j = rowJson(r);
-    return [r.row.key, {
-      "passed/s": j.challenges_per_s,
-      runs: j.runs_per_s.join(", "),
-      kind: j.challenge_kind,
-      model: `hidden ${j.model_shape.hidden}, layers ${j.model_shape.layers}`,
-      "p50 ms": j.latency_ms_p50,
-      "verifier CPU ms": j.cpu_ms_per_challenge.verifier,
-      "edges CPU ms": Number(Object.entries(j.cpu_ms_per_challenge).filter(([k]) => k.startsWith("edge")).reduce((a, [, v]) => a + v, 0).toFixed(3)),
-      "redis CPU ms": j.cpu_ms_per_challenge.redis,
-      "verifier-bound/s": j.verifier_bound_per_s,
-      "other load (cores)": j.other_processes_cores,
-    }];
-  })));
+  console.table(
+    Object.fromEntries(
+      bench.rows.map((r) => {
+        const j = rowJson(r);
+        return [
+          r.row.key,
+          {
+            "passed/s": j.challenges_per_s,
+            runs: j.runs_per_s.join(", "),
+            kind: j.challenge_kind,
+            model: `hidden ${j.model_shape.hidden}, layers ${j.model_shape.layers}`,
+            "p50 ms": j.latency_ms_p50,
+            "verifier CPU ms": j.cpu_ms_per_challenge.verifier,
+            "edges CPU ms": Number(
+              Object.entries(j.cpu_ms_per_challenge)
+                .filter(([k]) => k.startsWith("edge"))
+                .reduce((a, [, v]) => a + v, 0)
+                .toFixed(3),
+            ),
+            "redis CPU ms": j.cpu_ms_per_challenge.redis,
+            "verifier-bound/s": j.verifier_bound_per_s,
+            "other load (cores)": j.other_processes_cores,
+          },
+        ];
+      }),
+    ),
+  );
   return writeResults(results);
 }
 
@@ -265,7 +311,10 @@ export function printSummary(results: Record<string, unknown>): void {
   add("viem_sig_verifications_per_s");
   add("attestation_ms_10k");
   add("attestation_ms_100k", "≤ 3000");
-  add("challenges_per_s", `≥ 2000 (${String(results.challenge_kind)}, hidden ${(results.model_shape as { hidden?: number } | undefined)?.hidden}, layers ${(results.model_shape as { layers?: number } | undefined)?.layers})`);
+  add(
+    "challenges_per_s",
+    `≥ 2000 (${String(results.challenge_kind)}, hidden ${(results.model_shape as { hidden?: number } | undefined)?.hidden}, layers ${(results.model_shape as { layers?: number } | undefined)?.layers})`,
+  );
   add("challenges_per_s_default_inference");
   add("challenges_per_s_tiny_model");
   add("edges");
@@ -280,7 +329,10 @@ if (process.argv.slice(1).some((a) => path.resolve(a) === fileURLToPath(import.m
   const parts = new Set((process.env.BENCH_VERIFIER_PARTS ?? "sig,challenges").split(",").map((p) => p.trim()));
   if (parts.has("sig")) await runVerifierBench();
   if (parts.has("challenges") && underHardhat()) await runChallengeBench();
-  else if (parts.has("challenges")) console.log("challenges_per_s not measured: it needs the in-process chain, run `npm run bench:verifier` (hardhat run bench/verifier.ts)");
+  else if (parts.has("challenges"))
+    console.log(
+      "challenges_per_s not measured: it needs the in-process chain, run `npm run bench:verifier` (hardhat run bench/verifier.ts)",
+    );
   printSummary(JSON.parse(readFileSync(RESULTS_FILE, "utf8")) as Record<string, unknown>);
   console.log(`wrote ${fileURLToPath(RESULTS_FILE)}`);
 }

@@ -30,7 +30,8 @@ export function devnetClients(transport: Transport, chainId: number): DevnetClie
     chain,
     public: createPublicClient({ chain, transport, pollingInterval: 100, cacheTime: 0 }),
     test: createTestClient({ chain, transport, mode: "hardhat" }),
-    wallet: (account) => createWalletClient({ chain, transport, account, pollingInterval: 100, cacheTime: 0 }) as WalletClient<Transport, Chain, Account>,
+    wallet: (account) =>
+      createWalletClient({ chain, transport, account, pollingInterval: 100, cacheTime: 0 }) as WalletClient<Transport, Chain, Account>,
     accounts: () => createWalletClient({ chain, transport }).getAddresses(),
   };
 }
@@ -121,11 +122,15 @@ export interface IgnitionDeployOptions {
  * `conn.ignition.deploy(...)` instead: the rest of the devnet takes addresses either way.
  */
 export async function deployWithIgnition(options: IgnitionDeployOptions): Promise<void> {
-  await runCommand(hardhatBin(options.root), ["ignition", "deploy", options.module, "--network", options.network, "--parameters", options.parameters, "--reset"], {
-    cwd: options.root,
-    // Chain 31337 never prompts; these make that explicit should that change.
-    env: { ...(options.env ?? process.env), HARDHAT_IGNITION_CONFIRM_DEPLOYMENT: "true", HARDHAT_IGNITION_CONFIRM_RESET: "true" },
-  });
+  await runCommand(
+    hardhatBin(options.root),
+    ["ignition", "deploy", options.module, "--network", options.network, "--parameters", options.parameters, "--reset"],
+    {
+      cwd: options.root,
+      // Chain 31337 never prompts; these make that explicit should that change.
+      env: { ...(options.env ?? process.env), HARDHAT_IGNITION_CONFIRM_DEPLOYMENT: "true", HARDHAT_IGNITION_CONFIRM_RESET: "true" },
+    },
+  );
 }
 
 /** Waits for the receipt of `hash`; throws when the transaction reverted. */

@@ -41,7 +41,10 @@ const NOT_SEEN_YET = new Set(["session_unknown", "voucher_unauthorized_signer"])
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `step` up to `attempts` times, `delayMs` apart, while `retryable(err)` says another try can help. */
-export async function retrying<T>(step: () => Promise<T>, options: { attempts: number; delayMs: number; retryable?: (err: Error) => boolean }): Promise<T> {
+export async function retrying<T>(
+  step: () => Promise<T>,
+  options: { attempts: number; delayMs: number; retryable?: (err: Error) => boolean },
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await step();
@@ -106,10 +109,26 @@ export function createDemoDapp(clients: DevnetClients, options: DemoDappOptions)
     /** Deposits `escrow`, authorizes the gateway key and opens a session with `budget` for `days`; returns the session id. */
     async setup(amounts: { escrow: bigint; budget: bigint; days: bigint }): Promise<bigint> {
       const wallet = clients.wallet(options.payer);
-      const balance = await clients.public.readContract({ address: options.addresses.token, abi: edgeTokenAbi, functionName: "balanceOf", args: [options.payer] });
-      if (balance < amounts.escrow) throw new DemoStepError(`the dApp ${options.payer} holds ${balance} wei of EDGE, less than the ${amounts.escrow} it deposits: fund it, then rerun`);
+      const balance = await clients.public.readContract({
+        address: options.addresses.token,
+        abi: edgeTokenAbi,
+        functionName: "balanceOf",
+        args: [options.payer],
+      });
+      if (balance < amounts.escrow)
+        throw new DemoStepError(
+          `the dApp ${options.payer} holds ${balance} wei of EDGE, less than the ${amounts.escrow} it deposits: fund it, then rerun`,
+        );
       await deposit(clients, options.addresses, options.payer, amounts.escrow);
-      await confirmed(clients, await wallet.writeContract({ address: options.addresses.market, abi: computeMarketAbi, functionName: "authorizeSigner", args: [options.gateway.address] }));
+      await confirmed(
+        clients,
+        await wallet.writeContract({
+          address: options.addresses.market,
+          abi: computeMarketAbi,
+          functionName: "authorizeSigner",
+          args: [options.gateway.address],
+        }),
+      );
       const expiry = (await chainTime(clients)) + amounts.days * 86_400n;
       session = { id: await openSession(clients, options.addresses, options.payer, options.model, amounts.budget, expiry), expiry };
       return session.id;
@@ -121,17 +140,22 @@ export function createDemoDapp(clients: DevnetClients, options: DemoDappOptions)
      * what it cost.
      */
     async firstRequest(edgeIndex: number, content: string): Promise<{ answer: string; due: bigint; cost: string }> {
-      return retrying(async () => {
-        const r = await paidRequest(edgeIndex, content);
-        if (r.body.choices !== undefined) {
-          traffic.paid += 1;
-          return { answer: r.body.choices[0]!.message.content, due: r.due, cost: r.body.tideway?.cost ?? "?" };
-        }
-        const code = r.body.error?.code ?? String(r.status);
-        throw NOT_SEEN_YET.has(code) || r.status === 402
-          ? new Error(code)
-          : new DemoStepError(`edge ${options.edges[edgeIndex]!.edgeId} refused the paid request (${r.status} ${code}: ${r.body.error?.message ?? ""}); see its log`);
-      }, { attempts: 40, delayMs: 250, retryable: (err) => !(err instanceof DemoStepError) });
+      return retrying(
+        async () => {
+          const r = await paidRequest(edgeIndex, content);
+          if (r.body.choices !== undefined) {
+            traffic.paid += 1;
+            return { answer: r.body.choices[0]!.message.content, due: r.due, cost: r.body.tideway?.cost ?? "?" };
+          }
+          const code = r.body.error?.code ?? String(r.status);
+          throw NOT_SEEN_YET.has(code) || r.status === 402
+            ? new Error(code)
+            : new DemoStepError(
+                `edge ${options.edges[edgeIndex]!.edgeId} refused the paid request (${r.status} ${code}: ${r.body.error?.message ?? ""}); see its log`,
+              );
+        },
+        { attempts: 40, delayMs: 250, retryable: (err) => !(err instanceof DemoStepError) },
+      );
     },
 
     paidRequest,
@@ -169,7 +193,16 @@ export function createDemoDapp(clients: DevnetClients, options: DemoDappOptions)
     async redeemed(): Promise<bigint[]> {
       const id = session?.id;
       if (id === undefined) return options.edges.map(() => 0n);
-      return Promise.all(options.edges.map((e) => clients.public.readContract({ address: options.addresses.market, abi: computeMarketAbi, functionName: "redeemed", args: [id, e.edgeId] })));
+      return Promise.all(
+        options.edges.map((e) =>
+          clients.public.readContract({
+            address: options.addresses.market,
+            abi: computeMarketAbi,
+            functionName: "redeemed",
+            args: [id, e.edgeId],
+          }),
+        ),
+      );
     },
   };
 }

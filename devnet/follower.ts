@@ -114,7 +114,12 @@ export function createChainFollower(clients: Pick<DevnetClients, "public">, opti
     const facts: FollowerEvent[] = [];
     const latest = await client.getBlockNumber();
     if (latest >= next) {
-      const logs = await client.getContractEvents({ address: options.addresses.settlement, abi: epochSettlementAbi, fromBlock: next, toBlock: latest });
+      const logs = await client.getContractEvents({
+        address: options.addresses.settlement,
+        abi: epochSettlementAbi,
+        fromBlock: next,
+        toBlock: latest,
+      });
       for (const log of logs) {
         if (log.eventName === "EpochSubmitted") {
           const { epoch, root, totalWeight, finalAt } = log.args as { epoch: bigint; root: Hex; totalWeight: bigint; finalAt: bigint };
@@ -127,8 +132,21 @@ export function createChainFollower(clients: Pick<DevnetClients, "public">, opti
           track(epoch).leaves.set(edgeId, { edgeId, stake: leaf?.stake ?? 0n, quality: leaf?.quality ?? 0n, reward, credited });
         } else if (log.eventName === "FaultReported") {
           const { edgeId, epoch, kind, slashed } = log.args as { edgeId: bigint; epoch: bigint; kind: number; slashed: bigint };
-          const status = await client.readContract({ address: options.addresses.staking, abi: edgeStakingAbi, functionName: "edgeStatus", args: [edgeId], blockNumber: log.blockNumber! });
-          facts.push({ type: "slashed", epoch, edgeId, kind: faultKindName(kind), slashed, status: EDGE_STATUS_NAMES[Number(status)] ?? `Unknown(${status})` });
+          const status = await client.readContract({
+            address: options.addresses.staking,
+            abi: edgeStakingAbi,
+            functionName: "edgeStatus",
+            args: [edgeId],
+            blockNumber: log.blockNumber!,
+          });
+          facts.push({
+            type: "slashed",
+            epoch,
+            edgeId,
+            kind: faultKindName(kind),
+            slashed,
+            status: EDGE_STATUS_NAMES[Number(status)] ?? `Unknown(${status})`,
+          });
         }
       }
       next = latest + 1n;

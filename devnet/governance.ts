@@ -43,11 +43,15 @@ export async function passProposal(clients: DevnetClients, options: PassProposal
   const voter = wallet.account.address;
   const governor = { address: options.governor, abi: edgeGovernorAbi } as const;
   const read = clients.public;
-  const state = async (id: bigint) => PROPOSAL_STATES[await read.readContract({ ...governor, functionName: "state", args: [id] })] ?? "Unknown";
+  const state = async (id: bigint) =>
+    PROPOSAL_STATES[await read.readContract({ ...governor, functionName: "state", args: [id] })] ?? "Unknown";
 
   if ((await read.readContract({ address: options.token, abi: edgeTokenAbi, functionName: "getVotes", args: [voter] })) === 0n) {
     say(`${voter} delegates its votes to itself`);
-    await confirmed(clients, await wallet.writeContract({ address: options.token, abi: edgeTokenAbi, functionName: "delegate", args: [voter] }));
+    await confirmed(
+      clients,
+      await wallet.writeContract({ address: options.token, abi: edgeTokenAbi, functionName: "delegate", args: [voter] }),
+    );
     // Votes count from the block after the delegation.
     await advanceTo(clients, (await chainTime(clients)) + 1n);
   }
@@ -55,25 +59,44 @@ export async function passProposal(clients: DevnetClients, options: PassProposal
   const values = options.calls.map((c) => c.value ?? 0n);
   const calldatas = options.calls.map((c) => c.data);
   const descriptionHash = keccak256(toHex(options.description));
-  const proposalId = await read.readContract({ ...governor, functionName: "hashProposal", args: [targets, values, calldatas, descriptionHash] });
+  const proposalId = await read.readContract({
+    ...governor,
+    functionName: "hashProposal",
+    args: [targets, values, calldatas, descriptionHash],
+  });
   say(`propose: ${options.description} (proposal ${proposalId.toString().slice(0, 12)}…)`);
-  await confirmed(clients, await wallet.writeContract({ ...governor, functionName: "propose", args: [targets, values, calldatas, options.description] }));
+  await confirmed(
+    clients,
+    await wallet.writeContract({ ...governor, functionName: "propose", args: [targets, values, calldatas, options.description] }),
+  );
 
   const moveTo = async (target: bigint, why: string) => {
     const ahead = target - (await chainTime(clients));
     if (ahead > 0n) say(`advance the clock ${why} (+${ahead} s: evm_setNextBlockTimestamp, evm_mine)`);
     await advanceTo(clients, target);
   };
-  await moveTo((await read.readContract({ ...governor, functionName: "proposalSnapshot", args: [proposalId] })) + 1n, "to the start of voting");
+  await moveTo(
+    (await read.readContract({ ...governor, functionName: "proposalSnapshot", args: [proposalId] })) + 1n,
+    "to the start of voting",
+  );
   say(`${voter} votes For`);
   await confirmed(clients, await wallet.writeContract({ ...governor, functionName: "castVote", args: [proposalId, 1] }));
-  await moveTo((await read.readContract({ ...governor, functionName: "proposalDeadline", args: [proposalId] })) + 1n, "past the end of voting");
+  await moveTo(
+    (await read.readContract({ ...governor, functionName: "proposalDeadline", args: [proposalId] })) + 1n,
+    "past the end of voting",
+  );
   if ((await state(proposalId)) !== "Succeeded") throw new ProposalError(proposalId, "Succeeded", await state(proposalId));
   say("queue it in the timelock");
-  await confirmed(clients, await wallet.writeContract({ ...governor, functionName: "queue", args: [targets, values, calldatas, descriptionHash] }));
+  await confirmed(
+    clients,
+    await wallet.writeContract({ ...governor, functionName: "queue", args: [targets, values, calldatas, descriptionHash] }),
+  );
   await moveTo(await read.readContract({ ...governor, functionName: "proposalEta", args: [proposalId] }), "past the timelock delay");
   say("execute it");
-  await confirmed(clients, await wallet.writeContract({ ...governor, functionName: "execute", args: [targets, values, calldatas, descriptionHash] }));
+  await confirmed(
+    clients,
+    await wallet.writeContract({ ...governor, functionName: "execute", args: [targets, values, calldatas, descriptionHash] }),
+  );
   if ((await state(proposalId)) !== "Executed") throw new ProposalError(proposalId, "Executed", await state(proposalId));
   return proposalId;
 }

@@ -35,9 +35,22 @@ export async function startScratchRedis(options: { appendonly?: boolean; extraAr
   const dir = mkdtempSync(path.join(tmpdir(), "tideway-redis-"));
   const port = await freePort();
   const args = [
-    "--port", String(port), "--bind", "127.0.0.1", "--dir", dir,
-    "--appendonly", options.appendonly === false ? "no" : "yes", "--appendfsync", "everysec",
-    "--save", "", "--maxmemory-policy", "noeviction", "--protected-mode", "no",
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--appendonly",
+    options.appendonly === false ? "no" : "yes",
+    "--appendfsync",
+    "everysec",
+    "--save",
+    "",
+    "--maxmemory-policy",
+    "noeviction",
+    "--protected-mode",
+    "no",
     ...(options.extraArgs ?? []),
   ];
   let child: ChildProcess | undefined;
@@ -64,7 +77,9 @@ export async function startScratchRedis(options: { appendonly?: boolean; extraAr
   async function start(): Promise<void> {
     child = spawn("redis-server", args, { stdio: "ignore" });
     child.once("error", (err) => {
-      throw new Error(`cannot start redis-server (${err.message}): run \`npm test\` once, which installs it, or apt-get install redis-server`);
+      throw new Error(
+        `cannot start redis-server (${err.message}): run \`npm test\` once, which installs it, or apt-get install redis-server`,
+      );
     });
     await waitReady();
   }

@@ -8,7 +8,14 @@ import path from "node:path";
 
 import { formatUnits } from "viem";
 
-import { computeMarketAbi, edgeGovernorAbi, edgeStakingAbi, epochSettlementAbi, timelockControllerAbi, verifierSetAbi } from "../lib/protocol/abis.ts";
+import {
+  computeMarketAbi,
+  edgeGovernorAbi,
+  edgeStakingAbi,
+  epochSettlementAbi,
+  timelockControllerAbi,
+  verifierSetAbi,
+} from "../lib/protocol/abis.ts";
 import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
 import type { DevnetClients } from "./chain.ts";
 import type { FollowerEvent } from "./follower.ts";
@@ -38,7 +45,20 @@ export interface NetworkRules {
 /** The protocol's rules as deployed, read from the contracts. */
 export async function readRules(clients: Pick<DevnetClients, "public">, a: ProtocolAddresses): Promise<NetworkRules> {
   const read = clients.public;
-  const [epochLength, epoch, creditWindow, params, verifierParams, settlementParams, [inflation], feeBps, thawingPeriod, votingDelay, votingPeriod, timelockDelay] = await Promise.all([
+  const [
+    epochLength,
+    epoch,
+    creditWindow,
+    params,
+    verifierParams,
+    settlementParams,
+    [inflation],
+    feeBps,
+    thawingPeriod,
+    votingDelay,
+    votingPeriod,
+    timelockDelay,
+  ] = await Promise.all([
     read.readContract({ address: a.staking, abi: edgeStakingAbi, functionName: "epochLength" }),
     read.readContract({ address: a.staking, abi: edgeStakingAbi, functionName: "currentEpoch" }),
     read.readContract({ address: a.staking, abi: edgeStakingAbi, functionName: "rewardCreditWindow" }),
@@ -57,7 +77,12 @@ export async function readRules(clients: Pick<DevnetClients, "public">, a: Proto
   const v = verifierParams;
   const disputeWindow = BigInt(settlementParams.disputeWindow);
   return {
-    epoch, epochLength: BigInt(epochLength), warmUp, quorum: BigInt(v.quorum), disputeWindow, thawingPeriod: BigInt(thawingPeriod),
+    epoch,
+    epochLength: BigInt(epochLength),
+    warmUp,
+    quorum: BigInt(v.quorum),
+    disputeWindow,
+    thawingPeriod: BigInt(thawingPeriod),
     lines: [
       `  epochs of ${minutes(BigInt(epochLength))} (now epoch ${epoch}); new stake earns after a warm-up of ${warmUp} epochs (${minutes(warmUp * BigInt(epochLength))})`,
       `  unbonded stake is withdrawable ${minutes(BigInt(p.unbondingDelay))} after the end of the epoch it was unbonded in, slashable until then`,
@@ -87,10 +112,11 @@ export function hardhatCommand(root: string): { cmd: string; note?: string } {
       const version = execFileSync(candidate, ["--version"], { encoding: "utf8" }).trim();
       const [major, minor] = version.replace(/^v/, "").split(".").map(Number);
       if (major! > 22 || (major === 22 && minor! >= 18)) return { cmd: "npx hardhat" };
-      return { cmd: "bash scripts/with-node22.sh npx hardhat", note: `Your shell's node is ${version}; Hardhat 3 needs Node >= 22.18, so these commands run through scripts/with-node22.sh.` };
-    } catch {
-      continue;
-    }
+      return {
+        cmd: "bash scripts/with-node22.sh npx hardhat",
+        note: `Your shell's node is ${version}; Hardhat 3 needs Node >= 22.18, so these commands run through scripts/with-node22.sh.`,
+      };
+    } catch {}
   }
   return { cmd: "bash scripts/with-node22.sh npx hardhat" };
 }
@@ -165,9 +191,15 @@ export function followerLine(e: FollowerEvent, ctx: FollowerLineContext): string
       return `epoch ${e.epoch}: nothing to attest (no edge had stake × quality > 0)`;
     case "settled": {
       const inTree = new Set(e.leaves.map((l) => l.edgeId));
-      const outside = ctx.edgeIds.filter((id) => !inTree.has(id)).map((id) => `#${id} ${ctx.edgeStatus.get(id) === "Jailed" ? "jailed" : "absent"}`);
-      const quality = e.leaves.map((l) => `#${l.edgeId} ${Number(l.quality) / 10_000}%`).join(" ") + (outside.length > 0 ? ` (${outside.join(", ")})` : "");
-      const rewards = e.leaves.map((l) => `#${l.edgeId} ${tokens(l.credited)}${l.credited < l.reward ? ` (declined ${tokens(l.reward - l.credited)})` : ""}`).join(" ");
+      const outside = ctx.edgeIds
+        .filter((id) => !inTree.has(id))
+        .map((id) => `#${id} ${ctx.edgeStatus.get(id) === "Jailed" ? "jailed" : "absent"}`);
+      const quality =
+        e.leaves.map((l) => `#${l.edgeId} ${Number(l.quality) / 10_000}%`).join(" ") +
+        (outside.length > 0 ? ` (${outside.join(", ")})` : "");
+      const rewards = e.leaves
+        .map((l) => `#${l.edgeId} ${tokens(l.credited)}${l.credited < l.reward ? ` (declined ${tokens(l.reward - l.credited)})` : ""}`)
+        .join(" ");
       const t = ctx.traffic;
       return `epoch ${e.epoch} settled: root ${shortHex(e.root)}, quality ${quality}, rewards claimed ${rewards}; dApp: ${t.paid} paid requests so far${t.failed > 0 ? `, ${t.failed} failed (last: ${t.lastError})` : ""}`;
     }

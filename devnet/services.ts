@@ -15,7 +15,10 @@ import type { RestartPolicy, Service, Supervisor } from "./supervisor.ts";
 
 /** Environment for child services: Node's own directory first on PATH (bin shims use `env node`), no stray TIDEWAY_* overrides. */
 export function serviceEnv(root: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base, PATH: [path.join(root, "node_modules", ".bin"), path.dirname(process.execPath), base.PATH ?? ""].join(path.delimiter) };
+  const env: NodeJS.ProcessEnv = {
+    ...base,
+    PATH: [path.join(root, "node_modules", ".bin"), path.dirname(process.execPath), base.PATH ?? ""].join(path.delimiter),
+  };
   // A shell's TIDEWAY_RPC_URL, TIDEWAY_REDIS_URL… would override the configurations written here.
   for (const name of Object.keys(env)) if (name.startsWith("TIDEWAY_")) delete env[name];
   return env;
@@ -43,7 +46,22 @@ export function startRedis(supervisor: Supervisor, launch: RedisLaunch): Promise
   return supervisor.start({
     name: launch.name,
     command: "redis-server",
-    args: ["--port", String(launch.port), "--bind", launch.host, "--dir", launch.dir, "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--save", ""],
+    args: [
+      "--port",
+      String(launch.port),
+      "--bind",
+      launch.host,
+      "--dir",
+      launch.dir,
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      "everysec",
+      "--maxmemory-policy",
+      "noeviction",
+      "--save",
+      "",
+    ],
     logFile: launch.logFile,
     ready: redisReady(launch.host, launch.port),
     restart: launch.restart,
@@ -78,8 +96,20 @@ export function edgeConfig(launch: EdgeLaunch): EdgeConfigInput {
     edgeId: launch.edgeId.toString(),
     listen: { host: launch.host, port: launch.port },
     dataDir: launch.dataDir,
-    chain: { rpcUrl: launch.rpcUrl, addresses: { registry: launch.addresses.registry, staking: launch.addresses.staking, market: launch.addresses.market }, pollIntervalMs: 1_000 },
-    models: [{ name: launch.model, backend: { type: "reference" }, price: { inputPerToken: "1000000000000", outputPerToken: "2000000000000" }, maxTokens: 1024, defaultMaxTokens: 64 }],
+    chain: {
+      rpcUrl: launch.rpcUrl,
+      addresses: { registry: launch.addresses.registry, staking: launch.addresses.staking, market: launch.addresses.market },
+      pollIntervalMs: 1_000,
+    },
+    models: [
+      {
+        name: launch.model,
+        backend: { type: "reference" },
+        price: { inputPerToken: "1000000000000", outputPerToken: "2000000000000" },
+        maxTokens: 1024,
+        defaultMaxTokens: 64,
+      },
+    ],
     payment: { required: true, minVoucherLifetimeSeconds: 300, redeemIntervalSeconds: 60, redeemBatchSize: 50, thawMarginSeconds: 120 },
     log: { level: "info" },
     ...(launch.wrongAnswerRate === undefined ? {} : { faultInjection: { wrongAnswerRate: launch.wrongAnswerRate } }),
@@ -132,7 +162,12 @@ export function verifierConfig(launch: VerifierLaunch): VerifierConfigInput {
   return {
     listen: { host: launch.host, port: launch.port },
     redis: { url: launch.redisUrl, prefix: launch.redisPrefix },
-    chain: { rpcUrl: launch.rpcUrl, addresses: { token, registry, staking, verifierSet, settlement, market }, confirmations: 1, tickMs: 1_000 },
+    chain: {
+      rpcUrl: launch.rpcUrl,
+      addresses: { token, registry, staking, verifierSet, settlement, market },
+      confirmations: 1,
+      tickMs: 1_000,
+    },
     consensus: { graceMs: 3_000, roundTimeoutMs: 15_000 },
     log: { level: "info" },
     ...launch.overrides,
@@ -147,7 +182,11 @@ export function startVerifier(supervisor: Supervisor, launch: VerifierLaunch): P
     command: process.execPath,
     args: [path.join(launch.root, "verifier", "main.ts"), "--config", launch.configFile],
     cwd: launch.root,
-    env: { ...serviceEnv(launch.root, launch.env), TIDEWAY_VERIFIER_KEY: launch.key, TIDEWAY_CHALLENGE_PAYER_KEY: launch.challengePayerKey } as Record<string, string>,
+    env: {
+      ...serviceEnv(launch.root, launch.env),
+      TIDEWAY_VERIFIER_KEY: launch.key,
+      TIDEWAY_CHALLENGE_PAYER_KEY: launch.challengePayerKey,
+    } as Record<string, string>,
     logFile: launch.logFile,
     ready: httpReady(`http://${launch.host}:${launch.port}/health`, [200, 503]),
     stopTimeoutMs: 20_000,

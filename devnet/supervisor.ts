@@ -159,7 +159,10 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
 
   function tellWatchdog(line: string): void {
     if (watchdog === undefined) {
-      watchdog = spawn(process.execPath, [WATCHDOG, String(options.orphanGraceMs ?? 5_000)], { stdio: ["pipe", "ignore", "ignore"], detached: true });
+      watchdog = spawn(process.execPath, [WATCHDOG, String(options.orphanGraceMs ?? 5_000)], {
+        stdio: ["pipe", "ignore", "ignore"],
+        detached: true,
+      });
       watchdog.unref();
       (watchdog.stdin as unknown as Socket).unref();
       watchdog.stdin!.on("error", () => undefined);
@@ -219,7 +222,12 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
       const timeoutMs = this.spec.readyTimeoutMs ?? 60_000;
       const outcome = await waitUntil(async () => exited(child) || child.pid === undefined || (await ready()), timeoutMs);
       if (child.pid === undefined) throw new ServiceStartError(this.name, `could not be started (${this.spec.command})`, this.spec.logFile);
-      if (exited(child)) throw new ServiceStartError(this.name, `exited while starting (${child.signalCode ?? `code ${child.exitCode}`})`, this.spec.logFile);
+      if (exited(child))
+        throw new ServiceStartError(
+          this.name,
+          `exited while starting (${child.signalCode ?? `code ${child.exitCode}`})`,
+          this.spec.logFile,
+        );
       if (!outcome) {
         signalGroup(child.pid, "SIGKILL");
         throw new ServiceStartError(this.name, `did not answer within ${timeoutMs / 1000} s`, this.spec.logFile);

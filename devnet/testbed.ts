@@ -11,7 +11,7 @@ import path from "node:path";
 import { custom, type Address, type EIP1193Provider, type Hex, type LocalAccount, type TypedDataDomain } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
-import ContractsModule from "../ignition/modules/Contracts.js";
+import ContractsModule from "../ignition/modules/Contracts.ts";
 import type { EdgeConfigInput } from "../edge/config.ts";
 import { computeMarketAbi, edgeRegistryAbi } from "../lib/protocol/abis.ts";
 import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
@@ -48,7 +48,11 @@ export async function startRpcBridge(provider: Eip1193Like): Promise<{ url: stri
           return { jsonrpc: "2.0", id: call.id ?? null, result };
         } catch (err) {
           const e = err as { code?: number; message?: string; data?: unknown };
-          return { jsonrpc: "2.0", id: call.id ?? null, error: { code: typeof e.code === "number" ? e.code : -32603, message: e.message ?? String(err), data: e.data } };
+          return {
+            jsonrpc: "2.0",
+            id: call.id ?? null,
+            error: { code: typeof e.code === "number" ? e.code : -32603, message: e.message ?? String(err), data: e.data },
+          };
         }
       };
       let body: unknown;
@@ -59,31 +63,48 @@ export async function startRpcBridge(provider: Eip1193Like): Promise<{ url: stri
         return;
       }
       const answer = Array.isArray(body) ? await Promise.all(body.map(handle)) : await handle(body as never);
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer, (_k, v: unknown) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v)));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify(answer, (_k, v: unknown) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v)));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
 /** An edge configuration for edge `edgeId` of the protocol at `addresses`, with a fresh data directory. */
-export function edgeConfigFor(addresses: { registry: string; staking: string; market: string }, edgeId: bigint, rpcUrl: string, overrides: Partial<EdgeConfigInput> = {}): EdgeConfigInput {
+export function edgeConfigFor(
+  addresses: { registry: string; staking: string; market: string },
+  edgeId: bigint,
+  rpcUrl: string,
+  overrides: Partial<EdgeConfigInput> = {},
+): EdgeConfigInput {
   return {
     edgeId: edgeId.toString(),
     listen: { host: "127.0.0.1", port: 0 },
     dataDir: mkdtempSync(path.join(tmpdir(), "tideway-edge-")),
-    chain: { rpcUrl, addresses: { registry: addresses.registry, staking: addresses.staking, market: addresses.market }, pollIntervalMs: 200 },
-    models: [{
-      name: EDGE_MODEL,
-      backend: { type: "reference", threads: 1 },
-      price: { inputPerToken: INPUT_PRICE.toString(), outputPerToken: OUTPUT_PRICE.toString() },
-      maxTokens: 512,
-      defaultMaxTokens: 16,
-    }],
+    chain: {
+      rpcUrl,
+      addresses: { registry: addresses.registry, staking: addresses.staking, market: addresses.market },
+      pollIntervalMs: 200,
+    },
+    models: [
+      {
+        name: EDGE_MODEL,
+        backend: { type: "reference", threads: 1 },
+        price: { inputPerToken: INPUT_PRICE.toString(), outputPerToken: OUTPUT_PRICE.toString() },
+        maxTokens: 512,
+        defaultMaxTokens: 16,
+      },
+    ],
     payment: { required: true, minVoucherLifetimeSeconds: 60, redeemIntervalSeconds: 3600, redeemBatchSize: 50, thawMarginSeconds: 120 },
     log: { level: "silent" },
     ...overrides,
@@ -114,7 +135,11 @@ export interface MarketTestbed {
  * operators (not staked), and has `payer` (holding at least ESCROW) deposit ESCROW, authorize a
  * fresh gateway key and open a session of SESSION_BUDGET for EDGE_MODEL.
  */
-export async function setupMarketTestbed(clients: DevnetClients, addresses: Pick<ProtocolAddresses, "token" | "registry" | "staking" | "market">, options: { admin: Address; payer: Address; edges: number }): Promise<MarketTestbed> {
+export async function setupMarketTestbed(
+  clients: DevnetClients,
+  addresses: Pick<ProtocolAddresses, "token" | "registry" | "staking" | "market">,
+  options: { admin: Address; payer: Address; edges: number },
+): Promise<MarketTestbed> {
   const edges: MarketTestbedEdge[] = [];
   for (let i = 0; i < options.edges; i++) {
     const operator = privateKeyToAccount(generatePrivateKey());
@@ -123,22 +148,62 @@ export async function setupMarketTestbed(clients: DevnetClients, addresses: Pick
     await fund(clients, addresses, options.admin, operator.address, { eth: 10n * TOKEN });
     // The signing key sends redemptions, so it needs gas.
     await fund(clients, addresses, options.admin, key.address, { eth: 10n * TOKEN });
-    await confirmed(clients, await clients.wallet(options.admin).writeContract({ address: addresses.registry, abi: edgeRegistryAbi, functionName: "setOperatorAllowlisted", args: [operator.address, true] }));
-    const profile = { endpoint: "https://edge-1.example.org", region: "eu-west", capacity: 500, models: [EDGE_MODEL], metadataURI: "ipfs://edge-metadata" };
+    await confirmed(
+      clients,
+      await clients
+        .wallet(options.admin)
+        .writeContract({
+          address: addresses.registry,
+          abi: edgeRegistryAbi,
+          functionName: "setOperatorAllowlisted",
+          args: [operator.address, true],
+        }),
+    );
+    const profile = {
+      endpoint: "https://edge-1.example.org",
+      region: "eu-west",
+      capacity: 500,
+      models: [EDGE_MODEL],
+      metadataURI: "ipfs://edge-metadata",
+    };
     edges.push({ edgeId: await registerEdge(clients, addresses, operator, key, profile, 0n), key, privateKey, operator });
   }
   await deposit(clients, addresses, options.payer, ESCROW);
   const gatewayPrivateKey = generatePrivateKey();
   const gateway = privateKeyToAccount(gatewayPrivateKey);
-  await confirmed(clients, await clients.wallet(options.payer).writeContract({ address: addresses.market, abi: computeMarketAbi, functionName: "authorizeSigner", args: [gateway.address] }));
-  const sessionId = await openSession(clients, addresses, options.payer, EDGE_MODEL, SESSION_BUDGET, (await chainTime(clients)) + 30n * 86_400n);
-  return { edges, payer: options.payer, gateway, gatewayPrivateKey, sessionId, domain: marketDomain(clients.chain.id, addresses.market), chainId: clients.chain.id };
+  await confirmed(
+    clients,
+    await clients
+      .wallet(options.payer)
+      .writeContract({ address: addresses.market, abi: computeMarketAbi, functionName: "authorizeSigner", args: [gateway.address] }),
+  );
+  const sessionId = await openSession(
+    clients,
+    addresses,
+    options.payer,
+    EDGE_MODEL,
+    SESSION_BUDGET,
+    (await chainTime(clients)) + 30n * 86_400n,
+  );
+  return {
+    edges,
+    payer: options.payer,
+    gateway,
+    gatewayPrivateKey,
+    sessionId,
+    domain: marketDomain(clients.chain.id, addresses.market),
+    chainId: clients.chain.id,
+  };
 }
 
 /** What `deployMarketTestbed` needs of a Hardhat network connection (`await network.create()`). */
 export interface InProcessNetwork {
   provider: Eip1193Like;
-  ignition: { deploy(module: typeof ContractsModule): Promise<Record<"token" | "registry" | "staking" | "verifierSet" | "settlement" | "market", { getAddress(): Promise<string> }>> };
+  ignition: {
+    deploy(
+      module: typeof ContractsModule,
+    ): Promise<Record<"token" | "registry" | "staking" | "verifierSet" | "settlement" | "market", { getAddress(): Promise<string> }>>;
+  };
 }
 
 /**
@@ -148,7 +213,14 @@ export interface InProcessNetwork {
 export async function deployMarketTestbed(conn: InProcessNetwork, options: { edges?: number } = {}) {
   const deployed = await conn.ignition.deploy(ContractsModule);
   const at = async (k: keyof typeof deployed) => (await deployed[k].getAddress()) as Address;
-  const addresses = { token: await at("token"), registry: await at("registry"), staking: await at("staking"), verifierSet: await at("verifierSet"), settlement: await at("settlement"), market: await at("market") };
+  const addresses = {
+    token: await at("token"),
+    registry: await at("registry"),
+    staking: await at("staking"),
+    verifierSet: await at("verifierSet"),
+    settlement: await at("settlement"),
+    market: await at("market"),
+  };
   const clients = devnetClients(custom(conn.provider as EIP1193Provider), Number(await conn.provider.request({ method: "eth_chainId" })));
   const [admin] = await clients.accounts();
   const bed = await setupMarketTestbed(clients, addresses, { admin: admin!, payer: admin!, edges: options.edges ?? 1 });

@@ -119,14 +119,24 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
   const publicClient = createPublicClient({ transport }) as PublicClient;
   const walletClient = createWalletClient({ account, transport }) as WalletClient<Transport, Chain | undefined, Account>;
   const chainId = await publicClient.getChainId();
-  const addresses: ContractAddresses = config.chain.addresses ?? readProtocolAddresses(chainId, { contracts: ["registry", "staking", "market"] });
+  const addresses: ContractAddresses =
+    config.chain.addresses ?? readProtocolAddresses(chainId, { contracts: ["registry", "staking", "market"] });
 
-  const registered = await publicClient.readContract({ address: addresses.registry, abi: protocolAbi("EdgeRegistry"), functionName: "edge", args: [config.edgeId] });
+  const registered = await publicClient.readContract({
+    address: addresses.registry,
+    abi: protocolAbi("EdgeRegistry"),
+    functionName: "edge",
+    args: [config.edgeId],
+  });
   if (registered.operator === "0x0000000000000000000000000000000000000000") {
-    throw new EdgeIdentityError(`edge ${config.edgeId} is not registered in the EdgeRegistry at ${addresses.registry} (chain ${chainId}); register it with \`npx hardhat edge register\``);
+    throw new EdgeIdentityError(
+      `edge ${config.edgeId} is not registered in the EdgeRegistry at ${addresses.registry} (chain ${chainId}); register it with \`npx hardhat edge register\``,
+    );
   }
   if (registered.signingKey.toLowerCase() !== account.address.toLowerCase()) {
-    throw new EdgeIdentityError(`the configured key is ${account.address}, but edge ${config.edgeId} is registered with signing key ${registered.signingKey}: set the right key, or have the operator rotate the edge's key (EdgeRegistry.rotateSigningKey)`);
+    throw new EdgeIdentityError(
+      `the configured key is ${account.address}, but edge ${config.edgeId} is registered with signing key ${registered.signingKey}: set the right key, or have the operator rotate the edge's key (EdgeRegistry.rotateSigningKey)`,
+    );
   }
 
   const stack: { name: string; close: () => Promise<void> | void }[] = [];
@@ -163,12 +173,26 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
 
     let payment: PaymentGate | undefined;
     if (config.payment.required) {
-      const market = createMarketView({ publicClient, market: addresses.market, edgeId: config.edgeId, pollIntervalMs: config.chain.pollIntervalMs, logger });
+      const market = createMarketView({
+        publicClient,
+        market: addresses.market,
+        edgeId: config.edgeId,
+        pollIntervalMs: config.chain.pollIntervalMs,
+        logger,
+      });
       await market.start();
       stack.push({ name: "market view", close: () => market.close() });
       const store = createVoucherStore(db);
       const verifier = createVoucherVerifier(marketDomain(chainId, addresses.market));
-      const gate = createPaymentGate({ db: store, market, verifier, edgeId: config.edgeId, logger, metrics, minVoucherLifetimeSeconds: config.payment.minVoucherLifetimeSeconds });
+      const gate = createPaymentGate({
+        db: store,
+        market,
+        verifier,
+        edgeId: config.edgeId,
+        logger,
+        metrics,
+        minVoucherLifetimeSeconds: config.payment.minVoucherLifetimeSeconds,
+      });
       payment = gate;
       stack.push({ name: "payment gate", close: () => gate.close() });
       const redeemer = createRedeemer({
@@ -187,17 +211,37 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       redeemer.start();
       // Closed after the API has drained (the stack unwinds in reverse): the last redemption
       // then covers every request served.
-      stack.push({ name: "redeemer", close: async () => { await redeemer.close(); } });
+      stack.push({
+        name: "redeemer",
+        close: async () => {
+          await redeemer.close();
+        },
+      });
     }
 
     if (config.faultInjection !== undefined && config.faultInjection.wrongAnswerRate > 0) {
-      logger.warn({ wrongAnswerRate: config.faultInjection.wrongAnswerRate }, "fault injection is ON: this edge serves and signs wrong answers on purpose (demos and tests only); verifiers will fault and slash it");
+      logger.warn(
+        { wrongAnswerRate: config.faultInjection.wrongAnswerRate },
+        "fault injection is ON: this edge serves and signs wrong answers on purpose (demos and tests only); verifiers will fault and slash it",
+      );
     }
     const load = createLoadMeter();
     const limiter = createLimiter({ ...config.limits, averageServiceMs: load.averageServiceMs });
     let routerConnected = (): boolean => false;
     const api = createApi({
-      serving: { edgeId: config.edgeId, models, payment, limiter, epochs, usageLog, receipts, metrics, logger, onServed: load.served, faultInjection: config.faultInjection },
+      serving: {
+        edgeId: config.edgeId,
+        models,
+        payment,
+        limiter,
+        epochs,
+        usageLog,
+        receipts,
+        metrics,
+        logger,
+        onServed: load.served,
+        faultInjection: config.faultInjection,
+      },
       audit: usageLog,
       metrics,
       logger,
@@ -253,7 +297,12 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
         edgeId: config.edgeId,
         localApi: url,
         reportIntervalMs: config.router.reportIntervalMs,
-        load: () => ({ inFlight: limiter.inFlight, queued: limiter.queued, tokensPerSecond: load.tokensPerSecond(), saturation: limiter.saturation() }),
+        load: () => ({
+          inFlight: limiter.inFlight,
+          queued: limiter.queued,
+          tokensPerSecond: load.tokensPerSecond(),
+          saturation: limiter.saturation(),
+        }),
         logger,
         metrics,
       });
@@ -262,7 +311,17 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       // Closed before the API (stack order): the router stops sending before the drain.
       stack.push({ name: "router link", close: () => link.close() });
     }
-    logger.info({ url, edgeId: config.edgeId.toString(), signingKey: account.address, chainId, models: [...models.keys()], paymentRequired: config.payment.required }, "edge serving");
+    logger.info(
+      {
+        url,
+        edgeId: config.edgeId.toString(),
+        signingKey: account.address,
+        chainId,
+        models: [...models.keys()],
+        paymentRequired: config.payment.required,
+      },
+      "edge serving",
+    );
 
     let closing: Promise<void> | undefined;
     return {
@@ -277,4 +336,3 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     throw err;
   }
 }
-

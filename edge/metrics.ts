@@ -46,20 +46,63 @@ export function createEdgeMetrics(): EdgeMetrics {
   const registers = [registry];
   return {
     registry,
-    requests: new Counter({ name: "tideway_edge_requests_total", help: "Requests answered", labelNames: ["route", "model", "status"], registers }),
-    requestDuration: new Histogram({ name: "tideway_edge_request_duration_seconds", help: "Request latency to the last byte", labelNames: ["route", "model"], buckets: LATENCY_BUCKETS, registers }),
-    timeToFirstToken: new Histogram({ name: "tideway_edge_time_to_first_token_seconds", help: "Latency to the first streamed token", labelNames: ["model"], buckets: LATENCY_BUCKETS, registers }),
+    requests: new Counter({
+      name: "tideway_edge_requests_total",
+      help: "Requests answered",
+      labelNames: ["route", "model", "status"],
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: "tideway_edge_request_duration_seconds",
+      help: "Request latency to the last byte",
+      labelNames: ["route", "model"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    timeToFirstToken: new Histogram({
+      name: "tideway_edge_time_to_first_token_seconds",
+      help: "Latency to the first streamed token",
+      labelNames: ["model"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
     tokens: new Counter({ name: "tideway_edge_tokens_total", help: "Tokens served", labelNames: ["model", "kind"], registers }),
     inFlight: new Gauge({ name: "tideway_edge_in_flight", help: "Requests being served", registers }),
     queued: new Gauge({ name: "tideway_edge_queued", help: "Requests waiting for a slot", registers }),
-    rejectedOverload: new Counter({ name: "tideway_edge_rejected_overload_total", help: "Requests answered 429 because the queue was full", registers }),
+    rejectedOverload: new Counter({
+      name: "tideway_edge_rejected_overload_total",
+      help: "Requests answered 429 because the queue was full",
+      registers,
+    }),
     vouchers: new Counter({ name: "tideway_edge_vouchers_total", help: "Vouchers checked, by result", labelNames: ["result"], registers }),
-    redemptions: new Counter({ name: "tideway_edge_redemptions_total", help: "Redemption transactions, by result", labelNames: ["result"], registers }),
-    redeemedAmount: new Counter({ name: "tideway_edge_redeemed_edge_total", help: "EDGE taken from escrow by confirmed redemptions", registers }),
-    unredeemedAmount: new Gauge({ name: "tideway_edge_unredeemed_edge", help: "EDGE owed by stored vouchers, not yet redeemed", registers }),
-    receiptsSigned: new Counter({ name: "tideway_edge_receipts_signed_total", help: "Service receipts signed for requests carrying a nonce", registers }),
+    redemptions: new Counter({
+      name: "tideway_edge_redemptions_total",
+      help: "Redemption transactions, by result",
+      labelNames: ["result"],
+      registers,
+    }),
+    redeemedAmount: new Counter({
+      name: "tideway_edge_redeemed_edge_total",
+      help: "EDGE taken from escrow by confirmed redemptions",
+      registers,
+    }),
+    unredeemedAmount: new Gauge({
+      name: "tideway_edge_unredeemed_edge",
+      help: "EDGE owed by stored vouchers, not yet redeemed",
+      registers,
+    }),
+    receiptsSigned: new Counter({
+      name: "tideway_edge_receipts_signed_total",
+      help: "Service receipts signed for requests carrying a nonce",
+      registers,
+    }),
     usageEntries: new Counter({ name: "tideway_edge_usage_entries_total", help: "Usage-log entries written", registers }),
-    audits: new Counter({ name: "tideway_edge_audits_total", help: "Usage-log audits answered, by result", labelNames: ["result"], registers }),
+    audits: new Counter({
+      name: "tideway_edge_audits_total",
+      help: "Usage-log audits answered, by result",
+      labelNames: ["result"],
+      registers,
+    }),
     routerConnected: new Gauge({ name: "tideway_edge_router_connected", help: "1 while the router link is open", registers }),
   };
 }

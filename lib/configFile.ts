@@ -19,7 +19,12 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
  * A copy of `raw` with each set environment variable of `overrides` (name → dotted path) written
  * over it; paths in `numeric` are converted to numbers.
  */
-export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv, overrides: Readonly<Record<string, string>>, numeric: ReadonlySet<string> = new Set()): Record<string, unknown> {
+export function applyEnvOverrides(
+  raw: unknown,
+  env: NodeJS.ProcessEnv,
+  overrides: Readonly<Record<string, string>>,
+  numeric: ReadonlySet<string> = new Set(),
+): Record<string, unknown> {
   const merged = structuredClone(raw ?? {}) as Record<string, unknown>;
   for (const [name, dotted] of Object.entries(overrides)) {
     const value = env[name];

@@ -11,7 +11,10 @@ export const ERROR_CODE_PATTERN = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
  * `fallback` when nothing usable is left: for codes that come from elsewhere (an upstream server).
  */
 export function toErrorCode(text: string | null | undefined, fallback: string): string {
-  const code = (text ?? "").toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^[_0-9]+|_+$/g, "");
+  const code = (text ?? "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^[_0-9]+|_+$/g, "");
   return ERROR_CODE_PATTERN.test(code) ? code : fallback;
 }
 

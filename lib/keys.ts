@@ -76,7 +76,8 @@ export async function loadKey(options: LoadKeyOptions): Promise<SigningKey> {
   try {
     value = await hre.hooks.runHandlerChain("configurationVariables", "fetchValue", [configVariable(name)], async (_context, variable) => {
       const v = env[variable.name];
-      if (v === undefined || v === "") throw new SigningKeyError(`the Hardhat keystore has no entry ${name}: store it with \`npx hardhat keystore set ${name}\``);
+      if (v === undefined || v === "")
+        throw new SigningKeyError(`the Hardhat keystore has no entry ${name}: store it with \`npx hardhat keystore set ${name}\``);
       return v;
     });
   } catch (err) {

@@ -13,8 +13,14 @@ export function stopOnSignals(logger: Logger, close: () => Promise<void>, stoppi
     closing = true;
     logger.info({ signal }, stopping);
     close().then(
-      () => { logger.info("stopped"); process.exit(0); },
-      (err: unknown) => { logger.error({ err }, "stopped with an error"); process.exit(1); },
+      () => {
+        logger.info("stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, "stopped with an error");
+        process.exit(1);
+      },
     );
   };
   // A promise nobody handled is a bug to log, not a reason to drop the work in flight.

@@ -120,5 +120,8 @@ export function main(args: readonly string[]): number {
   return 0;
 }
 
-const invoked = process.argv[1] !== undefined && existsSync(process.argv[1]) && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+const invoked =
+  process.argv[1] !== undefined &&
+  existsSync(process.argv[1]) &&
+  realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
 if (invoked) process.exitCode = main(process.argv.slice(2));

@@ -104,7 +104,9 @@ async function check(name: string, cmd: string, args: string[]): Promise<boolean
  * would count the same tests twice.
  */
 function countTests(output: string): Tally | undefined {
-  const lines = stripAnsi(output).split("\n").map((l) => l.trim());
+  const lines = stripAnsi(output)
+    .split("\n")
+    .map((l) => l.trim());
   const combined = /^(\d+) (passing|failing|skipped|pending|todo) \(\d+ [a-z]+(, \d+ [a-z]+)*\)$/;
   const plain = /^(\d+) (passing|failing|pending)( \(\d+(ms|s|m|h)\))?$/;
   const pattern = lines.some((l) => combined.test(l)) ? combined : plain;
@@ -164,11 +166,21 @@ if (compiled) {
   // The CPU-bound work in two streams (these machines have two cores).
   const contracts = (async () => {
     rmSync("coverage", { recursive: true, force: true });
-    await suite("contracts: TypeScript tests (with coverage)", ["--config", "hardhat.coverage.config.ts", "test", "mocha", "--coverage", "--no-typechain", ...contractTsFiles]);
+    await suite("contracts: TypeScript tests (with coverage)", [
+      "--config",
+      "hardhat.coverage.config.ts",
+      "test",
+      "mocha",
+      "--coverage",
+      "--no-typechain",
+      ...contractTsFiles,
+    ]);
     if (existsSync("coverage/lcov.info")) {
       const cov = contractsLineCoverage();
       const ok = cov.percent >= COVERAGE_MIN_PERCENT;
-      console.log(`[test] line coverage of contracts/: ${cov.percent.toFixed(2)}% (${cov.hit}/${cov.found} lines), minimum ${COVERAGE_MIN_PERCENT}%`);
+      console.log(
+        `[test] line coverage of contracts/: ${cov.percent.toFixed(2)}% (${cov.hit}/${cov.found} lines), minimum ${COVERAGE_MIN_PERCENT}%`,
+      );
       record(`coverage >= ${COVERAGE_MIN_PERCENT}%`, 0, { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0 }, ok);
     } else {
       record("coverage report written", 0, { passed: 0, failed: 1, skipped: 0 }, false);
@@ -182,7 +194,10 @@ if (compiled) {
   await Promise.all([contracts, others, ...e2e]);
 }
 
-const total = results.reduce<Tally>((t, r) => ({ passed: t.passed + r.passed, failed: t.failed + r.failed, skipped: t.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
+const total = results.reduce<Tally>(
+  (t, r) => ({ passed: t.passed + r.passed, failed: t.failed + r.failed, skipped: t.skipped + r.skipped }),
+  { passed: 0, failed: 0, skipped: 0 },
+);
 const width = Math.max(...results.map((r) => r.name.length));
 console.log("\n[test] summary");
 for (const r of results) {

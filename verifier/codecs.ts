@@ -8,7 +8,8 @@ import { ATTESTATION_REQUEST_TYPES } from "../lib/protocol/verifierMessages.ts";
 import { domainKey } from "./consensus/observation.ts";
 
 const make = {
-  request: (domain: TypedDataDomain) => createTypedDataCodec({ domain, types: ATTESTATION_REQUEST_TYPES, primaryType: "AttestationRequest" }),
+  request: (domain: TypedDataDomain) =>
+    createTypedDataCodec({ domain, types: ATTESTATION_REQUEST_TYPES, primaryType: "AttestationRequest" }),
   fault: (domain: TypedDataDomain) => createTypedDataCodec({ domain, types: FAULT_ATTESTATION_TYPES, primaryType: "FaultAttestation" }),
 };
 const cache = new Map<string, unknown>();

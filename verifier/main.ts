@@ -21,8 +21,18 @@ const { config: configFile } = program.opts<{ config: string }>();
 try {
   const config = loadVerifierConfig(configFile);
   const logger = pino({ level: config.log.level, base: { service: "verifier", prefix: config.redis.prefix } });
-  const key = await loadKey({ envName: config.key.env, keystoreName: config.key.keystore, what: "the verifier's registered signing key", configField: `"key": { "keystore": … }` });
-  const payer = await loadKey({ envName: config.payer.key.env, keystoreName: config.payer.key.keystore, what: "the challenge payer's key (a funded account not linked to the verifier)", configField: `"payer": { "key": { "keystore": … } }` });
+  const key = await loadKey({
+    envName: config.key.env,
+    keystoreName: config.key.keystore,
+    what: "the verifier's registered signing key",
+    configField: `"key": { "keystore": … }`,
+  });
+  const payer = await loadKey({
+    envName: config.payer.key.env,
+    keystoreName: config.payer.key.keystore,
+    what: "the challenge payer's key (a funded account not linked to the verifier)",
+    configField: `"payer": { "key": { "keystore": … } }`,
+  });
   const verifier = await startVerifier({ config, key, payer, logger });
   stopOnSignals(logger, () => verifier.close(), "stopping: finishing running jobs");
 } catch (err) {

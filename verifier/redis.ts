@@ -16,7 +16,8 @@ export class UnsafeRedisError extends TidewayError {
 /** Options BullMQ needs for every connection it uses (workers block; they must not give up). */
 export function redisOptions(url: string): RedisOptions {
   const parsed = new URL(url);
-  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") throw new UnsafeRedisError(`redis url ${redactUrl(url)} must start with redis:// or rediss://`);
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
+    throw new UnsafeRedisError(`redis url ${redactUrl(url)} must start with redis:// or rediss://`);
   return {
     host: parsed.hostname,
     port: parsed.port === "" ? 6379 : Number(parsed.port),
@@ -58,11 +59,15 @@ export async function redisSafetyProblems(client: Redis): Promise<string[]> {
   const problems: string[] = [];
   const policy = infoField(memory, "maxmemory_policy");
   if (policy !== "noeviction") {
-    problems.push(`its eviction policy is ${policy ?? "unknown"}, which deletes jobs when memory runs out: set maxmemory-policy noeviction`);
+    problems.push(
+      `its eviction policy is ${policy ?? "unknown"}, which deletes jobs when memory runs out: set maxmemory-policy noeviction`,
+    );
   }
   const aof = infoField(persistence, "aof_enabled");
   if (aof !== "1") {
-    problems.push("its append-only file is off, so a restart loses every job since the last snapshot: set appendonly yes (appendfsync everysec)");
+    problems.push(
+      "its append-only file is off, so a restart loses every job since the last snapshot: set appendonly yes (appendfsync everysec)",
+    );
   }
   return problems;
 }

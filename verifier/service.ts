@@ -62,19 +62,37 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   const transport = options.transport ?? http(config.chain.rpcUrl, { retryCount: 3, timeout: 10_000 });
   const client = createPublicClient({ transport, cacheTime: 0 }) as PublicClient;
   const chainId = await client.getChainId();
-  const addresses: VerifierAddresses = config.chain.addresses ?? readProtocolAddresses(chainId, { contracts: ["token", "registry", "staking", "verifierSet", "settlement", "market"] });
+  const addresses: VerifierAddresses =
+    config.chain.addresses ??
+    readProtocolAddresses(chainId, { contracts: ["token", "registry", "staking", "verifierSet", "settlement", "market"] });
   const metrics = createVerifierMetrics();
   // Epochs after its end during which an epoch's rewards can be credited (fixed at deployment).
   const creditWindow = await client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "rewardCreditWindow" });
   const state = createVerifierState(redis, prefix);
   const view = createChainView({ client, addresses, confirmations: config.chain.confirmations, fromBlock: BigInt(config.chain.fromBlock) });
-  const walletFor = (account: LocalAccount) => createWalletClient({ account, transport }) as WalletClient<Transport, Chain | undefined, Account>;
+  const walletFor = (account: LocalAccount) =>
+    createWalletClient({ account, transport }) as WalletClient<Transport, Chain | undefined, Account>;
   const senderOptions = { redis, publicClient: client, confirmations: config.chain.confirmations + 1, bumpAfterMs: config.tx.bumpAfterMs };
-  const sender = createTxSender({ ...senderOptions, walletClient: walletFor(options.key.account), logger: componentLogger(logger, "tx-sender") });
-  const payerSender = createTxSender({ ...senderOptions, walletClient: walletFor(options.payer.account), logger: componentLogger(logger, "payer-tx-sender") });
+  const sender = createTxSender({
+    ...senderOptions,
+    walletClient: walletFor(options.key.account),
+    logger: componentLogger(logger, "tx-sender"),
+  });
+  const payerSender = createTxSender({
+    ...senderOptions,
+    walletClient: walletFor(options.payer.account),
+    logger: componentLogger(logger, "payer-tx-sender"),
+  });
 
   const ctx: VerifierContext = {
-    config, logger, metrics, state, client, chainId, addresses, view,
+    config,
+    logger,
+    metrics,
+    state,
+    client,
+    chainId,
+    addresses,
+    view,
     verifierDomain: verifierDomain(chainId, addresses.verifierSet),
     edgeDomain: edgeDomain(chainId, addresses.registry),
     marketDomain: marketDomain(chainId, addresses.market),
@@ -82,15 +100,25 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
     sender,
   };
   const funding = createPayerFunding({
-    client, addresses, payer: options.payer.account.address, sender: payerSender, config: config.payer,
-    fromBlock: BigInt(config.chain.fromBlock), logger: componentLogger(logger, "challenge-payer"),
+    client,
+    addresses,
+    payer: options.payer.account.address,
+    sender: payerSender,
+    config: config.payer,
+    fromBlock: BigInt(config.chain.fromBlock),
+    logger: componentLogger(logger, "challenge-payer"),
     onTx: (action, result) => metrics.submissions.inc({ action: `payer-${action}`, result }),
   });
   const reportPool = createReportPool();
   const buildReport = reportPool.buildReport.bind(reportPool);
   const challenges = createChallengeRunner({
-    redis, prefix, payerKey: options.payer.privateKey, marketDomain: ctx.marketDomain, edgeDomain: ctx.edgeDomain,
-    sessionFor: (model: string) => funding.existingSession(model), timeoutMs: config.challenges.timeoutMs,
+    redis,
+    prefix,
+    payerKey: options.payer.privateKey,
+    marketDomain: ctx.marketDomain,
+    edgeDomain: ctx.edgeDomain,
+    sessionFor: (model: string) => funding.existingSession(model),
+    timeoutMs: config.challenges.timeoutMs,
     resultsFor: (epoch: bigint, edgeId: bigint) => state.results(epoch, edgeId),
   });
 
@@ -101,18 +129,31 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   const workerOptions = { connection, prefix, lockDuration: 30_000, stalledInterval: 15_000, maxStalledCount: 3 };
   const workers = [
     new Worker("control", () => tick.run(), { ...workerOptions, concurrency: 1 }),
-    new Worker("challenges", createChallengeJob({ ctx, queues, challenges, currentEpoch }), { ...workerOptions, concurrency: config.challenges.concurrency }),
-    new Worker("epochs", createEpochJob({ ctx, redis, queues, buildReport, currentEpoch, creditWindow }), { ...workerOptions, concurrency: 4 }),
+    new Worker("challenges", createChallengeJob({ ctx, queues, challenges, currentEpoch }), {
+      ...workerOptions,
+      concurrency: config.challenges.concurrency,
+    }),
+    new Worker("epochs", createEpochJob({ ctx, redis, queues, buildReport, currentEpoch, creditWindow }), {
+      ...workerOptions,
+      concurrency: 4,
+    }),
   ];
   for (const worker of workers) {
     worker.on("failed", (job, err) => {
       if (job === undefined) return;
       const final = job.attemptsMade >= (job.opts.attempts ?? 1);
-      logger[final ? "error" : "info"]({ queue: worker.name, job: job.id, attempt: job.attemptsMade, err: err.message }, final ? "job failed for good" : "job failed; it will be retried");
+      logger[final ? "error" : "info"](
+        { queue: worker.name, job: job.id, attempt: job.attemptsMade, err: err.message },
+        final ? "job failed for good" : "job failed; it will be retried",
+      );
     });
     worker.on("error", (err) => logger.warn({ queue: worker.name, err: err.message }, "worker error (Redis?)"));
   }
-  await queues.control.upsertJobScheduler("tick", { every: config.chain.tickMs }, { name: "tick", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } });
+  await queues.control.upsertJobScheduler(
+    "tick",
+    { every: config.chain.tickMs },
+    { name: "tick", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+  );
 
   const api = buildApi({
     ctx,
@@ -137,7 +178,9 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
 
   let closed = false;
   return {
-    url, port, address: ctx.key.address,
+    url,
+    port,
+    address: ctx.key.address,
     async close() {
       if (closed) return;
       closed = true;

@@ -80,7 +80,13 @@ interface IComputeMarket {
         uint256 fee
     );
     /// @notice A voucher asked for `due` but escrow or budget allowed only `paid`.
-    event RedemptionShortfall(uint256 indexed sessionId, uint256 indexed edgeId, address indexed payer, uint256 due, uint256 paid);
+    event RedemptionShortfall(
+        uint256 indexed sessionId,
+        uint256 indexed edgeId,
+        address indexed payer,
+        uint256 due,
+        uint256 paid
+    );
     /// @notice `operator` sent its whole earnings balance, `amount`, to `to`.
     event EarningsWithdrawn(address indexed operator, address to, uint256 amount);
     event FeesBurned(uint256 amount);

@@ -52,7 +52,12 @@ interface IEdgeRegistry {
         bytes32 profileHash;
     }
 
-    event EdgeRegistered(uint256 indexed edgeId, address indexed operator, address indexed signingKey, EdgeProfile profile);
+    event EdgeRegistered(
+        uint256 indexed edgeId,
+        address indexed operator,
+        address indexed signingKey,
+        EdgeProfile profile
+    );
     event EdgeProfileUpdated(uint256 indexed edgeId, bytes32 profileHash, EdgeProfile profile);
     event SigningKeyRotated(uint256 indexed edgeId, address indexed previousKey, address indexed newKey);
     event EdgePaused(uint256 indexed edgeId);

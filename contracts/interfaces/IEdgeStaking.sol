@@ -68,8 +68,21 @@ interface IEdgeStaking is IEpochClock {
         JailPeriod
     }
 
-    event Bonded(uint256 indexed edgeId, address indexed account, uint256 amount, uint256 shares, uint256 activationEpoch);
-    event Unbonded(uint256 indexed edgeId, address indexed account, uint256 indexed index, uint256 amount, uint256 shares, uint256 withdrawableAt);
+    event Bonded(
+        uint256 indexed edgeId,
+        address indexed account,
+        uint256 amount,
+        uint256 shares,
+        uint256 activationEpoch
+    );
+    event Unbonded(
+        uint256 indexed edgeId,
+        address indexed account,
+        uint256 indexed index,
+        uint256 amount,
+        uint256 shares,
+        uint256 withdrawableAt
+    );
     event Withdrawn(uint256 indexed edgeId, address indexed account, uint256 indexed index, uint256 amount);
     event RewardCredited(uint256 indexed edgeId, uint256 indexed epoch, uint256 amount, uint256 commission);
     event RewardDeclined(uint256 indexed edgeId, uint256 indexed epoch, uint256 amount, DeclineReason reason);
@@ -228,7 +241,12 @@ interface IEdgeStaking is IEpochClock {
     /// @param fractionBps Fraction of the stake to slash, in (0, maxSlashBps].
     /// @param reporter Receives the part of the slashed tokens that is not burned; address(0) burns all.
     /// @return total Tokens slashed.
-    function slash(uint256 edgeId, uint256 faultEpoch, uint256 fractionBps, address reporter) external returns (uint256 total);
+    function slash(
+        uint256 edgeId,
+        uint256 faultEpoch,
+        uint256 fractionBps,
+        address reporter
+    ) external returns (uint256 total);
 
     // ---------------------------------------------------------------- governance
 
@@ -263,21 +281,24 @@ interface IEdgeStaking is IEpochClock {
 
     /// @notice Stake of `edgeId`: active (bonded) tokens, the part of it that earns, and the
     /// unbonding tokens that are still slashable.
-    function edgeStake(uint256 edgeId) external view returns (uint256 active, uint256 earning, uint256 unbondingSlashable);
+    function edgeStake(
+        uint256 edgeId
+    ) external view returns (uint256 active, uint256 earning, uint256 unbondingSlashable);
 
     /// @notice Stake of `account` in `edgeId`: earning tokens, tokens warming up and the epoch
     /// from which they earn, and accrued rewards not yet claimed.
-    function position(uint256 edgeId, address account)
-        external
-        view
-        returns (uint256 earning, uint256 warmingUp, uint256 activationEpoch, uint256 rewards);
+    function position(
+        uint256 edgeId,
+        address account
+    ) external view returns (uint256 earning, uint256 warmingUp, uint256 activationEpoch, uint256 rewards);
 
     /// @notice An unbonding entry: its current value (after slashes so far), when it can be
     /// withdrawn, and whether it still exists.
-    function unbonding(uint256 edgeId, address account, uint256 index)
-        external
-        view
-        returns (uint256 amount, uint256 withdrawableAt, bool exists);
+    function unbonding(
+        uint256 edgeId,
+        address account,
+        uint256 index
+    ) external view returns (uint256 amount, uint256 withdrawableAt, bool exists);
 
     /// @notice Number of unbonding entries `account` ever created in `edgeId` (indices 0..n-1).
     function unbondingCount(uint256 edgeId, address account) external view returns (uint256);

@@ -116,8 +116,20 @@ interface IEpochSettlement {
     event EpochResolved(uint256 indexed epoch, bytes32 root, uint256 totalWeight);
     event EpochFunded(uint256 indexed epoch, uint256 emission, uint256 inflation, uint256 bondingRate);
     event RewardClaimed(uint256 indexed epoch, uint256 indexed edgeId, uint256 reward, uint256 credited);
-    event FaultReported(uint256 indexed edgeId, uint256 indexed epoch, FaultKind kind, bytes32 evidenceHash, address reporter, uint256 slashed);
-    event EquivocationReported(uint256 indexed epoch, address indexed signer, address indexed reporter, uint256 slashed);
+    event FaultReported(
+        uint256 indexed edgeId,
+        uint256 indexed epoch,
+        FaultKind kind,
+        bytes32 evidenceHash,
+        address reporter,
+        uint256 slashed
+    );
+    event EquivocationReported(
+        uint256 indexed epoch,
+        address indexed signer,
+        address indexed reporter,
+        uint256 slashed
+    );
     event ParameterChanged(Parameter indexed parameter, uint256 oldValue, uint256 newValue);
 
     /// @notice A required address argument is zero.

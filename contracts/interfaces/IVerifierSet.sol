@@ -58,14 +58,27 @@ interface IVerifierSet {
         ReporterBps
     }
 
-    event VerifierRegistered(uint256 indexed verifierId, address indexed operator, address indexed signingKey, uint256 bond, string endpoint, VerifierStatus status);
+    event VerifierRegistered(
+        uint256 indexed verifierId,
+        address indexed operator,
+        address indexed signingKey,
+        uint256 bond,
+        string endpoint,
+        VerifierStatus status
+    );
     event VerifierApproved(uint256 indexed verifierId);
     event VerifierEndpointChanged(uint256 indexed verifierId, string endpoint);
     event VerifierKeyRotated(uint256 indexed verifierId, address indexed previousKey, address indexed newKey);
     event VerifierBondIncreased(uint256 indexed verifierId, uint256 amount, uint256 bond);
     event VerifierExitRequested(uint256 indexed verifierId, uint256 exitableAt);
     event VerifierBondWithdrawn(uint256 indexed verifierId, address to, uint256 amount);
-    event VerifierSlashed(uint256 indexed verifierId, address indexed reporter, uint256 amount, uint256 burned, uint256 reporterReward);
+    event VerifierSlashed(
+        uint256 indexed verifierId,
+        address indexed reporter,
+        uint256 amount,
+        uint256 burned,
+        uint256 reporterReward
+    );
     event VerifierRemoved(uint256 indexed verifierId);
     event TrustedPhaseChanged(bool trustedPhase);
     event ParameterChanged(Parameter indexed parameter, uint256 oldValue, uint256 newValue);
@@ -115,9 +128,12 @@ interface IVerifierSet {
     /// @param bond Tokens to bond, at least `minBond`.
     /// @param keySignature The key's EIP-712 signature of VerifierKeyClaim(caller, signingKey).
     /// @return verifierId The new verifier's id (ids start at 1).
-    function register(address signingKey, string calldata endpoint, uint256 bond, bytes calldata keySignature)
-        external
-        returns (uint256 verifierId);
+    function register(
+        address signingKey,
+        string calldata endpoint,
+        uint256 bond,
+        bytes calldata keySignature
+    ) external returns (uint256 verifierId);
 
     /// @notice Changes the endpoint. Only the verifier's operator. Emits {VerifierEndpointChanged}.
     function setEndpoint(uint256 verifierId, string calldata endpoint) external;

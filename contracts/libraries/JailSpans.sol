@@ -21,10 +21,13 @@ library JailSpans {
     /// @param cur The current epoch.
     /// @param creditWindow Epochs after its end during which an epoch's rewards can be credited.
     /// @return until When the edge may be unjailed.
-    function jail(StakePool.Pool storage self, uint256 faultEpoch, uint256 cur, uint256 jailPeriod, uint256 creditWindow)
-        internal
-        returns (uint256 until)
-    {
+    function jail(
+        StakePool.Pool storage self,
+        uint256 faultEpoch,
+        uint256 cur,
+        uint256 jailPeriod,
+        uint256 creditWindow
+    ) internal returns (uint256 until) {
         until = block.timestamp + jailPeriod;
         if (self.jailedUntil > until) until = self.jailedUntil;
         uint256 fromKey = faultEpoch + 1;

@@ -123,9 +123,13 @@ library StakePool {
     /// a third distinct epoch join the newer one, which then waits for the latest addition's
     /// warm-up: the shares it already held start earning later than their cohort (their rewards
     /// in between stay unpaid), never earlier.
-    function addYoung(Pool storage self, Position storage pos, uint256 shares, uint256 cur, uint256 creditWindow)
-        internal
-    {
+    function addYoung(
+        Pool storage self,
+        Position storage pos,
+        uint256 shares,
+        uint256 cur,
+        uint256 creditWindow
+    ) internal {
         uint256 young = pos.youngShares;
         if (young == 0 || pos.youngEpoch == cur) {
             pos.youngShares = uint112(young + shares);
@@ -138,7 +142,8 @@ library StakePool {
             // Every earlier cohort earns, so the key may move up to the current one in the same
             // write that marks this cohort as warming up: later touches this epoch skip the lookups.
             self.allActivated = false;
-            if (cur > creditWindow && cur - creditWindow > self.activatedKey) self.activatedKey = uint32(cur - creditWindow);
+            if (cur > creditWindow && cur - creditWindow > self.activatedKey)
+                self.activatedKey = uint32(cur - creditWindow);
         }
         self.joined.push(uint48(cur + 1), self.joined.latest() + uint208(shares));
     }
@@ -177,11 +182,13 @@ library StakePool {
     /// without touching the operator's position every time. The caller has activated the pool
     /// and checked that some shares earn.
     /// @return commission The operator's part of `amount`, rounded down.
-    function distribute(Pool storage self, uint256 amount, uint256 commissionBps, uint256 earning)
-        internal
-        returns (uint256 commission)
-    {
-        commission = amount * commissionBps / BPS;
+    function distribute(
+        Pool storage self,
+        uint256 amount,
+        uint256 commissionBps,
+        uint256 earning
+    ) internal returns (uint256 commission) {
+        commission = (amount * commissionBps) / BPS;
         self.accRewardPerShare += Math.mulDiv(amount - commission, ACC_SCALE, earning);
         if (commission != 0) self.commissionOwed += commission.toUint128();
     }
@@ -218,10 +225,11 @@ library StakePool {
     /// @return tokens Tokens they were worth.
     /// @return available The tokens the holder's earning shares were worth; when it is below
     /// `amount` (or zero for all) nothing is burned and the caller reverts.
-    function burnEarning(Pool storage self, Position storage pos, uint256 amount)
-        internal
-        returns (uint256 shares, uint256 tokens, uint256 available)
-    {
+    function burnEarning(
+        Pool storage self,
+        Position storage pos,
+        uint256 amount
+    ) internal returns (uint256 shares, uint256 tokens, uint256 available) {
         uint256 earning = pos.earningShares;
         uint256 poolTokens = self.tokens;
         uint256 poolShares = self.shares;
@@ -245,10 +253,12 @@ library StakePool {
     /// shares, withdrawable from `earliest` or from the maturity of earlier leaving shares,
     /// whichever is later.
     /// @return withdrawableAt When the whole leaving tranche may be withdrawn.
-    function addOperatorLeaving(Pool storage self, uint256 shares, uint256 tokens, uint256 earliest)
-        internal
-        returns (uint256 withdrawableAt)
-    {
+    function addOperatorLeaving(
+        Pool storage self,
+        uint256 shares,
+        uint256 tokens,
+        uint256 earliest
+    ) internal returns (uint256 withdrawableAt) {
         withdrawableAt = earliest;
         if (withdrawableAt < self.operatorLeavingUntil) withdrawableAt = self.operatorLeavingUntil;
         self.operatorLeavingShares += uint112(shares);
@@ -272,10 +282,12 @@ library StakePool {
     /// @notice Adds `tokens` to the pool's unbonding queue, normalised by the current Φ, maturing
     /// at `earliest` or at the latest maturity already queued, whichever is later (maturities
     /// never decrease, so the queue stays sorted when the delay is shortened).
-    function queueUnbonding(Pool storage self, uint256 edgeId, uint256 tokens, uint256 earliest)
-        internal
-        returns (uint256 withdrawableAt, uint256 normalized)
-    {
+    function queueUnbonding(
+        Pool storage self,
+        uint256 edgeId,
+        uint256 tokens,
+        uint256 earliest
+    ) internal returns (uint256 withdrawableAt, uint256 normalized) {
         uint256 phi = PHI_SCALE - self.unbondingLoss.latest();
         require(phi != 0, IEdgeStaking.StakingUnbondingExhausted(edgeId));
         normalized = Math.mulDiv(tokens, PHI_SCALE, phi);
@@ -290,10 +302,12 @@ library StakePool {
     /// @notice Takes `fractionBps` of the pool's active and live unbonding stake: first from the
     /// operator's earning shares (up to its first-loss share), the rest pro rata from the pool's
     /// tokens (all shares lose alike) and from unbonding entries (through Φ).
-    function slash(Pool storage self, Position storage op, uint256 fractionBps, uint256 firstLossBps)
-        internal
-        returns (SlashOutcome memory o)
-    {
+    function slash(
+        Pool storage self,
+        Position storage op,
+        uint256 fractionBps,
+        uint256 firstLossBps
+    ) internal returns (SlashOutcome memory o) {
         uint256 poolTokens = self.tokens;
         uint256 poolShares = self.shares;
         uint256 phi = PHI_SCALE - self.unbondingLoss.latest();
@@ -335,17 +349,17 @@ library StakePool {
     /// @notice Earning shares after activating what is due at `cur`, the new activation key (0
     /// when it does not move), whether any shares become earning and whether every cohort
     /// joined so far is then earning.
-    function pendingActivation(Pool storage self, uint256 cur, uint256 creditWindow)
-        internal
-        view
-        returns (uint256 earning, uint256 newKey, bool activated, bool all)
-    {
+    function pendingActivation(
+        Pool storage self,
+        uint256 cur,
+        uint256 creditWindow
+    ) internal view returns (uint256 earning, uint256 newKey, bool activated, bool all) {
         earning = self.earningShares;
         if (cur <= creditWindow || self.allActivated) return (earning, 0, false, false);
         uint256 key = cur - creditWindow;
         uint256 oldKey = self.activatedKey;
         if (key <= oldKey) return (earning, 0, false, false);
-        (, uint48 lastJoinKey,) = self.joined.latestCheckpoint();
+        (, uint48 lastJoinKey, ) = self.joined.latestCheckpoint();
         // Nothing warming up: advance the key once and skip the lookups from then on (a pool
         // nobody ever joined is left untouched).
         if (lastJoinKey <= oldKey) return lastJoinKey == 0 ? (earning, 0, false, false) : (earning, key, false, true);
@@ -355,11 +369,12 @@ library StakePool {
 
     /// @notice Rewards of `shares` of the cohort of `epoch` from the index at which the pool
     /// activated that cohort up to `acc`.
-    function earnedSinceActivation(Pool storage self, uint256 shares, uint256 epoch, uint256 acc)
-        internal
-        view
-        returns (uint256)
-    {
+    function earnedSinceActivation(
+        Pool storage self,
+        uint256 shares,
+        uint256 epoch,
+        uint256 acc
+    ) internal view returns (uint256) {
         return Math.mulDiv(shares, acc - self.activations.lowerLookup(uint48(epoch + 1)), ACC_SCALE);
     }
 
@@ -409,7 +424,7 @@ library StakePool {
         uint256 burnable = uint256(op.earningShares) + leavingShares;
         if (total == 0 || firstLossBps == 0 || burnable == 0) return 0;
         uint256 bond = toTokens(burnable + op.youngShares + op.laterShares, poolTokens, poolShares);
-        uint256 cap = Math.min(bond * firstLossBps / BPS, toTokens(burnable, poolTokens, poolShares));
+        uint256 cap = Math.min((bond * firstLossBps) / BPS, toTokens(burnable, poolTokens, poolShares));
         return Math.min(total, cap);
     }
 }

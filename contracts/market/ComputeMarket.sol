@@ -41,7 +41,9 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
     /// @notice EIP-712 type hash of {IComputeMarket-Voucher}.
     // The type string is hashed at compile time (a constant), so its length costs no gas.
     // solhint-disable-next-line gas-small-strings
-    bytes32 public constant VOUCHER_TYPEHASH = keccak256("Voucher(address payer,uint256 edgeId,uint256 sessionId,uint256 cumulativeAmount,uint256 expiry)");
+    bytes32 public constant VOUCHER_TYPEHASH = keccak256(
+        "Voucher(address payer,uint256 edgeId,uint256 sessionId,uint256 cumulativeAmount,uint256 expiry)"
+    );
 
     /// @notice Highest protocol fee: 20% of each redemption.
     uint256 public constant MAX_FEE_BPS = 2_000;
@@ -76,9 +78,13 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
     /// @param admin Receives DEFAULT_ADMIN_ROLE and GOVERNANCE_ROLE (handed to the timelock later).
     /// @param feeBps_ Protocol fee in bps of each redemption, at most MAX_FEE_BPS.
     /// @param thawingPeriod_ Seconds between thaw and withdraw, in [MIN_THAWING_PERIOD, MAX_THAWING_PERIOD].
-    constructor(IEdgeToken token_, IEdgeRegistry registry_, address admin, uint256 feeBps_, uint256 thawingPeriod_)
-        EIP712("Tideway ComputeMarket", "1")
-    {
+    constructor(
+        IEdgeToken token_,
+        IEdgeRegistry registry_,
+        address admin,
+        uint256 feeBps_,
+        uint256 thawingPeriod_
+    ) EIP712("Tideway ComputeMarket", "1") {
         require(
             address(token_) != address(0) && address(registry_) != address(0) && admin != address(0),
             MarketZeroAddress()
@@ -157,8 +163,13 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
         // ids start at 1, so session 0 (payer 0) is "unknown"; 2^64 sessions will not be reached.
         sessionId = ++_sessionCount;
         // The model is only emitted: edges learn it from the event, nothing on chain reads it.
-        _sessions[sessionId] =
-            Session({payer: msg.sender, budget: uint96(budget), spent: 0, expiry: expiry40, closed: false});
+        _sessions[sessionId] = Session({
+            payer: msg.sender,
+            budget: uint96(budget),
+            spent: 0,
+            expiry: expiry40,
+            closed: false
+        });
         emit SessionOpened(sessionId, msg.sender, model, budget, expiry);
     }
 
@@ -182,11 +193,10 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
     }
 
     /// @inheritdoc IComputeMarket
-    function redeemMany(Voucher[] calldata vouchers, bytes[] calldata signatures)
-        external
-        nonReentrant
-        returns (uint256 paid)
-    {
+    function redeemMany(
+        Voucher[] calldata vouchers,
+        bytes[] calldata signatures
+    ) external nonReentrant returns (uint256 paid) {
         uint256 n = vouchers.length;
         require(n == signatures.length, MarketLengthMismatch(n, signatures.length));
         for (uint256 i; i < n; ++i) {
@@ -295,7 +305,7 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
         require(signer == payer || _authorized[payer][signer], MarketUnauthorizedSigner(payer, signer));
 
         uint256 edgeId = v.edgeId;
-        (address operator,) = registry.operatorAndState(edgeId);
+        (address operator, ) = registry.operatorAndState(edgeId);
         require(operator != address(0), MarketUnknownEdge(edgeId));
 
         uint256 already = _redeemed[sessionId][edgeId];
@@ -325,7 +335,7 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
             _redeemed[v.sessionId][v.edgeId] = already + paid;
             s.spent += uint96(paid); // paid <= budget - spent
             _escrows[payer].balance = uint96(balance - paid); // paid <= balance
-            fee = paid * _feeBps / _BPS; // rounded down: the edge keeps the dust
+            fee = (paid * _feeBps) / _BPS; // rounded down: the edge keeps the dust
             if (fee != 0) _pendingFees += uint128(fee);
             // Credited, not transferred: see withdrawEarnings. fee < paid since
             // feeBps <= MAX_FEE_BPS < 10_000, so the credit is never 0 here.

@@ -20,7 +20,9 @@ contract EdgeRegistry is IEdgeRegistry, AccessControl, EIP712 {
     /// see {IEdgeRegistry-signingKeyClaimDigest}.
     // The type string is hashed at compile time (a constant), so its length costs no gas.
     // solhint-disable-next-line gas-small-strings
-    bytes32 public constant SIGNING_KEY_CLAIM_TYPEHASH = keccak256("SigningKeyClaim(address operator,address signingKey)");
+    bytes32 public constant SIGNING_KEY_CLAIM_TYPEHASH = keccak256(
+        "SigningKeyClaim(address operator,address signingKey)"
+    );
 
     // Packed in one slot: the counter is written on every registration, the flag read on it.
     uint248 private _edgeCount;
@@ -79,7 +81,11 @@ contract EdgeRegistry is IEdgeRegistry, AccessControl, EIP712 {
     }
 
     /// @inheritdoc IEdgeRegistry
-    function rotateSigningKey(uint256 edgeId, address newKey, bytes calldata keySignature) external onlyOperator(edgeId) {
+    function rotateSigningKey(
+        uint256 edgeId,
+        address newKey,
+        bytes calldata keySignature
+    ) external onlyOperator(edgeId) {
         Edge storage e = _edges[edgeId];
         _requireNotExiting(edgeId, e.state);
         _claimSigningKey(newKey, edgeId, keySignature);

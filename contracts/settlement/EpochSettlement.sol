@@ -29,11 +29,13 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
 
     // solhint-disable gas-small-strings
     /// @notice EIP-712 type hash of {EpochAttestation}.
-    bytes32 public constant EPOCH_ATTESTATION_TYPEHASH =
-        keccak256("EpochAttestation(uint256 epoch,bytes32 root,uint256 totalWeight)");
+    bytes32 public constant EPOCH_ATTESTATION_TYPEHASH = keccak256(
+        "EpochAttestation(uint256 epoch,bytes32 root,uint256 totalWeight)"
+    );
     /// @notice EIP-712 type hash of {FaultAttestation}.
-    bytes32 public constant FAULT_ATTESTATION_TYPEHASH =
-        keccak256("FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)");
+    bytes32 public constant FAULT_ATTESTATION_TYPEHASH = keccak256(
+        "FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)"
+    );
     // solhint-enable gas-small-strings
 
     /// @notice Quality 1 (100%) in leaves.
@@ -86,8 +88,10 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         uint16[FAULT_KINDS] memory faultSlashBps_
     ) {
         require(
-            address(token_) != address(0) && address(staking_) != address(0) && address(verifiers_) != address(0)
-                && admin != address(0),
+            address(token_) != address(0) &&
+                address(staking_) != address(0) &&
+                address(verifiers_) != address(0) &&
+                admin != address(0),
             SettlementZeroAddress()
         );
         token = token_;
@@ -100,7 +104,10 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         _setInflationStep(initial.inflationStep);
         _setTargetBondingRate(initial.targetBondingRate);
         _checkBounds(Parameter.MinInflation, initialInflation, initial.minInflation, initial.maxInflation);
-        _inflation = InflationState({rate: uint64(initialInflation), lastAdjustedEpoch: uint64(staking_.currentEpoch())});
+        _inflation = InflationState({
+            rate: uint64(initialInflation),
+            lastAdjustedEpoch: uint64(staking_.currentEpoch())
+        });
         for (uint256 kind; kind < FAULT_KINDS; ++kind) _setFaultSlashBps(FaultKind(kind), faultSlashBps_[kind]);
         // Emission is deposited into the staking reserve, which pulls it: approve once, for good
         // (EdgeToken does not decrease an infinite allowance).
@@ -148,7 +155,10 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     }
 
     /// @inheritdoc IEpochSettlement
-    function claim(EpochAttestation calldata settled, Claim calldata claim_) external nonReentrant returns (uint256 credited) {
+    function claim(
+        EpochAttestation calldata settled,
+        Claim calldata claim_
+    ) external nonReentrant returns (uint256 credited) {
         EpochFunds memory funds = _openForClaims(settled);
         uint256 reward;
         (reward, credited) = _claimOne(settled, funds.emission, funds.emission - funds.claimed, claim_);
@@ -156,16 +166,20 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     }
 
     /// @inheritdoc IEpochSettlement
-    function claimMany(EpochAttestation calldata settled, Claim[] calldata claims)
-        external
-        nonReentrant
-        returns (uint256 credited)
-    {
+    function claimMany(
+        EpochAttestation calldata settled,
+        Claim[] calldata claims
+    ) external nonReentrant returns (uint256 credited) {
         require(claims.length != 0, SettlementNothingToClaim(settled.epoch));
         EpochFunds memory funds = _openForClaims(settled);
         uint256 claimedSoFar = funds.claimed;
         for (uint256 i; i < claims.length; ++i) {
-            (uint256 reward, uint256 paid) = _claimOne(settled, funds.emission, funds.emission - claimedSoFar, claims[i]);
+            (uint256 reward, uint256 paid) = _claimOne(
+                settled,
+                funds.emission,
+                funds.emission - claimedSoFar,
+                claims[i]
+            );
             claimedSoFar += reward;
             credited += paid;
         }
@@ -173,11 +187,10 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     }
 
     /// @inheritdoc IEpochSettlement
-    function reportFault(FaultAttestation calldata fault, bytes calldata signatures)
-        external
-        nonReentrant
-        returns (uint256 slashed)
-    {
+    function reportFault(
+        FaultAttestation calldata fault,
+        bytes calldata signatures
+    ) external nonReentrant returns (uint256 slashed) {
         require(fault.kind < FAULT_KINDS, SettlementUnknownFaultKind(fault.kind));
         BitMaps.BitMap storage faults = _faults[fault.edgeId];
         require(!faults.get(fault.epoch), SettlementFaultAlreadyReported(fault.edgeId, fault.epoch));
@@ -333,17 +346,22 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         uint256 epoch = settled.epoch;
         EpochRecord storage record = _epochs[epoch];
         _requireFinal(epoch, record);
-        require(record.commitment == commitmentOf(settled.root, settled.totalWeight), SettlementWrongAttestation(epoch));
+        require(
+            record.commitment == commitmentOf(settled.root, settled.totalWeight),
+            SettlementWrongAttestation(epoch)
+        );
         funds = _funds[epoch];
         if (!funds.funded) funds.emission = uint128(_fund(epoch));
     }
 
     /// @dev Verifies one leaf and credits its reward; returns the reward counted against the
     /// emission and what the staking pool accepted (0 when it declined: jailed or no stake).
-    function _claimOne(EpochAttestation calldata settled, uint256 emission, uint256 remaining, Claim calldata c)
-        private
-        returns (uint256 reward, uint256 credited)
-    {
+    function _claimOne(
+        EpochAttestation calldata settled,
+        uint256 emission,
+        uint256 remaining,
+        Claim calldata c
+    ) private returns (uint256 reward, uint256 credited) {
         uint256 epoch = settled.epoch;
         require(c.quality <= QUALITY_ONE, SettlementQualityOutOfRange(c.quality));
         require(
@@ -379,11 +397,9 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     /// @dev Emission of `epoch` under the rate it would be funded at. The rate moves one step per
     /// epoch since it last moved (none for an epoch funded after a later one), up while the
     /// bonding rate is below target and down while above, within the bounds.
-    function _emission(uint256 epoch)
-        private
-        view
-        returns (uint256 emission, uint256 rate, uint256 bondingRate, bool adjusted)
-    {
+    function _emission(
+        uint256 epoch
+    ) private view returns (uint256 emission, uint256 rate, uint256 bondingRate, bool adjusted) {
         Parameters memory p = _params;
         InflationState memory s = _inflation;
         uint256 supply = token.totalSupply();
@@ -395,7 +411,8 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
             uint256 steps = Math.min(epoch - s.lastAdjustedEpoch, MAX_INFLATION / Math.max(p.inflationStep, 1) + 1);
             uint256 delta = steps * p.inflationStep;
             if (bondingRate < p.targetBondingRate) rate = Math.min(rate + delta, p.maxInflation);
-            else if (bondingRate > p.targetBondingRate) rate = rate > p.minInflation + delta ? rate - delta : p.minInflation;
+            else if (bondingRate > p.targetBondingRate)
+                rate = rate > p.minInflation + delta ? rate - delta : p.minInflation;
         }
         uint256 length = staking.epochStartTime(epoch + 1) - staking.epochStartTime(epoch);
         emission = Math.mulDiv(supply, rate * length, RATE_ONE * YEAR);
@@ -407,8 +424,9 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
 
     function _isFinal(EpochRecord storage record) private view returns (bool) {
         EpochState state = record.state;
-        return (state == EpochState.Pending && block.timestamp >= record.finalAt)
-            || (state == EpochState.Resolved && record.commitment != 0);
+        return
+            (state == EpochState.Pending && block.timestamp >= record.finalAt) ||
+            (state == EpochState.Resolved && record.commitment != 0);
     }
 
     function _attestationHash(EpochAttestation calldata a) private pure returns (bytes32) {

@@ -62,8 +62,8 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
 
     mapping(uint256 edgeId => StakePool.Pool) private _pools;
     mapping(uint256 edgeId => mapping(address account => StakePool.Position)) private _positions;
-    mapping(uint256 edgeId => mapping(address account => mapping(uint256 index => StakePool.UnbondingEntry))) private
-        _unbondings;
+    mapping(uint256 edgeId => mapping(address account => mapping(uint256 index => StakePool.UnbondingEntry)))
+        private _unbondings;
 
     /// @param token_ The staked token.
     /// @param registry_ The edge registry.
@@ -83,7 +83,10 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         uint256 creditWindow,
         Parameters memory initial
     ) EpochClock(genesis, epochLength_) {
-        require(address(token_) != address(0) && address(registry_) != address(0) && admin != address(0), StakingZeroAddress());
+        require(
+            address(token_) != address(0) && address(registry_) != address(0) && admin != address(0),
+            StakingZeroAddress()
+        );
         require(creditWindow != 0 && creditWindow <= MAX_CREDIT_WINDOW, StakingCreditWindowOutOfBounds(creditWindow));
         token = token_;
         registry = registry_;
@@ -122,7 +125,10 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         (uint256 shares, uint256 tokens, uint256 available) = p.burnEarning(pos, amount);
         if (shares == 0) {
             // Say when the stake will be free if that is what is missing.
-            require(pos.youngShares == 0, StakingStillWarmingUp(edgeId, msg.sender, pos.youngEpoch + _creditWindow + 1));
+            require(
+                pos.youngShares == 0,
+                StakingStillWarmingUp(edgeId, msg.sender, pos.youngEpoch + _creditWindow + 1)
+            );
             revert StakingInsufficientEarningStake(amount, available);
         }
         // Slashable until the delay has passed, counted from the end of this epoch, the last one
@@ -141,8 +147,10 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
             (withdrawableAt, normalized) = p.queueUnbonding(edgeId, tokens, withdrawableAt);
             index = pos.unbondCount;
             pos.unbondCount = uint64(index + 1);
-            _unbondings[edgeId][msg.sender][index] =
-                StakePool.UnbondingEntry({withdrawableAt: uint48(withdrawableAt), normalized: uint208(normalized)});
+            _unbondings[edgeId][msg.sender][index] = StakePool.UnbondingEntry({
+                withdrawableAt: uint48(withdrawableAt),
+                normalized: uint208(normalized)
+            });
             _totalActive -= uint128(tokens);
             _totalUnbonding += uint128(tokens);
         }
@@ -235,11 +243,11 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
     }
 
     /// @inheritdoc IEdgeStaking
-    function creditReward(uint256 edgeId, uint256 epoch, uint256 amount)
-        external
-        onlyRole(REWARD_CREDITOR_ROLE)
-        returns (uint256 credited)
-    {
+    function creditReward(
+        uint256 edgeId,
+        uint256 epoch,
+        uint256 amount
+    ) external onlyRole(REWARD_CREDITOR_ROLE) returns (uint256 credited) {
         require(amount != 0, StakingZeroAmount());
         uint256 cur = currentEpoch();
         require(epoch < cur, StakingEpochNotEnded(epoch, cur));
@@ -266,12 +274,12 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
     }
 
     /// @inheritdoc IEdgeStaking
-    function slash(uint256 edgeId, uint256 faultEpoch, uint256 fractionBps, address reporter)
-        external
-        onlyRole(SLASHER_ROLE)
-        nonReentrant
-        returns (uint256 total)
-    {
+    function slash(
+        uint256 edgeId,
+        uint256 faultEpoch,
+        uint256 fractionBps,
+        address reporter
+    ) external onlyRole(SLASHER_ROLE) nonReentrant returns (uint256 total) {
         Parameters memory params = _params;
         require(
             fractionBps != 0 && fractionBps <= params.maxSlashBps,
@@ -360,37 +368,34 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
 
     /// @inheritdoc IEdgeStaking
     function selfBond(uint256 edgeId) public view returns (uint256) {
-        (address operator,) = _edgeOf(edgeId);
+        (address operator, ) = _edgeOf(edgeId);
         StakePool.Position storage op = _positions[edgeId][operator];
         return _pools[edgeId].sharesValue(uint256(op.earningShares) + op.youngShares + op.laterShares);
     }
 
     /// @inheritdoc IEdgeStaking
-    function edgeStake(uint256 edgeId)
-        external
-        view
-        returns (uint256 active, uint256 earning, uint256 unbondingSlashable)
-    {
+    function edgeStake(
+        uint256 edgeId
+    ) external view returns (uint256 active, uint256 earning, uint256 unbondingSlashable) {
         StakePool.Pool storage p = _pools[edgeId];
-        (uint256 earningShares,,,) = p.pendingActivation(currentEpoch(), _creditWindow);
+        (uint256 earningShares, , , ) = p.pendingActivation(currentEpoch(), _creditWindow);
         active = p.tokens;
         earning = p.sharesValue(earningShares);
         unbondingSlashable = p.unbondingSlashable();
     }
 
     /// @inheritdoc IEdgeStaking
-    function position(uint256 edgeId, address account)
-        external
-        view
-        returns (uint256 earning, uint256 warmingUp, uint256 activationEpoch, uint256 rewards)
-    {
+    function position(
+        uint256 edgeId,
+        address account
+    ) external view returns (uint256 earning, uint256 warmingUp, uint256 activationEpoch, uint256 rewards) {
         StakePool.Pool storage p = _pools[edgeId];
         StakePool.Position storage pos = _positions[edgeId][account];
         uint256 acc = p.accRewardPerShare;
         uint256 m = pos.earningShares;
         rewards = pos.rewards + Math.mulDiv(m, acc - pos.accPaid, StakePool.ACC_SCALE);
         if (p.commissionOwed != 0) {
-            (address operator,) = _edgeOf(edgeId);
+            (address operator, ) = _edgeOf(edgeId);
             if (account == operator) rewards += p.commissionOwed;
         }
         uint256 youngestWarming; // epoch of the oldest tranche still warming up, if any
@@ -417,14 +422,14 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
     }
 
     /// @inheritdoc IEdgeStaking
-    function unbonding(uint256 edgeId, address account, uint256 index)
-        external
-        view
-        returns (uint256 amount, uint256 withdrawableAt, bool exists)
-    {
+    function unbonding(
+        uint256 edgeId,
+        address account,
+        uint256 index
+    ) external view returns (uint256 amount, uint256 withdrawableAt, bool exists) {
         StakePool.Pool storage p = _pools[edgeId];
         if (index == OPERATOR_UNBONDING_INDEX) {
-            (address operator,) = _edgeOf(edgeId);
+            (address operator, ) = _edgeOf(edgeId);
             if (account != operator || p.operatorLeavingShares == 0) return (0, 0, false);
             return (p.sharesValue(p.operatorLeavingShares), p.operatorLeavingUntil, true);
         }
@@ -561,7 +566,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
 
     /// @dev The edge's operator; reverts for an unknown edge.
     function _operatorOf(uint256 edgeId) private view returns (address operator) {
-        (operator,) = _knownEdge(edgeId);
+        (operator, ) = _knownEdge(edgeId);
     }
 
     function _requireOperator(uint256 edgeId) private view returns (IEdgeRegistry.EdgeState state) {

@@ -32,7 +32,14 @@ abstract contract EpochClock is IEpochClock {
         uint256 start = genesis == 0 ? block.timestamp : genesis;
         require(start <= block.timestamp, EpochClockGenesisInFuture(start, block.timestamp));
         _checkLength(length);
-        _clock = ClockState({aEpoch: 0, aTime: uint40(start), aLength: uint32(length), nEpoch: 0, nTime: 0, nLength: 0});
+        _clock = ClockState({
+            aEpoch: 0,
+            aTime: uint40(start),
+            aLength: uint32(length),
+            nEpoch: 0,
+            nTime: 0,
+            nLength: 0
+        });
         emit EpochLengthScheduled(0, start, length);
     }
 

@@ -23,10 +23,11 @@ contract EdgeToken is IEdgeToken, ERC20, ERC20Burnable, ERC20Permit, ERC20Votes,
     /// @param treasury Receives `initialSupply`.
     /// @param initialSupply Tokens minted at deployment, in wei.
     /// @param admin Receives DEFAULT_ADMIN_ROLE and GOVERNANCE_ROLE (handed to the timelock later).
-    constructor(address treasury, uint256 initialSupply, address admin)
-        ERC20("Tideway Edge", "EDGE")
-        ERC20Permit("Tideway Edge")
-    {
+    constructor(
+        address treasury,
+        uint256 initialSupply,
+        address admin
+    ) ERC20("Tideway Edge", "EDGE") ERC20Permit("Tideway Edge") {
         require(treasury != address(0) && admin != address(0), EdgeTokenZeroAddress());
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(GOVERNANCE_ROLE, admin);

@@ -23,7 +23,9 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
 
     /// @notice EIP-712 type hash of the struct a signing key signs to be claimed by `operator`.
     // solhint-disable-next-line gas-small-strings
-    bytes32 public constant VERIFIER_KEY_CLAIM_TYPEHASH = keccak256("VerifierKeyClaim(address operator,address signingKey)");
+    bytes32 public constant VERIFIER_KEY_CLAIM_TYPEHASH = keccak256(
+        "VerifierKeyClaim(address operator,address signingKey)"
+    );
 
     uint256 private constant BPS = 10_000;
     uint256 private constant SIGNATURE_LENGTH = 65;
@@ -59,9 +61,12 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
     /// @param admin Receives DEFAULT_ADMIN_ROLE and GOVERNANCE_ROLE (handed to the timelock).
     /// @param trustedPhase_ Whether registration starts out needing governance approval.
     /// @param initial Initial parameters, each within its setter's bounds.
-    constructor(IEdgeToken token_, address admin, bool trustedPhase_, Parameters memory initial)
-        EIP712("Tideway Verifiers", "1")
-    {
+    constructor(
+        IEdgeToken token_,
+        address admin,
+        bool trustedPhase_,
+        Parameters memory initial
+    ) EIP712("Tideway Verifiers", "1") {
         require(address(token_) != address(0) && admin != address(0), VerifierSetZeroAddress());
         token = token_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
@@ -78,11 +83,12 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
     // =========================================================== verifier operators
 
     /// @inheritdoc IVerifierSet
-    function register(address signingKey, string calldata endpoint, uint256 bond, bytes calldata keySignature)
-        external
-        nonReentrant
-        returns (uint256 verifierId)
-    {
+    function register(
+        address signingKey,
+        string calldata endpoint,
+        uint256 bond,
+        bytes calldata keySignature
+    ) external nonReentrant returns (uint256 verifierId) {
         require(bytes(endpoint).length != 0, VerifierSetEmptyEndpoint());
         uint256 minBond = _params.minBond;
         require(bond >= minBond, VerifierSetBondTooLow(bond, minBond));
@@ -110,10 +116,11 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
     }
 
     /// @inheritdoc IVerifierSet
-    function rotateSigningKey(uint256 verifierId, address newKey, bytes calldata keySignature)
-        external
-        onlyOperator(verifierId)
-    {
+    function rotateSigningKey(
+        uint256 verifierId,
+        address newKey,
+        bytes calldata keySignature
+    ) external onlyOperator(verifierId) {
         Verifier storage v = _verifiers[verifierId];
         _requireInService(verifierId, v.status);
         _claimKey(newKey, verifierId, keySignature);
@@ -142,12 +149,18 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
     }
 
     /// @inheritdoc IVerifierSet
-    function withdrawBond(uint256 verifierId, address to) external onlyOperator(verifierId) nonReentrant returns (uint256 amount) {
+    function withdrawBond(
+        uint256 verifierId,
+        address to
+    ) external onlyOperator(verifierId) nonReentrant returns (uint256 amount) {
         require(to != address(0), VerifierSetZeroAddress());
         Verifier storage v = _verifiers[verifierId];
         VerifierStatus status = v.status;
         // An ejected verifier may take back what its slash left, after the same delay.
-        require(status == VerifierStatus.Exiting || status == VerifierStatus.Ejected, VerifierSetWrongStatus(verifierId, status));
+        require(
+            status == VerifierStatus.Exiting || status == VerifierStatus.Ejected,
+            VerifierSetWrongStatus(verifierId, status)
+        );
         require(block.timestamp >= v.exitableAt, VerifierSetExitNotReady(verifierId, v.exitableAt));
         amount = v.bond;
         // An ejected verifier stays Ejected (its record says why it left), so a second call is
@@ -162,7 +175,10 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
     // =========================================================== consumers
 
     /// @inheritdoc IVerifierSet
-    function slash(address signer, address reporter) external onlyRole(SLASHER_ROLE) nonReentrant returns (uint256 amount) {
+    function slash(
+        address signer,
+        address reporter
+    ) external onlyRole(SLASHER_ROLE) nonReentrant returns (uint256 amount) {
         uint256 verifierId = _signers[signer].verifierId;
         require(verifierId != 0, VerifierSetUnknownSigner(signer));
         Verifier storage v = _verifiers[verifierId];
@@ -173,8 +189,8 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
         );
         Parameters memory params = _params;
         uint256 bond = v.bond;
-        amount = bond * params.slashBps / BPS;
-        uint256 reporterReward = amount * params.reporterBps / BPS;
+        amount = (bond * params.slashBps) / BPS;
+        uint256 reporterReward = (amount * params.reporterBps) / BPS;
         v.bond = uint96(bond - amount);
         v.status = VerifierStatus.Ejected;
         v.exitableAt = uint40(block.timestamp + params.exitDelay);
@@ -196,8 +212,10 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
         address previous;
         for (uint256 i; i < signers; ++i) {
             uint256 offset = i * SIGNATURE_LENGTH;
-            (address signer, ECDSA.RecoverError err, ) =
-                ECDSA.tryRecoverCalldata(digest, signatures[offset:offset + SIGNATURE_LENGTH]);
+            (address signer, ECDSA.RecoverError err, ) = ECDSA.tryRecoverCalldata(
+                digest,
+                signatures[offset:offset + SIGNATURE_LENGTH]
+            );
             require(err == ECDSA.RecoverError.NoError, VerifierSetInvalidSignature(i));
             require(signer > previous, VerifierSetSignersNotAscending(i, signer));
             require(_signers[signer].counts, VerifierSetNotActiveVerifier(i, signer));

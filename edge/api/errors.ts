@@ -9,7 +9,14 @@ import { errorEnvelope, HttpError } from "../../lib/http/errors.ts";
 import type { ErrorEnvelope } from "../../lib/http/errors.ts";
 
 /** OpenAI's error `type`s we use. */
-export type OpenAIErrorType = "invalid_request_error" | "authentication_error" | "payment_required" | "rate_limit_error" | "not_found_error" | "server_error" | "upstream_error";
+export type OpenAIErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "payment_required"
+  | "rate_limit_error"
+  | "not_found_error"
+  | "server_error"
+  | "upstream_error";
 
 /** An error answered to the client as-is. */
 export class ApiError extends HttpError {
@@ -18,9 +25,17 @@ export class ApiError extends HttpError {
   readonly param: string | null;
   readonly extra: Record<string, string>;
   readonly headers: Record<string, string>;
-  constructor(status: number, type: OpenAIErrorType, message: string, options: { code?: string; param?: string; extra?: Record<string, string>; headers?: Record<string, string>; cause?: unknown } = {}) {
+  constructor(
+    status: number,
+    type: OpenAIErrorType,
+    message: string,
+    options: { code?: string; param?: string; extra?: Record<string, string>; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
     // Codes from an upstream server are made snake_case like ours; the type stands in for none.
-    super(status, toErrorCode(options.code, type), message, { details: { ...(options.param === undefined ? {} : { param: options.param }), ...options.extra }, cause: options.cause });
+    super(status, toErrorCode(options.code, type), message, {
+      details: { ...(options.param === undefined ? {} : { param: options.param }), ...options.extra },
+      cause: options.cause,
+    });
     this.type = type;
     this.param = options.param ?? null;
     this.extra = options.extra ?? {};
@@ -45,4 +60,7 @@ export const badRequest = (message: string, param?: string, code = "invalid_requ
   new ApiError(400, "invalid_request_error", message, { param, code });
 
 export const modelNotFound = (model: string, available: readonly string[]) =>
-  new ApiError(404, "not_found_error", `The model \`${model}\` does not exist on this edge. Available: ${available.join(", ")}`, { param: "model", code: "model_not_found" });
+  new ApiError(404, "not_found_error", `The model \`${model}\` does not exist on this edge. Available: ${available.join(", ")}`, {
+    param: "model",
+    code: "model_not_found",
+  });

@@ -37,7 +37,12 @@ export interface Limiter {
   saturation(): number;
 }
 
-export function createLimiter(options: { maxConcurrent: number; maxQueue: number; queueTimeoutMs: number; averageServiceMs: () => number }): Limiter {
+export function createLimiter(options: {
+  maxConcurrent: number;
+  maxQueue: number;
+  queueTimeoutMs: number;
+  averageServiceMs: () => number;
+}): Limiter {
   const { maxConcurrent, maxQueue, queueTimeoutMs } = options;
   let inFlight = 0;
   const waiters: Waiter[] = [];
@@ -77,7 +82,10 @@ export function createLimiter(options: { maxConcurrent: number; maxQueue: number
       let waiter!: Waiter;
       const ready = new Promise<void>((resolve, reject) => {
         waiter = {
-          resolve: () => { granted = true; resolve(); },
+          resolve: () => {
+            granted = true;
+            resolve();
+          },
           reject,
           timer: setTimeout(() => {
             const i = waiters.indexOf(waiter);
@@ -106,8 +114,12 @@ export function createLimiter(options: { maxConcurrent: number; maxQueue: number
         },
       };
     },
-    get inFlight() { return inFlight; },
-    get queued() { return waiters.length; },
+    get inFlight() {
+      return inFlight;
+    },
+    get queued() {
+      return waiters.length;
+    },
     saturation: () => (inFlight + waiters.length) / maxConcurrent,
   };
 }

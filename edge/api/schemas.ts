@@ -19,28 +19,34 @@ const content = z.union([
   z.null().transform(() => ""),
 ]);
 
-const message = z.object({
-  role: z.enum(["system", "developer", "user", "assistant", "tool"]),
-  content,
-}).passthrough();
+const message = z
+  .object({
+    role: z.enum(["system", "developer", "user", "assistant", "tool"]),
+    content,
+  })
+  .passthrough();
 
-export const ChatCompletionBody = z.object({
-  model: z.string().min(1),
-  messages: z.array(message).min(1, "messages must contain at least one message"),
-  stream: z.boolean().optional(),
-  max_tokens: z.number().int().positive().nullish(),
-  max_completion_tokens: z.number().int().positive().nullish(),
-  temperature: z.number().min(0).max(2).nullish(),
-  seed: z.number().int().nullish(),
-  n: z.literal(1, { message: "only n = 1 is supported" }).nullish(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
-}).passthrough();
+export const ChatCompletionBody = z
+  .object({
+    model: z.string().min(1),
+    messages: z.array(message).min(1, "messages must contain at least one message"),
+    stream: z.boolean().optional(),
+    max_tokens: z.number().int().positive().nullish(),
+    max_completion_tokens: z.number().int().positive().nullish(),
+    temperature: z.number().min(0).max(2).nullish(),
+    seed: z.number().int().nullish(),
+    n: z.literal(1, { message: "only n = 1 is supported" }).nullish(),
+    stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+  })
+  .passthrough();
 
-export const EmbeddingsBody = z.object({
-  model: z.string().min(1),
-  input: z.union([z.string(), z.array(z.string()).min(1).max(2048)]),
-  encoding_format: z.enum(["float", "base64"]).optional(),
-}).passthrough();
+export const EmbeddingsBody = z
+  .object({
+    model: z.string().min(1),
+    input: z.union([z.string(), z.array(z.string()).min(1).max(2048)]),
+    encoding_format: z.enum(["float", "base64"]).optional(),
+  })
+  .passthrough();
 
 export type ChatCompletionBody = z.infer<typeof ChatCompletionBody>;
 export type EmbeddingsBody = z.infer<typeof EmbeddingsBody>;

@@ -46,7 +46,10 @@ declare module "fastify" {
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof OverloadedError) {
-    return new ApiError(429, "rate_limit_error", err.message, { code: err.code, headers: { "retry-after": String(err.retryAfterSeconds) } });
+    return new ApiError(429, "rate_limit_error", err.message, {
+      code: err.code,
+      headers: { "retry-after": String(err.retryAfterSeconds) },
+    });
   }
   if (err instanceof PaymentError) {
     const extra: Record<string, string> = {};
@@ -61,7 +64,10 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof EpochNotClosedError) return new ApiError(409, "invalid_request_error", err.message, { code: "epoch_not_closed" });
   if (err instanceof UnknownEntryError) return new ApiError(404, "not_found_error", err.message, { code: "unknown_entry" });
   if (err instanceof BackendError) {
-    return new ApiError(err.status, err.type as ApiError["type"], err.message, { code: err.code ?? "backend_error", param: err.param ?? undefined });
+    return new ApiError(err.status, err.type as ApiError["type"], err.message, {
+      code: err.code ?? "backend_error",
+      param: err.param ?? undefined,
+    });
   }
   // fastify's own errors (body parsing and limits) carry a statusCode and an FST_ code.
   const client = fastifyClientError(err);
@@ -81,7 +87,9 @@ function nonceOf(request: FastifyRequest): Hex | undefined {
 function contextOf(request: FastifyRequest, reply: FastifyReply): RequestContext {
   const controller = new AbortController();
   // The response closing before it finished means the client went away: stop the work.
-  reply.raw.on("close", () => { if (!reply.raw.writableFinished) controller.abort(); });
+  reply.raw.on("close", () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
   const voucher = request.headers[VOUCHER_HEADER];
   return {
     rawBody: request.rawBody ?? Buffer.alloc(0),
@@ -99,24 +107,30 @@ function jsonSafe(value: unknown): unknown {
 /** Usage and Tideway fields every answer carries. */
 function tidewayFields(info: ServedInfo) {
   return {
-    usage: { prompt_tokens: info.usage.promptTokens, completion_tokens: info.usage.completionTokens, total_tokens: info.usage.promptTokens + info.usage.completionTokens },
+    usage: {
+      prompt_tokens: info.usage.promptTokens,
+      completion_tokens: info.usage.completionTokens,
+      total_tokens: info.usage.promptTokens + info.usage.completionTokens,
+    },
     tideway: {
       cost: info.cost.toString(),
       epoch: info.epoch.toString(),
       usage_index: info.usageIndex,
       session_id: info.sessionId.toString(),
-      ...(info.receipt === undefined ? {} : {
-        receipt: {
-          edge_id: info.receipt.edgeId.toString(),
-          epoch: info.receipt.epoch.toString(),
-          nonce: info.receipt.nonce,
-          request_hash: info.receipt.requestHash,
-          response_hash: info.receipt.responseHash,
-          prompt_tokens: info.receipt.promptTokens,
-          completion_tokens: info.receipt.completionTokens,
-          signature: info.receipt.signature,
-        },
-      }),
+      ...(info.receipt === undefined
+        ? {}
+        : {
+            receipt: {
+              edge_id: info.receipt.edgeId.toString(),
+              epoch: info.receipt.epoch.toString(),
+              nonce: info.receipt.nonce,
+              request_hash: info.receipt.requestHash,
+              response_hash: info.receipt.responseHash,
+              prompt_tokens: info.receipt.promptTokens,
+              completion_tokens: info.receipt.completionTokens,
+              signature: info.receipt.signature,
+            },
+          }),
     },
   };
 }
@@ -146,7 +160,10 @@ export function createApi(options: ApiOptions) {
     if (api.status >= 500) logger.error({ err, url: request.url }, "request failed");
     if (err instanceof OverloadedError) metrics.rejectedOverload.inc();
     metrics.requests.inc({ route: request.routeOptions.url ?? "unknown", model: "", status: String(api.status) });
-    void reply.code(api.status).headers(api.headers).send(isOpenAIRoute(request.url) ? api.body() : api.envelope());
+    void reply
+      .code(api.status)
+      .headers(api.headers)
+      .send(isOpenAIRoute(request.url) ? api.body() : api.envelope());
   });
   app.setNotFoundHandler((request, reply) => {
     const api = new ApiError(404, "not_found_error", `no route ${request.method} ${request.url} on this edge`, { code: "unknown_route" });
@@ -170,10 +187,17 @@ export function createApi(options: ApiOptions) {
           start() {
             started = true;
             reply.hijack();
-            reply.raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
+            reply.raw.writeHead(200, {
+              "content-type": "text/event-stream; charset=utf-8",
+              "cache-control": "no-cache",
+              connection: "keep-alive",
+              "x-accel-buffering": "no",
+            });
             reply.raw.write(chunk({ role: "assistant", content: "" }, null));
           },
-          delta(text) { reply.raw.write(chunk({ content: text }, null)); },
+          delta(text) {
+            reply.raw.write(chunk({ content: text }, null));
+          },
         });
       } catch (err) {
         if (!started) throw err;
@@ -185,7 +209,9 @@ export function createApi(options: ApiOptions) {
         return;
       }
       reply.raw.write(chunk({}, result.finishReason));
-      reply.raw.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [], ...tidewayFields(result) })}\n\n`);
+      reply.raw.write(
+        `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [], ...tidewayFields(result) })}\n\n`,
+      );
       reply.raw.end("data: [DONE]\n\n");
       metrics.requests.inc({ route, model: body.model, status: "200" });
       metrics.requestDuration.observe({ route, model: body.model }, (performance.now() - startedAt) / 1000);
@@ -199,7 +225,14 @@ export function createApi(options: ApiOptions) {
       object: "chat.completion",
       created,
       model: body.model,
-      choices: [{ index: 0, message: { role: "assistant", content: result.text, refusal: null }, logprobs: null, finish_reason: result.finishReason }],
+      choices: [
+        {
+          index: 0,
+          message: { role: "assistant", content: result.text, refusal: null },
+          logprobs: null,
+          finish_reason: result.finishReason,
+        },
+      ],
       ...tidewayFields(result),
     };
   });
@@ -259,7 +292,8 @@ export function createApi(options: ApiOptions) {
     const nonce = request.params.nonce;
     if (!isHex(nonce) || nonce.length !== 66) throw badRequest("nonce must be 32 bytes of 0x-prefixed hex", "nonce");
     const index = await options.audit.findNonce(epochParam(request.params.epoch), nonce.toLowerCase() as Hex);
-    if (index === undefined) throw new ApiError(404, "not_found_error", `no entry with this nonce in epoch ${request.params.epoch}`, { code: "unknown_nonce" });
+    if (index === undefined)
+      throw new ApiError(404, "not_found_error", `no entry with this nonce in epoch ${request.params.epoch}`, { code: "unknown_nonce" });
     return { index };
   });
 

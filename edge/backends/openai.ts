@@ -163,7 +163,12 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): Backend {
       if (timedOut) {
         log.warn({ url, timeoutMs: options.timeoutMs }, "upstream timed out");
         throw new BackendError(
-          { status: 504, message: `the upstream model server ${url} sent nothing for ${options.timeoutMs} ms`, type: "server_error", code: "upstream_timeout" },
+          {
+            status: 504,
+            message: `the upstream model server ${url} sent nothing for ${options.timeoutMs} ms`,
+            type: "server_error",
+            code: "upstream_timeout",
+          },
           { cause: err },
         );
       }
@@ -171,7 +176,12 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): Backend {
       const detail = str(cause?.code) ?? str(cause?.message) ?? (err as Error).message;
       log.warn({ url, detail }, "upstream unreachable");
       throw new BackendError(
-        { status: 502, message: `the upstream model server ${url} failed (${detail}): check that it runs and that the edge's backend URL is right`, type: "server_error", code: "upstream_unreachable" },
+        {
+          status: 502,
+          message: `the upstream model server ${url} failed (${detail}): check that it runs and that the edge's backend URL is right`,
+          type: "server_error",
+          code: "upstream_unreachable",
+        },
         { cause: err },
       );
     } finally {
@@ -200,7 +210,8 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): Backend {
       const res = await fetch(url, { method: "POST", headers, body: JSON.stringify(body), signal: ctrl.signal });
       touch();
       if (!res.ok) throw await upstreamHttpError(res, url);
-      if (res.body === null) throw new BackendError({ status: 502, message: `the upstream model server ${url} sent no body`, code: "upstream_error" });
+      if (res.body === null)
+        throw new BackendError({ status: 502, message: `the upstream model server ${url} sent no body`, code: "upstream_error" });
       let text = "";
       let finish: "stop" | "length" | undefined;
       let usage: TokenUsage | undefined;
@@ -215,11 +226,19 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): Backend {
         try {
           chunk = JSON.parse(data) as StreamChunk;
         } catch {
-          throw new BackendError({ status: 502, message: `the upstream model server ${url} sent an unreadable stream chunk`, code: "upstream_error" });
+          throw new BackendError({
+            status: 502,
+            message: `the upstream model server ${url} sent an unreadable stream chunk`,
+            code: "upstream_error",
+          });
         }
         if (chunk.error !== undefined) {
-          const m = typeof chunk.error === "string" ? chunk.error : str(chunk.error.message) ?? "unknown error";
-          throw new BackendError({ status: 502, message: `the upstream model server ${url} failed mid-stream: ${m}`, code: "upstream_error" });
+          const m = typeof chunk.error === "string" ? chunk.error : (str(chunk.error.message) ?? "unknown error");
+          throw new BackendError({
+            status: 502,
+            message: `the upstream model server ${url} failed mid-stream: ${m}`,
+            code: "upstream_error",
+          });
         }
         const choice = chunk.choices?.[0];
         const content = choice?.delta?.content;
@@ -234,7 +253,11 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): Backend {
         }
       }
       if (!ended && finish === undefined) {
-        throw new BackendError({ status: 502, message: `the upstream model server ${url} ended the stream before finishing`, code: "upstream_error" });
+        throw new BackendError({
+          status: 502,
+          message: `the upstream model server ${url} ended the stream before finishing`,
+          code: "upstream_error",
+        });
       }
       usage ??= { promptTokens: countTemplateTokens(req.messages), completionTokens: countTokens(text) };
       yield { type: "done", finishReason: finish ?? "stop", usage };
@@ -250,17 +273,33 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): Backend {
       const json = (await res.json()) as { data?: { index?: unknown; embedding?: unknown }[]; usage?: { prompt_tokens?: unknown } };
       const data = json.data;
       if (!Array.isArray(data) || data.length !== req.input.length) {
-        throw new BackendError({ status: 502, message: `the upstream model server ${url} returned ${Array.isArray(data) ? data.length : "no"} embeddings for ${req.input.length} inputs`, code: "upstream_error" });
+        throw new BackendError({
+          status: 502,
+          message: `the upstream model server ${url} returned ${Array.isArray(data) ? data.length : "no"} embeddings for ${req.input.length} inputs`,
+          code: "upstream_error",
+        });
       }
       const embeddings: number[][] = new Array(req.input.length);
       data.forEach((d, i) => {
         const index = typeof d.index === "number" ? d.index : i;
-        if (!Number.isInteger(index) || index < 0 || index >= req.input.length || embeddings[index] !== undefined || !Array.isArray(d.embedding) || !d.embedding.every((x) => typeof x === "number")) {
-          throw new BackendError({ status: 502, message: `the upstream model server ${url} returned a malformed embedding at index ${index}`, code: "upstream_error" });
+        if (
+          !Number.isInteger(index) ||
+          index < 0 ||
+          index >= req.input.length ||
+          embeddings[index] !== undefined ||
+          !Array.isArray(d.embedding) ||
+          !d.embedding.every((x) => typeof x === "number")
+        ) {
+          throw new BackendError({
+            status: 502,
+            message: `the upstream model server ${url} returned a malformed embedding at index ${index}`,
+            code: "upstream_error",
+          });
         }
         embeddings[index] = d.embedding as number[];
       });
-      const promptTokens = typeof json.usage?.prompt_tokens === "number" ? json.usage.prompt_tokens : req.input.reduce((n, t) => n + countTokens(t), 0);
+      const promptTokens =
+        typeof json.usage?.prompt_tokens === "number" ? json.usage.prompt_tokens : req.input.reduce((n, t) => n + countTokens(t), 0);
       yield { embeddings, usage: { promptTokens } };
     });
     for await (const r of results) return r;

@@ -58,7 +58,11 @@ function validate(req: ChatRequest): void {
     throw new BackendError({ status: 400, message: (err as Error).message, param: "temperature" });
   }
   if (!Number.isSafeInteger(req.maxTokens) || req.maxTokens < 0) {
-    throw new BackendError({ status: 400, message: `max_tokens must be a non-negative integer, got ${req.maxTokens}`, param: "max_tokens" });
+    throw new BackendError({
+      status: 400,
+      message: `max_tokens must be a non-negative integer, got ${req.maxTokens}`,
+      param: "max_tokens",
+    });
   }
   if (req.seed !== undefined && !Number.isSafeInteger(req.seed)) {
     throw new BackendError({ status: 400, message: `seed must be a safe integer, got ${req.seed}`, param: "seed" });
@@ -141,7 +145,9 @@ export function createReferenceBackend(options: ReferenceBackendOptions): Backen
     const task = pool.run({ kind: "chat", spec, port: port2, abort }, { transferList: [port2] });
     task.catch((err: unknown) => {
       log.error({ err }, "reference worker failed");
-      queue.fail(new BackendError({ status: 500, message: `the reference model failed: ${(err as Error)?.message ?? String(err)}` }, { cause: err }));
+      queue.fail(
+        new BackendError({ status: 500, message: `the reference model failed: ${(err as Error)?.message ?? String(err)}` }, { cause: err }),
+      );
     });
     try {
       for (;;) {
@@ -166,7 +172,10 @@ export function createReferenceBackend(options: ReferenceBackendOptions): Backen
     }
   }
 
-  async function embedTexts(req: EmbeddingRequest, signal: AbortSignal): Promise<{ embeddings: number[][]; usage: { promptTokens: number } }> {
+  async function embedTexts(
+    req: EmbeddingRequest,
+    signal: AbortSignal,
+  ): Promise<{ embeddings: number[][]; usage: { promptTokens: number } }> {
     signal.throwIfAborted();
     const abort = new SharedArrayBuffer(4);
     const flag = new Int32Array(abort);
@@ -177,10 +186,14 @@ export function createReferenceBackend(options: ReferenceBackendOptions): Backen
     try {
       const r = await pool.run({ kind: "embed", texts: req.input, config, abort }).catch((err: unknown) => {
         log.error({ err }, "reference worker failed");
-        throw new BackendError({ status: 500, message: `the reference model failed: ${(err as Error)?.message ?? String(err)}` }, { cause: err });
+        throw new BackendError(
+          { status: 500, message: `the reference model failed: ${(err as Error)?.message ?? String(err)}` },
+          { cause: err },
+        );
       });
       signal.throwIfAborted();
-      if (r.kind !== "embed" || !("embeddings" in r)) throw new BackendError({ status: 500, message: "the reference worker returned no embeddings" });
+      if (r.kind !== "embed" || !("embeddings" in r))
+        throw new BackendError({ status: 500, message: "the reference worker returned no embeddings" });
       return { embeddings: r.embeddings, usage: { promptTokens: r.promptTokens } };
     } finally {
       signal.removeEventListener("abort", onAbort);

@@ -31,7 +31,8 @@ export interface AbortedMessage {
 /** Result of a task: how a chat ended, or the embeddings (null when aborted). */
 export type WorkerResult =
   | { kind: "chat"; ended: "done" | "aborted" }
-  | { kind: "embed"; embeddings: number[][]; promptTokens: number } | { kind: "embed"; aborted: true };
+  | { kind: "embed"; embeddings: number[][]; promptTokens: number }
+  | { kind: "embed"; aborted: true };
 
 /** Runs one task (piscina calls the default export). */
 export default function runTask(task: ChatTask | EmbedTask): WorkerResult {

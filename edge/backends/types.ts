@@ -36,9 +36,7 @@ export interface TokenUsage {
 }
 
 /** What a backend streams: text deltas, then exactly one `done`. */
-export type ChatEvent =
-  | { type: "delta"; text: string }
-  | { type: "done"; finishReason: "stop" | "length"; usage: TokenUsage };
+export type ChatEvent = { type: "delta"; text: string } | { type: "done"; finishReason: "stop" | "length"; usage: TokenUsage };
 
 /** A source of completions and embeddings. */
 export interface Backend {

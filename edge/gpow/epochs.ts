@@ -16,7 +16,9 @@ import { edgeStakingAbi } from "../../lib/protocol/abis.ts";
 export class EpochUnknownError extends Error {
   override name = "EpochUnknownError";
   constructor() {
-    super("the current epoch is not known yet: await the tracker's start() (it resolves after the first successful read of EdgeStaking) and check the RPC endpoint and the staking address");
+    super(
+      "the current epoch is not known yet: await the tracker's start() (it resolves after the first successful read of EdgeStaking) and check the RPC endpoint and the staking address",
+    );
   }
 }
 
@@ -86,9 +88,20 @@ export function createEpochTracker(options: EpochTrackerOptions): EpochTracker {
   async function refresh(): Promise<void> {
     const localAt = now();
     const block = await getBlock(publicClient, { blockTag: "latest" });
-    const epoch = await readContract(publicClient, { address: staking, abi: edgeStakingAbi, functionName: "currentEpoch", blockNumber: block.number });
+    const epoch = await readContract(publicClient, {
+      address: staking,
+      abi: edgeStakingAbi,
+      functionName: "currentEpoch",
+      blockNumber: block.number,
+    });
     const [next, afterNext] = await Promise.all([startOf(epoch + 1n, block.number), startOf(epoch + 2n, block.number)]);
-    const fresh: Snapshot = { epoch, chainTime: Number(block.timestamp), localAt, nextStart: Number(next), nextLength: Number(afterNext - next) };
+    const fresh: Snapshot = {
+      epoch,
+      chainTime: Number(block.timestamp),
+      localAt,
+      nextStart: Number(next),
+      nextLength: Number(afterNext - next),
+    };
     const before = snapshot === undefined ? undefined : current();
     snapshot = fresh;
     const after = current();
@@ -117,7 +130,10 @@ export function createEpochTracker(options: EpochTrackerOptions): EpochTracker {
       failures++;
       // Only the first failure of a run and then every tenth: an RPC outage must not flood the log.
       if (failures === 1 || failures % 10 === 0) {
-        logger.warn({ event: "epoch-poll-failed", failures, err: err instanceof Error ? err.message.split("\n")[0] : String(err) }, "reading the epoch failed; keeping the cached one");
+        logger.warn(
+          { event: "epoch-poll-failed", failures, err: err instanceof Error ? err.message.split("\n")[0] : String(err) },
+          "reading the epoch failed; keeping the cached one",
+        );
       }
     }
     if (!closed) timer = setTimeout(() => void poll(), pollIntervalMs);

@@ -41,7 +41,9 @@ export interface ReceiptSigner {
  * Creates the receipt signer of one edge. Stateless: nothing to close. Throws a TypeError when
  * `privateKey` is given and is not `account`'s key.
  */
-export function createReceiptSigner(options: ReceiptSignerOptions): ReceiptSigner & { /** Signs with the native codec (a private key was given). */ readonly native: boolean } {
+export function createReceiptSigner(
+  options: ReceiptSignerOptions,
+): ReceiptSigner & { /** Signs with the native codec (a private key was given). */ readonly native: boolean } {
   const { account, domain, edgeId, privateKey } = options;
   let signNative: ((receipt: ServiceReceipt) => Hex) | undefined;
   if (privateKey !== undefined) {
@@ -55,7 +57,10 @@ export function createReceiptSigner(options: ReceiptSignerOptions): ReceiptSigne
     native: signNative !== undefined,
     async sign(fields) {
       if (!isNonce(fields.nonce)) throw new TypeError(`nonce ${String(fields.nonce).slice(0, 20)} is not 32 bytes of 0x-prefixed hex`);
-      for (const [name, v] of [["promptTokens", fields.promptTokens], ["completionTokens", fields.completionTokens]] as const) {
+      for (const [name, v] of [
+        ["promptTokens", fields.promptTokens],
+        ["completionTokens", fields.completionTokens],
+      ] as const) {
         if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new TypeError(`${name} ${v} is not a uint32`);
       }
       const receipt: ServiceReceipt = {

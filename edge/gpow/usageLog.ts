@@ -59,7 +59,9 @@ export class EpochNotClosedError extends Error {
   readonly epoch: bigint;
   readonly currentEpoch: bigint;
   constructor(epoch: bigint, currentEpoch: bigint) {
-    super(`epoch ${epoch} is not closed (the current epoch is ${currentEpoch}): the usage log of an epoch is committed only after the chain has moved past it`);
+    super(
+      `epoch ${epoch} is not closed (the current epoch is ${currentEpoch}): the usage log of an epoch is committed only after the chain has moved past it`,
+    );
     this.epoch = epoch;
     this.currentEpoch = currentEpoch;
   }
@@ -72,7 +74,9 @@ export class UnknownEntryError extends Error {
   readonly index: number;
   readonly count: bigint;
   constructor(epoch: bigint, index: number, count: bigint) {
-    super(`no usage entry ${index} in epoch ${epoch}: the committed log has ${count} entries${count > 0n ? ` (indices 0..${count - 1n})` : ""}`);
+    super(
+      `no usage entry ${index} in epoch ${epoch}: the committed log has ${count} entries${count > 0n ? ` (indices 0..${count - 1n})` : ""}`,
+    );
     this.epoch = epoch;
     this.index = index;
     this.count = count;
@@ -157,8 +161,12 @@ function checkAppend(e: UsageAppend): void {
   const hash = /^0x[0-9a-fA-F]{64}$/;
   if (e.nonce !== undefined && !isNonce(e.nonce)) throw new TypeError(`nonce ${String(e.nonce).slice(0, 20)} is not 32 bytes of hex`);
   if (!hash.test(e.requestHash) || !hash.test(e.responseHash)) throw new TypeError("requestHash and responseHash must be 32 bytes of hex");
-  if (typeof e.sessionId !== "bigint" || e.sessionId < 0n || e.sessionId >= 1n << 256n) throw new TypeError(`sessionId ${e.sessionId} is not a uint256`);
-  for (const [name, v] of [["promptTokens", e.promptTokens], ["completionTokens", e.completionTokens]] as const) {
+  if (typeof e.sessionId !== "bigint" || e.sessionId < 0n || e.sessionId >= 1n << 256n)
+    throw new TypeError(`sessionId ${e.sessionId} is not a uint256`);
+  for (const [name, v] of [
+    ["promptTokens", e.promptTokens],
+    ["completionTokens", e.completionTokens],
+  ] as const) {
     if (!Number.isInteger(v) || v < 0 || v > MAX_UINT32) throw new TypeError(`${name} ${v} is not a uint32`);
   }
 }
@@ -230,12 +238,18 @@ export function createUsageLog(options: UsageLogOptions): UsageLog {
       const tree = buildUsageTreeFast(entries);
       root = tree.root;
       cacheTree(e, tree);
-      logger.info({ event: "usage-tree-built", epoch: epoch.toString(), count: entries.length, ms: Math.round(performance.now() - started) }, "usage tree built");
+      logger.info(
+        { event: "usage-tree-built", epoch: epoch.toString(), count: entries.length, ms: Math.round(performance.now() - started) },
+        "usage tree built",
+      );
     }
     const count = BigInt(entries.length);
     const signature = await signUsageRoot(account, domain, { edgeId, epoch, root, count });
     await db.put(["commit", e], { root, count: entries.length, signature });
-    logger.info({ event: "usage-committed", epoch: epoch.toString(), count: entries.length, root: root.slice(0, 10) }, "usage log committed");
+    logger.info(
+      { event: "usage-committed", epoch: epoch.toString(), count: entries.length, root: root.slice(0, 10) },
+      "usage log committed",
+    );
     return { edgeId, epoch, root, count, signature };
   }
 
@@ -308,9 +322,13 @@ export function createUsageLog(options: UsageLogOptions): UsageLog {
       let tree = trees.get(e);
       if (tree === undefined) {
         const entries = readEntries(epoch);
-        if (BigInt(entries.length) !== committed.count) throw new UsageLogCorruptError(`epoch ${epoch}: ${entries.length} entries stored, ${committed.count} committed`);
+        if (BigInt(entries.length) !== committed.count)
+          throw new UsageLogCorruptError(`epoch ${epoch}: ${entries.length} entries stored, ${committed.count} committed`);
         tree = buildUsageTreeFast(entries);
-        if (tree.root.toLowerCase() !== committed.root.toLowerCase()) throw new UsageLogCorruptError(`epoch ${epoch}: the rebuilt root ${tree.root.slice(0, 10)} differs from the committed ${committed.root.slice(0, 10)}`);
+        if (tree.root.toLowerCase() !== committed.root.toLowerCase())
+          throw new UsageLogCorruptError(
+            `epoch ${epoch}: the rebuilt root ${tree.root.slice(0, 10)} differs from the committed ${committed.root.slice(0, 10)}`,
+          );
       }
       cacheTree(e, tree);
       const stored = db.get([e, index]) as StoredEntry | undefined;

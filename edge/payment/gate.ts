@@ -104,9 +104,14 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     let s = states.get(sessionId);
     if (s === undefined) {
       const stored = store.get(sessionId);
-      s = stored === undefined
-        ? { best: undefined, served: 0n, reserved: 0n }
-        : { best: { voucher: stored.voucher, signature: stored.signature, signer: stored.signer, durable: Promise.resolve() }, served: stored.served, reserved: 0n };
+      s =
+        stored === undefined
+          ? { best: undefined, served: 0n, reserved: 0n }
+          : {
+              best: { voucher: stored.voucher, signature: stored.signature, signer: stored.signer, durable: Promise.resolve() },
+              served: stored.served,
+              reserved: 0n,
+            };
       states.set(sessionId, s);
     }
     return s;
@@ -124,9 +129,11 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     for (const id of dirty) {
       const served = states.get(id)?.served;
       if (served === undefined) continue;
-      writes.push(store.setServed(id, served).catch((error: unknown) => {
-        logger.warn({ event: "payment.served_write_failed", sessionId: id.toString(), err: error }, "could not store served amount");
-      }));
+      writes.push(
+        store.setServed(id, served).catch((error: unknown) => {
+          logger.warn({ event: "payment.served_write_failed", sessionId: id.toString(), err: error }, "could not store served amount");
+        }),
+      );
     }
     dirty.clear();
     return Promise.all(writes);
@@ -138,7 +145,11 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     saveTimer.unref();
   }
 
-  function refuse(code: ConstructorParameters<typeof PaymentError>[0], message: string, extra: { amountDue?: bigint; cause?: unknown } = {}): never {
+  function refuse(
+    code: ConstructorParameters<typeof PaymentError>[0],
+    message: string,
+    extra: { amountDue?: bigint; cause?: unknown } = {},
+  ): never {
     metrics.vouchers.inc({ result: code });
     throw new PaymentError(code, message, extra);
   }
@@ -161,7 +172,11 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     if (request.voucherHeader === undefined || request.voucherHeader === "") {
       const known = request.sessionId === undefined ? undefined : states.get(request.sessionId);
       const due = known === undefined ? maxCost : known.served + known.reserved + maxCost;
-      refuse("payment_required", `this edge serves paid requests only: send an x-tideway-voucher header with a voucher for at least ${due}`, { amountDue: due });
+      refuse(
+        "payment_required",
+        `this edge serves paid requests only: send an x-tideway-voucher header with a voucher for at least ${due}`,
+        { amountDue: due },
+      );
     }
     let voucher: Voucher;
     let signature: Hex;
@@ -175,21 +190,30 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
 
     // 2. For this edge.
     if (voucher.edgeId !== edgeId) {
-      refuse("voucher_wrong_edge", `the voucher is for edge ${voucher.edgeId}, this is edge ${edgeId}: sign one for this edge (vouchers pay one edge each)`);
+      refuse(
+        "voucher_wrong_edge",
+        `the voucher is for edge ${voucher.edgeId}, this is edge ${edgeId}: sign one for this edge (vouchers pay one edge each)`,
+      );
     }
 
     // 3. An open session of this payer, for this model.
     const session: MarketSession | undefined = await chain(`session ${sessionId}`, () => market.session(sessionId));
     const t = now();
-    if (session === undefined) refuse("session_unknown", `session ${sessionId} does not exist on ComputeMarket: open one with openSession and use its id`);
+    if (session === undefined)
+      refuse("session_unknown", `session ${sessionId} does not exist on ComputeMarket: open one with openSession and use its id`);
     if (session.closed) refuse("session_closed", `session ${sessionId} was closed by its payer: open a new session`);
     if (t > session.expiry) refuse("session_expired", `session ${sessionId} expired at ${session.expiry}: open a new session`);
-    if (voucher.payer !== session.payer) refuse("voucher_payer_mismatch", `the voucher names payer ${voucher.payer} but session ${sessionId} belongs to ${session.payer}`);
-    if (model !== session.model) refuse("session_model_mismatch", `session ${sessionId} is for model "${session.model}", the request asks for "${model}"`);
+    if (voucher.payer !== session.payer)
+      refuse("voucher_payer_mismatch", `the voucher names payer ${voucher.payer} but session ${sessionId} belongs to ${session.payer}`);
+    if (model !== session.model)
+      refuse("session_model_mismatch", `session ${sessionId} is for model "${session.model}", the request asks for "${model}"`);
 
     // 4. Time to redeem.
     if (voucher.expiry < t + minLifetime) {
-      refuse("voucher_expired", `the voucher expires at ${voucher.expiry}; this edge needs vouchers valid until at least ${t + minLifetime} (${minLifetime} s from now) to redeem them`);
+      refuse(
+        "voucher_expired",
+        `the voucher expires at ${voucher.expiry}; this edge needs vouchers valid until at least ${t + minLifetime} (${minLifetime} s from now) to redeem them`,
+      );
     }
 
     // 5. The signature, if the voucher could change anything.
@@ -197,17 +221,32 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     const st = state(sessionId);
     const judged = st.best;
     const [bestSignerOk, escrow, redeemed] = await Promise.all([
-      judged === undefined || judged.signer === payer ? true : chain("a signer authorization", () => market.isAuthorizedSigner(payer, judged.signer)),
+      judged === undefined || judged.signer === payer
+        ? true
+        : chain("a signer authorization", () => market.isAuthorizedSigner(payer, judged.signer)),
       chain(`the escrow of ${payer}`, () => market.escrow(payer)),
       chain(`what session ${sessionId} paid this edge`, () => market.redeemed(sessionId)),
     ]);
     const bestExpiring = judged !== undefined && judged.voucher.expiry < t + minLifetime;
     const bestUsable = judged !== undefined && bestSignerOk && !bestExpiring;
     if (judged !== undefined && !bestSignerOk) {
-      logger.warn({ event: "payment.best_signer_revoked", sessionId: sessionId.toString(), signer: judged.signer, amount: judged.voucher.cumulativeAmount.toString() }, "the best voucher's signer was revoked: it can no longer be redeemed");
+      logger.warn(
+        {
+          event: "payment.best_signer_revoked",
+          sessionId: sessionId.toString(),
+          signer: judged.signer,
+          amount: judged.voucher.cumulativeAmount.toString(),
+        },
+        "the best voucher's signer was revoked: it can no longer be redeemed",
+      );
     }
     const above = judged === undefined || voucher.cumulativeAmount > judged.voucher.cumulativeAmount;
-    const renews = judged !== undefined && bestExpiring && bestSignerOk && voucher.cumulativeAmount === judged.voucher.cumulativeAmount && voucher.expiry > judged.voucher.expiry;
+    const renews =
+      judged !== undefined &&
+      bestExpiring &&
+      bestSignerOk &&
+      voucher.cumulativeAmount === judged.voucher.cumulativeAmount &&
+      voucher.expiry > judged.voucher.expiry;
     let candidate: { voucher: Voucher; signature: Hex; signer: Address } | undefined;
     if (above || !bestSignerOk || renews) {
       let signer: Address;
@@ -217,7 +256,8 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
         if (error instanceof InvalidVoucherSignatureError) refuse("invalid_voucher", error.message, { cause: error });
         throw error;
       }
-      const authorized = signer === payer || (signer !== ZERO && (await chain("a signer authorization", () => market.isAuthorizedSigner(payer, signer))));
+      const authorized =
+        signer === payer || (signer !== ZERO && (await chain("a signer authorization", () => market.isAuthorizedSigner(payer, signer))));
       if (!authorized) {
         refuse(
           "voucher_unauthorized_signer",
@@ -246,14 +286,24 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     const usable = best !== undefined && (best !== judged || bestUsable);
     if (!usable || best.voucher.cumulativeAmount < required) {
       const due = best !== undefined && !usable && bestExpiring ? maxOf(required, best.voucher.cumulativeAmount) : required;
-      refuse("insufficient_voucher", `sign a voucher for at least ${due} (served ${st.served}, in flight ${st.reserved}, this request up to ${maxCost}${best === undefined ? "" : `; the best voucher held is for ${best.voucher.cumulativeAmount}${usable ? "" : " and can no longer be used"}`})`, { amountDue: due });
+      refuse(
+        "insufficient_voucher",
+        `sign a voucher for at least ${due} (served ${st.served}, in flight ${st.reserved}, this request up to ${maxCost}${best === undefined ? "" : `; the best voucher held is for ${best.voucher.cumulativeAmount}${usable ? "" : " and can no longer be used"}`})`,
+        { amountDue: due },
+      );
     }
     // 7. Escrow and budget can pay it.
     if (required - redeemed > escrowAvailable(escrow)) {
-      refuse("escrow_insufficient", `payer ${payer} has ${escrow.balance} in escrow, less than the ${required - redeemed} this edge would be owed: deposit more`);
+      refuse(
+        "escrow_insufficient",
+        `payer ${payer} has ${escrow.balance} in escrow, less than the ${required - redeemed} this edge would be owed: deposit more`,
+      );
     }
     if (required > redeemed + (session.budget - session.spent)) {
-      refuse("budget_exhausted", `session ${sessionId} has ${session.budget - session.spent} of its budget left, not enough for ${required - redeemed} more: open a new session`);
+      refuse(
+        "budget_exhausted",
+        `session ${sessionId} has ${session.budget - session.spent} of its budget left, not enough for ${required - redeemed} more: open a new session`,
+      );
     }
     st.reserved += maxCost;
 
@@ -269,7 +319,11 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     // Nobody may await it if the request fails first; the failure is logged above.
     durable.catch(() => {});
     metrics.vouchers.inc({ result: "accepted" });
-    if (replaced) logger.debug({ event: "payment.best_voucher", sessionId: sessionId.toString(), amount: voucher.cumulativeAmount.toString() }, "new best voucher");
+    if (replaced)
+      logger.debug(
+        { event: "payment.best_voucher", sessionId: sessionId.toString(), amount: voucher.cumulativeAmount.toString() },
+        "new best voucher",
+      );
 
     let done = false;
     return {
@@ -281,7 +335,15 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
         done = true;
         let cost = actualCost;
         if (cost > maxCost || cost < 0n) {
-          logger.warn({ event: "payment.cost_out_of_range", sessionId: sessionId.toString(), actualCost: actualCost.toString(), maxCost: maxCost.toString() }, "actual cost outside [0, maxCost]: clamped");
+          logger.warn(
+            {
+              event: "payment.cost_out_of_range",
+              sessionId: sessionId.toString(),
+              actualCost: actualCost.toString(),
+              maxCost: maxCost.toString(),
+            },
+            "actual cost outside [0, maxCost]: clamped",
+          );
           cost = cost < 0n ? 0n : maxCost;
         }
         st.reserved -= maxCost;

@@ -108,7 +108,14 @@ export function createMarketView(options: MarketViewOptions): MarketView {
   async function readModel(sessionId: bigint): Promise<string | undefined> {
     const known = models.get(sessionId);
     if (known !== undefined) return known;
-    const logs = await publicClient.getContractEvents({ address, abi: MARKET_ABI, eventName: "SessionOpened", args: { sessionId }, fromBlock: 0n, toBlock: "latest" });
+    const logs = await publicClient.getContractEvents({
+      address,
+      abi: MARKET_ABI,
+      eventName: "SessionOpened",
+      args: { sessionId },
+      fromBlock: 0n,
+      toBlock: "latest",
+    });
     const model = logs[0]?.args.model;
     if (model !== undefined) models.set(sessionId, model);
     return model;
@@ -118,7 +125,10 @@ export function createMarketView(options: MarketViewOptions): MarketView {
     const s = await publicClient.readContract({ address, abi: MARKET_ABI, functionName: "session", args: [sessionId] });
     if (s.payer === "0x0000000000000000000000000000000000000000") return undefined;
     const model = await readModel(sessionId);
-    if (model === undefined) throw new Error(`session ${sessionId} exists but its SessionOpened event was not found: check that the RPC serves logs from the market's deployment block`);
+    if (model === undefined)
+      throw new Error(
+        `session ${sessionId} exists but its SessionOpened event was not found: check that the RPC serves logs from the market's deployment block`,
+      );
     return { sessionId, payer: getAddress(s.payer), model, budget: s.budget, spent: s.spent, expiry: BigInt(s.expiry), closed: s.closed };
   }
 
@@ -128,7 +138,8 @@ export function createMarketView(options: MarketViewOptions): MarketView {
     const e = await publicClient.readContract({ address, abi: MARKET_ABI, functionName: "escrow", args: [payer] });
     return { balance: e.balance, thawing: e.thawing, thawEndsAt: BigInt(e.thawEndsAt) };
   };
-  const readRedeemed = (sessionId: bigint) => publicClient.readContract({ address, abi: MARKET_ABI, functionName: "redeemed", args: [sessionId, edgeId] });
+  const readRedeemed = (sessionId: bigint) =>
+    publicClient.readContract({ address, abi: MARKET_ABI, functionName: "redeemed", args: [sessionId, edgeId] });
 
   /** Replaces a cached entry with a fresh read (only if it was cached: nothing else needs it). */
   function reread<K, V>(map: Map<K, Promise<V>>, key: K, read: () => Promise<V>): Promise<unknown> {
@@ -242,11 +253,12 @@ export function createMarketView(options: MarketViewOptions): MarketView {
   }
 
   return {
-    session: (sessionId) => cached(sessions, sessionId, () => readSession(sessionId)).then((s) => {
-      // Unknown sessions are not kept: one may be opened a moment later.
-      if (s === undefined) sessions.delete(sessionId);
-      return s;
-    }),
+    session: (sessionId) =>
+      cached(sessions, sessionId, () => readSession(sessionId)).then((s) => {
+        // Unknown sessions are not kept: one may be opened a moment later.
+        if (s === undefined) sessions.delete(sessionId);
+        return s;
+      }),
     isAuthorizedSigner(payer, signer) {
       if (getAddress(payer) === getAddress(signer)) return Promise.resolve(true);
       const p = getAddress(payer);
@@ -260,7 +272,10 @@ export function createMarketView(options: MarketViewOptions): MarketView {
       if (nextBlock === undefined) nextBlock = (await publicClient.getBlockNumber({ cacheTime: 0 })) + 1n;
       closed = false;
       schedule();
-      logger.info({ event: "market.started", market: address, edgeId: edgeId.toString(), fromBlock: nextBlock.toString() }, "following ComputeMarket");
+      logger.info(
+        { event: "market.started", market: address, edgeId: edgeId.toString(), fromBlock: nextBlock.toString() },
+        "following ComputeMarket",
+      );
     },
     async close() {
       closed = true;

@@ -107,7 +107,14 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
       const sid = voucher.sessionId.toString();
       const [onChain, authorized] = await Promise.all([
         publicClient.readContract({ address, abi: MARKET_ABI, functionName: "redeemed", args: [voucher.sessionId, edgeId] }),
-        entry.signer === voucher.payer ? Promise.resolve(true) : publicClient.readContract({ address, abi: MARKET_ABI, functionName: "isAuthorizedSigner", args: [voucher.payer, entry.signer] }),
+        entry.signer === voucher.payer
+          ? Promise.resolve(true)
+          : publicClient.readContract({
+              address,
+              abi: MARKET_ABI,
+              functionName: "isAuthorizedSigner",
+              args: [voucher.payer, entry.signer],
+            }),
       ]);
       if (onChain > entry.redeemed) await store.setRedeemed(voucher.sessionId, onChain);
       if (voucher.cumulativeAmount <= onChain) {
@@ -120,13 +127,26 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
         await store.markLost(voucher.sessionId, "signer revoked");
         result.skipped++;
         metrics.redemptions.inc({ result: "skipped" });
-        logger.error({ event: "redeemer.voucher_lost", reason: "signer_revoked", sessionId: sid, signer: entry.signer, payer: voucher.payer, lost: owed.toString() }, "the voucher's signer was revoked before redemption: its value is lost");
+        logger.error(
+          {
+            event: "redeemer.voucher_lost",
+            reason: "signer_revoked",
+            sessionId: sid,
+            signer: entry.signer,
+            payer: voucher.payer,
+            lost: owed.toString(),
+          },
+          "the voucher's signer was revoked before redemption: its value is lost",
+        );
         continue;
       }
       if (voucher.expiry < sendBy) {
         if (voucher.expiry < block.timestamp) {
           await store.markLost(voucher.sessionId, "expired");
-          logger.error({ event: "redeemer.voucher_lost", reason: "expired", sessionId: sid, lost: owed.toString() }, "the voucher expired before redemption: its value is lost");
+          logger.error(
+            { event: "redeemer.voucher_lost", reason: "expired", sessionId: sid, lost: owed.toString() },
+            "the voucher expired before redemption: its value is lost",
+          );
         }
         result.skipped++;
         metrics.redemptions.inc({ result: "skipped" });
@@ -151,15 +171,29 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
       const receipt = await publicClient.waitForTransactionReceipt({
         hash,
         onReplaced: (replacement) => {
-          logger.warn({ event: "redeemer.replaced", reason: replacement.reason, hash: hash.slice(0, 10), replacement: replacement.transaction.hash.slice(0, 10) }, "redemption transaction was replaced");
+          logger.warn(
+            {
+              event: "redeemer.replaced",
+              reason: replacement.reason,
+              hash: hash.slice(0, 10),
+              replacement: replacement.transaction.hash.slice(0, 10),
+            },
+            "redemption transaction was replaced",
+          );
         },
       });
       if (receipt.transactionHash !== hash) {
-        logger.warn({ event: "redeemer.included_as_replacement", hash: hash.slice(0, 10), included: receipt.transactionHash.slice(0, 10) }, "a replacement of the redemption was included");
+        logger.warn(
+          { event: "redeemer.included_as_replacement", hash: hash.slice(0, 10), included: receipt.transactionHash.slice(0, 10) },
+          "a replacement of the redemption was included",
+        );
       }
       if (receipt.status !== "success") {
         metrics.redemptions.inc({ result: "failed" });
-        logger.error({ event: "redeemer.reverted", tx: receipt.transactionHash.slice(0, 10), vouchers: batch.length }, "redeemMany reverted");
+        logger.error(
+          { event: "redeemer.reverted", tx: receipt.transactionHash.slice(0, 10), vouchers: batch.length },
+          "redeemMany reverted",
+        );
         continue;
       }
       result.transactions.push(receipt.transactionHash);
@@ -175,7 +209,17 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
       result.amount += paid;
       metrics.redemptions.inc({ result: "confirmed" });
       metrics.redeemedAmount.inc(tokens(paid));
-      logger.info({ event: "redeemer.confirmed", reason, tx: receipt.transactionHash.slice(0, 10), vouchers: batch.length, paid: paid.toString(), gasUsed: receipt.gasUsed.toString() }, "vouchers redeemed");
+      logger.info(
+        {
+          event: "redeemer.confirmed",
+          reason,
+          tx: receipt.transactionHash.slice(0, 10),
+          vouchers: batch.length,
+          paid: paid.toString(),
+          gasUsed: receipt.gasUsed.toString(),
+        },
+        "vouchers redeemed",
+      );
     }
     updateUnredeemedGauge();
     return result;

@@ -136,7 +136,8 @@ export function createVoucherStore(root: EdgeDatabase): VoucherStore {
     async setRedeemed(sessionId, redeemed) {
       await db.transaction(() => {
         const current = db.get(key(sessionId));
-        if (current !== undefined && BigInt(current.redeemed) < redeemed) db.put(key(sessionId), { ...current, redeemed: redeemed.toString() });
+        if (current !== undefined && BigInt(current.redeemed) < redeemed)
+          db.put(key(sessionId), { ...current, redeemed: redeemed.toString() });
       });
     },
     async markLost(sessionId, reason) {

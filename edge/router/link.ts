@@ -13,7 +13,14 @@ import type { Logger } from "pino";
 import type { LocalAccount, TypedDataDomain } from "viem";
 
 import { signRouterHello } from "../../lib/protocol/edgeProofs.ts";
-import { encodeFrame, loadReportSchema, parseRouterMessage, type EdgeMessage, type LoadReport, type ProxyRequest } from "../../lib/protocol/routerLink.ts";
+import {
+  encodeFrame,
+  loadReportSchema,
+  parseRouterMessage,
+  type EdgeMessage,
+  type LoadReport,
+  type ProxyRequest,
+} from "../../lib/protocol/routerLink.ts";
 import type { EdgeMetrics } from "../metrics.ts";
 
 export type { LoadReport } from "../../lib/protocol/routerLink.ts";
@@ -52,7 +59,17 @@ export interface RouterLink {
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and ones fetch computes itself: never forwarded. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "host", "content-length"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+  "host",
+  "content-length",
+]);
 /** fetch decodes compressed bodies, so the encoding no longer describes what is forwarded. */
 const DROP_FROM_RESPONSE = new Set([...HOP_BY_HOP, "content-encoding"]);
 /** Pause reading the upstream body while this much is queued on the socket. */
@@ -127,7 +144,11 @@ export function createRouterLink(options: RouterLinkOptions): RouterLink {
       try {
         const frame = loadReportSchema.safeParse({ type: "load", ...load(), at: Date.now() });
         if (frame.success) send(socket, frame.data);
-        else logger.warn({ event: "router-load-invalid", issue: frame.error.issues[0]?.message }, "load report refused by its schema; not sent");
+        else
+          logger.warn(
+            { event: "router-load-invalid", issue: frame.error.issues[0]?.message },
+            "load report refused by its schema; not sent",
+          );
       } catch (err) {
         logger.warn({ event: "router-load-failed", err: errorMessage(err) }, "taking the load report failed");
       }
@@ -149,7 +170,12 @@ export function createRouterLink(options: RouterLinkOptions): RouterLink {
         body: request.method === "GET" || request.method === "HEAD" ? undefined : request.body,
         signal: controller.signal,
       });
-      send(socket, { type: "response-head", id, status: response.status, headers: filterHeaders(response.headers.entries(), DROP_FROM_RESPONSE) });
+      send(socket, {
+        type: "response-head",
+        id,
+        status: response.status,
+        headers: filterHeaders(response.headers.entries(), DROP_FROM_RESPONSE),
+      });
       if (response.body !== null) {
         const decoder = new TextDecoder();
         for await (const chunk of response.body) {
@@ -246,7 +272,9 @@ export function createRouterLink(options: RouterLinkOptions): RouterLink {
     });
     socket.on("message", (raw, isBinary) => {
       alive = true;
-      onMessage(socket, raw, isBinary).catch((err: unknown) => logger.error({ event: "router-frame-failed", err: errorMessage(err) }, "handling a router frame failed"));
+      onMessage(socket, raw, isBinary).catch((err: unknown) =>
+        logger.error({ event: "router-frame-failed", err: errorMessage(err) }, "handling a router frame failed"),
+      );
     });
     socket.on("error", (err) => {
       logger.warn({ event: "router-socket-error", err: errorMessage(err) }, "router socket error");

@@ -13,7 +13,7 @@ import type { Logger } from "pino";
 import type { Hex } from "viem";
 
 import { chatResponseHash, embeddingsResponseHash, requestHash, ZERO_NONCE } from "../../lib/protocol/edgeProofs.ts";
-import type { ChatEvent, ChatRequest, EmbeddingRequest, TokenUsage } from "../backends/types.ts";
+import type { ChatRequest, EmbeddingRequest, TokenUsage } from "../backends/types.ts";
 import type { ModelConfig } from "../config.ts";
 import type { EdgeMetrics } from "../metrics.ts";
 import type { Limiter } from "../api/limiter.ts";
@@ -50,7 +50,16 @@ export interface ServedInfo {
   epoch: bigint;
   usageIndex: number;
   sessionId: bigint;
-  receipt?: { edgeId: bigint; epoch: bigint; nonce: Hex; requestHash: Hex; responseHash: Hex; promptTokens: number; completionTokens: number; signature: Hex };
+  receipt?: {
+    edgeId: bigint;
+    epoch: bigint;
+    nonce: Hex;
+    requestHash: Hex;
+    responseHash: Hex;
+    promptTokens: number;
+    completionTokens: number;
+    signature: Hex;
+  };
 }
 
 export interface RequestContext {
@@ -71,13 +80,17 @@ export interface RequestContext {
 export function corruptAnswer(text: string, random: () => number = Math.random): string {
   const parts = text.split(/(\s+)/);
   const wordAt: number[] = [];
-  parts.forEach((p, i) => { if (p !== "" && !/^\s+$/.test(p)) wordAt.push(i); });
+  parts.forEach((p, i) => {
+    if (p !== "" && !/^\s+$/.test(p)) wordAt.push(i);
+  });
   const words = wordAt.map((i) => parts[i]!);
   for (let i = words.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [words[i], words[j]] = [words[j]!, words[i]!];
   }
-  wordAt.forEach((at, k) => { parts[at] = words[k]!; });
+  wordAt.forEach((at, k) => {
+    parts[at] = words[k]!;
+  });
   let wrong = parts.join("");
   if (wrong === text) wrong = [...text].reverse().join("");
   if (wrong === text) wrong = `${text}~`;
@@ -89,7 +102,8 @@ function splitInto(text: string, n: number): string[] {
   const chars = [...text];
   const count = Math.max(1, Math.min(n, chars.length));
   const pieces: string[] = [];
-  for (let k = 0; k < count; k++) pieces.push(chars.slice(Math.floor((k * chars.length) / count), Math.floor(((k + 1) * chars.length) / count)).join(""));
+  for (let k = 0; k < count; k++)
+    pieces.push(chars.slice(Math.floor((k * chars.length) / count), Math.floor(((k + 1) * chars.length) / count)).join(""));
   return pieces;
 }
 
@@ -105,13 +119,19 @@ function modelOf(deps: ServingDeps, name: string): ServedModel {
 }
 
 /** Queue place first, then payment; on any failure nothing is held. */
-async function admit(deps: ServingDeps, model: string, maxCost: bigint, ctx: RequestContext): Promise<{ release: () => void; admission?: Admission }> {
+async function admit(
+  deps: ServingDeps,
+  model: string,
+  maxCost: bigint,
+  ctx: RequestContext,
+): Promise<{ release: () => void; admission?: Admission }> {
   const ticket = deps.limiter.enter();
   let admission: Admission | undefined;
   try {
     if (deps.payment !== undefined) admission = await deps.payment.admit({ voucherHeader: ctx.voucherHeader, model, maxCost });
     await ticket.ready;
-    if (ctx.signal.aborted) throw new ApiError(400, "invalid_request_error", "the client closed the request while it was queued", { code: "client_closed" });
+    if (ctx.signal.aborted)
+      throw new ApiError(400, "invalid_request_error", "the client closed the request while it was queued", { code: "client_closed" });
   } catch (err) {
     ticket.release();
     admission?.release();
@@ -121,7 +141,15 @@ async function admit(deps: ServingDeps, model: string, maxCost: bigint, ctx: Req
   return { release: () => ticket.release(), admission };
 }
 
-async function finish(deps: ServingDeps, model: ModelConfig, ctx: RequestContext, admission: Admission | undefined, usage: TokenUsage, responseHash: Hex, maxCost: bigint): Promise<ServedInfo> {
+async function finish(
+  deps: ServingDeps,
+  model: ModelConfig,
+  ctx: RequestContext,
+  admission: Admission | undefined,
+  usage: TokenUsage,
+  responseHash: Hex,
+  maxCost: bigint,
+): Promise<ServedInfo> {
   // A proxied backend counts tokens with its own tokenizer, which may exceed the estimate the
   // request was priced (and paid) at: the client never pays more than it was asked for.
   const priced = priceOf(model, usage.promptTokens, usage.completionTokens);
@@ -137,9 +165,19 @@ async function finish(deps: ServingDeps, model: ModelConfig, ctx: RequestContext
     requestHash: reqHash,
     responseHash,
   });
-  const receipt = ctx.nonce === undefined
-    ? undefined
-    : logged.then(({ epoch }) => deps.receipts.sign({ epoch, nonce: ctx.nonce!, requestHash: reqHash, responseHash, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens }));
+  const receipt =
+    ctx.nonce === undefined
+      ? undefined
+      : logged.then(({ epoch }) =>
+          deps.receipts.sign({
+            epoch,
+            nonce: ctx.nonce!,
+            requestHash: reqHash,
+            responseHash,
+            promptTokens: usage.promptTokens,
+            completionTokens: usage.completionTokens,
+          }),
+        );
   // If the log write fails, `receipt` fails with it: that is reported through `logged` below.
   receipt?.catch(() => {});
   const { epoch, index } = await logged;
@@ -170,7 +208,8 @@ export async function serveChat(deps: ServingDeps, body: ChatCompletionBody, ctx
   const served = modelOf(deps, body.model);
   const model = served.config;
   const asked = body.max_completion_tokens ?? body.max_tokens ?? model.defaultMaxTokens;
-  if (asked > model.maxTokens) throw badRequest(`max_tokens is ${asked}; this edge serves at most ${model.maxTokens} for ${model.name}`, "max_tokens");
+  if (asked > model.maxTokens)
+    throw badRequest(`max_tokens is ${asked}; this edge serves at most ${model.maxTokens} for ${model.name}`, "max_tokens");
   const request: ChatRequest = {
     model: model.name,
     messages: body.messages.map((m) => ({ role: m.role, content: m.content })),
@@ -257,13 +296,27 @@ export async function serveEmbeddings(deps: ServingDeps, body: EmbeddingsBody, c
   const model = served.config;
   const input = typeof body.input === "string" ? [body.input] : body.input;
   const request: EmbeddingRequest = { model: model.name, input, body: body as Record<string, unknown> };
-  const promptTokens = served.backend.countPromptTokens({ model: model.name, messages: input.map((content) => ({ role: "user" as const, content })), maxTokens: 0, temperature: 0, body: {} });
+  const promptTokens = served.backend.countPromptTokens({
+    model: model.name,
+    messages: input.map((content) => ({ role: "user" as const, content })),
+    maxTokens: 0,
+    temperature: 0,
+    body: {},
+  });
   const maxCost = priceOf(model, promptTokens, 0);
   const { release, admission } = await admit(deps, model.name, maxCost, ctx);
   const startedAt = performance.now();
   try {
     const [{ embeddings, usage }] = await Promise.all([served.backend.embed(request, ctx.signal), admission?.durable]);
-    const info = await finish(deps, model, ctx, admission, { promptTokens: usage.promptTokens, completionTokens: 0 }, embeddingsResponseHash(embeddings), maxCost);
+    const info = await finish(
+      deps,
+      model,
+      ctx,
+      admission,
+      { promptTokens: usage.promptTokens, completionTokens: 0 },
+      embeddingsResponseHash(embeddings),
+      maxCost,
+    );
     deps.onServed?.(performance.now() - startedAt, usage.promptTokens);
     return { ...info, embeddings };
   } catch (err) {

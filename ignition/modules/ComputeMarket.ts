@@ -1,6 +1,6 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
-import EdgeStakingModule from "./EdgeStaking.js";
+import EdgeStakingModule from "./EdgeStaking.ts";
 
 /**
  * The compute market: dApps' escrows, sessions and vouchers paying edges. It reads operators

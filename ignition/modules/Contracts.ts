@@ -1,7 +1,7 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
-import ComputeMarketModule from "./ComputeMarket.js";
-import EpochSettlementModule from "./EpochSettlement.js";
+import ComputeMarketModule from "./ComputeMarket.ts";
+import EpochSettlementModule from "./EpochSettlement.ts";
 
 /**
  * Every protocol contract, deployed and wired, with every parameter role still held by

@@ -1,7 +1,7 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
-import EdgeRegistryModule from "./EdgeRegistry.js";
-import EdgeTokenModule from "./EdgeToken.js";
+import EdgeRegistryModule from "./EdgeRegistry.ts";
+import EdgeTokenModule from "./EdgeToken.ts";
 
 /**
  * GPoS staking and the epoch clock. Defaults suit a production network (daily epochs, a

@@ -1,7 +1,7 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
-import EdgeStakingModule from "./EdgeStaking.js";
-import VerifierSetModule from "./VerifierSet.js";
+import EdgeStakingModule from "./EdgeStaking.ts";
+import VerifierSetModule from "./VerifierSet.ts";
 
 const RATE_ONE = 10n ** 9n; // 100% in the settlement's rates
 

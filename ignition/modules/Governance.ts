@@ -1,6 +1,6 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
-import EdgeTokenModule from "./EdgeToken.js";
+import EdgeTokenModule from "./EdgeToken.ts";
 
 const ANYONE = "0x0000000000000000000000000000000000000000";
 
@@ -15,12 +15,7 @@ const ANYONE = "0x0000000000000000000000000000000000000000";
 export default buildModule("Governance", (m) => {
   const { token } = m.useModule(EdgeTokenModule);
   const deployer = m.getAccount(0);
-  const timelock = m.contract("TimelockController", [
-    m.getParameter("timelockDelay", 2n * 86_400n),
-    [],
-    [ANYONE],
-    deployer,
-  ]);
+  const timelock = m.contract("TimelockController", [m.getParameter("timelockDelay", 2n * 86_400n), [], [ANYONE], deployer]);
   const governor = m.contract("EdgeGovernor", [
     token,
     timelock,

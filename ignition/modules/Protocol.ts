@@ -1,8 +1,8 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 import { keccak256, toHex, zeroHash } from "viem";
 
-import ContractsModule from "./Contracts.js";
-import GovernanceModule from "./Governance.js";
+import ContractsModule from "./Contracts.ts";
+import GovernanceModule from "./Governance.ts";
 
 const GOVERNANCE_ROLE = keccak256(toHex("GOVERNANCE_ROLE"));
 const DEFAULT_ADMIN_ROLE = zeroHash;
@@ -21,12 +21,18 @@ export default buildModule("Protocol", (m) => {
   // Grants first, for every contract; renunciations only once all grants and all wiring are done.
   const grants = [];
   for (const [name, contract] of Object.entries(contracts)) {
-    for (const [roleName, role] of [["Admin", DEFAULT_ADMIN_ROLE], ["Governance", GOVERNANCE_ROLE]] as const) {
+    for (const [roleName, role] of [
+      ["Admin", DEFAULT_ADMIN_ROLE],
+      ["Governance", GOVERNANCE_ROLE],
+    ] as const) {
       grants.push(m.call(contract, "grantRole", [role, timelock], { id: `grant${roleName}To${name}`, after: [ContractsModule] }));
     }
   }
   for (const [name, contract] of Object.entries(contracts)) {
-    for (const [roleName, role] of [["Governance", GOVERNANCE_ROLE], ["Admin", DEFAULT_ADMIN_ROLE]] as const) {
+    for (const [roleName, role] of [
+      ["Governance", GOVERNANCE_ROLE],
+      ["Admin", DEFAULT_ADMIN_ROLE],
+    ] as const) {
       m.call(contract, "renounceRole", [role, deployer], { id: `renounce${roleName}On${name}`, after: grants });
     }
   }

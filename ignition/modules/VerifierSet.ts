@@ -1,6 +1,6 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
-import EdgeTokenModule from "./EdgeToken.js";
+import EdgeTokenModule from "./EdgeToken.ts";
 
 /** The verifier set; starts in the trusted phase (governance approves verifiers). */
 export default buildModule("VerifierSet", (m) => {

@@ -37,7 +37,13 @@ export function errorEnvelope(code: string, message: string, details: Record<str
 }
 
 /** Answers `status` with the envelope. */
-export function sendError(reply: FastifyReply, status: number, code: string, message: string, details?: Record<string, unknown>): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  details?: Record<string, unknown>,
+): FastifyReply {
   return reply.code(status).send(errorEnvelope(code, message, details));
 }
 
@@ -45,10 +51,14 @@ export function sendError(reply: FastifyReply, status: number, code: string, mes
 export function fastifyClientError(err: unknown): { status: number; code: string; message: string } | undefined {
   const fe = err as FastifyError;
   if (typeof fe?.statusCode !== "number" || fe.statusCode < 400 || fe.statusCode >= 500) return undefined;
-  const code = fe.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? "body_too_large"
-    : fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? "unsupported_media_type"
-    : fe.code === "FST_ERR_CTP_EMPTY_JSON_BODY" || fe.code === "FST_ERR_CTP_INVALID_JSON_BODY" || fe instanceof SyntaxError ? "invalid_json"
-    : "bad_request";
+  const code =
+    fe.code === "FST_ERR_CTP_BODY_TOO_LARGE"
+      ? "body_too_large"
+      : fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE"
+        ? "unsupported_media_type"
+        : fe.code === "FST_ERR_CTP_EMPTY_JSON_BODY" || fe.code === "FST_ERR_CTP_INVALID_JSON_BODY" || fe instanceof SyntaxError
+          ? "invalid_json"
+          : "bad_request";
   const message = code === "body_too_large" ? "the request body is larger than this service accepts" : fe.message;
   return { status: fe.statusCode, code, message };
 }
@@ -77,5 +87,7 @@ export function useErrorEnvelope(app: FastifyInstance, options: ErrorHandlerOpti
     options.logger.error({ err, url: request.url }, "request failed");
     return sendError(reply, 500, "internal_error", `the ${options.service} failed to serve this request; it has been logged`);
   });
-  app.setNotFoundHandler((request, reply) => sendError(reply, 404, "unknown_route", `no route ${request.method} ${request.url} on this ${options.service}`));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, "unknown_route", `no route ${request.method} ${request.url} on this ${options.service}`),
+  );
 }

@@ -1,8 +1,3 @@
-// The protocol contracts' ABIs as `as const` literals, for viem (typed function names, arguments,
-// results, events and errors). The literals live in abis.generated.ts, written by
-// scripts/gen-abis.ts from Hardhat's artifacts; test/lib/abis.test.ts fails when it is stale.
-import type { Abi } from "viem";
-
 import { ABIS } from "./abis.generated.ts";
 
 export * from "./abis.generated.ts";

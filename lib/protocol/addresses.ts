@@ -114,7 +114,11 @@ export function readProtocolAddresses<K extends ProtocolContractKey = ProtocolCo
     else found[key] = address;
   }
   if (missing.length > 0) {
-    throw new DeploymentNotFoundError(id, file, `the deployment record for chain ${id} (${shown}) has no valid address for ${missing.join(", ")} — ${deployHint(id)}`);
+    throw new DeploymentNotFoundError(
+      id,
+      file,
+      `the deployment record for chain ${id} (${shown}) has no valid address for ${missing.join(", ")} — ${deployHint(id)}`,
+    );
   }
   return found as Pick<ProtocolAddresses, K>;
 }

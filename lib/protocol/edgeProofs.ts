@@ -285,29 +285,57 @@ export function signUsageRoot(account: LocalAccount, domain: TypedDataDomain, ro
 
 /** The edge key's answer to a router's handshake challenge `nonce`. */
 export function signRouterHello(account: LocalAccount, domain: TypedDataDomain, hello: { edgeId: bigint; nonce: Hex }): Promise<Hex> {
-  return account.signTypedData({ domain, types: ROUTER_HELLO_TYPES, primaryType: "RouterHello", message: { edgeId: hello.edgeId, nonce: hello.nonce } });
+  return account.signTypedData({
+    domain,
+    types: ROUTER_HELLO_TYPES,
+    primaryType: "RouterHello",
+    message: { edgeId: hello.edgeId, nonce: hello.nonce },
+  });
 }
 
 // ---------------------------------------------------------------- recovery
 
 /** The address that signed `receipt` in `domain` (compare with the edge's registered signing key). */
 export function recoverServiceReceiptSigner(domain: TypedDataDomain, receipt: ServiceReceipt, signature: Hex): Promise<Address> {
-  return recoverTypedDataAddress({ domain, types: SERVICE_RECEIPT_TYPES, primaryType: "ServiceReceipt", message: { ...receipt }, signature });
+  return recoverTypedDataAddress({
+    domain,
+    types: SERVICE_RECEIPT_TYPES,
+    primaryType: "ServiceReceipt",
+    message: { ...receipt },
+    signature,
+  });
 }
 
 /** The address that signed `commitment` in `domain`. */
 export function recoverUsageRootSigner(domain: TypedDataDomain, commitment: UsageCommitment): Promise<Address> {
   const { edgeId, epoch, root, count, signature } = commitment;
-  return recoverTypedDataAddress({ domain, types: USAGE_ROOT_TYPES, primaryType: "UsageRoot", message: { edgeId, epoch, root, count }, signature });
+  return recoverTypedDataAddress({
+    domain,
+    types: USAGE_ROOT_TYPES,
+    primaryType: "UsageRoot",
+    message: { edgeId, epoch, root, count },
+    signature,
+  });
 }
 
 /** The address that signed a router hello for (`edgeId`, `nonce`) in `domain`. */
 export function recoverRouterHelloSigner(domain: TypedDataDomain, hello: { edgeId: bigint; nonce: Hex }, signature: Hex): Promise<Address> {
-  return recoverTypedDataAddress({ domain, types: ROUTER_HELLO_TYPES, primaryType: "RouterHello", message: { edgeId: hello.edgeId, nonce: hello.nonce }, signature });
+  return recoverTypedDataAddress({
+    domain,
+    types: ROUTER_HELLO_TYPES,
+    primaryType: "RouterHello",
+    message: { edgeId: hello.edgeId, nonce: hello.nonce },
+    signature,
+  });
 }
 
 /** Whether `signature` over `receipt` is by `signer` (case-insensitive address comparison; false on a malformed signature). */
-export async function verifyServiceReceipt(domain: TypedDataDomain, receipt: ServiceReceipt, signature: Hex, signer: Address): Promise<boolean> {
+export async function verifyServiceReceipt(
+  domain: TypedDataDomain,
+  receipt: ServiceReceipt,
+  signature: Hex,
+  signer: Address,
+): Promise<boolean> {
   try {
     return (await recoverServiceReceiptSigner(domain, receipt, signature)).toLowerCase() === signer.toLowerCase();
   } catch {

@@ -84,7 +84,12 @@ export type FaultKindName = keyof typeof FaultKind;
 export type FaultKindValue = (typeof FaultKind)[FaultKindName];
 
 /** {IEpochSettlement.FaultKind} names in declaration order (index = value). */
-export const FAULT_KIND_NAMES = ["WrongAnswer", "Unresponsive", "CapacityShortfall", "AuditFailure"] as const satisfies readonly FaultKindName[];
+export const FAULT_KIND_NAMES = [
+  "WrongAnswer",
+  "Unresponsive",
+  "CapacityShortfall",
+  "AuditFailure",
+] as const satisfies readonly FaultKindName[];
 
 /** Name of a FaultKind value, `Unknown(n)` when out of range. */
 export function faultKindName(value: bigint | number): FaultKindName | `Unknown(${string})` {
@@ -153,7 +158,9 @@ export function domainFromFields(answer: {
 }): TypedDataDomain {
   const bits = Number.parseInt(answer.fields.slice(2, 4) || "0", 16);
   if (answer.extensions.length > 0 || bits >= 0x20) {
-    throw new Error(`unsupported EIP-712 domain: fields 0x${bits.toString(16).padStart(2, "0")}, extensions [${answer.extensions.join(", ")}]`);
+    throw new Error(
+      `unsupported EIP-712 domain: fields 0x${bits.toString(16).padStart(2, "0")}, extensions [${answer.extensions.join(", ")}]`,
+    );
   }
   const domain: TypedDataDomain = {};
   if (bits & 0x01) domain.name = answer.name;
@@ -236,17 +243,40 @@ export function signVoucher(account: LocalAccount, domain: TypedDataDomain, vouc
 
 /** The address that signed `attestation` in `domain`. */
 export function recoverEpochAttestationSigner(domain: TypedDataDomain, attestation: EpochAttestation, signature: Hex): Promise<Address> {
-  return recoverTypedDataAddress({ domain, types: EPOCH_ATTESTATION_TYPES, primaryType: "EpochAttestation", message: { ...attestation }, signature });
+  return recoverTypedDataAddress({
+    domain,
+    types: EPOCH_ATTESTATION_TYPES,
+    primaryType: "EpochAttestation",
+    message: { ...attestation },
+    signature,
+  });
 }
 
 /** The address that signed `fault` in `domain`. */
 export function recoverFaultSigner(domain: TypedDataDomain, fault: FaultAttestation, signature: Hex): Promise<Address> {
-  return recoverTypedDataAddress({ domain, types: FAULT_ATTESTATION_TYPES, primaryType: "FaultAttestation", message: { ...fault }, signature });
+  return recoverTypedDataAddress({
+    domain,
+    types: FAULT_ATTESTATION_TYPES,
+    primaryType: "FaultAttestation",
+    message: { ...fault },
+    signature,
+  });
 }
 
 /** The key that signed a claim for (`operator`, `signingKey`) in `domain`. */
-export function recoverVerifierKeyClaimSigner(domain: TypedDataDomain, operator: Address, signingKey: Address, signature: Hex): Promise<Address> {
-  return recoverTypedDataAddress({ domain, types: VERIFIER_KEY_CLAIM_TYPES, primaryType: "VerifierKeyClaim", message: { operator, signingKey }, signature });
+export function recoverVerifierKeyClaimSigner(
+  domain: TypedDataDomain,
+  operator: Address,
+  signingKey: Address,
+  signature: Hex,
+): Promise<Address> {
+  return recoverTypedDataAddress({
+    domain,
+    types: VERIFIER_KEY_CLAIM_TYPES,
+    primaryType: "VerifierKeyClaim",
+    message: { operator, signingKey },
+    signature,
+  });
 }
 
 /** The address that signed `voucher` in `domain`. */
@@ -276,13 +306,16 @@ export function packQuorumSignatures(entries: readonly SignerSignature[]): Hex {
   const keyed = entries.map(({ signer, signature }) => {
     if (!ADDRESS.test(signer)) throw new Error(`${signer} is not an address`);
     if (!SIGNATURE_65.test(signature)) {
-      throw new Error(`the signature of ${signer} is not 65 bytes (${(signature.length - 2) / 2} bytes): quorum signatures are packed r, s, v`);
+      throw new Error(
+        `the signature of ${signer} is not 65 bytes (${(signature.length - 2) / 2} bytes): quorum signatures are packed r, s, v`,
+      );
     }
     return { key: BigInt(signer), signature };
   });
   keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (let i = 1; i < keyed.length; i++) {
-    if (keyed[i].key === keyed[i - 1].key) throw new Error(`duplicate signer ${getAddress(`0x${keyed[i].key.toString(16).padStart(40, "0")}`)}`);
+    if (keyed[i].key === keyed[i - 1].key)
+      throw new Error(`duplicate signer ${getAddress(`0x${keyed[i].key.toString(16).padStart(40, "0")}`)}`);
   }
   return `0x${keyed.map((k) => k.signature.slice(2)).join("")}`;
 }
@@ -299,7 +332,11 @@ export function unpackQuorumSignatures(packed: Hex): Hex[] {
 }
 
 /** Every verifier key in `accounts` signs `attestation`; returns the packed signatures. */
-export async function signEpochAttestationQuorum(accounts: readonly LocalAccount[], domain: TypedDataDomain, attestation: EpochAttestation): Promise<Hex> {
+export async function signEpochAttestationQuorum(
+  accounts: readonly LocalAccount[],
+  domain: TypedDataDomain,
+  attestation: EpochAttestation,
+): Promise<Hex> {
   const entries = await Promise.all(
     accounts.map(async (account) => ({ signer: account.address, signature: await signEpochAttestation(account, domain, attestation) })),
   );
@@ -308,7 +345,9 @@ export async function signEpochAttestationQuorum(accounts: readonly LocalAccount
 
 /** Every verifier key in `accounts` signs `fault`; returns the packed signatures. */
 export async function signFaultQuorum(accounts: readonly LocalAccount[], domain: TypedDataDomain, fault: FaultAttestation): Promise<Hex> {
-  const entries = await Promise.all(accounts.map(async (account) => ({ signer: account.address, signature: await signFault(account, domain, fault) })));
+  const entries = await Promise.all(
+    accounts.map(async (account) => ({ signer: account.address, signature: await signFault(account, domain, fault) })),
+  );
   return packQuorumSignatures(entries);
 }
 

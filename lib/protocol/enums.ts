@@ -37,7 +37,14 @@ const VERIFIER_PARAMETER_NAMES = ["MinBond", "ExitDelay", "Quorum", "SlashBps", 
 const EPOCH_STATE_NAMES = ["None", "Pending", "Frozen", "Resolved"] as const;
 export type EpochStateName = (typeof EPOCH_STATE_NAMES)[number];
 /** {IEpochSettlement.Parameter}. */
-const SETTLEMENT_PARAMETER_NAMES = ["DisputeWindow", "MinInflation", "MaxInflation", "InflationStep", "TargetBondingRate", "FaultSlashBps"] as const;
+const SETTLEMENT_PARAMETER_NAMES = [
+  "DisputeWindow",
+  "MinInflation",
+  "MaxInflation",
+  "InflationStep",
+  "TargetBondingRate",
+  "FaultSlashBps",
+] as const;
 /** {IComputeMarket.Parameter}. */
 const MARKET_PARAMETER_NAMES = ["FeeBps", "ThawingPeriod"] as const;
 

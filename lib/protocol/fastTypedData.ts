@@ -51,7 +51,9 @@ export class InvalidTypedDataSignatureError extends Error {
   /** What exactly is wrong ("v is 0", ...), without the explanation. */
   readonly detail: string;
   constructor(problem: SignatureProblem, detail: string) {
-    super(`signature rejected (${problem}): ${detail}. The contracts accept only 65-byte (r, s, v) signatures with v 27 or 28, 0 < r < n and 0 < s <= n/2, as OpenZeppelin ECDSA does`);
+    super(
+      `signature rejected (${problem}): ${detail}. The contracts accept only 65-byte (r, s, v) signatures with v 27 or 28, 0 < r < n and 0 < s <= n/2, as OpenZeppelin ECDSA does`,
+    );
     this.problem = problem;
     this.detail = detail;
   }
@@ -116,10 +118,12 @@ export function createTypedDataCodec<const T extends TypedData, P extends keyof 
   const { domain, types, primaryType } = options;
   if (primaryType === "EIP712Domain") throw new UnsupportedTypedDataError("EIP712Domain is not a message type");
   const fields = types[primaryType] as readonly { name: string; type: string }[] | undefined;
-  if (!Array.isArray(fields) || fields.length === 0) throw new UnsupportedTypedDataError(`type ${primaryType} is not defined in types, or has no fields`);
+  if (!Array.isArray(fields) || fields.length === 0)
+    throw new UnsupportedTypedDataError(`type ${primaryType} is not defined in types, or has no fields`);
   const names = new Set<string>();
   const writers: { name: string; write: FieldWriter }[] = fields.map(({ name, type }) => {
-    if (typeof name !== "string" || !/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name)) throw new UnsupportedTypedDataError(`${primaryType} has a field with an invalid name ${String(name)}`);
+    if (typeof name !== "string" || !/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name))
+      throw new UnsupportedTypedDataError(`${primaryType} has a field with an invalid name ${String(name)}`);
     if (names.has(name)) throw new UnsupportedTypedDataError(`${primaryType} has two fields named ${name}`);
     names.add(name);
     return { name, write: fieldWriter(primaryType, name, type) };
@@ -184,7 +188,8 @@ function fieldWriter(primaryType: string, name: string, type: string): FieldWrit
   const uint = /^uint([0-9]+)$/.exec(type);
   if (uint !== null) {
     const bits = Number(uint[1]);
-    if (bits < 8 || bits > 256 || bits % 8 !== 0 || uint[1] !== String(bits)) throw new UnsupportedTypedDataError(`${where}: ${type} is not a valid uint type`);
+    if (bits < 8 || bits > 256 || bits % 8 !== 0 || uint[1] !== String(bits))
+      throw new UnsupportedTypedDataError(`${where}: ${type} is not a valid uint type`);
     const max = (1n << BigInt(bits)) - 1n;
     return (out, offset, value) => {
       let v: bigint;
@@ -198,12 +203,14 @@ function fieldWriter(primaryType: string, name: string, type: string): FieldWrit
   switch (type) {
     case "address":
       return (out, offset, value) => {
-        if (typeof value !== "string" || !ADDRESS_RE.test(value)) throw new TypeError(`${where} must be a 0x-prefixed 20-byte address, got ${describe(value)}`);
+        if (typeof value !== "string" || !ADDRESS_RE.test(value))
+          throw new TypeError(`${where} must be a 0x-prefixed 20-byte address, got ${describe(value)}`);
         writeHex(out, offset + 12, value, 20);
       };
     case "bytes32":
       return (out, offset, value) => {
-        if (typeof value !== "string" || !BYTES32_RE.test(value)) throw new TypeError(`${where} must be 0x-prefixed 32 bytes of hex, got ${describe(value)}`);
+        if (typeof value !== "string" || !BYTES32_RE.test(value))
+          throw new TypeError(`${where} must be 0x-prefixed 32 bytes of hex, got ${describe(value)}`);
         writeHex(out, offset, value, 32);
       };
     case "bool":
@@ -304,14 +311,16 @@ function toDigestBytes(digest: Uint8Array | Hex): Uint8Array {
     if (digest.length !== 32) throw new TypeError(`a digest is 32 bytes, got ${digest.length}`);
     return digest;
   }
-  if (typeof digest !== "string" || !BYTES32_RE.test(digest)) throw new TypeError(`a digest is 0x-prefixed 32 bytes of hex, got ${describe(digest)}`);
+  if (typeof digest !== "string" || !BYTES32_RE.test(digest))
+    throw new TypeError(`a digest is 0x-prefixed 32 bytes of hex, got ${describe(digest)}`);
   const out = new Uint8Array(32);
   writeHex(out, 0, digest, 32);
   return out;
 }
 
 function privateKeyBytes(privateKey: Hex): Uint8Array {
-  if (typeof privateKey !== "string" || !PRIVATE_KEY_RE.test(privateKey)) throw new TypeError("a private key is 0x-prefixed 32 bytes of hex");
+  if (typeof privateKey !== "string" || !PRIVATE_KEY_RE.test(privateKey))
+    throw new TypeError("a private key is 0x-prefixed 32 bytes of hex");
   const key = new Uint8Array(32);
   writeHex(key, 0, privateKey, 32);
   if (!nativeSecp256k1.privateKeyVerify(key)) throw new RangeError("the private key is 0 or not below the curve order");

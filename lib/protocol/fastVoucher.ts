@@ -36,7 +36,9 @@ export class InvalidVoucherSignatureError extends Error {
   override name = "InvalidVoucherSignatureError";
   readonly problem: VoucherSignatureProblem;
   constructor(problem: VoucherSignatureProblem, detail: string) {
-    super(`voucher signature rejected (${problem}): ${detail}. ComputeMarket accepts only 65-byte (r, s, v) signatures with v 27 or 28 and s <= n/2, as OpenZeppelin ECDSA does; sign with a standard EIP-712 signer (viem signTypedData, ethers signTypedData)`);
+    super(
+      `voucher signature rejected (${problem}): ${detail}. ComputeMarket accepts only 65-byte (r, s, v) signatures with v 27 or 28 and s <= n/2, as OpenZeppelin ECDSA does; sign with a standard EIP-712 signer (viem signTypedData, ethers signTypedData)`,
+    );
     this.problem = problem;
   }
 }

@@ -19,7 +19,8 @@ const state = new Uint32Array(50);
  * `out` may overlap `input`.
  */
 export function keccak256Short(input: Uint8Array, offset: number, length: number, out: Uint8Array, outOffset: number): void {
-  if (length > KECCAK256_RATE - 1 || length < 0) throw new RangeError(`keccak256Short hashes at most ${KECCAK256_RATE - 1} bytes, got ${length}`);
+  if (length > KECCAK256_RATE - 1 || length < 0)
+    throw new RangeError(`keccak256Short hashes at most ${KECCAK256_RATE - 1} bytes, got ${length}`);
   const s = state;
   s.fill(0);
   // Absorb the message, little-endian words, then the padding 0x01 ... 0x80.

@@ -303,7 +303,9 @@ function compareWords(buf: Uint8Array, a: number, b: number): number {
  */
 export function buildEpochTreeFast(epoch: bigint, results: readonly EdgeResult[] | ResultSource): FastEpochTree {
   checkUint256("epoch", epoch);
-  const source: ResultSource = Array.isArray(results) ? { length: results.length, get: (i) => (results as readonly EdgeResult[])[i] } : (results as ResultSource);
+  const source: ResultSource = Array.isArray(results)
+    ? { length: results.length, get: (i) => (results as readonly EdgeResult[])[i] }
+    : (results as ResultSource);
   const n = source.length;
   if (n === 0) throw new Error("an epoch tree needs at least one result");
   if (n > 0x7fffffff / 2) throw new Error(`too many results (${n})`);

@@ -66,19 +66,28 @@ const REVERT_CONTRACT_ORDER: readonly ProtocolAbiName[] = [
 /** Error arguments that are unix times (seconds). */
 const TIME_ARGS = new Set(["deadline", "exitableAt", "expiry", "finalAt", "jailedUntil", "nowTime", "thawEndsAt", "withdrawableAt"]);
 /** Error arguments that are epoch numbers on the staking clock. */
-const EPOCH_ARGS = new Set(["activationEpoch", "changeableFromEpoch", "currentEpoch", "epoch", "epochA", "epochB", "faultEpoch", "firstKnownEpoch"]);
+const EPOCH_ARGS = new Set([
+  "activationEpoch",
+  "changeableFromEpoch",
+  "currentEpoch",
+  "epoch",
+  "epochA",
+  "epochB",
+  "faultEpoch",
+  "firstKnownEpoch",
+]);
 
 const PANIC_REASONS: Readonly<Record<number, string>> = {
-  0x00: "generic compiler panic",
-  0x01: "assertion failed",
-  0x11: "arithmetic overflow or underflow",
-  0x12: "division or modulo by zero",
-  0x21: "invalid enum value",
-  0x22: "corrupt storage byte array",
-  0x31: "pop on an empty array",
-  0x32: "array index out of bounds",
-  0x41: "out of memory",
-  0x51: "call to an uninitialised function",
+  0: "generic compiler panic",
+  1: "assertion failed",
+  17: "arithmetic overflow or underflow",
+  18: "division or modulo by zero",
+  33: "invalid enum value",
+  34: "corrupt storage byte array",
+  49: "pop on an empty array",
+  50: "array index out of bounds",
+  65: "out of memory",
+  81: "call to an uninitialised function",
 };
 
 type AbiError = Extract<Abi[number], { type: "error" }>;
@@ -164,15 +173,32 @@ export function decodeRevertData(data: Hex, options: DecodeRevertOptions = {}): 
   const hex = data.toLowerCase() as Hex;
   if (hex === "0x") return { name: undefined, contract: undefined, args: [], message: "no revert reason", data: hex };
   const selector = hex.slice(0, 10) as Hex;
-  const unknown: DecodedRevert = { name: undefined, contract: undefined, args: [], message: `unknown error ${selector} (data ${hex})`, data: hex };
+  const unknown: DecodedRevert = {
+    name: undefined,
+    contract: undefined,
+    args: [],
+    message: `unknown error ${selector} (data ${hex})`,
+    data: hex,
+  };
   const candidates = errorsBySelector().get(selector) ?? [];
   const known = candidates.find((k) => k.contract === options.prefer) ?? candidates[0];
   try {
     if (known !== undefined) {
       const { args } = decodeErrorResult({ abi: [known.item], data: hex });
       const values = (args ?? []) as readonly unknown[];
-      const decoded = known.item.inputs.map((input: AbiParameter, i: number) => ({ name: input.name || `arg${i}`, type: input.type, value: values[i], text: formatValue(values[i], input) }));
-      return { name: known.item.name, contract: known.contract, args: decoded, message: messageOf(known.item.name, decoded, options), data: hex };
+      const decoded = known.item.inputs.map((input: AbiParameter, i: number) => ({
+        name: input.name || `arg${i}`,
+        type: input.type,
+        value: values[i],
+        text: formatValue(values[i], input),
+      }));
+      return {
+        name: known.item.name,
+        contract: known.contract,
+        args: decoded,
+        message: messageOf(known.item.name, decoded, options),
+        data: hex,
+      };
     }
     // Error(string) and Panic(uint256), which viem knows without an ABI.
     const { errorName, args } = decodeErrorResult({ abi: [], data: hex });
@@ -180,11 +206,23 @@ export function decodeRevertData(data: Hex, options: DecodeRevertOptions = {}): 
     if (errorName === "Panic" && typeof value === "bigint") {
       const code = `0x${value.toString(16).padStart(2, "0")}`;
       const reason = PANIC_REASONS[Number(value)] ?? "unknown panic code";
-      return { name: "Panic", contract: undefined, args: [{ name: "code", type: "uint256", value, text: code }], message: `Panic(${code}: ${reason})`, data: hex };
+      return {
+        name: "Panic",
+        contract: undefined,
+        args: [{ name: "code", type: "uint256", value, text: code }],
+        message: `Panic(${code}: ${reason})`,
+        data: hex,
+      };
     }
     if (errorName === "Error") {
       const text = JSON.stringify(value);
-      return { name: "Error", contract: undefined, args: [{ name: "message", type: "string", value, text }], message: `Error(${text})`, data: hex };
+      return {
+        name: "Error",
+        contract: undefined,
+        args: [{ name: "message", type: "string", value, text }],
+        message: `Error(${text})`,
+        data: hex,
+      };
     }
   } catch {
     // Unknown selector, or data too short for its error's arguments.
@@ -249,8 +287,11 @@ export function decodeRevert(err: unknown, options: DecodeRevertOptions = {}): D
   const data = revertDataOf(err);
   if (data !== undefined && data !== "0x") return decodeRevertData(data, options);
   if (!saysReverted(err)) return undefined;
-  const details = errorChain(err).map((e) => e.details).find((d) => typeof d === "string" && d !== "");
-  const said = (details as string | undefined) ?? (err instanceof BaseError ? err.shortMessage : err instanceof Error ? err.message : String(err));
+  const details = errorChain(err)
+    .map((e) => e.details)
+    .find((d) => typeof d === "string" && d !== "");
+  const said =
+    (details as string | undefined) ?? (err instanceof BaseError ? err.shortMessage : err instanceof Error ? err.message : String(err));
   return { name: undefined, contract: undefined, args: [], message: said.split("\n")[0], data };
 }
 

@@ -19,7 +19,10 @@ import type { Hex } from "viem";
 import { z } from "zod";
 
 const hexOf = (bytes: number, what: string) =>
-  z.custom<Hex>((v) => typeof v === "string" && v.length === 2 + 2 * bytes && /^0x[0-9a-fA-F]*$/.test(v), `expected ${what} (0x-prefixed hex, ${bytes} bytes)`);
+  z.custom<Hex>(
+    (v) => typeof v === "string" && v.length === 2 + 2 * bytes && /^0x[0-9a-fA-F]*$/.test(v),
+    `expected ${what} (0x-prefixed hex, ${bytes} bytes)`,
+  );
 const hex32 = hexOf(32, "a 32-byte value");
 const signature = hexOf(65, "a 65-byte signature");
 const decimal = z.string().regex(/^(0|[1-9][0-9]{0,77})$/, "expected a decimal integer string");
@@ -37,7 +40,10 @@ export const proxyRequestSchema = z.object({
   id: requestId,
   method: z.enum(["GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"]),
   /** Path and query on the edge API, e.g. `/v1/chat/completions`; never an absolute URL. */
-  path: z.string().regex(/^\/[^\s]*$/, "expected an absolute path starting with /").max(4096),
+  path: z
+    .string()
+    .regex(/^\/[^\s]*$/, "expected an absolute path starting with /")
+    .max(4096),
   headers,
   /** UTF-8 request body, absent for GET. */
   body: z.string().optional(),
@@ -60,7 +66,12 @@ export const loadReportSchema = z.object({
   /** Unix milliseconds when the report was taken. */
   at: z.number().int().nonnegative(),
 });
-export const responseHeadSchema = z.object({ type: z.literal("response-head"), id: requestId, status: z.number().int().min(100).max(599), headers });
+export const responseHeadSchema = z.object({
+  type: z.literal("response-head"),
+  id: requestId,
+  status: z.number().int().min(100).max(599),
+  headers,
+});
 export const responseChunkSchema = z.object({ type: z.literal("response-chunk"), id: requestId, data: z.string() });
 export const responseEndSchema = z.object({ type: z.literal("response-end"), id: requestId });
 export const responseErrorSchema = z.object({ type: z.literal("response-error"), id: requestId, message: z.string() });

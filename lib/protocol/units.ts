@@ -23,7 +23,8 @@ export function parseTokenAmount(text: string): bigint {
   if (s === "") throw new Error(`no amount given: ${example}`);
   if (/^-/.test(s)) throw new Error(`"${text}" is negative: amounts are positive; ${example}`);
   if (/^\d+(\.\d+)?$/.test(s) === false && /^\.\d+$/.test(s) === false) {
-    const hint = /e/i.test(s) && /^[\d.]+e[+-]?\d+$/i.test(s) ? " (no exponents)" : s.includes(",") ? " (no thousands commas; use _ if you like)" : "";
+    const hint =
+      /e/i.test(s) && /^[\d.]+e[+-]?\d+$/i.test(s) ? " (no exponents)" : s.includes(",") ? " (no thousands commas; use _ if you like)" : "";
     throw new Error(`"${text}" is not a token amount${hint}: ${example}`);
   }
   const decimals = s.includes(".") ? s.length - s.indexOf(".") - 1 : 0;
@@ -98,7 +99,10 @@ export function formatRate(rate: bigint | number): string {
 export function formatDate(timestamp: bigint): string {
   const ms = Number(timestamp) * 1000;
   if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return `unix time ${timestamp}`;
-  return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  return new Date(ms)
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d+Z$/, " UTC");
 }
 
 /** `2026-12-07 06:31:00 UTC (in 4 min 10 s)`: a unix time as a date, and how far it is from `now`. */
@@ -116,7 +120,12 @@ export function formatRelative(timestamp: bigint, now: bigint): string {
 export function formatDuration(seconds: bigint): string {
   let s = seconds < 0n ? -seconds : seconds;
   const parts: string[] = [];
-  for (const [unit, size] of [["d", 86_400n], ["h", 3_600n], ["min", 60n], ["s", 1n]] as const) {
+  for (const [unit, size] of [
+    ["d", 86_400n],
+    ["h", 3_600n],
+    ["min", 60n],
+    ["s", 1n],
+  ] as const) {
     if (s >= size || (unit === "s" && parts.length === 0)) {
       parts.push(`${s / size} ${unit}`);
       s %= size;

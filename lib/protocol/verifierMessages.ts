@@ -14,7 +14,7 @@
 //
 // Erasable TypeScript only (runs under Node's type stripping, see index.ts).
 import { keccak_256 } from "@noble/hashes/sha3.js";
-import { hashStruct, hashTypedData, recoverTypedDataAddress } from "viem";
+import { hashTypedData, recoverTypedDataAddress } from "viem";
 import type { Address, Hex, LocalAccount, TypedDataDomain } from "viem";
 
 import { QUALITY_ONE, writeWord } from "./merkle.ts";
@@ -96,7 +96,8 @@ function checkObservation(r: EdgeObservation): void {
   if (r === null || typeof r !== "object") throw new TypeError("an edge observation must be an object { edgeId, stake, quality }");
   for (const field of ["edgeId", "stake", "quality"] as const) {
     const v = r[field];
-    if (typeof v !== "bigint" || v < 0n || v > MAX_UINT256) throw new RangeError(`${field} ${String(v)} of edge ${String(r.edgeId)} is not a uint256 bigint`);
+    if (typeof v !== "bigint" || v < 0n || v > MAX_UINT256)
+      throw new RangeError(`${field} ${String(v)} of edge ${String(r.edgeId)} is not a uint256 bigint`);
   }
   if (r.quality > QUALITY_ONE) throw new RangeError(`quality of edge ${r.edgeId} is ${r.quality}, above QUALITY_ONE (${QUALITY_ONE})`);
 }
@@ -135,11 +136,6 @@ export function epochObservation(epoch: bigint, results: readonly EdgeObservatio
 
 // ---------------------------------------------------------------- hashes, signatures (viem)
 
-/** EIP-712 struct hash of an observation message. */
-function epochObservationStructHash(message: EpochObservation): Hex {
-  return hashStruct({ types: EPOCH_OBSERVATION_TYPES, primaryType: "EpochObservation", data: { ...message } });
-}
-
 /** The digest a verifier signs for an observation message in the VerifierSet's `domain`. */
 export function epochObservationDigest(domain: TypedDataDomain, message: EpochObservation): Hex {
   return hashTypedData({ domain, types: EPOCH_OBSERVATION_TYPES, primaryType: "EpochObservation", message: { ...message } });
@@ -152,12 +148,13 @@ export function signEpochObservation(account: LocalAccount, domain: TypedDataDom
 
 /** The address that signed an observation message (viem: laxer than OZ about v and s). */
 export function recoverEpochObservationSigner(domain: TypedDataDomain, message: EpochObservation, signature: Hex): Promise<Address> {
-  return recoverTypedDataAddress({ domain, types: EPOCH_OBSERVATION_TYPES, primaryType: "EpochObservation", message: { ...message }, signature });
-}
-
-/** EIP-712 struct hash of an attestation request. */
-function attestationRequestStructHash(request: AttestationRequest): Hex {
-  return hashStruct({ types: ATTESTATION_REQUEST_TYPES, primaryType: "AttestationRequest", data: { ...request } });
+  return recoverTypedDataAddress({
+    domain,
+    types: EPOCH_OBSERVATION_TYPES,
+    primaryType: "EpochObservation",
+    message: { ...message },
+    signature,
+  });
 }
 
 /** The digest a leader signs for an attestation request in the VerifierSet's `domain`. */
@@ -172,5 +169,11 @@ export function signAttestationRequest(account: LocalAccount, domain: TypedDataD
 
 /** The address that signed an attestation request (viem: laxer than OZ about v and s). */
 export function recoverAttestationRequestSigner(domain: TypedDataDomain, request: AttestationRequest, signature: Hex): Promise<Address> {
-  return recoverTypedDataAddress({ domain, types: ATTESTATION_REQUEST_TYPES, primaryType: "AttestationRequest", message: { ...request }, signature });
+  return recoverTypedDataAddress({
+    domain,
+    types: ATTESTATION_REQUEST_TYPES,
+    primaryType: "AttestationRequest",
+    message: { ...request },
+    signature,
+  });
 }

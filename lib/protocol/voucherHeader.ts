@@ -26,7 +26,9 @@ export class VoucherHeaderError extends Error {
   override name = "VoucherHeaderError";
   readonly issues: readonly string[];
   constructor(issues: readonly string[]) {
-    super(`malformed ${VOUCHER_HEADER} header: ${issues.join("; ")}. Expected base64url of JSON {"voucher":{"payer","edgeId","sessionId","cumulativeAmount","expiry"},"signature"} with the integers as decimal strings (encodeVoucherHeader writes it)`);
+    super(
+      `malformed ${VOUCHER_HEADER} header: ${issues.join("; ")}. Expected base64url of JSON {"voucher":{"payer","edgeId","sessionId","cumulativeAmount","expiry"},"signature"} with the integers as decimal strings (encodeVoucherHeader writes it)`,
+    );
     this.issues = issues;
   }
 }
@@ -85,7 +87,8 @@ export function encodeVoucherHeader(voucher: Voucher, signature: Hex): string {
  */
 export function decodeVoucherHeader(value: string): VoucherHeader {
   if (typeof value !== "string" || value.length === 0) throw new VoucherHeaderError(["empty value"]);
-  if (value.length > MAX_VOUCHER_HEADER_LENGTH) throw new VoucherHeaderError([`${value.length} characters, at most ${MAX_VOUCHER_HEADER_LENGTH}`]);
+  if (value.length > MAX_VOUCHER_HEADER_LENGTH)
+    throw new VoucherHeaderError([`${value.length} characters, at most ${MAX_VOUCHER_HEADER_LENGTH}`]);
   if (!/^[A-Za-z0-9_-]+={0,2}$/.test(value)) throw new VoucherHeaderError(["not base64url"]);
   let json: unknown;
   try {

@@ -35,7 +35,9 @@ const ACT = 2048;
 export class ReferenceModelConfigError extends Error {
   override name = "ReferenceModelConfigError";
   constructor(config: ModelConfig) {
-    super(`reference model shape hidden=${config.hidden} layers=${config.layers} is unsupported: hidden must be an integer in 8..1024 and layers in 1..64`);
+    super(
+      `reference model shape hidden=${config.hidden} layers=${config.layers} is unsupported: hidden must be an integer in 8..1024 and layers in 1..64`,
+    );
   }
 }
 

@@ -62,7 +62,7 @@ function buildOutputTable(): string[] {
       bits = Math.floor(bits / 128);
     }
     const end = k % 16 === 5 ? "." : k % 16 === 11 ? "," : "";
-    table.push(" " + word + end);
+    table.push(` ${word}${end}`);
   }
   return table;
 }

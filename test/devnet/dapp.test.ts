@@ -27,7 +27,16 @@ describe("devnet demo dApp", function () {
     const bridge = await startRpcBridge(conn.provider);
     cleanups.push(bridge.close);
     const port = await freePort();
-    const config = parseEdgeConfig(edgeConfigFor(bed.addresses, bed.edges[0]!.edgeId, bridge.url, { listen: { host: "127.0.0.1", port }, chain: { rpcUrl: bridge.url, addresses: { registry: bed.addresses.registry, staking: bed.addresses.staking, market: bed.addresses.market }, pollIntervalMs: 2_000 } }));
+    const config = parseEdgeConfig(
+      edgeConfigFor(bed.addresses, bed.edges[0]!.edgeId, bridge.url, {
+        listen: { host: "127.0.0.1", port },
+        chain: {
+          rpcUrl: bridge.url,
+          addresses: { registry: bed.addresses.registry, staking: bed.addresses.staking, market: bed.addresses.market },
+          pollIntervalMs: 2_000,
+        },
+      }),
+    );
     const start = async () => {
       const edge: RunningEdge = await startEdge({ config, account: bed.edges[0]!.key, privateKey: bed.edges[0]!.privateKey });
       cleanups.push(() => edge.close());
@@ -41,7 +50,14 @@ describe("devnet demo dApp", function () {
 
   it("pays its first request on its own session, retrying while the edge is not there yet", async function () {
     const { bed, payer, url } = await setup({ edgeStartsAfterMs: 3_000 });
-    const dapp = createDemoDapp(bed.clients, { chainId: bed.chainId, addresses: bed.addresses, payer, gateway: privateKeyToAccount(generatePrivateKey()), model: EDGE_MODEL, edges: [{ edgeId: bed.edges[0]!.edgeId, url }] });
+    const dapp = createDemoDapp(bed.clients, {
+      chainId: bed.chainId,
+      addresses: bed.addresses,
+      payer,
+      gateway: privateKeyToAccount(generatePrivateKey()),
+      model: EDGE_MODEL,
+      edges: [{ edgeId: bed.edges[0]!.edgeId, url }],
+    });
     const sessionId = await dapp.setup({ escrow: 100n * TOKEN, budget: 10n * TOKEN, days: 1n });
     expect(sessionId).to.equal(bed.sessionId + 1n); // the testbed's payer opened the first one
     const first = await dapp.firstRequest(0, "Hello, Tideway!");
@@ -53,12 +69,24 @@ describe("devnet demo dApp", function () {
 
   it("fails at once, saying where to look, when the edge refuses for a reason retrying cannot fix", async function () {
     const { bed, payer, url } = await setup();
-    const dapp = createDemoDapp(bed.clients, { chainId: bed.chainId, addresses: bed.addresses, payer, gateway: privateKeyToAccount(generatePrivateKey()), model: "no/such-model", edges: [{ edgeId: bed.edges[0]!.edgeId, url }] });
+    const dapp = createDemoDapp(bed.clients, {
+      chainId: bed.chainId,
+      addresses: bed.addresses,
+      payer,
+      gateway: privateKeyToAccount(generatePrivateKey()),
+      model: "no/such-model",
+      edges: [{ edgeId: bed.edges[0]!.edgeId, url }],
+    });
     await dapp.setup({ escrow: 100n * TOKEN, budget: 10n * TOKEN, days: 1n });
     const started = Date.now();
-    const err = await dapp.firstRequest(0, "Hello").then(() => undefined, (e: unknown) => e);
+    const err = await dapp.firstRequest(0, "Hello").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(DemoStepError);
-    expect((err as Error).message).to.match(/refused the paid request \(404 model_not_found/).and.match(/see its log/);
+    expect((err as Error).message)
+      .to.match(/refused the paid request \(404 model_not_found/)
+      .and.match(/see its log/);
     expect(Date.now() - started).to.be.lessThan(2_000);
   });
 });

@@ -50,7 +50,9 @@ describe("devnet chain follower", function () {
     await env.settlement.claimMany(settled.attestation, [settled.claimOf(env.edgeB)]);
     const [done] = (await follower.poll()) as Array<Extract<FollowerEvent, { type: "settled" }>>;
     expect(done).to.include({ type: "settled", epoch: E, root: settled.root });
-    expect(done!.leaves.map((l) => [l.edgeId, l.stake, l.quality])).to.deep.equal(defaultResults(env).map((r) => [r.edgeId, r.stake, r.quality]));
+    expect(done!.leaves.map((l) => [l.edgeId, l.stake, l.quality])).to.deep.equal(
+      defaultResults(env).map((r) => [r.edgeId, r.stake, r.quality]),
+    );
     expect(done!.leaves.every((l) => l.credited > 0n)).to.equal(true);
     expect(await follower.poll()).to.deep.equal([]); // once
 

@@ -6,7 +6,7 @@ import { network } from "hardhat";
 import { custom, type Address, type EIP1193Provider } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
-import ContractsModule from "../../ignition/modules/Contracts.js";
+import ContractsModule from "../../ignition/modules/Contracts.ts";
 import { computeMarketAbi } from "../../lib/protocol/abis.ts";
 import { devnetClients } from "../../devnet/chain.ts";
 import { deposit, fund, openSession } from "../../devnet/protocol.ts";
@@ -33,7 +33,14 @@ describe("devnet participant actions", function () {
     await clients.test.setAutomine(false);
     const opening = openSession(clients, addresses, dapp, "tideway/reference-1", 10n * TOKEN, expiry);
     await new Promise((r) => setTimeout(r, 200)); // the dApp's transaction reaches the pool first
-    await clients.wallet(other).writeContract({ address: addresses.market, abi: computeMarketAbi, functionName: "openSession", args: ["tideway/reference-1", 10n * TOKEN, expiry] });
+    await clients
+      .wallet(other)
+      .writeContract({
+        address: addresses.market,
+        abi: computeMarketAbi,
+        functionName: "openSession",
+        args: ["tideway/reference-1", 10n * TOKEN, expiry],
+      });
     await clients.test.mine({ blocks: 1 });
     await clients.test.setAutomine(true);
     const sessionId = await opening;
@@ -41,7 +48,12 @@ describe("devnet participant actions", function () {
     const count = await clients.public.readContract({ address: addresses.market, abi: computeMarketAbi, functionName: "sessionCount" });
     expect(count).to.equal(2n);
     expect(sessionId).to.equal(1n);
-    const session = await clients.public.readContract({ address: addresses.market, abi: computeMarketAbi, functionName: "session", args: [sessionId] });
+    const session = await clients.public.readContract({
+      address: addresses.market,
+      abi: computeMarketAbi,
+      functionName: "session",
+      args: [sessionId],
+    });
     expect(session.payer).to.equal(dapp.address);
   });
 });

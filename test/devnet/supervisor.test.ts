@@ -63,16 +63,34 @@ describe("devnet supervisor", function () {
       logFile: path.join(dir, "broken.log"),
       ready: async () => false,
     });
-    const err = await start.then(() => undefined, (e: unknown) => e);
+    const err = await start.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(ServiceStartError);
-    expect((err as Error).message).to.include("exited while starting (code 3)").and.include("cannot read the configuration");
+    expect((err as Error).message)
+      .to.include("exited while starting (code 3)")
+      .and.include("cannot read the configuration");
     expect(events).to.deep.equal([]); // a failed first start is not restarted
   });
 
   it("restarts a service killed with SIGKILL, the others untouched", async function () {
     const [portA, portB] = [await freePort(), await freePort()];
-    const a = await supervisor.start({ name: "a", command: process.execPath, args: ["-e", httpServer(portA)], logFile: path.join(dir, "a.log"), ready: httpReady(`http://127.0.0.1:${portA}/`), restart: { initialDelayMs: 200 } });
-    const b = await supervisor.start({ name: "b", command: process.execPath, args: ["-e", httpServer(portB)], logFile: path.join(dir, "b.log"), ready: httpReady(`http://127.0.0.1:${portB}/`) });
+    const a = await supervisor.start({
+      name: "a",
+      command: process.execPath,
+      args: ["-e", httpServer(portA)],
+      logFile: path.join(dir, "a.log"),
+      ready: httpReady(`http://127.0.0.1:${portA}/`),
+      restart: { initialDelayMs: 200 },
+    });
+    const b = await supervisor.start({
+      name: "b",
+      command: process.execPath,
+      args: ["-e", httpServer(portB)],
+      logFile: path.join(dir, "b.log"),
+      ready: httpReady(`http://127.0.0.1:${portB}/`),
+    });
     const [pidA, pidB] = [a.pid!, b.pid!];
     process.kill(pidA, "SIGKILL");
     expect(await waitUntil(async () => events.some((e) => e.type === "restarted"), 10_000)).to.equal(true);
@@ -90,10 +108,21 @@ describe("devnet supervisor", function () {
     // Up once, then every later start exits at once (the marker file exists).
     const marker = path.join(dir, "started-once");
     const program = `const fs = require("node:fs"); if (fs.existsSync(${JSON.stringify(marker)})) process.exit(1); fs.writeFileSync(${JSON.stringify(marker)}, ""); ${httpServer(port)}`;
-    const service = await supervisor.start({ name: "flaky", command: process.execPath, args: ["-e", program], logFile: path.join(dir, "flaky.log"), ready: httpReady(`http://127.0.0.1:${port}/`), restart: { maxRestarts: 2, initialDelayMs: 50 } });
+    const service = await supervisor.start({
+      name: "flaky",
+      command: process.execPath,
+      args: ["-e", program],
+      logFile: path.join(dir, "flaky.log"),
+      ready: httpReady(`http://127.0.0.1:${port}/`),
+      restart: { maxRestarts: 2, initialDelayMs: 50 },
+    });
     process.kill(service.pid!, "SIGKILL");
     expect(await waitUntil(async () => events.some((e) => e.type === "gave-up"), 10_000)).to.equal(true);
-    expect(events.filter((e) => e.type === "exited").map((e) => (e as { restartInMs?: number }).restartInMs)).to.deep.equal([50, 100, undefined]);
+    expect(events.filter((e) => e.type === "exited").map((e) => (e as { restartInMs?: number }).restartInMs)).to.deep.equal([
+      50,
+      100,
+      undefined,
+    ]);
   });
 
   it("stops services last started first, each whole process group", async function () {
@@ -105,7 +134,13 @@ describe("devnet supervisor", function () {
     const grandchildren: number[] = [];
     for (const name of ["first", "second", "third"]) {
       const log = path.join(dir, `${name}.log`);
-      await supervisor.start({ name, command: process.execPath, args: ["-e", program(name)], logFile: log, ready: async () => /grandchild (\d+)/.test(readFileSync(log, "utf8")) });
+      await supervisor.start({
+        name,
+        command: process.execPath,
+        args: ["-e", program(name)],
+        logFile: log,
+        ready: async () => /grandchild (\d+)/.test(readFileSync(log, "utf8")),
+      });
       grandchildren.push(Number(/grandchild (\d+)/.exec(readFileSync(log, "utf8"))![1]));
     }
     await supervisor.stopAll();
@@ -130,7 +165,8 @@ describe("devnet supervisor", function () {
 
   it("leaves no child behind when the process that supervises it is killed with SIGKILL, stopping them last started first", async function () {
     const order = path.join(dir, "order");
-    const child = (name: string) => `process.on("SIGTERM", () => { require("node:fs").appendFileSync(${JSON.stringify(order)}, "${name}\\n"); setTimeout(() => process.exit(0), 200); }); setInterval(() => {}, 1000);`;
+    const child = (name: string) =>
+      `process.on("SIGTERM", () => { require("node:fs").appendFileSync(${JSON.stringify(order)}, "${name}\\n"); setTimeout(() => process.exit(0), 200); }); setInterval(() => {}, 1000);`;
     const parentProgram =
       `import { createSupervisor } from ${JSON.stringify(SUPERVISOR)};` +
       `const s = createSupervisor({ orphanGraceMs: 2000 });` +
@@ -148,7 +184,10 @@ describe("devnet supervisor", function () {
     await new Promise((r) => setTimeout(r, 300)); // their SIGTERM handlers are installed
     expect(children.every(alive)).to.equal(true);
     parent.kill("SIGKILL");
-    expect(await waitUntil(async () => !children.some(alive), 10_000)).to.equal(true, `children ${children.join(", ")} outlived their parent`);
+    expect(await waitUntil(async () => !children.some(alive), 10_000)).to.equal(
+      true,
+      `children ${children.join(", ")} outlived their parent`,
+    );
     expect(readFileSync(order, "utf8").trim().split("\n")).to.deep.equal(["second", "first"]);
   });
 });

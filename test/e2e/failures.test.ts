@@ -41,9 +41,13 @@ describe("the network end to end through failures (2 edges; 3 verifiers, quorum 
     await leader.start();
     await settledOnce(net, epoch);
     // The restarted process is healthy and challenging again (its counters start from zero).
-    await waitFor("the restarted verifier to run challenges", 2 * 60_000, async () => ((await metric(leader.url, "tideway_verifier_challenges_total")) > 0 ? true : undefined));
+    await waitFor("the restarted verifier to run challenges", 2 * 60_000, async () =>
+      (await metric(leader.url, "tideway_verifier_challenges_total")) > 0 ? true : undefined,
+    );
     // Healthy once its own first tick has read the chain (jobs left in Redis may run before that).
-    await waitFor("the restarted verifier to be healthy", 60_000, async () => ((await fetch(`${leader.url}/health`)).status === 200 ? true : undefined));
+    await waitFor("the restarted verifier to be healthy", 60_000, async () =>
+      (await fetch(`${leader.url}/health`)).status === 200 ? true : undefined,
+    );
   });
 
   it("a Redis restart (AOF on) mid-epoch loses no job: every planned challenge runs and the epoch settles once", async function () {
@@ -62,7 +66,10 @@ describe("the network end to end through failures (2 edges; 3 verifiers, quorum 
           const plan = await redis.get(`v${v.index + 1}:v:plan:${epoch}:${edge.edgeId}`);
           expect(plan, `verifier ${v.index + 1} planned edge #${edge.edgeId}`).to.not.equal(null);
           const planned = (JSON.parse(plan!) as unknown[]).length;
-          expect(await redis.hlen(`v${v.index + 1}:v:results:${epoch}:${edge.edgeId}`), `verifier ${v.index + 1}, edge #${edge.edgeId}: every planned challenge has a result`).to.equal(planned);
+          expect(
+            await redis.hlen(`v${v.index + 1}:v:results:${epoch}:${edge.edgeId}`),
+            `verifier ${v.index + 1}, edge #${edge.edgeId}: every planned challenge has a result`,
+          ).to.equal(planned);
         }
       }
     } finally {
@@ -81,7 +88,10 @@ describe("the network end to end through failures (2 edges; 3 verifiers, quorum 
     expect(net.rpc.failedCalls).to.be.greaterThan(failedBefore);
     await settledOnce(net, epoch);
     for (const v of net.verifiers) {
-      expect(await metric(v.url, "tideway_verifier_ticks_total{result=\"error\"}"), `verifier ${v.index + 1} saw the outage`).to.be.greaterThan(0);
+      expect(
+        await metric(v.url, 'tideway_verifier_ticks_total{result="error"}'),
+        `verifier ${v.index + 1} saw the outage`,
+      ).to.be.greaterThan(0);
       expect((await fetch(`${v.url}/health`)).status, `verifier ${v.index + 1} healthy again`).to.equal(200);
     }
   });
@@ -94,13 +104,17 @@ describe("the network end to end through failures (2 edges; 3 verifiers, quorum 
     const start = await staking.epochStartTime(epoch);
     await waitFor("the next epoch", 2 * 60_000, async () => ((await chainTime(net)) >= start ? true : undefined));
     await net.stopEdge(down.index);
-    await waitFor(`the Unresponsive fault of edge #${down.edgeId}`, 4 * 60_000, async () => ((await settlement.faultReported(down.edgeId, epoch)) ? true : undefined));
+    await waitFor(`the Unresponsive fault of edge #${down.edgeId}`, 4 * 60_000, async () =>
+      (await settlement.faultReported(down.edgeId, epoch)) ? true : undefined,
+    );
     const [event] = await settlement.queryFilter(settlement.filters.FaultReported(down.edgeId, epoch));
     expect(event!.args.kind).to.equal(1n); // Unresponsive
     expect(event!.args.slashed).to.be.greaterThan(0n);
     expect(await staking.edgeStatus(down.edgeId)).to.equal(4n); // Jailed
     // Co-signed only because the others' own challenges found it unresponsive too.
-    const cosigned = net.verifiers.flatMap((v) => v.logs()).filter((l) => l.msg === "co-signed a fault" && l.kind === "Unresponsive" && l.edgeId === down.edgeId.toString());
+    const cosigned = net.verifiers
+      .flatMap((v) => v.logs())
+      .filter((l) => l.msg === "co-signed a fault" && l.kind === "Unresponsive" && l.edgeId === down.edgeId.toString());
     expect(cosigned.length).to.be.greaterThan(0);
   });
 });

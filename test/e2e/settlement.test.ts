@@ -64,7 +64,11 @@ describe("the network end to end (3 edges, one bad; 3 verifiers and a forging pe
       expect(submitted, `epoch ${e} submitted once`).to.have.length(1);
       expect(await settlement.queryFilter(settlement.filters.EpochFrozen(e)), `epoch ${e} never frozen`).to.have.length(0);
       const { root, totalWeight } = submitted[0]!.args;
-      const results = (await (await fetch(`${net.verifiers[0]!.url}/tideway/v1/epochs/${e}/results`)).json()) as { root: string; totalWeight: string; results: Array<{ edgeId: string; stake: string; quality: string }> };
+      const results = (await (await fetch(`${net.verifiers[0]!.url}/tideway/v1/epochs/${e}/results`)).json()) as {
+        root: string;
+        totalWeight: string;
+        results: Array<{ edgeId: string; stake: string; quality: string }>;
+      };
       expect(results.root).to.equal(root);
       expect(BigInt(results.totalWeight)).to.equal(totalWeight);
       const sum = results.results.reduce((acc, r) => acc + BigInt(r.stake) * BigInt(r.quality), 0n);
@@ -106,7 +110,9 @@ describe("the network end to end (3 edges, one bad; 3 verifiers and a forging pe
     const rejections = await Promise.all(net.verifiers.map((v) => metric(v.url, "tideway_verifier_peer_rejections_total")));
     expect(rejections.reduce((a, b) => a + b, 0)).to.be.greaterThan(0);
     const logged = net.verifiers.flatMap((v) => v.logs()).filter((l) => typeof l.msg === "string" && l.msg.startsWith("ignored"));
-    expect(logged.map((l) => l.msg)).to.include.members(["ignored a signature that is not the peer's key on this attestation (forged or stale)"]);
+    expect(logged.map((l) => l.msg)).to.include.members([
+      "ignored a signature that is not the peer's key on this attestation (forged or stale)",
+    ]);
     expect(net.forgingPeer!.requests.some((r) => r.includes("/attestations"))).to.equal(true);
   });
 

@@ -40,10 +40,18 @@ describe("the network with a single verifier (quorum 1) in two processes", funct
     expect(decoded.name).to.equal("submitEpoch");
     expect((decoded.args[1] as string).length).to.equal(2 + 130); // one 65-byte signature
     expect(tx!.from).to.equal(net.verifiers[0]!.address);
-    const results = (await (await fetch(`${net.verifiers[0]!.url}/tideway/v1/epochs/${first}/results`)).json()) as { root: string; results: Array<{ edgeId: string; stake: string }> };
+    const results = (await (await fetch(`${net.verifiers[0]!.url}/tideway/v1/epochs/${first}/results`)).json()) as {
+      root: string;
+      results: Array<{ edgeId: string; stake: string }>;
+    };
     expect(results.root).to.equal(submitted[0]!.args.root);
-    expect(results.results.map((r) => [r.edgeId, r.stake])).to.deep.equal([[net.edges[0]!.edgeId.toString(), net.edges[0]!.stake.toString()]]);
-    const status = (await (await fetch(`${net.verifiers[0]!.url}/tideway/v1/epochs/${first}/status`)).json()) as { state: string; root: string };
+    expect(results.results.map((r) => [r.edgeId, r.stake])).to.deep.equal([
+      [net.edges[0]!.edgeId.toString(), net.edges[0]!.stake.toString()],
+    ]);
+    const status = (await (await fetch(`${net.verifiers[0]!.url}/tideway/v1/epochs/${first}/status`)).json()) as {
+      state: string;
+      root: string;
+    };
     expect(status).to.include({ state: "attested", root: submitted[0]!.args.root });
     const submittedLog = net.verifiers[0]!.logs().find((l) => l.msg === "epoch submitted" && l.epoch === first.toString());
     expect(submittedLog?.round).to.equal(0);
@@ -53,7 +61,10 @@ describe("the network with a single verifier (quorum 1) in two processes", funct
   it("shares the challenges between its two processes, each challenge run once", async function () {
     const counted = async (url: string) => {
       const text = await (await fetch(`${url}/metrics`)).text();
-      return text.split("\n").filter((l) => l.startsWith("tideway_verifier_challenges_total{")).reduce((a, l) => a + Number(l.split(" ").at(-1)), 0);
+      return text
+        .split("\n")
+        .filter((l) => l.startsWith("tideway_verifier_challenges_total{"))
+        .reduce((a, l) => a + Number(l.split(" ").at(-1)), 0);
     };
     const [a, b] = [await counted(net.verifiers[0]!.url), await counted(second)];
     expect(a, "first process ran challenges").to.be.greaterThan(0);

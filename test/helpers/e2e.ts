@@ -35,7 +35,10 @@ export async function chainTime(net: Network): Promise<bigint> {
 /** The sum of every sample of a Prometheus metric whose line starts with `name`. */
 export async function metric(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  return text.split("\n").filter((l) => l.startsWith(name)).reduce((acc, l) => acc + Number(l.split(" ").at(-1)), 0);
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith(name))
+    .reduce((acc, l) => acc + Number(l.split(" ").at(-1)), 0);
 }
 
 /** The first epoch whose `offset` seconds after its start are still ahead. */
@@ -48,7 +51,9 @@ export async function epochWithTimeAhead(net: Network, offset: bigint): Promise<
 /** Waits until `epoch` is submitted; checks it was submitted once and never frozen. */
 export async function settledOnce(net: Network, epoch: bigint): Promise<void> {
   const { settlement } = net.contracts;
-  await waitFor(`epoch ${epoch} submitted`, 4 * 60_000, async () => ((await settlement.epochRecord(epoch)).state !== 0n ? true : undefined));
+  await waitFor(`epoch ${epoch} submitted`, 4 * 60_000, async () =>
+    (await settlement.epochRecord(epoch)).state !== 0n ? true : undefined,
+  );
   expect(await settlement.queryFilter(settlement.filters.EpochSubmitted(epoch)), `epoch ${epoch} submitted once`).to.have.length(1);
   expect(await settlement.queryFilter(settlement.filters.EpochFrozen(epoch)), `epoch ${epoch} never frozen`).to.have.length(0);
 }

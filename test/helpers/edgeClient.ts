@@ -29,7 +29,10 @@ export async function post(url: string, path: string, body: unknown, headers: Re
       const line = block.trim();
       if (!line.startsWith("data: ")) continue;
       const data = line.slice(6);
-      if (data === "[DONE]") { done = true; continue; }
+      if (data === "[DONE]") {
+        done = true;
+        continue;
+      }
       events.push(JSON.parse(data));
     }
     const text = events.flatMap((e) => (e.choices ?? []).map((c: any) => c.delta?.content ?? "")).join("");
@@ -37,13 +40,17 @@ export async function post(url: string, path: string, body: unknown, headers: Re
   }
   const text = await res.text();
   let json: Record<string, any> | undefined;
-  try { json = JSON.parse(text); } catch { json = undefined; }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
   return { status: res.status, headers: res.headers, json };
 }
 
 /** Sum of a Prometheus counter's samples whose labels include `labels`. */
 export async function metricSum(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(url + "/metrics")).text();
+  const text = await (await fetch(`${url}/metrics`)).text();
   let sum = 0;
   for (const line of text.split("\n")) {
     if (!line.startsWith(name)) continue;

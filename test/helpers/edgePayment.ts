@@ -10,22 +10,22 @@ import { pino } from "pino";
 import { createPublicClient, createWalletClient, custom, getAddress } from "viem";
 import type { Address, Hex, PublicClient } from "viem";
 
-import { createPaymentGate } from "../../edge/payment/gate.js";
-import type { PaymentGate } from "../../edge/payment/gate.js";
-import { createMarketView } from "../../edge/payment/market.js";
-import type { MarketView } from "../../edge/payment/market.js";
-import { createVoucherStore } from "../../edge/payment/store.js";
-import type { VoucherStore } from "../../edge/payment/store.js";
-import { createEdgeMetrics } from "../../edge/metrics.js";
-import type { EdgeMetrics } from "../../edge/metrics.js";
-import { openEdgeDatabase } from "../../edge/store/database.js";
-import type { EdgeDatabase } from "../../edge/store/database.js";
-import { marketDomain } from "../../lib/protocol/eip712.js";
-import type { Voucher } from "../../lib/protocol/eip712.js";
-import { createVoucherVerifier } from "../../lib/protocol/fastVoucher.js";
-import { encodeVoucherHeader } from "../../lib/protocol/voucherHeader.js";
-import { signVoucherIn, type SessionEnv } from "./market.js";
-import type { Connection } from "./protocol.js";
+import { createPaymentGate } from "../../edge/payment/gate.ts";
+import type { PaymentGate } from "../../edge/payment/gate.ts";
+import { createMarketView } from "../../edge/payment/market.ts";
+import type { MarketView } from "../../edge/payment/market.ts";
+import { createVoucherStore } from "../../edge/payment/store.ts";
+import type { VoucherStore } from "../../edge/payment/store.ts";
+import { createEdgeMetrics } from "../../edge/metrics.ts";
+import type { EdgeMetrics } from "../../edge/metrics.ts";
+import { openEdgeDatabase } from "../../edge/store/database.ts";
+import type { EdgeDatabase } from "../../edge/store/database.ts";
+import { marketDomain } from "../../lib/protocol/eip712.ts";
+import type { Voucher } from "../../lib/protocol/eip712.ts";
+import { createVoucherVerifier } from "../../lib/protocol/fastVoucher.ts";
+import { encodeVoucherHeader } from "../../lib/protocol/voucherHeader.ts";
+import { signVoucherIn, type SessionEnv } from "./market.ts";
+import type { Connection } from "./protocol.ts";
 
 export const MIN_LIFETIME = 600;
 /** Cost of one request in the tests: 1 token. */
@@ -38,7 +38,14 @@ export function testLogger() {
 
 /** A voucher of `env.payer` for edge 1 / session 1 expiring a day after chain time `now`. */
 export function voucherAt(env: SessionEnv, now: bigint, cumulativeAmount: bigint, overrides: Partial<Voucher> = {}): Voucher {
-  return { payer: getAddress(env.payer.address), edgeId: env.edgeId, sessionId: env.sessionId, cumulativeAmount, expiry: now + 86_400n, ...overrides };
+  return {
+    payer: getAddress(env.payer.address),
+    edgeId: env.edgeId,
+    sessionId: env.sessionId,
+    cumulativeAmount,
+    expiry: now + 86_400n,
+    ...overrides,
+  };
 }
 
 /** `signer`'s header for `voucher` (signed with ethers, checked by the edge with the native verifier). */
@@ -57,11 +64,26 @@ export async function paymentStack(conn: Connection, env: SessionEnv, dir?: stri
   const metrics: EdgeMetrics = createEdgeMetrics();
   const root: EdgeDatabase = openEdgeDatabase(dataDir);
   const store: VoucherStore = createVoucherStore(root);
-  const market: MarketView = createMarketView({ publicClient, market: marketAddress, edgeId: env.edgeId, pollIntervalMs: 3_600_000, logger });
+  const market: MarketView = createMarketView({
+    publicClient,
+    market: marketAddress,
+    edgeId: env.edgeId,
+    pollIntervalMs: 3_600_000,
+    logger,
+  });
   await market.refresh(); // sets the log cursor to the current block
   const verifier = createVoucherVerifier(marketDomain(chainId, marketAddress));
   const clock = { now: BigInt(await conn.networkHelpers.time.latest()) };
-  const gate: PaymentGate = createPaymentGate({ db: store, market, verifier, edgeId: env.edgeId, logger, metrics, minVoucherLifetimeSeconds: MIN_LIFETIME, now: () => clock.now });
+  const gate: PaymentGate = createPaymentGate({
+    db: store,
+    market,
+    verifier,
+    edgeId: env.edgeId,
+    logger,
+    metrics,
+    minVoucherLifetimeSeconds: MIN_LIFETIME,
+    now: () => clock.now,
+  });
   const walletClient = createWalletClient({ account: getAddress(env.relayer.address), transport: custom(conn.provider) });
   return {
     dataDir,

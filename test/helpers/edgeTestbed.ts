@@ -11,7 +11,7 @@ import type { Voucher } from "../../lib/protocol/eip712.ts";
 import type { EdgeConfigInput } from "../../edge/config.ts";
 import { devnetClients } from "../../devnet/chain.ts";
 import { edgeConfigFor, type MarketTestbedEdge, setupMarketTestbed } from "../../devnet/testbed.ts";
-import { type Connection, deployProtocol } from "./protocol.js";
+import { type Connection, deployProtocol } from "./protocol.ts";
 
 export { EDGE_MODEL, edgeConfigFor, ESCROW, INPUT_PRICE, OUTPUT_PRICE, SESSION_BUDGET, startRpcBridge } from "../../devnet/testbed.ts";
 
@@ -28,14 +28,23 @@ export async function deployEdgeTestbed(conn: Connection, options: { edges?: num
     staking: (await env.staking.getAddress()) as Address,
     market: (await env.market.getAddress()) as Address,
   };
-  const bed = await setupMarketTestbed(clients, addresses, { admin: env.admin.address as Address, payer: env.alice.address as Address, edges: options.edges ?? 1 });
+  const bed = await setupMarketTestbed(clients, addresses, {
+    admin: env.admin.address as Address,
+    payer: env.alice.address as Address,
+    edges: options.edges ?? 1,
+  });
   return { ...bed, env, payer: env.alice, chainId: BigInt(chainId) };
 }
 
 export type EdgeTestbed = Awaited<ReturnType<typeof deployEdgeTestbed>>;
 
 /** A voucher header for `cumulativeAmount`, signed by the gateway (or `signer`). */
-export async function voucherHeader(bed: EdgeTestbed, edgeId: bigint, cumulativeAmount: bigint, options: { signer?: LocalAccount; sessionId?: bigint; expiry?: bigint; payer?: Address } = {}): Promise<string> {
+export async function voucherHeader(
+  bed: EdgeTestbed,
+  edgeId: bigint,
+  cumulativeAmount: bigint,
+  options: { signer?: LocalAccount; sessionId?: bigint; expiry?: bigint; payer?: Address } = {},
+): Promise<string> {
   const voucher: Voucher = {
     payer: options.payer ?? (bed.payer.address as Address),
     edgeId,
@@ -48,6 +57,10 @@ export async function voucherHeader(bed: EdgeTestbed, edgeId: bigint, cumulative
 
 /** An edge configuration for `edge` against `rpcUrl`, with a fresh data directory. */
 export function edgeConfig(bed: EdgeTestbed, edge: TestbedEdge, rpcUrl: string, overrides: Partial<EdgeConfigInput> = {}): EdgeConfigInput {
-  const addresses = { registry: bed.env.registry.target as string, staking: bed.env.staking.target as string, market: bed.env.market.target as string };
+  const addresses = {
+    registry: bed.env.registry.target as string,
+    staking: bed.env.staking.target as string,
+    market: bed.env.market.target as string,
+  };
   return edgeConfigFor(addresses, edge.edgeId, rpcUrl, overrides);
 }

@@ -2,8 +2,18 @@
 // part B). Importing this file runs nothing.
 import type { BaseWallet } from "ethers";
 
-import { type Connection, deployWithEdge, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN } from "./protocol.js";
-import { addEdge, type Attestation, buildTree, type EdgeResult, QUALITY_ONE, RATE_ONE, registerVerifiers, signAttestation, YEAR } from "./settlement.js";
+import { type Connection, deployWithEdge, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN } from "./protocol.ts";
+import {
+  addEdge,
+  type Attestation,
+  buildTree,
+  type EdgeResult,
+  QUALITY_ONE,
+  RATE_ONE,
+  registerVerifiers,
+  signAttestation,
+  YEAR,
+} from "./settlement.ts";
 
 /** The epoch the tests settle: stake bonded in epoch 0 first earns in epoch CREDIT_WINDOW + 1 = 4. */
 export const E = 4n;
@@ -20,7 +30,14 @@ export const MAX_INFLATION = RATE_ONE / 2n;
 /** EpochState in the contract. */
 export const State = { None: 0n, Pending: 1n, Frozen: 2n, Resolved: 3n } as const;
 /** IEpochSettlement.Parameter. */
-export const Param = { DisputeWindow: 0n, MinInflation: 1n, MaxInflation: 2n, InflationStep: 3n, TargetBondingRate: 4n, FaultSlashBps: 5n } as const;
+export const Param = {
+  DisputeWindow: 0n,
+  MinInflation: 1n,
+  MaxInflation: 2n,
+  InflationStep: 3n,
+  TargetBondingRate: 4n,
+  FaultSlashBps: 5n,
+} as const;
 
 /**
  * Edge 1 (operator: `operator`, self-bond MIN_SELF_BOND, 10% commission) with Alice's

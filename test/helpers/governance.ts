@@ -4,8 +4,8 @@
 // Importing this file runs nothing.
 import type { ContractRunner } from "ethers";
 
-import ProtocolModule from "../../ignition/modules/Protocol.js";
-import { type Connection, testParameters, TOKEN, typedContracts } from "./protocol.js";
+import ProtocolModule from "../../ignition/modules/Protocol.ts";
+import { type Connection, testParameters, TOKEN, typedContracts } from "./protocol.ts";
 
 export const VOTING_DELAY = 1n; // seconds
 export const VOTING_PERIOD = 50n; // seconds
@@ -54,7 +54,23 @@ export async function deployGoverned(conn: Connection) {
   await token.transfer(bob.address, BOB_VOTES);
   await token.transfer(carol.address, CAROL_VOTES);
   for (const account of [operator, verifierOperator, outsider]) await token.transfer(account.address, 1_000_000n * TOKEN);
-  return { token, registry, staking, verifierSet, settlement, market, timelock, governor, deployer, alice, bob, carol, operator, verifierOperator, outsider };
+  return {
+    token,
+    registry,
+    staking,
+    verifierSet,
+    settlement,
+    market,
+    timelock,
+    governor,
+    deployer,
+    alice,
+    bob,
+    carol,
+    operator,
+    verifierOperator,
+    outsider,
+  };
 }
 
 export type GovernedEnv = Awaited<ReturnType<typeof deployGoverned>>;
@@ -67,7 +83,12 @@ export interface ProposalCall {
 }
 
 /** A proposal's arguments as the governor takes them, and its id. */
-export async function proposalArgs(env: Pick<GovernedEnv, "governor">, calls: ProposalCall[], description: string, ethers: Connection["ethers"]) {
+export async function proposalArgs(
+  env: Pick<GovernedEnv, "governor">,
+  calls: ProposalCall[],
+  description: string,
+  ethers: Connection["ethers"],
+) {
   const targets = calls.map((c) => c.target);
   const values = calls.map((c) => c.value ?? 0n);
   const calldatas = calls.map((c) => c.data);
@@ -77,7 +98,13 @@ export async function proposalArgs(env: Pick<GovernedEnv, "governor">, calls: Pr
 }
 
 /** Proposes `calls` from `proposer` and moves time to the start of voting; returns the proposal. */
-export async function proposeAndStartVoting(conn: Connection, env: GovernedEnv, proposer: ContractRunner, calls: ProposalCall[], description: string) {
+export async function proposeAndStartVoting(
+  conn: Connection,
+  env: GovernedEnv,
+  proposer: ContractRunner,
+  calls: ProposalCall[],
+  description: string,
+) {
   const p = await proposalArgs(env, calls, description, conn.ethers);
   await env.governor.connect(proposer).propose(p.targets, p.values, p.calldatas, p.description);
   const snapshot = await env.governor.proposalSnapshot(p.proposalId);

@@ -3,9 +3,9 @@
 import type { Signer, TypedDataDomain, TypedDataField } from "ethers";
 import { verifyTypedData } from "ethers";
 
-import ComputeMarketModule from "../../ignition/modules/ComputeMarket.js";
-import { VOUCHER_TYPES as LIB_VOUCHER_TYPES } from "../../lib/protocol/index.js";
-import { type Connection, keyClaimDomain, profile, signKeyClaim, TOKEN, testParameters } from "./protocol.js";
+import ComputeMarketModule from "../../ignition/modules/ComputeMarket.ts";
+import { VOUCHER_TYPES as LIB_VOUCHER_TYPES } from "../../lib/protocol/index.ts";
+import { type Connection, keyClaimDomain, profile, signKeyClaim, TOKEN, testParameters } from "./protocol.ts";
 
 /** Market parameters in tests: a 2.5% fee (so rounding shows on small amounts), a one-hour thaw. */
 export const FEE_BPS = 250n;
@@ -107,7 +107,12 @@ export async function deployMarketWithSession(conn: Connection) {
 export type SessionEnv = Awaited<ReturnType<typeof deployMarketWithSession>>;
 
 /** A voucher of `env.payer` for edge 1 in session 1, valid for a day, with `overrides`. */
-export async function voucherFor(conn: Connection, env: SessionEnv, cumulativeAmount: bigint, overrides: Partial<Voucher> = {}): Promise<Voucher> {
+export async function voucherFor(
+  conn: Connection,
+  env: SessionEnv,
+  cumulativeAmount: bigint,
+  overrides: Partial<Voucher> = {},
+): Promise<Voucher> {
   const now = BigInt(await conn.networkHelpers.time.latest());
   return {
     payer: env.payer.address,

@@ -13,7 +13,7 @@ import { custom, type Address, type EIP1193Provider, type Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import pino from "pino";
 
-import ContractsModule from "../../ignition/modules/Contracts.js";
+import ContractsModule from "../../ignition/modules/Contracts.ts";
 import { startEdge } from "../../edge/edge.ts";
 import { parseEdgeConfig } from "../../edge/config.ts";
 import type { VerifierConfigInput } from "../../verifier/config.ts";
@@ -27,7 +27,7 @@ import { freePort, httpReady } from "../../devnet/readiness.ts";
 import { startScratchRedis } from "../../devnet/redis.ts";
 import { createSupervisor, type Service } from "../../devnet/supervisor.ts";
 import { EDGE_MODEL, edgeConfigFor, startRpcBridge } from "../../devnet/testbed.ts";
-import { type Connection, goToEpoch, MIN_SELF_BOND, profile, signKeyClaim, testParameters, TOKEN, typedContracts } from "./protocol.js";
+import { type Connection, goToEpoch, MIN_SELF_BOND, profile, signKeyClaim, testParameters, TOKEN, typedContracts } from "./protocol.ts";
 import { startRpcProxy } from "./txSender.ts";
 
 export const NETWORK_EPOCH = 60n;
@@ -61,14 +61,17 @@ export interface VerifierProcess {
 }
 
 /** Deploys the protocol with one-minute epochs and builds the network (nothing started yet but the chain and Redis). */
-export async function deployNetwork(conn: Connection, options: {
-  edges: NetworkEdgeSpec[];
-  verifiers: number;
-  quorum: number;
-  /** Also register an active verifier whose endpoint only forges (see {startForgingPeer}). */
-  forgingPeer?: boolean;
-  verifierOverrides?: Partial<VerifierConfigInput>;
-}) {
+export async function deployNetwork(
+  conn: Connection,
+  options: {
+    edges: NetworkEdgeSpec[];
+    verifiers: number;
+    quorum: number;
+    /** Also register an active verifier whose endpoint only forges (see {startForgingPeer}). */
+    forgingPeer?: boolean;
+    verifierOverrides?: Partial<VerifierConfigInput>;
+  },
+) {
   const { ethers, ignition, provider } = conn;
   const [admin] = await ethers.getSigners();
   const parameters = {
@@ -94,7 +97,16 @@ export async function deployNetwork(conn: Connection, options: {
   };
 
   // Edges: each its own operator, signing key and port (the endpoint is registered before it starts).
-  const edges: Array<{ index: number; edgeId: bigint; port: number; endpoint: string; operator: import("ethers").Signer & { address: string }; signingKey: Hex; spec: NetworkEdgeSpec; stake: bigint }> = [];
+  const edges: Array<{
+    index: number;
+    edgeId: bigint;
+    port: number;
+    endpoint: string;
+    operator: import("ethers").Signer & { address: string };
+    signingKey: Hex;
+    spec: NetworkEdgeSpec;
+    stake: bigint;
+  }> = [];
   for (const [i, spec] of options.edges.entries()) {
     const operator = ethers.Wallet.createRandom().connect(ethers.provider);
     await fund(operator.address, 100_000n * TOKEN);
@@ -103,7 +115,13 @@ export async function deployNetwork(conn: Connection, options: {
     await fund(signing.address, 0n);
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;
-    await registry.connect(operator).registerEdge(signing.address, profile({ endpoint, models: [EDGE_MODEL], capacity: 200 }), await signKeyClaim(registry, operator.address, signing));
+    await registry
+      .connect(operator)
+      .registerEdge(
+        signing.address,
+        profile({ endpoint, models: [EDGE_MODEL], capacity: 200 }),
+        await signKeyClaim(registry, operator.address, signing),
+      );
     const edgeId = await registry.edgeCount();
     const stake = spec.stake ?? 2n * MIN_SELF_BOND * BigInt(i + 1);
     await token.connect(operator).approve(addresses.staking, stake);
@@ -114,7 +132,12 @@ export async function deployNetwork(conn: Connection, options: {
   // Verifiers: registered, approved (admin is governance here), each with a funded challenge payer.
   const { minBond } = await verifierSet.parameters();
   const verifierDomainFields = await verifierSet.eip712Domain();
-  const domain = { name: verifierDomainFields[1], version: verifierDomainFields[2], chainId: verifierDomainFields[3], verifyingContract: verifierDomainFields[4] };
+  const domain = {
+    name: verifierDomainFields[1],
+    version: verifierDomainFields[2],
+    chainId: verifierDomainFields[3],
+    verifyingContract: verifierDomainFields[4],
+  };
   const verifierKeys = [];
   for (let i = 0; i < options.verifiers; i++) {
     const op = ethers.Wallet.createRandom().connect(ethers.provider);
@@ -124,7 +147,16 @@ export async function deployNetwork(conn: Connection, options: {
     const payer = ethers.Wallet.createRandom();
     await fund(payer.address, 5_000n * TOKEN);
     const port = await freePort();
-    const claim = await key.signTypedData(domain, { VerifierKeyClaim: [{ name: "operator", type: "address" }, { name: "signingKey", type: "address" }] }, { operator: op.address, signingKey: key.address });
+    const claim = await key.signTypedData(
+      domain,
+      {
+        VerifierKeyClaim: [
+          { name: "operator", type: "address" },
+          { name: "signingKey", type: "address" },
+        ],
+      },
+      { operator: op.address, signingKey: key.address },
+    );
     await token.connect(op).approve(addresses.verifierSet, minBond);
     await verifierSet.connect(op).register(key.address, `http://127.0.0.1:${port}`, minBond, claim);
     await verifierSet.approve(await verifierSet.verifierCount());
@@ -137,7 +169,16 @@ export async function deployNetwork(conn: Connection, options: {
     await fund(op.address, 10_000n * TOKEN);
     const key = ethers.Wallet.createRandom();
     const port = await freePort();
-    const claim = await key.signTypedData(domain, { VerifierKeyClaim: [{ name: "operator", type: "address" }, { name: "signingKey", type: "address" }] }, { operator: op.address, signingKey: key.address });
+    const claim = await key.signTypedData(
+      domain,
+      {
+        VerifierKeyClaim: [
+          { name: "operator", type: "address" },
+          { name: "signingKey", type: "address" },
+        ],
+      },
+      { operator: op.address, signingKey: key.address },
+    );
     await token.connect(op).approve(addresses.verifierSet, minBond);
     await verifierSet.connect(op).register(key.address, `http://127.0.0.1:${port}`, minBond, claim);
     await verifierSet.approve(await verifierSet.verifierCount());
@@ -154,11 +195,21 @@ export async function deployNetwork(conn: Connection, options: {
   const clients = devnetClients(custom(provider as EIP1193Provider), Number(chainId));
   const dappAccount = privateKeyToAccount(dappWallet.privateKey as Hex);
   // Its session id from its own SessionOpened event: the verifiers' challenge payers open sessions too.
-  const dappSession = await openSession(clients, { market: addresses.market as Address }, dappAccount, EDGE_MODEL, 1_000n * TOKEN, now + 30n * 86_400n);
+  const dappSession = await openSession(
+    clients,
+    { market: addresses.market as Address },
+    dappAccount,
+    EDGE_MODEL,
+    1_000n * TOKEN,
+    now + 30n * 86_400n,
+  );
   const dappDomain = marketDomain(chainId, addresses.market);
   const paidSoFar = new Map<bigint, bigint>();
   /** The dApp asks edge `index` one question and pays for it (402 → voucher → answer). */
-  async function dappRequest(index: number, content: string): Promise<{ status: number; body: { choices?: Array<{ message: { content: string } }> } }> {
+  async function dappRequest(
+    index: number,
+    content: string,
+  ): Promise<{ status: number; body: { choices?: Array<{ message: { content: string } }> } }> {
     const edge = edges[index]!;
     const body = JSON.stringify({ model: EDGE_MODEL, messages: [{ role: "user", content }], max_tokens: 12 });
     const url = `${edge.endpoint}/v1/chat/completions`;
@@ -166,7 +217,13 @@ export async function deployNetwork(conn: Connection, options: {
     const due = BigInt(((await unpaid.json()) as { error: { amount_due: string } }).error.amount_due);
     const cumulative = (paidSoFar.get(edge.edgeId) ?? 0n) + due;
     paidSoFar.set(edge.edgeId, cumulative);
-    const voucher = { payer: dappAccount.address, edgeId: edge.edgeId, sessionId: dappSession, cumulativeAmount: cumulative, expiry: now + 30n * 86_400n };
+    const voucher = {
+      payer: dappAccount.address,
+      edgeId: edge.edgeId,
+      sessionId: dappSession,
+      cumulativeAmount: cumulative,
+      expiry: now + 30n * 86_400n,
+    };
     const header = encodeVoucherHeader(voucher, await signVoucher(dappAccount, dappDomain, voucher));
     const paid = await fetch(url, { method: "POST", headers: { "content-type": "application/json", [VOUCHER_HEADER]: header }, body });
     return { status: paid.status, body: (await paid.json()) as { choices?: Array<{ message: { content: string } }> } };
@@ -177,7 +234,8 @@ export async function deployNetwork(conn: Connection, options: {
   const bridge = await startRpcBridge(provider);
   // Verifiers reach the chain through a proxy that a test can make fail.
   const rpc = await startRpcProxy(bridge.url);
-  const forgingPeer = forging === undefined ? undefined : await startForgingPeer(forging.port, forging.key, verifierDomain(chainId, addresses.verifierSet));
+  const forgingPeer =
+    forging === undefined ? undefined : await startForgingPeer(forging.port, forging.key, verifierDomain(chainId, addresses.verifierSet));
   const dir = mkdtempSync(path.join(tmpdir(), "tideway-network-"));
   const fromBlock = 0;
 
@@ -185,7 +243,20 @@ export async function deployNetwork(conn: Connection, options: {
     const config: VerifierConfigInput = {
       listen: { host: "127.0.0.1", port: v.port },
       redis: { url: redis.url, prefix: `v${index + 1}` },
-      chain: { rpcUrl: rpc.url, addresses: { token: addresses.token, registry: addresses.registry, staking: addresses.staking, verifierSet: addresses.verifierSet, settlement: addresses.settlement, market: addresses.market }, confirmations: 0, fromBlock, tickMs: 1_000 },
+      chain: {
+        rpcUrl: rpc.url,
+        addresses: {
+          token: addresses.token,
+          registry: addresses.registry,
+          staking: addresses.staking,
+          verifierSet: addresses.verifierSet,
+          settlement: addresses.settlement,
+          market: addresses.market,
+        },
+        confirmations: 0,
+        fromBlock,
+        tickMs: 1_000,
+      },
       payer: { escrowWei: (1_000n * TOKEN).toString(), sessionBudgetWei: (500n * TOKEN).toString() },
       consensus: { graceMs: 3_000, roundTimeoutMs: 12_000, peerTimeoutMs: 3_000 },
       claims: { enabled: true, batchSize: 50, fallbackDelayMs: 10_000 },
@@ -224,15 +295,25 @@ export async function deployNetwork(conn: Connection, options: {
       async startAnotherProcess() {
         const port = await freePort();
         const url = `http://127.0.0.1:${port}`;
-        extra.push(await launch(`verifier ${index + 1} (port ${port})`, url, `${logFile}.${port}`, { TIDEWAY_VERIFIER_PORT: String(port) }));
+        extra.push(
+          await launch(`verifier ${index + 1} (port ${port})`, url, `${logFile}.${port}`, { TIDEWAY_VERIFIER_PORT: String(port) }),
+        );
         return url;
       },
       async stop(signal = "SIGTERM") {
         for (const service of [handle.service, ...extra.splice(0)]) await service?.stop(signal);
       },
       logs() {
-        const files = [logFile, ...readdirSync(dir).filter((f) => f.startsWith(`${path.basename(logFile)}.`)).map((f) => path.join(dir, f))];
-        return files.flatMap((f) => readFileSync(f, "utf8").split("\n")).filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+        const files = [
+          logFile,
+          ...readdirSync(dir)
+            .filter((f) => f.startsWith(`${path.basename(logFile)}.`))
+            .map((f) => path.join(dir, f)),
+        ];
+        return files
+          .flatMap((f) => readFileSync(f, "utf8").split("\n"))
+          .filter((l) => l.startsWith("{"))
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
       },
     };
     return handle;
@@ -242,19 +323,39 @@ export async function deployNetwork(conn: Connection, options: {
   const runningEdges: Array<{ index: number; close(): Promise<void> }> = [];
   async function startEdges(): Promise<void> {
     for (const edge of edges) {
-      const base = edgeConfigFor({ registry: addresses.registry, staking: addresses.staking, market: addresses.market }, edge.edgeId, bridge.url);
+      const base = edgeConfigFor(
+        { registry: addresses.registry, staking: addresses.staking, market: addresses.market },
+        edge.edgeId,
+        bridge.url,
+      );
       const config = parseEdgeConfig({
         ...base,
         listen: { host: "127.0.0.1", port: edge.port },
         models: [{ ...base.models[0]!, backend: { type: "reference", threads: 1, tokensPerSecond: 5_000 } }],
         ...(edge.spec.wrongAnswerRate === undefined ? {} : { faultInjection: { wrongAnswerRate: edge.spec.wrongAnswerRate } }),
       });
-      runningEdges.push({ index: edge.index, ...(await startEdge({ config, account: privateKeyToAccount(edge.signingKey), privateKey: edge.signingKey, logger })) });
+      runningEdges.push({
+        index: edge.index,
+        ...(await startEdge({ config, account: privateKeyToAccount(edge.signingKey), privateKey: edge.signingKey, logger })),
+      });
     }
   }
 
   return {
-    conn, contracts, addresses, edges, verifiers, redis, bridge, rpc, forgingPeer, dir, startEdges, dappRequest, dappSession, paidSoFar,
+    conn,
+    contracts,
+    addresses,
+    edges,
+    verifiers,
+    redis,
+    bridge,
+    rpc,
+    forgingPeer,
+    dir,
+    startEdges,
+    dappRequest,
+    dappSession,
+    paidSoFar,
     /**
      * Moves the clock to the start of the first epoch in which the edges' stake earns (new stake
      * warms up for rewardCreditWindow + 1 epochs), then mines a block every second so that block
@@ -306,7 +407,8 @@ export async function startForgingPeer(port: number, key: Hex, domain: ReturnTyp
     req.on("end", () => {
       const url = req.url ?? "";
       requests.push(`${req.method} ${url}`);
-      const send = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+      const send = (status: number, body: unknown) =>
+        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
       const observation = /^\/tideway\/v1\/epochs\/(\d+)\/observation$/.exec(url);
       if (observation !== null) {
         const epoch = BigInt(observation[1]!);
@@ -318,7 +420,13 @@ export async function startForgingPeer(port: number, key: Hex, domain: ReturnTyp
       const attest = /^\/tideway\/v1\/epochs\/(\d+)\/attestations$/.exec(url);
       if (attest !== null) {
         const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { epoch: string; root: Hex; totalWeight: string };
-        return send(200, { signature: signAttestation(impostor, domain, { epoch: BigInt(body.epoch), root: body.root, totalWeight: BigInt(body.totalWeight) }) });
+        return send(200, {
+          signature: signAttestation(impostor, domain, {
+            epoch: BigInt(body.epoch),
+            root: body.root,
+            totalWeight: BigInt(body.totalWeight),
+          }),
+        });
       }
       if (url === "/tideway/v1/faults") return send(200, { signature: `0x${"11".repeat(64)}1b` });
       return send(404, { error: { message: "not found" } });
@@ -328,6 +436,10 @@ export async function startForgingPeer(port: number, key: Hex, domain: ReturnTyp
   return {
     address: privateKeyToAccount(key).address,
     requests,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

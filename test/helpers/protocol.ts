@@ -3,11 +3,11 @@
 import type { BaseWallet } from "ethers";
 import { network } from "hardhat";
 
-import ContractsModule from "../../ignition/modules/Contracts.js";
+import ContractsModule from "../../ignition/modules/Contracts.ts";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Address, Hex, TypedDataDomain } from "viem";
 
-import { domainFromFields, SIGNING_KEY_CLAIM_TYPES as CLAIM_TYPES, signKeyClaim as signClaim } from "../../lib/protocol/index.js";
+import { domainFromFields, SIGNING_KEY_CLAIM_TYPES as CLAIM_TYPES, signKeyClaim as signClaim } from "../../lib/protocol/index.ts";
 
 export const TOKEN = 10n ** 18n;
 export const EPOCH = 3_600n; // seconds, in tests
@@ -42,7 +42,9 @@ export const testParameters = {
   EpochSettlement: { disputeWindow: DISPUTE_WINDOW },
 };
 
-export function profile(overrides: Partial<{ endpoint: string; region: string; capacity: number; models: string[]; metadataURI: string }> = {}) {
+export function profile(
+  overrides: Partial<{ endpoint: string; region: string; capacity: number; models: string[]; metadataURI: string }> = {},
+) {
   return {
     endpoint: "https://edge-1.example.org",
     region: "eu-west",
@@ -61,7 +63,10 @@ export async function connect() {
 export type Connection = Awaited<ReturnType<typeof connect>>;
 
 /** The contracts an Ignition deployment of `Contracts` (or of `Protocol`, which includes it) returned, typed. */
-export async function typedContracts(conn: Connection, deployed: Record<"token" | "registry" | "staking" | "verifierSet" | "settlement" | "market", { getAddress(): Promise<string> }>) {
+export async function typedContracts(
+  conn: Connection,
+  deployed: Record<"token" | "registry" | "staking" | "verifierSet" | "settlement" | "market", { getAddress(): Promise<string> }>,
+) {
   const { ethers } = conn;
   return {
     token: await ethers.getContractAt("EdgeToken", await deployed.token.getAddress()),
@@ -105,7 +110,15 @@ export async function keyClaimDomain(contract: {
   eip712Domain(): Promise<[string, string, string, bigint, string, string, bigint[]]>;
 }): Promise<TypedDataDomain> {
   const [fields, name, version, chainId, verifyingContract, salt, extensions] = await contract.eip712Domain();
-  return domainFromFields({ fields: fields as Hex, name, version, chainId, verifyingContract: verifyingContract as Address, salt: salt as Hex, extensions: [...extensions] });
+  return domainFromFields({
+    fields: fields as Hex,
+    name,
+    version,
+    chainId,
+    verifyingContract: verifyingContract as Address,
+    salt: salt as Hex,
+    extensions: [...extensions],
+  });
 }
 
 /**

@@ -10,8 +10,17 @@ import {
   FAULT_ATTESTATION_TYPES as FAULT_ATTESTATION,
   packQuorumSignatures,
   VERIFIER_KEY_CLAIM_TYPES as VERIFIER_KEY_CLAIM,
-} from "../../lib/protocol/index.js";
-import { type Connection, deployProtocol, keyClaimDomain, MIN_SELF_BOND, profile, signKeyClaim, TOKEN, VERIFIER_MIN_BOND } from "./protocol.js";
+} from "../../lib/protocol/index.ts";
+import {
+  type Connection,
+  type deployProtocol,
+  keyClaimDomain,
+  MIN_SELF_BOND,
+  profile,
+  signKeyClaim,
+  TOKEN,
+  VERIFIER_MIN_BOND,
+} from "./protocol.ts";
 
 export type Env = Awaited<ReturnType<typeof deployProtocol>>;
 
@@ -74,12 +83,16 @@ export async function registerVerifiers(conn: Connection, env: Env, count: numbe
 
 /** Signatures by `keys` over `attestation`, packed in increasing signer order as the contract wants. */
 export async function signAttestation(domain: TypedDataDomain, keys: BaseWallet[], attestation: Attestation): Promise<string> {
-  const signed = await Promise.all(keys.map(async (k) => ({ signer: k.address, sig: await k.signTypedData(domain, EPOCH_ATTESTATION_TYPES, attestation) })));
+  const signed = await Promise.all(
+    keys.map(async (k) => ({ signer: k.address, sig: await k.signTypedData(domain, EPOCH_ATTESTATION_TYPES, attestation) })),
+  );
   return packSorted(signed);
 }
 
 export async function signFault(domain: TypedDataDomain, keys: BaseWallet[], fault: Fault): Promise<string> {
-  const signed = await Promise.all(keys.map(async (k) => ({ signer: k.address, sig: await k.signTypedData(domain, FAULT_ATTESTATION_TYPES, fault) })));
+  const signed = await Promise.all(
+    keys.map(async (k) => ({ signer: k.address, sig: await k.signTypedData(domain, FAULT_ATTESTATION_TYPES, fault) })),
+  );
   return packSorted(signed);
 }
 

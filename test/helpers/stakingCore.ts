@@ -2,7 +2,7 @@
 // staking attacks). Importing this file runs nothing.
 import { expect } from "chai";
 
-import { type Connection, deployProtocol, profile, signKeyClaim } from "./protocol.js";
+import { type Connection, type deployProtocol, profile, signKeyClaim } from "./protocol.ts";
 
 export type ProtocolEnv = Awaited<ReturnType<typeof deployProtocol>>;
 export type Staking = ProtocolEnv["staking"];

@@ -2,7 +2,7 @@
 // nothing: every export is a constant or a function.
 import { expect } from "chai";
 
-import { type Connection, deployWithEdge } from "./protocol.js";
+import type { Connection, deployWithEdge } from "./protocol.ts";
 
 export type Env = Awaited<ReturnType<typeof deployWithEdge>>;
 export type Staking = Env["staking"];

@@ -3,8 +3,8 @@
 // file runs nothing.
 import type { Address } from "viem";
 
-import type { TaskAddresses, TaskIO } from "../../scripts/tasks/actions/common.js";
-import type { deployProtocol } from "./protocol.js";
+import type { TaskAddresses, TaskIO } from "../../scripts/tasks/actions/common.ts";
+import type { deployProtocol } from "./protocol.ts";
 
 type Env = Awaited<ReturnType<typeof deployProtocol>>;
 
@@ -36,7 +36,10 @@ export async function rejection(promise: Promise<unknown>): Promise<Error> {
 
 /** A unix time as the tasks print it (`2026-12-07 06:31:00 UTC`), computed here independently. */
 export function utc(timestamp: bigint): string {
-  return new Date(Number(timestamp) * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  return new Date(Number(timestamp) * 1000)
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d+Z$/, " UTC");
 }
 
 /** `in 3 h 59 min` for a gap of at least an hour, `in 4 min 10 s` for less. */

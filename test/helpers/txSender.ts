@@ -132,19 +132,27 @@ export async function startRpcProxy(targetUrl: string): Promise<RpcProxy> {
     get failedCalls() {
       return failedCalls;
     },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
 /** viem clients on `rpcUrl` for `privateKey`, with viem's own retries off (the sender retries). */
-export function senderClients(rpcUrl: string, privateKey: Hex): { publicClient: PublicClient; walletClient: WalletClient<Transport, Chain | undefined, Account> } {
+export function senderClients(
+  rpcUrl: string,
+  privateKey: Hex,
+): { publicClient: PublicClient; walletClient: WalletClient<Transport, Chain | undefined, Account> } {
   const transport = http(rpcUrl, { retryCount: 0, timeout: 5_000 });
   return {
     publicClient: createPublicClient({ transport }) as PublicClient,
-    walletClient: createWalletClient({ account: privateKeyToAccount(privateKey), transport }) as WalletClient<Transport, Chain | undefined, Account>,
+    walletClient: createWalletClient({ account: privateKeyToAccount(privateKey), transport }) as WalletClient<
+      Transport,
+      Chain | undefined,
+      Account
+    >,
   };
 }
 
@@ -154,11 +162,18 @@ export interface TransferAction extends SendParams {
 }
 
 /** Transfer `amount` EdgeToken to `recipient`; done once the recipient holds at least `amount`. */
-export function transferAction(publicClient: PublicClient, token: Address, key: string, recipient: Address, amount: bigint): TransferAction {
+export function transferAction(
+  publicClient: PublicClient,
+  token: Address,
+  key: string,
+  recipient: Address,
+  amount: bigint,
+): TransferAction {
   const action: TransferAction = {
     key,
     builds: 0,
-    isDone: async () => (await publicClient.readContract({ address: token, abi: TOKEN_ABI, functionName: "balanceOf", args: [recipient] })) >= amount,
+    isDone: async () =>
+      (await publicClient.readContract({ address: token, abi: TOKEN_ABI, functionName: "balanceOf", args: [recipient] })) >= amount,
     build: async () => {
       action.builds++;
       return { to: token, data: encodeFunctionData({ abi: TOKEN_ABI, functionName: "transfer", args: [recipient, amount] }) };
@@ -182,13 +197,21 @@ export interface SenderChildSpec {
 /** Runs a sender for one transfer in a child process (`node -e`), to be killed with SIGKILL. */
 export function startSenderChild(spec: SenderChildSpec): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
   const helper = pathToFileURL(import.meta.filename).href;
-  const child = spawn(process.execPath, ["--input-type=module", "-e", `import(${JSON.stringify(helper)}).then((m) => m.runSenderChild())`], {
-    env: { ...process.env, TIDEWAY_SENDER_CHILD: JSON.stringify(spec) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--input-type=module", "-e", `import(${JSON.stringify(helper)}).then((m) => m.runSenderChild())`],
+    {
+      env: { ...process.env, TIDEWAY_SENDER_CHILD: JSON.stringify(spec) },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
-  child.stdout!.on("data", (c: Buffer) => { out += c.toString(); });
-  child.stderr!.on("data", (c: Buffer) => { out += c.toString(); });
+  child.stdout!.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr!.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return { child, exited, output: () => out };
 }

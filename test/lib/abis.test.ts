@@ -9,16 +9,9 @@ import { expect } from "chai";
 import { Interface } from "ethers";
 import { createPublicClient, custom, encodeFunctionData, getAddress, toFunctionSelector } from "viem";
 
-import {
-  ABIS,
-  ABIS_NOT_GENERATED,
-  edgeRegistryAbi,
-  edgeStakingAbi,
-  edgeTokenAbi,
-  protocolAbi,
-} from "../../lib/protocol/index.js";
-import { ABI_CONTRACTS, abiConstName, DEFAULT_ARTIFACTS_DIR, findArtifact, GENERATED_FILE, renderAbis } from "../../scripts/gen-abis.js";
-import { connect, deployProtocol, type Connection } from "../helpers/protocol.js";
+import { ABIS, ABIS_NOT_GENERATED, edgeRegistryAbi, edgeStakingAbi, edgeTokenAbi, protocolAbi } from "../../lib/protocol/index.ts";
+import { ABI_CONTRACTS, abiConstName, DEFAULT_ARTIFACTS_DIR, findArtifact, GENERATED_FILE, renderAbis } from "../../scripts/gen-abis.ts";
+import { connect, deployProtocol, type Connection } from "../helpers/protocol.ts";
 
 function artifactAbi(name: string): unknown[] {
   const file = findArtifact(DEFAULT_ARTIFACTS_DIR, name);
@@ -30,7 +23,10 @@ describe("lib/protocol abis", () => {
   describe("abis.generated.ts", () => {
     it("is what scripts/gen-abis.ts generates from the current artifacts (regenerate and commit when this fails)", () => {
       const { text } = renderAbis();
-      expect(readFileSync(GENERATED_FILE, "utf8") === text, "lib/protocol/abis.generated.ts is stale: run `node scripts/gen-abis.ts`").to.equal(true);
+      expect(
+        readFileSync(GENERATED_FILE, "utf8") === text,
+        "lib/protocol/abis.generated.ts is stale: run `node scripts/gen-abis.ts`",
+      ).to.equal(true);
     });
 
     it("holds each compiled contract's artifact ABI unchanged, and lists the others as not generated", () => {
@@ -73,7 +69,9 @@ describe("lib/protocol abis", () => {
       expect(missing).to.deep.equal(["EdgeRegistry", "EdgeStaking", "VerifierSet", "ComputeMarket", "EdgeGovernor"]);
       expect(text).to.include(`export const epochSettlementAbi = [\n  ${JSON.stringify(fn)},\n] as const;`);
       expect(text).to.include("export const timelockControllerAbi = [\n\n] as const;");
-      expect(text).to.include('export const ABIS_NOT_GENERATED = ["EdgeRegistry","EdgeStaking","VerifierSet","ComputeMarket","EdgeGovernor"] as const;');
+      expect(text).to.include(
+        'export const ABIS_NOT_GENERATED = ["EdgeRegistry","EdgeStaking","VerifierSet","ComputeMarket","EdgeGovernor"] as const;',
+      );
       expect(text.indexOf("edgeTokenAbi =")).to.be.below(text.indexOf("epochSettlementAbi ="));
     });
 
@@ -111,9 +109,17 @@ describe("lib/protocol abis", () => {
     it("read the deployed contracts through viem", async () => {
       const { token, registry } = await conn.networkHelpers.loadFixture(deployed);
       const client = createPublicClient({ transport: custom(conn.provider) });
-      const supply = await client.readContract({ address: getAddress(await token.getAddress()), abi: edgeTokenAbi, functionName: "totalSupply" });
+      const supply = await client.readContract({
+        address: getAddress(await token.getAddress()),
+        abi: edgeTokenAbi,
+        functionName: "totalSupply",
+      });
       expect(supply).to.equal(await token.totalSupply());
-      const [, name] = await client.readContract({ address: getAddress(await registry.getAddress()), abi: edgeRegistryAbi, functionName: "eip712Domain" });
+      const [, name] = await client.readContract({
+        address: getAddress(await registry.getAddress()),
+        abi: edgeRegistryAbi,
+        functionName: "eip712Domain",
+      });
       expect(name).to.equal("Tideway EdgeRegistry");
     });
   });

@@ -7,8 +7,8 @@ import path from "node:path";
 import { expect } from "chai";
 import { getAddress } from "viem";
 
-import { DeploymentNotFoundError, PROTOCOL_CONTRACTS, readProtocolAddresses } from "../../lib/protocol/index.js";
-import { ABI_CONTRACTS } from "../../scripts/gen-abis.js";
+import { DeploymentNotFoundError, PROTOCOL_CONTRACTS, readProtocolAddresses } from "../../lib/protocol/index.ts";
+import { ABI_CONTRACTS } from "../../scripts/gen-abis.ts";
 
 /** A distinct lower-case address per contract, so checksumming is visible. */
 const addr = (i: number) => `0x${"ab".repeat(19)}${i.toString(16).padStart(2, "0")}`;
@@ -54,7 +54,10 @@ describe("lib/protocol addresses", () => {
     it("reads an address book keyed by contract from a JSON file", () => {
       const file = path.join(root, "addresses.json");
       writeFileSync(file, JSON.stringify({ staking: addr(3), registry: addr(2) }));
-      expect(readProtocolAddresses(5, { file, contracts: ["registry", "staking"] })).to.deep.equal({ registry: getAddress(addr(2)), staking: getAddress(addr(3)) });
+      expect(readProtocolAddresses(5, { file, contracts: ["registry", "staking"] })).to.deep.equal({
+        registry: getAddress(addr(2)),
+        staking: getAddress(addr(3)),
+      });
       expect(() => readProtocolAddresses(5, { file })).to.throw(DeploymentNotFoundError, "no valid address for EdgeToken, VerifierSet");
     });
 
@@ -69,7 +72,9 @@ describe("lib/protocol addresses", () => {
       })();
       expect(err).to.be.instanceOf(DeploymentNotFoundError);
       expect((err as DeploymentNotFoundError).chainId).to.equal(7n);
-      expect((err as Error).message).to.include("no valid address for VerifierSet, EpochSettlement, ComputeMarket, EdgeGovernor, TimelockController");
+      expect((err as Error).message).to.include(
+        "no valid address for VerifierSet, EpochSettlement, ComputeMarket, EdgeGovernor, TimelockController",
+      );
       // Asking only for what is there works.
       expect(readProtocolAddresses(7, { root, contracts: ["staking"] })).to.deep.equal({ staking: getAddress(addr(3)) });
     });
@@ -97,7 +102,11 @@ describe("lib/protocol addresses", () => {
     });
 
     it("finds nothing when ambiguous, invalid or absent", () => {
-      for (const record of [{ "X#EpochSettlement": addr(1), "Y#EpochSettlement": addr(2) }, { "Protocol#EpochSettlement": "0x1234" }, { "Protocol#EpochSettlementV2": addr(1) }]) {
+      for (const record of [
+        { "X#EpochSettlement": addr(1), "Y#EpochSettlement": addr(2) },
+        { "Protocol#EpochSettlement": "0x1234" },
+        { "Protocol#EpochSettlementV2": addr(1) },
+      ]) {
         expect(() => settlement(record), JSON.stringify(record)).to.throw(DeploymentNotFoundError, "no valid address for EpochSettlement");
       }
     });

@@ -17,7 +17,8 @@ describe("shared conventions", function () {
       expect(err).to.be.instanceOf(Error);
       expect(err.code).to.equal("rpc_unavailable");
       expect(err.cause).to.equal(cause);
-      for (const bad of ["not-observed", "NotObserved", "_x", "a__b", ""]) expect(() => new TidewayError(bad, "m"), bad).to.throw(TypeError);
+      for (const bad of ["not-observed", "NotObserved", "_x", "a__b", ""])
+        expect(() => new TidewayError(bad, "m"), bad).to.throw(TypeError);
     });
     it("turns foreign codes into snake_case, or the fallback", function () {
       expect(toErrorCode("Context-Length Exceeded", "x")).to.equal("context_length_exceeded");
@@ -69,7 +70,9 @@ describe("shared conventions", function () {
     it("live under /tideway/v1, also below a base URL's path", function () {
       expect(protocolPath("epochs/:epoch/status")).to.equal("/tideway/v1/epochs/:epoch/status");
       expect(protocolUrl("http://127.0.0.1:9100", "faults")).to.equal("http://127.0.0.1:9100/tideway/v1/faults");
-      expect(protocolUrl("https://v.example.org/verifier-2/", "/epochs/3/observation")).to.equal("https://v.example.org/verifier-2/tideway/v1/epochs/3/observation");
+      expect(protocolUrl("https://v.example.org/verifier-2/", "/epochs/3/observation")).to.equal(
+        "https://v.example.org/verifier-2/tideway/v1/epochs/3/observation",
+      );
     });
   });
 

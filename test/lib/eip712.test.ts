@@ -44,8 +44,8 @@ import {
   type EpochAttestation,
   type FaultAttestation,
   type Voucher,
-} from "../../lib/protocol/index.js";
-import { connect, deployProtocol, type Connection } from "../helpers/protocol.js";
+} from "../../lib/protocol/index.ts";
+import { connect, deployProtocol, type Connection } from "../helpers/protocol.ts";
 
 const coder = AbiCoder.defaultAbiCoder();
 
@@ -83,7 +83,16 @@ describe("lib/protocol eip712", () => {
       const cases: Array<[string, string, Record<string, readonly { name: string; type: string }[]>]> = [
         ["IEpochSettlement.sol", "EpochAttestation", EPOCH_ATTESTATION_TYPES],
         ["IEpochSettlement.sol", "FaultAttestation", FAULT_ATTESTATION_TYPES],
-        ["IVerifierSet.sol", "VerifierKeyClaim", { VerifierKeyClaim: [{ name: "operator", type: "address" }, { name: "signingKey", type: "address" }] }],
+        [
+          "IVerifierSet.sol",
+          "VerifierKeyClaim",
+          {
+            VerifierKeyClaim: [
+              { name: "operator", type: "address" },
+              { name: "signingKey", type: "address" },
+            ],
+          },
+        ],
         ["IComputeMarket.sol", "Voucher", VOUCHER_TYPES],
       ];
       for (const [file, name, types] of cases) {
@@ -94,11 +103,18 @@ describe("lib/protocol eip712", () => {
     it("hash structs as keccak256(abi.encode(typehash, fields...)) with the interfaces' typehashes", () => {
       const ta = id(typeStringIn("IEpochSettlement.sol", "EpochAttestation"));
       expect(epochAttestationStructHash(attestation)).to.equal(
-        ethersKeccak(coder.encode(["bytes32", "uint256", "bytes32", "uint256"], [ta, attestation.epoch, attestation.root, attestation.totalWeight])),
+        ethersKeccak(
+          coder.encode(["bytes32", "uint256", "bytes32", "uint256"], [ta, attestation.epoch, attestation.root, attestation.totalWeight]),
+        ),
       );
       const tf = id(typeStringIn("IEpochSettlement.sol", "FaultAttestation"));
       expect(faultStructHash(fault)).to.equal(
-        ethersKeccak(coder.encode(["bytes32", "uint256", "uint256", "uint8", "bytes32"], [tf, fault.edgeId, fault.epoch, fault.kind, fault.evidenceHash])),
+        ethersKeccak(
+          coder.encode(
+            ["bytes32", "uint256", "uint256", "uint8", "bytes32"],
+            [tf, fault.edgeId, fault.epoch, fault.kind, fault.evidenceHash],
+          ),
+        ),
       );
       const tk = id(typeStringIn("IVerifierSet.sol", "VerifierKeyClaim"));
       expect(verifierKeyClaimStructHash(accounts[1].address, accounts[2].address)).to.equal(
@@ -117,7 +133,10 @@ describe("lib/protocol eip712", () => {
 
     it("declares FaultKind as the Solidity enum, in order", () => {
       const body = /enum FaultKind\s*\{([^}]*)\}/.exec(source("IEpochSettlement.sol").replace(/\/\/[^\n]*/g, ""));
-      const members = body![1].split(",").map((m) => m.trim()).filter((m) => m !== "");
+      const members = body![1]
+        .split(",")
+        .map((m) => m.trim())
+        .filter((m) => m !== "");
       expect([...FAULT_KIND_NAMES]).to.deep.equal(members);
       members.forEach((name, i) => expect(FaultKind[name as keyof typeof FaultKind]).to.equal(i));
       expect(faultKindName(3)).to.equal("AuditFailure");
@@ -159,9 +178,17 @@ describe("lib/protocol eip712", () => {
         salt: id("salt") as Hex,
         extensions: [] as bigint[],
       };
-      expect(domainFromFields(answer)).to.deep.equal({ name: "N", version: "2", chainId: 5n, verifyingContract: getAddress(answer.verifyingContract) });
+      expect(domainFromFields(answer)).to.deep.equal({
+        name: "N",
+        version: "2",
+        chainId: 5n,
+        verifyingContract: getAddress(answer.verifyingContract),
+      });
       expect(domainFromFields({ ...answer, fields: "0x11" })).to.deep.equal({ name: "N", salt: answer.salt });
-      expect(domainFromFields({ ...answer, fields: "0x0c" })).to.deep.equal({ chainId: 5n, verifyingContract: getAddress(answer.verifyingContract) });
+      expect(domainFromFields({ ...answer, fields: "0x0c" })).to.deep.equal({
+        chainId: 5n,
+        verifyingContract: getAddress(answer.verifyingContract),
+      });
       expect(() => domainFromFields({ ...answer, extensions: [1n] })).to.throw("unsupported EIP-712 domain");
     });
   });
@@ -186,7 +213,12 @@ describe("lib/protocol eip712", () => {
       const key = accounts[3].address;
       const digest = hashTypedData({
         domain,
-        types: { SigningKeyClaim: [{ name: "operator", type: "address" }, { name: "signingKey", type: "address" }] },
+        types: {
+          SigningKeyClaim: [
+            { name: "operator", type: "address" },
+            { name: "signingKey", type: "address" },
+          ],
+        },
         primaryType: "SigningKeyClaim",
         message: { operator: operator.address as Address, signingKey: key },
       });
@@ -201,9 +233,13 @@ describe("lib/protocol eip712", () => {
     it("signEpochAttestation: recovers to the signer with viem and with ethers, and not after a change", async () => {
       const sig = await signEpochAttestation(accounts[1], v, attestation);
       expect(await recoverEpochAttestationSigner(v, attestation, sig)).to.equal(accounts[1].address);
-      expect(verifyTypedData({ ...v, chainId: CHAIN }, ethersTypes(EPOCH_ATTESTATION_TYPES), attestation, sig)).to.equal(accounts[1].address);
+      expect(verifyTypedData({ ...v, chainId: CHAIN }, ethersTypes(EPOCH_ATTESTATION_TYPES), attestation, sig)).to.equal(
+        accounts[1].address,
+      );
       expect(await recoverAddress({ hash: epochAttestationDigest(v, attestation), signature: sig })).to.equal(accounts[1].address);
-      expect(await recoverEpochAttestationSigner(v, { ...attestation, totalWeight: attestation.totalWeight + 1n }, sig)).to.not.equal(accounts[1].address);
+      expect(await recoverEpochAttestationSigner(v, { ...attestation, totalWeight: attestation.totalWeight + 1n }, sig)).to.not.equal(
+        accounts[1].address,
+      );
       expect(await recoverEpochAttestationSigner(marketDomain(CHAIN, VERIFIER_SET), attestation, sig)).to.not.equal(accounts[1].address);
     });
 
@@ -219,7 +255,9 @@ describe("lib/protocol eip712", () => {
       const operator = accounts[0].address;
       const sig = await signVerifierKeyClaim(accounts[4], v, operator);
       expect(await recoverVerifierKeyClaimSigner(v, operator, accounts[4].address, sig)).to.equal(accounts[4].address);
-      expect(await recoverAddress({ hash: verifierKeyClaimDigest(v, operator, accounts[4].address), signature: sig })).to.equal(accounts[4].address);
+      expect(await recoverAddress({ hash: verifierKeyClaimDigest(v, operator, accounts[4].address), signature: sig })).to.equal(
+        accounts[4].address,
+      );
       // Not valid for another operator.
       expect(await recoverVerifierKeyClaimSigner(v, accounts[1].address, accounts[4].address, sig)).to.not.equal(accounts[4].address);
     });

@@ -16,9 +16,9 @@ import {
   VERIFIER_KEY_CLAIM_TYPES,
   verifierDomain,
   marketDomain,
-} from "../../lib/protocol/eip712.js";
-import { edgeDomain, SERVICE_RECEIPT_TYPES } from "../../lib/protocol/edgeProofs.js";
-import { ATTESTATION_REQUEST_TYPES, EPOCH_OBSERVATION_TYPES } from "../../lib/protocol/verifierMessages.js";
+} from "../../lib/protocol/eip712.ts";
+import { edgeDomain, SERVICE_RECEIPT_TYPES } from "../../lib/protocol/edgeProofs.ts";
+import { ATTESTATION_REQUEST_TYPES, EPOCH_OBSERVATION_TYPES } from "../../lib/protocol/verifierMessages.ts";
 import {
   addressOfPrivateKey,
   createTypedDataCodec,
@@ -26,8 +26,8 @@ import {
   SECP256K1_N,
   signDigest,
   UnsupportedTypedDataError,
-} from "../../lib/protocol/fastTypedData.js";
-import { connect, deployProtocol, type Connection } from "../helpers/protocol.js";
+} from "../../lib/protocol/fastTypedData.ts";
+import { connect, deployProtocol, type Connection } from "../helpers/protocol.ts";
 
 // ---------------------------------------------------------------- seeded randomness
 
@@ -119,7 +119,13 @@ const cases: Case[] = [
     domain: marketDomain(1n, "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"),
     types: VOUCHER_TYPES,
     primaryType: "Voucher",
-    message: (r) => ({ payer: r.address(), edgeId: r.uint(256), sessionId: r.uint(256), cumulativeAmount: r.uint(256), expiry: r.uint(256) }),
+    message: (r) => ({
+      payer: r.address(),
+      edgeId: r.uint(256),
+      sessionId: r.uint(256),
+      cumulativeAmount: r.uint(256),
+      expiry: r.uint(256),
+    }),
   },
   {
     name: "EpochObservation",
@@ -178,11 +184,14 @@ const cases: Case[] = [
 // viem's generic signatures do not follow a runtime-chosen type; these casts only erase the
 // static message types (the values are exactly what the codec gets).
 type AnyDef = Parameters<typeof hashTypedData>[0];
-const viemDigest = (c: Case, message: Record<string, unknown>): Hex => hashTypedData({ domain: c.domain, types: c.types, primaryType: c.primaryType, message } as AnyDef);
+const viemDigest = (c: Case, message: Record<string, unknown>): Hex =>
+  hashTypedData({ domain: c.domain, types: c.types, primaryType: c.primaryType, message } as AnyDef);
 const viemStruct = (c: Case, message: Record<string, unknown>): Hex =>
   hashStruct({ types: c.types, primaryType: c.primaryType, data: message } as unknown as Parameters<typeof hashStruct>[0]);
 const codecOf = (c: Case) =>
-  createTypedDataCodec({ domain: c.domain, types: c.types, primaryType: c.primaryType }) as unknown as ReturnType<typeof createTypedDataCodec<TypedData, string>> & {
+  createTypedDataCodec({ domain: c.domain, types: c.types, primaryType: c.primaryType }) as unknown as ReturnType<
+    typeof createTypedDataCodec<TypedData, string>
+  > & {
     structHash(m: Record<string, unknown>): Uint8Array;
     digest(m: Record<string, unknown>): Uint8Array;
     sign(k: Hex, m: Record<string, unknown>): Hex;
@@ -227,7 +236,9 @@ describe("fastTypedData", () => {
       } as const;
       const codec = createTypedDataCodec({ domain, types, primaryType: "EpochAttestation" });
       const m = { epoch: 3n, root: `0x${"11".repeat(32)}` as Hex, totalWeight: 9n };
-      expect(hex(codec.digest(m))).to.equal(hashTypedData({ domain, types: EPOCH_ATTESTATION_TYPES, primaryType: "EpochAttestation", message: m }));
+      expect(hex(codec.digest(m))).to.equal(
+        hashTypedData({ domain, types: EPOCH_ATTESTATION_TYPES, primaryType: "EpochAttestation", message: m }),
+      );
     });
 
     it("accepts an address in any letter case (same word) and a number for a narrow uint", () => {
@@ -251,7 +262,12 @@ describe("fastTypedData", () => {
           const key = r.privateKey();
           const m = c.message(r);
           const account = privateKeyToAccount(key);
-          const expected = await account.signTypedData({ domain: c.domain, types: c.types, primaryType: c.primaryType, message: m } as Parameters<typeof account.signTypedData>[0]);
+          const expected = await account.signTypedData({
+            domain: c.domain,
+            types: c.types,
+            primaryType: c.primaryType,
+            message: m,
+          } as Parameters<typeof account.signTypedData>[0]);
           const sig = codec.sign(key, m);
           expect(sig).to.equal(expected);
           expect(BigInt(`0x${sig.slice(66, 130)}`) <= HALF_N).to.equal(true);
@@ -294,7 +310,15 @@ describe("fastTypedData", () => {
           expect(codec.recover(m, sig)).to.equal(signer);
           expect(codec.recoverDigest(codec.digest(m), sig)).to.equal(signer);
           expect(codec.recoverDigest(viemDigest(c, m), sig)).to.equal(signer);
-          expect(await recoverTypedDataAddress({ domain: c.domain, types: c.types, primaryType: c.primaryType, message: m, signature: sig } as Parameters<typeof recoverTypedDataAddress>[0])).to.equal(signer);
+          expect(
+            await recoverTypedDataAddress({
+              domain: c.domain,
+              types: c.types,
+              primaryType: c.primaryType,
+              message: m,
+              signature: sig,
+            } as Parameters<typeof recoverTypedDataAddress>[0]),
+          ).to.equal(signer);
         }
       });
     }
@@ -308,7 +332,15 @@ describe("fastTypedData", () => {
       const altered = { ...m, count: 11n };
       const recovered = codec.recover(altered, sig);
       expect(recovered).to.not.equal(privateKeyToAccount(key).address);
-      expect(recovered).to.equal(await recoverTypedDataAddress({ domain: c.domain, types: EPOCH_OBSERVATION_TYPES, primaryType: "EpochObservation", message: altered, signature: sig }));
+      expect(recovered).to.equal(
+        await recoverTypedDataAddress({
+          domain: c.domain,
+          types: EPOCH_OBSERVATION_TYPES,
+          primaryType: "EpochObservation",
+          message: altered,
+          signature: sig,
+        }),
+      );
     });
   });
 
@@ -329,13 +361,29 @@ describe("fastTypedData", () => {
     it("rejects the high-s twin that viem still recovers to the signer", async () => {
       const twin = flipS(sig);
       expect(BigInt(`0x${twin.slice(66, 130)}`) > HALF_N).to.equal(true);
-      expect(await recoverTypedDataAddress({ domain: c.domain, types: EPOCH_ATTESTATION_TYPES, primaryType: "EpochAttestation", message: m as never, signature: twin })).to.equal(signer);
+      expect(
+        await recoverTypedDataAddress({
+          domain: c.domain,
+          types: EPOCH_ATTESTATION_TYPES,
+          primaryType: "EpochAttestation",
+          message: m as never,
+          signature: twin,
+        }),
+      ).to.equal(signer);
       expectProblem(twin, "s-malleable");
     });
 
     it("rejects v = 0 or 1 (viem accepts it) and any v other than 27/28", async () => {
       const v01 = `${sig.slice(0, 130)}${sig.endsWith("1b") ? "00" : "01"}` as Hex;
-      expect(await recoverTypedDataAddress({ domain: c.domain, types: EPOCH_ATTESTATION_TYPES, primaryType: "EpochAttestation", message: m as never, signature: v01 })).to.equal(signer);
+      expect(
+        await recoverTypedDataAddress({
+          domain: c.domain,
+          types: EPOCH_ATTESTATION_TYPES,
+          primaryType: "EpochAttestation",
+          message: m as never,
+          signature: v01,
+        }),
+      ).to.equal(signer);
       expectProblem(v01, "v");
       expectProblem(`${sig.slice(0, 130)}1d`, "v");
       expectProblem(`${sig.slice(0, 130)}ff`, "v");
@@ -357,7 +405,7 @@ describe("fastTypedData", () => {
 
     it("rejects an r that is no curve point's x (nothing recovers)", () => {
       // x = 5 is not on secp256k1 (5³ + 7 = 132 is not a square mod p), so no point has it.
-      expectProblem(`0x${(5n).toString(16).padStart(64, "0")}${sig.slice(66)}`, "unrecoverable");
+      expectProblem(`0x${5n.toString(16).padStart(64, "0")}${sig.slice(66)}`, "unrecoverable");
     });
 
     it("rejects a digest that is not 32 bytes", () => {
@@ -376,7 +424,10 @@ describe("fastTypedData", () => {
     });
 
     it("rejects a uint out of its range or of the wrong type", () => {
-      expect(() => receipt.digest({ ...base, promptTokens: 2 ** 32 })).to.throw(RangeError, /ServiceReceipt\.promptTokens 4294967296 is out of range for uint32/);
+      expect(() => receipt.digest({ ...base, promptTokens: 2 ** 32 })).to.throw(
+        RangeError,
+        /ServiceReceipt\.promptTokens 4294967296 is out of range for uint32/,
+      );
       expect(() => receipt.digest({ ...base, edgeId: -1n })).to.throw(RangeError, /edgeId -1/);
       expect(() => receipt.digest({ ...base, edgeId: 1n << 256n })).to.throw(RangeError, /edgeId/);
       expect(() => receipt.digest({ ...base, epoch: "5" })).to.throw(TypeError, /ServiceReceipt\.epoch must be a bigint/);
@@ -402,12 +453,25 @@ describe("fastTypedData", () => {
 
   describe("unsupported types", () => {
     const domain = verifierDomain(1n, VERIFIER_SET);
-    const make = (types: Record<string, { name: string; type: string }[]>, primaryType: string) => () => createTypedDataCodec({ domain, types: types as unknown as TypedData, primaryType });
+    const make = (types: Record<string, { name: string; type: string }[]>, primaryType: string) => () =>
+      createTypedDataCodec({ domain, types: types as unknown as TypedData, primaryType });
 
     it("refuses dynamic, array, signed, odd-width and nested-struct fields at creation", () => {
-      for (const type of ["string", "bytes", "uint256[]", "bytes32[2]", "int256", "uint7", "uint264", "uint0", "uint08", "bytes16", "Inner"]) {
+      for (const type of [
+        "string",
+        "bytes",
+        "uint256[]",
+        "bytes32[2]",
+        "int256",
+        "uint7",
+        "uint264",
+        "uint0",
+        "uint08",
+        "bytes16",
+        "Inner",
+      ]) {
         const types = { Outer: [{ name: "x", type }], Inner: [{ name: "y", type: "uint256" }] };
-        expect(make(types, "Outer"), type).to.throw(UnsupportedTypedDataError, new RegExp(`Outer\\.x`));
+        expect(make(types, "Outer"), type).to.throw(UnsupportedTypedDataError, /Outer\.x/);
       }
     });
 
@@ -415,7 +479,17 @@ describe("fastTypedData", () => {
       expect(make({ A: [{ name: "x", type: "uint256" }] }, "B")).to.throw(UnsupportedTypedDataError, /B is not defined/);
       expect(make({ A: [] }, "A")).to.throw(UnsupportedTypedDataError, /A is not defined in types, or has no fields/);
       expect(make({ A: [{ name: "x", type: "uint256" }] }, "EIP712Domain")).to.throw(UnsupportedTypedDataError, /EIP712Domain/);
-      expect(make({ A: [{ name: "x", type: "uint256" }, { name: "x", type: "bool" }] }, "A")).to.throw(UnsupportedTypedDataError, /two fields named x/);
+      expect(
+        make(
+          {
+            A: [
+              { name: "x", type: "uint256" },
+              { name: "x", type: "bool" },
+            ],
+          },
+          "A",
+        ),
+      ).to.throw(UnsupportedTypedDataError, /two fields named x/);
     });
   });
 
@@ -470,7 +544,9 @@ describe("fastTypedData", () => {
 
       const short = sig.slice(0, 130) as Hex;
       expect(() => codec.recover(m, short)).to.throw(InvalidTypedDataSignatureError, /\(length\)/);
-      await expect(env.verifierSet.recoverSigner(structHash, short)).to.be.revertedWithCustomError(env.verifierSet, "ECDSAInvalidSignatureLength").withArgs(64);
+      await expect(env.verifierSet.recoverSigner(structHash, short))
+        .to.be.revertedWithCustomError(env.verifierSet, "ECDSAInvalidSignatureLength")
+        .withArgs(64);
 
       const r0 = `0x${"00".repeat(32)}${sig.slice(66)}` as Hex;
       expect(() => codec.recover(m, r0)).to.throw(InvalidTypedDataSignatureError, /\(r\)/);

@@ -30,16 +30,30 @@ import {
   voucherDigest,
   type EpochAttestation,
   type Voucher,
-} from "../../lib/protocol/index.js";
-import { connect, type Connection, CREDIT_WINDOW, deployProtocol, DISPUTE_WINDOW, goToEpoch, MAX_SLASH_BPS, MIN_SELF_BOND, TOKEN, VERIFIER_MIN_BOND } from "../helpers/protocol.js";
-import { addEdge } from "../helpers/settlement.js";
+} from "../../lib/protocol/index.ts";
+import {
+  connect,
+  type Connection,
+  CREDIT_WINDOW,
+  deployProtocol,
+  DISPUTE_WINDOW,
+  goToEpoch,
+  MAX_SLASH_BPS,
+  MIN_SELF_BOND,
+  TOKEN,
+  VERIFIER_MIN_BOND,
+} from "../helpers/protocol.ts";
+import { addEdge } from "../helpers/settlement.ts";
 
 const CHAIN_ID = 31_337n;
 const QUALITY_ONE = 1_000_000n;
 const BPS = 10_000n;
 
 /** Deterministic private keys (their address order is fixed across runs). */
-const key = (label: string): Hex => `0x${BigInt.asUintN(256, BigInt(`0x${Buffer.from(label).toString("hex")}`) * 0x9e3779b97f4a7c15n + 1n).toString(16).padStart(64, "0")}`;
+const key = (label: string): Hex =>
+  `0x${BigInt.asUintN(256, BigInt(`0x${Buffer.from(label).toString("hex")}`) * 0x9e3779b97f4a7c15n + 1n)
+    .toString(16)
+    .padStart(64, "0")}`;
 
 describe("lib/protocol with the deployed contracts", () => {
   let conn: Connection;
@@ -89,15 +103,19 @@ describe("lib/protocol with the deployed contracts", () => {
       expect(await env.verifierSet.keyClaimDigest(operator, signer)).to.equal(verifierKeyClaimDigest(env.domain, operator, signer));
       const att: EpochAttestation = { epoch: 9n, root: `0x${"11".repeat(32)}`, totalWeight: 12345n };
       expect(await env.verifierSet.hashTypedData(epochAttestationStructHash(att))).to.equal(epochAttestationDigest(env.domain, att));
-      expect(await env.verifierSet.recoverSigner(epochAttestationStructHash(att), await signEpochAttestation(env.verifierKeys[1], env.domain, att))).to.equal(
-        env.verifierKeys[1].address,
-      );
+      expect(
+        await env.verifierSet.recoverSigner(
+          epochAttestationStructHash(att),
+          await signEpochAttestation(env.verifierKeys[1], env.domain, att),
+        ),
+      ).to.equal(env.verifierKeys[1].address);
     });
 
     it("registered the keys whose claims the library signed", async () => {
       const env = await conn.networkHelpers.loadFixture(protocolWithVerifiers);
       expect(await env.verifierSet.activeCount()).to.equal(3n);
-      for (const [i, account] of env.verifierKeys.entries()) expect(await env.verifierSet.verifierOfSigner(account.address)).to.equal(BigInt(i + 1));
+      for (const [i, account] of env.verifierKeys.entries())
+        expect(await env.verifierSet.verifierOfSigner(account.address)).to.equal(BigInt(i + 1));
     });
 
     it("counts packQuorumSignatures' output as a quorum, and rejects the same signatures out of order", async () => {
@@ -109,12 +127,17 @@ describe("lib/protocol with the deployed contracts", () => {
       // Reversed: the second signature's signer is below the first's.
       const parts = unpackQuorumSignatures(packed);
       const sorted = env.verifierKeys.map((a) => a.address).sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
-      const reversed = `0x${[...parts].reverse().map((p) => p.slice(2)).join("")}` as Hex;
+      const reversed = `0x${[...parts]
+        .reverse()
+        .map((p) => p.slice(2))
+        .join("")}` as Hex;
       await expect(env.verifierSet.checkQuorum(structHash, reversed))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetSignersNotAscending")
         .withArgs(1n, sorted[1]);
       // packQuorumSignatures restores the order whatever order it is given.
-      const entries = await Promise.all(env.verifierKeys.map(async (a) => ({ signer: a.address, signature: await signEpochAttestation(a, env.domain, att) })));
+      const entries = await Promise.all(
+        env.verifierKeys.map(async (a) => ({ signer: a.address, signature: await signEpochAttestation(a, env.domain, att) })),
+      );
       expect(packQuorumSignatures([...entries].reverse())).to.equal(packed);
     });
   });
@@ -123,7 +146,8 @@ describe("lib/protocol with the deployed contracts", () => {
     it("hashes leaves and attestations as the library does", async () => {
       const env = await conn.networkHelpers.loadFixture(protocolWithVerifiers);
       const tree = buildEpochTree(EPOCH, epochResults(env));
-      for (const r of epochResults(env)) expect(await env.settlement.leafHash(EPOCH, r.edgeId, r.stake, r.quality)).to.equal(tree.leafHash(r.edgeId));
+      for (const r of epochResults(env))
+        expect(await env.settlement.leafHash(EPOCH, r.edgeId, r.stake, r.quality)).to.equal(tree.leafHash(r.edgeId));
       expect(await env.settlement.attestationStructHash(tree.attestation)).to.equal(epochAttestationStructHash(tree.attestation));
       const fault = { edgeId: env.edgeA.edgeId, epoch: EPOCH, kind: FaultKind.AuditFailure, evidenceHash: `0x${"33".repeat(32)}` as Hex };
       expect(await env.settlement.faultStructHash(fault)).to.equal(faultStructHash(fault));
@@ -218,7 +242,13 @@ describe("lib/protocol with the deployed contracts", () => {
     it("reports the domain marketDomain builds and hashes vouchers as the library does", async () => {
       const env = await conn.networkHelpers.loadFixture(marketWithSession);
       expect(await readDomain(env.client, env.marketAddress)).to.deep.equal(marketDomain(CHAIN_ID, env.marketAddress));
-      const voucher: Voucher = { payer: env.payerAccount.address, edgeId: env.edgeA.edgeId, sessionId: 1n, cumulativeAmount: 5n, expiry: env.expiry };
+      const voucher: Voucher = {
+        payer: env.payerAccount.address,
+        edgeId: env.edgeA.edgeId,
+        sessionId: 1n,
+        cumulativeAmount: 5n,
+        expiry: env.expiry,
+      };
       expect(await env.market.voucherDigest(voucher)).to.equal(voucherDigest(marketDomain(CHAIN_ID, env.marketAddress), voucher));
     });
 
@@ -226,12 +256,26 @@ describe("lib/protocol with the deployed contracts", () => {
       const env = await conn.networkHelpers.loadFixture(marketWithSession);
       const domain = marketDomain(CHAIN_ID, env.marketAddress);
       const feeBps = await env.market.feeBps();
-      const first: Voucher = { payer: env.payerAccount.address, edgeId: env.edgeA.edgeId, sessionId: env.sessionId, cumulativeAmount: 40n * TOKEN, expiry: env.expiry };
+      const first: Voucher = {
+        payer: env.payerAccount.address,
+        edgeId: env.edgeA.edgeId,
+        sessionId: env.sessionId,
+        cumulativeAmount: 40n * TOKEN,
+        expiry: env.expiry,
+      };
       const firstFee = (first.cumulativeAmount * feeBps) / BPS;
       const tx1 = env.market.connect(env.outsider).redeem(first, await signVoucher(env.payerAccount, domain, first));
       await expect(tx1)
         .to.emit(env.market, "Redeemed")
-        .withArgs(env.sessionId, first.edgeId, first.payer, env.edgeA.operator.address, first.cumulativeAmount, first.cumulativeAmount, firstFee);
+        .withArgs(
+          env.sessionId,
+          first.edgeId,
+          first.payer,
+          env.edgeA.operator.address,
+          first.cumulativeAmount,
+          first.cumulativeAmount,
+          firstFee,
+        );
       // Pull payment: the operator is credited in the market and withdraws later.
       expect(await env.market.earnings(env.edgeA.operator.address)).to.equal(first.cumulativeAmount - firstFee);
 
@@ -253,7 +297,13 @@ describe("lib/protocol with the deployed contracts", () => {
 
     it("refuses a voucher signed in another market's domain", async () => {
       const env = await conn.networkHelpers.loadFixture(marketWithSession);
-      const voucher: Voucher = { payer: env.payerAccount.address, edgeId: env.edgeA.edgeId, sessionId: env.sessionId, cumulativeAmount: TOKEN, expiry: env.expiry };
+      const voucher: Voucher = {
+        payer: env.payerAccount.address,
+        edgeId: env.edgeA.edgeId,
+        sessionId: env.sessionId,
+        cumulativeAmount: TOKEN,
+        expiry: env.expiry,
+      };
       const elsewhere = marketDomain(CHAIN_ID, env.verifierSetAddress);
       const signature = await signVoucher(env.payerAccount, elsewhere, voucher);
       // The contract recovers, from its own digest, an address that is neither payer nor gateway.

@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import { hexlify, keccak256 as ethersKeccak } from "ethers";
 
-import { KECCAK256_RATE, keccak256Short } from "../../lib/protocol/keccak.js";
+import { KECCAK256_RATE, keccak256Short } from "../../lib/protocol/keccak.ts";
 
 /** Deterministic bytes (xorshift32), so a failure reproduces. */
 function bytes(n: number, seed: number): Uint8Array {

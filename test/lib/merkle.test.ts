@@ -16,8 +16,8 @@ import {
   QUALITY_ONE,
   verifyEpochClaim,
   type EdgeResult,
-} from "../../lib/protocol/index.js";
-import { buildLargeEpochTree, syntheticResult } from "../../bench/fixtures.js";
+} from "../../lib/protocol/index.ts";
+import { buildLargeEpochTree, syntheticResult } from "../../bench/fixtures.ts";
 
 const coder = AbiCoder.defaultAbiCoder();
 
@@ -173,7 +173,9 @@ describe("lib/protocol merkle", () => {
       const fast = buildEpochTreeFast(EPOCH, results);
       for (const r of results.slice(0, 50)) {
         const claim = fast.claim(r.edgeId);
-        expect(StandardMerkleTree.verify(fast.root, [...EPOCH_LEAF_ENCODING], [EPOCH, r.edgeId, r.stake, r.quality], claim.proof)).to.equal(true);
+        expect(StandardMerkleTree.verify(fast.root, [...EPOCH_LEAF_ENCODING], [EPOCH, r.edgeId, r.stake, r.quality], claim.proof)).to.equal(
+          true,
+        );
         expect(verifyEpochClaim(fast.root, EPOCH, claim)).to.equal(true);
         expect(verifyEpochClaim(fast.root, EPOCH, { ...claim, stake: claim.stake + 1n })).to.equal(false);
         expect(verifyEpochClaim(fast.root, EPOCH + 1n, claim)).to.equal(false);

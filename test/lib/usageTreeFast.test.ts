@@ -17,8 +17,8 @@ import {
   verifyUsageProof,
   ZERO_NONCE,
   type UsageEntry,
-} from "../../lib/protocol/edgeProofs.js";
-import { buildStandardTreeFromLeafHashes } from "../../lib/protocol/merkle.js";
+} from "../../lib/protocol/edgeProofs.ts";
+import { buildStandardTreeFromLeafHashes } from "../../lib/protocol/merkle.ts";
 
 const coder = AbiCoder.defaultAbiCoder();
 const MAX_UINT32 = 0xffffffff;
@@ -43,7 +43,8 @@ function randomEntries(n: number, seed: string): UsageEntry[] {
   return Array.from({ length: n }, (_, i) => {
     const s = `${seed}/${i}`;
     const sessions = [0n, MAX_UINT256, MAX_UINT256 - rand(`${s}/sd`, 1000n), 1n << 64n, rand(`${s}/s`, 1n << 128n)];
-    const tokens = (k: string): number => [0, MAX_UINT32, MAX_UINT32 - 1, Number(rand(`${s}/${k}`, 100_000n))][Number(rand(`${s}/${k}k`, 4n))];
+    const tokens = (k: string): number =>
+      [0, MAX_UINT32, MAX_UINT32 - 1, Number(rand(`${s}/${k}`, 100_000n))][Number(rand(`${s}/${k}k`, 4n))];
     const requestHash = randHex(`${s}/req`);
     return {
       epoch,
@@ -114,7 +115,11 @@ describe("fast usage tree", () => {
         requestHash: `0x${"ff".repeat(32)}`,
         responseHash: ZERO_NONCE,
       };
-      const entries = [edge, { ...edge, index: 1n, promptTokens: 0, completionTokens: MAX_UINT32, sessionId: MAX_UINT256 - 1n }, { ...edge, index: 2n, epoch: 0n, sessionId: 0n }];
+      const entries = [
+        edge,
+        { ...edge, index: 1n, promptTokens: 0, completionTokens: MAX_UINT32, sessionId: MAX_UINT256 - 1n },
+        { ...edge, index: 2n, epoch: 0n, sessionId: 0n },
+      ];
       const fast = buildUsageTreeFast(entries);
       const lib = buildUsageTree(entries);
       expect(fast.root).to.equal(lib.root);
@@ -147,14 +152,22 @@ describe("fast usage tree", () => {
     it("rejects values that do not fit their ABI type, malformed hex and an empty list", () => {
       const [entry] = randomEntries(1, "invalid");
       expect(() => buildUsageTreeFast([])).to.throw("at least one entry");
-      expect(() => buildUsageTreeFast([{ ...entry, promptTokens: MAX_UINT32 + 1 }])).to.throw("promptTokens of usage entry 0: 4294967296 is not a uint32");
-      expect(() => buildUsageTreeFast([{ ...entry, completionTokens: -1 }])).to.throw("completionTokens of usage entry 0: -1 is not a uint32");
+      expect(() => buildUsageTreeFast([{ ...entry, promptTokens: MAX_UINT32 + 1 }])).to.throw(
+        "promptTokens of usage entry 0: 4294967296 is not a uint32",
+      );
+      expect(() => buildUsageTreeFast([{ ...entry, completionTokens: -1 }])).to.throw(
+        "completionTokens of usage entry 0: -1 is not a uint32",
+      );
       expect(() => buildUsageTreeFast([{ ...entry, completionTokens: 1.5 }])).to.throw("not a uint32");
-      expect(() => buildUsageTreeFast([entry, { ...entry, index: 1n, sessionId: MAX_UINT256 + 1n }])).to.throw("sessionId of usage entry 1:");
+      expect(() => buildUsageTreeFast([entry, { ...entry, index: 1n, sessionId: MAX_UINT256 + 1n }])).to.throw(
+        "sessionId of usage entry 1:",
+      );
       expect(() => buildUsageTreeFast([{ ...entry, epoch: -1n }])).to.throw("epoch of usage entry 0: -1 is not a uint256");
       expect(() => buildUsageTreeFast([{ ...entry, nonce: "0x1234" }])).to.throw("nonce of usage entry 0:");
       expect(() => buildUsageTreeFast([{ ...entry, requestHash: `0x${"g".repeat(64)}` }])).to.throw("requestHash of usage entry 0:");
-      expect(() => buildUsageTreeFast([{ ...entry, responseHash: `${"ab".repeat(33)}` as Hex }])).to.throw("responseHash of usage entry 0:");
+      expect(() => buildUsageTreeFast([{ ...entry, responseHash: `${"ab".repeat(33)}` as Hex }])).to.throw(
+        "responseHash of usage entry 0:",
+      );
       // The library refuses the out-of-range integers too: the fast builder never commits to a
       // tree the reference could not rebuild.
       expect(() => buildUsageTree([{ ...entry, promptTokens: MAX_UINT32 + 1 }])).to.throw();

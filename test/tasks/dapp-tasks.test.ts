@@ -5,10 +5,20 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import hre from "hardhat";
 
-import { execute, TaskError } from "../../scripts/tasks/actions/common.js";
-import { authorizeSigner, closeSession, dappShow, deposit, openSession, parseExpiry, revokeSigner, thaw, withdrawEscrow } from "../../scripts/tasks/actions/dapp.js";
-import { connect, type Connection, deployProtocol, TOKEN } from "../helpers/protocol.js";
-import { capture, rejection, taskAddresses, utc } from "../helpers/tasks.js";
+import { execute, TaskError } from "../../scripts/tasks/actions/common.ts";
+import {
+  authorizeSigner,
+  closeSession,
+  dappShow,
+  deposit,
+  openSession,
+  parseExpiry,
+  revokeSigner,
+  thaw,
+  withdrawEscrow,
+} from "../../scripts/tasks/actions/dapp.ts";
+import { connect, type Connection, deployProtocol, TOKEN } from "../helpers/protocol.ts";
+import { capture, rejection, taskAddresses, utc } from "../helpers/tasks.ts";
 
 // Account indices of deployProtocol's signers, as `--from` takes them.
 const ALICE = 2; // the dApp
@@ -55,7 +65,7 @@ describe("dapp tasks", () => {
       const before = await token.balanceOf(alice.address);
       const { io, out } = capture(addresses);
       const result = await deposit({ amount: "250.5", from: ALICE }, conn, io);
-      const amount = 2_505n * TOKEN / 10n;
+      const amount = (2_505n * TOKEN) / 10n;
       expect(result).to.include({ payer: alice.address, amount, balance: amount });
       expect((await market.escrow(alice.address)).balance).to.equal(amount);
       expect(await token.balanceOf(alice.address)).to.equal(before - amount);
@@ -84,7 +94,9 @@ describe("dapp tasks", () => {
       const bad = await rejection(deposit({ amount: "-5", from: ALICE }, conn, io));
       expect(bad.message).to.equal('amount: "-5" is negative: amounts are positive; write it in EDGE, e.g. 1000 or 0.5');
       const malformed = await rejection(deposit({ amount: "1,5", from: ALICE }, conn, io));
-      expect(malformed.message).to.equal('amount: "1,5" is not a token amount (no thousands commas; use _ if you like): write it in EDGE, e.g. 1000 or 0.5');
+      expect(malformed.message).to.equal(
+        'amount: "1,5" is not a token amount (no thousands commas; use _ if you like): write it in EDGE, e.g. 1000 or 0.5',
+      );
     });
   });
 
@@ -146,7 +158,9 @@ describe("dapp tasks", () => {
       const { io, out } = capture(addresses);
       const opened = await openSession({ model: MODEL, budget: "5000", expiry: expiry.toString(), from: ALICE }, conn, io);
       expect((await market.session(opened.sessionId)).expiry).to.equal(expiry);
-      expect(out[0]).to.equal("  note: the escrow holds 1,000 EDGE, less than the budget; vouchers beyond it pay only what the escrow holds");
+      expect(out[0]).to.equal(
+        "  note: the escrow holds 1,000 EDGE, less than the budget; vouchers beyond it pay only what the escrow holds",
+      );
     });
 
     it("refuses an expiry in the past, a missing model, before sending anything", async () => {
@@ -227,7 +241,7 @@ describe("dapp tasks", () => {
       await execute(thaw, { amount: "1000.5", from: ALICE }, conn, io);
       await execute(withdrawEscrow, { from: ALICE }, conn, io);
       expect(err).to.deep.equal([
-        `✗ ComputeMarket reverted: MarketInsufficientBalance(requested=${10_005n * TOKEN / 10n}, balance=${1_000n * TOKEN})`,
+        `✗ ComputeMarket reverted: MarketInsufficientBalance(requested=${(10_005n * TOKEN) / 10n}, balance=${1_000n * TOKEN})`,
         `✗ ComputeMarket reverted: MarketNothingThawing(payer=${alice.address})`,
       ]);
     });

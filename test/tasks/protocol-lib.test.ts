@@ -28,14 +28,17 @@ import {
   REPO_ROOT,
   revertDataOf,
   revertEpochs,
-} from "../../lib/protocol/index.js";
+} from "../../lib/protocol/index.ts";
 
 /** The members of `enum name { ... }` in a Solidity source, comments removed. */
 function solidityEnum(file: string, name: string): string[] {
   const source = readFileSync(path.join(REPO_ROOT, file), "utf8").replace(/\/\/[^\n]*/g, "");
   const match = new RegExp(`enum\\s+${name}\\s*\\{([^}]*)\\}`).exec(source);
   if (match === null) throw new Error(`enum ${name} not found in ${file}`);
-  return match[1].split(",").map((m) => m.trim()).filter((m) => m !== "");
+  return match[1]
+    .split(",")
+    .map((m) => m.trim())
+    .filter((m) => m !== "");
 }
 
 describe("lib/protocol", () => {
@@ -72,9 +75,14 @@ describe("lib/protocol", () => {
       const notAccepting = encodeErrorResult({ abi: edgeStakingAbi, errorName: "StakingEdgeNotAcceptingStake", args: [3n, 4] });
       expect(decodeRevertData(notAccepting).message).to.equal("StakingEdgeNotAcceptingStake(edgeId=3, status=Jailed)");
       const invalidState = encodeErrorResult({ abi: edgeRegistryAbi, errorName: "RegistryInvalidState", args: [2n, 3] });
-      expect(decodeRevertData(invalidState)).to.include({ contract: "EdgeRegistry", message: "RegistryInvalidState(edgeId=2, state=Exiting)" });
+      expect(decodeRevertData(invalidState)).to.include({
+        contract: "EdgeRegistry",
+        message: "RegistryInvalidState(edgeId=2, state=Exiting)",
+      });
       const bounds = encodeErrorResult({ abi: edgeStakingAbi, errorName: "StakingParameterOutOfBounds", args: [1, 5n, 60n, 31_536_000n] });
-      expect(decodeRevertData(bounds).message).to.equal("StakingParameterOutOfBounds(parameter=UnbondingDelay, value=5, min=60, max=31536000)");
+      expect(decodeRevertData(bounds).message).to.equal(
+        "StakingParameterOutOfBounds(parameter=UnbondingDelay, value=5, min=60, max=31536000)",
+      );
     });
 
     it("quotes string arguments and handles errors without arguments", () => {
@@ -96,7 +104,9 @@ describe("lib/protocol", () => {
       const warming = encodeErrorResult({ abi: edgeStakingAbi, errorName: "StakingStillWarmingUp", args: [1n, account, 12n] });
       const decoded = decodeRevertData(warming, { now: until - 250n, epochStarts: new Map([[12n, until]]) });
       expect(revertEpochs(decoded)).to.deep.equal([12n]);
-      expect(decoded.message).to.equal(`StakingStillWarmingUp(edgeId=1, account=${getAddress(account)}, activationEpoch=12 [starts 2026-12-07 06:31:00 UTC, in 4 min 10 s])`);
+      expect(decoded.message).to.equal(
+        `StakingStillWarmingUp(edgeId=1, account=${getAddress(account)}, activationEpoch=12 [starts 2026-12-07 06:31:00 UTC, in 4 min 10 s])`,
+      );
     });
 
     it("attributes an error several contracts declare to the preferred one", () => {
@@ -120,7 +130,10 @@ describe("lib/protocol", () => {
 
     it("decodes the token's errors", () => {
       const data = encodeErrorResult({ abi: edgeTokenAbi, errorName: "ERC20InsufficientAllowance", args: [account, 0n, 5n] });
-      expect(decodeRevertData(data)).to.include({ contract: "EdgeToken", message: `ERC20InsufficientAllowance(spender=${getAddress(account)}, allowance=0, needed=5)` });
+      expect(decodeRevertData(data)).to.include({
+        contract: "EdgeToken",
+        message: `ERC20InsufficientAllowance(spender=${getAddress(account)}, allowance=0, needed=5)`,
+      });
     });
 
     it("decodes require messages, panics, empty and unknown data", () => {
@@ -157,7 +170,13 @@ describe("lib/protocol", () => {
 
     it("reports what the node said for a revert without data", () => {
       const err = new Error("outer", { cause: { name: "ExecutionRevertedError", details: "execution reverted" } });
-      expect(decodeRevert(err)).to.deep.equal({ name: undefined, contract: undefined, args: [], message: "execution reverted", data: undefined });
+      expect(decodeRevert(err)).to.deep.equal({
+        name: undefined,
+        contract: undefined,
+        args: [],
+        message: "execution reverted",
+        data: undefined,
+      });
     });
   });
 
@@ -185,7 +204,7 @@ describe("lib/protocol", () => {
     });
 
     it("formats wei as grouped tokens rounded half up to 6 decimals, without trailing zeros", () => {
-      expect(formatTokenAmount(1_234_567n * TOKEN / 1_000n)).to.equal("1,234.567 EDGE");
+      expect(formatTokenAmount((1_234_567n * TOKEN) / 1_000n)).to.equal("1,234.567 EDGE");
       expect(formatTokenAmount(1_000_000n * TOKEN)).to.equal("1,000,000 EDGE");
       expect(formatTokenAmount(TOKEN / 3n)).to.equal("0.333333 EDGE");
       expect(formatTokenAmount((2n * TOKEN) / 3n)).to.equal("0.666667 EDGE");

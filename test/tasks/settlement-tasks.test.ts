@@ -9,21 +9,40 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import hre from "hardhat";
 
-import { execute, TaskError, type TaskAddresses } from "../../scripts/tasks/actions/common.js";
-import { epochClaim } from "../../scripts/tasks/actions/epoch-claim.js";
-import { epochStatus } from "../../scripts/tasks/actions/epoch-status.js";
-import { verifierRegister } from "../../scripts/tasks/actions/verifier-register.js";
-import { verifierShow } from "../../scripts/tasks/actions/verifier-show.js";
-import { connect, type Connection, CREDIT_WINDOW, deployProtocol, keyClaimDomain, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN, VERIFIER_MIN_BOND } from "../helpers/protocol.js";
-import { capture as captureIO, rejection, taskAddresses, utc } from "../helpers/tasks.js";
-import { addEdge, buildTree, QUALITY_ONE, RATE_ONE, registerVerifiers, signAttestation, VERIFIER_KEY_CLAIM_TYPES } from "../helpers/settlement.js";
+import { execute, TaskError, type TaskAddresses } from "../../scripts/tasks/actions/common.ts";
+import { epochClaim } from "../../scripts/tasks/actions/epoch-claim.ts";
+import { epochStatus } from "../../scripts/tasks/actions/epoch-status.ts";
+import { verifierRegister } from "../../scripts/tasks/actions/verifier-register.ts";
+import { verifierShow } from "../../scripts/tasks/actions/verifier-show.ts";
+import {
+  connect,
+  type Connection,
+  CREDIT_WINDOW,
+  deployProtocol,
+  keyClaimDomain,
+  DISPUTE_WINDOW,
+  goToEpoch,
+  MIN_SELF_BOND,
+  TOKEN,
+  VERIFIER_MIN_BOND,
+} from "../helpers/protocol.ts";
+import { capture as captureIO, rejection, taskAddresses, utc } from "../helpers/tasks.ts";
+import {
+  addEdge,
+  buildTree,
+  QUALITY_ONE,
+  RATE_ONE,
+  registerVerifiers,
+  signAttestation,
+  VERIFIER_KEY_CLAIM_TYPES,
+} from "../helpers/settlement.ts";
 
 // Account indices of deployProtocol's signers, as `--from` takes them.
 const ALICE = 2;
 const BOB = 3;
 
 // The verifier's signing key: the register task signs its claim with it (from the environment).
-const VERIFIER_KEY = new Wallet("0x" + "7e21".repeat(16));
+const VERIFIER_KEY = new Wallet(`0x${"7e21".repeat(16)}`);
 const KEY_ENV = { TIDEWAY_VERIFIER_SIGNING_KEY: VERIFIER_KEY.privateKey };
 
 describe("verifier and epoch tasks", () => {
@@ -110,7 +129,13 @@ describe("verifier and epoch tasks", () => {
       const { io, out } = capture(addresses);
       const balanceBefore = await token.balanceOf(alice.address);
       const result = await verifierRegister({ endpoint: " http://127.0.0.1:9100 ", from: ALICE }, conn, io);
-      expect(result).to.include({ verifierId: 1n, operator: alice.address, signingKey: VERIFIER_KEY.address, bond: VERIFIER_MIN_BOND, status: "Pending" });
+      expect(result).to.include({
+        verifierId: 1n,
+        operator: alice.address,
+        signingKey: VERIFIER_KEY.address,
+        bond: VERIFIER_MIN_BOND,
+        status: "Pending",
+      });
       const record = await verifierSet.verifier(1n);
       expect(record.operator).to.equal(alice.address);
       expect(record.signingKey).to.equal(VERIFIER_KEY.address);
@@ -135,8 +160,8 @@ describe("verifier and epoch tasks", () => {
         conn,
         io,
       );
-      expect(result.bond).to.equal(60_005n * TOKEN / 10n);
-      expect((await verifierSet.verifier(1n)).bond).to.equal(60_005n * TOKEN / 10n);
+      expect(result.bond).to.equal((60_005n * TOKEN) / 10n);
+      expect((await verifierSet.verifier(1n)).bond).to.equal((60_005n * TOKEN) / 10n);
       expect((await verifierSet.verifier(1n)).signingKey).to.equal(VERIFIER_KEY.address);
     });
 
@@ -154,21 +179,29 @@ describe("verifier and epoch tasks", () => {
       const { verifierSet, addresses } = await conn.networkHelpers.loadFixture(deployed);
       const error = await rejection(verifierRegister({ endpoint: "http://v.example", from: ALICE }, conn, capture(addresses, {}).io));
       expect(error).to.be.instanceOf(TaskError);
-      expect(error.message).to.match(/^the signing key must prove it consents: pass --key-signature .* or set TIDEWAY_VERIFIER_SIGNING_KEY/);
+      expect(error.message).to.match(
+        /^the signing key must prove it consents: pass --key-signature .* or set TIDEWAY_VERIFIER_SIGNING_KEY/,
+      );
       expect(await verifierSet.verifierCount()).to.equal(0n);
     });
 
     it("rejects a --signing-key that is not the key in TIDEWAY_VERIFIER_SIGNING_KEY", async () => {
       const { verifierSet, addresses } = await conn.networkHelpers.loadFixture(deployed);
       const other = Wallet.createRandom().address;
-      const error = await rejection(verifierRegister({ endpoint: "http://v.example", signingKey: other, from: ALICE }, conn, capture(addresses).io));
-      expect(error.message).to.equal(`--signing-key ${other} is not the address of the key in TIDEWAY_VERIFIER_SIGNING_KEY (${VERIFIER_KEY.address})`);
+      const error = await rejection(
+        verifierRegister({ endpoint: "http://v.example", signingKey: other, from: ALICE }, conn, capture(addresses).io),
+      );
+      expect(error.message).to.equal(
+        `--signing-key ${other} is not the address of the key in TIDEWAY_VERIFIER_SIGNING_KEY (${VERIFIER_KEY.address})`,
+      );
       expect(await verifierSet.verifierCount()).to.equal(0n);
     });
 
     it("rejects a bond below the minimum, and a missing endpoint, before sending anything", async () => {
       const { token, verifierSet, alice, addresses } = await conn.networkHelpers.loadFixture(deployed);
-      const low = await rejection(verifierRegister({ endpoint: "http://v.example", bond: "4999", from: ALICE }, conn, capture(addresses).io));
+      const low = await rejection(
+        verifierRegister({ endpoint: "http://v.example", bond: "4999", from: ALICE }, conn, capture(addresses).io),
+      );
       expect(low.message).to.equal("--bond 4,999 EDGE is below the verifier set's minimum bond of 5,000 EDGE");
       const noEndpoint = await rejection(verifierRegister({ from: ALICE }, conn, capture(addresses).io));
       expect(noEndpoint.message).to.match(/^--endpoint is required/);
@@ -207,7 +240,9 @@ describe("verifier and epoch tasks", () => {
         [1n, "Active", operators[0].address, keys[0].address],
         [2n, "Exiting", operators[1].address, keys[1].address],
       ]);
-      expect(out[0]).to.equal("Verifier set: 1 active of 2 registered; attestations need 2 signature(s); trusted phase (governance approves new verifiers)");
+      expect(out[0]).to.equal(
+        "Verifier set: 1 active of 2 registered; attestations need 2 signature(s); trusted phase (governance approves new verifiers)",
+      );
       expect(out).to.include("Verifier #2: Exiting");
       expect(out.some((l) => l.startsWith("  exitable"))).to.equal(true);
     });
@@ -249,7 +284,14 @@ describe("verifier and epoch tasks", () => {
         return r.status;
       };
       const next = await epochStatus({ epoch: epoch + 1n }, conn, capture(addresses).io);
-      expect(next.kind === "epoch" && next.status).to.deep.include({ state: "None", ended: false, final: false, funded: false, emission: 0n, claimed: 0n });
+      expect(next.kind === "epoch" && next.status).to.deep.include({
+        state: "None",
+        ended: false,
+        final: false,
+        funded: false,
+        emission: 0n,
+        claimed: 0n,
+      });
 
       const pending = await status();
       expect(pending).to.deep.include({ state: "Pending", ended: true, final: false, funded: false, emission: 0n, claimed: 0n });
@@ -290,7 +332,9 @@ describe("verifier and epoch tasks", () => {
       await goToEpoch(conn, staking, next + 1n);
       const open = await status(next);
       expect(open.status).to.deep.include({ state: "None", ended: true, attestation: "awaited", creditWindowEnd: windowEnd });
-      expect(open.out.find((l) => l.startsWith("  attestation "))).to.match(new RegExp(`^  attestation none submitted yet; verifiers can submit until ${utc(windowEnd)} \\(in `));
+      expect(open.out.find((l) => l.startsWith("  attestation "))).to.match(
+        new RegExp(`^  attestation none submitted yet; verifiers can submit until ${utc(windowEnd)} \\(in `),
+      );
 
       await goToEpoch(conn, staking, next + CREDIT_WINDOW + 1n);
       const closed = await status(next);
@@ -362,7 +406,11 @@ describe("verifier and epoch tasks", () => {
         epoch: epoch.toString(),
         root: tree.root,
         totalWeight: tree.totalWeight.toString(),
-        results: results.map((r, i) => ({ edgeId: r.edgeId.toString(), stake: (i === 0 ? r.stake * 2n : r.stake).toString(), quality: r.quality.toString() })),
+        results: results.map((r, i) => ({
+          edgeId: r.edgeId.toString(),
+          stake: (i === 0 ? r.stake * 2n : r.stake).toString(),
+          quality: r.quality.toString(),
+        })),
       });
       const error = await rejection(epochClaim({ results: tampered }, conn, capture(addresses).io));
       expect(error.message).to.match(/^the results in .*tampered\.json build the root 0x[0-9a-f]{64}, not the file's root/);
@@ -378,7 +426,9 @@ describe("verifier and epoch tasks", () => {
         results: results.map((r) => ({ edgeId: r.edgeId.toString(), stake: r.stake.toString(), quality: r.quality.toString() })),
       });
       const error = await rejection(epochClaim({ results: wrong }, conn, capture(addresses).io));
-      expect(error.message).to.equal(`the results file's root and total weight are not the attestation settled for epoch ${epoch} (state Pending)`);
+      expect(error.message).to.equal(
+        `the results file's root and total weight are not the attestation settled for epoch ${epoch} (state Pending)`,
+      );
     });
 
     it("refuses an --epoch other than the file's, an unsubmitted epoch, and malformed files", async () => {
@@ -394,11 +444,19 @@ describe("verifier and epoch tasks", () => {
         totalWeight: later.totalWeight.toString(),
         results: results.map((r) => ({ edgeId: r.edgeId.toString(), stake: r.stake.toString(), quality: r.quality.toString() })),
       });
-      expect((await rejection(epochClaim({ results: unsubmitted }, conn, io))).message).to.equal(`no attestation has been submitted for epoch ${epoch + 1n} yet`);
+      expect((await rejection(epochClaim({ results: unsubmitted }, conn, io))).message).to.equal(
+        `no attestation has been submitted for epoch ${epoch + 1n} yet`,
+      );
       const unsafe = writeResults("unsafe.json", { epoch: Number(epoch), root: tree.root, totalWeight: 1e21, results: [] });
-      expect((await rejection(epochClaim({ results: unsafe }, conn, io))).message).to.match(/totalWeight: 1e\+21 is not an exact non-negative integer \(write large numbers as strings\)$/);
-      expect((await rejection(epochClaim({ results: path.join(dir, "missing.json") }, conn, io))).message).to.match(/^cannot read the results file /);
-      expect((await rejection(epochClaim({ results: file, batch: 0 }, conn, io))).message).to.equal("--batch must be a positive integer, not 0");
+      expect((await rejection(epochClaim({ results: unsafe }, conn, io))).message).to.match(
+        /totalWeight: 1e\+21 is not an exact non-negative integer \(write large numbers as strings\)$/,
+      );
+      expect((await rejection(epochClaim({ results: path.join(dir, "missing.json") }, conn, io))).message).to.match(
+        /^cannot read the results file /,
+      );
+      expect((await rejection(epochClaim({ results: file, batch: 0 }, conn, io))).message).to.equal(
+        "--batch must be a positive integer, not 0",
+      );
     });
   });
 });

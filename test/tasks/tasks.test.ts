@@ -9,18 +9,18 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import hre from "hardhat";
 
-import { approve } from "../../scripts/tasks/actions/approve.js";
-import { claim } from "../../scripts/tasks/actions/claim.js";
-import { execute, hardhatAction, TaskError, type TaskAddresses } from "../../scripts/tasks/actions/common.js";
-import { delegate } from "../../scripts/tasks/actions/delegate.js";
-import { position } from "../../scripts/tasks/actions/position.js";
-import { register } from "../../scripts/tasks/actions/register.js";
-import { setCommission } from "../../scripts/tasks/actions/set-commission.js";
-import { show } from "../../scripts/tasks/actions/show.js";
-import { stake } from "../../scripts/tasks/actions/stake.js";
-import { unbond } from "../../scripts/tasks/actions/unbond.js";
-import { unjail } from "../../scripts/tasks/actions/unjail.js";
-import { withdraw } from "../../scripts/tasks/actions/withdraw.js";
+import { approve } from "../../scripts/tasks/actions/approve.ts";
+import { claim } from "../../scripts/tasks/actions/claim.ts";
+import { execute, hardhatAction, TaskError, type TaskAddresses } from "../../scripts/tasks/actions/common.ts";
+import { delegate } from "../../scripts/tasks/actions/delegate.ts";
+import { position } from "../../scripts/tasks/actions/position.ts";
+import { register } from "../../scripts/tasks/actions/register.ts";
+import { setCommission } from "../../scripts/tasks/actions/set-commission.ts";
+import { show } from "../../scripts/tasks/actions/show.ts";
+import { stake } from "../../scripts/tasks/actions/stake.ts";
+import { unbond } from "../../scripts/tasks/actions/unbond.ts";
+import { unjail } from "../../scripts/tasks/actions/unjail.ts";
+import { withdraw } from "../../scripts/tasks/actions/withdraw.ts";
 import {
   COMMISSION_DELAY,
   connect,
@@ -33,8 +33,8 @@ import {
   signKeyClaim,
   TOKEN,
   UNBONDING_DELAY,
-} from "../helpers/protocol.js";
-import { capture as captureIO, inWords, taskAddresses, utc } from "../helpers/tasks.js";
+} from "../helpers/protocol.ts";
+import { capture as captureIO, inWords, taskAddresses, utc } from "../helpers/tasks.ts";
 
 // Account indices of deployProtocol's signers, as `--from` takes them.
 const OPERATOR = 1;
@@ -42,7 +42,7 @@ const ALICE = 2;
 const OUTSIDER = 7;
 
 // The edge's signing key: the register task signs its claim with it (from the environment).
-const EDGE_KEY = new Wallet("0x" + "51c1".repeat(16));
+const EDGE_KEY = new Wallet(`0x${"51c1".repeat(16)}`);
 const SIGNING_KEY = EDGE_KEY.address;
 const KEY_ENV = { TIDEWAY_EDGE_SIGNING_KEY: EDGE_KEY.privateKey };
 
@@ -64,7 +64,14 @@ describe("edge tasks", () => {
     const env = await deployed();
     const io = { addresses: env.addresses, log: () => {}, env: KEY_ENV };
     await register(
-      { signingKey: SIGNING_KEY, endpoint: "https://edge-1.example.org", region: "eu-west", capacity: 500, models: "tideway/reference-1", from: OPERATOR },
+      {
+        signingKey: SIGNING_KEY,
+        endpoint: "https://edge-1.example.org",
+        region: "eu-west",
+        capacity: 500,
+        models: "tideway/reference-1",
+        from: OPERATOR,
+      },
       conn,
       io,
     );
@@ -82,7 +89,19 @@ describe("edge tasks", () => {
 
   describe("registration in hardhat.config.ts", () => {
     it("defines every edge subtask with a lazily imported action", async () => {
-      const names = ["register", "stake", "delegate", "unbond", "withdraw", "set-commission", "unjail", "claim", "show", "position", "approve"];
+      const names = [
+        "register",
+        "stake",
+        "delegate",
+        "unbond",
+        "withdraw",
+        "set-commission",
+        "unjail",
+        "claim",
+        "show",
+        "position",
+        "approve",
+      ];
       const edge = hre.tasks.getTask("edge");
       expect([...edge.subtasks.keys()].sort()).to.deep.equal([...names].sort());
       for (const name of names) {
@@ -160,7 +179,9 @@ describe("edge tasks", () => {
         error = e;
       }
       expect(error).to.be.instanceOf(TaskError);
-      expect((error as Error).message).to.match(/^the signing key must prove it consents: pass --key-signature .* or set TIDEWAY_EDGE_SIGNING_KEY/);
+      expect((error as Error).message).to.match(
+        /^the signing key must prove it consents: pass --key-signature .* or set TIDEWAY_EDGE_SIGNING_KEY/,
+      );
       expect(await registry.edgeCount()).to.equal(0n);
     });
 
@@ -170,11 +191,17 @@ describe("edge tasks", () => {
       const other = Wallet.createRandom().address;
       let error: unknown;
       try {
-        await register({ signingKey: other, endpoint: "https://e.example", region: "eu", capacity: 1, models: "m", from: OPERATOR }, conn, io);
+        await register(
+          { signingKey: other, endpoint: "https://e.example", region: "eu", capacity: 1, models: "m", from: OPERATOR },
+          conn,
+          io,
+        );
       } catch (e) {
         error = e;
       }
-      expect((error as Error).message).to.equal(`--signing-key ${other} is not the address of the key in TIDEWAY_EDGE_SIGNING_KEY (${SIGNING_KEY})`);
+      expect((error as Error).message).to.equal(
+        `--signing-key ${other} is not the address of the key in TIDEWAY_EDGE_SIGNING_KEY (${SIGNING_KEY})`,
+      );
       expect(await registry.edgeCount()).to.equal(0n);
     });
 
@@ -183,7 +210,15 @@ describe("edge tasks", () => {
       const { io } = capture(addresses);
       const claim = await signKeyClaim(registry, operator.address, EDGE_KEY);
       const result = await register(
-        { signingKey: SIGNING_KEY, keySignature: claim, endpoint: "https://e.example", region: "eu", capacity: 1, models: "m", from: OPERATOR },
+        {
+          signingKey: SIGNING_KEY,
+          keySignature: claim,
+          endpoint: "https://e.example",
+          region: "eu",
+          capacity: 1,
+          models: "m",
+          from: OPERATOR,
+        },
         conn,
         { ...io, env: {} },
       );
@@ -215,7 +250,7 @@ describe("edge tasks", () => {
       const balanceBefore = await token.balanceOf(operator.address);
       const epoch = await staking.currentEpoch();
       const result = await stake({ edgeId: 1n, amount: "250.5", from: OPERATOR }, conn, io);
-      const amount = 2_505n * TOKEN / 10n;
+      const amount = (2_505n * TOKEN) / 10n;
       expect(result.amount).to.equal(amount);
       expect(result.activationEpoch).to.equal(epoch + CREDIT_WINDOW + 1n);
       expect(await token.balanceOf(operator.address)).to.equal(balanceBefore - amount);
@@ -357,7 +392,7 @@ describe("edge tasks", () => {
   });
 
   describe("edge unbond", () => {
-    it("unbonds an amount, then the rest with \"all\", each withdrawable after the delay from the epoch's end", async () => {
+    it('unbonds an amount, then the rest with "all", each withdrawable after the delay from the epoch\'s end', async () => {
       const { staking, addresses } = await conn.networkHelpers.loadFixture(withWarmDelegation);
       const { io, out } = capture(addresses);
       const epoch = await staking.currentEpoch();
@@ -409,7 +444,7 @@ describe("edge tasks", () => {
   });
 
   describe("edge withdraw", () => {
-    it("shows and withdraws an operator's unbonded self-bond under \"self-bond\"", async () => {
+    it('shows and withdraws an operator\'s unbonded self-bond under "self-bond"', async () => {
       const { token, operator, addresses } = await conn.networkHelpers.loadFixture(withWarmDelegation);
       const quiet = { addresses, log: () => {} };
       await unbond({ edgeId: 1n, amount: "400", from: OPERATOR }, conn, quiet);
@@ -424,7 +459,7 @@ describe("edge tasks", () => {
       expect((await token.balanceOf(operator.address)) - before).to.equal(400n * 10n ** 18n);
     });
 
-    it("withdraws every matured entry with \"all\", and says when entries are not mature yet", async () => {
+    it('withdraws every matured entry with "all", and says when entries are not mature yet', async () => {
       const { token, alice, addresses } = await conn.networkHelpers.loadFixture(withWarmDelegation);
       const quiet = { addresses, log: () => {} };
       const a = await unbond({ edgeId: 1n, amount: "100", from: ALICE }, conn, quiet);

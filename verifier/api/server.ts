@@ -61,12 +61,15 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return reply.header("content-type", ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
 
-  app.get<EpochParams>(protocolPath("epochs/:epoch/observation"), async (request) => answerObservationRequest(ctx, parseEpoch(request.params.epoch)));
+  app.get<EpochParams>(protocolPath("epochs/:epoch/observation"), async (request) =>
+    answerObservationRequest(ctx, parseEpoch(request.params.epoch)),
+  );
 
   app.post<EpochParams>(protocolPath("epochs/:epoch/attestations"), async (request) => {
     const epoch = parseEpoch(request.params.epoch);
     const body = request.body as { epoch?: unknown } | undefined;
-    if (body?.epoch !== epoch.toString()) throw new PeerRequestError(400, "epoch_mismatch", `the body's epoch (${String(body?.epoch)}) is not the path's (${epoch})`);
+    if (body?.epoch !== epoch.toString())
+      throw new PeerRequestError(400, "epoch_mismatch", `the body's epoch (${String(body?.epoch)}) is not the path's (${epoch})`);
     return answerAttestationRequest(ctx, request.body, deps.buildReport);
   });
 
@@ -77,7 +80,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.get<EpochParams>(protocolPath("epochs/:epoch/results"), async (request) => {
     const epoch = parseEpoch(request.params.epoch);
     const report = await ctx.state.report(epoch);
-    if (report === undefined) throw new PeerRequestError(404, "no_report", `this verifier holds no report of epoch ${epoch}: see ${protocolPath(`epochs/${epoch}/status`)}`);
+    if (report === undefined)
+      throw new PeerRequestError(
+        404,
+        "no_report",
+        `this verifier holds no report of epoch ${epoch}: see ${protocolPath(`epochs/${epoch}/status`)}`,
+      );
     return { epoch: report.epoch, root: report.root, totalWeight: report.totalWeight, results: report.results };
   });
 

@@ -74,9 +74,7 @@ export function profileHash(profile: EdgeProfile): Hex {
 
 /** Active verifiers sorted by signing key: the order leaders rotate in (the same on every verifier). */
 export function activeVerifiers(snapshot: Pick<ChainSnapshot, "verifiers">): VerifierInfo[] {
-  return snapshot.verifiers
-    .filter((v) => v.status === "Active")
-    .sort((a, b) => (BigInt(a.signingKey) < BigInt(b.signingKey) ? -1 : 1));
+  return snapshot.verifiers.filter((v) => v.status === "Active").sort((a, b) => (BigInt(a.signingKey) < BigInt(b.signingKey) ? -1 : 1));
 }
 
 export interface ChainView {
@@ -86,7 +84,12 @@ export interface ChainView {
   epochBounds(epoch: bigint): Promise<{ start: bigint; end: bigint }>;
 }
 
-export function createChainView(options: { client: PublicClient; addresses: ChainAddresses; confirmations: number; fromBlock?: bigint }): ChainView {
+export function createChainView(options: {
+  client: PublicClient;
+  addresses: ChainAddresses;
+  confirmations: number;
+  fromBlock?: bigint;
+}): ChainView {
   const { client, addresses } = options;
   const fromBlock = options.fromBlock ?? 0n;
   // Profiles by edge id, with the hash they were found for.
@@ -97,15 +100,35 @@ export function createChainView(options: { client: PublicClient; addresses: Chai
     const cached = profiles.get(edgeId);
     if (cached !== undefined && cached.hash === hash) return cached.profile;
     const [registered, updated] = await Promise.all([
-      client.getContractEvents({ address: addresses.registry, abi: edgeRegistryAbi, eventName: "EdgeRegistered", args: { edgeId }, fromBlock, toBlock }),
-      client.getContractEvents({ address: addresses.registry, abi: edgeRegistryAbi, eventName: "EdgeProfileUpdated", args: { edgeId }, fromBlock, toBlock }),
+      client.getContractEvents({
+        address: addresses.registry,
+        abi: edgeRegistryAbi,
+        eventName: "EdgeRegistered",
+        args: { edgeId },
+        fromBlock,
+        toBlock,
+      }),
+      client.getContractEvents({
+        address: addresses.registry,
+        abi: edgeRegistryAbi,
+        eventName: "EdgeProfileUpdated",
+        args: { edgeId },
+        fromBlock,
+        toBlock,
+      }),
     ]);
     const candidates = [...registered, ...updated]
       .sort((a, b) => (a.blockNumber === b.blockNumber ? (a.logIndex ?? 0) - (b.logIndex ?? 0) : a.blockNumber! < b.blockNumber! ? -1 : 1))
       .map((log) => log.args.profile)
       .filter((p) => p !== undefined);
     for (const raw of candidates.reverse()) {
-      const profile: EdgeProfile = { endpoint: raw.endpoint, region: raw.region, capacity: Number(raw.capacity), models: [...raw.models], metadataURI: raw.metadataURI };
+      const profile: EdgeProfile = {
+        endpoint: raw.endpoint,
+        region: raw.region,
+        capacity: Number(raw.capacity),
+        models: [...raw.models],
+        metadataURI: raw.metadataURI,
+      };
       if (profileHash(profile) === hash) {
         profiles.set(edgeId, { hash, profile });
         return profile;
@@ -117,7 +140,13 @@ export function createChainView(options: { client: PublicClient; addresses: Chai
   async function epochBoundsAt(epoch: bigint, blockNumber?: bigint) {
     const [start, end] = await Promise.all([
       client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "epochStartTime", args: [epoch], blockNumber }),
-      client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "epochStartTime", args: [epoch + 1n], blockNumber }),
+      client.readContract({
+        address: addresses.staking,
+        abi: edgeStakingAbi,
+        functionName: "epochStartTime",
+        args: [epoch + 1n],
+        blockNumber,
+      }),
     ]);
     return { start, end };
   }
@@ -139,26 +168,42 @@ export function createChainView(options: { client: PublicClient; addresses: Chai
       const epoch = await client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "currentEpoch", ...at });
       const bounds = await epochBoundsAt(epoch, blockNumber);
       const edgeIds = Array.from({ length: Number(edgeCount) }, (_, i) => BigInt(i + 1));
-      const edges = await Promise.all(edgeIds.map(async (edgeId): Promise<EdgeInfo> => {
-        const [edge, status, stake] = await Promise.all([
-          client.readContract({ address: addresses.registry, abi: edgeRegistryAbi, functionName: "edge", args: [edgeId], ...at }),
-          client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "edgeStatus", args: [edgeId], ...at }),
-          client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "edgeStake", args: [edgeId], ...at }),
-        ]);
-        return {
-          edgeId,
-          operator: edge.operator,
-          signingKey: edge.signingKey,
-          status: EDGE_STATUS_NAMES[Number(status)] ?? "None",
-          profile: await findProfile(edgeId, edge.profileHash, blockNumber),
-          earningStake: stake[1],
-        };
-      }));
+      const edges = await Promise.all(
+        edgeIds.map(async (edgeId): Promise<EdgeInfo> => {
+          const [edge, status, stake] = await Promise.all([
+            client.readContract({ address: addresses.registry, abi: edgeRegistryAbi, functionName: "edge", args: [edgeId], ...at }),
+            client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "edgeStatus", args: [edgeId], ...at }),
+            client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "edgeStake", args: [edgeId], ...at }),
+          ]);
+          return {
+            edgeId,
+            operator: edge.operator,
+            signingKey: edge.signingKey,
+            status: EDGE_STATUS_NAMES[Number(status)] ?? "None",
+            profile: await findProfile(edgeId, edge.profileHash, blockNumber),
+            earningStake: stake[1],
+          };
+        }),
+      );
       const verifierIds = Array.from({ length: Number(verifierCount) }, (_, i) => BigInt(i + 1));
-      const verifiers = await Promise.all(verifierIds.map(async (verifierId): Promise<VerifierInfo> => {
-        const v = await client.readContract({ address: addresses.verifierSet, abi: verifierSetAbi, functionName: "verifier", args: [verifierId], ...at });
-        return { verifierId, operator: v.operator, signingKey: v.signingKey, endpoint: v.endpoint, status: VERIFIER_STATUS_NAMES[Number(v.status)] ?? "None" };
-      }));
+      const verifiers = await Promise.all(
+        verifierIds.map(async (verifierId): Promise<VerifierInfo> => {
+          const v = await client.readContract({
+            address: addresses.verifierSet,
+            abi: verifierSetAbi,
+            functionName: "verifier",
+            args: [verifierId],
+            ...at,
+          });
+          return {
+            verifierId,
+            operator: v.operator,
+            signingKey: v.signingKey,
+            endpoint: v.endpoint,
+            status: VERIFIER_STATUS_NAMES[Number(v.status)] ?? "None",
+          };
+        }),
+      );
       return {
         blockNumber,
         blockHash: block.hash,

@@ -53,7 +53,10 @@ export interface ExchangeOptions {
   signal?: AbortSignal;
 }
 
-const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/).transform((s) => s.toLowerCase() as Hex);
+const hex32 = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/)
+  .transform((s) => s.toLowerCase() as Hex);
 const uint = z.union([z.string().regex(/^\d{1,78}$/), z.number().int().nonnegative()]).transform((v) => BigInt(v).toString());
 const uint32 = z.number().int().min(0).max(0xffffffff);
 /** The receipt as the edge's API writes it (snake_case, decimal strings). */
@@ -65,14 +68,18 @@ const WireReceipt = z.object({
   response_hash: hex32,
   prompt_tokens: uint32,
   completion_tokens: uint32,
-  signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/).transform((s) => s as Hex),
+  signature: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{130}$/)
+    .transform((s) => s as Hex),
 });
 
 /** Reads the `receipt` of an answer's `tideway` object. */
 export function parseWireReceipt(value: unknown): { receipt?: ReceiptJson; problem?: string } {
   if (value === undefined || value === null) return { problem: "the answer carries no receipt" };
   const parsed = WireReceipt.safeParse(value);
-  if (!parsed.success) return { problem: `malformed receipt: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}` };
+  if (!parsed.success)
+    return { problem: `malformed receipt: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}` };
   const r = parsed.data;
   return {
     receipt: {
@@ -118,26 +125,35 @@ function post(url: string, headers: Record<string, string>, body: string, signal
     const fail = (err: unknown) => {
       if (err instanceof RetryableChallengeError) return reject(err);
       const message = `${responded ? "reading the answer of" : "POST"} ${url}: ${describe(err, signal)}`;
-      reject(responded || signal.aborted ? new RetryableChallengeError(message, { cause: err }) : new EdgeUnreachableError(message, { cause: err }));
+      reject(
+        responded || signal.aborted
+          ? new RetryableChallengeError(message, { cause: err })
+          : new EdgeUnreachableError(message, { cause: err }),
+      );
     };
-    const req = (https ? httpsRequest : httpRequest)(target, {
-      method: "POST",
-      headers: { ...headers, "content-length": Buffer.byteLength(body) },
-      agent: https ? agents.https : agents.http,
-      signal,
-    }, (res) => {
-      responded = true;
-      let ttfbMs = -1;
-      let raw = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        if (ttfbMs < 0) ttfbMs = performance.now() - started;
-        raw += chunk;
-        if (raw.length > MAX_ANSWER_CHARS) res.destroy(new RetryableChallengeError(`${url} sent more than ${MAX_ANSWER_CHARS} characters: not a chat completion`));
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), raw, ttfbMs }));
-      res.on("error", fail);
-    });
+    const req = (https ? httpsRequest : httpRequest)(
+      target,
+      {
+        method: "POST",
+        headers: { ...headers, "content-length": Buffer.byteLength(body) },
+        agent: https ? agents.https : agents.http,
+        signal,
+      },
+      (res) => {
+        responded = true;
+        let ttfbMs = -1;
+        let raw = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          if (ttfbMs < 0) ttfbMs = performance.now() - started;
+          raw += chunk;
+          if (raw.length > MAX_ANSWER_CHARS)
+            res.destroy(new RetryableChallengeError(`${url} sent more than ${MAX_ANSWER_CHARS} characters: not a chat completion`));
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), raw, ttfbMs }));
+        res.on("error", fail);
+      },
+    );
     req.on("error", fail);
     req.end(body);
   });
@@ -150,7 +166,13 @@ export async function exchangeChat(options: ExchangeOptions): Promise<ChatExchan
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
   const started = performance.now();
-  const answer = await post(url, { "content-type": "application/json", [VOUCHER_HEADER]: options.voucherHeader, [NONCE_HEADER]: options.nonce }, options.body, signal, started);
+  const answer = await post(
+    url,
+    { "content-type": "application/json", [VOUCHER_HEADER]: options.voucherHeader, [NONCE_HEADER]: options.nonce },
+    options.body,
+    signal,
+    started,
+  );
   const res = { status: answer.status };
   const streamed = answer.contentType.startsWith("text/event-stream");
   const raw = answer.raw;
@@ -194,7 +216,8 @@ export async function exchangeChat(options: ExchangeOptions): Promise<ChatExchan
     } catch {
       throw new RetryableChallengeError(`${url} sent an unreadable event: ${data.slice(0, 200)}`);
     }
-    if (event.error !== undefined) throw new RetryableChallengeError(`${url} failed mid-stream: ${JSON.stringify(event.error).slice(0, 200)}`);
+    if (event.error !== undefined)
+      throw new RetryableChallengeError(`${url} failed mid-stream: ${JSON.stringify(event.error).slice(0, 200)}`);
     for (const choice of Array.isArray(event.choices) ? event.choices : []) {
       const piece = choice?.delta?.content;
       if (typeof piece === "string") text += piece;

@@ -83,22 +83,27 @@ export function receiptOf(r: ReceiptJson): ServiceReceipt {
 }
 
 const role = z.enum(["system", "developer", "user", "assistant", "tool"]);
-const recomputableBody = z.object({
-  model: z.string(),
-  messages: z.array(z.object({ role, content: z.string() }).passthrough()).min(1),
-  max_tokens: z.number().int().positive().nullish(),
-  max_completion_tokens: z.number().int().positive().nullish(),
-  temperature: z.number().min(0).max(2).nullish(),
-  seed: z.number().int().nullish(),
-  n: z.literal(1).nullish(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
-}).passthrough();
+const recomputableBody = z
+  .object({
+    model: z.string(),
+    messages: z.array(z.object({ role, content: z.string() }).passthrough()).min(1),
+    max_tokens: z.number().int().positive().nullish(),
+    max_completion_tokens: z.number().int().positive().nullish(),
+    temperature: z.number().min(0).max(2).nullish(),
+    seed: z.number().int().nullish(),
+    n: z.literal(1).nullish(),
+    stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+  })
+  .passthrough();
 
 /**
  * The reference-model spec an edge computes for the request body `body`, or a reason it cannot
  * be recomputed.
  */
-export function referenceSpecOf(body: string, options: { referenceModel?: string; referenceConfig?: ModelConfig } = {}): { spec: GenerateSpec } | { problem: string } {
+export function referenceSpecOf(
+  body: string,
+  options: { referenceModel?: string; referenceConfig?: ModelConfig } = {},
+): { spec: GenerateSpec } | { problem: string } {
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -106,7 +111,10 @@ export function referenceSpecOf(body: string, options: { referenceModel?: string
     return { problem: "the request is not JSON" };
   }
   const parsed = recomputableBody.safeParse(json);
-  if (!parsed.success) return { problem: `the request is not recomputable: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}` };
+  if (!parsed.success)
+    return {
+      problem: `the request is not recomputable: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    };
   const b = parsed.data;
   const model = options.referenceModel ?? REFERENCE_MODEL;
   if (b.model !== model) return { problem: `the request is for ${b.model}, not the reference model ${model}` };
@@ -144,7 +152,13 @@ export interface VerifyEvidenceOptions {
  * from the response (or from the token counts the edge signed). What a peer verifier runs before
  * co-signing the fault. False on anything malformed or unrecomputable.
  */
-export async function verifyWrongAnswerEvidence(evidence: unknown, edgeSigningKey: Address, edgeDomain: TypedDataDomain, recompute: Recomputer, options: VerifyEvidenceOptions = {}): Promise<boolean> {
+export async function verifyWrongAnswerEvidence(
+  evidence: unknown,
+  edgeSigningKey: Address,
+  edgeDomain: TypedDataDomain,
+  recompute: Recomputer,
+  options: VerifyEvidenceOptions = {},
+): Promise<boolean> {
   const parsed = wrongAnswerEvidence.safeParse(evidence);
   if (!parsed.success) return false;
   const e = parsed.data as WrongAnswerEvidence;
@@ -164,7 +178,9 @@ export async function verifyWrongAnswerEvidence(evidence: unknown, edgeSigningKe
   } catch {
     return false;
   }
-  return expected.text !== e.response || expected.promptTokens !== receipt.promptTokens || expected.completionTokens !== receipt.completionTokens;
+  return (
+    expected.text !== e.response || expected.promptTokens !== receipt.promptTokens || expected.completionTokens !== receipt.completionTokens
+  );
 }
 
 /** `value` as JSON with object keys sorted at every level (one byte string per value). */
@@ -172,7 +188,11 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (typeof v === "bigint") return v.toString();
     if (v !== null && typeof v === "object" && !Array.isArray(v)) {
-      return Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
+      return Object.fromEntries(
+        Object.keys(v as object)
+          .sort()
+          .map((k) => [k, (v as Record<string, unknown>)[k]]),
+      );
     }
     return v;
   });

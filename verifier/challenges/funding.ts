@@ -47,8 +47,12 @@ export function createPayerFunding(options: {
       client.readContract({ ...market, functionName: "session", args: [sessionId] }),
       client.getBlock(),
     ]);
-    return session.payer === payer && !session.closed && BigInt(session.expiry) > block.timestamp + EXPIRY_MARGIN_S &&
-      (BigInt(session.budget) - BigInt(session.spent)) * 10_000n >= BigInt(session.budget) * MIN_BUDGET_LEFT_BPS;
+    return (
+      session.payer === payer &&
+      !session.closed &&
+      BigInt(session.expiry) > block.timestamp + EXPIRY_MARGIN_S &&
+      (BigInt(session.budget) - BigInt(session.spent)) * 10_000n >= BigInt(session.budget) * MIN_BUDGET_LEFT_BPS
+    );
   }
 
   async function topUp(): Promise<void> {
@@ -58,23 +62,45 @@ export function createPayerFunding(options: {
     const amount = config.escrowWei - available;
     const balance = await client.readContract({ address: addresses.token, abi: edgeTokenAbi, functionName: "balanceOf", args: [payer] });
     if (balance < amount) {
-      logger.warn({ payer, needed: amount.toString(), balance: balance.toString() }, "the challenge payer lacks EDGE to keep its escrow: fund it");
+      logger.warn(
+        { payer, needed: amount.toString(), balance: balance.toString() },
+        "the challenge payer lacks EDGE to keep its escrow: fund it",
+      );
       return;
     }
     const deposits = await client.getContractEvents({ ...market, eventName: "Deposited", args: { payer }, fromBlock: options.fromBlock });
-    const allowance = await client.readContract({ address: addresses.token, abi: edgeTokenAbi, functionName: "allowance", args: [payer, addresses.market] });
+    const allowance = await client.readContract({
+      address: addresses.token,
+      abi: edgeTokenAbi,
+      functionName: "allowance",
+      args: [payer, addresses.market],
+    });
     if (allowance < amount) {
       const r = await sender.send({
         key: `payer-approve-${deposits.length}`,
-        isDone: async () => (await client.readContract({ address: addresses.token, abi: edgeTokenAbi, functionName: "allowance", args: [payer, addresses.market] })) >= amount,
-        build: async () => ({ to: addresses.token, data: encodeFunctionData({ abi: edgeTokenAbi, functionName: "approve", args: [addresses.market, amount] }) }),
+        isDone: async () =>
+          (await client.readContract({
+            address: addresses.token,
+            abi: edgeTokenAbi,
+            functionName: "allowance",
+            args: [payer, addresses.market],
+          })) >= amount,
+        build: async () => ({
+          to: addresses.token,
+          data: encodeFunctionData({ abi: edgeTokenAbi, functionName: "approve", args: [addresses.market, amount] }),
+        }),
       });
       options.onTx?.("approve", r.status);
     }
     const r = await sender.send({
       key: `payer-deposit-${deposits.length}`,
-      isDone: async () => (await client.getContractEvents({ ...market, eventName: "Deposited", args: { payer }, fromBlock: options.fromBlock })).length > deposits.length,
-      build: async () => ({ to: addresses.market, data: encodeFunctionData({ abi: computeMarketAbi, functionName: "deposit", args: [payer, amount] }) }),
+      isDone: async () =>
+        (await client.getContractEvents({ ...market, eventName: "Deposited", args: { payer }, fromBlock: options.fromBlock })).length >
+        deposits.length,
+      build: async () => ({
+        to: addresses.market,
+        data: encodeFunctionData({ abi: computeMarketAbi, functionName: "deposit", args: [payer, amount] }),
+      }),
     });
     options.onTx?.("deposit", r.status);
     logger.info({ payer, amount: amount.toString(), result: r.status }, "challenge escrow topped up");
@@ -82,7 +108,10 @@ export function createPayerFunding(options: {
 
   async function findSession(model: string): Promise<{ sessionId: bigint | undefined; opened: number }> {
     const logs = await client.getContractEvents({ ...market, eventName: "SessionOpened", args: { payer }, fromBlock: options.fromBlock });
-    const mine = logs.filter((l) => l.args.model === model).map((l) => l.args.sessionId!).sort((a, b) => (a < b ? 1 : -1));
+    const mine = logs
+      .filter((l) => l.args.model === model)
+      .map((l) => l.args.sessionId!)
+      .sort((a, b) => (a < b ? 1 : -1));
     for (const id of mine) if (await usable(id)) return { sessionId: id, opened: mine.length };
     return { sessionId: undefined, opened: mine.length };
   }
@@ -107,7 +136,14 @@ export function createPayerFunding(options: {
         const r = await sender.send({
           key: `payer-session-${model.replace(/[^A-Za-z0-9_-]/g, "_")}-${found.opened}`,
           isDone: async () => (await findSession(model)).opened > found.opened,
-          build: async () => ({ to: addresses.market, data: encodeFunctionData({ abi: computeMarketAbi, functionName: "openSession", args: [model, config.sessionBudgetWei, expiry] }) }),
+          build: async () => ({
+            to: addresses.market,
+            data: encodeFunctionData({
+              abi: computeMarketAbi,
+              functionName: "openSession",
+              args: [model, config.sessionBudgetWei, expiry],
+            }),
+          }),
         });
         options.onTx?.("openSession", r.status);
         found = await findSession(model);

@@ -134,7 +134,8 @@ export class ChallengePayer {
 
   constructor(options: ChallengePayerOptions) {
     if (!/^0x[0-9a-fA-F]{64}$/.test(options.payerKey)) throw new TypeError("payerKey must be a 32-byte 0x-hex private key");
-    if (!Number.isInteger(options.expirySeconds) || options.expirySeconds <= 0) throw new RangeError(`expirySeconds must be a positive integer, got ${options.expirySeconds}`);
+    if (!Number.isInteger(options.expirySeconds) || options.expirySeconds <= 0)
+      throw new RangeError(`expirySeconds must be a positive integer, got ${options.expirySeconds}`);
     this.#options = options;
     this.#key = options.payerKey;
     this.payer = options.payer ?? privateKeyToAddress(options.payerKey);
@@ -177,13 +178,17 @@ export class ChallengePayer {
       entry = { at: Date.now(), models: fetchPrices(base, this.#options.timeoutMs ?? 10_000) };
       this.#prices.set(base, entry);
       // A failed fetch is not cached.
-      entry.models.catch(() => { if (this.#prices.get(base) === entry) this.#prices.delete(base); });
+      entry.models.catch(() => {
+        if (this.#prices.get(base) === entry) this.#prices.delete(base);
+      });
     }
     const found = (await entry.models).get(model);
     if (found === undefined) throw new ModelNotServedError(`the edge at ${base} does not list model "${model}" in /v1/models`);
     const cap = this.#options.maxPricePerToken;
     if (cap !== undefined && (found.inputPerToken > cap || found.outputPerToken > cap)) {
-      throw new PriceAboveCapError(`the edge at ${base} prices "${model}" at ${found.inputPerToken}/${found.outputPerToken} wei per token, above this verifier's cap of ${cap}`);
+      throw new PriceAboveCapError(
+        `the edge at ${base} prices "${model}" at ${found.inputPerToken}/${found.outputPerToken} wei per token, above this verifier's cap of ${cap}`,
+      );
     }
     return found;
   }

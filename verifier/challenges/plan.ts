@@ -64,7 +64,9 @@ export function planEpochChallenges(input: PlanInput): ChallengeSpec[] {
   const c = { ...DEFAULT_PLAN, ...input.config };
   const random = input.random ?? cryptoRandom;
   if (!Number.isInteger(input.epochStart) || !Number.isInteger(input.epochLength) || input.epochLength <= 0) {
-    throw new RangeError(`epochStart and epochLength must be integers (seconds) and epochLength positive, got ${input.epochStart}, ${input.epochLength}`);
+    throw new RangeError(
+      `epochStart and epochLength must be integers (seconds) and epochLength positive, got ${input.epochStart}, ${input.epochLength}`,
+    );
   }
   for (const k of ["inference", "latency", "capacity", "audit"] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 0) throw new RangeError(`${k} must be a non-negative integer, got ${c[k]}`);
@@ -75,14 +77,25 @@ export function planEpochChallenges(input: PlanInput): ChallengeSpec[] {
   const models = input.edge.models.length > 0 ? input.edge.models : [c.referenceModel];
   const specs: ChallengeSpec[] = [];
   for (let i = 0; i < c.inference; i++) specs.push({ ...common(), kind: "inference", model: c.referenceModel, params: {} });
-  for (let i = 0; i < c.latency; i++) specs.push({ ...common(), kind: "latency", model: pick(random, models), params: { maxLatencyMs: c.maxLatencyMs } });
+  for (let i = 0; i < c.latency; i++)
+    specs.push({ ...common(), kind: "latency", model: pick(random, models), params: { maxLatencyMs: c.maxLatencyMs } });
   for (let i = 0; i < c.capacity; i++) {
-    specs.push({ ...common(), kind: "capacity", model: c.referenceModel, params: { maxBurst: c.maxBurst, minServed: c.minServed, deadlineMs: c.capacityDeadlineMs } });
+    specs.push({
+      ...common(),
+      kind: "capacity",
+      model: c.referenceModel,
+      params: { maxBurst: c.maxBurst, minServed: c.minServed, deadlineMs: c.capacityDeadlineMs },
+    });
   }
   // Nothing to audit before the first epoch.
   if (input.epoch > 0n) {
     for (let i = 0; i < c.audit; i++) {
-      specs.push({ ...common(), kind: "audit", model: c.referenceModel, params: { auditEpoch: (input.epoch - 1n).toString(), nonces: [], randomEntries: c.auditRandomEntries } });
+      specs.push({
+        ...common(),
+        kind: "audit",
+        model: c.referenceModel,
+        params: { auditEpoch: (input.epoch - 1n).toString(), nonces: [], randomEntries: c.auditRandomEntries },
+      });
     }
   }
   return specs.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : 1));

@@ -8,20 +8,93 @@ import { pick, randomBelow, randomInt } from "./random.ts";
 import type { RandomSource } from "./random.ts";
 
 const TOPICS = [
-  "photosynthesis", "the French revolution", "black holes", "compound interest", "the water cycle", "machine learning",
-  "climate change", "the Roman empire", "quantum computing", "volcanoes", "supply and demand", "the immune system",
-  "renewable energy", "the stock market", "plate tectonics", "the printing press", "jazz music", "coral reefs",
-  "public key cryptography", "the moon landing", "sourdough bread", "electric cars", "the human brain", "honeybees",
-  "inflation", "the Silk Road", "dinosaurs", "the internet", "chess openings", "ocean tides", "vaccines", "glaciers",
-  "the Renaissance", "solar panels", "rainforests", "blockchains", "the Olympic games", "tea ceremonies", "origami",
-  "marathon training", "urban gardening", "the periodic table", "sleep", "coffee", "bicycles", "lighthouses", "bridges",
+  "photosynthesis",
+  "the French revolution",
+  "black holes",
+  "compound interest",
+  "the water cycle",
+  "machine learning",
+  "climate change",
+  "the Roman empire",
+  "quantum computing",
+  "volcanoes",
+  "supply and demand",
+  "the immune system",
+  "renewable energy",
+  "the stock market",
+  "plate tectonics",
+  "the printing press",
+  "jazz music",
+  "coral reefs",
+  "public key cryptography",
+  "the moon landing",
+  "sourdough bread",
+  "electric cars",
+  "the human brain",
+  "honeybees",
+  "inflation",
+  "the Silk Road",
+  "dinosaurs",
+  "the internet",
+  "chess openings",
+  "ocean tides",
+  "vaccines",
+  "glaciers",
+  "the Renaissance",
+  "solar panels",
+  "rainforests",
+  "blockchains",
+  "the Olympic games",
+  "tea ceremonies",
+  "origami",
+  "marathon training",
+  "urban gardening",
+  "the periodic table",
+  "sleep",
+  "coffee",
+  "bicycles",
+  "lighthouses",
+  "bridges",
 ];
-const AUDIENCES = ["a five-year-old", "a high school student", "a busy manager", "an expert", "my grandmother", "a new employee", "a tourist"];
-const FORMATS = ["a haiku", "a limerick", "a short poem", "a tweet", "a product description", "a news headline", "a short story", "a riddle"];
+const AUDIENCES = [
+  "a five-year-old",
+  "a high school student",
+  "a busy manager",
+  "an expert",
+  "my grandmother",
+  "a new employee",
+  "a tourist",
+];
+const FORMATS = [
+  "a haiku",
+  "a limerick",
+  "a short poem",
+  "a tweet",
+  "a product description",
+  "a news headline",
+  "a short story",
+  "a riddle",
+];
 const LANGUAGES = ["French", "Spanish", "German", "Italian", "Japanese", "Portuguese", "Dutch", "Swahili"];
-const PHRASES = ["good morning", "where is the station", "thank you very much", "the weather is lovely today", "I would like a coffee", "see you tomorrow"];
+const PHRASES = [
+  "good morning",
+  "where is the station",
+  "thank you very much",
+  "the weather is lovely today",
+  "I would like a coffee",
+  "see you tomorrow",
+];
 const NAMES = ["Alice", "Bob", "Chen", "Dara", "Emeka", "Fatima", "Giulia", "Hiro", "Ines", "Jonas"];
-const THINGS = ["a birthday party", "a team offsite", "a science fair", "a rainy weekend", "a small bakery", "a podcast", "a mobile app", "a garden"];
+const THINGS = [
+  "a birthday party",
+  "a team offsite",
+  "a science fair",
+  "a rainy weekend",
+  "a small bakery",
+  "a podcast",
+  "a mobile app",
+  "a garden",
+];
 const SYSTEMS = [
   "You are a helpful assistant.",
   "You are a concise assistant. Answer briefly.",
@@ -71,7 +144,10 @@ export function drawMessages(random: RandomSource, options: { short?: boolean } 
   if (randomBelow(random, 3) === 0) messages.push({ role: "system", content: pick(random, SYSTEMS) });
   if (randomBelow(random, 5) === 0) {
     messages.push({ role: "user", content: pick(random, TEMPLATES)(random) });
-    messages.push({ role: "assistant", content: `Sure. ${pick(random, ["Here is a short answer.", "Good question!", "Let me think.", "Happy to help."])}` });
+    messages.push({
+      role: "assistant",
+      content: `Sure. ${pick(random, ["Here is a short answer.", "Good question!", "Let me think.", "Happy to help."])}`,
+    });
   }
   messages.push({ role: "user", content: pick(random, TEMPLATES)(random) });
   return messages;

@@ -18,7 +18,7 @@ export const cryptoRandom: RandomSource = { bytes: (n) => randomBytes(n) };
  * predictable by design).
  */
 export function seededRandom(seed: number): RandomSource {
-  let s = (seed >>> 0) || 0x9e3779b9;
+  let s = seed >>> 0 || 0x9e3779b9;
   const next = (): number => {
     // mulberry32
     s = (s + 0x6d2b79f5) >>> 0;

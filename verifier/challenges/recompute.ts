@@ -27,7 +27,12 @@ export function inlineRecomputer(): Recomputer {
   return {
     async complete(spec) {
       const { text, done } = complete(spec);
-      return { text, finishReason: done.finishReason, promptTokens: done.usage.promptTokens, completionTokens: done.usage.completionTokens };
+      return {
+        text,
+        finishReason: done.finishReason,
+        promptTokens: done.usage.promptTokens,
+        completionTokens: done.usage.completionTokens,
+      };
     },
     async close() {},
   };

@@ -72,7 +72,8 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** Runs `spec` against `target` (see the file comment). */
 export async function runChallenge(spec: ChallengeSpec, target: ChallengeTarget, ctx: ChallengeContext): Promise<ChallengeResult> {
-  if (BigInt(spec.edgeId) !== target.edgeId) throw new TypeError(`challenge ${spec.id} is for edge ${spec.edgeId}, the target is edge ${target.edgeId}`);
+  if (BigInt(spec.edgeId) !== target.edgeId)
+    throw new TypeError(`challenge ${spec.id} is for edge ${spec.edgeId}, the target is edge ${target.edgeId}`);
   switch (spec.kind) {
     case "inference":
       return runInference(spec, target, ctx, { short: false, stream: spec.params.stream });
@@ -125,16 +126,36 @@ interface Sent {
 }
 
 /** Pays and sends one request; maps statuses that are not the edge's answer to errors. */
-async function send(target: ChallengeTarget, ctx: ChallengeContext, model: string, nonce: Hex, d: Drawn, options: { timeoutMs: number; signal?: AbortSignal }): Promise<Sent | { failure: string }> {
+async function send(
+  target: ChallengeTarget,
+  ctx: ChallengeContext,
+  model: string,
+  nonce: Hex,
+  d: Drawn,
+  options: { timeoutMs: number; signal?: AbortSignal },
+): Promise<Sent | { failure: string }> {
   const body = bodyOf(model, d);
   let voucherHeader: string;
   try {
-    ({ header: voucherHeader } = await ctx.payer.pay({ edgeId: target.edgeId, endpoint: target.endpoint, model, promptTokens: countPromptTokens(d.messages), maxTokens: d.maxTokens }));
+    ({ header: voucherHeader } = await ctx.payer.pay({
+      edgeId: target.edgeId,
+      endpoint: target.endpoint,
+      model,
+      promptTokens: countPromptTokens(d.messages),
+      maxTokens: d.maxTokens,
+    }));
   } catch (err) {
     if (err instanceof ModelNotServedError || err instanceof PriceAboveCapError) return { failure: err.message };
     throw err;
   }
-  const exchange = await exchangeChat({ endpoint: target.endpoint, body, nonce, voucherHeader, timeoutMs: options.timeoutMs, signal: options.signal });
+  const exchange = await exchangeChat({
+    endpoint: target.endpoint,
+    body,
+    nonce,
+    voucherHeader,
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+  });
   if (exchange.status === 200) return { body, exchange };
   const code = exchange.error?.code ?? "";
   const message = `${exchange.status} ${code}: ${exchange.error?.message ?? ""}`.slice(0, 300);
@@ -155,7 +176,15 @@ interface Judged {
  * Checks one answer: its receipt (signer, nonce, request and response hashes, edge, epoch,
  * tokens), then, when `expected` is given, the text and token counts against the recomputation.
  */
-function judge(sent: Sent, nonce: Hex, spec: ChallengeSpec, target: ChallengeTarget, ctx: ChallengeContext, expected: RecomputedAnswer | undefined, maxTokens: number): Judged {
+function judge(
+  sent: Sent,
+  nonce: Hex,
+  spec: ChallengeSpec,
+  target: ChallengeTarget,
+  ctx: ChallengeContext,
+  expected: RecomputedAnswer | undefined,
+  maxTokens: number,
+): Judged {
   const { exchange, body } = sent;
   const r = exchange.receipt;
   if (r === undefined) return { ok: false, detail: `no valid receipt: ${exchange.receiptProblem ?? "absent"}` };
@@ -163,29 +192,47 @@ function judge(sent: Sent, nonce: Hex, spec: ChallengeSpec, target: ChallengeTar
   if (r.nonce.toLowerCase() !== nonce.toLowerCase()) problems.push(`receipt nonce ${r.nonce} is not the challenge's ${nonce}`);
   if (BigInt(r.edgeId) !== target.edgeId) problems.push(`receipt edge ${r.edgeId} is not ${target.edgeId}`);
   if (r.requestHash.toLowerCase() !== requestHash(body).toLowerCase()) problems.push("receipt requestHash does not cover the body sent");
-  if (r.responseHash.toLowerCase() !== chatResponseHash(exchange.text).toLowerCase()) problems.push("receipt responseHash does not cover the text received");
+  if (r.responseHash.toLowerCase() !== chatResponseHash(exchange.text).toLowerCase())
+    problems.push("receipt responseHash does not cover the text received");
   const epoch = BigInt(spec.epoch);
   const re = BigInt(r.epoch);
   if (re + 1n < epoch || re > epoch + 1n) problems.push(`receipt epoch ${r.epoch} is far from the challenge's epoch ${spec.epoch}`);
   const signer = edgeSignatures(ctx.edgeDomain).receiptSigner(receiptOf(r), r.signature);
-  if (signer === undefined || signer.toLowerCase() !== target.signingKey.toLowerCase()) problems.push(`receipt signed by ${signer ?? "nobody (malformed signature)"}, not the edge's key ${target.signingKey}`);
+  if (signer === undefined || signer.toLowerCase() !== target.signingKey.toLowerCase())
+    problems.push(`receipt signed by ${signer ?? "nobody (malformed signature)"}, not the edge's key ${target.signingKey}`);
   const u = exchange.usage;
   if (u === undefined) problems.push("the answer reports no usage");
-  else if (u.promptTokens !== r.promptTokens || u.completionTokens !== r.completionTokens) problems.push(`usage ${u.promptTokens}/${u.completionTokens} differs from the receipt's ${r.promptTokens}/${r.completionTokens}`);
+  else if (u.promptTokens !== r.promptTokens || u.completionTokens !== r.completionTokens)
+    problems.push(`usage ${u.promptTokens}/${u.completionTokens} differs from the receipt's ${r.promptTokens}/${r.completionTokens}`);
   if (problems.length > 0) return { ok: false, detail: `bad receipt: ${problems.join("; ")}` };
   // A model we cannot recompute: at least it must not bill past max_tokens (over-billing of the
   // reference model is caught below as a WrongAnswer: the recomputed counts differ).
-  if (expected === undefined && r.completionTokens > maxTokens) return { ok: false, detail: `the edge signed ${r.completionTokens} completion tokens, above max_tokens ${maxTokens}`, receipt: r };
+  if (expected === undefined && r.completionTokens > maxTokens)
+    return { ok: false, detail: `the edge signed ${r.completionTokens} completion tokens, above max_tokens ${maxTokens}`, receipt: r };
 
   if (expected !== undefined) {
     const wrong: string[] = [];
-    if (expected.text !== exchange.text) wrong.push(`text differs from the recomputation (${JSON.stringify(exchange.text.slice(0, 40))} vs ${JSON.stringify(expected.text.slice(0, 40))})`);
+    if (expected.text !== exchange.text)
+      wrong.push(
+        `text differs from the recomputation (${JSON.stringify(exchange.text.slice(0, 40))} vs ${JSON.stringify(expected.text.slice(0, 40))})`,
+      );
     if (expected.promptTokens !== r.promptTokens || expected.completionTokens !== r.completionTokens) {
       wrong.push(`signed tokens ${r.promptTokens}/${r.completionTokens}, recomputed ${expected.promptTokens}/${expected.completionTokens}`);
     }
     if (wrong.length > 0) {
-      const evidence: WrongAnswerEvidence = { kind: "WrongAnswer", edgeId: target.edgeId.toString(), request: body, response: exchange.text, receipt: r };
-      return { ok: false, detail: `wrong answer under the edge's signature: ${wrong.join("; ")}`, fault: { kind: "WrongAnswer", evidence }, receipt: r };
+      const evidence: WrongAnswerEvidence = {
+        kind: "WrongAnswer",
+        edgeId: target.edgeId.toString(),
+        request: body,
+        response: exchange.text,
+        receipt: r,
+      };
+      return {
+        ok: false,
+        detail: `wrong answer under the edge's signature: ${wrong.join("; ")}`,
+        fault: { kind: "WrongAnswer", evidence },
+        receipt: r,
+      };
     }
   }
   return { ok: true, detail: expected === undefined ? "receipt valid" : "answer equals the recomputation; receipt valid", receipt: r };
@@ -203,7 +250,12 @@ function recomputation(ctx: ChallengeContext, model: string, body: string): Prom
 
 // ---------------------------------------------------------------- inference and latency
 
-async function runInference(spec: ChallengeSpec, target: ChallengeTarget, ctx: ChallengeContext, options: { short: boolean; stream?: boolean; maxLatencyMs?: number }): Promise<ChallengeResult> {
+async function runInference(
+  spec: ChallengeSpec,
+  target: ChallengeTarget,
+  ctx: ChallengeContext,
+  options: { short: boolean; stream?: boolean; maxLatencyMs?: number },
+): Promise<ChallengeResult> {
   const random = ctx.random ?? cryptoRandom;
   const base = { id: spec.id, epoch: spec.epoch, edgeId: spec.edgeId, kind: spec.kind };
   const d = drawRequest(random, options);
@@ -244,7 +296,12 @@ export function burstNonce(id: Hex, index: number): Hex {
   return keccak256(concat([id, numberToHex(index, { size: 4 })]));
 }
 
-async function runCapacity(spec: ChallengeSpec, params: CapacityParams, target: ChallengeTarget, ctx: ChallengeContext): Promise<ChallengeResult> {
+async function runCapacity(
+  spec: ChallengeSpec,
+  params: CapacityParams,
+  target: ChallengeTarget,
+  ctx: ChallengeContext,
+): Promise<ChallengeResult> {
   const random = ctx.random ?? cryptoRandom;
   const base = { id: spec.id, epoch: spec.epoch, edgeId: spec.edgeId, kind: spec.kind };
   const n = burstSize(target.capacity, params);
@@ -278,7 +335,8 @@ async function runCapacity(spec: ChallengeSpec, params: CapacityParams, target: 
     clearTimeout(timer);
   }
   const unreachable = outcomes.filter((o) => !o.served && o.unreachable === true);
-  if (unreachable.length === n) throw new EdgeUnreachableError(`no request of the burst reached the edge: ${(unreachable[0] as { why: string }).why}`);
+  if (unreachable.length === n)
+    throw new EdgeUnreachableError(`no request of the burst reached the edge: ${(unreachable[0] as { why: string }).why}`);
   const served = outcomes.filter((o): o is { served: true; ms: number } => o.served);
   const servedRatio = served.length / n;
   const ms = served.map((o) => o.ms).sort((a, b) => a - b);
@@ -301,9 +359,21 @@ async function runCapacity(spec: ChallengeSpec, params: CapacityParams, target: 
 
 // ---------------------------------------------------------------- audit
 
-const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/).transform((s) => s.toLowerCase() as Hex);
+const hex32 = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/)
+  .transform((s) => s.toLowerCase() as Hex);
 const decimal = z.union([z.string().regex(/^\d{1,78}$/), z.number().int().nonnegative()]).transform((v) => BigInt(v));
-const CommitmentWire = z.object({ edge_id: decimal, epoch: decimal, root: hex32, count: decimal, signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/).transform((s) => s as Hex) });
+const CommitmentWire = z.object({
+  edge_id: decimal,
+  epoch: decimal,
+  root: hex32,
+  count: decimal,
+  signature: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{130}$/)
+    .transform((s) => s as Hex),
+});
 const OpenedWire = z.object({
   entry: z.object({
     epoch: decimal,
@@ -329,7 +399,8 @@ async function getJson(url: string, timeoutMs: number): Promise<{ status: number
   } catch (err) {
     throw new RetryableChallengeError(`GET ${url}: ${(err as Error).message}`, { cause: err });
   }
-  if (res.status >= 500 || res.status === 429) throw new RetryableChallengeError(`GET ${url} answered ${res.status}: ${text.slice(0, 200)}`);
+  if (res.status >= 500 || res.status === 429)
+    throw new RetryableChallengeError(`GET ${url} answered ${res.status}: ${text.slice(0, 200)}`);
   let json: any;
   try {
     json = JSON.parse(text);
@@ -339,7 +410,12 @@ async function getJson(url: string, timeoutMs: number): Promise<{ status: number
   return { status: res.status, json };
 }
 
-async function runAudit(spec: ChallengeSpec, params: AuditParams, target: ChallengeTarget, ctx: ChallengeContext): Promise<ChallengeResult> {
+async function runAudit(
+  spec: ChallengeSpec,
+  params: AuditParams,
+  target: ChallengeTarget,
+  ctx: ChallengeContext,
+): Promise<ChallengeResult> {
   const random = ctx.random ?? cryptoRandom;
   const base = { id: spec.id, epoch: spec.epoch, edgeId: spec.edgeId, kind: spec.kind };
   const timeoutMs = ctx.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -348,12 +424,14 @@ async function runAudit(spec: ChallengeSpec, params: AuditParams, target: Challe
   const fail = (detail: string): ChallengeResult => ({ ...base, outcome: "fail", detail: `audit of epoch ${E}: ${detail}` });
 
   const got = await getJson(root, timeoutMs);
-  if (got.status === 409) throw new RetryableChallengeError(`the edge has not closed epoch ${E} yet (${got.json?.error?.message ?? "409"})`);
+  if (got.status === 409)
+    throw new RetryableChallengeError(`the edge has not closed epoch ${E} yet (${got.json?.error?.message ?? "409"})`);
   if (got.status !== 200) return fail(`no usage commitment (${got.status} ${got.json?.error?.code ?? ""})`);
   const c = CommitmentWire.safeParse(got.json);
   if (!c.success) return fail(`malformed usage commitment: ${c.error.issues[0]?.message}`);
   const commitment = { edgeId: c.data.edge_id, epoch: c.data.epoch, root: c.data.root, count: c.data.count, signature: c.data.signature };
-  if (commitment.edgeId !== target.edgeId || commitment.epoch !== E) return fail(`the commitment is for edge ${commitment.edgeId} epoch ${commitment.epoch}`);
+  if (commitment.edgeId !== target.edgeId || commitment.epoch !== E)
+    return fail(`the commitment is for edge ${commitment.edgeId} epoch ${commitment.epoch}`);
   const signer = edgeSignatures(ctx.edgeDomain).usageRootSigner(commitment);
   if (signer === undefined || signer.toLowerCase() !== target.signingKey.toLowerCase()) {
     // Unsigned by the edge: proves nothing against it (anyone on the path could send this).
@@ -361,7 +439,14 @@ async function runAudit(spec: ChallengeSpec, params: AuditParams, target: Challe
   }
   const committed = { root: commitment.root, count: commitment.count.toString(), signature: commitment.signature };
   const auditFailure = (problem: string, extra: Partial<AuditFailureEvidence> = {}): ChallengeResult => {
-    const evidence: AuditFailureEvidence = { kind: "AuditFailure", edgeId: target.edgeId.toString(), epoch: E.toString(), commitment: committed, problem, ...extra };
+    const evidence: AuditFailureEvidence = {
+      kind: "AuditFailure",
+      edgeId: target.edgeId.toString(),
+      epoch: E.toString(),
+      commitment: committed,
+      problem,
+      ...extra,
+    };
     return { ...fail(problem), fault: { kind: "AuditFailure", evidence } };
   };
 
@@ -376,20 +461,33 @@ async function runAudit(spec: ChallengeSpec, params: AuditParams, target: Challe
   const open = async (index: number, receipt?: ReceiptJson): Promise<UsageEntry | ChallengeResult> => {
     const opened = await getJson(`${root}/entries/${index}`, timeoutMs);
     if (opened.status === 409) throw new RetryableChallengeError(`the edge has not closed epoch ${E} yet`);
-    if (opened.status !== 200) return auditFailure(`entry ${index} (of ${commitment.count} committed) could not be opened: ${opened.status} ${opened.json?.error?.code ?? ""}`, { index, receipt });
+    if (opened.status !== 200)
+      return auditFailure(
+        `entry ${index} (of ${commitment.count} committed) could not be opened: ${opened.status} ${opened.json?.error?.code ?? ""}`,
+        { index, receipt },
+      );
     const o = OpenedWire.safeParse(opened.json);
-    if (!o.success) return auditFailure(`entry ${index} opened malformed: ${o.error.issues[0]?.path.join(".")}: ${o.error.issues[0]?.message}`, { index, receipt, opened: opened.json });
+    if (!o.success)
+      return auditFailure(`entry ${index} opened malformed: ${o.error.issues[0]?.path.join(".")}: ${o.error.issues[0]?.message}`, {
+        index,
+        receipt,
+        opened: opened.json,
+      });
     const entry: UsageEntry = o.data.entry;
     const problems: string[] = [];
     if (o.data.root !== commitment.root) problems.push("opened against another root");
     if (entry.index !== BigInt(index)) problems.push(`entry says index ${entry.index}`);
     if (entry.epoch !== E) problems.push(`entry says epoch ${entry.epoch}`);
-    if (processUsageProof(entry, o.data.proof).toLowerCase() !== commitment.root) problems.push("its proof does not lead to the committed root");
+    if (processUsageProof(entry, o.data.proof).toLowerCase() !== commitment.root)
+      problems.push("its proof does not lead to the committed root");
     if (receipt !== undefined) {
       if (entry.nonce !== receipt.nonce.toLowerCase()) problems.push(`entry nonce ${entry.nonce} is not the receipt's`);
       if (entry.requestHash !== receipt.requestHash.toLowerCase()) problems.push("entry requestHash differs from the receipt's");
       if (entry.responseHash !== receipt.responseHash.toLowerCase()) problems.push("entry responseHash differs from the receipt's");
-      if (entry.promptTokens !== receipt.promptTokens || entry.completionTokens !== receipt.completionTokens) problems.push(`entry tokens ${entry.promptTokens}/${entry.completionTokens}, receipt ${receipt.promptTokens}/${receipt.completionTokens}`);
+      if (entry.promptTokens !== receipt.promptTokens || entry.completionTokens !== receipt.completionTokens)
+        problems.push(
+          `entry tokens ${entry.promptTokens}/${entry.completionTokens}, receipt ${receipt.promptTokens}/${receipt.completionTokens}`,
+        );
     }
     if (problems.length > 0) return auditFailure(`entry ${index}: ${problems.join("; ")}`, { index, receipt, opened: opened.json });
     return entry;
@@ -397,16 +495,21 @@ async function runAudit(spec: ChallengeSpec, params: AuditParams, target: Challe
 
   let checkedNonces = 0;
   for (const [nonce, receipt] of byNonce) {
-    if (commitment.count === 0n) return auditFailure(`the log is committed empty, but challenge ${nonce} was answered in epoch ${E}`, { receipt });
+    if (commitment.count === 0n)
+      return auditFailure(`the log is committed empty, but challenge ${nonce} was answered in epoch ${E}`, { receipt });
     const found = await getJson(`${root}/nonces/${nonce}`, timeoutMs);
     if (found.status === 409) throw new RetryableChallengeError(`the edge has not closed epoch ${E} yet`);
     const index = found.json?.index;
     if (found.status !== 200 || !Number.isInteger(index) || index < 0 || BigInt(index) >= commitment.count) {
-      return auditFailure(`challenge ${nonce}, answered in epoch ${E}, is not in the log (${found.status} ${found.json?.error?.code ?? JSON.stringify(found.json)?.slice(0, 80)})`, { receipt });
+      return auditFailure(
+        `challenge ${nonce}, answered in epoch ${E}, is not in the log (${found.status} ${found.json?.error?.code ?? JSON.stringify(found.json)?.slice(0, 80)})`,
+        { receipt },
+      );
     }
     const entry = await open(index, receipt);
     if (!("nonce" in entry)) return entry;
-    if (entry.nonce !== nonce) return auditFailure(`challenge ${nonce} is said to be entry ${index}, which carries nonce ${entry.nonce}`, { receipt, index });
+    if (entry.nonce !== nonce)
+      return auditFailure(`challenge ${nonce} is said to be entry ${index}, which carries nonce ${entry.nonce}`, { receipt, index });
     checkedNonces++;
   }
 
@@ -419,5 +522,9 @@ async function runAudit(spec: ChallengeSpec, params: AuditParams, target: Challe
     const entry = await open(index);
     if (!("nonce" in entry)) return entry;
   }
-  return { ...base, outcome: "pass", detail: `audit of epoch ${E}: root signed over ${count} entries; ${checkedNonces} challenge receipts found and matching; ${drawn.size} random entries opened with valid proofs` };
+  return {
+    ...base,
+    outcome: "pass",
+    detail: `audit of epoch ${E}: root signed over ${count} entries; ${checkedNonces} challenge receipts found and matching; ${drawn.size} random entries opened with valid proofs`,
+  };
 }

@@ -30,7 +30,12 @@ export interface ChallengeJobData {
  * unscored (UnrecoverableError).
  */
 export async function runChallengeAttempt(
-  deps: { run(spec: ChallengeSpec, target: ChallengeTarget): Promise<ChallengeResult>; state: Pick<VerifierState, "recordResult">; metrics: VerifierMetrics; logger?: Logger },
+  deps: {
+    run(spec: ChallengeSpec, target: ChallengeTarget): Promise<ChallengeResult>;
+    state: Pick<VerifierState, "recordResult">;
+    metrics: VerifierMetrics;
+    logger?: Logger;
+  },
   job: Pick<Job<ChallengeJobData>, "data" | "attemptsMade" | "opts">,
 ): Promise<ChallengeResult> {
   const { spec } = job.data;
@@ -107,7 +112,13 @@ export function createChallengeRunner(options: ChallengeRunnerOptions) {
     modelFor(target: ChallengeTarget): string | undefined {
       return target.models.includes(REFERENCE_MODEL) ? REFERENCE_MODEL : target.models[0];
     },
-    plan(input: { epoch: bigint; epochStart: bigint; epochEnd: bigint; target: ChallengeTarget; counts: { inference: number; latency: number; capacity: number; audit: number } }): ChallengeSpec[] {
+    plan(input: {
+      epoch: bigint;
+      epochStart: bigint;
+      epochEnd: bigint;
+      target: ChallengeTarget;
+      counts: { inference: number; latency: number; capacity: number; audit: number };
+    }): ChallengeSpec[] {
       const { inference, latency, capacity, audit } = input.counts;
       return planEpochChallenges({
         epoch: input.epoch,
@@ -119,7 +130,11 @@ export function createChallengeRunner(options: ChallengeRunnerOptions) {
     },
     run: (spec: ChallengeSpec, target: ChallengeTarget) => runChallenge(spec, target, context),
     checkWrongAnswer: (evidence: unknown, edgeSigningKey: Address, edgeId: bigint, epoch: bigint) =>
-      verifyWrongAnswerEvidence(evidence, edgeSigningKey, options.edgeDomain, recompute, { referenceConfig: options.referenceConfig, edgeId, epoch }),
+      verifyWrongAnswerEvidence(evidence, edgeSigningKey, options.edgeDomain, recompute, {
+        referenceConfig: options.referenceConfig,
+        edgeId,
+        epoch,
+      }),
     close: () => recompute.close(),
   };
 }

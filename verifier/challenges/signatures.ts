@@ -49,8 +49,10 @@ function createEdgeSignatures(domain: TypedDataDomain): EdgeSignatures {
   };
   return {
     receiptDigest: (receipt) => receipts.digest(receipt),
-    usageRootDigest: (commitment) => roots.digest({ edgeId: commitment.edgeId, epoch: commitment.epoch, root: commitment.root, count: commitment.count }),
+    usageRootDigest: (commitment) =>
+      roots.digest({ edgeId: commitment.edgeId, epoch: commitment.epoch, root: commitment.root, count: commitment.count }),
     receiptSigner: (receipt, signature) => orUndefined(() => receipts.recover(receipt, signature)),
-    usageRootSigner: (c) => orUndefined(() => roots.recover({ edgeId: c.edgeId, epoch: c.epoch, root: c.root, count: c.count }, c.signature)),
+    usageRootSigner: (c) =>
+      orUndefined(() => roots.recover({ edgeId: c.edgeId, epoch: c.epoch, root: c.root, count: c.count }, c.signature)),
   };
 }

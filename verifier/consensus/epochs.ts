@@ -18,7 +18,7 @@ import type { EpochReport, ReportInput } from "./report.ts";
 import { requestCodec } from "../codecs.ts";
 import type { VerifierContext } from "../context.ts";
 import { PeerRequestError } from "../errors.ts";
-import { attestationRequestBody, lockJson, observationAnswer, peerCall, PeerError, signatureAnswer } from "./peers.ts";
+import { attestationRequestBody, lockJson, observationAnswer, peerCall, type PeerError, signatureAnswer } from "./peers.ts";
 import type { AttestationRequestBody } from "./peers.ts";
 import { scoreEdge } from "./scoring.ts";
 import { emptyEpochMark } from "./status.ts";
@@ -72,7 +72,12 @@ function lockToWire(lock: AttestationLock) {
   return { epoch: lock.epoch, root: lock.root, totalWeight: lock.totalWeight, observations: lock.observations, signature: lock.signature };
 }
 
-function reportInput(ctx: VerifierContext, epoch: bigint, observations: readonly SignedObservation[], snapshot: ChainSnapshot): ReportInput {
+function reportInput(
+  ctx: VerifierContext,
+  epoch: bigint,
+  observations: readonly SignedObservation[],
+  snapshot: ChainSnapshot,
+): ReportInput {
   return {
     epoch,
     observations,
@@ -87,7 +92,12 @@ function reportInput(ctx: VerifierContext, epoch: bigint, observations: readonly
  * throws (409) when it already signed a different one: an honest verifier signs one attestation
  * per epoch, ever (two would be equivocation, which VerifierSet slashes).
  */
-async function lockAndSign(ctx: VerifierContext, epoch: bigint, attestation: EpochAttestation, observations: readonly SignedObservation[]): Promise<AttestationLock> {
+async function lockAndSign(
+  ctx: VerifierContext,
+  epoch: bigint,
+  attestation: EpochAttestation,
+  observations: readonly SignedObservation[],
+): Promise<AttestationLock> {
   const candidate: AttestationLock = {
     epoch: epoch.toString(),
     root: attestation.root,
@@ -97,7 +107,12 @@ async function lockAndSign(ctx: VerifierContext, epoch: bigint, attestation: Epo
   };
   const lock = await ctx.state.lockOnce(candidate);
   if (lock.root !== candidate.root || lock.totalWeight !== candidate.totalWeight) {
-    throw new PeerRequestError(409, "already_signed", `this verifier already signed another attestation of epoch ${epoch} (root ${lock.root})`, { details: { lock: lockToWire(lock) } });
+    throw new PeerRequestError(
+      409,
+      "already_signed",
+      `this verifier already signed another attestation of epoch ${epoch} (root ${lock.root})`,
+      { details: { lock: lockToWire(lock) } },
+    );
   }
   return lock;
 }
@@ -117,7 +132,12 @@ async function storeReport(ctx: VerifierContext, epoch: bigint, report: EpochRep
 
 /** Epoch state on-chain: "None" until someone submitted. */
 export async function epochStateOnChain(ctx: VerifierContext, epoch: bigint): Promise<number> {
-  const record = await ctx.client.readContract({ address: ctx.addresses.settlement, abi: epochSettlementAbi, functionName: "epochRecord", args: [epoch] });
+  const record = await ctx.client.readContract({
+    address: ctx.addresses.settlement,
+    abi: epochSettlementAbi,
+    functionName: "epochRecord",
+    args: [epoch],
+  });
   return Number(record.state);
 }
 
@@ -126,9 +146,18 @@ export async function epochStateOnChain(ctx: VerifierContext, epoch: bigint): Pr
  * verifier (its signature), recompute the report from the observations it sent, and sign the
  * attestation if it matches and this verifier signed no other one for the epoch.
  */
-export async function answerAttestationRequest(ctx: VerifierContext, raw: unknown, buildReport: ReportBuilder): Promise<{ signature: Hex }> {
+export async function answerAttestationRequest(
+  ctx: VerifierContext,
+  raw: unknown,
+  buildReport: ReportBuilder,
+): Promise<{ signature: Hex }> {
   const parsed = attestationRequestBody.safeParse(raw);
-  if (!parsed.success) throw new PeerRequestError(400, "malformed", `malformed attestation request: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success)
+    throw new PeerRequestError(
+      400,
+      "malformed",
+      `malformed attestation request: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`,
+    );
   const body: AttestationRequestBody = parsed.data;
   const snapshot = await ctx.view.snapshot();
   const request: AttestationRequest = { epoch: body.epoch, round: BigInt(body.round), root: body.root, totalWeight: body.totalWeight };
@@ -142,9 +171,14 @@ export async function answerAttestationRequest(ctx: VerifierContext, raw: unknow
   const active = activeVerifiers(snapshot);
   if (!active.some((v) => sameAddress(v.signingKey, requester))) {
     ctx.metrics.peerRejections.inc({ reason: "not_a_verifier" });
-    throw new PeerRequestError(403, "not_a_verifier", `the attestation request is signed by ${requester}, which is not an active verifier (forged or stale)`);
+    throw new PeerRequestError(
+      403,
+      "not_a_verifier",
+      `the attestation request is signed by ${requester}, which is not an active verifier (forged or stale)`,
+    );
   }
-  if (body.epoch >= snapshot.epoch) throw new PeerRequestError(425, "epoch_not_over", `epoch ${body.epoch} is not over yet (current ${snapshot.epoch})`);
+  if (body.epoch >= snapshot.epoch)
+    throw new PeerRequestError(425, "epoch_not_over", `epoch ${body.epoch} is not over yet (current ${snapshot.epoch})`);
   let report: EpochReport;
   try {
     report = await buildReport(reportInput(ctx, body.epoch, body.observations, snapshot));
@@ -157,12 +191,19 @@ export async function answerAttestationRequest(ctx: VerifierContext, raw: unknow
   }
   if (report.attestation === null || report.attestation.root !== body.root || report.attestation.totalWeight !== body.totalWeight) {
     ctx.metrics.peerRejections.inc({ reason: "report_mismatch" });
-    throw new PeerRequestError(422, "report_mismatch", `the observations give root ${report.attestation?.root ?? "(none)"}, not the requested ${body.root}`);
+    throw new PeerRequestError(
+      422,
+      "report_mismatch",
+      `the observations give root ${report.attestation?.root ?? "(none)"}, not the requested ${body.root}`,
+    );
   }
   const lock = await lockAndSign(ctx, body.epoch, report.attestation, body.observations);
   await storeReport(ctx, body.epoch, report, requester);
   ctx.metrics.attestationsSigned.inc({ role: "follower" });
-  ctx.logger.info({ epoch: body.epoch.toString(), round: body.round, leader: requester, root: body.root }, "signed the leader's attestation");
+  ctx.logger.info(
+    { epoch: body.epoch.toString(), round: body.round, leader: requester, root: body.root },
+    "signed the leader's attestation",
+  );
   return { signature: lock.signature };
 }
 
@@ -175,11 +216,19 @@ export async function answerObservationRequest(ctx: VerifierContext, epoch: bigi
 }
 
 /** A peer's lock, checked: its observations recompute to its root and its signature is the peer's. */
-async function checkPeerLock(ctx: VerifierContext, epoch: bigint, raw: unknown, peer: VerifierInfo, snapshot: ChainSnapshot, buildReport: ReportBuilder) {
+async function checkPeerLock(
+  ctx: VerifierContext,
+  epoch: bigint,
+  raw: unknown,
+  peer: VerifierInfo,
+  snapshot: ChainSnapshot,
+  buildReport: ReportBuilder,
+) {
   const lock = lockJson.parse(raw);
   const report = await buildReport(reportInput(ctx, epoch, lock.observations, snapshot));
   const attestation = report.attestation;
-  if (attestation === null || attestation.root !== lock.root || attestation.totalWeight !== lock.totalWeight) throw new Error("its observations do not give its root");
+  if (attestation === null || attestation.root !== lock.root || attestation.totalWeight !== lock.totalWeight)
+    throw new Error("its observations do not give its root");
   const signer = attestationCodec(ctx.verifierDomain).recover(attestation, lock.signature);
   if (!sameAddress(signer, peer.signingKey)) throw new Error(`its signature recovers ${signer}, not ${peer.signingKey}`);
   return { report, observations: lock.observations };
@@ -210,7 +259,9 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
     const observationsOfLock = myLock.observations.map(observationFromJson);
     adopted = { report: await buildReport(reportInput(ctx, epoch, observationsOfLock, snapshot)), observations: observationsOfLock };
   }
-  const answers = await Promise.allSettled(peers.map((p) => peerCall(p.endpoint, `epochs/${epoch}/observation`, observationAnswer, { timeoutMs })));
+  const answers = await Promise.allSettled(
+    peers.map((p) => peerCall(p.endpoint, `epochs/${epoch}/observation`, observationAnswer, { timeoutMs })),
+  );
   for (const [i, answer] of answers.entries()) {
     const peer = peers[i]!;
     if (answer.status === "rejected") {
@@ -220,7 +271,10 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
     const { observation, lock } = answer.value;
     if (!sameAddress(observation.signer, peer.signingKey) || observation.epoch !== epoch) {
       ctx.metrics.peerRejections.inc({ reason: "foreign_observation" });
-      log.warn({ peer: peer.endpoint, signer: observation.signer, epochOfObservation: observation.epoch.toString() }, "ignored an observation that is not the peer's own for this epoch (stale or foreign)");
+      log.warn(
+        { peer: peer.endpoint, signer: observation.signer, epochOfObservation: observation.epoch.toString() },
+        "ignored an observation that is not the peer's own for this epoch (stale or foreign)",
+      );
       continue;
     }
     try {
@@ -247,7 +301,8 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
   if (adopted !== undefined) {
     ({ report, observations: used } = adopted);
   } else {
-    if (observations.length < snapshot.quorum) throw new Error(`only ${observations.length} of the ${snapshot.quorum} observations needed for epoch ${epoch}`);
+    if (observations.length < snapshot.quorum)
+      throw new Error(`only ${observations.length} of the ${snapshot.quorum} observations needed for epoch ${epoch}`);
     used = observations;
     report = await buildReport(reportInput(ctx, epoch, used, snapshot));
   }
@@ -264,10 +319,19 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
   ctx.metrics.attestationsSigned.inc({ role: "leader" });
   const request: AttestationRequest = { epoch, round: BigInt(round), root: attestation.root, totalWeight: attestation.totalWeight };
   const requestSignature = requestCodec(ctx.verifierDomain).sign(ctx.key.privateKey, request);
-  const body = { epoch: epoch.toString(), round, root: attestation.root, totalWeight: attestation.totalWeight.toString(), observations: used.map(observationToJson), signature: requestSignature };
+  const body = {
+    epoch: epoch.toString(),
+    round,
+    root: attestation.root,
+    totalWeight: attestation.totalWeight.toString(),
+    observations: used.map(observationToJson),
+    signature: requestSignature,
+  };
   const signatures = [{ signer: ctx.key.address, signature: lock.signature }];
   const codec = attestationCodec(ctx.verifierDomain);
-  const replies = await Promise.allSettled(peers.map((p) => peerCall(p.endpoint, `epochs/${epoch}/attestations`, signatureAnswer, { body, timeoutMs })));
+  const replies = await Promise.allSettled(
+    peers.map((p) => peerCall(p.endpoint, `epochs/${epoch}/attestations`, signatureAnswer, { body, timeoutMs })),
+  );
   for (const [i, reply] of replies.entries()) {
     const peer = peers[i]!;
     if (reply.status === "rejected") {
@@ -288,7 +352,8 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
     }
     signatures.push({ signer: peer.signingKey, signature: reply.value.signature });
   }
-  if (signatures.length < snapshot.quorum) throw new Error(`only ${signatures.length} of the ${snapshot.quorum} signatures needed for epoch ${epoch}`);
+  if (signatures.length < snapshot.quorum)
+    throw new Error(`only ${signatures.length} of the ${snapshot.quorum} signatures needed for epoch ${epoch}`);
 
   // 3. Exactly one submitEpoch: the sender checks the chain first and keeps one transaction per key.
   // More than a quorum is fine: checkQuorum checks every signature it is given.
@@ -296,10 +361,22 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
   const outcome = await ctx.sender.send({
     key: `submit-epoch-${epoch}`,
     isDone: async () => (await epochStateOnChain(ctx, epoch)) !== 0,
-    build: async () => ({ to: ctx.addresses.settlement, data: encodeFunctionData({ abi: epochSettlementAbi, functionName: "submitEpoch", args: [attestation, packed] }) }),
+    build: async () => ({
+      to: ctx.addresses.settlement,
+      data: encodeFunctionData({ abi: epochSettlementAbi, functionName: "submitEpoch", args: [attestation, packed] }),
+    }),
   });
   ctx.metrics.submissions.inc({ action: "submitEpoch", result: outcome.status });
   if (outcome.status === "reverted") throw new Error(`submitEpoch of epoch ${epoch} reverted (${outcome.hash})`);
-  log.info({ root: attestation.root, totalWeight: attestation.totalWeight.toString(), signers: signatures.length, tx: "hash" in outcome ? outcome.hash : undefined, result: outcome.status }, "epoch submitted");
+  log.info(
+    {
+      root: attestation.root,
+      totalWeight: attestation.totalWeight.toString(),
+      signers: signatures.length,
+      tx: "hash" in outcome ? outcome.hash : undefined,
+      result: outcome.status,
+    },
+    "epoch submitted",
+  );
   return outcome.status === "confirmed" ? "submitted" : "already-settled";
 }

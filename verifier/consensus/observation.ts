@@ -63,7 +63,13 @@ export function observationCodec(domain: TypedDataDomain): ObservationCodec {
 
 /** A stable key for a domain (its fields, bigints as strings). */
 export function domainKey(domain: TypedDataDomain): string {
-  return JSON.stringify([domain.name, domain.version, domain.chainId?.toString(), domain.verifyingContract?.toLowerCase(), domain.salt?.toLowerCase()]);
+  return JSON.stringify([
+    domain.name,
+    domain.version,
+    domain.chainId?.toString(),
+    domain.verifyingContract?.toLowerCase(),
+    domain.salt?.toLowerCase(),
+  ]);
 }
 
 /**
@@ -71,7 +77,12 @@ export function domainKey(domain: TypedDataDomain): string {
  * The returned observation holds the results sorted by edge id (a copy when they were not).
  * Throws on a duplicate edge id, a quality above QUALITY_ONE or a value that is not a uint256.
  */
-export function signObservation(privateKey: Hex, domain: TypedDataDomain | ObservationCodec, epoch: bigint, results: readonly EdgeObservation[]): SignedObservation {
+export function signObservation(
+  privateKey: Hex,
+  domain: TypedDataDomain | ObservationCodec,
+  epoch: bigint,
+  results: readonly EdgeObservation[],
+): SignedObservation {
   const codec = "recover" in domain ? domain : observationCodec(domain);
   const sorted = sortObservations(results);
   const message = epochObservation(epoch, sorted);
@@ -95,16 +106,27 @@ export function verifyObservation(codec: ObservationCodec, observation: SignedOb
   try {
     message = epochObservation(observation.epoch, observation.results);
   } catch (err) {
-    throw new InvalidObservationError("results", claimed, `the observation of ${claimed} is malformed: ${(err as Error).message}`, { cause: err });
+    throw new InvalidObservationError("results", claimed, `the observation of ${claimed} is malformed: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   let recovered: Address;
   try {
     recovered = codec.recover(message, observation.signature);
   } catch (err) {
-    throw new InvalidObservationError("signature", claimed, `the observation of ${claimed} has an invalid signature: ${(err as Error).message}`, { cause: err });
+    throw new InvalidObservationError(
+      "signature",
+      claimed,
+      `the observation of ${claimed} has an invalid signature: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   if (typeof claimed !== "string" || recovered.toLowerCase() !== claimed.toLowerCase()) {
-    throw new InvalidObservationError("signer", claimed, `the observation claims signer ${claimed} but its signature recovers ${recovered} (forged, or signed for other results, epoch or domain)`);
+    throw new InvalidObservationError(
+      "signer",
+      claimed,
+      `the observation claims signer ${claimed} but its signature recovers ${recovered} (forged, or signed for other results, epoch or domain)`,
+    );
   }
   return recovered;
 }
@@ -154,7 +176,12 @@ export const edgeObservationsJson = z.array(z.unknown()).transform((items, ctx):
     }
     const [edgeId, stake, quality] = (item as string[]).map((x) => BigInt(x));
     if (edgeId > MAX_UINT256 || stake > MAX_UINT256 || quality > QUALITY_ONE) {
-      ctx.issues.push({ code: "custom", message: quality > QUALITY_ONE ? `quality above QUALITY_ONE (${QUALITY_ONE})` : "does not fit a uint256", input: item, path: [i] });
+      ctx.issues.push({
+        code: "custom",
+        message: quality > QUALITY_ONE ? `quality above QUALITY_ONE (${QUALITY_ONE})` : "does not fit a uint256",
+        input: item,
+        path: [i],
+      });
       return z.NEVER;
     }
     out[i] = { edgeId, stake, quality };

@@ -11,23 +11,29 @@ import { hexSchema as hex } from "../../lib/schemas.ts";
 import { signedObservationJson, uint256Decimal } from "./observation.ts";
 
 /** A leader's request to sign the attestation of the report it computed from `observations`. */
-export const attestationRequestBody = z.object({
-  epoch: uint256Decimal,
-  round: z.number().int().nonnegative(),
-  root: hex(32),
-  totalWeight: uint256Decimal,
-  observations: z.array(signedObservationJson).min(1).max(64),
-  /** The leader's EIP-712 AttestationRequest signature. */
-  signature: hex(65),
-}).strict();
+export const attestationRequestBody = z
+  .object({
+    epoch: uint256Decimal,
+    round: z.number().int().nonnegative(),
+    root: hex(32),
+    totalWeight: uint256Decimal,
+    observations: z.array(signedObservationJson).min(1).max(64),
+    /** The leader's EIP-712 AttestationRequest signature. */
+    signature: hex(65),
+  })
+  .strict();
 export type AttestationRequestBody = z.output<typeof attestationRequestBody>;
 
 /** A request to co-sign a fault: the attestation, the evidence it hashes, the requester's signature of the fault. */
-export const faultRequestBody = z.object({
-  fault: z.object({ edgeId: uint256Decimal, epoch: uint256Decimal, kind: z.number().int().min(0).max(3), evidenceHash: hex(32) }).strict(),
-  evidence: z.unknown(),
-  signature: hex(65),
-}).strict();
+export const faultRequestBody = z
+  .object({
+    fault: z
+      .object({ edgeId: uint256Decimal, epoch: uint256Decimal, kind: z.number().int().min(0).max(3), evidenceHash: hex(32) })
+      .strict(),
+    evidence: z.unknown(),
+    signature: hex(65),
+  })
+  .strict();
 
 export const signatureAnswer = z.object({ signature: hex(65) });
 
@@ -59,7 +65,12 @@ const jsonText = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (
  * GET/POST JSON to the protocol route `path` (e.g. `faults`) of the peer at `base`, with a timeout;
  * non-2xx answers throw {PeerError} carrying the body.
  */
-export async function peerCall<T>(base: string, path: string, schema: z.ZodType<T>, options: { body?: unknown; timeoutMs: number }): Promise<T> {
+export async function peerCall<T>(
+  base: string,
+  path: string,
+  schema: z.ZodType<T>,
+  options: { body?: unknown; timeoutMs: number },
+): Promise<T> {
   const url = protocolUrl(base, path);
   let response: Response;
   try {
@@ -85,6 +96,7 @@ export async function peerCall<T>(base: string, path: string, schema: z.ZodType<
     throw new PeerError(`${url} answered ${response.status}: ${reason}`, response.status, body);
   }
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw new PeerError(`${url} answered something malformed: ${parsed.error.issues[0]?.message ?? "?"}`, response.status, body);
+  if (!parsed.success)
+    throw new PeerError(`${url} answered something malformed: ${parsed.error.issues[0]?.message ?? "?"}`, response.status, body);
   return parsed.data;
 }

@@ -40,7 +40,10 @@ export function createReportPool(options: ReportPoolOptions = {}): ReportPool {
       const reply = await pool.run(input);
       if (!reply.ok) throw new ReportError(reply.problem, reply.signer, reply.message);
       const { attestation, results, signers, layout } = reply;
-      const tree = layout === undefined || attestation === null ? undefined : epochTreeFromLayout(attestation.epoch, attestation.root, attestation.totalWeight, results, layout.nodes, layout.treeIndex);
+      const tree =
+        layout === undefined || attestation === null
+          ? undefined
+          : epochTreeFromLayout(attestation.epoch, attestation.root, attestation.totalWeight, results, layout.nodes, layout.treeIndex);
       return { attestation, results, signers, tree };
     },
     async close() {
@@ -54,7 +57,14 @@ export function createReportPool(options: ReportPoolOptions = {}): ReportPool {
  * the root, node k's children 2k+1 and 2k+2) and the node index of each result: what
  * buildEpochTreeFast returned on the worker, without rehashing.
  */
-export function epochTreeFromLayout(epoch: bigint, root: Hex, totalWeight: bigint, results: readonly EdgeResult[], nodes: Uint8Array, treeIndex: Uint32Array): FastEpochTree {
+export function epochTreeFromLayout(
+  epoch: bigint,
+  root: Hex,
+  totalWeight: bigint,
+  results: readonly EdgeResult[],
+  nodes: Uint8Array,
+  treeIndex: Uint32Array,
+): FastEpochTree {
   const n = results.length;
   if (treeIndex.length !== n || nodes.length !== 32 * (2 * n - 1)) throw new Error(`tree layout does not match ${n} results`);
   const index = new Map<bigint, number>();

@@ -78,12 +78,15 @@ export class ReportError extends TidewayError {
 /** Checks every observation of `input` (see the file comment) and returns them in signer order, with their sorted results. */
 export function checkObservations(input: ReportInput): { signers: Address[]; sorted: (readonly EdgeObservation[])[] } {
   const { epoch, observations, quorum, activeSigners, domain } = input;
-  if (typeof epoch !== "bigint" || epoch < 0n) throw new ReportError("bad_input", undefined, `epoch ${String(epoch)} is not a uint256 bigint`);
-  if (!Number.isSafeInteger(quorum) || quorum < 1) throw new ReportError("bad_input", undefined, `quorum must be a positive integer, got ${String(quorum)}`);
+  if (typeof epoch !== "bigint" || epoch < 0n)
+    throw new ReportError("bad_input", undefined, `epoch ${String(epoch)} is not a uint256 bigint`);
+  if (!Number.isSafeInteger(quorum) || quorum < 1)
+    throw new ReportError("bad_input", undefined, `quorum must be a positive integer, got ${String(quorum)}`);
   if (!Array.isArray(observations)) throw new ReportError("bad_input", undefined, "observations must be an array");
   const active = new Set<string>();
   for (const s of activeSigners) {
-    if (typeof s !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(s)) throw new ReportError("bad_input", undefined, `active signer ${String(s)} is not an address`);
+    if (typeof s !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(s))
+      throw new ReportError("bad_input", undefined, `active signer ${String(s)} is not an address`);
     active.add(s.toLowerCase());
   }
   // Signer order (uint160 ascending = lower-case hex order), then the cheap checks, then signatures.
@@ -95,14 +98,20 @@ export function checkObservations(input: ReportInput): { signers: Address[]; sor
   });
   ordered.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (let i = 1; i < ordered.length; i++) {
-    if (ordered[i].key === ordered[i - 1].key) throw new ReportError("duplicate_signer", ordered[i].o.signer, `two observations by ${ordered[i].o.signer}`);
+    if (ordered[i].key === ordered[i - 1].key)
+      throw new ReportError("duplicate_signer", ordered[i].o.signer, `two observations by ${ordered[i].o.signer}`);
   }
   for (const { key, o } of ordered) {
-    if (o.epoch !== epoch) throw new ReportError("wrong_epoch", o.signer, `the observation of ${o.signer} is of epoch ${String(o.epoch)}, not ${epoch}`);
+    if (o.epoch !== epoch)
+      throw new ReportError("wrong_epoch", o.signer, `the observation of ${o.signer} is of epoch ${String(o.epoch)}, not ${epoch}`);
     if (!active.has(key)) throw new ReportError("inactive_signer", o.signer, `${o.signer} is not an active verifier signing key`);
   }
   if (ordered.length < quorum) {
-    throw new ReportError("below_quorum", undefined, `${ordered.length} observation(s) from distinct active verifiers, quorum is ${quorum}`);
+    throw new ReportError(
+      "below_quorum",
+      undefined,
+      `${ordered.length} observation(s) from distinct active verifiers, quorum is ${quorum}`,
+    );
   }
   const codec = observationCodec(domain);
   const signers: Address[] = [];
@@ -114,7 +123,9 @@ export function checkObservations(input: ReportInput): { signers: Address[]; sor
       try {
         results = sortObservations(o.results);
       } catch (err) {
-        throw new InvalidObservationError("results", o.signer, `the observation of ${o.signer} is malformed: ${(err as Error).message}`, { cause: err });
+        throw new InvalidObservationError("results", o.signer, `the observation of ${o.signer} is malformed: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
       signers.push(verifyObservation(codec, { ...o, results: results as EdgeObservation[] }));
       sorted.push(results);

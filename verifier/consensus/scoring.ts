@@ -87,7 +87,8 @@ function dedupe(results: readonly ChallengeResult[]): ChallengeResult[] {
   for (const r of results) {
     const key = r.id.toLowerCase();
     const kept = byId.get(key);
-    if (kept === undefined || rank(r) > rank(kept) || (rank(r) === rank(kept) && JSON.stringify(r) < JSON.stringify(kept))) byId.set(key, r);
+    if (kept === undefined || rank(r) > rank(kept) || (rank(r) === rank(kept) && JSON.stringify(r) < JSON.stringify(kept)))
+      byId.set(key, r);
   }
   return [...byId.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
 }
@@ -98,7 +99,8 @@ function dedupe(results: readonly ChallengeResult[]): ChallengeResult[] {
  */
 export function scoreEdge(results: readonly ChallengeResult[], config: ScoringConfig = {}): EdgeScore {
   const c = { ...DEFAULT_SCORING, ...config };
-  if (!(c.latencyBadMs > c.latencyGoodMs) || c.latencyGoodMs < 0) throw new RangeError(`latencyBadMs (${c.latencyBadMs}) must exceed latencyGoodMs (${c.latencyGoodMs}) ≥ 0`);
+  if (!(c.latencyBadMs > c.latencyGoodMs) || c.latencyGoodMs < 0)
+    throw new RangeError(`latencyBadMs (${c.latencyBadMs}) must exceed latencyGoodMs (${c.latencyGoodMs}) ≥ 0`);
   const minServedPpm = ppmOf(c.minServed, "minServed");
   if (minServedPpm === 0 || minServedPpm > PPM) throw new RangeError(`minServed must be in (0, 1], got ${c.minServed}`);
   const shortfallPpm = ppmOf(c.shortfallBelow, "shortfallBelow");
@@ -106,7 +108,8 @@ export function scoreEdge(results: readonly ChallengeResult[], config: ScoringCo
   const list = dedupe(results);
   const n = list.length;
   const passed = list.filter((r) => r.outcome === "pass").length;
-  if (n === 0) return { quality: 0n, passRate: 0, latencyScore: 0, capacityScore: 0, challenges: 0, passed: 0, faults: [], faultResults: [] };
+  if (n === 0)
+    return { quality: 0n, passRate: 0, latencyScore: 0, capacityScore: 0, challenges: 0, passed: 0, faults: [], faultResults: [] };
   const passPpm = Math.floor((passed * PPM) / n);
 
   // Latency.
@@ -114,7 +117,9 @@ export function scoreEdge(results: readonly ChallengeResult[], config: ScoringCo
   let latencyPpm = PPM;
   let medianLatencyMs: number | undefined;
   if (latency.length > 0) {
-    const samples = latency.filter((r) => typeof r.latencyMs === "number" && Number.isFinite(r.latencyMs)).map((r) => Math.max(0, Math.round(r.latencyMs!)));
+    const samples = latency
+      .filter((r) => typeof r.latencyMs === "number" && Number.isFinite(r.latencyMs))
+      .map((r) => Math.max(0, Math.round(r.latencyMs!)));
     if (samples.length === 0) latencyPpm = 0;
     else {
       medianLatencyMs = lowerMedian(samples);
@@ -173,6 +178,7 @@ export function scoreEdges(results: readonly ChallengeResult[], config: ScoringC
     else list.push(r);
   }
   const out = new Map<string, EdgeScore>();
-  for (const id of [...byEdge.keys()].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0))) out.set(id, scoreEdge(byEdge.get(id)!, config));
+  for (const id of [...byEdge.keys()].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0)))
+    out.set(id, scoreEdge(byEdge.get(id)!, config));
   return out;
 }

@@ -26,8 +26,10 @@ export const emptyEpochMark = (epoch: bigint) => `empty-${epoch}`;
 
 export async function epochStatus(state: Pick<VerifierState, "report" | "marked" | "observation">, epoch: bigint): Promise<EpochStatus> {
   const report = await state.report(epoch);
-  if (report !== undefined) return { epoch: epoch.toString(), state: "attested", root: report.root as Hex, totalWeight: report.totalWeight };
-  if (await state.marked(emptyEpochMark(epoch))) return { epoch: epoch.toString(), state: "nothing_to_attest", root: null, totalWeight: "0" };
+  if (report !== undefined)
+    return { epoch: epoch.toString(), state: "attested", root: report.root as Hex, totalWeight: report.totalWeight };
+  if (await state.marked(emptyEpochMark(epoch)))
+    return { epoch: epoch.toString(), state: "nothing_to_attest", root: null, totalWeight: "0" };
   const observed = (await state.observation(epoch)) !== undefined;
   return { epoch: epoch.toString(), state: observed ? "observed" : "unknown", root: null, totalWeight: null };
 }

@@ -32,7 +32,12 @@ export interface FaultJobData {
 const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 export async function faultReported(ctx: VerifierContext, edgeId: bigint, epoch: bigint): Promise<boolean> {
-  return ctx.client.readContract({ address: ctx.addresses.settlement, abi: epochSettlementAbi, functionName: "faultReported", args: [edgeId, epoch] });
+  return ctx.client.readContract({
+    address: ctx.addresses.settlement,
+    abi: epochSettlementAbi,
+    functionName: "faultReported",
+    args: [edgeId, epoch],
+  });
 }
 
 /**
@@ -48,13 +53,22 @@ export async function reportFaultOnce(ctx: VerifierContext, data: FaultJobData):
   const own = codec.sign(ctx.key.privateKey, fault);
   const snapshot = await ctx.view.snapshot();
   const peers = activeVerifiers(snapshot).filter((v) => !sameAddress(v.signingKey, ctx.key.address));
-  const body = { fault: { edgeId: data.edgeId, epoch: data.epoch, kind: fault.kind, evidenceHash: fault.evidenceHash }, evidence: data.evidence, signature: own };
+  const body = {
+    fault: { edgeId: data.edgeId, epoch: data.epoch, kind: fault.kind, evidenceHash: fault.evidenceHash },
+    evidence: data.evidence,
+    signature: own,
+  };
   const signatures: { signer: Address; signature: Hex }[] = [{ signer: ctx.key.address, signature: own }];
-  const replies = await Promise.allSettled(peers.map((p) => peerCall(p.endpoint, "faults", signatureAnswer, { body, timeoutMs: ctx.config.consensus.peerTimeoutMs })));
+  const replies = await Promise.allSettled(
+    peers.map((p) => peerCall(p.endpoint, "faults", signatureAnswer, { body, timeoutMs: ctx.config.consensus.peerTimeoutMs })),
+  );
   for (const [i, reply] of replies.entries()) {
     const peer = peers[i]!;
     if (reply.status === "rejected") {
-      ctx.logger.info({ peer: peer.endpoint, edgeId: data.edgeId, epoch: data.epoch, err: (reply.reason as PeerError).message }, "peer did not co-sign the fault");
+      ctx.logger.info(
+        { peer: peer.endpoint, edgeId: data.edgeId, epoch: data.epoch, err: (reply.reason as PeerError).message },
+        "peer did not co-sign the fault",
+      );
       continue;
     }
     let signer: Address | undefined;
@@ -70,16 +84,25 @@ export async function reportFaultOnce(ctx: VerifierContext, data: FaultJobData):
     }
     signatures.push({ signer: peer.signingKey, signature: reply.value.signature });
   }
-  if (signatures.length < snapshot.quorum) throw new Error(`only ${signatures.length} of the ${snapshot.quorum} signatures needed to report the ${data.kind} of edge #${edgeId} in epoch ${epoch}`);
+  if (signatures.length < snapshot.quorum)
+    throw new Error(
+      `only ${signatures.length} of the ${snapshot.quorum} signatures needed to report the ${data.kind} of edge #${edgeId} in epoch ${epoch}`,
+    );
   const packed = packQuorumSignatures(signatures);
   const outcome = await ctx.sender.send({
     key: `fault-${edgeId}-${epoch}`,
     isDone: () => faultReported(ctx, edgeId, epoch),
-    build: async () => ({ to: ctx.addresses.settlement, data: encodeFunctionData({ abi: epochSettlementAbi, functionName: "reportFault", args: [fault, packed] }) }),
+    build: async () => ({
+      to: ctx.addresses.settlement,
+      data: encodeFunctionData({ abi: epochSettlementAbi, functionName: "reportFault", args: [fault, packed] }),
+    }),
   });
   ctx.metrics.submissions.inc({ action: "reportFault", result: outcome.status });
   if (outcome.status === "reverted") throw new Error(`reportFault for edge #${edgeId} epoch ${epoch} reverted (${outcome.hash})`);
-  ctx.logger.info({ edgeId: data.edgeId, epoch: data.epoch, kind: data.kind, signers: signatures.length, result: outcome.status }, outcome.status === "confirmed" ? "fault reported: the edge is slashed and jailed" : "fault already reported");
+  ctx.logger.info(
+    { edgeId: data.edgeId, epoch: data.epoch, kind: data.kind, signers: signatures.length, result: outcome.status },
+    outcome.status === "confirmed" ? "fault reported: the edge is slashed and jailed" : "fault already reported",
+  );
   return outcome.status === "confirmed" ? "reported" : "already-reported";
 }
 
@@ -88,9 +111,18 @@ export async function reportFaultOnce(ctx: VerifierContext, data: FaultJobData):
  * and the evidence must hash to the attestation's evidenceHash; then WrongAnswer evidence is
  * checked on its own and other kinds against this verifier's own findings.
  */
-export async function answerFaultRequest(ctx: VerifierContext, raw: unknown, checkWrongAnswer: WrongAnswerChecker): Promise<{ signature: Hex }> {
+export async function answerFaultRequest(
+  ctx: VerifierContext,
+  raw: unknown,
+  checkWrongAnswer: WrongAnswerChecker,
+): Promise<{ signature: Hex }> {
   const parsed = faultRequestBody.safeParse(raw);
-  if (!parsed.success) throw new PeerRequestError(400, "malformed", `malformed fault request: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success)
+    throw new PeerRequestError(
+      400,
+      "malformed",
+      `malformed fault request: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`,
+    );
   const { fault: f, evidence, signature } = parsed.data;
   const fault: FaultAttestation = { edgeId: f.edgeId, epoch: f.epoch, kind: f.kind, evidenceHash: f.evidenceHash };
   const codec = faultCodec(ctx.verifierDomain);
@@ -106,14 +138,16 @@ export async function answerFaultRequest(ctx: VerifierContext, raw: unknown, che
     ctx.metrics.peerRejections.inc({ reason: "not_a_verifier" });
     throw new PeerRequestError(403, "not_a_verifier", `the fault request is signed by ${requester}, which is not an active verifier`);
   }
-  if (evidenceHash(evidence) !== fault.evidenceHash) throw new PeerRequestError(422, "evidence_mismatch", "the evidence does not hash to the fault's evidenceHash");
+  if (evidenceHash(evidence) !== fault.evidenceHash)
+    throw new PeerRequestError(422, "evidence_mismatch", "the evidence does not hash to the fault's evidenceHash");
   if (fault.epoch > snapshot.epoch) throw new PeerRequestError(422, "future_epoch", `epoch ${fault.epoch} has not started`);
   const kind = FAULT_KIND_NAMES[fault.kind]!;
   const edge = snapshot.edges.find((e) => e.edgeId === fault.edgeId);
   if (edge === undefined) throw new PeerRequestError(422, "unknown_edge", `edge #${fault.edgeId} is not registered`);
   if (kind === "WrongAnswer") {
     const claimedEpoch = (evidence as { receipt?: { epoch?: unknown } } | null)?.receipt?.epoch;
-    if (claimedEpoch === undefined || String(claimedEpoch) !== fault.epoch.toString()) throw new PeerRequestError(422, "epoch_mismatch", "the receipt in the evidence is not of the fault's epoch");
+    if (claimedEpoch === undefined || String(claimedEpoch) !== fault.epoch.toString())
+      throw new PeerRequestError(422, "epoch_mismatch", "the receipt in the evidence is not of the fault's epoch");
     if (!(await checkWrongAnswer(evidence, edge.signingKey, fault.edgeId, fault.epoch))) {
       ctx.metrics.peerRejections.inc({ reason: "evidence_rejected" });
       throw new PeerRequestError(422, "evidence_rejected", "the evidence does not show a wrong answer signed by the edge's key");
@@ -122,7 +156,12 @@ export async function answerFaultRequest(ctx: VerifierContext, raw: unknown, che
     const own = await ctx.state.observation(fault.epoch);
     if (own === undefined) throw new PeerRequestError(425, "not_observed", `epoch ${fault.epoch} is not observed here yet`);
     const found = (own as { faults: Record<string, string[]> }).faults[fault.edgeId.toString()] ?? [];
-    if (!found.includes(kind)) throw new PeerRequestError(422, "not_corroborated", `this verifier's challenges found no ${kind} of edge #${fault.edgeId} in epoch ${fault.epoch}`);
+    if (!found.includes(kind))
+      throw new PeerRequestError(
+        422,
+        "not_corroborated",
+        `this verifier's challenges found no ${kind} of edge #${fault.edgeId} in epoch ${fault.epoch}`,
+      );
   }
   ctx.logger.info({ edgeId: fault.edgeId.toString(), epoch: fault.epoch.toString(), kind, requester }, "co-signed a fault");
   return { signature: codec.sign(ctx.key.privateKey, fault) };

@@ -8,4 +8,3 @@ export const FAULT_SEVERITY: readonly FaultKindName[] = ["WrongAnswer", "AuditFa
 export function mostSevere(kinds: readonly FaultKindName[]): FaultKindName | undefined {
   return FAULT_SEVERITY.find((k) => kinds.includes(k));
 }
-

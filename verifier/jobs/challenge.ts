@@ -19,7 +19,12 @@ export interface ChallengeJobDeps {
 }
 
 export function createChallengeJob(deps: ChallengeJobDeps): (job: Job<ChallengeJobData>) => Promise<ChallengeResult | "expired"> {
-  const { ctx: { state, metrics, logger }, queues, challenges, currentEpoch } = deps;
+  const {
+    ctx: { state, metrics, logger },
+    queues,
+    challenges,
+    currentEpoch,
+  } = deps;
   return async (job) => {
     const { spec } = job.data;
     if (spec.kind !== "audit" && (await currentEpoch()) > BigInt(spec.epoch)) {
@@ -30,7 +35,8 @@ export function createChallengeJob(deps: ChallengeJobDeps): (job: Job<ChallengeJ
     if (result.fault !== undefined) {
       metrics.faults.inc({ kind: result.fault.kind });
       logger.warn({ edgeId: spec.edgeId, epoch: spec.epoch, kind: result.fault.kind, detail: result.detail }, "challenge found a fault");
-      if (result.fault.kind === "WrongAnswer") await queueFault(queues, { edgeId: spec.edgeId, epoch: spec.epoch, kind: "WrongAnswer", evidence: result.fault.evidence });
+      if (result.fault.kind === "WrongAnswer")
+        await queueFault(queues, { edgeId: spec.edgeId, epoch: spec.epoch, kind: "WrongAnswer", evidence: result.fault.evidence });
     }
     return result;
   };

@@ -50,22 +50,46 @@ export function createEpochJob(deps: EpochJobDeps): (job: Job) => Promise<unknow
         for (const [edgeId, kinds] of Object.entries(record.faults)) {
           const kind = mostSevere(kinds);
           if (kind === undefined || kind === "WrongAnswer") continue;
-          await queueFault(queues, { edgeId, epoch: epoch.toString(), kind, evidence: { epoch: epoch.toString(), edgeId, kind, observedBy: ctx.key.address, kinds } });
+          await queueFault(queues, {
+            edgeId,
+            epoch: epoch.toString(),
+            kind,
+            evidence: { epoch: epoch.toString(), edgeId, kind, observedBy: ctx.key.address, kinds },
+          });
         }
-        await queues.epochs.add("attest", { epoch: epoch.toString(), round: 0 }, { jobId: `attest-${epoch}-0`, attempts: 4, backoff: { type: "fixed", delay: 3_000 }, ...KEEP_JOBS });
+        await queues.epochs.add(
+          "attest",
+          { epoch: epoch.toString(), round: 0 },
+          { jobId: `attest-${epoch}-0`, attempts: 4, backoff: { type: "fixed", delay: 3_000 }, ...KEEP_JOBS },
+        );
         return { edges: record.observation.results.length };
       }
       case "attest": {
         const epoch = BigInt(job.data.epoch);
         const round = Number(job.data.round);
-        const onChain = await client.readContract({ address: addresses.settlement, abi: epochSettlementAbi, functionName: "epochRecord", args: [epoch] });
+        const onChain = await client.readContract({
+          address: addresses.settlement,
+          abi: epochSettlementAbi,
+          functionName: "epochRecord",
+          args: [epoch],
+        });
         if (Number(onChain.state) !== 0) return settledSeen(epoch);
         if (await state.marked(emptyEpochMark(epoch))) return "empty";
         // The next round is queued first: whatever happens to this one, someone takes over. Rounds
         // go on (leaders rotating) for as long as the epoch's rewards can still be credited, so
         // that an outage longer than a few rounds delays the epoch rather than losing it.
         if ((await currentEpoch()) <= epoch + creditWindow) {
-          await queues.epochs.add("attest", { epoch: epoch.toString(), round: round + 1 }, { jobId: `attest-${epoch}-${round + 1}`, delay: config.consensus.roundTimeoutMs, attempts: 4, backoff: { type: "fixed", delay: 3_000 }, ...KEEP_JOBS });
+          await queues.epochs.add(
+            "attest",
+            { epoch: epoch.toString(), round: round + 1 },
+            {
+              jobId: `attest-${epoch}-${round + 1}`,
+              delay: config.consensus.roundTimeoutMs,
+              attempts: 4,
+              backoff: { type: "fixed", delay: 3_000 },
+              ...KEEP_JOBS,
+            },
+          );
         }
         const outcome = await leadRound(ctx, epoch, round, buildReport);
         if (outcome === "submitted" || outcome === "already-settled") return settledSeen(epoch);

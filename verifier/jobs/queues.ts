@@ -14,7 +14,10 @@ export type VerifierQueues = Record<QueueName, Queue>;
 const DAY_S = 24 * 3600;
 
 /** How long finished jobs stay visible (deterministic job ids also dedupe within that time). */
-export const KEEP_JOBS: Pick<JobsOptions, "removeOnComplete" | "removeOnFail"> = { removeOnComplete: { age: DAY_S, count: 100_000 }, removeOnFail: { age: 7 * DAY_S } };
+export const KEEP_JOBS: Pick<JobsOptions, "removeOnComplete" | "removeOnFail"> = {
+  removeOnComplete: { age: DAY_S, count: 100_000 },
+  removeOnFail: { age: 7 * DAY_S },
+};
 
 export function createQueues(connection: ConnectionOptions, prefix: string): VerifierQueues {
   return Object.fromEntries(QUEUE_NAMES.map((name) => [name, new Queue(name, { connection, prefix })])) as VerifierQueues;
@@ -22,5 +25,10 @@ export function createQueues(connection: ConnectionOptions, prefix: string): Ver
 
 /** Queues the co-signing and report of a fault, once per edge and epoch. */
 export async function queueFault(queues: Pick<VerifierQueues, "epochs">, data: FaultJobData): Promise<void> {
-  await queues.epochs.add("fault", data, { jobId: `fault-${data.edgeId}-${data.epoch}`, attempts: 12, backoff: { type: "exponential", delay: 2_000 }, ...KEEP_JOBS });
+  await queues.epochs.add("fault", data, {
+    jobId: `fault-${data.edgeId}-${data.epoch}`,
+    attempts: 12,
+    backoff: { type: "exponential", delay: 2_000 },
+    ...KEEP_JOBS,
+  });
 }

@@ -36,7 +36,11 @@ export interface Tick {
 }
 
 const target = (edge: EdgeInfo): ChallengeTarget => ({
-  edgeId: edge.edgeId, endpoint: edge.profile!.endpoint, signingKey: edge.signingKey, capacity: edge.profile!.capacity, models: edge.profile!.models,
+  edgeId: edge.edgeId,
+  endpoint: edge.profile!.endpoint,
+  signingKey: edge.signingKey,
+  capacity: edge.profile!.capacity,
+  models: edge.profile!.models,
 });
 
 export function createTick(deps: TickDeps): Tick {
@@ -52,7 +56,11 @@ export function createTick(deps: TickDeps): Tick {
     metrics.currentEpoch.set(Number(snap.epoch));
     const me = snap.verifiers.find((v) => v.signingKey.toLowerCase() === ctx.key.address.toLowerCase());
     if (me === undefined || me.status !== "Active") {
-      if (warnedInactive !== snap.epoch) logger.warn({ key: ctx.key.address, status: me?.status ?? "unregistered" }, "this key is not an active verifier: serving peers only, no challenges or attestations");
+      if (warnedInactive !== snap.epoch)
+        logger.warn(
+          { key: ctx.key.address, status: me?.status ?? "unregistered" },
+          "this key is not an active verifier: serving peers only, no challenges or attestations",
+        );
       warnedInactive = snap.epoch;
       return;
     }
@@ -73,19 +81,27 @@ export function createTick(deps: TickDeps): Tick {
       if (model === undefined) continue;
       const session = await funding.sessionFor(model);
       if (session === undefined) continue;
-      const planned = challenges.plan({ epoch: snap.epoch, epochStart: snap.epochStart, epochEnd: snap.epochEnd, target: t, counts: config.challenges });
+      const planned = challenges.plan({
+        epoch: snap.epoch,
+        epochStart: snap.epochStart,
+        epochEnd: snap.epochEnd,
+        target: t,
+        counts: config.challenges,
+      });
       const specs = await state.planOnce(snap.epoch, edge.edgeId, planned);
-      await queues.challenges.addBulk(specs.map((spec) => ({
-        name: spec.kind,
-        data: { spec, target: { ...t, edgeId: t.edgeId.toString() } },
-        opts: {
-          jobId: `ch-${spec.epoch}-${spec.edgeId}-${spec.id.slice(2, 18)}`,
-          delay: Math.max(0, (spec.at - Number(chainNow)) * 1000),
-          attempts: config.challenges.attempts,
-          backoff: { type: "exponential", delay: 1_000 },
-          ...KEEP_JOBS,
-        },
-      })));
+      await queues.challenges.addBulk(
+        specs.map((spec) => ({
+          name: spec.kind,
+          data: { spec, target: { ...t, edgeId: t.edgeId.toString() } },
+          opts: {
+            jobId: `ch-${spec.epoch}-${spec.edgeId}-${spec.id.slice(2, 18)}`,
+            delay: Math.max(0, (spec.at - Number(chainNow)) * 1000),
+            attempts: config.challenges.attempts,
+            backoff: { type: "exponential", delay: 1_000 },
+            ...KEEP_JOBS,
+          },
+        })),
+      );
       await state.markQueued(snap.epoch, edge.edgeId);
       logger.debug({ epoch: snap.epoch.toString(), edgeId: edge.edgeId.toString(), challenges: specs.length }, "challenges planned");
     }
@@ -102,7 +118,11 @@ export function createTick(deps: TickDeps): Tick {
     while (next < snap.epoch) {
       const { end } = await view.epochBounds(next);
       if (snap.timestamp * 1000n < end * 1000n + BigInt(config.consensus.graceMs)) break;
-      await queues.epochs.add("observe", { epoch: next.toString() }, { jobId: `observe-${next}`, attempts: 10, backoff: { type: "exponential", delay: 1_000 }, ...KEEP_JOBS });
+      await queues.epochs.add(
+        "observe",
+        { epoch: next.toString() },
+        { jobId: `observe-${next}`, attempts: 10, backoff: { type: "exponential", delay: 1_000 }, ...KEEP_JOBS },
+      );
       next += 1n;
       await state.setNumber("next-observe", next);
     }
@@ -120,11 +140,26 @@ export function createTick(deps: TickDeps): Tick {
         if (await queued.isFailed()) await queued.retry();
         continue;
       }
-      const final = await client.readContract({ address: addresses.settlement, abi: epochSettlementAbi, functionName: "isFinal", args: [epoch] });
+      const final = await client.readContract({
+        address: addresses.settlement,
+        abi: epochSettlementAbi,
+        functionName: "isFinal",
+        args: [epoch],
+      });
       if (!final) continue;
       const report = await state.report(epoch);
       const leading = report?.leader.toLowerCase() === ctx.key.address.toLowerCase();
-      await queues.epochs.add("claims", { epoch: text }, { jobId, delay: leading ? 0 : config.claims.fallbackDelayMs, attempts: 10, backoff: { type: "exponential", delay: 2_000 }, ...KEEP_JOBS });
+      await queues.epochs.add(
+        "claims",
+        { epoch: text },
+        {
+          jobId,
+          delay: leading ? 0 : config.claims.fallbackDelayMs,
+          attempts: 10,
+          backoff: { type: "exponential", delay: 2_000 },
+          ...KEEP_JOBS,
+        },
+      );
     }
   }
 

@@ -1,7 +1,7 @@
 import { maxUint256 } from "viem";
 
-import { parseTokenAmount } from "../../../lib/protocol/index.js";
-import { createContext, fmt, hardhatAction, parseArg, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import { parseTokenAmount } from "../../../lib/protocol/index.ts";
+import { createContext, fmt, hardhatAction, parseArg, type FromArgs, type TaskConnection, type TaskIO } from "./common.ts";
 
 export interface ApproveArgs extends FromArgs {
   /** Tokens, e.g. `1000`, or `max` for an unlimited allowance. */
@@ -22,8 +22,10 @@ export async function approve(args: ApproveArgs, conn: TaskConnection, io: TaskI
   const before = await ctx.token.read.allowance([owner, staking]);
   const shown = amount === maxUint256 ? "an unlimited amount" : fmt(amount);
   const token = await ctx.writable("token");
-  await ctx.send("EdgeToken", `approve EdgeStaking (${staking}) to spend ${shown} of ${owner} (was ${before === maxUint256 ? "unlimited" : fmt(before)})`, () =>
-    token.write.approve([staking, amount]),
+  await ctx.send(
+    "EdgeToken",
+    `approve EdgeStaking (${staking}) to spend ${shown} of ${owner} (was ${before === maxUint256 ? "unlimited" : fmt(before)})`,
+    () => token.write.approve([staking, amount]),
   );
   return { owner, allowance: await ctx.token.read.allowance([owner, staking]) };
 }

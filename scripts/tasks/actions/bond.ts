@@ -1,8 +1,18 @@
 // Shared by `edge stake` (the operator's self-bond) and `edge delegate` (anyone's delegation).
 import { isAddressEqual } from "viem";
 
-import { edgeStakingAbi, parseTokenAmount } from "../../../lib/protocol/index.js";
-import { createContext, eventIn, fmt, parseArg, parseEdgeId, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import { edgeStakingAbi, parseTokenAmount } from "../../../lib/protocol/index.ts";
+import {
+  createContext,
+  eventIn,
+  fmt,
+  parseArg,
+  parseEdgeId,
+  TaskError,
+  type FromArgs,
+  type TaskConnection,
+  type TaskIO,
+} from "./common.ts";
 
 export interface BondArgs extends FromArgs {
   edgeId: bigint | number | string;
@@ -28,7 +38,9 @@ export async function bondTokens(kind: "stake" | "delegate", args: BondArgs, con
   if (kind === "stake") {
     const { operator } = await ctx.registry.read.edge([edgeId]);
     if (!isAddressEqual(operator, account)) {
-      throw new TaskError(`only edge #${edgeId}'s operator ${operator} can add self-bond; ${account} can delegate instead: edge delegate ${edgeId} ${args.amount}`);
+      throw new TaskError(
+        `only edge #${edgeId}'s operator ${operator} can add self-bond; ${account} can delegate instead: edge delegate ${edgeId} ${args.amount}`,
+      );
     }
   }
   await ctx.ensureBalance(amount);
@@ -44,11 +56,17 @@ export async function bondTokens(kind: "stake" | "delegate", args: BondArgs, con
   const [, warmingBefore] = await ctx.staking.read.position([edgeId, account]);
   await ctx.ensureAllowance("EdgeStaking", staking.address, amount);
   const what = kind === "stake" ? "self-bond" : "delegation";
-  const receipt = await ctx.send("EdgeStaking", `${kind} ${fmt(amount)} to edge #${edgeId} as ${what} of ${account}`, () => staking.write[kind]([edgeId, amount]));
+  const receipt = await ctx.send("EdgeStaking", `${kind} ${fmt(amount)} to edge #${edgeId} as ${what} of ${account}`, () =>
+    staking.write[kind]([edgeId, amount]),
+  );
   const { shares, activationEpoch } = eventIn(receipt, staking.address, edgeStakingAbi, "Bonded").args;
-  ctx.log(`Bonded ${fmt(amount)} to edge #${edgeId}. It is slashable from now on and earns rewards from ${await ctx.describeEpoch(activationEpoch)}.`);
+  ctx.log(
+    `Bonded ${fmt(amount)} to edge #${edgeId}. It is slashable from now on and earns rewards from ${await ctx.describeEpoch(activationEpoch)}.`,
+  );
   if (warmingBefore > 0n) {
-    ctx.log(`Note: the ${fmt(warmingBefore)} you added earlier and that was still warming up now also earns from epoch ${activationEpoch}.`);
+    ctx.log(
+      `Note: the ${fmt(warmingBefore)} you added earlier and that was still warming up now also earns from epoch ${activationEpoch}.`,
+    );
   }
   return { edgeId, account, amount, shares, activationEpoch, txHash: receipt.transactionHash };
 }

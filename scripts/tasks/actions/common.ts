@@ -54,7 +54,7 @@ import {
   verifierSetAbi,
   type ProtocolAbiName,
   type ProtocolAddresses,
-} from "../../../lib/protocol/index.js";
+} from "../../../lib/protocol/index.ts";
 
 export { fmt, formatBps, formatDuration, formatTime };
 
@@ -110,7 +110,10 @@ type Wallet = WalletClient<Transport, Chain, Account>;
 /** A read-only contract instance. */
 export type ReadContract<K extends TaskContractKey> = GetContractReturnType<(typeof TASK_ABIS)[K], PublicClient>;
 /** A contract instance that also writes, as the `--from` account. */
-export type WriteContract<K extends TaskContractKey> = GetContractReturnType<(typeof TASK_ABIS)[K], { public: PublicClient; wallet: Wallet }>;
+export type WriteContract<K extends TaskContractKey> = GetContractReturnType<
+  (typeof TASK_ABIS)[K],
+  { public: PublicClient; wallet: Wallet }
+>;
 
 /** Everything a task works with once connected. */
 export class TaskContext {
@@ -164,13 +167,17 @@ export class TaskContext {
         if (this.#root === null) throw new Error("not among the given addresses");
         address = readProtocolAddresses(this.chainId, { root: this.#root, contracts: [key] })[key];
       } catch {
-        throw new TaskError(`this deployment (chain ${this.chainId}) has no ${PROTOCOL_CONTRACTS[key]}: redeploy the whole protocol — ${deployHint(this.chainId)}`);
+        throw new TaskError(
+          `this deployment (chain ${this.chainId}) has no ${PROTOCOL_CONTRACTS[key]}: redeploy the whole protocol — ${deployHint(this.chainId)}`,
+        );
       }
       this.addresses[key] = address;
     }
     const code = await this.client.getCode({ address });
     if (code === undefined || code === "0x") {
-      throw new TaskError(`no ${PROTOCOL_CONTRACTS[key]} contract at ${address} on chain ${this.chainId}; the record is stale — ${deployHint(this.chainId)}`);
+      throw new TaskError(
+        `no ${PROTOCOL_CONTRACTS[key]} contract at ${address} on chain ${this.chainId}; the record is stale — ${deployHint(this.chainId)}`,
+      );
     }
     return address;
   }
@@ -194,7 +201,7 @@ export class TaskContext {
     if (!Number.isInteger(this.#from) || this.#from < 0 || this.#from >= accounts.length) {
       throw new TaskError(
         accounts.length === 0
-          ? "this network has no accounts configured: set TIDEWAY_PRIVATE_KEY (see README, \"Using a real network\")"
+          ? 'this network has no accounts configured: set TIDEWAY_PRIVATE_KEY (see README, "Using a real network")'
           : `--from ${this.#from}: this network has ${accounts.length} account(s), use an index from 0 to ${accounts.length - 1}`,
       );
     }
@@ -255,7 +262,8 @@ export class TaskContext {
     } catch (err) {
       throw (await this.revert(err, contract)) ?? err;
     }
-    if (receipt.status !== "success") throw new TaskError(`transaction ${receipt.transactionHash} reverted on-chain (block ${receipt.blockNumber})`);
+    if (receipt.status !== "success")
+      throw new TaskError(`transaction ${receipt.transactionHash} reverted on-chain (block ${receipt.blockNumber})`);
     this.log(`  ✓ tx ${receipt.transactionHash} (block ${receipt.blockNumber})`);
     return receipt;
   }
@@ -288,7 +296,9 @@ export class TaskContext {
   async ensureEdgeExists(edgeId: bigint): Promise<void> {
     const count = await this.registry.read.edgeCount();
     if (edgeId < 1n || edgeId > count) {
-      throw new TaskError(`edge #${edgeId} does not exist (edges on this network: ${count === 0n ? "none yet" : count === 1n ? "#1" : `#1 to #${count}`})`);
+      throw new TaskError(
+        `edge #${edgeId} does not exist (edges on this network: ${count === 0n ? "none yet" : count === 1n ? "#1" : `#1 to #${count}`})`,
+      );
     }
   }
 
@@ -369,7 +379,15 @@ export async function createContext(conn: TaskConnection, io: TaskIO = {}, from 
     );
   }
   const root = io.addresses !== undefined ? null : io.root;
-  return new TaskContext({ provider: conn.provider, client, chain, addresses: { ...given, ...core }, log: io.log ?? console.log, from, root });
+  return new TaskContext({
+    provider: conn.provider,
+    client,
+    chain,
+    addresses: { ...given, ...core },
+    log: io.log ?? console.log,
+    from,
+    root,
+  });
 }
 
 /** One line describing any failure: decoded reverts, task errors, or the error's own message. */
@@ -378,7 +396,9 @@ export function describeFailure(err: unknown): string {
   const revert = decodeRevert(err);
   if (revert !== undefined) return `${revert.contract ?? "transaction"} reverted: ${revert.message}`;
   const e = err as { shortMessage?: unknown; message?: unknown };
-  const message = (typeof e?.shortMessage === "string" ? e.shortMessage : typeof e?.message === "string" ? e.message : String(err)).split("\n")[0];
+  const message = (typeof e?.shortMessage === "string" ? e.shortMessage : typeof e?.message === "string" ? e.message : String(err)).split(
+    "\n",
+  )[0];
   const missingVariable = /Configuration Variable "([^"]+)" not found/.exec(message);
   if (missingVariable !== null) {
     const name = missingVariable[1];

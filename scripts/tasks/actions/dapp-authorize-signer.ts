@@ -1,5 +1,5 @@
 // `dapp authorize-signer`: see dapp.ts.
-import { hardhatAction } from "./common.js";
-import { authorizeSigner } from "./dapp.js";
+import { hardhatAction } from "./common.ts";
+import { authorizeSigner } from "./dapp.ts";
 
 export default hardhatAction(authorizeSigner);

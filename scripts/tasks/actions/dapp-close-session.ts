@@ -1,5 +1,5 @@
 // `dapp close-session`: see dapp.ts.
-import { hardhatAction } from "./common.js";
-import { closeSession } from "./dapp.js";
+import { hardhatAction } from "./common.ts";
+import { closeSession } from "./dapp.ts";
 
 export default hardhatAction(closeSession);

@@ -1,5 +1,5 @@
 // `dapp deposit`: see dapp.ts.
-import { hardhatAction } from "./common.js";
-import { deposit } from "./dapp.js";
+import { hardhatAction } from "./common.ts";
+import { deposit } from "./dapp.ts";
 
 export default hardhatAction(deposit);

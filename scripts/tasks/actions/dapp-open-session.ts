@@ -1,5 +1,5 @@
 // `dapp open-session`: see dapp.ts.
-import { hardhatAction } from "./common.js";
-import { openSession } from "./dapp.js";
+import { hardhatAction } from "./common.ts";
+import { openSession } from "./dapp.ts";
 
 export default hardhatAction(openSession);

@@ -1,5 +1,5 @@
 // `dapp revoke-signer`: see dapp.ts.
-import { hardhatAction } from "./common.js";
-import { revokeSigner } from "./dapp.js";
+import { hardhatAction } from "./common.ts";
+import { revokeSigner } from "./dapp.ts";
 
 export default hardhatAction(revokeSigner);

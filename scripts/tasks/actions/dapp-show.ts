@@ -1,5 +1,5 @@
 // `dapp show`: see dapp.ts.
-import { hardhatAction } from "./common.js";
-import { dappShow } from "./dapp.js";
+import { hardhatAction } from "./common.ts";
+import { dappShow } from "./dapp.ts";
 
 export default hardhatAction(dappShow);

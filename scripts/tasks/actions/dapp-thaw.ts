@@ -1,5 +1,5 @@
 // `dapp thaw`: see dapp.ts.
-import { hardhatAction } from "./common.js";
-import { thaw } from "./dapp.js";
+import { hardhatAction } from "./common.ts";
+import { thaw } from "./dapp.ts";
 
 export default hardhatAction(thaw);

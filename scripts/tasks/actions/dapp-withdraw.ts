@@ -1,5 +1,5 @@
 // `dapp withdraw`: see dapp.ts.
-import { hardhatAction } from "./common.js";
-import { withdrawEscrow } from "./dapp.js";
+import { hardhatAction } from "./common.ts";
+import { withdrawEscrow } from "./dapp.ts";
 
 export default hardhatAction(withdrawEscrow);

@@ -3,9 +3,21 @@
 // Hardhat actions.
 import { getAddress, isAddress, type Address } from "viem";
 
-import { computeMarketAbi, parseTokenAmount } from "../../../lib/protocol/index.js";
+import { computeMarketAbi, parseTokenAmount } from "../../../lib/protocol/index.ts";
 
-import { createContext, eventIn, fmt, formatBps, formatDuration, formatTime, parseArg, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import {
+  createContext,
+  eventIn,
+  fmt,
+  formatBps,
+  formatDuration,
+  formatTime,
+  parseArg,
+  TaskError,
+  type FromArgs,
+  type TaskConnection,
+  type TaskIO,
+} from "./common.ts";
 
 function address(option: string, value: string | undefined): Address {
   if (value === undefined || value.trim() === "") throw new TaskError(`${option} is required: an address`);
@@ -67,7 +79,9 @@ export async function deposit(args: DepositArgs, conn: TaskConnection, io: TaskI
   const payer = args.payer === undefined || args.payer === "" ? signer : address("--payer", args.payer);
   await ctx.ensureBalance(amount);
   await ctx.ensureAllowance("ComputeMarket", market.address, amount);
-  const receipt = await ctx.send("ComputeMarket", `deposit ${fmt(amount)} into the escrow of ${payer}`, () => market.write.deposit([payer, amount]));
+  const receipt = await ctx.send("ComputeMarket", `deposit ${fmt(amount)} into the escrow of ${payer}`, () =>
+    market.write.deposit([payer, amount]),
+  );
   const { balance } = eventIn(receipt, market.address, computeMarketAbi, "Deposited").args;
   ctx.log(`Escrow of ${payer}: ${fmt(balance)}.`);
   return { payer, amount, balance, txHash: receipt.transactionHash };
@@ -145,9 +159,12 @@ export async function openSession(args: OpenSessionArgs, conn: TaskConnection, i
   const market = await ctx.writable("market");
   const payer = await ctx.signer();
   const { balance } = await market.read.escrow([payer]);
-  if (balance < budget) ctx.log(`  note: the escrow holds ${fmt(balance)}, less than the budget; vouchers beyond it pay only what the escrow holds`);
-  const receipt = await ctx.send("ComputeMarket", `open a session for ${model}, budget ${fmt(budget)}, until ${formatTime(expiry, now)}`, () =>
-    market.write.openSession([model, budget, expiry]),
+  if (balance < budget)
+    ctx.log(`  note: the escrow holds ${fmt(balance)}, less than the budget; vouchers beyond it pay only what the escrow holds`);
+  const receipt = await ctx.send(
+    "ComputeMarket",
+    `open a session for ${model}, budget ${fmt(budget)}, until ${formatTime(expiry, now)}`,
+    () => market.write.openSession([model, budget, expiry]),
   );
   const { sessionId } = eventIn(receipt, market.address, computeMarketAbi, "SessionOpened").args;
   ctx.log(`Opened session #${sessionId}.`);
@@ -159,13 +176,19 @@ export interface CloseSessionArgs extends FromArgs {
 }
 
 /** Closes one of the signer's sessions (`dapp close-session`): edges stop serving it. */
-export async function closeSession(args: CloseSessionArgs, conn: TaskConnection, io: TaskIO = {}): Promise<{ sessionId: bigint; txHash: string }> {
+export async function closeSession(
+  args: CloseSessionArgs,
+  conn: TaskConnection,
+  io: TaskIO = {},
+): Promise<{ sessionId: bigint; txHash: string }> {
   const sessionId = sessionIdOf(args.sessionId);
   const ctx = await createContext(conn, io, args.from ?? 0);
   const market = await ctx.writable("market");
   const receipt = await ctx.send("ComputeMarket", `close session #${sessionId}`, () => market.write.closeSession([sessionId]));
   const s = await market.read.session([sessionId]);
-  ctx.log(`Closed session #${sessionId}: ${fmt(s.spent)} of its ${fmt(s.budget)} budget spent; vouchers for what edges served still redeem.`);
+  ctx.log(
+    `Closed session #${sessionId}: ${fmt(s.spent)} of its ${fmt(s.budget)} budget spent; vouchers for what edges served still redeem.`,
+  );
   return { sessionId, txHash: receipt.transactionHash };
 }
 
@@ -199,7 +222,9 @@ export async function thaw(args: ThawArgs, conn: TaskConnection, io: TaskIO = {}
   const receipt = await ctx.send("ComputeMarket", label, () => market.write.thaw([amount]));
   const { thawEndsAt } = eventIn(receipt, market.address, computeMarketAbi, "ThawStarted").args;
   if (amount !== 0n) {
-    ctx.log(`Thawing ${fmt(amount)}: withdrawable ${formatTime(thawEndsAt, await ctx.now())} with dapp withdraw (they keep paying edges until then).`);
+    ctx.log(
+      `Thawing ${fmt(amount)}: withdrawable ${formatTime(thawEndsAt, await ctx.now())} with dapp withdraw (they keep paying edges until then).`,
+    );
   }
   return { payer, thawing: amount, thawEndsAt, txHash: receipt.transactionHash };
 }
@@ -210,7 +235,11 @@ export interface WithdrawArgs extends FromArgs {
 }
 
 /** Withdraws the thawed tokens once the thawing period is over (`dapp withdraw`). */
-export async function withdrawEscrow(args: WithdrawArgs, conn: TaskConnection, io: TaskIO = {}): Promise<{ payer: string; to: string; amount: bigint; txHash: string }> {
+export async function withdrawEscrow(
+  args: WithdrawArgs,
+  conn: TaskConnection,
+  io: TaskIO = {},
+): Promise<{ payer: string; to: string; amount: bigint; txHash: string }> {
   const ctx = await createContext(conn, io, args.from ?? 0);
   const market = await ctx.writable("market");
   const payer = await ctx.signer();
@@ -257,14 +286,20 @@ export async function dappShow(args: DappShowArgs, conn: TaskConnection, io: Tas
   const ctx = await createContext(conn, io, args.from ?? 0);
   const market = await ctx.contract("market");
   const payer = args.account === undefined || args.account === "" ? await ctx.signer() : address("--account", args.account);
-  const [escrow, feeBps, thawingPeriod, now] = await Promise.all([market.read.escrow([payer]), market.read.feeBps(), market.read.thawingPeriod(), ctx.now()]);
+  const [escrow, feeBps, thawingPeriod, now] = await Promise.all([
+    market.read.escrow([payer]),
+    market.read.feeBps(),
+    market.read.thawingPeriod(),
+    ctx.now(),
+  ]);
 
   let signers: string[] | undefined;
   let sessions: DappSession[] | undefined;
   try {
     const candidates = new Set<string>();
     const query = { address: market.address, abi: computeMarketAbi, args: { payer }, fromBlock: 0n, strict: true } as const;
-    for (const e of await ctx.client.getContractEvents({ ...query, eventName: "SignerAuthorized" })) candidates.add(getAddress(e.args.signer));
+    for (const e of await ctx.client.getContractEvents({ ...query, eventName: "SignerAuthorized" }))
+      candidates.add(getAddress(e.args.signer));
     signers = [];
     for (const s of candidates) if (await market.read.isAuthorizedSigner([payer, s as Address])) signers.push(s);
     sessions = [];
@@ -288,11 +323,20 @@ export async function dappShow(args: DappShowArgs, conn: TaskConnection, io: Tas
   if (sessions !== undefined) {
     if (sessions.length === 0) row("sessions", "none");
     for (const s of sessions) {
-      ctx.log(`  session #${s.sessionId}: ${s.status}, ${s.model}, ${fmt(s.spent)} of ${fmt(s.budget)} spent, expires ${formatTime(s.expiry, now)}`);
+      ctx.log(
+        `  session #${s.sessionId}: ${s.status}, ${s.model}, ${fmt(s.spent)} of ${fmt(s.budget)} spent, expires ${formatTime(s.expiry, now)}`,
+      );
     }
   }
   ctx.log(`  the market burns a ${formatBps(feeBps)} fee on redemptions; thawing takes ${formatDuration(thawingPeriod)}`);
-  return { payer, balance: escrow.balance, thawing: escrow.thawing, thawEndsAt: BigInt(escrow.thawEndsAt), signers, sessions, feeBps, thawingPeriod };
+  return {
+    payer,
+    balance: escrow.balance,
+    thawing: escrow.thawing,
+    thawEndsAt: BigInt(escrow.thawEndsAt),
+    signers,
+    sessions,
+    feeBps,
+    thawingPeriod,
+  };
 }
-
-

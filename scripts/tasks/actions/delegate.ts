@@ -1,5 +1,5 @@
-import { bondTokens, type BondArgs, type BondResult } from "./bond.js";
-import { hardhatAction, type TaskConnection, type TaskIO } from "./common.js";
+import { bondTokens, type BondArgs, type BondResult } from "./bond.ts";
+import { hardhatAction, type TaskConnection, type TaskIO } from "./common.ts";
 
 /** Delegates tokens to an edge (`edge delegate <edgeId> <amount>`); approves first if needed. */
 export async function delegate(args: BondArgs, conn: TaskConnection, io: TaskIO = {}): Promise<BondResult> {

@@ -5,8 +5,18 @@ import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 
 import type { Hex } from "viem";
 
-import { epochSettlementAbi, epochStateName } from "../../../lib/protocol/index.js";
-import { createContext, eventsIn, fmt, formatTime, hardhatAction, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import { epochSettlementAbi, epochStateName } from "../../../lib/protocol/index.ts";
+import {
+  createContext,
+  eventsIn,
+  fmt,
+  formatTime,
+  hardhatAction,
+  TaskError,
+  type FromArgs,
+  type TaskConnection,
+  type TaskIO,
+} from "./common.ts";
 
 export interface EpochClaimArgs extends FromArgs {
   /** The epoch to claim; must match the file's (default: the file's). */
@@ -43,7 +53,8 @@ export const DEFAULT_BATCH = 50;
 
 function integer(where: string, value: unknown): bigint {
   if (typeof value === "number") {
-    if (!Number.isSafeInteger(value) || value < 0) throw new TaskError(`${where}: ${value} is not an exact non-negative integer (write large numbers as strings)`);
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new TaskError(`${where}: ${value} is not an exact non-negative integer (write large numbers as strings)`);
     return BigInt(value);
   }
   if (typeof value === "string" && /^(0x[0-9a-fA-F]+|\d+)$/.test(value.trim())) return BigInt(value.trim());
@@ -62,7 +73,8 @@ export function readResultsFile(file: string) {
   if (typeof raw !== "object" || raw === null || !Array.isArray(r.results)) {
     throw new TaskError(`${file} is not an epoch results file: expected {epoch, root, totalWeight, results: [{edgeId, stake, quality}]}`);
   }
-  if (typeof r.root !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(r.root)) throw new TaskError(`${file}: root must be a 32-byte 0x hex string`);
+  if (typeof r.root !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(r.root))
+    throw new TaskError(`${file}: root must be a 32-byte 0x hex string`);
   const epoch = integer(`${file}: epoch`, r.epoch);
   const totalWeight = integer(`${file}: totalWeight`, r.totalWeight);
   const seen = new Set<bigint>();
@@ -85,7 +97,8 @@ export function readResultsFile(file: string) {
  * claimMany, `--batch` claims a transaction.
  */
 export async function epochClaim(args: EpochClaimArgs, conn: TaskConnection, io: TaskIO = {}): Promise<EpochClaimResult> {
-  if (args.results === undefined || args.results.trim() === "") throw new TaskError("--results is required: the epoch's results file (JSON)");
+  if (args.results === undefined || args.results.trim() === "")
+    throw new TaskError("--results is required: the epoch's results file (JSON)");
   const batch = args.batch ?? DEFAULT_BATCH;
   if (!Number.isInteger(batch) || batch < 1) throw new TaskError(`--batch must be a positive integer, not ${batch}`);
   const file = path.resolve(args.results);
@@ -97,7 +110,8 @@ export async function epochClaim(args: EpochClaimArgs, conn: TaskConnection, io:
     } catch {
       throw new TaskError(`--epoch: "${args.epoch}" is not an epoch number`);
     }
-    if (requested !== data.epoch) throw new TaskError(`--epoch ${requested} does not match the results file, which is for epoch ${data.epoch}`);
+    if (requested !== data.epoch)
+      throw new TaskError(`--epoch ${requested} does not match the results file, which is for epoch ${data.epoch}`);
   }
   const { epoch, root, totalWeight } = data;
   const tree = StandardMerkleTree.of(
@@ -105,7 +119,9 @@ export async function epochClaim(args: EpochClaimArgs, conn: TaskConnection, io:
     ["uint256", "uint256", "uint256", "uint256"],
   );
   if (tree.root.toLowerCase() !== root) {
-    throw new TaskError(`the results in ${args.results} build the root ${tree.root}, not the file's root ${root}: the file is corrupt or incomplete`);
+    throw new TaskError(
+      `the results in ${args.results} build the root ${tree.root}, not the file's root ${root}: the file is corrupt or incomplete`,
+    );
   }
 
   const ctx = await createContext(conn, io, args.from ?? 0);
@@ -168,7 +184,9 @@ export async function epochClaim(args: EpochClaimArgs, conn: TaskConnection, io:
     }
   }
   const funds = await settlement.read.epochFunds([epoch]);
-  ctx.log(`Claimed epoch ${epoch} for ${claimed.length} edge(s): ${fmt(credited)} credited; the epoch has paid ${fmt(funds.claimed)} of ${fmt(funds.emission)}.`);
+  ctx.log(
+    `Claimed epoch ${epoch} for ${claimed.length} edge(s): ${fmt(credited)} credited; the epoch has paid ${fmt(funds.claimed)} of ${fmt(funds.emission)}.`,
+  );
   return { epoch, claimed, skipped, credited, txHashes };
 }
 

@@ -1,5 +1,15 @@
-import { edgeStakingAbi, epochStateName, formatRate } from "../../../lib/protocol/index.js";
-import { createContext, fmt, formatDuration, formatTime, hardhatAction, TaskError, type TaskConnection, type TaskContext, type TaskIO } from "./common.js";
+import { edgeStakingAbi, epochStateName, formatRate } from "../../../lib/protocol/index.ts";
+import {
+  createContext,
+  fmt,
+  formatDuration,
+  formatTime,
+  hardhatAction,
+  TaskError,
+  type TaskConnection,
+  type TaskContext,
+  type TaskIO,
+} from "./common.ts";
 
 export interface EpochStatusArgs {
   /** The epoch to show; absent (or "") for the network's current epoch and inflation. */
@@ -61,8 +71,17 @@ function parseEpoch(value: bigint | number | string): bigint {
  */
 async function firstEarningEpoch(ctx: TaskContext): Promise<bigint | undefined | null> {
   try {
-    const bonded = await ctx.client.getContractEvents({ address: ctx.staking.address, abi: edgeStakingAbi, eventName: "Bonded", fromBlock: 0n, strict: true });
-    return bonded.reduce<bigint | undefined>((min, e) => (min === undefined || e.args.activationEpoch < min ? e.args.activationEpoch : min), undefined);
+    const bonded = await ctx.client.getContractEvents({
+      address: ctx.staking.address,
+      abi: edgeStakingAbi,
+      eventName: "Bonded",
+      fromBlock: 0n,
+      strict: true,
+    });
+    return bonded.reduce<bigint | undefined>(
+      (min, e) => (min === undefined || e.args.activationEpoch < min ? e.args.activationEpoch : min),
+      undefined,
+    );
   } catch {
     return null;
   }
@@ -122,11 +141,14 @@ export async function epochStatus(args: EpochStatusArgs, conn: TaskConnection, i
     const row = (label: string, value: string) => ctx.log(`  ${label.padEnd(12)}${value}`);
     ctx.log(`Epoch ${s.epoch}: ${s.state}${s.final ? ", final" : ""}`);
     if (s.attestation === "not-ended") row("attestation", `not yet: the epoch has not ended (current epoch ${currentEpoch})`);
-    else if (s.attestation === "awaited") row("attestation", `none submitted yet; verifiers can submit until ${formatTime(s.creditWindowEnd, now)}`);
+    else if (s.attestation === "awaited")
+      row("attestation", `none submitted yet; verifiers can submit until ${formatTime(s.creditWindowEnd, now)}`);
     else if (s.attestation === "never") row("attestation", `never: ${s.neverReason}; the epoch mints nothing`);
     else if (s.final && now >= s.creditWindowEnd) row("claims", `closed ${formatTime(s.creditWindowEnd, now)} (end of the credit window)`);
-    else if (s.state === "Pending" || s.state === "Resolved") row("claims", `open until ${formatTime(s.creditWindowEnd, now)} (end of the credit window)`);
-    if (s.state === "Pending") row("final", s.final ? `since ${formatTime(s.finalAt, now)}` : `at ${formatTime(s.finalAt, now)} (dispute window)`);
+    else if (s.state === "Pending" || s.state === "Resolved")
+      row("claims", `open until ${formatTime(s.creditWindowEnd, now)} (end of the credit window)`);
+    if (s.state === "Pending")
+      row("final", s.final ? `since ${formatTime(s.finalAt, now)}` : `at ${formatTime(s.finalAt, now)} (dispute window)`);
     if (s.state === "Frozen") row("final", "frozen by conflicting attestations: governance must resolve it");
     row("funded", s.funded ? `yes, ${fmt(s.emission)} minted` : s.final ? `no; funding it now would mint ${fmt(s.emission)}` : "no");
     row("claimed", s.funded ? `${fmt(s.claimed)} of ${fmt(s.emission)}` : fmt(s.claimed));

@@ -1,6 +1,19 @@
 import { getAddress, isAddress, maxUint256 } from "viem";
 
-import { createContext, fmt, formatTime, hardhatAction, OPERATOR_UNBONDING_INDEX, parseEdgeId, TaskError, unbondingIndices, unbondingLabel, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import {
+  createContext,
+  fmt,
+  formatTime,
+  hardhatAction,
+  OPERATOR_UNBONDING_INDEX,
+  parseEdgeId,
+  TaskError,
+  unbondingIndices,
+  unbondingLabel,
+  type FromArgs,
+  type TaskConnection,
+  type TaskIO,
+} from "./common.ts";
 
 export interface PositionArgs extends FromArgs {
   edgeId: bigint | number | string;

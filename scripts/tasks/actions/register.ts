@@ -1,9 +1,9 @@
 import { getAddress, isAddress, isHex, type Hex, type LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { edgeRegistryAbi, readDomain, signKeyClaim } from "../../../lib/protocol/index.js";
+import { edgeRegistryAbi, readDomain, signKeyClaim } from "../../../lib/protocol/index.ts";
 
-import { createContext, eventIn, fmt, hardhatAction, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import { createContext, eventIn, fmt, hardhatAction, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.ts";
 
 /** The environment variable that may hold the edge's signing key for `edge register`. */
 export const EDGE_SIGNING_KEY_ENV = "TIDEWAY_EDGE_SIGNING_KEY";
@@ -57,7 +57,8 @@ export async function register(args: RegisterArgs, conn: TaskConnection, io: Tas
     throw new TaskError("--key-signature must be 0x-prefixed hex");
   }
   const key = args.signingKey ?? keyWallet?.address;
-  if (key === undefined || key.trim() === "") throw new TaskError("--signing-key is required: the address the edge signs challenge answers with");
+  if (key === undefined || key.trim() === "")
+    throw new TaskError("--signing-key is required: the address the edge signs challenge answers with");
   if (!isAddress(key, { strict: false })) throw new TaskError(`--signing-key: "${key}" is not an address`);
   if (keyWallet !== undefined && getAddress(key) !== keyWallet.address) {
     throw new TaskError(`--signing-key ${key} is not the address of the key in ${EDGE_SIGNING_KEY_ENV} (${keyWallet.address})`);
@@ -80,7 +81,9 @@ export async function register(args: RegisterArgs, conn: TaskConnection, io: Tas
   const signingKey = getAddress(key);
   const registry = await ctx.writable("registry");
   const keySignature =
-    keyWallet === undefined ? (args.keySignature as Hex) : await signKeyClaim(keyWallet, await readDomain(ctx.client, registry.address), operator);
+    keyWallet === undefined
+      ? (args.keySignature as Hex)
+      : await signKeyClaim(keyWallet, await readDomain(ctx.client, registry.address), operator);
   const receipt = await ctx.send(
     "EdgeRegistry",
     `register an edge operated by ${operator} (signing key ${signingKey}, ${endpoint}, ${region}, ${capacity} tok/s, models ${models.join(", ")})`,

@@ -1,5 +1,15 @@
-import { edgeStakingAbi, parseCommission } from "../../../lib/protocol/index.js";
-import { createContext, eventIn, formatBps, hardhatAction, parseArg, parseEdgeId, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import { edgeStakingAbi, parseCommission } from "../../../lib/protocol/index.ts";
+import {
+  createContext,
+  eventIn,
+  formatBps,
+  hardhatAction,
+  parseArg,
+  parseEdgeId,
+  type FromArgs,
+  type TaskConnection,
+  type TaskIO,
+} from "./common.ts";
 
 export interface SetCommissionArgs extends FromArgs {
   edgeId: bigint | number | string;
@@ -25,7 +35,9 @@ export async function setCommission(args: SetCommissionArgs, conn: TaskConnectio
     staking.write.setCommission([edgeId, bps]),
   );
   const { currentBps: previousBps, effectiveEpoch } = eventIn(receipt, staking.address, edgeStakingAbi, "CommissionChangeScheduled").args;
-  ctx.log(`Commission of edge #${edgeId}: ${formatBps(previousBps)} → ${formatBps(bps)} for rewards of ${await ctx.describeEpoch(effectiveEpoch)} on.`);
+  ctx.log(
+    `Commission of edge #${edgeId}: ${formatBps(previousBps)} → ${formatBps(bps)} for rewards of ${await ctx.describeEpoch(effectiveEpoch)} on.`,
+  );
   return { edgeId, previousBps, bps, effectiveEpoch };
 }
 

@@ -1,5 +1,16 @@
-import { edgeStateName, edgeStatusName } from "../../../lib/protocol/index.js";
-import { createContext, fmt, formatBps, formatDuration, formatTime, hardhatAction, parseEdgeId, type TaskConnection, type TaskContext, type TaskIO } from "./common.js";
+import { edgeStateName, edgeStatusName } from "../../../lib/protocol/index.ts";
+import {
+  createContext,
+  fmt,
+  formatBps,
+  formatDuration,
+  formatTime,
+  hardhatAction,
+  parseEdgeId,
+  type TaskConnection,
+  type TaskContext,
+  type TaskIO,
+} from "./common.ts";
 
 export interface ShowArgs {
   edgeId: bigint | number | string;
@@ -147,10 +158,15 @@ export async function show(args: ShowArgs, conn: TaskConnection, io: TaskIO = {}
   row(
     "commission",
     formatBps(commission.now) +
-      (commission.pending === undefined ? "" : `, ${formatBps(commission.pending.bps)} from ${await ctx.describeEpoch(commission.pending.fromEpoch, now)}`),
+      (commission.pending === undefined
+        ? ""
+        : `, ${formatBps(commission.pending.bps)} from ${await ctx.describeEpoch(commission.pending.fromEpoch, now)}`),
   );
   if (jailed) {
-    row("jail", until === undefined ? "jailed" : `jailed until ${formatTime(until, now)}; then the operator can run: edge unjail ${edgeId}`);
+    row(
+      "jail",
+      until === undefined ? "jailed" : `jailed until ${formatTime(until, now)}; then the operator can run: edge unjail ${edgeId}`,
+    );
   } else {
     row("jail", rewardsDeclinedThisEpoch ? "released, but rewards of this epoch are declined (jailed during it)" : "not jailed");
   }

@@ -1,7 +1,18 @@
 import { maxUint256 } from "viem";
 
-import { edgeStakingAbi, parseTokenAmount } from "../../../lib/protocol/index.js";
-import { createContext, eventIn, fmt, formatTime, hardhatAction, parseArg, parseEdgeId, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import { edgeStakingAbi, parseTokenAmount } from "../../../lib/protocol/index.ts";
+import {
+  createContext,
+  eventIn,
+  fmt,
+  formatTime,
+  hardhatAction,
+  parseArg,
+  parseEdgeId,
+  type FromArgs,
+  type TaskConnection,
+  type TaskIO,
+} from "./common.ts";
 
 export interface UnbondArgs extends FromArgs {
   edgeId: bigint | number | string;
@@ -26,12 +37,16 @@ export async function unbond(args: UnbondArgs, conn: TaskConnection, io: TaskIO 
   await ctx.ensureEdgeExists(edgeId);
   const account = await ctx.signer();
   const staking = await ctx.writable("staking");
-  const receipt = await ctx.send("EdgeStaking", `unbond ${all ? "all earning stake" : fmt(amount)} of ${account} from edge #${edgeId}`, () =>
-    staking.write.unbond([edgeId, amount]),
+  const receipt = await ctx.send(
+    "EdgeStaking",
+    `unbond ${all ? "all earning stake" : fmt(amount)} of ${account} from edge #${edgeId}`,
+    () => staking.write.unbond([edgeId, amount]),
   );
   const { index, amount: unbonded, withdrawableAt } = eventIn(receipt, staking.address, edgeStakingAbi, "Unbonded").args;
   ctx.log(`Unbonding entry #${index}: ${fmt(unbonded)} from edge #${edgeId}. It stopped earning now and stays slashable until it matures.`);
-  ctx.log(`Withdrawable from ${formatTime(withdrawableAt, await ctx.now())} (unix time ${withdrawableAt}): edge withdraw ${edgeId} ${index}`);
+  ctx.log(
+    `Withdrawable from ${formatTime(withdrawableAt, await ctx.now())} (unix time ${withdrawableAt}): edge withdraw ${edgeId} ${index}`,
+  );
   return { edgeId, index, amount: unbonded, withdrawableAt, txHash: receipt.transactionHash };
 }
 

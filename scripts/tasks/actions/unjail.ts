@@ -1,5 +1,5 @@
-import { edgeStakingAbi } from "../../../lib/protocol/index.js";
-import { createContext, eventIn, hardhatAction, parseEdgeId, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import { edgeStakingAbi } from "../../../lib/protocol/index.ts";
+import { createContext, eventIn, hardhatAction, parseEdgeId, type FromArgs, type TaskConnection, type TaskIO } from "./common.ts";
 
 export interface UnjailArgs extends FromArgs {
   edgeId: bigint | number | string;

@@ -1,9 +1,19 @@
 import { getAddress, isAddress, isHex, type Hex, type LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { parseTokenAmount, readDomain, signVerifierKeyClaim, verifierSetAbi, verifierStatusName } from "../../../lib/protocol/index.js";
+import { parseTokenAmount, readDomain, signVerifierKeyClaim, verifierSetAbi, verifierStatusName } from "../../../lib/protocol/index.ts";
 
-import { createContext, eventIn, fmt, hardhatAction, parseArg, TaskError, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import {
+  createContext,
+  eventIn,
+  fmt,
+  hardhatAction,
+  parseArg,
+  TaskError,
+  type FromArgs,
+  type TaskConnection,
+  type TaskIO,
+} from "./common.ts";
 
 /** The environment variable that may hold the verifier's signing key for `verifier register`. */
 export const VERIFIER_SIGNING_KEY_ENV = "TIDEWAY_VERIFIER_SIGNING_KEY";
@@ -49,7 +59,8 @@ export async function verifierRegister(args: VerifierRegisterArgs, conn: TaskCon
     throw new TaskError("--key-signature must be 0x-prefixed hex");
   }
   const key = args.signingKey ?? keyWallet?.address;
-  if (key === undefined || key.trim() === "") throw new TaskError("--signing-key is required with --key-signature: the address the verifier signs attestations with");
+  if (key === undefined || key.trim() === "")
+    throw new TaskError("--signing-key is required with --key-signature: the address the verifier signs attestations with");
   if (!isAddress(key, { strict: false })) throw new TaskError(`--signing-key: "${key}" is not an address`);
   if (keyWallet !== undefined && getAddress(key) !== keyWallet.address) {
     throw new TaskError(`--signing-key ${key} is not the address of the key in ${VERIFIER_SIGNING_KEY_ENV} (${keyWallet.address})`);
@@ -65,7 +76,9 @@ export async function verifierRegister(args: VerifierRegisterArgs, conn: TaskCon
   const operator = await ctx.signer();
   const signingKey = getAddress(key);
   const keySignature =
-    keyWallet === undefined ? (args.keySignature as Hex) : await signVerifierKeyClaim(keyWallet, await readDomain(ctx.client, verifierSet.address), operator);
+    keyWallet === undefined
+      ? (args.keySignature as Hex)
+      : await signVerifierKeyClaim(keyWallet, await readDomain(ctx.client, verifierSet.address), operator);
   await ctx.ensureBalance(bond);
   await ctx.ensureAllowance("VerifierSet", verifierSet.address, bond);
   const receipt = await ctx.send(
@@ -78,7 +91,9 @@ export async function verifierRegister(args: VerifierRegisterArgs, conn: TaskCon
   const status = verifierStatusName(event.args.status);
   ctx.log(`Registered verifier #${verifierId}: ${status}.`);
   if (status === "Pending") {
-    ctx.log("The network is in its trusted phase: the verifier counts towards quorums once governance approves it (a proposal calling VerifierSet.approve).");
+    ctx.log(
+      "The network is in its trusted phase: the verifier counts towards quorums once governance approves it (a proposal calling VerifierSet.approve).",
+    );
   }
   return { verifierId, operator, signingKey, bond, status, txHash: receipt.transactionHash };
 }

@@ -1,5 +1,15 @@
-import { verifierStatusName } from "../../../lib/protocol/index.js";
-import { createContext, fmt, formatBps, formatDuration, formatTime, hardhatAction, TaskError, type TaskConnection, type TaskIO } from "./common.js";
+import { verifierStatusName } from "../../../lib/protocol/index.ts";
+import {
+  createContext,
+  fmt,
+  formatBps,
+  formatDuration,
+  formatTime,
+  hardhatAction,
+  TaskError,
+  type TaskConnection,
+  type TaskIO,
+} from "./common.ts";
 
 export interface VerifierShowArgs {
   /** A verifier id; 0 or absent lists them all. */
@@ -72,7 +82,9 @@ export async function verifierShow(args: VerifierShowArgs, conn: TaskConnection,
     `Verifier set: ${activeCount} active of ${verifierCount} registered; attestations need ${quorum} signature(s); ` +
       (trustedPhase ? "trusted phase (governance approves new verifiers)" : "open (new verifiers are active at once)"),
   );
-  ctx.log(`  minimum bond ${fmt(params.minBond)}; exit delay ${formatDuration(BigInt(params.exitDelay))}; equivocation slash ${formatBps(params.slashBps)} (${formatBps(params.reporterBps)} of it to the reporter)`);
+  ctx.log(
+    `  minimum bond ${fmt(params.minBond)}; exit delay ${formatDuration(BigInt(params.exitDelay))}; equivocation slash ${formatBps(params.slashBps)} (${formatBps(params.reporterBps)} of it to the reporter)`,
+  );
   for (const v of verifiers) {
     ctx.log(`Verifier #${v.verifierId}: ${v.status}`);
     const row = (label: string, value: string) => ctx.log(`  ${label.padEnd(12)}${value}`);

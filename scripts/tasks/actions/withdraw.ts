@@ -1,5 +1,19 @@
-import { edgeStakingAbi } from "../../../lib/protocol/index.js";
-import { createContext, eventIn, fmt, formatTime, hardhatAction, OPERATOR_UNBONDING_INDEX, parseEdgeId, TaskError, unbondingIndices, unbondingLabel, type FromArgs, type TaskConnection, type TaskIO } from "./common.js";
+import { edgeStakingAbi } from "../../../lib/protocol/index.ts";
+import {
+  createContext,
+  eventIn,
+  fmt,
+  formatTime,
+  hardhatAction,
+  OPERATOR_UNBONDING_INDEX,
+  parseEdgeId,
+  TaskError,
+  unbondingIndices,
+  unbondingLabel,
+  type FromArgs,
+  type TaskConnection,
+  type TaskIO,
+} from "./common.ts";
 
 export interface WithdrawArgs extends FromArgs {
   edgeId: bigint | number | string;
@@ -49,8 +63,10 @@ export async function withdraw(args: WithdrawArgs, conn: TaskConnection, io: Tas
   const staking = await ctx.writable("staking");
   const withdrawn: WithdrawResult["withdrawn"] = [];
   for (const index of indices) {
-    const receipt = await ctx.send("EdgeStaking", `withdraw unbonding entry ${unbondingLabel(index)} of ${account} from edge #${edgeId}`, () =>
-      staking.write.withdraw([edgeId, index]),
+    const receipt = await ctx.send(
+      "EdgeStaking",
+      `withdraw unbonding entry ${unbondingLabel(index)} of ${account} from edge #${edgeId}`,
+      () => staking.write.withdraw([edgeId, index]),
     );
     withdrawn.push({ index, amount: eventIn(receipt, staking.address, edgeStakingAbi, "Withdrawn").args.amount });
   }

@@ -22,11 +22,21 @@ import {
   Vote,
   VOTING_DELAY,
   VOTING_PERIOD,
-} from "../../helpers/governance.js";
-import { connect, type Connection, DISPUTE_WINDOW, keyClaimDomain, profile, signKeyClaim, TOKEN, UNBONDING_DELAY, VERIFIER_MIN_BOND } from "../../helpers/protocol.js";
-import { VERIFIER_KEY_CLAIM_TYPES } from "../../helpers/settlement.js";
+} from "../../helpers/governance.ts";
+import {
+  connect,
+  type Connection,
+  DISPUTE_WINDOW,
+  keyClaimDomain,
+  profile,
+  signKeyClaim,
+  TOKEN,
+  UNBONDING_DELAY,
+  VERIFIER_MIN_BOND,
+} from "../../helpers/protocol.ts";
+import { VERIFIER_KEY_CLAIM_TYPES } from "../../helpers/settlement.ts";
 
-const DEFAULT_ADMIN_ROLE = "0x" + "00".repeat(32);
+const DEFAULT_ADMIN_ROLE = `0x${"00".repeat(32)}`;
 const SUPPLY = 1_000_000_000n * TOKEN; // EdgeToken module's default initial supply
 
 describe("Governance (Protocol deployment)", () => {
@@ -82,7 +92,11 @@ describe("Governance (Protocol deployment)", () => {
     it("leaves the deployer no role on the timelock; the governor alone proposes and cancels, anyone executes", async () => {
       const { timelock, governor, deployer } = await conn.networkHelpers.loadFixture(governed);
       const governorAddress = await governor.getAddress();
-      const [proposer, canceller, executor] = await Promise.all([timelock.PROPOSER_ROLE(), timelock.CANCELLER_ROLE(), timelock.EXECUTOR_ROLE()]);
+      const [proposer, canceller, executor] = await Promise.all([
+        timelock.PROPOSER_ROLE(),
+        timelock.CANCELLER_ROLE(),
+        timelock.EXECUTOR_ROLE(),
+      ]);
       for (const role of [DEFAULT_ADMIN_ROLE, proposer, canceller, executor]) {
         expect(await timelock.hasRole(role, deployer.address)).to.equal(false);
       }
@@ -129,7 +143,8 @@ describe("Governance (Protocol deployment)", () => {
 
   describe("the deployer after deployment", () => {
     it("cannot call any contract's governance setters", async () => {
-      const { token, registry, staking, verifierSet, settlement, market, deployer, alice } = await conn.networkHelpers.loadFixture(governed);
+      const { token, registry, staking, verifierSet, settlement, market, deployer, alice } =
+        await conn.networkHelpers.loadFixture(governed);
       const attempts = [
         [token, token.setMinter(deployer.address)],
         [registry, registry.setOperatorAllowlisted(alice.address, true)],
@@ -142,7 +157,9 @@ describe("Governance (Protocol deployment)", () => {
         [market, market.setThawingPeriod(3_600n)],
       ] as const;
       for (const [contract, tx] of attempts) {
-        await expect(tx).to.be.revertedWithCustomError(contract, "AccessControlUnauthorizedAccount").withArgs(deployer.address, GOVERNANCE_ROLE);
+        await expect(tx)
+          .to.be.revertedWithCustomError(contract, "AccessControlUnauthorizedAccount")
+          .withArgs(deployer.address, GOVERNANCE_ROLE);
       }
     });
 
@@ -165,7 +182,11 @@ describe("Governance (Protocol deployment)", () => {
       const data = settlement.interface.encodeFunctionData("setDisputeWindow", [DISPUTE_WINDOW * 2n]);
       const proposerRole = await timelock.PROPOSER_ROLE();
       for (const caller of [deployer, alice]) {
-        await expect(timelock.connect(caller).schedule(await settlement.getAddress(), 0n, data, conn.ethers.ZeroHash, conn.ethers.ZeroHash, TIMELOCK_DELAY))
+        await expect(
+          timelock
+            .connect(caller)
+            .schedule(await settlement.getAddress(), 0n, data, conn.ethers.ZeroHash, conn.ethers.ZeroHash, TIMELOCK_DELAY),
+        )
           .to.be.revertedWithCustomError(timelock, "AccessControlUnauthorizedAccount")
           .withArgs(caller.address, proposerRole);
       }
@@ -269,7 +290,9 @@ describe("Governance (Protocol deployment)", () => {
       const env = await conn.networkHelpers.loadFixture(delegated);
       const { settlement, governor } = env;
       const tooLong = 7n * 86_400n + 1n; // MAX_DISPUTE_WINDOW + 1
-      const calls = [{ target: await settlement.getAddress(), data: settlement.interface.encodeFunctionData("setDisputeWindow", [tooLong]) }];
+      const calls = [
+        { target: await settlement.getAddress(), data: settlement.interface.encodeFunctionData("setDisputeWindow", [tooLong]) },
+      ];
       const { execution, proposalId } = await passProposal(conn, env, calls, "An out-of-bounds dispute window");
       await expect(execution)
         .to.be.revertedWithCustomError(settlement, "SettlementParameterOutOfBounds")
@@ -298,12 +321,16 @@ describe("Governance (Protocol deployment)", () => {
       const env = await conn.networkHelpers.loadFixture(delegated);
       const { registry, verifierSet, operator, verifierOperator } = env;
       const edgeKey = conn.ethers.Wallet.createRandom();
-      await expect(registry.connect(operator).registerEdge(edgeKey.address, profile(), await signKeyClaim(registry, operator.address, edgeKey)))
+      await expect(
+        registry.connect(operator).registerEdge(edgeKey.address, profile(), await signKeyClaim(registry, operator.address, edgeKey)),
+      )
         .to.be.revertedWithCustomError(registry, "RegistryOperatorNotAllowlisted")
         .withArgs(operator.address);
       const verifierKey = conn.ethers.Wallet.createRandom();
       await env.token.connect(verifierOperator).approve(await verifierSet.getAddress(), VERIFIER_MIN_BOND);
-      await verifierSet.connect(verifierOperator).register(verifierKey.address, "http://127.0.0.1:9100", VERIFIER_MIN_BOND, await signVerifierClaim(env, verifierKey));
+      await verifierSet
+        .connect(verifierOperator)
+        .register(verifierKey.address, "http://127.0.0.1:9100", VERIFIER_MIN_BOND, await signVerifierClaim(env, verifierKey));
       expect((await verifierSet.verifier(1n)).status).to.equal(1n); // Pending
       expect(await verifierSet.activeCount()).to.equal(0n);
     });
@@ -319,7 +346,9 @@ describe("Governance (Protocol deployment)", () => {
       expect(await registry.isAllowlisted(operator.address)).to.equal(false);
 
       const edgeKey = conn.ethers.Wallet.createRandom();
-      await expect(registry.connect(operator).registerEdge(edgeKey.address, profile(), await signKeyClaim(registry, operator.address, edgeKey)))
+      await expect(
+        registry.connect(operator).registerEdge(edgeKey.address, profile(), await signKeyClaim(registry, operator.address, edgeKey)),
+      )
         .to.emit(registry, "EdgeRegistered")
         .withArgs(1n, operator.address, edgeKey.address, Object.values(profile()));
       expect((await registry.edge(1n)).operator).to.equal(operator.address);
@@ -327,7 +356,11 @@ describe("Governance (Protocol deployment)", () => {
       const verifierKey = conn.ethers.Wallet.createRandom();
       const endpoint = "http://127.0.0.1:9100";
       await env.token.connect(verifierOperator).approve(await verifierSet.getAddress(), VERIFIER_MIN_BOND);
-      await expect(verifierSet.connect(verifierOperator).register(verifierKey.address, endpoint, VERIFIER_MIN_BOND, await signVerifierClaim(env, verifierKey)))
+      await expect(
+        verifierSet
+          .connect(verifierOperator)
+          .register(verifierKey.address, endpoint, VERIFIER_MIN_BOND, await signVerifierClaim(env, verifierKey)),
+      )
         .to.emit(verifierSet, "VerifierRegistered")
         .withArgs(1n, verifierOperator.address, verifierKey.address, VERIFIER_MIN_BOND, endpoint, 2n /* Active */);
       expect((await verifierSet.verifier(1n)).status).to.equal(2n);
@@ -339,7 +372,9 @@ describe("Governance (Protocol deployment)", () => {
     it("is Defeated although For outweighs Against, and cannot be queued", async () => {
       const env = await conn.networkHelpers.loadFixture(delegated);
       const { governor, settlement, carol } = env;
-      const calls = [{ target: await settlement.getAddress(), data: settlement.interface.encodeFunctionData("setDisputeWindow", [DISPUTE_WINDOW * 2n]) }];
+      const calls = [
+        { target: await settlement.getAddress(), data: settlement.interface.encodeFunctionData("setDisputeWindow", [DISPUTE_WINDOW * 2n]) },
+      ];
       const p = await proposeAndStartVoting(conn, env, carol, calls, "A change only carol cares about");
       await governor.connect(carol).castVote(p.proposalId, Vote.For);
       await endVoting(conn, env, p.proposalId);
@@ -361,7 +396,9 @@ describe("Governance (Protocol deployment)", () => {
     it("counts only votes delegated before the snapshot: tokens never delegated do not vote", async () => {
       const env = await conn.networkHelpers.loadFixture(governed);
       const { governor, settlement, alice } = env;
-      const calls = [{ target: await settlement.getAddress(), data: settlement.interface.encodeFunctionData("setDisputeWindow", [DISPUTE_WINDOW * 2n]) }];
+      const calls = [
+        { target: await settlement.getAddress(), data: settlement.interface.encodeFunctionData("setDisputeWindow", [DISPUTE_WINDOW * 2n]) },
+      ];
       const p = await proposeAndStartVoting(conn, env, alice, calls, "Voted with undelegated tokens");
       // alice delegates only after the snapshot: her vote carries no weight in this proposal.
       await env.token.connect(alice).delegate(alice.address);

@@ -84,9 +84,12 @@ contract JailSpansFuzzTest is TestBase {
         assertTrue(h.jailedIn(epoch) == (epoch >= from), "one span from the earlier fault");
     }
 
-    function testFuzz_jail_AfterReleaseKeepsTheCreditableSpan(uint256 f1, uint256 stay, uint256 gap, uint256 epoch)
-        public
-    {
+    function testFuzz_jail_AfterReleaseKeepsTheCreditableSpan(
+        uint256 f1,
+        uint256 stay,
+        uint256 gap,
+        uint256 epoch
+    ) public {
         f1 = bound(f1, 0, 1e6);
         stay = bound(stay, 0, 100);
         gap = bound(gap, 1, W); // the new fault comes while the first span can still be credited

@@ -53,20 +53,24 @@ contract StakePoolHarness {
         _touch(account, cur);
     }
 
-    function unbond(address account, uint256 amount, uint256 cur, uint256 earliest)
-        external
-        returns (uint256 shares, uint256 tokens, uint256 normalized)
-    {
+    function unbond(
+        address account,
+        uint256 amount,
+        uint256 cur,
+        uint256 earliest
+    ) external returns (uint256 shares, uint256 tokens, uint256 normalized) {
         StakePool.Position storage pos = _touch(account, cur);
-        (shares, tokens,) = _pool.burnEarning(pos, amount);
+        (shares, tokens, ) = _pool.burnEarning(pos, amount);
         require(shares != 0, IEdgeStaking.StakingInsufficientEarningStake(amount, 0));
         (, normalized) = _pool.queueUnbonding(EDGE, tokens, earliest);
     }
 
-    function slash(address operator, uint256 fractionBps, uint256 firstLossBps, uint256 cur)
-        external
-        returns (StakePool.SlashOutcome memory)
-    {
+    function slash(
+        address operator,
+        uint256 fractionBps,
+        uint256 firstLossBps,
+        uint256 cur
+    ) external returns (StakePool.SlashOutcome memory) {
         StakePool.Position storage op = _touch(operator, cur);
         return _pool.slash(op, fractionBps, firstLossBps);
     }
@@ -121,9 +125,9 @@ contract StakePoolFuzzTest is TestBase {
         fractionBps = bound(fractionBps, 1, 5_000);
         assertEq(h.join(OPERATOR, a, 0), a, "first stake is priced 1:1");
         h.slash(OPERATOR, fractionBps, 0, 0); // nothing earns yet: every share loses alike
-        (uint256 tokensBefore,,) = h.pool();
+        (uint256 tokensBefore, , ) = h.pool();
         uint256 shares = h.join(ALICE, b, 0);
-        (uint256 tokens, uint256 totalShares,) = h.pool();
+        (uint256 tokens, uint256 totalShares, ) = h.pool();
         assertEq(tokens, tokensBefore + b, "pool tokens grow by the stake");
         assertEq(shares, Math.mulDiv(b, a, tokensBefore), "shares at the pool's price, rounded down");
         assertLe(h.sharesValue(shares), b, "new shares worth at most what was paid");
@@ -136,10 +140,10 @@ contract StakePoolFuzzTest is TestBase {
         later = bound(later, 0, W);
         uint256 shares = h.join(ALICE, amount, joinEpoch);
         h.touch(BOB, joinEpoch + later);
-        (,, uint256 earning) = h.pool();
+        (, , uint256 earning) = h.pool();
         assertEq(earning, 0, "earning within the warm-up");
         h.touch(BOB, joinEpoch + W + 1);
-        (,, earning) = h.pool();
+        (, , earning) = h.pool();
         assertEq(earning, shares, "earning from epoch join + window + 1");
         h.touch(ALICE, joinEpoch + W + 1);
         assertEq(h.positionOf(ALICE).earningShares, shares, "the holder's tranche turns earning");
@@ -154,7 +158,7 @@ contract StakePoolFuzzTest is TestBase {
         h.join(ALICE, a, 0);
         h.join(BOB, b, 0);
         uint256 commission = h.credit(amount, bps, W + 1);
-        assertEq(commission, amount * bps / BPS, "commission rounded down");
+        assertEq(commission, (amount * bps) / BPS, "commission rounded down");
         h.touch(ALICE, W + 1);
         h.touch(BOB, W + 1);
         uint256 ra = h.positionOf(ALICE).rewards;
@@ -193,10 +197,14 @@ contract StakePoolFuzzTest is TestBase {
         h.touch(ALICE, W + 1);
         uint256 available = h.sharesValue(h.positionOf(ALICE).earningShares);
         amount = bound(amount, 1, available);
-        (uint256 shares, uint256 tokens,) = h.unbond(ALICE, amount, W + 1, block.timestamp + 1);
+        (uint256 shares, uint256 tokens, ) = h.unbond(ALICE, amount, W + 1, block.timestamp + 1);
         assertEq(tokens, amount, "unbonds the amount asked");
-        (uint256 poolTokens, uint256 poolShares,) = h.pool();
-        assertGe(Math.mulDiv(shares, poolTokens + tokens, poolShares + shares, Math.Rounding.Ceil), amount, "burned shares cover the tokens");
+        (uint256 poolTokens, uint256 poolShares, ) = h.pool();
+        assertGe(
+            Math.mulDiv(shares, poolTokens + tokens, poolShares + shares, Math.Rounding.Ceil),
+            amount,
+            "burned shares cover the tokens"
+        );
     }
 
     function testFuzz_queueUnbonding_EntryLosesItsShareOfASlash(uint256 a, uint256 u, uint256 fractionBps) public {
@@ -205,7 +213,7 @@ contract StakePoolFuzzTest is TestBase {
         fractionBps = bound(fractionBps, 1, 5_000);
         h.join(ALICE, a, 0);
         uint256 maturity = block.timestamp + 1_000;
-        (,, uint256 normalized) = h.unbond(ALICE, u, W + 1, maturity);
+        (, , uint256 normalized) = h.unbond(ALICE, u, W + 1, maturity);
         assertEq(normalized, u, "normalised 1:1 before any slash");
         assertEq(h.unbondingSlashable(), u, "the entry is slashable until maturity");
         StakePool.SlashOutcome memory o = h.slash(OPERATOR, fractionBps, 0, W + 1);
@@ -233,27 +241,32 @@ contract StakePoolFuzzTest is TestBase {
         h.join(OPERATOR, opBond, 0);
         h.join(ALICE, delegated, 0);
         if (unbonded != 0) h.unbond(ALICE, unbonded, W + 1, block.timestamp + 1_000);
-        (uint256 tokensBefore,,) = h.pool();
+        (uint256 tokensBefore, , ) = h.pool();
         uint256 liveBefore = h.unbondingSlashable();
         StakePool.SlashOutcome memory o = h.slash(OPERATOR, fractionBps, firstLossBps, W + 1);
-        assertEq(o.total, Math.mulDiv(tokensBefore + liveBefore, fractionBps, BPS), "total is the fraction of all stake");
+        assertEq(
+            o.total,
+            Math.mulDiv(tokensBefore + liveBefore, fractionBps, BPS),
+            "total is the fraction of all stake"
+        );
         assertEq(o.firstLoss + o.fromPool + o.fromUnbonding, o.total, "the split adds up");
-        assertLe(o.firstLoss, opBond * firstLossBps / BPS, "first loss capped by its share of the bond");
-        (uint256 tokensAfter,,) = h.pool();
+        assertLe(o.firstLoss, (opBond * firstLossBps) / BPS, "first loss capped by its share of the bond");
+        (uint256 tokensAfter, , ) = h.pool();
         assertEq(tokensAfter, tokensBefore - o.firstLoss - o.fromPool, "pool loses first loss and its part");
         assertLe(h.unbondingSlashable(), liveBefore - o.fromUnbonding, "unbonding loses at least its part");
     }
 
-    function testFuzz_takeCommission_EqualsTheCommissionOfEachCredit(uint256[8] memory amounts, uint256[8] memory rates)
-        public
-    {
+    function testFuzz_takeCommission_EqualsTheCommissionOfEachCredit(
+        uint256[8] memory amounts,
+        uint256[8] memory rates
+    ) public {
         h.join(ALICE, 1e21, 0);
         uint256 eager; // what paying the commission at every credit would have paid
         for (uint256 i; i < amounts.length; ++i) {
             uint256 amount = bound(amounts[i], 1, 1e27);
             uint256 bps = bound(rates[i], 0, BPS);
             uint256 commission = h.credit(amount, bps, W + 1 + i);
-            assertEq(commission, amount * bps / BPS, "commission of one credit");
+            assertEq(commission, (amount * bps) / BPS, "commission of one credit");
             eager += commission;
             assertEq(h.commissionOwed(), eager, "accrued in the pool");
         }
@@ -276,16 +289,19 @@ contract StakePoolFuzzTest is TestBase {
         assertEq(h.activatedKey(), joinEpoch - W, "the key moves up to the current one with the join");
         uint256 third = h.join(OPERATOR, b, joinEpoch); // same cohort, key already current
         h.touch(ALICE, joinEpoch + W);
-        (,, uint256 earning) = h.pool();
+        (, , uint256 earning) = h.pool();
         assertEq(earning, first, "the new cohort waits for its warm-up");
         h.touch(ALICE, joinEpoch + W + 1);
-        (,, earning) = h.pool();
+        (, , earning) = h.pool();
         assertEq(earning, first + second + third, "then earns");
         assertTrue(h.allActivated(), "every cohort earns again");
         h.credit(1e24, 0, joinEpoch + W + 1);
         h.touch(BOB, joinEpoch + W + 1);
         assertApproxEqAbs(
-            h.positionOf(BOB).rewards, Math.mulDiv(1e24, second, first + second + third), 1, "from activation on"
+            h.positionOf(BOB).rewards,
+            Math.mulDiv(1e24, second, first + second + third),
+            1,
+            "from activation on"
         );
     }
 }

@@ -13,8 +13,8 @@ import {
   THAWING_PERIOD,
   type Voucher,
   voucherFor,
-} from "../../helpers/market.js";
-import { connect, type Connection, TOKEN } from "../../helpers/protocol.js";
+} from "../../helpers/market.ts";
+import { connect, type Connection, TOKEN } from "../../helpers/protocol.ts";
 
 /** secp256k1 group order, to build the high-s twin of a signature. */
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
@@ -55,7 +55,9 @@ describe("ComputeMarket attacks", () => {
       const s = await sign(env, v);
       await m.redeem(v, s);
       expect(await earned(env, operator)).to.equal(net(100n * TOKEN));
-      await expect(m.redeem(v, s)).to.be.revertedWithCustomError(m, "MarketVoucherNotNewer").withArgs(100n * TOKEN, 100n * TOKEN);
+      await expect(m.redeem(v, s))
+        .to.be.revertedWithCustomError(m, "MarketVoucherNotNewer")
+        .withArgs(100n * TOKEN, 100n * TOKEN);
       expect(await m.redeemMany.staticCall([v, v], [s, s])).to.equal(0n);
       await m.redeemMany([v, v], [s, s]);
       expect(await earned(env, operator)).to.equal(net(100n * TOKEN));
@@ -80,7 +82,9 @@ describe("ComputeMarket attacks", () => {
       const low = await voucher(env, 30n * TOKEN);
       const lowSig = await sign(env, low);
       await m.redeem(high, await sign(env, high));
-      await expect(m.redeem(low, lowSig)).to.be.revertedWithCustomError(m, "MarketVoucherNotNewer").withArgs(30n * TOKEN, 80n * TOKEN);
+      await expect(m.redeem(low, lowSig))
+        .to.be.revertedWithCustomError(m, "MarketVoucherNotNewer")
+        .withArgs(30n * TOKEN, 80n * TOKEN);
       await m.redeemMany([low], [lowSig]);
       expect(await earned(env, operator)).to.equal(net(80n * TOKEN));
       expect(await m.redeemed(env.sessionId, env.edgeId)).to.equal(80n * TOKEN);
@@ -130,7 +134,9 @@ describe("ComputeMarket attacks", () => {
       const v = await voucher(env, 50n * TOKEN);
       const s = await sign(env, v);
       // same payer field: the session's payer differs
-      await expect(m.redeem({ ...v, sessionId: 2n }, s)).to.be.revertedWithCustomError(m, "MarketPayerMismatch").withArgs(2n, payer.address, payer2.address);
+      await expect(m.redeem({ ...v, sessionId: 2n }, s))
+        .to.be.revertedWithCustomError(m, "MarketPayerMismatch")
+        .withArgs(2n, payer.address, payer2.address);
       // payer field rewritten too: the signature no longer matches
       const forged = { ...v, sessionId: 2n, payer: payer2.address };
       await expect(m.redeem(forged, s))
@@ -144,7 +150,9 @@ describe("ComputeMarket attacks", () => {
       const theirGateway = conn.ethers.Wallet.createRandom();
       await m.connect(payer2).authorizeSigner(theirGateway.address);
       const v = await voucher(env, 50n * TOKEN);
-      await expect(m.redeem(v, await sign(env, v, payer2))).to.be.revertedWithCustomError(m, "MarketUnauthorizedSigner").withArgs(payer.address, payer2.address);
+      await expect(m.redeem(v, await sign(env, v, payer2)))
+        .to.be.revertedWithCustomError(m, "MarketUnauthorizedSigner")
+        .withArgs(payer.address, payer2.address);
       await expect(m.redeem(v, await sign(env, v, theirGateway)))
         .to.be.revertedWithCustomError(m, "MarketUnauthorizedSigner")
         .withArgs(payer.address, theirGateway.address);
@@ -190,7 +198,9 @@ describe("ComputeMarket attacks", () => {
       await m.redeem(v1, s1);
       await m.connect(payer).revokeSigner(gateway.address);
       await expect(m.redeem(v2, s2)).to.be.revertedWithCustomError(m, "MarketUnauthorizedSigner").withArgs(payer.address, gateway.address);
-      await expect(m.redeemMany([v2], [s2])).to.be.revertedWithCustomError(m, "MarketUnauthorizedSigner").withArgs(payer.address, gateway.address);
+      await expect(m.redeemMany([v2], [s2]))
+        .to.be.revertedWithCustomError(m, "MarketUnauthorizedSigner")
+        .withArgs(payer.address, gateway.address);
       expect(await m.redeemed(env.sessionId, env.edgeId)).to.equal(10n * TOKEN);
       // the payer's own signature still works for the rest
       await m.redeem(v2, await sign(env, v2));
@@ -207,13 +217,20 @@ describe("ComputeMarket attacks", () => {
       // the payer tries to run with its escrow right after being served
       await m.connect(payer).thaw(1_000n * TOKEN);
       const { thawEndsAt } = await m.escrow(payer.address);
-      await expect(m.connect(payer).withdraw(payer.address)).to.be.revertedWithCustomError(m, "MarketStillThawing").withArgs(payer.address, thawEndsAt);
+      await expect(m.connect(payer).withdraw(payer.address))
+        .to.be.revertedWithCustomError(m, "MarketStillThawing")
+        .withArgs(payer.address, thawEndsAt);
       // closing the session does not stop the payment either
       await m.connect(payer).closeSession(env.sessionId);
       await m.redeem(served, s);
       expect(await earned(env, operator)).to.equal(net(400n * TOKEN));
       await conn.networkHelpers.time.increaseTo(thawEndsAt);
-      await expect(m.connect(payer).withdraw(payer.address)).to.changeTokenBalances(conn.ethers, token, [payer, m], [600n * TOKEN, -600n * TOKEN]);
+      await expect(m.connect(payer).withdraw(payer.address)).to.changeTokenBalances(
+        conn.ethers,
+        token,
+        [payer, m],
+        [600n * TOKEN, -600n * TOKEN],
+      );
       // the payer's withdrawal could not touch the operator's earnings: they are still withdrawable
       await expect(m.connect(operator).withdrawEarnings(operator.address)).to.changeTokenBalances(
         conn.ethers,
@@ -273,7 +290,12 @@ describe("ComputeMarket attacks", () => {
       expect(await token.totalSupply()).to.equal(supply - fees);
       expect(await token.balanceOf(await m.getAddress())).to.equal((await m.escrow(env.payer.address)).balance + cumulative - fees);
       // withdrawing the earnings burns nothing and leaves the market holding the escrow only
-      await expect(m.connect(operator).withdrawEarnings(operator.address)).to.changeTokenBalances(conn.ethers, token, [operator], [cumulative - fees]);
+      await expect(m.connect(operator).withdrawEarnings(operator.address)).to.changeTokenBalances(
+        conn.ethers,
+        token,
+        [operator],
+        [cumulative - fees],
+      );
       expect(await token.totalSupply()).to.equal(supply - fees);
       expect(await token.balanceOf(await m.getAddress())).to.equal((await m.escrow(env.payer.address)).balance);
     });
@@ -287,9 +309,13 @@ describe("ComputeMarket attacks", () => {
       await m.redeem(v, await sign(env, v));
       expect(await earned(env, operator)).to.equal(1n); // 1 wei: no fee
       v = await voucher(env, 40n); // pays 39
-      await expect(m.redeem(v, await sign(env, v))).to.emit(m, "Redeemed").withArgs(env.sessionId, env.edgeId, env.payer.address, operator.address, 40n, 39n, 0n);
+      await expect(m.redeem(v, await sign(env, v)))
+        .to.emit(m, "Redeemed")
+        .withArgs(env.sessionId, env.edgeId, env.payer.address, operator.address, 40n, 39n, 0n);
       v = await voucher(env, 80n); // pays 40
-      await expect(m.redeem(v, await sign(env, v))).to.emit(m, "Redeemed").withArgs(env.sessionId, env.edgeId, env.payer.address, operator.address, 80n, 40n, 1n);
+      await expect(m.redeem(v, await sign(env, v)))
+        .to.emit(m, "Redeemed")
+        .withArgs(env.sessionId, env.edgeId, env.payer.address, operator.address, 80n, 40n, 1n);
       expect(await m.pendingFees()).to.equal(1n);
       expect(await earned(env, operator)).to.equal(1n + 39n + 39n);
     });

@@ -113,7 +113,9 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
         IComputeMarket.Voucher memory v = _voucher(payer, edgeId, sessionId, cumulative);
         bytes memory signature = _signVoucher(market, GATEWAY_KEY, v);
         if (cumulative <= paidFirst) {
-            vm.expectRevert(abi.encodeWithSelector(IComputeMarket.MarketVoucherNotNewer.selector, cumulative, paidFirst));
+            vm.expectRevert(
+                abi.encodeWithSelector(IComputeMarket.MarketVoucherNotNewer.selector, cumulative, paidFirst)
+            );
             market.redeem(v, signature);
             return;
         }
@@ -217,7 +219,7 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
         for (uint256 i; i < 4; ++i) {
             uint256 a = bound(amounts[i], 1, 1e24);
             cumulative += a;
-            fees += a * bps / BPS;
+            fees += (a * bps) / BPS;
             _redeem(sessionId, cumulative);
         }
         assertEq(market.pendingFees(), fees, "pending fees != sum of floors");
@@ -239,9 +241,11 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
     /// @notice Whatever several redemptions over several sessions (and fee changes between them)
     /// credited, withdrawEarnings sends exactly their sum of (paid - fee) in one go, to any
     /// recipient, and leaves nothing behind; a second call reverts.
-    function testFuzz_withdrawEarnings_sendsTheSumOfNetCredits(uint256[3] memory amounts, uint256[3] memory bps, address to)
-        public
-    {
+    function testFuzz_withdrawEarnings_sendsTheSumOfNetCredits(
+        uint256[3] memory amounts,
+        uint256[3] memory bps,
+        address to
+    ) public {
         vm.assume(to != address(0) && to != address(market) && to != operator);
         uint256 expected;
         for (uint256 i; i < 3; ++i) {
@@ -250,7 +254,7 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
             uint256 a = bound(amounts[i], 1, 1e24);
             uint256 sessionId = _escrowAndSession(a, a);
             assertEq(_redeem(sessionId, a), a, "paid in full");
-            expected += a - a * b / BPS;
+            expected += a - (a * b) / BPS;
         }
         assertEq(market.earnings(operator), expected, "credited != sum of paid - fee");
         uint256 toBefore = token.balanceOf(to);
@@ -284,8 +288,13 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
     /// deposit or burnFees from the hook reverts with the guard's error.
     function test_reentrancy_booksWrittenBeforeTransferAndHookCannotReenter() public {
         HookToken hook = new HookToken(1e30);
-        ComputeMarket m =
-            new ComputeMarket(IEdgeToken(address(hook)), registry, address(this), MarketParams.FEE_BPS, 60);
+        ComputeMarket m = new ComputeMarket(
+            IEdgeToken(address(hook)),
+            registry,
+            address(this),
+            MarketParams.FEE_BPS,
+            60
+        );
         hook.transfer(payer, 1e24);
         vm.startPrank(payer);
         hook.approve(address(m), type(uint256).max);
@@ -308,7 +317,7 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
         hook.arm(address(m), abi.encodeCall(m.earnings, (operator)));
         assertEq(m.redeem(v1, s1), 100, "outer redemption pays");
         assertEq(hook.resultCount(), 0, "the token moved during a redemption");
-        uint256 credited = 100 - 100 * MarketParams.FEE_BPS / BPS;
+        uint256 credited = 100 - (100 * MarketParams.FEE_BPS) / BPS;
         assertEq(m.earnings(operator), credited, "operator credited");
 
         hook.arm(address(m), abi.encodeCall(m.escrow, (payer)));
@@ -329,7 +338,10 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
         bytes memory guard = abi.encodeWithSelector(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector);
         for (uint256 i = 2; i < 8; ++i) {
             assertTrue(!hook.ok(i), string.concat("re-entrant call ", _str(i), " succeeded"));
-            assertTrue(keccak256(hook.results(i)) == keccak256(guard), string.concat("call ", _str(i), ": not the guard's error"));
+            assertTrue(
+                keccak256(hook.results(i)) == keccak256(guard),
+                string.concat("call ", _str(i), ": not the guard's error")
+            );
         }
         assertEq(m.redeemed(sessionId, edgeId), 100, "nothing paid by the re-entrant calls");
         assertEq(hook.balanceOf(operator), credited, "operator paid once");

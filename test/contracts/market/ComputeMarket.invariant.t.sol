@@ -69,7 +69,11 @@ contract ComputeMarketInvariantTest is TestBase, MarketDeployer, InvariantTarget
             handler.ghostDeposited() - _escrowSum() - handler.ghostWithdrawn(),
             "credited to operators + fees != deposited - balances - withdrawn"
         );
-        assertEq(handler.ghostRedeemed(), handler.ghostToOperators() + handler.ghostFees(), "redeemed != to operators + fees");
+        assertEq(
+            handler.ghostRedeemed(),
+            handler.ghostToOperators() + handler.ghostFees(),
+            "redeemed != to operators + fees"
+        );
         assertEq(market.pendingFees(), handler.ghostFees() - handler.ghostBurned(), "pendingFees != fees - burned");
         uint256 held = token.balanceOf(handler.EARNINGS_SINK());
         for (uint256 i; i < 2; ++i) {
@@ -80,7 +84,11 @@ contract ComputeMarketInvariantTest is TestBase, MarketDeployer, InvariantTarget
             );
             held += token.balanceOf(operators[i]);
         }
-        assertEq(handler.ghostToOperators(), _earningsSum() + handler.ghostEarningsWithdrawn(), "credited != earnings + withdrawn");
+        assertEq(
+            handler.ghostToOperators(),
+            _earningsSum() + handler.ghostEarningsWithdrawn(),
+            "credited != earnings + withdrawn"
+        );
         assertEq(held, handler.ghostEarningsWithdrawn(), "operators + sink hold != earnings withdrawn");
     }
 

@@ -18,9 +18,9 @@ import {
   type Voucher,
   VOUCHER_TYPES,
   voucherFor,
-} from "../../helpers/market.js";
-import ComputeMarketModule from "../../../ignition/modules/ComputeMarket.js";
-import { connect, type Connection, TOKEN, testParameters } from "../../helpers/protocol.js";
+} from "../../helpers/market.ts";
+import ComputeMarketModule from "../../../ignition/modules/ComputeMarket.ts";
+import { connect, type Connection, TOKEN, testParameters } from "../../helpers/protocol.ts";
 
 const UINT96_MAX = 2n ** 96n - 1n;
 const UINT40_MAX = 2n ** 40n - 1n;
@@ -138,8 +138,14 @@ describe("ComputeMarket", () => {
       const { market: m, token, registry, admin } = await conn.networkHelpers.loadFixture(market);
       const factory = await conn.ethers.getContractFactory("ComputeMarket");
       const zero = conn.ethers.ZeroAddress;
-      await expect(factory.deploy(zero, registry, admin.address, FEE_BPS, THAWING_PERIOD)).to.be.revertedWithCustomError(m, "MarketZeroAddress");
-      await expect(factory.deploy(token, zero, admin.address, FEE_BPS, THAWING_PERIOD)).to.be.revertedWithCustomError(m, "MarketZeroAddress");
+      await expect(factory.deploy(zero, registry, admin.address, FEE_BPS, THAWING_PERIOD)).to.be.revertedWithCustomError(
+        m,
+        "MarketZeroAddress",
+      );
+      await expect(factory.deploy(token, zero, admin.address, FEE_BPS, THAWING_PERIOD)).to.be.revertedWithCustomError(
+        m,
+        "MarketZeroAddress",
+      );
       await expect(factory.deploy(token, registry, zero, FEE_BPS, THAWING_PERIOD)).to.be.revertedWithCustomError(m, "MarketZeroAddress");
     });
 
@@ -208,7 +214,9 @@ describe("ComputeMarket", () => {
         .withArgs(UINT96_MAX + 1n);
       await m.connect(payer).deposit(payer.address, 1_000n);
       const tooMuch = UINT96_MAX - 999n; // 1_000 + this = 2^96
-      await expect(m.connect(payer).deposit(payer.address, tooMuch)).to.be.revertedWithCustomError(m, "MarketAmountTooLarge").withArgs(tooMuch);
+      await expect(m.connect(payer).deposit(payer.address, tooMuch))
+        .to.be.revertedWithCustomError(m, "MarketAmountTooLarge")
+        .withArgs(tooMuch);
     });
 
     it("reverts when the caller has not approved the market", async () => {
@@ -286,15 +294,23 @@ describe("ComputeMarket", () => {
 
     it("reverts when nothing is thawing", async () => {
       const { market: m, payer, outsider } = await conn.networkHelpers.loadFixture(withSession);
-      await expect(m.connect(payer).withdraw(payer.address)).to.be.revertedWithCustomError(m, "MarketNothingThawing").withArgs(payer.address);
-      await expect(m.connect(outsider).withdraw(outsider.address)).to.be.revertedWithCustomError(m, "MarketNothingThawing").withArgs(outsider.address);
+      await expect(m.connect(payer).withdraw(payer.address))
+        .to.be.revertedWithCustomError(m, "MarketNothingThawing")
+        .withArgs(payer.address);
+      await expect(m.connect(outsider).withdraw(outsider.address))
+        .to.be.revertedWithCustomError(m, "MarketNothingThawing")
+        .withArgs(outsider.address);
     });
 
     it("reverts before the thaw ends, even one second before", async () => {
       const { market: m, payer, thawEndsAt } = await conn.networkHelpers.loadFixture(thawed);
-      await expect(m.connect(payer).withdraw(payer.address)).to.be.revertedWithCustomError(m, "MarketStillThawing").withArgs(payer.address, thawEndsAt);
+      await expect(m.connect(payer).withdraw(payer.address))
+        .to.be.revertedWithCustomError(m, "MarketStillThawing")
+        .withArgs(payer.address, thawEndsAt);
       await nextBlockAt(thawEndsAt - 1n);
-      await expect(m.connect(payer).withdraw(payer.address)).to.be.revertedWithCustomError(m, "MarketStillThawing").withArgs(payer.address, thawEndsAt);
+      await expect(m.connect(payer).withdraw(payer.address))
+        .to.be.revertedWithCustomError(m, "MarketStillThawing")
+        .withArgs(payer.address, thawEndsAt);
     });
 
     it("reverts for the zero recipient", async () => {
@@ -308,12 +324,16 @@ describe("ComputeMarket", () => {
       await nextBlockAt(thawEndsAt);
       const tx = m.connect(payer).withdraw(outsider.address);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [m, outsider, payer], [-300n * TOKEN, 300n * TOKEN, 0n]);
-      await expect(tx).to.emit(m, "Withdrawn").withArgs(payer.address, outsider.address, 300n * TOKEN);
+      await expect(tx)
+        .to.emit(m, "Withdrawn")
+        .withArgs(payer.address, outsider.address, 300n * TOKEN);
       const e = await m.escrow(payer.address);
       expect(e.balance).to.equal(700n * TOKEN);
       expect(e.thawing).to.equal(0n);
       expect(e.thawEndsAt).to.equal(0n);
-      await expect(m.connect(payer).withdraw(payer.address)).to.be.revertedWithCustomError(m, "MarketNothingThawing").withArgs(payer.address);
+      await expect(m.connect(payer).withdraw(payer.address))
+        .to.be.revertedWithCustomError(m, "MarketNothingThawing")
+        .withArgs(payer.address);
     });
 
     it("returns the amount sent", async () => {
@@ -330,7 +350,12 @@ describe("ComputeMarket", () => {
       expect(end).to.be.greaterThanOrEqual(thawEndsAt);
       await redeem(env, await voucher(env, 400n * TOKEN)); // leaves 600
       await conn.networkHelpers.time.increaseTo(end);
-      await expect(m.connect(payer).withdraw(payer.address)).to.changeTokenBalances(conn.ethers, token, [m, payer], [-600n * TOKEN, 600n * TOKEN]);
+      await expect(m.connect(payer).withdraw(payer.address)).to.changeTokenBalances(
+        conn.ethers,
+        token,
+        [m, payer],
+        [-600n * TOKEN, 600n * TOKEN],
+      );
       expect((await m.escrow(payer.address)).balance).to.equal(0n);
     });
 
@@ -353,7 +378,9 @@ describe("ComputeMarket", () => {
     it("authorizes a signer for the caller only and emits SignerAuthorized", async () => {
       const { market: m, payer, payer2, outsider } = await conn.networkHelpers.loadFixture(market);
       expect(await m.isAuthorizedSigner(payer.address, outsider.address)).to.equal(false);
-      await expect(m.connect(payer).authorizeSigner(outsider.address)).to.emit(m, "SignerAuthorized").withArgs(payer.address, outsider.address);
+      await expect(m.connect(payer).authorizeSigner(outsider.address))
+        .to.emit(m, "SignerAuthorized")
+        .withArgs(payer.address, outsider.address);
       expect(await m.isAuthorizedSigner(payer.address, outsider.address)).to.equal(true);
       expect(await m.isAuthorizedSigner(payer2.address, outsider.address)).to.equal(false);
     });
@@ -405,7 +432,9 @@ describe("ComputeMarket", () => {
       const { market: m, payer } = await conn.networkHelpers.loadFixture(market);
       const expiry = (await latest()) + 3_600n;
       expect(await m.connect(payer).openSession.staticCall(MODEL, 50n, expiry)).to.equal(1n);
-      await expect(m.connect(payer).openSession(MODEL, 50n, expiry)).to.emit(m, "SessionOpened").withArgs(1n, payer.address, MODEL, 50n, expiry);
+      await expect(m.connect(payer).openSession(MODEL, 50n, expiry))
+        .to.emit(m, "SessionOpened")
+        .withArgs(1n, payer.address, MODEL, 50n, expiry);
       const s = await m.session(1n);
       expect(s.payer).to.equal(payer.address);
       expect(s.budget).to.equal(50n);
@@ -448,8 +477,12 @@ describe("ComputeMarket", () => {
       const { market: m, payer } = await conn.networkHelpers.loadFixture(market);
       const t = (await latest()) + 10n;
       await nextBlockAt(t);
-      await expect(m.connect(payer).openSession(MODEL, 1n, t)).to.be.revertedWithCustomError(m, "MarketExpiryInPast").withArgs(t);
-      await expect(m.connect(payer).openSession(MODEL, 1n, 0n)).to.be.revertedWithCustomError(m, "MarketExpiryInPast").withArgs(0n);
+      await expect(m.connect(payer).openSession(MODEL, 1n, t))
+        .to.be.revertedWithCustomError(m, "MarketExpiryInPast")
+        .withArgs(t);
+      await expect(m.connect(payer).openSession(MODEL, 1n, 0n))
+        .to.be.revertedWithCustomError(m, "MarketExpiryInPast")
+        .withArgs(0n);
     });
 
     it("accepts an expiry one second ahead and refuses one beyond 40 bits", async () => {
@@ -489,7 +522,9 @@ describe("ComputeMarket", () => {
     it("reverts when already closed", async () => {
       const { market: m, payer, sessionId } = await conn.networkHelpers.loadFixture(withSession);
       await m.connect(payer).closeSession(sessionId);
-      await expect(m.connect(payer).closeSession(sessionId)).to.be.revertedWithCustomError(m, "MarketSessionAlreadyClosed").withArgs(sessionId);
+      await expect(m.connect(payer).closeSession(sessionId))
+        .to.be.revertedWithCustomError(m, "MarketSessionAlreadyClosed")
+        .withArgs(sessionId);
     });
   });
 
@@ -524,7 +559,9 @@ describe("ComputeMarket", () => {
       const v = await voucher(env, 25n * TOKEN);
       const tx = redeem(env, v);
       const fee = feeOf(15n * TOKEN);
-      await expect(tx).to.emit(m, "Redeemed").withArgs(sessionId, edgeId, payer.address, operator.address, 25n * TOKEN, 15n * TOKEN, fee);
+      await expect(tx)
+        .to.emit(m, "Redeemed")
+        .withArgs(sessionId, edgeId, payer.address, operator.address, 25n * TOKEN, 15n * TOKEN, fee);
       expect(await m.redeemed(sessionId, edgeId)).to.equal(25n * TOKEN);
       expect(await earned(env, operator)).to.equal(before + 15n * TOKEN - fee);
       expect(await m.pendingFees()).to.equal(feeOf(10n * TOKEN) + fee);
@@ -542,7 +579,9 @@ describe("ComputeMarket", () => {
       await redeem(env, await voucher(env, 300n * TOKEN));
       const v2 = await voucher(env, 300n * TOKEN, { edgeId: edge2 });
       // budget 500: edge 2 gets the 200 left
-      await expect(redeem(env, v2)).to.emit(m, "Redeemed").withArgs(sessionId, edge2, env.payer.address, operator2.address, 300n * TOKEN, 200n * TOKEN, feeOf(200n * TOKEN));
+      await expect(redeem(env, v2))
+        .to.emit(m, "Redeemed")
+        .withArgs(sessionId, edge2, env.payer.address, operator2.address, 300n * TOKEN, 200n * TOKEN, feeOf(200n * TOKEN));
       expect(await m.redeemed(sessionId, edgeId)).to.equal(300n * TOKEN);
       expect(await m.redeemed(sessionId, edge2)).to.equal(200n * TOKEN);
       expect((await m.session(sessionId)).spent).to.equal(500n * TOKEN);
@@ -555,8 +594,12 @@ describe("ComputeMarket", () => {
       const v = await voucher(env, 1_500n * TOKEN, { sessionId: 2n });
       const signature = await sign(env, v);
       const tx = m.redeem(v, signature);
-      await expect(tx).to.emit(m, "RedemptionShortfall").withArgs(2n, edgeId, payer.address, 1_500n * TOKEN, 1_000n * TOKEN);
-      await expect(tx).to.emit(m, "Redeemed").withArgs(2n, edgeId, payer.address, operator.address, 1_500n * TOKEN, 1_000n * TOKEN, feeOf(1_000n * TOKEN));
+      await expect(tx)
+        .to.emit(m, "RedemptionShortfall")
+        .withArgs(2n, edgeId, payer.address, 1_500n * TOKEN, 1_000n * TOKEN);
+      await expect(tx)
+        .to.emit(m, "Redeemed")
+        .withArgs(2n, edgeId, payer.address, operator.address, 1_500n * TOKEN, 1_000n * TOKEN, feeOf(1_000n * TOKEN));
       expect(await m.redeemed(2n, edgeId)).to.equal(1_000n * TOKEN);
       expect((await m.escrow(payer.address)).balance).to.equal(0n);
       await m.connect(payer).deposit(payer.address, 2_000n * TOKEN);
@@ -588,8 +631,12 @@ describe("ComputeMarket", () => {
       const signature = await sign(env, v);
       expect(await m.redeem.staticCall(v, signature)).to.equal(0n);
       const tx = m.redeem(v, signature);
-      await expect(tx).to.emit(m, "RedemptionShortfall").withArgs(sessionId, edgeId, payer.address, 1n * TOKEN, 0n);
-      await expect(tx).to.emit(m, "Redeemed").withArgs(sessionId, edgeId, payer.address, operator.address, 501n * TOKEN, 0n, 0n);
+      await expect(tx)
+        .to.emit(m, "RedemptionShortfall")
+        .withArgs(sessionId, edgeId, payer.address, 1n * TOKEN, 0n);
+      await expect(tx)
+        .to.emit(m, "Redeemed")
+        .withArgs(sessionId, edgeId, payer.address, operator.address, 501n * TOKEN, 0n, 0n);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [m, operator], [0n, 0n]);
       expect(await earned(env, operator)).to.equal(500n * TOKEN - feeOf(500n * TOKEN));
       expect(await m.redeemed(sessionId, edgeId)).to.equal(500n * TOKEN);
@@ -601,7 +648,9 @@ describe("ComputeMarket", () => {
       const { market: m, payer, sessionId } = env;
       const v = await voucher(env, 20n * TOKEN);
       await m.connect(payer).closeSession(sessionId);
-      await expect(redeem(env, v)).to.emit(m, "Redeemed").withArgs(sessionId, env.edgeId, payer.address, env.operator.address, 20n * TOKEN, 20n * TOKEN, feeOf(20n * TOKEN));
+      await expect(redeem(env, v))
+        .to.emit(m, "Redeemed")
+        .withArgs(sessionId, env.edgeId, payer.address, env.operator.address, 20n * TOKEN, 20n * TOKEN, feeOf(20n * TOKEN));
     });
 
     it("still pays for an expired session while the voucher is valid", async () => {
@@ -623,7 +672,9 @@ describe("ComputeMarket", () => {
       expect(await m.redeemed(env.sessionId, env.edgeId)).to.equal(1n * TOKEN);
       const signature = await sign(env, v2);
       await nextBlockAt(t + 1n);
-      await expect(m.redeem(v2, signature)).to.be.revertedWithCustomError(m, "MarketVoucherExpired").withArgs(t, t + 1n);
+      await expect(m.redeem(v2, signature))
+        .to.be.revertedWithCustomError(m, "MarketVoucherExpired")
+        .withArgs(t, t + 1n);
     });
 
     it("reverts for an unknown session", async () => {
@@ -651,7 +702,9 @@ describe("ComputeMarket", () => {
       // another payer's gateway is not this payer's
       const other = conn.ethers.Wallet.createRandom();
       await env.market.connect(env.payer2).authorizeSigner(other.address);
-      await expect(redeem(env, v, other)).to.be.revertedWithCustomError(env.market, "MarketUnauthorizedSigner").withArgs(env.payer.address, other.address);
+      await expect(redeem(env, v, other))
+        .to.be.revertedWithCustomError(env.market, "MarketUnauthorizedSigner")
+        .withArgs(env.payer.address, other.address);
     });
 
     it("reverts on a malformed signature", async () => {
@@ -671,9 +724,15 @@ describe("ComputeMarket", () => {
     it("reverts for a voucher worth no more than what was redeemed", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
       await redeem(env, await voucher(env, 10n));
-      await expect(redeem(env, await voucher(env, 10n))).to.be.revertedWithCustomError(env.market, "MarketVoucherNotNewer").withArgs(10n, 10n);
-      await expect(redeem(env, await voucher(env, 9n))).to.be.revertedWithCustomError(env.market, "MarketVoucherNotNewer").withArgs(9n, 10n);
-      await expect(redeem(env, await voucher(env, 0n, { edgeId: env.edge2 }))).to.be.revertedWithCustomError(env.market, "MarketVoucherNotNewer").withArgs(0n, 0n);
+      await expect(redeem(env, await voucher(env, 10n)))
+        .to.be.revertedWithCustomError(env.market, "MarketVoucherNotNewer")
+        .withArgs(10n, 10n);
+      await expect(redeem(env, await voucher(env, 9n)))
+        .to.be.revertedWithCustomError(env.market, "MarketVoucherNotNewer")
+        .withArgs(9n, 10n);
+      await expect(redeem(env, await voucher(env, 0n, { edgeId: env.edge2 })))
+        .to.be.revertedWithCustomError(env.market, "MarketVoucherNotNewer")
+        .withArgs(0n, 0n);
     });
 
     it("checks session, then payer, then expiry, then signer, then edge, then amount", async () => {
@@ -682,7 +741,9 @@ describe("ComputeMarket", () => {
       const past = (await latest()) - 1n;
       // every check fails: the session is reported
       let v = await voucher(env, 0n, { sessionId: 7n, payer: env.payer2.address, expiry: past, edgeId: 99n });
-      await expect(redeem(env, v, env.outsider)).to.be.revertedWithCustomError(m, "MarketUnknownSession").withArgs(7n);
+      await expect(redeem(env, v, env.outsider))
+        .to.be.revertedWithCustomError(m, "MarketUnknownSession")
+        .withArgs(7n);
       v = { ...v, sessionId: env.sessionId };
       await expect(redeem(env, v, env.outsider)).to.be.revertedWithCustomError(m, "MarketPayerMismatch");
       v = { ...v, payer: env.payer.address };
@@ -722,9 +783,15 @@ describe("ComputeMarket", () => {
       const tx = m.connect(env.relayer).redeemMany([a, b, c], sigs);
       const net = (x: bigint) => x - feeOf(x);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [m, operator, operator2], [0n, 0n, 0n]);
-      await expect(tx).to.emit(m, "Redeemed").withArgs(sessionId, edgeId, payer.address, operator.address, 10n * TOKEN, 10n * TOKEN, feeOf(10n * TOKEN));
-      await expect(tx).to.emit(m, "Redeemed").withArgs(sessionId, edge2, payer.address, operator2.address, 20n * TOKEN, 20n * TOKEN, feeOf(20n * TOKEN));
-      await expect(tx).to.emit(m, "Redeemed").withArgs(2n, edgeId, payer2.address, operator.address, 30n * TOKEN, 30n * TOKEN, feeOf(30n * TOKEN));
+      await expect(tx)
+        .to.emit(m, "Redeemed")
+        .withArgs(sessionId, edgeId, payer.address, operator.address, 10n * TOKEN, 10n * TOKEN, feeOf(10n * TOKEN));
+      await expect(tx)
+        .to.emit(m, "Redeemed")
+        .withArgs(sessionId, edge2, payer.address, operator2.address, 20n * TOKEN, 20n * TOKEN, feeOf(20n * TOKEN));
+      await expect(tx)
+        .to.emit(m, "Redeemed")
+        .withArgs(2n, edgeId, payer2.address, operator.address, 30n * TOKEN, 30n * TOKEN, feeOf(30n * TOKEN));
       expect((await m.escrow(payer.address)).balance).to.equal(970n * TOKEN);
       expect((await m.escrow(payer2.address)).balance).to.equal(70n * TOKEN);
       expect(await earned(env, operator)).to.equal(net(10n * TOKEN) + net(30n * TOKEN));
@@ -769,7 +836,9 @@ describe("ComputeMarket", () => {
     it("reverts when the lists differ in length", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
       const v = await voucher(env, 100n);
-      await expect(env.market.redeemMany([v, v], [await sign(env, v)])).to.be.revertedWithCustomError(env.market, "MarketLengthMismatch").withArgs(2n, 1n);
+      await expect(env.market.redeemMany([v, v], [await sign(env, v)]))
+        .to.be.revertedWithCustomError(env.market, "MarketLengthMismatch")
+        .withArgs(2n, 1n);
     });
 
     it("returns 0 for an empty batch", async () => {
@@ -806,7 +875,12 @@ describe("ComputeMarket", () => {
       const env = await conn.networkHelpers.loadFixture(earning);
       const { market: m, token, operator } = env;
       const amount = net(100n * TOKEN);
-      await expect(m.connect(operator).withdrawEarnings(operator.address)).to.changeTokenBalances(conn.ethers, token, [m, operator], [-amount, amount]);
+      await expect(m.connect(operator).withdrawEarnings(operator.address)).to.changeTokenBalances(
+        conn.ethers,
+        token,
+        [m, operator],
+        [-amount, amount],
+      );
     });
 
     it("touches only the caller's own balance", async () => {
@@ -819,7 +893,9 @@ describe("ComputeMarket", () => {
       // operator2 withdrawing to operator's address takes operator2's balance, not operator's
       const tx = m.connect(operator2).withdrawEarnings(operator.address);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [operator, operator2], [net(60n * TOKEN), 0n]);
-      await expect(tx).to.emit(m, "EarningsWithdrawn").withArgs(operator2.address, operator.address, net(60n * TOKEN));
+      await expect(tx)
+        .to.emit(m, "EarningsWithdrawn")
+        .withArgs(operator2.address, operator.address, net(60n * TOKEN));
       expect(await earned(env, operator)).to.equal(net(100n * TOKEN));
       expect(await earned(env, operator2)).to.equal(0n);
       expect((await m.escrow(payer.address)).balance).to.equal(1_000n * TOKEN - 160n * TOKEN);
@@ -834,7 +910,10 @@ describe("ComputeMarket", () => {
 
     it("reverts for the zero recipient", async () => {
       const env = await conn.networkHelpers.loadFixture(earning);
-      await expect(env.market.connect(env.operator).withdrawEarnings(conn.ethers.ZeroAddress)).to.be.revertedWithCustomError(env.market, "MarketZeroAddress");
+      await expect(env.market.connect(env.operator).withdrawEarnings(conn.ethers.ZeroAddress)).to.be.revertedWithCustomError(
+        env.market,
+        "MarketZeroAddress",
+      );
       expect(await earned(env, env.operator)).to.equal(net(100n * TOKEN));
     });
 
@@ -893,7 +972,9 @@ describe("ComputeMarket", () => {
       expect(await m.connect(outsider).burnFees.staticCall()).to.equal(fee);
       const tx = m.connect(outsider).burnFees();
       await expect(tx).to.emit(m, "FeesBurned").withArgs(fee);
-      await expect(tx).to.emit(token, "Transfer").withArgs(await m.getAddress(), conn.ethers.ZeroAddress, fee);
+      await expect(tx)
+        .to.emit(token, "Transfer")
+        .withArgs(await m.getAddress(), conn.ethers.ZeroAddress, fee);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [m, outsider], [-fee, 0n]);
       expect(await token.totalSupply()).to.equal(supply - fee);
       expect(await m.pendingFees()).to.equal(0n);
@@ -931,7 +1012,9 @@ describe("ComputeMarket", () => {
     it("reverts when the caller lacks GOVERNANCE_ROLE, and works once granted", async () => {
       const { market: m, admin, outsider } = await conn.networkHelpers.loadFixture(market);
       const gov = await m.GOVERNANCE_ROLE();
-      await expect(m.connect(outsider).setFeeBps(1n)).to.be.revertedWithCustomError(m, "AccessControlUnauthorizedAccount").withArgs(outsider.address, gov);
+      await expect(m.connect(outsider).setFeeBps(1n))
+        .to.be.revertedWithCustomError(m, "AccessControlUnauthorizedAccount")
+        .withArgs(outsider.address, gov);
       await m.connect(admin).grantRole(gov, outsider.address);
       await m.connect(outsider).setFeeBps(1n);
       expect(await m.feeBps()).to.equal(1n);

@@ -33,22 +33,28 @@ abstract contract MarketDeployer is ProtocolDeployer {
         token.approve(address(market), type(uint256).max);
     }
 
-    function _voucher(address payer, uint256 edgeId, uint256 sessionId, uint256 cumulative)
-        internal
-        view
-        returns (IComputeMarket.Voucher memory)
-    {
-        return IComputeMarket.Voucher({
-            payer: payer,
-            edgeId: edgeId,
-            sessionId: sessionId,
-            cumulativeAmount: cumulative,
-            expiry: block.timestamp + 1 days
-        });
+    function _voucher(
+        address payer,
+        uint256 edgeId,
+        uint256 sessionId,
+        uint256 cumulative
+    ) internal view returns (IComputeMarket.Voucher memory) {
+        return
+            IComputeMarket.Voucher({
+                payer: payer,
+                edgeId: edgeId,
+                sessionId: sessionId,
+                cumulativeAmount: cumulative,
+                expiry: block.timestamp + 1 days
+            });
     }
 
     /// @dev `pk`'s signature of `v` in `m`'s domain.
-    function _signVoucher(ComputeMarket m, uint256 pk, IComputeMarket.Voucher memory v) internal view returns (bytes memory) {
+    function _signVoucher(
+        ComputeMarket m,
+        uint256 pk,
+        IComputeMarket.Voucher memory v
+    ) internal view returns (bytes memory) {
         return _signDigest(pk, m.voucherDigest(v));
     }
 }

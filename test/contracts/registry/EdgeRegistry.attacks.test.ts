@@ -13,7 +13,7 @@ import {
   SIGNING_KEY_CLAIM_TYPES,
   signKeyClaim,
   TOKEN,
-} from "../../helpers/protocol.js";
+} from "../../helpers/protocol.ts";
 
 // IEdgeStaking.EdgeStatus
 const STATUS_ACTIVE = 2n;
@@ -334,9 +334,7 @@ describe("Registry attacks", () => {
       const { registry, staking, operator, edgeId, jailedUntil } = await conn.networkHelpers.loadFixture(jailedEdge);
       await registry.connect(operator).deregisterEdge(edgeId);
       await conn.networkHelpers.time.increaseTo(jailedUntil + 1n);
-      await expect(staking.connect(operator).unjail(edgeId))
-        .to.be.revertedWithCustomError(staking, "StakingEdgeExiting")
-        .withArgs(edgeId);
+      await expect(staking.connect(operator).unjail(edgeId)).to.be.revertedWithCustomError(staking, "StakingEdgeExiting").withArgs(edgeId);
       // It cannot be topped up either: an exiting edge accepts no stake.
       await expect(staking.connect(operator).stake(edgeId, MIN_SELF_BOND))
         .to.be.revertedWithCustomError(staking, "StakingEdgeNotAcceptingStake")

@@ -48,15 +48,22 @@ contract EdgeRegistryFuzzTest is TestBase {
     }
 
     function _invalidState(uint256 edgeId) internal pure returns (bytes memory) {
-        return abi.encodeWithSelector(IEdgeRegistry.RegistryInvalidState.selector, edgeId, IEdgeRegistry.EdgeState.Exiting);
+        return
+            abi.encodeWithSelector(
+                IEdgeRegistry.RegistryInvalidState.selector,
+                edgeId,
+                IEdgeRegistry.EdgeState.Exiting
+            );
     }
 
     /// @notice In the trusted phase, any caller that is not allowlisted (including one that was
     /// and has been removed) is refused with RegistryOperatorNotAllowlisted(caller) and leaves no
     /// trace: no edge, the key still unused. Control: after the trusted phase the same call works.
-    function testFuzz_registerEdge_RevertWhen_CallerNotAllowlisted(address caller, bool wasAllowlisted, uint256 keySeed)
-        public
-    {
+    function testFuzz_registerEdge_RevertWhen_CallerNotAllowlisted(
+        address caller,
+        bool wasAllowlisted,
+        uint256 keySeed
+    ) public {
         vm.assume(caller != op1 && caller != op2 && caller != address(0) && caller != address(vm));
         if (wasAllowlisted) {
             registry.setOperatorAllowlisted(caller, true);
@@ -290,7 +297,11 @@ contract EdgeRegistryFuzzTest is TestBase {
         }
         for (uint256 e; e < _edgeIds.length; ++e) {
             uint256 edgeId = _edgeIds[e];
-            assertEq(registry.edgeOfSigner(_currentKey[edgeId]), edgeId, "an edge's current key does not resolve to it");
+            assertEq(
+                registry.edgeOfSigner(_currentKey[edgeId]),
+                edgeId,
+                "an edge's current key does not resolve to it"
+            );
             assertEq(registry.edge(edgeId).signingKey, _currentKey[edgeId], "stored signing key");
         }
         assertTrue(!registry.signingKeyUsed(address(0)), "the zero key is marked used");

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import type { BaseWallet, TypedDataDomain } from "ethers";
 
-import { connect, type Connection, deployProtocol, profile, signKeyClaim } from "../../helpers/protocol.js";
+import { connect, type Connection, deployProtocol, profile, signKeyClaim } from "../../helpers/protocol.ts";
 
 // IEdgeRegistry.EdgeState
 const NONE = 0n;
@@ -47,10 +47,6 @@ describe("EdgeRegistry", () => {
   /** rotateSigningKey by `caller` to `key`, passing the key's proof of possession for `caller`. */
   async function rotate(registry: Registry, caller: Account, edgeId: bigint, key: BaseWallet) {
     return registry.connect(caller).rotateSigningKey(edgeId, key.address, await signKeyClaim(registry, caller.address, key));
-  }
-
-  async function latest() {
-    return BigInt(await conn.networkHelpers.time.latest());
   }
 
   function protocol() {
@@ -841,7 +837,7 @@ describe("EdgeRegistry", () => {
       const baseHash = await registry.hashProfile(base);
       expect(baseHash).to.equal(expectedHash(base));
       const variants: Partial<Profile>[] = [
-        { endpoint: base.endpoint + "/" },
+        { endpoint: `${base.endpoint}/` },
         { region: "eu-east" },
         { capacity: base.capacity + 1 },
         { models: [...base.models, "extra"] },

@@ -1,9 +1,39 @@
 import { expect } from "chai";
 import { keccak256, type TypedDataDomain } from "ethers";
 
-import { connect, type Connection, CREDIT_WINDOW, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN, VERIFIER_EXIT_DELAY, VERIFIER_MIN_BOND, QUORUM } from "../../helpers/protocol.js";
-import { type Attestation, buildTree, EPOCH_ATTESTATION_TYPES, QUALITY_ONE, signAttestation, signFault, verifierDomain } from "../../helpers/settlement.js";
-import { ALICE_STAKE, defaultResults, deploySettlementBase, E, expectedFunding, rewardOf, settleFinal, sign, State, submitTree } from "../../helpers/epochSettlement.js";
+import {
+  connect,
+  type Connection,
+  CREDIT_WINDOW,
+  DISPUTE_WINDOW,
+  goToEpoch,
+  MIN_SELF_BOND,
+  TOKEN,
+  VERIFIER_EXIT_DELAY,
+  VERIFIER_MIN_BOND,
+  QUORUM,
+} from "../../helpers/protocol.ts";
+import {
+  type Attestation,
+  buildTree,
+  EPOCH_ATTESTATION_TYPES,
+  QUALITY_ONE,
+  signAttestation,
+  signFault,
+  verifierDomain,
+} from "../../helpers/settlement.ts";
+import {
+  ALICE_STAKE,
+  defaultResults,
+  deploySettlementBase,
+  E,
+  expectedFunding,
+  rewardOf,
+  settleFinal,
+  sign,
+  State,
+  submitTree,
+} from "../../helpers/epochSettlement.ts";
 
 const OTHER_ROOT = keccak256("0x01");
 
@@ -30,7 +60,7 @@ describe("EpochSettlement attacks", () => {
 
   /** The address the contract recovers from the first packed signature over `attestation` in `domain`. */
   function firstRecovered(domain: TypedDataDomain, attestation: Attestation, packed: string) {
-    return conn.ethers.verifyTypedData(domain, EPOCH_ATTESTATION_TYPES, attestation, "0x" + packed.slice(2, 132));
+    return conn.ethers.verifyTypedData(domain, EPOCH_ATTESTATION_TYPES, attestation, `0x${packed.slice(2, 132)}`);
   }
 
   describe("signature replay", () => {
@@ -192,7 +222,9 @@ describe("EpochSettlement attacks", () => {
         .to.be.revertedWithCustomError(env.settlement, "SettlementEmissionExceeded")
         .withArgs(E, rewardB, 0n);
       // One by one: the same.
-      await expect(env.settlement.claim(a, tree.claimOf(env.edgeA))).to.emit(env.settlement, "RewardClaimed").withArgs(E, env.edgeA, emission, emission);
+      await expect(env.settlement.claim(a, tree.claimOf(env.edgeA)))
+        .to.emit(env.settlement, "RewardClaimed")
+        .withArgs(E, env.edgeA, emission, emission);
       await expect(env.settlement.claim(a, tree.claimOf(env.edgeB)))
         .to.be.revertedWithCustomError(env.settlement, "SettlementEmissionExceeded")
         .withArgs(E, rewardB, 0n);
@@ -237,7 +269,9 @@ describe("EpochSettlement attacks", () => {
       expect(reward - (op.rewards + alice.rewards) <= 2n).to.equal(true);
       expect(op.rewards + alice.rewards <= reward).to.equal(true);
       // Alice's part is still 3/4 of the net: Bob's stake did not dilute it.
-      expect(alice.rewards).to.equal((ALICE_STAKE * ((((reward * 9_000n) / 10_000n) * 10n ** 27n) / (MIN_SELF_BOND + ALICE_STAKE))) / 10n ** 27n);
+      expect(alice.rewards).to.equal(
+        (ALICE_STAKE * ((((reward * 9_000n) / 10_000n) * 10n ** 27n) / (MIN_SELF_BOND + ALICE_STAKE))) / 10n ** 27n,
+      );
     });
   });
 
@@ -290,9 +324,15 @@ describe("EpochSettlement attacks", () => {
       const dust = emission - sum;
       // The numbers are chosen so that rounding does leave dust, less than one wei per leaf.
       expect(dust > 0n && dust < 3n).to.equal(true);
-      const credited = await env.settlement.claimMany.staticCall(s.attestation, results.map((r) => s.claimOf(r.edgeId)));
+      const credited = await env.settlement.claimMany.staticCall(
+        s.attestation,
+        results.map((r) => s.claimOf(r.edgeId)),
+      );
       expect(credited).to.equal(rewards[0] + rewards[1]);
-      await env.settlement.claimMany(s.attestation, results.map((r) => s.claimOf(r.edgeId)));
+      await env.settlement.claimMany(
+        s.attestation,
+        results.map((r) => s.claimOf(r.edgeId)),
+      );
       const funds = await env.settlement.epochFunds(E);
       expect(funds.claimed).to.equal(sum);
       expect(funds.emission - funds.claimed).to.equal(dust);

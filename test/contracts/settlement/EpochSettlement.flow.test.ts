@@ -1,7 +1,15 @@
 import { expect } from "chai";
 
-import { connect, type Connection, CREDIT_WINDOW, deployProtocol, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND } from "../../helpers/protocol.js";
-import { addEdge, buildTree, QUALITY_ONE, registerVerifiers, signAttestation } from "../../helpers/settlement.js";
+import {
+  connect,
+  type Connection,
+  CREDIT_WINDOW,
+  deployProtocol,
+  DISPUTE_WINDOW,
+  goToEpoch,
+  MIN_SELF_BOND,
+} from "../../helpers/protocol.ts";
+import { addEdge, buildTree, QUALITY_ONE, registerVerifiers, signAttestation } from "../../helpers/settlement.ts";
 
 describe("EpochSettlement flow", () => {
   let conn: Connection;
@@ -34,7 +42,10 @@ describe("EpochSettlement flow", () => {
       await settlement.claim(attestation, t.claimOf(env.edgeA));
       await settlement.claim(attestation, t.claimOf(env.edgeB));
       const funds = await settlement.epochFunds(epoch);
-      expect(funds.claimed).to.equal((funds.emission * MIN_SELF_BOND * QUALITY_ONE) / t.totalWeight + (funds.emission * 3n * MIN_SELF_BOND * (QUALITY_ONE / 2n)) / t.totalWeight);
+      expect(funds.claimed).to.equal(
+        (funds.emission * MIN_SELF_BOND * QUALITY_ONE) / t.totalWeight +
+          (funds.emission * 3n * MIN_SELF_BOND * (QUALITY_ONE / 2n)) / t.totalWeight,
+      );
     }
   });
 });

@@ -39,9 +39,10 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
     /// each claim pays floor(emission × w / total), the epoch's counter is their sum, Σ ≤ emission
     /// and the dust left is below one wei per leaf.
     /// forge-config: default.fuzz.runs = 300
-    function testFuzz_claimMany_PaysRoundedDownRewardsWithinEmission(uint256[3] memory stakes, uint256[3] memory qualities)
-        public
-    {
+    function testFuzz_claimMany_PaysRoundedDownRewardsWithinEmission(
+        uint256[3] memory stakes,
+        uint256[3] memory qualities
+    ) public {
         uint256 epoch = TestParams.CREDIT_WINDOW + 1;
         uint256[3] memory ids = [edges[0], edges[1], uint256(77)];
         bytes32[] memory hashes = new bytes32[](3);
@@ -63,7 +64,7 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
         for (uint256 i; i < 3; ++i) {
             claims[i] = IEpochSettlement.Claim(ids[i], stakes[i], qualities[i], proofs[i]);
             uint256 w = stakes[i] * qualities[i];
-            uint256 reward = emission * w / total; // emission < 2^100, w < 2^100: no overflow
+            uint256 reward = (emission * w) / total; // emission < 2^100, w < 2^100: no overflow
             // Rounded down: reward ≤ exact < reward + 1.
             assertLe(reward * total, emission * w, "reward rounds up");
             assertGt((reward + 1) * total, emission * w, "reward more than a wei short");
@@ -96,11 +97,21 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
         uint256 emission = settlement.previewEmission(epoch);
         uint256 paid;
         for (uint256 i; i < 2; ++i) {
-            uint256 reward = emission * stakes[i] * SettlementParams.QUALITY_ONE / total;
-            IEpochSettlement.Claim memory c = IEpochSettlement.Claim(edges[i], stakes[i], SettlementParams.QUALITY_ONE, proofs[i]);
+            uint256 reward = (emission * stakes[i] * SettlementParams.QUALITY_ONE) / total;
+            IEpochSettlement.Claim memory c = IEpochSettlement.Claim(
+                edges[i],
+                stakes[i],
+                SettlementParams.QUALITY_ONE,
+                proofs[i]
+            );
             if (reward > emission - paid) {
                 vm.expectRevert(
-                    abi.encodeWithSelector(IEpochSettlement.SettlementEmissionExceeded.selector, epoch, reward, emission - paid)
+                    abi.encodeWithSelector(
+                        IEpochSettlement.SettlementEmissionExceeded.selector,
+                        epoch,
+                        reward,
+                        emission - paid
+                    )
                 );
                 settlement.claim(a, c);
             } else {
@@ -116,9 +127,11 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
     /// supply, any rate within [0, MAX_INFLATION] and any epoch length the clock allows; it is
     /// minted into the staking reserve.
     /// forge-config: default.fuzz.runs = 300
-    function testFuzz_fundEpoch_EmissionForAnySupplyRateAndLength(uint256 supplySeed, uint256 rateSeed, uint256 lengthSeed)
-        public
-    {
+    function testFuzz_fundEpoch_EmissionForAnySupplyRateAndLength(
+        uint256 supplySeed,
+        uint256 rateSeed,
+        uint256 lengthSeed
+    ) public {
         uint256 length = bound(lengthSeed, 60, 30 days);
         uint256 rate = bound(rateSeed, 0, settlement.MAX_INFLATION());
         // A fresh clock of `length` (genesis now) and a settlement on it.
@@ -171,12 +184,12 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
         s.submitEpoch(a, _quorumSignatures(s.attestationStructHash(a), SettlementParams.QUORUM));
         vm.warp(block.timestamp + SettlementParams.DISPUTE_WINDOW);
 
-        uint256 expected = supply * rate * length / (SettlementParams.RATE_ONE * SettlementParams.YEAR);
+        uint256 expected = (supply * rate * length) / (SettlementParams.RATE_ONE * SettlementParams.YEAR);
         assertEq(s.previewEmission(0), expected, "previewEmission");
-        (,,, uint256 reserveBefore) = s2.totals();
+        (, , , uint256 reserveBefore) = s2.totals();
         assertEq(s.fundEpoch(0), expected, "fundEpoch");
         assertEq(token.totalSupply(), supply + expected, "supply after");
-        (,,, uint256 reserveAfter) = s2.totals();
+        (, , , uint256 reserveAfter) = s2.totals();
         assertEq(reserveAfter - reserveBefore, expected, "reserve");
         // Inflation is pinned (min = max = rate): funding epoch 0 moved nothing.
         (uint256 r, uint256 last) = s.inflation();
@@ -202,7 +215,7 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
         (uint256 rate0, uint256 last0) = settlement.inflation();
         assertTrue(rate0 >= minInflation && rate0 <= maxInflation, "setInflationBounds did not clamp");
 
-        uint256 bondingRate = staking.totalActiveStake() * SettlementParams.RATE_ONE / token.totalSupply();
+        uint256 bondingRate = (staking.totalActiveStake() * SettlementParams.RATE_ONE) / token.totalSupply();
         assertGt(bondingRate, 0, "bonding rate");
         // Target strictly below (rate goes down) or strictly above (rate goes up) the bonding rate.
         settlement.setTargetBondingRate(above ? bondingRate - 1 : bondingRate + 1);
@@ -215,7 +228,11 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
             else expected = expected + step > maxInflation ? maxInflation : expected + step;
         }
         uint256 supply = token.totalSupply();
-        assertEq(settlement.fundEpoch(epoch), supply * expected * TestParams.EPOCH / (SettlementParams.RATE_ONE * SettlementParams.YEAR), "emission");
+        assertEq(
+            settlement.fundEpoch(epoch),
+            (supply * expected * TestParams.EPOCH) / (SettlementParams.RATE_ONE * SettlementParams.YEAR),
+            "emission"
+        );
         (uint256 rate, uint256 last) = settlement.inflation();
         assertEq(rate, expected, "rate");
         assertEq(last, epoch, "last adjusted epoch");

@@ -46,7 +46,11 @@ contract EpochSettlementInvariantTest is TestBase, SettlementDeployer, Invariant
             uint256 epoch = handler.submittedEpochs(i);
             IEpochSettlement.EpochFunds memory f = settlement.epochFunds(epoch);
             assertLe(f.claimed, f.emission, string.concat("claimed > emission, epoch ", _str(epoch)));
-            assertEq(f.claimed, handler.ghostRewarded(epoch), string.concat("claimed != ghost rewards, epoch ", _str(epoch)));
+            assertEq(
+                f.claimed,
+                handler.ghostRewarded(epoch),
+                string.concat("claimed != ghost rewards, epoch ", _str(epoch))
+            );
         }
     }
 
@@ -59,7 +63,7 @@ contract EpochSettlementInvariantTest is TestBase, SettlementDeployer, Invariant
         uint256 n = handler.submittedCount();
         for (uint256 i; i < n; ++i) sum += settlement.epochFunds(handler.submittedEpochs(i)).emission;
         assertEq(sum, handler.ghostMinted(), "sum of epoch emissions != minted");
-        (,,, uint256 reserve) = staking.totals();
+        (, , , uint256 reserve) = staking.totals();
         assertEq(reserve, handler.ghostMinted() - handler.ghostCredited(), "reserve != minted - credited");
     }
 

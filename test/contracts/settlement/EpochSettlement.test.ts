@@ -2,8 +2,19 @@ import { expect } from "chai";
 import { AbiCoder, keccak256, TypedDataEncoder, ZeroHash } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 
-import { connect, type Connection, CREDIT_WINDOW, DISPUTE_WINDOW, EPOCH, goToEpoch, MAX_SLASH_BPS, BURN_BPS, MIN_SELF_BOND, TOKEN } from "../../helpers/protocol.js";
-import { buildTree, EPOCH_ATTESTATION_TYPES, FAULT_ATTESTATION_TYPES, QUALITY_ONE, RATE_ONE, signFault } from "../../helpers/settlement.js";
+import {
+  connect,
+  type Connection,
+  CREDIT_WINDOW,
+  DISPUTE_WINDOW,
+  EPOCH,
+  goToEpoch,
+  MAX_SLASH_BPS,
+  BURN_BPS,
+  MIN_SELF_BOND,
+  TOKEN,
+} from "../../helpers/protocol.ts";
+import { buildTree, EPOCH_ATTESTATION_TYPES, FAULT_ATTESTATION_TYPES, QUALITY_ONE, RATE_ONE, signFault } from "../../helpers/settlement.ts";
 import {
   ACC_SCALE,
   ALICE_STAKE,
@@ -21,7 +32,7 @@ import {
   sign,
   State,
   submitTree,
-} from "../../helpers/epochSettlement.js";
+} from "../../helpers/epochSettlement.ts";
 
 const coder = AbiCoder.defaultAbiCoder();
 const commitment = (root: string, totalWeight: bigint) =>
@@ -57,13 +68,20 @@ describe("EpochSettlement", () => {
       const zero = conn.ethers.ZeroAddress;
       const real = [await env.token.getAddress(), await env.staking.getAddress(), await env.verifierSet.getAddress(), env.admin.address];
       const p = await env.settlement.parameters();
-      const params = { disputeWindow: p.disputeWindow, minInflation: p.minInflation, maxInflation: p.maxInflation, inflationStep: p.inflationStep, targetBondingRate: p.targetBondingRate };
+      const params = {
+        disputeWindow: p.disputeWindow,
+        minInflation: p.minInflation,
+        maxInflation: p.maxInflation,
+        inflationStep: p.inflationStep,
+        targetBondingRate: p.targetBondingRate,
+      };
       const [rate] = await env.settlement.inflation();
       const factory = await conn.ethers.getContractFactory("EpochSettlement");
       for (let i = 0; i < real.length; i++) {
         const args = real.map((a, j) => (j === i ? zero : a));
-        await expect(factory.deploy(args[0], args[1], args[2], args[3], params, rate, [1_000n, 200n, 100n, 1_000n]))
-          .to.be.revertedWithCustomError(env.settlement, "SettlementZeroAddress");
+        await expect(
+          factory.deploy(args[0], args[1], args[2], args[3], params, rate, [1_000n, 200n, 100n, 1_000n]),
+        ).to.be.revertedWithCustomError(env.settlement, "SettlementZeroAddress");
       }
       // The same arguments with nothing zeroed deploy.
       const deployed = await factory.deploy(real[0], real[1], real[2], real[3], params, rate, [1_000n, 200n, 100n, 1_000n]);
@@ -248,9 +266,13 @@ describe("EpochSettlement", () => {
       expect(record.finalAt).to.equal(now);
       expect(await env.settlement.isFinal(E)).to.equal(false);
       expect(await env.settlement.previewEmission(E)).to.equal(0n);
-      await expect(env.settlement.fundEpoch(E)).to.be.revertedWithCustomError(env.settlement, "SettlementNotFinal").withArgs(E, State.Resolved, now);
+      await expect(env.settlement.fundEpoch(E))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementNotFinal")
+        .withArgs(E, State.Resolved, now);
       // Not even a claim that passes root 0 and weight 0 (whose commitment is not 0) can match.
-      await expect(env.settlement.claim({ epoch: E, root: ZeroHash, totalWeight: 0n }, { edgeId: env.edgeA, stake: 1n, quality: 1n, proof: [] }))
+      await expect(
+        env.settlement.claim({ epoch: E, root: ZeroHash, totalWeight: 0n }, { edgeId: env.edgeA, stake: 1n, quality: 1n, proof: [] }),
+      )
         .to.be.revertedWithCustomError(env.settlement, "SettlementNotFinal")
         .withArgs(E, State.Resolved, now);
     });
@@ -259,7 +281,9 @@ describe("EpochSettlement", () => {
       const env = await conn.networkHelpers.loadFixture(frozenFixture);
       // Governance picks a third tree (edge A only).
       const t = buildTree(E, [{ edgeId: env.edgeA, stake: MIN_SELF_BOND + ALICE_STAKE, quality: QUALITY_ONE }]);
-      await expect(env.settlement.resolveEpoch(E, t.root, t.totalWeight)).to.emit(env.settlement, "EpochResolved").withArgs(E, t.root, t.totalWeight);
+      await expect(env.settlement.resolveEpoch(E, t.root, t.totalWeight))
+        .to.emit(env.settlement, "EpochResolved")
+        .withArgs(E, t.root, t.totalWeight);
       const record = await env.settlement.epochRecord(E);
       expect(record.commitment).to.equal(commitment(t.root, t.totalWeight));
       expect(await env.settlement.isFinal(E)).to.equal(true);
@@ -278,7 +302,9 @@ describe("EpochSettlement", () => {
   describe("fundEpoch", () => {
     it("reverts SettlementNotFinal for an epoch never submitted", async () => {
       const env = await conn.networkHelpers.loadFixture(baseFixture);
-      await expect(env.settlement.fundEpoch(E)).to.be.revertedWithCustomError(env.settlement, "SettlementNotFinal").withArgs(E, State.None, 0n);
+      await expect(env.settlement.fundEpoch(E))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementNotFinal")
+        .withArgs(E, State.None, 0n);
     });
 
     it("mints the exact emission into the staking reserve once", async () => {
@@ -298,7 +324,9 @@ describe("EpochSettlement", () => {
 
       const tx = settlement.fundEpoch(E);
       await expect(tx).to.emit(settlement, "EpochFunded").withArgs(E, emission, rate, bondingRate);
-      await expect(tx).to.emit(staking, "RewardReserveDeposited").withArgs(await settlement.getAddress(), emission);
+      await expect(tx)
+        .to.emit(staking, "RewardReserveDeposited")
+        .withArgs(await settlement.getAddress(), emission);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [staking, settlement], [emission, 0n]);
       expect(await token.totalSupply()).to.equal(supply + emission);
       expect((await staking.totals()).rewardReserve).to.equal(reserveBefore + emission);
@@ -341,7 +369,9 @@ describe("EpochSettlement", () => {
       await env.settlement.setInflationBounds(0n, up);
       const upExpected = await expectedFunding(env, E);
       expect(upExpected.rate).to.equal(up);
-      await expect(env.settlement.fundEpoch(E)).to.emit(env.settlement, "EpochFunded").withArgs(E, upExpected.emission, up, upExpected.bondingRate);
+      await expect(env.settlement.fundEpoch(E))
+        .to.emit(env.settlement, "EpochFunded")
+        .withArgs(E, upExpected.emission, up, upExpected.bondingRate);
       expect((await env.settlement.inflation())[0]).to.equal(up);
       await snapshot.restore();
       const down = (49n * RATE_ONE) / 1_000n;
@@ -349,7 +379,9 @@ describe("EpochSettlement", () => {
       await env.settlement.setTargetBondingRate(0n);
       const expected = await expectedFunding(env, E);
       expect(expected.rate).to.equal(down);
-      await expect(env.settlement.fundEpoch(E)).to.emit(env.settlement, "EpochFunded").withArgs(E, expected.emission, down, expected.bondingRate);
+      await expect(env.settlement.fundEpoch(E))
+        .to.emit(env.settlement, "EpochFunded")
+        .withArgs(E, expected.emission, down, expected.bondingRate);
     });
 
     it("moves several steps over skipped epochs and none for an earlier epoch funded later", async () => {
@@ -525,7 +557,10 @@ describe("EpochSettlement", () => {
       const [a, b] = defaultResults(env);
       const ra = rewardOf(emission, a, env.settled.totalWeight);
       const rb = rewardOf(emission, b, env.settled.totalWeight);
-      const credited = await env.settlement.claimMany.staticCall(env.settled.attestation, [env.settled.claimOf(env.edgeA), env.settled.claimOf(env.edgeB)]);
+      const credited = await env.settlement.claimMany.staticCall(env.settled.attestation, [
+        env.settled.claimOf(env.edgeA),
+        env.settled.claimOf(env.edgeB),
+      ]);
       expect(credited).to.equal(ra + rb);
       const tx = env.settlement.claimMany(env.settled.attestation, [env.settled.claimOf(env.edgeA), env.settled.claimOf(env.edgeB)]);
       await expect(tx).to.emit(env.settlement, "RewardClaimed").withArgs(E, env.edgeA, ra, ra);
@@ -544,9 +579,13 @@ describe("EpochSettlement", () => {
       const { emission } = await expectedFunding(env, E);
       const [a, b] = defaultResults(env);
       const claims = [env.settled.claimOf(env.edgeA), env.settled.claimOf(env.edgeB)];
-      expect(await env.settlement.claimMany.staticCall(env.settled.attestation, claims)).to.equal(rewardOf(emission, a, env.settled.totalWeight));
+      expect(await env.settlement.claimMany.staticCall(env.settled.attestation, claims)).to.equal(
+        rewardOf(emission, a, env.settled.totalWeight),
+      );
       await env.settlement.claimMany(env.settled.attestation, claims);
-      expect((await env.settlement.epochFunds(E)).claimed).to.equal(rewardOf(emission, a, env.settled.totalWeight) + rewardOf(emission, b, env.settled.totalWeight));
+      expect((await env.settlement.epochFunds(E)).claimed).to.equal(
+        rewardOf(emission, a, env.settled.totalWeight) + rewardOf(emission, b, env.settled.totalWeight),
+      );
     });
   });
 
@@ -583,7 +622,9 @@ describe("EpochSettlement", () => {
       expect(await env.settlement.connect(env.carol).reportFault.staticCall(fault, sigs)).to.equal(total);
       const tx = env.settlement.connect(env.carol).reportFault(fault, sigs);
       await expect(tx).to.emit(env.settlement, "FaultReported").withArgs(env.edgeB, E, 0n, evidence, env.carol.address, total);
-      await expect(tx).to.emit(env.staking, "Slashed").withArgs(env.edgeB, E, env.carol.address, bps, total, burned, total - burned);
+      await expect(tx)
+        .to.emit(env.staking, "Slashed")
+        .withArgs(env.edgeB, E, env.carol.address, bps, total, burned, total - burned);
       await expect(tx).to.emit(env.staking, "Jailed");
       await expect(tx).to.changeTokenBalances(conn.ethers, env.token, [env.carol, env.staking], [total - burned, -total]);
       expect(await env.token.totalSupply()).to.equal(supply - burned);
@@ -612,7 +653,10 @@ describe("EpochSettlement", () => {
         .withArgs(env.edgeB, E);
       // Another epoch of the same edge is a new fault.
       const next = { ...fault, epoch: E - 1n };
-      await expect(env.settlement.reportFault(next, await signFault(env.domain, env.keys.slice(0, 2), next))).to.emit(env.settlement, "FaultReported");
+      await expect(env.settlement.reportFault(next, await signFault(env.domain, env.keys.slice(0, 2), next))).to.emit(
+        env.settlement,
+        "FaultReported",
+      );
       expect(await env.settlement.faultReported(env.edgeB, E - 1n)).to.equal(true);
     });
 
@@ -622,7 +666,7 @@ describe("EpochSettlement", () => {
       const sigs = await signFault(env.domain, env.keys.slice(0, 2), signed);
       // The first signature recovers, over the altered fault's digest, to an unrelated address.
       const altered = { ...signed, kind: 0 };
-      const recovered = conn.ethers.verifyTypedData(env.domain, FAULT_ATTESTATION_TYPES, altered, "0x" + sigs.slice(2, 132));
+      const recovered = conn.ethers.verifyTypedData(env.domain, FAULT_ATTESTATION_TYPES, altered, `0x${sigs.slice(2, 132)}`);
       await expect(env.settlement.reportFault(altered, sigs))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotActiveVerifier")
         .withArgs(0n, recovered);
@@ -673,7 +717,10 @@ describe("EpochSettlement", () => {
     it("reverts SettlementIdenticalAttestations for one attestation twice", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       const { a, sigA } = await twoSigned(env, 0);
-      await expect(env.settlement.reportEquivocation(a, sigA, a, sigA)).to.be.revertedWithCustomError(env.settlement, "SettlementIdenticalAttestations");
+      await expect(env.settlement.reportEquivocation(a, sigA, a, sigA)).to.be.revertedWithCustomError(
+        env.settlement,
+        "SettlementIdenticalAttestations",
+      );
     });
 
     it("reverts SettlementDifferentSigners when two verifiers signed the two attestations", async () => {
@@ -716,18 +763,24 @@ describe("EpochSettlement", () => {
         () => s.setTargetBondingRate(1n),
         () => s.setFaultSlashBps(0, 1n),
       ]) {
-        await expect(call()).to.be.revertedWithCustomError(env.settlement, "AccessControlUnauthorizedAccount").withArgs(env.outsider.address, role);
+        await expect(call())
+          .to.be.revertedWithCustomError(env.settlement, "AccessControlUnauthorizedAccount")
+          .withArgs(env.outsider.address, role);
       }
     });
 
     it("setDisputeWindow checks [60 s, 7 days], emits and applies to the next submission", async () => {
       const env = await conn.networkHelpers.loadFixture(baseFixture);
       const max = 7n * 86_400n;
-      await expect(env.settlement.setDisputeWindow(59n)).to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds").withArgs(Param.DisputeWindow, 59n, 60n, max);
+      await expect(env.settlement.setDisputeWindow(59n))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
+        .withArgs(Param.DisputeWindow, 59n, 60n, max);
       await expect(env.settlement.setDisputeWindow(max + 1n))
         .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
         .withArgs(Param.DisputeWindow, max + 1n, 60n, max);
-      await expect(env.settlement.setDisputeWindow(60n)).to.emit(env.settlement, "ParameterChanged").withArgs(Param.DisputeWindow, DISPUTE_WINDOW, 60n);
+      await expect(env.settlement.setDisputeWindow(60n))
+        .to.emit(env.settlement, "ParameterChanged")
+        .withArgs(Param.DisputeWindow, DISPUTE_WINDOW, 60n);
       await env.settlement.setDisputeWindow(max);
       expect((await env.settlement.parameters()).disputeWindow).to.equal(max);
       await goToEpoch(conn, env.staking, E + 1n);
@@ -767,7 +820,9 @@ describe("EpochSettlement", () => {
       await expect(env.settlement.setInflationStep(max + 1n))
         .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
         .withArgs(Param.InflationStep, max + 1n, 0n, max);
-      await expect(env.settlement.setInflationStep(max)).to.emit(env.settlement, "ParameterChanged").withArgs(Param.InflationStep, (5n * RATE_ONE) / 10_000n, max);
+      await expect(env.settlement.setInflationStep(max))
+        .to.emit(env.settlement, "ParameterChanged")
+        .withArgs(Param.InflationStep, (5n * RATE_ONE) / 10_000n, max);
       expect((await env.settlement.parameters()).inflationStep).to.equal(max);
       await env.settlement.setInflationStep(0n);
       expect((await env.settlement.parameters()).inflationStep).to.equal(0n);
@@ -778,20 +833,30 @@ describe("EpochSettlement", () => {
       await expect(env.settlement.setTargetBondingRate(RATE_ONE + 1n))
         .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
         .withArgs(Param.TargetBondingRate, RATE_ONE + 1n, 0n, RATE_ONE);
-      await expect(env.settlement.setTargetBondingRate(RATE_ONE)).to.emit(env.settlement, "ParameterChanged").withArgs(Param.TargetBondingRate, RATE_ONE / 2n, RATE_ONE);
+      await expect(env.settlement.setTargetBondingRate(RATE_ONE))
+        .to.emit(env.settlement, "ParameterChanged")
+        .withArgs(Param.TargetBondingRate, RATE_ONE / 2n, RATE_ONE);
       expect((await env.settlement.parameters()).targetBondingRate).to.equal(RATE_ONE);
     });
 
     it("setFaultSlashBps checks [1, 10,000] per kind and emits", async () => {
       const env = await conn.networkHelpers.loadFixture(baseFixture);
-      await expect(env.settlement.setFaultSlashBps(2, 0n)).to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds").withArgs(Param.FaultSlashBps, 0n, 1n, BPS);
+      await expect(env.settlement.setFaultSlashBps(2, 0n))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
+        .withArgs(Param.FaultSlashBps, 0n, 1n, BPS);
       await expect(env.settlement.setFaultSlashBps(2, BPS + 1n))
         .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
         .withArgs(Param.FaultSlashBps, BPS + 1n, 1n, BPS);
-      await expect(env.settlement.setFaultSlashBps(2, BPS)).to.emit(env.settlement, "ParameterChanged").withArgs(Param.FaultSlashBps, 100n, BPS);
+      await expect(env.settlement.setFaultSlashBps(2, BPS))
+        .to.emit(env.settlement, "ParameterChanged")
+        .withArgs(Param.FaultSlashBps, 100n, BPS);
       expect(await env.settlement.faultSlashBps(2)).to.equal(BPS);
       // The other kinds keep the deployment defaults.
-      expect([await env.settlement.faultSlashBps(0), await env.settlement.faultSlashBps(1), await env.settlement.faultSlashBps(3)]).to.deep.equal([1_000n, 200n, 1_000n]);
+      expect([
+        await env.settlement.faultSlashBps(0),
+        await env.settlement.faultSlashBps(1),
+        await env.settlement.faultSlashBps(3),
+      ]).to.deep.equal([1_000n, 200n, 1_000n]);
     });
   });
 
@@ -810,10 +875,16 @@ describe("EpochSettlement", () => {
       const env = await conn.networkHelpers.loadFixture(baseFixture);
       const a = { epoch: 9n, root: OTHER_ROOT, totalWeight: 77n };
       const f = { edgeId: 3n, epoch: 9n, kind: 2, evidenceHash: OTHER_ROOT };
-      expect(await env.settlement.attestationStructHash(a)).to.equal(TypedDataEncoder.hashStruct("EpochAttestation", EPOCH_ATTESTATION_TYPES, a));
+      expect(await env.settlement.attestationStructHash(a)).to.equal(
+        TypedDataEncoder.hashStruct("EpochAttestation", EPOCH_ATTESTATION_TYPES, a),
+      );
       expect(await env.settlement.faultStructHash(f)).to.equal(TypedDataEncoder.hashStruct("FaultAttestation", FAULT_ATTESTATION_TYPES, f));
-      expect(await env.verifierSet.hashTypedData(await env.settlement.attestationStructHash(a))).to.equal(TypedDataEncoder.hash(env.domain, EPOCH_ATTESTATION_TYPES, a));
-      expect(await env.settlement.EPOCH_ATTESTATION_TYPEHASH()).to.equal(keccak256(Buffer.from("EpochAttestation(uint256 epoch,bytes32 root,uint256 totalWeight)")));
+      expect(await env.verifierSet.hashTypedData(await env.settlement.attestationStructHash(a))).to.equal(
+        TypedDataEncoder.hash(env.domain, EPOCH_ATTESTATION_TYPES, a),
+      );
+      expect(await env.settlement.EPOCH_ATTESTATION_TYPEHASH()).to.equal(
+        keccak256(Buffer.from("EpochAttestation(uint256 epoch,bytes32 root,uint256 totalWeight)")),
+      );
       expect(await env.settlement.FAULT_ATTESTATION_TYPEHASH()).to.equal(
         keccak256(Buffer.from("FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)")),
       );

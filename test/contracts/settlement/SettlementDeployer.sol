@@ -14,10 +14,10 @@ library SettlementParams {
     uint256 internal constant QUALITY_ONE = 1e6;
     uint256 internal constant YEAR = 365 days;
     uint256 internal constant DISPUTE_WINDOW = 600;
-    uint256 internal constant MIN_INFLATION = 2 * RATE_ONE / 100;
-    uint256 internal constant MAX_INFLATION = 10 * RATE_ONE / 100;
-    uint256 internal constant INITIAL_INFLATION = 5 * RATE_ONE / 100;
-    uint256 internal constant INFLATION_STEP = 5 * RATE_ONE / 10_000;
+    uint256 internal constant MIN_INFLATION = (2 * RATE_ONE) / 100;
+    uint256 internal constant MAX_INFLATION = (10 * RATE_ONE) / 100;
+    uint256 internal constant INITIAL_INFLATION = (5 * RATE_ONE) / 100;
+    uint256 internal constant INFLATION_STEP = (5 * RATE_ONE) / 10_000;
     uint256 internal constant TARGET_BONDING_RATE = RATE_ONE / 2;
     uint256 internal constant VERIFIER_BOND = 5_000 * TestParams.TOKEN;
     uint256 internal constant VERIFIERS = 3;

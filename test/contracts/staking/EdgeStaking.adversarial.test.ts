@@ -3,8 +3,8 @@
 // epoch-length changes and tranche activations that must keep every holder's books exact.
 import { expect } from "chai";
 
-import { connect, type Connection, deployWithEdge, goToEpoch, TOKEN, UNBONDING_DELAY } from "../../helpers/protocol.js";
-import { expectTotalsMatchBalance, MAX_UINT256, nextTxAt } from "../../helpers/stakingCore.js";
+import { connect, type Connection, deployWithEdge, goToEpoch, TOKEN, UNBONDING_DELAY } from "../../helpers/protocol.ts";
+import { expectTotalsMatchBalance, MAX_UINT256, nextTxAt } from "../../helpers/stakingCore.ts";
 
 const RESERVE = 100_000n * TOKEN;
 
@@ -155,12 +155,7 @@ describe("EdgeStaking under adversarial sequences", () => {
       await expect(staking.connect(slasher).slash(edgeId, 4n, 1_000n, slasher.address))
         .to.emit(staking, "SlashDistributed")
         .withArgs(edgeId, 300n * TOKEN, 0n, 0n);
-      await expect(staking.connect(alice).withdraw(edgeId, 0n)).to.changeTokenBalances(
-        conn.ethers,
-        token,
-        [alice],
-        [1_000n * TOKEN],
-      );
+      await expect(staking.connect(alice).withdraw(edgeId, 0n)).to.changeTokenBalances(conn.ethers, token, [alice], [1_000n * TOKEN]);
       await expectTotalsMatchBalance(env);
     });
 

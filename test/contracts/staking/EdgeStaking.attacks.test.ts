@@ -1,7 +1,7 @@
 import { expect } from "chai";
 
-import { connect, type Connection, deployProtocol, deployWithEdge, goToEpoch, TOKEN, UNBONDING_DELAY } from "../../helpers/protocol.js";
-import { expectTotalsMatchBalance, MAX_UINT256, nextTxAt, registerEdge } from "../../helpers/stakingCore.js";
+import { connect, type Connection, deployProtocol, deployWithEdge, goToEpoch, TOKEN, UNBONDING_DELAY } from "../../helpers/protocol.ts";
+import { expectTotalsMatchBalance, MAX_UINT256, nextTxAt, registerEdge } from "../../helpers/stakingCore.ts";
 
 const RESERVE = 100_000n * TOKEN;
 
@@ -72,7 +72,12 @@ describe("Attacks on EdgeStaking", () => {
       await nextTxAt(conn, start6);
       await staking.connect(creditor).creditReward(edgeId, 5n, 1_000n * TOKEN);
       expect((await staking.position(edgeId, bob.address))[3]).to.equal(0n);
-      await expect(staking.connect(alice).claimRewards(edgeId, alice.address)).to.changeTokenBalance(conn.ethers, token, alice, 750n * TOKEN);
+      await expect(staking.connect(alice).claimRewards(edgeId, alice.address)).to.changeTokenBalance(
+        conn.ethers,
+        token,
+        alice,
+        750n * TOKEN,
+      );
       await expect(staking.connect(operator).claimRewards(edgeId, operator.address)).to.changeTokenBalance(
         conn.ethers,
         token,
@@ -220,7 +225,12 @@ describe("Attacks on EdgeStaking", () => {
 
       await conn.networkHelpers.time.increaseTo(at);
       await expect(staking.connect(alice).withdraw(edgeId, 0n)).to.changeTokenBalance(conn.ethers, token, alice, 3_000n * TOKEN);
-      await expect(staking.connect(alice).claimRewards(edgeId, alice.address)).to.changeTokenBalance(conn.ethers, token, alice, 675n * TOKEN);
+      await expect(staking.connect(alice).claimRewards(edgeId, alice.address)).to.changeTokenBalance(
+        conn.ethers,
+        token,
+        alice,
+        675n * TOKEN,
+      );
       await expectTotalsMatchBalance(env);
     });
   });

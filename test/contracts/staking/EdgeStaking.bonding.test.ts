@@ -12,8 +12,8 @@ import {
   MIN_SELF_BOND,
   TOKEN,
   UNBONDING_DELAY,
-} from "../../helpers/protocol.js";
-import { expectTotalsMatchBalance, registerEdge, sharesFor, Status, tokensFor } from "../../helpers/stakingCore.js";
+} from "../../helpers/protocol.ts";
+import { expectTotalsMatchBalance, registerEdge, sharesFor, Status, tokensFor } from "../../helpers/stakingCore.ts";
 
 describe("EdgeStaking: bonding", () => {
   let conn: Connection;
@@ -67,9 +67,7 @@ describe("EdgeStaking: bonding", () => {
 
     it("reverts with StakingUnknownEdge for an edge that is not registered", async () => {
       const { staking, operator } = await load(withEdge);
-      await expect(staking.connect(operator).stake(2n, TOKEN))
-        .to.be.revertedWithCustomError(staking, "StakingUnknownEdge")
-        .withArgs(2n);
+      await expect(staking.connect(operator).stake(2n, TOKEN)).to.be.revertedWithCustomError(staking, "StakingUnknownEdge").withArgs(2n);
     });
 
     it("reverts with StakingZeroAmount for a zero amount", async () => {
@@ -105,7 +103,9 @@ describe("EdgeStaking: bonding", () => {
       await goToEpoch(conn, staking, 1n);
       const amount = 2_000n * TOKEN;
       const tx = staking.connect(outsider).delegate(edgeId, amount);
-      await expect(tx).to.emit(staking, "Bonded").withArgs(edgeId, outsider.address, amount, amount, 1n + CREDIT_WINDOW + 1n);
+      await expect(tx)
+        .to.emit(staking, "Bonded")
+        .withArgs(edgeId, outsider.address, amount, amount, 1n + CREDIT_WINDOW + 1n);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [outsider, staking], [-amount, amount]);
       expect(await staking.position(edgeId, outsider.address)).to.deep.equal([0n, amount, 5n, 0n]);
       // A delegation is not self-bond.
@@ -160,9 +160,7 @@ describe("EdgeStaking: bonding", () => {
     it("reverts with StakingZeroAmount or StakingUnknownEdge", async () => {
       const { staking, alice, edgeId } = await load(withEdge);
       await expect(staking.connect(alice).delegate(edgeId, 0n)).to.be.revertedWithCustomError(staking, "StakingZeroAmount");
-      await expect(staking.connect(alice).delegate(7n, TOKEN))
-        .to.be.revertedWithCustomError(staking, "StakingUnknownEdge")
-        .withArgs(7n);
+      await expect(staking.connect(alice).delegate(7n, TOKEN)).to.be.revertedWithCustomError(staking, "StakingUnknownEdge").withArgs(7n);
     });
   });
 

@@ -44,10 +44,10 @@ contract EdgeStakingCommissionTest is TestBase, ProtocolDeployer {
             _goToEpoch(epoch + 1);
             uint256 amount = bound(amounts[i], 1, 1e6 * TOKEN);
             staking.creditReward(edgeId, epoch, amount);
-            expected += amount * staking.commissionAt(edgeId, epoch) / TestParams.BPS;
+            expected += (amount * staking.commissionAt(edgeId, epoch)) / TestParams.BPS;
         }
-        (,,, uint256 opView) = staking.position(edgeId, operator);
-        (,,, uint256 twinView) = staking.position(edgeId, twin);
+        (, , , uint256 opView) = staking.position(edgeId, operator);
+        (, , , uint256 twinView) = staking.position(edgeId, twin);
         assertEq(opView - twinView, expected, "position() shows the commission");
 
         vm.prank(operator);
@@ -56,7 +56,7 @@ contract EdgeStakingCommissionTest is TestBase, ProtocolDeployer {
         uint256 twinClaim = staking.claimRewards(edgeId, twin);
         assertEq(opClaim, opView, "the operator claims what position() showed");
         assertEq(opClaim - twinClaim, expected, "commission paid to the wei");
-        (,, uint256 owed,) = staking.totals();
+        (, , uint256 owed, ) = staking.totals();
         assertLe(owed, 2 * amounts.length, "only rounding dust (a wei per holder and credit) stays owed");
     }
 }

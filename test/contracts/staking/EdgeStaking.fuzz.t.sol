@@ -79,7 +79,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
     }
 
     function _claimed(address account) internal returns (uint256 amount) {
-        (,,, uint256 owed) = staking.position(edgeId, account);
+        (, , , uint256 owed) = staking.position(edgeId, account);
         if (owed == 0) {
             vm.expectRevert(abi.encodeWithSelector(IEdgeStaking.StakingNothingToClaim.selector));
             vm.prank(account);
@@ -94,7 +94,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
     }
 
     function _earning(address account) internal view returns (uint256 earning) {
-        (earning,,,) = staking.position(edgeId, account);
+        (earning, , , ) = staking.position(edgeId, account);
     }
 
     // =================================================================== zero amounts / zero shares
@@ -135,7 +135,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
 
         // Half the runs use dust amounts, where rounding to zero would show.
         amount = amount % 2 == 0 ? bound(amount, 1, 1_000) : bound(amount, 1, 1e9 * TOKEN);
-        uint256 expected = amount * p.shares / p.tokens;
+        uint256 expected = (amount * p.shares) / p.tokens;
         _fund(bob, amount);
         vm.prank(bob);
         staking.delegate(edgeId, amount);
@@ -146,7 +146,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         assertEq(q.tokens - p.tokens, amount, "pool tokens added");
         PositionShares memory bobShares = _positionShares(edgeId, bob);
         assertEq(bobShares.youngShares, expected, "bob's young shares");
-        (, uint256 warmingUp,,) = staking.position(edgeId, bob);
+        (, uint256 warmingUp, , ) = staking.position(edgeId, bob);
         assertLe(warmingUp, amount, "new stake is worth more than was paid");
         // Worth m * (T + amount) / (S + m) with m = amount * S / T - e (0 <= e < 1): it falls
         // short of amount by e * T / (S + m) < 1 before the final rounding down.
@@ -164,7 +164,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         vm.prank(alice);
         staking.unbond(edgeId, 9);
         uint256 total = staking.slash(edgeId, 4, TestParams.MAX_SLASH_BPS, address(0));
-        assertEq(total, 10 * TestParams.MAX_SLASH_BPS / TestParams.BPS, "slash total");
+        assertEq(total, (10 * TestParams.MAX_SLASH_BPS) / TestParams.BPS, "slash total");
         PoolShares memory p = _poolShares(edgeId);
         assertEq(p.tokens, 0, "pool tokens");
         assertEq(p.shares, 1, "pool shares");
@@ -206,7 +206,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         }
         vm.prank(bob);
         uint256 index = staking.unbond(edgeId, type(uint256).max);
-        (uint256 queued, uint256 withdrawableAt,) = staking.unbonding(edgeId, bob, index);
+        (uint256 queued, uint256 withdrawableAt, ) = staking.unbonding(edgeId, bob, index);
         assertLe(queued, worth, "unbonding entry is worth more than the shares burned");
         vm.warp(withdrawableAt);
         uint256 before = token.balanceOf(bob);
@@ -224,9 +224,11 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
     /// rounding, < 1 wei); the operator's stay in the pool as leaving shares, worth exactly
     /// `amount` (at a price <= 1: amount <= L * T / S < amount + T / S <= amount + 1), and are
     /// paid out in full at maturity when no slash came in between.
-    function testFuzz_unbond_BurnsSharesWorthAtLeastTheAmount(History memory h, uint256 amount, bool asOperator)
-        public
-    {
+    function testFuzz_unbond_BurnsSharesWorthAtLeastTheAmount(
+        History memory h,
+        uint256 amount,
+        bool asOperator
+    ) public {
         _slashedHistory(h);
         UnbondCall memory u;
         u.caller = asOperator ? operator : alice;
@@ -238,7 +240,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         // Stored earning shares may be stale (tranches activated but not yet synced): compare
         // all the position's shares, of which the unbond burns earning ones only.
         uint256 sharesBefore = _allShares(_positionShares(edgeId, u.caller));
-        (u.activeBefore, u.unbondingBefore,,) = staking.totals();
+        (u.activeBefore, u.unbondingBefore, , ) = staking.totals();
         u.cur = staking.currentEpoch();
         vm.prank(u.caller);
         u.index = staking.unbond(edgeId, u.amount);
@@ -271,10 +273,10 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
     function _checkDelegatorUnbond(UnbondCall memory u) internal view {
         assertEq(u.before.shares - u.afterwards.shares, u.burned, "pool shares removed");
         assertEq(u.before.tokens - u.afterwards.tokens, u.amount, "pool tokens removed");
-        (uint256 activeAfter, uint256 unbondingAfter,,) = staking.totals();
+        (uint256 activeAfter, uint256 unbondingAfter, , ) = staking.totals();
         assertEq(u.activeBefore - activeAfter, u.amount, "totals.active drop");
         assertEq(unbondingAfter - u.unbondingBefore, u.amount, "totals.unbonding rise");
-        (uint256 queued,,) = staking.unbonding(edgeId, u.caller, u.index);
+        (uint256 queued, , ) = staking.unbonding(edgeId, u.caller, u.index);
         assertLe(queued, u.amount, "unbonding entry worth more than requested");
         assertGe(queued + 1, u.amount, "unbonding entry lost more than the Phi rounding");
     }
@@ -287,14 +289,16 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         assertEq(u.afterwards.shares, u.before.shares, "pool shares changed");
         assertEq(u.afterwards.tokens, u.before.tokens, "pool tokens changed");
         assertEq(u.afterwards.leavingShares - u.before.leavingShares, u.burned, "leaving shares added");
-        (uint256 activeAfter, uint256 unbondingAfter,,) = staking.totals();
+        (uint256 activeAfter, uint256 unbondingAfter, , ) = staking.totals();
         assertEq(activeAfter, u.activeBefore, "totals.active changed");
         assertEq(unbondingAfter, u.unbondingBefore, "totals.unbonding changed");
         (uint256 value, uint256 withdrawableAt, bool exists) = staking.unbonding(edgeId, operator, u.index);
         assertTrue(exists, "the leaving self-bond is not shown");
         assertEq(value, u.amount, "leaving self-bond's value");
         assertEq(
-            withdrawableAt, staking.epochStartTime(u.cur + 1) + TestParams.UNBONDING_DELAY, "leaving self-bond's maturity"
+            withdrawableAt,
+            staking.epochStartTime(u.cur + 1) + TestParams.UNBONDING_DELAY,
+            "leaving self-bond's maturity"
         );
 
         vm.warp(withdrawableAt);
@@ -307,7 +311,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         assertEq(u.afterwards.shares - r.shares, u.burned, "pool shares removed at withdrawal");
         assertEq(u.afterwards.tokens - r.tokens, u.amount, "pool tokens removed at withdrawal");
         assertEq(r.leavingShares, 0, "leaving shares after the withdrawal");
-        (,, exists) = staking.unbonding(edgeId, operator, u.index);
+        (, , exists) = staking.unbonding(edgeId, operator, u.index);
         assertTrue(!exists, "the withdrawn leaving self-bond is still shown");
     }
 
@@ -317,12 +321,14 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
     /// also has stake warming up (the operator's top-up in {_slashedHistory}), says when that
     /// stake will be free: StakingStillWarmingUp(edgeId, caller, activation epoch). Asking for
     /// exactly the earning stake's value succeeds and leaves no earning stake worth a wei.
-    function testFuzz_unbond_RevertWhen_AmountAboveEarningStakeInTokens(History memory h, uint256 excess, bool asOperator)
-        public
-    {
+    function testFuzz_unbond_RevertWhen_AmountAboveEarningStakeInTokens(
+        History memory h,
+        uint256 excess,
+        bool asOperator
+    ) public {
         _slashedHistory(h);
         address caller = asOperator ? operator : alice;
-        (uint256 available,, uint256 activationEpoch,) = staking.position(edgeId, caller);
+        (uint256 available, , uint256 activationEpoch, ) = staking.position(edgeId, caller);
         uint256 amount = available + bound(excess, 1, 1e24);
         vm.expectRevert(
             activationEpoch != 0
@@ -368,16 +374,16 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         slash2Bps = bound(slash2Bps, 0, TestParams.MAX_SLASH_BPS);
         if (slash2Bps != 0) staking.slash(edgeId, 5, slash2Bps, reporter);
 
-        (uint256 active,, uint256 liveUnbonding) = staking.edgeStake(edgeId);
-        (, uint256 totalUnbonding,,) = staking.totals();
-        (uint256 leaving,,) = staking.unbonding(edgeId, operator, staking.OPERATOR_UNBONDING_INDEX());
+        (uint256 active, , uint256 liveUnbonding) = staking.edgeStake(edgeId);
+        (, uint256 totalUnbonding, , ) = staking.totals();
+        (uint256 leaving, , ) = staking.unbonding(edgeId, operator, staking.OPERATOR_UNBONDING_INDEX());
         uint256 claims = leaving;
         for (uint256 i; i < 4; ++i) {
-            (uint256 earning, uint256 warmingUp,,) = staking.position(edgeId, holders[i]);
+            (uint256 earning, uint256 warmingUp, , ) = staking.position(edgeId, holders[i]);
             claims += earning + warmingUp;
         }
         assertLe(claims, active, "holders' stake and the leaving self-bond exceed the pool's tokens");
-        (uint256 entry,,) = staking.unbonding(edgeId, bob, 0);
+        (uint256 entry, , ) = staking.unbonding(edgeId, bob, 0);
         assertLe(entry, liveUnbonding, "bob's entry exceeds the slashable unbonding");
         assertLe(liveUnbonding, totalUnbonding, "slashable unbonding exceeds the bookkeeping total");
 
@@ -396,7 +402,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
                 paid += staking.withdraw(edgeId, j);
             }
         }
-        (,, bool leavingExists) = staking.unbonding(edgeId, operator, staking.OPERATOR_UNBONDING_INDEX());
+        (, , bool leavingExists) = staking.unbonding(edgeId, operator, staking.OPERATOR_UNBONDING_INDEX());
         if (leavingExists) {
             uint256 index = staking.OPERATOR_UNBONDING_INDEX();
             vm.prank(operator);
@@ -441,7 +447,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         _goToEpoch(cur);
         uint256 epoch = cur - bound(backSeed, 1, TestParams.CREDIT_WINDOW);
         reward = bound(reward, 1, 1e9 * TOKEN);
-        uint256 commission = epoch >= TestParams.COMMISSION_DELAY ? reward * commissionBps / TestParams.BPS : 0;
+        uint256 commission = epoch >= TestParams.COMMISSION_DELAY ? (reward * commissionBps) / TestParams.BPS : 0;
 
         staking.depositRewardReserve(reward);
         assertEq(staking.creditReward(edgeId, epoch, reward), reward, "credited");
@@ -449,7 +455,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
 
         uint256 sum;
         for (uint256 i; i < 4; ++i) {
-            uint256 proRata = (reward - commission) * bonds[i] / total;
+            uint256 proRata = ((reward - commission) * bonds[i]) / total;
             if (i == 0) proRata += commission;
             uint256 got = _claimed(holders[i]);
             assertLe(got, proRata, "claim above the pro-rata share");
@@ -457,7 +463,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
             sum += got;
         }
         assertLe(sum, reward, "claims exceed the credited reward");
-        (,, uint256 owed,) = staking.totals();
+        (, , uint256 owed, ) = staking.totals();
         assertEq(owed, reward - sum, "rewardsOwed keeps the rounding dust");
     }
 
@@ -497,14 +503,21 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         SlashExpect memory x = _slashSetup(c);
         uint256 supplyBefore = token.totalSupply();
         uint256 balanceBefore = token.balanceOf(address(staking));
-        (uint256 activeBefore, uint256 unbondingBefore,,) = staking.totals();
+        (uint256 activeBefore, uint256 unbondingBefore, , ) = staking.totals();
         vm.recordLogs();
-        uint256 total = staking.slash(edgeId, staking.currentEpoch(), c.fractionBps, c.withReporter ? reporter : address(0));
+        uint256 total = staking.slash(
+            edgeId,
+            staking.currentEpoch(),
+            c.fractionBps,
+            c.withReporter ? reporter : address(0)
+        );
         Vm.Log[] memory logs = vm.getRecordedLogs();
 
         assertEq(total, x.total, "slash total");
-        (uint256 firstLoss, uint256 fromPool, uint256 fromUnbonding) =
-            abi.decode(_findLog(logs, IEdgeStaking.SlashDistributed.selector), (uint256, uint256, uint256));
+        (uint256 firstLoss, uint256 fromPool, uint256 fromUnbonding) = abi.decode(
+            _findLog(logs, IEdgeStaking.SlashDistributed.selector),
+            (uint256, uint256, uint256)
+        );
         assertEq(firstLoss, x.firstLoss, "operator first loss");
         assertLe(firstLoss, x.cap, "first loss above operatorFirstLossBps of the self-bond");
         assertEq(fromPool, x.fromPool, "taken from the pool");
@@ -514,7 +527,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         assertEq(supplyBefore - token.totalSupply(), x.burned, "burned");
         assertEq(token.balanceOf(reporter), total - x.burned, "reporter reward");
         assertEq(balanceBefore - token.balanceOf(address(staking)), total, "tokens leaving staking");
-        (uint256 activeAfter, uint256 unbondingAfter,,) = staking.totals();
+        (uint256 activeAfter, uint256 unbondingAfter, , ) = staking.totals();
         assertEq(activeBefore - activeAfter, firstLoss + fromPool, "totals.active drop");
         assertEq(unbondingBefore - unbondingAfter, fromUnbonding, "totals.unbonding drop");
         assertLe(staking.selfBond(edgeId), c.opBond - firstLoss, "self-bond after the slash");
@@ -560,23 +573,24 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         vm.warp(bound(c.slashTimeSeed, block.timestamp, staking.epochStartTime(10) - 1));
 
         uint256 active = c.opBond + c.aliceBond + c.bobBond - c.aliceUnbond - c.bobUnbond;
-        x.live = (block.timestamp < x.aliceMature ? c.aliceUnbond : 0) + (block.timestamp < x.bobMature ? c.bobUnbond : 0);
+        x.live =
+            (block.timestamp < x.aliceMature ? c.aliceUnbond : 0) + (block.timestamp < x.bobMature ? c.bobUnbond : 0);
         c.fractionBps = bound(c.fractionBps, 1, TestParams.MAX_SLASH_BPS);
-        x.total = (active + x.live) * c.fractionBps / TestParams.BPS;
-        x.cap = c.opBond * c.firstLossBps / TestParams.BPS;
+        x.total = ((active + x.live) * c.fractionBps) / TestParams.BPS;
+        x.cap = (c.opBond * c.firstLossBps) / TestParams.BPS;
         x.firstLoss = Math.min(x.total, x.cap);
         // The rest splits pro rata, the unbonding side rounded down (so a tiny queue is never
         // taken whole), the pool side taking the remainder.
         uint256 rest = x.total - x.firstLoss;
         uint256 poolAfterFirstLoss = active - x.firstLoss;
-        uint256 fromUnbonding = rest == 0 ? 0 : rest * x.live / (poolAfterFirstLoss + x.live);
+        uint256 fromUnbonding = rest == 0 ? 0 : (rest * x.live) / (poolAfterFirstLoss + x.live);
         x.fromPool = rest - fromUnbonding;
-        x.burned = c.withReporter ? x.total * TestParams.BURN_BPS / TestParams.BPS : x.total;
+        x.burned = c.withReporter ? (x.total * TestParams.BURN_BPS) / TestParams.BPS : x.total;
     }
 
     /// @dev Value of `account`'s only entry now; returns it when it was live, checks it unchanged when matured.
     function _entryAfterSlash(address account, uint256 unbonded, uint256 matureAt) internal view returns (uint256) {
-        (uint256 value,,) = staking.unbonding(edgeId, account, 0);
+        (uint256 value, , ) = staking.unbonding(edgeId, account, 0);
         if (block.timestamp >= matureAt) {
             assertEq(value, unbonded, "a matured entry was slashed");
             return 0;
@@ -621,18 +635,19 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
 
     /// @dev Slashes the edge of {_leavingSetup} and checks the outcome against the values
     /// computed from the inputs; returns alice's stake, the leaving self-bond's value and shares.
-    function _leavingSlash(LeavingCase memory c, uint256 index)
-        internal
-        returns (uint256 aliceValue, uint256 leaving, uint256 leavingLeft)
-    {
+    function _leavingSlash(
+        LeavingCase memory c,
+        uint256 index
+    ) internal returns (uint256 aliceValue, uint256 leaving, uint256 leavingLeft) {
         c.fractionBps = bound(c.fractionBps, 1, TestParams.MAX_SLASH_BPS);
         uint256 poolTokens = c.opBond + c.aliceBond;
-        uint256 total = poolTokens * c.fractionBps / TestParams.BPS;
-        uint256 firstLoss = Math.min(total, c.opBond * c.firstLossBps / TestParams.BPS);
+        uint256 total = (poolTokens * c.fractionBps) / TestParams.BPS;
+        uint256 firstLoss = Math.min(total, (c.opBond * c.firstLossBps) / TestParams.BPS);
         vm.recordLogs();
         assertEq(staking.slash(edgeId, 4, c.fractionBps, address(0)), total, "slash total");
         (uint256 loggedFirstLoss, uint256 fromPool, uint256 fromUnbonding) = abi.decode(
-            _findLog(vm.getRecordedLogs(), IEdgeStaking.SlashDistributed.selector), (uint256, uint256, uint256)
+            _findLog(vm.getRecordedLogs(), IEdgeStaking.SlashDistributed.selector),
+            (uint256, uint256, uint256)
         );
         assertEq(loggedFirstLoss, firstLoss, "operator first loss");
         assertEq(fromPool, total - firstLoss, "taken from the pool");
@@ -649,10 +664,10 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         );
         assertEq(p.tokens, poolTokens - total, "pool tokens after the slash");
         assertEq(p.shares, poolTokens - firstLoss, "pool shares after the slash");
-        aliceValue = c.aliceBond * p.tokens / p.shares;
+        aliceValue = (c.aliceBond * p.tokens) / p.shares;
         assertEq(_earning(alice), aliceValue, "alice's stake differs from the no-unbond outcome");
-        (leaving,,) = staking.unbonding(edgeId, operator, index);
-        assertEq(leaving, leavingLeft * p.tokens / p.shares, "leaving self-bond after the slash");
+        (leaving, , ) = staking.unbonding(edgeId, operator, index);
+        assertEq(leaving, (leavingLeft * p.tokens) / p.shares, "leaving self-bond after the slash");
     }
 
     /// @dev Fuzzed inputs of the leaving-self-bond slash test.
@@ -683,8 +698,12 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         (uint256 leaving, uint256 withdrawableAt, bool exists) = staking.unbonding(edgeId, operator, index);
         assertTrue(exists, "leaving self-bond not shown");
         assertEq(leaving, c.opUnbond, "leaving self-bond's value (1:1 pool)");
-        assertEq(withdrawableAt, staking.epochStartTime(5) + TestParams.UNBONDING_DELAY, "leaving self-bond's maturity");
-        (uint256 active, uint256 earning,) = staking.edgeStake(edgeId);
+        assertEq(
+            withdrawableAt,
+            staking.epochStartTime(5) + TestParams.UNBONDING_DELAY,
+            "leaving self-bond's maturity"
+        );
+        (uint256 active, uint256 earning, ) = staking.edgeStake(edgeId);
         assertEq(active, c.opBond + c.aliceBond, "the leaving self-bond left the pool's tokens");
         assertEq(earning, c.opBond - c.opUnbond + c.aliceBond, "the leaving self-bond still earns");
     }
@@ -698,15 +717,15 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         _goToEpoch(4);
         vm.prank(operator);
         staking.unbond(edgeId, TestParams.MIN_SELF_BOND);
-        (uint256 active, uint256 earning,) = staking.edgeStake(edgeId);
+        (uint256 active, uint256 earning, ) = staking.edgeStake(edgeId);
         assertEq(active, 3 * TestParams.MIN_SELF_BOND, "active stake");
         assertEq(earning, 2 * TestParams.MIN_SELF_BOND, "earning stake");
         _goToEpoch(5);
         uint256 reward = 1_000 * TOKEN;
         staking.depositRewardReserve(reward);
         staking.creditReward(edgeId, 4, reward);
-        (,,, uint256 opRewards) = staking.position(edgeId, operator);
-        (,,, uint256 aliceRewards) = staking.position(edgeId, alice);
+        (, , , uint256 opRewards) = staking.position(edgeId, operator);
+        (, , , uint256 aliceRewards) = staking.position(edgeId, alice);
         assertEq(opRewards, reward / 2, "operator's rewards");
         assertEq(aliceRewards, reward / 2, "alice's rewards");
     }
@@ -724,7 +743,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         vm.prank(operator);
         staking.unbond(edgeId, 200 * TOKEN);
         uint256 until = staking.epochStartTime(6) + TestParams.UNBONDING_DELAY;
-        (uint256 value, uint256 withdrawableAt,) = staking.unbonding(edgeId, operator, index);
+        (uint256 value, uint256 withdrawableAt, ) = staking.unbonding(edgeId, operator, index);
         assertEq(value, 300 * TOKEN, "both unbonds join the leaving self-bond");
         assertEq(withdrawableAt, until, "the leaving self-bond matures with its latest addition");
 
@@ -741,7 +760,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         vm.prank(operator);
         assertEq(staking.withdraw(edgeId, index), 300 * TOKEN, "withdrawn");
         assertEq(token.balanceOf(operator) - before, 300 * TOKEN, "operator's balance");
-        (uint256 active,,) = staking.edgeStake(edgeId);
+        (uint256 active, , ) = staking.edgeStake(edgeId);
         assertEq(active, 2_700 * TOKEN, "the pool still holds the leaving self-bond");
         vm.expectRevert(abi.encodeWithSelector(IEdgeStaking.StakingUnknownUnbonding.selector, edgeId, operator, index));
         vm.prank(operator);
@@ -782,10 +801,13 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
     /// @dev Operator and alice bond the minimum in epoch 0; bob bonds x in epoch join - earlier
     /// (if earlier != 0) and in epoch join; time then moves to a fuzzed moment of a fuzzed epoch
     /// of the credit window after join, which is returned.
-    function _warmUpSetup(uint256 join, uint256 earlier, uint256 x, uint256 offsetSeed, uint256 delaySeed)
-        internal
-        returns (uint256 cur)
-    {
+    function _warmUpSetup(
+        uint256 join,
+        uint256 earlier,
+        uint256 x,
+        uint256 offsetSeed,
+        uint256 delaySeed
+    ) internal returns (uint256 cur) {
         _stake(operator, edgeId, TestParams.MIN_SELF_BOND);
         _delegate(alice, edgeId, TestParams.MIN_SELF_BOND);
         if (earlier != 0) {
@@ -805,13 +827,14 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
     /// @dev Checks that `credited` split pro rata between operator, alice (the minimum each) and
     /// bob's `bobEarning` stake. Rounding: each of the `credits` credits floors the reward index
     /// (< 1 wei per holder in all), each holder's pending reward is floored once per part.
-    function _checkCreditShares(uint256 credited, uint256 credits, uint256 bobEarning)
-        internal
-        returns (uint256 bobRewards, uint256 bobDue)
-    {
+    function _checkCreditShares(
+        uint256 credited,
+        uint256 credits,
+        uint256 bobEarning
+    ) internal returns (uint256 bobRewards, uint256 bobDue) {
         uint256 earningSet = 2 * TestParams.MIN_SELF_BOND + bobEarning;
-        bobDue = credited * bobEarning / earningSet;
-        (,,, bobRewards) = staking.position(edgeId, bob);
+        bobDue = (credited * bobEarning) / earningSet;
+        (, , , bobRewards) = staking.position(edgeId, bob);
         assertLe(bobRewards, bobDue, "bob got more than his earlier tranche's share");
         assertGe(bobRewards + credits + 1, bobDue, "bob's earlier tranche did not get its share");
         if (bobDue == 0) {
@@ -819,9 +842,9 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
             vm.prank(bob);
             staking.claimRewards(edgeId, bob);
         }
-        (,,, uint256 opRewards) = staking.position(edgeId, operator);
-        (,,, uint256 aliceRewards) = staking.position(edgeId, alice);
-        uint256 eachDue = credited * TestParams.MIN_SELF_BOND / earningSet;
+        (, , , uint256 opRewards) = staking.position(edgeId, operator);
+        (, , , uint256 aliceRewards) = staking.position(edgeId, alice);
+        uint256 eachDue = (credited * TestParams.MIN_SELF_BOND) / earningSet;
         assertLe(opRewards, eachDue, "operator above pro rata");
         assertLe(aliceRewards, eachDue, "alice above pro rata");
         assertGe(opRewards + credits + 1, eachDue, "operator below pro rata");
@@ -829,10 +852,11 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
     }
 
     /// @dev Credits a fuzzed reward for every epoch from cur - W to min(join, cur - 1).
-    function _creditUpTo(uint256 cur, uint256 join, uint256 rewardSeed)
-        internal
-        returns (uint256 credited, uint256 credits)
-    {
+    function _creditUpTo(
+        uint256 cur,
+        uint256 join,
+        uint256 rewardSeed
+    ) internal returns (uint256 credited, uint256 credits) {
         uint256 last = Math.min(join, cur - 1);
         for (uint256 e = cur - W; e <= last; ++e) {
             uint256 r = bound(uint256(keccak256(abi.encode(rewardSeed, e))), 1, 1e24);
@@ -849,10 +873,15 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         _goToEpoch(join + W + 1);
         uint256 control = 1_000 * TOKEN;
         _credit(join + 1, control);
-        uint256 proRata = control * bobStake / (2 * TestParams.MIN_SELF_BOND + bobStake);
-        (,,, uint256 bobAfter) = staking.position(edgeId, bob);
+        uint256 proRata = (control * bobStake) / (2 * TestParams.MIN_SELF_BOND + bobStake);
+        (, , , uint256 bobAfter) = staking.position(edgeId, bob);
         // Each of bob's (at most three) share parts is rounded down separately, before and after.
-        assertApproxEqAbs(bobAfter - bobRewards, proRata, 3, "control: bob's stake did not earn its share after its warm-up");
+        assertApproxEqAbs(
+            bobAfter - bobRewards,
+            proRata,
+            3,
+            "control: bob's stake did not earn its share after its warm-up"
+        );
         assertLe(bobAfter, bobDue + proRata + 1, "control: bob paid above pro rata");
     }
 
@@ -875,33 +904,33 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         assertEq(tranches.youngEpoch, 5, "first tranche's epoch");
         assertEq(tranches.laterShares, m, "second tranche");
         assertEq(tranches.laterEpoch, 8, "second tranche's epoch");
-        (,, uint256 activationEpoch,) = staking.position(edgeId, bob);
+        (, , uint256 activationEpoch, ) = staking.position(edgeId, bob);
         assertEq(activationEpoch, 5 + W + 1, "the oldest tranche keeps its activation epoch");
 
         _goToEpoch(9);
         uint256 r8 = 900 * TOKEN;
         staking.depositRewardReserve(r8);
         staking.creditReward(edgeId, 8, r8);
-        (,,, uint256 bobRewards) = staking.position(edgeId, bob);
-        (,,, uint256 opRewards) = staking.position(edgeId, operator);
-        (,,, uint256 aliceRewards) = staking.position(edgeId, alice);
-        assertEq(bobRewards, r8 * m / (3 * m), "bob's first tranche's share of epoch 8");
-        assertEq(opRewards, r8 * m / (3 * m), "operator's share of epoch 8");
-        assertEq(aliceRewards, r8 * m / (3 * m), "alice's share of epoch 8");
-        (,, uint256 owed,) = staking.totals();
+        (, , , uint256 bobRewards) = staking.position(edgeId, bob);
+        (, , , uint256 opRewards) = staking.position(edgeId, operator);
+        (, , , uint256 aliceRewards) = staking.position(edgeId, alice);
+        assertEq(bobRewards, (r8 * m) / (3 * m), "bob's first tranche's share of epoch 8");
+        assertEq(opRewards, (r8 * m) / (3 * m), "operator's share of epoch 8");
+        assertEq(aliceRewards, (r8 * m) / (3 * m), "alice's share of epoch 8");
+        (, , uint256 owed, ) = staking.totals();
         assertEq(opRewards + aliceRewards + bobRewards, owed, "part of the reward is paid to no one");
 
         _goToEpoch(12);
         uint256 r9 = 800 * TOKEN;
         staking.depositRewardReserve(r9);
         staking.creditReward(edgeId, 9, r9);
-        (,,, uint256 bobAfter) = staking.position(edgeId, bob);
-        (,,, uint256 opAfter) = staking.position(edgeId, operator);
-        assertEq(bobAfter - bobRewards, r9 * 2 * m / (4 * m), "bob's share of epoch 9 (both tranches)");
-        assertEq(opAfter - opRewards, r9 * m / (4 * m), "operator's share of epoch 9");
+        (, , , uint256 bobAfter) = staking.position(edgeId, bob);
+        (, , , uint256 opAfter) = staking.position(edgeId, operator);
+        assertEq(bobAfter - bobRewards, (r9 * 2 * m) / (4 * m), "bob's share of epoch 9 (both tranches)");
+        assertEq(opAfter - opRewards, (r9 * m) / (4 * m), "operator's share of epoch 9");
         assertEq(_claimed(bob), bobAfter, "bob's claim");
-        (,, owed,) = staking.totals();
-        (,,, uint256 aliceAfter) = staking.position(edgeId, alice);
+        (, , owed, ) = staking.totals();
+        (, , , uint256 aliceAfter) = staking.position(edgeId, alice);
         assertEq(opAfter + aliceAfter, owed, "rewards owed that no position can claim");
     }
 
@@ -936,13 +965,17 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
 
         _goToEpoch(9);
         _credit(6, FOLD_R6);
-        (,, uint256 activationEpoch,) = staking.position(edgeId, bob);
+        (, , uint256 activationEpoch, ) = staking.position(edgeId, bob);
         assertEq(activationEpoch, 7 + W + 1, "the folded tranche activates with its latest addition");
         _goToEpoch(10);
         _credit(7, FOLD_R7);
         _credit(8, FOLD_R8);
-        assertEq(_poolShares(edgeId).earningShares, 2 * m + FOLD_A + FOLD_B, "the pool activated b's cohort on schedule");
-        (uint256 bobEarning, uint256 bobWarming,,) = staking.position(edgeId, bob);
+        assertEq(
+            _poolShares(edgeId).earningShares,
+            2 * m + FOLD_A + FOLD_B,
+            "the pool activated b's cohort on schedule"
+        );
+        (uint256 bobEarning, uint256 bobWarming, , ) = staking.position(edgeId, bob);
         assertEq(bobEarning, FOLD_A, "bob's position earns only on his first tranche");
         assertEq(bobWarming, FOLD_B + FOLD_C, "b still warms up in bob's position");
         _goToEpoch(11);
@@ -950,14 +983,16 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
 
         // Earning sets of the credits: R6 | R7, R8 | R9.
         uint256[3] memory set = [2 * m + FOLD_A, 2 * m + FOLD_A + FOLD_B, 2 * m + FOLD_A + FOLD_B + FOLD_C];
-        uint256 bobDue = FOLD_R6 * FOLD_A / set[0] + (FOLD_R7 + FOLD_R8) * FOLD_A / set[1]
-            + FOLD_R9 * (FOLD_A + FOLD_B + FOLD_C) / set[2];
-        uint256 eachDue = FOLD_R6 * m / set[0] + (FOLD_R7 + FOLD_R8) * m / set[1] + FOLD_R9 * m / set[2];
-        uint256 stranded = (FOLD_R7 + FOLD_R8) * FOLD_B / set[1];
+        uint256 bobDue =
+            (FOLD_R6 * FOLD_A) / set[0] +
+                ((FOLD_R7 + FOLD_R8) * FOLD_A) / set[1] +
+                (FOLD_R9 * (FOLD_A + FOLD_B + FOLD_C)) / set[2];
+        uint256 eachDue = (FOLD_R6 * m) / set[0] + ((FOLD_R7 + FOLD_R8) * m) / set[1] + (FOLD_R9 * m) / set[2];
+        uint256 stranded = ((FOLD_R7 + FOLD_R8) * FOLD_B) / set[1];
         assertEq(_claimed(bob), bobDue, "bob's rewards");
         assertEq(_claimed(operator), eachDue, "operator's rewards (not overpaid: b's part is not theirs)");
         assertEq(_claimed(alice), eachDue, "alice's rewards (not overpaid: b's part is not theirs)");
-        (,, uint256 owed,) = staking.totals();
+        (, , uint256 owed, ) = staking.totals();
         assertEq(owed, stranded, "stranded rewards != b's part of R7 and R8");
         assertEq(FOLD_R6 + FOLD_R7 + FOLD_R8 + FOLD_R9, bobDue + 2 * eachDue + stranded, "the expected split adds up");
 
@@ -969,7 +1004,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
             vm.prank(holders[i]);
             staking.claimRewards(edgeId, holders[i]);
         }
-        (,, owed,) = staking.totals();
+        (, , owed, ) = staking.totals();
         assertEq(owed, stranded, "stranded rewards moved");
     }
 
@@ -1008,7 +1043,7 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         vm.prank(bob);
         staking.unbond(edgeId, 1);
 
-        (uint256 earning, uint256 warmingUp,,) = staking.position(edgeId, bob);
+        (uint256 earning, uint256 warmingUp, , ) = staking.position(edgeId, bob);
         assertEq(earning, 2 * x - 1, "bob's earning stake after both tranches activated");
         assertEq(warmingUp, 0, "bob's stake still warming up");
         PositionShares memory s = _positionShares(edgeId, bob);
@@ -1043,8 +1078,8 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
             staking.withdraw(edgeId, i);
         }
         assertLe(token.balanceOf(bob) - before, 2 * x + 1, "bob withdrew more than he deposited");
-        (uint256 opStake,,,) = staking.position(edgeId, operator);
-        (uint256 aliceStake,,,) = staking.position(edgeId, alice);
+        (uint256 opStake, , , ) = staking.position(edgeId, operator);
+        (uint256 aliceStake, , , ) = staking.position(edgeId, alice);
         assertEq(opStake, TestParams.MIN_SELF_BOND, "the operator's stake was taken");
         assertEq(aliceStake, TestParams.MIN_SELF_BOND, "alice's stake was taken");
     }
@@ -1067,16 +1102,16 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         vm.prank(alice);
         staking.unbond(edgeId, 1);
         staking.slash(edgeId, 4, TestParams.MAX_SLASH_BPS, address(0));
-        (uint256 entry,,) = staking.unbonding(edgeId, alice, 0);
+        (uint256 entry, , ) = staking.unbonding(edgeId, alice, 0);
         assertEq(entry, 1, "the 1-wei entry after the slash");
 
         vm.prank(bob);
         uint256 index = staking.unbond(edgeId, TOKEN);
-        (uint256 queued,,) = staking.unbonding(edgeId, bob, index);
+        (uint256 queued, , ) = staking.unbonding(edgeId, bob, index);
         assertEq(queued, TOKEN, "entry queued after the slash");
         vm.prank(alice);
         index = staking.unbond(edgeId, TOKEN);
-        (queued,,) = staking.unbonding(edgeId, alice, index);
+        (queued, , ) = staking.unbonding(edgeId, alice, index);
         assertEq(queued, TOKEN, "alice's entry queued after the slash");
     }
 
@@ -1100,14 +1135,17 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         staking.unbond(edgeId, entry);
         staking.slash(edgeId, 4, bound(fractionBps, 1, TestParams.MAX_SLASH_BPS), address(0));
 
-        (,, uint256 live) = staking.edgeStake(edgeId);
-        assertGe(live * TestParams.BPS + TestParams.BPS, entry * (TestParams.BPS - TestParams.MAX_SLASH_BPS),
-            "the slash took more than maxSlashBps of the unbonding queue (+1 wei)");
-        (uint256 value,,) = staking.unbonding(edgeId, alice, 0);
+        (, , uint256 live) = staking.edgeStake(edgeId);
+        assertGe(
+            live * TestParams.BPS + TestParams.BPS,
+            entry * (TestParams.BPS - TestParams.MAX_SLASH_BPS),
+            "the slash took more than maxSlashBps of the unbonding queue (+1 wei)"
+        );
+        (uint256 value, , ) = staking.unbonding(edgeId, alice, 0);
         assertEq(value, live, "alice's entry is the whole live queue");
         vm.prank(alice);
         uint256 index = staking.unbond(edgeId, TOKEN);
-        (uint256 queued,,) = staking.unbonding(edgeId, alice, index);
+        (uint256 queued, , ) = staking.unbonding(edgeId, alice, index);
         assertLe(queued, TOKEN, "entry queued after the slash above the amount");
         assertGe(queued + 1, TOKEN, "entry queued after the slash");
     }

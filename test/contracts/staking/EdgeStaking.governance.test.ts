@@ -14,8 +14,8 @@ import {
   MIN_SELF_BOND,
   TOKEN,
   UNBONDING_DELAY,
-} from "../../helpers/protocol.js";
-import { BPS, mulDiv, nextTimestamp, Param, type Staking, Status } from "../../helpers/stakingSlash.js";
+} from "../../helpers/protocol.ts";
+import { BPS, mulDiv, nextTimestamp, Param, type Staking, Status } from "../../helpers/stakingSlash.ts";
 
 type ParamField =
   | "minSelfBond"
@@ -329,9 +329,13 @@ describe("EdgeStaking governance", () => {
     it("lets the admin grant SLASHER_ROLE, and a revoked slasher can no longer slash", async () => {
       const { staking, admin, slasher, outsider, edgeId } = await conn.networkHelpers.loadFixture(governanceFixture);
       const role = await staking.SLASHER_ROLE();
-      await expect(staking.grantRole(role, outsider.address)).to.emit(staking, "RoleGranted").withArgs(role, outsider.address, admin.address);
+      await expect(staking.grantRole(role, outsider.address))
+        .to.emit(staking, "RoleGranted")
+        .withArgs(role, outsider.address, admin.address);
       await expect(staking.connect(outsider).slash(edgeId, 4n, 100n, outsider.address)).to.emit(staking, "Slashed");
-      await expect(staking.revokeRole(role, slasher.address)).to.emit(staking, "RoleRevoked").withArgs(role, slasher.address, admin.address);
+      await expect(staking.revokeRole(role, slasher.address))
+        .to.emit(staking, "RoleRevoked")
+        .withArgs(role, slasher.address, admin.address);
       expect(await staking.hasRole(role, slasher.address)).to.equal(false);
       await expect(staking.connect(slasher).slash(edgeId, 4n, 100n, slasher.address))
         .to.be.revertedWithCustomError(staking, "AccessControlUnauthorizedAccount")
@@ -341,12 +345,16 @@ describe("EdgeStaking governance", () => {
     it("lets the admin grant and revoke REWARD_CREDITOR_ROLE", async () => {
       const { staking, admin, creditor, outsider, edgeId } = await conn.networkHelpers.loadFixture(governanceFixture);
       const role = await staking.REWARD_CREDITOR_ROLE();
-      await expect(staking.grantRole(role, outsider.address)).to.emit(staking, "RoleGranted").withArgs(role, outsider.address, admin.address);
+      await expect(staking.grantRole(role, outsider.address))
+        .to.emit(staking, "RoleGranted")
+        .withArgs(role, outsider.address, admin.address);
       await expect(staking.connect(outsider).depositRewardReserve(100n * TOKEN))
         .to.emit(staking, "RewardReserveDeposited")
         .withArgs(outsider.address, 100n * TOKEN);
       await expect(staking.connect(outsider).creditReward(edgeId, 3n, 10n * TOKEN)).to.emit(staking, "RewardCredited");
-      await expect(staking.revokeRole(role, creditor.address)).to.emit(staking, "RoleRevoked").withArgs(role, creditor.address, admin.address);
+      await expect(staking.revokeRole(role, creditor.address))
+        .to.emit(staking, "RoleRevoked")
+        .withArgs(role, creditor.address, admin.address);
       await expect(staking.connect(creditor).creditReward(edgeId, 3n, 10n * TOKEN))
         .to.be.revertedWithCustomError(staking, "AccessControlUnauthorizedAccount")
         .withArgs(creditor.address, role);
@@ -373,7 +381,9 @@ describe("EdgeStaking governance", () => {
       const { staking, admin, outsider } = await conn.networkHelpers.loadFixture(governanceFixture);
       const role = await staking.GOVERNANCE_ROLE();
       await staking.grantRole(role, outsider.address);
-      await expect(staking.connect(outsider).setJailPeriod(600n)).to.emit(staking, "ParameterChanged").withArgs(Param.JailPeriod, JAIL_PERIOD, 600n);
+      await expect(staking.connect(outsider).setJailPeriod(600n))
+        .to.emit(staking, "ParameterChanged")
+        .withArgs(Param.JailPeriod, JAIL_PERIOD, 600n);
       await staking.revokeRole(role, admin.address);
       await expect(staking.setJailPeriod(700n))
         .to.be.revertedWithCustomError(staking, "AccessControlUnauthorizedAccount")

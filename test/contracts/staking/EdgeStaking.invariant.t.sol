@@ -83,16 +83,16 @@ contract EdgeStakingInvariantTest is TestBase, ProtocolDeployer, InvariantTarget
     /// fits in the pool's tokens; what positions can claim fits in rewardsOwed; live unbonding
     /// entries fit in the unbonding total.
     function invariant_solvency() public atHandlerTime {
-        (uint256 active, uint256 unbonding, uint256 owed,) = staking.totals();
+        (uint256 active, uint256 unbonding, uint256 owed, ) = staking.totals();
         uint256 poolSum;
         uint256 rewardSum;
         uint256 leavingIndex = staking.OPERATOR_UNBONDING_INDEX();
         for (uint256 e; e < 2; ++e) {
-            (uint256 poolActive,,) = staking.edgeStake(edges[e]);
+            (uint256 poolActive, , ) = staking.edgeStake(edges[e]);
             poolSum += poolActive;
-            (uint256 edgeStakeSum,,) = staking.unbonding(edges[e], operator, leavingIndex);
+            (uint256 edgeStakeSum, , ) = staking.unbonding(edges[e], operator, leavingIndex);
             for (uint256 i; i < 5; ++i) {
-                (uint256 earning, uint256 warmingUp,, uint256 rewards) = staking.position(edges[e], handler.actors(i));
+                (uint256 earning, uint256 warmingUp, , uint256 rewards) = staking.position(edges[e], handler.actors(i));
                 edgeStakeSum += earning + warmingUp;
                 rewardSum += rewards;
             }
@@ -105,7 +105,7 @@ contract EdgeStakingInvariantTest is TestBase, ProtocolDeployer, InvariantTarget
         uint256 n = handler.entryCount();
         for (uint256 k; k < n; ++k) {
             StakingHandler.Entry memory en = handler.entry(k);
-            (uint256 value,, bool exists) = staking.unbonding(en.edgeId, en.account, en.index);
+            (uint256 value, , bool exists) = staking.unbonding(en.edgeId, en.account, en.index);
             assertTrue(exists, "an entry the handler did not withdraw is gone");
             entrySum += value;
         }
@@ -146,7 +146,7 @@ contract EdgeStakingInvariantTest is TestBase, ProtocolDeployer, InvariantTarget
                 PositionShares memory s = _positionShares(edges[e], actor, p);
                 earningSum += s.earningShares;
                 sharesSum += _allShares(s);
-                (uint256 earning, uint256 warmingUp,,) = staking.position(edges[e], actor);
+                (uint256 earning, uint256 warmingUp, , ) = staking.position(edges[e], actor);
                 worth += earning + warmingUp;
             }
             assertEq(sharesSum, p.shares, "positions' and leaving shares != pool shares");
@@ -168,11 +168,11 @@ contract EdgeStakingInvariantTest is TestBase, ProtocolDeployer, InvariantTarget
     /// tested on its own (test_creditReward_ThirdAdditionFoldStrandsExactlyTheFoldedShares).
     /// forge-config: default.invariant.depth = 64
     function invariant_creditedRewardsStayClaimable() public atHandlerTime {
-        (,, uint256 owed,) = staking.totals();
+        (, , uint256 owed, ) = staking.totals();
         uint256 claimable;
         for (uint256 e; e < 2; ++e) {
             for (uint256 i; i < 5; ++i) {
-                (,,, uint256 rewards) = staking.position(edges[e], handler.actors(i));
+                (, , , uint256 rewards) = staking.position(edges[e], handler.actors(i));
                 claimable += rewards;
             }
         }

@@ -10,8 +10,8 @@ import {
   JAIL_PERIOD,
   MIN_SELF_BOND,
   TOKEN,
-} from "../../helpers/protocol.js";
-import { BPS, Decline, mulDiv, nextTimestamp, Status, toTokens } from "../../helpers/stakingSlash.js";
+} from "../../helpers/protocol.ts";
+import { BPS, Decline, mulDiv, nextTimestamp, Status, toTokens } from "../../helpers/stakingSlash.ts";
 
 const REWARD = 10n * TOKEN;
 
@@ -49,7 +49,9 @@ describe("EdgeStaking jail", () => {
   async function slashFor(env: Env, faultEpoch: bigint, fractionBps = 100n, jailPeriod = JAIL_PERIOD): Promise<bigint> {
     const t = await nextTimestamp(conn);
     const tx = env.staking.connect(env.slasher).slash(env.edgeId, faultEpoch, fractionBps, env.slasher.address);
-    await expect(tx).to.emit(env.staking, "Jailed").withArgs(env.edgeId, faultEpoch, t + jailPeriod);
+    await expect(tx)
+      .to.emit(env.staking, "Jailed")
+      .withArgs(env.edgeId, faultEpoch, t + jailPeriod);
     return t + jailPeriod;
   }
 
@@ -150,9 +152,7 @@ describe("EdgeStaking jail", () => {
 
     it("reverts when the edge is not jailed", async () => {
       const { staking, operator, edgeId } = await conn.networkHelpers.loadFixture(jailFixture);
-      await expect(staking.connect(operator).unjail(edgeId))
-        .to.be.revertedWithCustomError(staking, "StakingNotJailed")
-        .withArgs(edgeId);
+      await expect(staking.connect(operator).unjail(edgeId)).to.be.revertedWithCustomError(staking, "StakingNotJailed").withArgs(edgeId);
     });
 
     it("reverts before jailedUntil and succeeds exactly at it", async () => {
@@ -212,9 +212,7 @@ describe("EdgeStaking jail", () => {
       await registry.connect(operator).deregisterEdge(edgeId);
       expect(await staking.edgeStatus(edgeId)).to.equal(Status.Exiting);
       await conn.networkHelpers.time.increaseTo(until);
-      await expect(staking.connect(operator).unjail(edgeId))
-        .to.be.revertedWithCustomError(staking, "StakingEdgeExiting")
-        .withArgs(edgeId);
+      await expect(staking.connect(operator).unjail(edgeId)).to.be.revertedWithCustomError(staking, "StakingEdgeExiting").withArgs(edgeId);
     });
 
     it("emits Unjailed with the current epoch and makes the edge active and open to delegators again", async () => {
@@ -227,9 +225,7 @@ describe("EdgeStaking jail", () => {
       await expect(staking.connect(operator).unjail(edgeId)).to.emit(staking, "Unjailed").withArgs(edgeId, epoch);
       expect(await staking.edgeStatus(edgeId)).to.equal(Status.Active);
       await expect(staking.connect(bob).delegate(edgeId, TOKEN)).to.emit(staking, "Bonded");
-      await expect(staking.connect(operator).unjail(edgeId))
-        .to.be.revertedWithCustomError(staking, "StakingNotJailed")
-        .withArgs(edgeId);
+      await expect(staking.connect(operator).unjail(edgeId)).to.be.revertedWithCustomError(staking, "StakingNotJailed").withArgs(edgeId);
     });
   });
 

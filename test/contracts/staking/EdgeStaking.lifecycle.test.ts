@@ -1,6 +1,6 @@
 import { expect } from "chai";
 
-import { connect, type Connection, CREDIT_WINDOW, deployWithEdge, goToEpoch, MIN_SELF_BOND, TOKEN } from "../../helpers/protocol.js";
+import { connect, type Connection, CREDIT_WINDOW, deployWithEdge, goToEpoch, MIN_SELF_BOND, TOKEN } from "../../helpers/protocol.ts";
 
 describe("EdgeStaking smoke", () => {
   let conn: Connection;

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 
-import { COMMISSION_DELAY, connect, type Connection, CREDIT_WINDOW, deployWithEdge, goToEpoch, TOKEN } from "../../helpers/protocol.js";
-import { ACC_SCALE, Decline, expectTotalsMatchBalance, MAX_UINT256 } from "../../helpers/stakingCore.js";
+import { COMMISSION_DELAY, connect, type Connection, CREDIT_WINDOW, deployWithEdge, goToEpoch, TOKEN } from "../../helpers/protocol.ts";
+import { ACC_SCALE, Decline, expectTotalsMatchBalance, MAX_UINT256 } from "../../helpers/stakingCore.ts";
 
 const RESERVE = 100_000n * TOKEN;
 
@@ -49,7 +49,9 @@ describe("EdgeStaking: rewards and commission", () => {
       const env = await load(withEdge);
       const { staking, token, creditor } = env;
       const tx = staking.connect(creditor).depositRewardReserve(1_000n * TOKEN);
-      await expect(tx).to.emit(staking, "RewardReserveDeposited").withArgs(creditor.address, 1_000n * TOKEN);
+      await expect(tx)
+        .to.emit(staking, "RewardReserveDeposited")
+        .withArgs(creditor.address, 1_000n * TOKEN);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [creditor, staking], [-1_000n * TOKEN, 1_000n * TOKEN]);
       expect((await staking.totals())[3]).to.equal(1_000n * TOKEN);
       await staking.connect(creditor).depositRewardReserve(1n);
@@ -79,7 +81,9 @@ describe("EdgeStaking: rewards and commission", () => {
       const { staking, token, creditor, outsider } = env;
       await staking.connect(creditor).depositRewardReserve(1_000n * TOKEN);
       const tx = staking.connect(creditor).withdrawRewardReserve(outsider.address, 400n * TOKEN);
-      await expect(tx).to.emit(staking, "RewardReserveWithdrawn").withArgs(creditor.address, outsider.address, 400n * TOKEN);
+      await expect(tx)
+        .to.emit(staking, "RewardReserveWithdrawn")
+        .withArgs(creditor.address, outsider.address, 400n * TOKEN);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [staking, outsider, creditor], [-400n * TOKEN, 400n * TOKEN, 0n]);
       expect((await staking.totals())[3]).to.equal(600n * TOKEN);
       await expectTotalsMatchBalance(env);
@@ -272,7 +276,12 @@ describe("EdgeStaking: rewards and commission", () => {
         const expected = (shares * acc) / ACC_SCALE;
         // Never more than the exact pro-rata share.
         expect(expected * earningShares).to.be.at.most(shares * credited);
-        await expect(staking.connect(signer).claimRewards(edgeId, signer.address)).to.changeTokenBalance(conn.ethers, token, signer, expected);
+        await expect(staking.connect(signer).claimRewards(edgeId, signer.address)).to.changeTokenBalance(
+          conn.ethers,
+          token,
+          signer,
+          expected,
+        );
         claimed += expected;
       }
       const dust = credited - claimed;
@@ -295,7 +304,9 @@ describe("EdgeStaking: rewards and commission", () => {
       const { staking, token, alice, edgeId } = env;
       expect(await staking.connect(alice).claimRewards.staticCall(edgeId, alice.address)).to.equal(540n * TOKEN);
       const tx = staking.connect(alice).claimRewards(edgeId, alice.address);
-      await expect(tx).to.emit(staking, "RewardsClaimed").withArgs(edgeId, alice.address, alice.address, 540n * TOKEN);
+      await expect(tx)
+        .to.emit(staking, "RewardsClaimed")
+        .withArgs(edgeId, alice.address, alice.address, 540n * TOKEN);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [alice, staking], [540n * TOKEN, -540n * TOKEN]);
       expect(await staking.position(edgeId, alice.address)).to.deep.equal([3_000n * TOKEN, 0n, 0n, 0n]);
       expect((await staking.totals())[2]).to.equal(460n * TOKEN);
@@ -306,7 +317,9 @@ describe("EdgeStaking: rewards and commission", () => {
       const env = await load(credited);
       const { staking, token, bob, outsider, edgeId } = env;
       const tx = staking.connect(bob).claimRewards(edgeId, outsider.address);
-      await expect(tx).to.emit(staking, "RewardsClaimed").withArgs(edgeId, bob.address, outsider.address, 180n * TOKEN);
+      await expect(tx)
+        .to.emit(staking, "RewardsClaimed")
+        .withArgs(edgeId, bob.address, outsider.address, 180n * TOKEN);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [bob, outsider], [0n, 180n * TOKEN]);
       await expectTotalsMatchBalance(env);
     });
@@ -325,9 +338,15 @@ describe("EdgeStaking: rewards and commission", () => {
 
     it("reverts with StakingNothingToClaim without accrued rewards, including right after a claim", async () => {
       const { staking, alice, carol, edgeId } = await load(credited);
-      await expect(staking.connect(carol).claimRewards(edgeId, carol.address)).to.be.revertedWithCustomError(staking, "StakingNothingToClaim");
+      await expect(staking.connect(carol).claimRewards(edgeId, carol.address)).to.be.revertedWithCustomError(
+        staking,
+        "StakingNothingToClaim",
+      );
       await staking.connect(alice).claimRewards(edgeId, alice.address);
-      await expect(staking.connect(alice).claimRewards(edgeId, alice.address)).to.be.revertedWithCustomError(staking, "StakingNothingToClaim");
+      await expect(staking.connect(alice).claimRewards(edgeId, alice.address)).to.be.revertedWithCustomError(
+        staking,
+        "StakingNothingToClaim",
+      );
     });
 
     it("reverts with StakingZeroAddress for a zero receiver", async () => {

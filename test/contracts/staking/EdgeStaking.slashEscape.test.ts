@@ -5,16 +5,8 @@
 // only stake that left before the fault and whose delay has passed is out of reach.
 import { expect } from "chai";
 
-import {
-  connect,
-  type Connection,
-  deployWithEdge,
-  goToEpoch,
-  MIN_SELF_BOND,
-  TOKEN,
-  UNBONDING_DELAY,
-} from "../../helpers/protocol.js";
-import { BPS, expectSolvent, mulDiv, nextPhi, PHI_SCALE } from "../../helpers/stakingSlash.js";
+import { connect, type Connection, deployWithEdge, goToEpoch, MIN_SELF_BOND, TOKEN, UNBONDING_DELAY } from "../../helpers/protocol.ts";
+import { BPS, expectSolvent, mulDiv, nextPhi, PHI_SCALE } from "../../helpers/stakingSlash.ts";
 
 const OP = 2_000n * TOKEN;
 const ALICE = 3_000n * TOKEN;
@@ -75,7 +67,10 @@ describe("Attack: escaping a slash by unbonding", () => {
     // Epoch 7: the fault is reported. The attackers cannot have withdrawn yet.
     await goToEpoch(conn, staking, FAULT_EPOCH + 2n);
     const now = BigInt(await conn.networkHelpers.time.latest());
-    for (const [who, i] of [[alice, 0n], [operator, OPERATOR_INDEX]] as const) {
+    for (const [who, i] of [
+      [alice, 0n],
+      [operator, OPERATOR_INDEX],
+    ] as const) {
       await expect(staking.connect(who).withdraw(edgeId, i))
         .to.be.revertedWithCustomError(staking, "StakingUnbondingNotMature")
         .withArgs(maturity, (t: bigint) => t > now && t < maturity);
@@ -115,11 +110,21 @@ describe("Attack: escaping a slash by unbonding", () => {
     expect(BOB - bobValue).to.be.lt(mulDiv(BOB, 1n, 10n));
 
     // Carol, whose delay had passed, gets everything back.
-    await expect(staking.connect(carol).withdraw(edgeId, 0n)).to.changeTokenBalances(conn.ethers, token, [carol, stakingAddress], [CAROL, -CAROL]);
+    await expect(staking.connect(carol).withdraw(edgeId, 0n)).to.changeTokenBalances(
+      conn.ethers,
+      token,
+      [carol, stakingAddress],
+      [CAROL, -CAROL],
+    );
 
     // After maturity the attackers get only the slashed value; nobody else can take the operator's.
     await conn.networkHelpers.time.increaseTo(maturity);
-    await expect(staking.connect(alice).withdraw(edgeId, 0n)).to.changeTokenBalances(conn.ethers, token, [alice, stakingAddress], [aliceValue, -aliceValue]);
+    await expect(staking.connect(alice).withdraw(edgeId, 0n)).to.changeTokenBalances(
+      conn.ethers,
+      token,
+      [alice, stakingAddress],
+      [aliceValue, -aliceValue],
+    );
     await expect(staking.connect(bob).withdraw(edgeId, OPERATOR_INDEX))
       .to.be.revertedWithCustomError(staking, "StakingUnknownUnbonding")
       .withArgs(edgeId, bob.address, OPERATOR_INDEX);

@@ -14,7 +14,7 @@ import {
   signKeyClaim,
   TOKEN,
   UNBONDING_DELAY,
-} from "../../helpers/protocol.js";
+} from "../../helpers/protocol.ts";
 import {
   BPS,
   entriesValue,
@@ -26,7 +26,7 @@ import {
   predictSlash,
   splitSlash,
   toTokens,
-} from "../../helpers/stakingSlash.js";
+} from "../../helpers/stakingSlash.ts";
 
 // Stakes of the main fixture, all bonded in epoch 0 and earning from epoch 4 on.
 const OP = MIN_SELF_BOND; // 1,000
@@ -143,7 +143,15 @@ describe("EdgeStaking slashing", () => {
       expect(await staking.connect(slasher).slash.staticCall(edgeId, 4n, 2_000n, slasher.address)).to.equal(expected);
       await expect(staking.connect(slasher).slash(edgeId, 4n, 2_000n, slasher.address))
         .to.emit(staking, "Slashed")
-        .withArgs(edgeId, 4n, slasher.address, 2_000n, expected, mulDiv(expected, BURN_BPS, BPS), expected - mulDiv(expected, BURN_BPS, BPS));
+        .withArgs(
+          edgeId,
+          4n,
+          slasher.address,
+          2_000n,
+          expected,
+          mulDiv(expected, BURN_BPS, BPS),
+          expected - mulDiv(expected, BURN_BPS, BPS),
+        );
       const [activeAfter, , unbondingAfter] = await staking.edgeStake(edgeId);
       // Φ is rounded down, so the unbonding side may lose a few wei more than its exact share
       // (at most one wei per 1e18 wei unbonding), never less.
@@ -310,7 +318,12 @@ describe("EdgeStaking slashing", () => {
       await solvent(env);
 
       const stakingAddress = await staking.getAddress();
-      await expect(staking.connect(bob).withdraw(edgeId, 0n)).to.changeTokenBalances(conn.ethers, token, [bob, stakingAddress], [BOB, -BOB]);
+      await expect(staking.connect(bob).withdraw(edgeId, 0n)).to.changeTokenBalances(
+        conn.ethers,
+        token,
+        [bob, stakingAddress],
+        [BOB, -BOB],
+      );
       await conn.networkHelpers.time.increaseTo(carolMaturity);
       const tx = staking.connect(carol).withdraw(edgeId, 0n);
       await expect(tx).to.emit(staking, "Withdrawn").withArgs(edgeId, carol.address, 0n, carolValue);
@@ -378,11 +391,13 @@ describe("EdgeStaking slashing", () => {
       const t = await nextTimestamp(conn);
       const tx = await staking.connect(slasher).slash(edgeId, 4n, 2_500n, outsider.address);
       const burned = mulDiv(split.total, BURN_BPS, BPS);
-      await expect(tx).to.emit(staking, "Slashed").withArgs(edgeId, 4n, outsider.address, 2_500n, split.total, burned, split.total - burned);
       await expect(tx)
-        .to.emit(staking, "SlashDistributed")
-        .withArgs(edgeId, split.firstLoss, split.fromPool, split.fromUnbonding);
-      await expect(tx).to.emit(staking, "Jailed").withArgs(edgeId, 4n, t + 3_600n);
+        .to.emit(staking, "Slashed")
+        .withArgs(edgeId, 4n, outsider.address, 2_500n, split.total, burned, split.total - burned);
+      await expect(tx).to.emit(staking, "SlashDistributed").withArgs(edgeId, split.firstLoss, split.fromPool, split.fromUnbonding);
+      await expect(tx)
+        .to.emit(staking, "Jailed")
+        .withArgs(edgeId, 4n, t + 3_600n);
 
       const receipt = await tx.wait();
       const logs = receipt!.logs.map((l) => staking.interface.parseLog(l)).filter((l) => l !== null);
@@ -462,7 +477,15 @@ describe("EdgeStaking slashing", () => {
       expect(second.total).to.be.lt(mulDiv(ALL, 2_000n, BPS));
       await expect(staking.connect(slasher).slash(edgeId, 4n, 2_000n, slasher.address))
         .to.emit(staking, "Slashed")
-        .withArgs(edgeId, 4n, slasher.address, 2_000n, second.total, mulDiv(second.total, BURN_BPS, BPS), second.total - mulDiv(second.total, BURN_BPS, BPS));
+        .withArgs(
+          edgeId,
+          4n,
+          slasher.address,
+          2_000n,
+          second.total,
+          mulDiv(second.total, BURN_BPS, BPS),
+          second.total - mulDiv(second.total, BURN_BPS, BPS),
+        );
       const [activeAfter, , unbondingAfter] = await staking.edgeStake(edgeId);
       expect(activeAfter).to.be.closeTo(activeLeft - second.firstLoss - second.fromPool, 1n);
       expect(unbondingAfter).to.be.closeTo(unbondingLeft - second.fromUnbonding, 2n * PHI_ROUNDING);

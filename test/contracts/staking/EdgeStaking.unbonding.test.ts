@@ -1,7 +1,7 @@
 import { expect } from "chai";
 
-import { connect, type Connection, deployWithEdge, goToEpoch, TOKEN, UNBONDING_DELAY } from "../../helpers/protocol.js";
-import { expectTotalsMatchBalance, MAX_UINT256, nextTxAt } from "../../helpers/stakingCore.js";
+import { connect, type Connection, deployWithEdge, goToEpoch, TOKEN, UNBONDING_DELAY } from "../../helpers/protocol.ts";
+import { expectTotalsMatchBalance, MAX_UINT256, nextTxAt } from "../../helpers/stakingCore.ts";
 
 describe("EdgeStaking: unbonding", () => {
   let conn: Connection;
@@ -113,7 +113,9 @@ describe("EdgeStaking: unbonding", () => {
       await expect(staking.connect(alice).unbond(edgeId, 2n * TOKEN))
         .to.emit(staking, "Unbonded")
         .withArgs(edgeId, alice.address, 1n, 2n * TOKEN, 2n * TOKEN, (await staking.epochStartTime(5n)) + UNBONDING_DELAY);
-      await expect(staking.connect(bob).unbond(edgeId, TOKEN)).to.emit(staking, "Unbonded").withArgs(edgeId, bob.address, 0n, TOKEN, TOKEN, (await staking.epochStartTime(5n)) + UNBONDING_DELAY);
+      await expect(staking.connect(bob).unbond(edgeId, TOKEN))
+        .to.emit(staking, "Unbonded")
+        .withArgs(edgeId, bob.address, 0n, TOKEN, TOKEN, (await staking.epochStartTime(5n)) + UNBONDING_DELAY);
       expect(await staking.unbondingCount(edgeId, alice.address)).to.equal(2n);
       expect(await staking.unbondingCount(edgeId, bob.address)).to.equal(1n);
       expect((await staking.unbonding(edgeId, alice.address, 0n))[0]).to.equal(TOKEN);
@@ -202,7 +204,9 @@ describe("EdgeStaking: unbonding", () => {
       await conn.networkHelpers.time.increaseTo(at);
       expect(await staking.connect(alice).withdraw.staticCall(edgeId, 0n)).to.equal(400n * TOKEN);
       const tx = staking.connect(alice).withdraw(edgeId, 0n);
-      await expect(tx).to.emit(staking, "Withdrawn").withArgs(edgeId, alice.address, 0n, 400n * TOKEN);
+      await expect(tx)
+        .to.emit(staking, "Withdrawn")
+        .withArgs(edgeId, alice.address, 0n, 400n * TOKEN);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [alice, staking], [400n * TOKEN, -400n * TOKEN]);
       expect(await staking.unbonding(edgeId, alice.address, 0n)).to.deep.equal([0n, 0n, false]);
       // The count is of entries ever created, so indices are never reused.
@@ -323,7 +327,9 @@ describe("EdgeStaking: unbonding", () => {
       expect(await staking.unbonding(edgeId, alice.address, index)).to.deep.equal([0n, 0n, false]);
       const [activeBefore] = await staking.edgeStake(edgeId);
       const tx = staking.connect(operator).withdraw(edgeId, index);
-      await expect(tx).to.emit(staking, "Withdrawn").withArgs(edgeId, operator.address, index, 1_000n * TOKEN);
+      await expect(tx)
+        .to.emit(staking, "Withdrawn")
+        .withArgs(edgeId, operator.address, index, 1_000n * TOKEN);
       await expect(tx).to.changeTokenBalance(conn.ethers, token, operator, 1_000n * TOKEN);
       expect((await staking.edgeStake(edgeId))[0]).to.equal(activeBefore - 1_000n * TOKEN);
       await expect(staking.connect(operator).withdraw(edgeId, index))

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 
-import { connect, type Connection, CREDIT_WINDOW, deployProtocol, EPOCH, initialParameters } from "../../helpers/protocol.js";
-import { nextTxAt, type ProtocolEnv } from "../../helpers/stakingCore.js";
+import { connect, type Connection, CREDIT_WINDOW, deployProtocol, EPOCH, initialParameters } from "../../helpers/protocol.ts";
+import { nextTxAt, type ProtocolEnv } from "../../helpers/stakingCore.ts";
 
 const MIN_LENGTH = 60n;
 const MAX_LENGTH = 30n * 86_400n; // 2,592,000
@@ -146,9 +146,7 @@ describe("EpochClock (in EdgeStaking)", () => {
       const boundary = genesis + 3n * EPOCH;
       await at(genesis + 2n * EPOCH + 100n);
       await staking.setEpochLength(600n);
-      await expect(staking.setEpochLength(1_200n))
-        .to.emit(staking, "EpochLengthScheduled")
-        .withArgs(3n, boundary, 1_200n);
+      await expect(staking.setEpochLength(1_200n)).to.emit(staking, "EpochLengthScheduled").withArgs(3n, boundary, 1_200n);
       expect(await staking.epochStartTime(3n)).to.equal(boundary);
       expect(await staking.epochStartTime(4n)).to.equal(boundary + 1_200n);
       expect(await staking.epochLength()).to.equal(EPOCH);
@@ -274,9 +272,7 @@ describe("EpochClock (in EdgeStaking)", () => {
     it("reverts with StakingCreditWindowOutOfBounds for a window of 0 or above 64", async () => {
       const env = await setup();
       for (const window of [0n, 65n]) {
-        await expect(deploy(env, { window }))
-          .to.be.revertedWithCustomError(env.staking, "StakingCreditWindowOutOfBounds")
-          .withArgs(window);
+        await expect(deploy(env, { window })).to.be.revertedWithCustomError(env.staking, "StakingCreditWindowOutOfBounds").withArgs(window);
       }
       const widest = await deploy(env, { window: 64n });
       expect(await widest.rewardCreditWindow()).to.equal(64n);

@@ -20,9 +20,12 @@ contract EdgeTokenFuzzTest is TestBase {
     /// @notice Whoever the minter is (address(0) disables minting), any other caller is refused
     /// with EdgeTokenUnauthorizedMinter(caller, minter) and the supply does not move. Control:
     /// the minter itself mints exactly `amount` to `to`.
-    function testFuzz_mint_RevertWhen_CallerIsNotMinter(address caller, address minter, address to, uint256 amount)
-        public
-    {
+    function testFuzz_mint_RevertWhen_CallerIsNotMinter(
+        address caller,
+        address minter,
+        address to,
+        uint256 amount
+    ) public {
         vm.assume(caller != minter && caller != address(vm) && to != address(0));
         amount = bound(amount, 1, 1e40);
         token.setMinter(minter);
@@ -49,7 +52,9 @@ contract EdgeTokenFuzzTest is TestBase {
         amount = bound(amount, 0, SUPPLY);
 
         if (amount > held) {
-            vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, holder, held, amount));
+            vm.expectRevert(
+                abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, holder, held, amount)
+            );
             vm.prank(holder);
             token.burn(amount);
             return;

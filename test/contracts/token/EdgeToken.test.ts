@@ -1,6 +1,6 @@
 import { expect } from "chai";
 
-import { connect, type Connection, deployProtocol, TOKEN } from "../../helpers/protocol.js";
+import { connect, type Connection, deployProtocol, TOKEN } from "../../helpers/protocol.ts";
 
 // Ignition defaults (ignition/modules/EdgeToken.ts): account 0 is treasury and admin.
 const IGNITION_INITIAL_SUPPLY = 1_000_000_000n * TOKEN;
@@ -210,7 +210,9 @@ describe("EdgeToken", () => {
       const governance = await token.GOVERNANCE_ROLE();
       await token.connect(admin).grantRole(governance, carol.address);
       await token.connect(admin).renounceRole(governance, admin.address);
-      await expect(token.connect(carol).setMinter(bob.address)).to.emit(token, "MinterChanged").withArgs(await settlement.getAddress(), bob.address);
+      await expect(token.connect(carol).setMinter(bob.address))
+        .to.emit(token, "MinterChanged")
+        .withArgs(await settlement.getAddress(), bob.address);
       // The admin keeps DEFAULT_ADMIN_ROLE but that alone does not allow setting the minter.
       await expect(token.connect(admin).setMinter(admin.address))
         .to.be.revertedWithCustomError(token, "AccessControlUnauthorizedAccount")
@@ -224,7 +226,9 @@ describe("EdgeToken", () => {
       const supply = await token.totalSupply();
       const tx = token.connect(alice).burn(300n * TOKEN);
       await expect(tx).to.changeTokenBalance(conn.ethers, token, alice, -300n * TOKEN);
-      await expect(tx).to.emit(token, "Transfer").withArgs(alice.address, conn.ethers.ZeroAddress, 300n * TOKEN);
+      await expect(tx)
+        .to.emit(token, "Transfer")
+        .withArgs(alice.address, conn.ethers.ZeroAddress, 300n * TOKEN);
       expect(await token.totalSupply()).to.equal(supply - 300n * TOKEN);
     });
 
@@ -290,7 +294,9 @@ describe("EdgeToken", () => {
     it("sets the allowance from a signature relayed by someone else and bumps the nonce", async () => {
       const { token, owner, bob, carol, value, signature } = await conn.networkHelpers.loadFixture(signedPermit);
       expect(await token.nonces(owner.address)).to.equal(0n);
-      await expect(token.connect(carol).permit(owner.address, bob.address, value.value, value.deadline, signature.v, signature.r, signature.s))
+      await expect(
+        token.connect(carol).permit(owner.address, bob.address, value.value, value.deadline, signature.v, signature.r, signature.s),
+      )
         .to.emit(token, "Approval")
         .withArgs(owner.address, bob.address, value.value);
       expect(await token.allowance(owner.address, bob.address)).to.equal(value.value);
@@ -311,7 +317,9 @@ describe("EdgeToken", () => {
       // With the nonce now 1 the contract recovers some other address from the same signature.
       const recovered = conn.ethers.verifyTypedData(domain, PERMIT_TYPES, { ...value, nonce: 1n }, signature);
       expect(recovered).to.not.equal(owner.address);
-      await expect(token.permit(...args)).to.be.revertedWithCustomError(token, "ERC2612InvalidSigner").withArgs(recovered, owner.address);
+      await expect(token.permit(...args))
+        .to.be.revertedWithCustomError(token, "ERC2612InvalidSigner")
+        .withArgs(recovered, owner.address);
     });
 
     it("rejects a permit whose fields differ from what was signed", async () => {
@@ -389,9 +397,7 @@ describe("EdgeToken", () => {
     it("moves all votes when the delegator re-delegates", async () => {
       const { token, alice, bob, carol } = await conn.networkHelpers.loadFixture(protocol);
       await token.connect(alice).delegate(bob.address);
-      await expect(token.connect(alice).delegate(carol.address))
-        .to.emit(token, "DelegateVotesChanged")
-        .withArgs(bob.address, FUNDED, 0n);
+      await expect(token.connect(alice).delegate(carol.address)).to.emit(token, "DelegateVotesChanged").withArgs(bob.address, FUNDED, 0n);
       expect(await token.getVotes(bob.address)).to.equal(0n);
       expect(await token.getVotes(carol.address)).to.equal(FUNDED);
     });
@@ -443,8 +449,12 @@ describe("EdgeToken", () => {
     it("moves votes from the sender's delegate to the receiver's delegate", async () => {
       const { token, alice, bob, carol } = await conn.networkHelpers.loadFixture(delegated);
       const tx = token.connect(alice).transfer(bob.address, 100n * TOKEN);
-      await expect(tx).to.emit(token, "DelegateVotesChanged").withArgs(carol.address, FUNDED, FUNDED - 100n * TOKEN);
-      await expect(tx).to.emit(token, "DelegateVotesChanged").withArgs(bob.address, FUNDED, FUNDED + 100n * TOKEN);
+      await expect(tx)
+        .to.emit(token, "DelegateVotesChanged")
+        .withArgs(carol.address, FUNDED, FUNDED - 100n * TOKEN);
+      await expect(tx)
+        .to.emit(token, "DelegateVotesChanged")
+        .withArgs(bob.address, FUNDED, FUNDED + 100n * TOKEN);
       expect(await token.getVotes(carol.address)).to.equal(FUNDED - 100n * TOKEN);
       expect(await token.getVotes(bob.address)).to.equal(FUNDED + 100n * TOKEN);
       expect(await token.getVotes(alice.address)).to.equal(0n);

@@ -151,11 +151,14 @@ abstract contract ProtocolDeployer is CheatsBase {
         p.earningShares = uint112(slot1);
         p.leavingShares = uint112(slot8 >> 64);
         p.leavingUntil = uint48(slot8 >> 176);
-        (uint256 active,,) = staking.edgeStake(edgeId);
+        (uint256 active, , ) = staking.edgeStake(edgeId);
         assertEq(p.tokens, active, "storage layout guard: Pool.tokens != edgeStake().active");
-        (address operator,) = registry.operatorAndState(edgeId);
-        (uint256 leavingValue, uint256 until, bool exists) =
-            staking.unbonding(edgeId, operator, staking.OPERATOR_UNBONDING_INDEX());
+        (address operator, ) = registry.operatorAndState(edgeId);
+        (uint256 leavingValue, uint256 until, bool exists) = staking.unbonding(
+            edgeId,
+            operator,
+            staking.OPERATOR_UNBONDING_INDEX()
+        );
         assertTrue(exists == (p.leavingShares != 0), "storage layout guard: operatorLeavingShares vs unbonding()");
         if (exists) {
             assertEq(until, p.leavingUntil, "storage layout guard: operatorLeavingUntil != unbonding().withdrawableAt");
@@ -169,11 +172,11 @@ abstract contract ProtocolDeployer is CheatsBase {
     }
 
     /// @dev Same, given the pool's share fields `p` (read with {_poolShares}, unchanged since).
-    function _positionShares(uint256 edgeId, address account, PoolShares memory p)
-        internal
-        view
-        returns (PositionShares memory s)
-    {
+    function _positionShares(
+        uint256 edgeId,
+        address account,
+        PoolShares memory p
+    ) internal view returns (PositionShares memory s) {
         bytes32 inner = keccak256(abi.encode(edgeId, POSITIONS_SLOT));
         uint256 base = uint256(keccak256(abi.encode(account, inner)));
         uint256 slot0 = uint256(vm.load(address(staking), bytes32(base)));
@@ -185,12 +188,12 @@ abstract contract ProtocolDeployer is CheatsBase {
         s.laterEpoch = uint32(slot3 >> 112);
         // Guards: the view converts the same shares (split in two parts, each rounded down), and
         // selfBond() converts the operator's three share fields at once.
-        (uint256 earning, uint256 warmingUp, uint256 activationEpoch,) = staking.position(edgeId, account);
+        (uint256 earning, uint256 warmingUp, uint256 activationEpoch, ) = staking.position(edgeId, account);
         if (activationEpoch != 0) {
             uint256 w = staking.rewardCreditWindow();
             assertTrue(
-                (s.youngShares != 0 && activationEpoch == s.youngEpoch + w + 1)
-                    || (s.laterShares != 0 && activationEpoch == s.laterEpoch + w + 1),
+                (s.youngShares != 0 && activationEpoch == s.youngEpoch + w + 1) ||
+                    (s.laterShares != 0 && activationEpoch == s.laterEpoch + w + 1),
                 "storage layout guard: no tranche matches position().activationEpoch"
             );
         }
@@ -199,7 +202,7 @@ abstract contract ProtocolDeployer is CheatsBase {
             earning + warmingUp <= worth && worth <= earning + warmingUp + 1,
             "storage layout guard: Position shares do not match position()"
         );
-        (address operator,) = registry.operatorAndState(edgeId);
+        (address operator, ) = registry.operatorAndState(edgeId);
         if (account == operator) assertEq(staking.selfBond(edgeId), worth, "storage layout guard: selfBond()");
     }
 
@@ -211,6 +214,6 @@ abstract contract ProtocolDeployer is CheatsBase {
     /// @dev Value of `shares` at the pool's price, as the contract converts (rounded down; no
     /// virtual offset, so a pool without shares values them at 0).
     function _sharesToTokens(uint256 shares, PoolShares memory p) internal pure returns (uint256) {
-        return p.shares == 0 ? 0 : shares * p.tokens / p.shares;
+        return p.shares == 0 ? 0 : (shares * p.tokens) / p.shares;
     }
 }

@@ -107,7 +107,9 @@ contract VerifierSetFuzzTest is TestBase {
         uint256[] memory indices = _sortedSubset(mask);
         bytes memory packed = _pack(indices, structHash);
         if (indices.length < quorum) {
-            vm.expectRevert(abi.encodeWithSelector(IVerifierSet.VerifierSetBelowQuorum.selector, indices.length, quorum));
+            vm.expectRevert(
+                abi.encodeWithSelector(IVerifierSet.VerifierSetBelowQuorum.selector, indices.length, quorum)
+            );
             vs.checkQuorum(structHash, packed);
         } else {
             assertEq(vs.checkQuorum(structHash, packed), indices.length, "signers counted");
@@ -116,7 +118,11 @@ contract VerifierSetFuzzTest is TestBase {
 
     /// @notice Any order of at least two distinct active signers other than the increasing one
     /// reverts SignersNotAscending at the first signer that is not above its predecessor.
-    function testFuzz_checkQuorum_RevertWhen_NotAscending(uint256 mask, bytes32 structHash, uint256 shuffleSeed) public {
+    function testFuzz_checkQuorum_RevertWhen_NotAscending(
+        uint256 mask,
+        bytes32 structHash,
+        uint256 shuffleSeed
+    ) public {
         mask = bound(mask, 1, (1 << N) - 1);
         uint256[] memory indices = _subset(mask);
         vm.assume(indices.length >= 2);
@@ -148,7 +154,11 @@ contract VerifierSetFuzzTest is TestBase {
 
     /// @notice A signature repeated right after itself (the same signer twice) reverts
     /// SignersNotAscending at the copy, whatever the subset and the repeated position.
-    function testFuzz_checkQuorum_RevertWhen_SignerRepeated(uint256 mask, bytes32 structHash, uint256 positionSeed) public {
+    function testFuzz_checkQuorum_RevertWhen_SignerRepeated(
+        uint256 mask,
+        bytes32 structHash,
+        uint256 positionSeed
+    ) public {
         mask = bound(mask, 1, (1 << N) - 1);
         uint256[] memory sorted = _sortedSubset(mask);
         uint256 position = bound(positionSeed, 0, sorted.length - 1);
@@ -157,7 +167,11 @@ contract VerifierSetFuzzTest is TestBase {
         for (uint256 i = position; i < sorted.length; ++i) indices[i + 1] = sorted[i];
         bytes memory packed = _pack(indices, structHash);
         vm.expectRevert(
-            abi.encodeWithSelector(IVerifierSet.VerifierSetSignersNotAscending.selector, position + 1, _keys[sorted[position]])
+            abi.encodeWithSelector(
+                IVerifierSet.VerifierSetSignersNotAscending.selector,
+                position + 1,
+                _keys[sorted[position]]
+            )
         );
         vs.checkQuorum(structHash, packed);
     }
@@ -165,9 +179,12 @@ contract VerifierSetFuzzTest is TestBase {
     /// @notice One member of a sorted subset whose key no longer counts (its verifier exited, was
     /// removed, was slashed, or rotated that key away) makes the check revert NotActiveVerifier
     /// at that member's position; the others alone still count.
-    function testFuzz_checkQuorum_RevertWhen_SignerNotActive(uint256 mask, bytes32 structHash, uint256 whichSeed, uint256 how)
-        public
-    {
+    function testFuzz_checkQuorum_RevertWhen_SignerNotActive(
+        uint256 mask,
+        bytes32 structHash,
+        uint256 whichSeed,
+        uint256 how
+    ) public {
         mask = bound(mask, 1, (1 << N) - 1);
         uint256[] memory indices = _sortedSubset(mask);
         uint256 position = bound(whichSeed, 0, indices.length - 1);
@@ -250,10 +267,10 @@ contract VerifierSetFuzzTest is TestBase {
             supply: token.totalSupply(),
             held: token.balanceOf(address(vs)),
             active: vs.activeCount(),
-            amount: bond * slashBps / BPS,
+            amount: (bond * slashBps) / BPS,
             reward: 0
         });
-        before.reward = before.amount * reporterBps / BPS;
+        before.reward = (before.amount * reporterBps) / BPS;
         assertEq(before.held, N * MIN_BOND + bond, "set balance = sum of bonds");
 
         assertEq(vs.slash(vm.addr(pk), reporter), before.amount, "slashed amount");
@@ -268,7 +285,11 @@ contract VerifierSetFuzzTest is TestBase {
         assertEq(vs.activeCount(), exitFirst ? before.active : before.active - 1, "activeCount");
 
         vm.expectRevert(
-            abi.encodeWithSelector(IVerifierSet.VerifierSetWrongStatus.selector, id, IVerifierSet.VerifierStatus.Ejected)
+            abi.encodeWithSelector(
+                IVerifierSet.VerifierSetWrongStatus.selector,
+                id,
+                IVerifierSet.VerifierStatus.Ejected
+            )
         );
         vs.slash(vm.addr(pk), reporter);
 

@@ -1,8 +1,17 @@
 import { expect } from "chai";
 import type { BaseWallet, TypedDataDomain } from "ethers";
 
-import { connect, type Connection, deployProtocol, QUORUM, signKeyClaim, TOKEN, VERIFIER_EXIT_DELAY, VERIFIER_MIN_BOND } from "../../helpers/protocol.js";
-import { EPOCH_ATTESTATION_TYPES, VERIFIER_KEY_CLAIM_TYPES, verifierDomain } from "../../helpers/settlement.js";
+import {
+  connect,
+  type Connection,
+  deployProtocol,
+  QUORUM,
+  signKeyClaim,
+  TOKEN,
+  VERIFIER_EXIT_DELAY,
+  VERIFIER_MIN_BOND,
+} from "../../helpers/protocol.ts";
+import { EPOCH_ATTESTATION_TYPES, VERIFIER_KEY_CLAIM_TYPES, verifierDomain } from "../../helpers/settlement.ts";
 
 // IVerifierSet.VerifierStatus
 const NONE = 0n;
@@ -30,7 +39,7 @@ const MAX_EXIT_DELAY = 90n * 86_400n;
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
 /** The attestation every checkQuorum test signs; any struct hash would do. */
-const ATTESTATION = { epoch: 7n, root: "0x" + "ab".repeat(32), totalWeight: 1_234_567n };
+const ATTESTATION = { epoch: 7n, root: `0x${"ab".repeat(32)}`, totalWeight: 1_234_567n };
 
 type Env = Awaited<ReturnType<typeof deployProtocol>> & { domain: TypedDataDomain };
 type Account = Env["operator"];
@@ -175,7 +184,9 @@ describe("VerifierSet", () => {
       expect(version).to.equal("1");
       expect(chainId).to.equal((await conn.ethers.provider.getNetwork()).chainId);
       expect(verifyingContract).to.equal(await verifierSet.getAddress());
-      expect(await verifierSet.VERIFIER_KEY_CLAIM_TYPEHASH()).to.equal(conn.ethers.id("VerifierKeyClaim(address operator,address signingKey)"));
+      expect(await verifierSet.VERIFIER_KEY_CLAIM_TYPEHASH()).to.equal(
+        conn.ethers.id("VerifierKeyClaim(address operator,address signingKey)"),
+      );
     });
 
     const params = { minBond: 7n, exitDelay: 60n, quorum: 3n, slashBps: 1n, reporterBps: 0n };
@@ -199,7 +210,10 @@ describe("VerifierSet", () => {
       const factory = await conn.ethers.getContractFactory("VerifierSet");
       const zero = conn.ethers.ZeroAddress;
       await expect(factory.deploy(zero, admin.address, true, params)).to.be.revertedWithCustomError(factory, "VerifierSetZeroAddress");
-      await expect(factory.deploy(await token.getAddress(), zero, true, params)).to.be.revertedWithCustomError(factory, "VerifierSetZeroAddress");
+      await expect(factory.deploy(await token.getAddress(), zero, true, params)).to.be.revertedWithCustomError(
+        factory,
+        "VerifierSetZeroAddress",
+      );
     });
 
     it("checks each initial parameter against its setter's bounds", async () => {
@@ -232,7 +246,9 @@ describe("VerifierSet", () => {
       const { verifierSet, token, operator } = env;
       const bond = VERIFIER_MIN_BOND + 3n;
       const tx = register(env, operator, key(0), bond, "http://v1.example:9100");
-      await expect(tx).to.emit(verifierSet, "VerifierRegistered").withArgs(1n, operator.address, key(0).address, bond, "http://v1.example:9100", PENDING);
+      await expect(tx)
+        .to.emit(verifierSet, "VerifierRegistered")
+        .withArgs(1n, operator.address, key(0).address, bond, "http://v1.example:9100", PENDING);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [operator, verifierSet], [-bond, bond]);
       const v = await verifierSet.verifier(1n);
       expect(v.operator).to.equal(operator.address);
@@ -263,7 +279,9 @@ describe("VerifierSet", () => {
       const env = await conn.networkHelpers.loadFixture(deployed);
       await register(env, env.operator, key(0));
       await register(env, env.operator, key(1));
-      await expect(register(env, env.alice, key(2))).to.emit(env.verifierSet, "VerifierRegistered").withArgs(3n, env.alice.address, key(2).address, VERIFIER_MIN_BOND, "http://verifier.example:9100", PENDING);
+      await expect(register(env, env.alice, key(2)))
+        .to.emit(env.verifierSet, "VerifierRegistered")
+        .withArgs(3n, env.alice.address, key(2).address, VERIFIER_MIN_BOND, "http://verifier.example:9100", PENDING);
       expect(await env.verifierSet.verifierCount()).to.equal(3n);
       expect((await env.verifierSet.verifier(2n)).operator).to.equal(env.operator.address);
       expect(await env.verifierSet.verifierOfSigner(key(1).address)).to.equal(2n);
@@ -271,7 +289,10 @@ describe("VerifierSet", () => {
 
     it("reverts with VerifierSetEmptyEndpoint for an empty endpoint", async () => {
       const env = await conn.networkHelpers.loadFixture(deployed);
-      await expect(register(env, env.operator, key(0), VERIFIER_MIN_BOND, "")).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetEmptyEndpoint");
+      await expect(register(env, env.operator, key(0), VERIFIER_MIN_BOND, "")).to.be.revertedWithCustomError(
+        env.verifierSet,
+        "VerifierSetEmptyEndpoint",
+      );
     });
 
     it("reverts with VerifierSetBondTooLow below minBond, and accepts exactly minBond", async () => {
@@ -300,10 +321,9 @@ describe("VerifierSet", () => {
 
     it("reverts with VerifierSetZeroAddress for a zero signing key", async () => {
       const env = await conn.networkHelpers.loadFixture(deployed);
-      await expect(env.verifierSet.connect(env.operator).register(conn.ethers.ZeroAddress, "http://v", VERIFIER_MIN_BOND, "0x")).to.be.revertedWithCustomError(
-        env.verifierSet,
-        "VerifierSetZeroAddress",
-      );
+      await expect(
+        env.verifierSet.connect(env.operator).register(conn.ethers.ZeroAddress, "http://v", VERIFIER_MIN_BOND, "0x"),
+      ).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetZeroAddress");
     });
 
     it("reverts with VerifierSetKeyAlreadyUsed for a key another verifier registered, even with a valid claim", async () => {
@@ -319,7 +339,10 @@ describe("VerifierSet", () => {
     describe("key claim (proof of possession)", () => {
       it("reverts with VerifierSetInvalidKeyClaim(key, signer) when another key signed the claim", async () => {
         const env = await conn.networkHelpers.loadFixture(deployed);
-        const forged = await key(9).signTypedData(env.domain, VERIFIER_KEY_CLAIM_TYPES, { operator: env.operator.address, signingKey: key(0).address });
+        const forged = await key(9).signTypedData(env.domain, VERIFIER_KEY_CLAIM_TYPES, {
+          operator: env.operator.address,
+          signingKey: key(0).address,
+        });
         await expect(env.verifierSet.connect(env.operator).register(key(0).address, "http://v", VERIFIER_MIN_BOND, forged))
           .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetInvalidKeyClaim")
           .withArgs(key(0).address, key(9).address);
@@ -329,13 +352,21 @@ describe("VerifierSet", () => {
         const env = await conn.networkHelpers.loadFixture(deployed);
         const forAlice = await keyClaim(env.domain, env.alice.address, key(0));
         // What the contract recovers: the signature over the claim it builds for the caller.
-        const recovered = conn.ethers.verifyTypedData(env.domain, VERIFIER_KEY_CLAIM_TYPES, { operator: env.operator.address, signingKey: key(0).address }, forAlice);
+        const recovered = conn.ethers.verifyTypedData(
+          env.domain,
+          VERIFIER_KEY_CLAIM_TYPES,
+          { operator: env.operator.address, signingKey: key(0).address },
+          forAlice,
+        );
         expect(recovered).to.not.equal(key(0).address);
         await expect(env.verifierSet.connect(env.operator).register(key(0).address, "http://v", VERIFIER_MIN_BOND, forAlice))
           .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetInvalidKeyClaim")
           .withArgs(key(0).address, recovered);
         // The operator it names may use it.
-        await expect(env.verifierSet.connect(env.alice).register(key(0).address, "http://v", VERIFIER_MIN_BOND, forAlice)).to.emit(env.verifierSet, "VerifierRegistered");
+        await expect(env.verifierSet.connect(env.alice).register(key(0).address, "http://v", VERIFIER_MIN_BOND, forAlice)).to.emit(
+          env.verifierSet,
+          "VerifierRegistered",
+        );
       });
 
       it("reverts for an edge-registry SigningKeyClaim by the same key (another type and domain)", async () => {
@@ -360,7 +391,10 @@ describe("VerifierSet", () => {
 
       it("keyClaimDigest is the EIP-712 digest of VerifierKeyClaim(operator, key) in this domain", async () => {
         const env = await conn.networkHelpers.loadFixture(deployed);
-        const expected = conn.ethers.TypedDataEncoder.hash(env.domain, VERIFIER_KEY_CLAIM_TYPES, { operator: env.alice.address, signingKey: key(4).address });
+        const expected = conn.ethers.TypedDataEncoder.hash(env.domain, VERIFIER_KEY_CLAIM_TYPES, {
+          operator: env.alice.address,
+          signingKey: key(4).address,
+        });
         expect(await env.verifierSet.keyClaimDigest(env.alice.address, key(4).address)).to.equal(expected);
       });
     });
@@ -379,7 +413,10 @@ describe("VerifierSet", () => {
 
     it("reverts with VerifierSetEmptyEndpoint for an empty endpoint", async () => {
       const env = await conn.networkHelpers.loadFixture(onePending);
-      await expect(env.verifierSet.connect(env.operator).setEndpoint(1n, "")).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetEmptyEndpoint");
+      await expect(env.verifierSet.connect(env.operator).setEndpoint(1n, "")).to.be.revertedWithCustomError(
+        env.verifierSet,
+        "VerifierSetEmptyEndpoint",
+      );
     });
 
     it("reverts with VerifierSetNotOperator when the caller is not the operator", async () => {
@@ -391,8 +428,12 @@ describe("VerifierSet", () => {
 
     it("reverts with VerifierSetUnknownVerifier for an unknown id", async () => {
       const env = await conn.networkHelpers.loadFixture(onePending);
-      await expect(env.verifierSet.connect(env.operator).setEndpoint(2n, "http://x")).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownVerifier").withArgs(2n);
-      await expect(env.verifierSet.connect(env.operator).setEndpoint(0n, "http://x")).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownVerifier").withArgs(0n);
+      await expect(env.verifierSet.connect(env.operator).setEndpoint(2n, "http://x"))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownVerifier")
+        .withArgs(2n);
+      await expect(env.verifierSet.connect(env.operator).setEndpoint(0n, "http://x"))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownVerifier")
+        .withArgs(0n);
     });
   });
 
@@ -406,7 +447,9 @@ describe("VerifierSet", () => {
     it("while Active: the new key counts, the old one stops counting but still maps to the verifier", async () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
       const { verifierSet, operator, domain } = env;
-      await expect(rotate(env, operator, 1n, key(5))).to.emit(verifierSet, "VerifierKeyRotated").withArgs(1n, key(0).address, key(5).address);
+      await expect(rotate(env, operator, 1n, key(5)))
+        .to.emit(verifierSet, "VerifierKeyRotated")
+        .withArgs(1n, key(0).address, key(5).address);
       expect((await verifierSet.verifier(1n)).signingKey).to.equal(key(5).address);
       expect((await verifierSet.verifier(1n)).status).to.equal(ACTIVE);
       expect(await verifierSet.verifierOfSigner(key(0).address)).to.equal(1n);
@@ -446,16 +489,27 @@ describe("VerifierSet", () => {
     it("never lets the old key be used again, by the same verifier or another", async () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
       await rotate(env, env.operator, 1n, key(5));
-      await expect(rotate(env, env.operator, 1n, key(0))).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetKeyAlreadyUsed").withArgs(key(0).address);
-      await expect(register(env, env.carol, key(0))).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetKeyAlreadyUsed").withArgs(key(0).address);
+      await expect(rotate(env, env.operator, 1n, key(0)))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetKeyAlreadyUsed")
+        .withArgs(key(0).address);
+      await expect(register(env, env.carol, key(0)))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetKeyAlreadyUsed")
+        .withArgs(key(0).address);
       // Nor another verifier's current key.
-      await expect(rotate(env, env.operator, 1n, key(1))).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetKeyAlreadyUsed").withArgs(key(1).address);
+      await expect(rotate(env, env.operator, 1n, key(1)))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetKeyAlreadyUsed")
+        .withArgs(key(1).address);
     });
 
     it("reverts with VerifierSetInvalidKeyClaim when the new key's claim is for another operator", async () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
       const forAlice = await keyClaim(env.domain, env.alice.address, key(5));
-      const recovered = conn.ethers.verifyTypedData(env.domain, VERIFIER_KEY_CLAIM_TYPES, { operator: env.operator.address, signingKey: key(5).address }, forAlice);
+      const recovered = conn.ethers.verifyTypedData(
+        env.domain,
+        VERIFIER_KEY_CLAIM_TYPES,
+        { operator: env.operator.address, signingKey: key(5).address },
+        forAlice,
+      );
       await expect(env.verifierSet.connect(env.operator).rotateSigningKey(1n, key(5).address, forAlice))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetInvalidKeyClaim")
         .withArgs(key(5).address, recovered);
@@ -463,13 +517,18 @@ describe("VerifierSet", () => {
 
     it("reverts with VerifierSetZeroAddress for a zero key", async () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
-      await expect(env.verifierSet.connect(env.operator).rotateSigningKey(1n, conn.ethers.ZeroAddress, "0x")).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetZeroAddress");
+      await expect(env.verifierSet.connect(env.operator).rotateSigningKey(1n, conn.ethers.ZeroAddress, "0x")).to.be.revertedWithCustomError(
+        env.verifierSet,
+        "VerifierSetZeroAddress",
+      );
     });
 
     it("reverts with VerifierSetWrongStatus once the verifier is Exiting", async () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
       await env.verifierSet.connect(env.operator).requestExit(1n);
-      await expect(rotate(env, env.operator, 1n, key(5))).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus").withArgs(1n, EXITING);
+      await expect(rotate(env, env.operator, 1n, key(5)))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus")
+        .withArgs(1n, EXITING);
     });
 
     it("reverts with VerifierSetNotOperator / VerifierSetUnknownVerifier", async () => {
@@ -477,7 +536,9 @@ describe("VerifierSet", () => {
       await expect(rotate(env, env.alice, 1n, key(5)))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotOperator")
         .withArgs(1n, env.alice.address, env.operator.address);
-      await expect(rotate(env, env.alice, 9n, key(5))).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownVerifier").withArgs(9n);
+      await expect(rotate(env, env.alice, 9n, key(5)))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownVerifier")
+        .withArgs(9n);
     });
   });
 
@@ -487,20 +548,26 @@ describe("VerifierSet", () => {
     it("adds to the bond of an Active verifier, pulls the tokens and emits VerifierBondIncreased", async () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
       const tx = env.verifierSet.connect(env.operator).increaseBond(1n, 123n);
-      await expect(tx).to.emit(env.verifierSet, "VerifierBondIncreased").withArgs(1n, 123n, VERIFIER_MIN_BOND + 123n);
+      await expect(tx)
+        .to.emit(env.verifierSet, "VerifierBondIncreased")
+        .withArgs(1n, 123n, VERIFIER_MIN_BOND + 123n);
       await expect(tx).to.changeTokenBalances(conn.ethers, env.token, [env.operator, env.verifierSet], [-123n, 123n]);
       expect((await env.verifierSet.verifier(1n)).bond).to.equal(VERIFIER_MIN_BOND + 123n);
     });
 
     it("adds to the bond of a Pending verifier", async () => {
       const env = await conn.networkHelpers.loadFixture(onePending);
-      await expect(env.verifierSet.connect(env.operator).increaseBond(1n, TOKEN)).to.emit(env.verifierSet, "VerifierBondIncreased").withArgs(1n, TOKEN, VERIFIER_MIN_BOND + TOKEN);
+      await expect(env.verifierSet.connect(env.operator).increaseBond(1n, TOKEN))
+        .to.emit(env.verifierSet, "VerifierBondIncreased")
+        .withArgs(1n, TOKEN, VERIFIER_MIN_BOND + TOKEN);
     });
 
     it("reverts with VerifierSetWrongStatus once Exiting", async () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
       await env.verifierSet.connect(env.operator).requestExit(1n);
-      await expect(env.verifierSet.connect(env.operator).increaseBond(1n, 1n)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus").withArgs(1n, EXITING);
+      await expect(env.verifierSet.connect(env.operator).increaseBond(1n, 1n))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus")
+        .withArgs(1n, EXITING);
     });
 
     it("reverts with SafeCastOverflowedUintDowncast past uint96", async () => {
@@ -516,7 +583,9 @@ describe("VerifierSet", () => {
       await expect(env.verifierSet.connect(env.alice).increaseBond(1n, 1n))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotOperator")
         .withArgs(1n, env.alice.address, env.operator.address);
-      await expect(env.verifierSet.connect(env.alice).increaseBond(4n, 1n)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownVerifier").withArgs(4n);
+      await expect(env.verifierSet.connect(env.alice).increaseBond(4n, 1n))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownVerifier")
+        .withArgs(4n);
     });
   });
 
@@ -527,7 +596,9 @@ describe("VerifierSet", () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
       const { verifierSet, operator, domain } = env;
       const t = await nextTimestamp();
-      await expect(verifierSet.connect(operator).requestExit(1n)).to.emit(verifierSet, "VerifierExitRequested").withArgs(1n, t + VERIFIER_EXIT_DELAY);
+      await expect(verifierSet.connect(operator).requestExit(1n))
+        .to.emit(verifierSet, "VerifierExitRequested")
+        .withArgs(1n, t + VERIFIER_EXIT_DELAY);
       const v = await verifierSet.verifier(1n);
       expect(v.status).to.equal(EXITING);
       expect(v.exitableAt).to.equal(t + VERIFIER_EXIT_DELAY);
@@ -548,7 +619,9 @@ describe("VerifierSet", () => {
       expect((await env.verifierSet.verifier(4n)).status).to.equal(EXITING);
       expect(await env.verifierSet.activeCount()).to.equal(3n);
       // Nor can it be approved any more.
-      await expect(env.verifierSet.approve(4n)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus").withArgs(4n, EXITING);
+      await expect(env.verifierSet.approve(4n))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus")
+        .withArgs(4n, EXITING);
     });
 
     it("uses the exitDelay in force when the exit is requested", async () => {
@@ -562,7 +635,9 @@ describe("VerifierSet", () => {
     it("reverts with VerifierSetWrongStatus when already Exiting", async () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
       await env.verifierSet.connect(env.operator).requestExit(1n);
-      await expect(env.verifierSet.connect(env.operator).requestExit(1n)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus").withArgs(1n, EXITING);
+      await expect(env.verifierSet.connect(env.operator).requestExit(1n))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus")
+        .withArgs(1n, EXITING);
     });
 
     it("reverts with VerifierSetNotOperator, also for governance", async () => {
@@ -596,30 +671,46 @@ describe("VerifierSet", () => {
       await conn.networkHelpers.time.setNextBlockTimestamp(env.exitableAt);
       const tx = verifierSet.connect(operator).withdrawBond(1n, carol.address);
       await expect(tx).to.emit(verifierSet, "VerifierBondWithdrawn").withArgs(1n, carol.address, VERIFIER_MIN_BOND);
-      await expect(tx).to.changeTokenBalances(conn.ethers, token, [verifierSet, carol, operator], [-VERIFIER_MIN_BOND, VERIFIER_MIN_BOND, 0n]);
+      await expect(tx).to.changeTokenBalances(
+        conn.ethers,
+        token,
+        [verifierSet, carol, operator],
+        [-VERIFIER_MIN_BOND, VERIFIER_MIN_BOND, 0n],
+      );
       const v = await verifierSet.verifier(1n);
       expect(v.status).to.equal(WITHDRAWN);
       expect(v.bond).to.equal(0n);
       expect(await verifierSet.activeCount()).to.equal(2n);
       // The key still maps to the verifier and can never be claimed again.
       expect(await verifierSet.verifierOfSigner(key(0).address)).to.equal(1n);
-      await expect(register(env, carol, key(0))).to.be.revertedWithCustomError(verifierSet, "VerifierSetKeyAlreadyUsed").withArgs(key(0).address);
+      await expect(register(env, carol, key(0)))
+        .to.be.revertedWithCustomError(verifierSet, "VerifierSetKeyAlreadyUsed")
+        .withArgs(key(0).address);
     });
 
     it("reverts with VerifierSetWrongStatus on a second withdrawal, and for a verifier that never exited", async () => {
       const env = await conn.networkHelpers.loadFixture(exiting);
       await conn.networkHelpers.time.increaseTo(env.exitableAt);
       await env.verifierSet.connect(env.operator).withdrawBond(1n, env.operator.address);
-      await expect(env.verifierSet.connect(env.operator).withdrawBond(1n, env.operator.address)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus").withArgs(1n, WITHDRAWN);
-      await expect(env.verifierSet.connect(env.alice).withdrawBond(2n, env.alice.address)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus").withArgs(2n, ACTIVE);
+      await expect(env.verifierSet.connect(env.operator).withdrawBond(1n, env.operator.address))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus")
+        .withArgs(1n, WITHDRAWN);
+      await expect(env.verifierSet.connect(env.alice).withdrawBond(2n, env.alice.address))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus")
+        .withArgs(2n, ACTIVE);
       await register(env, env.carol, key(3));
-      await expect(env.verifierSet.connect(env.carol).withdrawBond(4n, env.carol.address)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus").withArgs(4n, PENDING);
+      await expect(env.verifierSet.connect(env.carol).withdrawBond(4n, env.carol.address))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus")
+        .withArgs(4n, PENDING);
     });
 
     it("reverts with VerifierSetZeroAddress for a zero recipient", async () => {
       const env = await conn.networkHelpers.loadFixture(exiting);
       await conn.networkHelpers.time.increaseTo(env.exitableAt);
-      await expect(env.verifierSet.connect(env.operator).withdrawBond(1n, conn.ethers.ZeroAddress)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetZeroAddress");
+      await expect(env.verifierSet.connect(env.operator).withdrawBond(1n, conn.ethers.ZeroAddress)).to.be.revertedWithCustomError(
+        env.verifierSet,
+        "VerifierSetZeroAddress",
+      );
     });
 
     it("reverts with VerifierSetNotOperator / VerifierSetUnknownVerifier", async () => {
@@ -628,7 +719,9 @@ describe("VerifierSet", () => {
       await expect(env.verifierSet.connect(env.alice).withdrawBond(1n, env.alice.address))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotOperator")
         .withArgs(1n, env.alice.address, env.operator.address);
-      await expect(env.verifierSet.connect(env.alice).withdrawBond(7n, env.alice.address)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownVerifier").withArgs(7n);
+      await expect(env.verifierSet.connect(env.alice).withdrawBond(7n, env.alice.address))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownVerifier")
+        .withArgs(7n);
     });
   });
 
@@ -676,7 +769,9 @@ describe("VerifierSet", () => {
       const supply = await token.totalSupply();
       const reward = VERIFIER_MIN_BOND / 10n;
       const tx = verifierSet.connect(slasher).slash(key(1).address, carol.address);
-      await expect(tx).to.emit(verifierSet, "VerifierSlashed").withArgs(2n, carol.address, VERIFIER_MIN_BOND, VERIFIER_MIN_BOND - reward, reward);
+      await expect(tx)
+        .to.emit(verifierSet, "VerifierSlashed")
+        .withArgs(2n, carol.address, VERIFIER_MIN_BOND, VERIFIER_MIN_BOND - reward, reward);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [verifierSet, carol], [-VERIFIER_MIN_BOND, reward]);
       expect(await token.totalSupply()).to.equal(supply - (VERIFIER_MIN_BOND - reward));
       expect((await verifierSet.verifier(2n)).bond).to.equal(0n);
@@ -687,7 +782,9 @@ describe("VerifierSet", () => {
       await env.verifierSet.setReporterBps(0n);
       const supply = await env.token.totalSupply();
       const tx = env.verifierSet.connect(env.slasher).slash(key(1).address, env.carol.address);
-      await expect(tx).to.emit(env.verifierSet, "VerifierSlashed").withArgs(2n, env.carol.address, VERIFIER_MIN_BOND, VERIFIER_MIN_BOND, 0n);
+      await expect(tx)
+        .to.emit(env.verifierSet, "VerifierSlashed")
+        .withArgs(2n, env.carol.address, VERIFIER_MIN_BOND, VERIFIER_MIN_BOND, 0n);
       await expect(tx).to.changeTokenBalances(conn.ethers, env.token, [env.verifierSet, env.carol], [-VERIFIER_MIN_BOND, 0n]);
       expect(await env.token.totalSupply()).to.equal(supply - VERIFIER_MIN_BOND);
     });
@@ -711,13 +808,20 @@ describe("VerifierSet", () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
       await env.verifierSet.setSlashBps(5_000n);
       await env.verifierSet.connect(env.slasher).slash(key(0).address, env.carol.address);
-      await expect(env.verifierSet.connect(env.slasher).slash(key(0).address, env.carol.address)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus").withArgs(1n, EJECTED);
+      await expect(env.verifierSet.connect(env.slasher).slash(key(0).address, env.carol.address))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus")
+        .withArgs(1n, EJECTED);
     });
 
     it("slashes through a rotated-away key: the old key stays attributable", async () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
-      await env.verifierSet.connect(env.operator).rotateSigningKey(1n, key(5).address, await keyClaim(env.domain, env.operator.address, key(5)));
-      await expect(env.verifierSet.connect(env.slasher).slash(key(0).address, env.carol.address)).to.emit(env.verifierSet, "VerifierSlashed");
+      await env.verifierSet
+        .connect(env.operator)
+        .rotateSigningKey(1n, key(5).address, await keyClaim(env.domain, env.operator.address, key(5)));
+      await expect(env.verifierSet.connect(env.slasher).slash(key(0).address, env.carol.address)).to.emit(
+        env.verifierSet,
+        "VerifierSlashed",
+      );
       expect((await env.verifierSet.verifier(1n)).status).to.equal(EJECTED);
       expect(await env.verifierSet.activeCount()).to.equal(2n);
       // The current key stopped counting.
@@ -732,7 +836,9 @@ describe("VerifierSet", () => {
       await env.verifierSet.connect(env.slasher).slash(key(3).address, env.carol.address);
       expect((await env.verifierSet.verifier(4n)).status).to.equal(EJECTED);
       expect(await env.verifierSet.activeCount()).to.equal(3n);
-      await expect(env.verifierSet.approve(4n)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus").withArgs(4n, EJECTED);
+      await expect(env.verifierSet.approve(4n))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus")
+        .withArgs(4n, EJECTED);
     });
 
     it("slashes an Exiting verifier (its bond stays slashable) and restarts its delay", async () => {
@@ -758,7 +864,9 @@ describe("VerifierSet", () => {
       const { exitableAt } = await verifierSet.verifier(1n);
       const rest = VERIFIER_MIN_BOND - (VERIFIER_MIN_BOND * 4_000n) / BPS;
       await conn.networkHelpers.time.setNextBlockTimestamp(exitableAt - 1n);
-      await expect(verifierSet.connect(operator).withdrawBond(1n, operator.address)).to.be.revertedWithCustomError(verifierSet, "VerifierSetExitNotReady").withArgs(1n, exitableAt);
+      await expect(verifierSet.connect(operator).withdrawBond(1n, operator.address))
+        .to.be.revertedWithCustomError(verifierSet, "VerifierSetExitNotReady")
+        .withArgs(1n, exitableAt);
       await conn.networkHelpers.time.setNextBlockTimestamp(exitableAt);
       const tx = verifierSet.connect(operator).withdrawBond(1n, operator.address);
       await expect(tx).to.emit(verifierSet, "VerifierBondWithdrawn").withArgs(1n, operator.address, rest);
@@ -787,12 +895,16 @@ describe("VerifierSet", () => {
       await env.verifierSet.connect(env.operator).requestExit(1n);
       await conn.networkHelpers.time.increase(VERIFIER_EXIT_DELAY);
       await env.verifierSet.connect(env.operator).withdrawBond(1n, env.operator.address);
-      await expect(env.verifierSet.connect(env.slasher).slash(key(0).address, env.carol.address)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus").withArgs(1n, WITHDRAWN);
+      await expect(env.verifierSet.connect(env.slasher).slash(key(0).address, env.carol.address))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus")
+        .withArgs(1n, WITHDRAWN);
     });
 
     it("reverts with VerifierSetUnknownSigner for a key that never belonged to a verifier", async () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
-      await expect(env.verifierSet.connect(env.slasher).slash(key(8).address, env.carol.address)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownSigner").withArgs(key(8).address);
+      await expect(env.verifierSet.connect(env.slasher).slash(key(8).address, env.carol.address))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownSigner")
+        .withArgs(key(8).address);
     });
 
     it("reverts with AccessControlUnauthorizedAccount for callers without SLASHER_ROLE (governance included)", async () => {
@@ -838,7 +950,9 @@ describe("VerifierSet", () => {
 
     it("reverts with VerifierSetBelowQuorum for fewer signatures than the quorum (none included)", async () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
-      await expect(env.verifierSet.checkQuorum(structHash(), "0x")).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum").withArgs(0n, QUORUM);
+      await expect(env.verifierSet.checkQuorum(structHash(), "0x"))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
+        .withArgs(0n, QUORUM);
       await expect(env.verifierSet.checkQuorum(structHash(), signSorted([key(1)], env.domain)))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
         .withArgs(1n, QUORUM);
@@ -955,7 +1069,9 @@ describe("VerifierSet", () => {
       // The same keys are active verifiers there too: the signatures are good in that set.
       for (const [i, holder] of [env.operator, env.alice, env.bob].entries()) {
         await env.token.connect(holder).approve(await other.getAddress(), VERIFIER_MIN_BOND);
-        await other.connect(holder).register(key(i).address, "http://v", VERIFIER_MIN_BOND, await keyClaim(otherDomain, holder.address, key(i)));
+        await other
+          .connect(holder)
+          .register(key(i).address, "http://v", VERIFIER_MIN_BOND, await keyClaim(otherDomain, holder.address, key(i)));
       }
       const packed = signSorted(env.keys, otherDomain);
       expect(await other.checkQuorum(structHash(), packed)).to.equal(3n);
@@ -1037,7 +1153,9 @@ describe("VerifierSet", () => {
     it("reverts with VerifierSetWrongStatus for an Active verifier", async () => {
       const env = await conn.networkHelpers.loadFixture(onePending);
       await env.verifierSet.approve(1n);
-      await expect(env.verifierSet.approve(1n)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus").withArgs(1n, ACTIVE);
+      await expect(env.verifierSet.approve(1n))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus")
+        .withArgs(1n, ACTIVE);
       expect(await env.verifierSet.activeCount()).to.equal(1n);
     });
 
@@ -1063,7 +1181,9 @@ describe("VerifierSet", () => {
       const { verifierSet, token, alice } = env;
       const t = await nextTimestamp();
       const tx = verifierSet.remove(2n);
-      await expect(tx).to.emit(verifierSet, "VerifierExitRequested").withArgs(2n, t + VERIFIER_EXIT_DELAY);
+      await expect(tx)
+        .to.emit(verifierSet, "VerifierExitRequested")
+        .withArgs(2n, t + VERIFIER_EXIT_DELAY);
       await expect(tx).to.emit(verifierSet, "VerifierRemoved").withArgs(2n);
       await expect(tx).to.changeTokenBalances(conn.ethers, token, [verifierSet, alice], [0n, 0n]);
       const v = await verifierSet.verifier(2n);
@@ -1073,7 +1193,12 @@ describe("VerifierSet", () => {
       expect(await verifierSet.activeCount()).to.equal(2n);
       // Its operator withdraws after the delay.
       await conn.networkHelpers.time.increaseTo(t + VERIFIER_EXIT_DELAY);
-      await expect(verifierSet.connect(alice).withdrawBond(2n, alice.address)).to.changeTokenBalances(conn.ethers, token, [verifierSet, alice], [-VERIFIER_MIN_BOND, VERIFIER_MIN_BOND]);
+      await expect(verifierSet.connect(alice).withdrawBond(2n, alice.address)).to.changeTokenBalances(
+        conn.ethers,
+        token,
+        [verifierSet, alice],
+        [-VERIFIER_MIN_BOND, VERIFIER_MIN_BOND],
+      );
     });
 
     it("leaves the bond slashable until withdrawn", async () => {
@@ -1094,7 +1219,9 @@ describe("VerifierSet", () => {
     it("reverts with VerifierSetWrongStatus for a verifier already Exiting", async () => {
       const env = await conn.networkHelpers.loadFixture(threeActive);
       await env.verifierSet.connect(env.alice).requestExit(2n);
-      await expect(env.verifierSet.remove(2n)).to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus").withArgs(2n, EXITING);
+      await expect(env.verifierSet.remove(2n))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetWrongStatus")
+        .withArgs(2n, EXITING);
     });
 
     it("reverts with VerifierSetUnknownVerifier for an unknown id", async () => {

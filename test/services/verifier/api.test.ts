@@ -22,7 +22,7 @@ import type { SignedObservation } from "../../../verifier/consensus/observation.
 import { parseVerifierConfig } from "../../../verifier/config.ts";
 import { startVerifier, type VerifierHandle } from "../../../verifier/service.ts";
 import { startRpcBridge } from "../../helpers/edgeTestbed.ts";
-import { type Connection, deployProtocol, EPOCH, profile, signKeyClaim } from "../../helpers/protocol.js";
+import { type Connection, deployProtocol, EPOCH, profile, signKeyClaim } from "../../helpers/protocol.ts";
 import { startTestRedis, type TestRedis } from "../../helpers/redis.ts";
 
 type Env = Awaited<ReturnType<typeof deployProtocol>>;
@@ -51,7 +51,8 @@ describe("verifier peer API", function () {
     });
     const text = await r.text();
     const json = text === "" ? undefined : JSON.parse(text);
-    if (r.status >= 400 && path !== "/health") expect(errorEnvelopeSchema.safeParse(json).success, `envelope of ${method} ${path}: ${text}`).to.equal(true);
+    if (r.status >= 400 && path !== "/health")
+      expect(errorEnvelopeSchema.safeParse(json).success, `envelope of ${method} ${path}: ${text}`).to.equal(true);
     return { status: r.status, json };
   }
 
@@ -64,13 +65,26 @@ describe("verifier peer API", function () {
     const root = override.root ?? report.attestation!.root;
     const totalWeight = report.attestation!.totalWeight;
     const signature = requestCodec().sign(leaderKey, { epoch, round: 0n, root, totalWeight });
-    return { body: { epoch: epoch.toString(), round: 0, root, totalWeight: totalWeight.toString(), observations: observations.map(observationToJson), signature }, report };
+    return {
+      body: {
+        epoch: epoch.toString(),
+        round: 0,
+        root,
+        totalWeight: totalWeight.toString(),
+        observations: observations.map(observationToJson),
+        signature,
+      },
+      report,
+    };
   }
 
   before(async function () {
     peersServer = createServer((req, res) => {
       const match = /^\/peer-(\d)\/tideway\/v1\/epochs\/(\d+)\/observation$/.exec(req.url ?? "");
-      if (match === null || !peersServeObservations) return res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "unknown_route", message: "not served" } }));
+      if (match === null || !peersServeObservations)
+        return res
+          .writeHead(404, { "content-type": "application/json" })
+          .end(JSON.stringify({ error: { code: "unknown_route", message: "not served" } }));
       const observation = signObservation(peerKeys[Number(match[1])]!, domain, BigInt(match[2]!), []);
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ observation: observationToJson(observation) }));
     });
@@ -89,7 +103,16 @@ describe("verifier peer API", function () {
       await token.transfer(op.address, minBond);
       await token.connect(op).approve(await verifierSet.getAddress(), minBond);
       const wallet = new conn.ethers.Wallet(key);
-      const claim = await wallet.signTypedData(ethersDomain, { VerifierKeyClaim: [{ name: "operator", type: "address" }, { name: "signingKey", type: "address" }] }, { operator: op.address, signingKey: wallet.address });
+      const claim = await wallet.signTypedData(
+        ethersDomain,
+        {
+          VerifierKeyClaim: [
+            { name: "operator", type: "address" },
+            { name: "signingKey", type: "address" },
+          ],
+        },
+        { operator: op.address, signingKey: wallet.address },
+      );
       await verifierSet.connect(op).register(wallet.address, i === 0 ? "http://127.0.0.1:1" : `${peersBase}/peer-${i - 1}`, minBond, claim);
       await verifierSet.approve(await verifierSet.verifierCount());
     }
@@ -102,14 +125,26 @@ describe("verifier peer API", function () {
       redis: { url: redis.url, prefix: "api" },
       chain: {
         rpcUrl: bridge.url,
-        addresses: { token: await address(token), registry: await address(env.registry), staking: await address(env.staking), verifierSet: await address(verifierSet), settlement: await address(env.settlement), market: await address(env.market) },
+        addresses: {
+          token: await address(token),
+          registry: await address(env.registry),
+          staking: await address(env.staking),
+          verifierSet: await address(verifierSet),
+          settlement: await address(env.settlement),
+          market: await address(env.market),
+        },
         confirmations: 0,
         tickMs: 500,
       },
       consensus: { roundTimeoutMs: 1_000 },
       log: { level: "silent" },
     });
-    verifier = await startVerifier({ config, key: { account: privateKeyToAccount(ownKey), privateKey: ownKey }, payer: { account: privateKeyToAccount(outsider), privateKey: outsider }, logger: pino({ level: "silent" }) });
+    verifier = await startVerifier({
+      config,
+      key: { account: privateKeyToAccount(ownKey), privateKey: ownKey },
+      payer: { account: privateKeyToAccount(outsider), privateKey: outsider },
+      logger: pino({ level: "silent" }),
+    });
   });
 
   after(async function () {
@@ -190,7 +225,10 @@ describe("verifier peer API", function () {
   it("refuses forged and stale observations (422) and a root the observations do not give (422)", async function () {
     const good = signObservation(peerKeys[0]!, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 900_000n }]);
     const second = signObservation(peerKeys[1]!, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 800_000n }]);
-    const forged = { ...signObservation(outsider, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 900_000n }]), signer: privateKeyToAccount(peerKeys[1]!).address };
+    const forged = {
+      ...signObservation(outsider, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 900_000n }]),
+      signer: privateKeyToAccount(peerKeys[1]!).address,
+    };
     const forgedBody = { ...attestationRequest(0n, [good, second], peerKeys[0]!).body };
     forgedBody.observations = [good, forged].map(observationToJson);
     const r1 = await call("POST", "/tideway/v1/epochs/0/attestations", forgedBody);
@@ -210,8 +248,14 @@ describe("verifier peer API", function () {
   });
 
   it("signs the attestation a quorum of observations gives, then refuses any other for that epoch (409 with the one it signed)", async function () {
-    const a = signObservation(peerKeys[0]!, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 900_000n }, { edgeId: 2n, stake: 50n, quality: 1_000_000n }]);
-    const b = signObservation(peerKeys[1]!, domain, 0n, [{ edgeId: 1n, stake: 100n, quality: 700_000n }, { edgeId: 2n, stake: 50n, quality: 1_000_000n }]);
+    const a = signObservation(peerKeys[0]!, domain, 0n, [
+      { edgeId: 1n, stake: 100n, quality: 900_000n },
+      { edgeId: 2n, stake: 50n, quality: 1_000_000n },
+    ]);
+    const b = signObservation(peerKeys[1]!, domain, 0n, [
+      { edgeId: 1n, stake: 100n, quality: 700_000n },
+      { edgeId: 2n, stake: 50n, quality: 1_000_000n },
+    ]);
     const { body, report } = attestationRequest(0n, [a, b], peerKeys[0]!);
     const r = await call("POST", "/tideway/v1/epochs/0/attestations", body);
     expect(r.status).to.equal(200);
@@ -231,40 +275,93 @@ describe("verifier peer API", function () {
     const results = await call("GET", "/tideway/v1/epochs/0/results");
     expect(results.status).to.equal(200);
     expect(results.json.root).to.equal(report.attestation!.root);
-    expect(results.json.results).to.deep.equal([{ edgeId: "1", stake: "100", quality: "700000" }, { edgeId: "2", stake: "50", quality: "1000000" }]);
+    expect(results.json.results).to.deep.equal([
+      { edgeId: "1", stake: "100", quality: "700000" },
+      { edgeId: "2", stake: "50", quality: "1000000" },
+    ]);
     // And its status says so.
     const status = await call("GET", "/tideway/v1/epochs/0/status");
-    expect(status.json).to.deep.equal({ epoch: "0", state: "attested", root: report.attestation!.root, totalWeight: report.attestation!.totalWeight.toString() });
+    expect(status.json).to.deep.equal({
+      epoch: "0",
+      state: "attested",
+      root: report.attestation!.root,
+      totalWeight: report.attestation!.totalWeight.toString(),
+    });
   });
 
   it("refuses fault requests that are malformed (400), from outsiders (403), with evidence that does not match (422) or about an edge that is not registered (422)", async function () {
-    const faultCodec = createTypedDataCodec({ domain, types: { FaultAttestation: [{ name: "edgeId", type: "uint256" }, { name: "epoch", type: "uint256" }, { name: "kind", type: "uint8" }, { name: "evidenceHash", type: "bytes32" }] }, primaryType: "FaultAttestation" });
+    const faultCodec = createTypedDataCodec({
+      domain,
+      types: {
+        FaultAttestation: [
+          { name: "edgeId", type: "uint256" },
+          { name: "epoch", type: "uint256" },
+          { name: "kind", type: "uint8" },
+          { name: "evidenceHash", type: "bytes32" },
+        ],
+      },
+      primaryType: "FaultAttestation",
+    });
     const { faultEvidenceHash } = await import("../../../verifier/challenges/evidence.ts");
     const evidence = { epoch: "0", edgeId: "1", kind: "Unresponsive" };
     const fault = { edgeId: 1n, epoch: 0n, kind: 1, evidenceHash: faultEvidenceHash(evidence) };
-    const wire = (f: typeof fault) => ({ edgeId: f.edgeId.toString(), epoch: f.epoch.toString(), kind: f.kind, evidenceHash: f.evidenceHash });
+    const wire = (f: typeof fault) => ({
+      edgeId: f.edgeId.toString(),
+      epoch: f.epoch.toString(),
+      kind: f.kind,
+      evidenceHash: f.evidenceHash,
+    });
 
     expect((await call("POST", "/tideway/v1/faults", { fault: {} })).status).to.equal(400);
-    const byOutsider = await call("POST", "/tideway/v1/faults", { fault: wire(fault), evidence, signature: faultCodec.sign(outsider, fault) });
+    const byOutsider = await call("POST", "/tideway/v1/faults", {
+      fault: wire(fault),
+      evidence,
+      signature: faultCodec.sign(outsider, fault),
+    });
     expect(byOutsider.status).to.equal(403);
-    const mismatch = await call("POST", "/tideway/v1/faults", { fault: wire(fault), evidence: { ...evidence, edgeId: "2" }, signature: faultCodec.sign(peerKeys[0]!, fault) });
+    const mismatch = await call("POST", "/tideway/v1/faults", {
+      fault: wire(fault),
+      evidence: { ...evidence, edgeId: "2" },
+      signature: faultCodec.sign(peerKeys[0]!, fault),
+    });
     expect(mismatch.status).to.equal(422);
     expect(mismatch.json.error.code).to.equal("evidence_mismatch");
     // No edge #1 registered in this deployment.
-    const unknown = await call("POST", "/tideway/v1/faults", { fault: wire(fault), evidence, signature: faultCodec.sign(peerKeys[0]!, fault) });
+    const unknown = await call("POST", "/tideway/v1/faults", {
+      fault: wire(fault),
+      evidence,
+      signature: faultCodec.sign(peerKeys[0]!, fault),
+    });
     expect(unknown.status).to.equal(422);
     expect(unknown.json.error.code).to.equal("unknown_edge");
   });
 
   it("co-signs only what it can check: not an epoch it has not scored (425), not a fault its own challenges did not find, not WrongAnswer evidence of another epoch or that does not verify (422)", async function () {
     const signing = conn.ethers.Wallet.createRandom();
-    await env.registry.connect(env.operator).registerEdge(signing.address, profile(), await signKeyClaim(env.registry, env.operator.address, signing));
+    await env.registry
+      .connect(env.operator)
+      .registerEdge(signing.address, profile(), await signKeyClaim(env.registry, env.operator.address, signing));
     const edgeId = await env.registry.edgeCount();
-    const faultCodec = createTypedDataCodec({ domain, types: { FaultAttestation: [{ name: "edgeId", type: "uint256" }, { name: "epoch", type: "uint256" }, { name: "kind", type: "uint8" }, { name: "evidenceHash", type: "bytes32" }] }, primaryType: "FaultAttestation" });
+    const faultCodec = createTypedDataCodec({
+      domain,
+      types: {
+        FaultAttestation: [
+          { name: "edgeId", type: "uint256" },
+          { name: "epoch", type: "uint256" },
+          { name: "kind", type: "uint8" },
+          { name: "evidenceHash", type: "bytes32" },
+        ],
+      },
+      primaryType: "FaultAttestation",
+    });
     const { faultEvidenceHash } = await import("../../../verifier/challenges/evidence.ts");
     const ask = (kind: number, epoch: bigint, evidence: unknown) => {
       const fault = { edgeId, epoch, kind, evidenceHash: faultEvidenceHash(evidence) };
-      return call("POST", "/tideway/v1/faults", { fault: { edgeId: edgeId.toString(), epoch: epoch.toString(), kind, evidenceHash: fault.evidenceHash }, evidence, signature: faultCodec.sign(peerKeys[0]!, fault) });
+      return call("POST", "/tideway/v1/faults", {
+        fault: { edgeId: edgeId.toString(), epoch: epoch.toString(), kind, evidenceHash: fault.evidenceHash },
+        evidence,
+        signature: faultCodec.sign(peerKeys[0]!, fault),
+      });
     };
     const current = await env.staking.currentEpoch();
     const unresponsive = { epoch: current.toString(), edgeId: edgeId.toString(), kind: "Unresponsive" };
@@ -280,7 +377,8 @@ describe("verifier peer API", function () {
 
     // Once this verifier has scored the epoch (it found nothing: the edge is not even active).
     await conn.networkHelpers.time.increase(EPOCH + 10n);
-    for (let i = 0; i < 80 && (await call("GET", `/tideway/v1/epochs/${current}/observation`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 250));
+    for (let i = 0; i < 80 && (await call("GET", `/tideway/v1/epochs/${current}/observation`)).status !== 200; i++)
+      await new Promise((r) => setTimeout(r, 250));
     const notFound = await ask(1, current, unresponsive);
     expect(notFound.status).to.equal(422);
     expect(notFound.json.error.code).to.equal("not_corroborated");

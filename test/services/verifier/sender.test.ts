@@ -124,7 +124,8 @@ describe("verifier transaction sender", function () {
     const r = await readTxRecord(redis, env.address, key);
     return r?.state === "pending" ? r : undefined;
   };
-  const inMempool = async (hash: Hex) => ((await conn.provider.request({ method: "eth_getTransactionByHash", params: [hash] })) === null ? undefined : true);
+  const inMempool = async (hash: Hex) =>
+    (await conn.provider.request({ method: "eth_getTransactionByHash", params: [hash] })) === null ? undefined : true;
   const receiptOrNull = (hash: Hex) => conn.provider.request({ method: "eth_getTransactionReceipt", params: [hash] });
   /** Our account's transactions in block `n`. */
   async function ourTxsInBlock(n: bigint): Promise<Hex[]> {
@@ -153,7 +154,9 @@ describe("verifier transaction sender", function () {
       const marker = await readTxRecord(redis, env.address, "transfer-1");
       expect(marker).to.include({ state: "done", status: "confirmed", hash: r1.hash, nonce: n0 });
       const ttl = await redis.pttl(txRecordKey(env.address, "transfer-1"));
-      expect(ttl).to.be.greaterThan(86_400_000 - 60_000).and.at.most(86_400_000);
+      expect(ttl)
+        .to.be.greaterThan(86_400_000 - 60_000)
+        .and.at.most(86_400_000);
 
       const again = transfer("transfer-1", to, 5n * TOKEN);
       expect(await s.send(again)).to.deep.equal({ status: "already-done" });
@@ -169,7 +172,14 @@ describe("verifier transaction sender", function () {
       const n1 = await nonce();
       // Another process whose isDone() says "not yet" (e.g. the state moved on since).
       let builds = 0;
-      const r2 = await sender().send({ key: "pay-once", isDone: async () => false, build: async () => { builds++; throw new Error("must not build"); } });
+      const r2 = await sender().send({
+        key: "pay-once",
+        isDone: async () => false,
+        build: async () => {
+          builds++;
+          throw new Error("must not build");
+        },
+      });
       expect(r2.status).to.equal("confirmed");
       if (r1.status !== "confirmed" || r2.status !== "confirmed") return;
       expect(r2.hash).to.equal(r1.hash);
@@ -182,7 +192,14 @@ describe("verifier transaction sender", function () {
       const s = sender();
       const n0 = await nonce();
       let builds = 0;
-      const r = await s.send({ key: "nothing-to-do", isDone: async () => true, build: async () => { builds++; throw new Error("must not build"); } });
+      const r = await s.send({
+        key: "nothing-to-do",
+        isDone: async () => true,
+        build: async () => {
+          builds++;
+          throw new Error("must not build");
+        },
+      });
       expect(r).to.deep.equal({ status: "already-done" });
       expect(builds).to.equal(0);
       expect(await nonce("pending")).to.equal(n0);
@@ -230,13 +247,21 @@ describe("verifier transaction sender", function () {
       const keys = ["act-1", "act-1", "act-2", "act-2", "act-3", "act-3", "act-1"];
       for (const key of ["act-1", "act-2", "act-3"]) {
         const statuses = results.filter((_, i) => keys[i] === key).map((r) => r.status);
-        expect(statuses.filter((s) => s === "confirmed"), key).to.have.length(1);
-        expect(statuses.filter((s) => s !== "confirmed" && s !== "already-done"), key).to.have.length(0);
+        expect(
+          statuses.filter((s) => s === "confirmed"),
+          key,
+        ).to.have.length(1);
+        expect(
+          statuses.filter((s) => s !== "confirmed" && s !== "already-done"),
+          key,
+        ).to.have.length(0);
       }
       for (const p of plan) expect(await balance(p.to)).to.equal(p.amount);
       expect(await nonce()).to.equal(n0 + 3);
       const confirmed = results.flatMap((r) => (r.status === "confirmed" ? [r] : []));
-      const nonces = (await Promise.all(confirmed.map((r) => chain.getTransaction({ hash: r.hash })))).map((t) => t.nonce).sort((x, y) => x - y);
+      const nonces = (await Promise.all(confirmed.map((r) => chain.getTransaction({ hash: r.hash }))))
+        .map((t) => t.nonce)
+        .sort((x, y) => x - y);
       expect(nonces).to.deep.equal([n0, n0 + 1, n0 + 2]);
       const blocks = confirmed.map((r) => r.receipt.blockNumber);
       expect(new Set(blocks).size).to.equal(3);
@@ -251,15 +276,24 @@ describe("verifier transaction sender", function () {
       const amount = 7n * TOKEN;
       const n0 = await nonce();
       const child = startSenderChild({
-        redisUrl: redisServer.url, rpcUrl: bridge.url, privateKey: env.privateKey, token: env.tokenAddress,
-        key: "crash-after-broadcast", recipient: to, amount: amount.toString(),
+        redisUrl: redisServer.url,
+        rpcUrl: bridge.url,
+        privateKey: env.privateKey,
+        token: env.tokenAddress,
+        key: "crash-after-broadcast",
+        recipient: to,
+        amount: amount.toString(),
         options: { lockTtlMs: 800, bumpAfterMs: 60_000, receiptPollMs: 50 },
       });
       cleanups.push(() => child.child.kill("SIGKILL"));
-      const record = await until("the child's broadcast", async () => {
-        const r = await pendingRecord("crash-after-broadcast");
-        return r !== undefined && (await inMempool(r.txs[0]!.hash)) ? r : undefined;
-      }, 30_000);
+      const record = await until(
+        "the child's broadcast",
+        async () => {
+          const r = await pendingRecord("crash-after-broadcast");
+          return r !== undefined && (await inMempool(r.txs[0]!.hash)) ? r : undefined;
+        },
+        30_000,
+      );
       child.child.kill("SIGKILL");
       await child.exited;
       expect(record.nonce).to.equal(n0);
@@ -294,8 +328,13 @@ describe("verifier transaction sender", function () {
       const to = recipient();
       const n0 = await nonce();
       const child = startSenderChild({
-        redisUrl: redisServer.url, rpcUrl: proxy.url, privateKey: env.privateKey, token: env.tokenAddress,
-        key: "crash-before-broadcast", recipient: to, amount: (2n * TOKEN).toString(),
+        redisUrl: redisServer.url,
+        rpcUrl: proxy.url,
+        privateKey: env.privateKey,
+        token: env.tokenAddress,
+        key: "crash-before-broadcast",
+        recipient: to,
+        amount: (2n * TOKEN).toString(),
         options: { lockTtlMs: 1_000, receiptPollMs: 50 },
       });
       cleanups.push(() => child.child.kill("SIGKILL"));
@@ -348,7 +387,12 @@ describe("verifier transaction sender", function () {
         return r !== undefined && (await inMempool(r.txs[0]!.hash)) ? r : undefined;
       });
       await first.close();
-      expect(await pending.then(() => "resolved", (e: unknown) => e)).to.be.instanceOf(TxSenderClosedError);
+      expect(
+        await pending.then(
+          () => "resolved",
+          (e: unknown) => e,
+        ),
+      ).to.be.instanceOf(TxSenderClosedError);
       return { record, action };
     }
 
@@ -358,8 +402,13 @@ describe("verifier transaction sender", function () {
       if (fees.type !== "eip1559") throw new Error("expected an EIP-1559 record");
       const { walletClient } = senderClients(bridge.url, env.privateKey);
       const hash = await walletClient.sendTransaction({
-        chain: null, to, data, nonce: record.nonce, gas: 200_000n,
-        maxFeePerGas: fees.maxFeePerGas * 10n, maxPriorityFeePerGas: fees.maxPriorityFeePerGas * 10n,
+        chain: null,
+        to,
+        data,
+        nonce: record.nonce,
+        gas: 200_000n,
+        maxFeePerGas: fees.maxFeePerGas * 10n,
+        maxPriorityFeePerGas: fees.maxPriorityFeePerGas * 10n,
       });
       await mine();
       expect(await receiptOrNull(record.txs[0]!.hash)).to.equal(null);
@@ -401,7 +450,14 @@ describe("verifier transaction sender", function () {
     it("stops writing when another process takes the account lock over, then resumes the same nonce under a new lock", async function () {
       await setAutomine(false);
       const events: Array<{ event?: string }> = [];
-      const logger = pino({ level: "info" }, { write: (line: string) => { events.push(JSON.parse(line) as { event?: string }); } });
+      const logger = pino(
+        { level: "info" },
+        {
+          write: (line: string) => {
+            events.push(JSON.parse(line) as { event?: string });
+          },
+        },
+      );
       const to = recipient();
       const n0 = await nonce();
       const action = transfer("taken-over", to, 1n * TOKEN);
@@ -439,15 +495,24 @@ describe("verifier transaction sender", function () {
       const toB = recipient();
       const n0 = await nonce();
       const child = startSenderChild({
-        redisUrl: redisServer.url, rpcUrl: bridge.url, privateKey: env.privateKey, token: env.tokenAddress,
-        key: "orphan-a", recipient: toA, amount: (3n * TOKEN).toString(),
+        redisUrl: redisServer.url,
+        rpcUrl: bridge.url,
+        privateKey: env.privateKey,
+        token: env.tokenAddress,
+        key: "orphan-a",
+        recipient: toA,
+        amount: (3n * TOKEN).toString(),
         options: { lockTtlMs: 800, bumpAfterMs: 60_000, receiptPollMs: 50 },
       });
       cleanups.push(() => child.child.kill("SIGKILL"));
-      const orphan = await until("the child's broadcast", async () => {
-        const r = await pendingRecord("orphan-a");
-        return r !== undefined && (await inMempool(r.txs[0]!.hash)) ? r : undefined;
-      }, 30_000);
+      const orphan = await until(
+        "the child's broadcast",
+        async () => {
+          const r = await pendingRecord("orphan-a");
+          return r !== undefined && (await inMempool(r.txs[0]!.hash)) ? r : undefined;
+        },
+        30_000,
+      );
       child.child.kill("SIGKILL");
       await child.exited;
 
@@ -456,7 +521,12 @@ describe("verifier transaction sender", function () {
       expect(rB.status).to.equal("confirmed");
       if (rB.status !== "confirmed") return;
       expect((await chain.getTransaction({ hash: rB.hash })).nonce).to.equal(n0 + 1);
-      expect(await readTxRecord(redis, env.address, "orphan-a")).to.include({ state: "done", status: "confirmed", hash: orphan.txs[0]!.hash, nonce: n0 });
+      expect(await readTxRecord(redis, env.address, "orphan-a")).to.include({
+        state: "done",
+        status: "confirmed",
+        hash: orphan.txs[0]!.hash,
+        nonce: n0,
+      });
       expect(await balance(toA)).to.equal(3n * TOKEN);
       expect(await balance(toB)).to.equal(4n * TOKEN);
       expect(await nonce()).to.equal(n0 + 2);
@@ -506,12 +576,26 @@ describe("verifier transaction sender", function () {
     it("waits for `confirmations` blocks and keeps waiting when a reorg drops the included transaction", async function () {
       await setAutomine(false);
       const events: Array<{ event?: string }> = [];
-      const logger = pino({ level: "info" }, { write: (line: string) => { events.push(JSON.parse(line) as { event?: string }); } });
+      const logger = pino(
+        { level: "info" },
+        {
+          write: (line: string) => {
+            events.push(JSON.parse(line) as { event?: string });
+          },
+        },
+      );
       const to = recipient();
       const n0 = await nonce();
       let settled = false;
       const pending = started(sender({ confirmations: 3, bumpAfterMs: 60_000, logger }).send(transfer("reorged", to, 1n * TOKEN)));
-      void pending.then(() => { settled = true; }, () => { settled = true; });
+      void pending.then(
+        () => {
+          settled = true;
+        },
+        () => {
+          settled = true;
+        },
+      );
       const record = await until("the broadcast", async () => {
         const r = await pendingRecord("reorged");
         return r !== undefined && (await inMempool(r.txs[0]!.hash)) ? r : undefined;
@@ -549,7 +633,9 @@ describe("verifier transaction sender", function () {
       const t0 = Date.now();
       // isDone() reads through the failing RPC too, as a verifier's would.
       const proxied = senderClients(proxy.url, env.privateKey).publicClient;
-      const r = await sender({ metrics: { rpcError: ({ op }) => rpcErrors.push(op) } }, proxy.url).send(transferAction(proxied, env.tokenAddress, "outage", to, 1n * TOKEN));
+      const r = await sender({ metrics: { rpcError: ({ op }) => rpcErrors.push(op) } }, proxy.url).send(
+        transferAction(proxied, env.tokenAddress, "outage", to, 1n * TOKEN),
+      );
       expect(r.status).to.equal("confirmed");
       expect(Date.now() - t0).to.be.at.least(950);
       expect(proxy.failedCalls).to.be.greaterThan(0);
@@ -666,7 +752,13 @@ describe("verifier transaction sender", function () {
         return r !== undefined && (await inMempool(r.txs[0]!.hash)) ? r : undefined;
       });
       const gwei = 10n ** 9n;
-      await env.token.connect(env.admin).transferFrom(env.address, env.admin.address, held, { gasLimit: 200_000n, maxPriorityFeePerGas: 50n * gwei, maxFeePerGas: 100n * gwei });
+      await env.token
+        .connect(env.admin)
+        .transferFrom(env.address, env.admin.address, held, {
+          gasLimit: 200_000n,
+          maxPriorityFeePerGas: 50n * gwei,
+          maxFeePerGas: 100n * gwei,
+        });
       await mine();
       const r = await pending;
       expect(r.status).to.equal("reverted");
@@ -711,7 +803,10 @@ describe("verifier transaction sender", function () {
     it("queues a second holder until the first releases, and a stale holder cannot release the new one's lock", async function () {
       const first = await acquireLock(redis, "tideway:test-lock", { ttlMs: 2_000 });
       let secondHeld = false;
-      const second = acquireLock(redis, "tideway:test-lock", { ttlMs: 2_000 }).then((l) => { secondHeld = true; return l; });
+      const second = acquireLock(redis, "tideway:test-lock", { ttlMs: 2_000 }).then((l) => {
+        secondHeld = true;
+        return l;
+      });
       await sleep(200);
       expect(secondHeld).to.equal(false);
       await first.release();

@@ -4,11 +4,31 @@ import { getAddress, keccak256, TransactionReceiptNotFoundError } from "viem";
 import type { Hex, TransactionReceipt, TransactionSerializable } from "viem";
 
 import { decodeRevert, isRevert } from "../../../lib/protocol/revert.ts";
-import { causes, errorText, isBenignBroadcastError, TxSenderClosedError, TxSenderError, TxSenderRpcError, TxWouldRevertError } from "./errors.ts";
+import {
+  causes,
+  errorText,
+  isBenignBroadcastError,
+  TxSenderClosedError,
+  TxSenderError,
+  TxSenderRpcError,
+  TxWouldRevertError,
+} from "./errors.ts";
 import { bumpedFees, createFeeEstimator } from "./fees.ts";
 import { acquireLock, LockAbortedError, LockLostError } from "./lock.ts";
 import type { HeldLock } from "./lock.ts";
-import { DROP_RECORD, feesToJson, FINISH_RECORD, KEY_PATTERN, readTxRecord, serialize, txLockKey, txOpenKey, txRecordKey, UNLIST_RECORD, WRITE_RECORD } from "./record.ts";
+import {
+  DROP_RECORD,
+  feesToJson,
+  FINISH_RECORD,
+  KEY_PATTERN,
+  readTxRecord,
+  serialize,
+  txLockKey,
+  txOpenKey,
+  txRecordKey,
+  UNLIST_RECORD,
+  WRITE_RECORD,
+} from "./record.ts";
 import type { TxAttempt, TxDoneMarker, TxFees, TxRecord } from "./record.ts";
 import type { SendParams, SendResult, TxSender, TxSenderMetrics, TxSenderOptions } from "./types.ts";
 
@@ -141,11 +161,14 @@ export function createTxSender(options: TxSenderOptions): TxSender {
   /** Signs locally when the account can (no RPC, no chance of a node signing something else). */
   async function sign(ctx: Ctx, rec: Pick<TxRecord, "chainId" | "nonce" | "to" | "data" | "value" | "gas">, fees: TxFees): Promise<Hex> {
     const base = { chainId: rec.chainId, nonce: rec.nonce, to: rec.to, data: rec.data, value: rec.value, gas: rec.gas };
-    const tx: TransactionSerializable = fees.type === "eip1559"
-      ? { ...base, type: "eip1559", maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas }
-      : { ...base, type: "legacy", gasPrice: fees.gasPrice };
+    const tx: TransactionSerializable =
+      fees.type === "eip1559"
+        ? { ...base, type: "eip1559", maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas }
+        : { ...base, type: "legacy", gasPrice: fees.gasPrice };
     if (account!.signTransaction !== undefined) return account!.signTransaction(tx);
-    return retry(ctx, "signTransaction", () => walletClient.signTransaction({ ...(tx as object), account: account!, chain: null } as never));
+    return retry(ctx, "signTransaction", () =>
+      walletClient.signTransaction({ ...(tx as object), account: account!, chain: null } as never),
+    );
   }
 
   async function fenced(ctx: Ctx, script: string, rec: { key: string }, json: string, extra: string[] = []): Promise<void> {
@@ -164,7 +187,8 @@ export function createTxSender(options: TxSenderOptions): TxSender {
     try {
       const [local] = (await redis.call("WAITAOF", "1", "0", "1000")) as [number, number];
       if (waitAof === "unknown") waitAof = "yes";
-      if (Number(local) < 1) logger.warn({ event: "tx.aof_not_synced" }, "Redis did not confirm the AOF fsync of a transaction record within 1 s");
+      if (Number(local) < 1)
+        logger.warn({ event: "tx.aof_not_synced" }, "Redis did not confirm the AOF fsync of a transaction record within 1 s");
     } catch (err) {
       if (waitAof === "unknown") {
         waitAof = "no";
@@ -180,8 +204,14 @@ export function createTxSender(options: TxSenderOptions): TxSender {
 
   async function finishRecord(ctx: Ctx, rec: TxRecord, receipt: TransactionReceipt): Promise<TxDoneMarker> {
     const marker: TxDoneMarker = {
-      v: 1, state: "done", key: rec.key, status: receipt.status === "success" ? "confirmed" : "reverted",
-      hash: receipt.transactionHash, nonce: rec.nonce, blockNumber: receipt.blockNumber, doneAt: Date.now(),
+      v: 1,
+      state: "done",
+      key: rec.key,
+      status: receipt.status === "success" ? "confirmed" : "reverted",
+      hash: receipt.transactionHash,
+      nonce: rec.nonce,
+      blockNumber: receipt.blockNumber,
+      doneAt: Date.now(),
     };
     await fenced(ctx, FINISH_RECORD, rec, serialize(marker), [String(rec.nonce), String(doneTtlMs)]);
     return marker;
@@ -203,7 +233,10 @@ export function createTxSender(options: TxSenderOptions): TxSender {
     } catch (err) {
       if (isBenignBroadcastError(err)) {
         ctx.broadcastFailingSince = undefined;
-        logger.debug({ event: "tx.broadcast_known", key: rec.key, kind, hash: attempt.hash, answer: errorText(err) }, "node already has this nonce; checking receipts");
+        logger.debug(
+          { event: "tx.broadcast_known", key: rec.key, kind, hash: attempt.hash, answer: errorText(err) },
+          "node already has this nonce; checking receipts",
+        );
         return true;
       }
       // Not sent (RPC down, or the node refused it, e.g. insufficient funds): the wait loop
@@ -212,7 +245,10 @@ export function createTxSender(options: TxSenderOptions): TxSender {
       const now = Date.now();
       ctx.broadcastFailingSince ??= now;
       hook("rpcError", { op: "sendRawTransaction", error: err });
-      logger.warn({ event: "tx.broadcast_failed", key: rec.key, kind, hash: attempt.hash, err: errorText(err) }, "broadcast failed; will retry");
+      logger.warn(
+        { event: "tx.broadcast_failed", key: rec.key, kind, hash: attempt.hash, err: errorText(err) },
+        "broadcast failed; will retry",
+      );
       if (now - ctx.broadcastFailingSince >= rpcRetryMs) throw new TxSenderRpcError("sendRawTransaction", err);
       return false;
     }
@@ -256,7 +292,16 @@ export function createTxSender(options: TxSenderOptions): TxSender {
       if (receipt !== undefined) {
         takenSince = undefined;
         if (included?.blockHash !== receipt.blockHash) {
-          logger.info({ event: "tx.included", key: rec.key, hash: receipt.transactionHash, block: receipt.blockNumber.toString(), replacement: receipt.transactionHash !== rec.txs[0]!.hash }, "transaction included; waiting for confirmations");
+          logger.info(
+            {
+              event: "tx.included",
+              key: rec.key,
+              hash: receipt.transactionHash,
+              block: receipt.blockNumber.toString(),
+              replacement: receipt.transactionHash !== rec.txs[0]!.hash,
+            },
+            "transaction included; waiting for confirmations",
+          );
         }
         included = receipt;
         const tip = await retry(ctx, "getBlockNumber", () => publicClient.getBlockNumber({ cacheTime: 0 }));
@@ -268,7 +313,10 @@ export function createTxSender(options: TxSenderOptions): TxSender {
       } else {
         if (included !== undefined) {
           // A reorg dropped it: it is normally back in the mempool; re-broadcast to be sure.
-          logger.warn({ event: "tx.reorged", key: rec.key, hash: included.transactionHash, block: included.blockNumber.toString() }, "included transaction disappeared (reorg); waiting again");
+          logger.warn(
+            { event: "tx.reorged", key: rec.key, hash: included.transactionHash, block: included.blockNumber.toString() },
+            "included transaction disappeared (reorg); waiting again",
+          );
           included = undefined;
           lastBroadcastAt = 0;
         }
@@ -306,7 +354,18 @@ export function createTxSender(options: TxSenderOptions): TxSender {
     const next: TxRecord = { ...rec, txs: [...rec.txs, attempt] };
     await writeRecord(ctx, next);
     rec.txs = next.txs;
-    logger.warn({ event: "tx.bump", key: rec.key, nonce: rec.nonce, bump: rec.txs.length - 1, hash: attempt.hash, replaces: prev.hash, fees: feesToJson(fees) }, "no receipt in time: replacing with higher fees");
+    logger.warn(
+      {
+        event: "tx.bump",
+        key: rec.key,
+        nonce: rec.nonce,
+        bump: rec.txs.length - 1,
+        hash: attempt.hash,
+        replaces: prev.hash,
+        fees: feesToJson(fees),
+      },
+      "no receipt in time: replacing with higher fees",
+    );
     return broadcast(ctx, rec, attempt, "bump");
   }
 
@@ -319,7 +378,9 @@ export function createTxSender(options: TxSenderOptions): TxSender {
   async function fromMarker(ctx: Ctx, marker: TxDoneMarker): Promise<SendResult> {
     const receipt = await receiptOf(ctx, marker.hash);
     if (receipt === undefined) {
-      throw new TxSenderError(`"${marker.key}" was confirmed in ${marker.hash} (block ${marker.blockNumber}), which the chain no longer has: a reorg deeper than ${confirmations} confirmations; not sending again`);
+      throw new TxSenderError(
+        `"${marker.key}" was confirmed in ${marker.hash} (block ${marker.blockNumber}), which the chain no longer has: a reorg deeper than ${confirmations} confirmations; not sending again`,
+      );
     }
     return resultOf(receipt);
   }
@@ -333,14 +394,19 @@ export function createTxSender(options: TxSenderOptions): TxSender {
   async function checkChain(ctx: Ctx, rec: TxRecord): Promise<void> {
     const here = await getChainId(ctx);
     if (rec.chainId !== here) {
-      throw new TxSenderError(`the record of "${rec.key}" (${txRecordKey(address, rec.key)}) was signed for chain ${rec.chainId}, but the RPC serves chain ${here}: refusing to resume it`);
+      throw new TxSenderError(
+        `the record of "${rec.key}" (${txRecordKey(address, rec.key)}) was signed for chain ${rec.chainId}, but the RPC serves chain ${here}: refusing to resume it`,
+      );
     }
   }
 
   /** Finishes the records of other keys a crash left behind, lowest nonce first (they block later nonces). */
   async function settleOrphans(ctx: Ctx, exceptKey: string): Promise<void> {
     const open = await redis.hgetall(openKey);
-    const keys = Object.entries(open).filter(([k]) => k !== exceptKey).sort((a, b) => Number(a[1]) - Number(b[1])).map(([k]) => k);
+    const keys = Object.entries(open)
+      .filter(([k]) => k !== exceptKey)
+      .sort((a, b) => Number(a[1]) - Number(b[1]))
+      .map(([k]) => k);
     for (const key of keys) {
       checkAlive(ctx);
       const rec = await readRecord(key);
@@ -349,14 +415,20 @@ export function createTxSender(options: TxSenderOptions): TxSender {
         continue;
       }
       await checkChain(ctx, rec);
-      logger.warn({ event: "tx.orphan", key, nonce: rec.nonce, hashes: rec.txs.map((t) => t.hash) }, "finishing a transaction another process left behind");
+      logger.warn(
+        { event: "tx.orphan", key, nonce: rec.nonce, hashes: rec.txs.map((t) => t.hash) },
+        "finishing a transaction another process left behind",
+      );
       const out = await drive({ ...ctx, key }, rec, false);
       if (out.kind === "mined") {
         const marker = await finishRecord(ctx, rec, out.receipt);
         logger.info({ event: "tx.orphan_done", key, status: marker.status, hash: marker.hash }, "orphaned transaction finished");
       } else {
         await dropRecord(ctx, rec);
-        logger.warn({ event: "tx.orphan_superseded", key, nonce: rec.nonce }, "orphaned transaction's nonce was used by another transaction; record dropped");
+        logger.warn(
+          { event: "tx.orphan_superseded", key, nonce: rec.nonce },
+          "orphaned transaction's nonce was used by another transaction; record dropped",
+        );
       }
     }
   }
@@ -372,10 +444,17 @@ export function createTxSender(options: TxSenderOptions): TxSender {
       ]);
       if (pending <= latest) return waited;
       if (Date.now() - started >= foreignTxWaitMs) {
-        logger.warn({ event: "tx.foreign_pending", key: ctx.key, pending, latest }, "transactions of this account no record accounts for are still pending; going on with the next nonce");
+        logger.warn(
+          { event: "tx.foreign_pending", key: ctx.key, pending, latest },
+          "transactions of this account no record accounts for are still pending; going on with the next nonce",
+        );
         return waited;
       }
-      if (!waited) logger.warn({ event: "tx.foreign_wait", key: ctx.key, pending, latest }, "waiting for transactions of this account that no record accounts for");
+      if (!waited)
+        logger.warn(
+          { event: "tx.foreign_wait", key: ctx.key, pending, latest },
+          "waiting for transactions of this account that no record accounts for",
+        );
       waited = true;
       await sleep(receiptPollMs);
       checkAlive(ctx);
@@ -394,14 +473,19 @@ export function createTxSender(options: TxSenderOptions): TxSender {
       const value = request.value ?? 0n;
       let estimate: bigint;
       try {
-        estimate = await retry(ctx, "estimateGas", () => publicClient.estimateGas({ account: address, to: request.to, data: request.data, value }));
+        estimate = await retry(ctx, "estimateGas", () =>
+          publicClient.estimateGas({ account: address, to: request.to, data: request.data, value }),
+        );
       } catch (err) {
         if (!isRevert(err)) throw err;
         // Someone else may have achieved the action since isDone() was asked (another verifier
         // submitting the same epoch or fault): that is success, not an error.
         if (await retry(ctx, "isDone", params.isDone)) return { status: "already-done" };
         const decoded = decodeRevert(err) ?? { name: undefined, contract: undefined, args: [], message: errorText(err), data: undefined };
-        logger.error({ event: "tx.would_revert", key: params.key, to: request.to, reason: decoded.message }, "transaction would revert; not sent");
+        logger.error(
+          { event: "tx.would_revert", key: params.key, to: request.to, reason: decoded.message },
+          "transaction would revert; not sent",
+        );
         throw new TxWouldRevertError(params.key, decoded, { cause: err });
       }
       const gas = request.gas ?? (estimate * 120n) / 100n;
@@ -409,7 +493,12 @@ export function createTxSender(options: TxSenderOptions): TxSender {
       const base = { chainId: await getChainId(ctx), nonce, to: getAddress(request.to), data: request.data, value, gas };
       const raw = await sign(ctx, base, fees);
       const rec: TxRecord = {
-        v: 1, state: "pending", key: params.key, from: address, ...base, createdAt: Date.now(),
+        v: 1,
+        state: "pending",
+        key: params.key,
+        from: address,
+        ...base,
+        createdAt: Date.now(),
         txs: [{ hash: keccak256(raw), raw, fees, signedAt: Date.now() }],
       };
       // Write-ahead: the record (with the hash) is durable before the transaction can exist anywhere.
@@ -422,9 +511,15 @@ export function createTxSender(options: TxSenderOptions): TxSender {
       }
       // Our nonce went to someone else's transaction (e.g. sent from this key outside the sender).
       await dropRecord(ctx, rec);
-      logger.warn({ event: "tx.nonce_taken", key: params.key, nonce, latestNonce: out.latestNonce }, "nonce used by another transaction; checking the action again");
+      logger.warn(
+        { event: "tx.nonce_taken", key: params.key, nonce, latestNonce: out.latestNonce },
+        "nonce used by another transaction; checking the action again",
+      );
       if (await retry(ctx, "isDone", params.isDone)) return { status: "already-done" };
-      if (round >= 2) throw new TxSenderError(`"${params.key}": nonce taken by other transactions three times in a row; is this key used outside the sender?`);
+      if (round >= 2)
+        throw new TxSenderError(
+          `"${params.key}": nonce taken by other transactions three times in a row; is this key used outside the sender?`,
+        );
     }
   }
 
@@ -439,7 +534,10 @@ export function createTxSender(options: TxSenderOptions): TxSender {
     // A record: a previous attempt (maybe another process, maybe killed) signed and maybe sent a
     // transaction with this nonce. Never sign a new nonce before knowing what became of it.
     await checkChain(ctx, rec);
-    logger.info({ event: "tx.resume", key: params.key, nonce: rec.nonce, hashes: rec.txs.map((t) => t.hash) }, "resuming a recorded transaction");
+    logger.info(
+      { event: "tx.resume", key: params.key, nonce: rec.nonce, hashes: rec.txs.map((t) => t.hash) },
+      "resuming a recorded transaction",
+    );
     await settleOrphans(ctx, params.key);
     const out = await drive(ctx, rec, false);
     if (out.kind === "mined") {
@@ -449,7 +547,10 @@ export function createTxSender(options: TxSenderOptions): TxSender {
       return resultOf(out.receipt);
     }
     await dropRecord(ctx, rec);
-    logger.warn({ event: "tx.nonce_taken", key: params.key, nonce: rec.nonce, latestNonce: out.latestNonce }, "recorded nonce used by another transaction; checking the action again");
+    logger.warn(
+      { event: "tx.nonce_taken", key: params.key, nonce: rec.nonce, latestNonce: out.latestNonce },
+      "recorded nonce used by another transaction; checking the action again",
+    );
     if (done || (await retry(ctx, "isDone", params.isDone))) return { status: "already-done" };
     return sendNew(ctx, params);
   }
@@ -464,7 +565,9 @@ export function createTxSender(options: TxSenderOptions): TxSender {
 
     const previous = localTail;
     let releaseLocal!: () => void;
-    localTail = new Promise((resolve) => { releaseLocal = resolve; });
+    localTail = new Promise((resolve) => {
+      releaseLocal = resolve;
+    });
     try {
       await previous;
       for (;;) {
@@ -503,17 +606,24 @@ export function createTxSender(options: TxSenderOptions): TxSender {
   return {
     address,
     async send(params: SendParams): Promise<SendResult> {
-      if (!KEY_PATTERN.test(params.key)) throw new TypeError(`transaction key must be 1–200 of [A-Za-z0-9._-] (no ':'), got ${JSON.stringify(params.key)}`);
+      if (!KEY_PATTERN.test(params.key))
+        throw new TypeError(`transaction key must be 1–200 of [A-Za-z0-9._-] (no ':'), got ${JSON.stringify(params.key)}`);
       checkOpen();
       const started = Date.now();
       const run = runSend(params).then((result) => {
         hook("outcome", { key: params.key, status: result.status, ms: Date.now() - started });
         const level = result.status === "reverted" ? "error" : "info";
-        logger[level]({ event: `tx.${result.status}`, key: params.key, hash: "hash" in result ? result.hash : undefined, ms: Date.now() - started }, `transaction ${result.status}`);
+        logger[level](
+          { event: `tx.${result.status}`, key: params.key, hash: "hash" in result ? result.hash : undefined, ms: Date.now() - started },
+          `transaction ${result.status}`,
+        );
         return result;
       });
       inFlight.add(run);
-      run.then(() => inFlight.delete(run), () => inFlight.delete(run));
+      run.then(
+        () => inFlight.delete(run),
+        () => inFlight.delete(run),
+      );
       return run;
     },
     async close(): Promise<void> {

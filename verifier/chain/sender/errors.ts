@@ -8,7 +8,6 @@ import type { Hex } from "viem";
 import { TidewayError } from "../../../lib/errors.ts";
 import type { DecodedRevert } from "../../../lib/protocol/revert.ts";
 
-
 /** Base class of the sender's errors. */
 export class TxSenderError extends TidewayError {
   override name = "TxSenderError";
@@ -79,7 +78,8 @@ export function causes(err: unknown): unknown[] {
  * this nonce and higher fees is pending. None is a failure: the receipts and the account's nonce
  * tell what happened.
  */
-const BENIGN_BROADCAST = /already known|known transaction|already imported|already in (the )?(mempool|pool)|transaction already exists|nonce too low|nonce.*(lower|less) than|replacement transaction underpriced|underpriced replacement|replacement.*underpriced/i;
+const BENIGN_BROADCAST =
+  /already known|known transaction|already imported|already in (the )?(mempool|pool)|transaction already exists|nonce too low|nonce.*(lower|less) than|replacement transaction underpriced|underpriced replacement|replacement.*underpriced/i;
 
 export function isBenignBroadcastError(err: unknown): boolean {
   return causes(err).some((e) => {

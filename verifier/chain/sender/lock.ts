@@ -110,20 +110,26 @@ function holdLock(redis: Redis, key: string, token: string, ttlMs: number, acqui
   let refused = false;
   let released = false;
   let renewing = false;
-  const timer = setInterval(() => {
-    if (renewing || refused || released) return;
-    renewing = true;
-    const sentAt = Date.now();
-    redis.eval(RENEW, 1, key, token, String(ttlMs)).then(
-      (result) => {
-        if (Number(result) === 1) lastRenewSentAt = sentAt;
-        else refused = true;
-      },
-      () => undefined, // Redis unreachable: `lost` turns true once a whole TTL passes without renewal.
-    ).finally(() => {
-      renewing = false;
-    });
-  }, Math.max(100, Math.floor(ttlMs / 3)));
+  const timer = setInterval(
+    () => {
+      if (renewing || refused || released) return;
+      renewing = true;
+      const sentAt = Date.now();
+      redis
+        .eval(RENEW, 1, key, token, String(ttlMs))
+        .then(
+          (result) => {
+            if (Number(result) === 1) lastRenewSentAt = sentAt;
+            else refused = true;
+          },
+          () => undefined, // Redis unreachable: `lost` turns true once a whole TTL passes without renewal.
+        )
+        .finally(() => {
+          renewing = false;
+        });
+    },
+    Math.max(100, Math.floor(ttlMs / 3)),
+  );
   timer.unref();
 
   const lock: HeldLock = {

@@ -7,9 +7,7 @@ import type { Address, Hex } from "viem";
 import { TxSenderError } from "./errors.ts";
 
 /** Fees of one signed transaction. */
-export type TxFees =
-  | { type: "eip1559"; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
-  | { type: "legacy"; gasPrice: bigint };
+export type TxFees = { type: "eip1559"; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | { type: "legacy"; gasPrice: bigint };
 
 /** One signed transaction of a record (all share the record's nonce). */
 export interface TxAttempt {
@@ -90,16 +88,18 @@ export function parseTxRecord(json: string): TxRecord | TxDoneMarker {
   if (o.v !== 1) fail("version");
   if (typeof o.key !== "string" || typeof o.nonce !== "number") fail("key/nonce");
   if (o.state === "done") {
-    if ((o.status !== "confirmed" && o.status !== "reverted") || typeof o.hash !== "string" || typeof o.blockNumber !== "string") fail("marker");
+    if ((o.status !== "confirmed" && o.status !== "reverted") || typeof o.hash !== "string" || typeof o.blockNumber !== "string")
+      fail("marker");
     return { ...(o as unknown as TxDoneMarker), blockNumber: BigInt(o.blockNumber as string) };
   }
   if (o.state !== "pending" || !Array.isArray(o.txs) || o.txs.length === 0) fail("pending record");
   const txs = (o.txs as Array<Record<string, unknown>>).map((t): TxAttempt => {
     const f = t.fees as Record<string, string>;
     if (typeof t.hash !== "string" || typeof t.raw !== "string" || typeof t.signedAt !== "number" || f === undefined) fail("tx");
-    const fees: TxFees = f.type === "legacy"
-      ? { type: "legacy", gasPrice: BigInt(f.gasPrice!) }
-      : { type: "eip1559", maxFeePerGas: BigInt(f.maxFeePerGas!), maxPriorityFeePerGas: BigInt(f.maxPriorityFeePerGas!) };
+    const fees: TxFees =
+      f.type === "legacy"
+        ? { type: "legacy", gasPrice: BigInt(f.gasPrice!) }
+        : { type: "eip1559", maxFeePerGas: BigInt(f.maxFeePerGas!), maxPriorityFeePerGas: BigInt(f.maxPriorityFeePerGas!) };
     return { hash: t.hash as Hex, raw: t.raw as Hex, fees, signedAt: t.signedAt as number };
   });
   return { ...(o as unknown as TxRecord), value: BigInt(o.value as string), gas: BigInt(o.gas as string), txs };

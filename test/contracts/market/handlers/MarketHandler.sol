@@ -167,8 +167,12 @@ contract MarketHandler is CheatsBase {
         if (count == 0) return;
         uint256 sessionId = bound(sessionSeed, 1, count);
         uint256 edgeId = edges[bound(edgeSeed, 0, 1)];
-        (IComputeMarket.Voucher memory v, bytes memory signature, uint256 payerIndex) =
-            _signedVoucher(sessionId, edgeId, amountSeed, byGateway);
+        (IComputeMarket.Voucher memory v, bytes memory signature, uint256 payerIndex) = _signedVoucher(
+            sessionId,
+            edgeId,
+            amountSeed,
+            byGateway
+        );
         address payer = payers[payerIndex];
         bool authorized = !byGateway || gatewayAuthorized[payer];
         uint256 already = market.redeemed(sessionId, edgeId);
@@ -181,11 +185,25 @@ contract MarketHandler is CheatsBase {
             if (!authorized || v.cumulativeAmount <= already || paid != expected) ++ghostUnexpected;
             // A redemption credits, it never moves tokens.
             if (token.balanceOf(address(market)) != marketBalance) ++ghostUnexpected;
-            _recordPaid(operator, paid, market.pendingFees() - pendingBefore, market.earnings(operator) - earningsBefore);
+            _recordPaid(
+                operator,
+                paid,
+                market.pendingFees() - pendingBefore,
+                market.earnings(operator) - earningsBefore
+            );
         } catch (bytes memory err) {
-            bytes memory want = !authorized
-                ? abi.encodeWithSelector(IComputeMarket.MarketUnauthorizedSigner.selector, payer, gateways[payerIndex])
-                : abi.encodeWithSelector(IComputeMarket.MarketVoucherNotNewer.selector, v.cumulativeAmount, already);
+            bytes memory want =
+                !authorized
+                    ? abi.encodeWithSelector(
+                        IComputeMarket.MarketUnauthorizedSigner.selector,
+                        payer,
+                        gateways[payerIndex]
+                    )
+                    : abi.encodeWithSelector(
+                        IComputeMarket.MarketVoucherNotNewer.selector,
+                        v.cumulativeAmount,
+                        already
+                    );
             if ((authorized && v.cumulativeAmount > already) || keccak256(err) != keccak256(want)) ++ghostUnexpected;
         }
         ++calls["redeem"];
@@ -199,8 +217,8 @@ contract MarketHandler is CheatsBase {
         uint256 sessionId = bound(sessionSeed, 1, count);
         IComputeMarket.Voucher[] memory vs = new IComputeMarket.Voucher[](3);
         bytes[] memory sigs = new bytes[](3);
-        (vs[0], sigs[0],) = _signedVoucher(sessionId, edges[0], amountSeed0, false);
-        (vs[1], sigs[1],) = _signedVoucher(sessionId, edges[1], amountSeed1, false);
+        (vs[0], sigs[0], ) = _signedVoucher(sessionId, edges[0], amountSeed0, false);
+        (vs[1], sigs[1], ) = _signedVoucher(sessionId, edges[1], amountSeed1, false);
         vs[2] = vs[0];
         sigs[2] = sigs[0];
         uint256 expected;
@@ -240,7 +258,9 @@ contract MarketHandler is CheatsBase {
         uint256 toBefore = token.balanceOf(to);
         vm.prank(operator);
         try market.withdrawEarnings(to) returns (uint256 amount) {
-            if (owed == 0 || amount != owed || token.balanceOf(to) - toBefore != owed || market.earnings(operator) != 0) {
+            if (
+                owed == 0 || amount != owed || token.balanceOf(to) - toBefore != owed || market.earnings(operator) != 0
+            ) {
                 ++ghostUnexpected;
             }
             ghostEarningsWithdrawn += amount;
@@ -290,12 +310,19 @@ contract MarketHandler is CheatsBase {
 
     /// @dev A voucher of the session's payer for `edgeId`, signed by the payer or its gateway, with
     /// a cumulative amount in [0, highest signed so far + MAX_AMOUNT], recorded as signed.
-    function _signedVoucher(uint256 sessionId, uint256 edgeId, uint256 amountSeed, bool byGateway)
-        internal
-        returns (IComputeMarket.Voucher memory v, bytes memory signature, uint256 payerIndex)
-    {
+    function _signedVoucher(
+        uint256 sessionId,
+        uint256 edgeId,
+        uint256 amountSeed,
+        bool byGateway
+    ) internal returns (IComputeMarket.Voucher memory v, bytes memory signature, uint256 payerIndex) {
         address payer = market.session(sessionId).payer;
-        payerIndex = payer == payers[0] ? 0 : payer == payers[1] ? 1 : 2;
+        payerIndex =
+            payer == payers[0]
+                ? 0
+                : payer == payers[1]
+                    ? 1
+                    : 2;
         uint256 top = ghostMaxSigned[sessionId][edgeId];
         uint256 cumulative = bound(amountSeed, 0, top + MAX_AMOUNT);
         if (cumulative > top) ghostMaxSigned[sessionId][edgeId] = cumulative;
@@ -316,11 +343,11 @@ contract MarketHandler is CheatsBase {
     }
 
     /// @dev The same after `earlier` was already taken from the same escrow and session.
-    function _expectedPaidAfter(IComputeMarket.Voucher memory v, uint256 already, uint256 earlier)
-        internal
-        view
-        returns (uint256 paid)
-    {
+    function _expectedPaidAfter(
+        IComputeMarket.Voucher memory v,
+        uint256 already,
+        uint256 earlier
+    ) internal view returns (uint256 paid) {
         if (v.cumulativeAmount <= already) return 0;
         IComputeMarket.Session memory s = market.session(v.sessionId);
         uint256 balance = market.escrow(v.payer).balance - earlier;

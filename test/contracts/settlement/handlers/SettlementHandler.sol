@@ -122,10 +122,13 @@ contract SettlementHandler is CheatsBase {
         ++calls["warp"];
     }
 
-    function submit(uint256 epochSeed, uint256 nSeed, uint256[4] calldata stakes, uint256[4] calldata qualities, uint256 liarSeed)
-        external
-        atHandlerTime
-    {
+    function submit(
+        uint256 epochSeed,
+        uint256 nSeed,
+        uint256[4] calldata stakes,
+        uint256[4] calldata qualities,
+        uint256 liarSeed
+    ) external atHandlerTime {
         uint256 cur = staking.currentEpoch();
         if (cur <= firstEpoch) return;
         uint256 epoch = bound(epochSeed, firstEpoch, cur - 1);
@@ -143,9 +146,9 @@ contract SettlementHandler is CheatsBase {
             hashes[i] = settlement.leafHash(epoch, l.edgeId, l.stake, l.quality);
             sum += l.stake * l.quality;
         }
-        (bytes32 root,) = hashes.build();
+        (bytes32 root, ) = hashes.build();
         // One submission in four claims a total below the leaves' sum (at least half of it).
-        uint256 totalWeight = liarSeed % 4 == 0 ? sum * bound(liarSeed, 50, 99) / 100 : sum;
+        uint256 totalWeight = liarSeed % 4 == 0 ? (sum * bound(liarSeed, 50, 99)) / 100 : sum;
         if (totalWeight == 0) totalWeight = 1;
         IEpochSettlement.EpochAttestation memory a = IEpochSettlement.EpochAttestation(epoch, root, totalWeight);
         bytes32 digest = verifierSet.hashTypedData(settlement.attestationStructHash(a));
@@ -201,13 +204,13 @@ contract SettlementHandler is CheatsBase {
         if (!settlement.isFinal(epoch)) return;
         Leaf[] storage leaves = _leaves[epoch];
         uint256 n;
-        for (uint256 i; i < leaves.length; ++i) if (mask >> i & 1 == 1) ++n;
+        for (uint256 i; i < leaves.length; ++i) if ((mask >> i) & 1 == 1) ++n;
         if (n == 0) return;
         IEpochSettlement.Claim[] memory c = new IEpochSettlement.Claim[](repeat ? n + 1 : n);
         uint256[] memory idx = new uint256[](c.length);
         uint256 k;
         for (uint256 i; i < leaves.length; ++i) {
-            if (mask >> i & 1 == 1) {
+            if ((mask >> i) & 1 == 1) {
                 idx[k] = i;
                 c[k++] = _claimOf(epoch, i);
             }

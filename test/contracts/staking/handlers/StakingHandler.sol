@@ -94,7 +94,13 @@ contract StakingHandler is CheatsBase {
     mapping(bytes32 action => uint256) public calls;
     uint256 public ghostCompletedCalls;
 
-    constructor(EdgeToken token_, EdgeStaking staking_, address operator_, address[4] memory delegators_, uint256[2] memory edges_) {
+    constructor(
+        EdgeToken token_,
+        EdgeStaking staking_,
+        address operator_,
+        address[4] memory delegators_,
+        uint256[2] memory edges_
+    ) {
         token = token_;
         staking = staking_;
         operator = operator_;
@@ -147,7 +153,7 @@ contract StakingHandler is CheatsBase {
     function unbond(uint256 actorSeed, uint256 edgeSeed, uint256 amount, bool all) external atHandlerTime {
         address actor = actors[bound(actorSeed, 0, 4)];
         uint256 edgeId = _edge(edgeSeed);
-        (uint256 earning,,,) = staking.position(edgeId, actor);
+        (uint256 earning, , , ) = staking.position(edgeId, actor);
         if (earning == 0) return;
         amount = all ? type(uint256).max : bound(amount, 1, earning);
         vm.prank(actor);
@@ -165,7 +171,7 @@ contract StakingHandler is CheatsBase {
         for (uint256 k; k < n; ++k) {
             uint256 i = (start + k) % n;
             Entry memory e = _entries[i];
-            (uint256 value, uint256 withdrawableAt,) = staking.unbonding(e.edgeId, e.account, e.index);
+            (uint256 value, uint256 withdrawableAt, ) = staking.unbonding(e.edgeId, e.account, e.index);
             if (withdrawableAt > block.timestamp) continue;
             vm.prank(e.account);
             uint256 paid = staking.withdraw(e.edgeId, e.index);
@@ -197,7 +203,7 @@ contract StakingHandler is CheatsBase {
     function claimRewards(uint256 actorSeed, uint256 edgeSeed) external atHandlerTime {
         address actor = actors[bound(actorSeed, 0, 4)];
         uint256 edgeId = _edge(edgeSeed);
-        (,,, uint256 owed) = staking.position(edgeId, actor);
+        (, , , uint256 owed) = staking.position(edgeId, actor);
         if (owed == 0) return;
         vm.prank(actor);
         uint256 paid = staking.claimRewards(edgeId, actor);
@@ -231,23 +237,28 @@ contract StakingHandler is CheatsBase {
         ghostCredited += credited;
         for (uint256 i; i < 5; ++i) {
             address actor = actors[i];
-            (uint256 earning, uint256 warmingUp,,) = staking.position(edgeId, actor);
+            (uint256 earning, uint256 warmingUp, , ) = staking.position(edgeId, actor);
             if (actor == operator || earning + warmingUp != 0) ghostCreditedToActor[actor] += credited;
         }
         _done("creditReward");
     }
 
     /// @param withReporter Pay the non-burned part to REPORTER (else everything is burned).
-    function slash(uint256 edgeSeed, uint256 fractionSeed, uint256 faultBackSeed, bool withReporter)
-        external
-        atHandlerTime
-    {
+    function slash(
+        uint256 edgeSeed,
+        uint256 fractionSeed,
+        uint256 faultBackSeed,
+        bool withReporter
+    ) external atHandlerTime {
         uint256 edgeId = _edge(edgeSeed);
         uint256 cur = staking.currentEpoch();
         uint256 maxBack = cur < TestParams.CREDIT_WINDOW ? cur : TestParams.CREDIT_WINDOW;
         uint256 faultEpoch = cur - bound(faultBackSeed, 0, maxBack);
         uint256 total = staking.slash(
-            edgeId, faultEpoch, bound(fractionSeed, 1, TestParams.MAX_SLASH_BPS), withReporter ? REPORTER : address(0)
+            edgeId,
+            faultEpoch,
+            bound(fractionSeed, 1, TestParams.MAX_SLASH_BPS),
+            withReporter ? REPORTER : address(0)
         );
         ghostSlashed += total;
         uint256 until = block.timestamp + TestParams.JAIL_PERIOD;
@@ -337,7 +348,7 @@ contract StakingHandler is CheatsBase {
     /// activation epoch), its latest bond is in a later epoch (so that is a second tranche,
     /// warming up too) and the current epoch is a third one.
     function _wouldFold(uint256 edgeId, address actor) internal returns (bool fold) {
-        (,, uint256 activationEpoch,) = staking.position(edgeId, actor);
+        (, , uint256 activationEpoch, ) = staking.position(edgeId, actor);
         if (activationEpoch == 0) return false;
         uint256 oldest = activationEpoch - TestParams.CREDIT_WINDOW - 1;
         uint256 last = _lastBondEpoch[edgeId][actor];

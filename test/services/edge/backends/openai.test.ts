@@ -8,9 +8,9 @@ import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { pino } from "pino";
 
-import { createOpenAIBackend } from "../../../../edge/backends/openai.js";
-import { BackendError } from "../../../../edge/backends/types.js";
-import type { Backend, ChatEvent, ChatRequest } from "../../../../edge/backends/types.js";
+import { createOpenAIBackend } from "../../../../edge/backends/openai.ts";
+import { BackendError } from "../../../../edge/backends/types.ts";
+import type { Backend, ChatEvent, ChatRequest } from "../../../../edge/backends/types.ts";
 
 const logger = pino({ level: "silent" });
 
@@ -40,7 +40,12 @@ async function startUpstream(): Promise<Upstream> {
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const raw = Buffer.concat(chunks).toString("utf8");
-      const s: Seen = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: raw === "" ? {} : (JSON.parse(raw) as Record<string, unknown>) };
+      const s: Seen = {
+        method: req.method ?? "",
+        url: req.url ?? "",
+        headers: req.headers,
+        body: raw === "" ? {} : (JSON.parse(raw) as Record<string, unknown>),
+      };
       seen.push(s);
       void handler(req, res, s);
     });
@@ -62,8 +67,13 @@ async function startUpstream(): Promise<Upstream> {
 
 const sse = (obj: unknown): string => `data: ${JSON.stringify(obj)}\n\n`;
 const chunk = (content: string | undefined, finish: string | null = null): string =>
-  sse({ id: "c1", object: "chat.completion.chunk", choices: [{ index: 0, delta: content === undefined ? {} : { content }, finish_reason: finish }] });
-const usageChunk = (p: number, c: number): string => sse({ id: "c1", object: "chat.completion.chunk", choices: [], usage: { prompt_tokens: p, completion_tokens: c, total_tokens: p + c } });
+  sse({
+    id: "c1",
+    object: "chat.completion.chunk",
+    choices: [{ index: 0, delta: content === undefined ? {} : { content }, finish_reason: finish }],
+  });
+const usageChunk = (p: number, c: number): string =>
+  sse({ id: "c1", object: "chat.completion.chunk", choices: [], usage: { prompt_tokens: p, completion_tokens: c, total_tokens: p + c } });
 const startStream = (res: ServerResponse): void => {
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
   res.flushHeaders();
@@ -90,7 +100,11 @@ async function collect(events: AsyncIterable<ChatEvent>): Promise<{ deltas: stri
   return { deltas, done };
 }
 
-const failure = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
+const failure = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 
 describe("edge/backends/openai", function () {
   this.timeout(10_000);
@@ -99,7 +113,13 @@ describe("edge/backends/openai", function () {
 
   beforeEach(async function () {
     upstream = await startUpstream();
-    backend = createOpenAIBackend({ baseUrl: upstream.url, apiKey: "sk-upstream", upstreamModel: "meta-llama/Llama-3.1-8B", timeoutMs: 2_000, logger });
+    backend = createOpenAIBackend({
+      baseUrl: upstream.url,
+      apiKey: "sk-upstream",
+      upstreamModel: "meta-llama/Llama-3.1-8B",
+      timeoutMs: 2_000,
+      logger,
+    });
   });
   afterEach(async function () {
     await backend.close();
@@ -141,7 +161,7 @@ describe("edge/backends/openai", function () {
     it("forwards the body with the upstream model, streaming with usage and the clamped max_tokens", async () => {
       upstream.handle((_req, res) => {
         startStream(res);
-        res.end(chunk("ok", "stop") + "data: [DONE]\n\n");
+        res.end(`${chunk("ok", "stop")}data: [DONE]\n\n`);
       });
       await collect(backend.chat(request(), new AbortController().signal));
       const [s] = upstream.seen;
@@ -162,7 +182,7 @@ describe("edge/backends/openai", function () {
       const other = createOpenAIBackend({ baseUrl: `${upstream.url}/v1/`, timeoutMs: 2_000, logger });
       upstream.handle((_req, res) => {
         startStream(res);
-        res.end(chunk("Hello") + chunk(", world") + chunk(undefined, "length") + "data: [DONE]\n\n");
+        res.end(`${chunk("Hello") + chunk(", world") + chunk(undefined, "length")}data: [DONE]\n\n`);
       });
       const body = { messages: [{ role: "user", content: "hi there" }], max_completion_tokens: 500 };
       const got = await collect(other.chat(request({ body }), new AbortController().signal));
@@ -180,7 +200,10 @@ describe("edge/backends/openai", function () {
     it("parses events split across writes, CRLF line ends and keep-alive comments", async () => {
       upstream.handle(async (_req, res) => {
         startStream(res);
-        const text = (chunk("tide ") + ": keep-alive\n\n" + chunk("tables") + chunk(undefined, "stop") + "data: [DONE]\n\n").replace(/\n/g, "\r\n");
+        const text = `${chunk("tide ")}: keep-alive\n\n${chunk("tables")}${chunk(undefined, "stop")}data: [DONE]\n\n`.replace(
+          /\n/g,
+          "\r\n",
+        );
         // Cut inside a JSON string and between a CR and its LF.
         const cuts = [7, text.indexOf("\r\n") + 1, text.indexOf("tables") + 3, text.length];
         let from = 0;
@@ -199,7 +222,11 @@ describe("edge/backends/openai", function () {
     it("passes an upstream 4xx through with its status and OpenAI error fields", async () => {
       upstream.handle((_req, res) => {
         res.writeHead(400, { "content-type": "application/json" });
-        res.end(JSON.stringify({ error: { message: "temperature is too high", type: "invalid_request_error", param: "temperature", code: "bad_temperature" } }));
+        res.end(
+          JSON.stringify({
+            error: { message: "temperature is too high", type: "invalid_request_error", param: "temperature", code: "bad_temperature" },
+          }),
+        );
       });
       const err = await failure(collect(backend.chat(request(), new AbortController().signal)));
       expect(err).to.be.instanceOf(BackendError).and.include({
@@ -227,7 +254,9 @@ describe("edge/backends/openai", function () {
       });
       const err = await failure(collect(backend.chat(request(), new AbortController().signal)));
       expect(err).to.be.instanceOf(BackendError).and.include({ status: 502, code: "upstream_error", type: "server_error" });
-      expect((err as Error).message).to.contain("503").and.contain("model is loading");
+      expect((err as Error).message)
+        .to.contain("503")
+        .and.contain("model is loading");
     });
 
     it("answers 502 when the upstream refuses the connection", async () => {
@@ -307,10 +336,28 @@ describe("edge/backends/openai", function () {
     it("forwards to /v1/embeddings and returns the vectors in input order with the upstream's usage", async () => {
       upstream.handle((_req, res) => {
         res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ object: "list", data: [{ index: 1, embedding: [0.5, -1] }, { index: 0, embedding: [0.25, 2] }], usage: { prompt_tokens: 9, total_tokens: 9 } }));
+        res.end(
+          JSON.stringify({
+            object: "list",
+            data: [
+              { index: 1, embedding: [0.5, -1] },
+              { index: 0, embedding: [0.25, 2] },
+            ],
+            usage: { prompt_tokens: 9, total_tokens: 9 },
+          }),
+        );
       });
-      const r = await backend.embed({ model: "public-embed", input: ["a", "b"], body: { model: "public-embed", input: ["a", "b"], encoding_format: "base64" } }, new AbortController().signal);
-      expect(r).to.deep.equal({ embeddings: [[0.25, 2], [0.5, -1]], usage: { promptTokens: 9 } });
+      const r = await backend.embed(
+        { model: "public-embed", input: ["a", "b"], body: { model: "public-embed", input: ["a", "b"], encoding_format: "base64" } },
+        new AbortController().signal,
+      );
+      expect(r).to.deep.equal({
+        embeddings: [
+          [0.25, 2],
+          [0.5, -1],
+        ],
+        usage: { promptTokens: 9 },
+      });
       const [s] = upstream.seen;
       expect(s.url).to.equal("/v1/embeddings");
       expect(s.body).to.deep.equal({ model: "meta-llama/Llama-3.1-8B", input: ["a", "b"], encoding_format: "float" });

@@ -24,12 +24,27 @@ import {
   splitPieces,
   tokenize,
   WEIGHT_SEED,
-} from "../../../../lib/reference-model/index.js";
-import type { GenerateDone, GenerateSpec, ReferenceMessage } from "../../../../lib/reference-model/index.js";
+} from "../../../../lib/reference-model/index.ts";
+import type { GenerateDone, GenerateSpec, ReferenceMessage } from "../../../../lib/reference-model/index.ts";
 
 interface CompletionVector {
-  request: { messages: ReferenceMessage[]; maxTokens: number; temperature: number; seed?: number; stop?: string[]; hidden: number; layers: number };
-  output: { text: string; finishReason: "stop" | "length"; promptTokens: number; completionTokens: number; work: number; keccak256: string };
+  request: {
+    messages: ReferenceMessage[];
+    maxTokens: number;
+    temperature: number;
+    seed?: number;
+    stop?: string[];
+    hidden: number;
+    layers: number;
+  };
+  output: {
+    text: string;
+    finishReason: "stop" | "length";
+    promptTokens: number;
+    completionTokens: number;
+    work: number;
+    keccak256: string;
+  };
 }
 interface EmbeddingVector {
   request: { input: string[]; hidden: number; layers: number };
@@ -41,7 +56,14 @@ const vectors = JSON.parse(readFileSync(new URL("../../../vectors/reference-mode
 };
 
 function specOf(v: CompletionVector["request"]): GenerateSpec {
-  return { messages: v.messages, maxTokens: v.maxTokens, temperature: v.temperature, seed: v.seed, stop: v.stop, config: { hidden: v.hidden, layers: v.layers } };
+  return {
+    messages: v.messages,
+    maxTokens: v.maxTokens,
+    temperature: v.temperature,
+    seed: v.seed,
+    stop: v.stop,
+    config: { hidden: v.hidden, layers: v.layers },
+  };
 }
 
 // ---- An independent implementation with BigInt (arbitrary precision, explicit mod 2^32) ----
@@ -162,7 +184,13 @@ describe("lib/reference-model", () => {
       it(`emits the same tokens, ${c.name}`, () => {
         const ids = bigGenerate(chatMsgs, 12, c.temperature, c.seed, c.H, c.L);
         const expected = ids.map(decodeToken).join("");
-        const { text } = complete({ messages: chatMsgs, maxTokens: 12, temperature: c.temperature, seed: Number(c.seed), config: { hidden: c.H, layers: c.L } });
+        const { text } = complete({
+          messages: chatMsgs,
+          maxTokens: 12,
+          temperature: c.temperature,
+          seed: Number(c.seed),
+          config: { hidden: c.H, layers: c.L },
+        });
         expect(text).to.equal(expected);
       });
     }
@@ -188,7 +216,12 @@ describe("lib/reference-model", () => {
 
     it("answers different prompts differently", () => {
       const a = complete({ messages: chatMsgs, maxTokens: 20, temperature: 0, config: small }).text;
-      const b = complete({ messages: [{ role: "user", content: "How low is it at dusk?" }], maxTokens: 20, temperature: 0, config: small }).text;
+      const b = complete({
+        messages: [{ role: "user", content: "How low is it at dusk?" }],
+        maxTokens: 20,
+        temperature: 0,
+        config: small,
+      }).text;
       expect(a).to.not.equal(b);
     });
 
@@ -204,7 +237,8 @@ describe("lib/reference-model", () => {
   describe("work counter", () => {
     const H = small.hidden;
     const L = small.layers;
-    const workOf = (messages: ReferenceMessage[], maxTokens: number): number => run({ messages, maxTokens, temperature: 0, config: small }).done.work;
+    const workOf = (messages: ReferenceMessage[], maxTokens: number): number =>
+      run({ messages, maxTokens, temperature: 0, config: small }).done.work;
 
     it("equals prompt × layers × hidden² + per output token the head and (but for the last) one step", () => {
       const p = countPromptTokens(chatMsgs);
@@ -260,7 +294,7 @@ describe("lib/reference-model", () => {
 
     it("never streams a partial stop string and sends the held-back text when it does not complete", () => {
       // A stop string that starts like token 3's text but continues differently: held back, then released.
-      const stop = free.deltas[3] + "\u0000";
+      const stop = `${free.deltas[3]}\u0000`;
       const r = run({ ...spec, stop: [stop] });
       expect(r.deltas.join("")).to.equal(full);
       expect(r.done.finishReason).to.equal("length");
@@ -337,13 +371,22 @@ describe("lib/reference-model", () => {
 
   describe("configuration", () => {
     it("rejects an unsupported network shape", () => {
-      expect(() => complete({ messages: chatMsgs, maxTokens: 1, temperature: 0, config: { hidden: 7, layers: 1 } })).to.throw(ReferenceModelConfigError, "hidden=7");
+      expect(() => complete({ messages: chatMsgs, maxTokens: 1, temperature: 0, config: { hidden: 7, layers: 1 } })).to.throw(
+        ReferenceModelConfigError,
+        "hidden=7",
+      );
       expect(() => embed(["x"], { hidden: 16, layers: 0 })).to.throw(ReferenceModelConfigError, "layers=0");
     });
 
     it("rejects a temperature outside 0..2 and a negative maxTokens", () => {
-      expect(() => complete({ messages: chatMsgs, maxTokens: 1, temperature: 2.5, config: small })).to.throw(ReferenceGenerateError, "temperature");
-      expect(() => complete({ messages: chatMsgs, maxTokens: -1, temperature: 0, config: small })).to.throw(ReferenceGenerateError, "maxTokens");
+      expect(() => complete({ messages: chatMsgs, maxTokens: 1, temperature: 2.5, config: small })).to.throw(
+        ReferenceGenerateError,
+        "temperature",
+      );
+      expect(() => complete({ messages: chatMsgs, maxTokens: -1, temperature: 0, config: small })).to.throw(
+        ReferenceGenerateError,
+        "maxTokens",
+      );
     });
   });
 });

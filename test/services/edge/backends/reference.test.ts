@@ -4,10 +4,10 @@
 import { expect } from "chai";
 import { pino } from "pino";
 
-import { complete, embed, ReferenceModelConfigError } from "../../../../lib/reference-model/index.js";
-import { createReferenceBackend } from "../../../../edge/backends/reference.js";
-import { BackendError } from "../../../../edge/backends/types.js";
-import type { Backend, ChatEvent, ChatRequest } from "../../../../edge/backends/types.js";
+import { complete, embed, ReferenceModelConfigError } from "../../../../lib/reference-model/index.ts";
+import { createReferenceBackend } from "../../../../edge/backends/reference.ts";
+import { BackendError } from "../../../../edge/backends/types.ts";
+import type { Backend, ChatEvent, ChatRequest } from "../../../../edge/backends/types.ts";
 
 const config = { hidden: 32, layers: 2 };
 const logger = pino({ level: "silent" });
@@ -27,7 +27,9 @@ function request(over: Partial<ChatRequest> = {}): ChatRequest {
   };
 }
 
-async function collect(events: AsyncIterable<ChatEvent>): Promise<{ text: string; deltas: number; done: ChatEvent | undefined; count: number }> {
+async function collect(
+  events: AsyncIterable<ChatEvent>,
+): Promise<{ text: string; deltas: number; done: ChatEvent | undefined; count: number }> {
   let text = "";
   let deltas = 0;
   let done: ChatEvent | undefined;
@@ -58,7 +60,14 @@ describe("edge/backends/reference", function () {
     it("streams exactly the bytes lib/reference-model computes in this thread, then one done", async () => {
       for (const req of [request(), request({ temperature: 0, seed: undefined, maxTokens: 40 }), request({ stop: [" ", "zz"] })]) {
         const got = await collect(backend.chat(req, new AbortController().signal));
-        const direct = complete({ messages: req.messages, maxTokens: req.maxTokens, temperature: req.temperature, seed: req.seed, stop: req.stop, config });
+        const direct = complete({
+          messages: req.messages,
+          maxTokens: req.maxTokens,
+          temperature: req.temperature,
+          seed: req.seed,
+          stop: req.stop,
+          config,
+        });
         expect(got.text).to.equal(direct.text);
         expect(got.done).to.deep.equal({ type: "done", finishReason: direct.done.finishReason, usage: direct.done.usage });
         expect(got.count).to.equal(got.deltas + 1); // done comes once, last
@@ -89,7 +98,10 @@ describe("edge/backends/reference", function () {
       expect(Date.now() - started).to.be.lessThan(5_000);
       ctrl.abort();
       // Events already queued are dropped: the very next read throws the abort reason.
-      const err = await iter.next().then(() => undefined, (e: unknown) => e);
+      const err = await iter.next().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).to.be.instanceOf(Error).with.property("name", "AbortError");
       // The only worker thread is free again: a short request completes promptly.
       const t = Date.now();
@@ -112,7 +124,10 @@ describe("edge/backends/reference", function () {
     it("throws the abort reason at once for an already aborted signal", async () => {
       const ctrl = new AbortController();
       ctrl.abort();
-      const err = await collect(backend.chat(request(), ctrl.signal)).then(() => undefined, (e: unknown) => e);
+      const err = await collect(backend.chat(request(), ctrl.signal)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).to.have.property("name", "AbortError");
     });
 
@@ -124,7 +139,10 @@ describe("edge/backends/reference", function () {
         [{ stop: ["a", "b", "c", "d", "e"] }, "stop"],
       ];
       for (const [over, param] of cases) {
-        const err = await collect(backend.chat(request(over), new AbortController().signal)).then(() => undefined, (e: unknown) => e);
+        const err = await collect(backend.chat(request(over), new AbortController().signal)).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(err, param).to.be.instanceOf(BackendError).and.include({ status: 400, param, type: "invalid_request_error" });
       }
     });

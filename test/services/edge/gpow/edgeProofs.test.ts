@@ -31,7 +31,7 @@ import {
   ZERO_NONCE,
   type ServiceReceipt,
   type UsageEntry,
-} from "../../../../lib/protocol/edgeProofs.js";
+} from "../../../../lib/protocol/edgeProofs.ts";
 
 const REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 const OTHER_REGISTRY = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
@@ -119,7 +119,9 @@ describe("edge proofs (lib/protocol/edgeProofs)", () => {
       expect(await verifyServiceReceipt(domain, receipt, byOther, edgeKey.address)).to.equal(false);
       expect(await verifyServiceReceipt(domain, { ...receipt, nonce: hex32("ac") }, signature, edgeKey.address)).to.equal(false);
       expect(await verifyServiceReceipt(domain, { ...receipt, epoch: 13n }, signature, edgeKey.address)).to.equal(false);
-      expect(await verifyServiceReceipt(domain, { ...receipt, responseHash: chatResponseHash("hello world!") }, signature, edgeKey.address)).to.equal(false);
+      expect(
+        await verifyServiceReceipt(domain, { ...receipt, responseHash: chatResponseHash("hello world!") }, signature, edgeKey.address),
+      ).to.equal(false);
       expect(await verifyServiceReceipt(edgeDomain(31_337n, OTHER_REGISTRY), receipt, signature, edgeKey.address)).to.equal(false);
       expect(await verifyServiceReceipt(domain, receipt, "0x1234", edgeKey.address)).to.equal(false);
     });

@@ -7,8 +7,8 @@ import { pino } from "pino";
 import { createPublicClient, custom, getAddress } from "viem";
 import type { Address, EIP1193RequestFn } from "viem";
 
-import { createEpochTracker, EpochTrackerClosedError, EpochUnknownError, type EpochTracker } from "../../../../edge/gpow/epochs.js";
-import { connect, deployProtocol, EPOCH, type Connection } from "../../../helpers/protocol.js";
+import { createEpochTracker, EpochTrackerClosedError, EpochUnknownError, type EpochTracker } from "../../../../edge/gpow/epochs.ts";
+import { connect, deployProtocol, EPOCH, type Connection } from "../../../helpers/protocol.ts";
 
 const logger = pino({ level: "silent" });
 

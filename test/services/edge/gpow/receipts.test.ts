@@ -6,8 +6,14 @@ import { keccak256, toHex } from "viem";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { createReceiptSigner } from "../../../../edge/gpow/receipts.js";
-import { chatResponseHash, edgeDomain, requestHash, SERVICE_RECEIPT_TYPES, verifyServiceReceipt } from "../../../../lib/protocol/edgeProofs.js";
+import { createReceiptSigner } from "../../../../edge/gpow/receipts.ts";
+import {
+  chatResponseHash,
+  edgeDomain,
+  requestHash,
+  SERVICE_RECEIPT_TYPES,
+  verifyServiceReceipt,
+} from "../../../../lib/protocol/edgeProofs.ts";
 
 const privateKey: Hex = `0x${"33".repeat(32)}`;
 const account = privateKeyToAccount(privateKey);
@@ -35,7 +41,9 @@ describe("receipt signer (edge/gpow/receipts)", () => {
         expect(await verifyServiceReceipt(domain, receipt, signature, account.address)).to.equal(true);
         // Bound to this edge id and this challenge: another edge id or nonce does not verify.
         expect(await verifyServiceReceipt(domain, { ...receipt, edgeId: 10n }, signature, account.address)).to.equal(false);
-        expect(await verifyServiceReceipt(domain, { ...receipt, nonce: keccak256(toHex("challenge-2")) }, signature, account.address)).to.equal(false);
+        expect(
+          await verifyServiceReceipt(domain, { ...receipt, nonce: keccak256(toHex("challenge-2")) }, signature, account.address),
+        ).to.equal(false);
       });
 
       it("refuses a malformed nonce and token counts outside uint32", async () => {
@@ -64,13 +72,21 @@ describe("receipt signer (edge/gpow/receipts)", () => {
           completionTokens: i === 15 ? 0xffffffff : i,
         };
         const { signature, ...receipt } = await native.sign(f);
-        const expected = await account.signTypedData({ domain, types: SERVICE_RECEIPT_TYPES, primaryType: "ServiceReceipt", message: receipt });
+        const expected = await account.signTypedData({
+          domain,
+          types: SERVICE_RECEIPT_TYPES,
+          primaryType: "ServiceReceipt",
+          message: receipt,
+        });
         expect(signature).to.equal(expected);
       }
     });
 
     it("refuses a private key that is not the account's", () => {
-      expect(() => createReceiptSigner({ account, privateKey: `0x${"34".repeat(32)}`, domain, edgeId: 9n })).to.throw(TypeError, account.address);
+      expect(() => createReceiptSigner({ account, privateKey: `0x${"34".repeat(32)}`, domain, edgeId: 9n })).to.throw(
+        TypeError,
+        account.address,
+      );
     });
   });
 });

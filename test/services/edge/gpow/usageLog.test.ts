@@ -14,9 +14,16 @@ import type { Hex } from "viem";
 import { keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { createEdgeMetrics, type EdgeMetrics } from "../../../../edge/metrics.js";
-import { openEdgeDatabase, type EdgeDatabase } from "../../../../edge/store/database.js";
-import { createUsageLog, EpochNotClosedError, UnknownEntryError, CACHED_TREES, type UsageAppend, type UsageLog } from "../../../../edge/gpow/usageLog.js";
+import { createEdgeMetrics, type EdgeMetrics } from "../../../../edge/metrics.ts";
+import { openEdgeDatabase, type EdgeDatabase } from "../../../../edge/store/database.ts";
+import {
+  createUsageLog,
+  EpochNotClosedError,
+  UnknownEntryError,
+  CACHED_TREES,
+  type UsageAppend,
+  type UsageLog,
+} from "../../../../edge/gpow/usageLog.ts";
 import {
   edgeDomain,
   EMPTY_USAGE_ROOT,
@@ -25,7 +32,7 @@ import {
   USAGE_LEAF_ENCODING,
   verifyUsageProof,
   ZERO_NONCE,
-} from "../../../../lib/protocol/edgeProofs.js";
+} from "../../../../lib/protocol/edgeProofs.ts";
 
 const account = privateKeyToAccount(`0x${"42".repeat(32)}`);
 const domain = edgeDomain(31_337n, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
@@ -92,7 +99,10 @@ describe("usage log (edge/gpow/usageLog)", () => {
       epoch = 6n;
       const commitment = await log.commitment(5n);
 
-      const reference = StandardMerkleTree.of([0, 1, 2, 3, 4, 5].map((i) => expectedLeaf(5n, i, i)), [...USAGE_LEAF_ENCODING]);
+      const reference = StandardMerkleTree.of(
+        [0, 1, 2, 3, 4, 5].map((i) => expectedLeaf(5n, i, i)),
+        [...USAGE_LEAF_ENCODING],
+      );
       expect(commitment.root).to.equal(reference.root);
       expect(commitment.count).to.equal(6n);
       expect(commitment.edgeId).to.equal(EDGE_ID);
@@ -102,7 +112,16 @@ describe("usage log (edge/gpow/usageLog)", () => {
       for (let i = 0; i < 6; i++) {
         const opened = await log.open(5n, i);
         const [, , nonce, sessionId, promptTokens, completionTokens, requestHash, responseHash] = expectedLeaf(5n, i, i);
-        expect(opened.entry).to.deep.equal({ epoch: 5n, index: BigInt(i), nonce, sessionId, promptTokens, completionTokens, requestHash, responseHash });
+        expect(opened.entry).to.deep.equal({
+          epoch: 5n,
+          index: BigInt(i),
+          nonce,
+          sessionId,
+          promptTokens,
+          completionTokens,
+          requestHash,
+          responseHash,
+        });
         expect(opened.root).to.equal(reference.root);
         expect(StandardMerkleTree.verify(reference.root, [...USAGE_LEAF_ENCODING], expectedLeaf(5n, i, i), opened.proof)).to.equal(true);
         expect(verifyUsageProof(commitment.root, opened.entry, opened.proof)).to.equal(true);
@@ -127,7 +146,10 @@ describe("usage log (edge/gpow/usageLog)", () => {
       // Not awaited: the commitment must wait for the writes of epoch 5 itself.
       const commitment = await log.commitment(5n);
       expect(commitment.count).to.equal(20n);
-      const reference = StandardMerkleTree.of(Array.from({ length: 20 }, (_, i) => expectedLeaf(5n, i, i)), [...USAGE_LEAF_ENCODING]);
+      const reference = StandardMerkleTree.of(
+        Array.from({ length: 20 }, (_, i) => expectedLeaf(5n, i, i)),
+        [...USAGE_LEAF_ENCODING],
+      );
       expect(commitment.root).to.equal(reference.root);
       await Promise.all(writes);
     });

@@ -13,9 +13,17 @@ import { errorEnvelopeSchema } from "../../../../lib/http/errors.ts";
 import { edgeDomain, recoverServiceReceiptSigner, recoverUsageRootSigner, verifyUsageProof } from "../../../../lib/protocol/edgeProofs.ts";
 import { complete } from "../../../../lib/reference-model/index.ts";
 import { getJson, metricSum, post } from "../../../helpers/edgeClient.ts";
-import { deployEdgeTestbed, EDGE_MODEL, edgeConfig, INPUT_PRICE, OUTPUT_PRICE, startRpcBridge, voucherHeader } from "../../../helpers/edgeTestbed.ts";
+import {
+  deployEdgeTestbed,
+  EDGE_MODEL,
+  edgeConfig,
+  INPUT_PRICE,
+  OUTPUT_PRICE,
+  startRpcBridge,
+  voucherHeader,
+} from "../../../helpers/edgeTestbed.ts";
 import type { EdgeTestbed } from "../../../helpers/edgeTestbed.ts";
-import { type Connection, EPOCH } from "../../../helpers/protocol.js";
+import { type Connection, EPOCH } from "../../../helpers/protocol.ts";
 
 const CHAT = "/v1/chat/completions";
 const VOUCHER = "x-tideway-voucher";
@@ -29,8 +37,14 @@ describe("edge (integration)", function () {
   let edge: RunningEdge;
   let edgeId: bigint;
 
-  const body = (content: string, extra: Record<string, unknown> = {}) => ({ model: EDGE_MODEL, messages: [{ role: "user", content }], max_tokens: 8, ...extra });
-  const priced = (usage: { prompt_tokens: number; completion_tokens: number }) => BigInt(usage.prompt_tokens) * INPUT_PRICE + BigInt(usage.completion_tokens) * OUTPUT_PRICE;
+  const body = (content: string, extra: Record<string, unknown> = {}) => ({
+    model: EDGE_MODEL,
+    messages: [{ role: "user", content }],
+    max_tokens: 8,
+    ...extra,
+  });
+  const priced = (usage: { prompt_tokens: number; completion_tokens: number }) =>
+    BigInt(usage.prompt_tokens) * INPUT_PRICE + BigInt(usage.completion_tokens) * OUTPUT_PRICE;
   const redeemedOnChain = async (id = edgeId) => bed.env.market.redeemed(bed.sessionId, id);
 
   /** The highest cumulative voucher sent so far for the session (what the edge may redeem). */
@@ -41,7 +55,12 @@ describe("edge (integration)", function () {
    * edge answers 402 with the cumulative amount the next voucher must carry.
    */
   async function amountDue(path: string, request: unknown, headers: Record<string, string> = {}): Promise<bigint> {
-    const probe = await post(edge.url, path, request, paidSoFar === 0n ? headers : { ...headers, [VOUCHER]: await voucherHeader(bed, edgeId, paidSoFar) });
+    const probe = await post(
+      edge.url,
+      path,
+      request,
+      paidSoFar === 0n ? headers : { ...headers, [VOUCHER]: await voucherHeader(bed, edgeId, paidSoFar) },
+    );
     expect(probe.status, JSON.stringify(probe.json)).to.equal(402);
     return BigInt(probe.json!.error.amount_due);
   }
@@ -54,7 +73,8 @@ describe("edge (integration)", function () {
     return { answer, due };
   }
 
-  const paidChat = (content: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) => paid(CHAT, body(content, extra), headers);
+  const paidChat = (content: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
+    paid(CHAT, body(content, extra), headers);
 
   before(async function () {
     conn = await network.create();
@@ -126,7 +146,10 @@ describe("edge (integration)", function () {
     });
 
     it("forged: signed by a key the payer never authorized", async function () {
-      await refused({ [VOUCHER]: await voucherHeader(bed, edgeId, 10n ** 24n, { signer: privateKeyToAccount(generatePrivateKey()) }) }, "voucher_unauthorized_signer");
+      await refused(
+        { [VOUCHER]: await voucherHeader(bed, edgeId, 10n ** 24n, { signer: privateKeyToAccount(generatePrivateKey()) }) },
+        "voucher_unauthorized_signer",
+      );
     });
 
     it("for another edge", async function () {
@@ -149,7 +172,10 @@ describe("edge (integration)", function () {
       tokensBefore = await metricSum(edge.url, "tideway_edge_tokens_total");
       await bed.env.market.connect(bed.payer).revokeSigner(hot.address);
       await sleep(600);
-      await refused({ [VOUCHER]: await voucherHeader(bed, edgeId, paidSoFar + 10n ** 18n, { signer: hot }) }, "voucher_unauthorized_signer");
+      await refused(
+        { [VOUCHER]: await voucherHeader(bed, edgeId, paidSoFar + 10n ** 18n, { signer: hot }) },
+        "voucher_unauthorized_signer",
+      );
     });
 
     it("malformed voucher header: 400", async function () {
@@ -179,16 +205,34 @@ describe("edge (integration)", function () {
       expect(receipt.request_hash).to.equal(keccak256(toHex(rawBody)));
       expect(receipt.response_hash).to.equal(keccak256(toHex(expected.text)));
       const domain = edgeDomain(bed.chainId, bed.env.registry.target as Address);
-      const signer = await recoverServiceReceiptSigner(domain, {
-        edgeId, epoch: BigInt(receipt.epoch), nonce, requestHash: receipt.request_hash, responseHash: receipt.response_hash,
-        promptTokens: receipt.prompt_tokens, completionTokens: receipt.completion_tokens,
-      }, receipt.signature);
+      const signer = await recoverServiceReceiptSigner(
+        domain,
+        {
+          edgeId,
+          epoch: BigInt(receipt.epoch),
+          nonce,
+          requestHash: receipt.request_hash,
+          responseHash: receipt.response_hash,
+          promptTokens: receipt.prompt_tokens,
+          completionTokens: receipt.completion_tokens,
+        },
+        receipt.signature,
+      );
       expect(signer).to.equal(bed.edges[0]!.key.address);
       // Bound to the nonce: the same signature does not verify for another nonce.
-      const other = await recoverServiceReceiptSigner(domain, {
-        edgeId, epoch: BigInt(receipt.epoch), nonce: keccak256(toHex("another")), requestHash: receipt.request_hash, responseHash: receipt.response_hash,
-        promptTokens: receipt.prompt_tokens, completionTokens: receipt.completion_tokens,
-      }, receipt.signature);
+      const other = await recoverServiceReceiptSigner(
+        domain,
+        {
+          edgeId,
+          epoch: BigInt(receipt.epoch),
+          nonce: keccak256(toHex("another")),
+          requestHash: receipt.request_hash,
+          responseHash: receipt.response_hash,
+          promptTokens: receipt.prompt_tokens,
+          completionTokens: receipt.completion_tokens,
+        },
+        receipt.signature,
+      );
       expect(other).to.not.equal(bed.edges[0]!.key.address);
     });
 
@@ -209,11 +253,24 @@ describe("edge (integration)", function () {
       const commitment = await getJson(`${edge.url}/tideway/v1/usage/${receipt.epoch}`);
       expect(commitment.count).to.be.greaterThan(0);
       const domain = edgeDomain(bed.chainId, bed.env.registry.target as Address);
-      expect(await recoverUsageRootSigner(domain, { edgeId, epoch: BigInt(receipt.epoch), root: commitment.root, count: BigInt(commitment.count), signature: commitment.signature })).to.equal(bed.edges[0]!.key.address);
+      expect(
+        await recoverUsageRootSigner(domain, {
+          edgeId,
+          epoch: BigInt(receipt.epoch),
+          root: commitment.root,
+          count: BigInt(commitment.count),
+          signature: commitment.signature,
+        }),
+      ).to.equal(bed.edges[0]!.key.address);
       const { index } = await getJson(`${edge.url}/tideway/v1/usage/${receipt.epoch}/nonces/${nonce}`);
       const opened = await getJson(`${edge.url}/tideway/v1/usage/${receipt.epoch}/entries/${index}`);
       expect(opened.root).to.equal(commitment.root);
-      const entry = { ...opened.entry, epoch: BigInt(opened.entry.epoch), index: BigInt(opened.entry.index), sessionId: BigInt(opened.entry.sessionId) };
+      const entry = {
+        ...opened.entry,
+        epoch: BigInt(opened.entry.epoch),
+        index: BigInt(opened.entry.index),
+        sessionId: BigInt(opened.entry.sessionId),
+      };
       expect(entry.index).to.equal(BigInt(index));
       expect(entry.responseHash).to.equal(receipt.response_hash);
       expect(entry.requestHash).to.equal(receipt.request_hash);
@@ -231,7 +288,7 @@ describe("edge (integration)", function () {
 
   describe("bad requests get 4xx in OpenAI's shape", function () {
     it("malformed JSON: 400", async function () {
-      const answer = await post(edge.url, CHAT, "{\"model\": ");
+      const answer = await post(edge.url, CHAT, '{"model": ');
       expect(answer.status).to.equal(400);
       expect(answer.json!.error.type).to.equal("invalid_request_error");
     });
@@ -303,7 +360,10 @@ describe("edge (integration)", function () {
       expect(await metricSum(edge.url, "tideway_edge_vouchers_total", { result: "accepted" })).to.be.greaterThan(0);
     });
     it("counts each served request once in the usage-log and token metrics", async function () {
-      const [entries, completion] = await Promise.all([metricSum(edge.url, "tideway_edge_usage_entries_total"), metricSum(edge.url, "tideway_edge_tokens_total", { kind: "completion" })]);
+      const [entries, completion] = await Promise.all([
+        metricSum(edge.url, "tideway_edge_usage_entries_total"),
+        metricSum(edge.url, "tideway_edge_tokens_total", { kind: "completion" }),
+      ]);
       const { answer } = await paidChat("count me once", { max_tokens: 5 });
       expect(answer.status).to.equal(200);
       expect(await metricSum(edge.url, "tideway_edge_usage_entries_total")).to.equal(entries + 1);
@@ -347,7 +407,10 @@ describe("edge (integration)", function () {
           signal: controller.signal,
         });
         setTimeout(() => controller.abort(), delayMs);
-        await res.then((r) => r.body?.cancel(), () => undefined);
+        await res.then(
+          (r) => r.body?.cancel(),
+          () => undefined,
+        );
         paidSoFar = due;
       }
       await sleep(100);
@@ -358,7 +421,9 @@ describe("edge (integration)", function () {
       // (at most 100 prompt tokens and 8 completion tokens) is enough. (That cut requests release
       // their reservations is asserted exactly in test/services/edge/payment/gate.test.ts.)
       const next = paidSoFar + 100n * INPUT_PRICE + 8n * OUTPUT_PRICE;
-      const answer = await post(edge.url, CHAT, body("after the cut", { max_tokens: 8 }), { [VOUCHER]: await voucherHeader(bed, edgeId, next) });
+      const answer = await post(edge.url, CHAT, body("after the cut", { max_tokens: 8 }), {
+        [VOUCHER]: await voucherHeader(bed, edgeId, next),
+      });
       expect(answer.status, JSON.stringify(answer.json)).to.equal(200);
       paidSoFar = next;
     });

@@ -69,6 +69,9 @@ describe("edge under overload", function () {
       expect(answer.events!.at(-1)!.usage.completion_tokens).to.equal(512);
     }
     await closed;
-    await fetch(`${edge.url}/health`).then(() => expect.fail("still listening"), () => undefined);
+    await fetch(`${edge.url}/health`).then(
+      () => expect.fail("still listening"),
+      () => undefined,
+    );
   });
 });

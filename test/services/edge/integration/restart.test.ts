@@ -28,15 +28,20 @@ function startEdgeProcess(configFile: string, key: string): Promise<{ child: Chi
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
       for (const line of out.split("\n")) {
-        if (!line.includes("\"edge serving\"")) continue;
+        if (!line.includes('"edge serving"')) continue;
         clearTimeout(timer);
         resolve({ child, url: JSON.parse(line).url, exited });
         return;
       }
     };
     child.stdout!.on("data", onData);
-    child.stderr!.on("data", (c: Buffer) => { out += c.toString(); });
-    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`edge exited with ${code}:\n${out}`)); });
+    child.stderr!.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`edge exited with ${code}:\n${out}`));
+    });
   });
 }
 

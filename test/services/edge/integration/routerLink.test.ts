@@ -18,7 +18,15 @@ import type { RunningEdge } from "../../../../edge/edge.ts";
 import { edgeDomain, recoverRouterHelloSigner } from "../../../../lib/protocol/edgeProofs.ts";
 import { encodeFrame, parseEdgeMessage } from "../../../../lib/protocol/routerLink.ts";
 import type { EdgeMessage } from "../../../../lib/protocol/routerLink.ts";
-import { deployEdgeTestbed, EDGE_MODEL, edgeConfig, INPUT_PRICE, OUTPUT_PRICE, startRpcBridge, voucherHeader } from "../../../helpers/edgeTestbed.ts";
+import {
+  deployEdgeTestbed,
+  EDGE_MODEL,
+  edgeConfig,
+  INPUT_PRICE,
+  OUTPUT_PRICE,
+  startRpcBridge,
+  voucherHeader,
+} from "../../../helpers/edgeTestbed.ts";
 
 describe("edge ↔ router link", function () {
   this.timeout(120_000);
@@ -50,7 +58,11 @@ describe("edge ↔ router link", function () {
         if (!parsed.ok) throw new Error(parsed.error);
         frames.push(parsed.message);
         if (parsed.message.type === "hello") {
-          const signer = await recoverRouterHelloSigner(domain, { edgeId: BigInt(parsed.message.edgeId), nonce: parsed.message.nonce }, parsed.message.signature);
+          const signer = await recoverRouterHelloSigner(
+            domain,
+            { edgeId: BigInt(parsed.message.edgeId), nonce: parsed.message.nonce },
+            parsed.message.signature,
+          );
           resolveSigner(signer);
           ws.send(encodeFrame({ type: "welcome" }));
           resolveSocket(ws);
@@ -62,7 +74,12 @@ describe("edge ↔ router link", function () {
     edgeKey = bed.edges[0]!.key.address;
     edge = await startEdge({ config: parseEdgeConfig(config), account: bed.edges[0]!.key });
     // What the router would forward: a paid streaming request with a gateway voucher.
-    const body = JSON.stringify({ model: EDGE_MODEL, messages: [{ role: "user", content: "through the router" }], max_tokens: 6, stream: true });
+    const body = JSON.stringify({
+      model: EDGE_MODEL,
+      messages: [{ role: "user", content: "through the router" }],
+      max_tokens: 6,
+      stream: true,
+    });
     paidRequest = { body, voucher: await voucherHeader(bed, bed.edges[0]!.edgeId, 100n * INPUT_PRICE + 6n * OUTPUT_PRICE) };
   });
 
@@ -77,7 +94,7 @@ describe("edge ↔ router link", function () {
     expect(frames.filter((f) => f.type === "hello")).to.have.length(1);
     await socket;
     await new Promise((r) => setTimeout(r, 50)); // the welcome reaches the edge
-    const health = await (await fetch(`${edge.url}/health`)).json() as { router_connected: boolean };
+    const health = (await (await fetch(`${edge.url}/health`)).json()) as { router_connected: boolean };
     expect(health.router_connected).to.equal(true);
   });
 
@@ -95,7 +112,16 @@ describe("edge ↔ router link", function () {
   it("serves a paid streaming request sent down the socket, streaming the answer back", async function () {
     const ws = await socket;
     const id = "req-1";
-    ws.send(encodeFrame({ type: "request", id, method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json", "x-tideway-voucher": paidRequest.voucher }, body: paidRequest.body }));
+    ws.send(
+      encodeFrame({
+        type: "request",
+        id,
+        method: "POST",
+        path: "/v1/chat/completions",
+        headers: { "content-type": "application/json", "x-tideway-voucher": paidRequest.voucher },
+        body: paidRequest.body,
+      }),
+    );
     const deadline = Date.now() + 10_000;
     while (!frames.some((f) => (f.type === "response-end" || f.type === "response-error") && f.id === id)) {
       if (Date.now() > deadline) throw new Error("no response over the link");
@@ -107,11 +133,13 @@ describe("edge ↔ router link", function () {
     expect(head.status).to.equal(200);
     expect(head.headers["content-type"]).to.match(/^text\/event-stream/);
     const text = mine.flatMap((f) => (f.type === "response-chunk" ? [f.data] : [])).join("");
-    const events = text.split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6));
+    const events = text
+      .split("\n\n")
+      .filter((e) => e.startsWith("data: "))
+      .map((e) => e.slice(6));
     expect(events.at(-1)).to.equal("[DONE]");
     const usage = JSON.parse(events.at(-2)!).usage;
     expect(usage.completion_tokens).to.equal(6);
     expect(mine.at(-1)!.type).to.equal("response-end");
   });
 });
-

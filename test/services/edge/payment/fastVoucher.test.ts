@@ -5,11 +5,11 @@ import { getAddress } from "viem";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { marketDomain, recoverVoucherSigner, signVoucher, voucherDigest } from "../../../../lib/protocol/eip712.js";
-import type { Voucher } from "../../../../lib/protocol/eip712.js";
-import { createVoucherVerifier, InvalidVoucherSignatureError } from "../../../../lib/protocol/fastVoucher.js";
-import { deployMarketWithSession, type SessionEnv } from "../../../helpers/market.js";
-import { connect, type Connection } from "../../../helpers/protocol.js";
+import { marketDomain, recoverVoucherSigner, signVoucher, voucherDigest } from "../../../../lib/protocol/eip712.ts";
+import type { Voucher } from "../../../../lib/protocol/eip712.ts";
+import { createVoucherVerifier, InvalidVoucherSignatureError } from "../../../../lib/protocol/fastVoucher.ts";
+import { deployMarketWithSession, type SessionEnv } from "../../../helpers/market.ts";
+import { connect, type Connection } from "../../../helpers/protocol.ts";
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const account = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
@@ -24,7 +24,13 @@ function flipS(signature: Hex): Hex {
 }
 
 function voucherN(i: number): Voucher {
-  return { payer: account.address, edgeId: BigInt(1 + (i % 3)), sessionId: BigInt(i + 1), cumulativeAmount: BigInt(i) * 10n ** 17n + 1n, expiry: 1_800_000_000n + BigInt(i) };
+  return {
+    payer: account.address,
+    edgeId: BigInt(1 + (i % 3)),
+    sessionId: BigInt(i + 1),
+    cumulativeAmount: BigInt(i) * 10n ** 17n + 1n,
+    expiry: 1_800_000_000n + BigInt(i),
+  };
 }
 
 describe("fastVoucher", () => {
@@ -77,7 +83,10 @@ describe("fastVoucher", () => {
       expect(await recoverVoucherSigner(domain, v, v01)).to.equal(account.address);
       expect(() => verifier.recoverSigner(v, v01)).to.throw(InvalidVoucherSignatureError, /\(v\)/);
       expect(() => verifier.recoverSigner(v, sig.slice(0, 130) as Hex)).to.throw(InvalidVoucherSignatureError, /\(length\)/);
-      expect(() => verifier.recoverSigner(v, `0x${"00".repeat(32)}${sig.slice(66)}` as Hex)).to.throw(InvalidVoucherSignatureError, /\(r\)/);
+      expect(() => verifier.recoverSigner(v, `0x${"00".repeat(32)}${sig.slice(66)}` as Hex)).to.throw(
+        InvalidVoucherSignatureError,
+        /\(r\)/,
+      );
     });
 
     it("recovers thousands of signatures per second (logged)", async () => {
@@ -104,7 +113,13 @@ describe("fastVoucher", () => {
 
     async function payerVoucher(env: SessionEnv): Promise<Voucher> {
       const now = BigInt(await conn.networkHelpers.time.latest());
-      return { payer: getAddress(env.payer.address), edgeId: env.edgeId, sessionId: env.sessionId, cumulativeAmount: 10n ** 18n, expiry: now + 3_600n };
+      return {
+        payer: getAddress(env.payer.address),
+        edgeId: env.edgeId,
+        sessionId: env.sessionId,
+        cumulativeAmount: 10n ** 18n,
+        expiry: now + 3_600n,
+      };
     }
 
     it("computes the contract's voucherDigest and recovers what it accepts", async () => {
@@ -127,7 +142,9 @@ describe("fastVoucher", () => {
       const twin = flipS(sig);
       expect(() => fast.recoverSigner(v, twin)).to.throw(InvalidVoucherSignatureError);
       const s = `0x${twin.slice(66, 130)}`;
-      await expect(env.market.connect(env.relayer).redeem(v, twin)).to.be.revertedWithCustomError(env.market, "ECDSAInvalidSignatureS").withArgs(s);
+      await expect(env.market.connect(env.relayer).redeem(v, twin))
+        .to.be.revertedWithCustomError(env.market, "ECDSAInvalidSignatureS")
+        .withArgs(s);
     });
   });
 });

@@ -3,11 +3,11 @@
 import { expect } from "chai";
 import type { Hex } from "viem";
 
-import { PaymentError } from "../../../../edge/payment/errors.js";
-import { encodeVoucherHeader } from "../../../../lib/protocol/voucherHeader.js";
-import { COST, headerFor, MIN_LIFETIME, paymentStack, voucherAt, type PaymentStack } from "../../../helpers/edgePayment.js";
-import { deployMarketWithSession, MODEL, signVoucherIn, type SessionEnv } from "../../../helpers/market.js";
-import { connect, type Connection, TOKEN } from "../../../helpers/protocol.js";
+import { PaymentError } from "../../../../edge/payment/errors.ts";
+import { encodeVoucherHeader } from "../../../../lib/protocol/voucherHeader.ts";
+import { COST, headerFor, MIN_LIFETIME, paymentStack, voucherAt, type PaymentStack } from "../../../helpers/edgePayment.ts";
+import { deployMarketWithSession, MODEL, signVoucherIn, type SessionEnv } from "../../../helpers/market.ts";
+import { connect, type Connection, TOKEN } from "../../../helpers/protocol.ts";
 
 /** Awaits `promise` and returns the PaymentError it rejected with (fails if it resolved). */
 async function refusal(promise: Promise<unknown>): Promise<PaymentError> {
@@ -41,12 +41,17 @@ describe("payment gate", () => {
     return { env, s: stack, now: stack.clock.now };
   }
 
-  const accepted = (s: PaymentStack) => s.metrics.vouchers.get().then((m) => m.values.find((v) => v.labels.result === "accepted")?.value ?? 0);
+  const accepted = (s: PaymentStack) =>
+    s.metrics.vouchers.get().then((m) => m.values.find((v) => v.labels.result === "accepted")?.value ?? 0);
 
   describe("admit", () => {
     it("admits a valid payer voucher and reserves then settles the actual cost", async () => {
       const { env, s, now } = await setup();
-      const a = await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)), model: MODEL, maxCost: COST });
+      const a = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
       expect(a.payer).to.equal(env.payer.address);
       expect(a.sessionId).to.equal(env.sessionId);
       expect(s.gate.snapshot(env.sessionId)).to.deep.equal({ best: 2n * COST, served: 0n, reserved: COST });
@@ -59,7 +64,11 @@ describe("payment gate", () => {
 
     it("admits a voucher signed by the payer's authorized gateway key", async () => {
       const { env, s, now } = await setup();
-      const a = await s.gate.admit({ voucherHeader: await headerFor(env, env.gateway, voucherAt(env, now, COST)), model: MODEL, maxCost: COST });
+      const a = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.gateway, voucherAt(env, now, COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
       expect(a.payer).to.equal(env.payer.address);
       await a.durable;
       expect(s.store.get(env.sessionId)?.signer).to.equal(env.gateway.address);
@@ -76,12 +85,20 @@ describe("payment gate", () => {
 
     it("settle and release count once, whichever comes first (the serving layer may call both)", async () => {
       const { env, s, now } = await setup();
-      const a = await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 3n * COST)), model: MODEL, maxCost: COST });
+      const a = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 3n * COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
       a.settle(COST / 2n);
       a.settle(COST);
       a.release();
       expect(s.gate.snapshot(env.sessionId)).to.deep.equal({ best: 3n * COST, served: COST / 2n, reserved: 0n });
-      const b = await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 3n * COST)), model: MODEL, maxCost: COST });
+      const b = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 3n * COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
       b.release();
       b.release();
       b.settle(COST);
@@ -94,7 +111,11 @@ describe("payment gate", () => {
       const { env, s, now } = await setup();
       let e = await refusal(s.gate.admit({ voucherHeader: undefined, model: MODEL, maxCost: COST }));
       expect([e.status, e.code, e.amountDue]).to.deep.equal([402, "payment_required", COST]);
-      const a = await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 3n * COST)), model: MODEL, maxCost: COST });
+      const a = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 3n * COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
       a.settle(COST);
       await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 3n * COST)), model: MODEL, maxCost: COST });
       e = await refusal(s.gate.admit({ voucherHeader: undefined, model: MODEL, maxCost: COST, sessionId: env.sessionId }));
@@ -109,10 +130,20 @@ describe("payment gate", () => {
 
     it("insufficient_voucher with the right amount due when underpaid", async () => {
       const { env, s, now } = await setup();
-      const a = await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)), model: MODEL, maxCost: COST });
+      const a = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
       a.settle(COST);
       // best = 2, served = 1: a request of up to 1.5 needs 2.5
-      const e = await refusal(s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)), model: MODEL, maxCost: (3n * COST) / 2n }));
+      const e = await refusal(
+        s.gate.admit({
+          voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)),
+          model: MODEL,
+          maxCost: (3n * COST) / 2n,
+        }),
+      );
       expect([e.status, e.code, e.amountDue]).to.deep.equal([402, "insufficient_voucher", COST + (3n * COST) / 2n]);
     });
 
@@ -126,40 +157,80 @@ describe("payment gate", () => {
 
     it("voucher_unauthorized_signer for a forged voucher (signed by an outsider)", async () => {
       const { env, s, now } = await setup();
-      const e = await refusal(s.gate.admit({ voucherHeader: await headerFor(env, env.outsider, voucherAt(env, now, COST)), model: MODEL, maxCost: COST }));
+      const e = await refusal(
+        s.gate.admit({ voucherHeader: await headerFor(env, env.outsider, voucherAt(env, now, COST)), model: MODEL, maxCost: COST }),
+      );
       expect(e.code).to.equal("voucher_unauthorized_signer");
-      expect(e.message).to.contain(env.outsider.address).and.to.match(/forged or altered/);
+      expect(e.message)
+        .to.contain(env.outsider.address)
+        .and.to.match(/forged or altered/);
     });
 
     it("voucher_unauthorized_signer for a voucher whose amount was raised after signing", async () => {
       const { env, s, now } = await setup();
       const v = voucherAt(env, now, COST);
       const signature = (await signVoucherIn(env.domain, env.payer, v)) as Hex;
-      const e = await refusal(s.gate.admit({ voucherHeader: encodeVoucherHeader({ ...v, cumulativeAmount: 100n * COST }, signature), model: MODEL, maxCost: COST }));
+      const e = await refusal(
+        s.gate.admit({
+          voucherHeader: encodeVoucherHeader({ ...v, cumulativeAmount: 100n * COST }, signature),
+          model: MODEL,
+          maxCost: COST,
+        }),
+      );
       expect(e.code).to.equal("voucher_unauthorized_signer");
       expect(s.store.get(env.sessionId)).to.equal(undefined);
     });
 
     it("voucher_wrong_edge for a voucher of another edge", async () => {
       const { env, s, now } = await setup();
-      const e = await refusal(s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST, { edgeId: env.edge2 })), model: MODEL, maxCost: COST }));
+      const e = await refusal(
+        s.gate.admit({
+          voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST, { edgeId: env.edge2 })),
+          model: MODEL,
+          maxCost: COST,
+        }),
+      );
       expect(e.code).to.equal("voucher_wrong_edge");
     });
 
     it("voucher_expired when the voucher leaves less than minVoucherLifetimeSeconds to redeem", async () => {
       const { env, s, now } = await setup();
-      const e = await refusal(s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST, { expiry: now + BigInt(MIN_LIFETIME) - 1n })), model: MODEL, maxCost: COST }));
+      const e = await refusal(
+        s.gate.admit({
+          voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST, { expiry: now + BigInt(MIN_LIFETIME) - 1n })),
+          model: MODEL,
+          maxCost: COST,
+        }),
+      );
       expect(e.code).to.equal("voucher_expired");
-      await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST, { expiry: now + BigInt(MIN_LIFETIME) })), model: MODEL, maxCost: COST });
+      await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST, { expiry: now + BigInt(MIN_LIFETIME) })),
+        model: MODEL,
+        maxCost: COST,
+      });
     });
 
     it("session_unknown, session_model_mismatch and voucher_payer_mismatch", async () => {
       const { env, s, now } = await setup();
-      let e = await refusal(s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST, { sessionId: 99n })), model: MODEL, maxCost: COST }));
+      let e = await refusal(
+        s.gate.admit({
+          voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST, { sessionId: 99n })),
+          model: MODEL,
+          maxCost: COST,
+        }),
+      );
       expect(e.code).to.equal("session_unknown");
-      e = await refusal(s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST)), model: "other/model", maxCost: COST }));
+      e = await refusal(
+        s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST)), model: "other/model", maxCost: COST }),
+      );
       expect(e.code).to.equal("session_model_mismatch");
-      e = await refusal(s.gate.admit({ voucherHeader: await headerFor(env, env.payer2, voucherAt(env, now, COST, { payer: env.payer2.address as Hex })), model: MODEL, maxCost: COST }));
+      e = await refusal(
+        s.gate.admit({
+          voucherHeader: await headerFor(env, env.payer2, voucherAt(env, now, COST, { payer: env.payer2.address as Hex })),
+          model: MODEL,
+          maxCost: COST,
+        }),
+      );
       expect(e.code).to.equal("voucher_payer_mismatch");
     });
 
@@ -183,18 +254,32 @@ describe("payment gate", () => {
 
     it("voucher_unauthorized_signer after revokeSigner, for new and already-held gateway vouchers", async () => {
       const { env, s, now } = await setup();
-      (await s.gate.admit({ voucherHeader: await headerFor(env, env.gateway, voucherAt(env, now, 3n * COST)), model: MODEL, maxCost: COST })).settle(COST);
+      (
+        await s.gate.admit({
+          voucherHeader: await headerFor(env, env.gateway, voucherAt(env, now, 3n * COST)),
+          model: MODEL,
+          maxCost: COST,
+        })
+      ).settle(COST);
       await env.market.connect(env.payer).revokeSigner(env.gateway.address);
       await s.market.refresh();
       // a replay of the held voucher: its signer no longer counts, so it is checked again
-      let e = await refusal(s.gate.admit({ voucherHeader: await headerFor(env, env.gateway, voucherAt(env, now, 3n * COST)), model: MODEL, maxCost: COST }));
+      let e = await refusal(
+        s.gate.admit({ voucherHeader: await headerFor(env, env.gateway, voucherAt(env, now, 3n * COST)), model: MODEL, maxCost: COST }),
+      );
       expect(e.code).to.equal("voucher_unauthorized_signer");
-      e = await refusal(s.gate.admit({ voucherHeader: await headerFor(env, env.gateway, voucherAt(env, now, 4n * COST)), model: MODEL, maxCost: COST }));
+      e = await refusal(
+        s.gate.admit({ voucherHeader: await headerFor(env, env.gateway, voucherAt(env, now, 4n * COST)), model: MODEL, maxCost: COST }),
+      );
       expect(e.code).to.equal("voucher_unauthorized_signer");
       // the payer's own voucher replaces the dead one, and must cover what was served (1) + this request
-      e = await refusal(s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST)), model: MODEL, maxCost: COST }));
+      e = await refusal(
+        s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST)), model: MODEL, maxCost: COST }),
+      );
       expect([e.code, e.amountDue]).to.deep.equal(["insufficient_voucher", 2n * COST]);
-      await (await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)), model: MODEL, maxCost: COST })).durable;
+      await (
+        await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)), model: MODEL, maxCost: COST })
+      ).durable;
       expect(s.store.get(env.sessionId)?.signer).to.equal(env.payer.address);
     });
 
@@ -213,7 +298,13 @@ describe("payment gate", () => {
       held.forEach((a) => a.release());
       // session 1 has a budget of 500 and 1,000 in escrow: 501 passes escrow but not budget
       await s.syncClock();
-      e = await refusal(s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, s.clock.now, 501n * COST)), model: MODEL, maxCost: 501n * COST }));
+      e = await refusal(
+        s.gate.admit({
+          voucherHeader: await headerFor(env, env.payer, voucherAt(env, s.clock.now, 501n * COST)),
+          model: MODEL,
+          maxCost: 501n * COST,
+        }),
+      );
       expect(e.code).to.equal("budget_exhausted");
     });
   });
@@ -222,9 +313,14 @@ describe("payment gate", () => {
     it("admits N concurrent requests whose vouchers arrive shuffled, then refuses the replay N+1", async () => {
       const { env, s, now } = await setup();
       const n = 24;
-      const headers = await Promise.all(Array.from({ length: n }, (_, k) => headerFor(env, env.gateway, voucherAt(env, now, BigInt(k + 1) * COST))));
+      const headers = await Promise.all(
+        Array.from({ length: n }, (_, k) => headerFor(env, env.gateway, voucherAt(env, now, BigInt(k + 1) * COST))),
+      );
       // deterministic shuffle (LCG), so a failure reproduces
-      const order = headers.map((h, i) => ({ h, key: (i * 7919 + 13) % 101 })).sort((a, b) => a.key - b.key).map((x) => x.h);
+      const order = headers
+        .map((h, i) => ({ h, key: (i * 7919 + 13) % 101 }))
+        .sort((a, b) => a.key - b.key)
+        .map((x) => x.h);
       const admitted = await Promise.all(order.map((voucherHeader) => s.gate.admit({ voucherHeader, model: MODEL, maxCost: COST })));
       expect(admitted).to.have.length(n);
       await Promise.all(admitted.map((a) => a.durable));

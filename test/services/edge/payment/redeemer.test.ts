@@ -2,11 +2,11 @@
 import { expect } from "chai";
 import type { Hex } from "viem";
 
-import { createRedeemer } from "../../../../edge/payment/redeemer.js";
-import type { Redeemer } from "../../../../edge/payment/redeemer.js";
-import { COST, headerFor, paymentStack, until, voucherAt, type PaymentStack } from "../../../helpers/edgePayment.js";
-import { deployMarketWithSession, FEE_BPS, BPS, MODEL, type SessionEnv } from "../../../helpers/market.js";
-import { connect, type Connection } from "../../../helpers/protocol.js";
+import { createRedeemer } from "../../../../edge/payment/redeemer.ts";
+import type { Redeemer } from "../../../../edge/payment/redeemer.ts";
+import { COST, headerFor, paymentStack, until, voucherAt, type PaymentStack } from "../../../helpers/edgePayment.ts";
+import { deployMarketWithSession, FEE_BPS, BPS, MODEL, type SessionEnv } from "../../../helpers/market.ts";
+import { connect, type Connection } from "../../../helpers/protocol.ts";
 
 describe("redeemer", () => {
   let conn: Connection;
@@ -50,14 +50,25 @@ describe("redeemer", () => {
   }
 
   /** Serves `amount` in one request on `sessionId`, signed by `signer`. */
-  async function serve(env: SessionEnv, s: PaymentStack, amount: bigint, signer: SessionEnv["payer"] | SessionEnv["gateway"] = env.payer, sessionId = env.sessionId) {
-    const a = await s.gate.admit({ voucherHeader: await headerFor(env, signer, voucherAt(env, s.clock.now, amount, { sessionId })), model: MODEL, maxCost: amount });
+  async function serve(
+    env: SessionEnv,
+    s: PaymentStack,
+    amount: bigint,
+    signer: SessionEnv["payer"] | SessionEnv["gateway"] = env.payer,
+    sessionId = env.sessionId,
+  ) {
+    const a = await s.gate.admit({
+      voucherHeader: await headerFor(env, signer, voucherAt(env, s.clock.now, amount, { sessionId })),
+      model: MODEL,
+      maxCost: amount,
+    });
     await a.durable; // the edge serves only once the voucher is on disk
     a.settle(amount);
   }
 
   const fee = (paid: bigint) => (paid * FEE_BPS) / BPS;
-  const metric = async (s: PaymentStack, result: string) => (await s.metrics.redemptions.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+  const metric = async (s: PaymentStack, result: string) =>
+    (await s.metrics.redemptions.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
 
   describe("redeemNow", () => {
     it("redeems stored vouchers for their exact amounts; the operator earns paid minus the fee", async () => {

@@ -3,8 +3,8 @@
 import { expect } from "chai";
 import type { Hex } from "viem";
 
-import type { Voucher } from "../../../../lib/protocol/eip712.js";
-import { decodeVoucherHeader, encodeVoucherHeader, VOUCHER_HEADER, VoucherHeaderError } from "../../../../lib/protocol/voucherHeader.js";
+import type { Voucher } from "../../../../lib/protocol/eip712.ts";
+import { decodeVoucherHeader, encodeVoucherHeader, VOUCHER_HEADER, VoucherHeaderError } from "../../../../lib/protocol/voucherHeader.ts";
 
 const voucher: Voucher = {
   payer: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
@@ -36,7 +36,10 @@ describe("voucherHeader", () => {
     });
 
     it("checksums a lower-case payer", () => {
-      const value = b64({ voucher: { payer: voucher.payer.toLowerCase(), edgeId: "7", sessionId: "123", cumulativeAmount: "1", expiry: "2" }, signature });
+      const value = b64({
+        voucher: { payer: voucher.payer.toLowerCase(), edgeId: "7", sessionId: "123", cumulativeAmount: "1", expiry: "2" },
+        signature,
+      });
       expect(decodeVoucherHeader(value).voucher.payer).to.equal(voucher.payer);
     });
   });

@@ -12,10 +12,10 @@ import { keccak256, toHex, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { WebSocketServer, type WebSocket } from "ws";
 
-import { createEdgeMetrics, type EdgeMetrics } from "../../../../edge/metrics.js";
-import { createRouterLink, type RouterLink } from "../../../../edge/router/link.js";
-import { edgeDomain, recoverRouterHelloSigner } from "../../../../lib/protocol/edgeProofs.js";
-import { parseEdgeMessage, type EdgeMessage, type LoadReport } from "../../../../lib/protocol/routerLink.js";
+import { createEdgeMetrics, type EdgeMetrics } from "../../../../edge/metrics.ts";
+import { createRouterLink, type RouterLink } from "../../../../edge/router/link.ts";
+import { edgeDomain, recoverRouterHelloSigner } from "../../../../lib/protocol/edgeProofs.ts";
+import { parseEdgeMessage, type EdgeMessage, type LoadReport } from "../../../../lib/protocol/routerLink.ts";
 
 const account = privateKeyToAccount(`0x${"44".repeat(32)}`);
 const domain = edgeDomain(31_337n, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
@@ -195,7 +195,14 @@ describe("router link (edge/router/link)", () => {
       const l = start();
       await until(() => l.connected());
       const body = JSON.stringify({ model: "tideway/reference-1", input: "héllo" });
-      router.send({ type: "request", id: "r1", method: "POST", path: "/v1/embeddings?x=1", headers: { "content-type": "application/json", "x-tideway-nonce": `0x${"ab".repeat(32)}`, connection: "keep-alive" }, body });
+      router.send({
+        type: "request",
+        id: "r1",
+        method: "POST",
+        path: "/v1/embeddings?x=1",
+        headers: { "content-type": "application/json", "x-tideway-nonce": `0x${"ab".repeat(32)}`, connection: "keep-alive" },
+        body,
+      });
       await until(() => router.of("r1").some((f) => f.type === "response-end"));
       expect(seen).to.have.length(1);
       expect(seen[0].method).to.equal("POST");

@@ -31,7 +31,12 @@ describe("edge configuration", function () {
   });
 
   it("lets environment variables override the file", function () {
-    const c = parseEdgeConfig(minimal(), { TIDEWAY_EDGE_PORT: "9999", TIDEWAY_RPC_URL: "http://rpc:1", TIDEWAY_EDGE_ID: "7", TIDEWAY_ROUTER_URL: "ws://router:1/edges" });
+    const c = parseEdgeConfig(minimal(), {
+      TIDEWAY_EDGE_PORT: "9999",
+      TIDEWAY_RPC_URL: "http://rpc:1",
+      TIDEWAY_EDGE_ID: "7",
+      TIDEWAY_ROUTER_URL: "ws://router:1/edges",
+    });
     expect(c.listen.port).to.equal(9999);
     expect(c.chain.rpcUrl).to.equal("http://rpc:1");
     expect(c.edgeId).to.equal(7n);
@@ -39,8 +44,19 @@ describe("edge configuration", function () {
   });
 
   it("lists every problem with its path", function () {
-    const bad = { ...minimal(), edgeId: 0, chain: { rpcUrl: "nope" }, models: [{ name: "m", backend: { type: "gpu" }, price: { inputPerToken: "-1", outputPerToken: "1" } }] };
-    expect(() => parseEdgeConfig(bad, {})).to.throw(EdgeConfigError).with.property("message").that.matches(/edgeId/).and.matches(/chain\.rpcUrl/).and.matches(/models\.0\.backend/).and.matches(/models\.0\.price\.inputPerToken/);
+    const bad = {
+      ...minimal(),
+      edgeId: 0,
+      chain: { rpcUrl: "nope" },
+      models: [{ name: "m", backend: { type: "gpu" }, price: { inputPerToken: "-1", outputPerToken: "1" } }],
+    };
+    expect(() => parseEdgeConfig(bad, {}))
+      .to.throw(EdgeConfigError)
+      .with.property("message")
+      .that.matches(/edgeId/)
+      .and.matches(/chain\.rpcUrl/)
+      .and.matches(/models\.0\.backend/)
+      .and.matches(/models\.0\.price\.inputPerToken/);
   });
 
   it("refuses a model configured twice, unknown fields and a non-ws router URL", function () {
@@ -82,7 +98,12 @@ describe("edge signing key", function () {
     delete env.CI;
     const name = `TIDEWAY_EDGE_KEY_TEST_${process.pid}`;
     const hardhat = path.join(ROOT, "node_modules", ".bin", "hardhat");
-    const set = spawnSync(hardhat, ["keystore", "set", "--dev", "--force", name], { cwd: ROOT, env, input: `${KEY.slice(2)}\n`, encoding: "utf8" });
+    const set = spawnSync(hardhat, ["keystore", "set", "--dev", "--force", name], {
+      cwd: ROOT,
+      env,
+      input: `${KEY.slice(2)}\n`,
+      encoding: "utf8",
+    });
     expect(set.status, set.stderr + set.stdout).to.equal(0);
     try {
       const script = `import("./lib/keys.ts").then(async (m) => console.log((await m.loadSigningKey({ envName: "TIDEWAY_UNSET_${process.pid}", keystoreName: "${name}" })).address))`;
@@ -95,13 +116,19 @@ describe("edge signing key", function () {
   });
 
   it("says where to put a key when there is none, and refuses a malformed one without echoing it", async function () {
-    await loadSigningKey({ envName: "K", env: {} }).then(() => expect.fail("resolved"), (err) => {
-      expect(err).to.be.instanceOf(SigningKeyError);
-      expect(err.message).to.match(/keystore set/);
-    });
-    await loadSigningKey({ envName: "K", env: { K: "0xdeadbeef" } }).then(() => expect.fail("resolved"), (err) => {
-      expect(err).to.be.instanceOf(SigningKeyError);
-      expect(err.message).to.not.include("deadbeef");
-    });
+    await loadSigningKey({ envName: "K", env: {} }).then(
+      () => expect.fail("resolved"),
+      (err) => {
+        expect(err).to.be.instanceOf(SigningKeyError);
+        expect(err.message).to.match(/keystore set/);
+      },
+    );
+    await loadSigningKey({ envName: "K", env: { K: "0xdeadbeef" } }).then(
+      () => expect.fail("resolved"),
+      (err) => {
+        expect(err).to.be.instanceOf(SigningKeyError);
+        expect(err.message).to.not.include("deadbeef");
+      },
+    );
   });
 });

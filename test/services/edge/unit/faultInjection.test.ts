@@ -50,8 +50,18 @@ function harness(faultInjection: ServingDeps["faultInjection"]) {
     models: new Map([[MODEL, { config: config.models[0]!, backend: stubBackend() }]]),
     limiter: createLimiter({ maxConcurrent: 2, maxQueue: 2, queueTimeoutMs: 1000, averageServiceMs: () => 10 }),
     epochs: { current: () => 9n },
-    usageLog: { append: async (entry) => { logged.push(entry); return { epoch: 9n, index: logged.length - 1 }; } },
-    receipts: { sign: async (fields) => { signed.push(fields); return { ...fields, edgeId: 1n, signature: "0x01" as Hex }; } },
+    usageLog: {
+      append: async (entry) => {
+        logged.push(entry);
+        return { epoch: 9n, index: logged.length - 1 };
+      },
+    },
+    receipts: {
+      sign: async (fields) => {
+        signed.push(fields);
+        return { ...fields, edgeId: 1n, signature: "0x01" as Hex };
+      },
+    },
     metrics: createEdgeMetrics(),
     logger: pino({ level: "silent" }),
     faultInjection,
@@ -59,7 +69,12 @@ function harness(faultInjection: ServingDeps["faultInjection"]) {
   const serve = async () => {
     const sent: string[] = [];
     const body = { model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: ANSWER.length } as ChatCompletionBody;
-    const ctx = { rawBody: Buffer.from(JSON.stringify(body)), voucherHeader: undefined, nonce: NONCE, signal: new AbortController().signal };
+    const ctx = {
+      rawBody: Buffer.from(JSON.stringify(body)),
+      voucherHeader: undefined,
+      nonce: NONCE,
+      signal: new AbortController().signal,
+    };
     const result = await serveChat(deps, body, ctx, { start() {}, delta: (t) => sent.push(t) });
     return { result, sent: sent.join("") };
   };
@@ -127,9 +142,13 @@ describe("edge fault injection", function () {
 
   describe("configuration", function () {
     it("accepts a rate in [0, 1] and refuses one outside it or unknown fields", function () {
-      expect(parseEdgeConfig({ ...baseConfig(), faultInjection: { wrongAnswerRate: 0.25 } }, {}).faultInjection).to.deep.equal({ wrongAnswerRate: 0.25 });
+      expect(parseEdgeConfig({ ...baseConfig(), faultInjection: { wrongAnswerRate: 0.25 } }, {}).faultInjection).to.deep.equal({
+        wrongAnswerRate: 0.25,
+      });
       expect(parseEdgeConfig(baseConfig(), {}).faultInjection).to.equal(undefined);
-      expect(() => parseEdgeConfig({ ...baseConfig(), faultInjection: { wrongAnswerRate: 1.5 } }, {})).to.throw(/faultInjection\.wrongAnswerRate/);
+      expect(() => parseEdgeConfig({ ...baseConfig(), faultInjection: { wrongAnswerRate: 1.5 } }, {})).to.throw(
+        /faultInjection\.wrongAnswerRate/,
+      );
       expect(() => parseEdgeConfig({ ...baseConfig(), faultInjection: { wrongAnswerRate: 0.1, extra: 1 } }, {})).to.throw(/faultInjection/);
     });
   });

@@ -8,10 +8,15 @@ const limiter = (maxConcurrent: number, maxQueue: number, queueTimeoutMs = 10_00
 describe("edge limiter", function () {
   it("serves maxConcurrent at once, queues maxQueue in order, refuses the rest with Retry-After", async function () {
     const l = limiter(2, 2);
-    const a = l.enter(), b = l.enter(), c = l.enter(), d = l.enter();
+    const a = l.enter(),
+      b = l.enter(),
+      c = l.enter(),
+      d = l.enter();
     expect(l.inFlight).to.equal(2);
     expect(l.queued).to.equal(2);
-    expect(() => l.enter()).to.throw(OverloadedError).with.property("retryAfterSeconds", 2);
+    expect(() => l.enter())
+      .to.throw(OverloadedError)
+      .with.property("retryAfterSeconds", 2);
     const order: string[] = [];
     void c.ready.then(() => order.push("c"));
     void d.ready.then(() => order.push("d"));
@@ -23,7 +28,8 @@ describe("edge limiter", function () {
     expect(order).to.deep.equal(["c", "d"]);
     expect(l.inFlight).to.equal(2);
     expect(l.queued).to.equal(0);
-    c.release(); d.release();
+    c.release();
+    d.release();
     expect(l.inFlight).to.equal(0);
   });
 
@@ -41,7 +47,10 @@ describe("edge limiter", function () {
     const l = limiter(1, 1, 50);
     l.enter();
     const waiting = l.enter();
-    await waiting.ready.then(() => expect.fail("granted"), (err) => expect(err).to.be.instanceOf(OverloadedError));
+    await waiting.ready.then(
+      () => expect.fail("granted"),
+      (err) => expect(err).to.be.instanceOf(OverloadedError),
+    );
     expect(l.queued).to.equal(0);
   });
 
@@ -57,7 +66,8 @@ describe("edge limiter", function () {
 
   it("reports saturation", function () {
     const l = limiter(4, 4);
-    l.enter(); l.enter();
+    l.enter();
+    l.enter();
     expect(l.saturation()).to.equal(0.5);
   });
 });

@@ -23,9 +23,26 @@ import { ChallengeInconclusiveError, RetryableChallengeError } from "../../../..
 import type { ChallengeSpec, ChallengeTarget } from "../../../../verifier/challenges/types.ts";
 
 const MODEL = "tideway/reference-1";
-const failure = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
+const failure = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 
-type Mode = "stall" | "cut" | "mid-error" | "503" | "429" | "402" | "400" | "404" | "no-receipt" | "bad-receipt" | "huge" | "overbill" | "overbill-reference";
+type Mode =
+  | "stall"
+  | "cut"
+  | "mid-error"
+  | "503"
+  | "429"
+  | "402"
+  | "400"
+  | "404"
+  | "no-receipt"
+  | "bad-receipt"
+  | "huge"
+  | "overbill"
+  | "overbill-reference";
 
 describe("challenges against a misbehaving fake edge", function () {
   this.timeout(30_000);
@@ -36,16 +53,32 @@ describe("challenges against a misbehaving fake edge", function () {
   const fakeKey = privateKeyToAccount(generatePrivateKey());
   let paid = 0;
 
-  const payer = { pay: async () => { paid += 1; return { header: "stub-voucher" }; } } as unknown as Pick<ChallengePayer, "pay">;
-  const ctx: ChallengeContext = { payer, recompute: inlineRecomputer(), edgeDomain: edgeDomain(1n, "0x0000000000000000000000000000000000000001" as Address), requestTimeoutMs: 400, random: seededRandom(7) };
+  const payer = {
+    pay: async () => {
+      paid += 1;
+      return { header: "stub-voucher" };
+    },
+  } as unknown as Pick<ChallengePayer, "pay">;
+  const ctx: ChallengeContext = {
+    payer,
+    recompute: inlineRecomputer(),
+    edgeDomain: edgeDomain(1n, "0x0000000000000000000000000000000000000001" as Address),
+    requestTimeoutMs: 400,
+    random: seededRandom(7),
+  };
   const target = (): ChallengeTarget => ({ edgeId: 5n, endpoint: url, signingKey: fakeKey.address, capacity: 100, models: [MODEL] });
   const spec = (params: Record<string, unknown> = { stream: true }, kind: ChallengeSpec["kind"] = "inference"): ChallengeSpec =>
     ({ id: randomHex32(seededRandom(paid + 1)), epoch: "3", edgeId: "5", at: 0, kind, model: MODEL, params }) as ChallengeSpec;
 
   function answer(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
-    const error = (status: number, code: string): void => void res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: `fake ${code}`, type: "x", code } }));
+    const error = (status: number, code: string): void =>
+      void res
+        .writeHead(status, { "content-type": "application/json" })
+        .end(JSON.stringify({ error: { message: `fake ${code}`, type: "x", code } }));
     switch (mode) {
-      case "stall": pending.push(res); return; // never answers
+      case "stall":
+        pending.push(res);
+        return; // never answers
       case "cut":
         res.writeHead(200, { "content-type": "text/event-stream" });
         res.end(`data: ${JSON.stringify({ choices: [{ delta: { content: "half an ans" } }] })}\n\n`);
@@ -55,11 +88,16 @@ describe("challenges against a misbehaving fake edge", function () {
         res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: "x" } }] })}\n\n`);
         res.end(`data: ${JSON.stringify({ error: { message: "backend died", type: "server_error" } })}\n\n`);
         return;
-      case "503": return error(503, "backend_down");
-      case "429": return error(429, "edge_overloaded");
-      case "402": return error(402, "escrow_insufficient");
-      case "400": return error(400, "invalid_request");
-      case "404": return error(404, "model_not_found");
+      case "503":
+        return error(503, "backend_down");
+      case "429":
+        return error(429, "edge_overloaded");
+      case "402":
+        return error(402, "escrow_insufficient");
+      case "400":
+        return error(400, "invalid_request");
+      case "404":
+        return error(404, "model_not_found");
       case "huge":
         res.writeHead(200, { "content-type": "application/json" });
         res.end("x".repeat(5 * 1024 * 1024));
@@ -79,24 +117,47 @@ describe("challenges against a misbehaving fake edge", function () {
           promptTokens = right.done.usage.promptTokens;
           completionTokens = right.done.usage.completionTokens + 1;
         }
-        const fields = { edgeId: 5n, epoch: 3n, nonce: (req.headers["x-tideway-nonce"] as string).toLowerCase() as Hex, requestHash: requestHash(body), responseHash: chatResponseHash(text), promptTokens, completionTokens };
+        const fields = {
+          edgeId: 5n,
+          epoch: 3n,
+          nonce: (req.headers["x-tideway-nonce"] as string).toLowerCase() as Hex,
+          requestHash: requestHash(body),
+          responseHash: chatResponseHash(text),
+          promptTokens,
+          completionTokens,
+        };
         void signServiceReceipt(fakeKey, ctx.edgeDomain, fields).then((signature) => {
-          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({
-            choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
-            usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
-            tideway: { receipt: { edge_id: "5", epoch: "3", nonce: fields.nonce, request_hash: fields.requestHash, response_hash: fields.responseHash, prompt_tokens: promptTokens, completion_tokens: completionTokens, signature } },
-          }));
+          res.writeHead(200, { "content-type": "application/json" }).end(
+            JSON.stringify({
+              choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
+              usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+              tideway: {
+                receipt: {
+                  edge_id: "5",
+                  epoch: "3",
+                  nonce: fields.nonce,
+                  request_hash: fields.requestHash,
+                  response_hash: fields.responseHash,
+                  prompt_tokens: promptTokens,
+                  completion_tokens: completionTokens,
+                  signature,
+                },
+              },
+            }),
+          );
         });
         return;
       }
       case "no-receipt":
       case "bad-receipt": {
         const receipt = mode === "bad-receipt" ? { edge_id: "5", epoch: "3", nonce: "0x12" } : undefined;
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({
-          choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }],
-          usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
-          tideway: { cost: "0", epoch: "3", usage_index: 0, session_id: "1", ...(receipt === undefined ? {} : { receipt }) },
-        }));
+        res.writeHead(200, { "content-type": "application/json" }).end(
+          JSON.stringify({
+            choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }],
+            usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
+            tideway: { cost: "0", epoch: "3", usage_index: 0, session_id: "1", ...(receipt === undefined ? {} : { receipt }) },
+          }),
+        );
       }
     }
   }
@@ -106,7 +167,8 @@ describe("challenges against a misbehaving fake edge", function () {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
-        if (req.url === "/v1/models") return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: [] }));
+        if (req.url === "/v1/models")
+          return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: [] }));
         answer(req, res, Buffer.concat(chunks));
       });
     });
@@ -123,15 +185,24 @@ describe("challenges against a misbehaving fake edge", function () {
     mode = "stall";
     const started = performance.now();
     const err = await failure(runChallenge(spec(), target(), ctx));
-    expect(err).to.be.instanceOf(RetryableChallengeError).with.property("message").that.matches(/timed out/);
+    expect(err)
+      .to.be.instanceOf(RetryableChallengeError)
+      .with.property("message")
+      .that.matches(/timed out/);
     expect(performance.now() - started).to.be.within(350, 5_000);
   });
 
   it("a stream cut before [DONE], or an error event inside it: retryable", async function () {
     mode = "cut";
-    expect(await failure(runChallenge(spec(), target(), ctx))).to.be.instanceOf(RetryableChallengeError).with.property("message").that.matches(/before \[DONE\]/);
+    expect(await failure(runChallenge(spec(), target(), ctx)))
+      .to.be.instanceOf(RetryableChallengeError)
+      .with.property("message")
+      .that.matches(/before \[DONE\]/);
     mode = "mid-error";
-    expect(await failure(runChallenge(spec(), target(), ctx))).to.be.instanceOf(RetryableChallengeError).with.property("message").that.matches(/mid-stream.*backend died/);
+    expect(await failure(runChallenge(spec(), target(), ctx)))
+      .to.be.instanceOf(RetryableChallengeError)
+      .with.property("message")
+      .that.matches(/mid-stream.*backend died/);
   });
 
   it("5xx and 429: retryable", async function () {
@@ -170,7 +241,10 @@ describe("challenges against a misbehaving fake edge", function () {
   it("an answer too large to be a completion: retryable, not buffered", async function () {
     mode = "huge";
     const err = await failure(runChallenge(spec({ stream: false }), target(), { ...ctx, requestTimeoutMs: 10_000 }));
-    expect(err).to.be.instanceOf(RetryableChallengeError).with.property("message").that.matches(/more than 4194304 characters/);
+    expect(err)
+      .to.be.instanceOf(RetryableChallengeError)
+      .with.property("message")
+      .that.matches(/more than 4194304 characters/);
   });
 
   it("a model it cannot recompute: a validly signed receipt billing past max_tokens fails, without a fault", async function () {
@@ -190,7 +264,9 @@ describe("challenges against a misbehaving fake edge", function () {
     expect(result.detail).to.not.match(/text differs/);
     expect(result.detail).to.match(/signed tokens \d+\/(\d+), recomputed \d+\/\d+/);
     expect(await verifyWrongAnswerEvidence(result.fault!.evidence, fakeKey.address, ctx.edgeDomain, ctx.recompute)).to.equal(true);
-    expect(await verifyWrongAnswerEvidence(result.fault!.evidence, fakeKey.address, ctx.edgeDomain, ctx.recompute, { epoch: 3n, edgeId: 5n })).to.equal(true);
+    expect(
+      await verifyWrongAnswerEvidence(result.fault!.evidence, fakeKey.address, ctx.edgeDomain, ctx.recompute, { epoch: 3n, edgeId: 5n }),
+    ).to.equal(true);
   });
 
   it("a stalled edge during an audit: retryable", async function () {
@@ -201,7 +277,10 @@ describe("challenges against a misbehaving fake edge", function () {
 
   it("refuses a spec for another edge than the target", async function () {
     const err = await failure(runChallenge({ ...spec(), edgeId: "6" }, target(), ctx));
-    expect(err).to.be.instanceOf(TypeError).with.property("message").that.matches(/edge 6/);
+    expect(err)
+      .to.be.instanceOf(TypeError)
+      .with.property("message")
+      .that.matches(/edge 6/);
   });
 });
 
@@ -212,13 +291,26 @@ describe("recomputation", function () {
     try {
       const specs: GenerateSpec[] = [
         { messages: [{ role: "user", content: "Hello there" }], maxTokens: 12, temperature: 0, seed: 1 },
-        { messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Why is the sky blue?" }], maxTokens: 40, temperature: 0.73, seed: 987654321 },
+        {
+          messages: [
+            { role: "system", content: "Be brief." },
+            { role: "user", content: "Why is the sky blue?" },
+          ],
+          maxTokens: 40,
+          temperature: 0.73,
+          seed: 987654321,
+        },
         { messages: [{ role: "user", content: "stop test" }], maxTokens: 30, temperature: 1.5, seed: 5, stop: ["a"] },
       ];
       const answers = await Promise.all(specs.map((s) => pool.complete(s)));
       answers.forEach((a, i) => {
         const { text, done } = complete(specs[i]!);
-        expect(a).to.deep.equal({ text, finishReason: done.finishReason, promptTokens: done.usage.promptTokens, completionTokens: done.usage.completionTokens });
+        expect(a).to.deep.equal({
+          text,
+          finishReason: done.finishReason,
+          promptTokens: done.usage.promptTokens,
+          completionTokens: done.usage.completionTokens,
+        });
       });
       expect(answers[2]!.finishReason).to.equal(complete(specs[2]!).done.finishReason);
     } finally {

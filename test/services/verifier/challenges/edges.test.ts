@@ -34,7 +34,7 @@ import { deployEdgeTestbed, EDGE_MODEL, edgeConfig, startRpcBridge } from "../..
 import type { EdgeTestbed } from "../../../helpers/edgeTestbed.ts";
 import { startTestRedis } from "../../../helpers/redis.ts";
 import type { TestRedis } from "../../../helpers/redis.ts";
-import { type Connection, EPOCH } from "../../../helpers/protocol.js";
+import { type Connection, EPOCH } from "../../../helpers/protocol.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -65,8 +65,21 @@ describe("GPoW challenges against real edges", function () {
     ...overrides,
   });
 
-  function spec<K extends ChallengeSpec["kind"]>(i: number, kind: K, params: Extract<ChallengeSpec, { kind: K }>["params"], at = epoch): ChallengeSpec {
-    return { id: randomHex32(cryptoRandom), epoch: at.toString(), edgeId: bed.edges[i]!.edgeId.toString(), at: Math.floor(Date.now() / 1000), kind, model: EDGE_MODEL, params } as ChallengeSpec;
+  function spec<K extends ChallengeSpec["kind"]>(
+    i: number,
+    kind: K,
+    params: Extract<ChallengeSpec, { kind: K }>["params"],
+    at = epoch,
+  ): ChallengeSpec {
+    return {
+      id: randomHex32(cryptoRandom),
+      epoch: at.toString(),
+      edgeId: bed.edges[i]!.edgeId.toString(),
+      at: Math.floor(Date.now() / 1000),
+      kind,
+      model: EDGE_MODEL,
+      params,
+    } as ChallengeSpec;
   }
 
   before(async function () {
@@ -77,9 +90,19 @@ describe("GPoW challenges against real edges", function () {
     redis = new Redis(redisServer.url);
     redis.on("error", () => {});
     honest = await startEdge({ config: parseEdgeConfig(edgeConfig(bed, bed.edges[0]!, bridge.url)), account: bed.edges[0]!.key });
-    faulty = await startEdge({ config: parseEdgeConfig(edgeConfig(bed, bed.edges[1]!, bridge.url, { faultInjection: { wrongAnswerRate: 1 } })), account: bed.edges[1]!.key });
+    faulty = await startEdge({
+      config: parseEdgeConfig(edgeConfig(bed, bed.edges[1]!, bridge.url, { faultInjection: { wrongAnswerRate: 1 } })),
+      account: bed.edges[1]!.key,
+    });
     // The dApp's gateway key pays (the payer authorized it): not any verifier's key.
-    payer = new ChallengePayer({ redis, payerKey: bed.gatewayPrivateKey, payer: bed.payer.address as Address, marketDomain: bed.domain, sessionFor: () => bed.sessionId, expirySeconds: 30 * 86_400 });
+    payer = new ChallengePayer({
+      redis,
+      payerKey: bed.gatewayPrivateKey,
+      payer: bed.payer.address as Address,
+      marketDomain: bed.domain,
+      sessionFor: () => bed.sessionId,
+      expirySeconds: 30 * 86_400,
+    });
     recompute = createRecomputePool({ threads: 1 });
     domain = edgeDomain(bed.chainId, bed.env.registry.target as Address);
     ctx = { payer, recompute, edgeDomain: domain, requestTimeoutMs: 20_000 };
@@ -139,7 +162,11 @@ describe("GPoW challenges against real edges", function () {
 
     it("passes a capacity burst: every request answered correctly within the deadline", async function () {
       const receiptsBefore = await metricSum(honest.url, "tideway_edge_receipts_signed_total");
-      const result = await runChallenge(spec(0, "capacity", { maxBurst: 6, minServed: 0.9, deadlineMs: 20_000 }), target(0, honest.url), ctx);
+      const result = await runChallenge(
+        spec(0, "capacity", { maxBurst: 6, minServed: 0.9, deadlineMs: 20_000 }),
+        target(0, honest.url),
+        ctx,
+      );
       expect(result.outcome, result.detail).to.equal("pass");
       expect(result.servedRatio).to.equal(1);
       expect(result.detail).to.match(/served 6\/6/);
@@ -148,7 +175,14 @@ describe("GPoW challenges against real edges", function () {
     });
 
     it("refuses to audit an epoch the edge has not closed: retryable", async function () {
-      const err = await runChallenge(spec(0, "audit", { auditEpoch: epoch.toString(), nonces: [], randomEntries: 2 }), target(0, honest.url), ctx).then(() => undefined, (e: unknown) => e);
+      const err = await runChallenge(
+        spec(0, "audit", { auditEpoch: epoch.toString(), nonces: [], randomEntries: 2 }),
+        target(0, honest.url),
+        ctx,
+      ).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).to.be.instanceOf(RetryableChallengeError);
       expect((err as Error).message).to.match(/not closed epoch/);
     });
@@ -175,27 +209,60 @@ describe("GPoW challenges against real edges", function () {
     it("its evidence convinces a peer that recomputes it, and only under the edge's key and domain", async function () {
       const key = bed.edges[1]!.key.address;
       expect(await verifyWrongAnswerEvidence(wrong.fault!.evidence, key, domain, recompute)).to.equal(true);
-      expect(await verifyWrongAnswerEvidence(wrong.fault!.evidence, key, domain, recompute, { edgeId: bed.edges[1]!.edgeId, epoch })).to.equal(true);
+      expect(
+        await verifyWrongAnswerEvidence(wrong.fault!.evidence, key, domain, recompute, { edgeId: bed.edges[1]!.edgeId, epoch }),
+      ).to.equal(true);
       // Another key, another domain, another edge or epoch: not this edge's signature.
       expect(await verifyWrongAnswerEvidence(wrong.fault!.evidence, bed.edges[0]!.key.address, domain, recompute)).to.equal(false);
-      expect(await verifyWrongAnswerEvidence(wrong.fault!.evidence, key, edgeDomain(bed.chainId + 1n, bed.env.registry.target as Address), recompute)).to.equal(false);
-      expect(await verifyWrongAnswerEvidence(wrong.fault!.evidence, key, domain, recompute, { edgeId: bed.edges[0]!.edgeId })).to.equal(false);
+      expect(
+        await verifyWrongAnswerEvidence(
+          wrong.fault!.evidence,
+          key,
+          edgeDomain(bed.chainId + 1n, bed.env.registry.target as Address),
+          recompute,
+        ),
+      ).to.equal(false);
+      expect(await verifyWrongAnswerEvidence(wrong.fault!.evidence, key, domain, recompute, { edgeId: bed.edges[0]!.edgeId })).to.equal(
+        false,
+      );
       expect(await verifyWrongAnswerEvidence(wrong.fault!.evidence, key, domain, recompute, { epoch: epoch + 1n })).to.equal(false);
       // Tampered: the response or the request no longer matches the signed hashes.
       const e = wrong.fault!.evidence as WrongAnswerEvidence;
       expect(await verifyWrongAnswerEvidence({ ...e, response: `${e.response} ` }, key, domain, recompute)).to.equal(false);
-      expect(await verifyWrongAnswerEvidence({ ...e, request: e.request.replace(/"seed":\d+/, '"seed":1') }, key, domain, recompute)).to.equal(false);
-      expect(await verifyWrongAnswerEvidence({ ...e, receipt: { ...e.receipt, signature: `0x${"11".repeat(65)}` } }, key, domain, recompute)).to.equal(false);
+      expect(
+        await verifyWrongAnswerEvidence({ ...e, request: e.request.replace(/"seed":\d+/, '"seed":1') }, key, domain, recompute),
+      ).to.equal(false);
+      expect(
+        await verifyWrongAnswerEvidence({ ...e, receipt: { ...e.receipt, signature: `0x${"11".repeat(65)}` } }, key, domain, recompute),
+      ).to.equal(false);
       expect(await verifyWrongAnswerEvidence({ kind: "WrongAnswer" }, key, domain, recompute)).to.equal(false);
     });
 
     it("evidence built from an honest edge's signed answer does not verify (the answer is right)", async function () {
-      const body = JSON.stringify({ model: EDGE_MODEL, messages: [{ role: "user", content: "Tell me about tides." }], max_tokens: 12, temperature: 0.7, seed: 1234 });
+      const body = JSON.stringify({
+        model: EDGE_MODEL,
+        messages: [{ role: "user", content: "Tell me about tides." }],
+        max_tokens: 12,
+        temperature: 0.7,
+        seed: 1234,
+      });
       const nonce = randomHex32(cryptoRandom);
-      const { header } = await payer.pay({ edgeId: bed.edges[0]!.edgeId, endpoint: honest.url, model: EDGE_MODEL, promptTokens: countPromptTokens([{ role: "user", content: "Tell me about tides." }]), maxTokens: 12 });
+      const { header } = await payer.pay({
+        edgeId: bed.edges[0]!.edgeId,
+        endpoint: honest.url,
+        model: EDGE_MODEL,
+        promptTokens: countPromptTokens([{ role: "user", content: "Tell me about tides." }]),
+        maxTokens: 12,
+      });
       const answer = await exchangeChat({ endpoint: honest.url, body, nonce, voucherHeader: header, timeoutMs: 20_000 });
       expect(answer.status).to.equal(200);
-      const evidence: WrongAnswerEvidence = { kind: "WrongAnswer", edgeId: bed.edges[0]!.edgeId.toString(), request: body, response: answer.text, receipt: answer.receipt! };
+      const evidence: WrongAnswerEvidence = {
+        kind: "WrongAnswer",
+        edgeId: bed.edges[0]!.edgeId.toString(),
+        request: body,
+        response: answer.text,
+        receipt: answer.receipt!,
+      };
       expect(await verifyWrongAnswerEvidence(evidence, bed.edges[0]!.key.address, domain, recompute)).to.equal(false);
       honestReceipts.push(answer.receipt!);
     });
@@ -204,7 +271,11 @@ describe("GPoW challenges against real edges", function () {
       const latency = await runChallenge(spec(1, "latency", { maxLatencyMs: 10_000, stream: false }), target(1, faulty.url), ctx);
       expect(latency.outcome).to.equal("fail");
       expect(latency.fault?.kind).to.equal("WrongAnswer");
-      const capacity = await runChallenge(spec(1, "capacity", { maxBurst: 3, minServed: 0.9, deadlineMs: 20_000 }), target(1, faulty.url), ctx);
+      const capacity = await runChallenge(
+        spec(1, "capacity", { maxBurst: 3, minServed: 0.9, deadlineMs: 20_000 }),
+        target(1, faulty.url),
+        ctx,
+      );
       expect(capacity.outcome).to.equal("fail");
       expect(capacity.servedRatio).to.equal(0);
       expect(capacity.fault?.kind).to.equal("WrongAnswer");
@@ -225,19 +296,44 @@ describe("GPoW challenges against real edges", function () {
         req.on("data", (c: Buffer) => chunks.push(c));
         req.on("end", async () => {
           const headers: Record<string, string> = {};
-          for (const h of ["content-type", "x-tideway-voucher", "x-tideway-nonce"]) if (typeof req.headers[h] === "string") headers[h] = req.headers[h] as string;
-          const upstream = await fetch(honest.url + req.url, { method: req.method, headers, body: req.method === "POST" ? Buffer.concat(chunks) : undefined });
+          for (const h of ["content-type", "x-tideway-voucher", "x-tideway-nonce"])
+            if (typeof req.headers[h] === "string") headers[h] = req.headers[h] as string;
+          const upstream = await fetch(honest.url + req.url, {
+            method: req.method,
+            headers,
+            body: req.method === "POST" ? Buffer.concat(chunks) : undefined,
+          });
           const json = (await upstream.json()) as Record<string, any>;
           const r = json.tideway?.receipt;
           if (r !== undefined && mode === "resign") {
-            r.signature = await signServiceReceipt(stranger, domain, receiptOf({ edgeId: r.edge_id, epoch: r.epoch, nonce: r.nonce, requestHash: r.request_hash, responseHash: r.response_hash, promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, signature: r.signature }));
+            r.signature = await signServiceReceipt(
+              stranger,
+              domain,
+              receiptOf({
+                edgeId: r.edge_id,
+                epoch: r.epoch,
+                nonce: r.nonce,
+                requestHash: r.request_hash,
+                responseHash: r.response_hash,
+                promptTokens: r.prompt_tokens,
+                completionTokens: r.completion_tokens,
+                signature: r.signature,
+              }),
+            );
           }
           if (r !== undefined && mode === "retext") json.choices[0].message.content = `${json.choices[0].message.content} (edited)`;
           res.writeHead(upstream.status, { "content-type": "application/json" }).end(JSON.stringify(json));
         });
       });
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-      proxy = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
+      proxy = {
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        close: () =>
+          new Promise((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+          }),
+      };
     });
     after(async function () {
       await proxy?.close();
@@ -272,11 +368,19 @@ describe("GPoW challenges against real edges", function () {
     it("serves part of a capacity burst; its 429s count as not served", async function () {
       // The honest edge's identity, started again with room for one request and no queue.
       const small = await startEdge({
-        config: parseEdgeConfig(edgeConfig(bed, bed.edges[0]!, bridge.url, { limits: { maxConcurrent: 1, maxQueue: 0, queueTimeoutMs: 1000, bodyLimitBytes: 65_536 } })),
+        config: parseEdgeConfig(
+          edgeConfig(bed, bed.edges[0]!, bridge.url, {
+            limits: { maxConcurrent: 1, maxQueue: 0, queueTimeoutMs: 1000, bodyLimitBytes: 65_536 },
+          }),
+        ),
         account: bed.edges[0]!.key,
       });
       extraEdges.push(small);
-      const result = await runChallenge(spec(0, "capacity", { maxBurst: 12, minServed: 0.9, deadlineMs: 20_000 }), target(0, small.url), ctx);
+      const result = await runChallenge(
+        spec(0, "capacity", { maxBurst: 12, minServed: 0.9, deadlineMs: 20_000 }),
+        target(0, small.url),
+        ctx,
+      );
       expect(result.outcome).to.equal("fail");
       expect(result.fault).to.equal(undefined);
       expect(result.servedRatio!).to.be.above(0).and.below(0.9);
@@ -296,16 +400,32 @@ describe("GPoW challenges against real edges", function () {
       const s = spec(1, "inference", {});
       let last: unknown;
       for (let attempt = 0; attempt < 3; attempt++) {
-        last = await runChallenge(s, target(1, url), ctx).then(() => undefined, (e: unknown) => e);
+        last = await runChallenge(s, target(1, url), ctx).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(last).to.be.instanceOf(RetryableChallengeError);
         expect((last as Error).message).to.match(/ECONNREFUSED/);
       }
       const failed = challengeFailedAfterRetries(s, last);
-      expect(failed).to.deep.equal({ id: s.id, epoch: s.epoch, edgeId: s.edgeId, kind: "inference", outcome: "fail", detail: `no usable answer after retries: ${(last as Error).message}` });
+      expect(failed).to.deep.equal({
+        id: s.id,
+        epoch: s.epoch,
+        edgeId: s.edgeId,
+        kind: "inference",
+        outcome: "fail",
+        detail: `no usable answer after retries: ${(last as Error).message}`,
+      });
       // Capacity and audit against it are retryable too.
-      const burst = await runChallenge(spec(1, "capacity", { maxBurst: 3, minServed: 0.9, deadlineMs: 5_000 }), target(1, url), ctx).then(() => undefined, (e: unknown) => e);
+      const burst = await runChallenge(spec(1, "capacity", { maxBurst: 3, minServed: 0.9, deadlineMs: 5_000 }), target(1, url), ctx).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(burst).to.be.instanceOf(RetryableChallengeError);
-      const audit = await runChallenge(spec(1, "audit", { auditEpoch: "0", nonces: [], randomEntries: 1 }), target(1, url), ctx).then(() => undefined, (e: unknown) => e);
+      const audit = await runChallenge(spec(1, "audit", { auditEpoch: "0", nonces: [], randomEntries: 1 }), target(1, url), ctx).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(audit).to.be.instanceOf(RetryableChallengeError);
     });
   });
@@ -319,13 +439,20 @@ describe("GPoW challenges against real edges", function () {
       await sleep(1000); // the edges' epoch trackers poll every 200 ms
       const ofEpoch = honestReceipts.filter((r) => BigInt(r.epoch) === epoch);
       expect(ofEpoch.length).to.be.at.least(5);
-      auditCtx = { ...ctx, receiptsFor: async (edgeId, e) => (edgeId === bed.edges[0]!.edgeId.toString() && e === epoch.toString() ? ofEpoch : []) };
+      auditCtx = {
+        ...ctx,
+        receiptsFor: async (edgeId, e) => (edgeId === bed.edges[0]!.edgeId.toString() && e === epoch.toString() ? ofEpoch : []),
+      };
     });
 
     it("an honest edge's log holds every receipted challenge, and random entries open with proofs", async function () {
       const auditsBefore = await metricSum(honest.url, "tideway_edge_audits_total", { result: "opened" });
       const ofEpoch = honestReceipts.filter((r) => BigInt(r.epoch) === epoch);
-      const result = await runChallenge(spec(0, "audit", { auditEpoch: epoch.toString(), nonces: [], randomEntries: 3 }, epoch + 1n), target(0, honest.url), auditCtx);
+      const result = await runChallenge(
+        spec(0, "audit", { auditEpoch: epoch.toString(), nonces: [], randomEntries: 3 }, epoch + 1n),
+        target(0, honest.url),
+        auditCtx,
+      );
       expect(result.outcome, result.detail).to.equal("pass");
       expect(result.detail).to.include(`${ofEpoch.length} challenge receipts found and matching; 3 random entries opened`);
       expect(await metricSum(honest.url, "tideway_edge_audits_total", { result: "opened" })).to.equal(auditsBefore + ofEpoch.length + 3);
@@ -333,7 +460,11 @@ describe("GPoW challenges against real edges", function () {
 
     it("a receipted nonce missing from the log is an AuditFailure with the signed root as evidence", async function () {
       const missing = randomHex32(cryptoRandom);
-      const result = await runChallenge(spec(0, "audit", { auditEpoch: epoch.toString(), nonces: [missing], randomEntries: 0 }, epoch + 1n), target(0, honest.url), { ...ctx });
+      const result = await runChallenge(
+        spec(0, "audit", { auditEpoch: epoch.toString(), nonces: [missing], randomEntries: 0 }, epoch + 1n),
+        target(0, honest.url),
+        { ...ctx },
+      );
       expect(result.outcome).to.equal("fail");
       expect(result.fault?.kind).to.equal("AuditFailure");
       const evidence = result.fault!.evidence as { commitment: { root: Hex; count: string; signature: Hex }; problem: string };
@@ -346,14 +477,22 @@ describe("GPoW challenges against real edges", function () {
       const real = honestReceipts.find((r) => BigInt(r.epoch) === epoch)!;
       // As if the edge had answered something else under this nonce than what its log holds.
       const altered: ReceiptJson = { ...real, responseHash: chatResponseHash("something else") };
-      const result = await runChallenge(spec(0, "audit", { auditEpoch: epoch.toString(), nonces: [], randomEntries: 0 }, epoch + 1n), target(0, honest.url), { ...ctx, receiptsFor: async () => [altered] });
+      const result = await runChallenge(
+        spec(0, "audit", { auditEpoch: epoch.toString(), nonces: [], randomEntries: 0 }, epoch + 1n),
+        target(0, honest.url),
+        { ...ctx, receiptsFor: async () => [altered] },
+      );
       expect(result.outcome).to.equal("fail");
       expect(result.fault?.kind).to.equal("AuditFailure");
       expect(result.detail).to.match(/entry responseHash differs from the receipt's/);
     });
 
     it("a usage root that is not signed by the edge's key fails without a fault", async function () {
-      const result = await runChallenge(spec(0, "audit", { auditEpoch: epoch.toString(), nonces: [], randomEntries: 1 }, epoch + 1n), target(0, honest.url, { signingKey: bed.edges[1]!.key.address }), ctx);
+      const result = await runChallenge(
+        spec(0, "audit", { auditEpoch: epoch.toString(), nonces: [], randomEntries: 1 }, epoch + 1n),
+        target(0, honest.url, { signingKey: bed.edges[1]!.key.address }),
+        ctx,
+      );
       expect(result.outcome).to.equal("fail");
       expect(result.fault).to.equal(undefined);
       expect(result.detail).to.match(/usage root signed by 0x[0-9a-fA-F]{40}, not the edge's key/);

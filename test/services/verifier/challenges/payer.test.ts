@@ -20,7 +20,11 @@ import { startTestRedis } from "../../../helpers/redis.ts";
 import type { TestRedis } from "../../../helpers/redis.ts";
 
 const MODEL = "tideway/reference-1";
-const failure = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
+const failure = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 const DOMAIN = marketDomain(31337n, "0x5FbDB2315678afecb367f032d93F642f64180aa3" as Address);
 
 /** A stub edge: /v1/models with the given prices; counts the requests it gets. */
@@ -29,14 +33,22 @@ async function stubEdge(prices: Record<string, [string, string]>) {
   const server = createServer((req, res) => {
     hits += 1;
     if (req.url !== "/v1/models") return void res.writeHead(404).end();
-    const data = Object.entries(prices).map(([id, [input, output]]) => ({ id, object: "model", tideway: { price: { input_per_token: input, output_per_token: output } } }));
+    const data = Object.entries(prices).map(([id, [input, output]]) => ({
+      id,
+      object: "model",
+      tideway: { price: { input_per_token: input, output_per_token: output } },
+    }));
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ object: "list", data }));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     hits: () => hits,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -72,7 +84,13 @@ describe("challenge payer", function () {
       // 10 prompt tokens × 3 + 20 max tokens × 5 = 130 wei.
       const first = await payer.pay({ edgeId: 7n, endpoint: edge.url, model: MODEL, promptTokens: 10, maxTokens: 20 });
       expect(first.amount).to.equal(130n);
-      expect(first.voucher).to.deep.equal({ payer: payerAddress, edgeId: 7n, sessionId: session, cumulativeAmount: 130n, expiry: 1_003_600n });
+      expect(first.voucher).to.deep.equal({
+        payer: payerAddress,
+        edgeId: 7n,
+        sessionId: session,
+        cumulativeAmount: 130n,
+        expiry: 1_003_600n,
+      });
       const second = await payer.pay({ edgeId: 7n, endpoint: edge.url, model: MODEL, promptTokens: 1, maxTokens: 1 });
       expect(second.voucher.cumulativeAmount).to.equal(138n);
       expect(await payer.cumulative(session, 7n)).to.equal(138n);
@@ -102,7 +120,12 @@ describe("challenge payer", function () {
       await payerWith({}, s1).pay({ ...req, edgeId: 2n });
       await payerWith({}, s2).pay({ ...req, edgeId: 1n });
       const p = payerWith();
-      expect([await p.cumulative(s1, 1n), await p.cumulative(s1, 2n), await p.cumulative(s2, 1n), await p.cumulative(s2, 2n)]).to.deep.equal([10n, 5n, 5n, 0n]);
+      expect([
+        await p.cumulative(s1, 1n),
+        await p.cumulative(s1, 2n),
+        await p.cumulative(s2, 1n),
+        await p.cumulative(s2, 2n),
+      ]).to.deep.equal([10n, 5n, 5n, 0n]);
     });
 
     it("caches /v1/models per endpoint", async function () {
@@ -121,11 +144,20 @@ describe("challenge payer", function () {
       const session = sessionSeq++;
       const payer = payerWith({ maxPricePerToken: 1000n }, session);
       const unknown = await failure(payer.pay({ edgeId: 1n, endpoint: edge.url, model: "gpt-99", promptTokens: 1, maxTokens: 1 }));
-      expect(unknown).to.be.instanceOf(ModelNotServedError).with.property("message").that.matches(/gpt-99/);
+      expect(unknown)
+        .to.be.instanceOf(ModelNotServedError)
+        .with.property("message")
+        .that.matches(/gpt-99/);
       const pricey = await failure(payer.pay({ edgeId: 1n, endpoint: edge.url, model: "pricey", promptTokens: 1, maxTokens: 1 }));
-      expect(pricey).to.be.instanceOf(PriceAboveCapError).with.property("message").that.matches(/1\/1000000 wei per token, above this verifier's cap of 1000/);
+      expect(pricey)
+        .to.be.instanceOf(PriceAboveCapError)
+        .with.property("message")
+        .that.matches(/1\/1000000 wei per token, above this verifier's cap of 1000/);
       const down = await failure(payer.pay({ edgeId: 1n, endpoint: "http://127.0.0.1:9", model: MODEL, promptTokens: 1, maxTokens: 1 }));
-      expect(down).to.be.instanceOf(RetryableChallengeError).with.property("message").that.matches(/v1\/models/);
+      expect(down)
+        .to.be.instanceOf(RetryableChallengeError)
+        .with.property("message")
+        .that.matches(/v1\/models/);
       // Nothing was added for the refused payments.
       expect(await payer.cumulative(session, 1n)).to.equal(0n);
     });
@@ -167,7 +199,9 @@ describe("challenge payer", function () {
       expect(p.voucher.cumulativeAmount).to.equal(start + 2_000_000n);
       const big = 10n ** 40n;
       await redis.set(`tideway:verifier:payer:cumulative:${session}:6`, big.toString());
-      expect((await payer.pay({ edgeId: 6n, endpoint: edge.url, model: MODEL, promptTokens: 1, maxTokens: 0 })).voucher.cumulativeAmount).to.equal(big + 3n);
+      expect(
+        (await payer.pay({ edgeId: 6n, endpoint: edge.url, model: MODEL, promptTokens: 1, maxTokens: 0 })).voucher.cumulativeAmount,
+      ).to.equal(big + 3n);
     });
   });
 

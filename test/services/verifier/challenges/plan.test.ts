@@ -47,12 +47,32 @@ describe("challenge planning", function () {
 
     it("follows the configured counts and parameters, and plans no audit in epoch 0", function () {
       const specs = planEpochChallenges({
-        epoch: 0n, epochStart: START, epochLength: LENGTH, edge, random: seededRandom(2),
-        config: { inference: 2, latency: 0, capacity: 3, audit: 5, maxBurst: 4, minServed: 0.75, capacityDeadlineMs: 9_000, maxLatencyMs: 777 },
+        epoch: 0n,
+        epochStart: START,
+        epochLength: LENGTH,
+        edge,
+        random: seededRandom(2),
+        config: {
+          inference: 2,
+          latency: 0,
+          capacity: 3,
+          audit: 5,
+          maxBurst: 4,
+          minServed: 0.75,
+          capacityDeadlineMs: 9_000,
+          maxLatencyMs: 777,
+        },
       });
       expect(specs.map((s) => s.kind).sort()).to.deep.equal(["capacity", "capacity", "capacity", "inference", "inference"]);
       expect(specs.find((s) => s.kind === "capacity")!.params).to.deep.equal({ maxBurst: 4, minServed: 0.75, deadlineMs: 9_000 });
-      const later = planEpochChallenges({ epoch: 1n, epochStart: START, epochLength: LENGTH, edge, random: seededRandom(2), config: { inference: 0, latency: 1, capacity: 0, audit: 0, maxLatencyMs: 777 } });
+      const later = planEpochChallenges({
+        epoch: 1n,
+        epochStart: START,
+        epochLength: LENGTH,
+        edge,
+        random: seededRandom(2),
+        config: { inference: 0, latency: 1, capacity: 0, audit: 0, maxLatencyMs: 777 },
+      });
       expect(later).to.have.length(1);
       expect(later[0]!.params).to.deep.equal({ maxLatencyMs: 777 });
     });
@@ -87,20 +107,30 @@ describe("challenge planning", function () {
     });
 
     it("is JSON-serialisable (BullMQ job data) without loss", function () {
-      const specs = planEpochChallenges({ epoch: 123456789012345678901234567890n, epochStart: START, epochLength: LENGTH, edge, random: seededRandom(5) });
+      const specs = planEpochChallenges({
+        epoch: 123456789012345678901234567890n,
+        epochStart: START,
+        epochLength: LENGTH,
+        edge,
+        random: seededRandom(5),
+      });
       expect(JSON.parse(JSON.stringify(specs))).to.deep.equal(specs);
       expect(specs[0]!.epoch).to.equal("123456789012345678901234567890");
     });
 
     it("draws from the injected randomness: the same seed plans the same epoch, another seed another", function () {
-      const plan = (seed: number) => planEpochChallenges({ epoch: 4n, epochStart: START, epochLength: LENGTH, edge, random: seededRandom(seed) });
+      const plan = (seed: number) =>
+        planEpochChallenges({ epoch: 4n, epochStart: START, epochLength: LENGTH, edge, random: seededRandom(seed) });
       expect(plan(11)).to.deep.equal(plan(11));
       expect(plan(12)).to.not.deep.equal(plan(11));
     });
 
     it("refuses a bad epoch length or a negative count", function () {
       expect(() => planEpochChallenges({ epoch: 1n, epochStart: START, epochLength: 0, edge })).to.throw(RangeError, /epochLength/);
-      expect(() => planEpochChallenges({ epoch: 1n, epochStart: START, epochLength: LENGTH, edge, config: { latency: -1 } })).to.throw(RangeError, /latency/);
+      expect(() => planEpochChallenges({ epoch: 1n, epochStart: START, epochLength: LENGTH, edge, config: { latency: -1 } })).to.throw(
+        RangeError,
+        /latency/,
+      );
     });
   });
 });

@@ -124,7 +124,10 @@ describe("scoring", function () {
       expect(t.faults).to.deep.equal([]);
       expect(t.quality).to.equal(333_333n); // 1 of 3 passed
       // One pass among them: not unresponsive.
-      expect(scoreEdge([result("inference", "fail"), result("inference", "fail"), result("inference", "fail"), result("inference", "pass")]).faults).to.deep.equal([]);
+      expect(
+        scoreEdge([result("inference", "fail"), result("inference", "fail"), result("inference", "fail"), result("inference", "pass")])
+          .faults,
+      ).to.deep.equal([]);
     });
 
     it("counts a result recorded twice once, preferring the failure, whatever the order", function () {
@@ -140,7 +143,13 @@ describe("scoring", function () {
     });
 
     it("is deterministic: the same results in any order give the same score", function () {
-      const rs = [...passes(4), result("latency", "pass", { latencyMs: 2345.6 }), result("latency", "fail", { latencyMs: 7000 }), result("capacity", "pass", { servedRatio: 0.93 }), result("audit", "pass")];
+      const rs = [
+        ...passes(4),
+        result("latency", "pass", { latencyMs: 2345.6 }),
+        result("latency", "fail", { latencyMs: 7000 }),
+        result("capacity", "pass", { servedRatio: 0.93 }),
+        result("audit", "pass"),
+      ];
       const forward = scoreEdge(rs);
       const backward = scoreEdge([...rs].reverse());
       expect(backward).to.deep.equal(forward);
@@ -150,11 +159,24 @@ describe("scoring", function () {
 
     it("matches the examples in verifier/README.md", function () {
       // Everything passed, median 500 ms, burst fully served → 1,000,000.
-      expect(scoreEdge([...passes(6), ...[500, 400, 600, 500].map((ms) => result("latency", "pass", { latencyMs: ms })), result("capacity", "pass", { servedRatio: 1 })]).quality).to.equal(1_000_000n);
+      expect(
+        scoreEdge([
+          ...passes(6),
+          ...[500, 400, 600, 500].map((ms) => result("latency", "pass", { latencyMs: ms })),
+          result("capacity", "pass", { servedRatio: 1 }),
+        ]).quality,
+      ).to.equal(1_000_000n);
       // All passed, median 5,500 ms → 750,000.
-      expect(scoreEdge([...passes(6), ...[5500, 5500, 5500, 5500].map((ms) => result("latency", "pass", { latencyMs: ms }))]).quality).to.equal(750_000n);
+      expect(
+        scoreEdge([...passes(6), ...[5500, 5500, 5500, 5500].map((ms) => result("latency", "pass", { latencyMs: ms }))]).quality,
+      ).to.equal(750_000n);
       // 11 of 12 passed, latency 1,000 ms, 72% of the burst served → 916,666 × 1 × 0.8 = 733,332.
-      const rs = [...passes(6), ...passes(4).map((r) => ({ ...r, kind: "latency" as const, latencyMs: 1000 })), result("capacity", "fail", { servedRatio: 0.72 }), result("audit", "pass")];
+      const rs = [
+        ...passes(6),
+        ...passes(4).map((r) => ({ ...r, kind: "latency" as const, latencyMs: 1000 })),
+        result("capacity", "fail", { servedRatio: 0.72 }),
+        result("audit", "pass"),
+      ];
       expect(scoreEdge(rs).quality).to.equal(733_332n);
     });
 

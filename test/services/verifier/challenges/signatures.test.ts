@@ -5,7 +5,13 @@ import { hashTypedData, recoverAddress, keccak256, toHex } from "viem";
 import type { Address, Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
-import { edgeDomain, SERVICE_RECEIPT_TYPES, signServiceReceipt, signUsageRoot, USAGE_ROOT_TYPES } from "../../../../lib/protocol/edgeProofs.ts";
+import {
+  edgeDomain,
+  SERVICE_RECEIPT_TYPES,
+  signServiceReceipt,
+  signUsageRoot,
+  USAGE_ROOT_TYPES,
+} from "../../../../lib/protocol/edgeProofs.ts";
 import type { ServiceReceipt } from "../../../../lib/protocol/edgeProofs.ts";
 import { canonicalJson, faultEvidenceHash } from "../../../../verifier/challenges/evidence.ts";
 import { edgeSignatures } from "../../../../verifier/challenges/signatures.ts";
@@ -37,9 +43,13 @@ describe("native edge signatures (verifier)", function () {
   it("computes the same ServiceReceipt and UsageRoot digests as viem", function () {
     for (let i = 0; i < 5; i++) {
       const r = receipt(i);
-      expect(toHex(sig.receiptDigest(r))).to.equal(hashTypedData({ domain, types: SERVICE_RECEIPT_TYPES, primaryType: "ServiceReceipt", message: r }));
+      expect(toHex(sig.receiptDigest(r))).to.equal(
+        hashTypedData({ domain, types: SERVICE_RECEIPT_TYPES, primaryType: "ServiceReceipt", message: r }),
+      );
       const c = { edgeId: r.edgeId, epoch: r.epoch, root: r.nonce, count: BigInt(i) * 1000n };
-      expect(toHex(sig.usageRootDigest(c))).to.equal(hashTypedData({ domain, types: USAGE_ROOT_TYPES, primaryType: "UsageRoot", message: c }));
+      expect(toHex(sig.usageRootDigest(c))).to.equal(
+        hashTypedData({ domain, types: USAGE_ROOT_TYPES, primaryType: "UsageRoot", message: c }),
+      );
     }
   });
 

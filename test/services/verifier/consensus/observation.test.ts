@@ -8,8 +8,8 @@ import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { ZodError } from "zod";
 
-import { verifierDomain } from "../../../../lib/protocol/eip712.js";
-import { QUALITY_ONE } from "../../../../lib/protocol/merkle.js";
+import { verifierDomain } from "../../../../lib/protocol/eip712.ts";
+import { QUALITY_ONE } from "../../../../lib/protocol/merkle.ts";
 import {
   attestationRequestDigest,
   epochObservation,
@@ -20,9 +20,9 @@ import {
   signAttestationRequest,
   signEpochObservation,
   type EdgeObservation,
-} from "../../../../lib/protocol/index.js";
-import { createTypedDataCodec } from "../../../../lib/protocol/fastTypedData.js";
-import { ATTESTATION_REQUEST_TYPES } from "../../../../lib/protocol/verifierMessages.js";
+} from "../../../../lib/protocol/index.ts";
+import { createTypedDataCodec } from "../../../../lib/protocol/fastTypedData.ts";
+import { ATTESTATION_REQUEST_TYPES } from "../../../../lib/protocol/verifierMessages.ts";
 import {
   edgeObservationJson,
   InvalidObservationError,
@@ -32,7 +32,7 @@ import {
   signObservation,
   verifyObservation,
   type SignedObservation,
-} from "../../../../verifier/consensus/observation.js";
+} from "../../../../verifier/consensus/observation.ts";
 
 const KEY_A: Hex = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const KEY_B: Hex = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
@@ -42,7 +42,9 @@ const TOKEN = 10n ** 18n;
 /** The reference: keccak256 of the concatenated abi.encode(uint256,uint256,uint256), sorted by edge id. */
 function referenceHash(results: EdgeObservation[]): Hex {
   const sorted = [...results].sort((a, b) => (a.edgeId < b.edgeId ? -1 : a.edgeId > b.edgeId ? 1 : 0));
-  const words = sorted.map((r) => encodeAbiParameters([{ type: "uint256" }, { type: "uint256" }, { type: "uint256" }], [r.edgeId, r.stake, r.quality]));
+  const words = sorted.map((r) =>
+    encodeAbiParameters([{ type: "uint256" }, { type: "uint256" }, { type: "uint256" }], [r.edgeId, r.stake, r.quality]),
+  );
   return keccak256(words.length === 0 ? "0x" : concat(words));
 }
 
@@ -50,7 +52,11 @@ function referenceHash(results: EdgeObservation[]): Hex {
 function results(n: number, salt = 0n): EdgeObservation[] {
   return Array.from({ length: n }, (_, i) => {
     const k = BigInt(i);
-    return { edgeId: 3n * k + 1n + (k > 5n ? 1n << 70n : 0n), stake: (1_000n + ((k * 37n + salt) % 500n)) * TOKEN, quality: (k * 271_829n + salt) % (QUALITY_ONE + 1n) };
+    return {
+      edgeId: 3n * k + 1n + (k > 5n ? 1n << 70n : 0n),
+      stake: (1_000n + ((k * 37n + salt) % 500n)) * TOKEN,
+      quality: (k * 271_829n + salt) % (QUALITY_ONE + 1n),
+    };
   });
 }
 
@@ -108,8 +114,13 @@ describe("verifier messages", () => {
     });
 
     it("accepts quality QUALITY_ONE and throws above it", () => {
-      expect(observationResultsHash([{ edgeId: 1n, stake: 1n, quality: QUALITY_ONE }])).to.equal(referenceHash([{ edgeId: 1n, stake: 1n, quality: QUALITY_ONE }]));
-      expect(() => observationResultsHash([{ edgeId: 1n, stake: 1n, quality: QUALITY_ONE + 1n }])).to.throw(RangeError, /above QUALITY_ONE/);
+      expect(observationResultsHash([{ edgeId: 1n, stake: 1n, quality: QUALITY_ONE }])).to.equal(
+        referenceHash([{ edgeId: 1n, stake: 1n, quality: QUALITY_ONE }]),
+      );
+      expect(() => observationResultsHash([{ edgeId: 1n, stake: 1n, quality: QUALITY_ONE + 1n }])).to.throw(
+        RangeError,
+        /above QUALITY_ONE/,
+      );
     });
 
     it("throws on a value that is not a uint256 bigint", () => {
@@ -126,7 +137,9 @@ describe("verifier messages", () => {
       const sig = await signEpochObservation(account, domain, message);
       expect(await recoverEpochObservationSigner(domain, message, sig)).to.equal(account.address);
       expect(observationCodec(domain).recover(message, sig)).to.equal(account.address);
-      expect(`0x${Buffer.from(observationCodec(domain).digest(message)).toString("hex")}`).to.equal(epochObservationDigest(domain, message));
+      expect(`0x${Buffer.from(observationCodec(domain).digest(message)).toString("hex")}`).to.equal(
+        epochObservationDigest(domain, message),
+      );
     });
 
     it("signAttestationRequest is recovered by viem and the native codec, and binds the round", async () => {
@@ -150,7 +163,11 @@ describe("consensus observation", () => {
     it("signs EpochObservation(epoch, resultsHash, count) exactly as viem's signTypedData does", async () => {
       const rs = results(12);
       const obs = signObservation(KEY_A, domain, 5n, rs);
-      const expected = await signEpochObservation(privateKeyToAccount(KEY_A), domain, { epoch: 5n, resultsHash: referenceHash(rs), count: 12n });
+      const expected = await signEpochObservation(privateKeyToAccount(KEY_A), domain, {
+        epoch: 5n,
+        resultsHash: referenceHash(rs),
+        count: 12n,
+      });
       expect(obs.signature).to.equal(expected);
       expect(obs.signer).to.equal(privateKeyToAccount(KEY_A).address);
       expect(obs.epoch).to.equal(5n);
@@ -165,7 +182,10 @@ describe("consensus observation", () => {
     });
 
     it("refuses malformed results before signing", () => {
-      expect(() => signObservation(KEY_A, domain, 5n, [{ edgeId: 1n, stake: 1n, quality: QUALITY_ONE + 1n }])).to.throw(RangeError, /QUALITY_ONE/);
+      expect(() => signObservation(KEY_A, domain, 5n, [{ edgeId: 1n, stake: 1n, quality: QUALITY_ONE + 1n }])).to.throw(
+        RangeError,
+        /QUALITY_ONE/,
+      );
       expect(() => signObservation(KEY_A, domain, 5n, [results(1)[0], results(1)[0]])).to.throw(/duplicate/);
     });
   });
@@ -179,17 +199,27 @@ describe("consensus observation", () => {
     });
 
     function expectProblem(o: SignedObservation, problem: string, message: RegExp): void {
-      expect(() => verifyObservation(codec, o)).to.throw(InvalidObservationError, message).with.property("problem", problem);
+      expect(() => verifyObservation(codec, o))
+        .to.throw(InvalidObservationError, message)
+        .with.property("problem", problem);
     }
 
     it("rejects results, epoch or count changed after signing (the signature recovers another key)", () => {
-      expectProblem({ ...obs, results: obs.results.map((r, i) => (i === 0 ? { ...r, quality: r.quality + 1n } : r)) }, "signer", /recovers/);
+      expectProblem(
+        { ...obs, results: obs.results.map((r, i) => (i === 0 ? { ...r, quality: r.quality + 1n } : r)) },
+        "signer",
+        /recovers/,
+      );
       expectProblem({ ...obs, epoch: 6n }, "signer", /recovers/);
       expectProblem({ ...obs, results: obs.results.slice(1) }, "signer", /recovers/);
     });
 
     it("rejects an observation claimed for another signer, or signed in another domain", () => {
-      expectProblem({ ...obs, signer: privateKeyToAccount(KEY_B).address }, "signer", new RegExp(`claims signer ${privateKeyToAccount(KEY_B).address}`));
+      expectProblem(
+        { ...obs, signer: privateKeyToAccount(KEY_B).address },
+        "signer",
+        new RegExp(`claims signer ${privateKeyToAccount(KEY_B).address}`),
+      );
       const elsewhere = signObservation(KEY_A, verifierDomain(1n, "0x5FbDB2315678afecb367f032d93F642f64180aa3"), 5n, results(12));
       expectProblem(elsewhere, "signer", /recovers/);
     });
@@ -197,7 +227,8 @@ describe("consensus observation", () => {
     it("rejects a signature OZ would reject (high s, v 0/1) and malformed results", () => {
       const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
       const s = BigInt(`0x${obs.signature.slice(66, 130)}`);
-      const twin = `0x${obs.signature.slice(2, 66)}${(N - s).toString(16).padStart(64, "0")}${obs.signature.endsWith("1b") ? "1c" : "1b"}` as Hex;
+      const twin =
+        `0x${obs.signature.slice(2, 66)}${(N - s).toString(16).padStart(64, "0")}${obs.signature.endsWith("1b") ? "1c" : "1b"}` as Hex;
       expectProblem({ ...obs, signature: twin }, "signature", /s-malleable/);
       expectProblem({ ...obs, signature: `${obs.signature.slice(0, 130)}00` as Hex }, "signature", /\(v\)/);
       expectProblem({ ...obs, results: [...obs.results, obs.results[0]] }, "results", /duplicate edge id/);
@@ -217,7 +248,11 @@ describe("consensus observation", () => {
     it("writes bigints as decimal strings and results as [edgeId, stake, quality] tuples", () => {
       const json = observationToJson(obs);
       expect(json.epoch).to.equal("123");
-      expect(json.results[7]).to.deep.equal([obs.results[7].edgeId.toString(), obs.results[7].stake.toString(), obs.results[7].quality.toString()]);
+      expect(json.results[7]).to.deep.equal([
+        obs.results[7].edgeId.toString(),
+        obs.results[7].stake.toString(),
+        obs.results[7].quality.toString(),
+      ]);
       expect(json.results[7][0]).to.equal(((1n << 70n) + 22n).toString()); // edge 7: 3·7 + 1 + 2^70
     });
 

@@ -4,13 +4,13 @@
 import { expect } from "chai";
 import type { Address, Hex } from "viem";
 
-import { verifierDomain } from "../../../../lib/protocol/eip712.js";
-import { syntheticResult } from "../../../../bench/fixtures.js";
-import { verifyEpochClaim } from "../../../../lib/protocol/merkle.js";
-import type { EdgeObservation } from "../../../../lib/protocol/verifierMessages.js";
-import { signObservation } from "../../../../verifier/consensus/observation.js";
-import { createReportPool, type ReportPool } from "../../../../verifier/consensus/pool.js";
-import { buildReport, ReportError, type ReportInput } from "../../../../verifier/consensus/report.js";
+import { verifierDomain } from "../../../../lib/protocol/eip712.ts";
+import { syntheticResult } from "../../../../bench/fixtures.ts";
+import { verifyEpochClaim } from "../../../../lib/protocol/merkle.ts";
+import type { EdgeObservation } from "../../../../lib/protocol/verifierMessages.ts";
+import { signObservation } from "../../../../verifier/consensus/observation.ts";
+import { createReportPool, type ReportPool } from "../../../../verifier/consensus/pool.ts";
+import { buildReport, ReportError, type ReportInput } from "../../../../verifier/consensus/report.ts";
 
 const domain = verifierDomain(31337n, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
 const KEYS: Hex[] = [1, 2, 3].map((i): Hex => `0x${(0x5eed00n + BigInt(i)).toString(16).padStart(64, "0")}`);
@@ -106,7 +106,9 @@ describe("consensus report pool", () => {
     const report = await pool.buildReport(input);
     const elapsed = performance.now() - started;
     clearInterval(timer);
-    console.log(`      built in ${elapsed.toFixed(0)} ms on the worker; longest event-loop gap ${longestGap.toFixed(0)} ms, ${ticks} ticks`);
+    console.log(
+      `      built in ${elapsed.toFixed(0)} ms on the worker; longest event-loop gap ${longestGap.toFixed(0)} ms, ${ticks} ticks`,
+    );
     expect(report.results.length).to.be.greaterThan(19_000);
     // The build takes hundreds of ms; a direct call would have blocked every tick for all of it.
     expect(elapsed).to.be.greaterThan(100);

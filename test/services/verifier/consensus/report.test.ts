@@ -8,14 +8,14 @@ import { getAddress } from "viem";
 import type { Address, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { packQuorumSignatures, signEpochAttestation, verifierDomain } from "../../../../lib/protocol/eip712.js";
-import { buildEpochTree, QUALITY_ONE } from "../../../../lib/protocol/merkle.js";
-import type { EdgeResult } from "../../../../lib/protocol/merkle.js";
-import type { EdgeObservation } from "../../../../lib/protocol/verifierMessages.js";
-import { signObservation, type SignedObservation } from "../../../../verifier/consensus/observation.js";
-import { buildReport, medianResults, ReportError, signAttestation, type ReportInput } from "../../../../verifier/consensus/report.js";
-import { DISPUTE_WINDOW, goToEpoch, type Connection, connect } from "../../../helpers/protocol.js";
-import { defaultResults, deploySettlementBase, E, expectedFunding, rewardOf } from "../../../helpers/epochSettlement.js";
+import { packQuorumSignatures, signEpochAttestation, verifierDomain } from "../../../../lib/protocol/eip712.ts";
+import { buildEpochTree, QUALITY_ONE } from "../../../../lib/protocol/merkle.ts";
+import type { EdgeResult } from "../../../../lib/protocol/merkle.ts";
+import type { EdgeObservation } from "../../../../lib/protocol/verifierMessages.ts";
+import { signObservation, type SignedObservation } from "../../../../verifier/consensus/observation.ts";
+import { buildReport, medianResults, ReportError, signAttestation, type ReportInput } from "../../../../verifier/consensus/report.ts";
+import { DISPUTE_WINDOW, goToEpoch, type Connection, connect } from "../../../helpers/protocol.ts";
+import { defaultResults, deploySettlementBase, E, expectedFunding, rewardOf } from "../../../helpers/epochSettlement.ts";
 
 const domain = verifierDomain(31337n, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
 const KEYS: Hex[] = Array.from({ length: 6 }, (_, i): Hex => `0x${(0xabc000n + BigInt(i) * 7_777n).toString(16).padStart(64, "0")}`);
@@ -55,7 +55,7 @@ function lcg(seed: number): (n: number) => number {
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n >>> 0;
+    return ((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n) >>> 0;
   };
 }
 
@@ -72,11 +72,7 @@ describe("consensus report", () => {
   describe("buildReport: medians", () => {
     it("takes the middle of three for stake and quality independently", () => {
       const report = buildReport(
-        input([
-          obsOf(0, 10n, [r(1n, 10n, 900_000n)]),
-          obsOf(1, 10n, [r(1n, 30n, 100_000n)]),
-          obsOf(2, 10n, [r(1n, 20n, 500_000n)]),
-        ]),
+        input([obsOf(0, 10n, [r(1n, 10n, 900_000n)]), obsOf(1, 10n, [r(1n, 30n, 100_000n)]), obsOf(2, 10n, [r(1n, 20n, 500_000n)])]),
       );
       // Stakes 10, 30, 20 → 20; qualities 900k, 100k, 500k → 500k (not the quality of the stake-20 observation).
       expect(report.results).to.deep.equal([{ edgeId: 1n, stake: 20n, quality: 500_000n }]);
@@ -141,7 +137,9 @@ describe("consensus report", () => {
         const list: EdgeObservation[] = [];
         for (let id = 1; id <= 300; id++) {
           if (rand(4) === 0) continue; // each verifier misses about a quarter of the edges
-          list.push(r(BigInt(id) * 1_000_003n, BigInt(rand(3)) * (BigInt(rand(1_000_000)) * TOKEN), BigInt(rand(2) === 0 ? 0 : rand(1_000_001))));
+          list.push(
+            r(BigInt(id) * 1_000_003n, BigInt(rand(3)) * (BigInt(rand(1_000_000)) * TOKEN), BigInt(rand(2) === 0 ? 0 : rand(1_000_001))),
+          );
         }
         return list;
       });
@@ -168,7 +166,11 @@ describe("consensus report", () => {
 
   describe("buildReport: determinism", () => {
     const rand = lcg(7);
-    const lists = Array.from({ length: 3 }, (_, j) => Array.from({ length: 100 }, (_, i) => r(BigInt(i + 1), BigInt(1_000 + ((i * 13 + j) % 50)) * TOKEN, BigInt((i * 7_919 + j * 1_000) % 1_000_001))));
+    const lists = Array.from({ length: 3 }, (_, j) =>
+      Array.from({ length: 100 }, (_, i) =>
+        r(BigInt(i + 1), BigInt(1_000 + ((i * 13 + j) % 50)) * TOKEN, BigInt((i * 7_919 + j * 1_000) % 1_000_001)),
+      ),
+    );
     const observations = lists.map((l, j) => obsOf(j, 10n, l));
 
     it("gives the same report for any order of the observations and of their results", () => {
@@ -225,7 +227,12 @@ describe("consensus report", () => {
     });
 
     it("rejects an observation by a key that is not an active verifier", () => {
-      expectError(() => buildReport(input(good, { activeSigners: [ADDRS[0], ADDRS[1], ADDRS[4]] })), "inactive_signer", ADDRS[2], /not an active verifier/);
+      expectError(
+        () => buildReport(input(good, { activeSigners: [ADDRS[0], ADDRS[1], ADDRS[4]] })),
+        "inactive_signer",
+        ADDRS[2],
+        /not an active verifier/,
+      );
     });
 
     it("rejects a forged or altered observation and one with a signature OZ rejects", () => {
@@ -237,7 +244,12 @@ describe("consensus report", () => {
       expectError(() => buildReport(input([good[0], good[1], v0])), "invalid_observation", ADDRS[2], /\(v\)/);
       const malformed = { ...good[2], results: [r(1n, 5n, QUALITY_ONE + 1n)] };
       expectError(() => buildReport(input([good[0], good[1], malformed])), "invalid_observation", ADDRS[2], /above QUALITY_ONE/);
-      expectError(() => buildReport(input([good[0], { ...good[1], signer: "0x12" as Address }])), "invalid_observation", undefined, /no valid signer/);
+      expectError(
+        () => buildReport(input([good[0], { ...good[1], signer: "0x12" as Address }])),
+        "invalid_observation",
+        undefined,
+        /no valid signer/,
+      );
     });
 
     it("rejects fewer distinct observations than the quorum", () => {
@@ -260,7 +272,9 @@ describe("consensus report", () => {
   describe("signAttestation", () => {
     it("signs exactly as viem's signEpochAttestation does", async () => {
       const attestation = buildReport(input([obsOf(0, 10n, [r(1n, 5n, 5n)]), obsOf(1, 10n, [r(1n, 5n, 5n)])])).attestation!;
-      expect(signAttestation(KEYS[4], domain, attestation)).to.equal(await signEpochAttestation(privateKeyToAccount(KEYS[4]), domain, attestation));
+      expect(signAttestation(KEYS[4], domain, attestation)).to.equal(
+        await signEpochAttestation(privateKeyToAccount(KEYS[4]), domain, attestation),
+      );
     });
   });
 
@@ -290,7 +304,13 @@ describe("consensus report", () => {
         signObservation(keys[1], chainDomain, E, [r(env.edgeA, stakeA, 900_000n), r(env.edgeB, stakeB, 600_000n)]),
         signObservation(keys[2], chainDomain, E, [r(env.edgeA, stakeA, 950_000n), r(99n, 5n, 5n)]),
       ];
-      const report = buildReport({ epoch: E, observations, quorum: 2, activeSigners: env.keys.map((k) => k.address as Address), domain: chainDomain });
+      const report = buildReport({
+        epoch: E,
+        observations,
+        quorum: 2,
+        activeSigners: env.keys.map((k) => k.address as Address),
+        domain: chainDomain,
+      });
       // A: quality (1M, 900k, 950k) → 950k. B: (500k, 600k, 0) → 500k, stake (s, s, 0) → s. Edge 99: one report → out.
       const expected = [
         { edgeId: env.edgeA, stake: stakeA, quality: 950_000n },
@@ -301,7 +321,9 @@ describe("consensus report", () => {
       expect(attestation.totalWeight).to.equal(stakeA * 950_000n + stakeB * 500_000n);
 
       // Two of the observers sign the attestation with the native codec; any order in, ascending out.
-      const signatures = packQuorumSignatures([2, 0].map((i) => ({ signer: env.keys[i].address as Address, signature: signAttestation(keys[i], chainDomain, attestation) })));
+      const signatures = packQuorumSignatures(
+        [2, 0].map((i) => ({ signer: env.keys[i].address as Address, signature: signAttestation(keys[i], chainDomain, attestation) })),
+      );
       const at = BigInt(await conn.networkHelpers.time.latest()) + 5n;
       await conn.networkHelpers.time.setNextBlockTimestamp(at);
       await expect(env.settlement.submitEpoch(attestation, signatures))

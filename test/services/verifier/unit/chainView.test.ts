@@ -7,7 +7,7 @@ import type { PublicClient } from "viem";
 
 import { activeVerifiers, createChainView, profileHash } from "../../../../verifier/chain/view.ts";
 import { startRpcBridge } from "../../../helpers/edgeTestbed.ts";
-import { type Connection, connect, deployWithEdge, EPOCH, profile, signKeyClaim } from "../../../helpers/protocol.js";
+import { type Connection, connect, deployWithEdge, EPOCH, profile, signKeyClaim } from "../../../helpers/protocol.ts";
 
 describe("verifier chain view", function () {
   this.timeout(60_000);
@@ -73,7 +73,16 @@ describe("verifier chain view", function () {
       await token.transfer(op.address, minBond);
       await token.connect(op).approve(await verifierSet.getAddress(), minBond);
       const key = conn.ethers.Wallet.createRandom();
-      const claim = await key.signTypedData(domain, { VerifierKeyClaim: [{ name: "operator", type: "address" }, { name: "signingKey", type: "address" }] }, { operator: op.address, signingKey: key.address });
+      const claim = await key.signTypedData(
+        domain,
+        {
+          VerifierKeyClaim: [
+            { name: "operator", type: "address" },
+            { name: "signingKey", type: "address" },
+          ],
+        },
+        { operator: op.address, signingKey: key.address },
+      );
       await verifierSet.connect(op).register(key.address, `http://v${i}.example.org`, minBond, claim);
       if (i < 2) await verifierSet.approve(await verifierSet.verifierCount());
       keys.push(key.address);
@@ -87,8 +96,19 @@ describe("verifier chain view", function () {
   it("leaves a profile undefined when no event matches the on-chain hash", async function () {
     // Events are scanned from the block after the registration: none in range matches the hash.
     const signing = conn.ethers.Wallet.createRandom();
-    await env.registry.connect(env.operator).registerEdge(signing.address, profile({ endpoint: "https://two.example.org" }), await signKeyClaim(env.registry, env.operator.address, signing));
-    const view = createChainView({ client, addresses, confirmations: 0, fromBlock: BigInt(await conn.ethers.provider.getBlockNumber()) + 1n });
+    await env.registry
+      .connect(env.operator)
+      .registerEdge(
+        signing.address,
+        profile({ endpoint: "https://two.example.org" }),
+        await signKeyClaim(env.registry, env.operator.address, signing),
+      );
+    const view = createChainView({
+      client,
+      addresses,
+      confirmations: 0,
+      fromBlock: BigInt(await conn.ethers.provider.getBlockNumber()) + 1n,
+    });
     const snap = await view.snapshot();
     expect(snap.edges.find((e) => e.edgeId === 2n)!.profile).to.equal(undefined);
   });

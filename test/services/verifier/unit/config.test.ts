@@ -39,10 +39,16 @@ describe("verifier configuration", function () {
 
   it("reads token amounts as wei strings and checksums addresses", function () {
     const lower = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
-    const c = parseVerifierConfig({
-      chain: { rpcUrl: "http://x", addresses: { token: lower, registry: lower, staking: lower, verifierSet: lower, settlement: lower, market: lower } },
-      payer: { escrowWei: "123456789012345678901234567890" },
-    }, {});
+    const c = parseVerifierConfig(
+      {
+        chain: {
+          rpcUrl: "http://x",
+          addresses: { token: lower, registry: lower, staking: lower, verifierSet: lower, settlement: lower, market: lower },
+        },
+        payer: { escrowWei: "123456789012345678901234567890" },
+      },
+      {},
+    );
     expect(c.payer.escrowWei).to.equal(123456789012345678901234567890n);
     expect(c.chain.addresses!.registry).to.equal("0x5FbDB2315678afecb367f032d93F642f64180aa3");
   });
@@ -50,18 +56,25 @@ describe("verifier configuration", function () {
   it("lists every problem with its path, and rejects unknown fields", function () {
     let err: unknown;
     try {
-      parseVerifierConfig({ chain: { rpcUrl: "nope", confirmations: 100 }, redis: { prefix: "has:colon" }, challenges: { attempts: 0 }, surprise: 1 }, {});
+      parseVerifierConfig(
+        { chain: { rpcUrl: "nope", confirmations: 100 }, redis: { prefix: "has:colon" }, challenges: { attempts: 0 }, surprise: 1 },
+        {},
+      );
     } catch (e) {
       err = e;
     }
     expect(err).to.be.instanceOf(VerifierConfigError);
     const message = (err as Error).message;
-    for (const where of ["chain.rpcUrl", "chain.confirmations", "redis.prefix", "challenges.attempts", "surprise"]) expect(message).to.include(where);
+    for (const where of ["chain.rpcUrl", "chain.confirmations", "redis.prefix", "challenges.attempts", "surprise"])
+      expect(message).to.include(where);
   });
 
   it("names the file when it is missing or not JSON", function () {
     const dir = mkdtempSync(path.join(tmpdir(), "tideway-verifier-config-"));
-    expect(() => loadVerifierConfig(path.join(dir, "missing.json"), {})).to.throw(VerifierConfigError, /cannot read the verifier configuration .*missing\.json/);
+    expect(() => loadVerifierConfig(path.join(dir, "missing.json"), {})).to.throw(
+      VerifierConfigError,
+      /cannot read the verifier configuration .*missing\.json/,
+    );
     const bad = path.join(dir, "bad.json");
     writeFileSync(bad, "{ not json");
     expect(() => loadVerifierConfig(bad, {})).to.throw(VerifierConfigError, /bad\.json is not valid JSON/);

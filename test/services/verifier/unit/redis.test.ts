@@ -42,7 +42,9 @@ describe("verifier Redis safety", function () {
     const redis = await startTestRedis({ appendonly: false });
     servers.push(redis);
     const err = await refusal(redis.url);
-    expect(err.message).to.match(/append-only file is off/).and.match(/appendonly yes/);
+    expect(err.message)
+      .to.match(/append-only file is off/)
+      .and.match(/appendonly yes/);
     expect(err.message).to.not.match(/eviction policy/);
   });
 
@@ -50,7 +52,9 @@ describe("verifier Redis safety", function () {
     const redis = await startTestRedis({ extraArgs: ["--maxmemory-policy", "allkeys-lru"] });
     servers.push(redis);
     const err = await refusal(redis.url);
-    expect(err.message).to.match(/eviction policy is allkeys-lru/).and.match(/noeviction/);
+    expect(err.message)
+      .to.match(/eviction policy is allkeys-lru/)
+      .and.match(/noeviction/);
   });
 
   it("says so when Redis cannot be reached, without printing the password", async function () {
@@ -80,7 +84,9 @@ describe("verifier Redis safety", function () {
       timeout: 30_000,
     });
     expect(run.status).to.equal(2);
-    expect(run.stderr).to.match(/verifier: refusing the Redis at redis:\/\/127\.0\.0\.1:\d+\/?, which could lose jobs: its append-only file is off/);
+    expect(run.stderr).to.match(
+      /verifier: refusing the Redis at redis:\/\/127\.0\.0\.1:\d+\/?, which could lose jobs: its append-only file is off/,
+    );
     expect(run.stderr + run.stdout).to.not.include("11".repeat(32));
   });
 
@@ -101,6 +107,8 @@ describe("verifier Redis safety", function () {
     delete env.TIDEWAY_VERIFIER_KEY;
     const run = spawnSync(process.execPath, [MAIN, "--config", config], { encoding: "utf8", timeout: 30_000, env });
     expect(run.status).to.equal(2);
-    expect(run.stderr).to.match(/TIDEWAY_VERIFIER_KEY/).and.match(/keystore set TIDEWAY_VERIFIER_KEY/);
+    expect(run.stderr)
+      .to.match(/TIDEWAY_VERIFIER_KEY/)
+      .and.match(/keystore set TIDEWAY_VERIFIER_KEY/);
   });
 });
