@@ -3,6 +3,7 @@
 // service, the Ignition deployment through Hardhat's CLI, and the clock (interval mining, moves).
 import { spawn } from "node:child_process";
 import path from "node:path";
+import { stripVTControlCharacters } from "node:util";
 
 import { createPublicClient, createTestClient, createWalletClient, defineChain } from "viem";
 import type { Account, Address, Chain, PublicClient, TestClient, Transport, WalletClient } from "viem";
@@ -97,7 +98,7 @@ export function runCommand(command: string, args: readonly string[], options: { 
     child.stderr.on("data", (d: Buffer) => (output += d.toString()));
     child.on("error", reject);
     child.on("close", (code) => {
-      const clean = output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+      const clean = stripVTControlCharacters(output);
       if (code === 0) resolve(clean);
       else reject(new CommandError(`${path.basename(command)} ${args.join(" ")} exited with code ${code}:\n${clean.trimEnd()}`));
     });

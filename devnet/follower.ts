@@ -96,7 +96,10 @@ export function createChainFollower(clients: Pick<DevnetClients, "public">, opti
 
   const track = (epoch: bigint): EpochTrack => {
     let t = tracked.get(epoch);
-    if (t === undefined) tracked.set(epoch, (t = { leaves: new Map(), settled: false }));
+    if (t === undefined) {
+      t = { leaves: new Map(), settled: false };
+      tracked.set(epoch, t);
+    }
     return t;
   };
 

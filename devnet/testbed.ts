@@ -150,14 +150,12 @@ export async function setupMarketTestbed(
     await fund(clients, addresses, options.admin, key.address, { eth: 10n * TOKEN });
     await confirmed(
       clients,
-      await clients
-        .wallet(options.admin)
-        .writeContract({
-          address: addresses.registry,
-          abi: edgeRegistryAbi,
-          functionName: "setOperatorAllowlisted",
-          args: [operator.address, true],
-        }),
+      await clients.wallet(options.admin).writeContract({
+        address: addresses.registry,
+        abi: edgeRegistryAbi,
+        functionName: "setOperatorAllowlisted",
+        args: [operator.address, true],
+      }),
     );
     const profile = {
       endpoint: "https://edge-1.example.org",

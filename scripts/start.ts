@@ -104,7 +104,10 @@ async function shutdown(reason: string, code = 0): Promise<never> {
   return new Promise<never>(() => undefined); // the first shutdown exits
 }
 // While stopping, what fails in the setup (it runs on until it needs a stopped service) is no news.
-const fail = (message: string) => (stopping || console.error(`[start] ✗ ${message}`), shutdown("setup failed", 1));
+const fail = (message: string) => {
+  if (!stopping) console.error(`[start] ✗ ${message}`);
+  return shutdown("setup failed", 1);
+};
 process.on("SIGINT", () => void shutdown("SIGINT received"));
 process.on("SIGTERM", () => void shutdown("SIGTERM received"));
 // `npm start` runs under `sh -c`, which dies on npm's SIGTERM without passing it on.

@@ -16,6 +16,7 @@
 import { spawn } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
+import { stripVTControlCharacters } from "node:util";
 
 const COVERAGE_MIN_PERCENT = 95;
 const LOG_DIR = path.join("cache", "test-logs");
@@ -37,7 +38,7 @@ interface StepResult extends Tally {
 }
 
 const results: StepResult[] = [];
-const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
+const stripAnsi = stripVTControlCharacters;
 
 function filesUnder(dir: string, pattern: RegExp): string[] {
   if (!existsSync(dir)) return [];

@@ -17,7 +17,10 @@ const cache = new Map<string, unknown>();
 function cached<K extends keyof typeof make>(kind: K, domain: TypedDataDomain): ReturnType<(typeof make)[K]> {
   const key = `${kind}:${domainKey(domain)}`;
   let codec = cache.get(key) as ReturnType<(typeof make)[K]> | undefined;
-  if (codec === undefined) cache.set(key, (codec = make[kind](domain) as ReturnType<(typeof make)[K]>));
+  if (codec === undefined) {
+    codec = make[kind](domain) as ReturnType<(typeof make)[K]>;
+    cache.set(key, codec);
+  }
   return codec;
 }
 

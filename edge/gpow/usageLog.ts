@@ -18,16 +18,12 @@
 // (~2 GB a day at that rate: old epochs must be pruned once settled — not done here).
 //
 // Building cost: the tree is built with {buildUsageTreeFast} (flat arrays, same root and proofs
-// as @openzeppelin/merkle-tree, which stays the reference in the tests). Measured on the shared
-// 2-core dev machine (Node 22, random hashes, entries already in memory, build only):
-//   10,000 entries     0.2 s,  +1 MB typed arrays                 (the library: 2.1 s, +26 MB heap)
-//   100,000 entries    1.7 s,  +10 MB typed arrays, +40 MB RSS    (the library: 27 s, 700 MB RSS)
-//   1,000,000 entries  16.5 s, +103 MB typed arrays, +375 MB RSS
-// and a proof takes ~11 µs (the library: ~0.35 ms). Most of it (~14 of ~17 µs per entry) is Keccak in JS (four
-// permutations per entry: two for the 256-byte encoding, one for the leaf, one for its node), so
-// it grows linearly. It still runs on the event loop, once per epoch (at the first
-// commitment/audit after the epoch closes): up to ~10^5 entries per epoch that is a stall of
-// about 1.7 s; beyond that the build must move to a worker thread. A cached tree keeps 68 bytes per
+// as @openzeppelin/merkle-tree, which stays the reference in the tests), ten to twenty times faster
+// than the library and with a fraction of its memory (figures: the README's known limitations).
+// Most of the cost is Keccak in JS (four permutations per entry: two for the 256-byte encoding,
+// one for the leaf, one for its node), so it grows linearly. It still runs on the event loop, once
+// per epoch (at the first commitment/audit after the epoch closes), so epochs of more than about
+// 10^5 entries stall the edge for seconds: the build must move to a worker thread. A cached tree keeps 68 bytes per
 // entry (nodes and leaf positions); reading the log back holds ~0.5 KB per entry while it builds.
 // Built trees of the last {CACHED_TREES} epochs stay in memory so audits do not rebuild them; an
 // older epoch is rebuilt from the log on demand and checked against its committed root.
@@ -291,7 +287,10 @@ export function createUsageLog(options: UsageLogOptions): UsageLog {
         if (nonce !== ZERO_NONCE) void db.put(["nonce", e, nonce.toLowerCase()], at);
       });
       let set = pending.get(e);
-      if (set === undefined) pending.set(e, (set = new Set()));
+      if (set === undefined) {
+        set = new Set();
+        pending.set(e, set);
+      }
       set.add(write);
       return write
         .then(() => {

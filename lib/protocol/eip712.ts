@@ -1,4 +1,4 @@
-// EIP-712 typed data of issue 3, with viem: what verifiers sign (epoch and fault attestations,
+// The protocol's EIP-712 typed data, with viem: what verifiers sign (epoch and fault attestations,
 // in the VerifierSet's domain), what a verifier's signing key signs to prove possession
 // (VerifierKeyClaim, same domain), and what a dApp signs to pay an edge (Voucher, in the
 // ComputeMarket's domain). The type strings below must match the contracts' typehashes byte for

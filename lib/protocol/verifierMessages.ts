@@ -1,6 +1,6 @@
-// What verifiers sign for one another during the quorum attestation of an epoch (issue 5,
-// OCR-style), in the VerifierSet's EIP-712 domain ("Tideway Verifiers", {verifierDomain}). None of
-// it goes on-chain; only the EpochAttestation the quorum agrees on does.
+// What verifiers sign for one another during the quorum attestation of an epoch (OCR-style), in
+// the VerifierSet's EIP-712 domain ("Tideway Verifiers", {verifierDomain}). None of it goes
+// on-chain; only the EpochAttestation the quorum agrees on does.
 //
 // - EpochObservation(uint256 epoch,bytes32 resultsHash,uint256 count): a verifier's scores of every
 //   edge for a closed epoch, committed to by {observationResultsHash} over `count` results.

@@ -29,7 +29,9 @@ async function statusServer(states: Record<string, string>): Promise<{ url: stri
 describe("devnet chain follower", function () {
   this.timeout(120_000);
   const servers: Server[] = [];
-  after(() => servers.forEach((s) => s.close()));
+  after(() => {
+    for (const s of servers) s.close();
+  });
 
   it("reports attested, then settled once every leaf is claimed, and slashed with the edge's status", async function () {
     const conn = await network.create();

@@ -33,14 +33,12 @@ describe("devnet participant actions", function () {
     await clients.test.setAutomine(false);
     const opening = openSession(clients, addresses, dapp, "tideway/reference-1", 10n * TOKEN, expiry);
     await new Promise((r) => setTimeout(r, 200)); // the dApp's transaction reaches the pool first
-    await clients
-      .wallet(other)
-      .writeContract({
-        address: addresses.market,
-        abi: computeMarketAbi,
-        functionName: "openSession",
-        args: ["tideway/reference-1", 10n * TOKEN, expiry],
-      });
+    await clients.wallet(other).writeContract({
+      address: addresses.market,
+      abi: computeMarketAbi,
+      functionName: "openSession",
+      args: ["tideway/reference-1", 10n * TOKEN, expiry],
+    });
     await clients.test.mine({ blocks: 1 });
     await clients.test.setAutomine(true);
     const sessionId = await opening;

@@ -1,5 +1,5 @@
-// Fixtures and reference arithmetic for the EpochSettlement unit and attack tests (issue 3,
-// part B). Importing this file runs nothing.
+// Fixtures and reference arithmetic for the EpochSettlement unit and attack tests. Importing this
+// file runs nothing.
 import type { BaseWallet } from "ethers";
 
 import { type Connection, deployWithEdge, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN } from "./protocol.ts";

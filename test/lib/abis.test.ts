@@ -40,7 +40,7 @@ describe("lib/protocol abis", () => {
         }
       }
       expect(Object.keys(ABIS).length + ABIS_NOT_GENERATED.length).to.equal(ABI_CONTRACTS.length);
-      // The three contracts of issues 1-2 are always there.
+      // Token and staking, the first contracts deployed, are always there.
       expect(protocolAbi("EdgeToken")).to.equal(edgeTokenAbi);
       expect(protocolAbi("EdgeStaking")).to.equal(edgeStakingAbi);
     });

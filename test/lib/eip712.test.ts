@@ -1,4 +1,4 @@
-// lib/protocol/eip712.ts: typed data of issue 3 (viem). The type strings are read from the
+// lib/protocol/eip712.ts: the protocol's typed data (viem). The type strings are read from the
 // Solidity interfaces' NatSpec and hashed with ethers, an independent EIP-712 implementation; the
 // domain reader runs against the deployed EdgeRegistry (ERC-5267) and is checked against the
 // registry's own digest.
@@ -138,7 +138,7 @@ describe("lib/protocol eip712", () => {
         .map((m) => m.trim())
         .filter((m) => m !== "");
       expect([...FAULT_KIND_NAMES]).to.deep.equal(members);
-      members.forEach((name, i) => expect(FaultKind[name as keyof typeof FaultKind]).to.equal(i));
+      for (const [i, name] of members.entries()) expect(FaultKind[name as keyof typeof FaultKind]).to.equal(i);
       expect(faultKindName(3)).to.equal("AuditFailure");
       expect(faultKindName(4n)).to.equal("Unknown(4)");
     });

@@ -188,7 +188,7 @@ describe("fast usage tree", () => {
         const hashes = Array.from({ length: n }, (_, i) => randHex(`simple-${n}/${i}`));
         const lib = SimpleMerkleTree.of(hashes);
         const flat = new Uint8Array(32 * n);
-        hashes.forEach((h, i) => flat.set(hexToBytes32(h), 32 * i));
+        for (const [i, h] of hashes.entries()) flat.set(hexToBytes32(h), 32 * i);
         const tree = buildStandardTreeFromLeafHashes(flat);
         expect(tree.root).to.equal(lib.root);
         const values = lib.dump().values;
@@ -208,7 +208,7 @@ describe("fast usage tree", () => {
       const hashes = [a, b, a, c, b, a];
       const lib = SimpleMerkleTree.of(hashes);
       const flat = new Uint8Array(32 * hashes.length);
-      hashes.forEach((h, i) => flat.set(hexToBytes32(h), 32 * i));
+      for (const [i, h] of hashes.entries()) flat.set(hexToBytes32(h), 32 * i);
       const tree = buildStandardTreeFromLeafHashes(flat);
       expect(tree.root).to.equal(lib.root);
       const values = lib.dump().values;
@@ -221,7 +221,7 @@ describe("fast usage tree", () => {
     it("reads a view with a byte offset into a larger buffer, and does not keep the input", () => {
       const hashes = Array.from({ length: 5 }, (_, i) => randHex(`offset/${i}`));
       const backing = new Uint8Array(32 * 5 + 7).fill(0xee);
-      hashes.forEach((h, i) => backing.set(hexToBytes32(h), 7 + 32 * i));
+      for (const [i, h] of hashes.entries()) backing.set(hexToBytes32(h), 7 + 32 * i);
       const view = backing.subarray(7);
       const tree = buildStandardTreeFromLeafHashes(view);
       expect(tree.root).to.equal(SimpleMerkleTree.of(hashes).root);

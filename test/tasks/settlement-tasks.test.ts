@@ -166,7 +166,7 @@ describe("verifier and epoch tasks", () => {
     });
 
     it("registers an Active verifier at once after governance ended the trusted phase", async () => {
-      const { verifierSet, alice, addresses } = await conn.networkHelpers.loadFixture(deployed);
+      const { verifierSet, addresses } = await conn.networkHelpers.loadFixture(deployed);
       await verifierSet.setTrustedPhase(false);
       const { io, out } = capture(addresses);
       const result = await verifierRegister({ endpoint: "http://v.example", from: ALICE }, conn, io);

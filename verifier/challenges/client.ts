@@ -183,9 +183,10 @@ export async function exchangeChat(options: ExchangeOptions): Promise<ChatExchan
   }
 
   if (!streamed) {
+    // biome-ignore lint/suspicious/noExplicitAny: an edge's untrusted JSON; every field is checked with typeof before use
     let json: Record<string, any> | undefined;
     try {
-      json = JSON.parse(raw) as Record<string, any>;
+      json = JSON.parse(raw) as typeof json;
     } catch {
       json = undefined;
     }
@@ -201,6 +202,7 @@ export async function exchangeChat(options: ExchangeOptions): Promise<ChatExchan
   // SSE: `data: {json}` events separated by blank lines, ending with `data: [DONE]`.
   let text = "";
   let done = false;
+  // biome-ignore lint/suspicious/noExplicitAny: an edge's untrusted SSE events; every field is checked before use
   let last: Record<string, any> | undefined;
   for (const block of raw.split("\n\n")) {
     const line = block.trim();
@@ -210,9 +212,9 @@ export async function exchangeChat(options: ExchangeOptions): Promise<ChatExchan
       done = true;
       break;
     }
-    let event: Record<string, any>;
+    let event: NonNullable<typeof last>;
     try {
-      event = JSON.parse(data) as Record<string, any>;
+      event = JSON.parse(data) as typeof event;
     } catch {
       throw new RetryableChallengeError(`${url} sent an unreadable event: ${data.slice(0, 200)}`);
     }

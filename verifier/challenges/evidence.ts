@@ -172,7 +172,7 @@ export async function verifyWrongAnswerEvidence(
   if (signer === undefined || signer.toLowerCase() !== edgeSigningKey.toLowerCase()) return false;
   const spec = referenceSpecOf(e.request, options);
   if (!("spec" in spec)) return false;
-  let expected;
+  let expected: Awaited<ReturnType<typeof recompute.complete>>;
   try {
     expected = await recompute.complete(spec.spec);
   } catch {

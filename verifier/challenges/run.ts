@@ -390,7 +390,10 @@ const OpenedWire = z.object({
 });
 
 /** GETs `url`: JSON and status; transport failures, 5xx and 429 are retryable. */
-async function getJson(url: string, timeoutMs: number): Promise<{ status: number; json: any }> {
+// biome-ignore lint/suspicious/noExplicitAny: an edge's untrusted JSON; callers check every field they read
+type UntrustedJson = any;
+
+async function getJson(url: string, timeoutMs: number): Promise<{ status: number; json: UntrustedJson }> {
   let res: Response;
   let text: string;
   try {
@@ -401,7 +404,7 @@ async function getJson(url: string, timeoutMs: number): Promise<{ status: number
   }
   if (res.status >= 500 || res.status === 429)
     throw new RetryableChallengeError(`GET ${url} answered ${res.status}: ${text.slice(0, 200)}`);
-  let json: any;
+  let json: UntrustedJson;
   try {
     json = JSON.parse(text);
   } catch {

@@ -68,7 +68,7 @@ export function epochTreeFromLayout(
   const n = results.length;
   if (treeIndex.length !== n || nodes.length !== 32 * (2 * n - 1)) throw new Error(`tree layout does not match ${n} results`);
   const index = new Map<bigint, number>();
-  results.forEach((r, i) => index.set(r.edgeId, i));
+  for (const [i, r] of results.entries()) index.set(r.edgeId, i);
   const nodeHex = (k: number): Hex => `0x${Buffer.from(nodes.buffer, nodes.byteOffset + 32 * k, 32).toString("hex")}`;
   const checkIndex = (i: number): void => {
     if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`leaf index ${i} out of range [0, ${n})`);

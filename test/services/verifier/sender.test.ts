@@ -752,13 +752,11 @@ describe("verifier transaction sender", function () {
         return r !== undefined && (await inMempool(r.txs[0]!.hash)) ? r : undefined;
       });
       const gwei = 10n ** 9n;
-      await env.token
-        .connect(env.admin)
-        .transferFrom(env.address, env.admin.address, held, {
-          gasLimit: 200_000n,
-          maxPriorityFeePerGas: 50n * gwei,
-          maxFeePerGas: 100n * gwei,
-        });
+      await env.token.connect(env.admin).transferFrom(env.address, env.admin.address, held, {
+        gasLimit: 200_000n,
+        maxPriorityFeePerGas: 50n * gwei,
+        maxFeePerGas: 100n * gwei,
+      });
       await mine();
       const r = await pending;
       expect(r.status).to.equal("reverted");

@@ -295,7 +295,7 @@ describe("payment gate", () => {
       const held = await Promise.all([1, 2, 3].map(() => s.gate.admit({ voucherHeader: header, model: MODEL, maxCost: COST })));
       let e = await refusal(s.gate.admit({ voucherHeader: header, model: MODEL, maxCost: COST }));
       expect(e.code).to.equal("escrow_insufficient");
-      held.forEach((a) => a.release());
+      for (const a of held) a.release();
       // session 1 has a budget of 500 and 1,000 in escrow: 501 passes escrow but not budget
       await s.syncClock();
       e = await refusal(
@@ -325,7 +325,7 @@ describe("payment gate", () => {
       expect(admitted).to.have.length(n);
       await Promise.all(admitted.map((a) => a.durable));
       expect(s.gate.snapshot(env.sessionId)).to.deep.equal({ best: BigInt(n) * COST, served: 0n, reserved: BigInt(n) * COST });
-      admitted.forEach((a) => a.settle(COST));
+      for (const a of admitted) a.settle(COST);
       const e = await refusal(s.gate.admit({ voucherHeader: headers[n - 1], model: MODEL, maxCost: COST }));
       expect([e.code, e.amountDue]).to.deep.equal(["insufficient_voucher", BigInt(n + 1) * COST]);
       expect(s.store.get(env.sessionId)?.voucher.cumulativeAmount).to.equal(BigInt(n) * COST);

@@ -89,15 +89,20 @@ describe("challenges against a misbehaving fake edge", function () {
         res.end(`data: ${JSON.stringify({ error: { message: "backend died", type: "server_error" } })}\n\n`);
         return;
       case "503":
-        return error(503, "backend_down");
+        error(503, "backend_down");
+        return;
       case "429":
-        return error(429, "edge_overloaded");
+        error(429, "edge_overloaded");
+        return;
       case "402":
-        return error(402, "escrow_insufficient");
+        error(402, "escrow_insufficient");
+        return;
       case "400":
-        return error(400, "invalid_request");
+        error(400, "invalid_request");
+        return;
       case "404":
-        return error(404, "model_not_found");
+        error(404, "model_not_found");
+        return;
       case "huge":
         res.writeHead(200, { "content-type": "application/json" });
         res.end("x".repeat(5 * 1024 * 1024));

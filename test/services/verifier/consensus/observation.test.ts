@@ -279,10 +279,30 @@ describe("consensus observation", () => {
       bad((j) => ({ ...j, epoch: "0123" }), ["epoch"]);
       bad((j) => ({ ...j, epoch: "0x7b" }), ["epoch"]);
       bad((j) => ({ ...j, epoch: (1n << 256n).toString() }), ["epoch"]);
-      bad((j) => void (j.results[2][2] = (QUALITY_ONE + 1n).toString()), ["results", 2]);
-      bad((j) => void (j.results[1] = ["1", "2"] as unknown as [string, string, string]), ["results", 1]);
-      bad((j) => void (j.results[3] = [3, "2", "1"] as unknown as [string, string, string]), ["results", 3]);
-      bad((j) => void (j.results[4] = ["4", (1n << 256n).toString(), "1"]), ["results", 4]);
+      bad(
+        (j) => {
+          j.results[2][2] = (QUALITY_ONE + 1n).toString();
+        },
+        ["results", 2],
+      );
+      bad(
+        (j) => {
+          j.results[1] = ["1", "2"] as unknown as [string, string, string];
+        },
+        ["results", 1],
+      );
+      bad(
+        (j) => {
+          j.results[3] = [3, "2", "1"] as unknown as [string, string, string];
+        },
+        ["results", 3],
+      );
+      bad(
+        (j) => {
+          j.results[4] = ["4", (1n << 256n).toString(), "1"];
+        },
+        ["results", 4],
+      );
       bad((j) => ({ ...j, signature: j.signature.slice(0, 130) }), ["signature"]);
       bad((j) => ({ ...j, signer: "0x1234" }), ["signer"]);
       bad((j) => ({ epoch: j.epoch, signer: j.signer, signature: j.signature }), ["results"]);
