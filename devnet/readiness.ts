@@ -85,3 +85,14 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** The ports of `ports` ([port, what listens there]) already in use on `host`, described; a JSON-RPC node on `rpcPort` is named as such. */
+export async function portsInUse(ports: ReadonlyArray<[number, string]>, host: string, rpcPort: number): Promise<string[]> {
+  const taken = [];
+  for (const [port, what] of ports)
+    if (!(await portIsFree(port, host)))
+      taken.push(
+        `${port} (${what}${port === rpcPort && (await rpcChainId(`http://${host}:${port}`)) !== undefined ? ": a JSON-RPC node, probably another `npm start` or `hardhat node`" : ""})`,
+      );
+  return taken;
+}

@@ -6,12 +6,14 @@ import { execFileSync } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
 import path from "node:path";
 
-import { formatUnits } from "viem";
+import { formatUnits, type Address } from "viem";
+import { generatePrivateKey } from "viem/accounts";
 
 import {
   computeMarketAbi,
   edgeGovernorAbi,
   edgeStakingAbi,
+  edgeTokenAbi,
   epochSettlementAbi,
   timelockControllerAbi,
   verifierSetAbi,
@@ -171,6 +173,110 @@ export function tryCommands(i: TryCommandsInput): string[] {
     "",
     `  All tasks: ${hh} edge --help (also verifier, epoch, dapp)`,
   ];
+}
+
+export interface NetworkSummaryInput {
+  rpcUrl: string;
+  chainId: number;
+  proposalId: bigint;
+  operator: Address;
+  model: string;
+  edges: ReadonlyArray<{
+    id: bigint;
+    url: string;
+    selfBond: bigint;
+    delegations: ReadonlyArray<{ who: string; amount: bigint }>;
+    wrongAnswerRate?: number;
+  }>;
+  /** What the demo dApp did, or why it is not running. */
+  demo: string;
+  verifiers: ReadonlyArray<{ url: string; key: Address; redisPort: number }>;
+  /** The node's unlocked accounts (their index is their --from) and what each is in the demo. */
+  accounts: ReadonlyArray<{ address: Address; role: string }>;
+  /** The --from index of the spare account the commands to try use. */
+  newcomer: number;
+  hh: { cmd: string; note?: string };
+}
+
+/** The network as it runs: contracts, rules, edges, verifiers, accounts and commands to try, read from the chain now. */
+export async function networkSummary(
+  clients: Pick<DevnetClients, "public">,
+  addresses: ProtocolAddresses,
+  s: NetworkSummaryInput,
+): Promise<string[]> {
+  const balances = await Promise.all(
+    s.accounts.map((a) =>
+      clients.public.readContract({ address: addresses.token, abi: edgeTokenAbi, functionName: "balanceOf", args: [a.address] }),
+    ),
+  );
+  const stakes = await Promise.all(
+    s.edges.map((e) =>
+      clients.public.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "edgeStake", args: [e.id] }),
+    ),
+  );
+  const rules = await readRules(clients, addresses);
+  const edgeIds = s.edges.map((e) => e.id);
+  const [firstEdge, firstVerifier] = [s.edges[0]!, s.verifiers[0]!];
+  return [
+    "",
+    `Tideway is running on ${s.rpcUrl} (chain ${s.chainId}).`,
+    "",
+    "Contracts",
+    ...(["token", "registry", "staking", "verifierSet", "settlement", "market", "timelock", "governor"] as const).map(
+      (k) => `  ${k.padEnd(12)} ${addresses[k]}`,
+    ),
+    "",
+    "Rules on this network (ignition/parameters/local.json)",
+    ...rules.lines,
+    "",
+    `Set up through governance: proposal ${s.proposalId.toString().slice(0, 12)}… executed (delegate → propose → vote → queue → execute, the clock moved with evm_setNextBlockTimestamp/evm_mine)`,
+    "",
+    `Edges of operator ${s.operator} (node edge/main.ts --config cache/edge-N.json; logs cache/edge-N.log; see edge/README.md)`,
+    ...s.edges.map(
+      (e, i) =>
+        `  #${e.id} ${e.url}  stake ${tokens(stakes[i]![0])} (self-bond ${tokens(e.selfBond)}${e.delegations
+          .map((d) => ` + ${d.who} ${tokens(d.amount)}`)
+          .join("")})${e.wrongAnswerRate === undefined ? "" : `  ← answers ${e.wrongAnswerRate * 100}% wrongly`}`,
+    ),
+    `  each serves ${s.model} behind the OpenAI API, paid by vouchers; ${s.demo}`,
+    `  curl -s ${firstEdge.url}/v1/models ; curl -s ${firstEdge.url}/health ; curl -s ${firstEdge.url}/metrics | grep '^tideway_edge'`,
+    "",
+    `Verifiers (quorum ${rules.quorum} of ${s.verifiers.length}, each with its own Redis; see verifier/README.md)`,
+    ...s.verifiers.map(
+      (v, i) =>
+        `  #${i + 1} ${v.url}  key ${v.key}; Redis ${v.redisPort}; config cache/verifier-${i + 1}.json, log cache/verifier-${i + 1}.log`,
+    ),
+    `  curl -s ${firstVerifier.url}/health ; curl -s ${firstVerifier.url}/metrics | grep '^tideway_verifier_challenges'`,
+    "",
+    "Demo accounts (the node's unlocked accounts: choose one with --from <n>)",
+    ...s.accounts.map((a, i) => `  --from ${i}  ${a.address}  ${a.role}, ${tokens(balances[i]!)}`),
+    "",
+    ...tryCommands({
+      hh: s.hh,
+      edgeIds,
+      newcomer: s.newcomer,
+      newVerifierKey: generatePrivateKey(),
+      newEdgeKey: generatePrivateKey(),
+      warmUp: minutes(rules.warmUp * rules.epochLength),
+      thaw: minutes(rules.thawingPeriod),
+      verifierUrl: firstVerifier.url,
+    }),
+    "",
+    "Logs: cache/hardhat-node.log, cache/edge-{1,2,3}.log, cache/verifier-{1,2,3}.log, cache/redis-{1,2,3}.log. A crashed service is restarted. Press Ctrl-C to stop everything.",
+    "",
+    `Following the chain: each epoch (${minutes(rules.epochLength)}) is attested a few seconds after its end, final ${minutes(rules.disputeWindow)} later, then claimed ("epoch N settled");`,
+    `edge #${edgeIds.at(-1)} should be slashed within the first epoch or two.`,
+  ];
+}
+
+/** What the edges redeemed on-chain from a session, next to what its payer signed for each. */
+export function redeemedLine(
+  sessionId: bigint,
+  edgeIds: readonly bigint[],
+  redeemed: readonly bigint[],
+  signedFor: ReadonlyMap<bigint, bigint>,
+): string {
+  return `  redeemed on-chain from the dApp's session ${sessionId}: ${redeemed.map((r, i) => `#${edgeIds[i]} ${tokens(r, 6)}`).join(", ")} (signed: ${edgeIds.map((id) => `#${id} ${tokens(signedFor.get(id) ?? 0n, 6)}`).join(", ")})`;
 }
 
 export interface FollowerLineContext {
