@@ -95,7 +95,8 @@ export function edgeConfig(launch: EdgeLaunch): EdgeConfigInput {
   return {
     edgeId: launch.edgeId.toString(),
     listen: { host: launch.host, port: launch.port },
-    dataDir: launch.dataDir,
+    // Absolute: the edge resolves a relative one against its configuration file's folder, not `root`.
+    dataDir: path.resolve(launch.root, launch.dataDir),
     chain: {
       rpcUrl: launch.rpcUrl,
       addresses: { registry: launch.addresses.registry, staking: launch.addresses.staking, market: launch.addresses.market },
