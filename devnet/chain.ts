@@ -9,6 +9,7 @@ import { createPublicClient, createTestClient, createWalletClient, defineChain }
 import type { Account, Address, Chain, PublicClient, TestClient, Transport, WalletClient } from "viem";
 import { hardhat } from "viem/chains";
 
+import { TidewayError } from "../lib/errors.ts";
 import type { Service, Supervisor } from "./supervisor.ts";
 import { rpcReady } from "./readiness.ts";
 
@@ -85,8 +86,11 @@ export function startHardhatNode(supervisor: Supervisor, options: HardhatNodeOpt
 }
 
 /** A command that exited with an error; its output is in the message. */
-export class CommandError extends Error {
+export class CommandError extends TidewayError {
   override name = "CommandError";
+  constructor(message: string) {
+    super("command_failed", message);
+  }
 }
 
 /** Runs a command to completion and returns its output without ANSI codes; rejects with it when the command fails. */

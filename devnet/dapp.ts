@@ -6,6 +6,7 @@
 // it cannot, the error says what to do.
 import type { Address, LocalAccount } from "viem";
 
+import { TidewayError } from "../lib/errors.ts";
 import { computeMarketAbi, edgeTokenAbi } from "../lib/protocol/abis.ts";
 import { marketDomain, signVoucher } from "../lib/protocol/eip712.ts";
 import { encodeVoucherHeader, VOUCHER_HEADER } from "../lib/protocol/voucherHeader.ts";
@@ -31,8 +32,11 @@ interface ChatBody {
 }
 
 /** A demo step that failed for good; its message says what to do. */
-export class DemoStepError extends Error {
+export class DemoStepError extends TidewayError {
   override name = "DemoStepError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("demo_step_failed", message, options);
+  }
 }
 
 /** Error codes an edge answers while it has not yet seen the session or the signer's authorization on-chain. */

@@ -4,6 +4,7 @@
 import { keccak256, toHex } from "viem";
 import type { Account, Address, Hex } from "viem";
 
+import { TidewayError } from "../lib/errors.ts";
 import { edgeGovernorAbi, edgeTokenAbi } from "../lib/protocol/abis.ts";
 import { advanceTo, chainTime, confirmed, type DevnetClients } from "./chain.ts";
 
@@ -29,10 +30,13 @@ export interface PassProposalOptions {
 }
 
 /** A proposal that did not reach the state it should have; says which. */
-export class ProposalError extends Error {
+export class ProposalError extends TidewayError {
   override name = "ProposalError";
   constructor(proposalId: bigint, expected: ProposalStateName, actual: ProposalStateName | string) {
-    super(`proposal ${proposalId} is ${actual} where it should be ${expected}: check the voter's votes against the governor's quorum`);
+    super(
+      "proposal_not_passed",
+      `proposal ${proposalId} is ${actual} where it should be ${expected}: check the voter's votes against the governor's quorum`,
+    );
   }
 }
 

@@ -29,6 +29,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:f
 import type { Socket } from "node:net";
 import path from "node:path";
 
+import { TidewayError } from "../lib/errors.ts";
 import { waitUntil } from "./readiness.ts";
 
 const WATCHDOG = path.join(import.meta.dirname, "watchdog.ts");
@@ -104,10 +105,10 @@ export interface SupervisorOptions {
 }
 
 /** A service that exited or did not answer while starting. */
-export class ServiceStartError extends Error {
+export class ServiceStartError extends TidewayError {
   override name = "ServiceStartError";
   constructor(service: string, problem: string, logFile: string) {
-    super(`${service} ${problem}. Last lines of ${logFile}:\n${tailOf(logFile, 20)}`);
+    super("service_not_started", `${service} ${problem}. Last lines of ${logFile}:\n${tailOf(logFile, 20)}`);
   }
 }
 

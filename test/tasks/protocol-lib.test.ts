@@ -21,6 +21,7 @@ import {
   formatBps,
   formatDuration,
   formatTokenAmount,
+  isRevert,
   PARAMETER_NAMES,
   parameterName,
   parseCommission,
@@ -177,6 +178,21 @@ describe("lib/protocol", () => {
         message: "execution reverted",
         data: undefined,
       });
+    });
+  });
+
+  describe("isRevert", () => {
+    it("takes only viem's revert errors and JSON-RPC code 3, so the transaction sender retries everything else", () => {
+      expect(isRevert(new Error("outer", { cause: { name: "ContractFunctionRevertedError" } }))).to.equal(true);
+      expect(isRevert({ code: 3, message: "execution reverted" })).to.equal(true);
+      // A transport failure whose text happens to say "revert" is not a revert: retrying it is right.
+      expect(isRevert(new Error("proxy: upstream connection reverted to idle"))).to.equal(false);
+    });
+
+    it("leaves the decoder its looser reading of a provider's message", () => {
+      const hardhat = new Error("VM Exception while processing transaction: reverted with reason string 'nope'");
+      expect(isRevert(hardhat)).to.equal(false);
+      expect(decodeRevert(hardhat)?.message).to.equal(hardhat.message);
     });
   });
 
