@@ -13,6 +13,7 @@ export * from "./abis.ts";
 export * from "./addresses.ts";
 export * from "./voucherHeader.ts";
 export * from "./edgeProofs.ts";
+export * from "./edgeProfile.ts";
 export * from "./routerLink.ts";
 export * from "./verifierMessages.ts";
 // fastVoucher.ts and fastTypedData.ts (native secp256k1 recovery and signing) are imported by path

@@ -7,22 +7,18 @@
 // profile (endpoint, capacity, models) is stored on-chain as a hash, with the profile itself in the
 // EdgeRegistered/EdgeProfileUpdated events. A profile is accepted only when its hash equals the
 // profileHash read from state, so a log from a reorged-away block can never be taken.
-import { encodeAbiParameters, keccak256, parseAbiParameters } from "viem";
 import type { Address, Hex, PublicClient } from "viem";
 
 import { edgeRegistryAbi, edgeStakingAbi, verifierSetAbi } from "../../lib/protocol/abis.ts";
 import { EDGE_STATUS_NAMES, VERIFIER_STATUS_NAMES } from "../../lib/protocol/enums.ts";
 import type { EdgeStatusName } from "../../lib/protocol/enums.ts";
+import { findEdgeProfile } from "../../lib/protocol/edgeProfile.ts";
+import type { EdgeProfile } from "../../lib/protocol/edgeProfile.ts";
+
+export type { EdgeProfile } from "../../lib/protocol/edgeProfile.ts";
+export { profileHash } from "../../lib/protocol/edgeProfile.ts";
 
 export type VerifierStatusName = (typeof VERIFIER_STATUS_NAMES)[number];
-
-export interface EdgeProfile {
-  endpoint: string;
-  region: string;
-  capacity: number;
-  models: string[];
-  metadataURI: string;
-}
 
 export interface EdgeInfo {
   edgeId: bigint;
@@ -65,13 +61,6 @@ export interface ChainAddresses {
   verifierSet: Address;
 }
 
-const PROFILE_PARAMS = parseAbiParameters("(string endpoint, string region, uint32 capacity, string[] models, string metadataURI)");
-
-/** The registry's hashProfile: keccak256(abi.encode(profile)). */
-export function profileHash(profile: EdgeProfile): Hex {
-  return keccak256(encodeAbiParameters(PROFILE_PARAMS, [profile]));
-}
-
 /** Active verifiers sorted by signing key: the order leaders rotate in (the same on every verifier). */
 export function activeVerifiers(snapshot: Pick<ChainSnapshot, "verifiers">): VerifierInfo[] {
   return snapshot.verifiers.filter((v) => v.status === "Active").sort((a, b) => (BigInt(a.signingKey) < BigInt(b.signingKey) ? -1 : 1));
@@ -99,42 +88,9 @@ export function createChainView(options: {
   async function findProfile(edgeId: bigint, hash: Hex, toBlock: bigint): Promise<EdgeProfile | undefined> {
     const cached = profiles.get(edgeId);
     if (cached !== undefined && cached.hash === hash) return cached.profile;
-    const [registered, updated] = await Promise.all([
-      client.getContractEvents({
-        address: addresses.registry,
-        abi: edgeRegistryAbi,
-        eventName: "EdgeRegistered",
-        args: { edgeId },
-        fromBlock,
-        toBlock,
-      }),
-      client.getContractEvents({
-        address: addresses.registry,
-        abi: edgeRegistryAbi,
-        eventName: "EdgeProfileUpdated",
-        args: { edgeId },
-        fromBlock,
-        toBlock,
-      }),
-    ]);
-    const candidates = [...registered, ...updated]
-      .sort((a, b) => (a.blockNumber === b.blockNumber ? (a.logIndex ?? 0) - (b.logIndex ?? 0) : a.blockNumber! < b.blockNumber! ? -1 : 1))
-      .map((log) => log.args.profile)
-      .filter((p) => p !== undefined);
-    for (const raw of candidates.reverse()) {
-      const profile: EdgeProfile = {
-        endpoint: raw.endpoint,
-        region: raw.region,
-        capacity: Number(raw.capacity),
-        models: [...raw.models],
-        metadataURI: raw.metadataURI,
-      };
-      if (profileHash(profile) === hash) {
-        profiles.set(edgeId, { hash, profile });
-        return profile;
-      }
-    }
-    return undefined;
+    const profile = await findEdgeProfile(client, addresses.registry, edgeId, hash, { fromBlock, toBlock });
+    if (profile !== undefined) profiles.set(edgeId, { hash, profile });
+    return profile;
   }
 
   async function epochBoundsAt(epoch: bigint, blockNumber?: bigint) {

@@ -1,0 +1,34 @@
+// Re-exported for the dispatch layer: every refusal the router answers itself is an ApiError in
+// OpenAI's shape (lib/openai/errors.ts); these build the ones dispatch needs.
+import { ApiError } from "../../lib/openai/errors.ts";
+
+export { ApiError } from "../../lib/openai/errors.ts";
+
+export const modelNotFound = (model: string) =>
+  new ApiError(404, "not_found_error", `The model \`${model}\` is not served by any active edge; GET /v1/models lists those that are`, {
+    param: "model",
+    code: "model_not_found",
+  });
+
+export const noEdgeAvailable = (model: string, detail: string) =>
+  new ApiError(503, "server_error", `no edge can serve \`${model}\` right now (${detail}); retry shortly`, {
+    code: "no_edge_available",
+    headers: { "retry-after": "1" },
+  });
+
+export const upstreamFailed = (detail: string, status: 502 | 504 = 502) =>
+  new ApiError(status, "server_error", `the edges could not complete this request: ${detail}`, {
+    code: status === 504 ? "upstream_timeout" : "upstream_failed",
+  });
+
+export const paymentRequired = (message: string, code: string, amountNeeded?: bigint) =>
+  new ApiError(402, "payment_required", message, {
+    code,
+    extra: amountNeeded === undefined ? {} : { amount_needed: amountNeeded.toString() },
+  });
+
+export const rateLimited = (message: string, retryAfterMs: number, code = "rate_limited") => {
+  // Jittered, so that clients told to come back do not all come back in the same second.
+  const seconds = Math.max(1, Math.ceil((retryAfterMs * (1 + Math.random() * 0.2)) / 1000));
+  return new ApiError(429, "rate_limit_error", message, { code, headers: { "retry-after": String(seconds) } });
+};

@@ -1,0 +1,309 @@
+// The router's live view of the edges it may send work to: the chain's record (directory), how
+// to reach each one (its link, else HTTP to its endpoint), its models and prices (its own
+// /v1/models), and what the router has learned about it — round-trip time, requests outstanding,
+// its last load report adjusted for what was sent since, service rates, Peak-EWMA of time to
+// first token — plus a circuit breaker. Policies see this as EdgeCandidate snapshots.
+import type { Logger } from "pino";
+
+import type { LoadMessage } from "../../lib/protocol/routerLink.ts";
+import type { DirectoryEdge, EdgeDirectory } from "../chain/directory.ts";
+import type { EdgeCandidate } from "../policy/types.ts";
+import { createBreaker } from "./breaker.ts";
+import type { Breaker } from "./breaker.ts";
+import { httpTransport, readBody } from "./transport.ts";
+import type { EdgeTransport } from "./transport.ts";
+
+export interface ModelPrice {
+  inputPerToken: bigint;
+  outputPerToken: bigint;
+}
+
+export interface PooledEdge {
+  edgeId: bigint;
+  key: string;
+  record: DirectoryEdge;
+  link: EdgeTransport | undefined;
+  http: EdgeTransport | undefined;
+  /** Models and prices the edge lists at /v1/models (undefined until read). */
+  models: Map<string, ModelPrice> | undefined;
+  breaker: Breaker;
+  stats: {
+    rttMs: number;
+    outstanding: number;
+    reported: (LoadMessage & { receivedAt: number; sentSince: number }) | undefined;
+    serviceTokensPerSecond: number;
+    prefillTokensPerSecond: number;
+    peakEwmaMs: number;
+    peakAt: number;
+    samples: number;
+  };
+}
+
+export interface EdgePoolOptions {
+  directory: EdgeDirectory;
+  logger: Logger;
+  breakerFailures: number;
+  breakerOpenMs: number;
+  /** How often each edge's RTT, health and model list are probed. */
+  probeIntervalMs?: number;
+  /** Decay time constant of Peak-EWMA (ms). */
+  peakDecayMs?: number;
+}
+
+export interface CompletionSample {
+  ttftMs: number;
+  durationMs: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface EdgePool {
+  start(): void;
+  stop(): void;
+  /** Every edge in the directory, reachable or not. */
+  all(): PooledEdge[];
+  get(edgeId: bigint): PooledEdge | undefined;
+  /** Active, reachable edges that list `model` and whose breaker lets a request through. */
+  candidates(model: string): Array<{ edge: PooledEdge; candidate: EdgeCandidate; transport: EdgeTransport }>;
+  /** Whether any Active edge declares `model` at all (for 404 vs 503). */
+  knowsModel(model: string): boolean;
+  /** Models served by active edges, with the range of their prices. */
+  models(): Map<string, { edges: number; minOutput: bigint; maxOutput: bigint; minInput: bigint; maxInput: bigint }>;
+  linkConnected(edgeId: bigint, transport: EdgeTransport): void;
+  linkDisconnected(edgeId: bigint, transport: EdgeTransport): void;
+  loadReport(edgeId: bigint, load: LoadMessage): void;
+  dispatched(edge: PooledEdge): void;
+  /** A request to `edge` ended (successfully or not); samples feed the learned rates. */
+  completed(edge: PooledEdge, sample: CompletionSample | undefined): void;
+  /** Reads an edge's models and RTT now (tests, and an edge that just linked). */
+  probe(edge: PooledEdge): Promise<void>;
+}
+
+const EWMA = 0.2;
+
+/** Parses the edge's /v1/models answer into prices (unknown prices make a model unusable for pay). */
+function parseModels(text: string): Map<string, ModelPrice> {
+  const body = JSON.parse(text) as { data?: Array<{ id?: unknown; tideway?: { price?: { input_per_token?: unknown; output_per_token?: unknown } } }> };
+  const models = new Map<string, ModelPrice>();
+  for (const m of body.data ?? []) {
+    const price = m.tideway?.price;
+    if (typeof m.id !== "string" || typeof price?.input_per_token !== "string" || typeof price.output_per_token !== "string") continue;
+    if (!/^\d+$/.test(price.input_per_token) || !/^\d+$/.test(price.output_per_token)) continue;
+    models.set(m.id, { inputPerToken: BigInt(price.input_per_token), outputPerToken: BigInt(price.output_per_token) });
+  }
+  return models;
+}
+
+export function createEdgePool(options: EdgePoolOptions): EdgePool {
+  const { directory, logger } = options;
+  const probeIntervalMs = options.probeIntervalMs ?? 5_000;
+  const peakDecayMs = options.peakDecayMs ?? 10_000;
+  const edges = new Map<bigint, PooledEdge>();
+  let timer: NodeJS.Timeout | undefined;
+
+  function httpFor(record: DirectoryEdge): EdgeTransport | undefined {
+    const endpoint = record.profile?.endpoint;
+    if (endpoint === undefined || !/^https?:\/\//.test(endpoint)) return undefined;
+    try {
+      return httpTransport(endpoint);
+    } catch {
+      return undefined;
+    }
+  }
+
+  function upsert(record: DirectoryEdge): PooledEdge {
+    let edge = edges.get(record.edgeId);
+    if (edge === undefined) {
+      edge = {
+        edgeId: record.edgeId,
+        key: record.edgeId.toString(),
+        record,
+        link: undefined,
+        http: httpFor(record),
+        models: undefined,
+        breaker: createBreaker({ failures: options.breakerFailures, openMs: options.breakerOpenMs }),
+        stats: {
+          rttMs: 0,
+          outstanding: 0,
+          reported: undefined,
+          serviceTokensPerSecond: 0,
+          prefillTokensPerSecond: 0,
+          peakEwmaMs: 0,
+          peakAt: 0,
+          samples: 0,
+        },
+      };
+      edges.set(record.edgeId, edge);
+      void probe(edge);
+    } else {
+      const endpointChanged = edge.record.profile?.endpoint !== record.profile?.endpoint;
+      edge.record = record;
+      if (endpointChanged) {
+        edge.http = httpFor(record);
+        void probe(edge);
+      }
+    }
+    return edge;
+  }
+
+  function transportOf(edge: PooledEdge): EdgeTransport | undefined {
+    return edge.link ?? edge.http;
+  }
+
+  async function probe(edge: PooledEdge): Promise<void> {
+    const transport = transportOf(edge);
+    if (transport === undefined || edge.record.status !== "Active") return;
+    const started = performance.now();
+    try {
+      const response = await transport.send({ method: "GET", path: "/v1/models", headers: {}, signal: AbortSignal.timeout(5_000) });
+      const text = await readBody(response);
+      const rtt = performance.now() - started;
+      if (response.status !== 200) throw new Error(`status ${response.status}`);
+      edge.models = parseModels(text);
+      edge.stats.rttMs = edge.stats.rttMs === 0 ? rtt : edge.stats.rttMs * (1 - EWMA) + rtt * EWMA;
+      edge.breaker.probeSucceeded();
+    } catch (err) {
+      edge.breaker.probeFailed();
+      logger.debug({ edgeId: edge.key, err: (err as Error).message }, "edge probe failed");
+    }
+  }
+
+  function candidate(edge: PooledEdge, model: string): EdgeCandidate {
+    const s = edge.stats;
+    const now = Date.now();
+    const reported =
+      s.reported === undefined
+        ? undefined
+        : {
+            // What the edge reported, plus what this router sent it since (the report cannot know).
+            inFlight: s.reported.inFlight + s.reported.sentSince,
+            queued: s.reported.queued,
+            saturation: s.reported.saturation,
+            ageMs: now - s.reported.receivedAt,
+          };
+    const decay = s.peakAt === 0 ? 1 : Math.exp(-(now - s.peakAt) / peakDecayMs);
+    return {
+      key: edge.key,
+      edgeId: edge.edgeId,
+      region: edge.record.profile?.region ?? "",
+      declaredTokensPerSecond: edge.record.profile?.capacity ?? 1,
+      concurrency: Math.max(1, Math.round((edge.record.profile?.capacity ?? 1) / 10)),
+      rttMs: s.rttMs,
+      outstanding: s.outstanding,
+      reported,
+      serviceTokensPerSecond: s.serviceTokensPerSecond,
+      prefillTokensPerSecond: s.prefillTokensPerSecond,
+      peakEwmaMs: s.peakEwmaMs * decay,
+      samples: s.samples,
+      price: edge.models?.get(model) ?? { inputPerToken: 0n, outputPerToken: 0n },
+    };
+  }
+
+  function usable(edge: PooledEdge): boolean {
+    return edge.record.status === "Active" && transportOf(edge) !== undefined;
+  }
+
+  return {
+    start() {
+      for (const record of directory.all()) upsert(record);
+      directory.onChange((record) => upsert(record));
+      const tick = () => {
+        for (const edge of edges.values()) void probe(edge);
+        timer = setTimeout(tick, probeIntervalMs);
+        timer.unref();
+      };
+      timer = setTimeout(tick, probeIntervalMs);
+      timer.unref();
+    },
+    stop() {
+      if (timer !== undefined) clearTimeout(timer);
+    },
+    all: () => [...edges.values()],
+    get: (edgeId) => edges.get(edgeId),
+    candidates(model) {
+      const out: Array<{ edge: PooledEdge; candidate: EdgeCandidate; transport: EdgeTransport }> = [];
+      for (const edge of edges.values()) {
+        if (!usable(edge) || edge.models?.has(model) !== true || !edge.breaker.allows()) continue;
+        out.push({ edge, candidate: candidate(edge, model), transport: transportOf(edge)! });
+      }
+      return out;
+    },
+    knowsModel(model) {
+      for (const edge of edges.values()) {
+        if (edge.record.status !== "Active") continue;
+        if (edge.models?.has(model) === true || edge.record.profile?.models.includes(model) === true) return true;
+      }
+      return false;
+    },
+    models() {
+      const out = new Map<string, { edges: number; minOutput: bigint; maxOutput: bigint; minInput: bigint; maxInput: bigint }>();
+      for (const edge of edges.values()) {
+        if (!usable(edge) || edge.models === undefined) continue;
+        for (const [name, price] of edge.models) {
+          const m = out.get(name);
+          if (m === undefined)
+            out.set(name, {
+              edges: 1,
+              minOutput: price.outputPerToken,
+              maxOutput: price.outputPerToken,
+              minInput: price.inputPerToken,
+              maxInput: price.inputPerToken,
+            });
+          else {
+            m.edges += 1;
+            if (price.outputPerToken < m.minOutput) m.minOutput = price.outputPerToken;
+            if (price.outputPerToken > m.maxOutput) m.maxOutput = price.outputPerToken;
+            if (price.inputPerToken < m.minInput) m.minInput = price.inputPerToken;
+            if (price.inputPerToken > m.maxInput) m.maxInput = price.inputPerToken;
+          }
+        }
+      }
+      return out;
+    },
+    linkConnected(edgeId, transport) {
+      const record = directory.get(edgeId);
+      if (record === undefined) return;
+      const edge = upsert(record);
+      edge.link = transport;
+      edge.breaker.reset();
+      void probe(edge);
+    },
+    linkDisconnected(edgeId, transport) {
+      const edge = edges.get(edgeId);
+      // An edge whose link drops is out at once (unless it also has a public endpoint).
+      if (edge?.link === transport) {
+        edge.link = undefined;
+        edge.stats.reported = undefined;
+      }
+    },
+    loadReport(edgeId, load) {
+      const edge = edges.get(edgeId);
+      if (edge !== undefined) edge.stats.reported = { ...load, receivedAt: Date.now(), sentSince: 0 };
+    },
+    dispatched(edge) {
+      edge.stats.outstanding += 1;
+      if (edge.stats.reported !== undefined) edge.stats.reported.sentSince += 1;
+    },
+    completed(edge, sample) {
+      const s = edge.stats;
+      s.outstanding = Math.max(0, s.outstanding - 1);
+      if (sample === undefined) return;
+      s.samples += 1;
+      const now = Date.now();
+      // Peak-EWMA: a slower sample than the current estimate is taken at once, a faster one is averaged in.
+      const current = s.peakAt === 0 ? 0 : s.peakEwmaMs * Math.exp(-(now - s.peakAt) / peakDecayMs);
+      s.peakEwmaMs = sample.ttftMs > current ? sample.ttftMs : current * (1 - EWMA) + sample.ttftMs * EWMA;
+      s.peakAt = now;
+      const decodeMs = sample.durationMs - sample.ttftMs;
+      if (sample.completionTokens > 1 && decodeMs > 0) {
+        const rate = ((sample.completionTokens - 1) * 1000) / decodeMs;
+        s.serviceTokensPerSecond = s.serviceTokensPerSecond === 0 ? rate : s.serviceTokensPerSecond * (1 - EWMA) + rate * EWMA;
+      }
+      if (sample.promptTokens > 0 && sample.ttftMs > s.rttMs) {
+        const rate = (sample.promptTokens * 1000) / Math.max(1, sample.ttftMs - s.rttMs);
+        s.prefillTokensPerSecond = s.prefillTokensPerSecond === 0 ? rate : s.prefillTokensPerSecond * (1 - EWMA) + rate * EWMA;
+      }
+    },
+    probe,
+  };
+}
