@@ -607,7 +607,9 @@ describe("ComputeMarket", () => {
       await expect(r.openSessionFor(payer.address, MODEL, UINT96_MAX + 1n, t + 100n))
         .to.be.revertedWithCustomError(m, "MarketAmountTooLarge")
         .withArgs(UINT96_MAX + 1n);
-      await expect(r.openSessionFor(payer.address, MODEL, 1n, t)).to.be.revertedWithCustomError(m, "MarketExpiryInPast").withArgs(t);
+      await expect(r.openSessionFor(payer.address, MODEL, 1n, t))
+        .to.be.revertedWithCustomError(m, "MarketExpiryInPast")
+        .withArgs(t);
     });
 
     it("opens sessions whose vouchers, signed by the payer or the router, redeem from the payer's escrow as usual", async () => {
