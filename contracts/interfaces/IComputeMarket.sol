@@ -11,7 +11,10 @@ pragma solidity 0.8.30;
 /// **Sessions.** `openSession(model, budget, expiry)` emits {SessionOpened}: that event is how
 /// every edge learns of a session. A session's vouchers together never take more than its
 /// budget. The payer may close a session at any time; edges stop serving closed or expired
-/// sessions but may still redeem vouchers for what they served.
+/// sessions but may still redeem vouchers for what they served. A signer the payer authorized
+/// (a router paying edges on a dApp's behalf) may also open and close the payer's sessions with
+/// `openSessionFor` and `closeSessionFor`: it can already spend the whole escrow through vouchers,
+/// so this gives it no new power. Such a session is the payer's, as if the payer had opened it.
 ///
 /// **Vouchers.** Usage is paid with cumulative vouchers, EIP-712 typed data in this contract's
 /// domain (name "Tideway ComputeMarket", version "1", chain id, this address):
@@ -114,6 +117,8 @@ interface IComputeMarket {
     error MarketUnknownSession(uint256 sessionId);
     /// @notice Only the session's payer may do this.
     error MarketNotSessionPayer(uint256 sessionId, address caller, address payer);
+    /// @notice `caller` is neither `payer` nor a signer `payer` authorized, so it may not act for it.
+    error MarketNotAuthorizedForPayer(address payer, address caller);
     /// @notice The session is closed: no more vouchers or changes.
     error MarketSessionAlreadyClosed(uint256 sessionId);
     /// @notice The voucher names a payer other than the session's.
@@ -164,8 +169,27 @@ interface IComputeMarket {
     /// @return sessionId The new session's id (ids start at 1).
     function openSession(string calldata model, uint256 budget, uint256 expiry) external returns (uint256 sessionId);
 
+    /// @notice Opens a session paid from `payer`'s escrow, on its behalf. Only `payer` itself or a
+    /// signer `payer` authorized (see {authorizeSigner}) may call; same checks as {openSession}.
+    /// The session's payer is `payer`. Emits {SessionOpened} with `payer`.
+    /// @param payer Whose escrow pays the session's vouchers.
+    /// @param model The model identifier edges serve it with.
+    /// @param budget The most the session's vouchers may take in total.
+    /// @param expiry When edges stop serving it (unix seconds, in the future).
+    /// @return sessionId The new session's id.
+    function openSessionFor(
+        address payer,
+        string calldata model,
+        uint256 budget,
+        uint256 expiry
+    ) external returns (uint256 sessionId);
+
     /// @notice Closes one of the caller's sessions. Emits {SessionClosed}.
     function closeSession(uint256 sessionId) external;
+
+    /// @notice Closes a session on its payer's behalf. Only the session's payer or a signer it
+    /// authorized may call. Emits {SessionClosed} with the session's payer.
+    function closeSessionFor(uint256 sessionId) external;
 
     // ---------------------------------------------------------------- edges (anyone relays)
 

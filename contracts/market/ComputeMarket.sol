@@ -155,34 +155,28 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
 
     /// @inheritdoc IComputeMarket
     function openSession(string calldata model, uint256 budget, uint256 expiry) external returns (uint256 sessionId) {
-        require(bytes(model).length != 0, MarketEmptyModel());
-        require(budget != 0, MarketZeroAmount());
-        require(budget <= type(uint96).max, MarketAmountTooLarge(budget));
-        require(expiry > block.timestamp, MarketExpiryInPast(expiry));
-        uint40 expiry40 = expiry.toUint40();
-        // ids start at 1, so session 0 (payer 0) is "unknown"; 2^64 sessions will not be reached.
-        sessionId = ++_sessionCount;
-        // The model is only emitted: edges learn it from the event, nothing on chain reads it.
-        _sessions[sessionId] = Session({
-            payer: msg.sender,
-            budget: uint96(budget),
-            spent: 0,
-            expiry: expiry40,
-            closed: false
-        });
-        emit SessionOpened(sessionId, msg.sender, model, budget, expiry);
+        return _openSession(msg.sender, model, budget, expiry);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function openSessionFor(
+        address payer,
+        string calldata model,
+        uint256 budget,
+        uint256 expiry
+    ) external returns (uint256 sessionId) {
+        _checkActsFor(payer);
+        return _openSession(payer, model, budget, expiry);
     }
 
     /// @inheritdoc IComputeMarket
     function closeSession(uint256 sessionId) external {
-        Session storage s = _sessions[sessionId];
-        address payer = s.payer;
-        require(payer != address(0), MarketUnknownSession(sessionId));
-        require(payer == msg.sender, MarketNotSessionPayer(sessionId, msg.sender, payer));
-        require(!s.closed, MarketSessionAlreadyClosed(sessionId));
-        // Closing only tells edges to stop serving; vouchers for what they served still redeem.
-        s.closed = true;
-        emit SessionClosed(sessionId, msg.sender);
+        _closeSession(sessionId, false);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function closeSessionFor(uint256 sessionId) external {
+        _closeSession(sessionId, true);
     }
 
     // ---------------------------------------------------------------- edges (anyone relays)
@@ -292,6 +286,44 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
 
     // ---------------------------------------------------------------- internals
 
+    /// @dev Opens a session paid from `payer`'s escrow; the caller's right to do so is checked before.
+    function _openSession(
+        address payer,
+        string calldata model,
+        uint256 budget,
+        uint256 expiry
+    ) private returns (uint256 sessionId) {
+        require(bytes(model).length != 0, MarketEmptyModel());
+        require(budget != 0, MarketZeroAmount());
+        require(budget <= type(uint96).max, MarketAmountTooLarge(budget));
+        require(expiry > block.timestamp, MarketExpiryInPast(expiry));
+        uint40 expiry40 = expiry.toUint40();
+        // ids start at 1, so session 0 (payer 0) is "unknown"; 2^64 sessions will not be reached.
+        sessionId = ++_sessionCount;
+        // The model is only emitted: edges learn it from the event, nothing on chain reads it.
+        _sessions[sessionId] = Session({
+            payer: payer,
+            budget: uint96(budget),
+            spent: 0,
+            expiry: expiry40,
+            closed: false
+        });
+        emit SessionOpened(sessionId, payer, model, budget, expiry);
+    }
+
+    /// @dev Closes a session for its payer or, with `signersToo`, for a signer the payer authorized.
+    function _closeSession(uint256 sessionId, bool signersToo) private {
+        Session storage s = _sessions[sessionId];
+        address payer = s.payer;
+        require(payer != address(0), MarketUnknownSession(sessionId));
+        if (signersToo) _checkActsFor(payer);
+        else require(payer == msg.sender, MarketNotSessionPayer(sessionId, msg.sender, payer));
+        require(!s.closed, MarketSessionAlreadyClosed(sessionId));
+        // Closing only tells edges to stop serving; vouchers for what they served still redeem.
+        s.closed = true;
+        emit SessionClosed(sessionId, payer);
+    }
+
     /// @dev One redemption. With `skipStale`, a voucher worth nothing new pays 0 instead of
     /// reverting (redeemMany). No tokens move: the operator's earnings are credited.
     function _redeem(Voucher calldata v, bytes calldata signature, bool skipStale) private returns (uint256 paid) {
@@ -347,6 +379,12 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
     function _voucherDigest(Voucher calldata v) private view returns (bytes32) {
         // The struct is static: abi.encode lays out its five fields as five words, as EIP-712 encodes them.
         return _hashTypedDataV4(keccak256(abi.encode(VOUCHER_TYPEHASH, v)));
+    }
+
+    /// @dev The payer itself or a signer it authorized: a signer can already spend the whole escrow
+    /// with vouchers, so managing the payer's sessions gives it no more power than it has.
+    function _checkActsFor(address payer) private view {
+        require(msg.sender == payer || _authorized[payer][msg.sender], MarketNotAuthorizedForPayer(payer, msg.sender));
     }
 
     function _checkSigner(address signer) private view {

@@ -7,9 +7,10 @@ import {MarketHandler} from "./handlers/MarketHandler.sol";
 import {MarketDeployer} from "./MarketDeployer.sol";
 
 /// @notice Stateful fuzzing of ComputeMarket through {MarketHandler}: random sequences of
-/// deposits, thaws, withdrawals, sessions, redemptions (fresh, stale, beyond escrow or budget,
-/// single and batched, by payers and by gateways authorized or revoked), earnings withdrawals,
-/// fee burns, fee changes and time warps, by three payers paying two edges. After every call the invariants hold.
+/// deposits, thaws, withdrawals, sessions (opened and closed by payers and by their gateways,
+/// authorized or revoked), redemptions (fresh, stale, beyond escrow or budget, single and batched,
+/// by payers and by gateways authorized or revoked), earnings withdrawals, fee burns, fee changes
+/// and time warps, by three payers paying two edges. After every call the invariants hold.
 ///
 /// The runner finds the handler's code through its artifact, which Hardhat only writes for root
 /// files: to run this file alone, name the handler too:
@@ -114,7 +115,8 @@ contract ComputeMarketInvariantTest is TestBase, MarketDeployer, InvariantTarget
 
     /// @notice Every outcome the handler predicted happened: payments of min(due, escrow, budget
     /// left), fees rounded down, stale and revoked vouchers refused with their exact errors,
-    /// withdrawals of min(thawing, balance), exact burns.
+    /// gateways opening and closing their payer's sessions exactly while authorized, withdrawals of
+    /// min(thawing, balance), exact burns.
     function invariant_noUnexpectedOutcome() public view {
         assertEq(handler.ghostUnexpected(), 0, "an outcome differed from the prediction");
     }

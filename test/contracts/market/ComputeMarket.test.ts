@@ -528,6 +528,154 @@ describe("ComputeMarket", () => {
     });
   });
 
+  /**
+   * withSession plus `router`, a signer `payer` authorized (a router paying edges for it), and
+   * `otherRouter`, a signer only `payer2` authorized.
+   */
+  async function withRouter() {
+    const env = await deployMarketWithSession(conn);
+    const signers = await conn.ethers.getSigners();
+    const [router, otherRouter] = [signers[7], signers[8]];
+    await env.market.connect(env.payer).authorizeSigner(router.address);
+    await env.market.connect(env.payer2).authorizeSigner(otherRouter.address);
+    return { ...env, router, otherRouter };
+  }
+
+  describe("openSessionFor", () => {
+    it("lets a signer the payer authorized open a session paid by the payer, emitting SessionOpened with the payer", async () => {
+      const { market: m, payer, router } = await conn.networkHelpers.loadFixture(withRouter);
+      const expiry = (await latest()) + 3_600n;
+      expect(await m.connect(router).openSessionFor.staticCall(payer.address, MODEL, 50n, expiry)).to.equal(2n);
+      await expect(m.connect(router).openSessionFor(payer.address, MODEL, 50n, expiry))
+        .to.emit(m, "SessionOpened")
+        .withArgs(2n, payer.address, MODEL, 50n, expiry);
+      const s = await m.session(2n);
+      expect(s.payer).to.equal(payer.address);
+      expect(s.budget).to.equal(50n);
+      expect(s.spent).to.equal(0n);
+      expect(s.expiry).to.equal(expiry);
+      expect(s.closed).to.equal(false);
+      expect(await m.sessionCount()).to.equal(2n);
+    });
+
+    it("lets the payer itself open through it, as with openSession", async () => {
+      const { market: m, payer } = await conn.networkHelpers.loadFixture(withRouter);
+      const expiry = (await latest()) + 3_600n;
+      await expect(m.connect(payer).openSessionFor(payer.address, "other/model", 7n, expiry))
+        .to.emit(m, "SessionOpened")
+        .withArgs(2n, payer.address, "other/model", 7n, expiry);
+      expect((await m.session(2n)).payer).to.equal(payer.address);
+    });
+
+    it("reverts for a caller the payer never authorized, and for the zero payer", async () => {
+      const { market: m, payer, outsider } = await conn.networkHelpers.loadFixture(withRouter);
+      const expiry = (await latest()) + 3_600n;
+      await expect(m.connect(outsider).openSessionFor(payer.address, MODEL, 1n, expiry))
+        .to.be.revertedWithCustomError(m, "MarketNotAuthorizedForPayer")
+        .withArgs(payer.address, outsider.address);
+      await expect(m.connect(outsider).openSessionFor(conn.ethers.ZeroAddress, MODEL, 1n, expiry))
+        .to.be.revertedWithCustomError(m, "MarketNotAuthorizedForPayer")
+        .withArgs(conn.ethers.ZeroAddress, outsider.address);
+      expect(await m.sessionCount()).to.equal(1n);
+    });
+
+    it("reverts for a signer the payer revoked", async () => {
+      const { market: m, payer, router } = await conn.networkHelpers.loadFixture(withRouter);
+      await m.connect(payer).revokeSigner(router.address);
+      await expect(m.connect(router).openSessionFor(payer.address, MODEL, 1n, (await latest()) + 3_600n))
+        .to.be.revertedWithCustomError(m, "MarketNotAuthorizedForPayer")
+        .withArgs(payer.address, router.address);
+    });
+
+    it("reverts for a signer another payer authorized, who may open that payer's sessions only", async () => {
+      const { market: m, payer, payer2, otherRouter } = await conn.networkHelpers.loadFixture(withRouter);
+      const expiry = (await latest()) + 3_600n;
+      await expect(m.connect(otherRouter).openSessionFor(payer.address, MODEL, 1n, expiry))
+        .to.be.revertedWithCustomError(m, "MarketNotAuthorizedForPayer")
+        .withArgs(payer.address, otherRouter.address);
+      await expect(m.connect(otherRouter).openSessionFor(payer2.address, MODEL, 1n, expiry))
+        .to.emit(m, "SessionOpened")
+        .withArgs(2n, payer2.address, MODEL, 1n, expiry);
+    });
+
+    it("applies openSession's checks on model, budget and expiry", async () => {
+      const { market: m, payer, router } = await conn.networkHelpers.loadFixture(withRouter);
+      const r = m.connect(router);
+      const t = await nextBlockAt((await latest()) + 10n);
+      await expect(r.openSessionFor(payer.address, "", 1n, t + 100n)).to.be.revertedWithCustomError(m, "MarketEmptyModel");
+      await expect(r.openSessionFor(payer.address, MODEL, 0n, t + 100n)).to.be.revertedWithCustomError(m, "MarketZeroAmount");
+      await expect(r.openSessionFor(payer.address, MODEL, UINT96_MAX + 1n, t + 100n))
+        .to.be.revertedWithCustomError(m, "MarketAmountTooLarge")
+        .withArgs(UINT96_MAX + 1n);
+      await expect(r.openSessionFor(payer.address, MODEL, 1n, t))
+        .to.be.revertedWithCustomError(m, "MarketExpiryInPast")
+        .withArgs(t);
+    });
+
+    it("opens sessions whose vouchers, signed by the payer or the router, redeem from the payer's escrow as usual", async () => {
+      const env = await conn.networkHelpers.loadFixture(withRouter);
+      const { market: m, payer, router, operator, edgeId } = env;
+      await m.connect(router).openSessionFor(payer.address, MODEL, 100n * TOKEN, (await latest()) + 3_600n);
+      const sessionId = 2n;
+      const byRouter = await voucher(env, 30n * TOKEN, { sessionId });
+      await expect(redeem(env, byRouter, router))
+        .to.emit(m, "Redeemed")
+        .withArgs(sessionId, edgeId, payer.address, operator.address, 30n * TOKEN, 30n * TOKEN, feeOf(30n * TOKEN));
+      const byPayer = await voucher(env, 45n * TOKEN, { sessionId });
+      await expect(redeem(env, byPayer))
+        .to.emit(m, "Redeemed")
+        .withArgs(sessionId, edgeId, payer.address, operator.address, 45n * TOKEN, 15n * TOKEN, feeOf(15n * TOKEN));
+      expect((await m.session(sessionId)).spent).to.equal(45n * TOKEN);
+      expect((await m.escrow(payer.address)).balance).to.equal(env.deposited - 45n * TOKEN);
+    });
+  });
+
+  describe("closeSessionFor", () => {
+    it("lets the payer close its session and emits SessionClosed", async () => {
+      const { market: m, payer, sessionId } = await conn.networkHelpers.loadFixture(withRouter);
+      await expect(m.connect(payer).closeSessionFor(sessionId)).to.emit(m, "SessionClosed").withArgs(sessionId, payer.address);
+      expect((await m.session(sessionId)).closed).to.equal(true);
+    });
+
+    it("lets a signer the payer authorized close the payer's sessions, emitting SessionClosed with the payer", async () => {
+      const { market: m, payer, router, sessionId } = await conn.networkHelpers.loadFixture(withRouter);
+      await m.connect(router).openSessionFor(payer.address, MODEL, 1n, (await latest()) + 3_600n);
+      for (const id of [sessionId, 2n]) {
+        await expect(m.connect(router).closeSessionFor(id)).to.emit(m, "SessionClosed").withArgs(id, payer.address);
+        const s = await m.session(id);
+        expect(s.closed).to.equal(true);
+        expect(s.payer).to.equal(payer.address);
+      }
+    });
+
+    it("refuses an outsider, a revoked signer and a signer of another payer", async () => {
+      const { market: m, payer, router, otherRouter, outsider, sessionId } = await conn.networkHelpers.loadFixture(withRouter);
+      await m.connect(payer).revokeSigner(router.address);
+      for (const caller of [outsider, router, otherRouter]) {
+        await expect(m.connect(caller).closeSessionFor(sessionId))
+          .to.be.revertedWithCustomError(m, "MarketNotAuthorizedForPayer")
+          .withArgs(payer.address, caller.address);
+      }
+      expect((await m.session(sessionId)).closed).to.equal(false);
+    });
+
+    it("reverts for an unknown session and for a closed one", async () => {
+      const { market: m, router, sessionId } = await conn.networkHelpers.loadFixture(withRouter);
+      await expect(m.connect(router).closeSessionFor(2n)).to.be.revertedWithCustomError(m, "MarketUnknownSession").withArgs(2n);
+      await m.connect(router).closeSessionFor(sessionId);
+      await expect(m.connect(router).closeSessionFor(sessionId))
+        .to.be.revertedWithCustomError(m, "MarketSessionAlreadyClosed")
+        .withArgs(sessionId);
+    });
+
+    it("leaves closeSession to the payer alone", async () => {
+      const { market: m, payer, router, sessionId } = await conn.networkHelpers.loadFixture(withRouter);
+      await expect(m.connect(router).closeSession(sessionId))
+        .to.be.revertedWithCustomError(m, "MarketNotSessionPayer")
+        .withArgs(sessionId, router.address, payer.address);
+    });
+  });
+
   describe("redeem", () => {
     it("credits the voucher to the edge's operator's earnings less the fee, whoever submits it, moving no tokens", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);

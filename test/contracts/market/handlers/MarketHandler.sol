@@ -9,9 +9,9 @@ import {CheatsBase} from "../../utils/Cheats.sol";
 /// @notice The invariant fuzzer's only target for ComputeMarket. It owns three payers (each with
 /// a gateway key it can authorize and revoke) and two edges run by two operators, and exposes
 /// bounded actions: deposits (by the payer or by the handler for it), thaws, withdrawals, sessions
-/// opened and closed, redemptions (single and batched, with vouchers that may be stale, i.e. a
-/// replay or a rollback), operators withdrawing their earnings (to themselves or to a sink),
-/// fee burns, fee changes and time warps.
+/// opened and closed (by the payer or by its gateway, authorized or revoked), redemptions (single
+/// and batched, with vouchers that may be stale, i.e. a replay or a rollback), operators
+/// withdrawing their earnings (to themselves or to a sink), fee burns, fee changes and time warps.
 ///
 /// The invariant runner ignores reverting calls (failOnRevert = false), so a handler revert would
 /// hide a failure: every market call whose outcome the handler predicts is wrapped in try/catch,
@@ -140,23 +140,50 @@ contract MarketHandler is CheatsBase {
         ++calls["withdraw"];
     }
 
-    function openSession(uint256 payerSeed, uint256 budget, uint256 duration) external atHandlerTime {
-        address payer = payers[bound(payerSeed, 0, 2)];
+    /// @notice Opens a session for a payer, by the payer itself or by its gateway (openSessionFor),
+    /// which must succeed exactly while the gateway is authorized.
+    function openSession(uint256 payerSeed, uint256 budget, uint256 duration, bool byGateway) external atHandlerTime {
+        uint256 i = bound(payerSeed, 0, 2);
+        address payer = payers[i];
         budget = bound(budget, 1, MAX_AMOUNT);
-        duration = bound(duration, 1, 2 days);
-        vm.prank(payer);
-        market.openSession("tideway/reference-1", budget, block.timestamp + duration);
+        uint256 expiry = block.timestamp + bound(duration, 1, 2 days);
+        if (!byGateway) {
+            vm.prank(payer);
+            market.openSession("tideway/reference-1", budget, expiry);
+        } else {
+            uint256 id = market.sessionCount() + 1;
+            vm.prank(gateways[i]);
+            try market.openSessionFor(payer, "tideway/reference-1", budget, expiry) returns (uint256 sessionId) {
+                if (!gatewayAuthorized[payer] || sessionId != id || market.session(id).payer != payer) {
+                    ++ghostUnexpected;
+                }
+            } catch (bytes memory err) {
+                _expectNotAuthorized(err, payer, gateways[i]);
+            }
+        }
         ++calls["openSession"];
     }
 
-    function closeSession(uint256 sessionSeed) external atHandlerTime {
+    /// @notice Closes an open session, by its payer (closeSession) or by the payer's gateway
+    /// (closeSessionFor), which must succeed exactly while the gateway is authorized.
+    function closeSession(uint256 sessionSeed, bool byGateway) external atHandlerTime {
         uint256 count = market.sessionCount();
         if (count == 0) return;
         uint256 sessionId = bound(sessionSeed, 1, count);
         IComputeMarket.Session memory s = market.session(sessionId);
         if (s.closed) return;
-        vm.prank(s.payer);
-        market.closeSession(sessionId);
+        if (!byGateway) {
+            vm.prank(s.payer);
+            market.closeSession(sessionId);
+        } else {
+            address gateway = gateways[_payerIndex(s.payer)];
+            vm.prank(gateway);
+            try market.closeSessionFor(sessionId) {
+                if (!gatewayAuthorized[s.payer] || !market.session(sessionId).closed) ++ghostUnexpected;
+            } catch (bytes memory err) {
+                _expectNotAuthorized(err, s.payer, gateway);
+            }
+        }
         ++calls["closeSession"];
     }
 
@@ -317,12 +344,7 @@ contract MarketHandler is CheatsBase {
         bool byGateway
     ) internal returns (IComputeMarket.Voucher memory v, bytes memory signature, uint256 payerIndex) {
         address payer = market.session(sessionId).payer;
-        payerIndex =
-            payer == payers[0]
-                ? 0
-                : payer == payers[1]
-                    ? 1
-                    : 2;
+        payerIndex = _payerIndex(payer);
         uint256 top = ghostMaxSigned[sessionId][edgeId];
         uint256 cumulative = bound(amountSeed, 0, top + MAX_AMOUNT);
         if (cumulative > top) ghostMaxSigned[sessionId][edgeId] = cumulative;
@@ -335,6 +357,22 @@ contract MarketHandler is CheatsBase {
         });
         uint256 key = byGateway ? _gatewayKeys[payerIndex] : _payerKeys[payerIndex];
         signature = _signDigest(key, market.voucherDigest(v));
+    }
+
+    function _payerIndex(address payer) internal view returns (uint256) {
+        return
+            payer == payers[0]
+                ? 0
+                : payer == payers[1]
+                    ? 1
+                    : 2;
+    }
+
+    /// @dev A gateway's session call reverted: right only while it is not authorized, and then
+    /// with MarketNotAuthorizedForPayer(payer, gateway).
+    function _expectNotAuthorized(bytes memory err, address payer, address gateway) internal {
+        bytes memory want = abi.encodeWithSelector(IComputeMarket.MarketNotAuthorizedForPayer.selector, payer, gateway);
+        if (gatewayAuthorized[payer] || keccak256(err) != keccak256(want)) ++ghostUnexpected;
     }
 
     /// @dev min(due, escrow, budget left) for a voucher worth more than `already`.
