@@ -53,7 +53,7 @@ import { createChallengeRunner, runChallengeAttempt } from "../verifier/challeng
 import type { ChallengeJobData } from "../verifier/challenges/runner.ts";
 import type { ChallengeResult, ChallengeTarget } from "../verifier/challenges/types.ts";
 import { createVerifierMetrics } from "../verifier/metrics.ts";
-import { connectSafeRedis, redisOptions } from "../verifier/redis.ts";
+import { connectSafeRedis, redisOptions } from "../lib/redis.ts";
 import { createVerifierState } from "../verifier/state.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");

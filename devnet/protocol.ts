@@ -2,6 +2,7 @@
 // verifiers and edges, delegate. Ids come from the events of each participant's own transaction,
 // never from a counter another account could move in between.
 import { parseEventLogs, type Account, type Address, type LocalAccount, type TransactionReceipt } from "viem";
+import type { EdgeProfile as RegistryEdgeProfile } from "../lib/protocol/edgeProfile.ts";
 
 import { computeMarketAbi, edgeRegistryAbi, edgeStakingAbi, edgeTokenAbi, verifierSetAbi } from "../lib/protocol/abis.ts";
 import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
@@ -64,13 +65,8 @@ export async function registerVerifier(
   return only(receipt, parseEventLogs({ abi: verifierSetAbi, logs: receipt.logs, eventName: "VerifierRegistered" })).args.verifierId;
 }
 
-export interface EdgeProfile {
-  endpoint: string;
-  region: string;
-  capacity: number;
-  models: string[];
-  metadataURI?: string;
-}
+/** {IEdgeRegistry.EdgeProfile}, its metadata URI optional (empty when left out). */
+export type EdgeProfile = Omit<RegistryEdgeProfile, "metadataURI"> & { metadataURI?: string };
 
 /** Registers an edge for `operator` with `signingKey` (which signs its consent) and bonds `selfBond`. Returns its id. */
 export async function registerEdge(

@@ -9,6 +9,7 @@ import type { Hex } from "viem";
 
 import type { EdgeConfigInput } from "../edge/config.ts";
 import type { VerifierConfigInput } from "../verifier/config.ts";
+import type { RouterConfigInput } from "../router/config.ts";
 import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
 import { httpReady, redisReady } from "./readiness.ts";
 import type { RestartPolicy, Service, Supervisor } from "./supervisor.ts";
@@ -191,5 +192,51 @@ export function startVerifier(supervisor: Supervisor, launch: VerifierLaunch): P
     logFile: launch.logFile,
     ready: httpReady(`http://${launch.host}:${launch.port}/health`, [200, 503]),
     stopTimeoutMs: 20_000,
+  });
+}
+
+export interface RouterLaunch {
+  name: string;
+  root: string;
+  host: string;
+  port: number;
+  /** The Redis every replica of this router shares. */
+  redisUrl: string;
+  redisPrefix: string;
+  rpcUrl: string;
+  addresses: Pick<ProtocolAddresses, "registry" | "staking" | "market">;
+  /** The voucher key (TIDEWAY_ROUTER_KEY): tenants authorize it; it pays the gas of their sessions. */
+  key: Hex;
+  configFile: string;
+  logFile: string;
+  overrides?: Partial<RouterConfigInput>;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The configuration file of a router. */
+export function routerConfig(launch: RouterLaunch): RouterConfigInput {
+  const { registry, staking, market } = launch.addresses;
+  return {
+    listen: { host: launch.host, port: launch.port },
+    redis: { url: launch.redisUrl, prefix: launch.redisPrefix },
+    chain: { rpcUrl: launch.rpcUrl, addresses: { registry, staking, market }, pollIntervalMs: 250 },
+    log: { level: "info" },
+    ...launch.overrides,
+  };
+}
+
+/** Starts a router process; ready once /health answers. Stops on SIGTERM after its requests in flight. */
+export function startRouter(supervisor: Supervisor, launch: RouterLaunch, restart?: RestartPolicy | false): Promise<Service> {
+  writeJson(launch.configFile, routerConfig(launch));
+  return supervisor.start({
+    name: launch.name,
+    command: process.execPath,
+    args: [path.join(launch.root, "router", "main.ts"), "--config", launch.configFile],
+    cwd: launch.root,
+    env: { ...serviceEnv(launch.root, launch.env), TIDEWAY_ROUTER_KEY: launch.key } as Record<string, string>,
+    logFile: launch.logFile,
+    ready: httpReady(`http://${launch.host}:${launch.port}/health`),
+    stopTimeoutMs: 15_000,
+    ...(restart === undefined ? {} : { restart }),
   });
 }

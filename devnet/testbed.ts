@@ -15,6 +15,7 @@ import ContractsModule from "../ignition/modules/Contracts.ts";
 import type { EdgeConfigInput } from "../edge/config.ts";
 import { computeMarketAbi, edgeRegistryAbi } from "../lib/protocol/abis.ts";
 import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
+import type { EdgeProfile } from "./protocol.ts";
 import { marketDomain } from "../lib/protocol/eip712.ts";
 import { chainTime, confirmed, devnetClients, type DevnetClients } from "./chain.ts";
 import { deposit, fund, openSession, registerEdge } from "./protocol.ts";
@@ -138,14 +139,14 @@ export interface MarketTestbed {
 export async function setupMarketTestbed(
   clients: DevnetClients,
   addresses: Pick<ProtocolAddresses, "token" | "registry" | "staking" | "market">,
-  options: { admin: Address; payer: Address; edges: number },
+  options: { admin: Address; payer: Address; edges: number; profile?: (index: number) => EdgeProfile; selfBond?: bigint },
 ): Promise<MarketTestbed> {
   const edges: MarketTestbedEdge[] = [];
   for (let i = 0; i < options.edges; i++) {
     const operator = privateKeyToAccount(generatePrivateKey());
     const privateKey = generatePrivateKey();
     const key = privateKeyToAccount(privateKey);
-    await fund(clients, addresses, options.admin, operator.address, { eth: 10n * TOKEN });
+    await fund(clients, addresses, options.admin, operator.address, { eth: 10n * TOKEN, tokens: options.selfBond ?? 0n });
     // The signing key sends redemptions, so it needs gas.
     await fund(clients, addresses, options.admin, key.address, { eth: 10n * TOKEN });
     await confirmed(
@@ -157,14 +158,19 @@ export async function setupMarketTestbed(
         args: [operator.address, true],
       }),
     );
-    const profile = {
+    const profile = options.profile?.(i) ?? {
       endpoint: "https://edge-1.example.org",
       region: "eu-west",
       capacity: 500,
       models: [EDGE_MODEL],
       metadataURI: "ipfs://edge-metadata",
     };
-    edges.push({ edgeId: await registerEdge(clients, addresses, operator, key, profile, 0n), key, privateKey, operator });
+    edges.push({
+      edgeId: await registerEdge(clients, addresses, operator, key, profile, options.selfBond ?? 0n),
+      key,
+      privateKey,
+      operator,
+    });
   }
   await deposit(clients, addresses, options.payer, ESCROW);
   const gatewayPrivateKey = generatePrivateKey();
@@ -208,7 +214,10 @@ export interface InProcessNetwork {
  * Deploys the protocol's contracts (Ignition's `Contracts` module with its default parameters) on
  * the in-process network and sets up the market testbed, account #0 being governance and payer.
  */
-export async function deployMarketTestbed(conn: InProcessNetwork, options: { edges?: number } = {}) {
+export async function deployMarketTestbed(
+  conn: InProcessNetwork,
+  options: { edges?: number; profile?: (index: number) => EdgeProfile; selfBond?: bigint } = {},
+) {
   const deployed = await conn.ignition.deploy(ContractsModule);
   const at = async (k: keyof typeof deployed) => (await deployed[k].getAddress()) as Address;
   const addresses = {
@@ -221,7 +230,13 @@ export async function deployMarketTestbed(conn: InProcessNetwork, options: { edg
   };
   const clients = devnetClients(custom(conn.provider as EIP1193Provider), Number(await conn.provider.request({ method: "eth_chainId" })));
   const [admin] = await clients.accounts();
-  const bed = await setupMarketTestbed(clients, addresses, { admin: admin!, payer: admin!, edges: options.edges ?? 1 });
+  const bed = await setupMarketTestbed(clients, addresses, {
+    admin: admin!,
+    payer: admin!,
+    edges: options.edges ?? 1,
+    profile: options.profile,
+    selfBond: options.selfBond,
+  });
   return { ...bed, clients, addresses, admin: admin! };
 }
 

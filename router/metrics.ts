@@ -71,7 +71,12 @@ export function createRouterMetrics(options: { defaultMetrics?: boolean; windowM
   };
   return {
     registry,
-    requests: new Counter({ name: "tideway_router_requests_total", help: "Requests answered, by route and status", labelNames: ["route", "status"], registers: [registry] }),
+    requests: new Counter({
+      name: "tideway_router_requests_total",
+      help: "Requests answered, by route and status",
+      labelNames: ["route", "status"],
+      registers: [registry],
+    }),
     timeToFirstToken: new Histogram({
       name: "tideway_router_time_to_first_token_seconds",
       help: "From a request's arrival to its first token sent to the client",
@@ -86,12 +91,42 @@ export function createRouterMetrics(options: { defaultMetrics?: boolean; windowM
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    failovers: new Counter({ name: "tideway_router_failovers_total", help: "Requests moved to another edge", labelNames: ["kind"], registers: [registry] }),
-    attempts: new Counter({ name: "tideway_router_edge_attempts_total", help: "Requests sent to edges, by outcome", labelNames: ["outcome"], registers: [registry] }),
-    rejected: new Counter({ name: "tideway_router_rejected_total", help: "Requests refused by the router, by reason", labelNames: ["reason"], registers: [registry] }),
-    outstanding: new Gauge({ name: "tideway_router_edge_outstanding", help: "Requests in flight per edge", labelNames: ["edge"], registers: [registry] }),
-    breakerOpen: new Gauge({ name: "tideway_router_edge_breaker_open", help: "1 while an edge's circuit breaker is open", labelNames: ["edge"], registers: [registry] }),
-    spent: new Counter({ name: "tideway_router_spent_tokens", help: "EDGE committed to edges for tenants (actual costs)", labelNames: ["model"], registers: [registry] }),
+    failovers: new Counter({
+      name: "tideway_router_failovers_total",
+      help: "Requests moved to another edge",
+      labelNames: ["kind"],
+      registers: [registry],
+    }),
+    attempts: new Counter({
+      name: "tideway_router_edge_attempts_total",
+      help: "Requests sent to edges, by outcome",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    rejected: new Counter({
+      name: "tideway_router_rejected_total",
+      help: "Requests refused by the router, by reason",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    outstanding: new Gauge({
+      name: "tideway_router_edge_outstanding",
+      help: "Requests in flight per edge",
+      labelNames: ["edge"],
+      registers: [registry],
+    }),
+    breakerOpen: new Gauge({
+      name: "tideway_router_edge_breaker_open",
+      help: "1 while an edge's circuit breaker is open",
+      labelNames: ["edge"],
+      registers: [registry],
+    }),
+    spent: new Counter({
+      name: "tideway_router_spent_tokens",
+      help: "EDGE committed to edges for tenants (actual costs)",
+      labelNames: ["model"],
+      registers: [registry],
+    }),
     record(event) {
       roll();
       current.requests += 1;

@@ -7,7 +7,7 @@ import { stopOnSignals } from "../lib/signals.ts";
 
 import { SigningKeyError, loadKey } from "../lib/keys.ts";
 import { loadVerifierConfig, VerifierConfigError } from "./config.ts";
-import { UnsafeRedisError } from "./redis.ts";
+import { UnsafeRedisError } from "../lib/redis.ts";
 import { startVerifier } from "./service.ts";
 
 const program = new Command()

@@ -31,7 +31,7 @@ import { createEpochJob } from "./jobs/epochs.ts";
 import { createQueues } from "./jobs/queues.ts";
 import { createTick } from "./jobs/tick.ts";
 import { createVerifierMetrics } from "./metrics.ts";
-import { connectSafeRedis, redisOptions } from "./redis.ts";
+import { connectSafeRedis, redisOptions } from "../lib/redis.ts";
 import { createVerifierState } from "./state.ts";
 
 export interface VerifierHandle {

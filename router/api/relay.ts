@@ -3,17 +3,17 @@
 // streams the answer back. Such an edge registers this URL as its endpoint, so verifiers, audits
 // and gateways reach it like any other edge. The edge's own payment rules apply; the router adds
 // nothing and pays nothing here.
-import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 
 import { errorEnvelope } from "../../lib/http/errors.ts";
 import { protocolPath } from "../../lib/http/routes.ts";
 import type { EdgePool } from "../dispatch/pool.ts";
+import type { RouterApp } from "./server.ts";
 
 const FORWARDED_HEADERS = ["content-type", "accept", "x-tideway-voucher", "x-tideway-nonce", "authorization"];
 const DROP_FROM_RESPONSE = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"]);
 
-export function registerRelay(app: FastifyInstance, options: { pool: EdgePool; logger: Logger }): void {
+export function registerRelay(app: RouterApp, options: { pool: EdgePool; logger: Logger }): void {
   void app.register(async (scope) => {
     // Raw bodies: the edge must receive exactly the bytes the client sent.
     scope.removeAllContentTypeParsers();
@@ -45,7 +45,9 @@ export function registerRelay(app: FastifyInstance, options: { pool: EdgePool; l
           signal: controller.signal,
         });
       } catch (err) {
-        return reply.code(502).send(errorEnvelope("edge_unreachable", `edge ${edgeId} did not answer over its link: ${(err as Error).message}`));
+        return reply
+          .code(502)
+          .send(errorEnvelope("edge_unreachable", `edge ${edgeId} did not answer over its link: ${(err as Error).message}`));
       }
       reply.hijack();
       const out: Record<string, string> = {};

@@ -4,17 +4,16 @@
 // same dispatcher as `/v1/chat/completions`, so it is paid, routed and failed over the same way.
 import { randomBytes } from "node:crypto";
 
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyReply } from "fastify";
 import { z } from "zod";
 
 import { ApiError } from "../../lib/openai/errors.ts";
 import { parseBody } from "../../lib/openai/requests.ts";
 import type { ChatMessage, Dispatcher } from "../dispatch/dispatcher.ts";
 import type { ConversationStore, StoredResponse } from "../conversations/store.ts";
+import type { RouterApp } from "./server.ts";
 
-const textPart = z
-  .object({ type: z.enum(["input_text", "output_text", "text"]), text: z.string() })
-  .passthrough();
+const textPart = z.object({ type: z.enum(["input_text", "output_text", "text"]), text: z.string() }).passthrough();
 const inputMessage = z
   .object({
     type: z.literal("message").optional(),
@@ -85,10 +84,16 @@ export interface ResponsesOptions {
   conversations: ConversationStore;
   defaultMaxTokens: number;
   clientSignal: (reply: FastifyReply) => AbortSignal;
-  finished: (route: string, status: number, outcome: { ttftMs?: number; failovers: number; cost: bigint }, startedAt: number, model: string) => void;
+  finished: (
+    route: string,
+    status: number,
+    outcome: { ttftMs?: number; failovers: number; cost: bigint },
+    startedAt: number,
+    model: string,
+  ) => void;
 }
 
-export function registerResponses(app: FastifyInstance, options: ResponsesOptions): void {
+export function registerResponses(app: RouterApp, options: ResponsesOptions): void {
   const { dispatcher, conversations } = options;
 
   app.post("/v1/responses", async (request, reply) => {
@@ -104,14 +109,24 @@ export function registerResponses(app: FastifyInstance, options: ResponsesOption
           code: "previous_response_not_found",
         });
       // The previous turn's instructions are not carried over; its input and answer are.
-      history = [...previous.messages.filter((m, i) => !(i === 0 && m.role === "system" && previous.instructions !== null)), { role: "assistant", content: previous.outputText }];
+      history = [
+        ...previous.messages.filter((m, i) => !(i === 0 && m.role === "system" && previous.instructions !== null)),
+        { role: "assistant", content: previous.outputText },
+      ];
     }
     const input: ChatMessage[] =
       typeof body.input === "string"
         ? [{ role: "user", content: body.input }]
-        : body.input.map((m) => ({ role: m.role, content: typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join("") }));
+        : body.input.map((m) => ({
+            role: m.role,
+            content: typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join(""),
+          }));
     const instructions = body.instructions ?? null;
-    const messages: ChatMessage[] = [...(instructions === null ? [] : [{ role: "system" as const, content: instructions }]), ...history, ...input];
+    const messages: ChatMessage[] = [
+      ...(instructions === null ? [] : [{ role: "system" as const, content: instructions }]),
+      ...history,
+      ...input,
+    ];
     const maxTokens = body.max_output_tokens ?? options.defaultMaxTokens;
     const store = body.store !== false;
     const id = newId("resp");
@@ -151,17 +166,34 @@ export function registerResponses(app: FastifyInstance, options: ResponsesOption
       let started = false;
       const send = (type: string, payload: Record<string, unknown>) =>
         reply.raw.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...payload })}\n\n`);
-      const skeleton = { ...responseObject(record("", "stop", { promptTokens: 0, completionTokens: 0 }), store), status: "in_progress", output: [], usage: null };
+      const skeleton = {
+        ...responseObject(record("", "stop", { promptTokens: 0, completionTokens: 0 }), store),
+        status: "in_progress",
+        output: [],
+        usage: null,
+      };
       try {
         const outcome = await dispatcher.chat(job, {
           start() {
             started = true;
             reply.hijack();
-            reply.raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" });
+            reply.raw.writeHead(200, {
+              "content-type": "text/event-stream; charset=utf-8",
+              "cache-control": "no-cache",
+              connection: "keep-alive",
+            });
             send("response.created", { response: skeleton });
             send("response.in_progress", { response: skeleton });
-            send("response.output_item.added", { output_index: 0, item: { type: "message", id: itemId, status: "in_progress", role: "assistant", content: [] } });
-            send("response.content_part.added", { item_id: itemId, output_index: 0, content_index: 0, part: { type: "output_text", text: "", annotations: [] } });
+            send("response.output_item.added", {
+              output_index: 0,
+              item: { type: "message", id: itemId, status: "in_progress", role: "assistant", content: [] },
+            });
+            send("response.content_part.added", {
+              item_id: itemId,
+              output_index: 0,
+              content_index: 0,
+              part: { type: "output_text", text: "", annotations: [] },
+            });
           },
           delta(text) {
             send("response.output_text.delta", { item_id: itemId, output_index: 0, content_index: 0, delta: text, logprobs: [] });
@@ -197,7 +229,10 @@ export function registerResponses(app: FastifyInstance, options: ResponsesOption
   app.get<{ Params: { id: string } }>("/v1/responses/:id", async (request) => {
     const stored = await conversations.get(request.tenant!.id, request.params.id);
     if (stored === undefined)
-      throw new ApiError(404, "invalid_request_error", `No response found with id '${request.params.id}'.`, { param: "response_id", code: "response_not_found" });
+      throw new ApiError(404, "invalid_request_error", `No response found with id '${request.params.id}'.`, {
+        param: "response_id",
+        code: "response_not_found",
+      });
     return responseObject(stored, true);
   });
 }

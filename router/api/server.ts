@@ -6,8 +6,10 @@
 // routing or payment logic.
 import { createHash, randomUUID } from "node:crypto";
 
+import type { IncomingMessage, ServerResponse } from "node:http";
+
 import Fastify, { LogController } from "fastify";
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from "fastify";
 import type { Logger } from "pino";
 
 import { fastifyClientError } from "../../lib/http/errors.ts";
@@ -40,6 +42,9 @@ declare module "fastify" {
     tenant?: Tenant;
   }
 }
+
+/** The router's fastify instance (its logger is pino's). */
+export type RouterApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
 
 /** Header a client may set to keep a conversation on one edge (its cache). */
 export const SESSION_HEADER = "x-tideway-session";
@@ -115,12 +120,16 @@ export function createRouterApi(options: RouterApiOptions) {
     const auth = request.headers.authorization;
     const key = typeof auth === "string" && auth.startsWith("Bearer ") ? auth.slice(7).trim() : undefined;
     if (key === undefined || key === "")
-      throw new ApiError(401, "authentication_error", "missing API key: send `Authorization: Bearer <tenant key>` (`router tenant add` creates one)", {
-        code: "missing_api_key",
-      });
+      throw new ApiError(
+        401,
+        "authentication_error",
+        "missing API key: send `Authorization: Bearer <tenant key>` (`router tenant add` creates one)",
+        {
+          code: "missing_api_key",
+        },
+      );
     const tenant = await tenants.authenticate(key);
-    if (tenant === undefined)
-      throw new ApiError(401, "authentication_error", "invalid or revoked API key", { code: "invalid_api_key" });
+    if (tenant === undefined) throw new ApiError(401, "authentication_error", "invalid or revoked API key", { code: "invalid_api_key" });
     request.tenant = tenant;
   });
 
@@ -201,7 +210,14 @@ export function createRouterApi(options: RouterApiOptions) {
       created,
       model: body.model,
       system_fingerprint: null,
-      choices: [{ index: 0, message: { role: "assistant", content: outcome.text, refusal: null }, logprobs: null, finish_reason: outcome.finishReason }],
+      choices: [
+        {
+          index: 0,
+          message: { role: "assistant", content: outcome.text, refusal: null },
+          logprobs: null,
+          finish_reason: outcome.finishReason,
+        },
+      ],
       usage: usageOf(outcome.usage),
       tideway: tidewayOf(outcome),
     };
@@ -211,7 +227,13 @@ export function createRouterApi(options: RouterApiOptions) {
     return { cost: outcome.cost.toString(), edges: outcome.edges, migrations: outcome.migrations };
   }
 
-  function finished(route: string, status: number, outcome: { ttftMs?: number; failovers: number; cost: bigint }, startedAt: number, model: string) {
+  function finished(
+    route: string,
+    status: number,
+    outcome: { ttftMs?: number; failovers: number; cost: bigint },
+    startedAt: number,
+    model: string,
+  ) {
     metrics.requests.inc({ route, status: String(status) });
     metrics.requestDuration.observe({ route }, (performance.now() - startedAt) / 1000);
     if (outcome.ttftMs !== undefined) metrics.timeToFirstToken.observe({ model }, outcome.ttftMs / 1000);
@@ -272,7 +294,13 @@ export function createRouterApi(options: RouterApiOptions) {
     return modelEntry(request.params.id, m);
   });
 
-  registerResponses(app, { dispatcher, conversations: options.conversations, defaultMaxTokens: options.defaultMaxTokens, clientSignal, finished });
+  registerResponses(app, {
+    dispatcher,
+    conversations: options.conversations,
+    defaultMaxTokens: options.defaultMaxTokens,
+    clientSignal,
+    finished,
+  });
   registerRelay(app, { pool, logger });
 
   app.get(protocolPath("edges"), async () => ({
@@ -287,7 +315,10 @@ export function createRouterApi(options: RouterApiOptions) {
       breaker: e.breaker.state(),
       rtt_ms: Math.round(e.stats.rttMs * 100) / 100,
       outstanding: e.stats.outstanding,
-      reported: e.stats.reported === undefined ? null : { in_flight: e.stats.reported.inFlight, queued: e.stats.reported.queued, saturation: e.stats.reported.saturation },
+      reported:
+        e.stats.reported === undefined
+          ? null
+          : { in_flight: e.stats.reported.inFlight, queued: e.stats.reported.queued, saturation: e.stats.reported.saturation },
       samples: e.stats.samples,
     })),
   }));

@@ -96,7 +96,10 @@ export function createEdgeDirectory(options: EdgeDirectoryOptions): EdgeDirector
       previous.profile !== record.profile
     ) {
       if (previous !== undefined && previous.status !== record.status)
-        logger.info({ edgeId: record.edgeId.toString(), from: previous.status, to: record.status, block: record.blockNumber.toString() }, "edge status changed");
+        logger.info(
+          { edgeId: record.edgeId.toString(), from: previous.status, to: record.status, block: record.blockNumber.toString() },
+          "edge status changed",
+        );
       for (const listener of listeners) listener(record);
     }
   }
@@ -132,7 +135,11 @@ export function createEdgeDirectory(options: EdgeDirectoryOptions): EdgeDirector
       last = { number: head.number, hash: head.hash };
       return;
     }
-    const logs = await client.getLogs({ address: [addresses.registry, addresses.staking], fromBlock: last.number + 1n, toBlock: head.number });
+    const logs = await client.getLogs({
+      address: [addresses.registry, addresses.staking],
+      fromBlock: last.number + 1n,
+      toBlock: head.number,
+    });
     const touched = new Set<bigint>();
     let newEdges = false;
     for (const log of parseEventLogs({ abi: [...edgeRegistryAbi, ...edgeStakingAbi], logs, strict: false })) {

@@ -113,7 +113,14 @@ export interface Dispatcher {
 
 /** Outcome of one attempt on one edge. */
 type Attempt =
-  | { kind: "done"; cost: bigint | undefined; finishReason: string; promptTokens?: number; completionTokens?: number; body?: Record<string, unknown> }
+  | {
+      kind: "done";
+      cost: bigint | undefined;
+      finishReason: string;
+      promptTokens?: number;
+      completionTokens?: number;
+      body?: Record<string, unknown>;
+    }
   /** The request itself is wrong (or the tenant cannot pay): answer the client, the edge did nothing wrong. */
   | { kind: "client"; error: ApiError }
   /** The edge could not take it now (full, or does not have the model after all): next edge, no penalty. */
@@ -147,21 +154,37 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const visibilityMs = options.sessionVisibilityMs ?? 10_000;
 
   /** Checks the tenant may spend `maxCost` and returns its session; refusals are ApiErrors. */
-  async function admit(tenant: Tenant, model: string, tokens: number, maxCost: bigint): Promise<{ session: TenantSession; done: (cost: bigint, usedTokens: number) => Promise<void> }> {
+  async function admit(
+    tenant: Tenant,
+    model: string,
+    tokens: number,
+    maxCost: bigint,
+  ): Promise<{ session: TenantSession; done: (cost: bigint, usedTokens: number) => Promise<void> }> {
     if (tenant.tokensPerMinute !== undefined) {
       const take = await limiter.takeTokens(tenant.id, tenant.tokensPerMinute, tokens);
       if (!take.ok) {
         metrics.rejected.inc({ reason: "token_rate" });
         if (take.neverFits)
-          throw new ApiError(400, "invalid_request_error", `this request may use ${tokens} tokens, more than the tenant's limit of ${tenant.tokensPerMinute} per minute; lower max_tokens`, {
-            param: "max_tokens",
-            code: "request_too_large_for_rate_limit",
-          });
-        throw rateLimited(`token rate limit of ${tenant.tokensPerMinute} tokens per minute reached; retry after the Retry-After seconds`, take.retryAfterMs, "token_rate_limited");
+          throw new ApiError(
+            400,
+            "invalid_request_error",
+            `this request may use ${tokens} tokens, more than the tenant's limit of ${tenant.tokensPerMinute} per minute; lower max_tokens`,
+            {
+              param: "max_tokens",
+              code: "request_too_large_for_rate_limit",
+            },
+          );
+        throw rateLimited(
+          `token rate limit of ${tenant.tokensPerMinute} tokens per minute reached; retry after the Retry-After seconds`,
+          take.retryAfterMs,
+          "token_rate_limited",
+        );
       }
     }
     const giveBack = (usedTokens: number) =>
-      tenant.tokensPerMinute === undefined ? Promise.resolve() : limiter.giveTokens(tenant.id, tenant.tokensPerMinute, Math.max(0, tokens - usedTokens));
+      tenant.tokensPerMinute === undefined
+        ? Promise.resolve()
+        : limiter.giveTokens(tenant.id, tenant.tokensPerMinute, Math.max(0, tokens - usedTokens));
     try {
       const state = await escrow.read(tenant.payer);
       if (!state.authorized) {
@@ -279,7 +302,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         if (code === "insufficient_voucher" && error?.amount_due !== undefined && /^\d+$/.test(error.amount_due) && !reconciled) {
           reconciled = true;
           const next = await payer.reconcile(tenant.payer, session, edge.edgeId, BigInt(error.amount_due), current.ceiling);
-          if (next === undefined) return { kind: "failed", reason: `edge asks ${error.amount_due} wei, more than it can be owed (${current.ceiling})` };
+          if (next === undefined)
+            return { kind: "failed", reason: `edge asks ${error.amount_due} wei, more than it can be owed (${current.ceiling})` };
           current = next;
           continue;
         }
@@ -332,7 +356,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   }
 
   function recordAttempt(edge: PooledEdge, outcome: Attempt["kind"]): void {
-    metrics.attempts.inc({ outcome: outcome === "done" ? "ok" : outcome === "failed" ? "failed" : outcome === "skip" ? "skipped" : "client" });
+    metrics.attempts.inc({
+      outcome: outcome === "done" ? "ok" : outcome === "failed" ? "failed" : outcome === "skip" ? "skipped" : "client",
+    });
     if (outcome === "failed") edge.breaker.failed();
     else if (outcome === "done") edge.breaker.succeeded();
     metrics.breakerOpen.set({ edge: edge.key }, edge.breaker.state() === "open" ? 1 : 0);
@@ -430,7 +456,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
                   usage?: { prompt_tokens?: number; completion_tokens?: number };
                   tideway?: { cost?: string };
                 };
-                if (event.error !== undefined) throw new TransportError(`edge failed mid-stream: ${event.error.message ?? event.error.code}`);
+                if (event.error !== undefined)
+                  throw new TransportError(`edge failed mid-stream: ${event.error.message ?? event.error.code}`);
                 const choice = event.choices?.[0];
                 const content = choice?.delta?.content;
                 if (typeof content === "string" && content.length > 0) {
@@ -512,7 +539,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             lastRetryAfter = Math.min(lastRetryAfter ?? Number.POSITIVE_INFINITY, result.retryAfterMs ?? 1000);
             continue;
           }
-          logger.warn({ edgeId: edge.key, reason: result.reason, delivered: deliveredTokens, requestId: job.requestId }, "edge failed; failing over");
+          logger.warn(
+            { edgeId: edge.key, reason: result.reason, delivered: deliveredTokens, requestId: job.requestId },
+            "edge failed; failing over",
+          );
           if (deliveredTokens > 0) {
             if (migrations >= options.maxMigrations) throw upstreamFailed(`stream broke ${migrations + 1} times: ${lastFailure}`);
             migrations += 1;
@@ -549,9 +579,15 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       const body = JSON.stringify({ ...job.passthrough, model: job.model, input: job.input });
       try {
         for (;;) {
-          const pick = choose(job.model, tried, { model: job.model, promptTokens, maxTokens: 0, maxPricePerOutputToken: job.tenant.maxPricePerOutputToken });
+          const pick = choose(job.model, tried, {
+            model: job.model,
+            promptTokens,
+            maxTokens: 0,
+            maxPricePerOutputToken: job.tenant.maxPricePerOutputToken,
+          });
           if (pick === undefined) {
-            if (lastRetryAfter !== undefined && lastFailure === "busy") throw rateLimited(`every edge serving \`${job.model}\` is at capacity`, lastRetryAfter, "edges_busy");
+            if (lastRetryAfter !== undefined && lastFailure === "busy")
+              throw rateLimited(`every edge serving \`${job.model}\` is at capacity`, lastRetryAfter, "edges_busy");
             if (tried.size === 0) throw noEdgeAvailable(job.model, "every edge serving it is unreachable or failing");
             throw upstreamFailed(lastFailure);
           }
@@ -572,7 +608,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             try {
               const parsed = JSON.parse(await readBody(sent)) as Record<string, unknown> & { tideway?: { cost?: string } };
               const c = parsed.tideway?.cost;
-              result = { kind: "done", cost: typeof c === "string" && /^\d+$/.test(c) ? BigInt(c) : maxCost, finishReason: "stop", body: parsed };
+              result = {
+                kind: "done",
+                cost: typeof c === "string" && /^\d+$/.test(c) ? BigInt(c) : maxCost,
+                finishReason: "stop",
+                body: parsed,
+              };
             } catch (err) {
               result = { kind: "failed", reason: (err as Error).message };
             }

@@ -83,7 +83,9 @@ const EWMA = 0.2;
 
 /** Parses the edge's /v1/models answer into prices (unknown prices make a model unusable for pay). */
 function parseModels(text: string): Map<string, ModelPrice> {
-  const body = JSON.parse(text) as { data?: Array<{ id?: unknown; tideway?: { price?: { input_per_token?: unknown; output_per_token?: unknown } } }> };
+  const body = JSON.parse(text) as {
+    data?: Array<{ id?: unknown; tideway?: { price?: { input_per_token?: unknown; output_per_token?: unknown } } }>;
+  };
   const models = new Map<string, ModelPrice>();
   for (const m of body.data ?? []) {
     const price = m.tideway?.price;

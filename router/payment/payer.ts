@@ -67,13 +67,21 @@ export function createPayer(options: PayerOptions): Payer {
       if (r.signed !== undefined && r.signed.cumulativeAmount >= r.need && r.signed.expiry === session.expiry)
         return header(payer, session, edgeId, r.signed, r.ceiling);
       const amount = r.signed !== undefined && r.signed.cumulativeAmount > r.need ? r.signed.cumulativeAmount : r.need;
-      const ref = await sign({ payer, edgeId, sessionId: session.id, cumulativeAmount: amount, expiry: session.expiry }, session.id, edgeId);
+      const ref = await sign(
+        { payer, edgeId, sessionId: session.id, cumulativeAmount: amount, expiry: session.expiry },
+        session.id,
+        edgeId,
+      );
       return header(payer, session, edgeId, ref, r.ceiling);
     },
     async reconcile(payer, session, edgeId, amountDue, ceiling) {
       if (amountDue > ceiling) return undefined;
       await ledger.raiseSettled(session.id, edgeId, amountDue);
-      const ref = await sign({ payer, edgeId, sessionId: session.id, cumulativeAmount: amountDue, expiry: session.expiry }, session.id, edgeId);
+      const ref = await sign(
+        { payer, edgeId, sessionId: session.id, cumulativeAmount: amountDue, expiry: session.expiry },
+        session.id,
+        edgeId,
+      );
       return header(payer, session, edgeId, ref, ceiling);
     },
     settle: (session, edgeId, requestId, maxCost, actualCost) => ledger.settle(session.id, edgeId, requestId, maxCost, actualCost),

@@ -72,7 +72,10 @@ export function createTenantLimiter(redis: Redis, prefix: string): TenantLimiter
   return {
     async takeTokens(tenantId, tokensPerMinute, tokens) {
       const rate = tokensPerMinute / 60_000;
-      const [ok, wait] = (await redis.eval(TAKE_TOKENS, 1, bucket(tenantId), tokensPerMinute, rate, tokens, Date.now())) as [number, number];
+      const [ok, wait] = (await redis.eval(TAKE_TOKENS, 1, bucket(tenantId), tokensPerMinute, rate, tokens, Date.now())) as [
+        number,
+        number,
+      ];
       if (ok === 1) return { ok: true };
       return wait < 0 ? { ok: false, retryAfterMs: 0, neverFits: true } : { ok: false, retryAfterMs: wait, neverFits: false };
     },

@@ -7,7 +7,7 @@ import path from "node:path";
 
 import { expect } from "chai";
 
-import { connectSafeRedis, redactUrl, redisOptions, UnsafeRedisError } from "../../../../verifier/redis.ts";
+import { connectSafeRedis, redactUrl, redisOptions, UnsafeRedisError } from "../../../../lib/redis.ts";
 import { startTestRedis, type TestRedis } from "../../../helpers/redis.ts";
 
 const MAIN = path.resolve(import.meta.dirname, "../../../../verifier/main.ts");
@@ -85,7 +85,7 @@ describe("verifier Redis safety", function () {
     });
     expect(run.status).to.equal(2);
     expect(run.stderr).to.match(
-      /verifier: refusing the Redis at redis:\/\/127\.0\.0\.1:\d+\/?, which could lose jobs: its append-only file is off/,
+      /verifier: refusing the Redis at redis:\/\/127\.0\.0\.1:\d+\/?, which could lose data: its append-only file is off/,
     );
     expect(run.stderr + run.stdout).to.not.include("11".repeat(32));
   });

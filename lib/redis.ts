@@ -1,9 +1,10 @@
-// The verifier's Redis: one ioredis connection factory for BullMQ and the verifier's own keys, and
-// the start-up check that refuses a Redis that could lose jobs.
+// The services' Redis (the verifier's queues, the router's voucher counters and conversations): one
+// ioredis connection factory (BullMQ's options included), and the start-up check that refuses a
+// Redis that could lose what they keep in it.
 import type { RedisOptions } from "bullmq";
 import { Redis } from "ioredis";
 
-import { TidewayError } from "../lib/errors.ts";
+import { TidewayError } from "./errors.ts";
 
 /** The Redis would lose jobs (or cannot be reached); the message says what to change. */
 export class UnsafeRedisError extends TidewayError {
@@ -49,7 +50,7 @@ function infoField(info: string, field: string): string | undefined {
 }
 
 /**
- * What is wrong with this Redis for a verifier, or [] when nothing is. Read with INFO (managed
+ * What is wrong with this Redis for a service that keeps state in it, or [] when nothing is. Read with INFO (managed
  * Redis services often disable CONFIG): the eviction policy must be `noeviction` (any other policy
  * deletes queued jobs under memory pressure) and the append-only file must be on (without it a
  * restart loses every job since the last snapshot).
@@ -60,19 +61,19 @@ export async function redisSafetyProblems(client: Redis): Promise<string[]> {
   const policy = infoField(memory, "maxmemory_policy");
   if (policy !== "noeviction") {
     problems.push(
-      `its eviction policy is ${policy ?? "unknown"}, which deletes jobs when memory runs out: set maxmemory-policy noeviction`,
+      `its eviction policy is ${policy ?? "unknown"}, which deletes keys (jobs, counters) when memory runs out: set maxmemory-policy noeviction`,
     );
   }
   const aof = infoField(persistence, "aof_enabled");
   if (aof !== "1") {
     problems.push(
-      "its append-only file is off, so a restart loses every job since the last snapshot: set appendonly yes (appendfsync everysec)",
+      "its append-only file is off, so a restart loses every write since the last snapshot: set appendonly yes (appendfsync everysec)",
     );
   }
   return problems;
 }
 
-/** Connects and throws {UnsafeRedisError} unless the Redis at `url` is safe for a verifier. */
+/** Connects and throws {UnsafeRedisError} unless the Redis at `url` keeps what it is given (noeviction, AOF). */
 export async function connectSafeRedis(url: string): Promise<Redis> {
   const client = new Redis({ ...redisOptions(url), lazyConnect: true, maxRetriesPerRequest: 3, retryStrategy: () => null });
   client.on("error", () => undefined); // the probe's failure is thrown by connect() below
@@ -85,7 +86,7 @@ export async function connectSafeRedis(url: string): Promise<Redis> {
   try {
     const problems = await redisSafetyProblems(client);
     if (problems.length > 0) {
-      throw new UnsafeRedisError(`refusing the Redis at ${redactUrl(url)}, which could lose jobs: ${problems.join("; ")}`);
+      throw new UnsafeRedisError(`refusing the Redis at ${redactUrl(url)}, which could lose data: ${problems.join("; ")}`);
     }
   } catch (err) {
     client.disconnect();

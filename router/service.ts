@@ -1,0 +1,161 @@
+// One router process: connects to Redis (refusing one that could lose voucher counters) and the
+// chain, follows the edges, accepts edge links, and serves the OpenAI-compatible API. Several
+// processes with the same configuration (same Redis and prefix, same key) serve the same tenants
+// consistently: everything that must agree between them lives in Redis.
+import type { AddressInfo } from "node:net";
+
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { createPublicClient, createWalletClient, http } from "viem";
+import type { Account, Chain, Hex, LocalAccount, PublicClient, Transport, WalletClient } from "viem";
+
+import { componentLogger } from "../lib/logging.ts";
+import { readProtocolAddresses } from "../lib/protocol/addresses.ts";
+import { marketDomain } from "../lib/protocol/eip712.ts";
+import { edgeDomain } from "../lib/protocol/edgeProofs.ts";
+import { connectSafeRedis } from "../lib/redis.ts";
+import { createRouterApi } from "./api/server.ts";
+import { createEdgeDirectory } from "./chain/directory.ts";
+import type { RouterConfig } from "./config.ts";
+import { createConversationStore } from "./conversations/store.ts";
+import { createDispatcher } from "./dispatch/dispatcher.ts";
+import { createEdgePool } from "./dispatch/pool.ts";
+import { createRetryBudget } from "./dispatch/retryBudget.ts";
+import { createLinkServer } from "./link/server.ts";
+import { createRouterMetrics } from "./metrics.ts";
+import { createEscrowReader } from "./payment/escrow.ts";
+import { createVoucherLedger } from "./payment/ledger.ts";
+import { createPayer } from "./payment/payer.ts";
+import { createSessionManager } from "./payment/sessions.ts";
+import { createPolicy } from "./policy/index.ts";
+import { createTenantLimiter } from "./tenants/limits.ts";
+import { createTenantStore } from "./tenants/store.ts";
+
+export interface StartRouterOptions {
+  config: RouterConfig;
+  /** The voucher key: signs vouchers and opens tenants' sessions (pays their gas). */
+  key: { account: LocalAccount; privateKey: Hex };
+  logger: Logger;
+}
+
+export interface RunningRouter {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startRouter(options: StartRouterOptions): Promise<RunningRouter> {
+  const { config, logger } = options;
+  const redis: Redis = await connectSafeRedis(config.redis.url);
+  redis.on("error", (err: Error) => logger.warn({ err: err.message }, "Redis connection error (reconnecting)"));
+  const prefix = config.redis.prefix;
+
+  const transport = http(config.chain.rpcUrl, { retryCount: 3, timeout: 10_000 });
+  const client = createPublicClient({ transport, cacheTime: 0 }) as PublicClient;
+  const chainId = await client.getChainId();
+  const addresses = config.chain.addresses ?? readProtocolAddresses(chainId, { contracts: ["registry", "staking", "market"] });
+  const walletClient = createWalletClient({ account: options.key.account, transport }) as WalletClient<
+    Transport,
+    Chain | undefined,
+    Account
+  >;
+  const metrics = createRouterMetrics();
+
+  const directory = createEdgeDirectory({
+    client,
+    addresses,
+    pollIntervalMs: config.chain.pollIntervalMs,
+    logger: componentLogger(logger, "directory"),
+  });
+  await directory.start();
+  const pool = createEdgePool({
+    directory,
+    logger: componentLogger(logger, "pool"),
+    breakerFailures: config.routing.breakerFailures,
+    breakerOpenMs: config.routing.breakerOpenMs,
+  });
+  pool.start();
+  const links = createLinkServer({
+    domain: edgeDomain(chainId, addresses.registry),
+    edge: (edgeId) => directory.get(edgeId),
+    logger: componentLogger(logger, "link"),
+    onLoad: (edgeId, load) => pool.loadReport(edgeId, load),
+    onConnect: (edgeId, t) => pool.linkConnected(edgeId, t),
+    onDisconnect: (edgeId, t) => pool.linkDisconnected(edgeId, t),
+  });
+  // An edge that leaves the active set loses its link at once.
+  directory.onChange((edge) => {
+    if (edge.status !== "Active") links.drop(edge.edgeId, `edge is ${edge.status}`);
+  });
+
+  const chainNow = async () => (await client.getBlock({ blockTag: "latest" })).timestamp;
+  const payer = createPayer({
+    ledger: createVoucherLedger(redis, prefix),
+    domain: marketDomain(chainId, addresses.market),
+    privateKey: options.key.privateKey,
+    address: options.key.account.address,
+    // Longer than any request may take (a first-byte wait plus a long stream).
+    leaseMs: 30 * 60_000,
+  });
+  const dispatcher = createDispatcher({
+    pool,
+    policy: createPolicy(config.routing.policy, { affinity: { epsilon: config.routing.affinityEpsilon } }),
+    payer,
+    sessions: createSessionManager({
+      redis,
+      prefix,
+      publicClient: client,
+      walletClient,
+      market: addresses.market,
+      budget: config.sessions.budget,
+      lifetimeSeconds: config.sessions.lifetimeSeconds,
+      renewBeforeSeconds: config.sessions.renewBeforeSeconds,
+      now: chainNow,
+    }),
+    escrow: createEscrowReader({ client, market: addresses.market, signer: options.key.account.address }),
+    limiter: createTenantLimiter(redis, prefix),
+    retryBudget: createRetryBudget({ ratio: config.routing.retryBudgetRatio }),
+    metrics,
+    logger: componentLogger(logger, "dispatch"),
+    maxAttempts: config.routing.maxAttempts,
+    maxMigrations: config.routing.maxMigrations,
+    firstByteTimeoutMs: config.routing.firstByteTimeoutMs,
+    stallTimeoutMs: config.routing.stallTimeoutMs,
+  });
+
+  const app = createRouterApi({
+    dispatcher,
+    pool,
+    tenants: createTenantStore(redis, prefix),
+    conversations: createConversationStore(redis, prefix, config.limits.responseTtlSeconds),
+    metrics,
+    logger,
+    bodyLimitBytes: config.limits.bodyLimitBytes,
+    defaultMaxTokens: config.limits.defaultMaxTokens,
+    health: () => {
+      const edges = pool.all();
+      const active = edges.filter((e) => e.record.status === "Active").length;
+      return {
+        ok: redis.status === "ready",
+        redis: redis.status,
+        block: directory.blockNumber().toString(),
+        edges: { known: edges.length, active, linked: links.linked().length },
+      };
+    },
+  });
+  links.attach(app.server);
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const address = app.server.address() as AddressInfo;
+  const url = `http://${config.listen.host}:${address.port}`;
+  logger.info({ url, voucherKey: options.key.account.address, chainId, policy: config.routing.policy, redis: prefix }, "router started");
+
+  return {
+    url,
+    async close() {
+      directory.stop();
+      pool.stop();
+      await links.close();
+      await app.close();
+      redis.disconnect();
+    },
+  };
+}
