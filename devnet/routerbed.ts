@@ -80,6 +80,11 @@ export interface Routerbed {
   routers: RouterbedRouter[];
   /** The tenant paid by the testbed's payer (account #0). */
   tenant: { id: string; apiKey: string; payer: Address };
+  /**
+   * A fresh payer account, funded with gas: it deposits `deposit` into its escrow (default
+   * nothing) and authorizes the router's key unless `authorize` is false.
+   */
+  addPayer(options?: { deposit?: bigint; authorize?: boolean }): Promise<LocalAccount>;
   /** Adds a tenant for `payer` (which must have authorized the router's key to be served). */
   addTenant(payer: Address, limits?: TenantLimits & { name?: string }): Promise<{ id: string; apiKey: string }>;
   /** (Re)starts router `index` (after a kill). */
@@ -109,7 +114,7 @@ export async function startRouterbed(options: RouterbedOptions): Promise<Routerb
   const { clients, addresses, admin } = market;
   // Stake each edge's minimum self-bond: Active at once (warm-up only delays earning).
   const params = await clients.public.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "parameters" });
-  const { bond, fund } = await import("./protocol.ts");
+  const { bond, deposit, fund } = await import("./protocol.ts");
   for (const edge of market.edges) {
     await fund(clients, addresses, admin, edge.operator.address, { tokens: params.minSelfBond });
     await bond(clients, addresses, edge.operator, edge.edgeId, params.minSelfBond, "stake");
@@ -223,6 +228,19 @@ export async function startRouterbed(options: RouterbedOptions): Promise<Routerb
     edges,
     routers,
     tenant: { id: first.tenant.id, apiKey: first.apiKey, payer: admin },
+    async addPayer({ deposit: amount = 0n, authorize = true } = {}) {
+      const account = privateKeyToAccount(generatePrivateKey());
+      await fund(clients, addresses, admin, account.address, { eth: 10n * TOKEN, tokens: amount });
+      if (amount > 0n) await deposit(clients, addresses, account, amount);
+      if (authorize)
+        await confirmed(
+          clients,
+          await clients
+            .wallet(account)
+            .writeContract({ address: addresses.market, abi: computeMarketAbi, functionName: "authorizeSigner", args: [routerKey.address] }),
+        );
+      return account;
+    },
     async addTenant(payer, limits = {}) {
       const { tenant, apiKey } = await store.add({ name: limits.name ?? "tenant", payer, ...limits });
       return { id: tenant.id, apiKey };
