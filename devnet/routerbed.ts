@@ -237,7 +237,12 @@ export async function startRouterbed(options: RouterbedOptions): Promise<Routerb
           clients,
           await clients
             .wallet(account)
-            .writeContract({ address: addresses.market, abi: computeMarketAbi, functionName: "authorizeSigner", args: [routerKey.address] }),
+            .writeContract({
+              address: addresses.market,
+              abi: computeMarketAbi,
+              functionName: "authorizeSigner",
+              args: [routerKey.address],
+            }),
         );
       return account;
     },

@@ -333,6 +333,21 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     }
   }
 
+  /**
+   * Counts the request on `edge` at once, in the same tick as the choice, then pays it: requests
+   * chosen while this one awaits Redis must see it, or a burst all picks the same edge (beyond
+   * affinity's bound, past the policies' load estimates).
+   */
+  async function reserveOn(edge: PooledEdge, tenant: Tenant, session: TenantSession, reservationId: string, maxCost: bigint) {
+    pool.dispatched(edge);
+    try {
+      return await payer.reserve(tenant.payer, session, edge.edgeId, reservationId, maxCost);
+    } catch (err) {
+      pool.completed(edge, undefined);
+      throw err;
+    }
+  }
+
   /** An AbortController for one attempt: aborted by the client leaving, or by a timer (first byte, stall). */
   function attemptSignal(clientSignal: AbortSignal) {
     const controller = new AbortController();
@@ -428,10 +443,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             ...(continuation ? { continue_final_message: true, add_generation_prompt: false } : {}),
           });
           const reservationId = `${job.requestId}.${attempts}`;
-          const payment = await payer.reserve(job.tenant.payer, session, edge.edgeId, reservationId, maxCost);
+          const payment = await reserveOn(edge, job.tenant, session, reservationId, maxCost);
           const timers = attemptSignal(job.signal);
           timers.arm(options.firstByteTimeoutMs, "no first byte in time");
-          pool.dispatched(edge);
           metrics.outstanding.set({ edge: edge.key }, edge.stats.outstanding);
           const attemptStart = performance.now();
           let attemptTokens = 0;
@@ -597,10 +611,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           const edgePrice = edge.models?.get(job.model) ?? price;
           const maxCost = BigInt(promptTokens) * edgePrice.inputPerToken;
           const reservationId = `${job.requestId}.${attempts}`;
-          const payment = await payer.reserve(job.tenant.payer, session, edge.edgeId, reservationId, maxCost);
+          const payment = await reserveOn(edge, job.tenant, session, reservationId, maxCost);
           const timers = attemptSignal(job.signal);
           timers.arm(options.firstByteTimeoutMs, "no answer in time");
-          pool.dispatched(edge);
           let result: Attempt;
           const sent = await sendPaid(edge, transport, "/v1/embeddings", body, job.tenant, session, payment, timers.signal);
           if ("kind" in sent) result = sent;

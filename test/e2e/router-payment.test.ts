@@ -232,7 +232,8 @@ describe("the router's payments (2 replicas, 2 edges)", function () {
     // The restarted replica serves again, on the same session.
     const after = (await ask(clients[0]!, "Back again?")) as unknown as TidewayExtra;
     told += BigInt(after.tideway.cost);
-    if (after.tideway.edges.length === 1) toldByEdge.set(after.tideway.edges[0]!, (toldByEdge.get(after.tideway.edges[0]!) ?? 0n) + BigInt(after.tideway.cost));
+    if (after.tideway.edges.length === 1)
+      toldByEdge.set(after.tideway.edges[0]!, (toldByEdge.get(after.tideway.edges[0]!) ?? 0n) + BigInt(after.tideway.cost));
 
     // One session for the tenant, opened once for both replicas.
     const sessionId = BigInt((await redis.hget(`${bed.redisPrefix}:session:${payer}:${EDGE_MODEL}`, "id"))!);
@@ -266,7 +267,12 @@ describe("the router's payments (2 replicas, 2 edges)", function () {
       // At its last signature an edge's voucher covered what it had served plus the maxima then in
       // flight to it (at most the concurrency) and those the dead replica left reserved.
       expect(redeemed - settled, `edge ${edge.edgeId}: overpayment`).to.be.at.most(BigInt(CONCURRENCY + killedInFlight.size) * maxMaxCost);
-      if (multiEdge === 0) expect(settled, `edge ${edge.edgeId}: settled = what its clients were told`).to.equal(toldByEdge.get(edge.edgeId.toString()) ?? 0n);
+      if (multiEdge === 0) {
+        // What its clients were told, and possibly answers the dead replica settled but never delivered.
+        const toldHere = toldByEdge.get(edge.edgeId.toString()) ?? 0n;
+        expect(settled, `edge ${edge.edgeId}: settled covers what its clients were told`).to.be.at.least(toldHere);
+        expect(settled - toldHere).to.be.at.most(BigInt(killedInFlight.size) * maxMaxCost);
+      }
       redeemedTotal += redeemed;
       reservedTotal += BigInt(ledger.reserved ?? "0");
     }
