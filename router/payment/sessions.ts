@@ -93,6 +93,9 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       if (current !== undefined && current.expiry - now > BigInt(options.renewBeforeSeconds)) return current;
       if ((await redis.set(lock, "1", "PX", 60_000, "NX")) === "OK") {
         try {
+          // Another replica may have opened one and let go of the lock since the read above.
+          const opened = await stored(key);
+          if (opened !== undefined && opened.expiry - now > BigInt(options.renewBeforeSeconds)) return opened;
           const session = await open(payer, model, now);
           await redis.hset(key, { id: session.id.toString(), expiry: session.expiry.toString(), budget: session.budget.toString() });
           return session;

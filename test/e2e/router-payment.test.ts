@@ -13,21 +13,34 @@ import { network } from "hardhat";
 import { Redis } from "ioredis";
 import OpenAI, { APIError } from "openai";
 import { getAddress, parseEventLogs } from "viem";
+import type { PublicClient } from "viem";
 
+import { chainTime } from "../../devnet/chain.ts";
 import { EDGE_MODEL, INPUT_PRICE, OUTPUT_PRICE, startRouterbed } from "../../devnet/routerbed.ts";
 import type { Routerbed } from "../../devnet/routerbed.ts";
 import { computeMarketAbi } from "../../lib/protocol/abis.ts";
 import { countPromptTokens } from "../../lib/reference-model/index.ts";
+import { createSessionManager } from "../../router/payment/sessions.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const TOKEN = 10n ** 18n;
 
-/** Sum of `tideway_edge_requests_total` over every label set, from an edge's /metrics. */
-async function edgeRequests(url: string): Promise<number> {
+/** Sum of the samples of `metric` whose line starts with it (labels included), from an edge's /metrics. */
+async function edgeMetric(url: string, metric: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   let total = 0;
-  for (const line of text.split("\n")) if (line.startsWith("tideway_edge_requests_total")) total += Number(line.split(" ").at(-1));
+  for (const line of text.split("\n")) if (line.startsWith(metric)) total += Number(line.split(" ").at(-1));
   return total;
+}
+const edgeRequests = (url: string) => edgeMetric(url, "tideway_edge_requests_total");
+
+/** A promise and the function that resolves it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
 }
 
 interface TidewayExtra {
@@ -135,6 +148,72 @@ describe("the router's payments (2 replicas, 2 edges)", function () {
     const again = await expectApiError(ask(clientOf(0, apiKey), content));
     expect(again.status).to.equal(402);
     expect(await edgeTotal(), "edge requests after the limit").to.equal(before);
+  });
+
+  it("two replicas that both need a new tenant session open one between them, even when one lets go of the lock just as the other reads", async function () {
+    const payer = await bed.addPayer({ deposit: 10n * TOKEN });
+    const { clients: chain, addresses } = bed.market;
+    const prefix = "session-race";
+    const aLocked = signal();
+    const aReleased = signal();
+    const bTriedLock = signal();
+    /** `redis` with `hooks` run around some calls (the interleaving two processes can meet). */
+    const hooked = (hooks: Partial<Record<"set" | "hset" | "del", { before?: () => Promise<void>; after?: () => void }>>) =>
+      new Proxy(redis, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (typeof value !== "function") return value;
+          const hook = hooks[prop as keyof typeof hooks];
+          if (hook === undefined) return value.bind(target);
+          return async (...args: unknown[]) => {
+            await hook.before?.();
+            const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            hook.after?.();
+            return result;
+          };
+        },
+      });
+    const manager = (r: Redis) =>
+      createSessionManager({
+        redis: r,
+        prefix,
+        publicClient: chain.public as unknown as PublicClient,
+        walletClient: chain.wallet(bed.routerKey),
+        market: addresses.market,
+        budget: 10n * TOKEN,
+        lifetimeSeconds: 86_400,
+        renewBeforeSeconds: 3_600,
+        now: () => chainTime(chain),
+      });
+    // A takes the lock and opens; B reads no session yet; A records its session and lets go of
+    // the lock; only then does B's lock attempt reach Redis.
+    const a = manager(
+      hooked({
+        set: { after: () => aLocked.resolve() },
+        hset: { before: () => bTriedLock.promise },
+        del: { after: () => aReleased.resolve() },
+      }),
+    );
+    const b = manager(
+      hooked({
+        set: {
+          before: () => {
+            bTriedLock.resolve();
+            return aReleased.promise;
+          },
+        },
+      }),
+    );
+    const first = a.sessionFor(payer.address, EDGE_MODEL);
+    await aLocked.promise;
+    const [sa, sb] = await Promise.all([first, b.sessionFor(payer.address, EDGE_MODEL)]);
+    expect(sb.id).to.equal(sa.id);
+    const opened = parseEventLogs({
+      abi: computeMarketAbi,
+      eventName: "SessionOpened",
+      logs: await chain.public.getLogs({ address: addresses.market, fromBlock: 0n }),
+    }).filter((e) => getAddress(e.args.payer) === payer.address);
+    expect(opened.map((e) => e.args.sessionId)).to.deep.equal([sa.id]);
   });
 
   it("1,000 requests over both replicas with one killed -9 and restarted: each edge redeems exactly the ledger's voucher, covering what clients were told, overpaying at most the maxima in flight", async function () {
@@ -247,6 +326,10 @@ describe("the router's payments (2 replicas, 2 edges)", function () {
 
     const ledgers = new Map<bigint, Record<string, string>>();
     for (const edge of bed.edges) ledgers.set(edge.edgeId, await redis.hgetall(`${bed.redisPrefix}:ledger:${sessionId}:${edge.edgeId}`));
+
+    // The router's vouchers always covered what each edge asked (served + in flight + this request).
+    for (const edge of bed.edges)
+      expect(await edgeMetric(edge.url, 'tideway_edge_vouchers_total{result="insufficient_voucher"}'), `edge ${edge.edgeId}`).to.equal(0);
 
     // Edges redeem every voucher they hold when they stop.
     await Promise.all(bed.edges.map((e) => e.service.stop()));
