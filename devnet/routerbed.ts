@@ -235,14 +235,12 @@ export async function startRouterbed(options: RouterbedOptions): Promise<Routerb
       if (authorize)
         await confirmed(
           clients,
-          await clients
-            .wallet(account)
-            .writeContract({
-              address: addresses.market,
-              abi: computeMarketAbi,
-              functionName: "authorizeSigner",
-              args: [routerKey.address],
-            }),
+          await clients.wallet(account).writeContract({
+            address: addresses.market,
+            abi: computeMarketAbi,
+            functionName: "authorizeSigner",
+            args: [routerKey.address],
+          }),
         );
       return account;
     },
