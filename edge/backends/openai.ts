@@ -118,7 +118,10 @@ interface StreamChunk {
 
 /** The reference tokenizer's count of the prompt, for a server that reports none. */
 function estimatePromptTokens(req: ChatRequest): number {
-  return countTemplateTokens(req.messages, { addGenerationPrompt: req.addGenerationPrompt, continueFinalMessage: req.continueFinalMessage });
+  return countTemplateTokens(req.messages, {
+    addGenerationPrompt: req.addGenerationPrompt,
+    continueFinalMessage: req.continueFinalMessage,
+  });
 }
 
 /** The upstream's root URL without a trailing slash or "/v1". */

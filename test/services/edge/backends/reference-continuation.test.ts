@@ -175,7 +175,9 @@ describe("lib/reference-model: continuing a partial answer", () => {
       }
       return undefined;
     };
-    expect(refusal(withAssistant, { continueFinalMessage: true })).to.be.instanceOf(ReferenceTemplateError).with.property("param", "add_generation_prompt");
+    expect(refusal(withAssistant, { continueFinalMessage: true }))
+      .to.be.instanceOf(ReferenceTemplateError)
+      .with.property("param", "add_generation_prompt");
     expect(refusal(withAssistant, { continueFinalMessage: true, addGenerationPrompt: true }))
       .to.be.instanceOf(ReferenceTemplateError)
       .with.property("param", "add_generation_prompt");
