@@ -3,6 +3,7 @@
 // every field the edge itself reads is checked, and a failure names the parameter.
 import { z } from "zod";
 
+import { ReferenceTemplateError, resolveTemplateOptions } from "../../lib/reference-model/index.ts";
 import { badRequest } from "./errors.ts";
 import type { ApiError } from "./errors.ts";
 
@@ -37,8 +38,22 @@ export const ChatCompletionBody = z
     seed: z.number().int().nullish(),
     n: z.literal(1, { message: "only n = 1 is supported" }).nullish(),
     stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+    // vLLM's fields for continuing a partial answer (absent: false and true).
+    continue_final_message: z.boolean().optional(),
+    add_generation_prompt: z.boolean().optional(),
   })
-  .passthrough();
+  .passthrough()
+  .superRefine((body, ctx) => {
+    try {
+      resolveTemplateOptions(body.messages, {
+        addGenerationPrompt: body.add_generation_prompt,
+        continueFinalMessage: body.continue_final_message,
+      });
+    } catch (err) {
+      if (!(err instanceof ReferenceTemplateError)) throw err;
+      ctx.addIssue({ code: "custom", message: err.message, path: [err.param] });
+    }
+  });
 
 export const EmbeddingsBody = z
   .object({

@@ -217,6 +217,8 @@ export async function serveChat(deps: ServingDeps, body: ChatCompletionBody, ctx
     temperature: body.temperature ?? 1,
     seed: body.seed ?? undefined,
     stop: body.stop == null ? undefined : Array.isArray(body.stop) ? body.stop : [body.stop],
+    addGenerationPrompt: body.add_generation_prompt,
+    continueFinalMessage: body.continue_final_message,
     body: body as Record<string, unknown>,
   };
   const promptTokens = served.backend.countPromptTokens(request);
