@@ -18,7 +18,7 @@ import type { ModelConfig } from "../config.ts";
 import type { EdgeMetrics } from "../metrics.ts";
 import type { Limiter } from "../api/limiter.ts";
 import { ApiError, badRequest, modelNotFound } from "../api/errors.ts";
-import type { ChatCompletionBody, EmbeddingsBody } from "../api/schemas.ts";
+import type { ChatCompletionBody, EmbeddingsBody } from "../../lib/openai/requests.ts";
 import type { Admission, EpochsPort, PaymentGatePort, ReceiptSignerPort, ServedModel, UsageLogPort } from "./ports.ts";
 
 export interface ServingDeps {

@@ -93,7 +93,7 @@ const recomputableBody = z
     seed: z.number().int().nullish(),
     n: z.literal(1).nullish(),
     stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
-    // An edge continues a partial answer with these (edge/api/schemas.ts): so must the recomputation.
+    // An edge continues a partial answer with these (lib/openai/requests.ts): so must the recomputation.
     continue_final_message: z.boolean().optional(),
     add_generation_prompt: z.boolean().optional(),
   })
