@@ -449,7 +449,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
               let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
               for await (const data of sseData(sent.body)) {
                 timers.arm(options.stallTimeoutMs, "edge stalled mid-stream");
-                if (data === "[DONE]") break;
+                // Read on to the end of the body: leaving the loop early destroys the response,
+                // and with it the keep-alive connection the next request to this edge would reuse.
+                if (data === "[DONE]") continue;
                 const event = JSON.parse(data) as {
                   error?: { message?: string; code?: string };
                   choices?: Array<{ delta?: { content?: string }; finish_reason?: string | null }>;
