@@ -38,6 +38,7 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 const WORKERS = 50;
 const WARMUP_SECONDS = 5;
 const SECONDS = Number(process.env.BENCH_ROUTER_SECONDS ?? 20);
+const UNLOADED_SECONDS = 5;
 const OVERHEAD_MAX_TOKENS = 8;
 const KILLS = Number(process.env.BENCH_ROUTER_KILLS ?? 24);
 const FAILOVER_MAX_TOKENS = 64;
@@ -73,9 +74,22 @@ interface StreamResult {
  * One streamed chat completion over fetch, read event by event: the same client code for the
  * router and an edge. `onDelta` sees the count of content deltas so far.
  */
-async function streamChat(url: string, headers: Record<string, string>, body: string, onDelta?: (count: number) => void): Promise<StreamResult> {
+async function streamChat(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  onDelta?: (count: number) => void,
+): Promise<StreamResult> {
   const sent = performance.now();
-  const result: StreamResult = { status: 0, ttftMs: undefined, text: "", tokens: 0, finishReason: undefined, tideway: undefined, error: undefined };
+  const result: StreamResult = {
+    status: 0,
+    ttftMs: undefined,
+    text: "",
+    tokens: 0,
+    finishReason: undefined,
+    tideway: undefined,
+    error: undefined,
+  };
   try {
     const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
     result.status = response.status;
@@ -186,7 +200,13 @@ async function measureOverhead() {
     // One voucher for the whole run, as a gateway that prepaid the edge would send it each time:
     // the edge checks it, reserves each request against it and settles, without recovering a
     // signature again.
-    const voucher = { payer: market.payer, edgeId: edge.edgeId, sessionId: market.sessionId, cumulativeAmount: SESSION_BUDGET, expiry: 2n ** 40n };
+    const voucher = {
+      payer: market.payer,
+      edgeId: edge.edgeId,
+      sessionId: market.sessionId,
+      cumulativeAmount: SESSION_BUDGET,
+      expiry: 2n ** 40n,
+    };
     const paths = {
       router: {
         url: `${bed.routers[0]!.url}/v1/chat/completions`,
@@ -209,7 +229,7 @@ async function measureOverhead() {
     if (first.error !== undefined) throw new Error(`the router does not answer: ${first.error}`);
 
     type PathName = keyof typeof paths;
-    const run = async (seconds: number) => {
+    const run = async (seconds: number, workers: number) => {
       const stats = {
         router: { ttft: histogram(), total: histogram(), errors: 0, errorSamples: [] as string[] },
         direct: { ttft: histogram(), total: histogram(), errors: 0, errorSamples: [] as string[] },
@@ -230,14 +250,14 @@ async function measureOverhead() {
           s.total.recordValue(Math.round((performance.now() - started) * 1000));
         }
       };
-      await Promise.all(Array.from({ length: WORKERS }, worker));
+      await Promise.all(Array.from({ length: workers }, worker));
       return stats;
     };
-    await run(WARMUP_SECONDS);
+    await run(WARMUP_SECONDS, WORKERS);
     const load = loadavg()[0]!;
     const pids = { router: bed.routers[0]!.service!.pid!, edge: edge.service.pid! };
     const cpuBefore = { router: cpuMsOf(pids.router), edge: cpuMsOf(pids.edge), client: process.cpuUsage() };
-    const stats = await run(SECONDS);
+    const stats = await run(SECONDS, WORKERS);
     const client = process.cpuUsage(cpuBefore.client);
     const served = { router: stats.router.ttft.totalCount, all: stats.router.ttft.totalCount + stats.direct.ttft.totalCount };
     // What each process spent per request it took part in (the edge and this client serve both paths).
@@ -246,6 +266,8 @@ async function measureOverhead() {
       edge_ms_per_request: Number(((cpuMsOf(pids.edge) - cpuBefore.edge) / served.all).toFixed(3)),
       client_ms_per_request: Number(((client.user + client.system) / 1000 / served.all).toFixed(3)),
     };
+    // One stream at a time: what the router adds when nothing queues behind other requests.
+    const alone = await run(UNLOADED_SECONDS, 1);
     const summary = (name: PathName) => ({
       ttft: distribution(stats[name].ttft),
       total: distribution(stats[name].total),
@@ -260,6 +282,14 @@ async function measureOverhead() {
       overhead_p99_ms: ms(stats.router.ttft.getValueAtPercentile(99) - stats.direct.ttft.getValueAtPercentile(99)),
       cpu,
       load_average_at_start: load,
+      one_stream_at_a_time: {
+        duration_s: UNLOADED_SECONDS,
+        router: distribution(alone.router.ttft),
+        direct: distribution(alone.direct.ttft),
+        errors: alone.router.errors + alone.direct.errors,
+        overhead_p50_ms: ms(alone.router.ttft.getValueAtPercentile(50) - alone.direct.ttft.getValueAtPercentile(50)),
+        overhead_p99_ms: ms(alone.router.ttft.getValueAtPercentile(99) - alone.direct.ttft.getValueAtPercentile(99)),
+      },
     };
   } finally {
     await bed.stop();
@@ -363,7 +393,11 @@ async function measureFailover() {
       trials.push(trial);
       console.log(
         `trial ${trials.length}: edge ${trial.killed_edge}${victim.nat ? " (NAT)" : ""} killed after ${killAfter}/${reference.tokens} tokens → ${
-          trial.late ? "too late (already answered)" : trial.identical ? `identical via ${edges.join("→")}` : `FAILED: ${trial.error ?? "text differs"}`
+          trial.late
+            ? "too late (already answered)"
+            : trial.identical
+              ? `identical via ${edges.join("→")}`
+              : `FAILED: ${trial.error ?? "text differs"}`
         }`,
       );
       // Start it again ourselves at once (the supervisor's backoff grows with each crash in a row)
@@ -386,7 +420,9 @@ async function measureFailover() {
     completed_and_identical: ok,
     late_kills: trials.length - kills.length,
     nat_kills: kills.filter((t) => bed.edges.find((e) => e.edgeId.toString() === t.killed_edge)?.nat === true).length,
-    kills_per_edge: Object.fromEntries(bed.edges.map((e) => [e.edgeId.toString(), kills.filter((t) => t.killed_edge === e.edgeId.toString()).length])),
+    kills_per_edge: Object.fromEntries(
+      bed.edges.map((e) => [e.edgeId.toString(), kills.filter((t) => t.killed_edge === e.edgeId.toString()).length]),
+    ),
     restart_until_routable_ms_median: [...restartMs].sort((a, b) => a - b)[Math.floor(restartMs.length / 2)] ?? null,
     trials,
   };
@@ -431,7 +467,9 @@ const result = {
 };
 
 const mark = (ok: boolean) => (ok ? "✓" : "✗");
-console.log(`\nrouter: ${WORKERS} concurrent streams (${OVERHEAD_MAX_TOKENS} tokens, tiny model), router and direct interleaved, ${SECONDS} s\n`);
+console.log(
+  `\nrouter: ${WORKERS} concurrent streams (${OVERHEAD_MAX_TOKENS} tokens, tiny model), router and direct interleaved, ${SECONDS} s\n`,
+);
 console.log("| path | requests | req/s | TTFT p50 ms | TTFT p90 ms | TTFT p99 ms | TTFT max ms | errors |");
 console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const name of ["direct", "router"] as const) {
@@ -440,6 +478,13 @@ for (const name of ["direct", "router"] as const) {
     `| ${name} | ${p.ttft.count} | ${p.requests_per_s} | ${p.ttft.p50_ms} | ${p.ttft.p90_ms} | ${p.ttft.p99_ms} | ${p.ttft.max_ms} | ${p.errors} |`,
   );
 }
+const alone = overhead.one_stream_at_a_time;
+console.log(
+  `\none stream at a time: TTFT p50 router ${alone.router.p50_ms} ms, direct ${alone.direct.p50_ms} ms (overhead p50 ${alone.overhead_p50_ms} ms, p99 ${alone.overhead_p99_ms} ms)`,
+);
+console.log(
+  `CPU per request: router ${overhead.cpu.router_ms_per_router_request} ms, edge ${overhead.cpu.edge_ms_per_request} ms, client ${overhead.cpu.client_ms_per_request} ms`,
+);
 console.log(`\n| figure | result | goal |\n| --- | ---: | ---: |`);
 console.log(`| overhead_p50_ms | ${result.overhead_p50_ms} | ≤ 2 ${mark(result.overhead_p50_ms <= 2)} |`);
 console.log(`| overhead_p99_ms | ${result.overhead_p99_ms} | ≤ 10 ${mark(result.overhead_p99_ms <= 10)} |`);
