@@ -31,6 +31,8 @@ import { EDGE_MODEL, INPUT_PRICE, OUTPUT_PRICE, startRouterbed } from "../devnet
 import type { Routerbed, RouterbedEdge } from "../devnet/routerbed.ts";
 import { SESSION_BUDGET } from "../devnet/testbed.ts";
 import { signVoucher } from "../lib/protocol/eip712.ts";
+import { signDigest } from "../lib/protocol/fastTypedData.ts";
+import { createVoucherVerifier } from "../lib/protocol/fastVoucher.ts";
 import { encodeVoucherHeader, VOUCHER_HEADER } from "../lib/protocol/voucherHeader.ts";
 import { sseData } from "../router/dispatch/sse.ts";
 
@@ -197,26 +199,35 @@ async function measureOverhead() {
     await untilRouterSees(bed);
     const edge = bed.edges[0]!;
     const { market } = bed;
-    // One voucher for the whole run, as a gateway that prepaid the edge would send it each time:
-    // the edge checks it, reserves each request against it and settles, without recovering a
-    // signature again.
-    const voucher = {
+    const voucherFor = (cumulativeAmount: bigint) => ({
       payer: market.payer,
       edgeId: edge.edgeId,
       sessionId: market.sessionId,
-      cumulativeAmount: SESSION_BUDGET,
+      cumulativeAmount,
       expiry: 2n ** 40n,
+    });
+    // One voucher for the whole run, as a gateway that prepaid the edge sends it each time: the
+    // edge reserves each request against it and settles, with nothing new to verify or store.
+    const prepaid = voucherFor(SESSION_BUDGET);
+    const prepaidHeader = encodeVoucherHeader(prepaid, await signVoucher(market.gateway, market.domain, prepaid));
+    // A new, higher voucher on every request, as the router pays: the edge recovers its signer and
+    // stores it before answering. Above the prepaid one, so that one never needs checking again.
+    const codec = createVoucherVerifier(market.domain);
+    let next = SESSION_BUDGET;
+    const newVoucherHeader = () => {
+      next += 1n;
+      const voucher = voucherFor(next);
+      return encodeVoucherHeader(voucher, signDigest(market.gatewayPrivateKey, codec.digest(voucher)));
     };
+    const routerUrl = `${bed.routers[0]!.url}/v1/chat/completions`;
+    const edgeUrl = `${edge.url}/v1/chat/completions`;
     const paths = {
-      router: {
-        url: `${bed.routers[0]!.url}/v1/chat/completions`,
-        headers: { authorization: `Bearer ${bed.tenant.apiKey}` },
-      },
-      direct: {
-        url: `${edge.url}/v1/chat/completions`,
-        headers: { [VOUCHER_HEADER]: encodeVoucherHeader(voucher, await signVoucher(market.gateway, market.domain, voucher)) },
-      },
+      router: () => ({ url: routerUrl, headers: { authorization: `Bearer ${bed.tenant.apiKey}` } }),
+      direct: () => ({ url: edgeUrl, headers: { [VOUCHER_HEADER]: prepaidHeader } }),
+      direct_new_voucher: () => ({ url: edgeUrl, headers: { [VOUCHER_HEADER]: newVoucherHeader() } }),
     };
+    type PathName = keyof typeof paths;
+    const names = Object.keys(paths) as PathName[];
     const body = JSON.stringify({
       model: EDGE_MODEL,
       messages: [{ role: "user", content: "Say hello to the Tideway edge network." }],
@@ -225,21 +236,20 @@ async function measureOverhead() {
       stream: true,
     });
     // The router opens the tenant's session on its first request: not part of what is measured.
-    const first = await streamChat(paths.router.url, paths.router.headers, body);
+    const first = await streamChat(paths.router().url, paths.router().headers, body);
     if (first.error !== undefined) throw new Error(`the router does not answer: ${first.error}`);
 
-    type PathName = keyof typeof paths;
     const run = async (seconds: number, workers: number) => {
-      const stats = {
-        router: { ttft: histogram(), total: histogram(), errors: 0, errorSamples: [] as string[] },
-        direct: { ttft: histogram(), total: histogram(), errors: 0, errorSamples: [] as string[] },
-      };
+      const stats = Object.fromEntries(
+        names.map((name) => [name, { ttft: histogram(), total: histogram(), errors: 0, errorSamples: [] as string[] }]),
+      ) as Record<PathName, { ttft: Histogram; total: Histogram; errors: number; errorSamples: string[] }>;
       const end = Date.now() + seconds * 1000;
       const worker = async () => {
         while (Date.now() < end) {
-          const name: PathName = Math.random() < 0.5 ? "router" : "direct";
+          const name = names[Math.floor(Math.random() * names.length)]!;
+          const { url, headers } = paths[name]();
           const started = performance.now();
-          const r = await streamChat(paths[name].url, paths[name].headers, body);
+          const r = await streamChat(url, headers, body);
           const s = stats[name];
           if (r.error !== undefined || r.ttftMs === undefined) {
             s.errors += 1;
@@ -259,12 +269,13 @@ async function measureOverhead() {
     const cpuBefore = { router: cpuMsOf(pids.router), edge: cpuMsOf(pids.edge), client: process.cpuUsage() };
     const stats = await run(SECONDS, WORKERS);
     const client = process.cpuUsage(cpuBefore.client);
-    const served = { router: stats.router.ttft.totalCount, all: stats.router.ttft.totalCount + stats.direct.ttft.totalCount };
-    // What each process spent per request it took part in (the edge and this client serve both paths).
+    const routed = stats.router.ttft.totalCount;
+    const all = names.reduce((sum, name) => sum + stats[name].ttft.totalCount, 0);
+    // What each process spent per request it took part in (the edge and this client serve every path).
     const cpu = {
-      router_ms_per_router_request: Number(((cpuMsOf(pids.router) - cpuBefore.router) / served.router).toFixed(3)),
-      edge_ms_per_request: Number(((cpuMsOf(pids.edge) - cpuBefore.edge) / served.all).toFixed(3)),
-      client_ms_per_request: Number(((client.user + client.system) / 1000 / served.all).toFixed(3)),
+      router_ms_per_router_request: Number(((cpuMsOf(pids.router) - cpuBefore.router) / routed).toFixed(3)),
+      edge_ms_per_request: Number(((cpuMsOf(pids.edge) - cpuBefore.edge) / all).toFixed(3)),
+      client_ms_per_request: Number(((client.user + client.system) / 1000 / all).toFixed(3)),
     };
     // One stream at a time: what the router adds when nothing queues behind other requests.
     const alone = await run(UNLOADED_SECONDS, 1);
@@ -275,20 +286,28 @@ async function measureOverhead() {
       errors: stats[name].errors,
       error_samples: stats[name].errorSamples,
     });
+    const diff = (a: Histogram, b: Histogram, percentile: number) =>
+      ms(a.getValueAtPercentile(percentile) - b.getValueAtPercentile(percentile));
     return {
+      overhead_p50_ms: diff(stats.router.ttft, stats.direct.ttft, 50),
+      overhead_p99_ms: diff(stats.router.ttft, stats.direct.ttft, 99),
       router: summary("router"),
       direct: summary("direct"),
-      overhead_p50_ms: ms(stats.router.ttft.getValueAtPercentile(50) - stats.direct.ttft.getValueAtPercentile(50)),
-      overhead_p99_ms: ms(stats.router.ttft.getValueAtPercentile(99) - stats.direct.ttft.getValueAtPercentile(99)),
+      direct_new_voucher: summary("direct_new_voucher"),
+      // The part of the overhead that is the edge taking a new voucher on each request.
+      new_voucher_p50_ms: diff(stats.direct_new_voucher.ttft, stats.direct.ttft, 50),
+      new_voucher_p99_ms: diff(stats.direct_new_voucher.ttft, stats.direct.ttft, 99),
       cpu,
       load_average_at_start: load,
       one_stream_at_a_time: {
         duration_s: UNLOADED_SECONDS,
         router: distribution(alone.router.ttft),
         direct: distribution(alone.direct.ttft),
-        errors: alone.router.errors + alone.direct.errors,
-        overhead_p50_ms: ms(alone.router.ttft.getValueAtPercentile(50) - alone.direct.ttft.getValueAtPercentile(50)),
-        overhead_p99_ms: ms(alone.router.ttft.getValueAtPercentile(99) - alone.direct.ttft.getValueAtPercentile(99)),
+        direct_new_voucher: distribution(alone.direct_new_voucher.ttft),
+        errors: names.reduce((sum, name) => sum + alone[name].errors, 0),
+        overhead_p50_ms: diff(alone.router.ttft, alone.direct.ttft, 50),
+        overhead_p99_ms: diff(alone.router.ttft, alone.direct.ttft, 99),
+        new_voucher_p50_ms: diff(alone.direct_new_voucher.ttft, alone.direct.ttft, 50),
       },
     };
   } finally {
@@ -472,7 +491,7 @@ console.log(
 );
 console.log("| path | requests | req/s | TTFT p50 ms | TTFT p90 ms | TTFT p99 ms | TTFT max ms | errors |");
 console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-for (const name of ["direct", "router"] as const) {
+for (const name of ["direct", "direct_new_voucher", "router"] as const) {
   const p = overhead[name];
   console.log(
     `| ${name} | ${p.ttft.count} | ${p.requests_per_s} | ${p.ttft.p50_ms} | ${p.ttft.p90_ms} | ${p.ttft.p99_ms} | ${p.ttft.max_ms} | ${p.errors} |`,
@@ -480,7 +499,7 @@ for (const name of ["direct", "router"] as const) {
 }
 const alone = overhead.one_stream_at_a_time;
 console.log(
-  `\none stream at a time: TTFT p50 router ${alone.router.p50_ms} ms, direct ${alone.direct.p50_ms} ms (overhead p50 ${alone.overhead_p50_ms} ms, p99 ${alone.overhead_p99_ms} ms)`,
+  `\none stream at a time: TTFT p50 router ${alone.router.p50_ms} ms, direct ${alone.direct.p50_ms} ms, direct with a new voucher ${alone.direct_new_voucher.p50_ms} ms (overhead p50 ${alone.overhead_p50_ms} ms, p99 ${alone.overhead_p99_ms} ms)`,
 );
 console.log(
   `CPU per request: router ${overhead.cpu.router_ms_per_router_request} ms, edge ${overhead.cpu.edge_ms_per_request} ms, client ${overhead.cpu.client_ms_per_request} ms`,
