@@ -34,6 +34,7 @@ import { signVoucher } from "../lib/protocol/eip712.ts";
 import { signDigest } from "../lib/protocol/fastTypedData.ts";
 import { createVoucherVerifier } from "../lib/protocol/fastVoucher.ts";
 import { encodeVoucherHeader, VOUCHER_HEADER } from "../lib/protocol/voucherHeader.ts";
+import { SESSION_HEADER } from "../router/api/server.ts";
 import { sseData } from "../router/dispatch/sse.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -346,15 +347,13 @@ async function measureFailover() {
       { region: "eu-west", overrides: { models: [SLOW_MODEL] } },
       { region: "eu-west", nat: true, overrides: { models: [SLOW_MODEL] } },
     ],
-    // Turn by turn, so the kills fall on every edge, the one behind NAT included.
-    routerOverrides: { routing: { policy: "round-robin" } },
   });
   const trials: Trial[] = [];
   const restartMs: number[] = [];
   try {
     await untilRouterSees(bed);
     const url = `${bed.routers[0]!.url}/v1/chat/completions`;
-    const headers = { authorization: `Bearer ${bed.tenant.apiKey}` };
+    const auth = `Bearer ${bed.tenant.apiKey}`;
     const prompts = [
       "Tell me a story about the tides and the moon.",
       "Explain how an edge network serves inference.",
@@ -373,6 +372,9 @@ async function measureFailover() {
         stream: true,
         stream_options: { include_usage: true },
       });
+      // A session of its own per trial: the router sends both requests of a trial to one edge,
+      // and the trials to every edge (the one behind NAT included) as their keys hash.
+      const headers = { authorization: auth, [SESSION_HEADER]: `bench-trial-${i}` };
       const reference = await streamChat(url, headers, body);
       if (reference.error !== undefined) throw new Error(`trial ${i}: the uninterrupted request failed: ${reference.error}`);
       if (reference.tokens < 2) throw new Error(`trial ${i}: the answer has ${reference.tokens} token(s), too short to break`);
@@ -477,7 +479,7 @@ const result = {
     workload: {
       max_tokens: FAILOVER_MAX_TOKENS,
       edges: "3 public + 1 behind NAT (link)",
-      policy: "round-robin",
+      routing: "the default policy; each trial its own x-tideway-session (its edge by rendezvous hashing)",
       edge_model: SLOW_MODEL.backend,
     },
   },

@@ -565,6 +565,19 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             lastRetryAfter = Math.min(lastRetryAfter ?? Number.POSITIVE_INFINITY, result.retryAfterMs ?? 1000);
             continue;
           }
+          // Every token asked for had arrived and only the stream's end was lost: the answer is
+          // whole (cut at max_tokens), with nothing left for another edge to continue.
+          if (deliveredTokens >= job.maxTokens)
+            return {
+              text: delivered,
+              finishReason: "length",
+              usage: { promptTokens: finalPrompt, completionTokens },
+              cost,
+              edges: edgesUsed,
+              migrations,
+              failovers,
+              ttftMs,
+            };
           logger.warn(
             { edgeId: edge.key, reason: result.reason, delivered: deliveredTokens, requestId: job.requestId },
             "edge failed; failing over",

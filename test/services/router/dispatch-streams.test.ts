@@ -1,9 +1,13 @@
-// The dispatcher keeps one keep-alive connection per edge across streamed chats: it reads each
-// answer to the end of its body, even when the edge's last bytes come after `data: [DONE]`
-// (leaving early destroys the response and its socket). Dialling the edge for every request would
-// cost the router a connect and a close each time. Real HTTP (an edge stand-in that counts its
-// connections), a real pool, payer, voucher ledger and limiter on a scratch Redis; the tenant's
-// session and escrow are given.
+// The dispatcher reading an edge's streamed answer, over real HTTP (an edge stand-in that counts
+// its connections), with a real pool, payer, voucher ledger and limiter on a scratch Redis; the
+// tenant's session and escrow are given.
+// - It keeps one keep-alive connection per edge across streamed chats: it reads each answer to
+//   the end of its body, even when the edge's last bytes come after `data: [DONE]` (leaving early
+//   destroys the response and its socket, and dialling the edge for every request would cost the
+//   router a connect and a close each time).
+// - An edge that dies after sending every token asked for, before its finish chunk, has given the
+//   whole answer: the client gets it, ended by max_tokens, with no continuation asked of anyone
+//   (there is nothing left to continue: max_tokens would be 0).
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -32,19 +36,34 @@ import type { Tenant } from "../../../router/tenants/store.ts";
 const MODEL = "tideway/reference-1";
 const TOKENS = ["Tides", " turn", " twice", " a", " day."];
 
-/** An edge's streamed chat answer, event by event; the body ends a little after `[DONE]`, as over a real network. */
-function startEdgeStandIn(): Promise<{ server: http.Server; url: string; connections: () => number }> {
+/**
+ * An edge's streamed chat answer, event by event; the body ends a little after `[DONE]`, as over a
+ * real network. Asked "cut", it streams max_tokens tokens and dies before its finish chunk.
+ */
+function startEdgeStandIn(): Promise<{ server: http.Server; url: string; connections: () => number; chats: () => number }> {
   let connections = 0;
+  let chats = 0;
   const server = http.createServer((req, res) => {
     if (req.method === "GET" && req.url === "/v1/models") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ data: [{ id: MODEL, tideway: { price: { input_per_token: "1", output_per_token: "2" } } }] }));
       return;
     }
-    req.resume();
+    let text = "";
+    req.setEncoding("utf8");
+    req.on("data", (chunk: string) => {
+      text += chunk;
+    });
     req.on("end", () => {
+      chats += 1;
+      const body = JSON.parse(text) as { messages: Array<{ content: string }>; max_tokens: number };
       res.writeHead(200, { "content-type": "text/event-stream" });
-      const event = (body: unknown) => res.write(`data: ${JSON.stringify(body)}\n\n`);
+      const event = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
+      if (body.messages[0]!.content === "cut") {
+        for (let i = 0; i < body.max_tokens; i++) event({ choices: [{ index: 0, delta: { content: ` t${i}` }, finish_reason: null }] });
+        setTimeout(() => res.destroy(), 20);
+        return;
+      }
       for (const token of TOKENS) event({ choices: [{ index: 0, delta: { content: token }, finish_reason: null }] });
       event({
         choices: [{ index: 0, delta: {}, finish_reason: "stop" }],
@@ -60,12 +79,17 @@ function startEdgeStandIn(): Promise<{ server: http.Server; url: string; connect
   });
   return new Promise((resolve) =>
     server.listen(0, "127.0.0.1", () =>
-      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections: () => connections }),
+      resolve({
+        server,
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        connections: () => connections,
+        chats: () => chats,
+      }),
     ),
   );
 }
 
-describe("router dispatch: connections to an edge", function () {
+describe("router dispatch: reading an edge's stream", function () {
   this.timeout(30_000);
   let redisServer: ScratchRedis;
   let redis: Redis;
@@ -132,26 +156,37 @@ describe("router dispatch: connections to an edge", function () {
     await redisServer?.destroy();
   });
 
+  const chat = (content: string, maxTokens = 16) =>
+    dispatcher.chat(
+      {
+        tenant,
+        requestId: `chat-${Math.random()}`,
+        model: MODEL,
+        messages: [{ role: "user", content }],
+        maxTokens,
+        passthrough: {},
+        signal: new AbortController().signal,
+      },
+      { start() {}, delta() {} },
+    );
+
   it("sends consecutive streamed chats over kept-alive connections, not a new one each", async function () {
-    const chat = () =>
-      dispatcher.chat(
-        {
-          tenant,
-          requestId: `chat-${Math.random()}`,
-          model: MODEL,
-          messages: [{ role: "user", content: "Tell me about the tides." }],
-          maxTokens: 16,
-          passthrough: {},
-          signal: new AbortController().signal,
-        },
-        { start() {}, delta() {} },
-      );
     const before = edge.connections();
     for (let i = 0; i < 5; i++) {
-      const outcome = await chat();
+      const outcome = await chat("Tell me about the tides.");
       expect(outcome.text).to.equal(TOKENS.join(""));
       expect(outcome.finishReason).to.equal("stop");
     }
     expect(edge.connections() - before).to.be.at.most(1);
+  });
+
+  it("answers with every token asked for when the edge dies just before its finish chunk", async function () {
+    const before = edge.chats();
+    const outcome = await chat("cut", 6);
+    expect(outcome.text).to.equal(" t0 t1 t2 t3 t4 t5");
+    expect(outcome.finishReason).to.equal("length");
+    expect(outcome.edges).to.deep.equal(["1"]);
+    expect(outcome.migrations).to.equal(0);
+    expect(edge.chats() - before).to.equal(1);
   });
 });
