@@ -47,15 +47,33 @@ export interface ChatJob {
   model: string;
   messages: ChatMessage[];
   maxTokens: number;
+  /** The client asks to continue its last (assistant) message rather than answer it (vLLM's `continue_final_message`). */
+  continueFinalMessage?: boolean;
   /** Other body fields sent to the edge as given (temperature, seed, stop, top_p, ...). */
   passthrough: Record<string, unknown>;
   affinityKey?: string;
   signal: AbortSignal;
 }
 
+/** The request to an edge for `job` once `delivered` text has been streamed (continuing it when there is some). */
+export function attemptMessages(
+  job: Pick<ChatJob, "messages" | "continueFinalMessage">,
+  delivered: string,
+): { messages: ChatMessage[]; continuing: boolean } {
+  if (job.continueFinalMessage === true) {
+    const last = job.messages.at(-1)!;
+    return { messages: [...job.messages.slice(0, -1), { role: last.role, content: last.content + delivered }], continuing: true };
+  }
+  if (delivered === "") return { messages: job.messages, continuing: false };
+  return { messages: [...job.messages, { role: "assistant", content: delivered }], continuing: true };
+}
+
 export interface ChatSink {
-  /** The first token is about to be sent (nothing is sent before it: failures until then are invisible). */
-  start(): void;
+  /**
+   * The first token is about to be sent (nothing is sent before it: failures until then are
+   * invisible). `edge` is the id of the edge serving it.
+   */
+  start(edge: string): void;
   delta(text: string): void;
 }
 
@@ -139,7 +157,10 @@ const jitter = (attempt: number) => Math.random() * Math.min(200, 25 * 2 ** atte
 
 /** Codes an edge answers while it has not yet seen a session or authorization the router just made. */
 const NOT_SEEN_YET = new Set(["session_unknown", "voucher_unauthorized_signer"]);
-const TENANT_CANNOT_PAY = new Set(["escrow_insufficient", "budget_exhausted"]);
+/** The tenant's escrow cannot pay: only the tenant can fix that. */
+const TENANT_CANNOT_PAY = new Set(["escrow_insufficient"]);
+/** The router's session for the tenant has ended (expired, closed, or its budget spent): the router opens a new one. */
+const SESSION_GONE = new Set(["session_expired", "session_closed", "budget_exhausted"]);
 
 function parseError(text: string): EdgeErrorBody["error"] {
   try {
@@ -186,7 +207,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         ? Promise.resolve()
         : limiter.giveTokens(tenant.id, tenant.tokensPerMinute, Math.max(0, tokens - usedTokens));
     try {
-      const state = await escrow.read(tenant.payer);
+      let state = await escrow.read(tenant.payer);
+      // A cached balance may predate a deposit: read again before refusing.
+      if (state.authorized && state.balance < maxCost) state = await escrow.read(tenant.payer, { fresh: true });
       if (!state.authorized) {
         metrics.rejected.inc({ reason: "not_authorized" });
         throw paymentRequired(
@@ -311,7 +334,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           await sleep(250);
           continue;
         }
-        if (code === "session_expired" || code === "session_closed") return { kind: "session-gone" };
+        if (SESSION_GONE.has(code)) return { kind: "session-gone" };
         if (TENANT_CANNOT_PAY.has(code)) return { kind: "client", error: paymentRequired(`the tenant cannot pay: ${message}`, code) };
         return { kind: "failed", reason: `edge refused payment (${code}): ${message}` };
       }
@@ -381,7 +404,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
   return {
     async chat(job, sink) {
-      const initialPrompt = countPromptTokens(job.messages);
+      const initialPrompt = countPromptTokens(
+        job.messages,
+        job.continueFinalMessage === true ? { continueFinalMessage: true, addGenerationPrompt: false } : {},
+      );
       if (!pool.knowsModel(job.model)) throw modelNotFound(job.model);
       const price = highestPrice(job.model);
       if (price === undefined) throw noEdgeAvailable(job.model, "no reachable edge serves it");
@@ -429,9 +455,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           const { edge, transport } = pick;
           tried.add(edge.key);
           attempts += 1;
-          const messages: ChatMessage[] = continuation ? [...job.messages, { role: "assistant", content: delivered }] : job.messages;
+          const { messages, continuing } = attemptMessages(job, delivered);
           const remaining = job.maxTokens - deliveredTokens;
-          const promptTokens = countPromptTokens(messages);
+          const continueOptions = { continueFinalMessage: true, addGenerationPrompt: false } as const;
+          const promptTokens = countPromptTokens(messages, continuing ? continueOptions : {});
           const edgePrice = edge.models?.get(job.model) ?? price;
           const maxCost = BigInt(promptTokens) * edgePrice.inputPerToken + BigInt(remaining) * edgePrice.outputPerToken;
           const body = JSON.stringify({
@@ -440,7 +467,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             messages,
             max_tokens: remaining,
             stream: true,
-            ...(continuation ? { continue_final_message: true, add_generation_prompt: false } : {}),
+            ...(continuing ? { continue_final_message: true, add_generation_prompt: false } : {}),
           });
           const reservationId = `${job.requestId}.${attempts}`;
           const payment = await reserveOn(edge, job.tenant, session, reservationId, maxCost);
@@ -463,7 +490,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
               let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
               for await (const data of sseData(sent.body)) {
                 timers.arm(options.stallTimeoutMs, "edge stalled mid-stream");
-                if (data === "[DONE]") break;
+                // Read on to the end of the body: leaving the loop early destroys the response,
+                // and with it the keep-alive connection the next request to this edge would reuse.
+                if (data === "[DONE]") continue;
                 const event = JSON.parse(data) as {
                   error?: { message?: string; code?: string };
                   choices?: Array<{ delta?: { content?: string }; finish_reason?: string | null }>;
@@ -477,7 +506,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
                 if (typeof content === "string" && content.length > 0) {
                   if (!started) {
                     started = true;
-                    sink.start();
+                    sink.start(edge.key);
                   }
                   if (ttftMs === undefined) ttftMs = performance.now() - startedAt;
                   attemptTtft ??= performance.now() - attemptStart;
@@ -526,7 +555,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           completionTokens += result.kind === "done" && result.completionTokens !== undefined ? result.completionTokens : attemptTokens;
           if (result.kind === "done") {
             if (!continuation && result.promptTokens !== undefined) finalPrompt = result.promptTokens;
-            if (!started) sink.start();
+            if (!started) sink.start(edge.key);
             return {
               text: delivered,
               finishReason: result.finishReason,
@@ -553,6 +582,19 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             lastRetryAfter = Math.min(lastRetryAfter ?? Number.POSITIVE_INFINITY, result.retryAfterMs ?? 1000);
             continue;
           }
+          // Every token asked for had arrived and only the stream's end was lost: the answer is
+          // whole (cut at max_tokens), with nothing left for another edge to continue.
+          if (deliveredTokens >= job.maxTokens)
+            return {
+              text: delivered,
+              finishReason: "length",
+              usage: { promptTokens: finalPrompt, completionTokens },
+              cost,
+              edges: edgesUsed,
+              migrations,
+              failovers,
+              ttftMs,
+            };
           logger.warn(
             { edgeId: edge.key, reason: result.reason, delivered: deliveredTokens, requestId: job.requestId },
             "edge failed; failing over",
