@@ -54,6 +54,7 @@ describe("the router's routing (3 edges, one behind NAT)", function () {
     return completion.tideway.edges;
   };
   const edgesView = async () => ((await (await fetch(`${url}/tideway/v1/edges`)).json()) as { edges: EdgeView[] }).edges;
+  const linkedEdges = async () => ((await (await fetch(`${url}/health`)).json()) as { edges: { linked: number } }).edges.linked;
   const routerBlock = async () => BigInt(((await (await fetch(`${url}/health`)).json()) as { block: string }).block);
 
   /** Waits until the router has applied `block`; returns when it had (ms since epoch). */
@@ -144,6 +145,25 @@ describe("the router's routing (3 edges, one behind NAT)", function () {
     for (let i = 0; i < 10; i++) expect(await chat(`Only through the link ${i}.`)).to.deep.equal([nat.edgeId.toString()]);
     const resumed = [await operatorCall(0, "resumeEdge"), await operatorCall(1, "resumeEdge")];
     await routerReached(resumed[1]!.blockNumber);
+  });
+
+  it("a paused NAT edge loses its link with the block that paused it, and links and serves again after resumeEdge", async function () {
+    const nat = bed.edges[2]!;
+    const key = nat.edgeId.toString();
+    expect(await linkedEdges()).to.equal(1);
+    await routerReached((await operatorCall(2, "pauseEdge")).blockNumber);
+    expect((await edgesView()).find((e) => e.edge_id === key)!.status).to.equal("Paused");
+    expect(await linkedEdges(), "links once the pause is read").to.equal(0);
+    for (let i = 0; i < 10; i++) expect(await chat(`While the NAT edge rests ${i}.`)).to.not.include(key);
+    await routerReached((await operatorCall(2, "resumeEdge")).blockNumber);
+    // It dials again on its own backoff (capped at 30 s).
+    const deadline = Date.now() + 40_000;
+    while ((await linkedEdges()) !== 1) {
+      if (Date.now() > deadline) throw new Error("the resumed NAT edge did not link again");
+      await sleep(200);
+    }
+    expect((await edgesView()).find((e) => e.edge_id === key)!.transport).to.equal("link");
+    await untilServedBy(nat.edgeId);
   });
 
   it("a paused edge gets no request once the router has read the pause's block, and traffic again after resumeEdge", async function () {
