@@ -15,14 +15,14 @@ import OpenAI, { APIError } from "openai";
 import { getAddress, parseEventLogs } from "viem";
 import type { PublicClient } from "viem";
 
-import { chainTime } from "../../devnet/chain.ts";
-import { EDGE_MODEL, INPUT_PRICE, OUTPUT_PRICE, startRouterbed } from "../../devnet/routerbed.ts";
-import type { Routerbed } from "../../devnet/routerbed.ts";
-import { computeMarketAbi } from "../../lib/protocol/abis.ts";
-import { countPromptTokens } from "../../lib/reference-model/index.ts";
-import { createSessionManager } from "../../router/payment/sessions.ts";
+import { chainTime } from "../../../devnet/chain.ts";
+import { EDGE_MODEL, INPUT_PRICE, OUTPUT_PRICE, startRouterbed } from "../../../devnet/routerbed.ts";
+import type { Routerbed } from "../../../devnet/routerbed.ts";
+import { computeMarketAbi } from "../../../lib/protocol/abis.ts";
+import { countPromptTokens } from "../../../lib/reference-model/index.ts";
+import { createSessionManager } from "../../../router/payment/sessions.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
+const ROOT = path.resolve(import.meta.dirname, "../../..");
 const TOKEN = 10n ** 18n;
 
 /** Sum of the samples whose line starts with `metric` (labels included) and has every one of `labels`, from an edge's /metrics. */

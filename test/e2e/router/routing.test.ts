@@ -15,16 +15,16 @@ import type { Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import WebSocket from "ws";
 
-import { advanceTo, chainTime, confirmed } from "../../devnet/chain.ts";
-import { bond, fund } from "../../devnet/protocol.ts";
-import { EDGE_MODEL, startRouterbed } from "../../devnet/routerbed.ts";
-import type { Routerbed } from "../../devnet/routerbed.ts";
-import { edgeRegistryAbi, edgeStakingAbi } from "../../lib/protocol/abis.ts";
-import { edgeDomain, signRouterHello } from "../../lib/protocol/edgeProofs.ts";
-import { rendezvousOrder } from "../../router/policy/affinity.ts";
-import type { EdgeCandidate } from "../../router/policy/types.ts";
+import { advanceTo, chainTime, confirmed } from "../../../devnet/chain.ts";
+import { bond, fund } from "../../../devnet/protocol.ts";
+import { EDGE_MODEL, startRouterbed } from "../../../devnet/routerbed.ts";
+import type { Routerbed } from "../../../devnet/routerbed.ts";
+import { edgeRegistryAbi, edgeStakingAbi } from "../../../lib/protocol/abis.ts";
+import { edgeDomain, signRouterHello } from "../../../lib/protocol/edgeProofs.ts";
+import { rendezvousOrder } from "../../../router/policy/affinity.ts";
+import type { EdgeCandidate } from "../../../router/policy/types.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
+const ROOT = path.resolve(import.meta.dirname, "../../..");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Served {
