@@ -1,0 +1,49 @@
+// Shared by the router's end-to-end tests (test/e2e/router*.test.ts): the router's own view of its
+// edges, waiting until it has read them, and the `npm run router` command line as an operator
+// runs it. Importing this file runs nothing.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+
+import { serviceEnv } from "../../devnet/services.ts";
+import { sleep } from "./e2e.ts";
+
+/** One edge as `GET <router>/tideway/v1/edges` shows it. */
+export interface RouterEdgeView {
+  edge_id: string;
+  status: string;
+  transport: "link" | "http" | null;
+  models: string[];
+  breaker: "closed" | "open" | "half-open";
+  outstanding: number;
+  samples: number;
+}
+
+export async function routerEdges(routerUrl: string): Promise<RouterEdgeView[]> {
+  const res = await fetch(`${routerUrl}/tideway/v1/edges`);
+  if (res.status !== 200) throw new Error(`${routerUrl}/tideway/v1/edges answered ${res.status}`);
+  return ((await res.json()) as { edges: RouterEdgeView[] }).edges;
+}
+
+/** Waits until the router reaches `count` edges and has read each one's model list (a NAT edge has linked). */
+export async function waitForEdges(routerUrl: string, count: number, timeoutMs = 60_000): Promise<RouterEdgeView[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const edges = await routerEdges(routerUrl);
+    if (edges.length === count && edges.every((e) => e.models.length > 0 && e.transport !== null)) return edges;
+    if (Date.now() > deadline) throw new Error(`edges not ready on ${routerUrl}: ${JSON.stringify(edges)}`);
+    await sleep(250);
+  }
+}
+
+/**
+ * Runs `npm run router -- <args>` in `root` and returns its output; rejects (with the output) on a
+ * non-zero exit. The first run in a fresh checkout provisions it (scripts/setup.sh), hence the
+ * long timeout.
+ */
+export async function routerCli(root: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)("npm", ["run", "--silent", "router", "--", ...args], {
+    cwd: root,
+    env: serviceEnv(root),
+    timeout: 180_000,
+  });
+}
