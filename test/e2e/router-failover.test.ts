@@ -1,0 +1,235 @@
+// The router's failover, end to end through the official `openai` client: real router, three real
+// edges as processes (serving a reference model slowed down enough to be interrupted mid-answer),
+// real Redis and contracts. An edge killed (kill -9) before its first byte, killed mid-stream, or
+// stalled mid-stream (SIGSTOP) never reaches the client: the answer completes on another edge, and
+// a resumed stream is the same text the uninterrupted one would have been. A request the client
+// got wrong (a 4xx) never counts against an edge; a dead edge does.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { expect } from "chai";
+import { network } from "hardhat";
+import { Redis } from "ioredis";
+import OpenAI from "openai";
+
+import { EDGE_MODEL, startRouterbed } from "../../devnet/routerbed.ts";
+import type { Routerbed, RouterbedEdge } from "../../devnet/routerbed.ts";
+import { waitFor } from "../helpers/e2e.ts";
+import { routerEdges, waitForEdges } from "../helpers/routerE2e.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const STALL_TIMEOUT_MS = 1_500;
+
+/** A seeded request (temperature above 0: the seed decides every token) with an answer long enough to interrupt. */
+const REQUEST = {
+  model: EDGE_MODEL,
+  messages: [{ role: "user" as const, content: "Tell me how the tides work." }],
+  max_tokens: 120,
+  temperature: 0.8,
+  seed: 42,
+};
+
+interface Tideway {
+  cost: string;
+  edges: string[];
+  migrations: number;
+}
+
+interface Streamed {
+  text: string;
+  deltas: number;
+  finish: string | null;
+  usage: OpenAI.CompletionUsage | undefined;
+  tideway: Tideway | undefined;
+}
+
+describe("the router fails over between edges, through the official openai client", function () {
+  this.timeout(3 * 60_000);
+  let bed: Routerbed;
+  let client: OpenAI;
+  let redis: Redis;
+  let routerUrl: string;
+  let reference: Streamed;
+  /** Edge processes this test stopped (SIGSTOP): continued afterwards whatever happened. */
+  const frozen = new Set<number>();
+
+  const freeze = (edge: RouterbedEdge) => {
+    process.kill(edge.service.pid!, "SIGSTOP");
+    frozen.add(edge.service.pid!);
+  };
+  const thaw = (pid: number) => {
+    frozen.delete(pid);
+    try {
+      process.kill(pid, "SIGCONT");
+    } catch {
+      // already gone (killed)
+    }
+  };
+  const spent = async () => BigInt((await redis.get(`${bed.redisPrefix}:spent:${bed.tenant.id}`)) ?? "0");
+
+  /** The edge the router is sending a request to now (the one with a request outstanding). */
+  async function servingEdge(): Promise<RouterbedEdge> {
+    const id = await waitFor("the router to dispatch to an edge", 20_000, async () => {
+      const busy = (await routerEdges(routerUrl)).filter((e) => e.outstanding > 0);
+      if (busy.length > 1) throw new Error(`several edges busy: ${busy.map((e) => e.edge_id).join(", ")}`);
+      return busy[0]?.edge_id;
+    });
+    return bed.edges.find((e) => e.edgeId.toString() === id)!;
+  }
+
+  /** Streams REQUEST; `onDelta` runs after each content delta received (the stream waits for it). */
+  async function stream(onDelta?: (deltas: number) => Promise<void>): Promise<Streamed> {
+    const s = await client.chat.completions.create({ ...REQUEST, stream: true, stream_options: { include_usage: true } });
+    const out: Streamed = { text: "", deltas: 0, finish: null, usage: undefined, tideway: undefined };
+    for await (const chunk of s) {
+      const content = chunk.choices[0]?.delta.content;
+      if (typeof content === "string" && content.length > 0) {
+        out.text += content;
+        out.deltas += 1;
+        await onDelta?.(out.deltas);
+      }
+      out.finish = chunk.choices[0]?.finish_reason ?? out.finish;
+      if (chunk.usage) {
+        out.usage = chunk.usage;
+        out.tideway = (chunk as unknown as { tideway: Tideway }).tideway;
+      }
+    }
+    return out;
+  }
+
+  before(async function () {
+    bed = await startRouterbed({
+      conn: await network.create(),
+      root: ROOT,
+      workDir: mkdtempSync(path.join(tmpdir(), "tideway-router-failover-")),
+      edges: [{ region: "eu-west" }, { region: "us-east" }, { region: "ap-south" }],
+      // About 100 tokens/s: an answer of 120 tokens takes long enough to be cut.
+      referenceShape: { hidden: 1024, layers: 4 },
+      routerOverrides: { routing: { stallTimeoutMs: STALL_TIMEOUT_MS } },
+    });
+    routerUrl = bed.routers[0]!.url;
+    client = new OpenAI({ baseURL: `${routerUrl}/v1`, apiKey: bed.tenant.apiKey, maxRetries: 0 });
+    redis = new Redis(bed.redis.url);
+    await waitForEdges(routerUrl, 3);
+    reference = await stream();
+    expect(reference.tideway!.migrations).to.equal(0);
+    expect(reference.finish).to.equal("length");
+    expect(reference.usage!.completion_tokens).to.equal(REQUEST.max_tokens);
+  });
+
+  afterEach(async function () {
+    for (const pid of [...frozen]) thaw(pid);
+    // Killed edges come back (the supervisor restarts them): wait, so each test starts with three.
+    for (const edge of bed.edges)
+      await waitFor(`edge ${edge.edgeId} to answer again`, 60_000, async () =>
+        (await fetch(`${edge.url}/health`).catch(() => undefined))?.status === 200 ? true : undefined,
+      );
+    await waitForEdges(routerUrl, 3);
+  });
+
+  after(async function () {
+    for (const pid of [...frozen]) thaw(pid);
+    redis?.disconnect();
+    await bed?.stop();
+  });
+
+  it("never opens an edge's breaker for 4xx answers the request caused, and charges nothing for them", async function () {
+    const before = await spent();
+    for (let i = 0; i < 12; i++) {
+      try {
+        await client.chat.completions.create({ ...REQUEST, max_tokens: 2_000 });
+        expect.fail("an edge serving at most 1024 tokens accepted max_tokens 2000");
+      } catch (err) {
+        expect(err).to.be.instanceOf(OpenAI.BadRequestError);
+        expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).to.equal("max_tokens");
+      }
+    }
+    const edges = await routerEdges(routerUrl);
+    expect(edges.map((e) => e.breaker)).to.deep.equal(["closed", "closed", "closed"]);
+    expect(await spent()).to.equal(before);
+    expect((await client.chat.completions.create(REQUEST)).choices[0]!.message.content).to.equal(reference.text);
+  });
+
+  it("answers on another edge when the chosen edge is killed before its first byte", async function () {
+    // Every edge frozen: whichever the router picks holds the request unanswered.
+    for (const edge of bed.edges) freeze(edge);
+    const answer = client.chat.completions.create(REQUEST);
+    const victim = await servingEdge();
+    for (const edge of bed.edges) if (edge !== victim) thaw(edge.service.pid!);
+    const victimPid = victim.service.pid!;
+    process.kill(victimPid, "SIGKILL");
+    frozen.delete(victimPid);
+
+    const completion = (await answer) as OpenAI.ChatCompletion & { tideway: Tideway };
+    expect(completion.choices[0]!.message.content).to.equal(reference.text);
+    expect(completion.choices[0]!.finish_reason).to.equal("length");
+    expect(completion.tideway.migrations).to.equal(0);
+    expect(completion.tideway.edges).to.have.length(1);
+    expect(completion.tideway.edges[0]).to.not.equal(victim.edgeId.toString());
+  });
+
+  it("completes a stream whose edge is killed mid-answer on another edge", async function () {
+    let victim: RouterbedEdge | undefined;
+    const streamed = await stream(async (deltas) => {
+      if (deltas !== 5) return;
+      victim = await servingEdge();
+      process.kill(victim.service.pid!, "SIGKILL");
+    });
+    expect(streamed.tideway!.migrations).to.equal(1);
+    expect(streamed.tideway!.edges).to.have.length(2);
+    expect(streamed.tideway!.edges[0]).to.equal(victim!.edgeId.toString());
+    expect(streamed.tideway!.edges[1]).to.not.equal(victim!.edgeId.toString());
+    expect(streamed.finish).to.equal("length");
+    expect(streamed.usage!.completion_tokens).to.equal(REQUEST.max_tokens);
+  });
+
+  it("moves a stream whose edge stalls mid-answer to another edge after the stall timeout", async function () {
+    let victim: RouterbedEdge | undefined;
+    let stalledAt = 0;
+    const streamed = await stream(async (deltas) => {
+      if (deltas !== 5) return;
+      victim = await servingEdge();
+      freeze(victim);
+      stalledAt = performance.now();
+    });
+    const resumedAfter = performance.now() - stalledAt;
+    thaw(victim!.service.pid!);
+    expect(resumedAfter).to.be.greaterThan(STALL_TIMEOUT_MS);
+    expect(streamed.tideway!.migrations).to.equal(1);
+    expect(streamed.tideway!.edges).to.deep.equal([victim!.edgeId.toString(), streamed.tideway!.edges[1]]);
+    expect(streamed.tideway!.edges[1]).to.not.equal(victim!.edgeId.toString());
+    expect(streamed.finish).to.equal("length");
+    expect(streamed.usage!.completion_tokens).to.equal(REQUEST.max_tokens);
+  });
+
+  // Needs the edges' continue_final_message: a resumed stream is the text the uninterrupted one would have been.
+  it("resumes a stream cut mid-answer with exactly the text of the uninterrupted stream");
+
+  it("opens the breaker of an edge that is dead, while its requests are answered by the others", async function () {
+    const index = 0;
+    const dead = bed.edges[index]!;
+    await dead.service.stop("SIGKILL");
+    try {
+      const deadline = Date.now() + 60_000;
+      let answered = 0;
+      for (;;) {
+        // Different conversations spread over the edges (affinity keys differ).
+        const completion = await client.chat.completions.create({
+          ...REQUEST,
+          messages: [{ role: "user", content: `Question ${answered}: where is the sea?` }],
+          max_tokens: 4,
+        });
+        expect(completion.choices[0]!.message.content).to.be.a("string");
+        answered += 1;
+        const view = (await routerEdges(routerUrl)).find((e) => e.edge_id === dead.edgeId.toString())!;
+        if (view.breaker === "open") break;
+        if (Date.now() > deadline) throw new Error(`breaker of the dead edge still ${view.breaker} after ${answered} requests`);
+      }
+      const others = (await routerEdges(routerUrl)).filter((e) => e.edge_id !== dead.edgeId.toString());
+      expect(others.map((e) => e.breaker)).to.deep.equal(["closed", "closed"]);
+    } finally {
+      bed.edges[index] = { ...dead, service: await bed.supervisor.start({ ...dead.service.spec, appendLog: true }) };
+    }
+  });
+});
