@@ -16,12 +16,21 @@ export const HOST = "127.0.0.1";
 export const RPC_PORT = 8545;
 export const RPC_URL = `http://${HOST}:${RPC_PORT}`;
 export const MODEL = "tideway/reference-1";
-/** The edges: port, self-bond, and the fault injected into the last one. */
-export const EDGES: ReadonlyArray<{ port: number; selfBond: bigint; wrongAnswerRate?: number }> = [
+/**
+ * The edges: port, self-bond, the one behind NAT (it registers the router's relay as its endpoint
+ * and dials the router; its port only serves its own link on loopback), and the fault injected
+ * into the last one.
+ */
+export const EDGES: ReadonlyArray<{ port: number; selfBond: bigint; nat?: boolean; wrongAnswerRate?: number }> = [
   { port: 8080, selfBond: 1_000n * TOKEN },
-  { port: 8081, selfBond: 2_000n * TOKEN },
+  { port: 8081, selfBond: 2_000n * TOKEN, nat: true },
   { port: 8082, selfBond: 1_500n * TOKEN, wrongAnswerRate: 0.5 },
 ];
+/** The router: the dApps' front door, with its own Redis (voucher counters, tenants, conversations). */
+export const ROUTER = { port: 8000, redisPort: 6393 } as const;
+export const ROUTER_URL = `http://${HOST}:${ROUTER.port}`;
+/** Where an edge behind NAT is reached: the router's relay over its link. */
+export const relayEndpoint = (edgeId: bigint) => `${ROUTER_URL}/tideway/v1/edges/${edgeId}`;
 /** Verifiers (quorum 2), each with its own Redis, as independent operators run them. */
 export const VERIFIERS = [
   { port: 9100, redisPort: 6390 },
@@ -77,6 +86,8 @@ export function demoRoles(edgeIds: readonly bigint[]): string[] {
 export function demoPorts(): Array<[number, string]> {
   return [
     [RPC_PORT, "the node"],
+    [ROUTER.port, "the router"],
+    [ROUTER.redisPort, "Redis of the router"],
     ...EDGES.map((e, i): [number, string] => [e.port, `edge #${i + 1}`]),
     ...VERIFIERS.flatMap(
       (v, i): Array<[number, string]> => [
@@ -171,11 +182,16 @@ export async function registerDemoEdges(
   const edgeIds = [];
   for (const [i, e] of EDGES.entries()) {
     const key = privateKeyToAccount(edgeKeys[i]!);
-    const profile = { endpoint: url(e.port), region: "local", capacity: 100, models: [MODEL] };
+    // Ids are sequential: the one this registration gets is the count so far plus one.
+    const nextId =
+      (await clients.public.readContract({ address: addresses.registry, abi: edgeRegistryAbi, functionName: "edgeCount" })) + 1n;
+    const endpoint = e.nat === true ? relayEndpoint(nextId) : url(e.port);
+    const profile = { endpoint, region: "local", capacity: 100, models: [MODEL] };
     edgeIds.push(await registerEdge(clients, addresses, accounts.operator, key, profile, e.selfBond));
+    if (edgeIds[i] !== nextId) throw new Error(`edge registered as #${edgeIds[i]}, not #${nextId}: its relay endpoint is wrong`);
     await fund(clients, addresses, accounts.admin, key.address, { eth: 10n ** 18n });
     say(
-      `  operator registers edge #${edgeIds[i]} (signing key ${key.address}, ${url(e.port)}) and bonds ${tokens(e.selfBond)}; its key gets 1 ETH for the gas of its redemptions`,
+      `  operator registers edge #${edgeIds[i]} (signing key ${key.address}, ${e.nat === true ? `behind NAT: endpoint ${endpoint}, the router's relay` : endpoint}) and bonds ${tokens(e.selfBond)}; its key gets 1 ETH for the gas of its redemptions`,
     );
   }
   for (const d of DELEGATIONS) {

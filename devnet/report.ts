@@ -134,6 +134,10 @@ export interface TryCommandsInput {
   warmUp: string;
   thaw: string;
   verifierUrl: string;
+  /** The router's voucher key (a tenant authorizes it). */
+  routerKey: string;
+  /** The newcomer's address (the payer of its own tenant). */
+  newcomerAddress: string;
 }
 
 /** Commands to try on the running network, none of which disturbs the demo (the demo dApp's session, its edges' stake). */
@@ -170,6 +174,10 @@ export function tryCommands(i: TryCommandsInput): string[] {
     `  ${hh} dapp show ${net} --from ${i.newcomer}`,
     `  ${hh} dapp close-session ${net} --from ${i.newcomer} <the id open-session printed>`,
     `  ${hh} dapp thaw ${net} --from ${i.newcomer} 400   # then, ${i.thaw} later: dapp withdraw ${net} --from ${i.newcomer}`,
+    "  # ... and a tenant of the router: authorize its voucher key, get an API key (printed once), use any OpenAI client",
+    `  ${hh} dapp authorize-signer ${net} --from ${i.newcomer} ${i.routerKey}`,
+    `  npm run router -- tenant add --config cache/router.json --name newcomer --payer ${i.newcomerAddress}`,
+    "  npm run router -- tenant list --config cache/router.json",
     "",
     `  All tasks: ${hh} edge --help (also verifier, epoch, dapp)`,
   ];
@@ -187,9 +195,12 @@ export interface NetworkSummaryInput {
     selfBond: bigint;
     delegations: ReadonlyArray<{ who: string; amount: bigint }>;
     wrongAnswerRate?: number;
+    /** Behind NAT: no public endpoint; it dials the router, which relays to it. */
+    nat?: boolean;
   }>;
   /** What the demo dApp did, or why it is not running. */
   demo: string;
+  router: { url: string; key: Address; redisPort: number; apiKey: string | undefined };
   verifiers: ReadonlyArray<{ url: string; key: Address; redisPort: number }>;
   /** The node's unlocked accounts (their index is their --from) and what each is in the demo. */
   accounts: ReadonlyArray<{ address: Address; role: string }>;
@@ -234,11 +245,11 @@ export async function networkSummary(
     `Edges of operator ${s.operator} (node edge/main.ts --config cache/edge-N.json; logs cache/edge-N.log; see edge/README.md)`,
     ...s.edges.map(
       (e, i) =>
-        `  #${e.id} ${e.url}  stake ${tokens(stakes[i]![0])} (self-bond ${tokens(e.selfBond)}${e.delegations
+        `  #${e.id} ${e.nat === true ? `behind NAT (reached over its link: ${s.router.url}/tideway/v1/edges/${e.id})` : e.url}  stake ${tokens(stakes[i]![0])} (self-bond ${tokens(e.selfBond)}${e.delegations
           .map((d) => ` + ${d.who} ${tokens(d.amount)}`)
           .join("")})${e.wrongAnswerRate === undefined ? "" : `  ← answers ${e.wrongAnswerRate * 100}% wrongly`}`,
     ),
-    `  each serves ${s.model} behind the OpenAI API, paid by vouchers; ${s.demo}`,
+    `  each serves ${s.model} behind the OpenAI API, paid by vouchers`,
     `  curl -s ${firstEdge.url}/v1/models ; curl -s ${firstEdge.url}/health ; curl -s ${firstEdge.url}/metrics | grep '^tideway_edge'`,
     "",
     `Verifiers (quorum ${rules.quorum} of ${s.verifiers.length}, each with its own Redis; see verifier/README.md)`,
@@ -247,6 +258,19 @@ export async function networkSummary(
         `  #${i + 1} ${v.url}  key ${v.key}; Redis ${v.redisPort}; config cache/verifier-${i + 1}.json, log cache/verifier-${i + 1}.log`,
     ),
     `  curl -s ${firstVerifier.url}/health ; curl -s ${firstVerifier.url}/metrics | grep '^tideway_verifier_challenges'`,
+    "",
+    `The router: ${s.router.url}, the front door for dApps (voucher key ${s.router.key}; Redis ${s.router.redisPort}; config cache/router.json, log cache/router.log; see router/README.md)`,
+    `  ${s.demo}`,
+    ...(s.router.apiKey === undefined
+      ? []
+      : [
+          "  Point any OpenAI client at it — this is all a dApp writes (the demo dApp's tenant key):",
+          '    import OpenAI from "openai";',
+          `    const client = new OpenAI({ baseURL: "${s.router.url}/v1", apiKey: "${s.router.apiKey}" });`,
+          `    const answer = await client.chat.completions.create({ model: "${s.model}", messages: [{ role: "user", content: "Hello" }] });`,
+          `  curl -s ${s.router.url}/v1/models -H "Authorization: Bearer ${s.router.apiKey}"`,
+        ]),
+    `  curl -s ${s.router.url}/tideway/v1/edges   # the router's view: transport, RTT, load, breaker per edge`,
     "",
     "Demo accounts (the node's unlocked accounts: choose one with --from <n>)",
     ...s.accounts.map((a, i) => `  --from ${i}  ${a.address}  ${a.role}, ${tokens(balances[i]!)}`),
@@ -260,23 +284,33 @@ export async function networkSummary(
       warmUp: minutes(rules.warmUp * rules.epochLength),
       thaw: minutes(rules.thawingPeriod),
       verifierUrl: firstVerifier.url,
+      routerKey: s.router.key,
+      newcomerAddress: s.accounts[s.newcomer]!.address,
     }),
     "",
-    "Logs: cache/hardhat-node.log, cache/edge-{1,2,3}.log, cache/verifier-{1,2,3}.log, cache/redis-{1,2,3}.log. A crashed service is restarted. Press Ctrl-C to stop everything.",
+    "Logs: cache/hardhat-node.log, cache/edge-{1,2,3}.log, cache/verifier-{1,2,3}.log, cache/redis-{1,2,3,4}.log, cache/router.log. A crashed service is restarted. Press Ctrl-C to stop everything.",
     "",
     `Following the chain: each epoch (${minutes(rules.epochLength)}) is attested a few seconds after its end, final ${minutes(rules.disputeWindow)} later, then claimed ("epoch N settled");`,
     `edge #${edgeIds.at(-1)} should be slashed within the first epoch or two.`,
   ];
 }
 
-/** What the edges redeemed on-chain from a session, next to what its payer signed for each. */
-export function redeemedLine(
-  sessionId: bigint,
-  edgeIds: readonly bigint[],
-  redeemed: readonly bigint[],
-  signedFor: ReadonlyMap<bigint, bigint>,
-): string {
-  return `  redeemed on-chain from the dApp's session ${sessionId}: ${redeemed.map((r, i) => `#${edgeIds[i]} ${tokens(r, 6)}`).join(", ")} (signed: ${edgeIds.map((id) => `#${id} ${tokens(signedFor.get(id) ?? 0n, 6)}`).join(", ")})`;
+/** What the edges redeemed on-chain from the dApp's sessions, next to what the router signed for each. */
+export function redeemedLine(edgeIds: readonly bigint[], redeemed: readonly bigint[], signed: readonly bigint[]): string {
+  return `  redeemed on-chain from the dApp's sessions: ${redeemed.map((r, i) => `#${edgeIds[i]} ${tokens(r, 6)}`).join(", ")} (the router signed: ${signed.map((v, i) => `#${edgeIds[i]} ${tokens(v, 6)}`).join(", ")})`;
+}
+
+/** The router's traffic over the last minute (its GET /tideway/v1/traffic). */
+export function trafficLine(t: {
+  requests: number;
+  ttftP50Ms: number | null;
+  ttftP99Ms: number | null;
+  failovers: number;
+  rejected429: number;
+  spent: string;
+}): string {
+  const ttft = t.ttftP50Ms === null ? "no first tokens" : `time to first token p50 ${t.ttftP50Ms} ms, p99 ${t.ttftP99Ms} ms`;
+  return `router, last minute: ${t.requests} requests, ${ttft}, ${t.failovers} failovers, ${t.rejected429} answered 429, ${tokens(BigInt(t.spent), 6)} spent`;
 }
 
 export interface FollowerLineContext {

@@ -2,20 +2,24 @@
 // each a call into the devnet library (devnet/): compile; start `hardhat node` (a block every
 // second); deploy with Ignition; fund the demo accounts, register three verifiers and approve them
 // with the operator's allowlisting through a governance proposal; register and start three edges
-// (#3 answers half of its chat completions wrongly, and signs them); start one Redis per verifier;
-// move the clock to the first epoch the stake earns in; start the verifiers; a dApp pays edge #1,
-// then keeps sending paid traffic. Then it prints the network and follows the chain. A crashed
-// service is restarted; Ctrl-C stops everything in reverse order (edges redeem their vouchers).
+// (#2 behind NAT, reached only over its link to the router; #3 answers half of its chat
+// completions wrongly, and signs them); start one Redis per verifier and one for the router; start
+// the router; move the clock to the first epoch the stake earns in; start the verifiers; a dApp
+// using the official openai client asks through the router, then keeps sending traffic, and one
+// streamed answer survives the kill of the edge serving it. Then it prints the network and follows
+// the chain. A crashed service is restarted; Ctrl-C stops everything in reverse order (edges
+// redeem their vouchers).
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { Redis } from "ioredis";
 import { http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
 import { readProtocolAddresses } from "../lib/protocol/addresses.ts";
 import { ONE_TOKEN as TOKEN } from "../lib/protocol/units.ts";
 import { deployWithIgnition, devnetClients, hardhatBin, runCommand, setIntervalMining, startHardhatNode } from "../devnet/chain.ts";
-import { createDemoDapp, type DemoDapp } from "../devnet/dapp.ts";
+import { createDemoDapp, redeemedByEdge, setUpDemoTenant, type DemoDapp } from "../devnet/dapp.ts";
 import {
   advanceToFirstEarningEpoch,
   DELEGATIONS,
@@ -29,6 +33,8 @@ import {
   RPC_PORT,
   RPC_URL,
   registerDemoEdges,
+  ROUTER,
+  ROUTER_URL,
   setUpGovernedDemo,
   stakeOf,
   url,
@@ -36,18 +42,24 @@ import {
 } from "../devnet/demo.ts";
 import { createChainFollower, type ChainFollower } from "../devnet/follower.ts";
 import { createLifecycle } from "../devnet/lifecycle.ts";
+import { fund } from "../devnet/protocol.ts";
 import { portsInUse, rpcChainId } from "../devnet/readiness.ts";
-import { followerLine, hardhatCommand, networkSummary, readRules, redeemedLine, tokens } from "../devnet/report.ts";
-import { serviceEnv, startEdge, startRedis, startVerifier } from "../devnet/services.ts";
+import { followerLine, hardhatCommand, networkSummary, readRules, redeemedLine, tokens, trafficLine } from "../devnet/report.ts";
+import { serviceEnv, startEdge, startRedis, startRouter, startVerifier } from "../devnet/services.ts";
+import { createVoucherLedger } from "../router/payment/ledger.ts";
+import { createTenantStore } from "../router/tenants/store.ts";
 import { createSupervisor, describeEvent } from "../devnet/supervisor.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROUTER_PREFIX = "router";
 const cache = (file: string) => path.join(ROOT, "cache", file);
 
 let step = 0;
 const say = (message: string) => console.log(`[start] ${message}`);
-const begin = (message: string) => say(`(${++step}/10) ${message}`);
+const begin = (message: string) => say(`(${++step}/11) ${message}`);
 let dapp: DemoDapp | undefined;
+let trafficTimer: NodeJS.Timeout | undefined;
+let routerRedis: Redis | undefined;
 let follower: ChainFollower | undefined;
 let edgeIds: bigint[] = [];
 const supervisor = createSupervisor({
@@ -64,11 +76,23 @@ const lifecycle = createLifecycle({
   beforeStop: () => {
     dapp?.stopTraffic();
     follower?.stop();
+    if (trafficTimer !== undefined) clearInterval(trafficTimer);
   },
   // The edges redeem their vouchers as they stop: what they got is on-chain while the node still runs.
   beforeServiceStop: async (service) => {
-    if (service.name === "the Hardhat node" && dapp?.sessionId !== undefined)
-      say(redeemedLine(dapp.sessionId, edgeIds, await dapp.redeemed(), dapp.signedFor));
+    if (service.name === "the Hardhat node" && dapp !== undefined && routerRedis !== undefined) {
+      const ledger = createVoucherLedger(routerRedis, ROUTER_PREFIX);
+      const { sessions, redeemed } = await redeemedByEdge(clients, addresses, participants.dapp, edgeIds);
+      const signed = await Promise.all(
+        edgeIds.map(async (id) => {
+          let total = 0n;
+          for (const session of sessions) total += (await ledger.snapshot(session, id)).signed;
+          return total;
+        }),
+      );
+      say(redeemedLine(edgeIds, redeemed, signed));
+      routerRedis.disconnect();
+    }
   },
 });
 const { must } = lifecycle;
@@ -137,15 +161,17 @@ for (const [i, e] of EDGES.entries()) {
       configFile: cache(`edge-${i + 1}.json`),
       logFile: cache(`edge-${i + 1}.log`),
       wrongAnswerRate: e.wrongAnswerRate,
+      // Behind NAT: it dials the router, which multiplexes requests over that one socket.
+      overrides: e.nat === true ? { router: { url: `ws://${HOST}:${ROUTER.port}/tideway/v1/link`, reportIntervalMs: 1_000 } } : undefined,
     }),
   );
   say(
-    `  edge #${edgeIds[i]} is serving on ${url(e.port)} (its key checked against the registry)${e.wrongAnswerRate === undefined ? "" : `: it answers ${e.wrongAnswerRate * 100}% of chat completions WRONGLY, and signs them`}`,
+    `  edge #${edgeIds[i]} is serving ${e.nat === true ? `behind NAT: it dials the router (${ROUTER_URL}) and serves over that link` : `on ${url(e.port)}`} (its key checked against the registry)${e.wrongAnswerRate === undefined ? "" : `: it answers ${e.wrongAnswerRate * 100}% of chat completions WRONGLY, and signs them`}`,
   );
 }
 
 begin(
-  `starting one Redis per verifier on ports ${VERIFIERS.map((v) => v.redisPort).join(", ")} (AOF on, noeviction; data cache/redis-N, logs cache/redis-N.log)`,
+  `starting one Redis per verifier on ports ${VERIFIERS.map((v) => v.redisPort).join(", ")} and one for the router on ${ROUTER.redisPort} (AOF on, noeviction; data cache/redis-N, logs cache/redis-N.log)`,
 );
 for (const [i, v] of VERIFIERS.entries())
   await must("starting Redis", () =>
@@ -157,6 +183,38 @@ for (const [i, v] of VERIFIERS.entries())
       logFile: cache(`redis-${i + 1}.log`),
     }),
   );
+await must("starting Redis", () =>
+  startRedis(supervisor, {
+    name: "Redis of the router",
+    host: HOST,
+    port: ROUTER.redisPort,
+    dir: cache(`redis-${VERIFIERS.length + 1}`),
+    logFile: cache(`redis-${VERIFIERS.length + 1}.log`),
+  }),
+);
+
+const routerSecret = generatePrivateKey();
+const routerKey = privateKeyToAccount(routerSecret);
+begin(
+  `starting the router on ${ROUTER_URL} (node router/main.ts --config cache/router.json; log cache/router.log): OpenAI-compatible front door, edges from the chain, edge #${edgeIds[EDGES.findIndex((e) => e.nat === true)]} linked over WebSocket`,
+);
+await must("funding the router's key", () => fund(clients, addresses, participants.admin, routerKey.address, { eth: 10n ** 19n }));
+await must("starting the router", () =>
+  startRouter(supervisor, {
+    name: "the router",
+    root: ROOT,
+    host: HOST,
+    port: ROUTER.port,
+    redisUrl: `redis://${HOST}:${ROUTER.redisPort}`,
+    redisPrefix: ROUTER_PREFIX,
+    rpcUrl: RPC_URL,
+    addresses,
+    key: routerSecret,
+    configFile: cache("router.json"),
+    logFile: cache("router.log"),
+  }),
+);
+say(`  the router is up on ${ROUTER_URL} (voucher key ${routerKey.address}, 10 ETH for the gas of the sessions it opens for tenants)`);
 
 const rules = await readRules(clients, addresses);
 begin(`moving the clock to the first epoch in which the edges' stake earns (new stake warms up for ${rules.warmUp} epochs)`);
@@ -188,22 +246,23 @@ for (const [i, v] of VERIFIERS.entries()) {
   say(`  verifier #${i + 1} is up on ${url(v.port)} (key ${governed.verifierKeys[i]!.address}, Redis ${v.redisPort})`);
 }
 
-begin("a dApp deposits, opens a session and pays edge #1 for a chat completion with a voucher; then it keeps sending paid traffic");
-const gateway = privateKeyToAccount(generatePrivateKey());
-const edgeUrls = EDGES.map((e, i) => ({ edgeId: edgeIds[i]!, url: url(e.port) }));
-const demoDapp = createDemoDapp(clients, { chainId, addresses, payer: participants.dapp, gateway, model: MODEL, edges: edgeUrls });
-dapp = demoDapp;
+begin("a dApp (the official openai client, baseURL and apiKey only) asks through the router; then it keeps sending traffic");
+routerRedis = new Redis(`redis://${HOST}:${ROUTER.redisPort}`);
+let apiKey: string | undefined;
 const demo = await (async () => {
   try {
-    const sessionId = await demoDapp.setup({ escrow: 1_000n * TOKEN, budget: 100n * TOKEN, days: 7n });
+    await setUpDemoTenant(clients, addresses, { payer: participants.dapp, router: routerKey.address, escrow: 1_000n * TOKEN });
+    const tenant = await createTenantStore(routerRedis!, ROUTER_PREFIX).add({ name: "demo dApp", payer: participants.dapp });
+    apiKey = tenant.apiKey;
     say(
-      `  the dApp ${participants.dapp} deposited ${tokens(1_000n * TOKEN)}, authorized the gateway key ${gateway.address} and opened session ${sessionId} (100 EDGE, 7 days)`,
+      `  the dApp ${participants.dapp} deposited ${tokens(1_000n * TOKEN)} and authorized the router's key; \`npm run router -- tenant add\` gave it an API key (tenant ${tenant.tenant.id})`,
     );
-    const first = await demoDapp.firstRequest(0, "Hello, Tideway!");
+    dapp = createDemoDapp({ baseURL: `${ROUTER_URL}/v1`, apiKey, model: MODEL });
+    const first = await dapp.firstRequest("Hello, Tideway!");
     say(
-      `  POST /v1/chat/completions to edge #${edgeIds[0]}: 402, amount due ${first.due} wei; with a voucher signed by the gateway key: 200, "${first.answer.trim().slice(0, 60)}…" (cost ${first.cost} wei)`,
+      `  client.chat.completions.create(...) → "${first.answer.trim().slice(0, 60)}…" from edge #${first.edge} (cost ${first.cost} wei; the router opened the dApp's session and signed the voucher)`,
     );
-    return `the dApp's session ${sessionId} paid edge #${edgeIds[0]} ${first.cost} wei for: "${first.answer.trim().slice(0, 50)}…"`;
+    return `the demo dApp (an OpenAI client) was answered by edge #${first.edge} through the router and keeps asking every 3 s`;
   } catch (err) {
     // The network is fine without the demo's traffic: it keeps running.
     say(
@@ -213,8 +272,35 @@ const demo = await (async () => {
   }
 })();
 const edgeStatus = new Map<bigint, string>(edgeIds.map((id) => [id, "Active"]));
-if (demoDapp.sessionId !== undefined)
-  demoDapp.startTraffic(() => edgeIds.flatMap((id, i) => (edgeStatus.get(id) === "Active" ? [i] : [])), QUESTIONS);
+if (dapp !== undefined) {
+  const demoDapp = dapp;
+  demoDapp.startTraffic(QUESTIONS);
+  trafficTimer = setInterval(async () => {
+    try {
+      say(trafficLine((await (await fetch(`${ROUTER_URL}/tideway/v1/traffic`)).json()) as Parameters<typeof trafficLine>[0]));
+    } catch (err) {
+      say(`(router traffic: ${(err as Error).message})`);
+    }
+  }, 60_000);
+  // Once per run: kill -9 the edge serving a streamed answer, mid-stream; the router resumes it elsewhere.
+  setTimeout(async () => {
+    try {
+      const shown = await demoDapp.streamThroughFailover("Tell me a long story about the sea.", 3, (edge) => {
+        const service = supervisor.services().find((sv) => sv.name === `edge #${edge}`);
+        if (service?.pid !== undefined) process.kill(-service.pid, "SIGKILL");
+        say(`failover demo: kill -9 edge #${edge} after 3 tokens of a streamed answer (the supervisor restarts it)`);
+      });
+      const others = shown.edges.filter((e) => e !== shown.killed);
+      say(
+        others.length > 0
+          ? `failover demo: the stream completed on edge #${others.join(", #")}: ${shown.tokens} tokens, none lost or repeated (continued after the 3rd token)`
+          : `failover demo: the stream completed with ${shown.tokens} tokens (edges ${shown.edges.join(", ")})`,
+      );
+    } catch (err) {
+      say(`failover demo: the stream failed: ${(err as Error).message}`);
+    }
+  }, 5_000);
+}
 
 const summary = await networkSummary(clients, addresses, {
   rpcUrl: RPC_URL,
@@ -224,6 +310,7 @@ const summary = await networkSummary(clients, addresses, {
   model: MODEL,
   edges: EDGES.map((e, i) => ({ ...e, id: edgeIds[i]!, url: url(e.port), delegations: DELEGATIONS.filter((d) => d.edge === i) })),
   demo,
+  router: { url: ROUTER_URL, key: routerKey.address, redisPort: ROUTER.redisPort, apiKey },
   verifiers: VERIFIERS.map((v, i) => ({ url: url(v.port), key: governed.verifierKeys[i]!.address, redisPort: v.redisPort })),
   accounts: demoRoles(edgeIds).map((role, i) => ({ address: accounts[i]!, role })),
   newcomer: 7,
@@ -235,7 +322,7 @@ follower = createChainFollower(clients, { addresses, verifierUrls: VERIFIERS.map
 await follower.run(
   (event) => {
     if (event.type === "slashed") edgeStatus.set(event.edgeId, event.status);
-    say(followerLine(event, { edgeIds, edgeStatus, traffic: demoDapp.traffic }));
+    say(followerLine(event, { edgeIds, edgeStatus, traffic: dapp?.traffic ?? { paid: 0, failed: 0, lastError: "" } }));
   },
   { onError: (err) => say(`(following the chain: ${err.message.split("\n")[0]}; retrying)`) },
 );

@@ -23,7 +23,7 @@ import { EpochNotClosedError, UnknownEntryError } from "../gpow/usageLog.ts";
 import { PaymentError } from "../payment/errors.ts";
 import { ApiError, badRequest, isOpenAIRoute } from "./errors.ts";
 import { OverloadedError } from "./limiter.ts";
-import { ChatCompletionBody, EmbeddingsBody, parseBody } from "./schemas.ts";
+import { ChatCompletionBody, EmbeddingsBody, parseBody } from "../../lib/openai/requests.ts";
 
 export interface ApiOptions {
   serving: ServingDeps;

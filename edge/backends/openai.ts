@@ -116,6 +116,14 @@ interface StreamChunk {
   error?: { message?: unknown } | string;
 }
 
+/** The reference tokenizer's count of the prompt, for a server that reports none. */
+function estimatePromptTokens(req: ChatRequest): number {
+  return countTemplateTokens(req.messages, {
+    addGenerationPrompt: req.addGenerationPrompt,
+    continueFinalMessage: req.continueFinalMessage,
+  });
+}
+
 /** The upstream's root URL without a trailing slash or "/v1". */
 function apiRoot(baseUrl: string): string {
   let root = baseUrl.replace(/\/+$/, "");
@@ -194,6 +202,8 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): Backend {
 
   async function* chat(req: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, undefined> {
     const url = `${root}/v1/chat/completions`;
+    // The client's fields go through as sent (continue_final_message and add_generation_prompt
+    // among them, which vLLM reads); only what the edge must control is overwritten.
     const body: Record<string, unknown> = {
       ...req.body,
       model: options.upstreamModel ?? req.model,
@@ -259,7 +269,7 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): Backend {
           code: "upstream_error",
         });
       }
-      usage ??= { promptTokens: countTemplateTokens(req.messages), completionTokens: countTokens(text) };
+      usage ??= { promptTokens: estimatePromptTokens(req), completionTokens: countTokens(text) };
       yield { type: "done", finishReason: finish ?? "stop", usage };
     });
   }
@@ -308,7 +318,7 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): Backend {
 
   return {
     // An estimate for pricing before serving: the upstream's own count (billed) comes with its usage.
-    countPromptTokens: (req) => countTemplateTokens(req.messages),
+    countPromptTokens: estimatePromptTokens,
     chat,
     embed,
     declaredTokensPerSecond: options.tokensPerSecond,

@@ -13,10 +13,12 @@ import {
   countPromptTokens as countTemplateTokens,
   measureThroughput,
   modelWeights,
+  ReferenceTemplateError,
+  resolveTemplateOptions,
   temperatureMilli,
 } from "../../lib/reference-model/index.ts";
 import { componentLogger } from "../../lib/logging.ts";
-import type { GenerateEvent, GenerateSpec, ModelConfig } from "../../lib/reference-model/index.ts";
+import type { ChatTemplateOptions, GenerateEvent, GenerateSpec, ModelConfig } from "../../lib/reference-model/index.ts";
 import { BackendError } from "./types.ts";
 import type { Backend, ChatEvent, ChatRequest, EmbeddingRequest } from "./types.ts";
 import type { AbortedMessage, ChatTask, EmbedTask, WorkerResult } from "./referenceWorker.ts";
@@ -47,6 +49,7 @@ export function referenceSpec(req: ChatRequest, config: ModelConfig, seed: numbe
     seed,
     stop: req.stop,
     config,
+    ...templateOptions(req),
   };
 }
 
@@ -70,6 +73,17 @@ function validate(req: ChatRequest): void {
   if (req.stop !== undefined && req.stop.length > 4) {
     throw new BackendError({ status: 400, message: `at most 4 stop sequences are allowed, got ${req.stop.length}`, param: "stop" });
   }
+  try {
+    resolveTemplateOptions(req.messages, templateOptions(req));
+  } catch (err) {
+    if (!(err instanceof ReferenceTemplateError)) throw err;
+    throw new BackendError({ status: 400, message: err.message, param: err.param });
+  }
+}
+
+/** How the request's prompt ends, in the template's terms. */
+function templateOptions(req: ChatRequest): ChatTemplateOptions {
+  return { addGenerationPrompt: req.addGenerationPrompt, continueFinalMessage: req.continueFinalMessage };
 }
 
 /**
@@ -201,7 +215,7 @@ export function createReferenceBackend(options: ReferenceBackendOptions): Backen
   }
 
   return {
-    countPromptTokens: (req) => countTemplateTokens(req.messages),
+    countPromptTokens: (req) => countTemplateTokens(req.messages, templateOptions(req)),
     chat,
     embed: embedTexts,
     declaredTokensPerSecond: tokensPerSecond,

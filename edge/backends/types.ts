@@ -18,6 +18,13 @@ export interface ChatRequest {
   temperature: number;
   seed?: number;
   stop?: string[];
+  /** End the prompt with a generation prompt asking for a new answer; absent means true. */
+  addGenerationPrompt?: boolean;
+  /**
+   * Continue the last message (an assistant message) instead of answering it; absent means
+   * false. Already checked against `messages` and `addGenerationPrompt` by the API layer.
+   */
+  continueFinalMessage?: boolean;
   /** The original JSON body (the proxy forwards it). */
   body: Record<string, unknown>;
 }

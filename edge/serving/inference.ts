@@ -18,7 +18,7 @@ import type { ModelConfig } from "../config.ts";
 import type { EdgeMetrics } from "../metrics.ts";
 import type { Limiter } from "../api/limiter.ts";
 import { ApiError, badRequest, modelNotFound } from "../api/errors.ts";
-import type { ChatCompletionBody, EmbeddingsBody } from "../api/schemas.ts";
+import type { ChatCompletionBody, EmbeddingsBody } from "../../lib/openai/requests.ts";
 import type { Admission, EpochsPort, PaymentGatePort, ReceiptSignerPort, ServedModel, UsageLogPort } from "./ports.ts";
 
 export interface ServingDeps {
@@ -217,6 +217,8 @@ export async function serveChat(deps: ServingDeps, body: ChatCompletionBody, ctx
     temperature: body.temperature ?? 1,
     seed: body.seed ?? undefined,
     stop: body.stop == null ? undefined : Array.isArray(body.stop) ? body.stop : [body.stop],
+    addGenerationPrompt: body.add_generation_prompt,
+    continueFinalMessage: body.continue_final_message,
     body: body as Record<string, unknown>,
   };
   const promptTokens = served.backend.countPromptTokens(request);

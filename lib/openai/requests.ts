@@ -1,8 +1,10 @@
-// Request bodies of the OpenAI-compatible endpoints (the edge's and the router's), validated with zod. Unknown fields pass
-// (OpenAI clients send many optional ones; the proxy backend forwards the original body), but
-// every field the edge itself reads is checked, and a failure names the parameter.
+// Request bodies of the OpenAI-compatible endpoints (the edge's and the router's), validated with
+// zod. Unknown fields pass (OpenAI clients send many optional ones; the proxy backend forwards the
+// original body), but every field the edge or router itself reads is checked, and a failure names
+// the parameter.
 import { z } from "zod";
 
+import { ReferenceTemplateError, resolveTemplateOptions } from "../reference-model/index.ts";
 import { badRequest } from "./errors.ts";
 import type { ApiError } from "./errors.ts";
 
@@ -37,8 +39,22 @@ export const ChatCompletionBody = z
     seed: z.number().int().nullish(),
     n: z.literal(1, { message: "only n = 1 is supported" }).nullish(),
     stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+    // vLLM's fields for continuing a partial answer (absent: false and true).
+    continue_final_message: z.boolean().optional(),
+    add_generation_prompt: z.boolean().optional(),
   })
-  .passthrough();
+  .passthrough()
+  .superRefine((body, ctx) => {
+    try {
+      resolveTemplateOptions(body.messages, {
+        addGenerationPrompt: body.add_generation_prompt,
+        continueFinalMessage: body.continue_final_message,
+      });
+    } catch (err) {
+      if (!(err instanceof ReferenceTemplateError)) throw err;
+      ctx.addIssue({ code: "custom", message: err.message, path: [err.param] });
+    }
+  });
 
 export const EmbeddingsBody = z
   .object({

@@ -5,7 +5,7 @@ import { initialState, modelWeights, pickToken, readout, step, DEFAULT_MODEL_CON
 import type { ModelConfig } from "./model.ts";
 import { applyChatTemplate, END_TOKEN } from "./template.ts";
 import type { ReferenceMessage } from "./template.ts";
-import { decodeToken, tokenize } from "./tokenizer.ts";
+import { decodeToken, OUTPUT_VOCAB, tokenize, tokenizeAnswer } from "./tokenizer.ts";
 
 /** Everything that determines a completion. */
 export interface GenerateSpec {
@@ -20,6 +20,13 @@ export interface GenerateSpec {
   stop?: readonly string[];
   /** Network shape; DEFAULT_MODEL_CONFIG when absent. */
   config?: ModelConfig;
+  /** End the prompt with the assistant marker that asks for a new answer (default true). */
+  addGenerationPrompt?: boolean;
+  /**
+   * Continue the last message, an assistant message, instead of answering it (default false;
+   * needs addGenerationPrompt false). The output is then only the continuation.
+   */
+  continueFinalMessage?: boolean;
 }
 
 /** Token counts of a completion, as billed. */
@@ -89,6 +96,20 @@ function scanStops(text: string, from: number, stops: readonly string[]): { matc
  * Generates a completion, yielding the text token by token (a token's text is held back only
  * while it could be the start of a stop string) and finally a `done` event. Stopping the
  * iteration early stops the work.
+ *
+ * Continuing (`continueFinalMessage`) is bit-exact by construction. Say the answer to `messages`
+ * is the tokens t1..tn. Continuing messages + an assistant message with the text of t1..tk:
+ * 1. the prompt is the answer's prompt (which ends with the assistant marker, the role marker of
+ *    the open message) followed by t1..tk themselves, recovered from the text by tokenizeAnswer;
+ *    stepping through it leaves the network where the answer was just before it picked t(k+1)
+ *    (same states, same position);
+ * 2. the sampler skips the k × OUTPUT_VOCAB numbers those k picks drew;
+ * 3. the stop-string scan starts with the partial text as already sent, as the answer's scan
+ *    had it when everything up to t1..tk had been streamed.
+ * So with the same seed and temperature it picks t(k+1)..tn and ends for the same reason.
+ * Content that is not a sequence of output tokens is tokenized as any text, and the sampler
+ * still skips OUTPUT_VOCAB numbers per token of it: the rule is the same, only no earlier
+ * answer had those tokens.
  */
 export function* generate(spec: GenerateSpec): Generator<GenerateEvent, void, undefined> {
   const weights = modelWeights(spec.config ?? DEFAULT_MODEL_CONFIG);
@@ -98,14 +119,18 @@ export function* generate(spec: GenerateSpec): Generator<GenerateEvent, void, un
   }
   const stops = (spec.stop ?? []).filter((s) => s.length > 0);
   if (stops.length > 4) throw new ReferenceGenerateError(`at most 4 stop strings are allowed, got ${stops.length}`);
-  const rng = splitmix32(seedTo32(spec.seed ?? 0));
+  const continued = spec.continueFinalMessage === true;
+  const options = { addGenerationPrompt: spec.addGenerationPrompt, continueFinalMessage: continued };
+  const prompt = applyChatTemplate(spec.messages, options);
+  const partial = continued ? spec.messages.at(-1)!.content : "";
+  const answered = continued ? tokenizeAnswer(partial).length : 0;
+  const rng = splitmix32(seedTo32(spec.seed ?? 0), answered * OUTPUT_VOCAB);
 
-  const prompt = applyChatTemplate(spec.messages);
   const state = initialState(weights);
   for (const id of prompt) step(weights, state, id);
 
-  let text = "";
-  let sent = 0;
+  let text = partial;
+  let sent = partial.length;
   let completionTokens = 0;
   let finishReason: "stop" | "length" = "length";
   let previous = -1;

@@ -30,9 +30,14 @@ export interface Prng {
   next(): number;
 }
 
-/** Creates a splitmix32 generator from a 32-bit seed. */
-export function splitmix32(seed: number): Prng {
-  let state = seed | 0;
+/**
+ * Creates a splitmix32 generator from a 32-bit seed, positioned as if `skip` numbers had already
+ * been drawn (its state only ever adds a constant, so skipping is one multiply).
+ */
+export function splitmix32(seed: number, skip = 0): Prng {
+  if (!Number.isSafeInteger(skip) || skip < 0) throw new RangeError(`skip must be a non-negative safe integer, got ${skip}`);
+  // Math.imul takes skip modulo 2^32, which is all the state (a sum modulo 2^32) depends on.
+  let state = (seed + Math.imul(skip, 0x9e3779b9)) | 0;
   return {
     next(): number {
       state = (state + 0x9e3779b9) | 0;

@@ -49,6 +49,8 @@ const NUCLEI = ["a", "e", "i", "o", "u", "ai", "ou", "ea"];
 
 /** Decoded text of every output id, built once on first use (no work at import). */
 let outputTable: string[] | undefined;
+/** Output id of every output text without its leading space, built with outputTable. */
+let outputIds: Map<string, number> | undefined;
 
 function buildOutputTable(): string[] {
   const table: string[] = [];
@@ -76,4 +78,29 @@ export function decodeToken(id: number): string {
   if (!Number.isInteger(k) || k < 0 || k >= OUTPUT_VOCAB) throw new RangeError(`token ${id} is not an output token of the reference model`);
   outputTable ??= buildOutputTable();
   return outputTable[k];
+}
+
+/**
+ * Token ids of a text the model may have written itself: when `text` is a concatenation of
+ * output tokens' texts, those output ids (the split is unique: every output text is one space and
+ * a word no other output text has); otherwise tokenize(text). A partial answer sent back to be
+ * continued thus gets the ids it was generated from, which tokenize() would not give (it splits
+ * " word." into a space, a word and a mark, with other ids).
+ */
+export function tokenizeAnswer(text: string): number[] {
+  if (text === "") return [];
+  if (outputIds === undefined) {
+    outputTable ??= buildOutputTable();
+    outputIds = new Map(outputTable.map((t, k) => [t.slice(1), SPECIAL_TOKENS + k]));
+  }
+  if (text.startsWith(" ")) {
+    const ids: number[] = [];
+    for (const word of text.slice(1).split(" ")) {
+      const id = outputIds.get(word);
+      if (id === undefined) return tokenize(text);
+      ids.push(id);
+    }
+    return ids;
+  }
+  return tokenize(text);
 }

@@ -2,7 +2,7 @@
 // events) with `previous_response_id` and `store`, and `GET /v1/responses/{id}`. A turn becomes a
 // chat request over the stored conversation (router/conversations/store.ts) and goes through the
 // same dispatcher as `/v1/chat/completions`, so it is paid, routed and failed over the same way.
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 
 import type { FastifyReply } from "fastify";
 import { z } from "zod";
@@ -134,7 +134,8 @@ export function registerResponses(app: RouterApp, options: ResponsesOptions): vo
     const passthrough: Record<string, unknown> = {};
     if (body.temperature != null) passthrough.temperature = body.temperature;
     if (body.top_p != null) passthrough.top_p = body.top_p;
-    if (body.seed != null) passthrough.seed = body.seed;
+    // A seed lets a turn that moves to another edge mid-answer continue exactly (see chat completions).
+    passthrough.seed = body.seed ?? randomInt(2 ** 31);
     const job = {
       tenant,
       requestId: id,

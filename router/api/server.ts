@@ -4,7 +4,7 @@
 // relay and link, the router's view of edges and traffic) with the shared error envelope;
 // `/health` and `/metrics`. Handlers translate between HTTP and the dispatcher; they hold no
 // routing or payment logic.
-import { createHash, randomUUID } from "node:crypto";
+import { createHash, randomInt, randomUUID } from "node:crypto";
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 
@@ -48,6 +48,9 @@ export type RouterApp = FastifyInstance<RawServerDefault, IncomingMessage, Serve
 
 /** Header a client may set to keep a conversation on one edge (its cache). */
 export const SESSION_HEADER = "x-tideway-session";
+
+/** Response header naming the edge that served the first token (a stream may move on to others: see `tideway.edges`). */
+export const EDGE_HEADER = "x-tideway-edge";
 
 /** Body fields the router sets itself or does not forward to edges. */
 const ROUTER_FIELDS = new Set([
@@ -150,13 +153,18 @@ export function createRouterApi(options: RouterApiOptions) {
     const id = `chatcmpl-${randomUUID().replaceAll("-", "")}`;
     const created = Math.floor(Date.now() / 1000);
     const startedAt = performance.now();
+    const passthrough = passthroughOf(body as Record<string, unknown>);
+    // A seed makes a stream that moves to another edge mid-answer continue exactly where it broke
+    // (the reference model resumes bit for bit); without one the edge would draw its own.
+    passthrough.seed ??= randomInt(2 ** 31);
     const job = {
       tenant,
       requestId: id,
       model: body.model,
       messages,
       maxTokens,
-      passthrough: passthroughOf(body as Record<string, unknown>),
+      continueFinalMessage: body.continue_final_message === true,
+      passthrough,
       affinityKey: affinityKeyOf(request, body.model, messages),
       signal: clientSignal(reply),
     };
@@ -172,10 +180,11 @@ export function createRouterApi(options: RouterApiOptions) {
       let started = false;
       try {
         const outcome = await dispatcher.chat(job, {
-          start() {
+          start(edge) {
             started = true;
             reply.hijack();
             reply.raw.writeHead(200, {
+              [EDGE_HEADER]: edge,
               "content-type": "text/event-stream; charset=utf-8",
               "cache-control": "no-cache",
               connection: "keep-alive",
@@ -204,6 +213,7 @@ export function createRouterApi(options: RouterApiOptions) {
     }
     const outcome = await dispatcher.chat(job, { start() {}, delta() {} });
     finished("/v1/chat/completions", 200, outcome, startedAt, body.model);
+    void reply.header(EDGE_HEADER, outcome.edges[0]);
     return {
       id,
       object: "chat.completion",

@@ -47,15 +47,33 @@ export interface ChatJob {
   model: string;
   messages: ChatMessage[];
   maxTokens: number;
+  /** The client asks to continue its last (assistant) message rather than answer it (vLLM's `continue_final_message`). */
+  continueFinalMessage?: boolean;
   /** Other body fields sent to the edge as given (temperature, seed, stop, top_p, ...). */
   passthrough: Record<string, unknown>;
   affinityKey?: string;
   signal: AbortSignal;
 }
 
+/** The request to an edge for `job` once `delivered` text has been streamed (continuing it when there is some). */
+export function attemptMessages(
+  job: Pick<ChatJob, "messages" | "continueFinalMessage">,
+  delivered: string,
+): { messages: ChatMessage[]; continuing: boolean } {
+  if (job.continueFinalMessage === true) {
+    const last = job.messages.at(-1)!;
+    return { messages: [...job.messages.slice(0, -1), { role: last.role, content: last.content + delivered }], continuing: true };
+  }
+  if (delivered === "") return { messages: job.messages, continuing: false };
+  return { messages: [...job.messages, { role: "assistant", content: delivered }], continuing: true };
+}
+
 export interface ChatSink {
-  /** The first token is about to be sent (nothing is sent before it: failures until then are invisible). */
-  start(): void;
+  /**
+   * The first token is about to be sent (nothing is sent before it: failures until then are
+   * invisible). `edge` is the id of the edge serving it.
+   */
+  start(edge: string): void;
   delta(text: string): void;
 }
 
@@ -186,7 +204,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         ? Promise.resolve()
         : limiter.giveTokens(tenant.id, tenant.tokensPerMinute, Math.max(0, tokens - usedTokens));
     try {
-      const state = await escrow.read(tenant.payer);
+      let state = await escrow.read(tenant.payer);
+      // A cached balance may predate a deposit: read again before refusing.
+      if (state.authorized && state.balance < maxCost) state = await escrow.read(tenant.payer, { fresh: true });
       if (!state.authorized) {
         metrics.rejected.inc({ reason: "not_authorized" });
         throw paymentRequired(
@@ -366,7 +386,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
   return {
     async chat(job, sink) {
-      const initialPrompt = countPromptTokens(job.messages);
+      const initialPrompt = countPromptTokens(
+        job.messages,
+        job.continueFinalMessage === true ? { continueFinalMessage: true, addGenerationPrompt: false } : {},
+      );
       if (!pool.knowsModel(job.model)) throw modelNotFound(job.model);
       const price = highestPrice(job.model);
       if (price === undefined) throw noEdgeAvailable(job.model, "no reachable edge serves it");
@@ -414,9 +437,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           const { edge, transport } = pick;
           tried.add(edge.key);
           attempts += 1;
-          const messages: ChatMessage[] = continuation ? [...job.messages, { role: "assistant", content: delivered }] : job.messages;
+          const { messages, continuing } = attemptMessages(job, delivered);
           const remaining = job.maxTokens - deliveredTokens;
-          const promptTokens = countPromptTokens(messages);
+          const continueOptions = { continueFinalMessage: true, addGenerationPrompt: false } as const;
+          const promptTokens = countPromptTokens(messages, continuing ? continueOptions : {});
           const edgePrice = edge.models?.get(job.model) ?? price;
           const maxCost = BigInt(promptTokens) * edgePrice.inputPerToken + BigInt(remaining) * edgePrice.outputPerToken;
           const body = JSON.stringify({
@@ -425,7 +449,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             messages,
             max_tokens: remaining,
             stream: true,
-            ...(continuation ? { continue_final_message: true, add_generation_prompt: false } : {}),
+            ...(continuing ? { continue_final_message: true, add_generation_prompt: false } : {}),
           });
           const reservationId = `${job.requestId}.${attempts}`;
           const payment = await payer.reserve(job.tenant.payer, session, edge.edgeId, reservationId, maxCost);
@@ -463,7 +487,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
                 if (typeof content === "string" && content.length > 0) {
                   if (!started) {
                     started = true;
-                    sink.start();
+                    sink.start(edge.key);
                   }
                   if (ttftMs === undefined) ttftMs = performance.now() - startedAt;
                   attemptTtft ??= performance.now() - attemptStart;
@@ -512,7 +536,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           completionTokens += result.kind === "done" && result.completionTokens !== undefined ? result.completionTokens : attemptTokens;
           if (result.kind === "done") {
             if (!continuation && result.promptTokens !== undefined) finalPrompt = result.promptTokens;
-            if (!started) sink.start();
+            if (!started) sink.start(edge.key);
             return {
               text: delivered,
               finishReason: result.finishReason,

@@ -1,6 +1,7 @@
 // Whether a tenant can pay at all, read from the ComputeMarket before any edge does work: the
 // router's key must be an authorized signer of the tenant's payer, and the escrow must hold at
-// least the request's maximum. Reads are cached briefly (a deposit shows up within `cacheMs`).
+// least the request's maximum. A state that lets the tenant pay is cached briefly (`cacheMs`); one
+// that refuses is read again on the next request, so a deposit or an authorization counts at once.
 import type { Address, PublicClient } from "viem";
 
 import { computeMarketAbi } from "../../lib/protocol/abis.ts";
@@ -12,7 +13,8 @@ export interface EscrowState {
 }
 
 export interface EscrowReader {
-  read(payer: Address): Promise<EscrowState>;
+  /** The payer's state; `fresh` skips the cache. */
+  read(payer: Address, options?: { fresh?: boolean }): Promise<EscrowState>;
 }
 
 export function createEscrowReader(options: { client: PublicClient; market: Address; signer: Address; cacheMs?: number }): EscrowReader {
@@ -27,12 +29,17 @@ export function createEscrowReader(options: { client: PublicClient; market: Addr
     return { authorized, balance: escrow.balance };
   }
   return {
-    read(payer) {
+    read(payer, readOptions) {
       const hit = cache.get(payer);
-      if (hit !== undefined && Date.now() - hit.at < cacheMs) return hit.state;
+      if (hit !== undefined && readOptions?.fresh !== true && Date.now() - hit.at < cacheMs) return hit.state;
       const state = fetch(payer);
       cache.set(payer, { state, at: Date.now() });
-      state.catch(() => cache.delete(payer));
+      state.then(
+        (s) => {
+          if (!s.authorized) cache.delete(payer);
+        },
+        () => cache.delete(payer),
+      );
       return state;
     },
   };

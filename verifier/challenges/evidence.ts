@@ -93,6 +93,9 @@ const recomputableBody = z
     seed: z.number().int().nullish(),
     n: z.literal(1).nullish(),
     stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+    // An edge continues a partial answer with these (lib/openai/requests.ts): so must the recomputation.
+    continue_final_message: z.boolean().optional(),
+    add_generation_prompt: z.boolean().optional(),
   })
   .passthrough();
 
@@ -132,6 +135,8 @@ export function referenceSpecOf(
       seed: b.seed ?? undefined,
       stop: b.stop == null ? undefined : Array.isArray(b.stop) ? b.stop : [b.stop],
       config: options.referenceConfig ?? DEFAULT_MODEL_CONFIG,
+      addGenerationPrompt: b.add_generation_prompt,
+      continueFinalMessage: b.continue_final_message,
     },
   };
 }

@@ -389,5 +389,16 @@ describe("edge/backends/openai", function () {
     it("estimates with the reference chat template", () => {
       expect(backend.countPromptTokens(request())).to.equal(6);
     });
+
+    it("estimates a continued answer with its last message left open and no generation prompt", () => {
+      const messages: ChatRequest["messages"] = [
+        { role: "user", content: "hi there" },
+        { role: "assistant", content: "High" },
+      ];
+      // Answering: assistant marker + (role, "hi", " ", "there", end) + (role, "High", end) = 9.
+      expect(backend.countPromptTokens(request({ messages }))).to.equal(9);
+      // Continuing: (role, "hi", " ", "there", end) + (role, "High") = 7.
+      expect(backend.countPromptTokens(request({ messages, continueFinalMessage: true, addGenerationPrompt: false }))).to.equal(7);
+    });
   });
 });

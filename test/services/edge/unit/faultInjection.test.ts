@@ -7,7 +7,7 @@ import pino from "pino";
 import type { Hex } from "viem";
 
 import { createLimiter } from "../../../../edge/api/limiter.ts";
-import type { ChatCompletionBody } from "../../../../edge/api/schemas.ts";
+import type { ChatCompletionBody } from "../../../../lib/openai/requests.ts";
 import type { Backend, ChatEvent } from "../../../../edge/backends/types.ts";
 import { parseEdgeConfig } from "../../../../edge/config.ts";
 import type { ReceiptFields } from "../../../../edge/gpow/receipts.ts";
