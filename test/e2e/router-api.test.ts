@@ -87,7 +87,7 @@ describe("the router's API and its errors, through the official openai client", 
     routerUrl = bed.routers[0]!.url;
     client = clientFor(bed.tenant.apiKey);
     redis = new Redis(bed.redis.url);
-    await waitForEdges(routerUrl, 3);
+    await waitForEdges(routerUrl, 3, { linked: [bed.edges[2]!.edgeId] });
   });
 
   after(async function () {

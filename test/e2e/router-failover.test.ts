@@ -1,9 +1,10 @@
-// The router's failover, end to end through the official `openai` client: real router, three real
-// edges as processes (serving a reference model slowed down enough to be interrupted mid-answer),
-// real Redis and contracts. An edge killed (kill -9) before its first byte, killed mid-stream, or
-// stalled mid-stream (SIGSTOP) never reaches the client: the answer completes on another edge, and
-// a resumed stream is the same text the uninterrupted one would have been. A request the client
-// got wrong (a 4xx) never counts against an edge; a dead edge does.
+// The router's failover, end to end through the official `openai` client: real router, four real
+// edges as processes (one behind NAT, reached only over its link; all serving a reference model
+// slowed down enough to be interrupted mid-answer), real Redis and contracts. An edge killed
+// (kill -9) before its first byte, killed mid-stream, or stalled mid-stream (SIGSTOP) never
+// reaches the client: the answer completes on another edge, and a resumed stream is the same text
+// the uninterrupted one would have been. A request the client got wrong (a 4xx) never counts
+// against an edge; a dead edge does.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -14,6 +15,7 @@ import { Redis } from "ioredis";
 import OpenAI from "openai";
 
 import { EDGE_MODEL, startRouterbed } from "../../devnet/routerbed.ts";
+import { SESSION_HEADER } from "../../router/api/server.ts";
 import type { Routerbed, RouterbedEdge } from "../../devnet/routerbed.ts";
 import { waitFor } from "../helpers/e2e.ts";
 import { routerEdges, waitForEdges } from "../helpers/routerE2e.ts";
@@ -51,6 +53,7 @@ describe("the router fails over between edges, through the official openai clien
   let redis: Redis;
   let routerUrl: string;
   let reference: Streamed;
+  let natEdge: RouterbedEdge;
   /** Edge processes this test stopped (SIGSTOP): continued afterwards whatever happened. */
   const frozen = new Set<number>();
 
@@ -78,9 +81,28 @@ describe("the router fails over between edges, through the official openai clien
     return bed.edges.find((e) => e.edgeId.toString() === id)!;
   }
 
-  /** Streams REQUEST; `onDelta` runs after each content delta received (the stream waits for it). */
-  async function stream(onDelta?: (deltas: number) => Promise<void>): Promise<Streamed> {
-    const s = await client.chat.completions.create({ ...REQUEST, stream: true, stream_options: { include_usage: true } });
+  /**
+   * A conversation key (the session header) the router sends to `edge` while nothing else runs:
+   * found by asking, so that a test can aim a request at the edge it is about to break.
+   */
+  async function sessionOn(edge: RouterbedEdge): Promise<string> {
+    for (let i = 0; i < 64; i++) {
+      const session = `aim-${edge.edgeId}-${i}`;
+      const probe = (await client.chat.completions.create(
+        { ...REQUEST, max_tokens: 1 },
+        { headers: { [SESSION_HEADER]: session } },
+      )) as OpenAI.ChatCompletion & { tideway: Tideway };
+      if (probe.tideway.edges[0] === edge.edgeId.toString()) return session;
+    }
+    throw new Error(`no conversation key sent to edge ${edge.edgeId} in 64 tries`);
+  }
+
+  /** Streams REQUEST (in conversation `session`); `onDelta` runs after each content delta received (the stream waits for it). */
+  async function stream(session?: string, onDelta?: (deltas: number) => Promise<void>): Promise<Streamed> {
+    const s = await client.chat.completions.create(
+      { ...REQUEST, stream: true, stream_options: { include_usage: true } },
+      session === undefined ? {} : { headers: { [SESSION_HEADER]: session } },
+    );
     const out: Streamed = { text: "", deltas: 0, finish: null, usage: undefined, tideway: undefined };
     for await (const chunk of s) {
       const content = chunk.choices[0]?.delta.content;
@@ -103,7 +125,7 @@ describe("the router fails over between edges, through the official openai clien
       conn: await network.create(),
       root: ROOT,
       workDir: mkdtempSync(path.join(tmpdir(), "tideway-router-failover-")),
-      edges: [{ region: "eu-west" }, { region: "us-east" }, { region: "ap-south" }],
+      edges: [{ region: "eu-west" }, { region: "us-east" }, { region: "ap-south" }, { region: "sa-east", nat: true }],
       // About 100 tokens/s: an answer of 120 tokens takes long enough to be cut.
       referenceShape: { hidden: 1024, layers: 4 },
       routerOverrides: { routing: { stallTimeoutMs: STALL_TIMEOUT_MS } },
@@ -111,7 +133,8 @@ describe("the router fails over between edges, through the official openai clien
     routerUrl = bed.routers[0]!.url;
     client = new OpenAI({ baseURL: `${routerUrl}/v1`, apiKey: bed.tenant.apiKey, maxRetries: 0 });
     redis = new Redis(bed.redis.url);
-    await waitForEdges(routerUrl, 3);
+    natEdge = bed.edges[3]!;
+    await waitForEdges(routerUrl, 4, { linked: [natEdge.edgeId] });
     reference = await stream();
     expect(reference.tideway!.migrations).to.equal(0);
     expect(reference.finish).to.equal("length");
@@ -125,7 +148,7 @@ describe("the router fails over between edges, through the official openai clien
       await waitFor(`edge ${edge.edgeId} to answer again`, 60_000, async () =>
         (await fetch(`${edge.url}/health`).catch(() => undefined))?.status === 200 ? true : undefined,
       );
-    await waitForEdges(routerUrl, 3);
+    await waitForEdges(routerUrl, 4, { linked: [natEdge.edgeId] });
   });
 
   after(async function () {
@@ -146,7 +169,7 @@ describe("the router fails over between edges, through the official openai clien
       }
     }
     const edges = await routerEdges(routerUrl);
-    expect(edges.map((e) => e.breaker)).to.deep.equal(["closed", "closed", "closed"]);
+    expect(edges.map((e) => e.breaker)).to.deep.equal(["closed", "closed", "closed", "closed"]);
     expect(await spent()).to.equal(before);
     expect((await client.chat.completions.create(REQUEST)).choices[0]!.message.content).to.equal(reference.text);
   });
@@ -169,42 +192,48 @@ describe("the router fails over between edges, through the official openai clien
     expect(completion.tideway.edges[0]).to.not.equal(victim.edgeId.toString());
   });
 
-  it("completes a stream whose edge is killed mid-answer on another edge", async function () {
-    let victim: RouterbedEdge | undefined;
-    const streamed = await stream(async (deltas) => {
-      if (deltas !== 5) return;
-      victim = await servingEdge();
-      process.kill(victim.service.pid!, "SIGKILL");
-    });
-    expect(streamed.tideway!.migrations).to.equal(1);
-    expect(streamed.tideway!.edges).to.have.length(2);
-    expect(streamed.tideway!.edges[0]).to.equal(victim!.edgeId.toString());
-    expect(streamed.tideway!.edges[1]).to.not.equal(victim!.edgeId.toString());
-    expect(streamed.finish).to.equal("length");
-    expect(streamed.usage!.completion_tokens).to.equal(REQUEST.max_tokens);
-  });
+  for (const via of ["http", "link"] as const) {
+    const victimOf = () => (via === "link" ? natEdge : bed.edges[0]!);
 
-  it("moves a stream whose edge stalls mid-answer to another edge after the stall timeout", async function () {
-    let victim: RouterbedEdge | undefined;
-    let stalledAt = 0;
-    const streamed = await stream(async (deltas) => {
-      if (deltas !== 5) return;
-      victim = await servingEdge();
-      freeze(victim);
-      stalledAt = performance.now();
+    it(`completes a stream whose edge (over ${via}) is killed mid-answer on another edge, identical to the uninterrupted stream`, async function () {
+      const victim = victimOf();
+      const session = await sessionOn(victim);
+      const streamed = await stream(session, async (deltas) => {
+        if (deltas !== 5) return;
+        expect(await servingEdge()).to.equal(victim);
+        process.kill(victim.service.pid!, "SIGKILL");
+      });
+      expect(streamed.tideway!.migrations).to.equal(1);
+      expect(streamed.tideway!.edges).to.have.length(2);
+      expect(streamed.tideway!.edges[0]).to.equal(victim.edgeId.toString());
+      expect(streamed.tideway!.edges[1]).to.not.equal(victim.edgeId.toString());
+      expect(streamed.finish).to.equal("length");
+      expect(streamed.usage!.completion_tokens).to.equal(REQUEST.max_tokens);
+      expect(streamed.text).to.equal(reference.text);
     });
-    const resumedAfter = performance.now() - stalledAt;
-    thaw(victim!.service.pid!);
-    expect(resumedAfter).to.be.greaterThan(STALL_TIMEOUT_MS);
-    expect(streamed.tideway!.migrations).to.equal(1);
-    expect(streamed.tideway!.edges).to.deep.equal([victim!.edgeId.toString(), streamed.tideway!.edges[1]]);
-    expect(streamed.tideway!.edges[1]).to.not.equal(victim!.edgeId.toString());
-    expect(streamed.finish).to.equal("length");
-    expect(streamed.usage!.completion_tokens).to.equal(REQUEST.max_tokens);
-  });
 
-  // Needs the edges' continue_final_message: a resumed stream is the text the uninterrupted one would have been.
-  it("resumes a stream cut mid-answer with exactly the text of the uninterrupted stream");
+    it(`moves a stream whose edge (over ${via}) stalls mid-answer to another edge after the stall timeout, identical to the uninterrupted stream`, async function () {
+      const victim = victimOf();
+      const session = await sessionOn(victim);
+      let stalledAt = 0;
+      const streamed = await stream(session, async (deltas) => {
+        if (deltas !== 5) return;
+        expect(await servingEdge()).to.equal(victim);
+        freeze(victim);
+        stalledAt = performance.now();
+      });
+      const resumedAfter = performance.now() - stalledAt;
+      thaw(victim.service.pid!);
+      expect(resumedAfter).to.be.greaterThan(STALL_TIMEOUT_MS);
+      expect(streamed.tideway!.migrations).to.equal(1);
+      expect(streamed.tideway!.edges).to.have.length(2);
+      expect(streamed.tideway!.edges[0]).to.equal(victim.edgeId.toString());
+      expect(streamed.tideway!.edges[1]).to.not.equal(victim.edgeId.toString());
+      expect(streamed.finish).to.equal("length");
+      expect(streamed.usage!.completion_tokens).to.equal(REQUEST.max_tokens);
+      expect(streamed.text).to.equal(reference.text);
+    });
+  }
 
   it("opens the breaker of an edge that is dead, while its requests are answered by the others", async function () {
     const index = 0;
@@ -227,7 +256,7 @@ describe("the router fails over between edges, through the official openai clien
         if (Date.now() > deadline) throw new Error(`breaker of the dead edge still ${view.breaker} after ${answered} requests`);
       }
       const others = (await routerEdges(routerUrl)).filter((e) => e.edge_id !== dead.edgeId.toString());
-      expect(others.map((e) => e.breaker)).to.deep.equal(["closed", "closed"]);
+      expect(others.map((e) => e.breaker)).to.deep.equal(["closed", "closed", "closed"]);
     } finally {
       bed.edges[index] = { ...dead, service: await bed.supervisor.start({ ...dead.service.spec, appendLog: true }) };
     }

@@ -11,6 +11,7 @@ import OpenAI from "openai";
 
 import { EDGE_MODEL, startRouterbed } from "../../devnet/routerbed.ts";
 import type { Routerbed } from "../../devnet/routerbed.ts";
+import { waitForEdges } from "../helpers/routerE2e.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -27,16 +28,7 @@ describe("the router, through the official openai client", function () {
       edges: [{ region: "eu-west" }, { region: "us-east" }, { region: "ap-south", nat: true }],
     });
     client = new OpenAI({ baseURL: `${bed.routers[0]!.url}/v1`, apiKey: bed.tenant.apiKey, maxRetries: 0 });
-    // Wait until the router has read every edge's model list (and the NAT edge has linked).
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const r = (await (await fetch(`${bed.routers[0]!.url}/tideway/v1/edges`)).json()) as {
-        edges: Array<{ models: string[]; transport: string | null }>;
-      };
-      if (r.edges.length === 3 && r.edges.every((e) => e.models.length > 0)) break;
-      if (Date.now() > deadline) throw new Error(`edges not ready: ${JSON.stringify(r)}`);
-      await new Promise((res) => setTimeout(res, 250));
-    }
+    await waitForEdges(bed.routers[0]!.url, 3, { linked: [bed.edges[2]!.edgeId] });
   });
 
   after(async function () {

@@ -24,12 +24,21 @@ export async function routerEdges(routerUrl: string): Promise<RouterEdgeView[]> 
   return ((await res.json()) as { edges: RouterEdgeView[] }).edges;
 }
 
-/** Waits until the router reaches `count` edges and has read each one's model list (a NAT edge has linked). */
-export async function waitForEdges(routerUrl: string, count: number, timeoutMs = 60_000): Promise<RouterEdgeView[]> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * Waits until the router reaches `count` edges and has read each one's model list, and the edges in
+ * `linked` (behind NAT, dialling this router) have linked.
+ */
+export async function waitForEdges(
+  routerUrl: string,
+  count: number,
+  options: { linked?: readonly bigint[]; timeoutMs?: number } = {},
+): Promise<RouterEdgeView[]> {
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  const linked = new Set((options.linked ?? []).map(String));
   for (;;) {
     const edges = await routerEdges(routerUrl);
-    if (edges.length === count && edges.every((e) => e.models.length > 0 && e.transport !== null)) return edges;
+    const ready = (e: RouterEdgeView) => e.models.length > 0 && (linked.has(e.edge_id) ? e.transport === "link" : e.transport !== null);
+    if (edges.length === count && edges.every(ready)) return edges;
     if (Date.now() > deadline) throw new Error(`edges not ready on ${routerUrl}: ${JSON.stringify(edges)}`);
     await sleep(250);
   }
