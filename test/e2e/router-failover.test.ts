@@ -174,6 +174,31 @@ describe("the router fails over between edges, through the official openai clien
     expect((await client.chat.completions.create(REQUEST)).choices[0]!.message.content).to.equal(reference.text);
   });
 
+  it("never opens an edge's breaker for clients that leave mid-stream", async function () {
+    const edge = bed.edges[1]!;
+    const session = await sessionOn(edge);
+    // More departures in a row than the breaker's threshold (3 by default).
+    for (let i = 0; i < 5; i++) {
+      const s = await client.chat.completions.create({ ...REQUEST, stream: true }, { headers: { [SESSION_HEADER]: session } });
+      let deltas = 0;
+      for await (const chunk of s) {
+        if ((chunk.choices[0]?.delta.content ?? "") !== "") deltas += 1;
+        // Leaving the loop aborts the request.
+        if (deltas === 3) break;
+      }
+      await waitFor("the router to drop the abandoned request", 10_000, async () =>
+        (await routerEdges(routerUrl)).every((e) => e.outstanding === 0) ? true : undefined,
+      );
+    }
+    const view = (await routerEdges(routerUrl)).find((e) => e.edge_id === edge.edgeId.toString())!;
+    expect(view.breaker).to.equal("closed");
+    // The edge still gets its conversation.
+    const after = (await client.chat.completions.create(REQUEST, { headers: { [SESSION_HEADER]: session } })) as OpenAI.ChatCompletion & {
+      tideway: Tideway;
+    };
+    expect(after.tideway.edges).to.deep.equal([edge.edgeId.toString()]);
+  });
+
   it("answers on another edge when the chosen edge is killed before its first byte", async function () {
     // Every edge frozen: whichever the router picks holds the request unanswered.
     for (const edge of bed.edges) freeze(edge);
