@@ -260,6 +260,39 @@ describe("the router fails over between edges, through the official openai clien
     });
   }
 
+  it("completes a streamed /v1/responses turn whose edge is killed mid-answer, and stores the same text", async function () {
+    const params: OpenAI.Responses.ResponseCreateParamsStreaming & { seed: number } = {
+      model: EDGE_MODEL,
+      input: REQUEST.messages[0]!.content,
+      max_output_tokens: REQUEST.max_tokens,
+      temperature: REQUEST.temperature,
+      seed: REQUEST.seed,
+      store: true,
+      stream: true,
+    };
+    const events = await client.responses.create(params);
+    let deltas = 0;
+    let text = "";
+    let victim: RouterbedEdge | undefined;
+    let final: OpenAI.Responses.Response | undefined;
+    for await (const event of events) {
+      if (event.type === "response.output_text.delta") {
+        text += event.delta;
+        deltas += 1;
+        if (deltas === 5) {
+          victim = await servingEdge();
+          process.kill(victim.service.pid!, "SIGKILL");
+        }
+      }
+      if (event.type === "response.completed" || event.type === "response.incomplete") final = event.response;
+    }
+    expect(victim).to.not.equal(undefined);
+    expect(text).to.equal(reference.text);
+    expect(final!.status).to.equal("incomplete");
+    expect(final!.usage!.output_tokens).to.equal(REQUEST.max_tokens);
+    expect((await client.responses.retrieve(final!.id)).output_text).to.equal(reference.text);
+  });
+
   it("opens the breaker of an edge that is dead, while its requests are answered by the others", async function () {
     const index = 0;
     const dead = bed.edges[index]!;
