@@ -69,7 +69,8 @@ describe("the router fails over between edges, through the official openai clien
       // already gone (killed)
     }
   };
-  const spent = async () => BigInt((await redis.get(`${bed.redisPrefix}:spent:${bed.tenant.id}`)) ?? "0");
+  /** What the router has committed for the tenant, in wei (its Redis counter counts gwei). */
+  const spent = async () => BigInt((await redis.get(`${bed.redisPrefix}:spent:${bed.tenant.id}`)) ?? "0") * 10n ** 9n;
 
   /** The edge the router is sending a request to now (the one with a request outstanding). */
   async function servingEdge(): Promise<RouterbedEdge> {
@@ -202,6 +203,7 @@ describe("the router fails over between edges, through the official openai clien
   it("answers on another edge when the chosen edge is killed before its first byte", async function () {
     // Every edge frozen: whichever the router picks holds the request unanswered.
     for (const edge of bed.edges) freeze(edge);
+    const spentBefore = await spent();
     const answer = client.chat.completions.create(REQUEST);
     const victim = await servingEdge();
     for (const edge of bed.edges) if (edge !== victim) thaw(edge.service.pid!);
@@ -215,6 +217,9 @@ describe("the router fails over between edges, through the official openai clien
     expect(completion.tideway.migrations).to.equal(0);
     expect(completion.tideway.edges).to.have.length(1);
     expect(completion.tideway.edges[0]).to.not.equal(victim.edgeId.toString());
+    // The attempt on the dead edge cost nothing: the tenant pays what an undisturbed answer costs.
+    expect(completion.tideway.cost).to.equal(reference.tideway!.cost);
+    expect(await spent()).to.equal(spentBefore + BigInt(reference.tideway!.cost));
   });
 
   for (const via of ["http", "link"] as const) {
@@ -223,6 +228,7 @@ describe("the router fails over between edges, through the official openai clien
     it(`completes a stream whose edge (over ${via}) is killed mid-answer on another edge, identical to the uninterrupted stream`, async function () {
       const victim = victimOf();
       const session = await sessionOn(victim);
+      const spentBefore = await spent();
       const streamed = await stream(session, async (deltas) => {
         if (deltas !== 5) return;
         expect(await servingEdge()).to.equal(victim);
@@ -235,12 +241,15 @@ describe("the router fails over between edges, through the official openai clien
       expect(streamed.finish).to.equal("length");
       expect(streamed.usage!.completion_tokens).to.equal(REQUEST.max_tokens);
       expect(streamed.text).to.equal(reference.text);
+      // The tenant is charged what the client was told: each edge's part, once.
+      expect(await spent()).to.equal(spentBefore + BigInt(streamed.tideway!.cost));
     });
 
     it(`moves a stream whose edge (over ${via}) stalls mid-answer to another edge after the stall timeout, identical to the uninterrupted stream`, async function () {
       const victim = victimOf();
       const session = await sessionOn(victim);
       let stalledAt = 0;
+      const spentBefore = await spent();
       const streamed = await stream(session, async (deltas) => {
         if (deltas !== 5) return;
         expect(await servingEdge()).to.equal(victim);
@@ -257,6 +266,8 @@ describe("the router fails over between edges, through the official openai clien
       expect(streamed.finish).to.equal("length");
       expect(streamed.usage!.completion_tokens).to.equal(REQUEST.max_tokens);
       expect(streamed.text).to.equal(reference.text);
+      // The tenant is charged what the client was told: each edge's part, once.
+      expect(await spent()).to.equal(spentBefore + BigInt(streamed.tideway!.cost));
     });
   }
 
