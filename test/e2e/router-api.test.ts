@@ -17,21 +17,10 @@ import { EDGE_MODEL, INPUT_PRICE, OUTPUT_PRICE, startRouterbed } from "../../dev
 import type { Routerbed } from "../../devnet/routerbed.ts";
 import { hashApiKey } from "../../router/tenants/store.ts";
 import { sleep } from "../helpers/e2e.ts";
-import { routerCli, waitForEdges } from "../helpers/routerE2e.ts";
+import { rejection, routerCli, waitForEdges } from "../helpers/routerE2e.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BODY_LIMIT = 64 * 1024;
-
-/** The error a call rejects with (fails the test when it resolves). */
-async function rejection(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await call;
-  } catch (err) {
-    expect(err).to.be.instanceOf(OpenAI.APIError);
-    return err as InstanceType<typeof OpenAI.APIError>;
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** A Float32Array from the little-endian bytes of a base64 embedding. */
 function float32Of(base64: string): Float32Array {

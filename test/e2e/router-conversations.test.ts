@@ -13,7 +13,7 @@ import OpenAI from "openai";
 
 import { EDGE_MODEL, startRouterbed } from "../../devnet/routerbed.ts";
 import type { Routerbed } from "../../devnet/routerbed.ts";
-import { routerEdges, waitForEdges } from "../helpers/routerE2e.ts";
+import { rejection, routerEdges, waitForEdges } from "../helpers/routerE2e.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -31,17 +31,6 @@ function textOf(response: OpenAI.Responses.Response): string {
     .flatMap((item) => (item.type === "message" ? item.content : []))
     .map((part) => (part.type === "output_text" ? part.text : ""))
     .join("");
-}
-
-/** The error a call rejects with (fails the test when it resolves). */
-async function rejection(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await call;
-  } catch (err) {
-    expect(err).to.be.instanceOf(OpenAI.APIError);
-    return err as InstanceType<typeof OpenAI.APIError>;
-  }
-  throw new Error("expected the call to fail");
 }
 
 describe("conversations stored by the router, across replicas and edges, through the official openai client", function () {

@@ -18,7 +18,7 @@ import { EDGE_MODEL, startRouterbed } from "../../devnet/routerbed.ts";
 import { SESSION_HEADER } from "../../router/api/server.ts";
 import type { Routerbed, RouterbedEdge } from "../../devnet/routerbed.ts";
 import { waitFor } from "../helpers/e2e.ts";
-import { routerEdges, waitForEdges } from "../helpers/routerE2e.ts";
+import { rejection, routerEdges, waitForEdges } from "../helpers/routerE2e.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const STALL_TIMEOUT_MS = 1_500;
@@ -98,6 +98,16 @@ describe("the router fails over between edges, through the official openai clien
     throw new Error(`no conversation key sent to edge ${edge.edgeId} in 64 tries`);
   }
 
+  /** Waits until no edge serves anything (an abandoned answer is dropped a little after its client left). */
+  async function edgesIdle(): Promise<void> {
+    await waitFor("the edges to be idle", 20_000, async () => {
+      const loads = await Promise.all(
+        bed.edges.map(async (e) => ((await (await fetch(`${e.url}/health`)).json()) as { in_flight: number }).in_flight),
+      );
+      return loads.every((n) => n === 0) ? true : undefined;
+    });
+  }
+
   /** Streams REQUEST (in conversation `session`); `onDelta` runs after each content delta received (the stream waits for it). */
   async function stream(session?: string, onDelta?: (deltas: number) => Promise<void>): Promise<Streamed> {
     const s = await client.chat.completions.create(
@@ -126,7 +136,11 @@ describe("the router fails over between edges, through the official openai clien
       conn: await network.create(),
       root: ROOT,
       workDir: mkdtempSync(path.join(tmpdir(), "tideway-router-failover-")),
-      edges: [{ region: "eu-west" }, { region: "us-east" }, { region: "ap-south" }, { region: "sa-east", nat: true }],
+      // One slot and no queue per edge: four long answers fill the network.
+      edges: [{ region: "eu-west" }, { region: "us-east" }, { region: "ap-south" }, { region: "sa-east", nat: true }].map((spec) => ({
+        ...spec,
+        overrides: { limits: { maxConcurrent: 1, maxQueue: 0 } },
+      })),
       // About 100 tokens/s: an answer of 120 tokens takes long enough to be cut.
       referenceShape: { hidden: 1024, layers: 4 },
       routerOverrides: { routing: { stallTimeoutMs: STALL_TIMEOUT_MS } },
@@ -150,6 +164,7 @@ describe("the router fails over between edges, through the official openai clien
         (await fetch(`${edge.url}/health`).catch(() => undefined))?.status === 200 ? true : undefined,
       );
     await waitForEdges(routerUrl, 4, { linked: [natEdge.edgeId] });
+    await edgesIdle();
   });
 
   after(async function () {
@@ -190,6 +205,7 @@ describe("the router fails over between edges, through the official openai clien
       await waitFor("the router to drop the abandoned request", 10_000, async () =>
         (await routerEdges(routerUrl)).every((e) => e.outstanding === 0) ? true : undefined,
       );
+      await edgesIdle();
     }
     const view = (await routerEdges(routerUrl)).find((e) => e.edge_id === edge.edgeId.toString())!;
     expect(view.breaker).to.equal("closed");
@@ -198,6 +214,33 @@ describe("the router fails over between edges, through the official openai clien
       tideway: Tideway;
     };
     expect(after.tideway.edges).to.deep.equal([edge.edgeId.toString()]);
+  });
+
+  it("answers RateLimitError (429, Retry-After) when every edge is full, without counting it against them", async function () {
+    const held: Array<AsyncIterator<OpenAI.ChatCompletionChunk>> = [];
+    // One long answer per edge, each started once the previous one streams (so it holds its slot).
+    for (const [i] of bed.edges.entries()) {
+      const s = await client.chat.completions.create(
+        { ...REQUEST, max_tokens: 400, stream: true },
+        { headers: { [SESSION_HEADER]: `long-answer-${i}` } },
+      );
+      held.push(s[Symbol.asyncIterator]());
+    }
+    expect((await routerEdges(routerUrl)).map((e) => e.outstanding)).to.deep.equal([1, 1, 1, 1]);
+
+    const err = await rejection(client.chat.completions.create(REQUEST));
+    expect(err).to.be.instanceOf(OpenAI.RateLimitError);
+    expect(err.code).to.equal("edges_busy");
+    expect(Number(err.headers?.get("retry-after"))).to.be.at.least(1);
+    expect((await routerEdges(routerUrl)).map((e) => e.breaker)).to.deep.equal(["closed", "closed", "closed", "closed"]);
+
+    // The long answers were not disturbed.
+    for (const answer of held) {
+      let finish: string | null = null;
+      for (let next = await answer.next(); next.done !== true; next = await answer.next())
+        finish = next.value.choices[0]?.finish_reason ?? finish;
+      expect(finish).to.equal("length");
+    }
   });
 
   it("answers on another edge when the chosen edge is killed before its first byte", async function () {

@@ -4,6 +4,9 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 
+import { expect } from "chai";
+import OpenAI from "openai";
+
 import { serviceEnv } from "../../devnet/services.ts";
 import { sleep } from "./e2e.ts";
 
@@ -55,4 +58,15 @@ export async function routerCli(root: string, args: string[]): Promise<{ stdout:
     env: serviceEnv(root),
     timeout: 180_000,
   });
+}
+
+/** The OpenAI API error a call rejects with (fails the test when the call succeeds). */
+export async function rejection(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
+  try {
+    await call;
+  } catch (err) {
+    expect(err).to.be.instanceOf(OpenAI.APIError);
+    return err as InstanceType<typeof OpenAI.APIError>;
+  }
+  throw new Error("expected the call to fail");
 }
