@@ -243,26 +243,47 @@ describe("the router fails over between edges, through the official openai clien
     }
   });
 
-  it("answers on another edge when the chosen edge is killed before its first byte", async function () {
-    // Every edge frozen: whichever the router picks holds the request unanswered.
+  /**
+   * Sends a request while every edge is frozen, so that whichever edge the router picks holds it
+   * unanswered; then lets the others go and kills (kill -9) the picked one.
+   */
+  async function killChosenBeforeFirstByte<T>(send: () => Promise<T>): Promise<{ answer: T; victim: RouterbedEdge }> {
     for (const edge of bed.edges) freeze(edge);
-    const spentBefore = await spent();
-    const answer = client.chat.completions.create(REQUEST);
+    const answer = send();
     const victim = await servingEdge();
     for (const edge of bed.edges) if (edge !== victim) thaw(edge.service.pid!);
     const victimPid = victim.service.pid!;
     process.kill(victimPid, "SIGKILL");
     frozen.delete(victimPid);
+    return { answer: await answer, victim };
+  }
 
-    const completion = (await answer) as OpenAI.ChatCompletion & { tideway: Tideway };
-    expect(completion.choices[0]!.message.content).to.equal(reference.text);
-    expect(completion.choices[0]!.finish_reason).to.equal("length");
-    expect(completion.tideway.migrations).to.equal(0);
-    expect(completion.tideway.edges).to.have.length(1);
-    expect(completion.tideway.edges[0]).to.not.equal(victim.edgeId.toString());
+  it("answers on another edge when the chosen edge is killed before its first byte", async function () {
+    const spentBefore = await spent();
+    const { answer, victim } = await killChosenBeforeFirstByte(
+      () => client.chat.completions.create(REQUEST) as Promise<OpenAI.ChatCompletion & { tideway: Tideway }>,
+    );
+    expect(answer.choices[0]!.message.content).to.equal(reference.text);
+    expect(answer.choices[0]!.finish_reason).to.equal("length");
+    expect(answer.tideway.migrations).to.equal(0);
+    expect(answer.tideway.edges).to.have.length(1);
+    expect(answer.tideway.edges[0]).to.not.equal(victim.edgeId.toString());
     // The attempt on the dead edge cost nothing: the tenant pays what an undisturbed answer costs.
-    expect(completion.tideway.cost).to.equal(reference.tideway!.cost);
+    expect(answer.tideway.cost).to.equal(reference.tideway!.cost);
     expect(await spent()).to.equal(spentBefore + BigInt(reference.tideway!.cost));
+  });
+
+  it("answers embeddings on another edge when the chosen edge is killed before answering", async function () {
+    type Embedded = OpenAI.CreateEmbeddingResponse & { tideway: { cost: string; edges: string[] } };
+    const request = { model: EDGE_MODEL, input: ["the tide turns", "the moon pulls the sea"], encoding_format: "float" as const };
+    const undisturbed = (await client.embeddings.create(request)) as Embedded;
+    const spentBefore = await spent();
+    const { answer, victim } = await killChosenBeforeFirstByte(() => client.embeddings.create(request) as Promise<Embedded>);
+    expect(answer.data.map((d) => d.embedding)).to.deep.equal(undisturbed.data.map((d) => d.embedding));
+    expect(answer.tideway.edges).to.have.length(1);
+    expect(answer.tideway.edges[0]).to.not.equal(victim.edgeId.toString());
+    expect(answer.tideway.cost).to.equal(undisturbed.tideway.cost);
+    expect(await spent()).to.equal(spentBefore + BigInt(undisturbed.tideway.cost));
   });
 
   for (const via of ["http", "link"] as const) {
