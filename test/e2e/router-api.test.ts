@@ -203,6 +203,21 @@ describe("the router's API and its errors, through the official openai client", 
       expect(after.find((r) => r.id === bed.tenant.id)).to.include({ revoked: false });
     });
 
+    it("refuses a bad payer and an unknown tenant on the command line with exit code 2 and the reason", async function () {
+      const configFile = bed.routers[0]!.launch.configFile;
+      const failure = (args: string[]) =>
+        routerCli(ROOT, args).then(
+          (out) => expect.fail(`succeeded: ${out.stdout}`),
+          (err: { code: number; stderr: string }) => err,
+        );
+      const badPayer = await failure(["tenant", "add", "--config", configFile, "--name", "x", "--payer", "0x1234"]);
+      expect(badPayer.code).to.equal(2);
+      expect(badPayer.stderr).to.include("--payer 0x1234 must be a 0x-prefixed 20-byte address");
+      const unknown = await failure(["tenant", "revoke", "--config", configFile, "0badc0ffee00"]);
+      expect(unknown.code).to.equal(2);
+      expect(unknown.stderr).to.include("no tenant with id 0badc0ffee00");
+    });
+
     it("throttles a tenant over its token rate with RateLimitError (429, Retry-After), before any work or payment", async function () {
       const limited = await bed.addTenant(bed.tenant.payer, { name: "rate-limited dApp", tokensPerMinute: 100 });
       const c = clientFor(limited.apiKey);
