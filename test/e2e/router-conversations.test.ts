@@ -143,7 +143,8 @@ describe("conversations stored by the router, across replicas and edges, through
   it("continues on the other replica after the first replica and the edge of the last turn are killed", async function () {
     const edge = bed.edges.find((e) => e.edgeId.toString() === lastEdge)!;
 
-    process.kill(bed.routers[0]!.service!.pid!, "SIGKILL");
+    // kill -9 both, and wait until they are gone.
+    await bed.routers[0]!.service!.stop("SIGKILL");
     await edge.service.stop("SIGKILL");
     expect(bed.routers[0]!.service!.running()).to.equal(false);
     expect(edge.service.running()).to.equal(false);

@@ -21,7 +21,7 @@ import { waitFor } from "../helpers/e2e.ts";
 import { rejection, routerEdges, waitForEdges } from "../helpers/routerE2e.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const STALL_TIMEOUT_MS = 1_500;
+const STALL_TIMEOUT_MS = 2_500;
 
 /** A seeded request (temperature above 0: the seed decides every token) with an answer long enough to interrupt. */
 const REQUEST = {
