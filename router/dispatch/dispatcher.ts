@@ -652,6 +652,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           recordAttempt(edge, result.kind, job.signal);
           if (result.kind === "done") return { body: result.body!, cost, edge: edge.key, failovers };
           if (result.kind === "client") throw result.error;
+          if (job.signal.aborted) throw new TransportError("client went away");
           if (result.kind === "session-gone") {
             if (renewedSession) throw paymentRequired("the tenant's session keeps closing or expiring on-chain", "session_unavailable");
             renewedSession = true;

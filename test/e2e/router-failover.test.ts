@@ -17,7 +17,7 @@ import OpenAI from "openai";
 import { EDGE_MODEL, startRouterbed } from "../../devnet/routerbed.ts";
 import { SESSION_HEADER } from "../../router/api/server.ts";
 import type { Routerbed, RouterbedEdge } from "../../devnet/routerbed.ts";
-import { waitFor } from "../helpers/e2e.ts";
+import { sleep, waitFor } from "../helpers/e2e.ts";
 import { rejection, routerEdges, waitForEdges } from "../helpers/routerE2e.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -284,6 +284,25 @@ describe("the router fails over between edges, through the official openai clien
     expect(answer.tideway.edges[0]).to.not.equal(victim.edgeId.toString());
     expect(answer.tideway.cost).to.equal(undisturbed.tideway.cost);
     expect(await spent()).to.equal(spentBefore + BigInt(undisturbed.tideway.cost));
+  });
+
+  it("sends embeddings nowhere else, and charges nothing, once their client has left", async function () {
+    const spentBefore = await spent();
+    for (const edge of bed.edges) freeze(edge);
+    const client_ = new AbortController();
+    const call = client.embeddings
+      .create({ model: EDGE_MODEL, input: "the tide turns", encoding_format: "float" }, { signal: client_.signal })
+      .catch((err: unknown) => err);
+    await servingEdge();
+    client_.abort();
+    expect(await call).to.be.instanceOf(OpenAI.APIUserAbortError);
+    // Time for the router to notice, and for any further attempt to reach another (frozen) edge.
+    await sleep(500);
+    for (const edge of bed.edges) thaw(edge.service.pid!);
+    await waitFor("the router to finish with the request", 20_000, async () =>
+      (await routerEdges(routerUrl)).every((e) => e.outstanding === 0) ? true : undefined,
+    );
+    expect(await spent()).to.equal(spentBefore);
   });
 
   for (const via of ["http", "link"] as const) {
