@@ -198,7 +198,8 @@ export async function startRouterbed(options: RouterbedOptions): Promise<Routerb
             thawMarginSeconds: 120,
           },
           log: { level: "info" },
-          ...(nat ? { router: { url: `ws://${HOST}:${routerPorts[0]}/tideway/v1/link`, reportIntervalMs: 250 } } : {}),
+          // Linked to every replica, as an edge behind NAT would be to each router it serves.
+          ...(nat ? { router: { urls: routerPorts.map((p) => `ws://${HOST}:${p}/tideway/v1/link`), reportIntervalMs: 250 } } : {}),
           ...spec.overrides,
         },
       });

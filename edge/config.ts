@@ -10,6 +10,10 @@ import { addressSchema as address, httpUrlSchema, keySourceSchema, listenSchema,
 import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
 
 const positiveInt = z.number().int().positive();
+const wsUrl = z
+  .string()
+  .url()
+  .refine((u) => /^wss?:\/\//.test(u), "must be a ws:// or wss:// URL");
 
 const referenceBackend = z
   .object({
@@ -103,14 +107,14 @@ export const EdgeConfigSchema = z
       .default({ maxConcurrent: 64, maxQueue: 256, queueTimeoutMs: 30_000, bodyLimitBytes: 1_048_576, drainTimeoutMs: 60_000 }),
     router: z
       .object({
-        /** The router's WebSocket URL (ws:// or wss://). */
-        url: z
-          .string()
-          .url()
-          .refine((u) => /^wss?:\/\//.test(u), "must be a ws:// or wss:// URL"),
+        /** The router's WebSocket URL (ws:// or wss://), e.g. ws://router:8000/tideway/v1/link. */
+        url: wsUrl.optional(),
+        /** Several routers (replicas, or routers of different operators): the edge links to each. */
+        urls: z.array(wsUrl).min(1).optional(),
         reportIntervalMs: positiveInt.default(1000),
       })
       .strict()
+      .refine((r) => r.url !== undefined || r.urls !== undefined, { message: "set router.url or router.urls" })
       .optional(),
     log: logSchema,
     /**

@@ -290,26 +290,29 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
     if (config.router !== undefined) {
-      const link = createRouterLink({
-        url: config.router.url,
-        account,
-        domain,
-        edgeId: config.edgeId,
-        localApi: url,
-        reportIntervalMs: config.router.reportIntervalMs,
-        load: () => ({
-          inFlight: limiter.inFlight,
-          queued: limiter.queued,
-          tokensPerSecond: load.tokensPerSecond(),
-          saturation: limiter.saturation(),
+      const urls = [...new Set([...(config.router.url === undefined ? [] : [config.router.url]), ...(config.router.urls ?? [])])];
+      const links = urls.map((routerUrl) =>
+        createRouterLink({
+          url: routerUrl,
+          account,
+          domain,
+          edgeId: config.edgeId,
+          localApi: url,
+          reportIntervalMs: config.router!.reportIntervalMs,
+          load: () => ({
+            inFlight: limiter.inFlight,
+            queued: limiter.queued,
+            tokensPerSecond: load.tokensPerSecond(),
+            saturation: limiter.saturation(),
+          }),
+          logger,
+          metrics,
         }),
-        logger,
-        metrics,
-      });
-      link.start();
-      routerConnected = () => link.connected();
-      // Closed before the API (stack order): the router stops sending before the drain.
-      stack.push({ name: "router link", close: () => link.close() });
+      );
+      for (const link of links) link.start();
+      routerConnected = () => links.some((link) => link.connected());
+      // Closed before the API (stack order): the routers stop sending before the drain.
+      stack.push({ name: "router links", close: async () => void (await Promise.all(links.map((link) => link.close()))) });
     }
     logger.info(
       {

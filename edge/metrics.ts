@@ -36,7 +36,7 @@ export interface EdgeMetrics {
   readonly usageEntries: Counter;
   readonly audits: Counter<"result">;
   /** State of the router link: 1 connected, 0 not. */
-  readonly routerConnected: Gauge;
+  readonly routerConnected: Gauge<"router">;
 }
 
 /** Creates a fresh registry with the edge's metrics and Node's default process metrics. */
@@ -103,6 +103,11 @@ export function createEdgeMetrics(): EdgeMetrics {
       labelNames: ["result"],
       registers,
     }),
-    routerConnected: new Gauge({ name: "tideway_edge_router_connected", help: "1 while the router link is open", registers }),
+    routerConnected: new Gauge({
+      name: "tideway_edge_router_connected",
+      help: "1 while the link to this router is open",
+      labelNames: ["router"],
+      registers,
+    }),
   };
 }

@@ -60,6 +60,7 @@ const begin = (message: string) => say(`(${++step}/11) ${message}`);
 let dapp: DemoDapp | undefined;
 let trafficTimer: NodeJS.Timeout | undefined;
 let routerRedis: Redis | undefined;
+let signedByEdge: bigint[] | undefined;
 let follower: ChainFollower | undefined;
 let edgeIds: bigint[] = [];
 const supervisor = createSupervisor({
@@ -80,18 +81,23 @@ const lifecycle = createLifecycle({
   },
   // The edges redeem their vouchers as they stop: what they got is on-chain while the node still runs.
   beforeServiceStop: async (service) => {
-    if (service.name === "the Hardhat node" && dapp !== undefined && routerRedis !== undefined) {
+    // What the router signed is read before its Redis stops; what the edges redeemed (they redeem
+    // as they stop) is read while the node still runs.
+    if (service.name === "Redis of the router" && dapp !== undefined && routerRedis !== undefined) {
       const ledger = createVoucherLedger(routerRedis, ROUTER_PREFIX);
-      const { sessions, redeemed } = await redeemedByEdge(clients, addresses, participants.dapp, edgeIds);
-      const signed = await Promise.all(
+      const { sessions } = await redeemedByEdge(clients, addresses, participants.dapp, edgeIds);
+      signedByEdge = await Promise.all(
         edgeIds.map(async (id) => {
           let total = 0n;
           for (const session of sessions) total += (await ledger.snapshot(session, id)).signed;
           return total;
         }),
       );
-      say(redeemedLine(edgeIds, redeemed, signed));
       routerRedis.disconnect();
+    }
+    if (service.name === "the Hardhat node" && signedByEdge !== undefined) {
+      const { redeemed } = await redeemedByEdge(clients, addresses, participants.dapp, edgeIds);
+      say(redeemedLine(edgeIds, redeemed, signedByEdge));
     }
   },
 });
@@ -248,6 +254,8 @@ for (const [i, v] of VERIFIERS.entries()) {
 
 begin("a dApp (the official openai client, baseURL and apiKey only) asks through the router; then it keeps sending traffic");
 routerRedis = new Redis(`redis://${HOST}:${ROUTER.redisPort}`);
+// Its errors surface where it is used; a Redis that stops at Ctrl-C is no news.
+routerRedis.on("error", () => undefined);
 let apiKey: string | undefined;
 const demo = await (async () => {
   try {

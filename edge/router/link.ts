@@ -138,7 +138,7 @@ export function createRouterLink(options: RouterLinkOptions): RouterLink {
     attempt = 0;
     if (handshakeTimer !== undefined) clearTimeout(handshakeTimer);
     handshakeTimer = undefined;
-    metrics.routerConnected.set(1);
+    metrics.routerConnected.set({ router: url }, 1);
     logger.info({ event: "router-connected", url }, "router link up");
     const report = () => {
       try {
@@ -285,7 +285,7 @@ export function createRouterLink(options: RouterLinkOptions): RouterLink {
       const wasWelcomed = welcomed;
       welcomed = false;
       clearSocketTimers();
-      metrics.routerConnected.set(0);
+      metrics.routerConnected.set({ router: url }, 0);
       for (const controller of inFlight.values()) controller.abort();
       inFlight.clear();
       if (wasWelcomed) logger.warn({ event: "router-disconnected", code }, "router link down");
@@ -309,7 +309,7 @@ export function createRouterLink(options: RouterLinkOptions): RouterLink {
       const socket = ws;
       ws = undefined;
       welcomed = false;
-      metrics.routerConnected.set(0);
+      metrics.routerConnected.set({ router: url }, 0);
       if (socket === undefined || socket.readyState === WebSocket.CLOSED) return;
       await new Promise<void>((resolve) => {
         socket.once("close", () => resolve());

@@ -157,7 +157,10 @@ const jitter = (attempt: number) => Math.random() * Math.min(200, 25 * 2 ** atte
 
 /** Codes an edge answers while it has not yet seen a session or authorization the router just made. */
 const NOT_SEEN_YET = new Set(["session_unknown", "voucher_unauthorized_signer"]);
-const TENANT_CANNOT_PAY = new Set(["escrow_insufficient", "budget_exhausted"]);
+/** The tenant's escrow cannot pay: only the tenant can fix that. */
+const TENANT_CANNOT_PAY = new Set(["escrow_insufficient"]);
+/** The router's session for the tenant has ended (expired, closed, or its budget spent): the router opens a new one. */
+const SESSION_GONE = new Set(["session_expired", "session_closed", "budget_exhausted"]);
 
 function parseError(text: string): EdgeErrorBody["error"] {
   try {
@@ -331,7 +334,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           await sleep(250);
           continue;
         }
-        if (code === "session_expired" || code === "session_closed") return { kind: "session-gone" };
+        if (SESSION_GONE.has(code)) return { kind: "session-gone" };
         if (TENANT_CANNOT_PAY.has(code)) return { kind: "client", error: paymentRequired(`the tenant cannot pay: ${message}`, code) };
         return { kind: "failed", reason: `edge refused payment (${code}): ${message}` };
       }

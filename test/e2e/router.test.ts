@@ -26,6 +26,7 @@ describe("the router, through the official openai client", function () {
       root: ROOT,
       workDir: mkdtempSync(path.join(tmpdir(), "tideway-routerbed-")),
       edges: [{ region: "eu-west" }, { region: "us-east" }, { region: "ap-south", nat: true }],
+      routers: 2,
     });
     client = new OpenAI({ baseURL: `${bed.routers[0]!.url}/v1`, apiKey: bed.tenant.apiKey, maxRetries: 0 });
     await waitForEdges(bed.routers[0]!.url, 3, { linked: [bed.edges[2]!.edgeId] });
@@ -33,6 +34,18 @@ describe("the router, through the official openai client", function () {
 
   after(async function () {
     await bed?.stop();
+  });
+
+  it("serves the NAT edge over its own link on each replica, and through the relay", async function () {
+    const nat = bed.edges.find((e) => e.nat)!;
+    for (const router of bed.routers) {
+      const seen = (await edgesSeenBy(router.url)).find((e) => e.edge_id === nat.edgeId.toString());
+      expect(seen?.transport).to.equal("link");
+    }
+    // The relay reaches the edge's own API over the link (its public info, no payment needed).
+    const info = await fetch(`${bed.routers[1]!.url}/tideway/v1/edges/${nat.edgeId}/tideway/v1/info`);
+    expect(info.status).to.equal(200);
+    expect(((await info.json()) as { edge_id: string }).edge_id).to.equal(nat.edgeId.toString());
   });
 
   it("answers a chat completion as JSON, with usage and its cost", async function () {
@@ -74,3 +87,10 @@ describe("the router, through the official openai client", function () {
     expect(usage!.completion_tokens).to.be.within(1, 16);
   });
 });
+
+async function edgesSeenBy(url: string): Promise<Array<{ edge_id: string; models: string[]; transport: string | null }>> {
+  const r = (await (await fetch(`${url}/tideway/v1/edges`)).json()) as {
+    edges: Array<{ edge_id: string; models: string[]; transport: string | null }>;
+  };
+  return r.edges;
+}
