@@ -126,6 +126,29 @@ describe("the router's API and its errors, through the official openai client", 
     });
   });
 
+  describe("tenant preferences", function () {
+    it("keeps a tenant with a price cap off dearer edges, whatever its conversations' affinity", async function () {
+      const dear = bed.edges[2]!.edgeId.toString();
+      const capped = await bed.addTenant(bed.tenant.payer, { name: "thrifty dApp", maxPricePerOutputToken: OUTPUT_PRICE });
+      const servedBy = async (c: OpenAI) => {
+        const edges: string[] = [];
+        for (let i = 0; i < 12; i++) {
+          const completion = (await c.chat.completions.create({
+            model: EDGE_MODEL,
+            messages: [{ role: "user", content: `Conversation ${i}: which sea is the saltiest?` }],
+            max_tokens: 2,
+          })) as OpenAI.ChatCompletion & { tideway: { edges: string[] } };
+          edges.push(...completion.tideway.edges);
+        }
+        return edges;
+      };
+      // Without a cap, some of these conversations go to the dear edge...
+      expect(await servedBy(client)).to.include(dear);
+      // ...with one, none does while cheaper edges can serve.
+      expect(await servedBy(clientFor(capped.apiKey))).to.not.include(dear);
+    });
+  });
+
   describe("error classes", function () {
     it("answers an unknown model with NotFoundError (404, model_not_found), for chat, embeddings and retrieve", async function () {
       const before = await spent(bed.tenant.id);
