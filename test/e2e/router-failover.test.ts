@@ -261,7 +261,7 @@ describe("the router fails over between edges, through the official openai clien
   it("answers on another edge when the chosen edge is killed before its first byte", async function () {
     const spentBefore = await spent();
     const { answer, victim } = await killChosenBeforeFirstByte(
-      () => client.chat.completions.create(REQUEST) as Promise<OpenAI.ChatCompletion & { tideway: Tideway }>,
+      async () => (await client.chat.completions.create(REQUEST)) as OpenAI.ChatCompletion & { tideway: Tideway },
     );
     expect(answer.choices[0]!.message.content).to.equal(reference.text);
     expect(answer.choices[0]!.finish_reason).to.equal("length");
@@ -278,7 +278,7 @@ describe("the router fails over between edges, through the official openai clien
     const request = { model: EDGE_MODEL, input: ["the tide turns", "the moon pulls the sea"], encoding_format: "float" as const };
     const undisturbed = (await client.embeddings.create(request)) as Embedded;
     const spentBefore = await spent();
-    const { answer, victim } = await killChosenBeforeFirstByte(() => client.embeddings.create(request) as Promise<Embedded>);
+    const { answer, victim } = await killChosenBeforeFirstByte(async () => (await client.embeddings.create(request)) as Embedded);
     expect(answer.data.map((d) => d.embedding)).to.deep.equal(undisturbed.data.map((d) => d.embedding));
     expect(answer.tideway.edges).to.have.length(1);
     expect(answer.tideway.edges[0]).to.not.equal(victim.edgeId.toString());
