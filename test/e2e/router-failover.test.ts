@@ -1,10 +1,11 @@
 // The router's failover, end to end through the official `openai` client: real router, four real
-// edges as processes (one behind NAT, reached only over its link; all serving a reference model
-// slowed down enough to be interrupted mid-answer), real Redis and contracts. An edge killed
-// (kill -9) before its first byte, killed mid-stream, or stalled mid-stream (SIGSTOP) never
-// reaches the client: the answer completes on another edge, and a resumed stream is the same text
-// the uninterrupted one would have been. A request the client got wrong (a 4xx) never counts
-// against an edge; a dead edge does.
+// edges as processes (one behind NAT, reached only over its link; each with one slot and no
+// queue; all serving a reference model slowed down enough to be interrupted mid-answer), real
+// Redis and contracts. An edge killed (kill -9) before its first byte, killed mid-stream, or
+// stalled mid-stream (SIGSTOP) never reaches the client: the answer completes on another edge, a
+// resumed stream is the same text the uninterrupted one would have been, and the tenant pays
+// what it was told. Only what an edge caused counts against it (its breaker): not a 4xx the
+// request caused, not a client that left, not a full edge's 429; a dead edge does.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
