@@ -9,6 +9,8 @@ import path from "node:path";
 import { formatUnits, type Address } from "viem";
 import { generatePrivateKey } from "viem/accounts";
 
+import type { TrafficWindow } from "../router/metrics.ts";
+
 import {
   computeMarketAbi,
   edgeGovernorAbi,
@@ -301,14 +303,7 @@ export function redeemedLine(edgeIds: readonly bigint[], redeemed: readonly bigi
 }
 
 /** The router's traffic over the last minute (its GET /tideway/v1/traffic). */
-export function trafficLine(t: {
-  requests: number;
-  ttftP50Ms: number | null;
-  ttftP99Ms: number | null;
-  failovers: number;
-  rejected429: number;
-  spent: string;
-}): string {
+export function trafficLine(t: TrafficWindow): string {
   const ttft = t.ttftP50Ms === null ? "no first tokens" : `time to first token p50 ${t.ttftP50Ms} ms, p99 ${t.ttftP99Ms} ms`;
   return `router, last minute: ${t.requests} requests, ${ttft}, ${t.failovers} failovers, ${t.rejected429} answered 429, ${tokens(BigInt(t.spent), 6)} spent`;
 }

@@ -25,6 +25,41 @@ export function serviceEnv(root: string, base: NodeJS.ProcessEnv = process.env):
   return env;
 }
 
+/** What every Node service of the repository (edge, verifier, router) is launched with. */
+interface NodeServiceLaunch {
+  name: string;
+  root: string;
+  /** Its entry point below `root`, e.g. `edge/main.ts`. */
+  main: string;
+  configFile: string;
+  config: unknown;
+  logFile: string;
+  /** The environment on top of serviceEnv(root, env): its keys. */
+  secrets: Record<string, string>;
+  env?: NodeJS.ProcessEnv;
+  /** Its /health URL and the statuses that mean "up". */
+  health: string;
+  healthStatuses?: readonly number[];
+  stopTimeoutMs: number;
+  restart?: RestartPolicy | false;
+}
+
+/** Writes the service's configuration file and starts `node <main> --config <file>` under the supervisor. */
+function startNodeService(supervisor: Supervisor, launch: NodeServiceLaunch): Promise<Service> {
+  writeJson(launch.configFile, launch.config);
+  return supervisor.start({
+    name: launch.name,
+    command: process.execPath,
+    args: [path.join(launch.root, launch.main), "--config", launch.configFile],
+    cwd: launch.root,
+    env: { ...serviceEnv(launch.root, launch.env), ...launch.secrets } as Record<string, string>,
+    logFile: launch.logFile,
+    ready: httpReady(launch.health, launch.healthStatuses),
+    stopTimeoutMs: launch.stopTimeoutMs,
+    ...(launch.restart === undefined ? {} : { restart: launch.restart }),
+  });
+}
+
 function writeJson(file: string, value: unknown): void {
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
@@ -125,15 +160,12 @@ export function edgeConfig(launch: EdgeLaunch): EdgeConfigInput {
  */
 export function startEdge(supervisor: Supervisor, launch: EdgeLaunch): Promise<Service> {
   rmSync(path.resolve(launch.root, launch.dataDir), { recursive: true, force: true });
-  writeJson(launch.configFile, edgeConfig(launch));
-  return supervisor.start({
-    name: launch.name,
-    command: process.execPath,
-    args: [path.join(launch.root, "edge", "main.ts"), "--config", launch.configFile],
-    cwd: launch.root,
-    env: { ...serviceEnv(launch.root, launch.env), TIDEWAY_EDGE_KEY: launch.signingKey } as Record<string, string>,
-    logFile: launch.logFile,
-    ready: httpReady(`http://${launch.host}:${launch.port}/health`),
+  return startNodeService(supervisor, {
+    ...launch,
+    main: "edge/main.ts",
+    config: edgeConfig(launch),
+    secrets: { TIDEWAY_EDGE_KEY: launch.signingKey },
+    health: `http://${launch.host}:${launch.port}/health`,
     stopTimeoutMs: 30_000,
   });
 }
@@ -178,19 +210,13 @@ export function verifierConfig(launch: VerifierLaunch): VerifierConfigInput {
 
 /** Starts a verifier; ready once /health answers (503 before its first tick: it is up). Stops on SIGTERM after its running jobs. */
 export function startVerifier(supervisor: Supervisor, launch: VerifierLaunch): Promise<Service> {
-  writeJson(launch.configFile, verifierConfig(launch));
-  return supervisor.start({
-    name: launch.name,
-    command: process.execPath,
-    args: [path.join(launch.root, "verifier", "main.ts"), "--config", launch.configFile],
-    cwd: launch.root,
-    env: {
-      ...serviceEnv(launch.root, launch.env),
-      TIDEWAY_VERIFIER_KEY: launch.key,
-      TIDEWAY_CHALLENGE_PAYER_KEY: launch.challengePayerKey,
-    } as Record<string, string>,
-    logFile: launch.logFile,
-    ready: httpReady(`http://${launch.host}:${launch.port}/health`, [200, 503]),
+  return startNodeService(supervisor, {
+    ...launch,
+    main: "verifier/main.ts",
+    config: verifierConfig(launch),
+    secrets: { TIDEWAY_VERIFIER_KEY: launch.key, TIDEWAY_CHALLENGE_PAYER_KEY: launch.challengePayerKey },
+    health: `http://${launch.host}:${launch.port}/health`,
+    healthStatuses: [200, 503],
     stopTimeoutMs: 20_000,
   });
 }
@@ -227,16 +253,13 @@ export function routerConfig(launch: RouterLaunch): RouterConfigInput {
 
 /** Starts a router process; ready once /health answers. Stops on SIGTERM after its requests in flight. */
 export function startRouter(supervisor: Supervisor, launch: RouterLaunch, restart?: RestartPolicy | false): Promise<Service> {
-  writeJson(launch.configFile, routerConfig(launch));
-  return supervisor.start({
-    name: launch.name,
-    command: process.execPath,
-    args: [path.join(launch.root, "router", "main.ts"), "--config", launch.configFile],
-    cwd: launch.root,
-    env: { ...serviceEnv(launch.root, launch.env), TIDEWAY_ROUTER_KEY: launch.key } as Record<string, string>,
-    logFile: launch.logFile,
-    ready: httpReady(`http://${launch.host}:${launch.port}/health`),
+  return startNodeService(supervisor, {
+    ...launch,
+    main: "router/main.ts",
+    config: routerConfig(launch),
+    secrets: { TIDEWAY_ROUTER_KEY: launch.key },
+    health: `http://${launch.host}:${launch.port}/health`,
     stopTimeoutMs: 15_000,
-    ...(restart === undefined ? {} : { restart }),
+    restart,
   });
 }

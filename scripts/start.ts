@@ -46,6 +46,7 @@ import { fund } from "../devnet/protocol.ts";
 import { portsInUse, rpcChainId } from "../devnet/readiness.ts";
 import { followerLine, hardhatCommand, networkSummary, readRules, redeemedLine, tokens, trafficLine } from "../devnet/report.ts";
 import { serviceEnv, startEdge, startRedis, startRouter, startVerifier } from "../devnet/services.ts";
+import type { TrafficWindow } from "../router/metrics.ts";
 import { createVoucherLedger } from "../router/payment/ledger.ts";
 import { createTenantStore } from "../router/tenants/store.ts";
 import { createSupervisor, describeEvent } from "../devnet/supervisor.ts";
@@ -285,7 +286,7 @@ if (dapp !== undefined) {
   demoDapp.startTraffic(QUESTIONS);
   trafficTimer = setInterval(async () => {
     try {
-      say(trafficLine((await (await fetch(`${ROUTER_URL}/tideway/v1/traffic`)).json()) as Parameters<typeof trafficLine>[0]));
+      say(trafficLine((await (await fetch(`${ROUTER_URL}/tideway/v1/traffic`)).json()) as TrafficWindow));
     } catch (err) {
       say(`(router traffic: ${(err as Error).message})`);
     }

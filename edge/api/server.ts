@@ -11,6 +11,7 @@ import { isHex } from "viem";
 import type { Hex } from "viem";
 
 import { fastifyClientError } from "../../lib/http/errors.ts";
+import { registerOperations } from "../../lib/http/operations.ts";
 import { protocolPath } from "../../lib/http/routes.ts";
 import { NONCE_HEADER } from "../../lib/protocol/edgeProofs.ts";
 import { VOUCHER_HEADER } from "../../lib/protocol/voucherHeader.ts";
@@ -300,14 +301,7 @@ export function createApi(options: ApiOptions) {
   app.get(protocolPath("info"), async () => options.info());
 
   // --- operations --------------------------------------------------------------------------------
-  app.get("/health", async (_request, reply) => {
-    const report = options.health();
-    return reply.code(report.ok ? 200 : 503).send(report);
-  });
-  app.get("/metrics", async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
+  registerOperations(app, { health: options.health, registry: metrics.registry });
 
   return app;
 }

@@ -13,6 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } 
 import type { Logger } from "pino";
 
 import { fastifyClientError } from "../../lib/http/errors.ts";
+import { registerOperations } from "../../lib/http/operations.ts";
 import { protocolPath } from "../../lib/http/routes.ts";
 import { ApiError, isOpenAIRoute } from "../../lib/openai/errors.ts";
 import { ChatCompletionBody, EmbeddingsBody, parseBody } from "../../lib/openai/requests.ts";
@@ -334,14 +335,7 @@ export function createRouterApi(options: RouterApiOptions) {
   }));
   app.get(protocolPath("traffic"), async () => metrics.traffic());
 
-  app.get("/health", async (_request, reply) => {
-    const report = options.health();
-    return reply.code(report.ok ? 200 : 503).send(report);
-  });
-  app.get("/metrics", async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
+  registerOperations(app, { health: options.health, registry: metrics.registry });
 
   return app;
 }

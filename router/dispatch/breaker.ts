@@ -3,8 +3,10 @@
 // failing (capped at 16×). Then it is half-open: one request (or the pool's probe) goes through,
 // and its outcome closes or reopens it.
 export interface Breaker {
-  /** Whether a request may go to the edge now (in half-open state, only the first asker gets true). */
+  /** Whether a request may go to the edge now (half-open: only until the trial request is sent). */
   allows(): boolean;
+  /** A request is being sent: in half-open state it is the one trial. */
+  take(): void;
   succeeded(): void;
   failed(): void;
   probeSucceeded(): void;
@@ -36,10 +38,10 @@ export function createBreaker(options: { failures: number; openMs: number; now?:
   return {
     allows() {
       const s = state();
-      if (s === "closed") return true;
-      if (s === "open" || trial) return false;
-      trial = true;
-      return true;
+      return s === "closed" || (s === "half-open" && !trial);
+    },
+    take() {
+      if (state() === "half-open") trial = true;
     },
     succeeded: close,
     failed() {

@@ -478,7 +478,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
               let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
               for await (const data of sseData(sent.body)) {
                 timers.arm(options.stallTimeoutMs, "edge stalled mid-stream");
-                if (data === "[DONE]") break;
+                // Read on to the end of the body: leaving the loop early destroys the response,
+                // and with it the keep-alive connection the next request to this edge would reuse.
+                if (data === "[DONE]") continue;
                 const event = JSON.parse(data) as {
                   error?: { message?: string; code?: string };
                   choices?: Array<{ delta?: { content?: string }; finish_reason?: string | null }>;
@@ -568,6 +570,19 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             lastRetryAfter = Math.min(lastRetryAfter ?? Number.POSITIVE_INFINITY, result.retryAfterMs ?? 1000);
             continue;
           }
+          // Every token asked for had arrived and only the stream's end was lost: the answer is
+          // whole (cut at max_tokens), with nothing left for another edge to continue.
+          if (deliveredTokens >= job.maxTokens)
+            return {
+              text: delivered,
+              finishReason: "length",
+              usage: { promptTokens: finalPrompt, completionTokens },
+              cost,
+              edges: edgesUsed,
+              migrations,
+              failovers,
+              ttftMs,
+            };
           logger.warn(
             { edgeId: edge.key, reason: result.reason, delivered: deliveredTokens, requestId: job.requestId },
             "edge failed; failing over",

@@ -283,6 +283,7 @@ export function createEdgePool(options: EdgePoolOptions): EdgePool {
       if (edge !== undefined) edge.stats.reported = { ...load, receivedAt: Date.now(), sentSince: 0 };
     },
     dispatched(edge) {
+      edge.breaker.take();
       edge.stats.outstanding += 1;
       if (edge.stats.reported !== undefined) edge.stats.reported.sentSince += 1;
     },

@@ -1,6 +1,6 @@
 // An edge's circuit breaker: opens after the configured consecutive failures, lets exactly one
-// trial through once the open time has passed, closes on its success, reopens for longer on its
-// failure; a success resets the count.
+// trial through once the open time has passed (listing the edge as a candidate does not use it
+// up), closes on its success, reopens for longer on its failure; a success resets the count.
 import { expect } from "chai";
 
 import { createBreaker } from "../../../router/dispatch/breaker.ts";
@@ -30,7 +30,10 @@ describe("router circuit breaker", function () {
     for (let i = 0; i < 3; i++) b.failed();
     now += 1_000;
     expect(b.state()).to.equal("half-open");
+    // Listing candidates does not use up the trial; sending to the edge does.
     expect(b.allows()).to.equal(true);
+    expect(b.allows()).to.equal(true);
+    b.take();
     expect(b.allows()).to.equal(false);
     b.succeeded();
     expect(b.state()).to.equal("closed");
@@ -42,6 +45,7 @@ describe("router circuit breaker", function () {
     for (let i = 0; i < 3; i++) b.failed();
     now += 1_000;
     expect(b.allows()).to.equal(true);
+    b.take();
     b.failed();
     expect(b.state()).to.equal("open");
     now += 1_999;

@@ -4,28 +4,17 @@
 // edge's own account can raise what was settled, never lower it.
 import { expect } from "chai";
 import fc from "fast-check";
-import { Redis } from "ioredis";
 
 import { createVoucherLedger } from "../../../router/payment/ledger.ts";
-import { startTestRedis, type TestRedis } from "../../helpers/redis.ts";
+import { useScratchRedis } from "../../helpers/redis.ts";
 
 const WEI = 10n ** 18n;
 
 describe("router voucher ledger", function () {
   this.timeout(60_000);
-  let server: TestRedis;
-  let redis: Redis;
+  const scratch = useScratchRedis();
   let n = 0;
-  const fresh = () => createVoucherLedger(redis, `ledger-test-${++n}`);
-
-  before(async () => {
-    server = await startTestRedis();
-    redis = new Redis(server.url);
-  });
-  after(async () => {
-    redis.disconnect();
-    await server.destroy();
-  });
+  const fresh = () => createVoucherLedger(scratch.client, `ledger-test-${++n}`);
 
   it("keeps settled, reserved and ceiling exact in wei, whatever the order of reservations and settlements", async function () {
     const amount = fc.bigInt({ min: 0n, max: 10_000n * WEI });
