@@ -297,6 +297,20 @@ describe("the router's API and its errors, through the official openai client", 
       await stillServing();
     });
 
+    it("embeddings and responses without `input` are BadRequestErrors naming it", async function () {
+      const before = await spent(bed.tenant.id);
+      const embeddings = await rejection(client.embeddings.create({ model: EDGE_MODEL } as unknown as OpenAI.EmbeddingCreateParams));
+      const responses = await rejection(
+        client.responses.create({ model: EDGE_MODEL } as unknown as OpenAI.Responses.ResponseCreateParamsNonStreaming),
+      );
+      for (const err of [embeddings, responses]) {
+        expect(err).to.be.instanceOf(OpenAI.BadRequestError);
+        expect(err.param).to.equal("input");
+      }
+      expect(await spent(bed.tenant.id)).to.equal(before);
+      await stillServing();
+    });
+
     it("a body above the router's limit is a 413 body_too_large", async function () {
       const before = await spent(bed.tenant.id);
       const err = await rejection(
