@@ -1,4 +1,4 @@
-// Shared by the router's end-to-end tests (test/e2e/router*.test.ts): the router's own view of its
+// Shared by the router's end-to-end tests (test/e2e/router/): the router's own view of its
 // edges, waiting until it has read them, and the `npm run router` command line as an operator
 // runs it. Importing this file runs nothing.
 import { execFile } from "node:child_process";

@@ -13,13 +13,13 @@ import { network } from "hardhat";
 import { Redis } from "ioredis";
 import OpenAI from "openai";
 
-import { EDGE_MODEL, INPUT_PRICE, OUTPUT_PRICE, startRouterbed } from "../../devnet/routerbed.ts";
-import type { Routerbed } from "../../devnet/routerbed.ts";
-import { hashApiKey } from "../../router/tenants/store.ts";
-import { sleep } from "../helpers/e2e.ts";
-import { rejection, routerCli, waitForEdges } from "../helpers/routerE2e.ts";
+import { EDGE_MODEL, INPUT_PRICE, OUTPUT_PRICE, startRouterbed } from "../../../devnet/routerbed.ts";
+import type { Routerbed } from "../../../devnet/routerbed.ts";
+import { hashApiKey } from "../../../router/tenants/store.ts";
+import { sleep } from "../../helpers/e2e.ts";
+import { rejection, routerCli, waitForEdges } from "../../helpers/routerE2e.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
+const ROOT = path.resolve(import.meta.dirname, "../../..");
 const BODY_LIMIT = 64 * 1024;
 
 /** A Float32Array from the little-endian bytes of a base64 embedding. */

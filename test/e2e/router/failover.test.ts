@@ -15,13 +15,13 @@ import { network } from "hardhat";
 import { Redis } from "ioredis";
 import OpenAI from "openai";
 
-import { EDGE_MODEL, startRouterbed } from "../../devnet/routerbed.ts";
-import { SESSION_HEADER } from "../../router/api/server.ts";
-import type { Routerbed, RouterbedEdge } from "../../devnet/routerbed.ts";
-import { sleep, waitFor } from "../helpers/e2e.ts";
-import { rejection, routerEdges, waitForEdges } from "../helpers/routerE2e.ts";
+import { EDGE_MODEL, startRouterbed } from "../../../devnet/routerbed.ts";
+import { SESSION_HEADER } from "../../../router/api/server.ts";
+import type { Routerbed, RouterbedEdge } from "../../../devnet/routerbed.ts";
+import { sleep, waitFor } from "../../helpers/e2e.ts";
+import { rejection, routerEdges, waitForEdges } from "../../helpers/routerE2e.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
+const ROOT = path.resolve(import.meta.dirname, "../../..");
 const STALL_TIMEOUT_MS = 2_500;
 
 /** A seeded request (temperature above 0: the seed decides every token) with an answer long enough to interrupt. */

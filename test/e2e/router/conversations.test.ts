@@ -11,11 +11,11 @@ import { expect } from "chai";
 import { network } from "hardhat";
 import OpenAI from "openai";
 
-import { EDGE_MODEL, startRouterbed } from "../../devnet/routerbed.ts";
-import type { Routerbed } from "../../devnet/routerbed.ts";
-import { rejection, routerEdges, waitForEdges } from "../helpers/routerE2e.ts";
+import { EDGE_MODEL, startRouterbed } from "../../../devnet/routerbed.ts";
+import type { Routerbed } from "../../../devnet/routerbed.ts";
+import { rejection, routerEdges, waitForEdges } from "../../helpers/routerE2e.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
+const ROOT = path.resolve(import.meta.dirname, "../../..");
 
 /** Sampling shared by every turn and by the chat completions it is compared with. */
 const SAMPLING = { temperature: 0.7, seed: 11 };
