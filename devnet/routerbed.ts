@@ -50,6 +50,8 @@ export interface RouterbedOptions {
   /** Router processes sharing one Redis (default 1). */
   routers?: number;
   routerOverrides?: Partial<RouterConfigInput>;
+  /** Shape of the reference model every edge serves (a wider or deeper one is slower per token). */
+  referenceShape?: { hidden?: number; layers?: number };
 }
 
 export interface RouterbedEdge {
@@ -187,7 +189,7 @@ export async function startRouterbed(options: RouterbedOptions): Promise<Routerb
           models: [
             {
               name: EDGE_MODEL,
-              backend: { type: "reference", threads: 1, tokensPerSecond: spec.capacity ?? 400 },
+              backend: { type: "reference", threads: 1, tokensPerSecond: spec.capacity ?? 400, ...options.referenceShape },
               price: { inputPerToken: INPUT_PRICE.toString(), outputPerToken: OUTPUT_PRICE.toString() },
               maxTokens: 1024,
               defaultMaxTokens: 64,

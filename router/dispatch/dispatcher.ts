@@ -447,7 +447,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     };
   }
 
-  function recordAttempt(edge: PooledEdge, outcome: Attempt["kind"]): void {
+  /** Counts an attempt; only what the edge caused counts against it, never a client that went away. */
+  function recordAttempt(edge: PooledEdge, kind: Attempt["kind"], clientSignal: AbortSignal): void {
+    const outcome = kind === "failed" && clientSignal.aborted ? "client" : kind;
     metrics.attempts.inc({
       outcome: outcome === "done" ? "ok" : outcome === "failed" ? "failed" : outcome === "skip" ? "skipped" : "client",
     });
@@ -591,7 +593,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
               : undefined,
           );
           metrics.outstanding.set({ edge: edge.key }, edge.stats.outstanding);
-          recordAttempt(edge, result.kind);
+          recordAttempt(edge, result.kind, job.signal);
           if (attemptTokens > 0) edgesUsed.push(edge.key);
           completionTokens += result.kind === "done" && result.completionTokens !== undefined ? result.completionTokens : attemptTokens;
           if (result.kind === "done") {
@@ -693,8 +695,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           cost += settled;
           await payer.settle(session, edge.edgeId, reservationId, maxCost, settled);
           pool.completed(edge, undefined);
-          recordAttempt(edge, result.kind);
+          recordAttempt(edge, result.kind, job.signal);
           if (result.kind === "done") return { body: result.body!, cost, edge: edge.key, failovers };
+          if (job.signal.aborted) throw new TransportError("client went away");
           if (await setback(job, trail, edge.key, result)) continue;
           if (trail.attempts >= options.maxAttempts || !options.retryBudget.tryRetry()) throw upstreamFailed(trail.lastFailure);
           failovers += 1;

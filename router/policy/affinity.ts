@@ -13,6 +13,8 @@
 //   "affinity" when it is the first, "spill" otherwise). The bounds sum to at least the total
 //   load, so some edge is always within its bound; and since the walk follows the fixed ranking,
 //   an overloaded edge's keys all spill to the same next edge (its cache warms too).
+// - The tenant's price cap comes first, as in every policy (choice.ts, withinPrice): the edges are
+//   ranked among those it accepts, all of them when none does.
 // - Requests without a key are left to the inner policy.
 //
 // The hash is lib/reference-model's FNV-1a with a splitmix finaliser: integer arithmetic with a
@@ -21,7 +23,7 @@
 // whoever picks a key can already aim it at any edge by trying a few keys, and the bound caps the
 // load such keys can put on one edge.
 import { hash2, hashString } from "../../lib/reference-model/hash.ts";
-import { slots } from "./choice.ts";
+import { slots, withinPrice } from "./choice.ts";
 import { checkOption } from "./errors.ts";
 import type { EdgeCandidate, RouteDecision, RouteRequest, RoutingPolicy } from "./types.ts";
 
@@ -47,21 +49,22 @@ export function withAffinity(inner: RoutingPolicy, options: AffinityOptions = {}
     name: `${inner.name}+affinity`,
     choose(candidates: readonly EdgeCandidate[], request: RouteRequest): RouteDecision {
       if (request.affinityKey === undefined) return inner.choose(candidates, request);
+      const { pool, fallback } = withinPrice(candidates, request.maxPricePerOutputToken);
       let totalOutstanding = 0;
       let totalSlots = 0;
-      for (const c of candidates) {
+      for (const c of pool) {
         totalOutstanding += c.outstanding;
         totalSlots += slots(c);
       }
       const averagePerSlot = (totalOutstanding + 1) / totalSlots;
-      const ranked = rendezvousOrder(request.affinityKey, candidates);
+      const ranked = rendezvousOrder(request.affinityKey, pool);
       const bound = (edge: EdgeCandidate) => Math.ceil((1 + epsilon) * averagePerSlot * slots(edge));
       const rank = ranked.findIndex((edge) => edge.outstanding + 1 <= bound(edge));
       const edge = ranked[rank];
       return {
         edge,
         terms: { rank, outstanding: edge.outstanding, bound: bound(edge), averagePerSlot },
-        reason: rank === 0 ? "affinity" : "spill",
+        reason: fallback ? "price-fallback" : rank === 0 ? "affinity" : "spill",
       };
     },
   };

@@ -2,7 +2,8 @@
 // at random (a fixed tie-break would send every tied request to the first edge in the list, and
 // the list order comes from the router's map, not from anything about the edges), and sampling
 // without replacement weighted by capacity. Every function takes the policy's random source, so
-// a seeded source makes a whole decision reproducible.
+// a seeded source makes a whole decision reproducible. Also the tenant's price cap, which every
+// choice starts from.
 import type { EdgeCandidate } from "./types.ts";
 
 /** A random source in [0, 1). */
@@ -83,4 +84,17 @@ export function sampleWeighted<T>(items: readonly T[], weight: (item: T) => numb
 /** Requests an edge serves at once: its concurrency, at least 1 (a profile may leave it 0). */
 export function slots(edge: EdgeCandidate): number {
   return Math.max(1, edge.concurrency);
+}
+
+/**
+ * The candidates at or under the tenant's price cap per output token, or all of them (`fallback`)
+ * when none is: a cap is a preference, and an answer at a higher price beats none.
+ */
+export function withinPrice(
+  candidates: readonly EdgeCandidate[],
+  maxPricePerOutputToken: bigint | undefined,
+): { pool: readonly EdgeCandidate[]; fallback: boolean } {
+  if (maxPricePerOutputToken === undefined) return { pool: candidates, fallback: false };
+  const affordable = candidates.filter((c) => c.price.outputPerToken <= maxPricePerOutputToken);
+  return affordable.length > 0 ? { pool: affordable, fallback: false } : { pool: candidates, fallback: true };
 }

@@ -26,7 +26,7 @@
 //   times `meanOutputTokens` each, over the edge's total output rate (slots × per-stream rate);
 //   the per-stream rate is the learned one, else the declared capacity spread over the slots;
 // - prefillMs: prompt tokens over the learned prefill rate, else `prefillPriorTokensPerSecond`.
-import { minBy, pickUniform, sampleWeighted, slots } from "./choice.ts";
+import { minBy, pickUniform, sampleWeighted, slots, withinPrice } from "./choice.ts";
 import { checkOption } from "./errors.ts";
 import type { EdgeCandidate, PolicyOptions, RouteDecision, RouteRequest, RoutingPolicy } from "./types.ts";
 
@@ -115,14 +115,7 @@ export function createTidewayPolicy(options: TidewayPolicyOptions = {}): Routing
   return {
     name: "tideway",
     choose(candidates: readonly EdgeCandidate[], request: RouteRequest): RouteDecision {
-      let pool = candidates;
-      let priceFallback = false;
-      const maxPrice = request.maxPricePerOutputToken;
-      if (maxPrice !== undefined) {
-        const affordable = candidates.filter((c) => c.price.outputPerToken <= maxPrice);
-        if (affordable.length > 0) pool = affordable;
-        else priceFallback = true;
-      }
+      const { pool, fallback: priceFallback } = withinPrice(candidates, request.maxPricePerOutputToken);
 
       if (explorationShare > 0 && random() < explorationShare) {
         const unmeasured = pool.filter((c) => c.samples < exploreBelowSamples);

@@ -11,6 +11,7 @@ import OpenAI from "openai";
 
 import { EDGE_MODEL, startRouterbed } from "../../../devnet/routerbed.ts";
 import type { Routerbed } from "../../../devnet/routerbed.ts";
+import { routerEdges, waitForEdges } from "../../helpers/routerE2e.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 
@@ -28,16 +29,8 @@ describe("the router, through the official openai client", function () {
       routers: 2,
     });
     client = new OpenAI({ baseURL: `${bed.routers[0]!.url}/v1`, apiKey: bed.tenant.apiKey, maxRetries: 0 });
-    // Wait until the router has read every edge's model list (and the NAT edge has linked).
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const r = (await (await fetch(`${bed.routers[0]!.url}/tideway/v1/edges`)).json()) as {
-        edges: Array<{ models: string[]; transport: string | null }>;
-      };
-      if (r.edges.length === 3 && r.edges.every((e) => e.models.length > 0)) break;
-      if (Date.now() > deadline) throw new Error(`edges not ready: ${JSON.stringify(r)}`);
-      await new Promise((res) => setTimeout(res, 250));
-    }
+    // Every replica has read every edge's model list, and the NAT edge has linked to each.
+    for (const router of bed.routers) await waitForEdges(router.url, 3, { linked: [bed.edges[2]!.edgeId] });
   });
 
   after(async function () {
@@ -47,7 +40,7 @@ describe("the router, through the official openai client", function () {
   it("serves the NAT edge over its own link on each replica, and through the relay", async function () {
     const nat = bed.edges.find((e) => e.nat)!;
     for (const router of bed.routers) {
-      const seen = (await edgesSeenBy(router.url)).find((e) => e.edge_id === nat.edgeId.toString());
+      const seen = (await routerEdges(router.url)).find((e) => e.edge_id === nat.edgeId.toString());
       expect(seen?.transport).to.equal("link");
     }
     // The relay reaches the edge's own API over the link (its public info, no payment needed).
@@ -95,10 +88,3 @@ describe("the router, through the official openai client", function () {
     expect(usage!.completion_tokens).to.be.within(1, 16);
   });
 });
-
-async function edgesSeenBy(url: string): Promise<Array<{ edge_id: string; models: string[]; transport: string | null }>> {
-  const r = (await (await fetch(`${url}/tideway/v1/edges`)).json()) as {
-    edges: Array<{ edge_id: string; models: string[]; transport: string | null }>;
-  };
-  return r.edges;
-}

@@ -140,6 +140,24 @@ describe("affinity wrapper", function () {
     expect(Object.keys(counts)).to.have.length(5);
   });
 
+  it("ranks only the edges within the tenant's price cap, and all of them when none is", function () {
+    fc.assert(
+      fc.property(keys, fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 10 }), (key, cheapCount, dearCount) => {
+        const cheap = edges(cheapCount);
+        const dear = Array.from({ length: dearCount }, (_, i) =>
+          edge(`dear-${i + 1}`, { price: { inputPerToken: 1n, outputPerToken: 5n } }),
+        );
+        const policy = withAffinity(unreachable);
+        const capped = policy.choose([...dear, ...cheap], { ...request, affinityKey: key, maxPricePerOutputToken: 2n });
+        expect(capped.edge).to.equal(rendezvousOrder(key, cheap)[0]);
+        expect(capped.reason).to.equal("affinity");
+        const over = policy.choose(dear, { ...request, affinityKey: key, maxPricePerOutputToken: 2n });
+        expect(over.edge).to.equal(rendezvousOrder(key, dear)[0]);
+        expect(over.reason).to.equal("price-fallback");
+      }),
+    );
+  });
+
   it("refuses a negative epsilon", function () {
     expect(() => withAffinity(unreachable, { epsilon: -0.1 }))
       .to.throw(RoutingPolicyError)
