@@ -13,6 +13,8 @@ const positiveInt = z.number().int().positive();
 export const RouterConfigSchema = z
   .object({
     listen: listenSchema(8000),
+    /** The URL edges and clients reach this router at, when it differs from `listen` (behind a proxy). */
+    publicUrl: httpUrlSchema.optional(),
     /** Redis shared by every replica of this router (AOF on, noeviction: it holds voucher counters). */
     redis: z
       .object({

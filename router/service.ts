@@ -74,6 +74,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
     logger: componentLogger(logger, "pool"),
     breakerFailures: config.routing.breakerFailures,
     breakerOpenMs: config.routing.breakerOpenMs,
+    selfOrigins: [`http://${config.listen.host}:${config.listen.port}`, ...(config.publicUrl === undefined ? [] : [config.publicUrl])],
   });
   pool.start();
   const links = createLinkServer({

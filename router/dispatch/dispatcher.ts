@@ -429,7 +429,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   function attemptSignal(clientSignal: AbortSignal) {
     const controller = new AbortController();
     const onClient = () => controller.abort(new TransportError("client went away"));
-    clientSignal.addEventListener("abort", onClient, { once: true });
+    // A client that left before the listener was attached is gone all the same.
+    if (clientSignal.aborted) onClient();
+    else clientSignal.addEventListener("abort", onClient, { once: true });
     let timer: NodeJS.Timeout | undefined;
     return {
       signal: controller.signal,

@@ -42,6 +42,12 @@ export interface PooledEdge {
 export interface EdgePoolOptions {
   directory: EdgeDirectory;
   logger: Logger;
+  /**
+   * This router's own origins (its listen URL, and its public URL when set): an edge whose
+   * registered endpoint is this router's relay is reachable only over its link, never over HTTP
+   * to ourselves.
+   */
+  selfOrigins?: readonly string[];
   breakerFailures: number;
   breakerOpenMs: number;
   /** How often each edge's RTT, health and model list are probed. */
@@ -100,6 +106,7 @@ export function createEdgePool(options: EdgePoolOptions): EdgePool {
   const { directory, logger } = options;
   const probeIntervalMs = options.probeIntervalMs ?? 5_000;
   const peakDecayMs = options.peakDecayMs ?? 10_000;
+  const selfOrigins = new Set((options.selfOrigins ?? []).map((u) => new URL(u).origin));
   const edges = new Map<bigint, PooledEdge>();
   let timer: NodeJS.Timeout | undefined;
 
@@ -107,6 +114,7 @@ export function createEdgePool(options: EdgePoolOptions): EdgePool {
     const endpoint = record.profile?.endpoint;
     if (endpoint === undefined || !/^https?:\/\//.test(endpoint)) return undefined;
     try {
+      if (selfOrigins.has(new URL(endpoint).origin)) return undefined;
       return httpTransport(endpoint);
     } catch {
       return undefined;

@@ -147,13 +147,15 @@ describe("the router's routing (3 edges, one behind NAT)", function () {
     await routerReached(resumed[1]!.blockNumber);
   });
 
-  it("a paused NAT edge loses its link with the block that paused it, and links and serves again after resumeEdge", async function () {
+  it("a paused NAT edge loses its link with the block that paused it (and has no HTTP route to the router's own relay), and links and serves again after resumeEdge", async function () {
     const nat = bed.edges[2]!;
     const key = nat.edgeId.toString();
     expect(await linkedEdges()).to.equal(1);
     await routerReached((await operatorCall(2, "pauseEdge")).blockNumber);
     expect((await edgesView()).find((e) => e.edge_id === key)!.status).to.equal("Paused");
     expect(await linkedEdges(), "links once the pause is read").to.equal(0);
+    // Its registered endpoint is this router's own relay: without its link there is no way to it.
+    expect((await edgesView()).find((e) => e.edge_id === key)!.transport, "no HTTP route to our own relay").to.equal(null);
     for (let i = 0; i < 10; i++) expect(await chat(`While the NAT edge rests ${i}.`)).to.not.include(key);
     await routerReached((await operatorCall(2, "resumeEdge")).blockNumber);
     // It dials again on its own backoff (capped at 30 s).
