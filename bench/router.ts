@@ -171,6 +171,14 @@ function cpuMsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/**
+ * Time (ms) a process's main thread, its event loop, has spent runnable but waiting for a core
+ * (Linux /proc/<pid>/schedstat, second field, ns): the share of latency that is CPU contention.
+ */
+function runQueueMsOf(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[1]) / 1e6;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until the router can send `edges` (all of them by default) a request. */
@@ -396,6 +404,7 @@ async function measureOverhead(load: OverheadLoad) {
     const loadAverage = loadavg()[0]!;
     const pids = { router: bed.routers[0]!.service!.pid!, edge: edge.service.pid! };
     const cpuBefore = { router: cpuMsOf(pids.router), edge: cpuMsOf(pids.edge), client: process.cpuUsage() };
+    const waitBefore = { router: runQueueMsOf(pids.router), edge: runQueueMsOf(pids.edge), client: runQueueMsOf(process.pid) };
     const stats = await run(SECONDS, WORKERS);
     const client = process.cpuUsage(cpuBefore.client);
     const routed = stats.router.ttft.totalCount;
@@ -405,6 +414,14 @@ async function measureOverhead(load: OverheadLoad) {
       router_ms_per_router_request: Number(((cpuMsOf(pids.router) - cpuBefore.router) / routed).toFixed(3)),
       edge_ms_per_request: Number(((cpuMsOf(pids.edge) - cpuBefore.edge) / all).toFixed(3)),
       client_ms_per_request: Number(((client.user + client.system) / 1000 / all).toFixed(3)),
+    };
+    const waited = (who: keyof typeof waitBefore, pid: number, requests: number) =>
+      Number(((runQueueMsOf(pid) - waitBefore[who]) / requests).toFixed(3));
+    // Likewise, the time each event loop spent waiting for a core.
+    const runQueueWait = {
+      router_ms_per_router_request: waited("router", pids.router, routed),
+      edge_ms_per_request: waited("edge", pids.edge, all),
+      client_ms_per_request: waited("client", process.pid, all),
     };
     const summary = (name: PathName) => ({
       ttft: distribution(stats[name].ttft),
@@ -426,6 +443,7 @@ async function measureOverhead(load: OverheadLoad) {
       new_voucher_p50_ms: diff(stats.direct_new_voucher.ttft, stats.direct.ttft, 50),
       new_voucher_p99_ms: diff(stats.direct_new_voucher.ttft, stats.direct.ttft, 99),
       cpu,
+      run_queue_wait: runQueueWait,
       load_average_at_start: loadAverage,
     };
     if (!load.alone) return { ...measured, one_stream_at_a_time: undefined };
@@ -706,7 +724,7 @@ for (const [load, o] of [
   ["saturated", saturated],
 ] as const) {
   console.log(
-    `CPU per request (${load}, ${o.requests_per_s} req/s): router ${o.cpu.router_ms_per_router_request} ms, edge ${o.cpu.edge_ms_per_request} ms, client ${o.cpu.client_ms_per_request} ms${load === "realistic" ? " (with the simulated server, in the same process)" : ""}`,
+    `CPU per request (${load}, ${o.requests_per_s} req/s): router ${o.cpu.router_ms_per_router_request} ms, edge ${o.cpu.edge_ms_per_request} ms, client ${o.cpu.client_ms_per_request} ms${load === "realistic" ? " (with the simulated server, in the same process)" : ""}; waiting for a core: router ${o.run_queue_wait.router_ms_per_router_request} ms, edge ${o.run_queue_wait.edge_ms_per_request} ms, client ${o.run_queue_wait.client_ms_per_request} ms (load average ${o.load_average_at_start})`,
   );
 }
 console.log(`\n| figure | result | goal |\n| --- | ---: | ---: |`);
