@@ -73,8 +73,23 @@ export async function redisSafetyProblems(client: Redis): Promise<string[]> {
   return problems;
 }
 
-/** Connects and throws {UnsafeRedisError} unless the Redis at `url` keeps what it is given (noeviction, AOF). */
-export async function connectSafeRedis(url: string): Promise<Redis> {
+/**
+ * A Lua script as a function: run by its SHA (EVALSHA, sending the text again only when the server
+ * does not know it yet), as ioredis's `defineCommand` does, so a hot path does not send the whole
+ * script on every call. `keys` is how many of the arguments are keys.
+ */
+export function luaScript(redis: Redis, name: string, keys: number, lua: string): (...args: Array<string | number>) => Promise<unknown> {
+  const commands = redis as unknown as Record<string, (...args: Array<string | number>) => Promise<unknown>>;
+  if (typeof commands[name] !== "function") redis.defineCommand(name, { numberOfKeys: keys, lua });
+  const command = commands[name]!;
+  return (...args) => command.apply(redis, args);
+}
+
+/**
+ * Connects and throws {UnsafeRedisError} unless the Redis at `url` keeps what it is given
+ * (noeviction, AOF). `extra` adds client options (e.g. `enableAutoPipelining`).
+ */
+export async function connectSafeRedis(url: string, extra: Partial<RedisOptions> = {}): Promise<Redis> {
   const client = new Redis({ ...redisOptions(url), lazyConnect: true, maxRetriesPerRequest: 3, retryStrategy: () => null });
   client.on("error", () => undefined); // the probe's failure is thrown by connect() below
   try {
@@ -93,5 +108,5 @@ export async function connectSafeRedis(url: string): Promise<Redis> {
     throw err;
   }
   client.disconnect();
-  return new Redis(redisOptions(url));
+  return new Redis({ ...redisOptions(url), ...extra });
 }

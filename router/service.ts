@@ -45,7 +45,9 @@ export interface RunningRouter {
 
 export async function startRouter(options: StartRouterOptions): Promise<RunningRouter> {
   const { config, logger } = options;
-  const redis: Redis = await connectSafeRedis(config.redis.url);
+  // Auto-pipelining: the commands of concurrent requests leave in one write per tick.
+  // A Redis outage fails requests after a couple of reconnect attempts (503) rather than holding them.
+  const redis: Redis = await connectSafeRedis(config.redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
   redis.on("error", (err: Error) => logger.warn({ err: err.message }, "Redis connection error (reconnecting)"));
   const prefix = config.redis.prefix;
 

@@ -161,8 +161,17 @@ if (compiled) {
   const contractTsFiles = filesUnder(CONTRACT_TESTS, /\.test\.ts$/);
   const unitFiles = UNIT_TESTS.flatMap((dir) => filesUnder(dir, /\.test\.ts$/));
 
-  // End-to-end files first: they mostly wait on the chain's clock.
-  const e2e = e2eFiles.map((file) => suite(`e2e ${path.basename(file, ".test.ts")}`, ["test", "mocha", "--no-compile", file]));
+  // End-to-end files first: they mostly wait on the chain's clock. Each file at the top of
+  // test/e2e runs in a process of its own; the files of a subfolder (test/e2e/router/: real
+  // traffic, CPU-bound) run one after the other in one process, so they do not all compete for
+  // the two cores at once.
+  const groups = new Map<string, string[]>();
+  for (const file of e2eFiles) {
+    const folder = path.dirname(path.relative(E2E_TESTS, file));
+    const name = folder === "." ? path.basename(file, ".test.ts") : folder;
+    groups.set(name, [...(groups.get(name) ?? []), file]);
+  }
+  const e2e = [...groups].map(([name, files]) => suite(`e2e ${name}`, ["test", "mocha", "--no-compile", ...files]));
 
   // The CPU-bound work in two streams (these machines have two cores).
   const contracts = (async () => {

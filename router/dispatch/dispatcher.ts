@@ -148,6 +148,16 @@ type Attempt =
   /** The edge failed: breaker, failover. */
   | { kind: "failed"; reason: string; timeout?: boolean };
 
+/** One request's way through the edges: which were tried, why the last one did not answer, its session. */
+interface Trail {
+  tried: Set<string>;
+  attempts: number;
+  lastFailure: string;
+  lastRetryAfter: number | undefined;
+  session: TenantSession;
+  renewedSession: boolean;
+}
+
 interface EdgeErrorBody {
   error?: { code?: string; message?: string; amount_due?: string; type?: string; param?: string | null };
 }
@@ -264,6 +274,50 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     );
     logger.debug({ edgeId: decision.edge.key, reason: decision.reason, terms: decision.terms, model }, "routing decision");
     return left.find((c) => c.candidate === decision.edge) ?? left[0]!;
+  }
+
+  /** A new request's way through the edges. */
+  function newTrail(session: TenantSession): Trail {
+    return { tried: new Set(), attempts: 0, lastFailure: "", lastRetryAfter: undefined, session, renewedSession: false };
+  }
+
+  /** The next edge for the request, or the error saying why no edge is left. */
+  function nextEdge(model: string, trail: Trail, request: Parameters<RoutingPolicy["choose"]>[1]) {
+    const pick = choose(model, trail.tried, request);
+    if (pick === undefined) {
+      if (trail.lastRetryAfter !== undefined && trail.lastFailure === "busy")
+        throw rateLimited(`every edge serving \`${model}\` is at capacity`, trail.lastRetryAfter, "edges_busy");
+      if (trail.tried.size === 0) throw noEdgeAvailable(model, "every edge serving it is unreachable or failing");
+      throw upstreamFailed(trail.lastFailure);
+    }
+    trail.tried.add(pick.edge.key);
+    trail.attempts += 1;
+    return pick;
+  }
+
+  /**
+   * An attempt that ended without an answer: throws the client's error; renews the tenant's
+   * session (once per request) and lets the same edge be tried again; notes a skipped edge.
+   * Returns true when the request should go on to its next attempt at once, false when the edge
+   * failed (the caller decides on failover).
+   */
+  async function setback(job: { tenant: Tenant; model: string }, trail: Trail, edgeKey: string, result: Attempt): Promise<boolean> {
+    if (result.kind === "client") throw result.error;
+    if (result.kind === "session-gone") {
+      if (trail.renewedSession) throw paymentRequired("the tenant's session keeps closing or expiring on-chain", "session_unavailable");
+      trail.renewedSession = true;
+      await sessions.invalidate(job.tenant.payer, job.model, trail.session.id);
+      trail.session = await sessions.sessionFor(job.tenant.payer, job.model);
+      trail.tried.delete(edgeKey);
+      return true;
+    }
+    if (result.kind === "skip") {
+      trail.lastFailure = result.reason;
+      trail.lastRetryAfter = Math.min(trail.lastRetryAfter ?? Number.POSITIVE_INFINITY, result.retryAfterMs ?? 1000);
+      return true;
+    }
+    if (result.kind === "failed") trail.lastFailure = `edge ${edgeKey}: ${result.reason}`;
+    return false;
   }
 
   function highestPrice(model: string): ModelPrice | undefined {
@@ -402,11 +456,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         initialPrompt + job.maxTokens,
         BigInt(initialPrompt) * price.inputPerToken + BigInt(job.maxTokens) * price.outputPerToken,
       );
-      let session = admission.session;
-      let renewedSession = false;
+      const trail = newTrail(admission.session);
       options.retryBudget.request();
       const startedAt = performance.now();
-      const tried = new Set<string>();
       const edgesUsed: string[] = [];
       let delivered = "";
       let deliveredTokens = 0;
@@ -414,32 +466,21 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       let ttftMs: number | undefined;
       let migrations = 0;
       let failovers = 0;
-      let attempts = 0;
       let cost = 0n;
-      let lastFailure = "";
-      let lastRetryAfter: number | undefined;
       let completionTokens = 0;
       let finalPrompt = initialPrompt;
       try {
         for (;;) {
           if (job.signal.aborted) throw new TransportError("client went away");
           const continuation = deliveredTokens > 0;
-          const pick = choose(job.model, tried, {
+          const { edge, transport } = nextEdge(job.model, trail, {
             model: job.model,
             promptTokens: initialPrompt,
             maxTokens: job.maxTokens - deliveredTokens,
             affinityKey: job.affinityKey,
             maxPricePerOutputToken: job.tenant.maxPricePerOutputToken,
           });
-          if (pick === undefined) {
-            if (lastRetryAfter !== undefined && lastFailure === "busy")
-              throw rateLimited(`every edge serving \`${job.model}\` is at capacity`, lastRetryAfter, "edges_busy");
-            if (tried.size === 0) throw noEdgeAvailable(job.model, "every edge serving it is unreachable or failing");
-            throw upstreamFailed(lastFailure);
-          }
-          const { edge, transport } = pick;
-          tried.add(edge.key);
-          attempts += 1;
+          const session = trail.session;
           const { messages, continuing } = attemptMessages(job, delivered);
           const remaining = job.maxTokens - deliveredTokens;
           const continueOptions = { continueFinalMessage: true, addGenerationPrompt: false } as const;
@@ -454,7 +495,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             stream: true,
             ...(continuing ? { continue_final_message: true, add_generation_prompt: false } : {}),
           });
-          const reservationId = `${job.requestId}.${attempts}`;
+          const reservationId = `${job.requestId}.${trail.attempts}`;
           const payment = await payer.reserve(job.tenant.payer, session, edge.edgeId, reservationId, maxCost);
           const timers = attemptSignal(job.signal);
           timers.arm(options.firstByteTimeoutMs, "no first byte in time");
@@ -553,21 +594,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
               ttftMs,
             };
           }
-          if (result.kind === "client") throw result.error;
-          if (result.kind === "session-gone") {
-            if (renewedSession) throw paymentRequired("the tenant's session keeps closing or expiring on-chain", "session_unavailable");
-            renewedSession = true;
-            await sessions.invalidate(job.tenant.payer, job.model, session.id);
-            session = await sessions.sessionFor(job.tenant.payer, job.model);
-            tried.delete(edge.key);
-            continue;
-          }
+          if (await setback(job, trail, edge.key, result)) continue;
           if (job.signal.aborted) throw new TransportError("client went away");
-          lastFailure = result.kind === "skip" ? result.reason : `edge ${edge.key}: ${result.reason}`;
-          if (result.kind === "skip") {
-            lastRetryAfter = Math.min(lastRetryAfter ?? Number.POSITIVE_INFINITY, result.retryAfterMs ?? 1000);
-            continue;
-          }
           // Every token asked for had arrived and only the stream's end was lost: the answer is
           // whole (cut at max_tokens), with nothing left for another edge to continue.
           if (deliveredTokens >= job.maxTokens)
@@ -582,21 +610,21 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
               ttftMs,
             };
           logger.warn(
-            { edgeId: edge.key, reason: result.reason, delivered: deliveredTokens, requestId: job.requestId },
+            { edgeId: edge.key, reason: trail.lastFailure, delivered: deliveredTokens, requestId: job.requestId },
             "edge failed; failing over",
           );
           if (deliveredTokens > 0) {
-            if (migrations >= options.maxMigrations) throw upstreamFailed(`stream broke ${migrations + 1} times: ${lastFailure}`);
+            if (migrations >= options.maxMigrations) throw upstreamFailed(`stream broke ${migrations + 1} times: ${trail.lastFailure}`);
             migrations += 1;
             failovers += 1;
             metrics.failovers.inc({ kind: "mid_stream" });
             continue;
           }
-          if (attempts >= options.maxAttempts || !options.retryBudget.tryRetry())
-            throw upstreamFailed(lastFailure, result.kind === "failed" && result.timeout === true ? 504 : 502);
+          if (trail.attempts >= options.maxAttempts || !options.retryBudget.tryRetry())
+            throw upstreamFailed(trail.lastFailure, result.kind === "failed" && result.timeout === true ? 504 : 502);
           failovers += 1;
           metrics.failovers.inc({ kind: "before_first_byte" });
-          await sleep(jitter(attempts));
+          await sleep(jitter(trail.attempts));
         }
       } finally {
         await admission.done(cost, finalPrompt + completionTokens);
@@ -609,36 +637,23 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       const price = highestPrice(job.model);
       if (price === undefined) throw noEdgeAvailable(job.model, "no reachable edge serves it");
       const admission = await admit(job.tenant, job.model, promptTokens, BigInt(promptTokens) * price.inputPerToken);
-      let session = admission.session;
-      let renewedSession = false;
+      const trail = newTrail(admission.session);
       options.retryBudget.request();
-      const tried = new Set<string>();
-      let attempts = 0;
       let failovers = 0;
       let cost = 0n;
-      let lastFailure = "";
-      let lastRetryAfter: number | undefined;
       const body = JSON.stringify({ ...job.passthrough, model: job.model, input: job.input });
       try {
         for (;;) {
-          const pick = choose(job.model, tried, {
+          const { edge, transport } = nextEdge(job.model, trail, {
             model: job.model,
             promptTokens,
             maxTokens: 0,
             maxPricePerOutputToken: job.tenant.maxPricePerOutputToken,
           });
-          if (pick === undefined) {
-            if (lastRetryAfter !== undefined && lastFailure === "busy")
-              throw rateLimited(`every edge serving \`${job.model}\` is at capacity`, lastRetryAfter, "edges_busy");
-            if (tried.size === 0) throw noEdgeAvailable(job.model, "every edge serving it is unreachable or failing");
-            throw upstreamFailed(lastFailure);
-          }
-          const { edge, transport } = pick;
-          tried.add(edge.key);
-          attempts += 1;
+          const session = trail.session;
           const edgePrice = edge.models?.get(job.model) ?? price;
           const maxCost = BigInt(promptTokens) * edgePrice.inputPerToken;
-          const reservationId = `${job.requestId}.${attempts}`;
+          const reservationId = `${job.requestId}.${trail.attempts}`;
           const payment = await payer.reserve(job.tenant.payer, session, edge.edgeId, reservationId, maxCost);
           const timers = attemptSignal(job.signal);
           timers.arm(options.firstByteTimeoutMs, "no answer in time");
@@ -667,24 +682,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           pool.completed(edge, undefined);
           recordAttempt(edge, result.kind);
           if (result.kind === "done") return { body: result.body!, cost, edge: edge.key, failovers };
-          if (result.kind === "client") throw result.error;
-          if (result.kind === "session-gone") {
-            if (renewedSession) throw paymentRequired("the tenant's session keeps closing or expiring on-chain", "session_unavailable");
-            renewedSession = true;
-            await sessions.invalidate(job.tenant.payer, job.model, session.id);
-            session = await sessions.sessionFor(job.tenant.payer, job.model);
-            tried.delete(edge.key);
-            continue;
-          }
-          lastFailure = result.kind === "skip" ? result.reason : `edge ${edge.key}: ${result.reason}`;
-          if (result.kind === "skip") {
-            lastRetryAfter = Math.min(lastRetryAfter ?? Number.POSITIVE_INFINITY, result.retryAfterMs ?? 1000);
-            continue;
-          }
-          if (attempts >= options.maxAttempts || !options.retryBudget.tryRetry()) throw upstreamFailed(lastFailure);
+          if (await setback(job, trail, edge.key, result)) continue;
+          if (trail.attempts >= options.maxAttempts || !options.retryBudget.tryRetry()) throw upstreamFailed(trail.lastFailure);
           failovers += 1;
           metrics.failovers.inc({ kind: "before_first_byte" });
-          await sleep(jitter(attempts));
+          await sleep(jitter(trail.attempts));
         }
       } finally {
         await admission.done(cost, promptTokens);

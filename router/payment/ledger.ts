@@ -23,6 +23,8 @@
 import type { Redis } from "ioredis";
 import type { Hex } from "viem";
 
+import { luaScript } from "../../lib/redis.ts";
+
 const BIG = `
 local B = 1000000000000
 local function parse(s)
@@ -143,15 +145,17 @@ export interface VoucherLedger {
 }
 
 export function createVoucherLedger(redis: Redis, prefix: string): VoucherLedger {
+  const reserve = luaScript(redis, "tidewayLedgerReserve", 2, RESERVE);
+  const settle = luaScript(redis, "tidewayLedgerSettle", 2, SETTLE);
+  const record = luaScript(redis, "tidewayLedgerRecord", 2, RECORD);
+  const raiseSettled = luaScript(redis, "tidewayLedgerRaiseSettled", 2, RAISE_SETTLED);
   const keys = (s: bigint, e: bigint) => [`${prefix}:ledger:${s}:${e}`, `${prefix}:ledger-leases:${s}:${e}`];
   const ref = (amount: string, signature: string, expiry: string): SignedVoucherRef | undefined =>
     signature === "" ? undefined : { cumulativeAmount: BigInt(amount), signature: signature as Hex, expiry: BigInt(expiry) };
   return {
     async reserve(s, e, requestId, maxCost, leaseMs) {
       const now = Date.now();
-      const [need, signed, signature, expiry, ceiling] = (await redis.eval(
-        RESERVE,
-        2,
+      const [need, signed, signature, expiry, ceiling] = (await reserve(
         ...keys(s, e),
         now,
         requestId,
@@ -161,9 +165,7 @@ export function createVoucherLedger(redis: Redis, prefix: string): VoucherLedger
       return { need: BigInt(need!), signed: ref(signed!, signature!, expiry!), ceiling: BigInt(ceiling!) };
     },
     async record(s, e, voucher) {
-      const result = (await redis.eval(
-        RECORD,
-        2,
+      const result = (await record(
         ...keys(s, e),
         voucher.cumulativeAmount.toString(),
         voucher.signature,
@@ -173,10 +175,10 @@ export function createVoucherLedger(redis: Redis, prefix: string): VoucherLedger
       return ref(String(result[1]), String(result[2]), String(result[3])) ?? voucher;
     },
     async settle(s, e, requestId, maxCost, actual) {
-      await redis.eval(SETTLE, 2, ...keys(s, e), Date.now(), requestId, maxCost.toString(), actual.toString());
+      await settle(...keys(s, e), Date.now(), requestId, maxCost.toString(), actual.toString());
     },
     async raiseSettled(s, e, amountDue) {
-      return BigInt((await redis.eval(RAISE_SETTLED, 2, ...keys(s, e), amountDue.toString())) as string);
+      return BigInt((await raiseSettled(...keys(s, e), amountDue.toString())) as string);
     },
     async snapshot(s, e) {
       const h = await redis.hgetall(keys(s, e)[0]!);

@@ -8,6 +8,8 @@
 // take the last tokens or the last of the budget.
 import type { Redis } from "ioredis";
 
+import { luaScript } from "../../lib/redis.ts";
+
 /** Refills `rate` tokens per ms up to `capacity`, then takes `cost` if there is that much. */
 const TAKE_TOKENS = `
 local capacity = tonumber(ARGV[1])
@@ -62,6 +64,9 @@ export interface TenantLimiter {
 }
 
 export function createTenantLimiter(redis: Redis, prefix: string): TenantLimiter {
+  const takeTokens = luaScript(redis, "tidewayTakeTokens", 1, TAKE_TOKENS);
+  const giveTokens = luaScript(redis, "tidewayGiveTokens", 1, GIVE_TOKENS);
+  const takeSpend = luaScript(redis, "tidewayTakeSpend", 1, TAKE_SPEND);
   const bucket = (id: string) => `${prefix}:bucket:${id}`;
   const spend = (id: string) => `${prefix}:spent:${id}`;
   // Spend counters are wei: INCRBY holds 63 bits (9.2 × 10^18 wei = 9.2 EDGE), too little, so the
@@ -72,20 +77,15 @@ export function createTenantLimiter(redis: Redis, prefix: string): TenantLimiter
   return {
     async takeTokens(tenantId, tokensPerMinute, tokens) {
       const rate = tokensPerMinute / 60_000;
-      const [ok, wait] = (await redis.eval(TAKE_TOKENS, 1, bucket(tenantId), tokensPerMinute, rate, tokens, Date.now())) as [
-        number,
-        number,
-      ];
+      const [ok, wait] = (await takeTokens(bucket(tenantId), tokensPerMinute, rate, tokens, Date.now())) as [number, number];
       if (ok === 1) return { ok: true };
       return wait < 0 ? { ok: false, retryAfterMs: 0, neverFits: true } : { ok: false, retryAfterMs: wait, neverFits: false };
     },
     async giveTokens(tenantId, tokensPerMinute, tokens) {
-      if (tokens > 0) await redis.eval(GIVE_TOKENS, 1, bucket(tenantId), tokensPerMinute, tokens);
+      if (tokens > 0) await giveTokens(bucket(tenantId), tokensPerMinute, tokens);
     },
     async takeSpend(tenantId, amount, limit) {
-      const [ok, spent] = (await redis.eval(
-        TAKE_SPEND,
-        1,
+      const [ok, spent] = (await takeSpend(
         spend(tenantId),
         up(amount).toString(),
         limit === undefined ? "-1" : (limit / GWEI).toString(),

@@ -8,7 +8,7 @@ import { rendezvousOrder, withAffinity } from "../../../../router/policy/affinit
 import { RoutingPolicyError } from "../../../../router/policy/errors.ts";
 import { createRandomPolicy } from "../../../../router/policy/random.ts";
 import type { EdgeCandidate, RouteDecision, RoutingPolicy } from "../../../../router/policy/types.ts";
-import { edge, request, seeded, tally } from "./fixtures.ts";
+import { edge, request, seeded, tally, expectNear } from "./fixtures.ts";
 
 const edges = (n: number, overrides: Partial<EdgeCandidate> = {}) => Array.from({ length: n }, (_, i) => edge(`edge-${i + 1}`, overrides));
 const keys = fc.string({ minLength: 1, maxLength: 32 });
@@ -41,7 +41,7 @@ describe("affinity wrapper", function () {
     const counts = tally(
       Array.from({ length: 8000 }, (_, i) => policy.choose(candidates, { ...request, affinityKey: `conversation-${i}` }).edge.key),
     );
-    for (const c of candidates) expect(counts[c.key] / 8000, c.key).to.be.closeTo(1 / 8, 0.025);
+    for (const c of candidates) expectNear(counts[c.key] / 8000, 1 / 8, 0.025, c.key);
   });
 
   it("keeps a key on its edge when another edge leaves, and moves only the keys a new edge ranks first", function () {
@@ -68,7 +68,7 @@ describe("affinity wrapper", function () {
         expect(after.key).to.equal("edge-new");
       }
     }
-    expect(moved / 3000).to.be.closeTo(1 / 7, 0.03);
+    expectNear(moved / 3000, 1 / 7, 0.03);
   });
 
   it("spills once the edge's load passes (1 + ε) × the average per slot, to the key's next edge", function () {

@@ -10,7 +10,7 @@ import { createLeastOutstandingPolicy } from "../../../../router/policy/least-ou
 import { createPeakEwmaPolicy, peakEwmaCost } from "../../../../router/policy/peak-ewma.ts";
 import { createPowerOfTwoPolicy } from "../../../../router/policy/power-of-two.ts";
 import { createRoundRobinPolicy } from "../../../../router/policy/round-robin.ts";
-import { candidateLists, edge, request, requests, seeded, tally } from "./fixtures.ts";
+import { candidateLists, edge, request, requests, seeded, tally, expectNear } from "./fixtures.ts";
 
 describe("routing policies: the contract", function () {
   for (const name of POLICY_NAMES) {
@@ -117,7 +117,7 @@ describe("power-of-two policy", function () {
     const policy = createPowerOfTwoPolicy({ random: seeded(11) });
     const counts = tally(Array.from({ length: 6000 }, () => policy.choose(candidates, request).edge.key));
     expect(counts.worst).to.equal(undefined);
-    expect(counts.middle / 6000).to.be.closeTo(1 / 3, 0.03);
+    expectNear(counts.middle / 6000, 1 / 3, 0.03);
   });
 });
 

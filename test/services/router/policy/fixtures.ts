@@ -1,5 +1,6 @@
 // Candidate edges, requests and seeded random sources for the routing policy tests (imported by
 // them; runs nothing on import).
+import { expect } from "chai";
 import fc from "fast-check";
 
 import { splitmix32 } from "../../../../lib/reference-model/hash.ts";
@@ -75,4 +76,12 @@ export function tally(keys: readonly string[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const key of keys) counts[key] = (counts[key] ?? 0) + 1;
   return counts;
+}
+
+/**
+ * `actual` within `tolerance` of `expected`. Not chai's closeTo: Hardhat's chai matchers, loaded by
+ * other suites in the same mocha run, replace it with a bigint version that refuses fractions.
+ */
+export function expectNear(actual: number, expected: number, tolerance: number, what = "value"): void {
+  expect(Math.abs(actual - expected), `${what} ${actual} is not within ${tolerance} of ${expected}`).to.be.at.most(tolerance);
 }

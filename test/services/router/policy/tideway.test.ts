@@ -8,7 +8,7 @@ import { sampleWeighted } from "../../../../router/policy/choice.ts";
 import { RoutingPolicyError } from "../../../../router/policy/errors.ts";
 import { createTidewayPolicy, estimateFirstToken } from "../../../../router/policy/tideway.ts";
 import type { EdgeCandidate } from "../../../../router/policy/types.ts";
-import { candidateLists, edge, request, requests, seeded, tally } from "./fixtures.ts";
+import { candidateLists, edge, request, requests, seeded, tally, expectNear } from "./fixtures.ts";
 
 const noExploration = { explorationShare: 0 };
 
@@ -19,8 +19,8 @@ describe("tideway policy", function () {
       const busy = edge("e1", { rttMs: 30, outstanding: 6, concurrency: 4, serviceTokensPerSecond: 100, prefillTokensPerSecond: 2000 });
       const estimate = estimateFirstToken(busy, { ...request, promptTokens: 500 });
       expect(estimate).to.deep.include({ rttMs: 30, load: 6, occupancy: 1.5, prefillMs: 250 });
-      expect(estimate.queueMs).to.be.closeTo(((3 * 256) / 400) * 1000, 1e-9);
-      expect(estimate.estimateMs).to.be.closeTo(30 + 1920 + 250, 1e-9);
+      expectNear(estimate.queueMs, ((3 * 256) / 400) * 1000, 1e-9);
+      expectNear(estimate.estimateMs, 30 + 1920 + 250, 1e-9);
       expect(estimateFirstToken(edge("e2", { outstanding: 3, concurrency: 4 }), request).queueMs).to.equal(0);
     });
 
@@ -33,7 +33,7 @@ describe("tideway policy", function () {
         prefillTokensPerSecond: 0,
       });
       const estimate = estimateFirstToken(fresh, { ...request, promptTokens: 1000 });
-      expect(estimate.queueMs).to.be.closeTo((256 / 800) * 1000, 1e-9);
+      expectNear(estimate.queueMs, (256 / 800) * 1000, 1e-9);
       expect(estimate.prefillMs).to.equal(500);
     });
 
@@ -137,10 +137,10 @@ describe("tideway policy", function () {
     const draws = 10_000;
     const decisions = Array.from({ length: draws }, () => policy.choose([...measured, ...unmeasured], request));
     const explored = decisions.filter((d) => d.reason === "explore");
-    expect(explored.length / draws).to.be.closeTo(0.05, 0.01);
+    expectNear(explored.length / draws, 0.05, 0.01);
     expect(explored.every((d) => unmeasured.includes(d.edge))).to.equal(true);
     expect(decisions.filter((d) => unmeasured.includes(d.edge))).to.have.length(explored.length);
-    expect(tally(explored.map((d) => d.edge.key)).u1 / explored.length).to.be.closeTo(0.5, 0.1);
+    expectNear(tally(explored.map((d) => d.edge.key)).u1 / explored.length, 0.5, 0.1);
   });
 
   it("does not explore when every edge is measured", function () {

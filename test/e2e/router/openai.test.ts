@@ -9,10 +9,10 @@ import { expect } from "chai";
 import { network } from "hardhat";
 import OpenAI from "openai";
 
-import { EDGE_MODEL, startRouterbed } from "../../devnet/routerbed.ts";
-import type { Routerbed } from "../../devnet/routerbed.ts";
+import { EDGE_MODEL, startRouterbed } from "../../../devnet/routerbed.ts";
+import type { Routerbed } from "../../../devnet/routerbed.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
+const ROOT = path.resolve(import.meta.dirname, "../../..");
 
 describe("the router, through the official openai client", function () {
   this.timeout(5 * 60_000);
