@@ -10,7 +10,8 @@
 //   the edge's share of the difference), so every path sees the same load. Time to first token is
 //   measured client-side, from send to the first content delta, by the same code for every path,
 //   into HDR histograms. overhead_p50_ms = p50(router) − p50(direct), likewise p99. CPU per
-//   request of the router, the edge and this client too. Two loads:
+//   request of the router, the edge and this client too, and how long each waited for a core.
+//   Two loads:
 //   - realistic (the headline): the edge's proxy backend in front of a simulated inference server
 //     in this process that takes the time a GPU server takes (a prefill delay, then one token
 //     every few tens of ms, from timers: no CPU while it waits), so streams last about a second
@@ -272,7 +273,13 @@ async function startSimulatedInference(timing: typeof SIMULATED_TIMING): Promise
       let timer: NodeJS.Timeout | undefined;
       const tick = () => {
         const word = SIMULATED_WORDS[sent % SIMULATED_WORDS.length]!;
-        send([{ index: 0, delta: { ...(sent === 0 ? { role: "assistant" } : {}), content: sent === 0 ? word : ` ${word}` }, finish_reason: null }]);
+        send([
+          {
+            index: 0,
+            delta: { ...(sent === 0 ? { role: "assistant" } : {}), content: sent === 0 ? word : ` ${word}` },
+            finish_reason: null,
+          },
+        ]);
         sent += 1;
         if (sent < maxTokens) {
           timer = setTimeout(tick, firstAt + sent * timing.decodeMs - performance.now());
