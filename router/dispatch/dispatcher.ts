@@ -235,7 +235,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           maxCost - state.balance,
         );
       }
-      const spend = await limiter.takeSpend(tenant.id, maxCost, tenant.spendLimit);
+      // Only a tenant with a spend limit needs its spend taken before the request (a Redis round
+      // trip before the first byte); the others' spend is counted when the request ends.
+      const limited = tenant.spendLimit !== undefined;
+      const spend = limited ? await limiter.takeSpend(tenant.id, maxCost, tenant.spendLimit) : { ok: true, spent: 0n };
       if (!spend.ok) {
         metrics.rejected.inc({ reason: "spend_limit" });
         throw paymentRequired(
@@ -248,13 +251,13 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       try {
         session = await sessions.sessionFor(tenant.payer, model);
       } catch (err) {
-        await limiter.adjustSpend(tenant.id, -maxCost);
+        if (limited) await limiter.adjustSpend(tenant.id, -maxCost);
         throw paymentRequired((err as Error).message, "session_unavailable");
       }
       return {
         session,
         async done(cost, usedTokens) {
-          await Promise.all([limiter.adjustSpend(tenant.id, cost - maxCost), giveBack(usedTokens)]);
+          await Promise.all([limiter.adjustSpend(tenant.id, limited ? cost - maxCost : cost), giveBack(usedTokens)]);
         },
       };
     } catch (err) {
@@ -587,6 +590,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
                 : BigInt(promptTokens) * edgePrice.inputPerToken + BigInt(attemptTokens) * edgePrice.outputPerToken;
           const settled = attemptCost < maxCost ? attemptCost : maxCost;
           cost += settled;
+          await payment.recorded.catch((err: unknown) =>
+            logger.warn({ err: (err as Error).message }, "a voucher was not recorded in the ledger"),
+          );
           await payer.settle(session, edge.edgeId, reservationId, maxCost, settled);
           pool.completed(
             edge,
@@ -695,6 +701,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           timers.dispose();
           const settled = result.kind === "done" && result.cost !== undefined ? (result.cost < maxCost ? result.cost : maxCost) : 0n;
           cost += settled;
+          await payment.recorded.catch((err: unknown) =>
+            logger.warn({ err: (err as Error).message }, "a voucher was not recorded in the ledger"),
+          );
           await payer.settle(session, edge.edgeId, reservationId, maxCost, settled);
           pool.completed(edge, undefined);
           recordAttempt(edge, result.kind, job.signal);

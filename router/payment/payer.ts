@@ -17,6 +17,13 @@ import type { TenantSession } from "./sessions.ts";
 export interface Payment {
   /** The `x-tideway-voucher` header to send. */
   header: string;
+  /**
+   * Resolves once a newly signed voucher is recorded in the ledger. It is written while the
+   * request travels (one Redis round trip less before the first byte); await it before settling.
+   * A voucher that reached the edge but not the ledger costs nothing: the edge judges by the
+   * highest voucher it holds, and the ledger only lets the router reuse signatures.
+   */
+  recorded: Promise<unknown>;
   /** The cumulative amount it carries. */
   cumulativeAmount: bigint;
   /** What the edge may at most claim on this pair (the reconcile bound). */
@@ -49,15 +56,29 @@ export function createPayer(options: PayerOptions): Payer {
   const { ledger } = options;
   const codec = createVoucherVerifier(options.domain);
 
-  async function sign(voucher: Voucher, sessionId: bigint, edgeId: bigint): Promise<SignedVoucherRef> {
+  function sign(voucher: Voucher, sessionId: bigint, edgeId: bigint): { ref: SignedVoucherRef; recorded: Promise<SignedVoucherRef> } {
     // Native libsecp256k1 over the precomputed EIP-712 digest: ~20 µs, on every request's path.
-    const signature = signDigest(options.privateKey, codec.digest(voucher));
-    return ledger.record(sessionId, edgeId, { cumulativeAmount: voucher.cumulativeAmount, signature, expiry: voucher.expiry });
+    const ref = {
+      cumulativeAmount: voucher.cumulativeAmount,
+      signature: signDigest(options.privateKey, codec.digest(voucher)),
+      expiry: voucher.expiry,
+    };
+    const recorded = ledger.record(sessionId, edgeId, ref);
+    // Awaited by the caller later; a rejection is not unhandled meanwhile.
+    recorded.catch(() => undefined);
+    return { ref, recorded };
   }
 
-  function header(payer: Address, session: TenantSession, edgeId: bigint, ref: SignedVoucherRef, ceiling: bigint): Payment {
+  function header(
+    payer: Address,
+    session: TenantSession,
+    edgeId: bigint,
+    ref: SignedVoucherRef,
+    ceiling: bigint,
+    recorded: Promise<unknown> = Promise.resolve(),
+  ): Payment {
     const voucher: Voucher = { payer, edgeId, sessionId: session.id, cumulativeAmount: ref.cumulativeAmount, expiry: ref.expiry };
-    return { header: encodeVoucherHeader(voucher, ref.signature), cumulativeAmount: ref.cumulativeAmount, ceiling };
+    return { header: encodeVoucherHeader(voucher, ref.signature), recorded, cumulativeAmount: ref.cumulativeAmount, ceiling };
   }
 
   return {
@@ -67,21 +88,22 @@ export function createPayer(options: PayerOptions): Payer {
       if (r.signed !== undefined && r.signed.cumulativeAmount >= r.need && r.signed.expiry === session.expiry)
         return header(payer, session, edgeId, r.signed, r.ceiling);
       const amount = r.signed !== undefined && r.signed.cumulativeAmount > r.need ? r.signed.cumulativeAmount : r.need;
-      const ref = await sign(
+      const { ref, recorded } = sign(
         { payer, edgeId, sessionId: session.id, cumulativeAmount: amount, expiry: session.expiry },
         session.id,
         edgeId,
       );
-      return header(payer, session, edgeId, ref, r.ceiling);
+      return header(payer, session, edgeId, ref, r.ceiling, recorded);
     },
     async reconcile(payer, session, edgeId, amountDue, ceiling) {
       if (amountDue > ceiling) return undefined;
       await ledger.raiseSettled(session.id, edgeId, amountDue);
-      const ref = await sign(
+      const { ref, recorded } = sign(
         { payer, edgeId, sessionId: session.id, cumulativeAmount: amountDue, expiry: session.expiry },
         session.id,
         edgeId,
       );
+      await recorded;
       return header(payer, session, edgeId, ref, ceiling);
     },
     settle: (session, edgeId, requestId, maxCost, actualCost) => ledger.settle(session.id, edgeId, requestId, maxCost, actualCost),
