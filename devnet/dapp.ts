@@ -57,8 +57,8 @@ export interface DemoDappOptions {
 }
 
 export interface FailoverShow {
-  /** The edge that served the first tokens (the one killed). */
-  killed: string;
+  /** The edge that served the first tokens, when `kill` killed it. */
+  killed: string | undefined;
   /** Edges that served the answer, in order (from the router's `tideway.edges`). */
   edges: string[];
   tokensBefore: number;
@@ -112,10 +112,10 @@ export function createDemoDapp(options: DemoDappOptions) {
     /**
      * A long streamed answer (1,024 tokens: the reference model takes tens of milliseconds for
      * it, so the kill lands while the edge is still generating); once `after` tokens have arrived,
-     * `kill(edge)` is called with the edge serving it. Resolves with what the router reports once
-     * the stream completed.
+     * `kill(edge)` is called with the edge serving it, and says whether it killed it. Resolves with
+     * what the router reports once the stream completed.
      */
-    async streamThroughFailover(content: string, after: number, kill: (edge: string) => void): Promise<FailoverShow> {
+    async streamThroughFailover(content: string, after: number, kill: (edge: string) => boolean): Promise<FailoverShow> {
       const { data: stream, response } = await client.chat.completions
         .create({
           model: options.model,
@@ -130,17 +130,18 @@ export function createDemoDapp(options: DemoDappOptions) {
       let text = "";
       let tokens = 0;
       let edges: string[] = [];
+      let killed: string | undefined;
       for await (const chunk of stream) {
         const delta = chunk.choices[0]?.delta.content ?? "";
         if (delta !== "") {
           tokens += 1;
           text += delta;
-          if (tokens === after) kill(first);
+          if (tokens === after && kill(first)) killed = first;
         }
         const extra = (chunk as { tideway?: { edges?: string[] } }).tideway;
         if (extra?.edges !== undefined) edges = extra.edges;
       }
-      return { killed: first, edges, tokensBefore: after, tokens, text };
+      return { killed, edges, tokensBefore: after, tokens, text };
     },
 
     /** Asks one of `questions` every `intervalMs`, alternating streamed and JSON answers, counting outcomes in `traffic`. */
