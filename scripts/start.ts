@@ -44,10 +44,9 @@ import { createChainFollower, type ChainFollower } from "../devnet/follower.ts";
 import { createLifecycle } from "../devnet/lifecycle.ts";
 import { fund } from "../devnet/protocol.ts";
 import { portsInUse, rpcChainId } from "../devnet/readiness.ts";
-import { followerLine, hardhatCommand, networkSummary, readRules, redeemedLine, tokens, trafficLine } from "../devnet/report.ts";
+import { followerLine, hardhatCommand, networkSummary, readRules, redeemedLine, tokens } from "../devnet/report.ts";
+import { followRouterTraffic, showFailover, signedByRouter } from "../devnet/routerDemo.ts";
 import { serviceEnv, startEdge, startRedis, startRouter, startVerifier } from "../devnet/services.ts";
-import type { TrafficWindow } from "../router/metrics.ts";
-import { createVoucherLedger } from "../router/payment/ledger.ts";
 import { createTenantStore } from "../router/tenants/store.ts";
 import { createSupervisor, describeEvent } from "../devnet/supervisor.ts";
 
@@ -59,7 +58,7 @@ let step = 0;
 const say = (message: string) => console.log(`[start] ${message}`);
 const begin = (message: string) => say(`(${++step}/11) ${message}`);
 let dapp: DemoDapp | undefined;
-let trafficTimer: NodeJS.Timeout | undefined;
+let stopTrafficLines: (() => void) | undefined;
 let routerRedis: Redis | undefined;
 let signedByEdge: bigint[] | undefined;
 let follower: ChainFollower | undefined;
@@ -78,22 +77,15 @@ const lifecycle = createLifecycle({
   beforeStop: () => {
     dapp?.stopTraffic();
     follower?.stop();
-    if (trafficTimer !== undefined) clearInterval(trafficTimer);
+    stopTrafficLines?.();
   },
   // The edges redeem their vouchers as they stop: what they got is on-chain while the node still runs.
   beforeServiceStop: async (service) => {
     // What the router signed is read before its Redis stops; what the edges redeemed (they redeem
     // as they stop) is read while the node still runs.
     if (service.name === "Redis of the router" && dapp !== undefined && routerRedis !== undefined) {
-      const ledger = createVoucherLedger(routerRedis, ROUTER_PREFIX);
       const { sessions } = await redeemedByEdge(clients, addresses, participants.dapp, edgeIds);
-      signedByEdge = await Promise.all(
-        edgeIds.map(async (id) => {
-          let total = 0n;
-          for (const session of sessions) total += (await ledger.snapshot(session, id)).signed;
-          return total;
-        }),
-      );
+      signedByEdge = await signedByRouter(routerRedis, ROUTER_PREFIX, sessions, edgeIds);
       routerRedis.disconnect();
     }
     if (service.name === "the Hardhat node" && signedByEdge !== undefined) {
@@ -284,41 +276,10 @@ const edgeStatus = new Map<bigint, string>(edgeIds.map((id) => [id, "Active"]));
 if (dapp !== undefined) {
   const demoDapp = dapp;
   demoDapp.startTraffic(QUESTIONS);
-  trafficTimer = setInterval(async () => {
-    try {
-      say(trafficLine((await (await fetch(`${ROUTER_URL}/tideway/v1/traffic`)).json()) as TrafficWindow));
-    } catch (err) {
-      say(`(router traffic: ${(err as Error).message})`);
-    }
-  }, 60_000);
-  // Once per run: kill -9 the edge serving a streamed answer, mid-stream; the router resumes it
-  // elsewhere. Not the misbehaving edge: the answers it corrupts are held back and sent all at once,
-  // so there may be no "mid-stream" to kill it in; the demo asks again until another edge serves.
+  stopTrafficLines = followRouterTraffic(ROUTER_URL, say);
+  // Once per run: kill -9 the edge serving a streamed answer, mid-stream; the router resumes it elsewhere.
   const misbehaving = new Set(EDGES.flatMap((e, i) => (e.wrongAnswerRate === undefined ? [] : [edgeIds[i]!.toString()])));
-  setTimeout(async () => {
-    try {
-      for (let attempt = 1; attempt <= 6; attempt++) {
-        const shown = await demoDapp.streamThroughFailover("Tell me a long story about the sea.", 3, (edge) => {
-          const service = supervisor.services().find((sv) => sv.name === `edge #${edge}`);
-          if (misbehaving.has(edge) || service?.pid === undefined) return false;
-          process.kill(-service.pid, "SIGKILL");
-          say(`failover demo: kill -9 edge #${edge} after 3 tokens of a streamed answer (the supervisor restarts it)`);
-          return true;
-        });
-        if (shown.killed === undefined) continue;
-        const others = shown.edges.filter((e) => e !== shown.killed);
-        say(
-          others.length > 0
-            ? `failover demo: the stream completed on edge #${others.join(", #")}: ${shown.tokens} tokens, none lost or repeated (continued after the 3rd token)`
-            : `failover demo: the stream completed with ${shown.tokens} tokens on edge #${shown.killed} before the kill landed`,
-        );
-        return;
-      }
-      say("failover demo: skipped (every try was served by the misbehaving edge)");
-    } catch (err) {
-      say(`failover demo: the stream failed: ${(err as Error).message}`);
-    }
-  }, 5_000);
+  setTimeout(() => void showFailover(demoDapp, supervisor, misbehaving, say), 5_000);
 }
 
 const summary = await networkSummary(clients, addresses, {
