@@ -304,6 +304,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
             queued: limiter.queued,
             tokensPerSecond: load.tokensPerSecond(),
             saturation: limiter.saturation(),
+            maxConcurrent: config.limits.maxConcurrent,
           }),
           logger,
           metrics,

@@ -63,6 +63,8 @@ export const loadReportSchema = z.object({
   tokensPerSecond: z.number().nonnegative(),
   /** 0 idle .. 1 saturated (may exceed 1 while the queue grows). */
   saturation: z.number().nonnegative(),
+  /** Requests the edge serves at once (beyond that they queue): the router never sends more. Optional for older edges. */
+  maxConcurrent: z.number().int().positive().optional(),
   /** Unix milliseconds when the report was taken. */
   at: z.number().int().nonnegative(),
 });

@@ -5,10 +5,12 @@
 // first token — plus a circuit breaker. Policies see this as EdgeCandidate snapshots.
 import type { Logger } from "pino";
 
-import type { LoadMessage } from "../../lib/protocol/routerLink.ts";
 import type { DirectoryEdge, EdgeDirectory } from "../chain/directory.ts";
+import type { LoadMessage } from "../../lib/protocol/routerLink.ts";
 import type { EdgeCandidate } from "../policy/types.ts";
 import { createBreaker } from "./breaker.ts";
+import { edgeCandidate, newEdgeStats, recordCompletion, recordDispatch, recordLoadReport, recordRtt } from "./edgeStats.ts";
+import type { CompletionSample, EdgeStats } from "./edgeStats.ts";
 import type { Breaker } from "./breaker.ts";
 import { httpTransport, readBody } from "./transport.ts";
 import type { EdgeTransport } from "./transport.ts";
@@ -27,16 +29,7 @@ export interface PooledEdge {
   /** Models and prices the edge lists at /v1/models (undefined until read). */
   models: Map<string, ModelPrice> | undefined;
   breaker: Breaker;
-  stats: {
-    rttMs: number;
-    outstanding: number;
-    reported: (LoadMessage & { receivedAt: number; sentSince: number }) | undefined;
-    serviceTokensPerSecond: number;
-    prefillTokensPerSecond: number;
-    peakEwmaMs: number;
-    peakAt: number;
-    samples: number;
-  };
+  stats: EdgeStats;
 }
 
 export interface EdgePoolOptions {
@@ -54,13 +47,6 @@ export interface EdgePoolOptions {
   probeIntervalMs?: number;
   /** Decay time constant of Peak-EWMA (ms). */
   peakDecayMs?: number;
-}
-
-export interface CompletionSample {
-  ttftMs: number;
-  durationMs: number;
-  promptTokens: number;
-  completionTokens: number;
 }
 
 export interface EdgePool {
@@ -84,8 +70,6 @@ export interface EdgePool {
   /** Reads an edge's models and RTT now (tests, and an edge that just linked). */
   probe(edge: PooledEdge): Promise<void>;
 }
-
-const EWMA = 0.2;
 
 /** Parses the edge's /v1/models answer into prices (unknown prices make a model unusable for pay). */
 function parseModels(text: string): Map<string, ModelPrice> {
@@ -132,16 +116,7 @@ export function createEdgePool(options: EdgePoolOptions): EdgePool {
         http: httpFor(record),
         models: undefined,
         breaker: createBreaker({ failures: options.breakerFailures, openMs: options.breakerOpenMs }),
-        stats: {
-          rttMs: 0,
-          outstanding: 0,
-          reported: undefined,
-          serviceTokensPerSecond: 0,
-          prefillTokensPerSecond: 0,
-          peakEwmaMs: 0,
-          peakAt: 0,
-          samples: 0,
-        },
+        stats: newEdgeStats(),
       };
       edges.set(record.edgeId, edge);
       void probe(edge);
@@ -170,7 +145,7 @@ export function createEdgePool(options: EdgePoolOptions): EdgePool {
       const rtt = performance.now() - started;
       if (response.status !== 200) throw new Error(`status ${response.status}`);
       edge.models = parseModels(text);
-      edge.stats.rttMs = edge.stats.rttMs === 0 ? rtt : edge.stats.rttMs * (1 - EWMA) + rtt * EWMA;
+      recordRtt(edge.stats, rtt);
       edge.breaker.probeSucceeded();
     } catch (err) {
       edge.breaker.probeFailed();
@@ -179,34 +154,19 @@ export function createEdgePool(options: EdgePoolOptions): EdgePool {
   }
 
   function candidate(edge: PooledEdge, model: string): EdgeCandidate {
-    const s = edge.stats;
-    const now = Date.now();
-    const reported =
-      s.reported === undefined
-        ? undefined
-        : {
-            // What the edge reported, plus what this router sent it since (the report cannot know).
-            inFlight: s.reported.inFlight + s.reported.sentSince,
-            queued: s.reported.queued,
-            saturation: s.reported.saturation,
-            ageMs: now - s.reported.receivedAt,
-          };
-    const decay = s.peakAt === 0 ? 1 : Math.exp(-(now - s.peakAt) / peakDecayMs);
-    return {
+    const identity = {
       key: edge.key,
       edgeId: edge.edgeId,
       region: edge.record.profile?.region ?? "",
-      declaredTokensPerSecond: edge.record.profile?.capacity ?? 1,
-      concurrency: Math.max(1, Math.round((edge.record.profile?.capacity ?? 1) / 10)),
-      rttMs: s.rttMs,
-      outstanding: s.outstanding,
-      reported,
-      serviceTokensPerSecond: s.serviceTokensPerSecond,
-      prefillTokensPerSecond: s.prefillTokensPerSecond,
-      peakEwmaMs: s.peakEwmaMs * decay,
-      samples: s.samples,
-      price: edge.models?.get(model) ?? { inputPerToken: 0n, outputPerToken: 0n },
+      capacity: edge.record.profile?.capacity ?? 1,
     };
+    return edgeCandidate(
+      identity,
+      edge.stats,
+      edge.models?.get(model) ?? { inputPerToken: 0n, outputPerToken: 0n },
+      Date.now(),
+      peakDecayMs,
+    );
   }
 
   function usable(edge: PooledEdge): boolean {
@@ -288,32 +248,14 @@ export function createEdgePool(options: EdgePoolOptions): EdgePool {
     },
     loadReport(edgeId, load) {
       const edge = edges.get(edgeId);
-      if (edge !== undefined) edge.stats.reported = { ...load, receivedAt: Date.now(), sentSince: 0 };
+      if (edge !== undefined) recordLoadReport(edge.stats, load, Date.now());
     },
     dispatched(edge) {
       edge.breaker.take();
-      edge.stats.outstanding += 1;
-      if (edge.stats.reported !== undefined) edge.stats.reported.sentSince += 1;
+      recordDispatch(edge.stats);
     },
     completed(edge, sample) {
-      const s = edge.stats;
-      s.outstanding = Math.max(0, s.outstanding - 1);
-      if (sample === undefined) return;
-      s.samples += 1;
-      const now = Date.now();
-      // Peak-EWMA: a slower sample than the current estimate is taken at once, a faster one is averaged in.
-      const current = s.peakAt === 0 ? 0 : s.peakEwmaMs * Math.exp(-(now - s.peakAt) / peakDecayMs);
-      s.peakEwmaMs = sample.ttftMs > current ? sample.ttftMs : current * (1 - EWMA) + sample.ttftMs * EWMA;
-      s.peakAt = now;
-      const decodeMs = sample.durationMs - sample.ttftMs;
-      if (sample.completionTokens > 1 && decodeMs > 0) {
-        const rate = ((sample.completionTokens - 1) * 1000) / decodeMs;
-        s.serviceTokensPerSecond = s.serviceTokensPerSecond === 0 ? rate : s.serviceTokensPerSecond * (1 - EWMA) + rate * EWMA;
-      }
-      if (sample.promptTokens > 0 && sample.ttftMs > s.rttMs) {
-        const rate = (sample.promptTokens * 1000) / Math.max(1, sample.ttftMs - s.rttMs);
-        s.prefillTokensPerSecond = s.prefillTokensPerSecond === 0 ? rate : s.prefillTokensPerSecond * (1 - EWMA) + rate * EWMA;
-      }
+      recordCompletion(edge.stats, sample, Date.now(), peakDecayMs);
     },
     probe,
   };
