@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { DirectoryEdge, EdgeDirectory } from "../chain/directory.ts";
 import type { LoadMessage } from "../../lib/protocol/routerLink.ts";
 import type { EdgeCandidate } from "../policy/types.ts";
+import type { SchedulerEdges } from "../schedule/scheduler.ts";
 import { createBreaker } from "./breaker.ts";
 import { edgeCandidate, newEdgeStats, recordCompletion, recordDispatch, recordLoadReport, recordRtt } from "./edgeStats.ts";
 import type { CompletionSample, EdgeStats } from "./edgeStats.ts";
@@ -57,6 +58,10 @@ export interface EdgePool {
   get(edgeId: bigint): PooledEdge | undefined;
   /** Active, reachable edges that list `model` and whose breaker lets a request through. */
   candidates(model: string): Array<{ edge: PooledEdge; candidate: EdgeCandidate; transport: EdgeTransport }>;
+  /** The edge as policies see it, with no model's price (for load and utilization). */
+  view(edge: PooledEdge): EdgeCandidate;
+  /** How the router reaches `edge` now (its link, else HTTP), if at all. */
+  transport(edge: PooledEdge): EdgeTransport | undefined;
   /** Whether any Active edge declares `model` at all (for 404 vs 503). */
   knowsModel(model: string): boolean;
   /** Models served by active edges, with the range of their prices. */
@@ -189,6 +194,8 @@ export function createEdgePool(options: EdgePoolOptions): EdgePool {
       if (timer !== undefined) clearTimeout(timer);
     },
     all: () => [...edges.values()],
+    transport: (edge) => (usable(edge) ? transportOf(edge) : undefined),
+    view: (edge) => candidate(edge, ""),
     get: (edgeId) => edges.get(edgeId),
     candidates(model) {
       const out: Array<{ edge: PooledEdge; candidate: EdgeCandidate; transport: EdgeTransport }> = [];
@@ -258,5 +265,16 @@ export function createEdgePool(options: EdgePoolOptions): EdgePool {
       recordCompletion(edge.stats, sample, Date.now(), peakDecayMs);
     },
     probe,
+  };
+}
+
+/** The pool as the scheduler sees it: candidates per model, and a request bound to an edge counted at once. */
+export function schedulerEdgesOf(pool: EdgePool): SchedulerEdges {
+  return {
+    candidates: (model) => pool.candidates(model).map((c) => c.candidate),
+    dispatched(candidate) {
+      const edge = pool.get(candidate.edgeId);
+      if (edge !== undefined) pool.dispatched(edge);
+    },
   };
 }

@@ -18,3 +18,4 @@ export const systemClock: Clock = {
     return () => clearTimeout(timer);
   },
 };
+

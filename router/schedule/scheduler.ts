@@ -128,6 +128,11 @@ export interface Scheduler {
    * exactly once (synchronously when the answer is immediate), unless the ticket is cancelled.
    */
   submit(request: ScheduleRequest, done: (outcome: ScheduleOutcome) => void): Ticket;
+  /**
+   * Whether `request` would be shed if submitted now, without queueing it: lets the router answer
+   * 429 before it spends anything on admission. A shed is reported to the observer.
+   */
+  check(request: ScheduleRequest): Extract<ScheduleOutcome, { kind: "shed" }> | undefined;
   /** Capacity may have freed (a load report, an edge joined): dispatch what can go now. */
   pump(): void;
   /** Requests waiting, by class. */
@@ -338,7 +343,25 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     }
   }
 
+  /** Predicted wait of `request` if it queued now. */
+  function predict(request: ScheduleRequest, q: ModelQueue | undefined): number {
+    return waitFor(edges.candidates(request.route.model), ahead(q, request.priority, request.tenant, request.weight, request.cost));
+  }
+
+  /** The shed answer for `request` if, with `predicted` to wait, it cannot start by its deadline. */
+  function deadlineShed(request: ScheduleRequest, predicted: number): Extract<ScheduleOutcome, { kind: "shed" }> | undefined {
+    const overBy = clock.now() + predicted - request.deadline;
+    if (overBy <= 0) return undefined;
+    return { kind: "shed", reason: "deadline", retryAfterMs: retryAfter(overBy), predictedWaitMs: predicted, priority: request.priority };
+  }
+
   return {
+    check(request) {
+      if (mode === "direct" || request.admitted === true) return undefined;
+      const shed = deadlineShed(request, predict(request, queues.get(request.route.model)));
+      if (shed !== undefined) observer?.shed?.(request, shed.reason, shed.retryAfterMs);
+      return shed;
+    },
     submit(request, done) {
       const now = clock.now();
       const model = request.route.model;
@@ -367,17 +390,11 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       if (request.admitted === true) {
         queue.retries.push(waiting);
       } else {
-        const aheadCount = ahead(queue, request.priority, request.tenant, request.weight, request.cost);
-        const predicted = waitFor(edges.candidates(model), aheadCount);
+        const predicted = predict(request, queue);
         waiting.predictedWaitMs = predicted;
-        if (now + predicted > request.deadline) {
-          settle(waiting, {
-            kind: "shed",
-            reason: "deadline",
-            retryAfterMs: retryAfter(now + predicted - request.deadline),
-            predictedWaitMs: predicted,
-            priority: request.priority,
-          });
+        const shed = deadlineShed(request, predicted);
+        if (shed !== undefined) {
+          settle(waiting, shed);
           return { cancel() {} };
         }
         if (queuedIn(queue) >= maxQueue) {
