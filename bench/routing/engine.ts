@@ -21,9 +21,10 @@
 //    step (or prefill) starts. One timer per step for the whole batch, not one per token, so the
 //    simulation can push a million requests through 64 engines.
 // 4. Prefix cache (when `prefixCacheTokens` > 0): an LRU over prefix keys holding at most that many
-//    tokens. A request whose prefix key is cached when its prefill starts skips the prefix's
-//    tokens (at least one token is always computed); a miss stores the prefix when its prefill
-//    ends, evicting the least recently used prefixes.
+//    tokens. A key holds the longest prefix computed under it (a conversation's history grows
+//    turn by turn). A request whose prefix key is cached when its prefill starts skips the cached
+//    part of its prefix (at least one token is always computed); its prefix is stored when its
+//    prefill ends, evicting the least recently used keys.
 // 5. `slow(f)` multiplies every later prefill and step time by f (1 = normal speed).
 // 6. `kill()` ends the server: listeners of running and waiting sequences get error("killed")
 //    at once; later submits get it on the next timer tick (never inside `submit`).
@@ -131,14 +132,20 @@ export function createEngine(spec: EngineSpec, clock: Clock): Engine {
     cache.delete(prefix.key);
     cache.set(prefix.key, tokens);
     stats.hits += 1;
-    const saved = Math.min(prefix.tokens, request.promptTokens - 1);
+    const saved = Math.min(tokens, prefix.tokens, request.promptTokens - 1);
     stats.savedTokens += saved;
     return saved;
   }
 
   function storePrefix(request: EngineRequest): void {
     const prefix = request.prefix;
-    if (cacheBudget <= 0 || prefix === undefined || prefix.tokens > cacheBudget || cache.has(prefix.key)) return;
+    if (cacheBudget <= 0 || prefix === undefined || prefix.tokens > cacheBudget) return;
+    const held = cache.get(prefix.key);
+    if (held !== undefined) {
+      if (held >= prefix.tokens) return;
+      cache.delete(prefix.key);
+      cachedTokens -= held;
+    }
     for (const [key, tokens] of cache) {
       if (cachedTokens + prefix.tokens <= cacheBudget) break;
       cache.delete(key);
