@@ -78,6 +78,8 @@ export interface SimulateOptions {
 export interface PolicyRun extends RunSummary {
   policy: string;
   mode: SchedulingMode | "oracle";
+  /** Streams cut by a failing edge and submitted again (failovers). */
+  resumed: number;
   /** Wall-clock time the run took, ms. */
   wallMs: number;
 }
@@ -172,6 +174,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
   const records: RequestRecord[] = [];
   const itl = latencyHistogram();
   let overCapacityRequests = 0;
+  let resumed = 0;
   let settledCount = 0;
   let arrivalsDone = false;
   const slowEvent = scenario.events.find((e) => e.kind === "slow");
@@ -290,7 +293,10 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
               ended(undefined);
               if (flight.settled) return;
               if (flight.attempts >= MAX_ATTEMPTS) settle(flight, { outcome: "lost" });
-              else submit(flight);
+              else {
+                resumed += 1;
+                submit(flight);
+              }
             });
           },
         },
@@ -398,7 +404,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
     ...(slowEvent === undefined ? {} : { slowedEdgeShare: grantsAfter === 0 ? 0 : grantsToSlowedAfter / grantsAfter }),
   });
   itl.destroy();
-  return { policy: policyName, mode, ...summary, wallMs: Math.round(performance.now() - wallStart) };
+  return { policy: policyName, mode, ...summary, resumed, wallMs: Math.round(performance.now() - wallStart) };
 }
 
 export interface ScenarioRuns {
@@ -420,7 +426,7 @@ export function runSimulations(
     const policies: Record<string, PolicyRun> = {};
     const wallStart = performance.now();
     const oracle = runOracle(def, arrivals);
-    policies.oracle = { policy: "oracle", mode: "oracle", ...oracle, wallMs: Math.round(performance.now() - wallStart) };
+    policies.oracle = { policy: "oracle", mode: "oracle", ...oracle, resumed: 0, wallMs: Math.round(performance.now() - wallStart) };
     for (const policy of options.policies ?? POLICY_NAMES) {
       policies[policy] = simulateScenario(def, policy, { arrivals });
       options.log?.(`${name} ${policy}: ${policies[policy].wallMs} ms`);
