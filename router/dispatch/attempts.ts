@@ -62,6 +62,8 @@ export interface Trail {
   tried: Set<string>;
   /** Clock time by which its first attempt must have started (the scheduler sheds it otherwise). */
   deadline: number;
+  /** How long each attempt may wait for an edge, ms. */
+  deadlineMs: number;
   attempts: number;
   lastFailure: string;
   lastRetryAfter: number | undefined;
@@ -115,6 +117,7 @@ export function createAttempts(options: AttemptOptions) {
     return {
       tried: new Set(),
       deadline: systemClock.now() + deadlineMs,
+      deadlineMs,
       attempts: 0,
       lastFailure: "",
       lastRetryAfter: undefined,
@@ -139,7 +142,8 @@ export function createAttempts(options: AttemptOptions) {
           tenant: job.tenant.id,
           weight: job.tenant.weight ?? 1,
           priority: job.priority,
-          deadline: trail.deadline,
+          // One moving on gets a fresh wait budget: its first one may be long gone (a slow edge that failed).
+          deadline: trail.attempts > 0 ? systemClock.now() + trail.deadlineMs : trail.deadline,
           cost,
           route,
           exclude: trail.tried,
@@ -315,6 +319,7 @@ export function createAttempts(options: AttemptOptions) {
         return { kind: "failed", reason: `edge refused payment (${code}): ${message}` };
       }
       if (response.status === 429) {
+        pool.refusedBusy(edge);
         const after = Number(response.headers["retry-after"]);
         return { kind: "skip", reason: "busy", retryAfterMs: Number.isFinite(after) ? after * 1000 : 1000 };
       }

@@ -10,7 +10,7 @@ import type { LoadMessage } from "../../lib/protocol/routerLink.ts";
 import type { EdgeCandidate } from "../policy/types.ts";
 import type { SchedulerEdges } from "../schedule/scheduler.ts";
 import { createBreaker } from "./breaker.ts";
-import { edgeCandidate, newEdgeStats, recordCompletion, recordDispatch, recordLoadReport, recordRtt } from "./edgeStats.ts";
+import { edgeCandidate, newEdgeStats, recordCompletion, recordRefusal, recordDispatch, recordLoadReport, recordRtt } from "./edgeStats.ts";
 import type { CompletionSample, EdgeStats } from "./edgeStats.ts";
 import type { Breaker } from "./breaker.ts";
 import { httpTransport, readBody } from "./transport.ts";
@@ -60,6 +60,8 @@ export interface EdgePool {
   candidates(model: string): Array<{ edge: PooledEdge; candidate: EdgeCandidate; transport: EdgeTransport }>;
   /** The edge as policies see it, with no model's price (for load and utilization). */
   view(edge: PooledEdge): EdgeCandidate;
+  /** The edge answered 429 (full): it has no more slots than this router is using there now. */
+  refusedBusy(edge: PooledEdge): void;
   /** How the router reaches `edge` now (its link, else HTTP), if at all. */
   transport(edge: PooledEdge): EdgeTransport | undefined;
   /** Whether any Active edge declares `model` at all (for 404 vs 503). */
@@ -196,6 +198,7 @@ export function createEdgePool(options: EdgePoolOptions): EdgePool {
     all: () => [...edges.values()],
     transport: (edge) => (usable(edge) ? transportOf(edge) : undefined),
     view: (edge) => candidate(edge, ""),
+    refusedBusy: (edge) => recordRefusal(edge.stats, Date.now()),
     get: (edgeId) => edges.get(edgeId),
     candidates(model) {
       const out: Array<{ edge: PooledEdge; candidate: EdgeCandidate; transport: EdgeTransport }> = [];

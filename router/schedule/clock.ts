@@ -18,4 +18,3 @@ export const systemClock: Clock = {
     return () => clearTimeout(timer);
   },
 };
-

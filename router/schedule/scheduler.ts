@@ -72,7 +72,7 @@ export interface ScheduleRequest {
   route: RouteRequest;
   /** Edges it must not go to (tried already). */
   exclude?: ReadonlySet<string>;
-  /** An admitted request moving on after an edge failed: first in line, never shed. */
+  /** An admitted request moving on after an edge failed: first in line, never shed for the queue ahead; expires at its deadline. */
   admitted?: boolean;
 }
 
@@ -389,6 +389,10 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       const waiting: Waiting = { request, done, enqueuedAt: now, predictedWaitMs: 0, cancelTimer: () => {}, settled: false };
       if (request.admitted === true) {
         queue.retries.push(waiting);
+        // Never shed for the queue ahead (it has none), but not kept forever when no edge frees.
+        waiting.cancelTimer = clock.setTimer(request.deadline - now, () => {
+          if (!waiting.settled) shedWaiting(queue, waiting, "expired", 0);
+        });
       } else {
         const predicted = predict(request, queue);
         waiting.predictedWaitMs = predicted;
