@@ -229,13 +229,14 @@ describe("router scheduler", function () {
     }
 
     it("sheds at once, before any edge sees it, a request whose predicted wait exceeds its deadline", function () {
-      // 4 slots freed every second: with 5 queued a new request waits 1.5 s; with 6, 1.75 s.
+      // 4 slots freed every second: with 5 queued a new request waits 1.5 s; with 6, 1.75 s. It
+      // queues only if that is at most 90 % of what it may wait (1.53 s of 1.7 s).
       const h = learned(1000);
-      for (let i = 0; i < 5; i++) h.submit(`q${i}`, { deadline: h.clock.now() + 1500 });
-      h.submit("fits", { deadline: h.clock.now() + 1500 });
+      for (let i = 0; i < 5; i++) h.submit(`q${i}`, { deadline: h.clock.now() + 1700 });
+      h.submit("fits", { deadline: h.clock.now() + 1700 });
       expect(h.outcomes.has("fits"), "queued: it can start in 1.5 s").to.equal(false);
       const dispatches = h.edges.dispatches();
-      h.submit("late", { deadline: h.clock.now() + 1500 });
+      h.submit("late", { deadline: h.clock.now() + 1700 });
       const late = h.outcomes.get("late");
       expect(late).to.include({ kind: "shed", reason: "deadline" });
       expect(late?.kind === "shed" && late.predictedWaitMs).to.equal(1750);
@@ -255,6 +256,21 @@ describe("router scheduler", function () {
       const outcome = jittered.outcomes.get("late")!;
       // 1000 ms prior wait, 1 ms allowed: 999 ms over, up to +50 %.
       expect(outcome.kind === "shed" && outcome.retryAfterMs).to.be.within(999 * 1.49, 999 * 1.5);
+    });
+
+    it("sheds a batch request at once while interactive requests arrive as fast as slots free", function () {
+      const h = learned(1000);
+      // Four interactive requests a second against four slots freed a second: nothing is left for batch.
+      for (let t = 0; t < 5; t++) {
+        if (t > 0) h.clock.run(h.clock.now() + 1000);
+        for (const id of [...h.granted]) h.edges.finish(h.grantOf(id));
+        h.granted.length = 0;
+        for (let i = 0; i < 4; i++) h.submit(`i${t}-${i}`, { deadline: h.clock.now() + 60_000 });
+      }
+      h.submit("batch", { priority: "batch", deadline: h.clock.now() + 30_000 });
+      const outcome = h.outcomes.get("batch");
+      expect(outcome).to.include({ kind: "shed", reason: "deadline" });
+      expect(outcome?.kind === "shed" && outcome.predictedWaitMs).to.equal(Number.POSITIVE_INFINITY);
     });
 
     it("check() answers the same shed without queueing, and nothing when it fits", function () {
