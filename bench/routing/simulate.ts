@@ -39,7 +39,7 @@ import {
 import type { EdgeIdentity, EdgeStats } from "../../router/dispatch/edgeStats.ts";
 import { createPolicy, POLICY_NAMES } from "../../router/policy/index.ts";
 import type { EdgeCandidate } from "../../router/policy/types.ts";
-import { createScheduler, type Grant, type SchedulingMode } from "../../router/schedule/scheduler.ts";
+import { createScheduler, type Grant, type SchedulingMode, type ShedReason } from "../../router/schedule/scheduler.ts";
 import { createEngine, type Engine } from "./engine.ts";
 import { latencyHistogram, type RequestRecord, type RunSummary, recordMs, summarize } from "./metrics.ts";
 import { fluidShedBound, runOracle } from "./oracle.ts";
@@ -80,6 +80,8 @@ export interface PolicyRun extends RunSummary {
   mode: SchedulingMode | "oracle";
   /** Streams cut by a failing edge and submitted again (failovers). */
   resumed: number;
+  /** 429s by the scheduler's reason (the oracle's are all "deadline"). */
+  shedReasons: Partial<Record<ShedReason, number>>;
   /** Wall-clock time the run took, ms. */
   wallMs: number;
 }
@@ -175,6 +177,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
   const itl = latencyHistogram();
   let overCapacityRequests = 0;
   let resumed = 0;
+  const shedReasons: Partial<Record<ShedReason, number>> = {};
   let settledCount = 0;
   let arrivalsDone = false;
   const slowEvent = scenario.events.find((e) => e.kind === "slow");
@@ -213,8 +216,10 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
         ...(resumed ? { admitted: true, exclude: flight.tried } : {}),
       },
       (outcome) => {
-        if (outcome.kind === "shed" && !resumed) settle(flight, { outcome: "shed", shedAfterMs: clock.now() - a.at });
-        else if (outcome.kind !== "granted") settle(flight, { outcome: "lost" });
+        if (outcome.kind === "shed" && !resumed) {
+          shedReasons[outcome.reason] = (shedReasons[outcome.reason] ?? 0) + 1;
+          settle(flight, { outcome: "shed", shedAfterMs: clock.now() - a.at });
+        } else if (outcome.kind !== "granted") settle(flight, { outcome: "lost" });
         else start(flight, outcome.grant, promptTokens, outputTokens);
       },
     );
@@ -404,7 +409,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
     ...(slowEvent === undefined ? {} : { slowedEdgeShare: grantsAfter === 0 ? 0 : grantsToSlowedAfter / grantsAfter }),
   });
   itl.destroy();
-  return { policy: policyName, mode, ...summary, resumed, wallMs: Math.round(performance.now() - wallStart) };
+  return { policy: policyName, mode, ...summary, resumed, shedReasons, wallMs: Math.round(performance.now() - wallStart) };
 }
 
 export interface ScenarioRuns {
@@ -426,7 +431,14 @@ export function runSimulations(
     const policies: Record<string, PolicyRun> = {};
     const wallStart = performance.now();
     const oracle = runOracle(def, arrivals);
-    policies.oracle = { policy: "oracle", mode: "oracle", ...oracle, resumed: 0, wallMs: Math.round(performance.now() - wallStart) };
+    policies.oracle = {
+      policy: "oracle",
+      mode: "oracle",
+      ...oracle,
+      resumed: 0,
+      shedReasons: { deadline: oracle.shed },
+      wallMs: Math.round(performance.now() - wallStart),
+    };
     for (const policy of options.policies ?? POLICY_NAMES) {
       policies[policy] = simulateScenario(def, policy, { arrivals });
       options.log?.(`${name} ${policy}: ${policies[policy].wallMs} ms`);
