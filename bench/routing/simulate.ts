@@ -154,6 +154,10 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
     };
   });
   const byKey = new Map(edges.map((e) => [e.identity.key, e]));
+  // The scheduler asks for the candidates several times per request; they change only with time
+  // and with what the router learns, so one snapshot serves until either moves.
+  let learned = 0;
+  let snapshot: { at: number; learned: number; candidates: EdgeCandidate[] } | undefined;
 
   const scheduler = createScheduler({
     clock,
@@ -163,12 +167,15 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
     edges: {
       candidates() {
         const now = clock.now();
-        const out: EdgeCandidate[] = [];
-        for (const e of edges) if (e.linked) out.push(edgeCandidate(e.identity, e.stats, PRICE, now, PEAK_DECAY_MS));
-        return out;
+        if (snapshot?.at === now && snapshot.learned === learned) return snapshot.candidates;
+        const candidates: EdgeCandidate[] = [];
+        for (const e of edges) if (e.linked) candidates.push(edgeCandidate(e.identity, e.stats, PRICE, now, PEAK_DECAY_MS));
+        snapshot = { at: now, learned, candidates };
+        return candidates;
       },
       dispatched(candidate) {
         recordDispatch((byKey.get(candidate.key) as SimEdge).stats);
+        learned += 1;
       },
     },
   });
@@ -246,6 +253,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
     let firstAtRouter: number | undefined;
     const ended = (sample: Parameters<typeof recordCompletion>[1]) => {
       recordCompletion(edge.stats, sample, clock.now(), PEAK_DECAY_MS);
+      learned += 1;
       grant.release();
     };
     clock.setTimer(half, () => {
@@ -369,6 +377,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
       clock.setTimer(edge.rttMs / 2, () => {
         if (!edge.linked) return;
         recordLoadReport(edge.stats, load, clock.now());
+        learned += 1;
         scheduler.pump();
       });
       clock.setTimer(reportIntervalMs, report);
@@ -383,6 +392,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
         edge.engine.kill();
         clock.setTimer(edge.rttMs / 2, () => {
           edge.linked = false;
+          learned += 1;
           scheduler.pump();
         });
       } else {
