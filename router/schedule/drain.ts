@@ -8,19 +8,29 @@
 // is used — at the start of a surge the count still describes the quiet minute before.
 /** Smoothing of the hold times (a slow average: requests' lengths vary by an order of magnitude). */
 const HOLD_EWMA = 0.05;
-/** Window of the counted rates, ms, in buckets of BUCKET_MS. */
+/** Window of the counted releases, ms: long enough to average requests' lengths out. */
 export const RATE_WINDOW_MS = 5_000;
-const BUCKET_MS = 250;
-const BUCKETS = RATE_WINDOW_MS / BUCKET_MS;
+/** Window of the counted interactive arrivals, ms: short, so a surge's start pushes batch out at once. */
+const ARRIVAL_WINDOW_MS = 2_000;
+const BUCKET_MS = 100;
 
-/** Events per second over the last RATE_WINDOW_MS, in fixed buckets (constant memory at any rate). */
+/** Events per second over the last `windowMs`, in fixed buckets (constant memory at any rate). */
 class WindowCounter {
-  private readonly counts = new Float64Array(BUCKETS);
-  private readonly starts = new Float64Array(BUCKETS).fill(Number.NEGATIVE_INFINITY);
+  private readonly windowMs: number;
+  private readonly buckets: number;
+  private readonly counts: Float64Array;
+  private readonly starts: Float64Array;
+
+  constructor(windowMs: number) {
+    this.windowMs = windowMs;
+    this.buckets = Math.ceil(windowMs / BUCKET_MS);
+    this.counts = new Float64Array(this.buckets);
+    this.starts = new Float64Array(this.buckets).fill(Number.NEGATIVE_INFINITY);
+  }
 
   add(now: number): void {
     const start = Math.floor(now / BUCKET_MS) * BUCKET_MS;
-    const i = (start / BUCKET_MS) % BUCKETS;
+    const i = (start / BUCKET_MS) % this.buckets;
     if (this.starts[i] !== start) {
       this.starts[i] = start;
       this.counts[i] = 0;
@@ -30,8 +40,8 @@ class WindowCounter {
 
   perSecond(now: number): number {
     let total = 0;
-    for (let i = 0; i < BUCKETS; i++) if (now - this.starts[i]! < RATE_WINDOW_MS) total += this.counts[i]!;
-    return (total * 1000) / RATE_WINDOW_MS;
+    for (let i = 0; i < this.buckets; i++) if (now - this.starts[i]! < this.windowMs) total += this.counts[i]!;
+    return (total * 1000) / this.windowMs;
   }
 }
 
@@ -59,7 +69,7 @@ export function createDrainEstimator(options: { priorHoldMs: number }): DrainEst
   const counter = (map: Map<string, WindowCounter>, model: string) => {
     let c = map.get(model);
     if (c === undefined) {
-      c = new WindowCounter();
+      c = new WindowCounter(map === releases ? RATE_WINDOW_MS : ARRIVAL_WINDOW_MS);
       map.set(model, c);
     }
     return c;

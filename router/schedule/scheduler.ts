@@ -167,7 +167,7 @@ interface ModelQueue {
 
 /** An edge's load as the scheduler counts it: never less than this router's own count. */
 /** Below this share of the drain rate left by interactive arrivals, batch is considered starved. */
-const MIN_RESIDUAL_SHARE = 0.02;
+const MIN_RESIDUAL_SHARE = 0.25;
 
 export function edgeLoad(edge: EdgeCandidate, reportMaxAgeMs: number): number {
   const report = edge.reported !== undefined && edge.reported.ageMs <= reportMaxAgeMs ? edge.reported : undefined;
@@ -181,7 +181,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   const minRetryAfterMs = options.minRetryAfterMs ?? 500;
   const reportMaxAgeMs = options.reportMaxAgeMs ?? 2000;
   const random = options.random ?? Math.random;
-  const headroom = options.headroom ?? 0.9;
+  const headroom = options.headroom ?? 0.7;
   const drain = createDrainEstimator({ priorHoldMs: options.priorHoldMs ?? 2000 });
   const queues = new Map<string, ModelQueue>();
   const held = new Map<string, number>();

@@ -182,7 +182,8 @@ describe("router scheduler", function () {
 
   describe("priority and fairness", function () {
     it("dispatches interactive requests before batch ones that queued earlier", function () {
-      const h = harness({ e1: 1 });
+      // Short requests: the interactive ones leave batch most of the slot's turns.
+      const h = harness({ e1: 1 }, { priorHoldMs: 100 });
       h.submit("running");
       h.submit("b1", { priority: "batch" });
       h.submit("b2", { priority: "batch" });
@@ -230,13 +231,13 @@ describe("router scheduler", function () {
 
     it("sheds at once, before any edge sees it, a request whose predicted wait exceeds its deadline", function () {
       // 4 slots freed every second: with 5 queued a new request waits 1.5 s; with 6, 1.75 s. It
-      // queues only if that is at most 90 % of what it may wait (1.53 s of 1.7 s).
+      // queues only if that is at most 70 % of what it may wait (1.54 s of 2.2 s).
       const h = learned(1000);
-      for (let i = 0; i < 5; i++) h.submit(`q${i}`, { deadline: h.clock.now() + 1700 });
-      h.submit("fits", { deadline: h.clock.now() + 1700 });
+      for (let i = 0; i < 5; i++) h.submit(`q${i}`, { deadline: h.clock.now() + 2200 });
+      h.submit("fits", { deadline: h.clock.now() + 2200 });
       expect(h.outcomes.has("fits"), "queued: it can start in 1.5 s").to.equal(false);
       const dispatches = h.edges.dispatches();
-      h.submit("late", { deadline: h.clock.now() + 1700 });
+      h.submit("late", { deadline: h.clock.now() + 2200 });
       const late = h.outcomes.get("late");
       expect(late).to.include({ kind: "shed", reason: "deadline" });
       expect(late?.kind === "shed" && late.predictedWaitMs).to.equal(1750);
@@ -302,6 +303,8 @@ describe("router scheduler", function () {
 
     it("sheds batch before interactive: interactive arrivals push queued batch past its deadline and it is shed at once", function () {
       const h = learned(1000);
+      // Long enough after the last interactive arrivals that batch has the whole drain rate.
+      h.clock.run(h.clock.now() + 2500);
       h.submit("batch", { priority: "batch", deadline: h.clock.now() + 1200 });
       expect(h.outcomes.has("batch")).to.equal(false);
       for (let i = 0; i < 4; i++) h.submit(`i${i}`, { deadline: h.clock.now() + 5000 });
@@ -310,7 +313,7 @@ describe("router scheduler", function () {
     });
 
     it("when the queue is full, an interactive request takes the place of the last batch one", function () {
-      const h = harness({ e1: 1 }, { maxQueue: 2 });
+      const h = harness({ e1: 1 }, { maxQueue: 2, priorHoldMs: 100 });
       h.submit("running");
       h.submit("b1", { priority: "batch" });
       h.submit("b2", { priority: "batch" });
