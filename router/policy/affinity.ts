@@ -8,11 +8,12 @@
 //   hashing each one per request is cheaper than keeping a ring up to date.
 // - How much: consistent hashing with bounded loads, Mirrokni, Thorup and Zadimoghaddam. With the
 //   request counted, the average load per slot is (Σ outstanding + 1) / Σ slots; an edge may take
-//   the request while its outstanding + 1 stays within ⌈(1 + ε) × average × its slots⌉. The
-//   ranked edges are walked in order and the first within its bound takes the request (reason
-//   "affinity" when it is the first, "spill" otherwise). The bounds sum to at least the total
-//   load, so some edge is always within its bound; and since the walk follows the fixed ranking,
-//   an overloaded edge's keys all spill to the same next edge (its cache warms too).
+//   the request while its outstanding + 1 stays within max(1, (1 + ε) × average × its slots) —
+//   not rounded up as in the paper, since with a few slots an edge would go well past 1 + ε of the
+//   average. The ranked edges are walked in order and the first within its bound takes the
+//   request (reason "affinity" when it is the first, "spill" otherwise); since the walk follows
+//   the fixed ranking, an overloaded edge's keys all spill to the same next edge (its cache warms
+//   too). When no edge is within its bound (every one at the average), the inner policy chooses.
 // - The tenant's price cap comes first, as in every policy (choice.ts, withinPrice): the edges are
 //   ranked among those it accepts, all of them when none does.
 // - Requests without a key are left to the inner policy.
@@ -58,9 +59,13 @@ export function withAffinity(inner: RoutingPolicy, options: AffinityOptions = {}
       }
       const averagePerSlot = (totalOutstanding + 1) / totalSlots;
       const ranked = rendezvousOrder(request.affinityKey, pool);
-      const bound = (edge: EdgeCandidate) => Math.ceil((1 + epsilon) * averagePerSlot * slots(edge));
+      // Not rounded up (a small edge would go well past 1 + ε of the average), but at least one
+      // request, so that an idle network keeps every key on its edge.
+      const bound = (edge: EdgeCandidate) => Math.max(1, (1 + epsilon) * averagePerSlot * slots(edge));
       const rank = ranked.findIndex((edge) => edge.outstanding + 1 <= bound(edge));
-      const edge = ranked[rank];
+      // Every edge at its bound (it is fractional, so all can be): the inner policy spreads it.
+      if (rank < 0) return { ...inner.choose(pool, request), reason: "spill" };
+      const edge = ranked[rank]!;
       return {
         edge,
         terms: { rank, outstanding: edge.outstanding, bound: bound(edge), averagePerSlot },
