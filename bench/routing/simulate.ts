@@ -51,6 +51,7 @@ import {
   mulberry32,
   type Scenario,
   SCENARIO_NAMES,
+  type ScenarioName,
   scenario as defineScenario,
   type ScenarioOptions,
 } from "./workload.ts";
@@ -433,10 +434,10 @@ export interface ScenarioRuns {
 
 /** Every scenario × every policy, plus the oracle, keyed by scenario then policy. */
 export function runSimulations(
-  options: ScenarioOptions & { policies?: readonly string[]; log?: (line: string) => void } = {},
+  options: ScenarioOptions & { scenarios?: readonly ScenarioName[]; policies?: readonly string[]; log?: (line: string) => void } = {},
 ): Record<string, ScenarioRuns> {
   const out: Record<string, ScenarioRuns> = {};
-  for (const name of SCENARIO_NAMES) {
+  for (const name of options.scenarios ?? SCENARIO_NAMES) {
     const def = defineScenario(name, options);
     const arrivals = generateArrivals(def);
     const policies: Record<string, PolicyRun> = {};
