@@ -47,6 +47,7 @@ export interface RunSummary {
   requests: number;
   completed: number;
   shed: number;
+  shedByClass: { interactive: number; batch: number };
   lost: number;
   ttftMs: Percentiles;
   interactiveTtftP99Ms: number;
@@ -118,6 +119,10 @@ export function summarize(scenario: Scenario, records: readonly RequestRecord[],
     requests: records.length,
     completed: completed.length,
     shed: shed.length,
+    shedByClass: {
+      interactive: shed.filter((r) => r.arrival.priority === "interactive").length,
+      batch: shed.filter((r) => r.arrival.priority === "batch").length,
+    },
     lost: records.length - completed.length - shed.length,
     ttftMs: percentiles(completed.map((r) => r.ttftMs as number)),
     interactiveTtftP99Ms: percentiles(completed.filter((r) => r.arrival.priority === "interactive").map((r) => r.ttftMs as number)).p99,

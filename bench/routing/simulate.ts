@@ -39,7 +39,7 @@ import {
 import type { EdgeIdentity, EdgeStats } from "../../router/dispatch/edgeStats.ts";
 import { createPolicy, POLICY_NAMES } from "../../router/policy/index.ts";
 import type { EdgeCandidate } from "../../router/policy/types.ts";
-import { createScheduler, type Grant, type SchedulingMode, type ShedReason } from "../../router/schedule/scheduler.ts";
+import { createScheduler, type Grant, type SchedulingMode } from "../../router/schedule/scheduler.ts";
 import { createEngine, type Engine } from "./engine.ts";
 import { latencyHistogram, type RequestRecord, type RunSummary, recordMs, summarize } from "./metrics.ts";
 import { fluidShedBound, runOracle } from "./oracle.ts";
@@ -51,6 +51,7 @@ import {
   mulberry32,
   type Scenario,
   SCENARIO_NAMES,
+  type ScenarioName,
   scenario as defineScenario,
   type ScenarioOptions,
 } from "./workload.ts";
@@ -80,8 +81,8 @@ export interface PolicyRun extends RunSummary {
   mode: SchedulingMode | "oracle";
   /** Streams cut by a failing edge and submitted again (failovers). */
   resumed: number;
-  /** 429s by the scheduler's reason (the oracle's are all "deadline"). */
-  shedReasons: Partial<Record<ShedReason, number>>;
+  /** 429s by class and the scheduler's reason, as "interactive/deadline" (the oracle's are all "deadline"). */
+  shedReasons: Record<string, number>;
   /** Wall-clock time the run took, ms. */
   wallMs: number;
 }
@@ -184,7 +185,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
   const itl = latencyHistogram();
   let overCapacityRequests = 0;
   let resumed = 0;
-  const shedReasons: Partial<Record<ShedReason, number>> = {};
+  const shedReasons: Record<string, number> = {};
   let settledCount = 0;
   let arrivalsDone = false;
   const slowEvent = scenario.events.find((e) => e.kind === "slow");
@@ -224,7 +225,8 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
       },
       (outcome) => {
         if (outcome.kind === "shed" && !resumed) {
-          shedReasons[outcome.reason] = (shedReasons[outcome.reason] ?? 0) + 1;
+          const key = `${a.priority}/${outcome.reason}`;
+          shedReasons[key] = (shedReasons[key] ?? 0) + 1;
           settle(flight, { outcome: "shed", shedAfterMs: clock.now() - a.at });
         } else if (outcome.kind !== "granted") settle(flight, { outcome: "lost" });
         else start(flight, outcome.grant, promptTokens, outputTokens);
@@ -432,10 +434,10 @@ export interface ScenarioRuns {
 
 /** Every scenario × every policy, plus the oracle, keyed by scenario then policy. */
 export function runSimulations(
-  options: ScenarioOptions & { policies?: readonly string[]; log?: (line: string) => void } = {},
+  options: ScenarioOptions & { scenarios?: readonly ScenarioName[]; policies?: readonly string[]; log?: (line: string) => void } = {},
 ): Record<string, ScenarioRuns> {
   const out: Record<string, ScenarioRuns> = {};
-  for (const name of SCENARIO_NAMES) {
+  for (const name of options.scenarios ?? SCENARIO_NAMES) {
     const def = defineScenario(name, options);
     const arrivals = generateArrivals(def);
     const policies: Record<string, PolicyRun> = {};
@@ -446,7 +448,7 @@ export function runSimulations(
       mode: "oracle",
       ...oracle,
       resumed: 0,
-      shedReasons: { deadline: oracle.shed },
+      shedReasons: { "interactive/deadline": oracle.shedByClass.interactive, "batch/deadline": oracle.shedByClass.batch },
       wallMs: Math.round(performance.now() - wallStart),
     };
     for (const policy of options.policies ?? POLICY_NAMES) {
