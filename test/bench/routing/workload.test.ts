@@ -2,6 +2,8 @@
 // define, and the oracle serves a hand-checked case exactly.
 import { expect } from "chai";
 
+import { expectNear } from "../../helpers/near.ts";
+
 import { fluidShedBound, runOracle } from "../../../bench/routing/oracle.ts";
 import {
   type Arrival,
@@ -28,8 +30,8 @@ describe("bench/routing workload", () => {
     for (const want of [1, 2]) {
       const draws = Array.from({ length: 50_000 }, () => interarrival(random, 10, want));
       const mean = draws.reduce((a, b) => a + b, 0) / draws.length;
-      expect(mean).to.be.closeTo(10, 0.3);
-      expect(cv(draws)).to.be.closeTo(want, 0.1);
+      expectNear(mean, 10, 0.3);
+      expectNear(cv(draws), want, 0.1);
     }
   });
 
@@ -41,7 +43,7 @@ describe("bench/routing workload", () => {
     expect(a.every((x, i) => i === 0 || x.at >= a[i - 1].at)).to.equal(true);
     const { prompt, output } = meanShape(def);
     const offered = a.length / (def.durationMs / 1000);
-    expect(offered / capacityRps(def.edges, prompt, output)).to.be.closeTo(0.85, 0.1);
+    expectNear(offered / capacityRps(def.edges, prompt, output), 0.85, 0.1);
   });
 
   it("scales edges and rates together", () => {
@@ -52,7 +54,7 @@ describe("bench/routing workload", () => {
     expect(full.surge?.peakUsers).to.equal(10_000);
     const peak = (s: Scenario) => Math.max(...s.phases.map((p) => p.rate[1]));
     const perSlot = (s: Scenario) => peak(s) / s.edges.reduce((n, e) => n + e.engine.maxSequences, 0);
-    expect(perSlot(small) / perSlot(full)).to.be.closeTo(1, 0.15);
+    expectNear(perSlot(small) / perSlot(full), 1, 0.15);
     expect(edgeSet(6).map((e) => `${e.size}${e.region}`)).to.deep.equal(["1eu", "2eu", "4eu", "1us", "2us", "4us"]);
   });
 
@@ -66,7 +68,7 @@ describe("bench/routing workload", () => {
       for (let k = 1; k < t.length; k++) {
         const prev = t[k - 1];
         const think = def.conversations?.thinkMs ?? 0;
-        expect(t[k].at).to.be.closeTo(prev.at + holdMs(def.edges[0].engine, prev.promptTokens, prev.outputTokens) + think, 1e-6);
+        expectNear(t[k].at, prev.at + holdMs(def.edges[0].engine, prev.promptTokens, prev.outputTokens) + think, 1e-6);
         expect(t[k].prefix).to.deep.equal({ key: prev.conversation, tokens: prev.promptTokens + prev.outputTokens });
         expect(t[k].promptTokens).to.be.greaterThan(prev.promptTokens + prev.outputTokens);
         expect(t[k].affinityKey).to.equal(prev.conversation);
@@ -79,7 +81,7 @@ describe("bench/routing workload", () => {
     const conversations = new Map<string, string>();
     for (const a of arrivals) conversations.set(a.conversation, a.prefix?.key ?? "");
     const hot = [...conversations.values()].filter((k) => k === "p0").length / conversations.size;
-    expect(hot).to.be.closeTo(0.3, 0.05);
+    expectNear(hot, 0.3, 0.05);
     expect(arrivals.every((a) => a.prefix !== undefined && a.affinityKey === a.prefix.key)).to.equal(true);
   });
 });
@@ -101,9 +103,9 @@ describe("bench/routing oracle", () => {
     const run = runOracle(def, arrivals);
     expect(run.completed).to.equal(9);
     // Alone, TTFT = RTT 5 ms + 60 tokens at 6000/s = 15 ms.
-    expect(run.ttftMs.p50).to.be.closeTo(15, 0.05);
+    expectNear(run.ttftMs.p50, 15, 0.05);
     // The first holds its slot 10 ms of prefill + 50 steps of 20 ms (alone on the edge when it started).
-    expect(run.ttftMs.p999).to.be.closeTo(10 + 50 * 20 + 15, 1);
+    expectNear(run.ttftMs.p999, 10 + 50 * 20 + 15, 1);
     const late = tiny([...Array.from({ length: 8 }, () => ({ ...one, outputTokens: 1000 })), one]);
     const shed = runOracle(late.def, late.arrivals);
     expect(shed.shed).to.equal(1);

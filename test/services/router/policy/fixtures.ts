@@ -78,10 +78,4 @@ export function tally(keys: readonly string[]): Record<string, number> {
   return counts;
 }
 
-/**
- * `actual` within `tolerance` of `expected`. Not chai's closeTo: Hardhat's chai matchers, loaded by
- * other suites in the same mocha run, replace it with a bigint version that refuses fractions.
- */
-export function expectNear(actual: number, expected: number, tolerance: number, what = "value"): void {
-  expect(Math.abs(actual - expected), `${what} ${actual} is not within ${tolerance} of ${expected}`).to.be.at.most(tolerance);
-}
+export { expectNear } from "../../../helpers/near.ts";
