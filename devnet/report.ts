@@ -303,9 +303,10 @@ export function redeemedLine(edgeIds: readonly bigint[], redeemed: readonly bigi
 }
 
 /** The router's traffic over the last minute (its GET /tideway/v1/traffic). */
-export function trafficLine(t: TrafficWindow): string {
+export function trafficLine(t: TrafficWindow & { queued?: Record<string, number> }): string {
   const ttft = t.ttftP50Ms === null ? "no first tokens" : `time to first token p50 ${t.ttftP50Ms} ms, p99 ${t.ttftP99Ms} ms`;
-  return `router, last minute: ${t.requests} requests, ${ttft}, ${t.failovers} failovers, ${t.rejected429} answered 429, ${tokens(BigInt(t.spent), 6)} spent`;
+  const waiting = Object.values(t.queued ?? {}).reduce((sum, n) => sum + n, 0);
+  return `router, last minute: ${t.requests} requests, ${ttft}, ${t.failovers} failovers, ${t.rejected429} answered 429, ${tokens(BigInt(t.spent), 6)} spent; ${waiting} waiting for an edge now`;
 }
 
 export interface FollowerLineContext {
