@@ -155,3 +155,32 @@ export function summarize(scenario: Scenario, records: readonly RequestRecord[],
   if (extras.slowedEdgeShare !== undefined) summary.slowedEdgeShare = extras.slowedEdgeShare;
   return summary;
 }
+
+/** One printed row per scenario × policy: the figures of a run, rounded for a table. */
+export function summaryRows(runs: Record<string, { policies: Record<string, RunSummary> }>, source?: string): Array<Record<string, string | number>> {
+  const ms = (v: number | null | undefined) => (v === null || v === undefined ? "-" : String(Math.round(v)));
+  const rows: Array<Record<string, string | number>> = [];
+  for (const [scenario, run] of Object.entries(runs))
+    for (const [policy, r] of Object.entries(run.policies))
+      rows.push({
+        ...(source === undefined ? {} : { source }),
+        scenario,
+        policy,
+        "ttft p50": ms(r.ttftMs.p50),
+        "ttft p99": ms(r.ttftMs.p99),
+        "ttft p99.9": ms(r.ttftMs.p999),
+        "itl p99": ms(r.itlP99Ms),
+        "e2e p99": ms(r.e2eP99Ms),
+        goodput: r.goodput.toFixed(3),
+        shed: r.shed,
+        lost: r.lost,
+        "over cap": `${r.overCapacity.requests}/${r.overCapacity.edges}`,
+        "429 p99": ms(r.shedResponseMs.p99),
+        recovery: ms(r.recoveryMs),
+        "max/mean": r.maxOverMeanLoad?.toFixed(2) ?? "-",
+        "cache hit": r.cacheHitRate?.toFixed(3) ?? "-",
+        "conv done": r.conversationsCompleted?.toFixed(4) ?? "-",
+        "slowed share": r.slowedEdgeShare?.toFixed(4) ?? "-",
+      });
+  return rows;
+}

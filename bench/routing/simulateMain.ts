@@ -5,6 +5,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 
+import { summaryRows } from "./metrics.ts";
 import { runSimulations } from "./simulate.ts";
 import { SCENARIO_NAMES, type ScenarioName } from "./workload.ts";
 
@@ -25,29 +26,7 @@ const results = runSimulations({
   log: (line) => console.log(`[sim] ${line}`),
 });
 
-const ms = (v: number | null | undefined) => (v === null || v === undefined ? "-" : String(Math.round(v)));
-const rows: Record<string, string | number>[] = [];
-for (const [name, run] of Object.entries(results))
-  for (const [policy, r] of Object.entries(run.policies))
-    rows.push({
-      scenario: name,
-      policy,
-      "ttft p50": ms(r.ttftMs.p50),
-      "ttft p99": ms(r.ttftMs.p99),
-      "ttft p99.9": ms(r.ttftMs.p999),
-      "itl p99": ms(r.itlP99Ms),
-      "e2e p99": ms(r.e2eP99Ms),
-      goodput: r.goodput.toFixed(3),
-      shed: r.shed,
-      lost: r.lost,
-      "over cap": `${r.overCapacity.requests}/${r.overCapacity.edges}`,
-      "429 p99": ms(r.shedResponseMs.p99),
-      recovery: ms(r.recoveryMs),
-      "max/mean": r.maxOverMeanLoad?.toFixed(2) ?? "-",
-      "cache hit": r.cacheHitRate?.toFixed(3) ?? "-",
-      "conv done": r.conversationsCompleted?.toFixed(4) ?? "-",
-      "slowed share": r.slowedEdgeShare?.toFixed(4) ?? "-",
-    });
+const rows = summaryRows(results);
 console.table(rows);
 
 // Only a whole run stands for the benchmark's results.
