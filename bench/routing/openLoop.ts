@@ -63,6 +63,8 @@ export interface OpenLoopOptions {
   requests: readonly OpenLoopRequest[];
   /** Headers sent with every request (authorization). */
   headers?: Record<string, string>;
+  /** A request whose first token has not come this long after its intended send is abandoned, ms. */
+  timeoutMs?: number;
   /** Called as each request ends (progress, live checks). */
   onRecord?: (record: OpenLoopRecord) => void;
 }
@@ -124,11 +126,17 @@ async function send(options: OpenLoopOptions, request: OpenLoopRequest, startedA
     completed: false,
   };
   let text = "";
+  const abandon = new AbortController();
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => abandon.abort(new Error("no first token in time: the client gave up")), intended + options.timeoutMs - performance.now());
   try {
     const response = await fetch(options.url, {
       method: "POST",
       headers: { "content-type": "application/json", ...options.headers, ...request.headers },
       body: JSON.stringify({ ...request.body, stream: true }),
+      signal: abandon.signal,
     });
     record.status = response.status;
     record.edge = response.headers.get(EDGE_HEADER) ?? undefined;
@@ -156,7 +164,10 @@ async function send(options: OpenLoopOptions, request: OpenLoopRequest, startedA
       const content = choice?.delta?.content;
       if (typeof content === "string" && content.length > 0) {
         const now = performance.now();
-        if (last === undefined) record.ttftMs = now - intended;
+        if (last === undefined) {
+          record.ttftMs = now - intended;
+          clearTimeout(timer);
+        }
         else record.itlMs.push(now - last);
         last = now;
         text += content;
@@ -169,6 +180,8 @@ async function send(options: OpenLoopOptions, request: OpenLoopRequest, startedA
     if (record.completed) record.e2eMs = performance.now() - intended;
   } catch (err) {
     record.error = (err as Error).message;
+  } finally {
+    clearTimeout(timer);
   }
   if (request.expectedText !== undefined) record.textMatches = record.completed && text === request.expectedText;
   return record;
