@@ -60,12 +60,12 @@ export const LOOPBACK_EDGE_COUNT = 9;
 const LOOPBACK_TOKEN_SCALE = 0.15;
 /** Scenario durations × this, per scenario (kill keeps 30 s after its slow-down to measure the share). */
 const LOOPBACK_TIME_SCALE: Record<ScenarioName, number> = {
-  steady50: 0.125,
-  steady70: 0.125,
-  steady85: 0.125,
+  steady50: 0.1,
+  steady70: 0.1,
+  steady85: 0.1,
   surge: 0.15,
   kill: 0.25,
-  hotspot: 0.125,
+  hotspot: 0.1,
 };
 /** The surge's peak, × capacity: the largest the loopback machine sustains (see the README). */
 export const LOOPBACK_SURGE_FACTOR = 3;
@@ -356,7 +356,7 @@ export interface LoopbackOptions {
   scenarios?: readonly ScenarioName[];
   /** Policy names of LOOPBACK_POLICIES (default all). */
   policies?: readonly string[];
-  /** Steady levels below 85 % run only these policies (default tideway and round-robin), to keep the run short. */
+  /** Steady levels below 85 % run only these policies (default tideway), to keep the run short. */
   lowLoadPolicies?: readonly string[];
   log?: (line: string) => void;
 }
@@ -436,7 +436,7 @@ export async function runLoopback(options: LoopbackOptions) {
   const seed = options.seed ?? 1;
   const names = options.scenarios ?? SCENARIO_NAMES;
   const policies = LOOPBACK_POLICIES.filter((p) => options.policies === undefined || options.policies.includes(p.name));
-  const lowLoad = options.lowLoadPolicies ?? ["tideway", "round-robin"];
+  const lowLoad = options.lowLoadPolicies ?? ["tideway"];
   const defs = names.map((name) => loopbackScenario(name, seed));
   const results: Record<string, Record<string, unknown>> = {};
   const started = Date.now();
