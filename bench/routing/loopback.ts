@@ -44,8 +44,11 @@ import { BASE_ENGINE, capacityRps, edgeSet, generateArrivals, meanShape, scenari
 import type { Arrival, Scenario, ScenarioName } from "./workload.ts";
 import { startDelayProxy } from "./delayProxy.ts";
 import type { DelayProxy } from "./delayProxy.ts";
-import { runOpenLoop, summarizeRecords } from "./openLoop.ts";
-import type { OpenLoopRecord, OpenLoopRequest } from "./openLoop.ts";
+import { latencyHistogram, recordMs, summarize } from "./metrics.ts";
+import type { RequestRecord, RunSummary } from "./metrics.ts";
+import { runOpenLoop } from "./openLoop.ts";
+import { simulateScenario } from "./simulate.ts";
+import type { OpenLoopRequest, OpenLoopRun } from "./openLoop.ts";
 
 // ------------------------------------------------------------------------------------ the network
 
@@ -130,7 +133,8 @@ function textOfTokens(tokens: number, word: string): string {
 
 /**
  * The chat request of an arrival: a prompt of exactly `promptTokens` tokens as the edge counts them
- * (a group's shared prefix as the system message), its prefix passed to the simulated server as
+ * (a group's shared prefix as the system message; the rest words of its own, so that no two
+ * requests share a start the simulated server could cache), its prefix passed to the simulated server as
  * `prefix_key`/`prefix_tokens`, its affinity key as the session, its class and deadline as headers.
  */
 export function requestOf(arrival: Arrival, def: Scenario, apiKeys: readonly string[]): OpenLoopRequest {
@@ -138,7 +142,7 @@ export function requestOf(arrival: Arrival, def: Scenario, apiKeys: readonly str
   if (arrival.prefix !== undefined && arrival.prefix.key !== arrival.conversation && arrival.prefix.tokens > 2)
     messages.push({ role: "system", content: textOfTokens(arrival.prefix.tokens - 2, arrival.prefix.key.replace(/\W/g, "")) });
   const used = countPromptTokens([...messages, { role: "user", content: "" }]);
-  messages.push({ role: "user", content: textOfTokens(Math.max(1, arrival.promptTokens - used), `u${arrival.turn}`) });
+  messages.push({ role: "user", content: textOfTokens(Math.max(1, arrival.promptTokens - used), `u${arrival.id}`) });
   const tenant = Number(arrival.tenant.replace(/\D/g, "")) % apiKeys.length;
   return {
     at: arrival.at,
@@ -156,7 +160,7 @@ export function requestOf(arrival: Arrival, def: Scenario, apiKeys: readonly str
       "x-tideway-deadline-ms": String(def.deadlineMs[arrival.priority]),
     },
     expectedText: simulatedAnswer(arrival.outputTokens),
-    labels: { conversation: arrival.conversation, turn: arrival.turn, priority: arrival.priority },
+    labels: { id: arrival.id },
   };
 }
 
@@ -225,26 +229,16 @@ function statsDelta(before: SimulatedStats, after: SimulatedStats) {
 
 const round = (x: number, digits = 3) => Number(x.toFixed(digits));
 
-function percentile(values: number[], q: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((q / 100) * sorted.length) - 1)]!;
-}
-
-/**
- * Seconds after the surge ends until the p99 TTFT of requests sent in a 2 s window is back within
- * 1.2× its pre-surge value (admitted requests; windows every 0.5 s); null when it never is.
- */
-function recoverySeconds(records: readonly OpenLoopRecord[], surge: { startMs: number; endMs: number }, endMs: number): number | null {
-  const ttftIn = (from: number, to: number) =>
-    records.filter((r) => r.at >= from && r.at < to && r.ttftMs !== undefined).map((r) => r.ttftMs!);
-  const before = percentile(ttftIn(2_000, surge.startMs), 99);
-  if (before === null) return null;
-  for (let t = surge.endMs; t + 2_000 <= endMs; t += 500) {
-    const p = percentile(ttftIn(t, t + 2_000), 99);
-    if (p !== null && p <= 1.2 * before) return round((t - surge.endMs) / 1000, 1);
-  }
-  return null;
+/** The generator's records as the simulation's (metrics.ts): one definition of every figure for both. */
+function requestRecords(run: OpenLoopRun, arrivals: readonly Arrival[]): RequestRecord[] {
+  return run.records.map((r) => {
+    const arrival = arrivals[Number(r.labels.id)]!;
+    if (r.status === 429) return { arrival, outcome: "shed", shedAfterMs: r.responseMs, edge: r.edge };
+    // A stream that ended with a lost or repeated token is no more a completion than one that broke.
+    if (!r.completed || r.textMatches === false) return { arrival, outcome: "lost", ttftMs: r.ttftMs, edge: r.edge };
+    const tpotMs = r.tokens > 1 ? (r.e2eMs! - r.ttftMs!) / (r.tokens - 1) : 0;
+    return { arrival, outcome: "completed", ttftMs: r.ttftMs, e2eMs: r.e2eMs, tpotMs, edge: r.edge };
+  });
 }
 
 async function runOne(net: Network, def: Scenario, policy: LoopbackPolicy, log: (line: string) => void) {
@@ -258,7 +252,8 @@ async function runOne(net: Network, def: Scenario, policy: LoopbackPolicy, log: 
   await bed.startRouter(0);
   await untilRouterSees(bed);
 
-  const requests = generateArrivals(def).map((arrival) => requestOf(arrival, def, net.apiKeys));
+  const arrivals = generateArrivals(def);
+  const requests = arrivals.map((arrival) => requestOf(arrival, def, net.apiKeys));
   const before = sims.map((s) => s.stats());
   const pids = () => ({ router: router.service?.pid, edges: bed.edges.map((e) => e.service.pid) });
   const startPids = pids();
@@ -279,7 +274,16 @@ async function runOne(net: Network, def: Scenario, policy: LoopbackPolicy, log: 
       log(`  kill -9 edge ${edge.edgeId}`);
     }, event.at),
   );
+  // Occupancy (running per slot) of every engine, sampled each second, as the simulation samples it at load reports.
+  const occupancy = sims.map(() => ({ sum: 0, samples: 0 }));
+  const sampler = setInterval(() => {
+    sims.forEach((sim, i) => {
+      occupancy[i]!.sum += sim.stats().running / sim.spec.maxSequences;
+      occupancy[i]!.samples += 1;
+    });
+  }, 1_000);
   const run = await runOpenLoop({ url: `${router.url}/v1/chat/completions`, requests, timeoutMs: def.clientTimeoutMs });
+  clearInterval(sampler);
   for (const timer of timers) clearTimeout(timer);
   const wallS = (performance.now() - wallStart) / 1000;
   // CPU while the run lasted, in cores (a killed edge's restarted process counts from its start).
@@ -296,51 +300,47 @@ async function runOne(net: Network, def: Scenario, policy: LoopbackPolicy, log: 
   };
 
   const deltas = sims.map((s, i) => statsDelta(before[i]!, s.stats()));
+  const itl = latencyHistogram();
+  for (const r of run.records) for (const gap of r.itlMs) recordMs(itl, gap);
+  const slowed = def.events.find((e) => e.kind === "slow");
+  const slowedKey = slowed === undefined ? undefined : bed.edges[slowed.edge]!.edgeId.toString();
+  /** Share of the requests sent from `afterMs` after the slow-down whose first token came from the slowed edge. */
+  const slowedShare = (afterMs: number) => {
+    const late = run.records.filter((r) => slowed !== undefined && r.at >= slowed.at + afterMs && r.edge !== undefined);
+    return late.length === 0 ? undefined : late.filter((r) => r.edge === slowedKey).length / late.length;
+  };
+  const summary = summarize(def, requestRecords(run, arrivals), {
+    itl,
+    overCapacityRequests: deltas.reduce((sum, d) => sum + d.queueWaits, 0),
+    overCapacityEdges: deltas.filter((d) => d.queueWaits > 0).length,
+    occupancy: occupancy.map((o) => (o.samples === 0 ? 0 : o.sum / o.samples)),
+    cache: { lookups: deltas.reduce((sum, d) => sum + d.lookups, 0), hits: deltas.reduce((sum, d) => sum + d.hits, 0) },
+    ...(slowed === undefined ? {} : { slowedEdgeShare: slowedShare(30_000) ?? 0 }),
+  });
+  itl.destroy();
   const served: Record<string, number> = {};
   for (const r of run.records) if (r.edge !== undefined && r.status === 200) served[r.edge] = (served[r.edge] ?? 0) + 1;
-  const lookups = deltas.reduce((sum, d) => sum + d.lookups, 0);
-  const perSlot = deltas.map((d, i) => d.requests / def.edges[i]!.engine.maxSequences);
-  const meanPerSlot = perSlot.reduce((x, y) => x + y, 0) / perSlot.length;
-  const result: Record<string, unknown> = {
-    ...summarizeRecords(run.records),
-    edges_past_capacity: deltas.filter((d) => d.queueWaits > 0).length,
-    requests_queued_in_an_edge: deltas.reduce((sum, d) => sum + d.queueWaits, 0),
-    served_per_edge: served,
-    max_over_mean_load_per_slot: meanPerSlot === 0 ? null : round(Math.max(...perSlot) / meanPerSlot, 3),
-    cache_hit_rate: lookups === 0 ? null : round(deltas.reduce((sum, d) => sum + d.hits, 0) / lookups, 4),
-    generator_lateness: run.lateness,
-    cpu,
+  const retryAfter = run.records.flatMap((r) => (r.status === 429 && r.retryAfterS !== undefined ? [r.retryAfterS] : []));
+  const result = {
+    ...summary,
+    // What only the loopback run sees.
+    loopback: {
+      served_per_edge: served,
+      retry_after_s: retryAfter.length === 0 ? null : { min: Math.min(...retryAfter), max: Math.max(...retryAfter) },
+      error_samples: [...new Set(run.records.filter((r) => r.status !== 429 && !r.completed).map((r) => r.error ?? "?"))].slice(0, 5),
+      text_mismatches: run.records.filter((r) => r.completed && r.textMatches === false).length,
+      killed_edges: killed.map((e) => e.edgeId.toString()),
+      ...(slowed === undefined ? {} : { slowed_edge: slowedKey, slowed_edge_share_after_10s: slowedShare(10_000) ?? null }),
+      generator_lateness: run.lateness,
+      cpu,
+    },
   };
-  if (def.surge !== undefined) {
-    const interactive = run.records.filter((r) => r.status !== 429 && r.labels.priority === "interactive" && r.ttftMs !== undefined);
-    result.interactive_ttft_p99_ms = percentile(interactive.map((r) => r.ttftMs!), 99);
-    result.recovery_s = recoverySeconds(run.records, def.surge, def.durationMs);
+  // A killed edge came back under its supervisor, whose backoff grows with crashes in a row: start it
+  // afresh, as the next run kills it again, and wait until the router uses it.
+  for (const edge of killed) {
+    await edge.service.stop();
+    edge.service = await bed.supervisor.start({ ...edge.service.spec, appendLog: true });
   }
-  const kills = def.events.filter((e) => e.kind === "kill");
-  const slowed = def.events.find((e) => e.kind === "slow");
-  if (kills.length > 0) {
-    const conversations = new Map<string, boolean>();
-    for (const r of run.records) {
-      const key = String(r.labels.conversation);
-      conversations.set(key, (conversations.get(key) ?? true) && r.completed && r.textMatches === true);
-    }
-    const ok = [...conversations.values()].filter(Boolean).length;
-    result.conversations = conversations.size;
-    result.conversations_completed = ok;
-    result.conversations_completed_ratio = round(ok / Math.max(1, conversations.size), 4);
-    result.killed_edges = killed.map((e) => e.edgeId.toString());
-  }
-  if (slowed !== undefined) {
-    const slowedKey = bed.edges[slowed.edge]!.edgeId.toString();
-    const share = (afterMs: number) => {
-      const late = run.records.filter((r) => r.at >= slowed.at + afterMs && r.edge !== undefined);
-      return late.length === 0 ? null : round(late.filter((r) => r.edge === slowedKey).length / late.length, 4);
-    };
-    result.slowed_edge = slowedKey;
-    result.slowed_edge_share_after_10s = share(10_000);
-    result.slowed_edge_share_after_30s = share(30_000);
-  }
-  // Edges killed come back under the supervisor; wait for them before the next run.
   if (killed.length > 0) await untilRouterSees(bed, bed.edges, 120_000);
   return result;
 }
@@ -427,6 +427,31 @@ async function stopNetwork(net: Network): Promise<void> {
   await Promise.all([...net.sims, ...net.proxies].map((s) => s.close()));
 }
 
+export interface SimulatedComparison {
+  /** The simulation's TTFT for the same scenario, arrivals and policy. */
+  ttftMs: { p50: number; p99: number };
+  /** |simulated − loopback| / loopback. */
+  p50Error: number;
+  p99Error: number;
+}
+
+/**
+ * The discrete-event simulation (simulate.ts) of the run the loopback network just served — same
+ * scenario, arrivals, edges and policy, in the scheduling mode the router ran — and how far its
+ * TTFT is from what the loopback run measured: the check that the simulation at full scale can be
+ * trusted.
+ */
+export function compareWithSimulation(def: Scenario, policy: LoopbackPolicy, loopback: RunSummary): SimulatedComparison {
+  const mode = routerHasScheduling() ? policy.scheduling : "direct";
+  const simulated = simulateScenario(def, policy.policy, { mode });
+  const error = (sim: number, measured: number) => (measured === 0 ? 0 : round(Math.abs(sim - measured) / measured, 4));
+  return {
+    ttftMs: { p50: round(simulated.ttftMs.p50), p99: round(simulated.ttftMs.p99) },
+    p50Error: error(simulated.ttftMs.p50, loopback.ttftMs.p50),
+    p99Error: error(simulated.ttftMs.p99, loopback.ttftMs.p99),
+  };
+}
+
 /**
  * Runs every scenario × policy on the loopback network and returns the results keyed by scenario,
  * then policy, with the setup under `loopback`.
@@ -438,7 +463,8 @@ export async function runLoopback(options: LoopbackOptions) {
   const policies = LOOPBACK_POLICIES.filter((p) => options.policies === undefined || options.policies.includes(p.name));
   const lowLoad = options.lowLoadPolicies ?? ["tideway"];
   const defs = names.map((name) => loopbackScenario(name, seed));
-  const results: Record<string, Record<string, unknown>> = {};
+  const results: Record<string, Record<string, Awaited<ReturnType<typeof runOne>> & { simulated: SimulatedComparison }>> = {};
+  const errors: SimulatedComparison[] = [];
   const started = Date.now();
   // Every loopback scenario has the same edges: one network serves them all.
   const net = await startNetwork(options, defs[0]!.edges, Math.max(...defs.map((d) => d.tenants)));
@@ -450,10 +476,11 @@ export async function runLoopback(options: LoopbackOptions) {
       for (const policy of low ? policies.filter((p) => lowLoad.includes(p.name)) : policies) {
         log(`loopback ${def.name} × ${policy.name}: ${arrivals} requests over ${def.durationMs / 1000} s`);
         const result = await runOne(net, def, policy, log);
-        results[def.name]![policy.name] = result;
-        const r = result as ReturnType<typeof summarizeRecords>;
+        const simulated = compareWithSimulation(def, policy, result);
+        errors.push(simulated);
+        results[def.name]![policy.name] = { ...result, simulated };
         log(
-          `  TTFT p50 ${r.ttft_p50_ms} / p99 ${r.ttft_p99_ms} ms, goodput ${r.goodput}, shed ${r.shed}, failed ${r.failed_after_admission}, edges past capacity ${String(result.edges_past_capacity)}`,
+          `  TTFT p50 ${round(result.ttftMs.p50)} / p99 ${round(result.ttftMs.p99)} ms (simulated ${round(simulated.ttftMs.p50)} / ${round(simulated.ttftMs.p99)}), goodput ${round(result.goodput)}, shed ${result.shed}, lost ${result.lost}, edges past capacity ${result.overCapacity.edges}`,
         );
       }
     }
@@ -462,6 +489,8 @@ export async function runLoopback(options: LoopbackOptions) {
   }
   return {
     ...results,
+    sim_vs_loopback_p50_error: errors.length === 0 ? null : round(Math.max(...errors.map((e) => e.p50Error)), 4),
+    sim_vs_loopback_p99_error: errors.length === 0 ? null : round(Math.max(...errors.map((e) => e.p99Error)), 4),
     loopback: {
       duration_s: Math.round((Date.now() - started) / 1000),
       seed,

@@ -12,7 +12,6 @@
 // request expects when given (a lost or repeated token changes it). Importing this file runs
 // nothing.
 import { build } from "hdr-histogram-js";
-import type { Histogram } from "hdr-histogram-js";
 
 import { sseData } from "../../router/dispatch/sse.ts";
 
@@ -185,59 +184,4 @@ async function send(options: OpenLoopOptions, request: OpenLoopRequest, startedA
   }
   if (request.expectedText !== undefined) record.textMatches = record.completed && text === request.expectedText;
   return record;
-}
-
-/** Goodput: the first token within this long of the intended send... */
-export const GOODPUT_TTFT_MS = 2_000;
-/** ...and no gap between two tokens longer than this. */
-export const GOODPUT_ITL_MS = 100;
-
-const histogram = (): Histogram =>
-  build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
-const ms = (us: number) => Math.round(us) / 1000;
-
-/** The figures of a set of records, as the routing benchmark reports them per scenario and policy. */
-export function summarizeRecords(records: readonly OpenLoopRecord[]) {
-  const ttft = histogram();
-  const itl = histogram();
-  const e2e = histogram();
-  const shedResponse = histogram();
-  let shed = 0;
-  let failed = 0;
-  let good = 0;
-  const retryAfter: number[] = [];
-  for (const r of records) {
-    if (r.status === 429) {
-      shed += 1;
-      shedResponse.recordValue(Math.max(1, Math.round(r.responseMs! * 1000)));
-      if (r.retryAfterS !== undefined) retryAfter.push(r.retryAfterS);
-      continue;
-    }
-    if (r.ttftMs !== undefined) ttft.recordValue(Math.max(1, Math.round(r.ttftMs * 1000)));
-    for (const gap of r.itlMs) itl.recordValue(Math.max(1, Math.round(gap * 1000)));
-    if (!r.completed) {
-      failed += 1;
-      continue;
-    }
-    e2e.recordValue(Math.max(1, Math.round(r.e2eMs! * 1000)));
-    if (r.ttftMs! <= GOODPUT_TTFT_MS && r.itlMs.every((gap) => gap <= GOODPUT_ITL_MS)) good += 1;
-  }
-  const p = (h: Histogram, q: number) => (h.totalCount === 0 ? null : ms(h.getValueAtPercentile(q)));
-  return {
-    requests: records.length,
-    completed: records.length - shed - failed,
-    ttft_p50_ms: p(ttft, 50),
-    ttft_p99_ms: p(ttft, 99),
-    ttft_p999_ms: p(ttft, 99.9),
-    itl_p99_ms: p(itl, 99),
-    e2e_p99_ms: p(e2e, 99),
-    /** Share of all requests (shed included) answered within the goodput bounds. */
-    goodput: records.length === 0 ? 0 : Number((good / records.length).toFixed(4)),
-    shed,
-    shed_response_p99_ms: p(shedResponse, 99),
-    retry_after_s: retryAfter.length === 0 ? null : { min: Math.min(...retryAfter), max: Math.max(...retryAfter) },
-    /** Admitted (not answered 429) but not completed. */
-    failed_after_admission: failed,
-    error_samples: [...new Set(records.filter((r) => r.status !== 429 && !r.completed).map((r) => r.error ?? "?"))].slice(0, 5),
-  };
 }
