@@ -463,14 +463,15 @@ export async function runLoopback(options: LoopbackOptions) {
   const policies = LOOPBACK_POLICIES.filter((p) => options.policies === undefined || options.policies.includes(p.name));
   const lowLoad = options.lowLoadPolicies ?? ["tideway"];
   const defs = names.map((name) => loopbackScenario(name, seed));
-  const results: Record<string, Record<string, Awaited<ReturnType<typeof runOne>> & { simulated: SimulatedComparison }>> = {};
+  const results: Partial<Record<ScenarioName, Record<string, Awaited<ReturnType<typeof runOne>> & { simulated: SimulatedComparison }>>> = {};
   const errors: SimulatedComparison[] = [];
   const started = Date.now();
   // Every loopback scenario has the same edges: one network serves them all.
   const net = await startNetwork(options, defs[0]!.edges, Math.max(...defs.map((d) => d.tenants)));
   try {
     for (const def of defs) {
-      results[def.name] = {};
+      const runs: NonNullable<(typeof results)[ScenarioName]> = {};
+      results[def.name] = runs;
       const low = def.name === "steady50" || def.name === "steady70";
       const arrivals = generateArrivals(def).length;
       for (const policy of low ? policies.filter((p) => lowLoad.includes(p.name)) : policies) {
@@ -478,7 +479,7 @@ export async function runLoopback(options: LoopbackOptions) {
         const result = await runOne(net, def, policy, log);
         const simulated = compareWithSimulation(def, policy, result);
         errors.push(simulated);
-        results[def.name]![policy.name] = { ...result, simulated };
+        runs[policy.name] = { ...result, simulated };
         log(
           `  TTFT p50 ${round(result.ttftMs.p50)} / p99 ${round(result.ttftMs.p99)} ms (simulated ${round(simulated.ttftMs.p50)} / ${round(simulated.ttftMs.p99)}), goodput ${round(result.goodput)}, shed ${result.shed}, lost ${result.lost}, edges past capacity ${result.overCapacity.edges}`,
         );
