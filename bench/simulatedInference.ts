@@ -126,7 +126,10 @@ export async function startSimulatedInference(spec: SimulatedSpec): Promise<Simu
     json(res, status, { error: { message, type: "invalid_request_error" } });
 
   function chat(res: ServerResponse, body: ChatBody): void {
-    if (body.stream !== true || !Array.isArray(body.messages)) return fail(res, 400, "only streamed chats with messages are simulated");
+    if (body.stream !== true || !Array.isArray(body.messages)) {
+      fail(res, 400, "only streamed chats with messages are simulated");
+      return;
+    }
     const messages = body.messages;
     const continuing = body.continue_final_message === true;
     const options = { addGenerationPrompt: body.add_generation_prompt, continueFinalMessage: body.continue_final_message };

@@ -102,7 +102,12 @@ export const LOOPBACK_POLICIES: readonly LoopbackPolicy[] = [
  * simulation runs this same definition to compare with the loopback run.
  */
 export function loopbackScenario(name: ScenarioName, seed = 1): Scenario {
-  const def = scenario(name, { scale: LOOPBACK_EDGE_COUNT / 48, seed, tokenScale: LOOPBACK_TOKEN_SCALE, timeScale: LOOPBACK_TIME_SCALE[name] });
+  const def = scenario(name, {
+    scale: LOOPBACK_EDGE_COUNT / 48,
+    seed,
+    tokenScale: LOOPBACK_TOKEN_SCALE,
+    timeScale: LOOPBACK_TIME_SCALE[name],
+  });
   const edges = edgeSet(LOOPBACK_EDGE_COUNT, LOOPBACK_BASE_ENGINE);
   const { prompt, output, turns } = meanShape(def);
   const capacity = capacityRps(edges, prompt, output);
@@ -463,7 +468,8 @@ export async function runLoopback(options: LoopbackOptions) {
   const policies = LOOPBACK_POLICIES.filter((p) => options.policies === undefined || options.policies.includes(p.name));
   const lowLoad = options.lowLoadPolicies ?? ["tideway"];
   const defs = names.map((name) => loopbackScenario(name, seed));
-  const results: Partial<Record<ScenarioName, Record<string, Awaited<ReturnType<typeof runOne>> & { simulated: SimulatedComparison }>>> = {};
+  const results: Partial<Record<ScenarioName, Record<string, Awaited<ReturnType<typeof runOne>> & { simulated: SimulatedComparison }>>> =
+    {};
   const errors: SimulatedComparison[] = [];
   const started = Date.now();
   // Every loopback scenario has the same edges: one network serves them all.
@@ -498,7 +504,12 @@ export async function runLoopback(options: LoopbackOptions) {
       scenarios: Object.fromEntries(
         defs.map((d) => [
           d.name,
-          { duration_s: d.durationMs / 1000, requests: generateArrivals(d).length, capacity_requests_per_s: round(scenarioCapacity(d), 2), load: d.load },
+          {
+            duration_s: d.durationMs / 1000,
+            requests: generateArrivals(d).length,
+            capacity_requests_per_s: round(scenarioCapacity(d), 2),
+            load: d.load,
+          },
         ]),
       ),
       edges: defs[0]!.edges.map((e) => ({ ...e, declared_capacity: TOKENS_PER_SECOND_PER_SLOT * e.engine.maxSequences })),

@@ -129,7 +129,10 @@ async function send(options: OpenLoopOptions, request: OpenLoopRequest, startedA
   const timer =
     options.timeoutMs === undefined
       ? undefined
-      : setTimeout(() => abandon.abort(new Error("no first token in time: the client gave up")), intended + options.timeoutMs - performance.now());
+      : setTimeout(
+          () => abandon.abort(new Error("no first token in time: the client gave up")),
+          intended + options.timeoutMs - performance.now(),
+        );
   try {
     const response = await fetch(options.url, {
       method: "POST",
@@ -166,8 +169,7 @@ async function send(options: OpenLoopOptions, request: OpenLoopRequest, startedA
         if (last === undefined) {
           record.ttftMs = now - intended;
           clearTimeout(timer);
-        }
-        else record.itlMs.push(now - last);
+        } else record.itlMs.push(now - last);
         last = now;
         text += content;
         record.tokens += 1;

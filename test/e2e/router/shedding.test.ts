@@ -34,9 +34,7 @@ describe("the router sheds a burst over capacity (2 edges, 2 slots each, queue m
 
   before(async function () {
     sims = await Promise.all(
-      [0, 1].map(() =>
-        startSimulatedInference({ maxSequences: SLOTS, prefillTokensPerSecond: 20_000, decodeMs: 50, batchSlowdown: 0 }),
-      ),
+      [0, 1].map(() => startSimulatedInference({ maxSequences: SLOTS, prefillTokensPerSecond: 20_000, decodeMs: 50, batchSlowdown: 0 })),
     );
     // The edge's declared capacity is 10 tokens/s per slot: the router's slot prior is capacity / 10.
     const edge = (sim: SimulatedServer) => ({

@@ -15,7 +15,13 @@ describe("the routing simulation agrees with the loopback run (steady 70 %, tide
   this.timeout(10 * 60_000);
 
   it("has p50 and p99 TTFT within 20 % of the real router's", async function () {
-    const results = await runLoopback({ root: ROOT, scenarios: ["steady70"], policies: ["tideway"], lowLoadPolicies: ["tideway"], log: () => {} });
+    const results = await runLoopback({
+      root: ROOT,
+      scenarios: ["steady70"],
+      policies: ["tideway"],
+      lowLoadPolicies: ["tideway"],
+      log: () => {},
+    });
     const run = results.steady70!.tideway!;
     const detail = JSON.stringify({ loopback: run.ttftMs, simulated: run.simulated.ttftMs });
     expect(run.lost, detail).to.equal(0);
