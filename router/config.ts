@@ -7,6 +7,7 @@ import { applyEnvOverrides, formatIssues, readJsonFile } from "../lib/configFile
 import { TidewayError } from "../lib/errors.ts";
 import { addressSchema as address, httpUrlSchema, keySourceSchema, listenSchema, logSchema } from "../lib/schemas.ts";
 import { POLICY_NAMES } from "./policy/index.ts";
+import { PRIORITY_CLASSES, SCHEDULING_MODES } from "./schedule/scheduler.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -54,6 +55,25 @@ export const RouterConfigSchema = z
         /** Consecutive failures that open an edge's circuit breaker, and how long it stays open first. */
         breakerFailures: positiveInt.default(3),
         breakerOpenMs: positiveInt.default(5_000),
+        /**
+         * "queue": requests wait in the router while every edge is at capacity, and are shed
+         * (429) when they cannot start before their deadline; "direct": each goes to the
+         * policy's choice at once, whatever its load (what usual routers do).
+         */
+        scheduling: z.enum(SCHEDULING_MODES).default("queue"),
+        /** Class of requests that send no `x-tideway-priority` and whose tenant has none. */
+        defaultPriority: z.enum(PRIORITY_CLASSES).default("interactive"),
+        /** How long a request may wait for an edge, per class, when neither it nor its tenant says. */
+        deadlineMs: z
+          .object({ interactive: positiveInt.default(1_500), batch: positiveInt.default(30_000) })
+          .strict()
+          .prefault({}),
+        /** Most requests waiting per model; beyond it new ones are shed (batch first). */
+        maxQueue: positiveInt.default(50_000),
+        /** An embeddings request with more inputs is split into pieces of about this many, served by several edges at once. */
+        splitInputs: positiveInt.default(16),
+        /** Share of routing decisions logged at info level with their score terms. */
+        decisionLogShare: z.number().min(0).max(1).default(0.01),
       })
       .strict()
       .prefault({}),
@@ -102,6 +122,7 @@ export const ENV_OVERRIDES = {
   TIDEWAY_REDIS_URL: "redis.url",
   TIDEWAY_RPC_URL: "chain.rpcUrl",
   TIDEWAY_ROUTER_POLICY: "routing.policy",
+  TIDEWAY_ROUTER_SCHEDULING: "routing.scheduling",
   TIDEWAY_LOG_LEVEL: "log.level",
 } as const;
 

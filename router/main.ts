@@ -13,6 +13,8 @@ import { redisOptions, UnsafeRedisError } from "../lib/redis.ts";
 import { stopOnSignals } from "../lib/signals.ts";
 import { loadRouterConfig, RouterConfigError } from "./config.ts";
 import type { RouterConfig } from "./config.ts";
+import { PRIORITY_CLASSES } from "./schedule/scheduler.ts";
+import type { PriorityClass } from "./schedule/scheduler.ts";
 import { startRouter } from "./service.ts";
 import { createTenantLimiter } from "./tenants/limits.ts";
 import { createTenantStore, TenantError } from "./tenants/store.ts";
@@ -46,6 +48,9 @@ function describe(t: Tenant, spent?: bigint): Record<string, string | number | b
     revoked: t.revoked,
     spend_limit: t.spendLimit === undefined ? "none" : `${formatTokenAmount(t.spendLimit)}`,
     tokens_per_minute: t.tokensPerMinute ?? "none",
+    priority: t.priority ?? "router default",
+    deadline_ms: t.deadlineMs ?? "router default",
+    weight: t.weight ?? 1,
     ...(spent === undefined ? {} : { spent: `${formatTokenAmount(spent)}` }),
     created: new Date(t.createdAt).toISOString(),
   };
@@ -83,35 +88,57 @@ tenant
   .addOption(
     new Option("--max-price <wei>", "highest price per output token it accepts (a preference: falls back when no edge is cheaper)"),
   )
-  .action(async (opts: { name: string; payer: string; spendLimit?: string; tokensPerMinute?: string; maxPrice?: string }) => {
-    try {
-      const config = loadRouterConfig(program.opts<{ config: string }>().config);
-      const payer = addressSchema.safeParse(opts.payer);
-      if (!payer.success) throw new TenantError("invalid_tenant", `--payer ${opts.payer} must be a 0x-prefixed 20-byte address`);
-      const parseWei = (v: string | undefined, flag: string) => {
-        if (v === undefined) return undefined;
-        const r = weiSchema.safeParse(v);
-        if (!r.success) throw new TenantError("invalid_tenant", `${flag} must be a whole number of wei`);
-        return r.data;
-      };
-      const tpm = opts.tokensPerMinute === undefined ? undefined : Number(opts.tokensPerMinute);
-      if (tpm !== undefined && (!Number.isInteger(tpm) || tpm <= 0))
-        throw new TenantError("invalid_tenant", "--tokens-per-minute must be a positive whole number");
-      const { tenant: t, apiKey } = await withTenants(config, (store) =>
-        store.add({
-          name: opts.name,
-          payer: payer.data,
-          spendLimit: parseWei(opts.spendLimit, "--spend-limit"),
-          tokensPerMinute: tpm,
-          maxPricePerOutputToken: parseWei(opts.maxPrice, "--max-price"),
-        }),
-      );
-      console.log(JSON.stringify({ ...describe(t), api_key: apiKey }, null, 2));
-      console.error("Keep the api_key: it is not stored and cannot be shown again.");
-    } catch (err) {
-      fail(err);
-    }
-  });
+  .addOption(new Option("--priority <class>", "class of its requests that do not send x-tideway-priority").choices([...PRIORITY_CLASSES]))
+  .addOption(new Option("--deadline-ms <ms>", "how long its requests may wait for an edge when they do not send x-tideway-deadline-ms"))
+  .addOption(new Option("--weight <w>", "its share against other tenants when the edges are busy (default 1)"))
+  .action(
+    async (opts: {
+      name: string;
+      payer: string;
+      spendLimit?: string;
+      tokensPerMinute?: string;
+      maxPrice?: string;
+      priority?: PriorityClass;
+      deadlineMs?: string;
+      weight?: string;
+    }) => {
+      try {
+        const config = loadRouterConfig(program.opts<{ config: string }>().config);
+        const payer = addressSchema.safeParse(opts.payer);
+        if (!payer.success) throw new TenantError("invalid_tenant", `--payer ${opts.payer} must be a 0x-prefixed 20-byte address`);
+        const parseWei = (v: string | undefined, flag: string) => {
+          if (v === undefined) return undefined;
+          const r = weiSchema.safeParse(v);
+          if (!r.success) throw new TenantError("invalid_tenant", `${flag} must be a whole number of wei`);
+          return r.data;
+        };
+        const positive = (v: string | undefined, flag: string, integer: boolean) => {
+          if (v === undefined) return undefined;
+          const n = Number(v);
+          if (!(n > 0) || !Number.isFinite(n) || (integer && !Number.isInteger(n)))
+            throw new TenantError("invalid_tenant", `${flag} must be a positive ${integer ? "whole " : ""}number`);
+          return n;
+        };
+        const tpm = positive(opts.tokensPerMinute, "--tokens-per-minute", true);
+        const { tenant: t, apiKey } = await withTenants(config, (store) =>
+          store.add({
+            name: opts.name,
+            payer: payer.data,
+            spendLimit: parseWei(opts.spendLimit, "--spend-limit"),
+            tokensPerMinute: tpm,
+            maxPricePerOutputToken: parseWei(opts.maxPrice, "--max-price"),
+            priority: opts.priority,
+            deadlineMs: positive(opts.deadlineMs, "--deadline-ms", true),
+            weight: positive(opts.weight, "--weight", false),
+          }),
+        );
+        console.log(JSON.stringify({ ...describe(t), api_key: apiKey }, null, 2));
+        console.error("Keep the api_key: it is not stored and cannot be shown again.");
+      } catch (err) {
+        fail(err);
+      }
+    },
+  );
 tenant
   .command("list")
   .description("Lists tenants (never their keys)")

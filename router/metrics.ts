@@ -32,10 +32,18 @@ export interface RouterMetrics {
   readonly outstanding: Gauge<"edge">;
   readonly breakerOpen: Gauge<"edge">;
   readonly spent: Counter<"model">;
+  /** Time requests waited in the router's queue before an edge took them, by class. */
+  readonly queueWait: Histogram<"class">;
+  /** The wait the router predicted for requests that queued, by class (against queueWait: how well it predicts). */
+  readonly queueWaitPredicted: Histogram<"class">;
+  /** Requests answered 429 by the scheduler before any edge worked on them, by class and reason. */
+  readonly shed: Counter<"class" | "reason">;
+  /** Where the queue depth and the edges' utilization are read at scrape time (the scheduler and the pool). */
+  watch(sources: { depth: () => Record<string, number>; utilization: () => Array<{ edge: string; utilization: number }> }): void;
   /** Records one finished request for the traffic summary. */
   record(event: { ttftMs?: number; status: number; failovers: number; cost: bigint }): void;
-  /** The last full minute (or the current partial one when none has ended yet). */
-  traffic(): TrafficWindow & { current: TrafficWindow };
+  /** The last full minute (or the current partial one when none has ended yet), and the queue now. */
+  traffic(): TrafficWindow & { current: TrafficWindow; queued: Record<string, number> };
 }
 
 export function createRouterMetrics(options: { defaultMetrics?: boolean; windowMs?: number } = {}): RouterMetrics {
@@ -52,6 +60,7 @@ export function createRouterMetrics(options: { defaultMetrics?: boolean; windowM
   });
   let current = newWindow();
   let previous: TrafficWindow | undefined;
+  let sources: Parameters<RouterMetrics["watch"]>[0] | undefined;
   const summarize = (w: ReturnType<typeof newWindow>, to: number): TrafficWindow => ({
     from: w.from,
     to,
@@ -127,6 +136,49 @@ export function createRouterMetrics(options: { defaultMetrics?: boolean; windowM
       labelNames: ["model"],
       registers: [registry],
     }),
+    queueWait: new Histogram({
+      name: "tideway_router_queue_wait_seconds",
+      help: "Time requests waited in the router for a free edge, by class",
+      labelNames: ["class"],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    queueWaitPredicted: new Histogram({
+      name: "tideway_router_queue_wait_predicted_seconds",
+      help: "Wait predicted for requests when they queued, by class (compare with tideway_router_queue_wait_seconds)",
+      labelNames: ["class"],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    shed: new Counter({
+      name: "tideway_router_shed_total",
+      help: "Requests answered 429 by the router's scheduler before any edge worked on them, by class and reason",
+      labelNames: ["class", "reason"],
+      registers: [registry],
+    }),
+    watch(s) {
+      sources = s;
+      new Gauge({
+        name: "tideway_router_queue_depth",
+        help: "Requests waiting in the router for a free edge, by class",
+        labelNames: ["class"],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [cls, depth] of Object.entries(s.depth())) this.set({ class: cls }, depth);
+        },
+      });
+      new Gauge({
+        name: "tideway_router_edge_utilization",
+        help: "Requests in flight on each edge over its concurrency (1 = full)",
+        labelNames: ["edge"],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const { edge, utilization } of s.utilization()) this.set({ edge }, utilization);
+        },
+      });
+    },
     record(event) {
       roll();
       current.requests += 1;
@@ -138,7 +190,7 @@ export function createRouterMetrics(options: { defaultMetrics?: boolean; windowM
     traffic() {
       roll();
       const now = summarize(current, Date.now());
-      return { ...(previous ?? now), current: now };
+      return { ...(previous ?? now), current: now, queued: sources?.depth() ?? {} };
     },
   };
 }

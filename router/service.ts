@@ -19,7 +19,7 @@ import { createEdgeDirectory } from "./chain/directory.ts";
 import type { RouterConfig } from "./config.ts";
 import { createConversationStore } from "./conversations/store.ts";
 import { createDispatcher } from "./dispatch/dispatcher.ts";
-import { createEdgePool } from "./dispatch/pool.ts";
+import { createEdgePool, schedulerEdgesOf } from "./dispatch/pool.ts";
 import { createRetryBudget } from "./dispatch/retryBudget.ts";
 import { createLinkServer } from "./link/server.ts";
 import { createRouterMetrics } from "./metrics.ts";
@@ -28,8 +28,15 @@ import { createVoucherLedger } from "./payment/ledger.ts";
 import { createPayer } from "./payment/payer.ts";
 import { createSessionManager } from "./payment/sessions.ts";
 import { createPolicy } from "./policy/index.ts";
+import { systemClock } from "./schedule/clock.ts";
+import { createScheduler, edgeLoad } from "./schedule/scheduler.ts";
 import { createTenantLimiter } from "./tenants/limits.ts";
 import { createTenantStore } from "./tenants/store.ts";
+
+/** How often the queue looks for capacity freed without an event (a breaker half-opening, a probe). */
+const PUMP_INTERVAL_MS = 100;
+/** An edge's load report older than this is not trusted for its utilization. */
+const EDGE_REPORT_MAX_AGE_MS = 2_000;
 
 export interface StartRouterOptions {
   config: RouterConfig;
@@ -77,13 +84,53 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
     selfOrigins: [`http://${config.listen.host}:${config.listen.port}`, ...(config.publicUrl === undefined ? [] : [config.publicUrl])],
   });
   pool.start();
+  const scheduler = createScheduler({
+    clock: systemClock,
+    policy: createPolicy(config.routing.policy, { affinity: { epsilon: config.routing.affinityEpsilon } }),
+    edges: schedulerEdgesOf(pool),
+    mode: config.routing.scheduling,
+    maxQueue: config.routing.maxQueue,
+    observer: {
+      dispatched(request, grant) {
+        metrics.queueWait.observe({ class: request.priority }, grant.waitedMs / 1000);
+        if (grant.waitedMs > 0) metrics.queueWaitPredicted.observe({ class: request.priority }, grant.predictedWaitMs / 1000);
+      },
+      shed(request, reason) {
+        metrics.shed.inc({ class: request.priority, reason });
+      },
+    },
+  });
+  metrics.watch({
+    depth: () => scheduler.depth(),
+    utilization: () =>
+      pool
+        .all()
+        .filter((e) => e.record.status === "Active")
+        .map((e) => {
+          const view = pool.view(e);
+          return { edge: e.key, utilization: edgeLoad(view, EDGE_REPORT_MAX_AGE_MS) / view.concurrency };
+        }),
+  });
+  // Breakers half-open and probes find models on their own clocks: look for free capacity often.
+  const pumpTimer = setInterval(() => scheduler.pump(), PUMP_INTERVAL_MS);
+  pumpTimer.unref();
   const links = createLinkServer({
     domain: edgeDomain(chainId, addresses.registry),
     edge: (edgeId) => directory.get(edgeId),
     logger: componentLogger(logger, "link"),
-    onLoad: (edgeId, load) => pool.loadReport(edgeId, load),
-    onConnect: (edgeId, t) => pool.linkConnected(edgeId, t),
-    onDisconnect: (edgeId, t) => pool.linkDisconnected(edgeId, t),
+    // A load report or a link change may free capacity for requests waiting in the queue.
+    onLoad: (edgeId, load) => {
+      pool.loadReport(edgeId, load);
+      scheduler.pump();
+    },
+    onConnect: (edgeId, t) => {
+      pool.linkConnected(edgeId, t);
+      scheduler.pump();
+    },
+    onDisconnect: (edgeId, t) => {
+      pool.linkDisconnected(edgeId, t);
+      scheduler.pump();
+    },
   });
   // An edge that leaves the active set loses its link at once.
   directory.onChange((edge) => {
@@ -101,7 +148,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
   });
   const dispatcher = createDispatcher({
     pool,
-    policy: createPolicy(config.routing.policy, { affinity: { epsilon: config.routing.affinityEpsilon } }),
+    scheduler,
     payer,
     sessions: createSessionManager({
       redis,
@@ -123,6 +170,8 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
     maxMigrations: config.routing.maxMigrations,
     firstByteTimeoutMs: config.routing.firstByteTimeoutMs,
     stallTimeoutMs: config.routing.stallTimeoutMs,
+    splitInputs: config.routing.splitInputs,
+    decisionLogShare: config.routing.decisionLogShare,
   });
 
   const app = createRouterApi({
@@ -134,6 +183,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
     logger,
     bodyLimitBytes: config.limits.bodyLimitBytes,
     defaultMaxTokens: config.limits.defaultMaxTokens,
+    scheduling: { defaultPriority: config.routing.defaultPriority, deadlineMs: config.routing.deadlineMs },
     health: () => {
       const edges = pool.all();
       const active = edges.filter((e) => e.record.status === "Active").length;
@@ -149,11 +199,23 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address() as AddressInfo;
   const url = `http://${config.listen.host}:${address.port}`;
-  logger.info({ url, voucherKey: options.key.account.address, chainId, policy: config.routing.policy, redis: prefix }, "router started");
+  logger.info(
+    {
+      url,
+      voucherKey: options.key.account.address,
+      chainId,
+      policy: config.routing.policy,
+      scheduling: config.routing.scheduling,
+      redis: prefix,
+    },
+    "router started",
+  );
 
   return {
     url,
     async close() {
+      clearInterval(pumpTimer);
+      scheduler.close();
       directory.stop();
       pool.stop();
       await links.close();

@@ -7,7 +7,7 @@
 //     build kept apart, hardhat.coverage.config.ts), a gate on line coverage of contracts/, then
 //     the Solidity unit, fuzz and invariant tests on the plain build (instrumentation makes each
 //     fuzz run several times slower and covers no line the TypeScript tests miss);
-//   - units: lib, tasks, services and devnet tests, without instrumentation;
+//   - units: lib, tasks, services, devnet and bench tests, without instrumentation;
 //   - one process per end-to-end file: they wait on one-minute epochs in real time, so they
 //     start first and overlap with the CPU-bound suites.
 // A suite's output is printed whole when it ends (suites running together do not interleave),
@@ -23,7 +23,7 @@ const LOG_DIR = path.join("cache", "test-logs");
 
 /** Test folders by suite (see test/README.md). */
 const CONTRACT_TESTS = "test/contracts";
-const UNIT_TESTS = ["test/lib", "test/tasks", "test/services", "test/devnet"];
+const UNIT_TESTS = ["test/lib", "test/tasks", "test/services", "test/devnet", "test/bench"];
 const E2E_TESTS = "test/e2e";
 
 interface Tally {

@@ -53,7 +53,8 @@ export interface RunSummary {
   itlP99Ms: number;
   e2eP99Ms: number;
   goodput: number;
-  shedResponseMs: { p50: number; p99: number };
+  /** Time from request to 429: all, and interactive requests' p99. */
+  shedResponseMs: { p50: number; p99: number; interactiveP99: number };
   overCapacity: { requests: number; edges: number };
   /** Surge only: ms, or null when it never recovered in the run. */
   recoveryMs?: number | null;
@@ -123,7 +124,11 @@ export function summarize(scenario: Scenario, records: readonly RequestRecord[],
     itlP99Ms: at(extras.itl, 99),
     e2eP99Ms: percentiles(completed.map((r) => r.e2eMs as number)).p99,
     goodput: records.length === 0 ? 0 : good / records.length,
-    shedResponseMs: { p50: shedTimes.p50, p99: shedTimes.p99 },
+    shedResponseMs: {
+      p50: shedTimes.p50,
+      p99: shedTimes.p99,
+      interactiveP99: percentiles(shed.filter((r) => r.arrival.priority === "interactive").map((r) => r.shedAfterMs ?? 0)).p99,
+    },
     overCapacity: { requests: extras.overCapacityRequests, edges: extras.overCapacityEdges },
   };
   if (scenario.surge !== undefined)

@@ -39,7 +39,7 @@ import {
 import type { EdgeIdentity, EdgeStats } from "../../router/dispatch/edgeStats.ts";
 import { createPolicy, POLICY_NAMES } from "../../router/policy/index.ts";
 import type { EdgeCandidate } from "../../router/policy/types.ts";
-import { createScheduler, type Grant, type SchedulingMode } from "../../router/schedule/scheduler.ts";
+import { createScheduler, type Grant, type SchedulingMode, type ShedReason } from "../../router/schedule/scheduler.ts";
 import { createEngine, type Engine } from "./engine.ts";
 import { latencyHistogram, type RequestRecord, type RunSummary, recordMs, summarize } from "./metrics.ts";
 import { fluidShedBound, runOracle } from "./oracle.ts";
@@ -78,6 +78,10 @@ export interface SimulateOptions {
 export interface PolicyRun extends RunSummary {
   policy: string;
   mode: SchedulingMode | "oracle";
+  /** Streams cut by a failing edge and submitted again (failovers). */
+  resumed: number;
+  /** 429s by the scheduler's reason (the oracle's are all "deadline"). */
+  shedReasons: Partial<Record<ShedReason, number>>;
   /** Wall-clock time the run took, ms. */
   wallMs: number;
 }
@@ -150,6 +154,10 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
     };
   });
   const byKey = new Map(edges.map((e) => [e.identity.key, e]));
+  // The scheduler asks for the candidates several times per request; they change only with time
+  // and with what the router learns, so one snapshot serves until either moves.
+  let learned = 0;
+  let snapshot: { at: number; learned: number; candidates: EdgeCandidate[] } | undefined;
 
   const scheduler = createScheduler({
     clock,
@@ -159,12 +167,15 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
     edges: {
       candidates() {
         const now = clock.now();
-        const out: EdgeCandidate[] = [];
-        for (const e of edges) if (e.linked) out.push(edgeCandidate(e.identity, e.stats, PRICE, now, PEAK_DECAY_MS));
-        return out;
+        if (snapshot?.at === now && snapshot.learned === learned) return snapshot.candidates;
+        const candidates: EdgeCandidate[] = [];
+        for (const e of edges) if (e.linked) candidates.push(edgeCandidate(e.identity, e.stats, PRICE, now, PEAK_DECAY_MS));
+        snapshot = { at: now, learned, candidates };
+        return candidates;
       },
       dispatched(candidate) {
         recordDispatch((byKey.get(candidate.key) as SimEdge).stats);
+        learned += 1;
       },
     },
   });
@@ -172,6 +183,8 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
   const records: RequestRecord[] = [];
   const itl = latencyHistogram();
   let overCapacityRequests = 0;
+  let resumed = 0;
+  const shedReasons: Partial<Record<ShedReason, number>> = {};
   let settledCount = 0;
   let arrivalsDone = false;
   const slowEvent = scenario.events.find((e) => e.kind === "slow");
@@ -210,8 +223,10 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
         ...(resumed ? { admitted: true, exclude: flight.tried } : {}),
       },
       (outcome) => {
-        if (outcome.kind === "shed" && !resumed) settle(flight, { outcome: "shed", shedAfterMs: clock.now() - a.at });
-        else if (outcome.kind !== "granted") settle(flight, { outcome: "lost" });
+        if (outcome.kind === "shed" && !resumed) {
+          shedReasons[outcome.reason] = (shedReasons[outcome.reason] ?? 0) + 1;
+          settle(flight, { outcome: "shed", shedAfterMs: clock.now() - a.at });
+        } else if (outcome.kind !== "granted") settle(flight, { outcome: "lost" });
         else start(flight, outcome.grant, promptTokens, outputTokens);
       },
     );
@@ -238,6 +253,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
     let firstAtRouter: number | undefined;
     const ended = (sample: Parameters<typeof recordCompletion>[1]) => {
       recordCompletion(edge.stats, sample, clock.now(), PEAK_DECAY_MS);
+      learned += 1;
       grant.release();
     };
     clock.setTimer(half, () => {
@@ -290,7 +306,10 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
               ended(undefined);
               if (flight.settled) return;
               if (flight.attempts >= MAX_ATTEMPTS) settle(flight, { outcome: "lost" });
-              else submit(flight);
+              else {
+                resumed += 1;
+                submit(flight);
+              }
             });
           },
         },
@@ -358,6 +377,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
       clock.setTimer(edge.rttMs / 2, () => {
         if (!edge.linked) return;
         recordLoadReport(edge.stats, load, clock.now());
+        learned += 1;
         scheduler.pump();
       });
       clock.setTimer(reportIntervalMs, report);
@@ -372,6 +392,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
         edge.engine.kill();
         clock.setTimer(edge.rttMs / 2, () => {
           edge.linked = false;
+          learned += 1;
           scheduler.pump();
         });
       } else {
@@ -398,7 +419,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
     ...(slowEvent === undefined ? {} : { slowedEdgeShare: grantsAfter === 0 ? 0 : grantsToSlowedAfter / grantsAfter }),
   });
   itl.destroy();
-  return { policy: policyName, mode, ...summary, wallMs: Math.round(performance.now() - wallStart) };
+  return { policy: policyName, mode, ...summary, resumed, shedReasons, wallMs: Math.round(performance.now() - wallStart) };
 }
 
 export interface ScenarioRuns {
@@ -420,7 +441,14 @@ export function runSimulations(
     const policies: Record<string, PolicyRun> = {};
     const wallStart = performance.now();
     const oracle = runOracle(def, arrivals);
-    policies.oracle = { policy: "oracle", mode: "oracle", ...oracle, wallMs: Math.round(performance.now() - wallStart) };
+    policies.oracle = {
+      policy: "oracle",
+      mode: "oracle",
+      ...oracle,
+      resumed: 0,
+      shedReasons: { deadline: oracle.shed },
+      wallMs: Math.round(performance.now() - wallStart),
+    };
     for (const policy of options.policies ?? POLICY_NAMES) {
       policies[policy] = simulateScenario(def, policy, { arrivals });
       options.log?.(`${name} ${policy}: ${policies[policy].wallMs} ms`);

@@ -229,6 +229,9 @@ export function capacityRps(edges: readonly EdgeDef[], meanPrompt: number, meanO
 
 // Scenarios ------------------------------------------------------------------------------------
 
+/** How often an active user of the surge asks, on average: a chat turn every 10 s of reading and typing. */
+export const USER_REQUESTS_PER_SECOND = 0.1;
+
 /** Edges at scale 1, per scenario (the simulation's size). */
 const EDGES: Record<ScenarioName, number> = { steady50: 48, steady70: 48, steady85: 48, surge: 64, kill: 48, hotspot: 48 };
 
@@ -269,18 +272,13 @@ export function scenario(name: ScenarioName, options: ScenarioOptions = {}): Sce
       const fullMs = startMs + 10_000 * timeScale;
       const endMs = fullMs + 120_000 * timeScale;
       const durationMs = endMs + 90_000 * timeScale;
-      const def: Scenario = {
-        ...base,
-        load: 0.3,
-        batchShare: 0.2,
-        durationMs,
-        surge: { startMs, fullMs, endMs, baseUsers: Math.round(300 * scale), peakUsers: Math.round(10_000 * scale) },
-      };
-      // The 300 users before the surge offer `load` of capacity; each of the 10,000 asks as often.
+      const baseUsers = Math.round(300 * scale);
+      const peakUsers = Math.round(10_000 * scale);
+      const baseRate = baseUsers * USER_REQUESTS_PER_SECOND;
+      const peakRate = peakUsers * USER_REQUESTS_PER_SECOND;
+      const def: Scenario = { ...base, batchShare: 0.2, durationMs, surge: { startMs, fullMs, endMs, baseUsers, peakUsers } };
       const { prompt, output } = meanShape(def);
-      const perUser = (def.load * capacityRps(edges, prompt, output)) / 300 / scale;
-      const baseRate = perUser * 300 * scale;
-      const peakRate = perUser * 10_000 * scale;
+      def.load = baseRate / capacityRps(edges, prompt, output);
       return {
         ...def,
         phases: [

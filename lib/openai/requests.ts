@@ -28,33 +28,44 @@ const message = z
   })
   .passthrough();
 
-export const ChatCompletionBody = z
-  .object({
-    model: z.string().min(1),
-    messages: z.array(message).min(1, "messages must contain at least one message"),
-    stream: z.boolean().optional(),
-    max_tokens: z.number().int().positive().nullish(),
-    max_completion_tokens: z.number().int().positive().nullish(),
-    temperature: z.number().min(0).max(2).nullish(),
-    seed: z.number().int().nullish(),
-    n: z.literal(1, { message: "only n = 1 is supported" }).nullish(),
-    stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
-    // vLLM's fields for continuing a partial answer (absent: false and true).
-    continue_final_message: z.boolean().optional(),
-    add_generation_prompt: z.boolean().optional(),
-  })
-  .passthrough()
-  .superRefine((body, ctx) => {
-    try {
-      resolveTemplateOptions(body.messages, {
-        addGenerationPrompt: body.add_generation_prompt,
-        continueFinalMessage: body.continue_final_message,
-      });
-    } catch (err) {
-      if (!(err instanceof ReferenceTemplateError)) throw err;
-      ctx.addIssue({ code: "custom", message: err.message, path: [err.param] });
-    }
-  });
+/** The chat completion body, accepting up to `maxChoices` choices (`n`): 1 on an edge; the router splits more across edges. */
+export const chatCompletionBody = (maxChoices: number) =>
+  z
+    .object({
+      model: z.string().min(1),
+      messages: z.array(message).min(1, "messages must contain at least one message"),
+      stream: z.boolean().optional(),
+      max_tokens: z.number().int().positive().nullish(),
+      max_completion_tokens: z.number().int().positive().nullish(),
+      temperature: z.number().min(0).max(2).nullish(),
+      seed: z.number().int().nullish(),
+      n: (maxChoices === 1
+        ? z.literal(1, { message: "only n = 1 is supported" })
+        : z
+            .number()
+            .int()
+            .min(1)
+            .max(maxChoices, { message: `n must be between 1 and ${maxChoices}` })
+      ).nullish(),
+      stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+      // vLLM's fields for continuing a partial answer (absent: false and true).
+      continue_final_message: z.boolean().optional(),
+      add_generation_prompt: z.boolean().optional(),
+    })
+    .passthrough()
+    .superRefine((body, ctx) => {
+      try {
+        resolveTemplateOptions(body.messages, {
+          addGenerationPrompt: body.add_generation_prompt,
+          continueFinalMessage: body.continue_final_message,
+        });
+      } catch (err) {
+        if (!(err instanceof ReferenceTemplateError)) throw err;
+        ctx.addIssue({ code: "custom", message: err.message, path: [err.param] });
+      }
+    });
+
+export const ChatCompletionBody = chatCompletionBody(1);
 
 export const EmbeddingsBody = z
   .object({

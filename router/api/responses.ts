@@ -4,13 +4,13 @@
 // same dispatcher as `/v1/chat/completions`, so it is paid, routed and failed over the same way.
 import { randomBytes, randomInt } from "node:crypto";
 
-import type { FastifyReply } from "fastify";
 import { z } from "zod";
 
 import { ApiError } from "../../lib/openai/errors.ts";
 import { parseBody } from "../../lib/openai/requests.ts";
-import type { ChatMessage, Dispatcher } from "../dispatch/dispatcher.ts";
+import type { ChatMessage } from "../dispatch/dispatcher.ts";
 import type { ConversationStore, StoredResponse } from "../conversations/store.ts";
+import type { RouteContext } from "./context.ts";
 import type { RouterApp } from "./server.ts";
 
 const textPart = z.object({ type: z.enum(["input_text", "output_text", "text"]), text: z.string() }).passthrough();
@@ -79,18 +79,8 @@ export function responseObject(r: StoredResponse, store: boolean) {
   };
 }
 
-export interface ResponsesOptions {
-  dispatcher: Dispatcher;
+export interface ResponsesOptions extends RouteContext {
   conversations: ConversationStore;
-  defaultMaxTokens: number;
-  clientSignal: (reply: FastifyReply) => AbortSignal;
-  finished: (
-    route: string,
-    status: number,
-    outcome: { ttftMs?: number; failovers: number; cost: bigint },
-    startedAt: number,
-    model: string,
-  ) => void;
 }
 
 export function registerResponses(app: RouterApp, options: ResponsesOptions): void {
@@ -144,6 +134,7 @@ export function registerResponses(app: RouterApp, options: ResponsesOptions): vo
       maxTokens,
       passthrough,
       affinityKey: `r:${body.previous_response_id ?? id}`,
+      ...options.schedulingOf(request),
       signal: options.clientSignal(reply),
     };
     const record = (text: string, finishReason: string, usage: { promptTokens: number; completionTokens: number }): StoredResponse => ({

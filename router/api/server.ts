@@ -4,7 +4,7 @@
 // relay and link, the router's view of edges and traffic) with the shared error envelope;
 // `/health` and `/metrics`. Handlers translate between HTTP and the dispatcher; they hold no
 // routing or payment logic.
-import { createHash, randomInt, randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 
@@ -16,12 +16,15 @@ import { fastifyClientError } from "../../lib/http/errors.ts";
 import { registerOperations } from "../../lib/http/operations.ts";
 import { protocolPath } from "../../lib/http/routes.ts";
 import { ApiError, isOpenAIRoute } from "../../lib/openai/errors.ts";
-import { ChatCompletionBody, EmbeddingsBody, parseBody } from "../../lib/openai/requests.ts";
+import { EmbeddingsBody, parseBody } from "../../lib/openai/requests.ts";
 import type { Dispatcher, ChatMessage } from "../dispatch/dispatcher.ts";
 import { TransportError } from "../dispatch/transport.ts";
 import type { EdgePool } from "../dispatch/pool.ts";
 import type { RouterMetrics } from "../metrics.ts";
 import type { Tenant, TenantStore } from "../tenants/store.ts";
+import { registerChat } from "./chat.ts";
+import { schedulingOf } from "./context.ts";
+import type { RouteContext, SchedulingDefaults } from "./context.ts";
 import { registerRelay } from "./relay.ts";
 import { registerResponses } from "./responses.ts";
 import type { ConversationStore } from "../conversations/store.ts";
@@ -35,6 +38,7 @@ export interface RouterApiOptions {
   logger: Logger;
   bodyLimitBytes: number;
   defaultMaxTokens: number;
+  scheduling: SchedulingDefaults;
   health: () => { ok: boolean; [key: string]: unknown };
 }
 
@@ -146,98 +150,6 @@ export function createRouterApi(options: RouterApiOptions) {
     return controller.signal;
   }
 
-  app.post("/v1/chat/completions", async (request, reply) => {
-    const body = parseBody(ChatCompletionBody, request.body);
-    const tenant = request.tenant!;
-    const messages: ChatMessage[] = body.messages.map((m) => ({ role: m.role, content: m.content }));
-    const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? options.defaultMaxTokens;
-    const id = `chatcmpl-${randomUUID().replaceAll("-", "")}`;
-    const created = Math.floor(Date.now() / 1000);
-    const startedAt = performance.now();
-    const passthrough = passthroughOf(body as Record<string, unknown>);
-    // A seed makes a stream that moves to another edge mid-answer continue exactly where it broke
-    // (the reference model resumes bit for bit); without one the edge would draw its own.
-    passthrough.seed ??= randomInt(2 ** 31);
-    const job = {
-      tenant,
-      requestId: id,
-      model: body.model,
-      messages,
-      maxTokens,
-      continueFinalMessage: body.continue_final_message === true,
-      passthrough,
-      affinityKey: affinityKeyOf(request, body.model, messages),
-      signal: clientSignal(reply),
-    };
-    const usageOf = (u: { promptTokens: number; completionTokens: number }) => ({
-      prompt_tokens: u.promptTokens,
-      completion_tokens: u.completionTokens,
-      total_tokens: u.promptTokens + u.completionTokens,
-    });
-    if (body.stream === true) {
-      const includeUsage = (body as { stream_options?: { include_usage?: boolean } }).stream_options?.include_usage === true;
-      const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
-        `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, system_fingerprint: null, choices, ...extra })}\n\n`;
-      let started = false;
-      try {
-        const outcome = await dispatcher.chat(job, {
-          start(edge) {
-            started = true;
-            reply.hijack();
-            reply.raw.writeHead(200, {
-              [EDGE_HEADER]: edge,
-              "content-type": "text/event-stream; charset=utf-8",
-              "cache-control": "no-cache",
-              connection: "keep-alive",
-              "x-accel-buffering": "no",
-            });
-            reply.raw.write(chunk([{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]));
-          },
-          delta(text) {
-            reply.raw.write(chunk([{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }]));
-          },
-        });
-        reply.raw.write(chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: outcome.finishReason }]));
-        if (includeUsage) reply.raw.write(chunk([], { usage: usageOf(outcome.usage), tideway: tidewayOf(outcome) }));
-        reply.raw.end("data: [DONE]\n\n");
-        finished("/v1/chat/completions", 200, outcome, startedAt, body.model);
-        return reply;
-      } catch (err) {
-        if (!started) throw err;
-        // Headers are gone: report in-band as OpenAI does, then end the stream.
-        const api = toApiError(err);
-        if (api.status >= 500) logger.error({ err }, "stream failed");
-        if (!reply.raw.destroyed) reply.raw.end(`data: ${JSON.stringify(api.body())}\n\n`);
-        metrics.requests.inc({ route: "/v1/chat/completions", status: String(api.status) });
-        return reply;
-      }
-    }
-    const outcome = await dispatcher.chat(job, { start() {}, delta() {} });
-    finished("/v1/chat/completions", 200, outcome, startedAt, body.model);
-    void reply.header(EDGE_HEADER, outcome.edges[0]);
-    return {
-      id,
-      object: "chat.completion",
-      created,
-      model: body.model,
-      system_fingerprint: null,
-      choices: [
-        {
-          index: 0,
-          message: { role: "assistant", content: outcome.text, refusal: null },
-          logprobs: null,
-          finish_reason: outcome.finishReason,
-        },
-      ],
-      usage: usageOf(outcome.usage),
-      tideway: tidewayOf(outcome),
-    };
-  });
-
-  function tidewayOf(outcome: { cost: bigint; edges: string[]; migrations: number }) {
-    return { cost: outcome.cost.toString(), edges: outcome.edges, migrations: outcome.migrations };
-  }
-
   function finished(
     route: string,
     status: number,
@@ -262,6 +174,7 @@ export function createRouterApi(options: RouterApiOptions) {
       model: body.model,
       input,
       passthrough: { ...passthroughOf(body as Record<string, unknown>) },
+      ...context.schedulingOf(request),
       signal: clientSignal(reply),
     });
     finished("/v1/embeddings", 200, { failovers: outcome.failovers, cost: outcome.cost }, startedAt, body.model);
@@ -271,7 +184,7 @@ export function createRouterApi(options: RouterApiOptions) {
       model: body.model,
       data: edgeBody.data,
       usage: edgeBody.usage,
-      tideway: { cost: outcome.cost.toString(), edges: [outcome.edge] },
+      tideway: { cost: outcome.cost.toString(), edges: outcome.edges },
     };
   });
 
@@ -305,13 +218,17 @@ export function createRouterApi(options: RouterApiOptions) {
     return modelEntry(request.params.id, m);
   });
 
-  registerResponses(app, {
+  const context: RouteContext = {
     dispatcher,
-    conversations: options.conversations,
+    metrics,
+    logger,
     defaultMaxTokens: options.defaultMaxTokens,
     clientSignal,
     finished,
-  });
+    schedulingOf: (request) => schedulingOf(request, options.scheduling),
+  };
+  registerChat(app, context);
+  registerResponses(app, { ...context, conversations: options.conversations });
   registerRelay(app, { pool, logger });
 
   app.get(protocolPath("edges"), async () => ({

@@ -1,7 +1,8 @@
 // What the router learns about one edge, and the EdgeCandidate snapshot policies and the
 // scheduler see: round-trip time, requests outstanding, its last load report adjusted for what
 // this router sent and saw complete since, learned service and prefill rates, Peak-EWMA of time
-// to first token, and its concurrency (the slots it reported, else its declared capacity / 10).
+// to first token, and its concurrency (the slots it reported, else its declared capacity / 10;
+// fewer for a while after it refused a request as full).
 // Pure functions over a plain record and an explicit `now`, so the routing benchmark's
 // simulation learns exactly as the router does (router/dispatch/pool.ts is the router's user).
 import type { LoadMessage } from "../../lib/protocol/routerLink.ts";
@@ -17,6 +18,12 @@ export interface EdgeStats {
   peakEwmaMs: number;
   peakAt: number;
   samples: number;
+  /**
+   * Slots the edge showed it has when it refused a request as full (this router's requests in
+   * flight there then), and when: believed over what it declared for `REFUSAL_MEMORY_MS`, since
+   * other routers' traffic may have filled it.
+   */
+  refusedAt?: { slots: number; at: number };
 }
 
 export interface CompletionSample {
@@ -36,6 +43,8 @@ export interface EdgeIdentity {
 }
 
 const EWMA = 0.2;
+/** How long a refusal's slot count is believed over the declared one. */
+const REFUSAL_MEMORY_MS = 30_000;
 /** Requests per slot of declared capacity (tokens/s) assumed until the edge reports its slots. */
 const TOKENS_PER_SECOND_PER_SLOT = 10;
 
@@ -63,6 +72,11 @@ export function recordLoadReport(s: EdgeStats, load: LoadMessage, now: number): 
 export function recordDispatch(s: EdgeStats): void {
   s.outstanding += 1;
   if (s.reported !== undefined) s.reported.sinceReport += 1;
+}
+
+/** The edge answered a request of this router 429 (full), that request still counted in flight. */
+export function recordRefusal(s: EdgeStats, now: number): void {
+  s.refusedAt = { slots: Math.max(1, s.outstanding - 1), at: now };
 }
 
 /** A request to the edge ended (successfully or not); a sample feeds the learned rates. */
@@ -105,13 +119,14 @@ export function edgeCandidate(
           ageMs: now - s.reported.receivedAt,
         };
   const decay = s.peakAt === 0 ? 1 : Math.exp(-(now - s.peakAt) / peakDecayMs);
-  const declaredSlots = Math.max(1, Math.round(edge.capacity / TOKENS_PER_SECOND_PER_SLOT));
+  const declaredSlots = s.reported?.maxConcurrent ?? Math.max(1, Math.round(edge.capacity / TOKENS_PER_SECOND_PER_SLOT));
+  const refused = s.refusedAt !== undefined && now - s.refusedAt.at < REFUSAL_MEMORY_MS ? s.refusedAt.slots : Number.POSITIVE_INFINITY;
   return {
     key: edge.key,
     edgeId: edge.edgeId,
     region: edge.region,
     declaredTokensPerSecond: edge.capacity,
-    concurrency: s.reported?.maxConcurrent ?? declaredSlots,
+    concurrency: Math.min(declaredSlots, refused),
     rttMs: s.rttMs,
     outstanding: s.outstanding,
     reported,

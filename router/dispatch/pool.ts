@@ -8,8 +8,9 @@ import type { Logger } from "pino";
 import type { DirectoryEdge, EdgeDirectory } from "../chain/directory.ts";
 import type { LoadMessage } from "../../lib/protocol/routerLink.ts";
 import type { EdgeCandidate } from "../policy/types.ts";
+import type { SchedulerEdges } from "../schedule/scheduler.ts";
 import { createBreaker } from "./breaker.ts";
-import { edgeCandidate, newEdgeStats, recordCompletion, recordDispatch, recordLoadReport, recordRtt } from "./edgeStats.ts";
+import { edgeCandidate, newEdgeStats, recordCompletion, recordRefusal, recordDispatch, recordLoadReport, recordRtt } from "./edgeStats.ts";
 import type { CompletionSample, EdgeStats } from "./edgeStats.ts";
 import type { Breaker } from "./breaker.ts";
 import { httpTransport, readBody } from "./transport.ts";
@@ -57,6 +58,12 @@ export interface EdgePool {
   get(edgeId: bigint): PooledEdge | undefined;
   /** Active, reachable edges that list `model` and whose breaker lets a request through. */
   candidates(model: string): Array<{ edge: PooledEdge; candidate: EdgeCandidate; transport: EdgeTransport }>;
+  /** The edge as policies see it, with no model's price (for load and utilization). */
+  view(edge: PooledEdge): EdgeCandidate;
+  /** The edge answered 429 (full): it has no more slots than this router is using there now. */
+  refusedBusy(edge: PooledEdge): void;
+  /** How the router reaches `edge` now (its link, else HTTP), if at all. */
+  transport(edge: PooledEdge): EdgeTransport | undefined;
   /** Whether any Active edge declares `model` at all (for 404 vs 503). */
   knowsModel(model: string): boolean;
   /** Models served by active edges, with the range of their prices. */
@@ -189,6 +196,9 @@ export function createEdgePool(options: EdgePoolOptions): EdgePool {
       if (timer !== undefined) clearTimeout(timer);
     },
     all: () => [...edges.values()],
+    transport: (edge) => (usable(edge) ? transportOf(edge) : undefined),
+    view: (edge) => candidate(edge, ""),
+    refusedBusy: (edge) => recordRefusal(edge.stats, Date.now()),
     get: (edgeId) => edges.get(edgeId),
     candidates(model) {
       const out: Array<{ edge: PooledEdge; candidate: EdgeCandidate; transport: EdgeTransport }> = [];
@@ -258,5 +268,16 @@ export function createEdgePool(options: EdgePoolOptions): EdgePool {
       recordCompletion(edge.stats, sample, Date.now(), peakDecayMs);
     },
     probe,
+  };
+}
+
+/** The pool as the scheduler sees it: candidates per model, and a request bound to an edge counted at once. */
+export function schedulerEdgesOf(pool: EdgePool): SchedulerEdges {
+  return {
+    candidates: (model) => pool.candidates(model).map((c) => c.candidate),
+    dispatched(candidate) {
+      const edge = pool.get(candidate.edgeId);
+      if (edge !== undefined) pool.dispatched(edge);
+    },
   };
 }

@@ -72,7 +72,7 @@ export interface ScheduleRequest {
   route: RouteRequest;
   /** Edges it must not go to (tried already). */
   exclude?: ReadonlySet<string>;
-  /** An admitted request moving on after an edge failed: first in line, never shed. */
+  /** An admitted request moving on after an edge failed: first in line, never shed for the queue ahead; expires at its deadline. */
   admitted?: boolean;
 }
 
@@ -117,6 +117,8 @@ export interface SchedulerOptions {
   minRetryAfterMs?: number;
   /** A load report older than this is not trusted for an edge's load, ms. Default 2000. */
   reportMaxAgeMs?: number;
+  /** A request queues only if its predicted wait is at most this share of the time it may wait. Default 0.9. */
+  headroom?: number;
   /** Random source in [0, 1) for the Retry-After jitter (seeded in tests and the benchmark). */
   random?: () => number;
   observer?: SchedulerObserver;
@@ -128,6 +130,11 @@ export interface Scheduler {
    * exactly once (synchronously when the answer is immediate), unless the ticket is cancelled.
    */
   submit(request: ScheduleRequest, done: (outcome: ScheduleOutcome) => void): Ticket;
+  /**
+   * Whether `request` would be shed if submitted now, without queueing it: lets the router answer
+   * 429 before it spends anything on admission. A shed is reported to the observer.
+   */
+  check(request: ScheduleRequest): Extract<ScheduleOutcome, { kind: "shed" }> | undefined;
   /** Capacity may have freed (a load report, an edge joined): dispatch what can go now. */
   pump(): void;
   /** Requests waiting, by class. */
@@ -151,11 +158,17 @@ interface Waiting {
 }
 
 interface ModelQueue {
+  model: string;
+  /** Since when requests have been waiting without a break (undefined while none waits). */
+  busySince: number | undefined;
   retries: Waiting[];
   classes: Record<PriorityClass, FairQueue<Waiting>>;
 }
 
 /** An edge's load as the scheduler counts it: never less than this router's own count. */
+/** Below this share of the drain rate left by interactive arrivals, batch is considered starved. */
+const MIN_RESIDUAL_SHARE = 0.25;
+
 export function edgeLoad(edge: EdgeCandidate, reportMaxAgeMs: number): number {
   const report = edge.reported !== undefined && edge.reported.ageMs <= reportMaxAgeMs ? edge.reported : undefined;
   return report === undefined ? edge.outstanding : Math.max(edge.outstanding, report.inFlight + report.queued);
@@ -168,6 +181,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   const minRetryAfterMs = options.minRetryAfterMs ?? 500;
   const reportMaxAgeMs = options.reportMaxAgeMs ?? 2000;
   const random = options.random ?? Math.random;
+  const headroom = options.headroom ?? 0.7;
   const drain = createDrainEstimator({ priorHoldMs: options.priorHoldMs ?? 2000 });
   const queues = new Map<string, ModelQueue>();
   const held = new Map<string, number>();
@@ -180,7 +194,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   function queueOf(model: string): ModelQueue {
     let q = queues.get(model);
     if (q === undefined) {
-      q = { retries: [], classes: { interactive: new FairQueue(), batch: new FairQueue() } };
+      q = { model, busySince: undefined, retries: [], classes: { interactive: new FairQueue(), batch: new FairQueue() } };
       queues.set(model, q);
     }
     return q;
@@ -196,13 +210,34 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     return q.retries.length + (priority === "batch" ? q.classes.interactive.size : 0) + sameClass;
   }
 
-  /** Wait, ms, of a request with `count` requests ahead of it, given the model's edges now. */
-  function waitFor(candidates: readonly EdgeCandidate[], count: number): number {
+  /**
+   * Wait, ms, of a request of `priority` for `model` with `count` requests ahead of it, given the
+   * model's edges now. A batch request drains only with what interactive arrivals leave: none,
+   * while they arrive as fast as slots free (it would wait forever).
+   */
+  function waitFor(model: string, candidates: readonly EdgeCandidate[], count: number, priority: PriorityClass): number {
     let freeSlots = 0;
     for (const c of candidates) freeSlots += Math.max(0, free(c));
     if (count < freeSlots) return 0;
-    const rate = drain.rate(candidates.map((c) => ({ key: c.key, slots: c.concurrency })));
+    const now = clock.now();
+    const busySince = queues.get(model)?.busySince;
+    let rate = drain.rate(
+      model,
+      candidates.map((c) => ({ key: c.key, slots: c.concurrency })),
+      now,
+      busySince === undefined ? 0 : now - busySince,
+    );
+    if (priority === "batch") {
+      const left = rate - drain.interactiveRate(model, now);
+      rate = left > rate * MIN_RESIDUAL_SHARE ? left : 0;
+    }
     return rate > 0 ? ((count + 1 - freeSlots) / rate) * 1000 : Number.POSITIVE_INFINITY;
+  }
+
+  /** Notes when a model's queue starts or stops having requests waiting. */
+  function noteBusy(q: ModelQueue): void {
+    if (queuedIn(q) === 0) q.busySince = undefined;
+    else q.busySince ??= clock.now();
   }
 
   function retryAfter(overByMs: number): number {
@@ -229,7 +264,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         const count = (held.get(edge.key) ?? 1) - 1;
         if (count <= 0) held.delete(edge.key);
         else held.set(edge.key, count);
-        drain.released(edge.key, clock.now() - boundAt);
+        drain.released(request.route.model, edge.key, clock.now() - boundAt, clock.now());
         pump();
       },
     };
@@ -250,6 +285,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       const i = q.retries.indexOf(waiting);
       if (i >= 0) q.retries.splice(i, 1);
     }
+    noteBusy(q);
   }
 
   function shedWaiting(q: ModelQueue, waiting: Waiting, reason: ShedReason, overByMs: number): void {
@@ -269,7 +305,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     for (;;) {
       const last = batch.last();
       if (last === undefined) return;
-      const start = clock.now() + waitFor(candidates, queuedIn(q) - 1);
+      const start = clock.now() + waitFor(q.model, candidates, queuedIn(q) - 1, "batch");
       if (start <= last.item.request.deadline) return;
       shedWaiting(q, last.item, "preempted", start - last.item.request.deadline);
     }
@@ -314,6 +350,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       if (next === undefined) {
         const entry = q.classes.interactive.pop() ?? q.classes.batch.pop();
         if (entry === undefined) return;
+        noteBusy(q);
         next = entry.item;
         among = open;
         next.entry = undefined;
@@ -338,7 +375,34 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     }
   }
 
+  /** Predicted wait of `request` if it queued now. */
+  function predict(request: ScheduleRequest, q: ModelQueue | undefined): number {
+    const model = request.route.model;
+    return waitFor(
+      model,
+      edges.candidates(model),
+      ahead(q, request.priority, request.tenant, request.weight, request.cost),
+      request.priority,
+    );
+  }
+
+  /** The shed answer for `request` if, with `predicted` to wait, it cannot start by its deadline. */
+  function deadlineShed(request: ScheduleRequest, predicted: number): Extract<ScheduleOutcome, { kind: "shed" }> | undefined {
+    const now = clock.now();
+    // Admitted only with headroom: the prediction is an estimate, and a request that queues and
+    // then misses its deadline is answered late (at its deadline) rather than at once.
+    if (predicted <= (request.deadline - now) * headroom) return undefined;
+    const overBy = now + predicted - request.deadline;
+    return { kind: "shed", reason: "deadline", retryAfterMs: retryAfter(overBy), predictedWaitMs: predicted, priority: request.priority };
+  }
+
   return {
+    check(request) {
+      if (mode === "direct" || request.admitted === true) return undefined;
+      const shed = deadlineShed(request, predict(request, queues.get(request.route.model)));
+      if (shed !== undefined) observer?.shed?.(request, shed.reason, shed.retryAfterMs);
+      return shed;
+    },
     submit(request, done) {
       const now = clock.now();
       const model = request.route.model;
@@ -357,6 +421,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       const waitingAhead = ahead(q, request.admitted === true ? "interactive" : request.priority, undefined, request.weight, request.cost);
       const open = candidates.filter((c) => free(c) > 0);
       if (open.length > 0 && (waitingAhead === 0 || request.admitted === true)) {
+        if (request.priority === "interactive" && request.admitted !== true) drain.interactiveAdmitted(model, now);
         const g = grant(request, open, now, 0);
         observer?.dispatched?.(request, g);
         done({ kind: "granted", grant: g });
@@ -366,18 +431,17 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       const waiting: Waiting = { request, done, enqueuedAt: now, predictedWaitMs: 0, cancelTimer: () => {}, settled: false };
       if (request.admitted === true) {
         queue.retries.push(waiting);
+        noteBusy(queue);
+        // Never shed for the queue ahead (it has none), but not kept forever when no edge frees.
+        waiting.cancelTimer = clock.setTimer(request.deadline - now, () => {
+          if (!waiting.settled) shedWaiting(queue, waiting, "expired", 0);
+        });
       } else {
-        const aheadCount = ahead(queue, request.priority, request.tenant, request.weight, request.cost);
-        const predicted = waitFor(edges.candidates(model), aheadCount);
+        const predicted = predict(request, queue);
         waiting.predictedWaitMs = predicted;
-        if (now + predicted > request.deadline) {
-          settle(waiting, {
-            kind: "shed",
-            reason: "deadline",
-            retryAfterMs: retryAfter(now + predicted - request.deadline),
-            predictedWaitMs: predicted,
-            priority: request.priority,
-          });
+        const shed = deadlineShed(request, predicted);
+        if (shed !== undefined) {
+          settle(waiting, shed);
           return { cancel() {} };
         }
         if (queuedIn(queue) >= maxQueue) {
@@ -395,6 +459,8 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
           shedWaiting(queue, victim.item, "preempted", predicted);
         }
         waiting.entry = queue.classes[request.priority].push(waiting, request.tenant, request.weight, request.cost);
+        noteBusy(queue);
+        if (request.priority === "interactive") drain.interactiveAdmitted(model, now);
         waiting.cancelTimer = clock.setTimer(request.deadline - now, () => {
           if (!waiting.settled) shedWaiting(queue, waiting, "expired", 0);
         });
@@ -422,7 +488,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     },
     predictWait(model, priority, tenant) {
       const candidates = edges.candidates(model);
-      return waitFor(candidates, ahead(queues.get(model), priority, tenant, 1, 1));
+      return waitFor(model, candidates, ahead(queues.get(model), priority, tenant, 1, 1), priority);
     },
     held: () => held,
     close() {

@@ -13,6 +13,8 @@ import { getAddress } from "viem";
 import type { Address } from "viem";
 
 import { TidewayError } from "../../lib/errors.ts";
+import { PRIORITY_CLASSES } from "../schedule/scheduler.ts";
+import type { PriorityClass } from "../schedule/scheduler.ts";
 
 /** API keys start with this, so a leaked one is recognisable in a secret scanner. */
 export const API_KEY_PREFIX = "tw-";
@@ -24,6 +26,12 @@ export interface TenantLimits {
   tokensPerMinute?: number;
   /** Highest price per output token the tenant accepts; edges above it are used only when no other can serve. */
   maxPricePerOutputToken?: bigint;
+  /** Class of its requests that do not say (`x-tideway-priority`); the router's default when unset. */
+  priority?: PriorityClass;
+  /** How long its requests may wait for an edge, ms, when they do not say; the router's default for the class when unset. */
+  deadlineMs?: number;
+  /** Its share of the router against other tenants when edges are busy (weighted fair queueing); 1 when unset. */
+  weight?: number;
 }
 
 export interface Tenant extends TenantLimits {
@@ -66,6 +74,9 @@ function toHash(t: Tenant): Record<string, string> {
   if (t.spendLimit !== undefined) h.spendLimit = t.spendLimit.toString();
   if (t.tokensPerMinute !== undefined) h.tokensPerMinute = String(t.tokensPerMinute);
   if (t.maxPricePerOutputToken !== undefined) h.maxPricePerOutputToken = t.maxPricePerOutputToken.toString();
+  if (t.priority !== undefined) h.priority = t.priority;
+  if (t.deadlineMs !== undefined) h.deadlineMs = String(t.deadlineMs);
+  if (t.weight !== undefined) h.weight = String(t.weight);
   return h;
 }
 
@@ -80,6 +91,9 @@ function fromHash(h: Record<string, string>): Tenant | undefined {
     spendLimit: h.spendLimit === undefined ? undefined : BigInt(h.spendLimit),
     tokensPerMinute: h.tokensPerMinute === undefined ? undefined : Number(h.tokensPerMinute),
     maxPricePerOutputToken: h.maxPricePerOutputToken === undefined ? undefined : BigInt(h.maxPricePerOutputToken),
+    priority: (PRIORITY_CLASSES as readonly string[]).includes(h.priority ?? "") ? (h.priority as PriorityClass) : undefined,
+    deadlineMs: h.deadlineMs === undefined ? undefined : Number(h.deadlineMs),
+    weight: h.weight === undefined ? undefined : Number(h.weight),
   };
 }
 
@@ -110,6 +124,9 @@ export function createTenantStore(redis: Redis, prefix: string, options: { cache
         spendLimit: input.spendLimit,
         tokensPerMinute: input.tokensPerMinute,
         maxPricePerOutputToken: input.maxPricePerOutputToken,
+        priority: input.priority,
+        deadlineMs: input.deadlineMs,
+        weight: input.weight,
       };
       await redis
         .multi()

@@ -102,6 +102,19 @@ describe("bench/routing engine", () => {
     expect(engine.cacheStats()).to.deep.equal({ lookups: 2, hits: 1, savedTokens: 400 });
   });
 
+  it("keeps the longest prefix computed under a key, so a conversation's next turn reuses its whole history", () => {
+    const spec = { ...SPEC, maxSequences: 1, prefixCacheTokens: 1000 };
+    const { clock, engine, traces } = run(spec, [
+      { promptTokens: 300, outputTokens: 1, prefix: { key: "c1", tokens: 200 } },
+      { promptTokens: 500, outputTokens: 1, prefix: { key: "c1", tokens: 400 } },
+      { promptTokens: 700, outputTokens: 1, prefix: { key: "c1", tokens: 600 } },
+    ]);
+    clock.run();
+    // Miss (300 prefilled), hit on 200 (300 prefilled), hit on 400 (300 prefilled).
+    expect(traces.map((t) => t.tokens[0])).to.deep.equal([300, 600, 900]);
+    expect(engine.cacheStats()).to.deep.equal({ lookups: 3, hits: 2, savedTokens: 600 });
+  });
+
   it("evicts the least recently used prefix when the cache is full", () => {
     const spec = { ...SPEC, maxSequences: 1, prefixCacheTokens: 800 };
     const keys = ["a", "b", "a", "c", "b", "a"];

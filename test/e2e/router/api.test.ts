@@ -126,6 +126,102 @@ describe("the router's API and its errors, through the official openai client", 
     });
   });
 
+  describe("batches split across edges", function () {
+    const priceOf = (edgeId: string) =>
+      edgeId === bed.edges[2]!.edgeId.toString()
+        ? { input: 3n * INPUT_PRICE, output: 2n * OUTPUT_PRICE }
+        : { input: INPUT_PRICE, output: OUTPUT_PRICE };
+    const messages = [{ role: "user" as const, content: "Name three tides." }];
+    type Tideway = { tideway: { cost: string; edges: string[] } };
+
+    it("answers n = 3 with three choices — each the answer of its own seed — on several edges, each paid once", async function () {
+      const seed = 40;
+      const answer = (await client.chat.completions.create({
+        model: EDGE_MODEL,
+        messages,
+        max_tokens: 12,
+        seed,
+        n: 3,
+      })) as OpenAI.ChatCompletion & Tideway;
+      const singles = await Promise.all(
+        [0, 1, 2].map(
+          async (i) =>
+            (await client.chat.completions.create({
+              model: EDGE_MODEL,
+              messages,
+              max_tokens: 12,
+              seed: seed + i,
+            })) as OpenAI.ChatCompletion & Tideway,
+        ),
+      );
+      expect(answer.choices.map((c) => c.index)).to.deep.equal([0, 1, 2]);
+      expect(answer.choices.map((c) => c.message.content)).to.deep.equal(singles.map((s) => s.choices[0]!.message.content));
+      expect(new Set(answer.choices.map((c) => c.message.content)).size).to.be.greaterThan(1);
+      // The prompt counted once, the completions summed.
+      expect(answer.usage!.prompt_tokens).to.equal(singles[0]!.usage!.prompt_tokens);
+      expect(answer.usage!.completion_tokens).to.equal(singles.reduce((n, s) => n + s.usage!.completion_tokens, 0));
+      // Each choice paid once, at the price of the edge that served it.
+      expect(answer.tideway.edges).to.have.length(3);
+      expect(new Set(answer.tideway.edges).size, "spread over edges").to.be.greaterThan(1);
+      const expected = answer.tideway.edges.reduce((sum, edgeId, i) => {
+        const price = priceOf(edgeId);
+        return sum + BigInt(singles[i]!.usage!.prompt_tokens) * price.input + BigInt(singles[i]!.usage!.completion_tokens) * price.output;
+      }, 0n);
+      expect(BigInt(answer.tideway.cost)).to.equal(expected);
+    });
+
+    it("streams n = 2 with each chunk marked by its choice, the same answers as without streaming", async function () {
+      const request = { model: EDGE_MODEL, messages, max_tokens: 10, seed: 7, n: 2 };
+      const whole = await client.chat.completions.create(request);
+      const stream = await client.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } });
+      const texts = ["", ""];
+      const finished: Array<string | null> = [null, null];
+      let usage: OpenAI.CompletionUsage | undefined;
+      for await (const chunk of stream) {
+        for (const choice of chunk.choices) {
+          texts[choice.index] += choice.delta.content ?? "";
+          finished[choice.index] = choice.finish_reason ?? finished[choice.index]!;
+        }
+        usage = chunk.usage ?? usage;
+      }
+      expect(texts).to.deep.equal(whole.choices.map((c) => c.message.content));
+      expect(finished).to.deep.equal(whole.choices.map((c) => c.finish_reason));
+      expect(usage).to.deep.equal(whole.usage);
+    });
+
+    it("splits 40 inputs across edges and answers them in order, each the embedding it has alone", async function () {
+      const input = Array.from({ length: 40 }, (_, i) => `tide table entry ${i}`);
+      const answer = (await client.embeddings.create({
+        model: EDGE_MODEL,
+        input,
+        encoding_format: "float",
+      })) as OpenAI.CreateEmbeddingResponse & Tideway;
+      // 40 inputs, at most 16 a piece: three pieces.
+      expect(answer.tideway.edges).to.have.length(3);
+      expect(answer.data.map((d) => d.index)).to.deep.equal(input.map((_, i) => i));
+      for (const i of [0, 13, 14, 27, 39]) {
+        const alone = await client.embeddings.create({ model: EDGE_MODEL, input: [input[i]!], encoding_format: "float" });
+        expect(answer.data[i]!.embedding).to.deep.equal(alone.data[0]!.embedding);
+      }
+    });
+
+    it("refuses n above the most choices, a bad priority and a bad deadline with BadRequestErrors naming them", async function () {
+      const tooMany = await rejection(client.chat.completions.create({ model: EDGE_MODEL, messages, n: 9 }));
+      expect(tooMany).to.be.instanceOf(OpenAI.BadRequestError);
+      expect(tooMany.param).to.equal("n");
+      const priority = await rejection(
+        client.chat.completions.create({ model: EDGE_MODEL, messages }, { headers: { "x-tideway-priority": "urgent" } }),
+      );
+      expect(priority).to.be.instanceOf(OpenAI.BadRequestError);
+      expect(priority.param).to.equal("x-tideway-priority");
+      const deadline = await rejection(
+        client.chat.completions.create({ model: EDGE_MODEL, messages }, { headers: { "x-tideway-deadline-ms": "soon" } }),
+      );
+      expect(deadline).to.be.instanceOf(OpenAI.BadRequestError);
+      expect(deadline.param).to.equal("x-tideway-deadline-ms");
+    });
+  });
+
   describe("tenant preferences", function () {
     it("keeps a tenant with a price cap off dearer edges, whatever its conversations' affinity", async function () {
       const dear = bed.edges[2]!.edgeId.toString();

@@ -23,13 +23,15 @@ import { marketDomain } from "../../../lib/protocol/eip712.ts";
 import type { DirectoryEdge, EdgeDirectory } from "../../../router/chain/directory.ts";
 import { createDispatcher } from "../../../router/dispatch/dispatcher.ts";
 import type { Dispatcher } from "../../../router/dispatch/dispatcher.ts";
-import { createEdgePool } from "../../../router/dispatch/pool.ts";
+import { createEdgePool, schedulerEdgesOf } from "../../../router/dispatch/pool.ts";
 import type { EdgePool } from "../../../router/dispatch/pool.ts";
 import { createRetryBudget } from "../../../router/dispatch/retryBudget.ts";
 import { createRouterMetrics } from "../../../router/metrics.ts";
 import { createPayer } from "../../../router/payment/payer.ts";
 import { createVoucherLedger } from "../../../router/payment/ledger.ts";
 import { createPolicy } from "../../../router/policy/index.ts";
+import { systemClock } from "../../../router/schedule/clock.ts";
+import { createScheduler } from "../../../router/schedule/scheduler.ts";
 import { createTenantLimiter } from "../../../router/tenants/limits.ts";
 import type { Tenant } from "../../../router/tenants/store.ts";
 
@@ -127,7 +129,7 @@ describe("router dispatch: reading an edge's stream", function () {
     const voucherKey = generatePrivateKey();
     dispatcher = createDispatcher({
       pool,
-      policy: createPolicy("round-robin"),
+      scheduler: createScheduler({ clock: systemClock, policy: createPolicy("round-robin"), edges: schedulerEdgesOf(pool) }),
       payer: createPayer({
         ledger: createVoucherLedger(redis, "test"),
         domain: marketDomain(31337, zeroAddress),
@@ -145,6 +147,7 @@ describe("router dispatch: reading an edge's stream", function () {
       maxMigrations: 3,
       firstByteTimeoutMs: 5_000,
       stallTimeoutMs: 5_000,
+      splitInputs: 16,
     });
   });
 
@@ -165,6 +168,8 @@ describe("router dispatch: reading an edge's stream", function () {
         messages: [{ role: "user", content }],
         maxTokens,
         passthrough: {},
+        priority: "interactive",
+        deadlineMs: 10_000,
         signal: new AbortController().signal,
       },
       { start() {}, delta() {} },
