@@ -33,7 +33,6 @@ import type { Routerbed, RouterbedEdge } from "../../devnet/routerbed.ts";
 import { freePort } from "../../devnet/readiness.ts";
 import { countPromptTokens } from "../../lib/reference-model/index.ts";
 import type { ReferenceMessage } from "../../lib/reference-model/index.ts";
-import { RouterConfigSchema } from "../../router/config.ts";
 import type { RouterConfigInput } from "../../router/config.ts";
 import type { PolicyName } from "../../router/policy/index.ts";
 import { SESSION_HEADER } from "../../router/api/server.ts";
@@ -208,11 +207,6 @@ export async function untilRouterSees(bed: Routerbed, edges: readonly RouterbedE
   }
 }
 
-/** Whether this router build has the `routing.scheduling` field (an older one rejects it). */
-function routerHasScheduling(): boolean {
-  return RouterConfigSchema.shape.routing.safeParse({ scheduling: "queue" }).success;
-}
-
 // ------------------------------------------------------------------------------------ one run
 
 interface Network {
@@ -251,8 +245,7 @@ async function runOne(net: Network, def: Scenario, policy: LoopbackPolicy, log: 
   for (const sim of sims) sim.slow(1);
   const router = bed.routers[0]!;
   await router.service?.stop();
-  const routing: NonNullable<RouterConfigInput["routing"]> = { policy: policy.policy };
-  if (routerHasScheduling()) Object.assign(routing, { scheduling: policy.scheduling });
+  const routing: NonNullable<RouterConfigInput["routing"]> = { policy: policy.policy, scheduling: policy.scheduling };
   router.launch.overrides = { ...router.launch.overrides, routing };
   await bed.startRouter(0);
   await untilRouterSees(bed);
@@ -442,13 +435,12 @@ export interface SimulatedComparison {
 
 /**
  * The discrete-event simulation (simulate.ts) of the run the loopback network just served — same
- * scenario, arrivals, edges and policy, in the scheduling mode the router ran — and how far its
+ * scenario, arrivals, edges, policy and scheduling mode — and how far its
  * TTFT is from what the loopback run measured: the check that the simulation at full scale can be
  * trusted.
  */
 export function compareWithSimulation(def: Scenario, policy: LoopbackPolicy, loopback: RunSummary): SimulatedComparison {
-  const mode = routerHasScheduling() ? policy.scheduling : "direct";
-  const simulated = simulateScenario(def, policy.policy, { mode });
+  const simulated = simulateScenario(def, policy.policy, { mode: policy.scheduling });
   const error = (sim: number, measured: number) => (measured === 0 ? 0 : round(Math.abs(sim - measured) / measured, 4));
   return {
     ttftMs: { p50: round(simulated.ttftMs.p50), p99: round(simulated.ttftMs.p99) },
@@ -509,13 +501,14 @@ export async function runLoopback(options: LoopbackOptions) {
             requests: generateArrivals(d).length,
             capacity_requests_per_s: round(scenarioCapacity(d), 2),
             load: d.load,
+            // The highest offered load, × capacity (the surge's peak).
+            peak_load: round((Math.max(...d.phases.flatMap((p) => p.rate)) * meanShape(d).turns) / scenarioCapacity(d), 2),
           },
         ]),
       ),
       edges: defs[0]!.edges.map((e) => ({ ...e, declared_capacity: TOKENS_PER_SECOND_PER_SLOT * e.engine.maxSequences })),
       token_scale: LOOPBACK_TOKEN_SCALE,
-      surge_peak_times_capacity: LOOPBACK_SURGE_FACTOR,
-      router_scheduling_field: routerHasScheduling(),
+      surge_peak_cap_times_capacity: LOOPBACK_SURGE_FACTOR,
       policies,
     },
   };

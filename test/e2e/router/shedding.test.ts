@@ -53,7 +53,7 @@ describe("the router sheds a burst over capacity (2 edges, 2 slots each, queue m
         limits: { maxConcurrent: 256, maxQueue: 256, queueTimeoutMs: 60_000, bodyLimitBytes: 1_048_576, drainTimeoutMs: 1_000 },
       },
     });
-    const routing = { policy: "tideway" as const, scheduling: "queue" };
+    const routing = { policy: "tideway" as const, scheduling: "queue" as const };
     bed = await startRouterbed({
       conn: await network.create(),
       root: ROOT,
