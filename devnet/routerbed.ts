@@ -37,6 +37,10 @@ export interface RouterbedEdgeSpec {
   region?: string;
   /** Declared capacity (output tokens/s). */
   capacity?: number;
+  /** Port it listens on (default: a free one). */
+  port?: number;
+  /** Its registered endpoint, when something stands in front of it (default: its own URL). */
+  endpoint?: string;
   overrides?: Partial<EdgeConfigInput>;
 }
 
@@ -98,7 +102,7 @@ export async function startRouterbed(options: RouterbedOptions): Promise<Routerb
   mkdirSync(options.workDir, { recursive: true });
   const routerCount = options.routers ?? 1;
   const routerPorts = await Promise.all(Array.from({ length: routerCount }, () => freePort()));
-  const edgePorts = await Promise.all(options.edges.map(() => freePort()));
+  const edgePorts = await Promise.all(options.edges.map((spec) => spec.port ?? freePort()));
   const routerUrl = (i: number) => `http://${HOST}:${routerPorts[i]}`;
 
   // Edge ids are sequential from 1 on a fresh deployment: a NAT edge's endpoint is the relay for its id.
@@ -106,7 +110,10 @@ export async function startRouterbed(options: RouterbedOptions): Promise<Routerb
     edges: options.edges.length,
     selfBond: 0n,
     profile: (i) => ({
-      endpoint: options.edges[i]!.nat === true ? `${routerUrl(0)}/tideway/v1/edges/${i + 1}` : `http://${HOST}:${edgePorts[i]}`,
+      endpoint:
+        options.edges[i]!.nat === true
+          ? `${routerUrl(0)}/tideway/v1/edges/${i + 1}`
+          : (options.edges[i]!.endpoint ?? `http://${HOST}:${edgePorts[i]}`),
       region: options.edges[i]!.region ?? "eu-west",
       capacity: options.edges[i]!.capacity ?? 400,
       models: [EDGE_MODEL],
