@@ -41,6 +41,8 @@ export const RouterConfigSchema = z
     routing: z
       .object({
         policy: z.enum(POLICY_NAMES).default("tideway"),
+        /** Session affinity around the policy: a conversation stays on one edge (its cache) within a bounded load. */
+        affinity: z.boolean().default(true),
         /** Session affinity: spill when the affine edge is above (1 + epsilon) × the average load. */
         affinityEpsilon: z.number().min(0).max(10).default(0.25),
         /** Attempts per request before the first byte (first try included). */

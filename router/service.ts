@@ -86,7 +86,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
   pool.start();
   const scheduler = createScheduler({
     clock: systemClock,
-    policy: createPolicy(config.routing.policy, { affinity: { epsilon: config.routing.affinityEpsilon } }),
+    policy: createPolicy(config.routing.policy, config.routing.affinity ? { affinity: { epsilon: config.routing.affinityEpsilon } } : {}),
     edges: schedulerEdgesOf(pool),
     mode: config.routing.scheduling,
     maxQueue: config.routing.maxQueue,

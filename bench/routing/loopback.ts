@@ -245,7 +245,12 @@ async function runOne(net: Network, def: Scenario, policy: LoopbackPolicy, log: 
   for (const sim of sims) sim.slow(1);
   const router = bed.routers[0]!;
   await router.service?.stop();
-  const routing: NonNullable<RouterConfigInput["routing"]> = { policy: policy.policy, scheduling: policy.scheduling };
+  // The baselines as usual routers run them: no session affinity around the policy.
+  const routing: NonNullable<RouterConfigInput["routing"]> = {
+    policy: policy.policy,
+    scheduling: policy.scheduling,
+    affinity: policy.name === "tideway",
+  };
   router.launch.overrides = { ...router.launch.overrides, routing };
   await bed.startRouter(0);
   await untilRouterSees(bed);

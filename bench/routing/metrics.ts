@@ -157,7 +157,10 @@ export function summarize(scenario: Scenario, records: readonly RequestRecord[],
 }
 
 /** One printed row per scenario × policy: the figures of a run, rounded for a table. */
-export function summaryRows(runs: Record<string, { policies: Record<string, RunSummary> }>, source?: string): Array<Record<string, string | number>> {
+export function summaryRows(
+  runs: Record<string, { policies: Record<string, RunSummary> }>,
+  source?: string,
+): Array<Record<string, string | number>> {
   const ms = (v: number | null | undefined) => (v === null || v === undefined ? "-" : String(Math.round(v)));
   const rows: Array<Record<string, string | number>> = [];
   for (const [scenario, run] of Object.entries(runs))

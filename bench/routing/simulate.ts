@@ -74,6 +74,8 @@ export interface SimulateOptions {
   arrivals?: readonly Arrival[];
   /** Default 1000 ms. */
   reportIntervalMs?: number;
+  /** Session affinity around the policy, keying requests as the router does. Default: for tideway only. */
+  affinity?: boolean;
 }
 
 export interface PolicyRun extends RunSummary {
@@ -126,10 +128,10 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
   const reportIntervalMs = options.reportIntervalMs ?? 1000;
   const clock = createVirtualClock();
   const random = mulberry32(options.seed ?? scenario.seed);
-  const policy = createPolicy(policyName, {
-    random,
-    ...(policyName === "tideway" ? { affinity: { epsilon: AFFINITY_EPSILON } } : {}),
-  });
+  // Tideway runs as the router runs it, in session affinity; the baselines as usual routers do
+  // (the router's `routing.affinity: false`).
+  const keyed = options.affinity ?? policyName === "tideway";
+  const policy = createPolicy(policyName, { random, ...(keyed ? { affinity: { epsilon: AFFINITY_EPSILON } } : {}) });
 
   const edges: SimEdge[] = scenario.edges.map((def, index) => {
     const stats = newEdgeStats();
@@ -219,7 +221,9 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
           model: MODEL,
           promptTokens,
           maxTokens: outputTokens,
-          ...(a.affinityKey === undefined ? {} : { affinityKey: a.affinityKey }),
+          // As the router keys them: by the session a conversation or prefix group sends; a lone
+          // request has none.
+          ...(keyed && a.affinityKey !== undefined ? { affinityKey: a.affinityKey } : {}),
         },
         ...(resumed ? { admitted: true, exclude: flight.tried } : {}),
       },

@@ -76,7 +76,7 @@ export function registerChat(app: RouterApp, ctx: RouteContext): void {
       continueFinalMessage: body.continue_final_message === true,
       passthrough: { ...passthrough, seed: seed + i },
       // Each choice its own affinity, so the choices spread over edges (and each keeps its cache).
-      affinityKey: i === 0 ? affinityKey : `${affinityKey}/${i}`,
+      affinityKey: i === 0 || affinityKey === undefined ? affinityKey : `${affinityKey}/${i}`,
       priority,
       deadlineMs,
       signal,

@@ -77,10 +77,16 @@ export function passthroughOf(body: Record<string, unknown>): Record<string, unk
   return out;
 }
 
-/** The affinity key of a conversation: the client's session header, else a hash of how it starts (its first two messages). */
-export function affinityKeyOf(request: FastifyRequest, model: string, messages: readonly ChatMessage[]): string {
+/**
+ * The affinity key of a conversation: the client's session header; else, for a conversation that
+ * has already had an answer (an assistant message), a hash of how it starts (its first two
+ * messages). A first turn without a header has none: nothing is cached for it anywhere yet, so the
+ * policy sends it where it starts soonest rather than to an edge its hash happens to pick.
+ */
+export function affinityKeyOf(request: FastifyRequest, model: string, messages: readonly ChatMessage[]): string | undefined {
   const header = request.headers[SESSION_HEADER];
   if (typeof header === "string" && header.length > 0) return `s:${header}`;
+  if (!messages.some((m) => m.role === "assistant")) return undefined;
   const hash = createHash("sha256").update(model);
   for (const m of messages.slice(0, 2)) hash.update(`\u0000${m.role}\u0000${m.content}`);
   return `p:${hash.digest("base64url").slice(0, 22)}`;
