@@ -97,7 +97,7 @@ export const LOOPBACK_POLICIES: readonly LoopbackPolicy[] = [
 /**
  * A scenario of workload.ts at loopback size: its arrivals' shape (lengths, burstiness,
  * conversations, prefixes, classes, events) on LOOPBACK_EDGE_COUNT loopback edges, its rates scaled
- * to those edges' capacity, and the surge's peak capped at LOOPBACK_SURGE_FACTOR × capacity. The
+ * to those edges' capacity, and the surge's peak at LOOPBACK_SURGE_FACTOR × capacity. The
  * simulation runs this same definition to compare with the loopback run.
  */
 export function loopbackScenario(name: ScenarioName, seed = 1): Scenario {
@@ -113,9 +113,11 @@ export function loopbackScenario(name: ScenarioName, seed = 1): Scenario {
   const ratio = capacity / capacityRps(def.edges, prompt, output);
   let phases = def.phases.map((p) => ({ ...p, rate: [p.rate[0] * ratio, p.rate[1] * ratio] as [number, number] }));
   if (def.surge !== undefined) {
-    // Starts per second at the peak: conversations of `turns` requests each.
+    // The surge's peak at LOOPBACK_SURGE_FACTOR × capacity (starts per second: conversations of
+    // `turns` requests each), whatever the full-scale ratio: the largest surge this machine sustains.
     const peak = (LOOPBACK_SURGE_FACTOR * capacity) / turns;
-    phases = phases.map((p) => ({ ...p, rate: p.rate.map((r) => Math.min(r, peak)) as [number, number] }));
+    const top = Math.max(...phases.flatMap((p) => p.rate));
+    phases = phases.map((p) => ({ ...p, rate: p.rate.map((r) => (r === top ? peak : r)) as [number, number] }));
   }
   return { ...def, edges, phases };
 }

@@ -75,8 +75,9 @@ export function registerChat(app: RouterApp, ctx: RouteContext): void {
       maxTokens,
       continueFinalMessage: body.continue_final_message === true,
       passthrough: { ...passthrough, seed: seed + i },
-      // Each choice its own affinity, so the choices spread over edges (and each keeps its cache).
-      affinityKey: i === 0 || affinityKey === undefined ? affinityKey : `${affinityKey}/${i}`,
+      // Each choice its own affinity key, so that the choices spread over the edges (the policy
+      // alone would send them all to the edge where a first token comes soonest).
+      affinityKey: n === 1 ? affinityKey : `${affinityKey ?? `n:${id}`}/${i}`,
       priority,
       deadlineMs,
       signal,

@@ -134,17 +134,17 @@ describe("the router's API and its errors, through the official openai client", 
     const messages = [{ role: "user" as const, content: "Name three tides." }];
     type Tideway = { tideway: { cost: string; edges: string[] } };
 
-    it("answers n = 3 with three choices — each the answer of its own seed — on several edges, each paid once", async function () {
+    it("answers n = 6 with six choices — each the answer of its own seed — on several edges, each paid once", async function () {
       const seed = 40;
       const answer = (await client.chat.completions.create({
         model: EDGE_MODEL,
         messages,
         max_tokens: 12,
         seed,
-        n: 3,
+        n: 6,
       })) as OpenAI.ChatCompletion & Tideway;
       const singles = await Promise.all(
-        [0, 1, 2].map(
+        [0, 1, 2, 3, 4, 5].map(
           async (i) =>
             (await client.chat.completions.create({
               model: EDGE_MODEL,
@@ -229,11 +229,10 @@ describe("the router's API and its errors, through the official openai client", 
       const servedBy = async (c: OpenAI) => {
         const edges: string[] = [];
         for (let i = 0; i < 12; i++) {
-          const completion = (await c.chat.completions.create({
-            model: EDGE_MODEL,
-            messages: [{ role: "user", content: `Conversation ${i}: which sea is the saltiest?` }],
-            max_tokens: 2,
-          })) as OpenAI.ChatCompletion & { tideway: { edges: string[] } };
+          const completion = (await c.chat.completions.create(
+            { model: EDGE_MODEL, messages: [{ role: "user", content: `Conversation ${i}: which sea is the saltiest?` }], max_tokens: 2 },
+            { headers: { "x-tideway-session": `conversation-${i}` } },
+          )) as OpenAI.ChatCompletion & { tideway: { edges: string[] } };
           edges.push(...completion.tideway.edges);
         }
         return edges;

@@ -399,11 +399,10 @@ describe("the router fails over between edges, through the official openai clien
       let answered = 0;
       for (;;) {
         // Different conversations spread over the edges (affinity keys differ).
-        const completion = await client.chat.completions.create({
-          ...REQUEST,
-          messages: [{ role: "user", content: `Question ${answered}: where is the sea?` }],
-          max_tokens: 4,
-        });
+        const completion = await client.chat.completions.create(
+          { ...REQUEST, messages: [{ role: "user", content: `Question ${answered}: where is the sea?` }], max_tokens: 4 },
+          { headers: { [SESSION_HEADER]: `question-${answered}` } },
+        );
         expect(completion.choices[0]!.message.content).to.be.a("string");
         answered += 1;
         const view = (await routerEdges(routerUrl)).find((e) => e.edge_id === dead.edgeId.toString())!;

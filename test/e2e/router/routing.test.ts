@@ -76,7 +76,9 @@ describe("the router's routing (3 edges, one behind NAT)", function () {
       while (running) {
         const startedAt = Date.now();
         try {
-          served.push({ startedAt, edges: await chat(`Routing check ${sequence++}: where does the tide go?`) });
+          // A conversation each, so that affinity spreads them over the edges.
+          const n = sequence++;
+          served.push({ startedAt, edges: await chat(`Routing check ${n}: where does the tide go?`, { session: `routing-check-${n}` }) });
         } catch (err) {
           failed.push((err as Error).message);
         }
@@ -94,7 +96,11 @@ describe("the router's routing (3 edges, one behind NAT)", function () {
 
   /** Sends requests until one is served by `edgeId` (at most `limit`). */
   async function untilServedBy(edgeId: bigint, limit = 150): Promise<number> {
-    for (let i = 1; i <= limit; i++) if ((await chat(`Coming back ${sequence++}?`)).includes(edgeId.toString())) return i;
+    for (let i = 1; i <= limit; i++) {
+      const n = sequence++;
+      // A conversation each, so that affinity spreads them over the edges.
+      if ((await chat(`Coming back ${n}?`, { session: `coming-back-${n}` })).includes(edgeId.toString())) return i;
+    }
     throw new Error(`edge ${edgeId} got none of ${limit} requests`);
   }
 
