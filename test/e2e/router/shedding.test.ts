@@ -4,7 +4,7 @@
 // partly shed — 429 with Retry-After, answered before any edge works on it — while EVERY admitted
 // request completes with its whole answer, and no edge's server ever has to queue a request (the
 // router bound each one to a free slot).
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -31,6 +31,7 @@ describe("the router sheds a burst over capacity (2 edges, 2 slots each, queue m
   let bed: Routerbed;
   let sims: SimulatedServer[] = [];
   let run: OpenLoopRun;
+  let workDir: string;
 
   before(async function () {
     sims = await Promise.all(
@@ -53,11 +54,13 @@ describe("the router sheds a burst over capacity (2 edges, 2 slots each, queue m
         limits: { maxConcurrent: 256, maxQueue: 256, queueTimeoutMs: 60_000, bodyLimitBytes: 1_048_576, drainTimeoutMs: 1_000 },
       },
     });
-    const routing = { policy: "tideway" as const, scheduling: "queue" as const };
+    // Every routing decision logged at info, to check its line.
+    const routing = { policy: "tideway" as const, scheduling: "queue" as const, decisionLogShare: 1 };
+    workDir = mkdtempSync(path.join(tmpdir(), "tideway-shedding-"));
     bed = await startRouterbed({
       conn: await network.create(),
       root: ROOT,
-      workDir: mkdtempSync(path.join(tmpdir(), "tideway-shedding-")),
+      workDir,
       edges: sims.map(edge),
       routerOverrides: { routing },
     });
@@ -114,6 +117,26 @@ describe("the router sheds a burst over capacity (2 edges, 2 slots each, queue m
       const stats = sim.stats();
       expect(stats.queueWaits, JSON.stringify(stats)).to.equal(0);
       expect(stats.maxRunning).to.be.at.most(SLOTS);
+    }
+  });
+
+  it("tells operators: sheds by class and reason, waits, queue depth and utilization in /metrics, and each decision's terms in the log", async function () {
+    const text = await (await fetch(`${bed.routers[0]!.url}/metrics`)).text();
+    const value = (pattern: RegExp) => [...text.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0);
+    const shed = run.records.filter((r) => r.status === 429).length;
+    expect(value(/^tideway_router_shed_total\{class="interactive",reason="[a-z_]+"\} (\d+)$/gm)).to.equal(shed);
+    expect(value(/^tideway_router_queue_wait_seconds_count\{class="interactive"\} (\d+)$/gm)).to.be.at.least(BURST - shed);
+    expect(text).to.match(/^tideway_router_queue_depth\{class="interactive"\} 0$/m);
+    expect(text).to.match(/^tideway_router_edge_utilization\{edge="\d+"\} [\d.]+$/m);
+    const decisions = readFileSync(path.join(workDir, "router-1.log"), "utf8")
+      .split("\n")
+      .filter((line) => line.includes('"routing decision"'))
+      .map((line) => JSON.parse(line) as { edgeId?: string; reason?: string; terms?: Record<string, number>; priority?: string });
+    expect(decisions.length).to.be.at.least(BURST - shed);
+    for (const d of decisions.slice(0, 5)) {
+      expect(d.priority).to.equal("interactive");
+      expect(d.edgeId).to.be.a("string");
+      expect(d.terms?.estimateMs).to.be.a("number");
     }
   });
 });
