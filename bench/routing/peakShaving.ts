@@ -16,7 +16,7 @@ import { runSimulations } from "./simulate.ts";
 type Loopback = Awaited<ReturnType<typeof runLoopback>>;
 type Simulation = Record<string, ScenarioRuns>;
 
-/** The goals, as in the issue that set them: each a bound and its direction. */
+/** The goals the peak-shaving figures are judged on: each a bound and its direction. */
 export const PEAK_SHAVING_GOALS = {
   steady85_p99_ttft_ratio_to_oracle: { at_most: 1.15 },
   steady85_p99_ttft_vs_rr: { at_least: 2 },
