@@ -47,7 +47,6 @@ export type ShedReason =
   | "preempted"
   /** The queue holds `maxQueue` requests. */
   | "queue_full";
-export const SHED_REASONS: readonly ShedReason[] = ["deadline", "expired", "preempted", "queue_full"];
 
 /** The edges as the scheduler needs them. */
 export interface SchedulerEdges {
@@ -139,10 +138,6 @@ export interface Scheduler {
   pump(): void;
   /** Requests waiting, by class. */
   depth(): Record<PriorityClass, number>;
-  /** Predicted wait of a new request of `priority` for `model`, ms (0 when a slot is free). */
-  predictWait(model: string, priority: PriorityClass, tenant?: string): number;
-  /** Requests granted and not yet released, per edge key. */
-  held(): ReadonlyMap<string, number>;
   /** Sheds every queued request (the router is stopping). */
   close(): void;
 }
@@ -184,7 +179,6 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   const headroom = options.headroom ?? 0.7;
   const drain = createDrainEstimator({ priorHoldMs: options.priorHoldMs ?? 2000 });
   const queues = new Map<string, ModelQueue>();
-  const held = new Map<string, number>();
   let pumping = false;
   let pumpAgain = false;
 
@@ -250,7 +244,6 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     const decision = policy.choose(among, request.route);
     const edge = decision.edge;
     edges.dispatched(edge);
-    held.set(edge.key, (held.get(edge.key) ?? 0) + 1);
     const boundAt = clock.now();
     let released = false;
     return {
@@ -261,9 +254,6 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       release() {
         if (released) return;
         released = true;
-        const count = (held.get(edge.key) ?? 1) - 1;
-        if (count <= 0) held.delete(edge.key);
-        else held.set(edge.key, count);
         drain.released(request.route.model, edge.key, clock.now() - boundAt, clock.now());
         pump();
       },
@@ -486,11 +476,6 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       }
       return out;
     },
-    predictWait(model, priority, tenant) {
-      const candidates = edges.candidates(model);
-      return waitFor(model, candidates, ahead(queues.get(model), priority, tenant, 1, 1), priority);
-    },
-    held: () => held,
     close() {
       for (const q of queues.values())
         for (const waiting of [

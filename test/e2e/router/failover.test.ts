@@ -308,6 +308,19 @@ describe("the router fails over between edges, through the official openai clien
     expect(await spent()).to.equal(spentBefore);
   });
 
+  /** The stream moved once, off `victim`, whole and identical to the reference, and was charged what the client was told. */
+  async function expectResumedOnce(streamed: Awaited<ReturnType<typeof stream>>, victim: RouterbedEdge, spentBefore: bigint) {
+    expect(streamed.tideway!.migrations).to.equal(1);
+    expect(streamed.tideway!.edges).to.have.length(2);
+    expect(streamed.tideway!.edges[0]).to.equal(victim.edgeId.toString());
+    expect(streamed.tideway!.edges[1]).to.not.equal(victim.edgeId.toString());
+    expect(streamed.finish).to.equal("length");
+    expect(streamed.usage!.completion_tokens).to.equal(REQUEST.max_tokens);
+    expect(streamed.text).to.equal(reference.text);
+    // The tenant is charged what the client was told: each edge's part, once.
+    expect(await spent()).to.equal(spentBefore + BigInt(streamed.tideway!.cost));
+  }
+
   for (const via of ["http", "link"] as const) {
     const victimOf = () => (via === "link" ? natEdge : bed.edges[0]!);
 
@@ -320,15 +333,7 @@ describe("the router fails over between edges, through the official openai clien
         expect(await servingEdge()).to.equal(victim);
         process.kill(victim.service.pid!, "SIGKILL");
       });
-      expect(streamed.tideway!.migrations).to.equal(1);
-      expect(streamed.tideway!.edges).to.have.length(2);
-      expect(streamed.tideway!.edges[0]).to.equal(victim.edgeId.toString());
-      expect(streamed.tideway!.edges[1]).to.not.equal(victim.edgeId.toString());
-      expect(streamed.finish).to.equal("length");
-      expect(streamed.usage!.completion_tokens).to.equal(REQUEST.max_tokens);
-      expect(streamed.text).to.equal(reference.text);
-      // The tenant is charged what the client was told: each edge's part, once.
-      expect(await spent()).to.equal(spentBefore + BigInt(streamed.tideway!.cost));
+      await expectResumedOnce(streamed, victim, spentBefore);
     });
 
     it(`moves a stream whose edge (over ${via}) stalls mid-answer to another edge after the stall timeout, identical to the uninterrupted stream`, async function () {
@@ -345,15 +350,7 @@ describe("the router fails over between edges, through the official openai clien
       const resumedAfter = performance.now() - stalledAt;
       thaw(victim.service.pid!);
       expect(resumedAfter).to.be.greaterThan(STALL_TIMEOUT_MS);
-      expect(streamed.tideway!.migrations).to.equal(1);
-      expect(streamed.tideway!.edges).to.have.length(2);
-      expect(streamed.tideway!.edges[0]).to.equal(victim.edgeId.toString());
-      expect(streamed.tideway!.edges[1]).to.not.equal(victim.edgeId.toString());
-      expect(streamed.finish).to.equal("length");
-      expect(streamed.usage!.completion_tokens).to.equal(REQUEST.max_tokens);
-      expect(streamed.text).to.equal(reference.text);
-      // The tenant is charged what the client was told: each edge's part, once.
-      expect(await spent()).to.equal(spentBefore + BigInt(streamed.tideway!.cost));
+      await expectResumedOnce(streamed, victim, spentBefore);
     });
   }
 
