@@ -21,6 +21,11 @@
 // SIGKILL (their supervisor restarts them) and its slowed edge's engine slows 5×; edges reached over
 // HTTP send no load reports, so it cannot report itself busy either.
 //
+// Each run is checked against its simulation (compareWithSimulation): the same scenario, arrivals,
+// policy and mode in simulate.ts, with edges that declare the same capacities and send no load
+// reports (as these HTTP-only edges do) and the overhead a request meets beyond the network and the engine, measured once at the
+// start on the idle network (measureOverheadMs).
+//
 // Importing this file runs nothing.
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -38,6 +43,7 @@ import type { PolicyName } from "../../router/policy/index.ts";
 import { SESSION_HEADER } from "../../router/api/server.ts";
 import { simulatedAnswer, startSimulatedInference } from "../simulatedInference.ts";
 import type { SimulatedServer, SimulatedStats } from "../simulatedInference.ts";
+import { createEngine } from "./engine.ts";
 import type { EngineSpec } from "./engine.ts";
 import { BASE_ENGINE, capacityRps, edgeSet, generateArrivals, meanShape, scenario, SCENARIO_NAMES } from "./workload.ts";
 import type { Arrival, Scenario, ScenarioName } from "./workload.ts";
@@ -47,6 +53,7 @@ import { latencyHistogram, recordMs, summarize } from "./metrics.ts";
 import type { RequestRecord, RunSummary } from "./metrics.ts";
 import { runOpenLoop } from "./openLoop.ts";
 import { simulateScenario } from "./simulate.ts";
+import { createVirtualClock } from "./virtualClock.ts";
 import type { OpenLoopRequest, OpenLoopRun } from "./openLoop.ts";
 
 // ------------------------------------------------------------------------------------ the network
@@ -100,14 +107,19 @@ export const LOOPBACK_POLICIES: readonly LoopbackPolicy[] = [
  * to those edges' capacity, and the surge's peak at LOOPBACK_SURGE_FACTOR × capacity. The
  * simulation runs this same definition to compare with the loopback run.
  */
-export function loopbackScenario(name: ScenarioName, seed = 1): Scenario {
+export function loopbackScenario(
+  name: ScenarioName,
+  seed = 1,
+  timeScale = LOOPBACK_TIME_SCALE[name],
+  engine: EngineSpec = LOOPBACK_BASE_ENGINE,
+): Scenario {
   const def = scenario(name, {
     scale: LOOPBACK_EDGE_COUNT / 48,
     seed,
     tokenScale: LOOPBACK_TOKEN_SCALE,
-    timeScale: LOOPBACK_TIME_SCALE[name],
+    timeScale,
   });
-  const edges = edgeSet(LOOPBACK_EDGE_COUNT, LOOPBACK_BASE_ENGINE);
+  const edges = edgeSet(LOOPBACK_EDGE_COUNT, engine);
   const { prompt, output, turns } = meanShape(def);
   const capacity = capacityRps(edges, prompt, output);
   const ratio = capacity / capacityRps(def.edges, prompt, output);
@@ -359,6 +371,10 @@ export interface LoopbackOptions {
   workDir?: string;
   seed?: number;
   scenarios?: readonly ScenarioName[];
+  /** Scenario durations × this instead of the loopback's own scale (a shorter run, as a test wants). */
+  timeScale?: number;
+  /** A 1× edge's engine instead of LOOPBACK_BASE_ENGINE; the rates follow its capacity. */
+  engine?: EngineSpec;
   /** Policy names of LOOPBACK_POLICIES (default all). */
   policies?: readonly string[];
   /** Steady levels below 85 % run only these policies (default tideway), to keep the run short. */
@@ -432,6 +448,75 @@ async function stopNetwork(net: Network): Promise<void> {
   await Promise.all([...net.sims, ...net.proxies].map((s) => s.close()));
 }
 
+/** Requests of the overhead calibration, and the gap between them (the network idle for each). */
+const CALIBRATION_REQUESTS = 24;
+const CALIBRATION_GAP_MS = 150;
+const CALIBRATION_PROMPT_TOKENS = 8;
+
+/** Time to first token of one request alone on an idle engine, ms, as the engine model times it. */
+function idleTtftMs(spec: EngineSpec, promptTokens: number): number {
+  const clock = createVirtualClock();
+  let first = Number.NaN;
+  createEngine(spec, clock).submit(
+    { promptTokens, outputTokens: 2 },
+    {
+      token(index, atMs) {
+        if (index === 0) first = atMs;
+      },
+      done() {},
+      error() {},
+    },
+  );
+  clock.run();
+  return first;
+}
+
+/**
+ * What the real router and edges add to a request's way to the engine beyond the network and the
+ * engine, ms (payment, parsing, one more process hop, the delay proxy): the lower quartile, over
+ * requests sent one at a time to the idle network (after a first round that warms it), of the
+ * measured time to first token minus the RTT to the edge that served it and the engine's own time
+ * for it. The lower quartile, because whatever else runs on the machine only ever adds to a
+ * sample. The simulation of a loopback run adds it (simulate.ts `overheadMs`); without it, a p50
+ * of tens of ms is off by most of itself.
+ */
+export async function measureOverheadMs(net: Network, def: Scenario): Promise<number> {
+  // Short requests, so that each finds the network idle whatever the engines' speed.
+  const promptTokens = CALIBRATION_PROMPT_TOKENS;
+  // Each prompt its own words (`requestOf` words them by id), so that no engine finds it cached.
+  const calibrationRound = (first: number) =>
+    Array.from({ length: CALIBRATION_REQUESTS }, (_, i) =>
+      requestOf(
+        {
+          id: first + i,
+          at: i * CALIBRATION_GAP_MS,
+          tenant: "t0",
+          priority: "interactive",
+          conversation: `calibration-${first + i}`,
+          turn: 0,
+          promptTokens,
+          outputTokens: 2,
+        },
+        def,
+        net.apiKeys,
+      ),
+    );
+  const url = `${net.bed.routers[0]!.url}/v1/chat/completions`;
+  // A first round opens the router's connections to the edges and warms both: not measured.
+  await runOpenLoop({ url, requests: calibrationRound(0) });
+  const run = await runOpenLoop({ url, requests: calibrationRound(CALIBRATION_REQUESTS) });
+  const byEdgeId = new Map(net.bed.edges.map((edge, i) => [edge.edgeId.toString(), def.edges[i]!]));
+  const gaps = run.records.flatMap((r) => {
+    const edge = r.edge === undefined ? undefined : byEdgeId.get(r.edge);
+    if (edge === undefined || r.ttftMs === undefined) return [];
+    return [r.ttftMs - edge.rttMs - idleTtftMs(edge.engine, promptTokens)];
+  });
+  if (gaps.length < CALIBRATION_REQUESTS / 2)
+    throw new Error(`the overhead calibration was served ${gaps.length} times of ${CALIBRATION_REQUESTS}`);
+  gaps.sort((a, b) => a - b);
+  return Math.max(0, round(gaps[Math.floor(gaps.length / 4)]!, 1));
+}
+
 export interface SimulatedComparison {
   /** The simulation's TTFT for the same scenario, arrivals and policy. */
   ttftMs: { p50: number; p99: number };
@@ -442,12 +527,22 @@ export interface SimulatedComparison {
 
 /**
  * The discrete-event simulation (simulate.ts) of the run the loopback network just served — same
- * scenario, arrivals, edges, policy and scheduling mode — and how far its
- * TTFT is from what the loopback run measured: the check that the simulation at full scale can be
- * trusted.
+ * scenario, arrivals, edges, policy and scheduling mode, edges without load reports as the
+ * loopback's HTTP-only edges are, and the measured overhead — and how far its TTFT is from what the
+ * loopback run measured: the check that the simulation at full scale can be trusted.
  */
-export function compareWithSimulation(def: Scenario, policy: LoopbackPolicy, loopback: RunSummary): SimulatedComparison {
-  const simulated = simulateScenario(def, policy.policy, { mode: policy.scheduling });
+export function compareWithSimulation(
+  def: Scenario,
+  policy: LoopbackPolicy,
+  loopback: RunSummary,
+  overheadMs: number,
+): SimulatedComparison {
+  const simulated = simulateScenario(def, policy.policy, {
+    mode: policy.scheduling,
+    loadReports: false,
+    overheadMs,
+    declaredCapacity: (edge) => TOKENS_PER_SECOND_PER_SLOT * edge.engine.maxSequences,
+  });
   const error = (sim: number, measured: number) => (measured === 0 ? 0 : round(Math.abs(sim - measured) / measured, 4));
   return {
     ttftMs: { p50: round(simulated.ttftMs.p50), p99: round(simulated.ttftMs.p99) },
@@ -466,14 +561,17 @@ export async function runLoopback(options: LoopbackOptions) {
   const names = options.scenarios ?? SCENARIO_NAMES;
   const policies = LOOPBACK_POLICIES.filter((p) => options.policies === undefined || options.policies.includes(p.name));
   const lowLoad = options.lowLoadPolicies ?? ["tideway"];
-  const defs = names.map((name) => loopbackScenario(name, seed));
+  const defs = names.map((name) => loopbackScenario(name, seed, options.timeScale, options.engine));
   const results: Partial<Record<ScenarioName, Record<string, Awaited<ReturnType<typeof runOne>> & { simulated: SimulatedComparison }>>> =
     {};
   const errors: SimulatedComparison[] = [];
   const started = Date.now();
   // Every loopback scenario has the same edges: one network serves them all.
   const net = await startNetwork(options, defs[0]!.edges, Math.max(...defs.map((d) => d.tenants)));
+  let overheadMs = 0;
   try {
+    overheadMs = await measureOverheadMs(net, defs[0]!);
+    log(`overhead beyond the network and the engine: ${overheadMs} ms a request (the simulation of each run adds it)`);
     for (const def of defs) {
       const runs: NonNullable<(typeof results)[ScenarioName]> = {};
       results[def.name] = runs;
@@ -482,7 +580,7 @@ export async function runLoopback(options: LoopbackOptions) {
       for (const policy of low ? policies.filter((p) => lowLoad.includes(p.name)) : policies) {
         log(`loopback ${def.name} × ${policy.name}: ${arrivals} requests over ${def.durationMs / 1000} s`);
         const result = await runOne(net, def, policy, log);
-        const simulated = compareWithSimulation(def, policy, result);
+        const simulated = compareWithSimulation(def, policy, result, overheadMs);
         errors.push(simulated);
         runs[policy.name] = { ...result, simulated };
         log(
@@ -515,6 +613,7 @@ export async function runLoopback(options: LoopbackOptions) {
       ),
       edges: defs[0]!.edges.map((e) => ({ ...e, declared_capacity: TOKENS_PER_SECOND_PER_SLOT * e.engine.maxSequences })),
       token_scale: LOOPBACK_TOKEN_SCALE,
+      overhead_ms: overheadMs,
       surge_peak_cap_times_capacity: LOOPBACK_SURGE_FACTOR,
       policies,
     },

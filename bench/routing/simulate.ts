@@ -24,6 +24,16 @@
 //   excluded), resuming from the tokens delivered: its prompt grows by them and its output
 //   shrinks by them; up to `maxAttempts` attempts (the router's default 3). A stream that never
 //   restarts is lost.
+// - Timeouts and breakers, as the router has them (router/dispatch/chat.ts, breaker.ts, pool.ts):
+//   an attempt whose first token has not reached the router `stallTimeoutMs` after the edge's
+//   headers did (RTT after it was sent) is cut and fails over like a broken stream. Only the first
+//   token is timed: a decode step is never near the timeout, and a timer per token would cost the
+//   simulation more than it models. Each edge has the router's breaker (createBreaker): consecutive
+//   failures open it, an open edge is no candidate, and the pool's probe every `probeIntervalMs`
+//   closes a half-open breaker of a live edge (an edge busy with inference still answers probes).
+// - Overhead: `overheadMs` is added to every request's way to the engine: what a real router and
+//   edge spend on a request beyond the network (payment, parsing, proxying), which the loopback run
+//   measures (loopback.ts) so that the simulation of a loopback run can include it; 0 at full scale.
 // - Clients: one that sees no first token `clientTimeoutMs` after asking gives up (lost): in
 //   direct mode a surge piles onto edges' own queues, and those clients time out.
 // - Over capacity: a request that reaches an engine with every slot taken waits in the edge's
@@ -37,6 +47,7 @@ import {
   newEdgeStats,
 } from "../../router/dispatch/edgeStats.ts";
 import type { EdgeIdentity, EdgeStats } from "../../router/dispatch/edgeStats.ts";
+import { type Breaker, createBreaker } from "../../router/dispatch/breaker.ts";
 import { createPolicy, POLICY_NAMES } from "../../router/policy/index.ts";
 import type { EdgeCandidate } from "../../router/policy/types.ts";
 import { createScheduler, type Grant, type SchedulingMode } from "../../router/schedule/scheduler.ts";
@@ -46,6 +57,7 @@ import { fluidShedBound, runOracle } from "./oracle.ts";
 import { createVirtualClock } from "./virtualClock.ts";
 import {
   type Arrival,
+  type EdgeDef,
   fullStepMs,
   generateArrivals,
   mulberry32,
@@ -62,6 +74,10 @@ const PRICE = { inputPerToken: 1n, outputPerToken: 1n };
 const PEAK_DECAY_MS = 10_000;
 const AFFINITY_EPSILON = 0.25;
 const MAX_ATTEMPTS = 3;
+const STALL_TIMEOUT_MS = 10_000;
+const BREAKER_FAILURES = 3;
+const BREAKER_OPEN_MS = 5_000;
+const PROBE_INTERVAL_MS = 5_000;
 /** A slowed edge's traffic share is measured from this long after it slowed. */
 const SLOWED_SHARE_AFTER_MS = 30_000;
 
@@ -76,6 +92,15 @@ export interface SimulateOptions {
   reportIntervalMs?: number;
   /** Session affinity around the policy, keying requests as the router does. Default: for tideway only. */
   affinity?: boolean;
+  /**
+   * Whether edges send load reports (default true: edges linked to the router over WebSocket do;
+   * edges it reaches over HTTP only, as in the loopback run, do not).
+   */
+  loadReports?: boolean;
+  /** Added to every request's way from the router to the engine, ms (default 0). */
+  overheadMs?: number;
+  /** The capacity an edge declares (default: its output tokens/s at a full batch). */
+  declaredCapacity?: (edge: EdgeDef) => number;
 }
 
 export interface PolicyRun extends RunSummary {
@@ -97,6 +122,7 @@ interface SimEdge {
   stats: EdgeStats;
   /** The router still has a link to it. */
   linked: boolean;
+  breaker: Breaker;
   reportsIdle: boolean;
   queuedEver: boolean;
   occupancySum: number;
@@ -126,6 +152,8 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
   const mode = options.mode ?? (policyName === "tideway" ? "queue" : "direct");
   const arrivals = options.arrivals ?? generateArrivals(scenario);
   const reportIntervalMs = options.reportIntervalMs ?? 1000;
+  const loadReports = options.loadReports ?? true;
+  const overheadMs = options.overheadMs ?? 0;
   const clock = createVirtualClock();
   const random = mulberry32(options.seed ?? scenario.seed);
   // Tideway runs as the router runs it, in session affinity; the baselines as usual routers do
@@ -138,17 +166,17 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
     recordRtt(stats, def.rttMs);
     return {
       index,
-      // Declared capacity: its output tokens/s at a full batch.
       identity: {
         key: def.key,
         edgeId: BigInt(index + 1),
         region: def.region,
-        capacity: Math.round((def.engine.maxSequences * 1000) / fullStepMs(def.engine)),
+        capacity: options.declaredCapacity?.(def) ?? Math.round((def.engine.maxSequences * 1000) / fullStepMs(def.engine)),
       },
       rttMs: def.rttMs,
       engine: createEngine(def.engine, clock),
       stats,
       linked: true,
+      breaker: createBreaker({ failures: BREAKER_FAILURES, openMs: BREAKER_OPEN_MS, now: () => clock.now() }),
       reportsIdle: false,
       queuedEver: false,
       occupancySum: 0,
@@ -172,12 +200,15 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
         const now = clock.now();
         if (snapshot?.at === now && snapshot.learned === learned) return snapshot.candidates;
         const candidates: EdgeCandidate[] = [];
-        for (const e of edges) if (e.linked) candidates.push(edgeCandidate(e.identity, e.stats, PRICE, now, PEAK_DECAY_MS));
+        for (const e of edges)
+          if (e.linked && e.breaker.allows()) candidates.push(edgeCandidate(e.identity, e.stats, PRICE, now, PEAK_DECAY_MS));
         snapshot = { at: now, learned, candidates };
         return candidates;
       },
       dispatched(candidate) {
-        recordDispatch((byKey.get(candidate.key) as SimEdge).stats);
+        const edge = byKey.get(candidate.key) as SimEdge;
+        recordDispatch(edge.stats);
+        edge.breaker.take();
         learned += 1;
       },
     },
@@ -257,27 +288,49 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
       if (slowEvent !== undefined && edge.index === slowEvent.edge) grantsToSlowedAfter += 1;
     }
     let firstAtRouter: number | undefined;
-    const ended = (sample: Parameters<typeof recordCompletion>[1]) => {
+    const ended = (sample: Parameters<typeof recordCompletion>[1], outcome: "done" | "failed" | "cancelled") => {
       recordCompletion(edge.stats, sample, clock.now(), PEAK_DECAY_MS);
+      if (outcome === "done") edge.breaker.succeeded();
+      else if (outcome === "failed") edge.breaker.failed();
       learned += 1;
       grant.release();
     };
-    clock.setTimer(half, () => {
+    /** The attempt failed, seen by the router now: fail over, or lose the request after the last attempt. */
+    const failOver = () => {
+      ended(undefined, "failed");
+      if (flight.settled) return;
+      if (flight.attempts >= MAX_ATTEMPTS) settle(flight, { outcome: "lost" });
+      else {
+        resumed += 1;
+        submit(flight);
+      }
+    };
+    clock.setTimer(half + overheadMs, () => {
       if (flight.settled) {
-        ended(undefined);
+        ended(undefined, "cancelled");
         return;
       }
       if (edge.engine.running() >= edge.engine.spec.maxSequences && !edge.engine.dead()) {
         overCapacityRequests += 1;
         edge.queuedEver = true;
       }
+      // The edge's headers reach the router RTT/2 from now; the first token must follow within the stall timeout.
+      const stallAt = clock.now() + half + STALL_TIMEOUT_MS;
+      const cancelStall = clock.setTimer(stallAt - clock.now(), () => {
+        flight.stop = undefined;
+        handle.cancel();
+        failOver();
+      });
       const handle = edge.engine.submit(
         { promptTokens, outputTokens, ...(flight.arrival.prefix === undefined ? {} : { prefix: flight.arrival.prefix }) },
         {
           token(_index, atMs) {
             edge.tokensSinceReport += 1;
             const seen = atMs + half;
-            if (firstAtRouter === undefined) firstAtRouter = seen;
+            if (firstAtRouter === undefined) {
+              firstAtRouter = seen;
+              cancelStall();
+            }
             if (flight.lastTokenAt === undefined) {
               flight.ttftMs = seen - flight.arrival.at;
               flight.cancelTimeout();
@@ -289,12 +342,15 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
             flight.stop = undefined;
             const seen = atMs + half;
             clock.setTimer(half, () => {
-              ended({
-                ttftMs: (firstAtRouter as number) - boundAt,
-                durationMs: seen - boundAt,
-                promptTokens,
-                completionTokens: outputTokens,
-              });
+              ended(
+                {
+                  ttftMs: (firstAtRouter as number) - boundAt,
+                  durationMs: seen - boundAt,
+                  promptTokens,
+                  completionTokens: outputTokens,
+                },
+                "done",
+              );
             });
             const ttftMs = flight.ttftMs as number;
             const decoded = flight.arrival.outputTokens - 1;
@@ -308,21 +364,15 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
           },
           error() {
             flight.stop = undefined;
-            clock.setTimer(half, () => {
-              ended(undefined);
-              if (flight.settled) return;
-              if (flight.attempts >= MAX_ATTEMPTS) settle(flight, { outcome: "lost" });
-              else {
-                resumed += 1;
-                submit(flight);
-              }
-            });
+            cancelStall();
+            clock.setTimer(half, failOver);
           },
         },
       );
       flight.stop = () => {
+        cancelStall();
         handle.cancel();
-        ended(undefined);
+        ended(undefined, "cancelled");
       };
     });
   }
@@ -380,15 +430,28 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
             at: Math.round(clock.now()),
           };
       edge.tokensSinceReport = 0;
-      clock.setTimer(edge.rttMs / 2, () => {
-        if (!edge.linked) return;
-        recordLoadReport(edge.stats, load, clock.now());
-        learned += 1;
-        scheduler.pump();
-      });
+      if (loadReports)
+        clock.setTimer(edge.rttMs / 2, () => {
+          if (!edge.linked) return;
+          recordLoadReport(edge.stats, load, clock.now());
+          learned += 1;
+          scheduler.pump();
+        });
       clock.setTimer(reportIntervalMs, report);
     };
     clock.setTimer((i * reportIntervalMs) / edges.length, report);
+    // The pool's probe: a live edge answers it, closing a half-open breaker; a dead one reopens it.
+    const probe = () => {
+      if (!edge.linked || (arrivalsDone && settledCount === arrivals.length)) return;
+      if (edge.breaker.state() === "half-open") {
+        if (edge.engine.dead()) edge.breaker.probeFailed();
+        else edge.breaker.probeSucceeded();
+        learned += 1;
+        scheduler.pump();
+      }
+      clock.setTimer(PROBE_INTERVAL_MS, probe);
+    };
+    clock.setTimer((i * PROBE_INTERVAL_MS) / edges.length, probe);
   });
 
   for (const event of scenario.events) {
