@@ -4,7 +4,8 @@
 // escrow leave), when a session closes, when a voucher nears its expiry, and on close.
 //
 // One redemption at a time: calls to redeemNow queue behind the running one. Before sending,
-// it drops every voucher that cannot pay (signer revoked, expired, not above on-chain
+// it drops every voucher that cannot pay (signer revoked more than a thawing period ago, or
+// before its session opened: see IComputeMarket's revocation guarantee; expired; not above on-chain
 // `redeemed`), because a single invalid voucher reverts the whole redeemMany batch. A
 // transaction counts once its receipt is in (a replacement transaction counts too: compare the
 // hashes and log it); then the chain's `redeemed` amounts are read back into the store.
@@ -112,8 +113,8 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
           : publicClient.readContract({
               address,
               abi: MARKET_ABI,
-              functionName: "isAuthorizedSigner",
-              args: [voucher.payer, entry.signer],
+              functionName: "canRedeemFrom",
+              args: [voucher.payer, entry.signer, voucher.sessionId],
             }),
       ]);
       if (onChain > entry.redeemed) await store.setRedeemed(voucher.sessionId, onChain);
@@ -124,7 +125,7 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
       }
       const owed = voucher.cumulativeAmount - onChain;
       if (!authorized) {
-        await store.markLost(voucher.sessionId, "signer revoked");
+        await store.markLost(voucher.sessionId, "signer revoked, redemption window passed");
         result.skipped++;
         metrics.redemptions.inc({ result: "skipped" });
         logger.error(
@@ -136,7 +137,7 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
             payer: voucher.payer,
             lost: owed.toString(),
           },
-          "the voucher's signer was revoked before redemption: its value is lost",
+          "the voucher's signer was revoked and its redemption window has passed: its value is lost",
         );
         continue;
       }
