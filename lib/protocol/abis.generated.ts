@@ -137,7 +137,6 @@ export const edgeStakingAbi = [
   {"inputs":[],"name":"AccessControlBadConfirmation","type":"error"},
   {"inputs":[{"internalType":"address","name":"account","type":"address"},{"internalType":"bytes32","name":"neededRole","type":"bytes32"}],"name":"AccessControlUnauthorizedAccount","type":"error"},
   {"inputs":[],"name":"CheckpointUnorderedInsertion","type":"error"},
-  {"inputs":[{"internalType":"uint256","name":"epoch","type":"uint256"},{"internalType":"uint256","name":"firstKnownEpoch","type":"uint256"}],"name":"EpochClockEpochBeforeSegment","type":"error"},
   {"inputs":[{"internalType":"uint256","name":"genesis","type":"uint256"},{"internalType":"uint256","name":"nowTime","type":"uint256"}],"name":"EpochClockGenesisInFuture","type":"error"},
   {"inputs":[{"internalType":"uint256","name":"length","type":"uint256"},{"internalType":"uint256","name":"min","type":"uint256"},{"internalType":"uint256","name":"max","type":"uint256"}],"name":"EpochClockLengthOutOfBounds","type":"error"},
   {"inputs":[],"name":"ReentrancyGuardReentrantCall","type":"error"},

@@ -1149,4 +1149,32 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         assertLe(queued, TOKEN, "entry queued after the slash above the amount");
         assertGe(queued + 1, TOKEN, "entry queued after the slash");
     }
+
+    // =================================================================== epoch clock
+
+    /// @notice Through any sequence of length changes (one per epoch or several in a row), every
+    /// epoch keeps a start time: the start of an epoch that has begun never moves, each epoch
+    /// lasts a length within bounds, and the current epoch contains the current time.
+    function testFuzz_epochStartTime_KnownForEveryEpochThroughChanges(
+        uint256[6] memory lengths,
+        uint256[6] memory waits
+    ) public {
+        uint256[] memory starts = new uint256[](64);
+        uint256 known; // epochs [0, known) have begun and their starts are recorded
+        for (uint256 i; i < 6; ++i) {
+            vm.warp(block.timestamp + bound(waits[i], 0, 3 * staking.epochLength()));
+            staking.setEpochLength(bound(lengths[i], 60, 2 days));
+            uint256 cur = staking.currentEpoch();
+            for (uint256 e; e < known; ++e)
+                assertEq(staking.epochStartTime(e), starts[e], "a begun epoch's start moved");
+            for (; known <= cur && known < starts.length; ++known) starts[known] = staking.epochStartTime(known);
+            assertLe(staking.epochStartTime(cur), block.timestamp, "the current epoch starts later than now");
+            assertGt(staking.epochStartTime(cur + 1), block.timestamp, "the next epoch started already");
+            for (uint256 e; e <= cur + 2; ++e) {
+                uint256 length = staking.epochStartTime(e + 1) - staking.epochStartTime(e);
+                assertGe(length, 60, "epoch shorter than the minimum");
+                assertLe(length, 30 days, "epoch longer than the maximum");
+            }
+        }
+    }
 }
