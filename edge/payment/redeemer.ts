@@ -1,7 +1,9 @@
 // Turns stored vouchers into earnings: sends `redeemMany` for every session whose best voucher
 // is worth more than what the chain says it already paid this edge. It redeems on a schedule,
 // at once when a payer with unredeemed vouchers starts thawing escrow (before the thaw lets the
-// escrow leave), when a session closes, when a voucher nears its expiry, and on close.
+// escrow leave), when a session closes, when a payer revokes the signer of a voucher it holds
+// (whose vouchers then redeem for one thawing period only), when a voucher nears its expiry, and
+// on close.
 //
 // One redemption at a time: calls to redeemNow queue behind the running one. Before sending,
 // it drops every voucher that cannot pay (signer revoked more than a thawing period ago, or
@@ -253,6 +255,10 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
         }),
         market.onSessionClosed((sessionId) => {
           if (store.unredeemed().some((e) => e.voucher.sessionId === sessionId)) trigger("session_closed");
+        }),
+        // The revoked signer's vouchers redeem only for a thawing period from now: redeem them at once.
+        market.onSignerRevoked((payer, signer) => {
+          if (store.unredeemed().some((e) => e.voucher.payer === payer && e.signer === signer)) trigger("signer_revoked");
         }),
       );
       interval = setInterval(() => trigger("schedule"), options.intervalMs);

@@ -138,6 +138,16 @@ describe("redeemer", () => {
       expect(s.store.get(env.sessionId)?.redeemed).to.equal(6n * COST);
     });
 
+    it("redeems at once when the payer revokes the signer of a voucher it holds", async () => {
+      const { env, s } = await setup();
+      await serve(env, s, 5n * COST, env.gateway);
+      redeemer!.start();
+      await env.market.connect(env.payer).revokeSigner(env.gateway.address);
+      await s.market.refresh(); // the follower sees SignerRevoked and calls the redeemer's hook
+      await until(async () => (await env.market.redeemed(env.sessionId, env.edgeId)) === 5n * COST);
+      expect(s.store.get(env.sessionId)?.redeemed).to.equal(5n * COST);
+    });
+
     it("close() redeems what is left", async () => {
       const { env, s } = await setup();
       redeemer!.start();
