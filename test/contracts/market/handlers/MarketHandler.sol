@@ -66,8 +66,6 @@ contract MarketHandler is CheatsBase {
     /// @notice A voucher the gateway signed just before its revocation, kept to redeem later.
     mapping(address payer => IComputeMarket.Voucher) internal _signedBeforeRevocation;
     mapping(address payer => bytes) internal _signedBeforeRevocationSig;
-    /// @notice Vouchers signed before a revocation that redeemed (or were refused) within the window.
-    uint256 public ghostRevokedRedeemed;
     mapping(bytes32 action => uint256) public calls;
 
     constructor(
@@ -367,7 +365,6 @@ contract MarketHandler is CheatsBase {
                 market.pendingFees() - pendingBefore,
                 market.earnings(operator) - earningsBefore
             );
-            ++ghostRevokedRedeemed;
         } catch (bytes memory err) {
             bytes4 sel = bytes4(err);
             if (redeems && v.cumulativeAmount > already) ++ghostUnexpected;
