@@ -70,7 +70,7 @@ abstract contract EpochClock is IEpochClock {
         // rewards are still funded or claimed) are recent. The first segment starts at epoch 0,
         // so the search always ends on one.
         uint256 i = _history.length;
-        Segment memory seg;
+        Segment storage seg;
         do {
             seg = _history[--i];
         } while (epoch < seg.fromEpoch);
