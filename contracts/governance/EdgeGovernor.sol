@@ -9,12 +9,16 @@ import {GovernorVotes} from "@openzeppelin/contracts/governance/extensions/Gover
 import {GovernorVotesQuorumFraction} from "@openzeppelin/contracts/governance/extensions/GovernorVotesQuorumFraction.sol";
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 import {IVotes} from "@openzeppelin/contracts/governance/utils/IVotes.sol";
+import {IEdgeToken} from "../interfaces/IEdgeToken.sol";
 
 /// @title EdgeGovernor
 /// @notice Token-holder governance of every Tideway parameter: proposals are voted with EdgeToken
 /// votes (a timestamp clock, so delays and periods are in seconds) and executed by the
-/// TimelockController that holds every governance role. OpenZeppelin's standard composition;
-/// nothing here is custom beyond the name.
+/// TimelockController that holds every governance role. OpenZeppelin's standard composition,
+/// except for the quorum: it is a share of the supply that can vote at the snapshot
+/// ({IEdgeToken-getPastVotableSupply}), not of the whole supply. Stake, bonds, escrows and
+/// reserves sit in the protocol's contracts, which never vote: counted in, they would raise the
+/// quorum out of reach of the holders who can vote as more of the supply is locked.
 contract EdgeGovernor is
     Governor,
     GovernorSettings,
@@ -28,7 +32,7 @@ contract EdgeGovernor is
     /// @param votingDelay_ Seconds between proposal and the start of voting.
     /// @param votingPeriod_ Seconds voting lasts.
     /// @param proposalThreshold_ Votes needed to propose.
-    /// @param quorumPercent Share of the supply (percent) that must vote for or abstain.
+    /// @param quorumPercent Share of the votable supply (percent) that must vote for or abstain.
     constructor(
         IVotes token_,
         TimelockController timelock_,
@@ -43,6 +47,12 @@ contract EdgeGovernor is
         GovernorVotesQuorumFraction(quorumPercent)
         GovernorTimelockControl(timelock_)
     {}
+
+    /// @notice Votes needed at `timepoint`: quorumNumerator percent of the supply that could vote then.
+    function quorum(uint256 timepoint) public view override(Governor, GovernorVotesQuorumFraction) returns (uint256) {
+        uint256 votable = IEdgeToken(address(token())).getPastVotableSupply(timepoint);
+        return (votable * quorumNumerator(timepoint)) / quorumDenominator();
+    }
 
     // The overrides below only resolve Solidity's multiple inheritance, as OpenZeppelin's wizard does.
 

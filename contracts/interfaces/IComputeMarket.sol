@@ -27,6 +27,16 @@ pragma solidity 0.8.30;
 /// (the rest stays redeemable later with the same voucher). The domain binds chain and
 /// contract, the struct binds payer, edge and session: a voucher pays one edge, once.
 ///
+/// **Revocation does not void served work.** Once a payer revokes a signer, the signer can no
+/// longer sign vouchers an edge should accept, open or close sessions; but its vouchers for the
+/// sessions that existed at the revocation (ids up to `lastSession` in {SignerRevoked}) still
+/// redeem until `redeemableUntil`, one thawing period after the revocation, and escrow thawed at
+/// or after the revocation cannot be withdrawn before then (`revocationWindowEnd`). So an edge
+/// holding a voucher it accepted before the revocation has the thawing period to redeem it, as
+/// against any thaw. Edges and routers rely on this: an edge refuses new vouchers of a signer
+/// that {isAuthorizedSigner} denies, and keeps redeeming those it holds while {canRedeemFrom}
+/// allows.
+///
 /// **Earnings (pull payments).** A redemption does not transfer tokens: it credits the
 /// operator's net amount (paid minus fee) to `earnings(operator)`, and the operator takes its
 /// whole balance with `withdrawEarnings(to)` whenever it likes. The token is ERC20Votes, whose
@@ -70,7 +80,9 @@ interface IComputeMarket {
     event ThawStarted(address indexed payer, uint256 amount, uint256 thawEndsAt);
     event Withdrawn(address indexed payer, address to, uint256 amount);
     event SignerAuthorized(address indexed payer, address indexed signer);
-    event SignerRevoked(address indexed payer, address indexed signer);
+    /// @notice `payer` revoked `signer`: its vouchers for sessions up to `lastSession` still
+    /// redeem until `redeemableUntil` (see the revocation guarantee above).
+    event SignerRevoked(address indexed payer, address indexed signer, uint256 redeemableUntil, uint256 lastSession);
     event SessionOpened(uint256 indexed sessionId, address indexed payer, string model, uint256 budget, uint256 expiry);
     event SessionClosed(uint256 indexed sessionId, address indexed payer);
     event Redeemed(
@@ -147,7 +159,8 @@ interface IComputeMarket {
     function deposit(address payer, uint256 amount) external;
 
     /// @notice Starts thawing `amount` of the caller's escrow (replacing any amount thawing and
-    /// restarting the clock; 0 cancels). Emits {ThawStarted}.
+    /// restarting the clock; 0 cancels). It ends after the thawing period, and not before
+    /// `revocationWindowEnd(caller)`. Emits {ThawStarted}.
     function thaw(uint256 amount) external;
 
     /// @notice Sends the caller's thawed tokens (at most what is left in escrow) to `to` once
@@ -158,8 +171,10 @@ interface IComputeMarket {
     /// @notice Lets `signer` sign vouchers that draw on the caller's escrow. Emits {SignerAuthorized}.
     function authorizeSigner(address signer) external;
 
-    /// @notice Withdraws `signer`'s authority at once: its vouchers no longer redeem, even ones
-    /// signed before. Emits {SignerRevoked}.
+    /// @notice Withdraws `signer`'s authority to sign new vouchers and to act for the caller at
+    /// once. Its vouchers for sessions opened before still redeem for one thawing period, and the
+    /// caller's escrow thawed from now on stays until then (see the revocation guarantee above).
+    /// Emits {SignerRevoked} if `signer` was authorized; otherwise changes nothing.
     function revokeSigner(address signer) external;
 
     /// @notice Opens a session paid from the caller's escrow. Emits {SessionOpened}.
@@ -226,7 +241,14 @@ interface IComputeMarket {
     function escrow(address payer) external view returns (Escrow memory);
     function session(uint256 sessionId) external view returns (Session memory);
     function sessionCount() external view returns (uint256);
+    /// @notice Whether `signer` may sign new vouchers for `payer` (true for the payer itself).
     function isAuthorizedSigner(address payer, address signer) external view returns (bool);
+    /// @notice Whether a voucher of `sessionId` signed by `signer` for `payer` redeems now: the
+    /// signer is authorized, or was revoked after the session opened less than a thawing period ago.
+    function canRedeemFrom(address payer, address signer, uint256 sessionId) external view returns (bool);
+    /// @notice Escrow `payer` thaws cannot be withdrawn before this time: the end of the latest
+    /// revoked signer's redemption window (0 if it never revoked one).
+    function revocationWindowEnd(address payer) external view returns (uint256);
     /// @notice What the (session, edge) pair has received so far.
     function redeemed(uint256 sessionId, uint256 edgeId) external view returns (uint256);
     function feeBps() external view returns (uint256);

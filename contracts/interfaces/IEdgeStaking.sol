@@ -133,9 +133,12 @@ interface IEdgeStaking is IEpochClock {
     error StakingCreditWindowClosed(uint256 epoch, uint256 currentEpoch);
     /// @notice The edge is deregistered: it cannot be unjailed.
     error StakingEdgeExiting(uint256 edgeId);
-    /// @notice Slashes took the edge's whole unbonding queue (Φ is zero): no stake can join it.
+    /// @notice Slashes took almost all of the edge's unbonding queue (its survival factor Φ fell
+    /// below a billionth): no entry can join it until the entries still unbonding have matured,
+    /// when the queue starts afresh.
     error StakingUnbondingExhausted(uint256 edgeId);
-    /// @notice The pool's shares are worth nothing (slashed to dust), so new stake cannot be priced.
+    /// @notice The pool's shares are worth nothing or almost nothing (slashed to dust), so new
+    /// stake cannot be priced.
     error StakingPoolDepleted(uint256 edgeId);
     /// @notice The reward reserve holds less than `amount`.
     error StakingInsufficientRewardReserve(uint256 amount, uint256 reserve);

@@ -13,7 +13,12 @@ interface IEdgeToken is IERC20 {
 
     /// @notice The caller is not the minter.
     error EdgeTokenUnauthorizedMinter(address caller, address minter);
-    /// @notice A zero address was given where an account is required.
+    /// @notice Governance marked `account` as holding tokens that cannot vote (`nonVoting`), or
+    /// unmarked it; `wasNonVoting` is what it was before.
+    event NonVotingChanged(address indexed account, bool wasNonVoting, bool nonVoting);
+
+    /// @notice A zero address (or, where an account is marked non-voting, this token's own address)
+    /// was given where an account is required.
     error EdgeTokenZeroAddress();
 
     /// @notice Mints `amount` to `to`. Only the minter may call.
@@ -32,4 +37,20 @@ interface IEdgeToken is IERC20 {
 
     /// @notice The current minter, address(0) when minting is disabled.
     function minter() external view returns (address);
+
+    /// @notice Marks `account` (a protocol contract holding stake, bonds, escrows or reserves) as
+    /// holding tokens that cannot vote, or unmarks it. Its votes are delegated to this token, which
+    /// never votes, and its balance no longer counts in {getPastVotableSupply}. An account that
+    /// delegates on its own afterwards leaves the mark. Only governance (GOVERNANCE_ROLE) may call.
+    /// Emits {NonVotingChanged}.
+    /// @param account The account, neither zero nor this token.
+    /// @param nonVoting Whether its tokens are to be left out of the votable supply.
+    function setNonVoting(address account, bool nonVoting) external;
+
+    /// @notice Whether `account` is marked non-voting (see {setNonVoting}).
+    function isNonVoting(address account) external view returns (bool);
+
+    /// @notice The supply that could vote at `timepoint` (a past timestamp): the total supply
+    /// less the balances of the non-voting accounts. The governor's quorum is a share of it.
+    function getPastVotableSupply(uint256 timepoint) external view returns (uint256);
 }

@@ -13,13 +13,11 @@ interface IEpochClock {
     error EpochClockLengthOutOfBounds(uint256 length, uint256 min, uint256 max);
     /// @notice Genesis must not lie in the future.
     error EpochClockGenesisInFuture(uint256 genesis, uint256 nowTime);
-    /// @notice The epoch started before the clock's current length took effect; its start is not kept.
-    error EpochClockEpochBeforeSegment(uint256 epoch, uint256 firstKnownEpoch);
 
     /// @notice The epoch that contains the current block's timestamp.
     function currentEpoch() external view returns (uint256);
 
-    /// @notice When `epoch` starts. Known for every epoch from the start of the current length on.
+    /// @notice When `epoch` starts, for every epoch, past or future (a future one as scheduled now).
     function epochStartTime(uint256 epoch) external view returns (uint256);
 
     /// @notice The length of the current epoch, in seconds.

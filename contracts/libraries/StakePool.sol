@@ -99,6 +99,9 @@ library StakePool {
     uint256 internal constant ACC_SCALE = 1e27;
     /// @notice Scale of the unbonding survival factor Φ.
     uint256 internal constant PHI_SCALE = 1e18;
+    /// @notice Below this Φ (a billionth), new entries are not queued in the era: each slash
+    /// rounds Φ down, so its relative error, 1 / Φ, would soon exceed what it measures.
+    uint256 internal constant PHI_FLOOR = 1e9;
 
     // =========================================================== warm-up and rewards
 
@@ -213,10 +216,11 @@ library StakePool {
         shares = poolShares == 0 ? amount : Math.mulDiv(amount, poolShares, poolTokens);
         require(shares != 0, IEdgeStaking.StakingZeroShares(amount));
         uint256 newShares = poolShares + shares;
+        // Shares are held as uint112 in positions and earningShares. The token supply is far
+        // below 2^112, so only a price slashed close to zero can take the shares beyond it.
+        require(newShares <= type(uint112).max, IEdgeStaking.StakingPoolDepleted(edgeId));
         self.tokens = (poolTokens + amount).toUint128();
-        self.shares = newShares.toUint128();
-        // Shares are also held as uint112 in positions and earningShares.
-        require(newShares <= type(uint112).max, SafeCast.SafeCastOverflowedUintDowncast(112, newShares));
+        self.shares = uint128(newShares);
     }
 
     /// @notice Burns the holder's earning shares worth `amount` tokens (all of them for
@@ -282,6 +286,11 @@ library StakePool {
     /// @notice Adds `tokens` to the pool's unbonding queue, normalised by the current Φ, maturing
     /// at `earliest` or at the latest maturity already queued, whichever is later (maturities
     /// never decrease, so the queue stays sorted when the delay is shortened).
+    ///
+    /// Once slashes have driven Φ below PHI_FLOOR, the era is exhausted: unbonding reverts
+    /// StakingUnbondingExhausted while entries of the era are still live (they share its Φ), and
+    /// once none is, a new era starts with Φ = 1. Entries that matured before keep their value:
+    /// it is read at their maturity, before the new era's checkpoint.
     function queueUnbonding(
         Pool storage self,
         uint256 edgeId,
@@ -289,7 +298,11 @@ library StakePool {
         uint256 earliest
     ) internal returns (uint256 withdrawableAt, uint256 normalized) {
         uint256 phi = PHI_SCALE - self.unbondingLoss.latest();
-        require(phi != 0, IEdgeStaking.StakingUnbondingExhausted(edgeId));
+        if (phi < PHI_FLOOR) {
+            require(liveNormalized(self) == 0, IEdgeStaking.StakingUnbondingExhausted(edgeId));
+            self.unbondingLoss.push(uint48(block.timestamp), 0);
+            phi = PHI_SCALE;
+        }
         normalized = Math.mulDiv(tokens, PHI_SCALE, phi);
         withdrawableAt = earliest;
         (, uint48 lastMaturity, uint208 queued) = self.unbondingQueued.latestCheckpoint();

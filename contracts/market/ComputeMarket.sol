@@ -54,6 +54,16 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
 
     uint256 private constant _BPS = 10_000;
 
+    /// @dev A signer's standing with one payer, in one slot (a redemption reads it once). While
+    /// `active`, the signer signs new vouchers and acts for the payer. A revoked signer's vouchers
+    /// still redeem until `redeemableUntil` for sessions with an id up to `lastSession` (those
+    /// that existed at the revocation): see {revokeSigner}.
+    struct SignerGrant {
+        bool active;
+        uint40 redeemableUntil;
+        uint64 lastSession;
+    }
+
     /// @notice The token escrowed and paid.
     IEdgeToken public immutable token;
     /// @notice Where an edge's operator (who gets paid) is looked up.
@@ -69,7 +79,8 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
 
     mapping(address payer => Escrow) private _escrows;
     mapping(uint256 sessionId => Session) private _sessions;
-    mapping(address payer => mapping(address signer => bool)) private _authorized;
+    mapping(address payer => mapping(address signer => SignerGrant)) private _signers;
+    mapping(address payer => uint256) private _revocationWindowEnd;
     mapping(uint256 sessionId => mapping(uint256 edgeId => uint256)) private _redeemed;
     mapping(address operator => uint256) private _earnings;
 
@@ -116,7 +127,14 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
         Escrow memory e = _escrows[msg.sender];
         require(amount <= e.balance, MarketInsufficientBalance(amount, e.balance));
         // amount <= balance < 2^96; a timestamp plus at most 90 days fits 40 bits until year 36812.
-        uint256 thawEndsAt = amount == 0 ? 0 : block.timestamp + _thawingPeriod;
+        uint256 thawEndsAt;
+        if (amount != 0) {
+            thawEndsAt = block.timestamp + _thawingPeriod;
+            // A revoked signer's vouchers redeem until the end of its window: escrow thawed after
+            // the revocation stays there until then, even if the thawing period was shortened.
+            uint256 windowEnd = _revocationWindowEnd[msg.sender];
+            if (thawEndsAt < windowEnd) thawEndsAt = windowEnd;
+        }
         e.thawing = uint96(amount);
         e.thawEndsAt = uint40(thawEndsAt);
         _escrows[msg.sender] = e;
@@ -142,15 +160,26 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
     /// @inheritdoc IComputeMarket
     function authorizeSigner(address signer) external {
         _checkSigner(signer);
-        _authorized[msg.sender][signer] = true;
+        _signers[msg.sender][signer].active = true;
         emit SignerAuthorized(msg.sender, signer);
     }
 
     /// @inheritdoc IComputeMarket
+    /// @dev The contract cannot see when a voucher was signed: binding a signing time into the
+    /// voucher would not help, as a leaked key can backdate it. What it can see is the session:
+    /// vouchers of the revoked signer redeem for the sessions that existed at the revocation and
+    /// for one thawing period, the time an edge is promised to redeem against thawing escrow.
+    /// Their value is bounded by those sessions' budgets, which is what the payer authorized the
+    /// signer to spend anyway. Revoking a signer that is not authorized changes nothing.
     function revokeSigner(address signer) external {
         _checkSigner(signer);
-        _authorized[msg.sender][signer] = false;
-        emit SignerRevoked(msg.sender, signer);
+        SignerGrant storage g = _signers[msg.sender][signer];
+        if (g.active) {
+            uint256 windowEnd = block.timestamp + _thawingPeriod;
+            (g.active, g.redeemableUntil, g.lastSession) = (false, uint40(windowEnd), _sessionCount);
+            if (windowEnd > _revocationWindowEnd[msg.sender]) _revocationWindowEnd[msg.sender] = windowEnd;
+            emit SignerRevoked(msg.sender, signer, windowEnd, _sessionCount);
+        }
     }
 
     /// @inheritdoc IComputeMarket
@@ -251,7 +280,17 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
     /// @inheritdoc IComputeMarket
     /// @dev A payer is always authorized for itself.
     function isAuthorizedSigner(address payer, address signer) external view returns (bool) {
-        return (signer == payer && payer != address(0)) || _authorized[payer][signer];
+        return (signer == payer && payer != address(0)) || _signers[payer][signer].active;
+    }
+
+    /// @inheritdoc IComputeMarket
+    function canRedeemFrom(address payer, address signer, uint256 sessionId) external view returns (bool) {
+        return (signer == payer && payer != address(0)) || _redeemable(_signers[payer][signer], sessionId);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function revocationWindowEnd(address payer) external view returns (uint256) {
+        return _revocationWindowEnd[payer];
     }
 
     /// @inheritdoc IComputeMarket
@@ -334,7 +373,10 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
         require(block.timestamp <= v.expiry, MarketVoucherExpired(v.expiry, block.timestamp));
         address signer = ECDSA.recoverCalldata(_voucherDigest(v), signature);
         // The payer's own signature needs no storage read.
-        require(signer == payer || _authorized[payer][signer], MarketUnauthorizedSigner(payer, signer));
+        require(
+            signer == payer || _redeemable(_signers[payer][signer], sessionId),
+            MarketUnauthorizedSigner(payer, signer)
+        );
 
         uint256 edgeId = v.edgeId;
         (address operator, ) = registry.operatorAndState(edgeId);
@@ -384,7 +426,15 @@ contract ComputeMarket is IComputeMarket, AccessControl, EIP712, ReentrancyGuard
     /// @dev The payer itself or a signer it authorized: a signer can already spend the whole escrow
     /// with vouchers, so managing the payer's sessions gives it no more power than it has.
     function _checkActsFor(address payer) private view {
-        require(msg.sender == payer || _authorized[payer][msg.sender], MarketNotAuthorizedForPayer(payer, msg.sender));
+        require(
+            msg.sender == payer || _signers[payer][msg.sender].active,
+            MarketNotAuthorizedForPayer(payer, msg.sender)
+        );
+    }
+
+    /// @dev Whether a voucher of `sessionId` signed under grant `g` redeems now (see {revokeSigner}).
+    function _redeemable(SignerGrant memory g, uint256 sessionId) private view returns (bool) {
+        return g.active || (sessionId <= g.lastSession && block.timestamp <= g.redeemableUntil);
     }
 
     function _checkSigner(address signer) private view {

@@ -5,8 +5,11 @@ import {IEpochClock} from "../interfaces/IEpochClock.sol";
 
 /// @title EpochClock
 /// @notice Fixed-length epochs counted from genesis; see {IEpochClock}. A length change is
-/// scheduled at the next boundary, so the clock keeps two segments: the one in force and, at
-/// most, one that starts at the next boundary. Both fit in one storage slot.
+/// scheduled at the next boundary, so the clock keeps two segments in one storage slot: the one
+/// in force and, at most, one that starts at the next boundary; `currentEpoch` reads that slot
+/// only. Segments it supersedes move to a history, so that every epoch keeps its start time
+/// however many changes follow: rewards of an epoch are funded and claimed after it ended, by
+/// which time the length may have changed more than once.
 abstract contract EpochClock is IEpochClock {
     /// @notice Shortest allowed epoch (short epochs are for local networks and tests).
     uint256 public constant MIN_EPOCH_LENGTH = 60;
@@ -24,7 +27,17 @@ abstract contract EpochClock is IEpochClock {
         uint32 nLength;
     }
 
+    /// @dev A superseded segment: epochs from `fromEpoch` on (until the next segment's) start at
+    /// `startTime` + k × `length`.
+    struct Segment {
+        uint32 fromEpoch;
+        uint40 startTime;
+        uint32 length;
+    }
+
     ClockState private _clock;
+    /// @dev Superseded segments, oldest first (by `fromEpoch`, strictly increasing).
+    Segment[] private _history;
 
     /// @param genesis Start of epoch 0; 0 means the deployment block's timestamp. Not in the future.
     /// @param length Initial epoch length in seconds.
@@ -52,8 +65,16 @@ abstract contract EpochClock is IEpochClock {
     function epochStartTime(uint256 epoch) public view returns (uint256) {
         ClockState memory c = _clock;
         if (c.nTime != 0 && epoch >= c.nEpoch) return c.nTime + (epoch - c.nEpoch) * c.nLength;
-        require(epoch >= c.aEpoch, EpochClockEpochBeforeSegment(epoch, c.aEpoch));
-        return c.aTime + (epoch - c.aEpoch) * c.aLength;
+        if (epoch >= c.aEpoch) return c.aTime + (epoch - c.aEpoch) * c.aLength;
+        // Older epochs: searched from the newest segment, as the epochs asked about (those whose
+        // rewards are still funded or claimed) are recent. The first segment starts at epoch 0,
+        // so the search always ends on one.
+        uint256 i = _history.length;
+        Segment storage seg;
+        do {
+            seg = _history[--i];
+        } while (epoch < seg.fromEpoch);
+        return seg.startTime + (epoch - seg.fromEpoch) * seg.length;
     }
 
     /// @inheritdoc IEpochClock
@@ -67,7 +88,9 @@ abstract contract EpochClock is IEpochClock {
         _checkLength(newLength);
         ClockState memory c = _clock;
         if (c.nTime != 0 && block.timestamp >= c.nTime) {
-            // The scheduled segment is in force: it becomes the active one.
+            // The scheduled segment is in force: it becomes the active one, and the one it
+            // supersedes goes to the history.
+            _history.push(Segment({fromEpoch: c.aEpoch, startTime: c.aTime, length: c.aLength}));
             (c.aEpoch, c.aTime, c.aLength) = (c.nEpoch, c.nTime, c.nLength);
         }
         // Any segment still pending starts at this same boundary, so it is simply replaced.

@@ -13,6 +13,12 @@ import {IEdgeToken} from "../interfaces/IEdgeToken.sol";
 /// @notice Tideway's token. The whole initial supply goes to a treasury at deployment; later
 /// supply is minted only by the minter that governance sets (the settlement contract, which
 /// enforces the emission schedule). Voting power uses a timestamp clock, like the epochs.
+///
+/// Tokens held by the protocol's contracts (stake, bonds, escrows, reserves) cannot vote: those
+/// contracts never vote. Governance marks them non-voting, which delegates their votes to this
+/// token contract, which casts no vote either. ERC20Votes then checkpoints their total like any
+/// delegate's, so the supply that can vote at a past timepoint, which sets the governor's
+/// quorum, is the past total supply minus this contract's past votes.
 contract EdgeToken is IEdgeToken, ERC20, ERC20Burnable, ERC20Permit, ERC20Votes, AccessControl {
     /// @notice Role that may set the minter (the governance timelock).
     bytes32 public constant GOVERNANCE_ROLE = keccak256("GOVERNANCE_ROLE");
@@ -43,6 +49,24 @@ contract EdgeToken is IEdgeToken, ERC20, ERC20Burnable, ERC20Permit, ERC20Votes,
     /// @inheritdoc IEdgeToken
     function burn(uint256 amount) public override(IEdgeToken, ERC20Burnable) {
         super.burn(amount);
+    }
+
+    /// @inheritdoc IEdgeToken
+    function setNonVoting(address account, bool nonVoting) external onlyRole(GOVERNANCE_ROLE) {
+        require(account != address(0) && account != address(this), EdgeTokenZeroAddress());
+        bool was = delegates(account) == address(this);
+        emit NonVotingChanged(account, was, nonVoting);
+        if (was != nonVoting) _delegate(account, nonVoting ? address(this) : address(0));
+    }
+
+    /// @inheritdoc IEdgeToken
+    function isNonVoting(address account) external view returns (bool) {
+        return delegates(account) == address(this);
+    }
+
+    /// @inheritdoc IEdgeToken
+    function getPastVotableSupply(uint256 timepoint) external view returns (uint256) {
+        return getPastTotalSupply(timepoint) - getPastVotes(address(this), timepoint);
     }
 
     /// @inheritdoc IEdgeToken

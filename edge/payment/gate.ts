@@ -237,7 +237,7 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
           signer: judged.signer,
           amount: judged.voucher.cumulativeAmount.toString(),
         },
-        "the best voucher's signer was revoked: it can no longer be redeemed",
+        "the best voucher's signer was revoked: it still redeems for a thawing period, but new requests need a voucher of an authorized signer",
       );
     }
     const above = judged === undefined || voucher.cumulativeAmount > judged.voucher.cumulativeAmount;

@@ -66,6 +66,11 @@ export interface MarketView {
   onThawStarted(listener: (payer: Address, thawEndsAt: bigint) => void): () => void;
   /** Calls `listener` when a session closes. Returns an unsubscribe. */
   onSessionClosed(listener: (sessionId: bigint, payer: Address) => void): () => void;
+  /**
+   * Calls `listener` when a payer revokes a signer: the signer's vouchers for sessions up to
+   * `lastSession` redeem only until `redeemableUntil` (see IComputeMarket). Returns an unsubscribe.
+   */
+  onSignerRevoked(listener: (payer: Address, signer: Address, redeemableUntil: bigint, lastSession: bigint) => void): () => void;
 }
 
 /**
@@ -86,6 +91,7 @@ export function createMarketView(options: MarketViewOptions): MarketView {
   const redeemedAmounts = new Map<bigint, Promise<bigint>>();
   const thawListeners = new Set<(payer: Address, thawEndsAt: bigint) => void>();
   const closeListeners = new Set<(sessionId: bigint, payer: Address) => void>();
+  const revokeListeners = new Set<(payer: Address, signer: Address, redeemableUntil: bigint, lastSession: bigint) => void>();
 
   let nextBlock: bigint | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -182,6 +188,10 @@ export function createMarketView(options: MarketViewOptions): MarketView {
             const p = getAddress(payer);
             const s = getAddress(signer);
             work.push(reread(authorizations, `${p}:${s}`, () => readAuthorization(p, s)));
+            if (log.eventName === "SignerRevoked" && !seenBefore) {
+              const { redeemableUntil, lastSession } = log.args;
+              for (const l of revokeListeners) safeCall(() => l(p, s, redeemableUntil ?? 0n, lastSession ?? 0n));
+            }
             break;
           }
           case "Deposited":
@@ -290,6 +300,10 @@ export function createMarketView(options: MarketViewOptions): MarketView {
     onSessionClosed(listener) {
       closeListeners.add(listener);
       return () => closeListeners.delete(listener);
+    },
+    onSignerRevoked(listener) {
+      revokeListeners.add(listener);
+      return () => revokeListeners.delete(listener);
     },
   };
 }

@@ -1,10 +1,13 @@
 // Turns stored vouchers into earnings: sends `redeemMany` for every session whose best voucher
 // is worth more than what the chain says it already paid this edge. It redeems on a schedule,
 // at once when a payer with unredeemed vouchers starts thawing escrow (before the thaw lets the
-// escrow leave), when a session closes, when a voucher nears its expiry, and on close.
+// escrow leave), when a session closes, when a payer revokes the signer of a voucher it holds
+// (whose vouchers then redeem for one thawing period only), when a voucher nears its expiry, and
+// on close.
 //
 // One redemption at a time: calls to redeemNow queue behind the running one. Before sending,
-// it drops every voucher that cannot pay (signer revoked, expired, not above on-chain
+// it drops every voucher that cannot pay (signer revoked more than a thawing period ago, or
+// before its session opened: see IComputeMarket's revocation guarantee; expired; not above on-chain
 // `redeemed`), because a single invalid voucher reverts the whole redeemMany batch. A
 // transaction counts once its receipt is in (a replacement transaction counts too: compare the
 // hashes and log it); then the chain's `redeemed` amounts are read back into the store.
@@ -112,8 +115,8 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
           : publicClient.readContract({
               address,
               abi: MARKET_ABI,
-              functionName: "isAuthorizedSigner",
-              args: [voucher.payer, entry.signer],
+              functionName: "canRedeemFrom",
+              args: [voucher.payer, entry.signer, voucher.sessionId],
             }),
       ]);
       if (onChain > entry.redeemed) await store.setRedeemed(voucher.sessionId, onChain);
@@ -124,7 +127,7 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
       }
       const owed = voucher.cumulativeAmount - onChain;
       if (!authorized) {
-        await store.markLost(voucher.sessionId, "signer revoked");
+        await store.markLost(voucher.sessionId, "signer revoked, redemption window passed");
         result.skipped++;
         metrics.redemptions.inc({ result: "skipped" });
         logger.error(
@@ -136,7 +139,7 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
             payer: voucher.payer,
             lost: owed.toString(),
           },
-          "the voucher's signer was revoked before redemption: its value is lost",
+          "the voucher's signer was revoked and its redemption window has passed: its value is lost",
         );
         continue;
       }
@@ -252,6 +255,10 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
         }),
         market.onSessionClosed((sessionId) => {
           if (store.unredeemed().some((e) => e.voucher.sessionId === sessionId)) trigger("session_closed");
+        }),
+        // The revoked signer's vouchers redeem only for a thawing period from now: redeem them at once.
+        market.onSignerRevoked((payer, signer) => {
+          if (store.unredeemed().some((e) => e.voucher.payer === payer && e.signer === signer)) trigger("signer_revoked");
         }),
       );
       interval = setInterval(() => trigger("schedule"), options.intervalMs);

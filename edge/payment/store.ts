@@ -24,7 +24,7 @@ export interface StoredSession {
   served: bigint;
   /** What the chain said this (session, edge) had received, when last read. */
   redeemed: bigint;
-  /** Set when the voucher can never pay (signer revoked or expired before redemption). */
+  /** Set when the voucher can never pay (signer revoked and its window passed, or expired before redemption). */
   lost: string | undefined;
 }
 

@@ -225,7 +225,10 @@ export const tasks: TaskDefinition[] = [
     .setAction(() => import("./actions/dapp-authorize-signer.ts"))
     .build(),
 
-  task(["dapp", "revoke-signer"], "Withdraw a key's authority at once (its unredeemed vouchers stop paying)")
+  task(
+    ["dapp", "revoke-signer"],
+    "Withdraw a key's authority at once (its vouchers for earlier sessions still redeem for one thawing period)",
+  )
     .addPositionalArgument({ name: "signer", description: "The key's address" })
     .addOption(FROM)
     .setAction(() => import("./actions/dapp-revoke-signer.ts"))

@@ -113,19 +113,24 @@ export async function authorizeSigner(args: SignerArgs, conn: TaskConnection, io
   return { payer, signer: signerAddress, authorized: true, txHash: receipt.transactionHash };
 }
 
-/** Withdraws a signer's authority at once, even over vouchers it already signed (`dapp revoke-signer`). */
+/**
+ * Withdraws a signer's authority to sign vouchers at once (`dapp revoke-signer`); vouchers it signed
+ * for sessions opened before still redeem for one thawing period (see IComputeMarket).
+ */
 export async function revokeSigner(args: SignerArgs, conn: TaskConnection, io: TaskIO = {}): Promise<SignerResult> {
   const signerAddress = address("signer", args.signer);
   const ctx = await createContext(conn, io, args.from ?? 0);
   const market = await ctx.writable("market");
   const payer = await ctx.signer();
   if (!(await market.read.isAuthorizedSigner([payer, signerAddress]))) {
-    ctx.log(`  note: ${signerAddress} is not an authorized signer of ${payer}; revoking anyway`);
+    ctx.log(`  note: ${signerAddress} is not an authorized signer of ${payer}; revoking changes nothing`);
   }
   const receipt = await ctx.send("ComputeMarket", `revoke ${signerAddress}'s authority over the escrow of ${payer}`, () =>
     market.write.revokeSigner([signerAddress]),
   );
-  ctx.log(`${signerAddress} can no longer sign vouchers for ${payer}; its unredeemed vouchers no longer pay.`);
+  ctx.log(
+    `${signerAddress} can no longer sign vouchers for ${payer}; those it signed for sessions opened before still redeem for one thawing period.`,
+  );
   return { payer, signer: signerAddress, authorized: false, txHash: receipt.transactionHash };
 }
 

@@ -409,4 +409,64 @@ describe("Governance (Protocol deployment)", () => {
       expect(await governor.state(p.proposalId)).to.equal(ProposalState.Defeated);
     });
   });
+
+  describe("the quorum, a share of the supply that can vote", () => {
+    const LOCKED = 900_000_000n * TOKEN; // the treasury's escrow: 90% of the supply, in the market
+
+    /** delegated() with 90% of the supply deposited in the market's escrow, where it cannot vote. */
+    async function mostlyLocked() {
+      const env = await delegated();
+      await env.token.connect(env.deployer).approve(await env.market.getAddress(), LOCKED);
+      await env.market.connect(env.deployer).deposit(env.deployer.address, LOCKED);
+      return env;
+    }
+
+    function disputeWindowCall(env: GovernedEnv) {
+      return env.settlement
+        .getAddress()
+        .then((target) => [{ target, data: env.settlement.interface.encodeFunctionData("setDisputeWindow", [DISPUTE_WINDOW * 2n]) }]);
+    }
+
+    it("leaves out the supply held by the protocol's contracts: 90% in escrow, bob and carol (1.1% of the supply, 11% of what can vote) pass a proposal", async () => {
+      const env = await conn.networkHelpers.loadFixture(mostlyLocked);
+      const { governor, token, bob, carol } = env;
+      const p = await proposeAndStartVoting(conn, env, bob, await disputeWindowCall(env), "Decided by those who can vote");
+      const snapshot = await governor.proposalSnapshot(p.proposalId);
+      expect(await token.getPastVotableSupply(snapshot)).to.equal(SUPPLY - LOCKED);
+      expect(await governor.quorum(snapshot)).to.equal(((SUPPLY - LOCKED) * QUORUM_PERCENT) / 100n);
+      await governor.connect(bob).castVote(p.proposalId, Vote.For);
+      await governor.connect(carol).castVote(p.proposalId, Vote.For);
+      await endVoting(conn, env, p.proposalId);
+      expect(await governor.state(p.proposalId)).to.equal(ProposalState.Succeeded);
+    });
+
+    it("reads the supply that can vote at the snapshot: escrow withdrawn after it does not lower the quorum", async () => {
+      const env = await conn.networkHelpers.loadFixture(mostlyLocked);
+      const { governor, market, token, deployer, bob } = env;
+      const p = await proposeAndStartVoting(conn, env, bob, await disputeWindowCall(env), "Snapshot of the votable supply");
+      const snapshot = await governor.proposalSnapshot(p.proposalId);
+      await market.connect(deployer).thaw(LOCKED);
+      await conn.networkHelpers.time.increase(await market.thawingPeriod());
+      await market.connect(deployer).withdraw(deployer.address);
+      expect(await token.getPastVotableSupply(snapshot)).to.equal(SUPPLY - LOCKED);
+      expect(await governor.quorum(snapshot)).to.equal(((SUPPLY - LOCKED) * QUORUM_PERCENT) / 100n);
+      const now = BigInt(await conn.networkHelpers.time.latest());
+      await conn.networkHelpers.mine();
+      expect(await token.getPastVotableSupply(now)).to.equal(SUPPLY);
+    });
+
+    it("a holder of 3% of the supply cannot pass a proposal alone against an active electorate", async () => {
+      const env = await conn.networkHelpers.loadFixture(mostlyLocked);
+      const { governor, token, deployer, alice, outsider } = env;
+      const holder = outsider; // 1,000,000 from the fixture, topped up to 3% of the supply
+      await token.connect(deployer).transfer(holder.address, 29_000_000n * TOKEN);
+      await token.connect(holder).delegate(holder.address);
+      const p = await proposeAndStartVoting(conn, env, holder, await disputeWindowCall(env), "One holder's wish");
+      expect(await governor.getVotes(holder.address, await governor.proposalSnapshot(p.proposalId))).to.equal(30_000_000n * TOKEN);
+      await governor.connect(holder).castVote(p.proposalId, Vote.For);
+      await governor.connect(alice).castVote(p.proposalId, Vote.Against);
+      await endVoting(conn, env, p.proposalId);
+      expect(await governor.state(p.proposalId)).to.equal(ProposalState.Defeated);
+    });
+  });
 });

@@ -188,23 +188,77 @@ describe("ComputeMarket attacks", () => {
   });
 
   describe("revoked signer", () => {
-    it("a voucher signed before the revocation is refused after it", async () => {
+    it("serve, revoke, thaw, withdraw: the voucher signed before the revocation is still paid in full", async () => {
+      const env = await conn.networkHelpers.loadFixture(withSession);
+      const { market: m, payer, gateway, operator } = env;
+      const served = await voucher(env, 400n * TOKEN);
+      const s = await sign(env, served, gateway);
+      // the payer is served on its gateway key, then tries to void the payment and run
+      const revokedAt = (await latest()) + 1n;
+      await expect(m.connect(payer).revokeSigner(gateway.address))
+        .to.emit(m, "SignerRevoked")
+        .withArgs(payer.address, gateway.address, revokedAt + THAWING_PERIOD, env.sessionId);
+      await m.connect(payer).thaw(env.deposited);
+      const { thawEndsAt } = await m.escrow(payer.address);
+      expect(thawEndsAt).to.be.gte(revokedAt + THAWING_PERIOD);
+      // the withdrawal is mined a second before the thaw ends, the redemption at its last second
+      await conn.networkHelpers.time.increaseTo(thawEndsAt - 2n);
+      await expect(m.connect(payer).withdraw(payer.address)).to.be.revertedWithCustomError(m, "MarketStillThawing");
+      expect(await m.canRedeemFrom(payer.address, gateway.address, env.sessionId)).to.equal(true);
+      await expect(m.redeem(served, s)).to.emit(m, "Redeemed");
+      expect(await earned(env, operator)).to.equal(net(400n * TOKEN));
+      await m.connect(payer).withdraw(payer.address);
+      expect((await m.escrow(payer.address)).balance).to.equal(0n);
+    });
+
+    it("a thaw started at the revocation ends no earlier than the revoked signer's window, even after the thawing period is shortened", async () => {
+      const env = await conn.networkHelpers.loadFixture(withSession);
+      const { market: m, payer, gateway, admin } = env;
+      await m.connect(payer).revokeSigner(gateway.address);
+      const windowEnd = await m.revocationWindowEnd(payer.address);
+      await m.connect(admin).setThawingPeriod(60n);
+      await m.connect(payer).thaw(env.deposited);
+      expect((await m.escrow(payer.address)).thawEndsAt).to.equal(windowEnd);
+      // a later thaw, once the window has passed, gets the (new) thawing period
+      await conn.networkHelpers.time.increaseTo(windowEnd);
+      await m.connect(payer).thaw(env.deposited);
+      expect((await m.escrow(payer.address)).thawEndsAt).to.equal((await latest()) + 60n);
+    });
+
+    it("the revoked signer's vouchers are refused after the window, and for sessions opened after the revocation", async () => {
       const env = await conn.networkHelpers.loadFixture(withSession);
       const { market: m, payer, gateway } = env;
-      const v1 = await voucher(env, 10n * TOKEN);
-      const v2 = await voucher(env, 20n * TOKEN);
-      const s1 = await sign(env, v1, gateway);
-      const s2 = await sign(env, v2, gateway);
-      await m.redeem(v1, s1);
       await m.connect(payer).revokeSigner(gateway.address);
-      await expect(m.redeem(v2, s2)).to.be.revertedWithCustomError(m, "MarketUnauthorizedSigner").withArgs(payer.address, gateway.address);
-      await expect(m.redeemMany([v2], [s2]))
+      // signed after the revocation, for a session that did not exist before it
+      const expiry = (await latest()) + 86_400n;
+      await m.connect(payer).openSession(MODEL, 100n * TOKEN, expiry);
+      const later = await voucher(env, 10n * TOKEN, { sessionId: 2n });
+      const sLater = await sign(env, later, gateway);
+      expect(await m.canRedeemFrom(payer.address, gateway.address, 2n)).to.equal(false);
+      await expect(m.redeem(later, sLater))
         .to.be.revertedWithCustomError(m, "MarketUnauthorizedSigner")
         .withArgs(payer.address, gateway.address);
-      expect(await m.redeemed(env.sessionId, env.edgeId)).to.equal(10n * TOKEN);
-      // the payer's own signature still works for the rest
-      await m.redeem(v2, await sign(env, v2));
+      // after the window, even a voucher for an old session is refused
+      const old = await voucher(env, 20n * TOKEN);
+      const sOld = await sign(env, old, gateway);
+      // mined at the window's last second, then one second too late
+      await conn.networkHelpers.time.increaseTo((await m.revocationWindowEnd(payer.address)) - 1n);
+      await m.redeem(old, sOld);
+      const older = await voucher(env, 30n * TOKEN);
+      await expect(m.redeem(older, await sign(env, older, gateway)))
+        .to.be.revertedWithCustomError(m, "MarketUnauthorizedSigner")
+        .withArgs(payer.address, gateway.address);
       expect(await m.redeemed(env.sessionId, env.edgeId)).to.equal(20n * TOKEN);
+      // the payer's own signature still works for the rest
+      await m.redeem(older, await sign(env, older));
+      expect(await m.redeemed(env.sessionId, env.edgeId)).to.equal(30n * TOKEN);
+    });
+
+    it("revoking a signer that is not authorized changes nothing: no window, no event", async () => {
+      const env = await conn.networkHelpers.loadFixture(withSession);
+      const { market: m, payer, outsider } = env;
+      await expect(m.connect(payer).revokeSigner(outsider.address)).to.not.emit(m, "SignerRevoked");
+      expect(await m.revocationWindowEnd(payer.address)).to.equal(0n);
     });
   });
 

@@ -347,4 +347,48 @@ contract ComputeMarketFuzzTest is TestBase, MarketDeployer {
         assertEq(hook.balanceOf(operator), credited, "operator paid once");
         assertEq(m.earnings(operator), 0, "nothing credited by the re-entrant calls");
     }
+
+    /// @notice A voucher the gateway signed before its revocation stays redeemable through the
+    /// thaw: whatever the thawing period governance sets after the revocation, whenever the payer
+    /// thaws after it and whenever in the window the edge redeems, the edge is paid what the escrow
+    /// and budget allow, and the payer cannot withdraw before the window ends. One second after
+    /// the window, the voucher is refused.
+    function testFuzz_revokeSigner_VoucherSignedBeforeRedeemsThroughTheThaw(
+        uint256 cumulative,
+        uint256 newPeriod,
+        uint256 thawDelay,
+        uint256 redeemDelay
+    ) public {
+        uint256 sessionId = _escrowAndSession(1_000e18, 500e18);
+        cumulative = bound(cumulative, 1, 2_000e18);
+        IComputeMarket.Voucher memory v = _voucher(payer, edgeId, sessionId, cumulative);
+        bytes memory signature = _signVoucher(market, GATEWAY_KEY, v);
+
+        uint256 windowEnd = block.timestamp + MarketParams.THAWING_PERIOD;
+        vm.prank(payer);
+        market.revokeSigner(gateway);
+        market.setThawingPeriod(bound(newPeriod, 60, 90 days));
+        vm.warp(block.timestamp + bound(thawDelay, 0, MarketParams.THAWING_PERIOD));
+        vm.prank(payer);
+        market.thaw(1_000e18);
+        assertGe(market.escrow(payer).thawEndsAt, windowEnd, "a thaw after the revocation ends before the window");
+
+        uint256 at =
+            block.timestamp + bound(redeemDelay, 0, windowEnd > block.timestamp ? windowEnd - block.timestamp : 0);
+        vm.warp(at);
+        uint256 thawEndsAt = market.escrow(payer).thawEndsAt;
+        if (at < thawEndsAt) {
+            vm.expectRevert(abi.encodeWithSelector(IComputeMarket.MarketStillThawing.selector, payer, thawEndsAt));
+            vm.prank(payer);
+            market.withdraw(payer);
+        }
+        assertTrue(market.canRedeemFrom(payer, gateway, sessionId), "not redeemable within the window");
+        assertEq(market.redeem(v, signature), _min(cumulative, 500e18), "paid");
+
+        vm.warp(windowEnd + 1);
+        IComputeMarket.Voucher memory later = _voucher(payer, edgeId, sessionId, cumulative + 1);
+        bytes memory laterSignature = _signVoucher(market, GATEWAY_KEY, later);
+        vm.expectRevert(abi.encodeWithSelector(IComputeMarket.MarketUnauthorizedSigner.selector, payer, gateway));
+        market.redeem(later, laterSignature);
+    }
 }

@@ -121,6 +121,23 @@ contract ComputeMarketInvariantTest is TestBase, MarketDeployer, InvariantTarget
         assertEq(handler.ghostUnexpected(), 0, "an outcome differed from the prediction");
     }
 
+    /// @notice Escrow thawed at or after a revocation cannot leave before the revoked signer's
+    /// window ends: a voucher signed before the revocation stays redeemable, against the escrow,
+    /// through the thaw (the handler redeems such vouchers and predicts their exact outcome).
+    function invariant_thawAfterRevocationOutlastsTheWindow() public view {
+        for (uint256 i; i < 3; ++i) {
+            address payer = payers[i];
+            IComputeMarket.Escrow memory e = market.escrow(payer);
+            uint256 revokedAt = handler.ghostRevokedAt(payer);
+            if (e.thawing == 0 || revokedAt == 0 || handler.ghostThawStartedAt(payer) < revokedAt) continue;
+            assertGe(
+                e.thawEndsAt,
+                handler.gatewayRedeemableUntil(payer),
+                "thaw ends before the revoked signer's window"
+            );
+        }
+    }
+
     /// @notice A thaw's end time is set exactly when something thaws (thaw(0) and withdraw clear both).
     function invariant_thawConsistent() public view {
         for (uint256 i; i < 3; ++i) {

@@ -1,6 +1,19 @@
 import { expect } from "chai";
 
-import { connect, type Connection, deployProtocol, deployWithEdge, goToEpoch, TOKEN, UNBONDING_DELAY } from "../../helpers/protocol.ts";
+import {
+  connect,
+  type Connection,
+  CREDIT_WINDOW,
+  deployProtocol,
+  deployWithEdge,
+  EPOCH,
+  goToEpoch,
+  JAIL_PERIOD,
+  MAX_SLASH_BPS,
+  MIN_SELF_BOND,
+  TOKEN,
+  UNBONDING_DELAY,
+} from "../../helpers/protocol.ts";
 import { expectTotalsMatchBalance, MAX_UINT256, nextTxAt, registerEdge } from "../../helpers/stakingCore.ts";
 
 const RESERVE = 100_000n * TOKEN;
@@ -232,6 +245,57 @@ describe("Attacks on EdgeStaking", () => {
         675n * TOKEN,
       );
       await expectTotalsMatchBalance(env);
+    });
+  });
+
+  describe("a pool slashed to dust", () => {
+    /**
+     * Edge 1 with no self-bond: alice, its only holder, bonded 1,000 in epoch 0 and unbonded it all
+     * in epoch 4, with an unbonding delay of 20 epochs (longer than a warm-up).
+     */
+    async function aliceUnbonding() {
+      const env = await deployProtocol(conn);
+      await env.staking.connect(env.admin).setUnbondingDelay(20n * EPOCH);
+      await registerEdge(conn, env, env.operator);
+      await env.staking.connect(env.alice).delegate(1n, 1_000n * TOKEN);
+      await goToEpoch(conn, env.staking, 4n);
+      await env.staking.connect(env.alice).unbond(1n, MAX_UINT256);
+      return { ...env, edgeId: 1n };
+    }
+
+    it("maximal slashes exhaust the unbonding queue: a clear StakingUnbondingExhausted while it is live, a new era once it has matured", async () => {
+      const env = await load(aliceUnbonding);
+      const { staking, operator, bob, slasher, edgeId } = env;
+      for (let i = 0; i < 130; i++) await staking.connect(slasher).slash(edgeId, 4n, MAX_SLASH_BPS, slasher.address);
+      const [aliceEntry, aliceMaturity] = await staking.unbonding(edgeId, env.alice.address, 0n);
+      expect(aliceEntry).to.equal(0n);
+      // the pool is empty, so new stake joins at a fresh price
+      await staking.connect(operator).stake(edgeId, MIN_SELF_BOND);
+      await conn.networkHelpers.time.increase(JAIL_PERIOD);
+      await staking.connect(operator).unjail(edgeId);
+      await staking.connect(bob).delegate(edgeId, 10n * TOKEN);
+      await goToEpoch(conn, staking, (await staking.currentEpoch()) + CREDIT_WINDOW + 1n);
+      const now = BigInt(await conn.networkHelpers.time.latest());
+      expect(now).to.be.lessThan(aliceMaturity);
+      await expect(staking.connect(bob).unbond(edgeId, TOKEN))
+        .to.be.revertedWithCustomError(staking, "StakingUnbondingExhausted")
+        .withArgs(edgeId);
+      await conn.networkHelpers.time.increaseTo(aliceMaturity);
+      await staking.connect(bob).unbond(edgeId, 4n * TOKEN);
+      expect((await staking.unbonding(edgeId, bob.address, 0n))[0]).to.equal(4n * TOKEN);
+      await staking.connect(env.alice).withdraw(edgeId, 0n);
+      await expectTotalsMatchBalance(env);
+    });
+
+    it("slashes that leave the shares worth almost nothing make bonding revert with StakingPoolDepleted, not a cast overflow", async () => {
+      const env = await load(incumbents);
+      const { staking, token, operator, slasher, edgeId } = env;
+      await goToEpoch(conn, staking, 4n);
+      for (let i = 0; i < 200; i++) await staking.connect(slasher).slash(edgeId, 4n, MAX_SLASH_BPS, slasher.address);
+      await token.connect(operator).approve(await staking.getAddress(), MAX_UINT256);
+      await expect(staking.connect(operator).stake(edgeId, MIN_SELF_BOND))
+        .to.be.revertedWithCustomError(staking, "StakingPoolDepleted")
+        .withArgs(edgeId);
     });
   });
 });

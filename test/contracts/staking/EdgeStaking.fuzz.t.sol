@@ -1149,4 +1149,125 @@ contract EdgeStakingFuzzTest is TestBase, ProtocolDeployer {
         assertLe(queued, TOKEN, "entry queued after the slash above the amount");
         assertGe(queued + 1, TOKEN, "entry queued after the slash");
     }
+
+    // =================================================================== epoch clock
+
+    /// @notice Through any sequence of length changes (one per epoch or several in a row), every
+    /// epoch keeps a start time: the start of an epoch that has begun never moves, each epoch
+    /// lasts a length within bounds, and the current epoch contains the current time.
+    function testFuzz_epochStartTime_KnownForEveryEpochThroughChanges(
+        uint256[6] memory lengths,
+        uint256[6] memory waits
+    ) public {
+        uint256[] memory starts = new uint256[](64);
+        uint256 known; // epochs [0, known) have begun and their starts are recorded
+        for (uint256 i; i < 6; ++i) {
+            vm.warp(block.timestamp + bound(waits[i], 0, 3 * staking.epochLength()));
+            staking.setEpochLength(bound(lengths[i], 60, 2 days));
+            uint256 cur = staking.currentEpoch();
+            for (uint256 e; e < known; ++e)
+                assertEq(staking.epochStartTime(e), starts[e], "a begun epoch's start moved");
+            for (; known <= cur && known < starts.length; ++known) starts[known] = staking.epochStartTime(known);
+            assertLe(staking.epochStartTime(cur), block.timestamp, "the current epoch starts later than now");
+            assertGt(staking.epochStartTime(cur + 1), block.timestamp, "the next epoch started already");
+            for (uint256 e; e <= cur + 2; ++e) {
+                uint256 length = staking.epochStartTime(e + 1) - staking.epochStartTime(e);
+                assertGe(length, 60, "epoch shorter than the minimum");
+                assertLe(length, 30 days, "epoch longer than the maximum");
+            }
+        }
+    }
+
+    // =================================================================== slashed to dust
+
+    /// @dev Alice (the only holder) unbonds `amount`, then `count` slashes of `fractionBps` take
+    /// her live entry, driving Φ toward 0; the operator then stakes, is unjailed and bob delegates
+    /// into the emptied pool at a fresh price.
+    function _exhaustUnbonding(uint256 amount, uint256 count, uint256 fractionBps) internal {
+        _delegate(alice, edgeId, amount);
+        _goToEpoch(4);
+        vm.prank(alice);
+        staking.unbond(edgeId, type(uint256).max);
+        for (uint256 i; i < count; ++i) staking.slash(edgeId, 4, fractionBps, address(0));
+        _stake(operator, edgeId, TestParams.MIN_SELF_BOND);
+        vm.warp(block.timestamp + TestParams.JAIL_PERIOD);
+        vm.prank(operator);
+        staking.unjail(edgeId);
+        _delegate(bob, edgeId, 10 * TOKEN);
+        _goToEpoch(staking.currentEpoch() + W + 1);
+    }
+
+    /// @notice Maximal slashes of a live unbonding queue drive its survival factor Φ to zero.
+    /// While entries of that era are still live, a new unbond reverts with the clear
+    /// StakingUnbondingExhausted; once they have matured, the pool starts a new era and unbonding
+    /// works again, each entry worth what was unbonded and slashable as usual.
+    function test_unbond_NewEraOnceTheExhaustedQueueHasMatured() public {
+        _exhaustUnbonding(1_000 * TOKEN, 200, TestParams.MAX_SLASH_BPS);
+        (uint256 aliceEntry, uint256 aliceMaturity, ) = staking.unbonding(edgeId, alice, 0);
+        assertEq(aliceEntry, 0, "the slashes took the whole entry");
+        if (block.timestamp < aliceMaturity) {
+            vm.expectRevert(abi.encodeWithSelector(IEdgeStaking.StakingUnbondingExhausted.selector, edgeId));
+            vm.prank(bob);
+            staking.unbond(edgeId, TOKEN);
+            vm.warp(aliceMaturity);
+        }
+        vm.prank(bob);
+        uint256 index = staking.unbond(edgeId, 4 * TOKEN);
+        (uint256 queued, , ) = staking.unbonding(edgeId, bob, index);
+        assertEq(queued, 4 * TOKEN, "an entry of the new era is worth what was unbonded");
+        (, , uint256 slashable) = staking.edgeStake(edgeId);
+        assertEq(slashable, 4 * TOKEN, "the new era's queue is slashable");
+        // Without a first loss, a slash takes its fraction of the new entry too.
+        staking.setOperatorFirstLossBps(0);
+        staking.slash(edgeId, staking.currentEpoch(), 1_000, address(0));
+        (queued, , ) = staking.unbonding(edgeId, bob, index);
+        assertApproxEqAbs(queued, 4 * TOKEN - (4 * TOKEN * 1_000) / 10_000, 2, "a slash of the new era");
+        vm.prank(bob);
+        staking.unbond(edgeId, TOKEN);
+    }
+
+    /// @notice Fuzzed form of the above: whatever the number and size of the slashes, unbonding
+    /// never fails with a panic or an overflow: it succeeds, or reverts StakingUnbondingExhausted
+    /// while the exhausted era's entries are live, and always succeeds once they have matured.
+    function testFuzz_unbond_ExhaustionIsClearAndEndsWithTheEra(
+        uint256 amount,
+        uint256 count,
+        uint256 fractionBps
+    ) public {
+        amount = bound(amount, 1, 1e9 * TOKEN);
+        count = bound(count, 1, 250);
+        fractionBps = bound(fractionBps, 1, TestParams.MAX_SLASH_BPS);
+        _exhaustUnbonding(amount, count, fractionBps);
+        (, uint256 aliceMaturity, ) = staking.unbonding(edgeId, alice, 0);
+        vm.prank(bob);
+        try staking.unbond(edgeId, TOKEN) returns (uint256 index) {
+            (uint256 queued, , ) = staking.unbonding(edgeId, bob, index);
+            assertApproxEqAbs(queued, TOKEN, 1, "entry worth what was unbonded");
+        } catch (bytes memory err) {
+            assertTrue(
+                keccak256(err) ==
+                    keccak256(abi.encodeWithSelector(IEdgeStaking.StakingUnbondingExhausted.selector, edgeId)),
+                "unbond failed with another error"
+            );
+            assertLt(block.timestamp, aliceMaturity, "exhausted although the old era has matured");
+            vm.warp(aliceMaturity);
+            vm.prank(bob);
+            uint256 index = staking.unbond(edgeId, TOKEN);
+            (uint256 queued, , ) = staking.unbonding(edgeId, bob, index);
+            assertEq(queued, TOKEN, "an entry of the new era is worth what was unbonded");
+        }
+    }
+
+    /// @notice Slashes that leave a pool's shares worth almost nothing make new stake unpriceable:
+    /// bonding reverts with the clear StakingPoolDepleted, not with a cast overflow.
+    function test_stake_RevertWhen_PriceSlashedToDust() public {
+        _stake(operator, edgeId, TestParams.MIN_SELF_BOND);
+        _delegate(alice, edgeId, 1_000_000 * TOKEN);
+        _goToEpoch(4);
+        for (uint256 i; i < 200; ++i) staking.slash(edgeId, 4, TestParams.MAX_SLASH_BPS, address(0));
+        _fund(operator, 1_000_000 * TOKEN);
+        vm.expectRevert(abi.encodeWithSelector(IEdgeStaking.StakingPoolDepleted.selector, edgeId));
+        vm.prank(operator);
+        staking.stake(edgeId, 1_000_000 * TOKEN);
+    }
 }

@@ -111,6 +111,7 @@ contract EdgeStakingInvariantTest is TestBase, ProtocolDeployer, InvariantTarget
         }
         assertLe(entrySum, unbonding, "unbonding entries exceed totals.unbonding");
         assertEq(handler.ghostViewMismatches(), 0, "a payout differed from what the view showed");
+        assertEq(handler.ghostUnclearReverts(), 0, "a bond or unbond failed with a panic or a cast overflow");
     }
 
     /// @notice No actor gets out more than it put in plus the rewards credited while it was in

@@ -1,6 +1,17 @@
 import { expect } from "chai";
 
-import { connect, type Connection, CREDIT_WINDOW, deployProtocol, EPOCH, initialParameters } from "../../helpers/protocol.ts";
+import {
+  connect,
+  type Connection,
+  CREDIT_WINDOW,
+  DISPUTE_WINDOW,
+  deployProtocol,
+  EPOCH,
+  goToEpoch,
+  initialParameters,
+  MIN_SELF_BOND,
+} from "../../helpers/protocol.ts";
+import { addEdge, buildTree, QUALITY_ONE, registerVerifiers, signAttestation } from "../../helpers/settlement.ts";
 import { nextTxAt, type ProtocolEnv } from "../../helpers/stakingCore.ts";
 
 const MIN_LENGTH = 60n;
@@ -186,21 +197,81 @@ describe("EpochClock (in EdgeStaking)", () => {
       expect(await staking.currentEpoch()).to.equal(7n);
     });
 
-    it("makes epochs before the segment in force unknown: epochStartTime reverts EpochClockEpochBeforeSegment", async () => {
+    it("keeps every epoch's start through changes in a row, searching the history from the newest segment", async () => {
       const { staking, genesis } = await setup();
       const b3 = genesis + 3n * EPOCH;
       await at(genesis + 2n * EPOCH + 100n);
-      await staking.setEpochLength(600n);
-      await at(b3 + 700n); // epoch 4, the 600 s segment from epoch 3 is in force
-      // While the first segment is still the stored one, its epochs remain known.
-      expect(await staking.epochStartTime(2n)).to.equal(genesis + 2n * EPOCH);
-      // A further change promotes the segment starting at epoch 3; older epochs are forgotten.
-      await staking.setEpochLength(900n);
-      expect(await staking.epochStartTime(3n)).to.equal(b3);
-      for (const epoch of [0n, 2n]) {
-        await expect(staking.epochStartTime(epoch))
-          .to.be.revertedWithCustomError(staking, "EpochClockEpochBeforeSegment")
-          .withArgs(epoch, 3n);
+      await staking.setEpochLength(600n); // from epoch 3
+      await at(b3 + 700n); // epoch 4
+      await staking.setEpochLength(900n); // from epoch 5
+      const b5 = b3 + 2n * 600n;
+      await at(b5 + 10n); // epoch 5
+      await staking.setEpochLength(1_800n); // from epoch 6
+      const b6 = b5 + 900n;
+      await at(b6 + 1n);
+      await staking.setEpochLength(120n); // from epoch 7
+      const b7 = b6 + 1_800n;
+      const starts: [bigint, bigint][] = [
+        [0n, genesis],
+        [2n, genesis + 2n * EPOCH],
+        [3n, b3],
+        [4n, b3 + 600n],
+        [5n, b5],
+        [6n, b6],
+        [7n, b7],
+        [9n, b7 + 240n],
+      ];
+      for (const [epoch, start] of starts) expect(await staking.epochStartTime(epoch), `epoch ${epoch}`).to.equal(start);
+      expect(await staking.currentEpoch()).to.equal(6n);
+      await at(b7);
+      expect(await staking.currentEpoch()).to.equal(7n);
+    });
+  });
+
+  describe("two length changes in a row, with epochs still in their credit window", () => {
+    async function twoEdgesFiveVerifiers() {
+      const env = await deployProtocol(conn);
+      const v = await registerVerifiers(conn, env, 5);
+      const a = await addEdge(conn, env, MIN_SELF_BOND);
+      const b = await addEdge(conn, env, 3n * MIN_SELF_BOND);
+      return { ...env, ...v, edgeA: a.edgeId, edgeB: b.edgeId };
+    }
+
+    it("every epoch in its window keeps its start, and the ended ones can be funded and claimed", async () => {
+      const env = await conn.networkHelpers.loadFixture(twoEdgesFiveVerifiers);
+      const { staking, settlement } = env;
+      const genesis = await staking.epochStartTime(0n);
+      const first = CREDIT_WINDOW + 1n; // the first epoch in which both edges' stake earns
+      await goToEpoch(conn, staking, first + 1n);
+      await staking.setEpochLength(600n); // from first + 2
+      await goToEpoch(conn, staking, first + 2n);
+      await staking.setEpochLength(1_800n); // from first + 3
+      const cur = await staking.currentEpoch();
+      for (let epoch = cur - CREDIT_WINDOW; epoch <= cur; epoch++) {
+        const want = epoch <= first + 2n ? genesis + epoch * EPOCH : genesis + (first + 2n) * EPOCH + 600n;
+        expect(await staking.epochStartTime(epoch), `start of epoch ${epoch}`).to.equal(want);
+      }
+      for (const epoch of [first, first + 1n]) {
+        const t = buildTree(epoch, [
+          { edgeId: env.edgeA, stake: MIN_SELF_BOND, quality: QUALITY_ONE },
+          { edgeId: env.edgeB, stake: 3n * MIN_SELF_BOND, quality: QUALITY_ONE },
+        ]);
+        const attestation = { epoch, root: t.root, totalWeight: t.totalWeight };
+        await settlement.submitEpoch(attestation, await signAttestation(env.domain, env.keys, attestation));
+      }
+      await conn.networkHelpers.time.increase(DISPUTE_WINDOW);
+      for (const epoch of [first, first + 1n]) {
+        const t = buildTree(epoch, [
+          { edgeId: env.edgeA, stake: MIN_SELF_BOND, quality: QUALITY_ONE },
+          { edgeId: env.edgeB, stake: 3n * MIN_SELF_BOND, quality: QUALITY_ONE },
+        ]);
+        const attestation = { epoch, root: t.root, totalWeight: t.totalWeight };
+        await settlement.fundEpoch(epoch);
+        await settlement.claim(attestation, t.claimOf(env.edgeA));
+        await settlement.claim(attestation, t.claimOf(env.edgeB));
+        const funds = await settlement.epochFunds(epoch);
+        expect(funds.emission, `emission of epoch ${epoch}`).to.be.greaterThan(0n);
+        expect(funds.claimed, `claimed of epoch ${epoch}`).to.be.greaterThan(funds.emission - 2n);
       }
     });
   });

@@ -64,4 +64,45 @@ contract EdgeTokenFuzzTest is TestBase {
         assertEq(token.balanceOf(holder), held - amount, "holder balance");
         assertEq(token.totalSupply(), SUPPLY - amount, "supply");
     }
+
+    /// @notice Whatever the transfers, mints and burns among voting and non-voting accounts, the
+    /// votable supply is the total supply less the non-voting accounts' balances, now and at
+    /// every past timepoint.
+    function testFuzz_getPastVotableSupply_IsSupplyLessNonVotingBalances(
+        uint256[8] memory amounts,
+        uint256 seed
+    ) public {
+        address[4] memory accounts = [_makeAddr("vault1"), _makeAddr("vault2"), _makeAddr("alice"), _makeAddr("bob")];
+        token.setNonVoting(accounts[0], true);
+        token.setNonVoting(accounts[1], true);
+        token.setMinter(address(this));
+        vm.prank(accounts[2]);
+        token.delegate(accounts[2]);
+        for (uint256 i; i < 4; ++i) token.transfer(accounts[i], 1e24);
+        uint256[8] memory expected;
+        uint256[8] memory times;
+        for (uint256 i; i < 8; ++i) {
+            vm.warp(block.timestamp + 1 + (seed % 7));
+            address from = accounts[(seed >> (i * 4)) % 4];
+            address to = accounts[(seed >> (i * 4 + 2)) % 4];
+            uint256 amount = bound(amounts[i], 0, token.balanceOf(from));
+            uint256 kind = (seed >> (i * 3 + 40)) % 3;
+            if (kind == 0) {
+                vm.prank(from);
+                token.transfer(to, amount);
+            } else if (kind == 1) {
+                vm.prank(from);
+                token.burn(amount);
+            } else {
+                token.mint(to, amount);
+            }
+            expected[i] = token.totalSupply() - token.balanceOf(accounts[0]) - token.balanceOf(accounts[1]);
+            times[i] = block.timestamp;
+        }
+        vm.warp(block.timestamp + 1);
+        for (uint256 i; i < 8; ++i) {
+            if (i + 1 < 8 && times[i + 1] == times[i]) continue;
+            assertEq(token.getPastVotableSupply(times[i]), expected[i], "votable supply at a past timepoint");
+        }
+    }
 }

@@ -481,4 +481,57 @@ describe("EdgeToken", () => {
       expect(await token.getVotes(bob.address)).to.equal(FUNDED + 60n * TOKEN);
     });
   });
+
+  describe("setNonVoting and the votable supply", () => {
+    it("marks the protocol's contracts non-voting at deployment: the votable supply leaves out what they hold", async () => {
+      const { token, staking, verifierSet, settlement, market, alice } = await conn.networkHelpers.loadFixture(protocol);
+      for (const c of [staking, verifierSet, settlement, market]) expect(await token.isNonVoting(await c.getAddress())).to.equal(true);
+      expect(await token.isNonVoting(alice.address)).to.equal(false);
+      await token.connect(alice).approve(await market.getAddress(), 300n * TOKEN);
+      const t = await blockTimestamp(await market.connect(alice).deposit(alice.address, 300n * TOKEN));
+      await conn.networkHelpers.mine();
+      const supply = await token.totalSupply();
+      expect(await token.getPastVotableSupply(t - 1n)).to.equal(supply);
+      expect(await token.getPastVotableSupply(t)).to.equal(supply - 300n * TOKEN);
+      // the token's own votes, which it never casts, are what the non-voting contracts hold
+      let held = 0n;
+      for (const c of [staking, verifierSet, settlement, market]) held += await token.balanceOf(await c.getAddress());
+      expect(await token.getVotes(await token.getAddress())).to.equal(held);
+    });
+
+    it("follows mints and burns of a non-voting account, and unmarking puts its balance back", async () => {
+      const { token, admin, alice, outsider } = await conn.networkHelpers.loadFixture(protocol);
+      await expect(token.connect(admin).setNonVoting(outsider.address, true))
+        .to.emit(token, "NonVotingChanged")
+        .withArgs(outsider.address, false, true);
+      await token.connect(admin).setMinter(admin.address);
+      await token.connect(admin).mint(outsider.address, 50n * TOKEN);
+      await token.connect(outsider).burn(20n * TOKEN);
+      await token.connect(alice).transfer(outsider.address, 5n * TOKEN);
+      await conn.networkHelpers.mine();
+      let t = (await token.clock()) - 1n;
+      expect(await token.getPastVotableSupply(t)).to.equal((await token.totalSupply()) - (FUNDED + 35n * TOKEN));
+      await expect(token.connect(admin).setNonVoting(outsider.address, false))
+        .to.emit(token, "NonVotingChanged")
+        .withArgs(outsider.address, true, false);
+      await conn.networkHelpers.mine();
+      t = (await token.clock()) - 1n;
+      expect(await token.getPastVotableSupply(t)).to.equal(await token.totalSupply());
+    });
+
+    it("reverts for a caller without GOVERNANCE_ROLE, for the zero address and for the token itself", async () => {
+      const { token, admin, alice, outsider } = await conn.networkHelpers.loadFixture(protocol);
+      await expect(token.connect(alice).setNonVoting(outsider.address, true))
+        .to.be.revertedWithCustomError(token, "AccessControlUnauthorizedAccount")
+        .withArgs(alice.address, conn.ethers.id("GOVERNANCE_ROLE"));
+      await expect(token.connect(admin).setNonVoting(conn.ethers.ZeroAddress, true)).to.be.revertedWithCustomError(
+        token,
+        "EdgeTokenZeroAddress",
+      );
+      await expect(token.connect(admin).setNonVoting(await token.getAddress(), true)).to.be.revertedWithCustomError(
+        token,
+        "EdgeTokenZeroAddress",
+      );
+    });
+  });
 });

@@ -112,17 +112,18 @@ abstract contract ProtocolDeployer is CheatsBase {
 
     // ------------------------------------------------------------------ private storage reads
 
-    // EdgeStaking's storage: slot 0 EpochClock._clock, slot 1 AccessControl._roles, slot 2 _params,
-    // slot 3 _totalActive|_totalUnbonding, slot 4 _totalRewardsOwed|_rewardReserve, slot 5 _pools,
-    // slot 6 _positions, slot 7 _unbondings (ReentrancyGuardTransient uses transient storage).
+    // EdgeStaking's storage: slot 0 EpochClock._clock, slot 1 EpochClock._history, slot 2
+    // AccessControl._roles, slot 3 _params, slot 4 _totalActive|_totalUnbonding, slot 5
+    // _totalRewardsOwed|_rewardReserve, slot 6 _pools, slot 7 _positions, slot 8 _unbondings
+    // (ReentrancyGuardTransient uses transient storage).
     // Pool (StakePool.Pool): slot 0 tokens|shares; slot 1 earningShares|activatedKey|jailedUntil|
     // jailFromKey|jailToEpoch|allActivated; slot 2 commissionOld|commissionNew|commissionEpoch|
     // commissionOwed; slot 8 prevJailFromKey|prevJailToEpoch|operatorLeavingShares|
     // operatorLeavingUntil. Position: slot 0 earningShares|youngShares|youngEpoch; slot 1 accPaid;
     // slot 2 rewards|unbondCount; slot 3 laterShares|laterEpoch.
     // Each read below is checked against a public view.
-    uint256 private constant POOLS_SLOT = 5;
-    uint256 private constant POSITIONS_SLOT = 6;
+    uint256 private constant POOLS_SLOT = 6;
+    uint256 private constant POSITIONS_SLOT = 7;
 
     struct PoolShares {
         uint256 tokens; // Pool.tokens (includes the operator's leaving self-bond)

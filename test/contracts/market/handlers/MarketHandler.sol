@@ -55,6 +55,17 @@ contract MarketHandler is CheatsBase {
     mapping(uint256 sessionId => mapping(uint256 edgeId => uint256)) public ghostMaxSigned;
     /// @notice Whether each payer's gateway is authorized now (mirror).
     mapping(address payer => bool) public gatewayAuthorized;
+    /// @notice Until when the payer's revoked gateway's vouchers still redeem (mirror).
+    mapping(address payer => uint256) public gatewayRedeemableUntil;
+    /// @notice The last session whose vouchers the revoked gateway may still redeem (mirror).
+    mapping(address payer => uint256) public gatewayLastSession;
+    /// @notice When the payer last revoked its gateway.
+    mapping(address payer => uint256) public ghostRevokedAt;
+    /// @notice When the payer's escrow thaw in progress started.
+    mapping(address payer => uint256) public ghostThawStartedAt;
+    /// @notice A voucher the gateway signed just before its revocation, kept to redeem later.
+    mapping(address payer => IComputeMarket.Voucher) internal _signedBeforeRevocation;
+    mapping(address payer => bytes) internal _signedBeforeRevocationSig;
     mapping(bytes32 action => uint256) public calls;
 
     constructor(
@@ -86,7 +97,7 @@ contract MarketHandler is CheatsBase {
 
     /// @notice The selectors the fuzzer may call.
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](12);
+        s = new bytes4[](13);
         s[0] = this.deposit.selector;
         s[1] = this.thaw.selector;
         s[2] = this.withdraw.selector;
@@ -99,6 +110,7 @@ contract MarketHandler is CheatsBase {
         s[9] = this.setFeeBps.selector;
         s[10] = this.warp.selector;
         s[11] = this.withdrawEarnings.selector;
+        s[12] = this.redeemSignedBeforeRevocation.selector;
     }
 
     /// @notice Lets the test record the gateways it authorized in setUp.
@@ -122,6 +134,7 @@ contract MarketHandler is CheatsBase {
         amount = bound(amount, 0, market.escrow(payer).balance);
         vm.prank(payer);
         market.thaw(amount);
+        ghostThawStartedAt[payer] = amount == 0 ? 0 : block.timestamp;
         ++calls["thaw"];
     }
 
@@ -201,7 +214,7 @@ contract MarketHandler is CheatsBase {
             byGateway
         );
         address payer = payers[payerIndex];
-        bool authorized = !byGateway || gatewayAuthorized[payer];
+        bool authorized = !byGateway || _gatewayRedeems(payer, sessionId);
         uint256 already = market.redeemed(sessionId, edgeId);
         uint256 expected = _expectedPaid(v, already);
         uint256 pendingBefore = market.pendingFees();
@@ -315,11 +328,53 @@ contract MarketHandler is CheatsBase {
     function toggleGateway(uint256 payerSeed) external atHandlerTime {
         uint256 i = bound(payerSeed, 0, 2);
         address payer = payers[i];
-        vm.prank(payer);
-        if (gatewayAuthorized[payer]) market.revokeSigner(gateways[i]);
-        else market.authorizeSigner(gateways[i]);
+        if (gatewayAuthorized[payer]) {
+            _keepVoucherSignedBeforeRevocation(i);
+            vm.prank(payer);
+            market.revokeSigner(gateways[i]);
+            ghostRevokedAt[payer] = block.timestamp;
+            gatewayRedeemableUntil[payer] = block.timestamp + market.thawingPeriod();
+            gatewayLastSession[payer] = market.sessionCount();
+        } else {
+            vm.prank(payer);
+            market.authorizeSigner(gateways[i]);
+        }
         gatewayAuthorized[payer] = !gatewayAuthorized[payer];
         ++calls["toggleGateway"];
+    }
+
+    /// @notice Redeems the voucher a payer's gateway signed just before its revocation: within the
+    /// window it must pay as any valid voucher (its signer revoked or not), after it be refused
+    /// with MarketUnauthorizedSigner.
+    function redeemSignedBeforeRevocation(uint256 payerSeed) external atHandlerTime {
+        uint256 i = bound(payerSeed, 0, 2);
+        address payer = payers[i];
+        IComputeMarket.Voucher memory v = _signedBeforeRevocation[payer];
+        if (v.payer == address(0)) return;
+        uint256 already = market.redeemed(v.sessionId, v.edgeId);
+        bool redeems = _gatewayRedeems(payer, v.sessionId) && block.timestamp <= v.expiry;
+        uint256 expected = _expectedPaid(v, already);
+        address operator = v.edgeId == edges[0] ? operators[0] : operators[1];
+        uint256 pendingBefore = market.pendingFees();
+        uint256 earningsBefore = market.earnings(operator);
+        try market.redeem(v, _signedBeforeRevocationSig[payer]) returns (uint256 paid) {
+            if (!redeems || v.cumulativeAmount <= already || paid != expected) ++ghostUnexpected;
+            _recordPaid(
+                operator,
+                paid,
+                market.pendingFees() - pendingBefore,
+                market.earnings(operator) - earningsBefore
+            );
+        } catch (bytes memory err) {
+            bytes4 sel = bytes4(err);
+            if (redeems && v.cumulativeAmount > already) ++ghostUnexpected;
+            else if (
+                sel != IComputeMarket.MarketUnauthorizedSigner.selector &&
+                sel != IComputeMarket.MarketVoucherNotNewer.selector &&
+                sel != IComputeMarket.MarketVoucherExpired.selector
+            ) ++ghostUnexpected;
+        }
+        ++calls["redeemSignedBeforeRevocation"];
     }
 
     function setFeeBps(uint256 bps) external atHandlerTime {
@@ -357,6 +412,37 @@ contract MarketHandler is CheatsBase {
         });
         uint256 key = byGateway ? _gatewayKeys[payerIndex] : _payerKeys[payerIndex];
         signature = _signDigest(key, market.voucherDigest(v));
+    }
+
+    /// @dev Whether the payer's gateway's vouchers of `sessionId` redeem now: authorized, or revoked
+    /// after the session opened and less than a thawing period ago.
+    function _gatewayRedeems(address payer, uint256 sessionId) internal view returns (bool) {
+        return
+            gatewayAuthorized[payer] ||
+            (sessionId <= gatewayLastSession[payer] && block.timestamp <= gatewayRedeemableUntil[payer]);
+    }
+
+    /// @dev The gateway, still authorized, signs a voucher for the payer's latest session worth
+    /// more than anything signed so far: the edge served it and holds it through the revocation.
+    function _keepVoucherSignedBeforeRevocation(uint256 i) internal {
+        address payer = payers[i];
+        uint256 count = market.sessionCount();
+        uint256 sessionId;
+        for (uint256 id = count; id != 0 && sessionId == 0; --id) {
+            if (market.session(id).payer == payer) sessionId = id;
+        }
+        if (sessionId == 0) return;
+        uint256 top = ghostMaxSigned[sessionId][edges[0]];
+        IComputeMarket.Voucher memory v = IComputeMarket.Voucher({
+            payer: payer,
+            edgeId: edges[0],
+            sessionId: sessionId,
+            cumulativeAmount: top + 1 + (top % MAX_AMOUNT),
+            expiry: block.timestamp + market.thawingPeriod()
+        });
+        ghostMaxSigned[sessionId][edges[0]] = v.cumulativeAmount;
+        _signedBeforeRevocation[payer] = v;
+        _signedBeforeRevocationSig[payer] = _signDigest(_gatewayKeys[i], market.voucherDigest(v));
     }
 
     function _payerIndex(address payer) internal view returns (uint256) {

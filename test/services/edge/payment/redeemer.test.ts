@@ -92,16 +92,27 @@ describe("redeemer", () => {
       expect(again.transactions).to.have.length(0);
     });
 
-    it("skips a voucher whose signer was revoked without reverting the batch, and records it as lost", async () => {
+    it("redeems a voucher whose signer was revoked after it was served, within the revocation window", async () => {
+      const { env, s } = await setup();
+      await serve(env, s, 4n * COST, env.gateway); // session 1, gateway key
+      await env.market.connect(env.payer).revokeSigner(env.gateway.address);
+      await conn.networkHelpers.time.increaseTo((await env.market.revocationWindowEnd(env.payer.address)) - 1n);
+      const result = await redeemer!.redeemNow("revoked");
+      expect([result.redeemed, result.skipped, result.amount]).to.deep.equal([1, 0, 4n * COST]);
+      expect(await env.market.redeemed(env.sessionId, env.edgeId)).to.equal(4n * COST);
+    });
+
+    it("past the revocation window, skips the revoked signer's voucher without reverting the batch, and records it as lost", async () => {
       const { env, s } = await setup();
       await serve(env, s, 4n * COST, env.gateway); // session 1, gateway key
       await serve(env, s, 3n * COST, env.payer, 2n); // session 2, payer
       await env.market.connect(env.payer).revokeSigner(env.gateway.address);
-      const result = await redeemer!.redeemNow("test");
+      await conn.networkHelpers.time.increaseTo((await env.market.revocationWindowEnd(env.payer.address)) + 1n);
+      const result = await redeemer!.redeemNow("window passed");
       expect([result.redeemed, result.skipped, result.amount]).to.deep.equal([1, 1, 3n * COST]);
       expect(await env.market.redeemed(env.sessionId, env.edgeId)).to.equal(0n);
       expect(await env.market.redeemed(2n, env.edgeId)).to.equal(3n * COST);
-      expect(s.store.get(env.sessionId)?.lost).to.equal("signer revoked");
+      expect(s.store.get(env.sessionId)?.lost).to.equal("signer revoked, redemption window passed");
       expect(await metric(s, "skipped")).to.equal(1);
     });
 
@@ -125,6 +136,16 @@ describe("redeemer", () => {
       await s.market.refresh(); // the follower sees ThawStarted and calls the redeemer's hook
       await until(async () => (await env.market.redeemed(env.sessionId, env.edgeId)) === 6n * COST);
       expect(s.store.get(env.sessionId)?.redeemed).to.equal(6n * COST);
+    });
+
+    it("redeems at once when the payer revokes the signer of a voucher it holds", async () => {
+      const { env, s } = await setup();
+      await serve(env, s, 5n * COST, env.gateway);
+      redeemer!.start();
+      await env.market.connect(env.payer).revokeSigner(env.gateway.address);
+      await s.market.refresh(); // the follower sees SignerRevoked and calls the redeemer's hook
+      await until(async () => (await env.market.redeemed(env.sessionId, env.edgeId)) === 5n * COST);
+      expect(s.store.get(env.sessionId)?.redeemed).to.equal(5n * COST);
     });
 
     it("close() redeems what is left", async () => {
