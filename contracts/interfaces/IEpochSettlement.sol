@@ -197,7 +197,8 @@ interface IEpochSettlement {
     function claim(EpochAttestation calldata settled, Claim calldata claim_) external returns (uint256 credited);
 
     /// @notice {claim} for several edges of one epoch in one transaction. Anyone may call.
-    /// Reverts as a whole if any claim is invalid or already paid.
+    /// A leaf already paid (by an earlier claim, or earlier in the batch) is skipped: it credits
+    /// nothing and emits nothing. Reverts as a whole if any claim is invalid.
     /// @return credited Total credited.
     function claimMany(EpochAttestation calldata settled, Claim[] calldata claims) external returns (uint256 credited);
 

@@ -161,7 +161,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     ) external nonReentrant returns (uint256 credited) {
         EpochFunds memory funds = _openForClaims(settled);
         uint256 reward;
-        (reward, credited) = _claimOne(settled, funds.emission, funds.emission - funds.claimed, claim_);
+        (reward, credited) = _claimOne(settled, funds.emission, funds.emission - funds.claimed, claim_, false);
         _funds[settled.epoch].claimed = uint120(funds.claimed + reward);
     }
 
@@ -178,7 +178,8 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
                 settled,
                 funds.emission,
                 funds.emission - claimedSoFar,
-                claims[i]
+                claims[i],
+                true
             );
             claimedSoFar += reward;
             credited += paid;
@@ -356,11 +357,14 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
 
     /// @dev Verifies one leaf and credits its reward; returns the reward counted against the
     /// emission and what the staking pool accepted (0 when it declined: jailed or no stake).
+    /// With `skipClaimed`, a leaf already paid returns (0, 0) instead of reverting, so that a
+    /// batch front-run by a single claim still pays the others.
     function _claimOne(
         EpochAttestation calldata settled,
         uint256 emission,
         uint256 remaining,
-        Claim calldata c
+        Claim calldata c,
+        bool skipClaimed
     ) private returns (uint256 reward, uint256 credited) {
         uint256 epoch = settled.epoch;
         require(c.quality <= QUALITY_ONE, SettlementQualityOutOfRange(c.quality));
@@ -369,7 +373,10 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
             SettlementInvalidProof(epoch, c.edgeId)
         );
         BitMaps.BitMap storage claims = _claimed[c.edgeId];
-        require(!claims.get(epoch), SettlementAlreadyClaimed(epoch, c.edgeId));
+        if (claims.get(epoch)) {
+            if (skipClaimed) return (0, 0);
+            revert SettlementAlreadyClaimed(epoch, c.edgeId);
+        }
         claims.set(epoch);
         // Checked against what is left rather than trusted: a tree whose weights do not add up
         // to its total can never pay out more than the epoch minted.

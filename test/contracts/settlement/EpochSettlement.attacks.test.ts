@@ -158,21 +158,46 @@ describe("EpochSettlement attacks", () => {
   });
 
   describe("double claims", () => {
-    it("claim then claim, and claim then claimMany, revert SettlementAlreadyClaimed", async () => {
+    it("claim then claim reverts SettlementAlreadyClaimed", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       const a = env.settled.claimOf(env.edgeA);
-      const b = env.settled.claimOf(env.edgeB);
       await env.settlement.claim(env.settled.attestation, a);
       const claimed = (await env.settlement.epochFunds(E)).claimed;
       await expect(env.settlement.claim(env.settled.attestation, a))
         .to.be.revertedWithCustomError(env.settlement, "SettlementAlreadyClaimed")
         .withArgs(E, env.edgeA);
-      // B first, then the already-paid A: the whole batch reverts, B included.
-      await expect(env.settlement.claimMany(env.settled.attestation, [b, a]))
-        .to.be.revertedWithCustomError(env.settlement, "SettlementAlreadyClaimed")
-        .withArgs(E, env.edgeA);
-      expect(await env.settlement.claimed(E, env.edgeB)).to.equal(false);
       expect((await env.settlement.epochFunds(E)).claimed).to.equal(claimed);
+    });
+
+    it("a leaf front-run by a single claim is skipped: claimMany of every leaf still pays the rest", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      const a = env.settled.claimOf(env.edgeA);
+      const b = env.settled.claimOf(env.edgeB);
+      const { emission } = await expectedFunding(env, E);
+      const [ra, rb] = defaultResults(env).map((r) => rewardOf(emission, r, env.settled.totalWeight));
+      // Someone claims A alone just before the batch of both lands.
+      await env.settlement.claim(env.settled.attestation, a);
+      expect(await env.settlement.claimMany.staticCall(env.settled.attestation, [a, b])).to.equal(rb);
+      const tx = env.settlement.claimMany(env.settled.attestation, [a, b]);
+      await expect(tx).to.emit(env.settlement, "RewardClaimed").withArgs(E, env.edgeB, rb, rb);
+      // A is neither credited nor announced a second time.
+      const receipt = await (await tx).wait();
+      const claimedEvents = receipt!.logs.map((l) => env.settlement.interface.parseLog(l)).filter((e) => e?.name === "RewardClaimed");
+      expect(claimedEvents).to.have.length(1);
+      expect(await env.settlement.claimed(E, env.edgeB)).to.equal(true);
+      expect((await env.settlement.epochFunds(E)).claimed).to.equal(ra + rb);
+      // A batch of leaves all paid already pays nothing and reverts nothing.
+      expect(await env.settlement.claimMany.staticCall(env.settled.attestation, [a, b])).to.equal(0n);
+    });
+
+    it("an already-claimed leaf with a wrong proof still reverts the batch", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      const a = env.settled.claimOf(env.edgeA);
+      await env.settlement.claim(env.settled.attestation, a);
+      const forged = { ...a, stake: a.stake + 1n };
+      await expect(env.settlement.claimMany(env.settled.attestation, [forged, env.settled.claimOf(env.edgeB)]))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementInvalidProof")
+        .withArgs(E, env.edgeA);
     });
 
     // Reentrancy: EpochSettlement calls only trusted contracts fixed at deployment: the EdgeToken
@@ -181,17 +206,17 @@ describe("EpochSettlement attacks", () => {
     // EdgeToken). No call reaches an address an attacker controls, so there is no reentrant path
     // to exercise, and every state-changing entry point is nonReentrant besides. What can be
     // observed is the order: a claim sets its bit before the credit call, so the same leaf reached
-    // a second time within one transaction (the shape a reentrant claim would take) is refused.
-    it("the same leaf twice within one claimMany reverts and pays nothing", async () => {
+    // a second time within one transaction (the shape a reentrant claim would take) is not paid again.
+    it("the same leaf twice within one claimMany pays it once", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       const a = env.settled.claimOf(env.edgeA);
-      const reserve = (await env.staking.totals()).rewardReserve;
-      await expect(env.settlement.claimMany(env.settled.attestation, [a, a]))
-        .to.be.revertedWithCustomError(env.settlement, "SettlementAlreadyClaimed")
-        .withArgs(E, env.edgeA);
-      expect(await env.settlement.claimed(E, env.edgeA)).to.equal(false);
-      expect((await env.settlement.epochFunds(E)).funded).to.equal(false);
-      expect((await env.staking.totals()).rewardReserve).to.equal(reserve);
+      const { emission } = await expectedFunding(env, E);
+      const ra = rewardOf(emission, defaultResults(env)[0], env.settled.totalWeight);
+      expect(await env.settlement.claimMany.staticCall(env.settled.attestation, [a, a])).to.equal(ra);
+      await env.settlement.claimMany(env.settled.attestation, [a, a]);
+      expect(await env.settlement.claimed(E, env.edgeA)).to.equal(true);
+      expect((await env.settlement.epochFunds(E)).claimed).to.equal(ra);
+      expect((await env.staking.totals()).rewardReserve).to.equal(emission - ra);
     });
 
     it("a claim before the epoch is final reverts", async () => {

@@ -14,8 +14,8 @@ import {SettlementParams, SmallMerkle} from "../SettlementDeployer.sol";
 /// @notice The invariant fuzzer's only target for EpochSettlement. Actions: move time, submit a
 /// random tree of 1–4 leaves for an ended epoch (sometimes with a total weight below the sum of
 /// its leaves, so that claims can hit the emission cap), fund, claim and claimMany (including
-/// leaves already paid). Each action picks what it acts on from its seeds and returns when it
-/// cannot apply. Ghost variables are written only after a call succeeded; a claim or funding
+/// leaves already paid, which it must skip). Each action picks what it acts on from its seeds
+/// and returns when it cannot apply. Ghost variables are written only after a call succeeded; a claim or funding
 /// that should have been refused but went through is counted in a "violations" ghost, which the
 /// invariants require to be 0.
 ///
@@ -197,7 +197,8 @@ contract SettlementHandler is CheatsBase {
     }
 
     /// @dev Claims the leaves selected by `mask`'s low bits, in tree order, possibly with one leaf
-    /// repeated (`repeat`), which must make the whole batch revert.
+    /// repeated (`repeat`). Leaves already paid, before or earlier in the batch, must be skipped:
+    /// each is paid at most once and the others still are.
     function claimMany(uint256 epochSeed, uint256 mask, bool repeat) external atHandlerTime {
         if (submittedEpochs.length == 0) return;
         uint256 epoch = submittedEpochs[epochSeed % submittedEpochs.length];
@@ -220,11 +221,14 @@ contract SettlementHandler is CheatsBase {
             c[n] = c[0];
         }
         (bool wasFunded, uint256 emission) = _emissionNow(epoch);
+        bool[] memory fresh = new bool[](c.length);
+        for (uint256 j; j < c.length; ++j)
+            fresh[j] = !settlement.claimed(epoch, leaves[idx[j]].edgeId) && !(repeat && j == n);
         try settlement.claimMany(_attestation(epoch), c) returns (uint256 credited) {
-            if (repeat) ++ghostViolations;
             if (!wasFunded) _recordFunding(epoch, emission);
             uint256 rewards;
             for (uint256 j; j < c.length; ++j) {
+                if (!fresh[j]) continue;
                 uint256 reward = _reward(epoch, emission, leaves[idx[j]]);
                 rewards += reward;
                 _recordClaim(epoch, leaves[idx[j]].edgeId, reward, 0);
