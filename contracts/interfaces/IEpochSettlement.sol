@@ -36,6 +36,12 @@ pragma solidity 0.8.30;
 ///
 /// **Equivocation.** Two valid signatures by one verifier key over different attestations for
 /// the same epoch slash that verifier's bond (see {IVerifierSet-slash}); the reporter is paid.
+/// A proof is accepted only while the epoch's rewards can be credited (`rewardCreditWindow`
+/// epochs after its end) or while the epoch is under dispute (pending or frozen); only if the
+/// key had not been rotated away before the epoch ended; and only if one of the two
+/// attestations is the one recorded for the epoch or carries a quorum. A leaked key therefore
+/// cannot fabricate a slash for epochs after its rotation, nor out of two attestations nobody
+/// submitted.
 interface IEpochSettlement {
     enum EpochState {
         None, // nothing submitted
@@ -65,6 +71,17 @@ interface IEpochSettlement {
         Unresponsive, // challenges unanswered beyond the retry limit
         CapacityShortfall, // served far below declared capacity
         AuditFailure // could not open its served-usage log against its committed root
+    }
+
+    /// @notice Two attestations of one epoch signed by one verifier key. `quorumSignatures`
+    /// (packed, as for {submitEpoch}) are the quorum's over `a`, needed only when neither `a`
+    /// nor `b` is the attestation recorded for the epoch (empty otherwise).
+    struct EquivocationProof {
+        EpochAttestation a;
+        bytes signatureA;
+        EpochAttestation b;
+        bytes signatureB;
+        bytes quorumSignatures;
     }
 
     /// @notice An edge's claim: its leaf and the proof of it.
@@ -172,6 +189,12 @@ interface IEpochSettlement {
     error SettlementIdenticalAttestations();
     /// @notice The two signatures of an equivocation proof are by different keys.
     error SettlementDifferentSigners(address signerA, address signerB);
+    /// @notice `epoch` is past the credit window and no longer under dispute: equivocation about
+    /// it is no longer accepted.
+    error SettlementEquivocationTooOld(uint256 epoch, uint256 currentEpoch);
+    /// @notice `signer` was rotated away at `retiredAt`, before `epoch` ended: it could not have
+    /// attested `epoch` as its verifier's key.
+    error SettlementKeyRetired(address signer, uint256 epoch, uint256 retiredAt);
     /// @notice `value` for `parameter` is outside [min, max].
     error SettlementParameterOutOfBounds(Parameter parameter, uint256 value, uint256 min, uint256 max);
 
@@ -208,14 +231,11 @@ interface IEpochSettlement {
     function reportFault(FaultAttestation calldata fault, bytes calldata signatures) external returns (uint256 slashed);
 
     /// @notice Slashes a verifier that signed two different attestations for one epoch; the
-    /// caller is the reporter. Anyone may call. Emits {EquivocationReported}.
+    /// caller is the reporter. Anyone may call. Emits {EquivocationReported}. See the header for
+    /// which proofs are accepted; one without the recorded attestation or a quorum reverts with
+    /// the verifier set's {IVerifierSet-VerifierSetBelowQuorum}.
     /// @return slashed Tokens slashed from the verifier's bond.
-    function reportEquivocation(
-        EpochAttestation calldata a,
-        bytes calldata signatureA,
-        EpochAttestation calldata b,
-        bytes calldata signatureB
-    ) external returns (uint256 slashed);
+    function reportEquivocation(EquivocationProof calldata proof) external returns (uint256 slashed);
 
     // ---------------------------------------------------------------- governance
 

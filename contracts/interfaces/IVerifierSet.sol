@@ -139,8 +139,10 @@ interface IVerifierSet {
     function setEndpoint(uint256 verifierId, string calldata endpoint) external;
 
     /// @notice Replaces the signing key. Only the verifier's operator, while Pending or Active.
-    /// The old key stops counting at once and stays attributable to this verifier (equivocation
-    /// proofs against it remain valid). Emits {VerifierKeyRotated}.
+    /// The old key stops counting at once and stays attributable to this verifier; the rotation
+    /// time is recorded ({keyRetiredAt}), so that equivocation proofs against the old key are
+    /// accepted only for epochs that ended before it (a key leaked after rotation cannot get
+    /// the verifier slashed for later epochs). Emits {VerifierKeyRotated}.
     /// @param keySignature The new key's EIP-712 signature of VerifierKeyClaim(caller, newKey).
     function rotateSigningKey(uint256 verifierId, address newKey, bytes calldata keySignature) external;
 
@@ -210,6 +212,10 @@ interface IVerifierSet {
 
     /// @notice The verifier that owns or owned `signingKey` (0 if none).
     function verifierOfSigner(address signingKey) external view returns (uint256);
+
+    /// @notice When a rotation replaced `signingKey` (0 if it is still its verifier's key, or
+    /// never was one).
+    function keyRetiredAt(address signingKey) external view returns (uint256);
 
     /// @notice Number of verifiers whose key currently counts towards a quorum.
     function activeCount() external view returns (uint256);

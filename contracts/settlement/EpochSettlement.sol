@@ -205,21 +205,35 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     }
 
     /// @inheritdoc IEpochSettlement
-    function reportEquivocation(
-        EpochAttestation calldata a,
-        bytes calldata signatureA,
-        EpochAttestation calldata b,
-        bytes calldata signatureB
-    ) external nonReentrant returns (uint256 slashed) {
-        require(a.epoch == b.epoch, SettlementEpochMismatch(a.epoch, b.epoch));
+    function reportEquivocation(EquivocationProof calldata proof) external nonReentrant returns (uint256 slashed) {
+        EpochAttestation calldata a = proof.a;
+        EpochAttestation calldata b = proof.b;
+        uint256 epoch = a.epoch;
+        require(epoch == b.epoch, SettlementEpochMismatch(epoch, b.epoch));
         bytes32 hashA = _attestationHash(a);
         bytes32 hashB = _attestationHash(b);
         require(hashA != hashB, SettlementIdenticalAttestations());
-        address signerA = verifiers.recoverSigner(hashA, signatureA);
-        address signerB = verifiers.recoverSigner(hashB, signatureB);
-        require(signerA == signerB, SettlementDifferentSigners(signerA, signerB));
-        slashed = verifiers.slash(signerA, msg.sender);
-        emit EquivocationReported(a.epoch, signerA, msg.sender, slashed);
+        address signer = verifiers.recoverSigner(hashA, proof.signatureA);
+        address signerB = verifiers.recoverSigner(hashB, proof.signatureB);
+        require(signer == signerB, SettlementDifferentSigners(signer, signerB));
+        EpochRecord memory record = _epochs[epoch];
+        _requireEquivocationRecent(epoch, record);
+        // A rotated key answers only for epochs that ended while it was its verifier's key.
+        uint256 retiredAt = verifiers.keyRetiredAt(signer);
+        require(
+            retiredAt == 0 || retiredAt > staking.epochStartTime(epoch + 1),
+            SettlementKeyRetired(signer, epoch, retiredAt)
+        );
+        // One side must be what the verifier set actually attested: the recorded attestation, or
+        // one that carries a quorum. Two signatures by one key alone prove nothing the key's
+        // holder could not fabricate.
+        bool recorded =
+            record.state != EpochState.None &&
+                (record.commitment == commitmentOf(a.root, a.totalWeight) ||
+                    record.commitment == commitmentOf(b.root, b.totalWeight));
+        if (!recorded) verifiers.checkQuorum(hashA, proof.quorumSignatures);
+        slashed = verifiers.slash(signer, msg.sender);
+        emit EquivocationReported(epoch, signer, msg.sender, slashed);
     }
 
     // =========================================================== governance
@@ -423,6 +437,16 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         }
         uint256 length = staking.epochStartTime(epoch + 1) - staking.epochStartTime(epoch);
         emission = Math.mulDiv(supply, rate * length, RATE_ONE * YEAR);
+    }
+
+    /// @dev An equivocation counts while its epoch's rewards can still be credited, or while the
+    /// epoch is under dispute (pending or frozen), whenever it was submitted.
+    function _requireEquivocationRecent(uint256 epoch, EpochRecord memory record) private view {
+        uint256 cur = staking.currentEpoch();
+        bool disputed =
+            record.state == EpochState.Frozen ||
+                (record.state == EpochState.Pending && block.timestamp < record.finalAt);
+        require(disputed || epoch + staking.rewardCreditWindow() >= cur, SettlementEquivocationTooOld(epoch, cur));
     }
 
     function _requireFinal(uint256 epoch, EpochRecord storage record) private view {

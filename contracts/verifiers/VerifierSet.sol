@@ -40,6 +40,7 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
     struct SignerRecord {
         uint64 verifierId; // owner, for life (keys are never reused)
         bool counts; // the owner is Active and this is its current key
+        uint40 retiredAt; // when a rotation replaced it (0 while it is its verifier's key)
     }
 
     Parameters private _params;
@@ -126,8 +127,10 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
         _claimKey(newKey, verifierId, keySignature);
         address previous = v.signingKey;
         v.signingKey = newKey;
+        SignerRecord storage old = _signers[previous];
+        old.retiredAt = uint40(block.timestamp);
         if (v.status == VerifierStatus.Active) {
-            _signers[previous].counts = false;
+            old.counts = false;
             _signers[newKey].counts = true;
         }
         emit VerifierKeyRotated(verifierId, previous, newKey);
@@ -293,6 +296,11 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
     /// @inheritdoc IVerifierSet
     function verifierOfSigner(address signingKey) external view returns (uint256) {
         return _signers[signingKey].verifierId;
+    }
+
+    /// @inheritdoc IVerifierSet
+    function keyRetiredAt(address signingKey) external view returns (uint256) {
+        return _signers[signingKey].retiredAt;
     }
 
     /// @inheritdoc IVerifierSet

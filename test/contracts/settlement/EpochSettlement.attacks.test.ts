@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { keccak256, type TypedDataDomain } from "ethers";
+import { anyValue } from "@nomicfoundation/hardhat-ethers-chai-matchers/withArgs";
+import { type BaseWallet, keccak256, type TypedDataDomain } from "ethers";
 
 import {
   connect,
@@ -20,6 +21,7 @@ import {
   QUALITY_ONE,
   signAttestation,
   signFault,
+  VERIFIER_KEY_CLAIM_TYPES,
   verifierDomain,
 } from "../../helpers/settlement.ts";
 import {
@@ -226,6 +228,89 @@ describe("EpochSettlement attacks", () => {
       await expect(env.settlement.claimMany(s.attestation, [s.claimOf(env.edgeA)]))
         .to.be.revertedWithCustomError(env.settlement, "SettlementNotFinal")
         .withArgs(E, State.Pending, finalAt);
+    });
+  });
+
+  describe("equivocation by a retired or stale key", () => {
+    const NO_QUORUM = "0x";
+    type Env = Awaited<ReturnType<typeof finalFixture>>;
+    /** Rotates verifier `index + 1`'s key (keys[index]) to a fresh one; returns the retired key. */
+    async function rotate(env: Env, index: number) {
+      const operator = env.operators[index];
+      const fresh = conn.ethers.Wallet.createRandom();
+      const claim = await fresh.signTypedData(env.domain, VERIFIER_KEY_CLAIM_TYPES, {
+        operator: operator.address,
+        signingKey: fresh.address,
+      });
+      await env.verifierSet.connect(operator).rotateSigningKey(BigInt(index + 1), fresh.address, claim);
+      return env.keys[index];
+    }
+    async function signBoth(key: BaseWallet, env: Env, a: Attestation, b: Attestation) {
+      return {
+        signatureA: await key.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, a),
+        signatureB: await key.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b),
+      };
+    }
+
+    it("a key leaked after its rotation cannot fabricate equivocation about a later epoch", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      // Verifier 4 rotates (its old key leaked) in epoch E + 1; epoch E + 1 is then settled by the others.
+      const leaked = await rotate(env, 3);
+      const retiredAt = BigInt(await conn.networkHelpers.time.latest());
+      await goToEpoch(conn, env.staking, E + 2n);
+      const recorded = await submitTree(env, E + 1n, defaultResults(env), 3);
+      const fake = { ...recorded.attestation, root: OTHER_ROOT };
+      const sigs = await signBoth(leaked, env, recorded.attestation, fake);
+      const bond = (await env.verifierSet.verifier(4n)).bond;
+      await expect(
+        env.settlement.connect(env.bob).reportEquivocation({ a: recorded.attestation, b: fake, ...sigs, quorumSignatures: NO_QUORUM }),
+      )
+        .to.be.revertedWithCustomError(env.settlement, "SettlementKeyRetired")
+        .withArgs(leaked.address, E + 1n, retiredAt);
+      expect((await env.verifierSet.verifier(4n)).bond).to.equal(bond);
+    });
+
+    it("the same key stays slashable for an epoch that ended while it was live", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      const old = await rotate(env, 3);
+      const fake = { ...env.settled.attestation, root: OTHER_ROOT };
+      const sigs = await signBoth(old, env, env.settled.attestation, fake);
+      await expect(
+        env.settlement.connect(env.bob).reportEquivocation({ a: env.settled.attestation, b: fake, ...sigs, quorumSignatures: NO_QUORUM }),
+      ).to.emit(env.settlement, "EquivocationReported");
+      expect((await env.verifierSet.verifier(4n)).status).to.equal(5n); // Ejected
+    });
+
+    it("an equivocation about an epoch past the window is refused", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      const fake = { ...env.settled.attestation, root: OTHER_ROOT };
+      const sigs = await signBoth(env.keys[3], env, env.settled.attestation, fake);
+      const proof = { a: env.settled.attestation, b: fake, ...sigs, quorumSignatures: NO_QUORUM };
+      await goToEpoch(conn, env.staking, E + CREDIT_WINDOW + 1n);
+      await expect(env.settlement.reportEquivocation(proof))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementEquivocationTooOld")
+        .withArgs(E, E + CREDIT_WINDOW + 1n);
+      // At the window's last epoch it is still accepted.
+      const env2 = await conn.networkHelpers.loadFixture(finalFixture);
+      await goToEpoch(conn, env2.staking, E + CREDIT_WINDOW);
+      await expect(env2.settlement.reportEquivocation(proof)).to.emit(env2.settlement, "EquivocationReported");
+    });
+
+    it("two signed attestations, neither recorded nor quorum-signed, are no proof", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      await goToEpoch(conn, env.staking, E + 2n);
+      // Nothing was submitted for E + 1: both attestations are the key's alone.
+      const a = { epoch: E + 1n, root: keccak256("0x02"), totalWeight: 1n };
+      const b = { epoch: E + 1n, root: OTHER_ROOT, totalWeight: 1n };
+      const sigs = await signBoth(env.keys[3], env, a, b);
+      await expect(env.settlement.reportEquivocation({ a, b, ...sigs, quorumSignatures: NO_QUORUM }))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
+        .withArgs(0n, QUORUM);
+      // With a quorum's signatures over one of them, it is.
+      const quorumSignatures = await sign(env, env.keys.slice(0, 3), a);
+      await expect(env.settlement.reportEquivocation({ a, b, ...sigs, quorumSignatures }))
+        .to.emit(env.settlement, "EquivocationReported")
+        .withArgs(E + 1n, env.keys[3].address, env.admin.address, anyValue);
     });
   });
 

@@ -693,7 +693,7 @@ describe("EpochSettlement", () => {
       const amount = (bond * p.slashBps) / BPS;
       const reporterReward = (amount * p.reporterBps) / BPS;
       expect(amount).to.be.greaterThan(0n);
-      const tx = env.settlement.connect(env.bob).reportEquivocation(a, sigA, b, sigB);
+      const tx = env.settlement.connect(env.bob).reportEquivocation({ a, signatureA: sigA, b, signatureB: sigB, quorumSignatures: "0x" });
       await expect(tx).to.emit(env.settlement, "EquivocationReported").withArgs(E, key.address, env.bob.address, amount);
       await expect(tx).to.changeTokenBalances(conn.ethers, env.token, [env.bob, env.verifierSet], [reporterReward, -amount]);
       expect((await env.verifierSet.verifier(id)).status).to.equal(5n); // Ejected
@@ -709,7 +709,7 @@ describe("EpochSettlement", () => {
     it("reverts SettlementEpochMismatch for attestations of different epochs", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       const { a, b, sigA, sigB } = await twoSigned(env, 0, E + 1n);
-      await expect(env.settlement.reportEquivocation(a, sigA, b, sigB))
+      await expect(env.settlement.reportEquivocation({ a, signatureA: sigA, b, signatureB: sigB, quorumSignatures: "0x" }))
         .to.be.revertedWithCustomError(env.settlement, "SettlementEpochMismatch")
         .withArgs(E, E + 1n);
     });
@@ -717,10 +717,9 @@ describe("EpochSettlement", () => {
     it("reverts SettlementIdenticalAttestations for one attestation twice", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       const { a, sigA } = await twoSigned(env, 0);
-      await expect(env.settlement.reportEquivocation(a, sigA, a, sigA)).to.be.revertedWithCustomError(
-        env.settlement,
-        "SettlementIdenticalAttestations",
-      );
+      await expect(
+        env.settlement.reportEquivocation({ a, signatureA: sigA, b: a, signatureB: sigA, quorumSignatures: "0x" }),
+      ).to.be.revertedWithCustomError(env.settlement, "SettlementIdenticalAttestations");
     });
 
     it("reverts SettlementDifferentSigners when two verifiers signed the two attestations", async () => {
@@ -728,7 +727,7 @@ describe("EpochSettlement", () => {
       const { key, a, b, sigA } = await twoSigned(env, 0);
       const other = env.keys[1];
       const sigB = await other.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b);
-      await expect(env.settlement.reportEquivocation(a, sigA, b, sigB))
+      await expect(env.settlement.reportEquivocation({ a, signatureA: sigA, b, signatureB: sigB, quorumSignatures: "0x" }))
         .to.be.revertedWithCustomError(env.settlement, "SettlementDifferentSigners")
         .withArgs(key.address, other.address);
     });
@@ -739,12 +738,13 @@ describe("EpochSettlement", () => {
       const a = env.settled.attestation;
       const b = { ...a, root: OTHER_ROOT };
       await expect(
-        env.settlement.reportEquivocation(
+        env.settlement.reportEquivocation({
           a,
-          await stranger.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, a),
+          signatureA: await stranger.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, a),
           b,
-          await stranger.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b),
-        ),
+          signatureB: await stranger.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b),
+          quorumSignatures: "0x",
+        }),
       )
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownSigner")
         .withArgs(stranger.address);

@@ -454,6 +454,9 @@ describe("VerifierSet", () => {
       expect((await verifierSet.verifier(1n)).status).to.equal(ACTIVE);
       expect(await verifierSet.verifierOfSigner(key(0).address)).to.equal(1n);
       expect(await verifierSet.verifierOfSigner(key(5).address)).to.equal(1n);
+      // The old key's retirement is dated (equivocation proofs against it stop at that time).
+      expect(await verifierSet.keyRetiredAt(key(0).address)).to.equal(BigInt(await conn.networkHelpers.time.latest()));
+      expect(await verifierSet.keyRetiredAt(key(5).address)).to.equal(0n);
       expect(await verifierSet.activeCount()).to.equal(3n);
       // The new key counts.
       expect(await verifierSet.checkQuorum(structHash(), signSorted([key(5), key(1)], domain))).to.equal(2n);
