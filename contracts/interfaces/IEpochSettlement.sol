@@ -32,7 +32,11 @@ pragma solidity 0.8.30;
 ///
 /// **Faults.** A quorum-signed `FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)`
 /// slashes the edge by its kind's fraction and jails it; the relayer is the reporter. One fault
-/// per edge and epoch.
+/// per edge and epoch. A fault of epoch F is accepted only up to `maxFaultAge` epochs later (a
+/// governance parameter, at most the staking unbonding delay in epochs, and checked against the
+/// unbonding delay of the moment), so that stake bonded long after F cannot be slashed for it and
+/// the rewards a jail declines (from F to the unjail) reach back at most that far. The jail
+/// itself lasts `jailPeriod` from the report.
 ///
 /// **Equivocation.** Two valid signatures by one verifier key over different attestations for
 /// the same epoch slash that verifier's bond (see {IVerifierSet-slash}); the reporter is paid.
@@ -116,6 +120,7 @@ interface IEpochSettlement {
         uint40 maxInflation; // annual, RATE_ONE = 100%
         uint40 inflationStep; // per epoch, RATE_ONE = 100%
         uint40 targetBondingRate; // staked / supply, RATE_ONE = 100%
+        uint16 maxFaultAge; // epochs after its epoch that a fault may still be reported
     }
 
     /// @notice Names of parameters in {ParameterChanged}.
@@ -125,7 +130,8 @@ interface IEpochSettlement {
         MaxInflation,
         InflationStep,
         TargetBondingRate,
-        FaultSlashBps
+        FaultSlashBps,
+        MaxFaultAge
     }
 
     event EpochSubmitted(uint256 indexed epoch, bytes32 root, uint256 totalWeight, uint256 finalAt);
@@ -181,6 +187,8 @@ interface IEpochSettlement {
     error SettlementNothingToClaim(uint256 epoch);
     /// @notice A fault of the edge in that epoch was already reported.
     error SettlementFaultAlreadyReported(uint256 edgeId, uint256 epoch);
+    /// @notice The fault's epoch is more than `maxAge` epochs before the current one.
+    error SettlementFaultTooOld(uint256 faultEpoch, uint256 currentEpoch, uint256 maxAge);
     /// @notice `kind` is not a {FaultKind}.
     error SettlementUnknownFaultKind(uint8 kind);
     /// @notice The two attestations of an equivocation proof are for different epochs.
@@ -253,6 +261,9 @@ interface IEpochSettlement {
     function setTargetBondingRate(uint256 value) external;
     /// @notice See {setDisputeWindow}. Fraction of stake (bps) a fault of `kind` slashes.
     function setFaultSlashBps(FaultKind kind, uint256 bps) external;
+    /// @notice See {setDisputeWindow}. Epochs after its epoch that a fault may still be
+    /// reported, in [1, {maxFaultAgeLimit}] (and at most 65,535).
+    function setMaxFaultAge(uint256 value) external;
 
     // ---------------------------------------------------------------- views
 
@@ -285,6 +296,11 @@ interface IEpochSettlement {
 
     /// @notice Fraction of stake (bps) a fault of `kind` slashes.
     function faultSlashBps(FaultKind kind) external view returns (uint256);
+
+    /// @notice The highest `maxFaultAge` allowed now: the staking unbonding delay in whole epochs
+    /// of the current length (at least 1), so that stake unbonded after a fault's epoch is still
+    /// slashable when the fault is reported.
+    function maxFaultAgeLimit() external view returns (uint256);
 
     /// @notice The leaf hash of an edge's result, as in the Merkle tree.
     function leafHash(uint256 epoch, uint256 edgeId, uint256 stake, uint256 quality) external pure returns (bytes32);

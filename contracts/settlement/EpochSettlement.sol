@@ -103,6 +103,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         _setInflationBounds(initial.minInflation, initial.maxInflation);
         _setInflationStep(initial.inflationStep);
         _setTargetBondingRate(initial.targetBondingRate);
+        _setMaxFaultAge(initial.maxFaultAge);
         _checkBounds(Parameter.MinInflation, initialInflation, initial.minInflation, initial.maxInflation);
         _inflation = InflationState({
             rate: uint64(initialInflation),
@@ -193,6 +194,10 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         bytes calldata signatures
     ) external nonReentrant returns (uint256 slashed) {
         require(fault.kind < FAULT_KINDS, SettlementUnknownFaultKind(fault.kind));
+        // The unbonding delay of the moment also caps the age, should it have been shortened.
+        uint256 maxAge = Math.min(_params.maxFaultAge, maxFaultAgeLimit());
+        uint256 cur = staking.currentEpoch();
+        require(fault.epoch + maxAge >= cur, SettlementFaultTooOld(fault.epoch, cur, maxAge));
         BitMaps.BitMap storage faults = _faults[fault.edgeId];
         require(!faults.get(fault.epoch), SettlementFaultAlreadyReported(fault.edgeId, fault.epoch));
         verifiers.checkQuorum(_faultHash(fault), signatures);
@@ -279,6 +284,11 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         _setFaultSlashBps(kind, bps);
     }
 
+    /// @inheritdoc IEpochSettlement
+    function setMaxFaultAge(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
+        _setMaxFaultAge(value);
+    }
+
     // =========================================================== views
 
     /// @inheritdoc IEpochSettlement
@@ -334,6 +344,11 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     /// @inheritdoc IEpochSettlement
     function faultSlashBps(FaultKind kind) external view returns (uint256) {
         return _faultSlashBps[uint8(kind)];
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function maxFaultAgeLimit() public view returns (uint256) {
+        return Math.max(staking.parameters().unbondingDelay / staking.epochLength(), 1);
     }
 
     /// @inheritdoc IEpochSettlement
@@ -499,6 +514,12 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         _checkBounds(Parameter.FaultSlashBps, bps, 1, BPS);
         emit ParameterChanged(Parameter.FaultSlashBps, _faultSlashBps[uint8(kind)], bps);
         _faultSlashBps[uint8(kind)] = uint16(bps);
+    }
+
+    function _setMaxFaultAge(uint256 value) private {
+        _checkBounds(Parameter.MaxFaultAge, value, 1, Math.min(maxFaultAgeLimit(), type(uint16).max));
+        emit ParameterChanged(Parameter.MaxFaultAge, _params.maxFaultAge, value);
+        _params.maxFaultAge = uint16(value);
     }
 
     function _checkBounds(Parameter parameter, uint256 value, uint256 min, uint256 max) private pure {

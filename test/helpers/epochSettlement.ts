@@ -37,7 +37,10 @@ export const Param = {
   InflationStep: 3n,
   TargetBondingRate: 4n,
   FaultSlashBps: 5n,
+  MaxFaultAge: 6n,
 } as const;
+/** The deployment's default `maxFaultAge` (epochs); the tests' unbonding delay allows 2 at most. */
+export const MAX_FAULT_AGE = 2n;
 
 /**
  * Edge 1 (operator: `operator`, self-bond MIN_SELF_BOND, 10% commission) with Alice's

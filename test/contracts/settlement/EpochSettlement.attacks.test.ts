@@ -7,7 +7,9 @@ import {
   type Connection,
   CREDIT_WINDOW,
   DISPUTE_WINDOW,
+  EPOCH,
   goToEpoch,
+  JAIL_PERIOD,
   MIN_SELF_BOND,
   TOKEN,
   VERIFIER_EXIT_DELAY,
@@ -30,6 +32,7 @@ import {
   deploySettlementBase,
   E,
   expectedFunding,
+  MAX_FAULT_AGE,
   rewardOf,
   settleFinal,
   sign,
@@ -311,6 +314,65 @@ describe("EpochSettlement attacks", () => {
       await expect(env.settlement.reportEquivocation({ a, b, ...sigs, quorumSignatures }))
         .to.emit(env.settlement, "EquivocationReported")
         .withArgs(E + 1n, env.keys[3].address, env.admin.address, anyValue);
+    });
+  });
+
+  describe("stale faults", () => {
+    it("a fault older than maxFaultAge is refused, and stake that joined after it is not slashed", async () => {
+      const env = await conn.networkHelpers.loadFixture(baseFixture);
+      await goToEpoch(conn, env.staking, E + 1n);
+      // Bob joins edge A after its faulty epoch E.
+      const bobStake = 10_000n * TOKEN;
+      await env.staking.connect(env.bob).delegate(env.edgeA, bobStake);
+      const late = E + MAX_FAULT_AGE + 1n;
+      await goToEpoch(conn, env.staking, late);
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
+      const sigs = await signFault(env.domain, env.keys.slice(0, 3), fault);
+      const before = await env.staking.edgeStake(env.edgeA);
+      await expect(env.settlement.reportFault(fault, sigs))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementFaultTooOld")
+        .withArgs(E, late, MAX_FAULT_AGE);
+      expect((await env.staking.edgeStake(env.edgeA)).active).to.equal(before.active);
+      const bob = await env.staking.position(env.edgeA, env.bob.address);
+      expect(bob.earning + bob.warmingUp).to.equal(bobStake);
+      expect(await env.staking.jailedInEpoch(env.edgeA, E)).to.equal(false);
+    });
+
+    it("a fault at the age limit is reported, and the jail ends jailPeriod after the report", async () => {
+      const env = await conn.networkHelpers.loadFixture(baseFixture);
+      await goToEpoch(conn, env.staking, E + MAX_FAULT_AGE);
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
+      const sigs = await signFault(env.domain, env.keys.slice(0, 3), fault);
+      const at = BigInt(await conn.networkHelpers.time.latest()) + 5n;
+      await conn.networkHelpers.time.setNextBlockTimestamp(at);
+      await expect(env.settlement.reportFault(fault, sigs))
+        .to.emit(env.staking, "Jailed")
+        .withArgs(env.edgeA, E, at + JAIL_PERIOD);
+      // Rewards are declined from the fault's epoch on, and not before it.
+      expect(await env.staking.jailedInEpoch(env.edgeA, E - 1n)).to.equal(false);
+      expect(await env.staking.jailedInEpoch(env.edgeA, E)).to.equal(true);
+      await conn.networkHelpers.time.setNextBlockTimestamp(at + JAIL_PERIOD - 1n);
+      await expect(env.staking.connect(env.operator).unjail(env.edgeA))
+        .to.be.revertedWithCustomError(env.staking, "StakingJailPeriodNotOver")
+        .withArgs(env.edgeA, at + JAIL_PERIOD);
+      // From then on only the slashed self-bond stands in the way.
+      await conn.networkHelpers.time.setNextBlockTimestamp(at + JAIL_PERIOD);
+      await expect(env.staking.connect(env.operator).unjail(env.edgeA)).to.be.revertedWithCustomError(
+        env.staking,
+        "StakingSelfBondBelowMinimum",
+      );
+    });
+
+    it("a shortened unbonding delay caps the age below the configured maximum", async () => {
+      const env = await conn.networkHelpers.loadFixture(baseFixture);
+      // One epoch of unbonding: a fault two epochs old is refused although maxFaultAge is 2.
+      await env.staking.setUnbondingDelay(EPOCH);
+      expect(await env.settlement.maxFaultAgeLimit()).to.equal(1n);
+      await goToEpoch(conn, env.staking, E + 2n);
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
+      await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault)))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementFaultTooOld")
+        .withArgs(E, E + 2n, 1n);
     });
   });
 

@@ -162,7 +162,9 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
                 minInflation: uint40(rate),
                 maxInflation: uint40(rate),
                 inflationStep: uint40(SettlementParams.INFLATION_STEP),
-                targetBondingRate: uint40(SettlementParams.TARGET_BONDING_RATE)
+                targetBondingRate: uint40(SettlementParams.TARGET_BONDING_RATE),
+                // Long epochs leave room for one epoch's age only.
+                maxFaultAge: 1
             }),
             rate,
             [uint16(1_000), 200, 100, 1_000]
@@ -236,5 +238,38 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
         (uint256 rate, uint256 last) = settlement.inflation();
         assertEq(rate, expected, "rate");
         assertEq(last, epoch, "last adjusted epoch");
+    }
+
+    /// @notice A fault is accepted exactly while its epoch is at most `maxFaultAge` epochs
+    /// before the current one, for any age and any allowed `maxFaultAge`.
+    /// forge-config: default.fuzz.runs = 300
+    function testFuzz_reportFault_OnlyWithinMaxAge(uint256 ageSeed, uint256 maxSeed) public {
+        uint256 maxAge = bound(maxSeed, 1, settlement.maxFaultAgeLimit());
+        settlement.setMaxFaultAge(maxAge);
+        uint256 faultEpoch = TestParams.CREDIT_WINDOW + 1;
+        uint256 age = bound(ageSeed, 0, 2 * maxAge + 2);
+        _goToEpoch(faultEpoch + age);
+        IEpochSettlement.FaultAttestation memory f = IEpochSettlement.FaultAttestation(
+            edges[0],
+            faultEpoch,
+            1,
+            bytes32(age)
+        );
+        bytes memory sigs = _quorumSignatures(settlement.faultStructHash(f), SettlementParams.QUORUM);
+        if (age > maxAge) {
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    IEpochSettlement.SettlementFaultTooOld.selector,
+                    faultEpoch,
+                    faultEpoch + age,
+                    maxAge
+                )
+            );
+            settlement.reportFault(f, sigs);
+            assertTrue(!settlement.faultReported(edges[0], faultEpoch), "stale fault recorded");
+        } else {
+            assertGt(settlement.reportFault(f, sigs), 0, "slashed");
+            assertTrue(settlement.faultReported(edges[0], faultEpoch), "fault not recorded");
+        }
     }
 }

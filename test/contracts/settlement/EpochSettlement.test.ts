@@ -13,6 +13,7 @@ import {
   BURN_BPS,
   MIN_SELF_BOND,
   TOKEN,
+  UNBONDING_DELAY,
 } from "../../helpers/protocol.ts";
 import { buildTree, EPOCH_ATTESTATION_TYPES, FAULT_ATTESTATION_TYPES, QUALITY_ONE, RATE_ONE, signFault } from "../../helpers/settlement.ts";
 import {
@@ -25,6 +26,7 @@ import {
   E,
   EDGE_B_BOND,
   expectedFunding,
+  MAX_FAULT_AGE,
   MAX_INFLATION,
   Param,
   rewardOf,
@@ -74,6 +76,7 @@ describe("EpochSettlement", () => {
         maxInflation: p.maxInflation,
         inflationStep: p.inflationStep,
         targetBondingRate: p.targetBondingRate,
+        maxFaultAge: p.maxFaultAge,
       };
       const [rate] = await env.settlement.inflation();
       const factory = await conn.ethers.getContractFactory("EpochSettlement");
@@ -762,6 +765,7 @@ describe("EpochSettlement", () => {
         () => s.setInflationStep(1n),
         () => s.setTargetBondingRate(1n),
         () => s.setFaultSlashBps(0, 1n),
+        () => s.setMaxFaultAge(1n),
       ]) {
         await expect(call())
           .to.be.revertedWithCustomError(env.settlement, "AccessControlUnauthorizedAccount")
@@ -788,6 +792,34 @@ describe("EpochSettlement", () => {
       const now = BigInt(await conn.networkHelpers.time.latest());
       expect((await env.settlement.epochRecord(E)).finalAt).to.equal(now + max);
       expect(s.root).to.not.equal(ZeroHash);
+    });
+
+    it("setMaxFaultAge checks [1, unbonding delay in epochs], emits and applies to the next report", async () => {
+      const env = await conn.networkHelpers.loadFixture(baseFixture);
+      const limit = UNBONDING_DELAY / EPOCH;
+      expect(await env.settlement.maxFaultAgeLimit()).to.equal(limit);
+      await expect(env.settlement.setMaxFaultAge(0n))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
+        .withArgs(Param.MaxFaultAge, 0n, 1n, limit);
+      await expect(env.settlement.setMaxFaultAge(limit + 1n))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
+        .withArgs(Param.MaxFaultAge, limit + 1n, 1n, limit);
+      await expect(env.settlement.setMaxFaultAge(1n))
+        .to.emit(env.settlement, "ParameterChanged")
+        .withArgs(Param.MaxFaultAge, MAX_FAULT_AGE, 1n);
+      expect((await env.settlement.parameters()).maxFaultAge).to.equal(1n);
+      await goToEpoch(conn, env.staking, E + 2n);
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
+      await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault)))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementFaultTooOld")
+        .withArgs(E, E + 2n, 1n);
+      // A longer unbonding delay allows a longer age.
+      await env.staking.setUnbondingDelay(10n * EPOCH);
+      await expect(env.settlement.setMaxFaultAge(10n)).to.emit(env.settlement, "ParameterChanged");
+      await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault))).to.emit(
+        env.settlement,
+        "FaultReported",
+      );
     });
 
     it("setInflationBounds checks max ≤ 50% and min ≤ max, emits both and clamps the current rate", async () => {
@@ -910,12 +942,13 @@ describe("EpochSettlement", () => {
       expect(await s.verifiers()).to.equal(await env.verifierSet.getAddress());
       expect(await s.hasRole(await s.GOVERNANCE_ROLE(), env.admin.address)).to.equal(true);
       const p = await s.parameters();
-      expect([p.disputeWindow, p.minInflation, p.maxInflation, p.inflationStep, p.targetBondingRate]).to.deep.equal([
+      expect([p.disputeWindow, p.minInflation, p.maxInflation, p.inflationStep, p.targetBondingRate, p.maxFaultAge]).to.deep.equal([
         DISPUTE_WINDOW,
         (2n * RATE_ONE) / 100n,
         RATE_ONE / 10n,
         (5n * RATE_ONE) / 10_000n,
         RATE_ONE / 2n,
+        MAX_FAULT_AGE,
       ]);
       expect([...(await s.inflation())]).to.deep.equal([(5n * RATE_ONE) / 100n, 0n]);
       const r = await s.epochRecord(E);
