@@ -13,7 +13,11 @@ pragma solidity 0.8.30;
 /// where `stake` is the edge's earning stake during E (wei), `quality` its verified quality in
 /// [0, QUALITY_ONE], and `totalWeight` = Σ stake × quality over the tree. The attestation is
 /// final `disputeWindow` seconds after submission. A second quorum-signed attestation for E with
-/// different content, submitted before E is final, freezes E until governance resolves it.
+/// different content, submitted before E is final, freezes E until governance resolves it, or
+/// the guardian (GUARDIAN_ROLE, appointed and replaced by governance) once `guardianDelay` has
+/// passed since the freeze. As the verifier set's quorum is always a strict majority of its
+/// active set ({IVerifierSet-quorum}), two conflicting quorum attestations share a signer, whose
+/// two signatures are an equivocation proof ({reportEquivocation}).
 /// Settling costs the same gas whatever the number of edges.
 ///
 /// **Emission.** Epoch E's emission is minted once, when E is funded (by {fundEpoch}, or by
@@ -28,7 +32,17 @@ pragma solidity 0.8.30;
 /// to the operator, the rest to its holders, see {IEdgeStaking-creditReward}). Each edge's leaf
 /// pays once per epoch, and an epoch's claims never pay more than its emission. A pool that was
 /// jailed during E, or earns nothing, is declined by the staking contract: its share stays in
-/// the staking reward reserve. Claims must land within the staking contract's credit window.
+/// the staking reward reserve. Claims of E are open until the end of epoch max(E, F - 1) +
+/// `rewardCreditWindow`, F the epoch in which E became final or was resolved ({claimsOpen}): an
+/// epoch final in the epoch after it keeps the staking contract's credit window, and one that
+/// became final later (resolved after a freeze, or attested late) gets as many epochs from its
+/// finality, so a final epoch's emission can always be claimed. A claim that lands after
+/// E + `rewardCreditWindow` (the staking contract's own window, beyond which it no longer knows
+/// who was bonded through E) is credited as a reward of the last ended epoch: to the stake
+/// earning in the pool at that time, at that epoch's commission, which may include stake that
+/// joined after E; it is declined if the pool was jailed in E while the staking contract still
+/// records that jail, or is jailed in the epoch it is credited as. {fundEpoch} refuses an epoch
+/// whose claims have closed, and the dispute window is at most `rewardCreditWindow - 1` epochs.
 ///
 /// **Faults.** A quorum-signed `FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)`
 /// slashes the edge by its kind's fraction and jails it; the relayer is the reporter. One fault
@@ -40,8 +54,8 @@ pragma solidity 0.8.30;
 ///
 /// **Equivocation.** Two valid signatures by one verifier key over different attestations for
 /// the same epoch slash that verifier's bond (see {IVerifierSet-slash}); the reporter is paid.
-/// A proof is accepted only while the epoch's rewards can be credited (`rewardCreditWindow`
-/// epochs after its end) or while the epoch is under dispute (pending or frozen); only if the
+/// A proof is accepted only while the epoch's claims are open (or, before it is final, within
+/// `rewardCreditWindow` epochs of its end) or while the epoch is under dispute (pending or frozen); only if the
 /// key had not been rotated away before the epoch ended; and only if one of the two
 /// attestations is the one recorded for the epoch or carries a quorum. A leaked key therefore
 /// cannot fabricate a slash for epochs after its rotation, nor out of two attestations nobody
@@ -102,7 +116,7 @@ interface IEpochSettlement {
     /// single new storage slot whatever the number of edges.
     struct EpochRecord {
         uint208 commitment; // uint208(keccak256(abi.encode(root, totalWeight)))
-        uint40 finalAt;
+        uint40 finalAt; // Frozen: when it froze; Resolved: when it was resolved
         EpochState state;
     }
 
@@ -121,6 +135,7 @@ interface IEpochSettlement {
         uint40 inflationStep; // per epoch, RATE_ONE = 100%
         uint40 targetBondingRate; // staked / supply, RATE_ONE = 100%
         uint16 maxFaultAge; // epochs after its epoch that a fault may still be reported
+        uint32 guardianDelay; // seconds after a freeze before the guardian may resolve it
     }
 
     /// @notice Names of parameters in {ParameterChanged}.
@@ -131,7 +146,8 @@ interface IEpochSettlement {
         InflationStep,
         TargetBondingRate,
         FaultSlashBps,
-        MaxFaultAge
+        MaxFaultAge,
+        GuardianDelay
     }
 
     event EpochSubmitted(uint256 indexed epoch, bytes32 root, uint256 totalWeight, uint256 finalAt);
@@ -203,6 +219,10 @@ interface IEpochSettlement {
     /// @notice `signer` was rotated away at `retiredAt`, before `epoch` ended: it could not have
     /// attested `epoch` as its verifier's key.
     error SettlementKeyRetired(address signer, uint256 epoch, uint256 retiredAt);
+    /// @notice The epoch's claims have closed (see {claimsOpen}): nothing can be claimed or funded.
+    error SettlementClaimsClosed(uint256 epoch, uint256 currentEpoch);
+    /// @notice The guardian may resolve the frozen epoch only from `allowedAt`.
+    error SettlementGuardianDelay(uint256 epoch, uint256 allowedAt);
     /// @notice `value` for `parameter` is outside [min, max].
     error SettlementParameterOutOfBounds(Parameter parameter, uint256 value, uint256 min, uint256 max);
 
@@ -216,7 +236,8 @@ interface IEpochSettlement {
     function submitEpoch(EpochAttestation calldata attestation, bytes calldata signatures) external;
 
     /// @notice Mints a final epoch's emission into the staking reward reserve. Anyone may call;
-    /// the first claim of an epoch does it implicitly. Emits {EpochFunded}.
+    /// the first claim of an epoch does it implicitly. Refused once the epoch's claims have
+    /// closed ({SettlementClaimsClosed}). Emits {EpochFunded}.
     /// @return emission Tokens minted.
     function fundEpoch(uint256 epoch) external returns (uint256 emission);
 
@@ -248,11 +269,18 @@ interface IEpochSettlement {
     // ---------------------------------------------------------------- governance
 
     /// @notice Settles a frozen epoch with the given attestation (root 0: the epoch pays
-    /// nothing). Only GOVERNANCE_ROLE. Emits {EpochResolved}.
+    /// nothing); its claims run from now. Only GOVERNANCE_ROLE, at any time, or GUARDIAN_ROLE,
+    /// from `guardianDelay` after the freeze. Emits {EpochResolved}.
     function resolveEpoch(uint256 epoch, bytes32 root, uint256 totalWeight) external;
 
-    /// @notice Only GOVERNANCE_ROLE; each emits {ParameterChanged} and checks its bounds.
+    /// @notice Only GOVERNANCE_ROLE; each emits {ParameterChanged} and checks its bounds. The
+    /// dispute window is in [MIN_DISPUTE_WINDOW, min(MAX_DISPUTE_WINDOW, (rewardCreditWindow - 1)
+    /// epochs of the current length)], so that an epoch attested promptly is final with time
+    /// left to claim.
     function setDisputeWindow(uint256 value) external;
+    /// @notice See {setDisputeWindow}. Seconds after a freeze before the guardian may resolve it,
+    /// in [MIN_GUARDIAN_DELAY, MAX_GUARDIAN_DELAY].
+    function setGuardianDelay(uint256 value) external;
     /// @notice See {setDisputeWindow}. Also clamps the current rate into the new bounds.
     function setInflationBounds(uint256 minInflation, uint256 maxInflation) external;
     /// @notice See {setDisputeWindow}.
@@ -279,6 +307,9 @@ interface IEpochSettlement {
     /// @notice Whether `epoch`'s attestation is final (claims allowed).
     function isFinal(uint256 epoch) external view returns (bool);
 
+    /// @notice Whether `epoch` is final and its claims are open (so it can be funded and claimed).
+    function claimsOpen(uint256 epoch) external view returns (bool);
+
     /// @notice Whether `edgeId` has claimed its reward of `epoch`.
     function claimed(uint256 epoch, uint256 edgeId) external view returns (bool);
 
@@ -288,7 +319,8 @@ interface IEpochSettlement {
     /// @notice The current annual inflation rate (RATE_ONE = 100%) and the last epoch it moved for.
     function inflation() external view returns (uint256 rate, uint256 lastAdjustedEpoch);
 
-    /// @notice What funding `epoch` now would mint (0 if it is funded or not final).
+    /// @notice What funding `epoch` now would mint (0 if it is funded, not final, or its claims
+    /// have closed).
     function previewEmission(uint256 epoch) external view returns (uint256);
 
     /// @notice Current parameters.

@@ -26,6 +26,9 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
 
     /// @notice Role that resolves frozen epochs and sets parameters (the governance timelock).
     bytes32 public constant GOVERNANCE_ROLE = keccak256("GOVERNANCE_ROLE");
+    /// @notice Role that may resolve a frozen epoch `guardianDelay` after it froze; granted and
+    /// revoked by GOVERNANCE_ROLE.
+    bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 
     // solhint-disable gas-small-strings
     /// @notice EIP-712 type hash of {EpochAttestation}.
@@ -44,6 +47,8 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     uint256 public constant RATE_ONE = 1e9;
     uint256 public constant MIN_DISPUTE_WINDOW = 60;
     uint256 public constant MAX_DISPUTE_WINDOW = 7 days;
+    uint256 public constant MIN_GUARDIAN_DELAY = 60;
+    uint256 public constant MAX_GUARDIAN_DELAY = 7 days;
     /// @notice Highest annual inflation governance may allow (50%).
     uint256 public constant MAX_INFLATION = RATE_ONE / 2;
     /// @notice Largest per-epoch move of the inflation rate governance may allow (1 point).
@@ -99,7 +104,9 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         verifiers = verifiers_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(GOVERNANCE_ROLE, admin);
+        _setRoleAdmin(GUARDIAN_ROLE, GOVERNANCE_ROLE);
         _setDisputeWindow(initial.disputeWindow);
+        _setGuardianDelay(initial.guardianDelay);
         _setInflationBounds(initial.minInflation, initial.maxInflation);
         _setInflationStep(initial.inflationStep);
         _setTargetBondingRate(initial.targetBondingRate);
@@ -143,15 +150,23 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
             _epochs[epoch] = EpochRecord({commitment: commitment, finalAt: uint40(finalAt), state: EpochState.Pending});
             emit EpochSubmitted(epoch, attestation.root, totalWeight, finalAt);
         } else {
-            _epochs[epoch].state = EpochState.Frozen;
+            // From here on `finalAt` holds when the epoch froze, which starts the guardian's delay.
+            _epochs[epoch] = EpochRecord({
+                commitment: record.commitment,
+                finalAt: uint40(block.timestamp),
+                state: EpochState.Frozen
+            });
             emit EpochFrozen(epoch, attestation.root, totalWeight);
         }
     }
 
     /// @inheritdoc IEpochSettlement
     function fundEpoch(uint256 epoch) external nonReentrant returns (uint256 emission) {
-        _requireFinal(epoch, _epochs[epoch]);
+        EpochRecord storage record = _epochs[epoch];
+        _requireFinal(epoch, record);
         require(!_funds[epoch].funded, SettlementAlreadyFunded(epoch));
+        // Emission nothing could claim would sit in the reserve for good.
+        _requireClaimsOpen(epoch, record);
         return _fund(epoch);
     }
 
@@ -160,9 +175,16 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         EpochAttestation calldata settled,
         Claim calldata claim_
     ) external nonReentrant returns (uint256 credited) {
-        EpochFunds memory funds = _openForClaims(settled);
+        (EpochFunds memory funds, uint256 creditAs) = _openForClaims(settled);
         uint256 reward;
-        (reward, credited) = _claimOne(settled, funds.emission, funds.emission - funds.claimed, claim_, false);
+        (reward, credited) = _claimOne(
+            settled,
+            funds.emission,
+            funds.emission - funds.claimed,
+            claim_,
+            creditAs,
+            false
+        );
         _funds[settled.epoch].claimed = uint120(funds.claimed + reward);
     }
 
@@ -172,7 +194,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         Claim[] calldata claims
     ) external nonReentrant returns (uint256 credited) {
         require(claims.length != 0, SettlementNothingToClaim(settled.epoch));
-        EpochFunds memory funds = _openForClaims(settled);
+        (EpochFunds memory funds, uint256 creditAs) = _openForClaims(settled);
         uint256 claimedSoFar = funds.claimed;
         for (uint256 i; i < claims.length; ++i) {
             (uint256 reward, uint256 paid) = _claimOne(
@@ -180,6 +202,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
                 funds.emission,
                 funds.emission - claimedSoFar,
                 claims[i],
+                creditAs,
                 true
             );
             claimedSoFar += reward;
@@ -221,7 +244,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         address signer = verifiers.recoverSigner(hashA, proof.signatureA);
         address signerB = verifiers.recoverSigner(hashB, proof.signatureB);
         require(signer == signerB, SettlementDifferentSigners(signer, signerB));
-        EpochRecord memory record = _epochs[epoch];
+        EpochRecord storage record = _epochs[epoch];
         _requireEquivocationRecent(epoch, record);
         // A rotated key answers only for epochs that ended while it was its verifier's key.
         uint256 retiredAt = verifiers.keyRetiredAt(signer);
@@ -244,9 +267,15 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     // =========================================================== governance
 
     /// @inheritdoc IEpochSettlement
-    function resolveEpoch(uint256 epoch, bytes32 root, uint256 totalWeight) external onlyRole(GOVERNANCE_ROLE) {
-        EpochState state = _epochs[epoch].state;
-        require(state == EpochState.Frozen, SettlementNotFrozen(epoch, state));
+    function resolveEpoch(uint256 epoch, bytes32 root, uint256 totalWeight) external {
+        bool governance = hasRole(GOVERNANCE_ROLE, msg.sender);
+        if (!governance) _checkRole(GUARDIAN_ROLE);
+        EpochRecord memory record = _epochs[epoch];
+        require(record.state == EpochState.Frozen, SettlementNotFrozen(epoch, record.state));
+        if (!governance) {
+            uint256 allowedAt = uint256(record.finalAt) + _params.guardianDelay;
+            require(block.timestamp >= allowedAt, SettlementGuardianDelay(epoch, allowedAt));
+        }
         require(root == bytes32(0) || totalWeight != 0, SettlementZeroWeight());
         // A void resolution keeps no commitment, so no claim can ever match it.
         _epochs[epoch] = EpochRecord({
@@ -260,6 +289,11 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     /// @inheritdoc IEpochSettlement
     function setDisputeWindow(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
         _setDisputeWindow(value);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function setGuardianDelay(uint256 value) external onlyRole(GOVERNANCE_ROLE) {
+        _setGuardianDelay(value);
     }
 
     /// @inheritdoc IEpochSettlement
@@ -314,6 +348,12 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     }
 
     /// @inheritdoc IEpochSettlement
+    function claimsOpen(uint256 epoch) external view returns (bool) {
+        EpochRecord storage record = _epochs[epoch];
+        return _isFinal(record) && _withinClaimWindow(epoch, record);
+    }
+
+    /// @inheritdoc IEpochSettlement
     function claimed(uint256 epoch, uint256 edgeId) external view returns (bool) {
         return _claimed[edgeId].get(epoch);
     }
@@ -331,7 +371,8 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
 
     /// @inheritdoc IEpochSettlement
     function previewEmission(uint256 epoch) external view returns (uint256) {
-        if (_funds[epoch].funded || !_isFinal(_epochs[epoch])) return 0;
+        EpochRecord storage record = _epochs[epoch];
+        if (_funds[epoch].funded || !_isFinal(record) || !_withinClaimWindow(epoch, record)) return 0;
         (uint256 emission, , , ) = _emission(epoch);
         return emission;
     }
@@ -372,7 +413,10 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
 
     /// @dev Checks that `settled` is the final attestation of its epoch, funds the epoch on its
     /// first claim, and returns its funds.
-    function _openForClaims(EpochAttestation calldata settled) private returns (EpochFunds memory funds) {
+    /// Also returns the epoch its rewards are credited as (see {_claimWindow}).
+    function _openForClaims(
+        EpochAttestation calldata settled
+    ) private returns (EpochFunds memory funds, uint256 creditAs) {
         uint256 epoch = settled.epoch;
         EpochRecord storage record = _epochs[epoch];
         _requireFinal(epoch, record);
@@ -380,6 +424,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
             record.commitment == commitmentOf(settled.root, settled.totalWeight),
             SettlementWrongAttestation(epoch)
         );
+        creditAs = _requireClaimsOpen(epoch, record);
         funds = _funds[epoch];
         if (!funds.funded) funds.emission = uint128(_fund(epoch));
     }
@@ -387,12 +432,14 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     /// @dev Verifies one leaf and credits its reward; returns the reward counted against the
     /// emission and what the staking pool accepted (0 when it declined: jailed or no stake).
     /// With `skipClaimed`, a leaf already paid returns (0, 0) instead of reverting, so that a
-    /// batch front-run by a single claim still pays the others.
+    /// batch front-run by a single claim still pays the others. A late claim (`creditAs` is not
+    /// the epoch) is declined here if the pool's jail of the epoch is still on record.
     function _claimOne(
         EpochAttestation calldata settled,
         uint256 emission,
         uint256 remaining,
         Claim calldata c,
+        uint256 creditAs,
         bool skipClaimed
     ) private returns (uint256 reward, uint256 credited) {
         uint256 epoch = settled.epoch;
@@ -411,7 +458,8 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         // to its total can never pay out more than the epoch minted.
         reward = Math.mulDiv(emission, c.stake * c.quality, settled.totalWeight);
         require(reward <= remaining, SettlementEmissionExceeded(epoch, reward, remaining));
-        if (reward != 0) credited = staking.creditReward(c.edgeId, epoch, reward);
+        if (reward != 0 && (creditAs == epoch || !staking.jailedInEpoch(c.edgeId, epoch)))
+            credited = staking.creditReward(c.edgeId, creditAs, reward);
         emit RewardClaimed(epoch, c.edgeId, reward, credited);
     }
 
@@ -454,14 +502,46 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         emission = Math.mulDiv(supply, rate * length, RATE_ONE * YEAR);
     }
 
-    /// @dev An equivocation counts while its epoch's rewards can still be credited, or while the
+    /// @dev An equivocation counts while its epoch's rewards can still be claimed, or while the
     /// epoch is under dispute (pending or frozen), whenever it was submitted.
-    function _requireEquivocationRecent(uint256 epoch, EpochRecord memory record) private view {
+    function _requireEquivocationRecent(uint256 epoch, EpochRecord storage record) private view {
+        EpochState state = record.state;
+        bool disputed = state == EpochState.Frozen || (state == EpochState.Pending && block.timestamp < record.finalAt);
+        require(
+            disputed || _withinClaimWindow(epoch, record),
+            SettlementEquivocationTooOld(epoch, staking.currentEpoch())
+        );
+    }
+
+    function _requireClaimsOpen(uint256 epoch, EpochRecord storage record) private view returns (uint256 creditAs) {
+        bool open;
+        (open, creditAs) = _claimWindow(epoch, record);
+        require(open, SettlementClaimsClosed(epoch, staking.currentEpoch()));
+    }
+
+    function _withinClaimWindow(uint256 epoch, EpochRecord storage record) private view returns (bool open) {
+        (open, ) = _claimWindow(epoch, record);
+    }
+
+    /// @dev Claims of `epoch` run until the end of epoch max(epoch, F - 1) + rewardCreditWindow,
+    /// F the epoch in which the record became final (or was resolved): an epoch final during
+    /// the one after it keeps exactly the staking credit window, one final later gets as many
+    /// epochs from its finality. F ≥ cur + 1 - window iff finalAt ≥ that epoch's start, which
+    /// needs no search for F.
+    ///
+    /// Within the staking credit window a reward is credited as its own epoch's (`creditAs` =
+    /// `epoch`). Past it, the staking contract no longer knows who was bonded through `epoch`, so
+    /// a late reward is credited as the last ended epoch's (`cur - 1`): to the stake earning now,
+    /// at that epoch's commission; rather that than never.
+    function _claimWindow(
+        uint256 epoch,
+        EpochRecord storage record
+    ) private view returns (bool open, uint256 creditAs) {
         uint256 cur = staking.currentEpoch();
-        bool disputed =
-            record.state == EpochState.Frozen ||
-                (record.state == EpochState.Pending && block.timestamp < record.finalAt);
-        require(disputed || epoch + staking.rewardCreditWindow() >= cur, SettlementEquivocationTooOld(epoch, cur));
+        uint256 window = staking.rewardCreditWindow();
+        if (epoch + window >= cur) return (true, epoch);
+        open = record.state != EpochState.None && record.finalAt >= staking.epochStartTime(cur + 1 - window);
+        creditAs = cur - 1;
     }
 
     function _requireFinal(uint256 epoch, EpochRecord storage record) private view {
@@ -483,8 +563,11 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         return keccak256(abi.encode(FAULT_ATTESTATION_TYPEHASH, f.edgeId, f.epoch, f.kind, f.evidenceHash));
     }
 
+    /// @dev The window leaves an epoch attested at the start of the next one at least one whole
+    /// epoch of its claim window: at most (rewardCreditWindow - 1) epochs of the current length.
     function _setDisputeWindow(uint256 value) private {
-        _checkBounds(Parameter.DisputeWindow, value, MIN_DISPUTE_WINDOW, MAX_DISPUTE_WINDOW);
+        uint256 claimable = (staking.rewardCreditWindow() - 1) * staking.epochLength();
+        _checkBounds(Parameter.DisputeWindow, value, MIN_DISPUTE_WINDOW, Math.min(MAX_DISPUTE_WINDOW, claimable));
         emit ParameterChanged(Parameter.DisputeWindow, _params.disputeWindow, value);
         _params.disputeWindow = uint32(value);
     }
@@ -514,6 +597,12 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         _checkBounds(Parameter.FaultSlashBps, bps, 1, BPS);
         emit ParameterChanged(Parameter.FaultSlashBps, _faultSlashBps[uint8(kind)], bps);
         _faultSlashBps[uint8(kind)] = uint16(bps);
+    }
+
+    function _setGuardianDelay(uint256 value) private {
+        _checkBounds(Parameter.GuardianDelay, value, MIN_GUARDIAN_DELAY, MAX_GUARDIAN_DELAY);
+        emit ParameterChanged(Parameter.GuardianDelay, _params.guardianDelay, value);
+        _params.guardianDelay = uint32(value);
     }
 
     function _setMaxFaultAge(uint256 value) private {

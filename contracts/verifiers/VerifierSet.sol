@@ -5,6 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IEdgeToken} from "../interfaces/IEdgeToken.sol";
@@ -208,7 +209,7 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
         uint256 length = signatures.length;
         require(length % SIGNATURE_LENGTH == 0, VerifierSetMalformedSignatures(length));
         signers = length / SIGNATURE_LENGTH;
-        uint256 required = _params.quorum;
+        uint256 required = quorum();
         require(signers >= required, VerifierSetBelowQuorum(signers, required));
         bytes32 digest = _hashTypedDataV4(structHash);
         // Strictly increasing signers prove the signatures distinct with no storage or sorting.
@@ -314,8 +315,11 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
     }
 
     /// @inheritdoc IVerifierSet
-    function quorum() external view returns (uint256) {
-        return _params.quorum;
+    function quorum() public view returns (uint256) {
+        uint256 active = _activeCount;
+        // A strict majority of the active set, so that any two quorums share a signer; capped by
+        // the set's size so that a shrinking set stays live; never 0, so no empty quorum passes.
+        return Math.max(Math.min(Math.max(_params.quorum, _majority(active)), active), 1);
     }
 
     /// @inheritdoc IVerifierSet
@@ -386,7 +390,7 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
     }
 
     function _setQuorum(uint256 value) private {
-        _checkBounds(Parameter.Quorum, value, 1, MAX_QUORUM);
+        _checkBounds(Parameter.Quorum, value, _majority(_activeCount), MAX_QUORUM);
         emit ParameterChanged(Parameter.Quorum, _params.quorum, value);
         _params.quorum = uint16(value);
     }
@@ -401,6 +405,11 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
         _checkBounds(Parameter.ReporterBps, value, 0, BPS);
         emit ParameterChanged(Parameter.ReporterBps, _params.reporterBps, value);
         _params.reporterBps = uint16(value);
+    }
+
+    /// @dev More than half of `active` (1 for an empty set).
+    function _majority(uint256 active) private pure returns (uint256) {
+        return active / 2 + 1;
     }
 
     function _checkBounds(Parameter parameter, uint256 value, uint256 min, uint256 max) private pure {

@@ -32,6 +32,7 @@ import {
   deploySettlementBase,
   E,
   expectedFunding,
+  MAJORITY,
   MAX_FAULT_AGE,
   rewardOf,
   settleFinal,
@@ -117,7 +118,7 @@ describe("EpochSettlement attacks", () => {
     it("fault signatures cannot be replayed as an epoch attestation (different type hash)", async () => {
       const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
       const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
-      const sigs = await signFault(env.domain, env.keys.slice(0, 2), fault);
+      const sigs = await signFault(env.domain, env.keys.slice(0, 3), fault);
       const a = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
       await expect(env.settlement.submitEpoch(a, sigs))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotActiveVerifier")
@@ -130,7 +131,7 @@ describe("EpochSettlement attacks", () => {
       const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
       const a = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
       const one = await sign(env, [env.keys[0]], a);
-      await expect(env.settlement.submitEpoch(a, one + one.slice(2)))
+      await expect(env.settlement.submitEpoch(a, one + one.slice(2) + one.slice(2)))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetSignersNotAscending")
         .withArgs(1n, env.keys[0].address);
     });
@@ -143,7 +144,7 @@ describe("EpochSettlement attacks", () => {
       const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
       const twinS = n - BigInt(sig.s);
       const twin = sig.r.slice(2) + twinS.toString(16).padStart(64, "0") + (sig.v === 27 ? "1c" : "1b");
-      await expect(env.settlement.submitEpoch(a, sig.serialized + twin))
+      await expect(env.settlement.submitEpoch(a, sig.serialized + twin + twin))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetInvalidSignature")
         .withArgs(1n);
     });
@@ -153,10 +154,16 @@ describe("EpochSettlement attacks", () => {
       const a = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
       await expect(env.settlement.submitEpoch(a, await sign(env, [env.keys[4]], a)))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
-        .withArgs(1n, QUORUM);
+        .withArgs(1n, MAJORITY);
       const stranger = conn.ethers.Wallet.createRandom();
-      const index = BigInt(stranger.address) < BigInt(env.keys[4].address) ? 0n : 1n;
-      await expect(env.settlement.submitEpoch(a, await sign(env, [env.keys[4], stranger], a)))
+      const signers = [env.keys[3], env.keys[4], stranger];
+      const index = BigInt(
+        signers
+          .map((k) => k.address)
+          .sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1))
+          .indexOf(stranger.address),
+      );
+      await expect(env.settlement.submitEpoch(a, await sign(env, signers, a)))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotActiveVerifier")
         .withArgs(index, stranger.address);
     });
@@ -308,12 +315,147 @@ describe("EpochSettlement attacks", () => {
       const sigs = await signBoth(env.keys[3], env, a, b);
       await expect(env.settlement.reportEquivocation({ a, b, ...sigs, quorumSignatures: NO_QUORUM }))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
-        .withArgs(0n, QUORUM);
+        .withArgs(0n, MAJORITY);
       // With a quorum's signatures over one of them, it is.
       const quorumSignatures = await sign(env, env.keys.slice(0, 3), a);
       await expect(env.settlement.reportEquivocation({ a, b, ...sigs, quorumSignatures }))
         .to.emit(env.settlement, "EquivocationReported")
         .withArgs(E + 1n, env.keys[3].address, env.admin.address, anyValue);
+    });
+  });
+
+  describe("frozen epochs", () => {
+    const GUARDIAN_DELAY = 6n * 3_600n; // the deployment's default
+
+    /** E submitted in E + 1 by verifiers 0-2; a conflicting attestation by 2-4 froze it. Verifier 2 signed both. */
+    async function frozenFixture() {
+      const env = await deploySettlementBase(conn);
+      await goToEpoch(conn, env.staking, E + 1n);
+      const settled = await submitTree(env, E, defaultResults(env));
+      const fake = { epoch: E, root: OTHER_ROOT, totalWeight: settled.totalWeight };
+      const fakeSignatures = await sign(env, env.keys.slice(2, 5), fake);
+      await env.settlement.submitEpoch(fake, fakeSignatures);
+      const frozenAt = BigInt(await conn.networkHelpers.time.latest());
+      return { ...env, settled, fake, fakeSignatures, frozenAt };
+    }
+
+    it("two colluding verifiers of five cannot freeze an epoch: a quorum is a majority, not the configured 2", async () => {
+      const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
+      expect((await env.verifierSet.parameters()).quorum).to.equal(QUORUM);
+      const s = await submitTree(env, E, defaultResults(env));
+      // Verifiers 3 and 4 sign another root; no one of the honest three signed it.
+      const fake = { epoch: E, root: OTHER_ROOT, totalWeight: s.totalWeight };
+      await expect(env.settlement.submitEpoch(fake, await sign(env, env.keys.slice(3, 5), fake)))
+        .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
+        .withArgs(2n, MAJORITY);
+      expect((await env.settlement.epochRecord(E)).state).to.equal(State.Pending);
+    });
+
+    it("a freeze always names an equivocator, slashed with the two submitted signatures", async () => {
+      const env = await conn.networkHelpers.loadFixture(frozenFixture);
+      expect((await env.settlement.epochRecord(E)).state).to.equal(State.Frozen);
+      // Both quorums are majorities of the same five: they share verifier 2 (keys[2]).
+      const shared = env.keys[2];
+      const split = (packed: string, signer: string, signers: { address: string }[]) => {
+        const order = signers.map((k) => k.address).sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
+        const i = order.indexOf(signer);
+        return `0x${packed.slice(2 + i * 130, 2 + (i + 1) * 130)}`;
+      };
+      const proof = {
+        a: env.settled.attestation,
+        signatureA: split(env.settled.signatures, shared.address, env.keys.slice(0, 3)),
+        b: env.fake,
+        signatureB: split(env.fakeSignatures, shared.address, env.keys.slice(2, 5)),
+        quorumSignatures: "0x",
+      };
+      await expect(env.settlement.connect(env.bob).reportEquivocation(proof))
+        .to.emit(env.settlement, "EquivocationReported")
+        .withArgs(E, shared.address, env.bob.address, anyValue);
+      expect((await env.verifierSet.verifier(3n)).status).to.equal(5n); // Ejected
+    });
+
+    it("a frozen epoch resolved long after its end pays for rewardCreditWindow epochs from the resolution", async () => {
+      const env = await conn.networkHelpers.loadFixture(frozenFixture);
+      // Governance takes ten epochs; the credit window (3) counted from E's end closed long ago.
+      const resolvedIn = E + 10n;
+      await goToEpoch(conn, env.staking, resolvedIn);
+      await env.settlement.resolveEpoch(E, env.settled.root, env.settled.totalWeight);
+      expect(await env.settlement.claimsOpen(E)).to.equal(true);
+      const { emission } = await expectedFunding(env, E);
+      const [ra, rb] = defaultResults(env).map((r) => rewardOf(emission, r, env.settled.totalWeight));
+      // A late reward goes to the stake earning now, as the last ended epoch's.
+      const tx = env.settlement.claim(env.settled.attestation, env.settled.claimOf(env.edgeA));
+      await expect(tx).to.emit(env.settlement, "RewardClaimed").withArgs(E, env.edgeA, ra, ra);
+      await expect(tx)
+        .to.emit(env.staking, "RewardCredited")
+        .withArgs(env.edgeA, resolvedIn - 1n, ra, anyValue);
+      // Still open in the window's last epoch ...
+      await goToEpoch(conn, env.staking, resolvedIn + CREDIT_WINDOW - 1n);
+      await expect(env.settlement.claim(env.settled.attestation, env.settled.claimOf(env.edgeB)))
+        .to.emit(env.settlement, "RewardClaimed")
+        .withArgs(E, env.edgeB, rb, rb);
+      expect((await env.settlement.epochFunds(E)).claimed).to.equal(ra + rb);
+      // ... and closed after it.
+      await goToEpoch(conn, env.staking, resolvedIn + CREDIT_WINDOW);
+      expect(await env.settlement.claimsOpen(E)).to.equal(false);
+    });
+
+    it("a late claim is declined for a pool jailed in the epoch", async () => {
+      const env = await conn.networkHelpers.loadFixture(frozenFixture);
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 2, evidenceHash: OTHER_ROOT };
+      await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault));
+      await goToEpoch(conn, env.staking, E + 6n);
+      await env.settlement.resolveEpoch(E, env.settled.root, env.settled.totalWeight);
+      const { emission } = await expectedFunding(env, E);
+      const rb = rewardOf(emission, defaultResults(env)[1], env.settled.totalWeight);
+      const tx = env.settlement.claim(env.settled.attestation, env.settled.claimOf(env.edgeB));
+      await expect(tx).to.emit(env.settlement, "RewardClaimed").withArgs(E, env.edgeB, rb, 0n);
+      await expect(tx).to.not.emit(env.staking, "RewardCredited");
+      expect((await env.staking.totals()).rewardReserve).to.equal(emission);
+    });
+
+    it("fundEpoch refuses an epoch whose claims have closed: no emission is minted into a reserve nothing can spend", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      await goToEpoch(conn, env.staking, E + CREDIT_WINDOW + 1n);
+      const supply = await env.token.totalSupply();
+      expect(await env.settlement.previewEmission(E)).to.equal(0n);
+      await expect(env.settlement.fundEpoch(E))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementClaimsClosed")
+        .withArgs(E, E + CREDIT_WINDOW + 1n);
+      expect(await env.token.totalSupply()).to.equal(supply);
+    });
+
+    it("a guardian appointed by governance resolves a frozen epoch after guardianDelay, not before", async () => {
+      const env = await conn.networkHelpers.loadFixture(frozenFixture);
+      const role = await env.settlement.GUARDIAN_ROLE();
+      // Only governance appoints: the guardian role's admin is GOVERNANCE_ROLE.
+      expect(await env.settlement.getRoleAdmin(role)).to.equal(await env.settlement.GOVERNANCE_ROLE());
+      await expect(env.settlement.connect(env.outsider).grantRole(role, env.outsider.address)).to.be.revertedWithCustomError(
+        env.settlement,
+        "AccessControlUnauthorizedAccount",
+      );
+      await env.settlement.grantRole(role, env.carol.address);
+      const guardian = env.settlement.connect(env.carol);
+      const allowedAt = env.frozenAt + GUARDIAN_DELAY;
+      await conn.networkHelpers.time.setNextBlockTimestamp(allowedAt - 1n);
+      await expect(guardian.resolveEpoch(E, env.settled.root, env.settled.totalWeight))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementGuardianDelay")
+        .withArgs(E, allowedAt);
+      await conn.networkHelpers.time.setNextBlockTimestamp(allowedAt);
+      await expect(guardian.resolveEpoch(E, env.settled.root, env.settled.totalWeight))
+        .to.emit(env.settlement, "EpochResolved")
+        .withArgs(E, env.settled.root, env.settled.totalWeight);
+      // Governance replaces the guardian: the old one can no longer act.
+      await env.settlement.revokeRole(role, env.carol.address);
+      expect(await env.settlement.hasRole(role, env.carol.address)).to.equal(false);
+    });
+
+    it("a guardian cannot resolve an epoch that is not frozen", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      await env.settlement.grantRole(await env.settlement.GUARDIAN_ROLE(), env.carol.address);
+      await expect(env.settlement.connect(env.carol).resolveEpoch(E, OTHER_ROOT, 1n))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementNotFrozen")
+        .withArgs(E, State.Pending);
     });
   });
 
@@ -384,7 +526,7 @@ describe("EpochSettlement attacks", () => {
       // The attested total counts edge A only: its leaf alone is worth the whole emission.
       const lie = results[0].stake * results[0].quality;
       const a = { epoch: E, root: tree.root, totalWeight: lie };
-      await env.settlement.submitEpoch(a, await sign(env, env.keys.slice(0, 2), a));
+      await env.settlement.submitEpoch(a, await sign(env, env.keys.slice(0, 3), a));
       await conn.networkHelpers.time.increase(DISPUTE_WINDOW);
       const { emission } = await expectedFunding(env, E);
       const rewardB = rewardOf(emission, results[1], lie);
@@ -409,7 +551,7 @@ describe("EpochSettlement attacks", () => {
       const results = defaultResults(env);
       const tree = buildTree(E, results);
       const a = { epoch: E, root: tree.root, totalWeight: 1n };
-      await env.settlement.submitEpoch(a, await sign(env, env.keys.slice(0, 2), a));
+      await env.settlement.submitEpoch(a, await sign(env, env.keys.slice(0, 3), a));
       await conn.networkHelpers.time.increase(DISPUTE_WINDOW);
       const { emission } = await expectedFunding(env, E);
       await expect(env.settlement.claim(a, tree.claimOf(env.edgeB)))
@@ -461,7 +603,7 @@ describe("EpochSettlement attacks", () => {
       // total = 30% of (1,000 pool + 3,000 unbonding) = 1,200; the operator's first loss is half
       // its 1,000 self-bond = 500; the other 700 split pro rata over the 500 left in the pool and
       // the 3,000 unbonding: 100 and 600.
-      await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 2), fault)))
+      await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault)))
         .to.emit(env.staking, "SlashDistributed")
         .withArgs(env.edgeA, 500n * TOKEN, 100n * TOKEN, 600n * TOKEN);
       const after = await env.staking.unbonding(env.edgeA, env.alice.address, 0n);

@@ -158,13 +158,15 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
             verifierSet,
             address(this),
             IEpochSettlement.Parameters({
-                disputeWindow: uint32(SettlementParams.DISPUTE_WINDOW),
+                // The shortest window, which minute-long epochs still leave time to claim after.
+                disputeWindow: 60,
                 minInflation: uint40(rate),
                 maxInflation: uint40(rate),
                 inflationStep: uint40(SettlementParams.INFLATION_STEP),
                 targetBondingRate: uint40(SettlementParams.TARGET_BONDING_RATE),
                 // Long epochs leave room for one epoch's age only.
-                maxFaultAge: 1
+                maxFaultAge: 1,
+                guardianDelay: uint32(SettlementParams.GUARDIAN_DELAY)
             }),
             rate,
             [uint16(1_000), 200, 100, 1_000]
@@ -184,7 +186,7 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
         vm.warp(s2.epochStartTime(1));
         IEpochSettlement.EpochAttestation memory a = IEpochSettlement.EpochAttestation(0, keccak256("root"), 1);
         s.submitEpoch(a, _quorumSignatures(s.attestationStructHash(a), SettlementParams.QUORUM));
-        vm.warp(block.timestamp + SettlementParams.DISPUTE_WINDOW);
+        vm.warp(block.timestamp + s.parameters().disputeWindow);
 
         uint256 expected = (supply * rate * length) / (SettlementParams.RATE_ONE * SettlementParams.YEAR);
         assertEq(s.previewEmission(0), expected, "previewEmission");

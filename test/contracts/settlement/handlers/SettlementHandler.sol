@@ -45,6 +45,7 @@ contract SettlementHandler is CheatsBase {
     struct Tree {
         bytes32 root;
         uint256 totalWeight;
+        bool honest; // the total is the leaves' sum, so no claim can exceed the emission
     }
 
     uint256[] public submittedEpochs;
@@ -154,7 +155,7 @@ contract SettlementHandler is CheatsBase {
         bytes32 digest = verifierSet.hashTypedData(settlement.attestationStructHash(a));
         bytes memory sigs = bytes.concat(_signDigest(_keys[0], digest), _signDigest(_keys[1], digest));
         settlement.submitEpoch(a, sigs);
-        trees[epoch] = Tree(root, totalWeight);
+        trees[epoch] = Tree(root, totalWeight, totalWeight == sum);
         submittedEpochs.push(epoch);
         ++calls["submit"];
     }
@@ -164,14 +165,16 @@ contract SettlementHandler is CheatsBase {
         uint256 epoch = submittedEpochs[epochSeed % submittedEpochs.length];
         if (!settlement.isFinal(epoch)) return;
         bool wasFunded = settlement.epochFunds(epoch).funded;
+        bool open = settlement.claimsOpen(epoch);
         uint256 preview = settlement.previewEmission(epoch);
         try settlement.fundEpoch(epoch) returns (uint256 emission) {
-            if (wasFunded || emission != preview) ++ghostViolations;
+            // Nothing is minted for an epoch whose claims have closed.
+            if (wasFunded || !open || emission != preview) ++ghostViolations;
             _recordFunding(epoch, emission);
             ++calls["fund"];
         } catch {
-            // Only a funded epoch may refuse.
-            if (!wasFunded) ++ghostViolations;
+            // Only a funded epoch, or one whose claims have closed, may refuse.
+            if (!wasFunded && open) ++ghostViolations;
             ++calls["fundRefused"];
         }
     }
@@ -186,12 +189,16 @@ contract SettlementHandler is CheatsBase {
         c[0] = _claimOf(epoch, i);
         (bool wasFunded, uint256 emission) = _emissionNow(epoch);
         uint256 reward = _reward(epoch, emission, leaves[i]);
+        bool open = settlement.claimsOpen(epoch);
+        bool due = open && trees[epoch].honest && !settlement.claimed(epoch, leaves[i].edgeId);
         try settlement.claim(_attestation(epoch), c[0]) returns (uint256 credited) {
-            if (credited != 0 && credited != reward) ++ghostViolations;
+            if (!open || (credited != 0 && credited != reward)) ++ghostViolations;
             if (!wasFunded) _recordFunding(epoch, emission);
             _recordClaim(epoch, leaves[i].edgeId, reward, credited);
             ++calls["claim"];
         } catch {
+            // Every final epoch's emission is claimable until its claims close.
+            if (due) ++ghostViolations;
             ++calls["claimRefused"];
         }
     }
