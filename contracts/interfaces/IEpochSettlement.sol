@@ -44,8 +44,10 @@ pragma solidity 0.8.30;
 /// records that jail, or is jailed in the epoch it is credited as. {fundEpoch} refuses an epoch
 /// whose claims have closed, and the dispute window is at most `rewardCreditWindow - 1` epochs.
 ///
-/// **Faults.** A quorum-signed `FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)`
-/// slashes the edge by its kind's fraction and jails it; the relayer is the reporter. One fault
+/// **Faults.** A quorum-signed `FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash,address reporter)`
+/// slashes the edge by its kind's fraction and jails it. The reporter, paid the reporter's share
+/// of the slash, is the one the quorum signed, whoever relays the report: copying a pending
+/// report pays its reporter, not the copier (reporter 0: the whole slash is burned). One fault
 /// per edge and epoch. A fault of epoch F is accepted only up to `maxFaultAge` epochs later (a
 /// governance parameter, at most the staking unbonding delay in epochs, and checked against the
 /// unbonding delay of the moment), so that stake bonded long after F cannot be slashed for it and
@@ -54,6 +56,11 @@ pragma solidity 0.8.30;
 ///
 /// **Equivocation.** Two valid signatures by one verifier key over different attestations for
 /// the same epoch slash that verifier's bond (see {IVerifierSet-slash}); the reporter is paid.
+/// As the evidence is the verifier's own signatures, nothing in it can name the reporter, so the
+/// report is a commit–reveal: the reporter first commits `keccak256(abi.encode(reporter,
+/// attestationStructHash(a), attestationStructHash(b), salt))` ({commitEquivocation}), then, in
+/// a later block, reveals the proof and salt ({reportEquivocation}) from the same address. A
+/// copy of the reveal sent ahead of it matches no commitment of the copier.
 /// A proof is accepted only while the epoch's claims are open (or, before it is final, within
 /// `rewardCreditWindow` epochs of its end) or while the epoch is under dispute (pending or frozen); only if the
 /// key had not been rotated away before the epoch ended; and only if one of the two
@@ -75,12 +82,15 @@ interface IEpochSettlement {
         uint256 totalWeight;
     }
 
-    /// @notice What verifiers attest about a failing edge.
+    /// @notice What verifiers attest about a failing edge. Never stored: its field order is the
+    /// EIP-712 type's, which services sign, not a storage layout.
+    // solhint-disable-next-line gas-struct-packing
     struct FaultAttestation {
         uint256 edgeId;
         uint256 epoch;
         uint8 kind;
         bytes32 evidenceHash;
+        address reporter; // paid the reporter's share of the slash
     }
 
     /// @notice Kinds of fault, each with its own slash fraction.
@@ -163,6 +173,7 @@ interface IEpochSettlement {
         address reporter,
         uint256 slashed
     );
+    event EquivocationCommitted(bytes32 indexed commitment, address indexed committer);
     event EquivocationReported(
         uint256 indexed epoch,
         address indexed signer,
@@ -211,6 +222,9 @@ interface IEpochSettlement {
     error SettlementEpochMismatch(uint256 epochA, uint256 epochB);
     /// @notice The two attestations of an equivocation proof are identical: no equivocation.
     error SettlementIdenticalAttestations();
+    /// @notice No commitment to this equivocation proof by the caller in an earlier block
+    /// (`committedIn` is 0 when there is none, the current block when it is too recent).
+    error SettlementNotCommitted(bytes32 commitment, uint256 committedIn);
     /// @notice The two signatures of an equivocation proof are by different keys.
     error SettlementDifferentSigners(address signerA, address signerB);
     /// @notice `epoch` is past the credit window and no longer under dispute: equivocation about
@@ -254,17 +268,22 @@ interface IEpochSettlement {
     /// @return credited Total credited.
     function claimMany(EpochAttestation calldata settled, Claim[] calldata claims) external returns (uint256 credited);
 
-    /// @notice Slashes and jails an edge on a quorum-signed fault attestation; the caller is
-    /// the reporter. Anyone may call. Emits {FaultReported}.
+    /// @notice Slashes and jails an edge on a quorum-signed fault attestation, paying the
+    /// attestation's `reporter`. Anyone may call. Emits {FaultReported}.
     /// @return slashed Tokens slashed.
     function reportFault(FaultAttestation calldata fault, bytes calldata signatures) external returns (uint256 slashed);
 
+    /// @notice Records a reporter's commitment to an equivocation proof (see the header). Anyone
+    /// may call; the commitment names its reporter. Emits {EquivocationCommitted} the first time.
+    function commitEquivocation(bytes32 commitment) external;
+
     /// @notice Slashes a verifier that signed two different attestations for one epoch; the
-    /// caller is the reporter. Anyone may call. Emits {EquivocationReported}. See the header for
-    /// which proofs are accepted; one without the recorded attestation or a quorum reverts with
-    /// the verifier set's {IVerifierSet-VerifierSetBelowQuorum}.
+    /// caller is the reporter and must have committed to `proof` and `salt` in an earlier block
+    /// ({SettlementNotCommitted}). Anyone may call. Emits {EquivocationReported}. See the header
+    /// for which proofs are accepted; one without the recorded attestation or a quorum reverts
+    /// with the verifier set's {IVerifierSet-VerifierSetBelowQuorum}.
     /// @return slashed Tokens slashed from the verifier's bond.
-    function reportEquivocation(EquivocationProof calldata proof) external returns (uint256 slashed);
+    function reportEquivocation(EquivocationProof calldata proof, bytes32 salt) external returns (uint256 slashed);
 
     // ---------------------------------------------------------------- governance
 
@@ -312,6 +331,16 @@ interface IEpochSettlement {
 
     /// @notice Whether `edgeId` has claimed its reward of `epoch`.
     function claimed(uint256 epoch, uint256 edgeId) external view returns (bool);
+
+    /// @notice The block in which `commitment` was first committed (0 if never).
+    function equivocationCommittedIn(bytes32 commitment) external view returns (uint256);
+
+    /// @notice The commitment `reporter` makes to `proof` with `salt` before revealing it.
+    function equivocationCommitment(
+        address reporter,
+        EquivocationProof calldata proof,
+        bytes32 salt
+    ) external pure returns (bytes32);
 
     /// @notice Whether a fault of `edgeId` in `epoch` was reported.
     function faultReported(uint256 edgeId, uint256 epoch) external view returns (bool);

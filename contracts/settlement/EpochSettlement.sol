@@ -37,7 +37,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     );
     /// @notice EIP-712 type hash of {FaultAttestation}.
     bytes32 public constant FAULT_ATTESTATION_TYPEHASH = keccak256(
-        "FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)"
+        "FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash,address reporter)"
     );
     // solhint-enable gas-small-strings
 
@@ -74,6 +74,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     mapping(uint256 epoch => EpochFunds) private _funds;
     mapping(uint256 edgeId => BitMaps.BitMap epochs) private _claimed;
     mapping(uint256 edgeId => BitMaps.BitMap epochs) private _faults;
+    mapping(bytes32 commitment => uint256 blockNumber) private _equivocationCommits;
 
     /// @param token_ The token this contract mints (it must be the token's minter).
     /// @param staking_ The staking contract: clock, stake, reward credits and slashing (this
@@ -228,19 +229,38 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         // The staking contract caps a single slash; a governance-set fraction above its current
         // cap is applied at the cap rather than making the fault unpunishable.
         uint256 fraction = Math.min(_faultSlashBps[fault.kind], staking.parameters().maxSlashBps);
-        slashed = staking.slash(fault.edgeId, fault.epoch, fraction, msg.sender);
-        emit FaultReported(fault.edgeId, fault.epoch, FaultKind(fault.kind), fault.evidenceHash, msg.sender, slashed);
+        // The quorum signed the reporter: whoever relays the report, the reward goes to it.
+        slashed = staking.slash(fault.edgeId, fault.epoch, fraction, fault.reporter);
+        emit FaultReported(
+            fault.edgeId,
+            fault.epoch,
+            FaultKind(fault.kind),
+            fault.evidenceHash,
+            fault.reporter,
+            slashed
+        );
     }
 
     /// @inheritdoc IEpochSettlement
-    function reportEquivocation(EquivocationProof calldata proof) external nonReentrant returns (uint256 slashed) {
-        EpochAttestation calldata a = proof.a;
-        EpochAttestation calldata b = proof.b;
-        uint256 epoch = a.epoch;
-        require(epoch == b.epoch, SettlementEpochMismatch(epoch, b.epoch));
-        bytes32 hashA = _attestationHash(a);
-        bytes32 hashB = _attestationHash(b);
+    function commitEquivocation(bytes32 commitment) external {
+        // The first commitment stands: a later one of the same hash (the same reporter) adds nothing.
+        if (_equivocationCommits[commitment] == 0) {
+            _equivocationCommits[commitment] = block.number;
+            emit EquivocationCommitted(commitment, msg.sender);
+        }
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function reportEquivocation(
+        EquivocationProof calldata proof,
+        bytes32 salt
+    ) external nonReentrant returns (uint256 slashed) {
+        uint256 epoch = proof.a.epoch;
+        require(epoch == proof.b.epoch, SettlementEpochMismatch(epoch, proof.b.epoch));
+        bytes32 hashA = _attestationHash(proof.a);
+        bytes32 hashB = _attestationHash(proof.b);
         require(hashA != hashB, SettlementIdenticalAttestations());
+        _requireCommitted(keccak256(abi.encode(msg.sender, hashA, hashB, salt)));
         address signer = verifiers.recoverSigner(hashA, proof.signatureA);
         address signerB = verifiers.recoverSigner(hashB, proof.signatureB);
         require(signer == signerB, SettlementDifferentSigners(signer, signerB));
@@ -252,14 +272,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
             retiredAt == 0 || retiredAt > staking.epochStartTime(epoch + 1),
             SettlementKeyRetired(signer, epoch, retiredAt)
         );
-        // One side must be what the verifier set actually attested: the recorded attestation, or
-        // one that carries a quorum. Two signatures by one key alone prove nothing the key's
-        // holder could not fabricate.
-        bool recorded =
-            record.state != EpochState.None &&
-                (record.commitment == commitmentOf(a.root, a.totalWeight) ||
-                    record.commitment == commitmentOf(b.root, b.totalWeight));
-        if (!recorded) verifiers.checkQuorum(hashA, proof.quorumSignatures);
+        _requireAttested(record, proof, hashA);
         slashed = verifiers.slash(signer, msg.sender);
         emit EquivocationReported(epoch, signer, msg.sender, slashed);
     }
@@ -356,6 +369,20 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     /// @inheritdoc IEpochSettlement
     function claimed(uint256 epoch, uint256 edgeId) external view returns (bool) {
         return _claimed[edgeId].get(epoch);
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function equivocationCommittedIn(bytes32 commitment) external view returns (uint256) {
+        return _equivocationCommits[commitment];
+    }
+
+    /// @inheritdoc IEpochSettlement
+    function equivocationCommitment(
+        address reporter,
+        EquivocationProof calldata proof,
+        bytes32 salt
+    ) external pure returns (bytes32) {
+        return keccak256(abi.encode(reporter, _attestationHash(proof.a), _attestationHash(proof.b), salt));
     }
 
     /// @inheritdoc IEpochSettlement
@@ -513,6 +540,28 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
         );
     }
 
+    /// @dev Only the reporter that committed to a proof in an earlier block can reveal it: a copy
+    /// of the reveal sent ahead of it, by anyone else, matches no commitment.
+    function _requireCommitted(bytes32 commitment) private view {
+        uint256 committedIn = _equivocationCommits[commitment];
+        require(committedIn != 0 && committedIn < block.number, SettlementNotCommitted(commitment, committedIn));
+    }
+
+    /// @dev One side of an equivocation proof must be what the verifier set actually attested:
+    /// the recorded attestation, or one that carries a quorum. Two signatures by one key alone
+    /// prove nothing the key's holder could not fabricate.
+    function _requireAttested(
+        EpochRecord storage record,
+        EquivocationProof calldata proof,
+        bytes32 hashA
+    ) private view {
+        bool recorded =
+            record.state != EpochState.None &&
+                (record.commitment == commitmentOf(proof.a.root, proof.a.totalWeight) ||
+                    record.commitment == commitmentOf(proof.b.root, proof.b.totalWeight));
+        if (!recorded) verifiers.checkQuorum(hashA, proof.quorumSignatures);
+    }
+
     function _requireClaimsOpen(uint256 epoch, EpochRecord storage record) private view returns (uint256 creditAs) {
         bool open;
         (open, creditAs) = _claimWindow(epoch, record);
@@ -560,7 +609,7 @@ contract EpochSettlement is IEpochSettlement, AccessControl, ReentrancyGuardTran
     }
 
     function _faultHash(FaultAttestation calldata f) private pure returns (bytes32) {
-        return keccak256(abi.encode(FAULT_ATTESTATION_TYPEHASH, f.edgeId, f.epoch, f.kind, f.evidenceHash));
+        return keccak256(abi.encode(FAULT_ATTESTATION_TYPEHASH, f.edgeId, f.epoch, f.kind, f.evidenceHash, f.reporter));
     }
 
     /// @dev The window leaves an epoch attested at the start of the next one at least one whole

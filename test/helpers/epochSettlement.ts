@@ -1,6 +1,6 @@
 // Fixtures and reference arithmetic for the EpochSettlement unit and attack tests. Importing this
 // file runs nothing.
-import type { BaseWallet } from "ethers";
+import { type BaseWallet, id, type Signer } from "ethers";
 
 import { type Connection, deployWithEdge, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN } from "./protocol.ts";
 import {
@@ -148,4 +148,28 @@ export async function expectedFunding(env: SettlementEnv, epoch: bigint) {
 /** reward = emission × stake × quality / totalWeight, rounded down. */
 export function rewardOf(emission: bigint, r: { stake: bigint; quality: bigint }, totalWeight: bigint) {
   return (emission * r.stake * r.quality) / totalWeight;
+}
+
+/** An equivocation proof as `reportEquivocation` takes it. */
+export interface EquivocationProof {
+  a: Attestation;
+  signatureA: string;
+  b: Attestation;
+  signatureB: string;
+  quorumSignatures: string;
+}
+
+/**
+ * Reports an equivocation as a reporter must: commits to `proof` (one block), then reveals it
+ * (the next). Returns the reveal's transaction, for `expect(...)`.
+ */
+export async function commitAndReport(
+  env: Pick<SettlementEnv, "settlement">,
+  reporter: Signer,
+  proof: EquivocationProof,
+  salt = id("salt"),
+) {
+  const commitment = await env.settlement.equivocationCommitment(await reporter.getAddress(), proof, salt);
+  await env.settlement.connect(reporter).commitEquivocation(commitment);
+  return env.settlement.connect(reporter).reportEquivocation(proof, salt);
 }

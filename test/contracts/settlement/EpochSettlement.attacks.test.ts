@@ -6,6 +6,7 @@ import {
   connect,
   type Connection,
   CREDIT_WINDOW,
+  BURN_BPS,
   DISPUTE_WINDOW,
   EPOCH,
   goToEpoch,
@@ -31,6 +32,7 @@ import {
   defaultResults,
   deploySettlementBase,
   E,
+  commitAndReport,
   expectedFunding,
   MAJORITY,
   MAX_FAULT_AGE,
@@ -117,7 +119,7 @@ describe("EpochSettlement attacks", () => {
 
     it("fault signatures cannot be replayed as an epoch attestation (different type hash)", async () => {
       const env = await conn.networkHelpers.loadFixture(afterEpochFixture);
-      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT, reporter: env.admin.address };
       const sigs = await signFault(env.domain, env.keys.slice(0, 3), fault);
       const a = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
       await expect(env.settlement.submitEpoch(a, sigs))
@@ -272,9 +274,7 @@ describe("EpochSettlement attacks", () => {
       const fake = { ...recorded.attestation, root: OTHER_ROOT };
       const sigs = await signBoth(leaked, env, recorded.attestation, fake);
       const bond = (await env.verifierSet.verifier(4n)).bond;
-      await expect(
-        env.settlement.connect(env.bob).reportEquivocation({ a: recorded.attestation, b: fake, ...sigs, quorumSignatures: NO_QUORUM }),
-      )
+      await expect(commitAndReport(env, env.bob, { a: recorded.attestation, b: fake, ...sigs, quorumSignatures: NO_QUORUM }))
         .to.be.revertedWithCustomError(env.settlement, "SettlementKeyRetired")
         .withArgs(leaked.address, E + 1n, retiredAt);
       expect((await env.verifierSet.verifier(4n)).bond).to.equal(bond);
@@ -285,9 +285,10 @@ describe("EpochSettlement attacks", () => {
       const old = await rotate(env, 3);
       const fake = { ...env.settled.attestation, root: OTHER_ROOT };
       const sigs = await signBoth(old, env, env.settled.attestation, fake);
-      await expect(
-        env.settlement.connect(env.bob).reportEquivocation({ a: env.settled.attestation, b: fake, ...sigs, quorumSignatures: NO_QUORUM }),
-      ).to.emit(env.settlement, "EquivocationReported");
+      await expect(commitAndReport(env, env.bob, { a: env.settled.attestation, b: fake, ...sigs, quorumSignatures: NO_QUORUM })).to.emit(
+        env.settlement,
+        "EquivocationReported",
+      );
       expect((await env.verifierSet.verifier(4n)).status).to.equal(5n); // Ejected
     });
 
@@ -297,13 +298,13 @@ describe("EpochSettlement attacks", () => {
       const sigs = await signBoth(env.keys[3], env, env.settled.attestation, fake);
       const proof = { a: env.settled.attestation, b: fake, ...sigs, quorumSignatures: NO_QUORUM };
       await goToEpoch(conn, env.staking, E + CREDIT_WINDOW + 1n);
-      await expect(env.settlement.reportEquivocation(proof))
+      await expect(commitAndReport(env, env.admin, proof))
         .to.be.revertedWithCustomError(env.settlement, "SettlementEquivocationTooOld")
         .withArgs(E, E + CREDIT_WINDOW + 1n);
       // At the window's last epoch it is still accepted.
       const env2 = await conn.networkHelpers.loadFixture(finalFixture);
       await goToEpoch(conn, env2.staking, E + CREDIT_WINDOW);
-      await expect(env2.settlement.reportEquivocation(proof)).to.emit(env2.settlement, "EquivocationReported");
+      await expect(commitAndReport(env2, env2.admin, proof)).to.emit(env2.settlement, "EquivocationReported");
     });
 
     it("two signed attestations, neither recorded nor quorum-signed, are no proof", async () => {
@@ -313,12 +314,12 @@ describe("EpochSettlement attacks", () => {
       const a = { epoch: E + 1n, root: keccak256("0x02"), totalWeight: 1n };
       const b = { epoch: E + 1n, root: OTHER_ROOT, totalWeight: 1n };
       const sigs = await signBoth(env.keys[3], env, a, b);
-      await expect(env.settlement.reportEquivocation({ a, b, ...sigs, quorumSignatures: NO_QUORUM }))
+      await expect(commitAndReport(env, env.admin, { a, b, ...sigs, quorumSignatures: NO_QUORUM }))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
         .withArgs(0n, MAJORITY);
       // With a quorum's signatures over one of them, it is.
       const quorumSignatures = await sign(env, env.keys.slice(0, 3), a);
-      await expect(env.settlement.reportEquivocation({ a, b, ...sigs, quorumSignatures }))
+      await expect(commitAndReport(env, env.admin, { a, b, ...sigs, quorumSignatures }))
         .to.emit(env.settlement, "EquivocationReported")
         .withArgs(E + 1n, env.keys[3].address, env.admin.address, anyValue);
     });
@@ -368,7 +369,7 @@ describe("EpochSettlement attacks", () => {
         signatureB: split(env.fakeSignatures, shared.address, env.keys.slice(2, 5)),
         quorumSignatures: "0x",
       };
-      await expect(env.settlement.connect(env.bob).reportEquivocation(proof))
+      await expect(commitAndReport(env, env.bob, proof))
         .to.emit(env.settlement, "EquivocationReported")
         .withArgs(E, shared.address, env.bob.address, anyValue);
       expect((await env.verifierSet.verifier(3n)).status).to.equal(5n); // Ejected
@@ -402,7 +403,7 @@ describe("EpochSettlement attacks", () => {
 
     it("a late claim is declined for a pool jailed in the epoch", async () => {
       const env = await conn.networkHelpers.loadFixture(frozenFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 2, evidenceHash: OTHER_ROOT };
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 2, evidenceHash: OTHER_ROOT, reporter: env.admin.address };
       await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault));
       await goToEpoch(conn, env.staking, E + 6n);
       await env.settlement.resolveEpoch(E, env.settled.root, env.settled.totalWeight);
@@ -459,6 +460,88 @@ describe("EpochSettlement attacks", () => {
     });
   });
 
+  describe("reporter front-running", () => {
+    it("a copied fault report pays the reporter the quorum signed, not the copier", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      // The verifiers sign Carol as the reporter; Bob sees her transaction and sends it first.
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 0, evidenceHash: OTHER_ROOT, reporter: env.carol.address };
+      const sigs = await signFault(env.domain, env.keys.slice(0, 3), fault);
+      const slashed = await env.settlement.connect(env.bob).reportFault.staticCall(fault, sigs);
+      const reward = slashed - (slashed * BURN_BPS) / 10_000n;
+      const tx = env.settlement.connect(env.bob).reportFault(fault, sigs);
+      await expect(tx).to.emit(env.settlement, "FaultReported").withArgs(env.edgeB, E, 0n, OTHER_ROOT, env.carol.address, slashed);
+      await expect(tx).to.changeTokenBalances(conn.ethers, env.token, [env.carol, env.bob], [reward, 0n]);
+    });
+
+    it("a fault's signatures do not count for another reporter", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 0, evidenceHash: OTHER_ROOT, reporter: env.carol.address };
+      const sigs = await signFault(env.domain, env.keys.slice(0, 3), fault);
+      const stolen = { ...fault, reporter: env.bob.address };
+      await expect(env.settlement.connect(env.bob).reportFault(stolen, sigs)).to.be.revertedWithCustomError(
+        env.verifierSet,
+        "VerifierSetNotActiveVerifier",
+      );
+      expect(await env.settlement.faultReported(env.edgeB, E)).to.equal(false);
+    });
+
+    it("a copy of an equivocation reveal sent ahead of it matches no commitment; the committed reporter is paid", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      const key = env.keys[3];
+      const a = env.settled.attestation;
+      const b = { ...a, root: OTHER_ROOT };
+      const proof = {
+        a,
+        signatureA: await key.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, a),
+        b,
+        signatureB: await key.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b),
+        quorumSignatures: "0x",
+      };
+      const salt = keccak256("0x5a17");
+      const commitment = await env.settlement.equivocationCommitment(env.carol.address, proof, salt);
+      await expect(env.settlement.connect(env.carol).commitEquivocation(commitment))
+        .to.emit(env.settlement, "EquivocationCommitted")
+        .withArgs(commitment, env.carol.address);
+      // Bob copies Carol's reveal (proof and salt) and sends it first: his address is not hers.
+      const bobs = await env.settlement.equivocationCommitment(env.bob.address, proof, salt);
+      await expect(env.settlement.connect(env.bob).reportEquivocation(proof, salt))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementNotCommitted")
+        .withArgs(bobs, 0n);
+      await expect(env.settlement.connect(env.carol).reportEquivocation(proof, salt))
+        .to.emit(env.settlement, "EquivocationReported")
+        .withArgs(E, key.address, env.carol.address, anyValue);
+    });
+
+    it("an equivocation reveal in its commitment's own block is refused", async () => {
+      const env = await conn.networkHelpers.loadFixture(finalFixture);
+      const key = env.keys[3];
+      const a = env.settled.attestation;
+      const b = { ...a, root: OTHER_ROOT };
+      const proof = {
+        a,
+        signatureA: await key.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, a),
+        b,
+        signatureB: await key.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b),
+        quorumSignatures: "0x",
+      };
+      const salt = keccak256("0x5a17");
+      const commitment = await env.settlement.equivocationCommitment(env.bob.address, proof, salt);
+      // Both in one block: seen in the mempool and copied, a commit-and-reveal pair would win.
+      await conn.ethers.provider.send("evm_setAutomine", [false]);
+      try {
+        await env.settlement.connect(env.bob).commitEquivocation(commitment);
+        const reveal = await env.settlement.connect(env.bob).reportEquivocation(proof, salt, { gasLimit: 1_000_000n });
+        await conn.networkHelpers.mine();
+        const receipt = await conn.ethers.provider.getTransactionReceipt(reveal.hash);
+        expect(receipt!.status).to.equal(0);
+      } finally {
+        await conn.ethers.provider.send("evm_setAutomine", [true]);
+      }
+      expect(await env.settlement.equivocationCommittedIn(commitment)).to.equal(BigInt(await conn.ethers.provider.getBlockNumber()));
+      await expect(env.settlement.connect(env.bob).reportEquivocation(proof, salt)).to.emit(env.settlement, "EquivocationReported");
+    });
+  });
+
   describe("stale faults", () => {
     it("a fault older than maxFaultAge is refused, and stake that joined after it is not slashed", async () => {
       const env = await conn.networkHelpers.loadFixture(baseFixture);
@@ -468,7 +551,7 @@ describe("EpochSettlement attacks", () => {
       await env.staking.connect(env.bob).delegate(env.edgeA, bobStake);
       const late = E + MAX_FAULT_AGE + 1n;
       await goToEpoch(conn, env.staking, late);
-      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT, reporter: env.admin.address };
       const sigs = await signFault(env.domain, env.keys.slice(0, 3), fault);
       const before = await env.staking.edgeStake(env.edgeA);
       await expect(env.settlement.reportFault(fault, sigs))
@@ -483,7 +566,7 @@ describe("EpochSettlement attacks", () => {
     it("a fault at the age limit is reported, and the jail ends jailPeriod after the report", async () => {
       const env = await conn.networkHelpers.loadFixture(baseFixture);
       await goToEpoch(conn, env.staking, E + MAX_FAULT_AGE);
-      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT, reporter: env.admin.address };
       const sigs = await signFault(env.domain, env.keys.slice(0, 3), fault);
       const at = BigInt(await conn.networkHelpers.time.latest()) + 5n;
       await conn.networkHelpers.time.setNextBlockTimestamp(at);
@@ -511,7 +594,7 @@ describe("EpochSettlement attacks", () => {
       await env.staking.setUnbondingDelay(EPOCH);
       expect(await env.settlement.maxFaultAgeLimit()).to.equal(1n);
       await goToEpoch(conn, env.staking, E + 2n);
-      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT, reporter: env.admin.address };
       await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault)))
         .to.be.revertedWithCustomError(env.settlement, "SettlementFaultTooOld")
         .withArgs(E, E + 2n, 1n);
@@ -599,7 +682,7 @@ describe("EpochSettlement attacks", () => {
       const before = await env.staking.unbonding(env.edgeA, env.alice.address, 0n);
       expect(before.amount).to.equal(ALICE_STAKE);
       await goToEpoch(conn, env.staking, E + 1n);
-      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT, reporter: env.admin.address };
       // total = 30% of (1,000 pool + 3,000 unbonding) = 1,200; the operator's first loss is half
       // its 1,000 self-bond = 500; the other 700 split pro rata over the 500 left in the pool and
       // the 3,000 unbonding: 100 and 600.

@@ -255,7 +255,8 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
             edges[0],
             faultEpoch,
             1,
-            bytes32(age)
+            bytes32(age),
+            address(this)
         );
         bytes memory sigs = _quorumSignatures(settlement.faultStructHash(f), SettlementParams.QUORUM);
         if (age > maxAge) {
@@ -273,5 +274,34 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
             assertGt(settlement.reportFault(f, sigs), 0, "slashed");
             assertTrue(settlement.faultReported(edges[0], faultEpoch), "fault not recorded");
         }
+    }
+
+    /// @notice Whoever relays a fault report, the reporter's share goes to the reporter the
+    /// quorum signed (none, all burned, for reporter 0), and never to the relayer.
+    /// forge-config: default.fuzz.runs = 300
+    function testFuzz_reportFault_PaysSignedReporter(address reporter, address relayer) public {
+        vm.assume(reporter != relayer && reporter != address(staking) && relayer != address(staking));
+        vm.assume(reporter.code.length == 0 && relayer.code.length == 0);
+        uint256 faultEpoch = TestParams.CREDIT_WINDOW + 1;
+        _goToEpoch(faultEpoch + 1);
+        IEpochSettlement.FaultAttestation memory f = IEpochSettlement.FaultAttestation(
+            edges[0],
+            faultEpoch,
+            0,
+            keccak256("evidence"),
+            reporter
+        );
+        bytes memory sigs = _quorumSignatures(settlement.faultStructHash(f), SettlementParams.QUORUM);
+        uint256 reporterBefore = token.balanceOf(reporter);
+        uint256 relayerBefore = token.balanceOf(relayer);
+        uint256 supplyBefore = token.totalSupply();
+        vm.prank(relayer);
+        uint256 slashed = settlement.reportFault(f, sigs);
+        assertGt(slashed, 0, "slashed");
+        uint256 burned = reporter == address(0) ? slashed : (slashed * TestParams.BURN_BPS) / 10_000;
+        if (reporter != address(0))
+            assertEq(token.balanceOf(reporter) - reporterBefore, slashed - burned, "reporter's share");
+        assertEq(token.balanceOf(relayer), relayerBefore, "the relayer is paid nothing");
+        assertEq(supplyBefore - token.totalSupply(), burned, "burned");
     }
 }

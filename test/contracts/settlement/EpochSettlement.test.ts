@@ -25,6 +25,7 @@ import {
   deploySettlementBase,
   E,
   EDGE_B_BOND,
+  commitAndReport,
   expectedFunding,
   MAX_FAULT_AGE,
   MAX_INFLATION,
@@ -518,7 +519,7 @@ describe("EpochSettlement", () => {
 
     it("declines a jailed edge's reward: credited 0, still counted as claimed", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 1, evidenceHash: keccak256("0x0b") };
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 1, evidenceHash: keccak256("0x0b"), reporter: env.admin.address };
       await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault));
       expect(await env.staking.jailedInEpoch(env.edgeB, E)).to.equal(true);
       const { emission } = await expectedFunding(env, E);
@@ -581,7 +582,7 @@ describe("EpochSettlement", () => {
 
     it("counts a declined credit in claimed but not in the returned credited total", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 2, evidenceHash: ZeroHash };
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 2, evidenceHash: ZeroHash, reporter: env.admin.address };
       await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault));
       const { emission } = await expectedFunding(env, E);
       const [a, b] = defaultResults(env);
@@ -601,7 +602,7 @@ describe("EpochSettlement", () => {
 
     it("reverts SettlementUnknownFaultKind for a kind beyond AuditFailure", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 4, evidenceHash: evidence };
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 4, evidenceHash: evidence, reporter: env.admin.address };
       await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault)))
         .to.be.revertedWithCustomError(env.settlement, "SettlementUnknownFaultKind")
         .withArgs(4n);
@@ -609,16 +610,16 @@ describe("EpochSettlement", () => {
 
     it("reverts below quorum", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 0, evidenceHash: evidence };
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 0, evidenceHash: evidence, reporter: env.admin.address };
       await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 1), fault)))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
         .withArgs(1n, 3n);
       expect(await env.settlement.faultReported(env.edgeB, E)).to.equal(false);
     });
 
-    it("slashes by the kind's fraction, jails the edge and pays the relayer as reporter", async () => {
+    it("slashes by the kind's fraction, jails the edge and pays the signed reporter", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 0, evidenceHash: evidence };
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 0, evidenceHash: evidence, reporter: env.carol.address };
       const sigs = await signFault(env.domain, env.keys.slice(0, 3), fault);
       const bps = await env.settlement.faultSlashBps(0);
       expect(bps).to.equal(1_000n);
@@ -643,7 +644,7 @@ describe("EpochSettlement", () => {
     it("applies a kind's fraction above the staking cap at maxSlashBps", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       await env.settlement.setFaultSlashBps(3, 9_000n);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 3, evidenceHash: evidence };
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 3, evidenceHash: evidence, reporter: env.admin.address };
       const total = (EDGE_B_BOND * MAX_SLASH_BPS) / BPS;
       await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault)))
         .to.emit(env.staking, "Slashed")
@@ -652,7 +653,7 @@ describe("EpochSettlement", () => {
 
     it("reverts SettlementFaultAlreadyReported for the same edge and epoch, whatever the kind", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 1, evidenceHash: evidence };
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 1, evidenceHash: evidence, reporter: env.admin.address };
       await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault));
       const again = { ...fault, kind: 2, evidenceHash: keccak256("0xe2") };
       await expect(env.settlement.reportFault(again, await signFault(env.domain, env.keys.slice(2, 5), again)))
@@ -669,7 +670,7 @@ describe("EpochSettlement", () => {
 
     it("does not count signatures over another fault (kind changed)", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const signed = { edgeId: env.edgeB, epoch: E, kind: 1, evidenceHash: evidence };
+      const signed = { edgeId: env.edgeB, epoch: E, kind: 1, evidenceHash: evidence, reporter: env.admin.address };
       const sigs = await signFault(env.domain, env.keys.slice(0, 3), signed);
       // The first signature recovers, over the altered fault's digest, to an unrelated address.
       const altered = { ...signed, kind: 0 };
@@ -700,7 +701,7 @@ describe("EpochSettlement", () => {
       const amount = (bond * p.slashBps) / BPS;
       const reporterReward = (amount * p.reporterBps) / BPS;
       expect(amount).to.be.greaterThan(0n);
-      const tx = env.settlement.connect(env.bob).reportEquivocation({ a, signatureA: sigA, b, signatureB: sigB, quorumSignatures: "0x" });
+      const tx = commitAndReport(env, env.bob, { a, signatureA: sigA, b, signatureB: sigB, quorumSignatures: "0x" });
       await expect(tx).to.emit(env.settlement, "EquivocationReported").withArgs(E, key.address, env.bob.address, amount);
       await expect(tx).to.changeTokenBalances(conn.ethers, env.token, [env.bob, env.verifierSet], [reporterReward, -amount]);
       expect((await env.verifierSet.verifier(id)).status).to.equal(5n); // Ejected
@@ -722,7 +723,7 @@ describe("EpochSettlement", () => {
     it("reverts SettlementEpochMismatch for attestations of different epochs", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       const { a, b, sigA, sigB } = await twoSigned(env, 0, E + 1n);
-      await expect(env.settlement.reportEquivocation({ a, signatureA: sigA, b, signatureB: sigB, quorumSignatures: "0x" }))
+      await expect(commitAndReport(env, env.admin, { a, signatureA: sigA, b, signatureB: sigB, quorumSignatures: "0x" }))
         .to.be.revertedWithCustomError(env.settlement, "SettlementEpochMismatch")
         .withArgs(E, E + 1n);
     });
@@ -731,7 +732,7 @@ describe("EpochSettlement", () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       const { a, sigA } = await twoSigned(env, 0);
       await expect(
-        env.settlement.reportEquivocation({ a, signatureA: sigA, b: a, signatureB: sigA, quorumSignatures: "0x" }),
+        commitAndReport(env, env.admin, { a, signatureA: sigA, b: a, signatureB: sigA, quorumSignatures: "0x" }),
       ).to.be.revertedWithCustomError(env.settlement, "SettlementIdenticalAttestations");
     });
 
@@ -740,7 +741,7 @@ describe("EpochSettlement", () => {
       const { key, a, b, sigA } = await twoSigned(env, 0);
       const other = env.keys[1];
       const sigB = await other.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b);
-      await expect(env.settlement.reportEquivocation({ a, signatureA: sigA, b, signatureB: sigB, quorumSignatures: "0x" }))
+      await expect(commitAndReport(env, env.admin, { a, signatureA: sigA, b, signatureB: sigB, quorumSignatures: "0x" }))
         .to.be.revertedWithCustomError(env.settlement, "SettlementDifferentSigners")
         .withArgs(key.address, other.address);
     });
@@ -751,7 +752,7 @@ describe("EpochSettlement", () => {
       const a = env.settled.attestation;
       const b = { ...a, root: OTHER_ROOT };
       await expect(
-        env.settlement.reportEquivocation({
+        commitAndReport(env, env.admin, {
           a,
           signatureA: await stranger.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, a),
           b,
@@ -848,7 +849,7 @@ describe("EpochSettlement", () => {
         .withArgs(Param.MaxFaultAge, MAX_FAULT_AGE, 1n);
       expect((await env.settlement.parameters()).maxFaultAge).to.equal(1n);
       await goToEpoch(conn, env.staking, E + 2n);
-      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT };
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT, reporter: env.admin.address };
       await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault)))
         .to.be.revertedWithCustomError(env.settlement, "SettlementFaultTooOld")
         .withArgs(E, E + 2n, 1n);
@@ -945,7 +946,7 @@ describe("EpochSettlement", () => {
     it("struct hashes are EIP-712's and hashTypedData of them is the typed-data digest", async () => {
       const env = await conn.networkHelpers.loadFixture(baseFixture);
       const a = { epoch: 9n, root: OTHER_ROOT, totalWeight: 77n };
-      const f = { edgeId: 3n, epoch: 9n, kind: 2, evidenceHash: OTHER_ROOT };
+      const f = { edgeId: 3n, epoch: 9n, kind: 2, evidenceHash: OTHER_ROOT, reporter: env.admin.address };
       expect(await env.settlement.attestationStructHash(a)).to.equal(
         TypedDataEncoder.hashStruct("EpochAttestation", EPOCH_ATTESTATION_TYPES, a),
       );
@@ -957,7 +958,7 @@ describe("EpochSettlement", () => {
         keccak256(Buffer.from("EpochAttestation(uint256 epoch,bytes32 root,uint256 totalWeight)")),
       );
       expect(await env.settlement.FAULT_ATTESTATION_TYPEHASH()).to.equal(
-        keccak256(Buffer.from("FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)")),
+        keccak256(Buffer.from("FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash,address reporter)")),
       );
     });
 
