@@ -502,6 +502,10 @@ describe("EpochSettlement attacks", () => {
       await expect(env.settlement.connect(env.carol).commitEquivocation(commitment))
         .to.emit(env.settlement, "EquivocationCommitted")
         .withArgs(commitment, env.carol.address);
+      const committedIn = await env.settlement.equivocationCommittedIn(commitment);
+      // Committing the same again changes nothing: the first block stands.
+      await expect(env.settlement.connect(env.carol).commitEquivocation(commitment)).to.not.emit(env.settlement, "EquivocationCommitted");
+      expect(await env.settlement.equivocationCommittedIn(commitment)).to.equal(committedIn);
       // Bob copies Carol's reveal (proof and salt) and sends it first: his address is not hers.
       const bobs = await env.settlement.equivocationCommitment(env.bob.address, proof, salt);
       await expect(env.settlement.connect(env.bob).reportEquivocation(proof, salt))
