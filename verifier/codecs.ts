@@ -26,5 +26,5 @@ function cached<K extends keyof typeof make>(kind: K, domain: TypedDataDomain): 
 
 /** AttestationRequest(epoch, round, root, totalWeight): what a leader signs when it asks for signatures. */
 export const requestCodec = (domain: TypedDataDomain) => cached("request", domain);
-/** FaultAttestation(edgeId, epoch, kind, evidenceHash). */
+/** FaultAttestation(edgeId, epoch, kind, evidenceHash, reporter). */
 export const faultCodec = (domain: TypedDataDomain) => cached("fault", domain);

@@ -13,6 +13,13 @@ pragma solidity 0.8.30;
 /// packed, 65 bytes each, ordered by strictly increasing signer address, which proves them
 /// distinct without storage; every signer must be an active verifier's current key.
 ///
+/// **Quorum.** The quorum an attestation needs ({quorum}) is always a strict majority of the
+/// active set: the configured `quorum` parameter, raised to ⌊active / 2⌋ + 1 when the set has
+/// grown past twice it, and lowered to the active count when the set has shrunk below it (so the
+/// network stays live; at least 1). Any two quorums counted against the same active set therefore
+/// share a signer: two conflicting quorum attestations always name an equivocator, whose two
+/// signatures slash it. Governance cannot configure a quorum below the current majority.
+///
 /// Lifecycle: `register` (pulls the bond) makes a verifier Pending while the network is in its
 /// trusted phase (governance approves it) and Active otherwise. Only Active verifiers count
 /// towards a quorum. An operator leaves with `requestExit`, after which its key no longer counts
@@ -44,7 +51,7 @@ interface IVerifierSet {
     struct Parameters {
         uint96 minBond; // wei a verifier must bond to register
         uint32 exitDelay; // seconds between requestExit and withdrawBond
-        uint16 quorum; // distinct active verifiers an attestation needs
+        uint16 quorum; // configured quorum; the one applied is {quorum}, a strict majority at least
         uint16 slashBps; // share of the bond an equivocation slash takes
         uint16 reporterBps; // share of the slashed tokens paid to the reporter; the rest is burned
     }
@@ -139,8 +146,10 @@ interface IVerifierSet {
     function setEndpoint(uint256 verifierId, string calldata endpoint) external;
 
     /// @notice Replaces the signing key. Only the verifier's operator, while Pending or Active.
-    /// The old key stops counting at once and stays attributable to this verifier (equivocation
-    /// proofs against it remain valid). Emits {VerifierKeyRotated}.
+    /// The old key stops counting at once and stays attributable to this verifier; the rotation
+    /// time is recorded ({keyRetiredAt}), so that equivocation proofs against the old key are
+    /// accepted only for epochs that ended before it (a key leaked after rotation cannot get
+    /// the verifier slashed for later epochs). Emits {VerifierKeyRotated}.
     /// @param keySignature The new key's EIP-712 signature of VerifierKeyClaim(caller, newKey).
     function rotateSigningKey(uint256 verifierId, address newKey, bytes calldata keySignature) external;
 
@@ -167,7 +176,7 @@ interface IVerifierSet {
     function slash(address signer, address reporter) external returns (uint256 amount);
 
     /// @notice Checks that `signatures` (packed, 65 bytes each, by strictly increasing signer
-    /// address) over the EIP-712 digest of `structHash` in this domain are by at least `quorum`
+    /// address) over the EIP-712 digest of `structHash` in this domain are by at least {quorum}
     /// distinct active verifiers, and reverts with the reason otherwise.
     /// @return signers How many verifiers signed.
     function checkQuorum(bytes32 structHash, bytes calldata signatures) external view returns (uint256 signers);
@@ -196,7 +205,7 @@ interface IVerifierSet {
     function setMinBond(uint256 value) external;
     /// @notice See {setMinBond}.
     function setExitDelay(uint256 value) external;
-    /// @notice See {setMinBond}. At least 1.
+    /// @notice See {setMinBond}. At least a strict majority of the active set (⌊active / 2⌋ + 1).
     function setQuorum(uint256 value) external;
     /// @notice See {setMinBond}.
     function setSlashBps(uint256 value) external;
@@ -211,13 +220,18 @@ interface IVerifierSet {
     /// @notice The verifier that owns or owned `signingKey` (0 if none).
     function verifierOfSigner(address signingKey) external view returns (uint256);
 
+    /// @notice When a rotation replaced `signingKey` (0 if it is still its verifier's key, or
+    /// never was one).
+    function keyRetiredAt(address signingKey) external view returns (uint256);
+
     /// @notice Number of verifiers whose key currently counts towards a quorum.
     function activeCount() external view returns (uint256);
 
     /// @notice Number of verifiers ever registered (ids are 1..count).
     function verifierCount() external view returns (uint256);
 
-    /// @notice Distinct active verifiers an attestation needs.
+    /// @notice Distinct active verifiers an attestation needs now: the configured quorum, at
+    /// least ⌊active / 2⌋ + 1 and at most the active count (and at least 1).
     function quorum() external view returns (uint256);
 
     /// @notice Current parameters.

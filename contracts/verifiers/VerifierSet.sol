@@ -5,6 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IEdgeToken} from "../interfaces/IEdgeToken.sol";
@@ -40,12 +41,22 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
     struct SignerRecord {
         uint64 verifierId; // owner, for life (keys are never reused)
         bool counts; // the owner is Active and this is its current key
+        uint40 retiredAt; // when a rotation replaced it (0 while it is its verifier's key)
     }
 
-    Parameters private _params;
+    // The parameters and the active count in one slot: the quorum a check applies needs both.
+    struct Config {
+        uint96 minBond;
+        uint32 exitDelay;
+        uint16 quorum;
+        uint16 slashBps;
+        uint16 reporterBps;
+        uint64 activeCount;
+    }
+
+    Config private _config;
     bool private _trustedPhase;
     uint64 private _verifierCount;
-    uint64 private _activeCount;
 
     mapping(uint256 verifierId => Verifier) private _verifiers;
     mapping(address signingKey => SignerRecord) private _signers;
@@ -90,7 +101,7 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
         bytes calldata keySignature
     ) external nonReentrant returns (uint256 verifierId) {
         require(bytes(endpoint).length != 0, VerifierSetEmptyEndpoint());
-        uint256 minBond = _params.minBond;
+        uint256 minBond = _config.minBond;
         require(bond >= minBond, VerifierSetBondTooLow(bond, minBond));
         verifierId = ++_verifierCount;
         _claimKey(signingKey, verifierId, keySignature);
@@ -126,8 +137,10 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
         _claimKey(newKey, verifierId, keySignature);
         address previous = v.signingKey;
         v.signingKey = newKey;
+        SignerRecord storage old = _signers[previous];
+        old.retiredAt = uint40(block.timestamp);
         if (v.status == VerifierStatus.Active) {
-            _signers[previous].counts = false;
+            old.counts = false;
             _signers[newKey].counts = true;
         }
         emit VerifierKeyRotated(verifierId, previous, newKey);
@@ -187,7 +200,7 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
             status == VerifierStatus.Pending || status == VerifierStatus.Active || status == VerifierStatus.Exiting,
             VerifierSetWrongStatus(verifierId, status)
         );
-        Parameters memory params = _params;
+        Config memory params = _config;
         uint256 bond = v.bond;
         amount = (bond * params.slashBps) / BPS;
         uint256 reporterReward = (amount * params.reporterBps) / BPS;
@@ -205,7 +218,7 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
         uint256 length = signatures.length;
         require(length % SIGNATURE_LENGTH == 0, VerifierSetMalformedSignatures(length));
         signers = length / SIGNATURE_LENGTH;
-        uint256 required = _params.quorum;
+        uint256 required = quorum();
         require(signers >= required, VerifierSetBelowQuorum(signers, required));
         bytes32 digest = _hashTypedDataV4(structHash);
         // Strictly increasing signers prove the signatures distinct with no storage or sorting.
@@ -296,8 +309,13 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
     }
 
     /// @inheritdoc IVerifierSet
+    function keyRetiredAt(address signingKey) external view returns (uint256) {
+        return _signers[signingKey].retiredAt;
+    }
+
+    /// @inheritdoc IVerifierSet
     function activeCount() external view returns (uint256) {
-        return _activeCount;
+        return _config.activeCount;
     }
 
     /// @inheritdoc IVerifierSet
@@ -306,13 +324,25 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
     }
 
     /// @inheritdoc IVerifierSet
-    function quorum() external view returns (uint256) {
-        return _params.quorum;
+    function quorum() public view returns (uint256) {
+        Config memory c = _config;
+        uint256 active = c.activeCount;
+        // A strict majority of the active set, so that any two quorums share a signer; capped by
+        // the set's size so that a shrinking set stays live; never 0, so no empty quorum passes.
+        return Math.max(Math.min(Math.max(c.quorum, _majority(active)), active), 1);
     }
 
     /// @inheritdoc IVerifierSet
     function parameters() external view returns (Parameters memory) {
-        return _params;
+        Config memory c = _config;
+        return
+            Parameters({
+                minBond: c.minBond,
+                exitDelay: c.exitDelay,
+                quorum: c.quorum,
+                slashBps: c.slashBps,
+                reporterBps: c.reporterBps
+            });
     }
 
     /// @inheritdoc IVerifierSet
@@ -341,7 +371,7 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
         Verifier storage v = _verifiers[verifierId];
         VerifierStatus status = v.status;
         _requireInService(verifierId, status);
-        uint256 exitableAt = block.timestamp + _params.exitDelay;
+        uint256 exitableAt = block.timestamp + _config.exitDelay;
         v.status = VerifierStatus.Exiting;
         v.exitableAt = uint40(exitableAt);
         if (status == VerifierStatus.Active) _deactivate(v.signingKey);
@@ -350,12 +380,12 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
 
     function _activate(address key) private {
         _signers[key].counts = true;
-        ++_activeCount;
+        ++_config.activeCount;
     }
 
     function _deactivate(address key) private {
         _signers[key].counts = false;
-        --_activeCount;
+        --_config.activeCount;
     }
 
     function _requireInService(uint256 verifierId, VerifierStatus status) private pure {
@@ -367,32 +397,37 @@ contract VerifierSet is IVerifierSet, AccessControl, EIP712, ReentrancyGuardTran
 
     function _setMinBond(uint256 value) private {
         _checkBounds(Parameter.MinBond, value, 1, type(uint96).max);
-        emit ParameterChanged(Parameter.MinBond, _params.minBond, value);
-        _params.minBond = uint96(value);
+        emit ParameterChanged(Parameter.MinBond, _config.minBond, value);
+        _config.minBond = uint96(value);
     }
 
     function _setExitDelay(uint256 value) private {
         _checkBounds(Parameter.ExitDelay, value, MIN_EXIT_DELAY, MAX_EXIT_DELAY);
-        emit ParameterChanged(Parameter.ExitDelay, _params.exitDelay, value);
-        _params.exitDelay = uint32(value);
+        emit ParameterChanged(Parameter.ExitDelay, _config.exitDelay, value);
+        _config.exitDelay = uint32(value);
     }
 
     function _setQuorum(uint256 value) private {
-        _checkBounds(Parameter.Quorum, value, 1, MAX_QUORUM);
-        emit ParameterChanged(Parameter.Quorum, _params.quorum, value);
-        _params.quorum = uint16(value);
+        _checkBounds(Parameter.Quorum, value, _majority(_config.activeCount), MAX_QUORUM);
+        emit ParameterChanged(Parameter.Quorum, _config.quorum, value);
+        _config.quorum = uint16(value);
     }
 
     function _setSlashBps(uint256 value) private {
         _checkBounds(Parameter.SlashBps, value, 1, BPS);
-        emit ParameterChanged(Parameter.SlashBps, _params.slashBps, value);
-        _params.slashBps = uint16(value);
+        emit ParameterChanged(Parameter.SlashBps, _config.slashBps, value);
+        _config.slashBps = uint16(value);
     }
 
     function _setReporterBps(uint256 value) private {
         _checkBounds(Parameter.ReporterBps, value, 0, BPS);
-        emit ParameterChanged(Parameter.ReporterBps, _params.reporterBps, value);
-        _params.reporterBps = uint16(value);
+        emit ParameterChanged(Parameter.ReporterBps, _config.reporterBps, value);
+        _config.reporterBps = uint16(value);
+    }
+
+    /// @dev More than half of `active` (1 for an empty set).
+    function _majority(uint256 active) private pure returns (uint256) {
+        return active / 2 + 1;
     }
 
     function _checkBounds(Parameter parameter, uint256 value, uint256 min, uint256 max) private pure {

@@ -12,7 +12,10 @@ const RATE_ONE = 10n ** 9n; // 100% in the settlement's rates
  *
  * Defaults (see the README): a day's dispute window, inflation between 2% and 10% a year
  * starting at 5%, moving 0.05 points an epoch towards a 50% bonding rate; slashes of 10% for a
- * wrong answer or failed audit, 2% for being unresponsive, 1% for a capacity shortfall.
+ * wrong answer or failed audit, 2% for being unresponsive, 1% for a capacity shortfall; faults
+ * reported at most 2 epochs after their epoch (verifiers report within the next one; the bound
+ * must not exceed the staking unbonding delay in epochs); a guardian, once governance appoints
+ * one, may resolve a frozen epoch 6 hours after it froze (governance at any time).
  */
 export default buildModule("EpochSettlement", (m) => {
   const { token, registry, staking } = m.useModule(EdgeStakingModule);
@@ -29,6 +32,8 @@ export default buildModule("EpochSettlement", (m) => {
       maxInflation: m.getParameter("maxInflation", (10n * RATE_ONE) / 100n),
       inflationStep: m.getParameter("inflationStep", (5n * RATE_ONE) / 10_000n),
       targetBondingRate: m.getParameter("targetBondingRate", RATE_ONE / 2n),
+      maxFaultAge: m.getParameter("maxFaultAge", 2n),
+      guardianDelay: m.getParameter("guardianDelay", 6n * 3_600n),
     },
     m.getParameter("initialInflation", (5n * RATE_ONE) / 100n),
     m.getParameter("faultSlashBps", [1_000n, 200n, 100n, 1_000n]),

@@ -20,13 +20,14 @@ export const EPOCH_ATTESTATION_TYPES = {
   ],
 } as const;
 
-/** `FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)`, IEpochSettlement. */
+/** `FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash,address reporter)`, IEpochSettlement. */
 export const FAULT_ATTESTATION_TYPES = {
   FaultAttestation: [
     { name: "edgeId", type: "uint256" },
     { name: "epoch", type: "uint256" },
     { name: "kind", type: "uint8" },
     { name: "evidenceHash", type: "bytes32" },
+    { name: "reporter", type: "address" },
   ],
 } as const;
 
@@ -56,12 +57,13 @@ export interface EpochAttestation {
   totalWeight: bigint;
 }
 
-/** {IEpochSettlement.FaultAttestation}; `kind` is a {FaultKind} value. */
+/** {IEpochSettlement.FaultAttestation}; `kind` is a {FaultKind} value; `reporter` is paid the reporter's share of the slash. */
 export interface FaultAttestation {
   edgeId: bigint;
   epoch: bigint;
   kind: number;
   evidenceHash: Hex;
+  reporter: Address;
 }
 
 /** {IComputeMarket.Voucher}. */

@@ -58,9 +58,9 @@ describe("devnet chain follower", function () {
     expect(done!.leaves.every((l) => l.credited > 0n)).to.equal(true);
     expect(await follower.poll()).to.deep.equal([]); // once
 
-    const fault = { edgeId: env.edgeB, epoch: E + 1n, kind: 0, evidenceHash: keccak256("0x0b") };
+    const fault = { edgeId: env.edgeB, epoch: E + 1n, kind: 0, evidenceHash: keccak256("0x0b"), reporter: env.admin.address };
     await goToEpoch(conn, env.staking, E + 2n);
-    await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 2), fault));
+    await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault));
     const [slashed] = await follower.poll();
     expect(slashed).to.include({ type: "slashed", epoch: E + 1n, edgeId: env.edgeB, kind: "WrongAnswer", status: "Jailed" });
     expect((slashed as { slashed: bigint }).slashed > 0n).to.equal(true);

@@ -1,6 +1,6 @@
 // Fixtures and reference arithmetic for the EpochSettlement unit and attack tests. Importing this
 // file runs nothing.
-import type { BaseWallet } from "ethers";
+import { type BaseWallet, id, type Signer } from "ethers";
 
 import { type Connection, deployWithEdge, DISPUTE_WINDOW, goToEpoch, MIN_SELF_BOND, TOKEN } from "./protocol.ts";
 import {
@@ -37,11 +37,16 @@ export const Param = {
   InflationStep: 3n,
   TargetBondingRate: 4n,
   FaultSlashBps: 5n,
+  MaxFaultAge: 6n,
+  GuardianDelay: 7n,
 } as const;
+/** The deployment's default `maxFaultAge` (epochs); the tests' unbonding delay allows 2 at most. */
+export const MAX_FAULT_AGE = 2n;
 
 /**
  * Edge 1 (operator: `operator`, self-bond MIN_SELF_BOND, 10% commission) with Alice's
- * delegation, edge B (fresh operator, 2 × MIN_SELF_BOND), five approved verifiers (quorum 2);
+ * delegation, edge B (fresh operator, 2 × MIN_SELF_BOND), five approved verifiers (configured
+ * quorum 2, applied quorum MAJORITY = 3);
  * all bonded in epoch 0. The chain is left in epoch 0.
  */
 export async function deploySettlementBase(conn: Connection) {
@@ -54,6 +59,9 @@ export async function deploySettlementBase(conn: Connection) {
 }
 export type SettlementEnv = Awaited<ReturnType<typeof deploySettlementBase>>;
 
+/** The quorum the five verifiers' set applies: a strict majority, above the configured QUORUM of 2. */
+export const MAJORITY = 3n;
+
 /** The results of epoch E both edges earned: edge 1 at full quality, edge B at half. */
 export function defaultResults(env: Pick<SettlementEnv, "edgeA" | "edgeB">): EdgeResult[] {
   return [
@@ -62,8 +70,8 @@ export function defaultResults(env: Pick<SettlementEnv, "edgeA" | "edgeB">): Edg
   ];
 }
 
-/** Builds `epoch`'s tree, has the first `signers` verifier keys sign it and submits it. */
-export async function submitTree(env: SettlementEnv, epoch: bigint, results: EdgeResult[], signers = 2) {
+/** Builds `epoch`'s tree, has the first `signers` verifier keys (a quorum by default) sign it and submits it. */
+export async function submitTree(env: SettlementEnv, epoch: bigint, results: EdgeResult[], signers = Number(MAJORITY)) {
   const tree = buildTree(epoch, results);
   const attestation: Attestation = { epoch, root: tree.root, totalWeight: tree.totalWeight };
   const signatures = await signAttestation(env.domain, env.keys.slice(0, signers), attestation);
@@ -140,4 +148,28 @@ export async function expectedFunding(env: SettlementEnv, epoch: bigint) {
 /** reward = emission × stake × quality / totalWeight, rounded down. */
 export function rewardOf(emission: bigint, r: { stake: bigint; quality: bigint }, totalWeight: bigint) {
   return (emission * r.stake * r.quality) / totalWeight;
+}
+
+/** An equivocation proof as `reportEquivocation` takes it. */
+export interface EquivocationProof {
+  a: Attestation;
+  signatureA: string;
+  b: Attestation;
+  signatureB: string;
+  quorumSignatures: string;
+}
+
+/**
+ * Reports an equivocation as a reporter must: commits to `proof` (one block), then reveals it
+ * (the next). Returns the reveal's transaction, for `expect(...)`.
+ */
+export async function commitAndReport(
+  env: Pick<SettlementEnv, "settlement">,
+  reporter: Signer,
+  proof: EquivocationProof,
+  salt = id("salt"),
+) {
+  const commitment = await env.settlement.equivocationCommitment(await reporter.getAddress(), proof, salt);
+  await env.settlement.connect(reporter).commitEquivocation(commitment);
+  return env.settlement.connect(reporter).reportEquivocation(proof, salt);
 }

@@ -78,7 +78,8 @@ export async function deployNetwork(
     ...testParameters,
     EdgeStaking: { ...testParameters.EdgeStaking, epochLength: NETWORK_EPOCH },
     VerifierSet: { ...testParameters.VerifierSet, quorum: BigInt(options.quorum) },
-    EpochSettlement: { disputeWindow: NETWORK_DISPUTE_WINDOW },
+    // Minute-long epochs: faults may be reported up to ten of them late.
+    EpochSettlement: { disputeWindow: NETWORK_DISPUTE_WINDOW, maxFaultAge: 10n },
   };
   const deployed = await ignition.deploy(ContractsModule, { parameters });
   const contracts = await typedContracts(conn, deployed);

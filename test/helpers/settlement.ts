@@ -44,6 +44,7 @@ export interface Fault {
   epoch: bigint;
   kind: number;
   evidenceHash: string;
+  reporter: string;
 }
 export interface EdgeResult {
   edgeId: bigint;

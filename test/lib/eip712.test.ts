@@ -74,7 +74,13 @@ const VERIFIER_SET = getAddress("0x00000000000000000000000000000000000000a1");
 const MARKET = getAddress("0x00000000000000000000000000000000000000b2");
 
 const attestation: EpochAttestation = { epoch: 12n, root: id("root") as Hex, totalWeight: 5n * 10n ** 24n };
-const fault: FaultAttestation = { edgeId: 3n, epoch: 12n, kind: FaultKind.CapacityShortfall, evidenceHash: id("evidence") as Hex };
+const fault: FaultAttestation = {
+  edgeId: 3n,
+  epoch: 12n,
+  kind: FaultKind.CapacityShortfall,
+  evidenceHash: id("evidence") as Hex,
+  reporter: getAddress("0x00000000000000000000000000000000000000c3"),
+};
 const voucher: Voucher = { payer: accounts[0].address, edgeId: 4n, sessionId: 9n, cumulativeAmount: 10n ** 18n, expiry: 1_900_000_000n };
 
 describe("lib/protocol eip712", () => {
@@ -111,8 +117,8 @@ describe("lib/protocol eip712", () => {
       expect(faultStructHash(fault)).to.equal(
         ethersKeccak(
           coder.encode(
-            ["bytes32", "uint256", "uint256", "uint8", "bytes32"],
-            [tf, fault.edgeId, fault.epoch, fault.kind, fault.evidenceHash],
+            ["bytes32", "uint256", "uint256", "uint8", "bytes32", "address"],
+            [tf, fault.edgeId, fault.epoch, fault.kind, fault.evidenceHash, fault.reporter],
           ),
         ),
       );

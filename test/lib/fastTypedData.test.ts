@@ -97,7 +97,13 @@ const cases: Case[] = [
     domain: verifierDomain(8453n, VERIFIER_SET),
     types: FAULT_ATTESTATION_TYPES,
     primaryType: "FaultAttestation",
-    message: (r) => ({ edgeId: r.uint(256), epoch: r.uint(256), kind: Number(r.uint(8)), evidenceHash: r.bytes32() }),
+    message: (r) => ({
+      edgeId: r.uint(256),
+      epoch: r.uint(256),
+      kind: Number(r.uint(8)),
+      evidenceHash: r.bytes32(),
+      reporter: r.address(),
+    }),
   },
   {
     name: "ServiceReceipt",
@@ -220,7 +226,9 @@ describe("fastTypedData", () => {
         expect(codec.typeHash, c.name).to.equal(id(encoder.encodeType(c.primaryType)));
         expect(codec.domainSeparator, c.name).to.equal(TypedDataEncoder.hashDomain(c.domain as TypedDataDomainEthers));
       }
-      expect(codecOf(cases[1]).typeString).to.equal("FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)");
+      expect(codecOf(cases[1]).typeString).to.equal(
+        "FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash,address reporter)",
+      );
     });
 
     it("ignores an EIP712Domain entry in types, as viem does", () => {

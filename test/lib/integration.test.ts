@@ -149,7 +149,13 @@ describe("lib/protocol with the deployed contracts", () => {
       for (const r of epochResults(env))
         expect(await env.settlement.leafHash(EPOCH, r.edgeId, r.stake, r.quality)).to.equal(tree.leafHash(r.edgeId));
       expect(await env.settlement.attestationStructHash(tree.attestation)).to.equal(epochAttestationStructHash(tree.attestation));
-      const fault = { edgeId: env.edgeA.edgeId, epoch: EPOCH, kind: FaultKind.AuditFailure, evidenceHash: `0x${"33".repeat(32)}` as Hex };
+      const fault = {
+        edgeId: env.edgeA.edgeId,
+        epoch: EPOCH,
+        kind: FaultKind.AuditFailure,
+        evidenceHash: `0x${"33".repeat(32)}` as Hex,
+        reporter: env.outsider.address as Address,
+      };
       expect(await env.settlement.faultStructHash(fault)).to.equal(faultStructHash(fault));
     });
 
@@ -203,7 +209,14 @@ describe("lib/protocol with the deployed contracts", () => {
     it("slashes an edge on a fault attestation signed by a quorum in TS", async () => {
       const env = await conn.networkHelpers.loadFixture(protocolWithVerifiers);
       await goToEpoch(conn, env.staking, EPOCH + 1n);
-      const fault = { edgeId: env.edgeB.edgeId, epoch: EPOCH, kind: FaultKind.Unresponsive, evidenceHash: `0x${"44".repeat(32)}` as Hex };
+      // The quorum signs the reporter; anyone may relay (here the reporter itself).
+      const fault = {
+        edgeId: env.edgeB.edgeId,
+        epoch: EPOCH,
+        kind: FaultKind.Unresponsive,
+        evidenceHash: `0x${"44".repeat(32)}` as Hex,
+        reporter: env.outsider.address as Address,
+      };
       const signatures = await signFaultQuorum(env.verifierKeys, env.domain, fault);
       // Edge B holds only its operator's 3 × MIN_SELF_BOND; the kind's fraction is capped at maxSlashBps.
       const kindBps = await env.settlement.faultSlashBps(FaultKind.Unresponsive);

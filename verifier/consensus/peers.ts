@@ -7,7 +7,7 @@ import { z } from "zod";
 import { TidewayError } from "../../lib/errors.ts";
 import { errorEnvelopeSchema } from "../../lib/http/errors.ts";
 import { protocolUrl } from "../../lib/http/routes.ts";
-import { hexSchema as hex } from "../../lib/schemas.ts";
+import { addressSchema, hexSchema as hex } from "../../lib/schemas.ts";
 import { signedObservationJson, uint256Decimal } from "./observation.ts";
 
 /** A leader's request to sign the attestation of the report it computed from `observations`. */
@@ -24,11 +24,21 @@ export const attestationRequestBody = z
   .strict();
 export type AttestationRequestBody = z.output<typeof attestationRequestBody>;
 
-/** A request to co-sign a fault: the attestation, the evidence it hashes, the requester's signature of the fault. */
+/**
+ * A request to co-sign a fault: the attestation (with the reporter the requester names, paid the
+ * reporter's share whoever relays the report), the evidence it hashes, the requester's signature
+ * of the fault.
+ */
 export const faultRequestBody = z
   .object({
     fault: z
-      .object({ edgeId: uint256Decimal, epoch: uint256Decimal, kind: z.number().int().min(0).max(3), evidenceHash: hex(32) })
+      .object({
+        edgeId: uint256Decimal,
+        epoch: uint256Decimal,
+        kind: z.number().int().min(0).max(3),
+        evidenceHash: hex(32),
+        reporter: addressSchema,
+      })
       .strict(),
     evidence: z.unknown(),
     signature: hex(65),

@@ -48,13 +48,21 @@ export async function reportFaultOnce(ctx: VerifierContext, data: FaultJobData):
   const edgeId = BigInt(data.edgeId);
   const epoch = BigInt(data.epoch);
   if (await faultReported(ctx, edgeId, epoch)) return "already-reported";
-  const fault: FaultAttestation = { edgeId, epoch, kind: FAULT_KIND_NAMES.indexOf(data.kind), evidenceHash: evidenceHash(data.evidence) };
+  // The quorum signs this verifier's sending account as the reporter: a copy of the report sent
+  // ahead of ours still pays us.
+  const fault: FaultAttestation = {
+    edgeId,
+    epoch,
+    kind: FAULT_KIND_NAMES.indexOf(data.kind),
+    evidenceHash: evidenceHash(data.evidence),
+    reporter: ctx.sender.address,
+  };
   const codec = faultCodec(ctx.verifierDomain);
   const own = codec.sign(ctx.key.privateKey, fault);
   const snapshot = await ctx.view.snapshot();
   const peers = activeVerifiers(snapshot).filter((v) => !sameAddress(v.signingKey, ctx.key.address));
   const body = {
-    fault: { edgeId: data.edgeId, epoch: data.epoch, kind: fault.kind, evidenceHash: fault.evidenceHash },
+    fault: { edgeId: data.edgeId, epoch: data.epoch, kind: fault.kind, evidenceHash: fault.evidenceHash, reporter: fault.reporter },
     evidence: data.evidence,
     signature: own,
   };
@@ -124,7 +132,7 @@ export async function answerFaultRequest(
       `malformed fault request: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`,
     );
   const { fault: f, evidence, signature } = parsed.data;
-  const fault: FaultAttestation = { edgeId: f.edgeId, epoch: f.epoch, kind: f.kind, evidenceHash: f.evidenceHash };
+  const fault: FaultAttestation = { edgeId: f.edgeId, epoch: f.epoch, kind: f.kind, evidenceHash: f.evidenceHash, reporter: f.reporter };
   const codec = faultCodec(ctx.verifierDomain);
   let requester: Address;
   try {

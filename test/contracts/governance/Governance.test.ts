@@ -26,7 +26,9 @@ import {
 import {
   connect,
   type Connection,
+  CREDIT_WINDOW,
   DISPUTE_WINDOW,
+  EPOCH,
   keyClaimDomain,
   profile,
   signKeyClaim,
@@ -289,14 +291,14 @@ describe("Governance (Protocol deployment)", () => {
     it("reverts on execution, leaving the proposal queued, when a call is out of the contract's bounds", async () => {
       const env = await conn.networkHelpers.loadFixture(delegated);
       const { settlement, governor } = env;
-      const tooLong = 7n * 86_400n + 1n; // MAX_DISPUTE_WINDOW + 1
+      const tooLong = 7n * 86_400n + 1n; // MAX_DISPUTE_WINDOW + 1, and beyond what the credit window leaves
       const calls = [
         { target: await settlement.getAddress(), data: settlement.interface.encodeFunctionData("setDisputeWindow", [tooLong]) },
       ];
       const { execution, proposalId } = await passProposal(conn, env, calls, "An out-of-bounds dispute window");
       await expect(execution)
         .to.be.revertedWithCustomError(settlement, "SettlementParameterOutOfBounds")
-        .withArgs(0n, tooLong, 60n, 7n * 86_400n);
+        .withArgs(0n, tooLong, 60n, (CREDIT_WINDOW - 1n) * EPOCH);
       expect(await governor.state(proposalId)).to.equal(ProposalState.Queued);
       expect((await settlement.parameters()).disputeWindow).to.equal(DISPUTE_WINDOW);
     });

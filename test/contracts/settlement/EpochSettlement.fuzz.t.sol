@@ -158,11 +158,15 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
             verifierSet,
             address(this),
             IEpochSettlement.Parameters({
-                disputeWindow: uint32(SettlementParams.DISPUTE_WINDOW),
+                // The shortest window, which minute-long epochs still leave time to claim after.
+                disputeWindow: 60,
                 minInflation: uint40(rate),
                 maxInflation: uint40(rate),
                 inflationStep: uint40(SettlementParams.INFLATION_STEP),
-                targetBondingRate: uint40(SettlementParams.TARGET_BONDING_RATE)
+                targetBondingRate: uint40(SettlementParams.TARGET_BONDING_RATE),
+                // Long epochs leave room for one epoch's age only.
+                maxFaultAge: 1,
+                guardianDelay: uint32(SettlementParams.GUARDIAN_DELAY)
             }),
             rate,
             [uint16(1_000), 200, 100, 1_000]
@@ -182,7 +186,7 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
         vm.warp(s2.epochStartTime(1));
         IEpochSettlement.EpochAttestation memory a = IEpochSettlement.EpochAttestation(0, keccak256("root"), 1);
         s.submitEpoch(a, _quorumSignatures(s.attestationStructHash(a), SettlementParams.QUORUM));
-        vm.warp(block.timestamp + SettlementParams.DISPUTE_WINDOW);
+        vm.warp(block.timestamp + s.parameters().disputeWindow);
 
         uint256 expected = (supply * rate * length) / (SettlementParams.RATE_ONE * SettlementParams.YEAR);
         assertEq(s.previewEmission(0), expected, "previewEmission");
@@ -236,5 +240,68 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
         (uint256 rate, uint256 last) = settlement.inflation();
         assertEq(rate, expected, "rate");
         assertEq(last, epoch, "last adjusted epoch");
+    }
+
+    /// @notice A fault is accepted exactly while its epoch is at most `maxFaultAge` epochs
+    /// before the current one, for any age and any allowed `maxFaultAge`.
+    /// forge-config: default.fuzz.runs = 300
+    function testFuzz_reportFault_OnlyWithinMaxAge(uint256 ageSeed, uint256 maxSeed) public {
+        uint256 maxAge = bound(maxSeed, 1, settlement.maxFaultAgeLimit());
+        settlement.setMaxFaultAge(maxAge);
+        uint256 faultEpoch = TestParams.CREDIT_WINDOW + 1;
+        uint256 age = bound(ageSeed, 0, 2 * maxAge + 2);
+        _goToEpoch(faultEpoch + age);
+        IEpochSettlement.FaultAttestation memory f = IEpochSettlement.FaultAttestation(
+            edges[0],
+            faultEpoch,
+            1,
+            bytes32(age),
+            address(this)
+        );
+        bytes memory sigs = _quorumSignatures(settlement.faultStructHash(f), SettlementParams.QUORUM);
+        if (age > maxAge) {
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    IEpochSettlement.SettlementFaultTooOld.selector,
+                    faultEpoch,
+                    faultEpoch + age,
+                    maxAge
+                )
+            );
+            settlement.reportFault(f, sigs);
+            assertTrue(!settlement.faultReported(edges[0], faultEpoch), "stale fault recorded");
+        } else {
+            assertGt(settlement.reportFault(f, sigs), 0, "slashed");
+            assertTrue(settlement.faultReported(edges[0], faultEpoch), "fault not recorded");
+        }
+    }
+
+    /// @notice Whoever relays a fault report, the reporter's share goes to the reporter the
+    /// quorum signed (none, all burned, for reporter 0), and never to the relayer.
+    /// forge-config: default.fuzz.runs = 300
+    function testFuzz_reportFault_PaysSignedReporter(address reporter, address relayer) public {
+        vm.assume(reporter != relayer && reporter != address(staking) && relayer != address(staking));
+        vm.assume(reporter.code.length == 0 && relayer.code.length == 0);
+        uint256 faultEpoch = TestParams.CREDIT_WINDOW + 1;
+        _goToEpoch(faultEpoch + 1);
+        IEpochSettlement.FaultAttestation memory f = IEpochSettlement.FaultAttestation(
+            edges[0],
+            faultEpoch,
+            0,
+            keccak256("evidence"),
+            reporter
+        );
+        bytes memory sigs = _quorumSignatures(settlement.faultStructHash(f), SettlementParams.QUORUM);
+        uint256 reporterBefore = token.balanceOf(reporter);
+        uint256 relayerBefore = token.balanceOf(relayer);
+        uint256 supplyBefore = token.totalSupply();
+        vm.prank(relayer);
+        uint256 slashed = settlement.reportFault(f, sigs);
+        assertGt(slashed, 0, "slashed");
+        uint256 burned = reporter == address(0) ? slashed : (slashed * TestParams.BURN_BPS) / 10_000;
+        if (reporter != address(0))
+            assertEq(token.balanceOf(reporter) - reporterBefore, slashed - burned, "reporter's share");
+        assertEq(token.balanceOf(relayer), relayerBefore, "the relayer is paid nothing");
+        assertEq(supplyBefore - token.totalSupply(), burned, "burned");
     }
 }

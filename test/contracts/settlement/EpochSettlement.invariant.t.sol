@@ -68,7 +68,9 @@ contract EpochSettlementInvariantTest is TestBase, SettlementDeployer, Invariant
     }
 
     /// @notice Each (edge, epoch) is paid at most once, and `claimed` says so; no call that had to
-    /// revert went through.
+    /// revert went through, and none that had to go through reverted: every final epoch's
+    /// emission is fundable and each of its leaves claimable (unless the tree is over-weighted)
+    /// until its claims close, and nothing is funded or claimed after.
     /// forge-config: default.invariant.runs = 200
     function invariant_eachLeafPaidAtMostOnce() public atHandlerTime {
         assertEq(handler.ghostViolations(), 0, "a call that had to revert went through");

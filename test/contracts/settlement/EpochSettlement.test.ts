@@ -13,6 +13,7 @@ import {
   BURN_BPS,
   MIN_SELF_BOND,
   TOKEN,
+  UNBONDING_DELAY,
 } from "../../helpers/protocol.ts";
 import { buildTree, EPOCH_ATTESTATION_TYPES, FAULT_ATTESTATION_TYPES, QUALITY_ONE, RATE_ONE, signFault } from "../../helpers/settlement.ts";
 import {
@@ -24,7 +25,9 @@ import {
   deploySettlementBase,
   E,
   EDGE_B_BOND,
+  commitAndReport,
   expectedFunding,
+  MAX_FAULT_AGE,
   MAX_INFLATION,
   Param,
   rewardOf,
@@ -74,6 +77,8 @@ describe("EpochSettlement", () => {
         maxInflation: p.maxInflation,
         inflationStep: p.inflationStep,
         targetBondingRate: p.targetBondingRate,
+        maxFaultAge: p.maxFaultAge,
+        guardianDelay: p.guardianDelay,
       };
       const [rate] = await env.settlement.inflation();
       const factory = await conn.ethers.getContractFactory("EpochSettlement");
@@ -94,7 +99,7 @@ describe("EpochSettlement", () => {
       const env = await conn.networkHelpers.loadFixture(baseFixture);
       await goToEpoch(conn, env.staking, E);
       const a = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
-      await expect(env.settlement.submitEpoch(a, await sign(env, env.keys.slice(0, 2), a)))
+      await expect(env.settlement.submitEpoch(a, await sign(env, env.keys.slice(0, 3), a)))
         .to.be.revertedWithCustomError(env.settlement, "SettlementEpochNotEnded")
         .withArgs(E, E);
     });
@@ -103,12 +108,12 @@ describe("EpochSettlement", () => {
       const env = await conn.networkHelpers.loadFixture(baseFixture);
       await goToEpoch(conn, env.staking, E + 1n);
       const zeroRoot = { epoch: E, root: ZeroHash, totalWeight: 1n };
-      await expect(env.settlement.submitEpoch(zeroRoot, await sign(env, env.keys.slice(0, 2), zeroRoot))).to.be.revertedWithCustomError(
+      await expect(env.settlement.submitEpoch(zeroRoot, await sign(env, env.keys.slice(0, 3), zeroRoot))).to.be.revertedWithCustomError(
         env.settlement,
         "SettlementZeroRoot",
       );
       const zeroWeight = { epoch: E, root: OTHER_ROOT, totalWeight: 0n };
-      await expect(env.settlement.submitEpoch(zeroWeight, await sign(env, env.keys.slice(0, 2), zeroWeight))).to.be.revertedWithCustomError(
+      await expect(env.settlement.submitEpoch(zeroWeight, await sign(env, env.keys.slice(0, 3), zeroWeight))).to.be.revertedWithCustomError(
         env.settlement,
         "SettlementZeroWeight",
       );
@@ -120,7 +125,7 @@ describe("EpochSettlement", () => {
       const a = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
       await expect(env.settlement.submitEpoch(a, await sign(env, env.keys.slice(0, 1), a)))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
-        .withArgs(1n, 2n);
+        .withArgs(1n, 3n);
       expect((await env.settlement.epochRecord(E)).state).to.equal(State.None);
     });
 
@@ -162,26 +167,27 @@ describe("EpochSettlement", () => {
 
     it("freezes the epoch on a different quorum-signed attestation before it is final", async () => {
       const env = await conn.networkHelpers.loadFixture(submittedFixture);
-      const finalAt = (await env.settlement.epochRecord(E)).finalAt;
       const other = { epoch: E, root: OTHER_ROOT, totalWeight: env.settled.totalWeight };
-      await expect(env.settlement.submitEpoch(other, await sign(env, env.keys.slice(1, 3), other)))
+      await expect(env.settlement.submitEpoch(other, await sign(env, env.keys.slice(1, 4), other)))
         .to.emit(env.settlement, "EpochFrozen")
         .withArgs(E, OTHER_ROOT, env.settled.totalWeight);
+      const frozenAt = BigInt(await conn.networkHelpers.time.latest());
       const record = await env.settlement.epochRecord(E);
       expect(record.state).to.equal(State.Frozen);
-      // The first commitment stays; only the state changes.
+      // The first commitment stays; `finalAt` now says when the epoch froze.
       expect(record.commitment).to.equal(commitment(env.settled.root, env.settled.totalWeight));
+      expect(record.finalAt).to.equal(frozenAt);
       await conn.networkHelpers.time.increase(DISPUTE_WINDOW);
       expect(await env.settlement.isFinal(E)).to.equal(false);
       await expect(env.settlement.claim(env.settled.attestation, env.settled.claimOf(env.edgeA)))
         .to.be.revertedWithCustomError(env.settlement, "SettlementNotFinal")
-        .withArgs(E, State.Frozen, finalAt);
+        .withArgs(E, State.Frozen, frozenAt);
     });
 
     it("a different attestation with only the total weight changed also freezes", async () => {
       const env = await conn.networkHelpers.loadFixture(submittedFixture);
       const other = { ...env.settled.attestation, totalWeight: env.settled.totalWeight + 1n };
-      await expect(env.settlement.submitEpoch(other, await sign(env, env.keys.slice(0, 2), other)))
+      await expect(env.settlement.submitEpoch(other, await sign(env, env.keys.slice(0, 3), other)))
         .to.emit(env.settlement, "EpochFrozen")
         .withArgs(E, env.settled.root, env.settled.totalWeight + 1n);
     });
@@ -191,14 +197,14 @@ describe("EpochSettlement", () => {
       const other = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
       await expect(env.settlement.submitEpoch(other, await sign(env, env.keys.slice(0, 1), other)))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
-        .withArgs(1n, 2n);
+        .withArgs(1n, 3n);
       expect((await env.settlement.epochRecord(E)).state).to.equal(State.Pending);
     });
 
     it("reverts SettlementNotDisputable after the epoch is final, frozen or resolved", async () => {
       const env = await conn.networkHelpers.loadFixture(submittedFixture);
       const other = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
-      const sigs = await sign(env, env.keys.slice(0, 2), other);
+      const sigs = await sign(env, env.keys.slice(0, 3), other);
       await conn.networkHelpers.time.increase(DISPUTE_WINDOW);
       await expect(env.settlement.submitEpoch(other, sigs))
         .to.be.revertedWithCustomError(env.settlement, "SettlementNotDisputable")
@@ -212,9 +218,9 @@ describe("EpochSettlement", () => {
     it("reverts SettlementNotDisputable on a frozen and on a resolved epoch", async () => {
       const env = await conn.networkHelpers.loadFixture(submittedFixture);
       const other = { epoch: E, root: OTHER_ROOT, totalWeight: 1n };
-      await env.settlement.submitEpoch(other, await sign(env, env.keys.slice(0, 2), other));
+      await env.settlement.submitEpoch(other, await sign(env, env.keys.slice(0, 3), other));
       const third = { epoch: E, root: keccak256("0x02"), totalWeight: 1n };
-      const thirdSigs = await sign(env, env.keys.slice(0, 2), third);
+      const thirdSigs = await sign(env, env.keys.slice(0, 3), third);
       await expect(env.settlement.submitEpoch(third, thirdSigs))
         .to.be.revertedWithCustomError(env.settlement, "SettlementNotDisputable")
         .withArgs(E, State.Frozen);
@@ -229,15 +235,15 @@ describe("EpochSettlement", () => {
     async function frozenFixture() {
       const env = await submittedFixture();
       const other = { epoch: E, root: OTHER_ROOT, totalWeight: env.settled.totalWeight };
-      await env.settlement.submitEpoch(other, await sign(env, env.keys.slice(0, 2), other));
+      await env.settlement.submitEpoch(other, await sign(env, env.keys.slice(0, 3), other));
       return env;
     }
 
-    it("reverts for a caller without GOVERNANCE_ROLE", async () => {
+    it("reverts for a caller with neither GOVERNANCE_ROLE nor GUARDIAN_ROLE", async () => {
       const env = await conn.networkHelpers.loadFixture(frozenFixture);
       await expect(env.settlement.connect(env.outsider).resolveEpoch(E, OTHER_ROOT, 1n))
         .to.be.revertedWithCustomError(env.settlement, "AccessControlUnauthorizedAccount")
-        .withArgs(env.outsider.address, await env.settlement.GOVERNANCE_ROLE());
+        .withArgs(env.outsider.address, await env.settlement.GUARDIAN_ROLE());
     });
 
     it("reverts SettlementNotFrozen for an epoch that is not frozen", async () => {
@@ -513,8 +519,8 @@ describe("EpochSettlement", () => {
 
     it("declines a jailed edge's reward: credited 0, still counted as claimed", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 1, evidenceHash: keccak256("0x0b") };
-      await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 2), fault));
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 1, evidenceHash: keccak256("0x0b"), reporter: env.admin.address };
+      await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault));
       expect(await env.staking.jailedInEpoch(env.edgeB, E)).to.equal(true);
       const { emission } = await expectedFunding(env, E);
       const reward = rewardOf(emission, defaultResults(env)[1], env.settled.totalWeight);
@@ -529,15 +535,17 @@ describe("EpochSettlement", () => {
       expect((await env.staking.position(env.edgeB, env.operatorB.address)).rewards).to.equal(0n);
     });
 
-    it("reverts with the staking error once the credit window has closed", async () => {
+    it("reverts SettlementClaimsClosed once an epoch final in the next one is past the credit window", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       // Still fine in epoch E + CREDIT_WINDOW ...
       await goToEpoch(conn, env.staking, E + CREDIT_WINDOW);
+      expect(await env.settlement.claimsOpen(E)).to.equal(true);
       await env.settlement.claim(env.settled.attestation, env.settled.claimOf(env.edgeA));
       // ... not one epoch later.
       await goToEpoch(conn, env.staking, E + CREDIT_WINDOW + 1n);
+      expect(await env.settlement.claimsOpen(E)).to.equal(false);
       await expect(env.settlement.claim(env.settled.attestation, env.settled.claimOf(env.edgeB)))
-        .to.be.revertedWithCustomError(env.staking, "StakingCreditWindowClosed")
+        .to.be.revertedWithCustomError(env.settlement, "SettlementClaimsClosed")
         .withArgs(E, E + CREDIT_WINDOW + 1n);
       expect(await env.settlement.claimed(E, env.edgeB)).to.equal(false);
     });
@@ -574,8 +582,8 @@ describe("EpochSettlement", () => {
 
     it("counts a declined credit in claimed but not in the returned credited total", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 2, evidenceHash: ZeroHash };
-      await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 2), fault));
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 2, evidenceHash: ZeroHash, reporter: env.admin.address };
+      await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault));
       const { emission } = await expectedFunding(env, E);
       const [a, b] = defaultResults(env);
       const claims = [env.settled.claimOf(env.edgeA), env.settled.claimOf(env.edgeB)];
@@ -594,24 +602,24 @@ describe("EpochSettlement", () => {
 
     it("reverts SettlementUnknownFaultKind for a kind beyond AuditFailure", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 4, evidenceHash: evidence };
-      await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 2), fault)))
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 4, evidenceHash: evidence, reporter: env.admin.address };
+      await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault)))
         .to.be.revertedWithCustomError(env.settlement, "SettlementUnknownFaultKind")
         .withArgs(4n);
     });
 
     it("reverts below quorum", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 0, evidenceHash: evidence };
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 0, evidenceHash: evidence, reporter: env.admin.address };
       await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 1), fault)))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
-        .withArgs(1n, 2n);
+        .withArgs(1n, 3n);
       expect(await env.settlement.faultReported(env.edgeB, E)).to.equal(false);
     });
 
-    it("slashes by the kind's fraction, jails the edge and pays the relayer as reporter", async () => {
+    it("slashes by the kind's fraction, jails the edge and pays the signed reporter", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 0, evidenceHash: evidence };
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 0, evidenceHash: evidence, reporter: env.carol.address };
       const sigs = await signFault(env.domain, env.keys.slice(0, 3), fault);
       const bps = await env.settlement.faultSlashBps(0);
       expect(bps).to.equal(1_000n);
@@ -636,24 +644,24 @@ describe("EpochSettlement", () => {
     it("applies a kind's fraction above the staking cap at maxSlashBps", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       await env.settlement.setFaultSlashBps(3, 9_000n);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 3, evidenceHash: evidence };
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 3, evidenceHash: evidence, reporter: env.admin.address };
       const total = (EDGE_B_BOND * MAX_SLASH_BPS) / BPS;
-      await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 2), fault)))
+      await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault)))
         .to.emit(env.staking, "Slashed")
         .withArgs(env.edgeB, E, env.admin.address, MAX_SLASH_BPS, total, (total * BURN_BPS) / BPS, total - (total * BURN_BPS) / BPS);
     });
 
     it("reverts SettlementFaultAlreadyReported for the same edge and epoch, whatever the kind", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const fault = { edgeId: env.edgeB, epoch: E, kind: 1, evidenceHash: evidence };
-      await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 2), fault));
+      const fault = { edgeId: env.edgeB, epoch: E, kind: 1, evidenceHash: evidence, reporter: env.admin.address };
+      await env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault));
       const again = { ...fault, kind: 2, evidenceHash: keccak256("0xe2") };
-      await expect(env.settlement.reportFault(again, await signFault(env.domain, env.keys.slice(2, 4), again)))
+      await expect(env.settlement.reportFault(again, await signFault(env.domain, env.keys.slice(2, 5), again)))
         .to.be.revertedWithCustomError(env.settlement, "SettlementFaultAlreadyReported")
         .withArgs(env.edgeB, E);
       // Another epoch of the same edge is a new fault.
       const next = { ...fault, epoch: E - 1n };
-      await expect(env.settlement.reportFault(next, await signFault(env.domain, env.keys.slice(0, 2), next))).to.emit(
+      await expect(env.settlement.reportFault(next, await signFault(env.domain, env.keys.slice(0, 3), next))).to.emit(
         env.settlement,
         "FaultReported",
       );
@@ -662,8 +670,8 @@ describe("EpochSettlement", () => {
 
     it("does not count signatures over another fault (kind changed)", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const signed = { edgeId: env.edgeB, epoch: E, kind: 1, evidenceHash: evidence };
-      const sigs = await signFault(env.domain, env.keys.slice(0, 2), signed);
+      const signed = { edgeId: env.edgeB, epoch: E, kind: 1, evidenceHash: evidence, reporter: env.admin.address };
+      const sigs = await signFault(env.domain, env.keys.slice(0, 3), signed);
       // The first signature recovers, over the altered fault's digest, to an unrelated address.
       const altered = { ...signed, kind: 0 };
       const recovered = conn.ethers.verifyTypedData(env.domain, FAULT_ATTESTATION_TYPES, altered, `0x${sigs.slice(2, 132)}`);
@@ -693,15 +701,21 @@ describe("EpochSettlement", () => {
       const amount = (bond * p.slashBps) / BPS;
       const reporterReward = (amount * p.reporterBps) / BPS;
       expect(amount).to.be.greaterThan(0n);
-      const tx = env.settlement.connect(env.bob).reportEquivocation(a, sigA, b, sigB);
+      const tx = commitAndReport(env, env.bob, { a, signatureA: sigA, b, signatureB: sigB, quorumSignatures: "0x" });
       await expect(tx).to.emit(env.settlement, "EquivocationReported").withArgs(E, key.address, env.bob.address, amount);
       await expect(tx).to.changeTokenBalances(conn.ethers, env.token, [env.bob, env.verifierSet], [reporterReward, -amount]);
       expect((await env.verifierSet.verifier(id)).status).to.equal(5n); // Ejected
       // Its key no longer counts towards a quorum.
       const c = { epoch: E + 1n, root: OTHER_ROOT, totalWeight: 1n };
       await goToEpoch(conn, env.staking, E + 2n);
-      const index = BigInt(key.address) < BigInt(env.keys[0].address) ? 0n : 1n;
-      await expect(env.settlement.submitEpoch(c, await sign(env, [key, env.keys[0]], c)))
+      const signers = [key, env.keys[0], env.keys[1]];
+      const index = BigInt(
+        signers
+          .map((k) => k.address)
+          .sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1))
+          .indexOf(key.address),
+      );
+      await expect(env.settlement.submitEpoch(c, await sign(env, signers, c)))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotActiveVerifier")
         .withArgs(index, key.address);
     });
@@ -709,7 +723,7 @@ describe("EpochSettlement", () => {
     it("reverts SettlementEpochMismatch for attestations of different epochs", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       const { a, b, sigA, sigB } = await twoSigned(env, 0, E + 1n);
-      await expect(env.settlement.reportEquivocation(a, sigA, b, sigB))
+      await expect(commitAndReport(env, env.admin, { a, signatureA: sigA, b, signatureB: sigB, quorumSignatures: "0x" }))
         .to.be.revertedWithCustomError(env.settlement, "SettlementEpochMismatch")
         .withArgs(E, E + 1n);
     });
@@ -717,10 +731,9 @@ describe("EpochSettlement", () => {
     it("reverts SettlementIdenticalAttestations for one attestation twice", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       const { a, sigA } = await twoSigned(env, 0);
-      await expect(env.settlement.reportEquivocation(a, sigA, a, sigA)).to.be.revertedWithCustomError(
-        env.settlement,
-        "SettlementIdenticalAttestations",
-      );
+      await expect(
+        commitAndReport(env, env.admin, { a, signatureA: sigA, b: a, signatureB: sigA, quorumSignatures: "0x" }),
+      ).to.be.revertedWithCustomError(env.settlement, "SettlementIdenticalAttestations");
     });
 
     it("reverts SettlementDifferentSigners when two verifiers signed the two attestations", async () => {
@@ -728,7 +741,7 @@ describe("EpochSettlement", () => {
       const { key, a, b, sigA } = await twoSigned(env, 0);
       const other = env.keys[1];
       const sigB = await other.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b);
-      await expect(env.settlement.reportEquivocation(a, sigA, b, sigB))
+      await expect(commitAndReport(env, env.admin, { a, signatureA: sigA, b, signatureB: sigB, quorumSignatures: "0x" }))
         .to.be.revertedWithCustomError(env.settlement, "SettlementDifferentSigners")
         .withArgs(key.address, other.address);
     });
@@ -739,12 +752,13 @@ describe("EpochSettlement", () => {
       const a = env.settled.attestation;
       const b = { ...a, root: OTHER_ROOT };
       await expect(
-        env.settlement.reportEquivocation(
+        commitAndReport(env, env.admin, {
           a,
-          await stranger.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, a),
+          signatureA: await stranger.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, a),
           b,
-          await stranger.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b),
-        ),
+          signatureB: await stranger.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b),
+          quorumSignatures: "0x",
+        }),
       )
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetUnknownSigner")
         .withArgs(stranger.address);
@@ -762,6 +776,8 @@ describe("EpochSettlement", () => {
         () => s.setInflationStep(1n),
         () => s.setTargetBondingRate(1n),
         () => s.setFaultSlashBps(0, 1n),
+        () => s.setMaxFaultAge(1n),
+        () => s.setGuardianDelay(60n),
       ]) {
         await expect(call())
           .to.be.revertedWithCustomError(env.settlement, "AccessControlUnauthorizedAccount")
@@ -769,9 +785,13 @@ describe("EpochSettlement", () => {
       }
     });
 
-    it("setDisputeWindow checks [60 s, 7 days], emits and applies to the next submission", async () => {
+    it("setDisputeWindow checks [60 s, (credit window - 1) epochs], emits and applies to the next submission", async () => {
       const env = await conn.networkHelpers.loadFixture(baseFixture);
-      const max = 7n * 86_400n;
+      // A window that leaves no time to claim is refused: 7 days against a 3-epoch credit window.
+      await expect(env.settlement.setDisputeWindow(7n * 86_400n))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
+        .withArgs(Param.DisputeWindow, 7n * 86_400n, 60n, (CREDIT_WINDOW - 1n) * EPOCH);
+      const max = (CREDIT_WINDOW - 1n) * EPOCH;
       await expect(env.settlement.setDisputeWindow(59n))
         .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
         .withArgs(Param.DisputeWindow, 59n, 60n, max);
@@ -788,6 +808,58 @@ describe("EpochSettlement", () => {
       const now = BigInt(await conn.networkHelpers.time.latest());
       expect((await env.settlement.epochRecord(E)).finalAt).to.equal(now + max);
       expect(s.root).to.not.equal(ZeroHash);
+    });
+
+    it("setGuardianDelay checks [60 s, 7 days], emits and applies to the next guardian resolution", async () => {
+      const env = await conn.networkHelpers.loadFixture(baseFixture);
+      const max = 7n * 86_400n;
+      await expect(env.settlement.setGuardianDelay(59n))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
+        .withArgs(Param.GuardianDelay, 59n, 60n, max);
+      await expect(env.settlement.setGuardianDelay(max + 1n))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
+        .withArgs(Param.GuardianDelay, max + 1n, 60n, max);
+      await expect(env.settlement.setGuardianDelay(60n))
+        .to.emit(env.settlement, "ParameterChanged")
+        .withArgs(Param.GuardianDelay, 6n * 3_600n, 60n);
+      expect((await env.settlement.parameters()).guardianDelay).to.equal(60n);
+      // A frozen epoch: the guardian may resolve it 60 s after the freeze.
+      await goToEpoch(conn, env.staking, E + 1n);
+      const s = await submitTree(env, E, defaultResults(env));
+      const other = { ...s.attestation, root: OTHER_ROOT };
+      await env.settlement.submitEpoch(other, await sign(env, env.keys.slice(2, 5), other));
+      const frozenAt = BigInt(await conn.networkHelpers.time.latest());
+      await env.settlement.grantRole(await env.settlement.GUARDIAN_ROLE(), env.carol.address);
+      await conn.networkHelpers.time.setNextBlockTimestamp(frozenAt + 60n);
+      await expect(env.settlement.connect(env.carol).resolveEpoch(E, s.root, s.totalWeight)).to.emit(env.settlement, "EpochResolved");
+    });
+
+    it("setMaxFaultAge checks [1, unbonding delay in epochs], emits and applies to the next report", async () => {
+      const env = await conn.networkHelpers.loadFixture(baseFixture);
+      const limit = UNBONDING_DELAY / EPOCH;
+      expect(await env.settlement.maxFaultAgeLimit()).to.equal(limit);
+      await expect(env.settlement.setMaxFaultAge(0n))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
+        .withArgs(Param.MaxFaultAge, 0n, 1n, limit);
+      await expect(env.settlement.setMaxFaultAge(limit + 1n))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementParameterOutOfBounds")
+        .withArgs(Param.MaxFaultAge, limit + 1n, 1n, limit);
+      await expect(env.settlement.setMaxFaultAge(1n))
+        .to.emit(env.settlement, "ParameterChanged")
+        .withArgs(Param.MaxFaultAge, MAX_FAULT_AGE, 1n);
+      expect((await env.settlement.parameters()).maxFaultAge).to.equal(1n);
+      await goToEpoch(conn, env.staking, E + 2n);
+      const fault = { edgeId: env.edgeA, epoch: E, kind: 0, evidenceHash: OTHER_ROOT, reporter: env.admin.address };
+      await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault)))
+        .to.be.revertedWithCustomError(env.settlement, "SettlementFaultTooOld")
+        .withArgs(E, E + 2n, 1n);
+      // A longer unbonding delay allows a longer age.
+      await env.staking.setUnbondingDelay(10n * EPOCH);
+      await expect(env.settlement.setMaxFaultAge(10n)).to.emit(env.settlement, "ParameterChanged");
+      await expect(env.settlement.reportFault(fault, await signFault(env.domain, env.keys.slice(0, 3), fault))).to.emit(
+        env.settlement,
+        "FaultReported",
+      );
     });
 
     it("setInflationBounds checks max ≤ 50% and min ≤ max, emits both and clamps the current rate", async () => {
@@ -874,7 +946,7 @@ describe("EpochSettlement", () => {
     it("struct hashes are EIP-712's and hashTypedData of them is the typed-data digest", async () => {
       const env = await conn.networkHelpers.loadFixture(baseFixture);
       const a = { epoch: 9n, root: OTHER_ROOT, totalWeight: 77n };
-      const f = { edgeId: 3n, epoch: 9n, kind: 2, evidenceHash: OTHER_ROOT };
+      const f = { edgeId: 3n, epoch: 9n, kind: 2, evidenceHash: OTHER_ROOT, reporter: env.admin.address };
       expect(await env.settlement.attestationStructHash(a)).to.equal(
         TypedDataEncoder.hashStruct("EpochAttestation", EPOCH_ATTESTATION_TYPES, a),
       );
@@ -886,7 +958,7 @@ describe("EpochSettlement", () => {
         keccak256(Buffer.from("EpochAttestation(uint256 epoch,bytes32 root,uint256 totalWeight)")),
       );
       expect(await env.settlement.FAULT_ATTESTATION_TYPEHASH()).to.equal(
-        keccak256(Buffer.from("FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash)")),
+        keccak256(Buffer.from("FaultAttestation(uint256 edgeId,uint256 epoch,uint8 kind,bytes32 evidenceHash,address reporter)")),
       );
     });
 
@@ -903,6 +975,7 @@ describe("EpochSettlement", () => {
       expect(await s.RATE_ONE()).to.equal(RATE_ONE);
       expect(await s.MIN_DISPUTE_WINDOW()).to.equal(60n);
       expect(await s.MAX_DISPUTE_WINDOW()).to.equal(7n * 86_400n);
+      expect([await s.MIN_GUARDIAN_DELAY(), await s.MAX_GUARDIAN_DELAY()]).to.deep.equal([60n, 7n * 86_400n]);
       expect(await s.MAX_INFLATION()).to.equal(MAX_INFLATION);
       expect(await s.MAX_INFLATION_STEP()).to.equal(RATE_ONE / 100n);
       expect(await s.token()).to.equal(await env.token.getAddress());
@@ -910,12 +983,22 @@ describe("EpochSettlement", () => {
       expect(await s.verifiers()).to.equal(await env.verifierSet.getAddress());
       expect(await s.hasRole(await s.GOVERNANCE_ROLE(), env.admin.address)).to.equal(true);
       const p = await s.parameters();
-      expect([p.disputeWindow, p.minInflation, p.maxInflation, p.inflationStep, p.targetBondingRate]).to.deep.equal([
+      expect([
+        p.disputeWindow,
+        p.minInflation,
+        p.maxInflation,
+        p.inflationStep,
+        p.targetBondingRate,
+        p.maxFaultAge,
+        p.guardianDelay,
+      ]).to.deep.equal([
         DISPUTE_WINDOW,
         (2n * RATE_ONE) / 100n,
         RATE_ONE / 10n,
         (5n * RATE_ONE) / 10_000n,
         RATE_ONE / 2n,
+        MAX_FAULT_AGE,
+        6n * 3_600n,
       ]);
       expect([...(await s.inflation())]).to.deep.equal([(5n * RATE_ONE) / 100n, 0n]);
       const r = await s.epochRecord(E);

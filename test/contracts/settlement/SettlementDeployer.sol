@@ -14,6 +14,8 @@ library SettlementParams {
     uint256 internal constant QUALITY_ONE = 1e6;
     uint256 internal constant YEAR = 365 days;
     uint256 internal constant DISPUTE_WINDOW = 600;
+    uint256 internal constant MAX_FAULT_AGE = 2;
+    uint256 internal constant GUARDIAN_DELAY = 3_600;
     uint256 internal constant MIN_INFLATION = (2 * RATE_ONE) / 100;
     uint256 internal constant MAX_INFLATION = (10 * RATE_ONE) / 100;
     uint256 internal constant INITIAL_INFLATION = (5 * RATE_ONE) / 100;
@@ -59,7 +61,9 @@ abstract contract SettlementDeployer is ProtocolDeployer {
                 minInflation: uint40(SettlementParams.MIN_INFLATION),
                 maxInflation: uint40(SettlementParams.MAX_INFLATION),
                 inflationStep: uint40(SettlementParams.INFLATION_STEP),
-                targetBondingRate: uint40(SettlementParams.TARGET_BONDING_RATE)
+                targetBondingRate: uint40(SettlementParams.TARGET_BONDING_RATE),
+                maxFaultAge: uint16(SettlementParams.MAX_FAULT_AGE),
+                guardianDelay: uint32(SettlementParams.GUARDIAN_DELAY)
             }),
             SettlementParams.INITIAL_INFLATION,
             [uint16(1_000), 200, 100, 1_000]

@@ -8,7 +8,8 @@ import {TestBase} from "../utils/Cheats.sol";
 
 /// @notice Fuzz tests of VerifierSet: quorum counting over any subset of N active verifiers (any
 /// order but the increasing one reverts at the exact first offending index; inactive, unknown and
-/// duplicated signers are refused), and the slash split for any bond, slashBps and reporterBps.
+/// duplicated signers are refused; the applied quorum is never below a majority of the active
+/// set), and the slash split for any bond, slashBps and reporterBps.
 /// Deployed with `new`: this contract is the token's treasury and the set's admin and slasher.
 contract VerifierSetFuzzTest is TestBase {
     uint256 internal constant N = 8;
@@ -91,6 +92,22 @@ contract VerifierSetFuzzTest is TestBase {
         for (uint256 i; i < indices.length; ++i) packed = bytes.concat(packed, _signDigest(_pks[indices[i]], digest));
     }
 
+    /// @dev `mask` with its lowest clear bits set until at least `k` of the N bits are: a subset
+    /// large enough to reach the quorum (a majority of the active set) and so to reach the
+    /// per-signature checks.
+    function _atLeast(uint256 mask, uint256 k) internal pure returns (uint256) {
+        mask = bound(mask, 1, (1 << N) - 1);
+        uint256 count;
+        for (uint256 i; i < N; ++i) if (mask & (1 << i) != 0) ++count;
+        for (uint256 i; i < N && count < k; ++i) {
+            if (mask & (1 << i) == 0) {
+                mask |= 1 << i;
+                ++count;
+            }
+        }
+        return mask;
+    }
+
     function _sortedSubset(uint256 mask) internal view returns (uint256[] memory indices) {
         indices = _subset(mask);
         _sortByKey(indices);
@@ -99,10 +116,11 @@ contract VerifierSetFuzzTest is TestBase {
     // ------------------------------------------------------------------ checkQuorum
 
     /// @notice Any non-empty subset of active verifiers, signed and sorted, counts exactly its
-    /// size when that reaches the quorum, and reverts BelowQuorum(size, quorum) otherwise.
+    /// size when that reaches the quorum (any configured one from the majority up), and reverts
+    /// BelowQuorum(size, quorum) otherwise.
     function testFuzz_checkQuorum_CountsSortedSubset(uint256 mask, bytes32 structHash, uint256 quorumSeed) public {
         mask = bound(mask, 1, (1 << N) - 1);
-        uint256 quorum = bound(quorumSeed, 1, N);
+        uint256 quorum = bound(quorumSeed, N / 2 + 1, N);
         vs.setQuorum(quorum);
         uint256[] memory indices = _sortedSubset(mask);
         bytes memory packed = _pack(indices, structHash);
@@ -123,9 +141,7 @@ contract VerifierSetFuzzTest is TestBase {
         bytes32 structHash,
         uint256 shuffleSeed
     ) public {
-        mask = bound(mask, 1, (1 << N) - 1);
-        uint256[] memory indices = _subset(mask);
-        vm.assume(indices.length >= 2);
+        uint256[] memory indices = _subset(_atLeast(mask, N / 2 + 1));
         // Fisher-Yates with the fuzzed seed.
         for (uint256 i = indices.length - 1; i > 0; --i) {
             uint256 j = uint256(keccak256(abi.encode(shuffleSeed, i))) % (i + 1);
@@ -159,8 +175,7 @@ contract VerifierSetFuzzTest is TestBase {
         bytes32 structHash,
         uint256 positionSeed
     ) public {
-        mask = bound(mask, 1, (1 << N) - 1);
-        uint256[] memory sorted = _sortedSubset(mask);
+        uint256[] memory sorted = _sortedSubset(_atLeast(mask, N / 2));
         uint256 position = bound(positionSeed, 0, sorted.length - 1);
         uint256[] memory indices = new uint256[](sorted.length + 1);
         for (uint256 i; i <= position; ++i) indices[i] = sorted[i];
@@ -185,8 +200,8 @@ contract VerifierSetFuzzTest is TestBase {
         uint256 whichSeed,
         uint256 how
     ) public {
-        mask = bound(mask, 1, (1 << N) - 1);
-        uint256[] memory indices = _sortedSubset(mask);
+        // Enough that the others alone are still a majority of the set after the deactivation.
+        uint256[] memory indices = _sortedSubset(_atLeast(mask, N / 2 + 2));
         uint256 position = bound(whichSeed, 0, indices.length - 1);
         uint256 target = indices[position];
         how = bound(how, 0, 3);
@@ -209,7 +224,7 @@ contract VerifierSetFuzzTest is TestBase {
             abi.encodeWithSelector(IVerifierSet.VerifierSetNotActiveVerifier.selector, position, _keys[target])
         );
         vs.checkQuorum(structHash, packed);
-        if (indices.length > 1) {
+        {
             uint256[] memory rest = new uint256[](indices.length - 1);
             uint256 j;
             for (uint256 i; i < indices.length; ++i) if (i != position) rest[j++] = indices[i];
@@ -220,7 +235,7 @@ contract VerifierSetFuzzTest is TestBase {
     /// @notice A key that never belonged to a verifier, mixed into a sorted subset at its place,
     /// reverts NotActiveVerifier at its position.
     function testFuzz_checkQuorum_RevertWhen_UnknownSigner(uint256 mask, bytes32 structHash, uint256 keySeed) public {
-        mask = bound(mask, 1, (1 << N) - 1);
+        mask = _atLeast(mask, N / 2);
         uint256 pk = _boundKey(keySeed);
         address stranger = vm.addr(pk);
         vm.assume(vs.verifierOfSigner(stranger) == 0);
@@ -313,5 +328,29 @@ contract VerifierSetFuzzTest is TestBase {
         uint256 active;
         uint256 amount; // expected: bond × slashBps / 1e4, rounded down
         uint256 reward; // expected: amount × reporterBps / 1e4, rounded down
+    }
+
+    /// @notice Whatever the configured quorum and however many verifiers leave, the applied
+    /// quorum is a strict majority of the active set (so two quorums share a signer) and never
+    /// more than the active count (so the set stays live), and at least 1.
+    function testFuzz_quorum_MajorityCappedByActive(uint256 quorumSeed, uint256 leaving) public {
+        vs.setQuorum(bound(quorumSeed, N / 2 + 1, N));
+        uint256 configured = vs.parameters().quorum;
+        leaving = bound(leaving, 0, N);
+        for (uint256 i; i < leaving; ++i) vs.remove(i + 1);
+        uint256 active = vs.activeCount();
+        assertEq(active, N - leaving, "active");
+        uint256 q = vs.quorum();
+        if (active == 0) {
+            assertEq(q, 1, "empty set");
+        } else {
+            assertGt(2 * q, active, "two quorums must intersect");
+            assertLe(q, active, "quorum beyond the active set");
+            assertEq(
+                q,
+                configured < active ? (configured > active / 2 ? configured : active / 2 + 1) : active,
+                "quorum"
+            );
+        }
     }
 }

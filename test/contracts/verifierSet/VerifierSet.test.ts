@@ -157,7 +157,8 @@ describe("VerifierSet", () => {
       expect(p.quorum).to.equal(QUORUM);
       expect(p.slashBps).to.equal(DEFAULT_SLASH_BPS);
       expect(p.reporterBps).to.equal(DEFAULT_REPORTER_BPS);
-      expect(await verifierSet.quorum()).to.equal(QUORUM);
+      // No active verifier: the applied quorum is 1 (which no one can meet) until the set fills.
+      expect(await verifierSet.quorum()).to.equal(1n);
       expect(await verifierSet.verifierCount()).to.equal(0n);
       expect(await verifierSet.activeCount()).to.equal(0n);
     });
@@ -202,7 +203,7 @@ describe("VerifierSet", () => {
       await expect(tx).to.emit(vs, "ParameterChanged").withArgs(REPORTER_BPS, 0n, 0n);
       await expect(tx).to.emit(vs, "TrustedPhaseChanged").withArgs(false);
       expect(await vs.trustedPhase()).to.equal(false);
-      expect(await vs.quorum()).to.equal(3n);
+      expect((await vs.parameters()).quorum).to.equal(3n);
     });
 
     it("reverts with VerifierSetZeroAddress for a zero token or admin", async () => {
@@ -454,6 +455,9 @@ describe("VerifierSet", () => {
       expect((await verifierSet.verifier(1n)).status).to.equal(ACTIVE);
       expect(await verifierSet.verifierOfSigner(key(0).address)).to.equal(1n);
       expect(await verifierSet.verifierOfSigner(key(5).address)).to.equal(1n);
+      // The old key's retirement is dated (equivocation proofs against it stop at that time).
+      expect(await verifierSet.keyRetiredAt(key(0).address)).to.equal(BigInt(await conn.networkHelpers.time.latest()));
+      expect(await verifierSet.keyRetiredAt(key(5).address)).to.equal(0n);
       expect(await verifierSet.activeCount()).to.equal(3n);
       // The new key counts.
       expect(await verifierSet.checkQuorum(structHash(), signSorted([key(5), key(1)], domain))).to.equal(2n);
@@ -474,16 +478,17 @@ describe("VerifierSet", () => {
       await expect(verifierSet.checkQuorum(structHash(), signSorted([key(6)], domain)))
         .to.be.revertedWithCustomError(verifierSet, "VerifierSetBelowQuorum")
         .withArgs(1n, QUORUM);
-      await verifierSet.setQuorum(1n);
-      await expect(verifierSet.checkQuorum(structHash(), signSorted([key(6)], domain)))
+      const withOne = (k: BaseWallet) => byAddress([k, key(1), key(2)]);
+      const at = (keys: BaseWallet[], k: BaseWallet) => BigInt(keys.findIndex((x) => x.address === k.address));
+      await expect(verifierSet.checkQuorum(structHash(), signSorted(withOne(key(6)), domain)))
         .to.be.revertedWithCustomError(verifierSet, "VerifierSetNotActiveVerifier")
-        .withArgs(0n, key(6).address);
+        .withArgs(at(withOne(key(6)), key(6)), key(6).address);
       await verifierSet.approve(4n);
       expect(await verifierSet.activeCount()).to.equal(4n);
-      expect(await verifierSet.checkQuorum(structHash(), signSorted([key(6)], domain))).to.equal(1n);
-      await expect(verifierSet.checkQuorum(structHash(), signSorted([key(3)], domain)))
+      expect(await verifierSet.checkQuorum(structHash(), signSorted(withOne(key(6)), domain))).to.equal(3n);
+      await expect(verifierSet.checkQuorum(structHash(), signSorted(withOne(key(3)), domain)))
         .to.be.revertedWithCustomError(verifierSet, "VerifierSetNotActiveVerifier")
-        .withArgs(0n, key(3).address);
+        .withArgs(at(withOne(key(3)), key(3)), key(3).address);
     });
 
     it("never lets the old key be used again, by the same verifier or another", async () => {
@@ -824,11 +829,11 @@ describe("VerifierSet", () => {
       );
       expect((await env.verifierSet.verifier(1n)).status).to.equal(EJECTED);
       expect(await env.verifierSet.activeCount()).to.equal(2n);
-      // The current key stopped counting.
-      await env.verifierSet.setQuorum(1n);
-      await expect(env.verifierSet.checkQuorum(structHash(), signSorted([key(5)], env.domain)))
+      // The current key stopped counting (two active verifiers: the quorum is both).
+      const keys = byAddress([key(5), key(1)]);
+      await expect(env.verifierSet.checkQuorum(structHash(), signSorted(keys, env.domain)))
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetNotActiveVerifier")
-        .withArgs(0n, key(5).address);
+        .withArgs(BigInt(keys.findIndex((k) => k.address === key(5).address)), key(5).address);
     });
 
     it("slashes a Pending verifier without touching activeCount", async () => {
@@ -934,8 +939,51 @@ describe("VerifierSet", () => {
         .to.be.revertedWithCustomError(env.verifierSet, "VerifierSetBelowQuorum")
         .withArgs(2n, 3n);
       expect(await env.verifierSet.checkQuorum(structHash(), signSorted(env.keys, env.domain))).to.equal(3n);
-      await env.verifierSet.setQuorum(1n);
-      expect(await env.verifierSet.checkQuorum(structHash(), signSorted([key(1)], env.domain))).to.equal(1n);
+      await env.verifierSet.setQuorum(2n);
+      expect(await env.verifierSet.checkQuorum(structHash(), signSorted([key(1), key(2)], env.domain))).to.equal(2n);
+    });
+
+    it("never applies less than a strict majority of the active set, so two quorums always share a signer", async () => {
+      const env = await conn.networkHelpers.loadFixture(threeActive);
+      const { verifierSet, domain } = env;
+      // Configured 2 of 3 is a majority. Two more verifiers join: 2 of 5 is not, 3 applies.
+      expect(await verifierSet.quorum()).to.equal(2n);
+      for (const [i, account] of [env.carol, env.outsider].entries()) {
+        await register(env, account, key(10 + i));
+        await verifierSet.approve(BigInt(4 + i));
+      }
+      expect(await verifierSet.activeCount()).to.equal(5n);
+      expect((await verifierSet.parameters()).quorum).to.equal(2n);
+      expect(await verifierSet.quorum()).to.equal(3n);
+      // Two disjoint pairs can no longer each pass as a quorum.
+      await expect(verifierSet.checkQuorum(structHash(), signSorted([key(10), key(11)], domain)))
+        .to.be.revertedWithCustomError(verifierSet, "VerifierSetBelowQuorum")
+        .withArgs(2n, 3n);
+      expect(await verifierSet.checkQuorum(structHash(), signSorted([key(0), key(10), key(11)], domain))).to.equal(3n);
+      // Governance cannot configure below the majority either.
+      await expect(verifierSet.setQuorum(2n))
+        .to.be.revertedWithCustomError(verifierSet, "VerifierSetParameterOutOfBounds")
+        .withArgs(QUORUM_PARAM, 2n, 3n, 255n);
+    });
+
+    it("caps the applied quorum at the active count when the set shrinks, so it stays live", async () => {
+      const env = await conn.networkHelpers.loadFixture(threeActive);
+      const { verifierSet, domain } = env;
+      await verifierSet.setQuorum(3n);
+      // One verifier leaves: 3 of 2 could never be met; both remaining verifiers suffice.
+      await verifierSet.remove(3n);
+      expect(await verifierSet.activeCount()).to.equal(2n);
+      expect(await verifierSet.quorum()).to.equal(2n);
+      expect(await verifierSet.checkQuorum(structHash(), signSorted([key(0), key(1)], domain))).to.equal(2n);
+      // Down to one: it alone attests; with none left, nothing passes.
+      await verifierSet.remove(2n);
+      expect(await verifierSet.quorum()).to.equal(1n);
+      expect(await verifierSet.checkQuorum(structHash(), signSorted([key(0)], domain))).to.equal(1n);
+      await verifierSet.remove(1n);
+      expect(await verifierSet.quorum()).to.equal(1n);
+      await expect(verifierSet.checkQuorum(structHash(), "0x"))
+        .to.be.revertedWithCustomError(verifierSet, "VerifierSetBelowQuorum")
+        .withArgs(0n, 1n);
     });
 
     it("reverts with VerifierSetMalformedSignatures(length) for a length that is not a multiple of 65", async () => {

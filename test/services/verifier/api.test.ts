@@ -298,18 +298,21 @@ describe("verifier peer API", function () {
           { name: "epoch", type: "uint256" },
           { name: "kind", type: "uint8" },
           { name: "evidenceHash", type: "bytes32" },
+          { name: "reporter", type: "address" },
         ],
       },
       primaryType: "FaultAttestation",
     });
     const { faultEvidenceHash } = await import("../../../verifier/challenges/evidence.ts");
     const evidence = { epoch: "0", edgeId: "1", kind: "Unresponsive" };
-    const fault = { edgeId: 1n, epoch: 0n, kind: 1, evidenceHash: faultEvidenceHash(evidence) };
+    const reporter = privateKeyToAccount(peerKeys[0]!).address;
+    const fault = { edgeId: 1n, epoch: 0n, kind: 1, evidenceHash: faultEvidenceHash(evidence), reporter };
     const wire = (f: typeof fault) => ({
       edgeId: f.edgeId.toString(),
       epoch: f.epoch.toString(),
       kind: f.kind,
       evidenceHash: f.evidenceHash,
+      reporter: f.reporter,
     });
 
     expect((await call("POST", "/tideway/v1/faults", { fault: {} })).status).to.equal(400);
@@ -350,15 +353,16 @@ describe("verifier peer API", function () {
           { name: "epoch", type: "uint256" },
           { name: "kind", type: "uint8" },
           { name: "evidenceHash", type: "bytes32" },
+          { name: "reporter", type: "address" },
         ],
       },
       primaryType: "FaultAttestation",
     });
     const { faultEvidenceHash } = await import("../../../verifier/challenges/evidence.ts");
     const ask = (kind: number, epoch: bigint, evidence: unknown) => {
-      const fault = { edgeId, epoch, kind, evidenceHash: faultEvidenceHash(evidence) };
+      const fault = { edgeId, epoch, kind, evidenceHash: faultEvidenceHash(evidence), reporter: privateKeyToAccount(peerKeys[0]!).address };
       return call("POST", "/tideway/v1/faults", {
-        fault: { edgeId: edgeId.toString(), epoch: epoch.toString(), kind, evidenceHash: fault.evidenceHash },
+        fault: { edgeId: edgeId.toString(), epoch: epoch.toString(), kind, evidenceHash: fault.evidenceHash, reporter: fault.reporter },
         evidence,
         signature: faultCodec.sign(peerKeys[0]!, fault),
       });

@@ -14,8 +14,8 @@ import {SettlementParams, SmallMerkle} from "../SettlementDeployer.sol";
 /// @notice The invariant fuzzer's only target for EpochSettlement. Actions: move time, submit a
 /// random tree of 1–4 leaves for an ended epoch (sometimes with a total weight below the sum of
 /// its leaves, so that claims can hit the emission cap), fund, claim and claimMany (including
-/// leaves already paid). Each action picks what it acts on from its seeds and returns when it
-/// cannot apply. Ghost variables are written only after a call succeeded; a claim or funding
+/// leaves already paid, which it must skip). Each action picks what it acts on from its seeds
+/// and returns when it cannot apply. Ghost variables are written only after a call succeeded; a claim or funding
 /// that should have been refused but went through is counted in a "violations" ghost, which the
 /// invariants require to be 0.
 ///
@@ -45,6 +45,7 @@ contract SettlementHandler is CheatsBase {
     struct Tree {
         bytes32 root;
         uint256 totalWeight;
+        bool honest; // the total is the leaves' sum, so no claim can exceed the emission
     }
 
     uint256[] public submittedEpochs;
@@ -154,7 +155,7 @@ contract SettlementHandler is CheatsBase {
         bytes32 digest = verifierSet.hashTypedData(settlement.attestationStructHash(a));
         bytes memory sigs = bytes.concat(_signDigest(_keys[0], digest), _signDigest(_keys[1], digest));
         settlement.submitEpoch(a, sigs);
-        trees[epoch] = Tree(root, totalWeight);
+        trees[epoch] = Tree(root, totalWeight, totalWeight == sum);
         submittedEpochs.push(epoch);
         ++calls["submit"];
     }
@@ -164,14 +165,16 @@ contract SettlementHandler is CheatsBase {
         uint256 epoch = submittedEpochs[epochSeed % submittedEpochs.length];
         if (!settlement.isFinal(epoch)) return;
         bool wasFunded = settlement.epochFunds(epoch).funded;
+        bool open = settlement.claimsOpen(epoch);
         uint256 preview = settlement.previewEmission(epoch);
         try settlement.fundEpoch(epoch) returns (uint256 emission) {
-            if (wasFunded || emission != preview) ++ghostViolations;
+            // Nothing is minted for an epoch whose claims have closed.
+            if (wasFunded || !open || emission != preview) ++ghostViolations;
             _recordFunding(epoch, emission);
             ++calls["fund"];
         } catch {
-            // Only a funded epoch may refuse.
-            if (!wasFunded) ++ghostViolations;
+            // Only a funded epoch, or one whose claims have closed, may refuse.
+            if (!wasFunded && open) ++ghostViolations;
             ++calls["fundRefused"];
         }
     }
@@ -186,18 +189,23 @@ contract SettlementHandler is CheatsBase {
         c[0] = _claimOf(epoch, i);
         (bool wasFunded, uint256 emission) = _emissionNow(epoch);
         uint256 reward = _reward(epoch, emission, leaves[i]);
+        bool open = settlement.claimsOpen(epoch);
+        bool due = open && trees[epoch].honest && !settlement.claimed(epoch, leaves[i].edgeId);
         try settlement.claim(_attestation(epoch), c[0]) returns (uint256 credited) {
-            if (credited != 0 && credited != reward) ++ghostViolations;
+            if (!open || (credited != 0 && credited != reward)) ++ghostViolations;
             if (!wasFunded) _recordFunding(epoch, emission);
             _recordClaim(epoch, leaves[i].edgeId, reward, credited);
             ++calls["claim"];
         } catch {
+            // Every final epoch's emission is claimable until its claims close.
+            if (due) ++ghostViolations;
             ++calls["claimRefused"];
         }
     }
 
     /// @dev Claims the leaves selected by `mask`'s low bits, in tree order, possibly with one leaf
-    /// repeated (`repeat`), which must make the whole batch revert.
+    /// repeated (`repeat`). Leaves already paid, before or earlier in the batch, must be skipped:
+    /// each is paid at most once and the others still are.
     function claimMany(uint256 epochSeed, uint256 mask, bool repeat) external atHandlerTime {
         if (submittedEpochs.length == 0) return;
         uint256 epoch = submittedEpochs[epochSeed % submittedEpochs.length];
@@ -220,11 +228,14 @@ contract SettlementHandler is CheatsBase {
             c[n] = c[0];
         }
         (bool wasFunded, uint256 emission) = _emissionNow(epoch);
+        bool[] memory fresh = new bool[](c.length);
+        for (uint256 j; j < c.length; ++j)
+            fresh[j] = !settlement.claimed(epoch, leaves[idx[j]].edgeId) && !(repeat && j == n);
         try settlement.claimMany(_attestation(epoch), c) returns (uint256 credited) {
-            if (repeat) ++ghostViolations;
             if (!wasFunded) _recordFunding(epoch, emission);
             uint256 rewards;
             for (uint256 j; j < c.length; ++j) {
+                if (!fresh[j]) continue;
                 uint256 reward = _reward(epoch, emission, leaves[idx[j]]);
                 rewards += reward;
                 _recordClaim(epoch, leaves[idx[j]].edgeId, reward, 0);

@@ -320,9 +320,10 @@ describe("consensus report", () => {
       const attestation = report.attestation!;
       expect(attestation.totalWeight).to.equal(stakeA * 950_000n + stakeB * 500_000n);
 
-      // Two of the observers sign the attestation with the native codec; any order in, ascending out.
+      // A quorum of the five (a majority: three) signs the attestation with the native codec; any
+      // order in, ascending out.
       const signatures = packQuorumSignatures(
-        [2, 0].map((i) => ({ signer: env.keys[i].address as Address, signature: signAttestation(keys[i], chainDomain, attestation) })),
+        [2, 0, 1].map((i) => ({ signer: env.keys[i].address as Address, signature: signAttestation(keys[i], chainDomain, attestation) })),
       );
       const at = BigInt(await conn.networkHelpers.time.latest()) + 5n;
       await conn.networkHelpers.time.setNextBlockTimestamp(at);
