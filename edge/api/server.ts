@@ -18,12 +18,13 @@ import { VOUCHER_HEADER } from "../../lib/protocol/voucherHeader.ts";
 import type { EdgeMetrics } from "../metrics.ts";
 import { serveChat, serveEmbeddings } from "../serving/inference.ts";
 import type { ChatResult, RequestContext, ServedInfo, ServingDeps } from "../serving/inference.ts";
-import type { UsageAuditPort } from "../serving/ports.ts";
+import type { ServedModel, UsageAuditPort } from "../serving/ports.ts";
 import { BackendError } from "../backends/types.ts";
 import { EpochNotClosedError, UnknownEntryError } from "../gpow/usageLog.ts";
 import { PaymentError } from "../payment/errors.ts";
 import { ApiError, badRequest, isOpenAIRoute } from "./errors.ts";
 import { OverloadedError } from "./limiter.ts";
+import { paymentRefusalDetails, weiToTokens } from "../../lib/openai/payment.ts";
 import { ChatCompletionBody, EmbeddingsBody, parseBody } from "../../lib/openai/requests.ts";
 
 export interface ApiOptions {
@@ -43,8 +44,8 @@ declare module "fastify" {
   }
 }
 
-/** Anything thrown while serving, as the OpenAI-shaped error the client gets. */
-export function toApiError(err: unknown): ApiError {
+/** Anything thrown while serving, as the OpenAI-shaped error the client gets (`bodyLimitBytes`: the route's, for a 413). */
+export function toApiError(err: unknown, bodyLimitBytes?: number): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof OverloadedError) {
     return new ApiError(429, "rate_limit_error", err.message, {
@@ -53,14 +54,18 @@ export function toApiError(err: unknown): ApiError {
     });
   }
   if (err instanceof PaymentError) {
-    const extra: Record<string, string> = {};
     const headers: Record<string, string> = {};
-    if (err.amountDue !== undefined) {
-      extra.amount_due = err.amountDue.toString();
-      headers["x-tideway-amount-due"] = err.amountDue.toString();
+    if (err.amountDue !== undefined) headers["x-tideway-amount-due"] = err.amountDue.toString();
+    if (err.status !== 402) {
+      const type = err.status >= 500 ? "server_error" : "invalid_request_error";
+      return new ApiError(err.status, type, err.message, { code: err.code, headers });
     }
-    const type = err.status === 402 ? "payment_required" : err.status >= 500 ? "server_error" : "invalid_request_error";
-    return new ApiError(err.status, type, err.message, { code: err.code, extra, headers });
+    const message = err.amountDue === undefined ? err.message : `${err.message} (${weiToTokens(err.amountDue)} EDGE)`;
+    return new ApiError(402, "payment_required", message, {
+      code: err.code,
+      extra: paymentRefusalDetails(err.code, "edge", err.amountDue),
+      headers,
+    });
   }
   if (err instanceof EpochNotClosedError) return new ApiError(409, "invalid_request_error", err.message, { code: "epoch_not_closed" });
   if (err instanceof UnknownEntryError) return new ApiError(404, "not_found_error", err.message, { code: "unknown_entry" });
@@ -71,7 +76,7 @@ export function toApiError(err: unknown): ApiError {
     });
   }
   // fastify's own errors (body parsing and limits) carry a statusCode and an FST_ code.
-  const client = fastifyClientError(err);
+  const client = fastifyClientError(err, bodyLimitBytes);
   if (client !== undefined) return new ApiError(client.status, "invalid_request_error", client.message, { code: client.code });
   return new ApiError(500, "server_error", "the edge failed to serve this request; it has been logged", { code: "internal_error" });
 }
@@ -157,7 +162,7 @@ export function createApi(options: ApiOptions) {
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const api = toApiError(err);
+    const api = toApiError(err, request.routeOptions.bodyLimit);
     if (api.status >= 500) logger.error({ err, url: request.url }, "request failed");
     if (err instanceof OverloadedError) metrics.rejectedOverload.inc();
     metrics.requests.inc({ route: request.routeOptions.url ?? "unknown", model: "", status: String(api.status) });
@@ -259,21 +264,28 @@ export function createApi(options: ApiOptions) {
     };
   });
 
-  app.get("/v1/models", async () => ({
-    object: "list",
-    data: [...serving.models.values()].map(({ config, backend }) => ({
-      id: config.name,
-      object: "model",
-      created: 0,
-      owned_by: `tideway-edge-${serving.edgeId}`,
-      tideway: {
-        backend: config.backend.type,
-        price: { input_per_token: config.price.inputPerToken.toString(), output_per_token: config.price.outputPerToken.toString() },
-        max_tokens: config.maxTokens,
-        declared_tokens_per_second: backend.declaredTokensPerSecond ?? null,
-      },
-    })),
-  }));
+  const modelEntry = ({ config, backend }: ServedModel) => ({
+    id: config.name,
+    object: "model",
+    created: 0,
+    owned_by: `tideway-edge-${serving.edgeId}`,
+    tideway: {
+      backend: config.backend.type,
+      price: { input_per_token: config.price.inputPerToken.toString(), output_per_token: config.price.outputPerToken.toString() },
+      max_tokens: config.maxTokens,
+      declared_tokens_per_second: backend.declaredTokensPerSecond ?? null,
+    },
+  });
+  app.get("/v1/models", async () => ({ object: "list", data: [...serving.models.values()].map(modelEntry) }));
+  app.get<{ Params: { id: string } }>("/v1/models/:id", async (request) => {
+    const served = serving.models.get(request.params.id);
+    if (served === undefined)
+      throw new ApiError(404, "not_found_error", `The model \`${request.params.id}\` is not served by this edge`, {
+        param: "model",
+        code: "model_not_found",
+      });
+    return modelEntry(served);
+  });
 
   // --- audits of the served-usage log (verifiers) -------------------------------------------
   const epochParam = (value: string): bigint => {

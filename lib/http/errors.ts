@@ -47,8 +47,11 @@ export function sendError(
   return reply.code(status).send(errorEnvelope(code, message, details));
 }
 
-/** fastify's own 4xx (bad JSON, body too large, wrong media type) as a code and message. */
-export function fastifyClientError(err: unknown): { status: number; code: string; message: string } | undefined {
+/**
+ * fastify's own 4xx (bad JSON, body too large, wrong media type) as a code and message; a body
+ * too large is told the limit, `bodyLimitBytes` (the route's `request.routeOptions.bodyLimit`).
+ */
+export function fastifyClientError(err: unknown, bodyLimitBytes?: number): { status: number; code: string; message: string } | undefined {
   const fe = err as FastifyError;
   if (typeof fe?.statusCode !== "number" || fe.statusCode < 400 || fe.statusCode >= 500) return undefined;
   const code =
@@ -59,7 +62,8 @@ export function fastifyClientError(err: unknown): { status: number; code: string
         : fe.code === "FST_ERR_CTP_EMPTY_JSON_BODY" || fe.code === "FST_ERR_CTP_INVALID_JSON_BODY" || fe instanceof SyntaxError
           ? "invalid_json"
           : "bad_request";
-  const message = code === "body_too_large" ? "the request body is larger than this service accepts" : fe.message;
+  const limit = bodyLimitBytes === undefined ? "" : ` (at most ${bodyLimitBytes} bytes)`;
+  const message = code === "body_too_large" ? `the request body is larger than this service accepts${limit}` : fe.message;
   return { status: fe.statusCode, code, message };
 }
 
@@ -82,7 +86,7 @@ export function useErrorEnvelope(app: FastifyInstance, options: ErrorHandlerOpti
       else options.logger.error({ err, url: request.url }, "request failed");
       return sendError(reply, err.status, err.code, err.message, err.details);
     }
-    const client = fastifyClientError(err);
+    const client = fastifyClientError(err, request.routeOptions.bodyLimit);
     if (client !== undefined) return sendError(reply, client.status, client.code, client.message);
     options.logger.error({ err, url: request.url }, "request failed");
     return sendError(reply, 500, "internal_error", `the ${options.service} failed to serve this request; it has been logged`);

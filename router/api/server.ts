@@ -92,10 +92,10 @@ export function affinityKeyOf(request: FastifyRequest, model: string, messages: 
   return `p:${hash.digest("base64url").slice(0, 22)}`;
 }
 
-/** Anything thrown while serving, as the OpenAI-shaped error the client gets. */
-export function toApiError(err: unknown): ApiError {
+/** Anything thrown while serving, as the OpenAI-shaped error the client gets (`bodyLimitBytes`: the route's, for a 413). */
+export function toApiError(err: unknown, bodyLimitBytes?: number): ApiError {
   if (err instanceof ApiError) return err;
-  const client = fastifyClientError(err);
+  const client = fastifyClientError(err, bodyLimitBytes);
   if (client !== undefined) return new ApiError(client.status, "invalid_request_error", client.message, { code: client.code });
   if (err instanceof TransportError) return new ApiError(499, "invalid_request_error", err.message, { code: "client_closed_request" });
   return new ApiError(500, "server_error", "the router failed to serve this request; it has been logged", { code: "internal_error" });
@@ -114,7 +114,7 @@ export function createRouterApi(options: RouterApiOptions) {
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const api = toApiError(err);
+    const api = toApiError(err, request.routeOptions.bodyLimit);
     if (api.status >= 500) logger.error({ err, url: request.url }, "request failed");
     metrics.requests.inc({ route: request.routeOptions.url ?? "unknown", status: String(api.status) });
     if (api.status === 429) metrics.record({ status: 429, failovers: 0, cost: 0n });

@@ -1,6 +1,7 @@
 // Re-exported for the dispatch layer: every refusal the router answers itself is an ApiError in
 // OpenAI's shape (lib/openai/errors.ts); these build the ones dispatch needs.
 import { ApiError } from "../../lib/openai/errors.ts";
+import { paymentRefusalDetails, weiToTokens } from "../../lib/openai/payment.ts";
 import type { PriorityClass, ShedReason } from "../schedule/scheduler.ts";
 
 export { ApiError } from "../../lib/openai/errors.ts";
@@ -22,10 +23,11 @@ export const upstreamFailed = (detail: string, status: 502 | 504 = 502) =>
     code: status === 504 ? "upstream_timeout" : "upstream_failed",
   });
 
-export const paymentRequired = (message: string, code: string, amountNeeded?: bigint) =>
-  new ApiError(402, "payment_required", message, {
+/** A 402 with what the payer must do first (lib/openai/payment.ts); `amountDue` in wei when an amount fixes it. */
+export const paymentRequired = (message: string, code: string, amountDue?: bigint) =>
+  new ApiError(402, "payment_required", amountDue === undefined ? message : `${message} (${weiToTokens(amountDue)} EDGE)`, {
     code,
-    extra: amountNeeded === undefined ? {} : { amount_needed: amountNeeded.toString() },
+    extra: paymentRefusalDetails(code, "router", amountDue),
   });
 
 export const rateLimited = (message: string, retryAfterMs: number, code = "rate_limited") => {

@@ -417,6 +417,7 @@ describe("the router's API and its errors, through the official openai client", 
       );
       expect(err.status).to.equal(413);
       expect(err.code).to.equal("body_too_large");
+      expect(err.message).to.contain(`at most ${BODY_LIMIT} bytes`);
       expect(await spent(bed.tenant.id)).to.equal(before);
       await stillServing();
     });

@@ -12,7 +12,7 @@ import { expect } from "chai";
 import { network } from "hardhat";
 import { Redis } from "ioredis";
 import OpenAI, { APIError } from "openai";
-import { getAddress, parseEventLogs } from "viem";
+import { getAddress, parseEventLogs, parseUnits } from "viem";
 import type { PublicClient } from "viem";
 
 import { chainTime } from "../../../devnet/chain.ts";
@@ -103,7 +103,13 @@ describe("the router's payments (2 replicas, 2 edges)", function () {
     expect(err.code).to.equal("escrow_insufficient");
     const prompt = countPromptTokens([{ role: "user", content: "Who pays for this?" }]);
     const maxCost = BigInt(prompt) * INPUT_PRICE + 16n * OUTPUT_PRICE;
-    expect((err.error as { amount_needed?: string }).amount_needed).to.equal(maxCost.toString());
+    const details = err.error as { amount_due?: string; amount_due_tokens?: string; token?: string; next_step?: string; docs?: string };
+    expect(details.amount_due).to.equal(maxCost.toString());
+    // The same amount in EDGE, and what to do about it.
+    expect(details.token).to.equal("EDGE");
+    expect(parseUnits(details.amount_due_tokens ?? "", 18)).to.equal(maxCost);
+    expect(details.next_step).to.contain("ComputeMarket.deposit");
+    expect(details.docs).to.match(/^router\/README\.md#/);
     expect(err.message).to.contain(`deposit at least ${maxCost}`);
     expect(await edgeTotal(), "edge requests").to.equal(before);
   });

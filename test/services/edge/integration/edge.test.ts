@@ -2,7 +2,7 @@
 // edge serving real HTTP, vouchers signed as a dApp gateway signs them, redemption on-chain.
 import { expect } from "chai";
 import { network } from "hardhat";
-import { keccak256, toHex } from "viem";
+import { keccak256, parseUnits, toHex } from "viem";
 import type { Address, Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
@@ -130,6 +130,12 @@ describe("edge (integration)", function () {
       const answer = await refused({}, "payment_required");
       expect(answer.headers.get("x-tideway-amount-due")).to.equal(answer.json!.error.amount_due);
       expect(BigInt(answer.json!.error.amount_due) > 0n).to.equal(true);
+      // The same amount in EDGE, the step to take and where the flow is documented.
+      expect(answer.json!.error.token).to.equal("EDGE");
+      expect(parseUnits(answer.json!.error.amount_due_tokens, 18)).to.equal(BigInt(answer.json!.error.amount_due));
+      expect(answer.json!.error.message).to.contain(`${answer.json!.error.amount_due_tokens} EDGE`);
+      expect(answer.json!.error.next_step).to.contain("x-tideway-voucher");
+      expect(answer.json!.error.docs).to.equal("edge/README.md#paying-vouchers");
     });
 
     it("underpaid: one wei short of the amount due", async function () {
@@ -298,6 +304,7 @@ describe("edge (integration)", function () {
       const answer = await post(edge.url, CHAT, body("x".repeat(1_100_000)));
       expect(answer.status).to.equal(413);
       expect(answer.json!.error.code).to.equal("body_too_large");
+      expect(answer.json!.error.message).to.contain("at most 1048576 bytes");
     });
     it("an unknown model: 404 model_not_found", async function () {
       const answer = await post(edge.url, CHAT, { ...body("x"), model: "gpt-99" });
@@ -346,6 +353,14 @@ describe("edge (integration)", function () {
       const list = await getJson(`${edge.url}/v1/models`);
       expect(list.data.map((m: any) => m.id)).to.deep.equal([EDGE_MODEL]);
       expect(list.data[0].tideway.price.input_per_token).to.equal(INPUT_PRICE.toString());
+    });
+    it("retrieves one model by id, and answers 404 model_not_found for one it does not serve", async function () {
+      const one = await getJson(`${edge.url}/v1/models/${encodeURIComponent(EDGE_MODEL)}`);
+      expect(one.id).to.equal(EDGE_MODEL);
+      expect(one.tideway.price.output_per_token).to.equal(OUTPUT_PRICE.toString());
+      const missing = await fetch(`${edge.url}/v1/models/gpt-99`);
+      expect(missing.status).to.equal(404);
+      expect(((await missing.json()) as { error: { code: string } }).error.code).to.equal("model_not_found");
     });
     it("serves paid embeddings with usage", async function () {
       const { answer } = await paid("/v1/embeddings", { model: EDGE_MODEL, input: ["alpha beta", "gamma"] });

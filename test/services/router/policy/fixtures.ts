@@ -1,6 +1,5 @@
 // Candidate edges, requests and seeded random sources for the routing policy tests (imported by
 // them; runs nothing on import).
-import { expect } from "chai";
 import fc from "fast-check";
 
 import { splitmix32 } from "../../../../lib/reference-model/hash.ts";
