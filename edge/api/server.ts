@@ -24,7 +24,8 @@ import { EpochNotClosedError, UnknownEntryError } from "../gpow/usageLog.ts";
 import { PaymentError } from "../payment/errors.ts";
 import { ApiError, badRequest, isOpenAIRoute } from "./errors.ts";
 import { OverloadedError } from "./limiter.ts";
-import { paymentRefusalDetails, weiToTokens } from "../../lib/openai/payment.ts";
+import { paymentRefusalDetails } from "../../lib/openai/payment.ts";
+import { formatTokensExact, TOKEN_SYMBOL } from "../../lib/protocol/units.ts";
 import { ChatCompletionBody, EmbeddingsBody, parseBody } from "../../lib/openai/requests.ts";
 
 export interface ApiOptions {
@@ -60,7 +61,7 @@ export function toApiError(err: unknown, bodyLimitBytes?: number): ApiError {
       const type = err.status >= 500 ? "server_error" : "invalid_request_error";
       return new ApiError(err.status, type, err.message, { code: err.code, headers });
     }
-    const message = err.amountDue === undefined ? err.message : `${err.message} (${weiToTokens(err.amountDue)} EDGE)`;
+    const message = err.amountDue === undefined ? err.message : `${err.message} (${formatTokensExact(err.amountDue)} ${TOKEN_SYMBOL})`;
     return new ApiError(402, "payment_required", message, {
       code: err.code,
       extra: paymentRefusalDetails(err.code, "edge", err.amountDue),

@@ -2,10 +2,7 @@
 // smallest unit (wei) and in EDGE, what to do before retrying, and where the payment flow is
 // documented. Refusal codes are the edge's (edge/payment/errors.ts) and the router's
 // (router/dispatch/admission.ts); a code without a step here gets the docs alone.
-import { formatUnits } from "viem";
-
-/** The token that pays for compute, and its decimals (EdgeToken is a plain 18-decimal ERC-20). */
-export const PAYMENT_TOKEN = { symbol: "EDGE", decimals: 18 } as const;
+import { formatTokensExact, TOKEN_SYMBOL } from "../protocol/units.ts";
 
 /** Where each side's payment flow is documented, in the repository. */
 export const PAYMENT_DOCS = {
@@ -32,9 +29,6 @@ const NEXT_STEP: Record<string, string> = {
   session_unavailable: "check the payer's escrow and authorization, then retry",
 };
 
-/** `wei` as EDGE, exactly (no rounding): "0.000000000000001234". */
-export const weiToTokens = (wei: bigint): string => formatUnits(wei, PAYMENT_TOKEN.decimals);
-
 /**
  * The fields a 402 carries besides its code and message: `amount_due` (wei, as the edge's header
  * `x-tideway-amount-due` has it) with `amount_due_tokens` when an amount fixes it, the `token`,
@@ -43,8 +37,8 @@ export const weiToTokens = (wei: bigint): string => formatUnits(wei, PAYMENT_TOK
 export function paymentRefusalDetails(code: string, side: keyof typeof PAYMENT_DOCS, amountDueWei?: bigint): Record<string, string> {
   const step = NEXT_STEP[code];
   return {
-    token: PAYMENT_TOKEN.symbol,
-    ...(amountDueWei === undefined ? {} : { amount_due: amountDueWei.toString(), amount_due_tokens: weiToTokens(amountDueWei) }),
+    token: TOKEN_SYMBOL,
+    ...(amountDueWei === undefined ? {} : { amount_due: amountDueWei.toString(), amount_due_tokens: formatTokensExact(amountDueWei) }),
     ...(step === undefined ? {} : { next_step: step }),
     docs: PAYMENT_DOCS[side],
   };

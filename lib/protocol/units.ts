@@ -3,10 +3,12 @@
 import { formatUnits, parseUnits } from "viem";
 
 /** EdgeToken uses ERC20's default 18 decimals. */
-const TOKEN_DECIMALS = 18;
-const TOKEN_SYMBOL = "EDGE";
+export const TOKEN_DECIMALS = 18;
+export const TOKEN_SYMBOL = "EDGE";
 /** One token, in wei. */
 export const ONE_TOKEN = 10n ** 18n;
+/** `wei` in whole tokens, exactly (every decimal kept: "0.000000000000001234"), for an amount to act on. */
+export const formatTokensExact = (wei: bigint): string => formatUnits(wei, TOKEN_DECIMALS);
 /** Basis points in 100 %. */
 export const BPS = 10_000n;
 /** Decimals {formatTokenAmount} shows: enough for any fee or reward a person acts on. */

@@ -1,7 +1,8 @@
 // Re-exported for the dispatch layer: every refusal the router answers itself is an ApiError in
 // OpenAI's shape (lib/openai/errors.ts); these build the ones dispatch needs.
 import { ApiError } from "../../lib/openai/errors.ts";
-import { paymentRefusalDetails, weiToTokens } from "../../lib/openai/payment.ts";
+import { paymentRefusalDetails } from "../../lib/openai/payment.ts";
+import { formatTokensExact, TOKEN_SYMBOL } from "../../lib/protocol/units.ts";
 import type { PriorityClass, ShedReason } from "../schedule/scheduler.ts";
 
 export { ApiError } from "../../lib/openai/errors.ts";
@@ -25,7 +26,7 @@ export const upstreamFailed = (detail: string, status: 502 | 504 = 502) =>
 
 /** A 402 with what the payer must do first (lib/openai/payment.ts); `amountDue` in wei when an amount fixes it. */
 export const paymentRequired = (message: string, code: string, amountDue?: bigint) =>
-  new ApiError(402, "payment_required", amountDue === undefined ? message : `${message} (${weiToTokens(amountDue)} EDGE)`, {
+  new ApiError(402, "payment_required", amountDue === undefined ? message : `${message} (${formatTokensExact(amountDue)} ${TOKEN_SYMBOL})`, {
     code,
     extra: paymentRefusalDetails(code, "router", amountDue),
   });
