@@ -25,6 +25,7 @@ import { createReceiptSigner } from "./gpow/receipts.ts";
 import { createUsageLog } from "./gpow/usageLog.ts";
 import { createEdgeMetrics } from "./metrics.ts";
 import type { EdgeMetrics } from "./metrics.ts";
+import { createChainClock } from "../lib/protocol/chainClock.ts";
 import { createPaymentGate } from "./payment/gate.ts";
 import type { PaymentGate } from "./payment/gate.ts";
 import { createMarketView } from "./payment/market.ts";
@@ -184,7 +185,15 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       stack.push({ name: "market view", close: () => market.close() });
       const store = createVoucherStore(db);
       const verifier = createVoucherVerifier(marketDomain(chainId, addresses.market));
+      // Expiries are judged by the chain's clock, as redeemMany will judge them.
+      const chainClock = createChainClock(publicClient, {
+        refreshMs: config.chain.pollIntervalMs,
+        onError: (err) => logger.warn({ err }, "could not read the chain's time; expiries use the last reading"),
+      });
+      await chainClock.refresh();
+      stack.push({ name: "chain clock", close: async () => chainClock.stop() });
       const gate = createPaymentGate({
+        now: chainClock.nowSeconds,
         db: store,
         market,
         verifier,
@@ -205,6 +214,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
         intervalMs: config.payment.redeemIntervalSeconds * 1000,
         batchSize: config.payment.redeemBatchSize,
         thawMarginSeconds: config.payment.thawMarginSeconds,
+        now: chainClock.nowSeconds,
         logger,
         metrics,
       });

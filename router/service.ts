@@ -26,6 +26,7 @@ import { createRouterMetrics } from "./metrics.ts";
 import { createEscrowReader } from "./payment/escrow.ts";
 import { createVoucherLedger } from "./payment/ledger.ts";
 import { createPayer } from "./payment/payer.ts";
+import { createChainClock } from "../lib/protocol/chainClock.ts";
 import { createSessionManager } from "./payment/sessions.ts";
 import { createPolicy } from "./policy/index.ts";
 import { systemClock } from "./schedule/clock.ts";
@@ -137,7 +138,13 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
     if (edge.status !== "Active") links.drop(edge.edgeId, `edge is ${edge.status}`);
   });
 
-  const chainNow = async () => (await client.getBlock({ blockTag: "latest" })).timestamp;
+  // Sessions expire by the chain's clock, which can run ahead of this machine's.
+  const chainClock = createChainClock(client, {
+    refreshMs: config.chain.pollIntervalMs,
+    onError: (err) => logger.warn({ err }, "could not read the chain's time; session expiries use the last reading"),
+  });
+  await chainClock.refresh();
+  const chainNow = async () => chainClock.nowSeconds();
   const payer = createPayer({
     ledger: createVoucherLedger(redis, prefix),
     domain: marketDomain(chainId, addresses.market),
@@ -216,6 +223,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
     async close() {
       clearInterval(pumpTimer);
       scheduler.close();
+      chainClock.stop();
       directory.stop();
       pool.stop();
       await links.close();

@@ -22,6 +22,7 @@ import { createEpochClock } from "./chain/epochClock.ts";
 import { createTxSender } from "./chain/sender/index.ts";
 import { createChainView } from "./chain/view.ts";
 import { createPayerFunding } from "./challenges/funding.ts";
+import { createChainClock } from "../lib/protocol/chainClock.ts";
 import { createChallengeRunner } from "./challenges/runner.ts";
 import { createReportPool } from "./consensus/pool.ts";
 import type { VerifierConfig } from "./config.ts";
@@ -111,7 +112,12 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   });
   const reportPool = createReportPool();
   const buildReport = reportPool.buildReport.bind(reportPool);
+  const chainClock = createChainClock(client, {
+    refreshMs: config.chain.tickMs,
+    onError: (err) => logger.warn({ err }, "could not read the chain's time; vouchers expire by the last reading"),
+  });
   const challenges = createChallengeRunner({
+    chainNow: chainClock.nowSeconds,
     redis,
     prefix,
     payerKey: options.payer.privateKey,
@@ -188,6 +194,7 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(Object.values(queues).map((q) => q.close()));
       await challenges.close();
+      chainClock.stop();
       await reportPool.close();
       await Promise.all([sender.close(), payerSender.close()]);
       redis.disconnect();

@@ -39,6 +39,8 @@ export interface RedeemerOptions {
   batchSize: number;
   /** Redeem when a voucher expires, or a payer's thaw ends, within this many seconds. */
   thawMarginSeconds: number;
+  /** Unix seconds as the chain counts them (lib/protocol/chainClock.ts); default this machine's clock. */
+  now?: () => bigint;
   logger: Logger;
   metrics: EdgeMetrics;
 }
@@ -72,6 +74,7 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
   const { store, market, publicClient, walletClient, edgeId, logger, metrics } = options;
   const address = getAddress(options.marketAddress);
   const margin = BigInt(options.thawMarginSeconds);
+  const now = options.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
   let queue: Promise<unknown> = Promise.resolve();
   let interval: NodeJS.Timeout | undefined;
   let watch: NodeJS.Timeout | undefined;
@@ -236,7 +239,7 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
 
   /** Redeems early when a voucher or a payer's thaw is about to run out. */
   function checkUrgent(): void {
-    const t = BigInt(Math.floor(Date.now() / 1000));
+    const t = now();
     for (const e of store.unredeemed()) {
       const ends = thawing.get(e.voucher.payer);
       if (e.voucher.expiry <= t + margin || (ends !== undefined && ends <= t + margin)) {

@@ -26,10 +26,15 @@ export const upstreamFailed = (detail: string, status: 502 | 504 = 502) =>
 
 /** A 402 with what the payer must do first (lib/openai/payment.ts); `amountDue` in wei when an amount fixes it. */
 export const paymentRequired = (message: string, code: string, amountDue?: bigint) =>
-  new ApiError(402, "payment_required", amountDue === undefined ? message : `${message} (${formatTokensExact(amountDue)} ${TOKEN_SYMBOL})`, {
-    code,
-    extra: paymentRefusalDetails(code, "router", amountDue),
-  });
+  new ApiError(
+    402,
+    "payment_required",
+    amountDue === undefined ? message : `${message} (${formatTokensExact(amountDue)} ${TOKEN_SYMBOL})`,
+    {
+      code,
+      extra: paymentRefusalDetails(code, "router", amountDue),
+    },
+  );
 
 export const rateLimited = (message: string, retryAfterMs: number, code = "rate_limited") => {
   // Jittered, so that clients told to come back do not all come back in the same second.

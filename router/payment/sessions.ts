@@ -113,7 +113,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     async sessionFor(payer, model) {
       const key = `${payer}:${model}`;
       const hit = cache.get(key);
-      if (hit !== undefined && hit.expiry - BigInt(Math.floor(Date.now() / 1000)) > BigInt(options.renewBeforeSeconds)) return hit;
+      if (hit !== undefined && hit.expiry - (await options.now()) > BigInt(options.renewBeforeSeconds)) return hit;
       let pending = inFlight.get(key);
       if (pending === undefined) {
         pending = resolve(payer, model).finally(() => inFlight.delete(key));

@@ -70,6 +70,8 @@ export interface ChallengeRunnerOptions {
   edgeDomain: TypedDataDomain;
   /** The open session of the payer for `model`, if any. */
   sessionFor(model: string): Promise<bigint | undefined>;
+  /** Unix seconds as the chain counts them (lib/protocol/chainClock.ts): vouchers expire by it. */
+  chainNow?: () => bigint;
   timeoutMs: number;
   /** The results of this verifier's challenges of (epoch, edge) (audits look their receipts up). */
   resultsFor(epoch: bigint, edgeId: bigint): Promise<ChallengeResult[]>;
@@ -93,6 +95,7 @@ export function createChallengeRunner(options: ChallengeRunnerOptions) {
       return session;
     },
     expirySeconds: 24 * 3600,
+    ...(options.chainNow === undefined ? {} : { now: () => Number(options.chainNow!()) }),
     keyPrefix: `${options.prefix}:v:payer`,
   });
   const context = {

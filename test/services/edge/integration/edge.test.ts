@@ -446,6 +446,23 @@ describe("edge (integration)", function () {
     });
   });
 
+  describe("the chain's clock", function () {
+    it("a voucher valid by this machine's clock but expired by the chain's (which runs ahead) is refused as expired", async function () {
+      // The chain jumps 20 minutes ahead, as a devnet's does after time travel.
+      await conn.networkHelpers.time.increase(20 * 60);
+      await sleep(2_500); // the edge reads the chain's time at its poll interval (2 s)
+      const wall = BigInt(Math.floor(Date.now() / 1000));
+      const chain = BigInt(await conn.networkHelpers.time.latest());
+      expect(chain > wall + 600n, "the chain runs more than 10 minutes ahead").to.equal(true);
+      // Ten minutes left by this machine's clock: past already on-chain, where redeemMany judges it.
+      const answer = await post(edge.url, CHAT, body("too late on-chain"), {
+        [VOUCHER]: await voucherHeader(bed, edgeId, 10n ** 24n, { expiry: wall + 600n }),
+      });
+      expect(answer.status, JSON.stringify(answer.json)).to.equal(402);
+      expect(answer.json!.error.code).to.equal("voucher_expired");
+    });
+  });
+
   describe("graceful shutdown", function () {
     it("redeems every stored voucher on close: the market pays the highest voucher of the session", async function () {
       // What was redeemed before (the voucher of the gateway key, at its revocation) is not paid twice.
