@@ -473,6 +473,21 @@ describe("EpochSettlement attacks", () => {
       await expect(tx).to.changeTokenBalances(conn.ethers, env.token, [env.carol, env.bob], [reward, 0n]);
     });
 
+    /** keys[3] signs the recorded attestation and a conflicting one: an equivocation proof without quorum signatures. */
+    async function equivocationBy(env: Awaited<ReturnType<typeof finalFixture>>) {
+      const key = env.keys[3];
+      const a = env.settled.attestation;
+      const b = { ...a, root: OTHER_ROOT };
+      const proof = {
+        a,
+        signatureA: await key.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, a),
+        b,
+        signatureB: await key.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b),
+        quorumSignatures: "0x",
+      };
+      return { key, proof };
+    }
+
     it("a fault's signatures do not count for another reporter", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
       const fault = { edgeId: env.edgeB, epoch: E, kind: 0, evidenceHash: OTHER_ROOT, reporter: env.carol.address };
@@ -487,16 +502,7 @@ describe("EpochSettlement attacks", () => {
 
     it("a copy of an equivocation reveal sent ahead of it matches no commitment; the committed reporter is paid", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const key = env.keys[3];
-      const a = env.settled.attestation;
-      const b = { ...a, root: OTHER_ROOT };
-      const proof = {
-        a,
-        signatureA: await key.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, a),
-        b,
-        signatureB: await key.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b),
-        quorumSignatures: "0x",
-      };
+      const { key, proof } = await equivocationBy(env);
       const salt = keccak256("0x5a17");
       const commitment = await env.settlement.equivocationCommitment(env.carol.address, proof, salt);
       await expect(env.settlement.connect(env.carol).commitEquivocation(commitment))
@@ -518,16 +524,7 @@ describe("EpochSettlement attacks", () => {
 
     it("an equivocation reveal in its commitment's own block is refused", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const key = env.keys[3];
-      const a = env.settled.attestation;
-      const b = { ...a, root: OTHER_ROOT };
-      const proof = {
-        a,
-        signatureA: await key.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, a),
-        b,
-        signatureB: await key.signTypedData(env.domain, EPOCH_ATTESTATION_TYPES, b),
-        quorumSignatures: "0x",
-      };
+      const { key, proof } = await equivocationBy(env);
       const salt = keccak256("0x5a17");
       const commitment = await env.settlement.equivocationCommitment(env.bob.address, proof, salt);
       // Both in one block: seen in the mempool and copied, a commit-and-reveal pair would win.
