@@ -28,7 +28,7 @@ import type { VerifierConfig } from "./config.ts";
 import type { VerifierAddresses, VerifierContext } from "./context.ts";
 import { createChallengeJob } from "./jobs/challenge.ts";
 import { createEpochJob } from "./jobs/epochs.ts";
-import { createQueues } from "./jobs/queues.ts";
+import { createQueues, logJobFailures } from "./jobs/queues.ts";
 import { createTick } from "./jobs/tick.ts";
 import { createVerifierMetrics } from "./metrics.ts";
 import { connectSafeRedis, redisOptions } from "../lib/redis.ts";
@@ -139,14 +139,7 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
     }),
   ];
   for (const worker of workers) {
-    worker.on("failed", (job, err) => {
-      if (job === undefined) return;
-      const final = job.attemptsMade >= (job.opts.attempts ?? 1);
-      logger[final ? "error" : "info"](
-        { queue: worker.name, job: job.id, attempt: job.attemptsMade, err: err.message },
-        final ? "job failed for good" : "job failed; it will be retried",
-      );
-    });
+    logJobFailures(worker, logger);
     worker.on("error", (err) => logger.warn({ queue: worker.name, err: err.message }, "worker error (Redis?)"));
   }
   await queues.control.upsertJobScheduler(
