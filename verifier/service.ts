@@ -30,6 +30,7 @@ import { createChallengeJob } from "./jobs/challenge.ts";
 import { createEpochJob } from "./jobs/epochs.ts";
 import { createQueues, logJobFailures } from "./jobs/queues.ts";
 import { createTick } from "./jobs/tick.ts";
+import { createHealthMonitor } from "./health.ts";
 import { createVerifierMetrics } from "./metrics.ts";
 import { connectSafeRedis, redisOptions } from "../lib/redis.ts";
 import { createVerifierState } from "./state.ts";
@@ -148,16 +149,18 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
     { name: "tick", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
   );
 
+  const health = createHealthMonitor({
+    redis,
+    tickStatus: () => tick.status(),
+    pingEveryMs: 1_000,
+    redisStaleMs: 5_000,
+    chainStaleMs: 10 * config.chain.tickMs + 30_000,
+  });
   const api = buildApi({
     ctx,
     buildReport,
     checkWrongAnswer: (evidence, key, edgeId, epoch) => challenges.checkWrongAnswer(evidence, key, edgeId, epoch),
-    health: async () => {
-      const { last, lastError } = tick.status();
-      const age = last === undefined ? undefined : Date.now() - last.at;
-      const ok = age !== undefined && age < 10 * config.chain.tickMs + 30_000;
-      return { ok, detail: { epoch: last?.epoch.toString(), block: last?.block.toString(), lastTickAgeMs: age, lastTickError: lastError } };
-    },
+    health: () => health.report(),
     refreshGauges: async () => {
       for (const [name, queue] of Object.entries(queues)) {
         const counts = await queue.getJobCounts("waiting", "active", "delayed", "failed");
@@ -177,6 +180,7 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
     async close() {
       if (closed) return;
       closed = true;
+      health.close();
       await api.close();
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(Object.values(queues).map((q) => q.close()));
