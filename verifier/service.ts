@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import { createPublicClient, createWalletClient, http } from "viem";
 import type { Account, Chain, LocalAccount, PublicClient, Transport, WalletClient } from "viem";
 
-import { componentLogger } from "../lib/logging.ts";
+import { componentLogger, limitRepeats } from "../lib/logging.ts";
 import { edgeDomain } from "../lib/protocol/edgeProofs.ts";
 import { marketDomain, verifierDomain } from "../lib/protocol/eip712.ts";
 import { readProtocolAddresses } from "../lib/protocol/addresses.ts";
@@ -28,7 +28,7 @@ import type { VerifierConfig } from "./config.ts";
 import type { VerifierAddresses, VerifierContext } from "./context.ts";
 import { createChallengeJob } from "./jobs/challenge.ts";
 import { createEpochJob } from "./jobs/epochs.ts";
-import { createQueues, logJobFailures } from "./jobs/queues.ts";
+import { createQueues, logConnectionErrors, logJobFailures } from "./jobs/queues.ts";
 import { createTick } from "./jobs/tick.ts";
 import { createHealthMonitor } from "./health.ts";
 import { createVerifierMetrics } from "./metrics.ts";
@@ -55,8 +55,9 @@ export interface StartVerifierOptions {
 export async function startVerifier(options: StartVerifierOptions): Promise<VerifierHandle> {
   const { config, logger } = options;
   const redis: Redis = await connectSafeRedis(config.redis.url);
-  // ioredis reconnects by itself; a lost connection is worth a line in the log, not a crash.
-  redis.on("error", (err: Error) => logger.warn({ err: err.message }, "Redis connection error (reconnecting)"));
+  // ioredis reconnects by itself; a lost connection is worth a line in the log (rate-limited), not a crash.
+  const repeats = limitRepeats(logger);
+  redis.on("error", (err: Error) => repeats.log("warn", "Redis connection error (reconnecting)", err));
   const connection = redisOptions(config.redis.url);
   const prefix = config.redis.prefix;
 
@@ -141,8 +142,8 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   ];
   for (const worker of workers) {
     logJobFailures(worker, logger);
-    worker.on("error", (err) => logger.warn({ queue: worker.name, err: err.message }, "worker error (Redis?)"));
   }
+  logConnectionErrors(repeats, { workers, queues: Object.values(queues) });
   await queues.control.upsertJobScheduler(
     "tick",
     { every: config.chain.tickMs },
@@ -188,6 +189,7 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
       await reportPool.close();
       await Promise.all([sender.close(), payerSender.close()]);
       redis.disconnect();
+      repeats.close();
     },
   };
 }

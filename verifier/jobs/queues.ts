@@ -6,6 +6,8 @@ import { Queue } from "bullmq";
 import type { ConnectionOptions, JobsOptions, Worker } from "bullmq";
 import type { Logger } from "pino";
 
+import type { RepeatLimiter } from "../../lib/logging.ts";
+
 import type { FaultJobData } from "../faults/cosign.ts";
 
 export const QUEUE_NAMES = ["control", "challenges", "epochs"] as const;
@@ -47,4 +49,14 @@ export function logJobFailures(worker: Worker, logger: Logger): void {
       final ? "job failed for good" : "job failed; it will be retried",
     );
   });
+}
+
+/**
+ * Routes every connection error of the queues and workers through the logger, rate-limited: without a listener BullMQ prints them as plain-text stack traces, and an
+ * outage repeats them several times a second.
+ */
+export function logConnectionErrors(limiter: RepeatLimiter, sources: { workers: Worker[]; queues: Queue[] }): void {
+  for (const worker of sources.workers)
+    worker.on("error", (err) => limiter.log("warn", "worker error (Redis?)", err, { queue: worker.name }));
+  for (const queue of sources.queues) queue.on("error", (err) => limiter.log("warn", "queue error (Redis?)", err, { queue: queue.name }));
 }

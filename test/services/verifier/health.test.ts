@@ -82,7 +82,7 @@ describe("verifier /health", function () {
 
   it("answers 503 with the reason within 200 ms while Redis is down, and 200 once it is back", async function () {
     await until("after the first tick", 200);
-    await redis.stop();
+    await redis.kill();
     const down = await until("with Redis stopped", 503, 5_000);
     expect(down.json.status).to.equal("degraded");
     expect(down.json.redis).to.not.equal("ok");
