@@ -108,9 +108,13 @@ export const VerifierConfigSchema = z
         batchSize: positiveInt.max(500).default(50),
         /** Verifiers that did not lead the epoch claim only after this delay (the leader claims first). */
         fallbackDelayMs: nonNegativeInt.default(30_000),
+        /** Each further fallback claimer (by rank among the active verifiers) waits this much longer. */
+        fallbackStepMs: nonNegativeInt.default(15_000),
+        /** A random extra wait below this, so that claimers of equal rank (a set in flux) do not fire together. */
+        fallbackJitterMs: nonNegativeInt.default(3_000),
       })
       .strict()
-      .default({ enabled: true, batchSize: 50, fallbackDelayMs: 30_000 }),
+      .default({ enabled: true, batchSize: 50, fallbackDelayMs: 30_000, fallbackStepMs: 15_000, fallbackJitterMs: 3_000 }),
     tx: z
       .object({
         /** A transaction not included after this long is re-sent with higher fees. */

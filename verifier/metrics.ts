@@ -69,6 +69,12 @@ export function createVerifierMetrics(options: { defaultMetrics?: boolean } = {}
       labelNames: ["queue", "state"] as const,
       registers,
     }),
+    claimsSkipped: new Counter({
+      name: "tideway_verifier_claims_skipped_total",
+      help: "Epochs whose rewards are not claimed because no claim can succeed, by reason (closed: claims closed before sending; else the final revert)",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
     ticks: new Counter({
       name: "tideway_verifier_ticks_total",
       help: "Chain reads that drove the epoch machinery, by result (ok, error)",

@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import { createPublicClient, createWalletClient, http } from "viem";
 import type { Account, Chain, LocalAccount, PublicClient, Transport, WalletClient } from "viem";
 
-import { componentLogger } from "../lib/logging.ts";
+import { componentLogger, limitRepeats } from "../lib/logging.ts";
 import { edgeDomain } from "../lib/protocol/edgeProofs.ts";
 import { marketDomain, verifierDomain } from "../lib/protocol/eip712.ts";
 import { readProtocolAddresses } from "../lib/protocol/addresses.ts";
@@ -29,8 +29,9 @@ import type { VerifierConfig } from "./config.ts";
 import type { VerifierAddresses, VerifierContext } from "./context.ts";
 import { createChallengeJob } from "./jobs/challenge.ts";
 import { createEpochJob } from "./jobs/epochs.ts";
-import { createQueues } from "./jobs/queues.ts";
+import { createQueues, logConnectionErrors, logJobFailures } from "./jobs/queues.ts";
 import { createTick } from "./jobs/tick.ts";
+import { createHealthMonitor } from "./health.ts";
 import { createVerifierMetrics } from "./metrics.ts";
 import { connectSafeRedis, redisOptions } from "../lib/redis.ts";
 import { createVerifierState } from "./state.ts";
@@ -55,8 +56,9 @@ export interface StartVerifierOptions {
 export async function startVerifier(options: StartVerifierOptions): Promise<VerifierHandle> {
   const { config, logger } = options;
   const redis: Redis = await connectSafeRedis(config.redis.url);
-  // ioredis reconnects by itself; a lost connection is worth a line in the log, not a crash.
-  redis.on("error", (err: Error) => logger.warn({ err: err.message }, "Redis connection error (reconnecting)"));
+  // ioredis reconnects by itself; a lost connection is worth a line in the log (rate-limited), not a crash.
+  const repeats = limitRepeats(logger);
+  redis.on("error", (err: Error) => repeats.log("warn", "Redis connection error (reconnecting)", err));
   const connection = redisOptions(config.redis.url);
   const prefix = config.redis.prefix;
 
@@ -145,32 +147,27 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
     }),
   ];
   for (const worker of workers) {
-    worker.on("failed", (job, err) => {
-      if (job === undefined) return;
-      const final = job.attemptsMade >= (job.opts.attempts ?? 1);
-      logger[final ? "error" : "info"](
-        { queue: worker.name, job: job.id, attempt: job.attemptsMade, err: err.message },
-        final ? "job failed for good" : "job failed; it will be retried",
-      );
-    });
-    worker.on("error", (err) => logger.warn({ queue: worker.name, err: err.message }, "worker error (Redis?)"));
+    logJobFailures(worker, logger);
   }
+  logConnectionErrors(repeats, { workers, queues: Object.values(queues) });
   await queues.control.upsertJobScheduler(
     "tick",
     { every: config.chain.tickMs },
     { name: "tick", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
   );
 
+  const health = createHealthMonitor({
+    redis,
+    tickStatus: () => tick.status(),
+    pingEveryMs: 1_000,
+    redisStaleMs: 5_000,
+    chainStaleMs: 10 * config.chain.tickMs + 30_000,
+  });
   const api = buildApi({
     ctx,
     buildReport,
     checkWrongAnswer: (evidence, key, edgeId, epoch) => challenges.checkWrongAnswer(evidence, key, edgeId, epoch),
-    health: async () => {
-      const { last, lastError } = tick.status();
-      const age = last === undefined ? undefined : Date.now() - last.at;
-      const ok = age !== undefined && age < 10 * config.chain.tickMs + 30_000;
-      return { ok, detail: { epoch: last?.epoch.toString(), block: last?.block.toString(), lastTickAgeMs: age, lastTickError: lastError } };
-    },
+    health: () => health.report(),
     refreshGauges: async () => {
       for (const [name, queue] of Object.entries(queues)) {
         const counts = await queue.getJobCounts("waiting", "active", "delayed", "failed");
@@ -190,6 +187,7 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
     async close() {
       if (closed) return;
       closed = true;
+      health.close();
       await api.close();
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(Object.values(queues).map((q) => q.close()));
@@ -198,6 +196,7 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
       await reportPool.close();
       await Promise.all([sender.close(), payerSender.close()]);
       redis.disconnect();
+      repeats.close();
     },
   };
 }

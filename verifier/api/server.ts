@@ -14,13 +14,14 @@ import { epochStatus } from "../consensus/status.ts";
 import { PeerRequestError } from "../errors.ts";
 import { answerFaultRequest } from "../faults/cosign.ts";
 import type { WrongAnswerChecker } from "../faults/cosign.ts";
+import type { HealthReport } from "../health.ts";
 
 export interface ApiDeps {
   ctx: VerifierContext;
   buildReport: ReportBuilder;
   checkWrongAnswer: WrongAnswerChecker;
-  /** What /health reports beyond Redis: the last successful chain read. */
-  health: () => Promise<{ ok: boolean; detail: Record<string, unknown> }>;
+  /** What /health answers, from state kept by the running service (it must not wait on anything). */
+  health: () => HealthReport;
   /** Refreshes the queue-depth gauges before /metrics answers. */
   refreshGauges: () => Promise<void>;
 }
@@ -45,15 +46,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   app.get("/health", async (_request, reply) => {
-    let redis = "ok";
-    try {
-      await ctx.state.redis.ping();
-    } catch (err) {
-      redis = (err as Error).message;
-    }
-    const chain = await deps.health();
-    const ok = redis === "ok" && chain.ok;
-    return reply.status(ok ? 200 : 503).send({ status: ok ? "ok" : "degraded", verifier: ctx.key.address, redis, ...chain.detail });
+    const { ok, reasons, redis, detail } = deps.health();
+    return reply
+      .status(ok ? 200 : 503)
+      .send({ status: ok ? "ok" : "degraded", verifier: ctx.key.address, redis, ...(ok ? {} : { reasons }), ...detail });
   });
 
   app.get("/metrics", async (_request, reply) => {

@@ -10,7 +10,7 @@ import type { Redis } from "ioredis";
 
 import { epochSettlementAbi } from "../../lib/protocol/abis.ts";
 import type { EpochClock } from "../chain/epochClock.ts";
-import { claimEpoch } from "../consensus/claims.ts";
+import { ClaimNeverSucceedsError, claimEpoch } from "../consensus/claims.ts";
 import { leadRound, observeEpoch } from "../consensus/epochs.ts";
 import type { ReportBuilder } from "../consensus/epochs.ts";
 import { emptyEpochMark } from "../consensus/status.ts";
@@ -99,9 +99,17 @@ export function createEpochJob(deps: EpochJobDeps): (job: Job) => Promise<unknow
         return reportFaultOnce(ctx, job.data as FaultJobData);
       case "claims": {
         const epoch = BigInt(job.data.epoch);
-        const claimed = await claimEpoch(ctx, epoch);
+        let outcome: Awaited<ReturnType<typeof claimEpoch>>;
+        try {
+          outcome = await claimEpoch(ctx, epoch);
+        } catch (err) {
+          if (!(err instanceof ClaimNeverSucceedsError)) throw err;
+          // Final: the job fails once, without retries, and the tick does not queue the epoch again.
+          await redis.zrem(state.key("unclaimed"), epoch.toString());
+          throw new UnrecoverableError(err.message);
+        }
         await redis.zrem(state.key("unclaimed"), epoch.toString());
-        return { claimed };
+        return outcome;
       }
       default:
         throw new UnrecoverableError(`unknown job ${job.name}`);

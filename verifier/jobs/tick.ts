@@ -4,10 +4,12 @@
 import type { Redis } from "ioredis";
 
 import { epochSettlementAbi } from "../../lib/protocol/abis.ts";
+import { activeVerifiers } from "../chain/view.ts";
 import type { ChainSnapshot, EdgeInfo } from "../chain/view.ts";
 import type { PayerFunding } from "../challenges/funding.ts";
 import type { ChallengeRunner } from "../challenges/runner.ts";
 import type { ChallengeTarget } from "../challenges/types.ts";
+import { claimDelayMs } from "../consensus/claims.ts";
 import type { VerifierContext } from "../context.ts";
 import { KEEP_JOBS } from "./queues.ts";
 import type { VerifierQueues } from "./queues.ts";
@@ -66,7 +68,7 @@ export function createTick(deps: TickDeps): Tick {
     }
     await planChallenges(snap, head.timestamp);
     await startObservations(snap);
-    await queueClaims();
+    await queueClaims(snap);
     const settled = await state.getNumber("last-settled");
     if (settled !== undefined) metrics.epochLag.set(Number(snap.epoch - settled));
   }
@@ -128,7 +130,7 @@ export function createTick(deps: TickDeps): Tick {
     }
   }
 
-  async function queueClaims(): Promise<void> {
+  async function queueClaims(snap: ChainSnapshot): Promise<void> {
     if (!config.claims.enabled) return;
     const epochs = await redis.zrange(state.key("unclaimed"), 0, 50);
     for (const text of epochs) {
@@ -148,13 +150,15 @@ export function createTick(deps: TickDeps): Tick {
       });
       if (!final) continue;
       const report = await state.report(epoch);
-      const leading = report?.leader.toLowerCase() === ctx.key.address.toLowerCase();
+      const leader = report?.leader.toLowerCase();
+      const others = activeVerifiers(snap).filter((v) => v.signingKey.toLowerCase() !== leader);
+      const rank = others.findIndex((v) => v.signingKey.toLowerCase() === ctx.key.address.toLowerCase());
       await queues.epochs.add(
         "claims",
         { epoch: text },
         {
           jobId,
-          delay: leading ? 0 : config.claims.fallbackDelayMs,
+          delay: claimDelayMs(config.claims, leader === ctx.key.address.toLowerCase() ? "leader" : Math.max(rank, 0)),
           attempts: 10,
           backoff: { type: "exponential", delay: 2_000 },
           ...KEEP_JOBS,

@@ -20,7 +20,7 @@ describe("verifier configuration", function () {
     expect(c.payer.escrowWei).to.equal(1000n * 10n ** 18n);
     expect(c.challenges).to.include({ inference: 6, latency: 4, capacity: 1, audit: 1, attempts: 3 });
     expect(c.consensus).to.deep.equal({ graceMs: 5000, roundTimeoutMs: 20000, peerTimeoutMs: 5000 });
-    expect(c.claims).to.deep.equal({ enabled: true, batchSize: 50, fallbackDelayMs: 30000 });
+    expect(c.claims).to.deep.equal({ enabled: true, batchSize: 50, fallbackDelayMs: 30000, fallbackStepMs: 15000, fallbackJitterMs: 3000 });
   });
 
   it("lets environment variables override the file", function () {
