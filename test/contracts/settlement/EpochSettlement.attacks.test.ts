@@ -524,7 +524,7 @@ describe("EpochSettlement attacks", () => {
 
     it("an equivocation reveal in its commitment's own block is refused", async () => {
       const env = await conn.networkHelpers.loadFixture(finalFixture);
-      const { key, proof } = await equivocationBy(env);
+      const { proof } = await equivocationBy(env);
       const salt = keccak256("0x5a17");
       const commitment = await env.settlement.equivocationCommitment(env.bob.address, proof, salt);
       // Both in one block: seen in the mempool and copied, a commit-and-reveal pair would win.
