@@ -480,7 +480,7 @@ function idleTtftMs(spec: EngineSpec, promptTokens: number): number {
  * sample. The simulation of a loopback run adds it (simulate.ts `overheadMs`); without it, a p50
  * of tens of ms is off by most of itself.
  */
-export async function measureOverheadMs(net: Network, def: Scenario): Promise<number> {
+async function measureOverheadMs(net: Network, def: Scenario): Promise<number> {
   // Short requests, so that each finds the network idle whatever the engines' speed.
   const promptTokens = CALIBRATION_PROMPT_TOKENS;
   // Each prompt its own words (`requestOf` words them by id), so that no engine finds it cached.

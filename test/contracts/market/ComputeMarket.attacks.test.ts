@@ -194,7 +194,8 @@ describe("ComputeMarket attacks", () => {
       const served = await voucher(env, 400n * TOKEN);
       const s = await sign(env, served, gateway);
       // the payer is served on its gateway key, then tries to void the payment and run
-      const revokedAt = (await latest()) + 1n;
+      const revokedAt = (await latest()) + 10n;
+      await conn.networkHelpers.time.setNextBlockTimestamp(revokedAt);
       await expect(m.connect(payer).revokeSigner(gateway.address))
         .to.emit(m, "SignerRevoked")
         .withArgs(payer.address, gateway.address, revokedAt + THAWING_PERIOD, env.sessionId);

@@ -400,7 +400,10 @@ describe("ComputeMarket", () => {
     it("withdraws the authority and emits SignerRevoked", async () => {
       const { market: m, payer, gateway } = await conn.networkHelpers.loadFixture(market);
       expect(await m.isAuthorizedSigner(payer.address, gateway.address)).to.equal(true);
-      const windowEnd = BigInt(await conn.networkHelpers.time.latest()) + 1n + THAWING_PERIOD;
+      // The revocation's block time, fixed: the window runs a thawing period from it.
+      const revokedAt = BigInt(await conn.networkHelpers.time.latest()) + 10n;
+      await conn.networkHelpers.time.setNextBlockTimestamp(revokedAt);
+      const windowEnd = revokedAt + THAWING_PERIOD;
       await expect(m.connect(payer).revokeSigner(gateway.address))
         .to.emit(m, "SignerRevoked")
         .withArgs(payer.address, gateway.address, windowEnd, 0n);
