@@ -315,8 +315,7 @@ export function simulateScenario(scenario: Scenario, policyName: string, options
         edge.queuedEver = true;
       }
       // The edge's headers reach the router RTT/2 from now; the first token must follow within the stall timeout.
-      const stallAt = clock.now() + half + STALL_TIMEOUT_MS;
-      const cancelStall = clock.setTimer(stallAt - clock.now(), () => {
+      const cancelStall = clock.setTimer(half + STALL_TIMEOUT_MS, () => {
         flight.stop = undefined;
         handle.cancel();
         failOver();

@@ -66,6 +66,16 @@ describe("bench/routing simulation", function () {
     expect(run.slowedEdgeShare).to.be.a("number");
   });
 
+  it("fails over an attempt that has no first token 10 s after the edge's headers, as the router does, up to 3 attempts", () => {
+    // Direct round robin at 150 %: the small edges' own queues grow for a minute.
+    const run = simulateScenario(steady(1.5, 60), "round-robin");
+    expect(run.resumed, "attempts failed over").to.be.greaterThan(0);
+    expect(run.lost, "requests out of attempts").to.be.greaterThan(0);
+    // No first token later than three attempts' timeouts (plus the network): clients would wait 60 s.
+    expect(run.ttftMs.p999).to.be.below(3 * 10_000 + 1_000);
+    expect(run.ttftMs.p99).to.be.above(10_000);
+  });
+
   it("bounds the surge's shedding from below with the fluid bound", () => {
     const def = scenario("surge", { scale: 9 / 64, timeScale: 0.1 });
     const arrivals = generateArrivals(def);
