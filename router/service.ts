@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import { createPublicClient, createWalletClient, http } from "viem";
 import type { Account, Chain, Hex, LocalAccount, PublicClient, Transport, WalletClient } from "viem";
 
-import { componentLogger } from "../lib/logging.ts";
+import { componentLogger, limitRepeats } from "../lib/logging.ts";
 import { readProtocolAddresses } from "../lib/protocol/addresses.ts";
 import { marketDomain } from "../lib/protocol/eip712.ts";
 import { edgeDomain } from "../lib/protocol/edgeProofs.ts";
@@ -56,7 +56,9 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
   // Auto-pipelining: the commands of concurrent requests leave in one write per tick.
   // A Redis outage fails requests after a couple of reconnect attempts (503) rather than holding them.
   const redis: Redis = await connectSafeRedis(config.redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
-  redis.on("error", (err: Error) => logger.warn({ err: err.message }, "Redis connection error (reconnecting)"));
+  // An outage repeats this several times a second: the first, then a count a minute.
+  const repeats = limitRepeats(logger);
+  redis.on("error", (err: Error) => repeats.log("warn", "Redis connection error (reconnecting)", err));
   const prefix = config.redis.prefix;
 
   const transport = http(config.chain.rpcUrl, { retryCount: 3, timeout: 10_000 });
@@ -224,6 +226,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
       clearInterval(pumpTimer);
       scheduler.close();
       chainClock.stop();
+      repeats.close();
       directory.stop();
       pool.stop();
       await links.close();

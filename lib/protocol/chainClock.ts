@@ -32,7 +32,6 @@ export interface ChainClockOptions {
 export function createChainClock(client: Pick<PublicClient, "getBlock">, options: ChainClockOptions = {}): ChainClock {
   const wallNow = options.wallNow ?? Date.now;
   let reading: { blockSeconds: bigint; readAtMs: number } | undefined;
-  let stopped = false;
   let pending: Promise<void> | undefined;
 
   function refresh(): Promise<void> {
@@ -50,9 +49,7 @@ export function createChainClock(client: Pick<PublicClient, "getBlock">, options
     return pending;
   }
 
-  const timer = setInterval(() => {
-    if (!stopped) void refresh();
-  }, options.refreshMs ?? 5_000);
+  const timer = setInterval(() => void refresh(), options.refreshMs ?? 5_000);
   timer.unref();
   void refresh();
 
@@ -65,7 +62,6 @@ export function createChainClock(client: Pick<PublicClient, "getBlock">, options
     },
     refresh,
     stop() {
-      stopped = true;
       clearInterval(timer);
     },
   };
