@@ -9,6 +9,7 @@ import {
   CREDIT_WINDOW,
   deployWithEdge,
   goToEpoch,
+  initialParameters,
   MIN_SELF_BOND,
   profile,
   signKeyClaim,
@@ -63,7 +64,7 @@ describe("StakeVotes", () => {
     });
 
     it("refuses a zero binder, and EdgeStaking refuses a zero StakeVotes", async () => {
-      const { token, registry, staking, admin } = await conn.networkHelpers.loadFixture(deployed);
+      const { token, registry, admin } = await conn.networkHelpers.loadFixture(deployed);
       const factory = await conn.ethers.getContractFactory("StakeVotes");
       await expect(conn.ethers.deployContract("StakeVotes", [conn.ethers.ZeroAddress])).to.be.revertedWithCustomError(
         factory,
@@ -79,7 +80,7 @@ describe("StakeVotes", () => {
           0n,
           3_600n,
           CREDIT_WINDOW,
-          (await staking.parameters()).toObject(),
+          initialParameters,
         ]),
       ).to.be.revertedWithCustomError(stakingFactory, "StakingZeroAddress");
     });
