@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IVotes} from "@openzeppelin/contracts/governance/utils/IVotes.sol";
 import {Votes} from "@openzeppelin/contracts/governance/utils/Votes.sol";
 import {IERC6372} from "@openzeppelin/contracts/interfaces/IERC6372.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
@@ -12,15 +13,18 @@ import {IStakeVotes} from "../interfaces/IStakeVotes.sol";
 /// {Votes} keeps the delegation and the checkpoints; this contract only says how many voting
 /// units each account has: the stake EdgeStaking reported at the account's last {sync}.
 contract StakeVotes is IStakeVotes, Votes {
+    IVotes private immutable _token;
     address private immutable _binder;
     IEdgeStaking private _staking;
 
     mapping(uint256 edgeId => mapping(address account => uint256)) private _recorded;
     mapping(address account => uint256) private _units;
 
+    /// @param token_ The staked token, whose delegation a staker's stake votes start with.
     /// @param binder The account that binds the staking contract once it is deployed (the deployer).
-    constructor(address binder) EIP712("Tideway Stake Votes", "1") {
-        require(binder != address(0), StakeVotesZeroAddress());
+    constructor(IVotes token_, address binder) EIP712("Tideway Stake Votes", "1") {
+        require(address(token_) != address(0) && binder != address(0), StakeVotesZeroAddress());
+        _token = token_;
         _binder = binder;
     }
 
@@ -45,8 +49,13 @@ contract StakeVotes is IStakeVotes, Votes {
         if (stake > previous) {
             _transferVotingUnits(address(0), account, stake - previous);
             _units[account] += stake - previous;
-            // After the units are counted: delegating moves all of them at once.
-            if (delegates(account) == address(0)) _delegate(account, account);
+            // Staking keeps a holder's votes where its tokens' votes went: an account that never
+            // delegated its tokens (whose tokens did not vote) pays for no vote checkpoints here
+            // either. After the units are counted, as delegating moves all of them at once.
+            if (delegates(account) == address(0)) {
+                address tokenDelegate = _token.delegates(account);
+                if (tokenDelegate != address(0)) _delegate(account, tokenDelegate);
+            }
         } else {
             _units[account] -= previous - stake;
             _transferVotingUnits(account, address(0), previous - stake);

@@ -16,8 +16,10 @@ import {IEdgeStaking} from "./IEdgeStaking.sol";
 /// once and records none of them: anyone may then {sync} a slashed position down, and until
 /// someone does, that position votes with its stake from before the slash.
 ///
-/// Votes are delegated as with ERC20Votes ({IERC5805}), except that an account's first
-/// recorded stake delegates to itself when it has not chosen a delegate.
+/// Votes are delegated as with ERC20Votes ({IERC5805}), and staking keeps a holder's votes where
+/// its tokens' votes went: while an account has not chosen a delegate here, each recorded bond
+/// delegates its stake votes to its EdgeToken delegate, if it has one. An account that never
+/// delegated its tokens has stake that votes only once it delegates here.
 interface IStakeVotes is IERC5805 {
     /// @notice Emitted once, when the staking contract whose positions count is bound.
     event StakingBound(address indexed staking);

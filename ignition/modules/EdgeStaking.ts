@@ -16,7 +16,7 @@ export default buildModule("EdgeStaking", (m) => {
   const genesis = m.getParameter("genesis", 0n);
   const epochLength = m.getParameter("epochLength", 86_400n);
   const rewardCreditWindow = m.getParameter("rewardCreditWindow", 3n);
-  const stakeVotes = m.contract("StakeVotes", [m.getAccount(0)]);
+  const stakeVotes = m.contract("StakeVotes", [token, m.getAccount(0)]);
   const staking = m.contract("EdgeStaking", [
     token,
     registry,

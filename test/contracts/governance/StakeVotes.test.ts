@@ -1,5 +1,5 @@
-// StakeVotes: bonded stake as votes of the staker's own. EdgeStaking records every bond and
-// unbond; a slash is recorded by anyone's sync. On the Ignition deployment (Contracts module),
+// StakeVotes: bonded stake as votes of the staker's own, delegated where its token votes go.
+// EdgeStaking records every bond and unbond; a slash is recorded by anyone's sync. On the Ignition deployment (Contracts module),
 // where StakeVotes is bound to the staking contract right after both are deployed.
 import { expect } from "chai";
 
@@ -28,9 +28,13 @@ describe("StakeVotes", () => {
     return { ...env, stakeVotes };
   }
 
-  /** deployed() with alice's 10,000 delegated to edge 1 and warmed up, so that she can unbond. */
+  /**
+   * deployed() with alice's token votes delegated to herself and her 10,000 delegated to edge 1,
+   * warmed up, so that she can unbond.
+   */
   async function aliceBonded() {
     const env = await deployed();
+    await env.token.connect(env.alice).delegate(env.alice.address);
     await env.staking.connect(env.alice).delegate(env.edgeId, 10_000n * TOKEN);
     await goToEpoch(conn, env.staking, (await env.staking.currentEpoch()) + CREDIT_WINDOW + 1n);
     return env;
@@ -43,8 +47,8 @@ describe("StakeVotes", () => {
     });
 
     it("binds once, and only from the binder named at deployment", async () => {
-      const { admin, outsider, staking } = await conn.networkHelpers.loadFixture(deployed);
-      const fresh = await conn.ethers.deployContract("StakeVotes", [admin.address]);
+      const { admin, outsider, staking, token } = await conn.networkHelpers.loadFixture(deployed);
+      const fresh = await conn.ethers.deployContract("StakeVotes", [await token.getAddress(), admin.address]);
       await expect(fresh.connect(outsider).bind(await staking.getAddress()))
         .to.be.revertedWithCustomError(fresh, "StakeVotesNotBinder")
         .withArgs(outsider.address, admin.address);
@@ -58,15 +62,18 @@ describe("StakeVotes", () => {
     });
 
     it("records nothing before it is bound", async () => {
-      const { admin, alice } = await conn.networkHelpers.loadFixture(deployed);
-      const fresh = await conn.ethers.deployContract("StakeVotes", [admin.address]);
+      const { admin, alice, token } = await conn.networkHelpers.loadFixture(deployed);
+      const fresh = await conn.ethers.deployContract("StakeVotes", [await token.getAddress(), admin.address]);
       await expect(fresh.sync(1n, alice.address)).to.be.revertedWithCustomError(fresh, "StakeVotesUnbound");
     });
 
-    it("refuses a zero binder, and EdgeStaking refuses a zero StakeVotes", async () => {
+    it("refuses a zero token or binder, and EdgeStaking refuses a zero StakeVotes", async () => {
       const { token, registry, admin } = await conn.networkHelpers.loadFixture(deployed);
       const factory = await conn.ethers.getContractFactory("StakeVotes");
-      await expect(conn.ethers.deployContract("StakeVotes", [conn.ethers.ZeroAddress])).to.be.revertedWithCustomError(
+      await expect(
+        conn.ethers.deployContract("StakeVotes", [await token.getAddress(), conn.ethers.ZeroAddress]),
+      ).to.be.revertedWithCustomError(factory, "StakeVotesZeroAddress");
+      await expect(conn.ethers.deployContract("StakeVotes", [conn.ethers.ZeroAddress, admin.address])).to.be.revertedWithCustomError(
         factory,
         "StakeVotesZeroAddress",
       );
@@ -87,10 +94,9 @@ describe("StakeVotes", () => {
   });
 
   describe("recording bonds and unbonds", () => {
-    it("gives a bond its votes at once, to the staker, who delegated to itself", async () => {
-      const { staking, stakeVotes, token, operator, alice, edgeId } = await conn.networkHelpers.loadFixture(deployed);
-      // The operator's self-bond, bonded by the fixture.
-      expect(await stakeVotes.getVotes(operator.address)).to.equal(MIN_SELF_BOND);
+    it("gives a bond its votes at once, where the staker's token votes go", async () => {
+      const { staking, stakeVotes, token, alice, edgeId } = await conn.networkHelpers.loadFixture(deployed);
+      await token.connect(alice).delegate(alice.address);
       const bond = staking.connect(alice).delegate(edgeId, 2_500n * TOKEN);
       await expect(bond)
         .to.emit(stakeVotes, "StakeVotesSynced")
@@ -101,7 +107,28 @@ describe("StakeVotes", () => {
       expect(await stakeVotes.stakeOf(alice.address)).to.equal(2_500n * TOKEN);
       expect(await stakeVotes.delegates(alice.address)).to.equal(alice.address);
       // The staked tokens left alice's token votes: the staking contract holds them and never votes.
-      expect(await token.balanceOf(await staking.getAddress())).to.equal(MIN_SELF_BOND + 2_500n * TOKEN);
+      expect(await token.getVotes(alice.address)).to.equal(1_000_000n * TOKEN - 2_500n * TOKEN);
+    });
+
+    it("gives a staker who delegated its tokens to another the same delegate for its stake", async () => {
+      const { staking, stakeVotes, token, bob, carol, edgeId } = await conn.networkHelpers.loadFixture(deployed);
+      await token.connect(bob).delegate(carol.address);
+      await staking.connect(bob).delegate(edgeId, 700n * TOKEN);
+      expect(await stakeVotes.delegates(bob.address)).to.equal(carol.address);
+      expect(await stakeVotes.getVotes(carol.address)).to.equal(700n * TOKEN);
+      expect(await stakeVotes.getVotes(bob.address)).to.equal(0n);
+    });
+
+    it("records the stake of a holder who never delegated, whose stake votes once it delegates here", async () => {
+      const { staking, stakeVotes, operator, outsider, edgeId } = await conn.networkHelpers.loadFixture(deployed);
+      // The operator's self-bond, bonded by the fixture: its tokens never voted, nor does its stake.
+      expect(await stakeVotes.stakeOf(operator.address)).to.equal(MIN_SELF_BOND);
+      expect(await stakeVotes.getVotes(operator.address)).to.equal(0n);
+      await staking.connect(outsider).delegate(edgeId, 300n * TOKEN);
+      expect(await stakeVotes.delegates(outsider.address)).to.equal(conn.ethers.ZeroAddress);
+      expect(await stakeVotes.getVotes(outsider.address)).to.equal(0n);
+      await stakeVotes.connect(outsider).delegate(outsider.address);
+      expect(await stakeVotes.getVotes(outsider.address)).to.equal(300n * TOKEN);
     });
 
     it("takes an unbond's votes away at once: unbonding stake does not vote", async () => {
@@ -123,13 +150,14 @@ describe("StakeVotes", () => {
       await staking.connect(operator).stake(2n, MIN_SELF_BOND);
       await staking.connect(alice).delegate(edgeId, 1_000n * TOKEN);
       await staking.connect(alice).delegate(2n, 3_000n * TOKEN);
-      expect(await stakeVotes.getVotes(alice.address)).to.equal(4_000n * TOKEN);
+      expect(await stakeVotes.stakeOf(alice.address)).to.equal(4_000n * TOKEN);
       expect(await stakeVotes.recordedStake(2n, alice.address)).to.equal(3_000n * TOKEN);
-      expect(await stakeVotes.getVotes(operator.address)).to.equal(2n * MIN_SELF_BOND);
+      expect(await stakeVotes.stakeOf(operator.address)).to.equal(2n * MIN_SELF_BOND);
     });
 
-    it("moves stake votes to the delegate the staker chose, later bonds included", async () => {
-      const { staking, stakeVotes, alice, bob, edgeId } = await conn.networkHelpers.loadFixture(deployed);
+    it("moves stake votes to the delegate the staker chose here, later bonds included", async () => {
+      const { staking, stakeVotes, token, alice, bob, edgeId } = await conn.networkHelpers.loadFixture(deployed);
+      await token.connect(alice).delegate(alice.address);
       await staking.connect(alice).delegate(edgeId, 1_000n * TOKEN);
       await stakeVotes.connect(alice).delegate(bob.address);
       await staking.connect(alice).delegate(edgeId, 500n * TOKEN);
@@ -154,7 +182,7 @@ describe("StakeVotes", () => {
       expect(await stakeVotes.getVotes(alice.address)).to.equal(stake);
       const [opEarning, opWarming] = await staking.position(edgeId, operator.address);
       await stakeVotes.connect(outsider).sync(edgeId, operator.address);
-      expect(await stakeVotes.getVotes(operator.address)).to.equal(opEarning + opWarming);
+      expect(await stakeVotes.stakeOf(operator.address)).to.equal(opEarning + opWarming);
       await conn.networkHelpers.mine();
       expect(await stakeVotes.getPastTotalSupply((await stakeVotes.clock()) - 1n)).to.equal(stake + opEarning + opWarming);
     });

@@ -28,6 +28,13 @@ contract EdgeStakingInvariantTest is TestBase, ProtocolDeployer, InvariantTarget
         // Every actor can afford any sequence of bounded bonds.
         _fund(operator, 1e9 * TestParams.TOKEN);
         for (uint256 i; i < 4; ++i) _fund(delegators[i], 1e9 * TestParams.TOKEN);
+        // Every actor votes its own tokens, so its stake votes go to itself too.
+        vm.prank(operator);
+        token.delegate(operator);
+        for (uint256 i; i < 4; ++i) {
+            vm.prank(delegators[i]);
+            token.delegate(delegators[i]);
+        }
 
         // Start with stake that earns: operator's minimum on both edges, each delegator on one,
         // bonded in epoch 0 and activated from epoch 4, where the fuzzing starts.
@@ -182,8 +189,8 @@ contract EdgeStakingInvariantTest is TestBase, ProtocolDeployer, InvariantTarget
     }
 
     /// @notice Bonded stake votes (StakeVotes): each actor's voting units are the sum of its
-    /// positions' recorded stake, and it votes with all of them (every actor bonded before the
-    /// fuzzing, which delegated its votes to itself). A position's record is what it was at its
+    /// positions' recorded stake, and it votes with all of them (every actor delegated its token
+    /// votes to itself before its first bond, so its stake votes went to itself too). A position's record is what it was at its
     /// last bond or unbond: while no slash has hit its edge, that is its stake, up to the shares'
     /// rounding by later bonds of others (a wei per completed call); a slash only lowers stake.
     function invariant_stakeVotesFollowBondedStake() public atHandlerTime {

@@ -41,7 +41,7 @@ abstract contract ProtocolDeployer is CheatsBase {
     function _deployProtocol() internal {
         token = new EdgeToken(address(this), TestParams.INITIAL_SUPPLY, address(this));
         registry = new EdgeRegistry(address(this), true);
-        stakeVotes = new StakeVotes(address(this));
+        stakeVotes = new StakeVotes(token, address(this));
         staking = new EdgeStaking(
             token,
             registry,
