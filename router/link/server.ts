@@ -207,6 +207,9 @@ export function createLinkServer(options: LinkServerOptions): LinkServer {
   }
 
   function handshake(socket: WebSocket): void {
+    // A frame over the size limit, a protocol violation or a reset: ws closes the socket and
+    // reports it here (without a listener, the error would take the router down).
+    socket.on("error", (err) => logger.warn({ err: err.message }, "edge link failed; closed"));
     const nonce = `0x${randomBytes(32).toString("hex")}` as Hex;
     const timer = setTimeout(() => socket.close(4008, "no hello in time"), handshakeTimeoutMs);
     socket.once("message", async (raw: RawData) => {
