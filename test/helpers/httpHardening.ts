@@ -67,7 +67,13 @@ export function slowHeaders(url: string, everyMs = 100): Promise<TrickleOutcome>
 }
 
 /** A POST to `path` whose headers arrive at once and whose `bytes`-byte body one byte every `everyMs`. */
-export function slowBody(url: string, path: string, bytes = 64, everyMs = 100, headers: Record<string, string> = {}): Promise<TrickleOutcome> {
+export function slowBody(
+  url: string,
+  path: string,
+  bytes = 64,
+  everyMs = 100,
+  headers: Record<string, string> = {},
+): Promise<TrickleOutcome> {
   const { host } = hostPort(url);
   const extra = Object.entries(headers)
     .map(([k, v]) => `${k}: ${v}\r\n`)

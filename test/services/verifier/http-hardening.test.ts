@@ -172,7 +172,9 @@ describe("the verifier's peer API under hostile clients", function () {
         root: hex,
         totalWeight: fc.oneof(fc.constantFrom("0", "-1", "1".repeat(80)), nastyJson),
         observations: fc.oneof(
-          fc.array(fc.record({ verifier: hex, epoch: nastyJson, results: nastyJson, signature: hex }, { requiredKeys: [] }), { maxLength: 3 }),
+          fc.array(fc.record({ verifier: hex, epoch: nastyJson, results: nastyJson, signature: hex }, { requiredKeys: [] }), {
+            maxLength: 3,
+          }),
           nastyJson,
         ),
         signature: hex,
@@ -184,16 +186,18 @@ describe("the verifier's peer API under hostile clients", function () {
     );
     const routePath = fc.oneof(
       fc.constantFrom(...POST_ROUTES, "/health", "/metrics"),
-      fc.tuple(pathSegment, fc.constantFrom("observation", "attestations", "status", "results")).map(
-        ([e, what]) => `/tideway/v1/epochs/${e}/${what}`,
-      ),
+      fc
+        .tuple(pathSegment, fc.constantFrom("observation", "attestations", "status", "results"))
+        .map(([e, what]) => `/tideway/v1/epochs/${e}/${what}`),
       fc.array(pathSegment, { maxLength: 5 }).map((segments) => `/${segments.join("/")}`),
     );
     const request = fc.record({
       method: fc.oneof({ weight: 3, arbitrary: fc.constant("POST") }, { weight: 2, arbitrary: method }),
       path: routePath,
       contentType,
-      extra: fc.array(fc.tuple(fc.constantFrom("accept", "transfer-encoding", "expect", "content-encoding"), headerValue), { maxLength: 2 }),
+      extra: fc.array(fc.tuple(fc.constantFrom("accept", "transfer-encoding", "expect", "content-encoding"), headerValue), {
+        maxLength: 2,
+      }),
       body: nastyBody(attestationShape),
     });
 
@@ -215,7 +219,7 @@ describe("the verifier's peer API under hostile clients", function () {
             expect(answer.status!, `${r.method} ${r.path} → ${answer.text.slice(0, 400)}`).to.be.at.least(400);
           expect(answer.text).to.not.match(/\n\s+at .+\(.*:\d+:\d+\)/); // no stack trace
         }),
-        { numRuns: 1_500, seed: 15, endOnFailure: true },
+        { numRuns: 2_500, seed: 15, endOnFailure: true },
       );
       expect(await metricSum(url, "tideway_verifier_attestations_signed_total"), JSON.stringify([...statuses])).to.equal(signedBefore);
       expect((await fetch(`${url}/tideway/v1/epochs/0/status`)).status).to.equal(200);

@@ -11,10 +11,20 @@ import { network } from "hardhat";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
 import { parseEdgeConfig } from "../../../../edge/config.ts";
+import { toApiError } from "../../../../edge/api/server.ts";
+import { BackendError } from "../../../../edge/backends/types.ts";
 import { startEdge } from "../../../../edge/edge.ts";
 import type { RunningEdge } from "../../../../edge/edge.ts";
 import { metricSum, post } from "../../../helpers/edgeClient.ts";
-import { deployEdgeTestbed, EDGE_MODEL, edgeConfig, startRpcBridge, voucherHeader } from "../../../helpers/edgeTestbed.ts";
+import {
+  deployEdgeTestbed,
+  EDGE_MODEL,
+  edgeConfig,
+  INPUT_PRICE,
+  OUTPUT_PRICE,
+  startRpcBridge,
+  voucherHeader,
+} from "../../../helpers/edgeTestbed.ts";
 import type { EdgeTestbed } from "../../../helpers/edgeTestbed.ts";
 import {
   contentType,
@@ -33,7 +43,7 @@ import type { Connection } from "../../../helpers/protocol.ts";
 
 const CHAT = "/v1/chat/completions";
 const VOUCHER = "x-tideway-voucher";
-const LIMITS = { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 2_000, maxConnections: 16, bodyLimitBytes: 16 * 1024 };
+const LIMITS = { headersTimeoutMs: 300, requestTimeoutMs: 300, keepAliveTimeoutMs: 2_000, maxConnections: 16, bodyLimitBytes: 16 * 1024 };
 
 describe("the edge under hostile clients", function () {
   this.timeout(5 * 60_000);
@@ -55,10 +65,12 @@ describe("the edge under hostile clients", function () {
   /** A paid completion, as a gateway pays: the 402's amount due, then a voucher for it. */
   async function paidCompletion(): Promise<void> {
     const body = { model: EDGE_MODEL, messages: [{ role: "user", content: "still there?" }], max_tokens: 4 };
-    const probe = await post(url, CHAT, body);
-    expect(probe.status).to.equal(402);
-    const due = BigInt(probe.json!.error.amount_due);
-    const answer = await post(url, CHAT, body, { [VOUCHER]: await voucherHeader(bed, edgeId, due) });
+    let answer = await post(url, CHAT, body);
+    // The first 402 asks for this request alone; a voucher for it tells the edge what was paid before.
+    for (let i = 0; i < 2 && answer.status === 402; i++) {
+      const due = BigInt(answer.json!.error.amount_due);
+      answer = await post(url, CHAT, body, { [VOUCHER]: await voucherHeader(bed, edgeId, due) });
+    }
     expect(answer.status, JSON.stringify(answer.json)).to.equal(200);
   }
 
@@ -68,7 +80,20 @@ describe("the edge under hostile clients", function () {
     bridge = await startRpcBridge(conn.provider);
     edgeId = bed.edges[0]!.edgeId;
     edge = await startEdge({
-      config: parseEdgeConfig(edgeConfig(bed, bed.edges[0]!, bridge.url, { limits: LIMITS })),
+      config: parseEdgeConfig(
+        edgeConfig(bed, bed.edges[0]!, bridge.url, {
+          limits: LIMITS,
+          // Room for a stream that outlasts the request timeout.
+          models: [
+            {
+              name: EDGE_MODEL,
+              backend: { type: "reference", threads: 1 },
+              price: { inputPerToken: INPUT_PRICE.toString(), outputPerToken: OUTPUT_PRICE.toString() },
+              maxTokens: 4_096,
+            },
+          ],
+        }),
+      ),
       account: bed.edges[0]!.key,
     });
     url = edge.url;
@@ -102,7 +127,7 @@ describe("the edge under hostile clients", function () {
     });
 
     it("streams an answer for longer than the request timeout (it bounds the request, not the response)", async function () {
-      const body = { model: EDGE_MODEL, messages: [{ role: "user", content: "a long one" }], max_tokens: 400, stream: true };
+      const body = { model: EDGE_MODEL, messages: [{ role: "user", content: "a long one" }], max_tokens: 4_096, stream: true };
       const probe = await post(url, CHAT, body);
       const due = BigInt(probe.json!.error.amount_due);
       const started = performance.now();
@@ -139,6 +164,20 @@ describe("the edge under hostile clients", function () {
     }
   });
 
+  describe("5xx answers", function () {
+    it("name the request id, never the backend's own message (a worker's error, an upstream URL)", function () {
+      for (const status of [500, 502, 504]) {
+        const failure = new BackendError({ status, message: `the upstream model server http://10.0.0.7:8000/v1 answered ${status}: oops` });
+        const api = toApiError(failure, undefined, "f1d2");
+        expect(api.status).to.equal(status);
+        expect(api.message).to.not.include("10.0.0.7").and.to.include("f1d2");
+        expect(api.body().error.request_id).to.equal("f1d2");
+      }
+      const refused = toApiError(new BackendError({ status: 400, message: "max_tokens is too large", code: "invalid_value" }));
+      expect(refused.message).to.equal("max_tokens is too large");
+    });
+  });
+
   describe("fuzzing", function () {
     const chatShape = fc.record(
       {
@@ -166,17 +205,18 @@ describe("the edge under hostile clients", function () {
     );
     const stranger = privateKeyToAccount(generatePrivateKey());
     /** Voucher headers: garbage, or well-formed and signed by the wrong key, for the wrong edge, expired, for more than escrow. */
-    const voucher = fc.oneof(
-      headerValue,
-      fc.constantFrom("stranger", "otherEdge", "expired", "huge", "zero"),
-    );
+    const voucher = fc.oneof(headerValue, fc.constantFrom("stranger", "otherEdge", "expired", "huge", "zero"));
     const request = fc.record({
       method: fc.oneof({ weight: 3, arbitrary: fc.constant("POST") }, { weight: 2, arbitrary: method }),
       path: routePath,
       contentType,
       voucher: fc.option(voucher),
-      nonce: fc.option(fc.oneof(headerValue, fc.constantFrom(`0x${"ab".repeat(32)}`, `0x${"AB".repeat(32)}`, "0x", `0x${"zz".repeat(32)}`))),
-      extra: fc.array(fc.tuple(fc.constantFrom("accept", "transfer-encoding", "expect", "content-encoding"), headerValue), { maxLength: 2 }),
+      nonce: fc.option(
+        fc.oneof(headerValue, fc.constantFrom(`0x${"ab".repeat(32)}`, `0x${"AB".repeat(32)}`, "0x", `0x${"zz".repeat(32)}`)),
+      ),
+      extra: fc.array(fc.tuple(fc.constantFrom("accept", "transfer-encoding", "expect", "content-encoding"), headerValue), {
+        maxLength: 2,
+      }),
       body: nastyBody(chatShape),
     });
     const voucherValue = async (kind: string): Promise<string> => {
@@ -211,7 +251,7 @@ describe("the edge under hostile clients", function () {
           expect(answer.status!, `${r.method} ${r.path} → ${answer.text.slice(0, 400)}`).to.be.below(500);
           expect(answer.text).to.not.match(/\n\s+at .+\(.*:\d+:\d+\)/); // no stack trace
         }),
-        { numRuns: 1_500, seed: 15, endOnFailure: true },
+        { numRuns: 2_500, seed: 15, endOnFailure: true },
       );
       expect(await ledger(), JSON.stringify([...statuses])).to.deep.equal(before);
       await paidCompletion();
