@@ -32,8 +32,8 @@ export const httpLimitFields = {
   headersTimeoutMs: positiveInt.default(10_000),
   /** Time a client has to send the whole request, headers and body (408 and closed after). */
   requestTimeoutMs: positiveInt.default(30_000),
-  /** How long an idle keep-alive connection is kept. */
-  keepAliveTimeoutMs: positiveInt.default(5_000),
+  /** How long an idle keep-alive connection is kept (fastify's default: peers such as routers reuse theirs). */
+  keepAliveTimeoutMs: positiveInt.default(72_000),
   /** Connections open at once (WebSocket links included); a new one beyond is closed at once. */
   maxConnections: positiveInt.default(1_024),
   /** Longest path parameter (a model id, an epoch); a longer one is an unknown route (404). */
