@@ -1,12 +1,11 @@
 // The HTTP server every service builds its fastify instance on, with the limits that keep one
 // client from holding the service: how long the headers and the whole request may take to arrive
-// (a slowloris that trickles either is cut off with 408 and its socket closed; one that sends
-// nothing at all is closed when the header time is up), how many
-// connections it keeps open at once (beyond that a new one is closed as soon as it is accepted,
-// before it is read, and logged), how long an idle keep-alive connection stays,
-// how large a body and a path parameter may be. WebSocket upgrades arrive through the same server,
-// so a handshake is bound by the same header timeout and its socket counts against the same cap;
-// once upgraded, the socket is no longer an HTTP request and no request timeout applies to it.
+// (a slowloris that trickles either gets 408 and its socket closed; a connection that sends
+// nothing is closed when the header time is up), how many connections stay open at once (one
+// more is closed as soon as it is accepted, unread, and logged), how long an idle keep-alive
+// connection stays, how large a body and a path parameter may be. WebSocket upgrades arrive
+// through the same server: a handshake is bound by the same header timeout and its socket counts
+// against the same cap; once upgraded, it is no longer a request and no request timeout applies.
 //
 // `requestTimeout` bounds receiving the request only, never the response: a streamed answer may
 // last as long as the work takes.
