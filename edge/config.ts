@@ -8,6 +8,7 @@ import { TidewayError } from "../lib/errors.ts";
 import { applyEnvOverrides, formatIssues, readJsonFile } from "../lib/configFile.ts";
 import { addressSchema as address, httpUrlSchema, keySourceSchema, listenSchema, logSchema, weiSchema as wei } from "../lib/schemas.ts";
 import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
+import { checkHttpLimits, httpLimitFields } from "../lib/http/server.ts";
 
 const positiveInt = z.number().int().positive();
 const wsUrl = z
@@ -99,12 +100,14 @@ export const EdgeConfigSchema = z
         maxQueue: z.number().int().nonnegative().default(256),
         /** A queued request that waits longer is answered 429. */
         queueTimeoutMs: positiveInt.default(30_000),
-        bodyLimitBytes: positiveInt.default(1_048_576),
         /** On shutdown, how long requests in flight may take to finish before connections are cut. */
         drainTimeoutMs: z.number().int().nonnegative().default(60_000),
+        /** Body size, header and request timeouts, connection cap (lib/http/server.ts). */
+        ...httpLimitFields,
       })
       .strict()
-      .default({ maxConcurrent: 64, maxQueue: 256, queueTimeoutMs: 30_000, bodyLimitBytes: 1_048_576, drainTimeoutMs: 60_000 }),
+      .superRefine(checkHttpLimits)
+      .prefault({}),
     router: z
       .object({
         /** The router's WebSocket URL (ws:// or wss://), e.g. ws://router:8000/tideway/v1/link. */

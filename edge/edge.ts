@@ -255,7 +255,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
       audit: usageLog,
       metrics,
       logger,
-      bodyLimitBytes: config.limits.bodyLimitBytes,
+      limits: config.limits,
       info: () => ({
         edge_id: config.edgeId.toString(),
         signing_key: account.address,

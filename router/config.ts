@@ -6,6 +6,7 @@ import { z } from "zod";
 import { applyEnvOverrides, formatIssues, readJsonFile } from "../lib/configFile.ts";
 import { TidewayError } from "../lib/errors.ts";
 import { addressSchema as address, httpUrlSchema, keySourceSchema, listenSchema, logSchema } from "../lib/schemas.ts";
+import { checkHttpLimits, httpLimitFields } from "../lib/http/server.ts";
 import { POLICY_NAMES } from "./policy/index.ts";
 import { PRIORITY_CLASSES, SCHEDULING_MODES } from "./schedule/scheduler.ts";
 
@@ -94,13 +95,19 @@ export const RouterConfigSchema = z
       .prefault({}),
     limits: z
       .object({
-        bodyLimitBytes: positiveInt.default(1_048_576),
+        /** Body size, header and request timeouts, connection cap (lib/http/server.ts). */
+        ...httpLimitFields,
+        /** Longer than typical client pools keep a connection, so they reuse it rather than re-dial. */
+        keepAliveTimeoutMs: positiveInt.default(75_000),
+        /** Largest WebSocket frame an edge may send on its link (a response chunk, a load report). */
+        linkMaxFrameBytes: positiveInt.default(1_048_576),
         /** max_tokens used when a request gives none. */
         defaultMaxTokens: positiveInt.default(256),
         /** How long a stored /v1/responses conversation is kept. */
         responseTtlSeconds: positiveInt.default(30 * 86_400),
       })
       .strict()
+      .superRefine(checkHttpLimits)
       .prefault({}),
     log: logSchema,
   })

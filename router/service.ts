@@ -121,6 +121,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
     domain: edgeDomain(chainId, addresses.registry),
     edge: (edgeId) => directory.get(edgeId),
     logger: componentLogger(logger, "link"),
+    maxFrameBytes: config.limits.linkMaxFrameBytes,
     // A load report or a link change may free capacity for requests waiting in the queue.
     onLoad: (edgeId, load) => {
       pool.loadReport(edgeId, load);
@@ -190,7 +191,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RunningR
     conversations: createConversationStore(redis, prefix, config.limits.responseTtlSeconds),
     metrics,
     logger,
-    bodyLimitBytes: config.limits.bodyLimitBytes,
+    limits: config.limits,
     defaultMaxTokens: config.limits.defaultMaxTokens,
     scheduling: { defaultPriority: config.routing.defaultPriority, deadlineMs: config.routing.deadlineMs },
     health: () => {

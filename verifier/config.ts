@@ -14,6 +14,7 @@ import {
   logSchema,
   weiSchema as wei,
 } from "../lib/schemas.ts";
+import { checkHttpLimits, httpLimitFields } from "../lib/http/server.ts";
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -127,6 +128,16 @@ export const VerifierConfigSchema = z
       })
       .strict()
       .default({ bumpAfterMs: 15_000 }),
+    /** The peer API's body size, header and request timeouts and connection cap (lib/http/server.ts). */
+    limits: z
+      .object({
+        ...httpLimitFields,
+        /** An attestation request carries every peer's observation of every edge. */
+        bodyLimitBytes: positiveInt.default(8 * 1_048_576),
+      })
+      .strict()
+      .superRefine(checkHttpLimits)
+      .prefault({}),
     log: logSchema,
   })
   .strict();

@@ -168,6 +168,7 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
     buildReport,
     checkWrongAnswer: (evidence, key, edgeId, epoch) => challenges.checkWrongAnswer(evidence, key, edgeId, epoch),
     health: () => health.report(),
+    limits: config.limits,
     refreshGauges: async () => {
       for (const [name, queue] of Object.entries(queues)) {
         const counts = await queue.getJobCounts("waiting", "active", "delayed", "failed");

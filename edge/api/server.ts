@@ -10,8 +10,10 @@ import type { Logger } from "pino";
 import { isHex } from "viem";
 import type { Hex } from "viem";
 
-import { fastifyClientError } from "../../lib/http/errors.ts";
+import { fastifyClientError, internalErrorMessage } from "../../lib/http/errors.ts";
 import { registerOperations } from "../../lib/http/operations.ts";
+import { hardenedServerOptions } from "../../lib/http/server.ts";
+import type { HttpLimits } from "../../lib/http/server.ts";
 import { protocolPath } from "../../lib/http/routes.ts";
 import { NONCE_HEADER } from "../../lib/protocol/edgeProofs.ts";
 import { VOUCHER_HEADER } from "../../lib/protocol/voucherHeader.ts";
@@ -33,7 +35,8 @@ export interface ApiOptions {
   audit: UsageAuditPort;
   metrics: EdgeMetrics;
   logger: Logger;
-  bodyLimitBytes: number;
+  /** Body size, timeouts and connection cap of the server. */
+  limits: HttpLimits;
   /** Public facts about this edge for `/tideway/v1/info` (chain, contracts, signing key). */
   info: () => Record<string, unknown>;
   health: () => { ok: boolean; [key: string]: unknown };
@@ -45,8 +48,12 @@ declare module "fastify" {
   }
 }
 
-/** Anything thrown while serving, as the OpenAI-shaped error the client gets (`bodyLimitBytes`: the route's, for a 413). */
-export function toApiError(err: unknown, bodyLimitBytes?: number): ApiError {
+/**
+ * Anything thrown while serving, as the OpenAI-shaped error the client gets (`bodyLimitBytes`: the
+ * route's, for a 413). A failure of the edge itself or of its model backend is a 5xx that names
+ * only `requestId`: its message may carry internals (a worker's error, the upstream's URL).
+ */
+export function toApiError(err: unknown, bodyLimitBytes?: number, requestId = "unknown"): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof OverloadedError) {
     return new ApiError(429, "rate_limit_error", err.message, {
@@ -71,6 +78,11 @@ export function toApiError(err: unknown, bodyLimitBytes?: number): ApiError {
   if (err instanceof EpochNotClosedError) return new ApiError(409, "invalid_request_error", err.message, { code: "epoch_not_closed" });
   if (err instanceof UnknownEntryError) return new ApiError(404, "not_found_error", err.message, { code: "unknown_entry" });
   if (err instanceof BackendError) {
+    if (err.status >= 500)
+      return new ApiError(err.status, "server_error", internalErrorMessage("edge's model backend", requestId), {
+        code: err.code ?? "backend_error",
+        extra: { request_id: requestId },
+      });
     return new ApiError(err.status, err.type as ApiError["type"], err.message, {
       code: err.code ?? "backend_error",
       param: err.param ?? undefined,
@@ -79,7 +91,10 @@ export function toApiError(err: unknown, bodyLimitBytes?: number): ApiError {
   // fastify's own errors (body parsing and limits) carry a statusCode and an FST_ code.
   const client = fastifyClientError(err, bodyLimitBytes);
   if (client !== undefined) return new ApiError(client.status, "invalid_request_error", client.message, { code: client.code });
-  return new ApiError(500, "server_error", "the edge failed to serve this request; it has been logged", { code: "internal_error" });
+  return new ApiError(500, "server_error", internalErrorMessage("edge", requestId), {
+    code: "internal_error",
+    extra: { request_id: requestId },
+  });
 }
 
 function nonceOf(request: FastifyRequest): Hex | undefined {
@@ -146,13 +161,10 @@ function tidewayFields(info: ServedInfo) {
 export function createApi(options: ApiOptions) {
   const { serving, metrics, logger } = options;
   const app = Fastify({
+    ...hardenedServerOptions(options.limits, logger),
     loggerInstance: logger,
     // One log line per request would be the loudest thing in the log; metrics count requests.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: options.bodyLimitBytes,
-    // Streams can last minutes; the limiter, not a socket timeout, bounds the work.
-    requestTimeout: 0,
-    return503OnClosing: true,
   });
 
   // Keep the exact body bytes: a receipt's requestHash covers them.
@@ -163,8 +175,8 @@ export function createApi(options: ApiOptions) {
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const api = toApiError(err, request.routeOptions.bodyLimit);
-    if (api.status >= 500) logger.error({ err, url: request.url }, "request failed");
+    const api = toApiError(err, request.routeOptions.bodyLimit, request.id);
+    if (api.status >= 500) logger.error({ err, url: request.url, reqId: request.id }, "request failed");
     if (err instanceof OverloadedError) metrics.rejectedOverload.inc();
     metrics.requests.inc({ route: request.routeOptions.url ?? "unknown", model: "", status: String(api.status) });
     void reply
@@ -209,8 +221,8 @@ export function createApi(options: ApiOptions) {
       } catch (err) {
         if (!started) throw err;
         // Headers are gone: report in-band as OpenAI does, then end the stream.
-        const api = toApiError(err);
-        if (api.status >= 500) logger.error({ err }, "stream failed");
+        const api = toApiError(err, undefined, request.id);
+        if (api.status >= 500) logger.error({ err, reqId: request.id }, "stream failed");
         if (!reply.raw.destroyed) reply.raw.end(`data: ${JSON.stringify(api.body())}\n\n`);
         metrics.requests.inc({ route, model: body.model, status: String(api.status) });
         return;

@@ -67,6 +67,14 @@ export function fastifyClientError(err: unknown, bodyLimitBytes?: number): { sta
   return { status: fe.statusCode, code, message };
 }
 
+/**
+ * What a 500 tells the caller: nothing of the failure itself (its message may name files, hosts
+ * or internals), only the request id under which the detail was logged.
+ */
+export function internalErrorMessage(service: string, requestId: string): string {
+  return `the ${service} failed to serve this request; the detail is logged under request id ${requestId}`;
+}
+
 export interface ErrorHandlerOptions {
   logger: Logger;
   /** Names the service in answers, e.g. "verifier". */
@@ -77,19 +85,20 @@ export interface ErrorHandlerOptions {
 
 /**
  * Answers every error and unknown route of `app` with the envelope: an HttpError as itself,
- * fastify's own client errors as 4xx, anything else as a logged 500 that shows nothing internal.
+ * fastify's own client errors as 4xx, anything else as a logged 500 that shows nothing internal
+ * (`internalErrorMessage`).
  */
 export function useErrorEnvelope(app: FastifyInstance, options: ErrorHandlerOptions): void {
   app.setErrorHandler((err, request, reply) => {
     if (err instanceof HttpError) {
       if (err.status < 500) options.onRefused?.(err, request.url);
-      else options.logger.error({ err, url: request.url }, "request failed");
+      else options.logger.error({ err, url: request.url, reqId: request.id }, "request failed");
       return sendError(reply, err.status, err.code, err.message, err.details);
     }
     const client = fastifyClientError(err, request.routeOptions.bodyLimit);
     if (client !== undefined) return sendError(reply, client.status, client.code, client.message);
-    options.logger.error({ err, url: request.url }, "request failed");
-    return sendError(reply, 500, "internal_error", `the ${options.service} failed to serve this request; it has been logged`);
+    options.logger.error({ err, url: request.url, reqId: request.id }, "request failed");
+    return sendError(reply, 500, "internal_error", internalErrorMessage(options.service, request.id), { request_id: request.id });
   });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, "unknown_route", `no route ${request.method} ${request.url} on this ${options.service}`),

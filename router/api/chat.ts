@@ -124,8 +124,8 @@ export function registerChat(app: RouterApp, ctx: RouteContext): void {
       } catch (err) {
         if (!opened) throw err;
         // Headers are gone: report in-band as OpenAI does, then end the stream.
-        const api = toApiError(err);
-        if (api.status >= 500) logger.error({ err }, "stream failed");
+        const api = toApiError(err, undefined, request.id);
+        if (api.status >= 500) logger.error({ err, reqId: request.id }, "stream failed");
         if (!reply.raw.destroyed) reply.raw.end(`data: ${JSON.stringify(api.body())}\n\n`);
         metrics.requests.inc({ route: "/v1/chat/completions", status: String(api.status) });
         return reply;

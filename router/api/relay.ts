@@ -21,7 +21,14 @@ export function registerRelay(app: RouterApp, options: { pool: EdgePool; logger:
     scope.all<{ Params: { edgeId: string; "*": string } }>(protocolPath("edges/:edgeId/*"), async (request, reply) => {
       const { edgeId } = request.params;
       const edge = /^\d{1,78}$/.test(edgeId) ? options.pool.get(BigInt(edgeId)) : undefined;
-      if (edge?.link === undefined) {
+      if (edge === undefined)
+        return reply.code(404).send(errorEnvelope("unknown_edge", `no active edge ${edgeId} is known to this router`));
+      if (edge.link === undefined) {
+        // Only an edge whose registered endpoint is this relay is expected back on a link.
+        if (edge.record.profile?.endpoint?.endsWith(protocolPath(`edges/${edgeId}`)) !== true)
+          return reply
+            .code(404)
+            .send(errorEnvelope("edge_not_relayed", `edge ${edgeId} is reached at its own endpoint, not through this router`));
         return reply.code(503).send(errorEnvelope("edge_not_linked", `edge ${edgeId} is not linked to this router now; retry shortly`));
       }
       const method = request.method === "POST" ? "POST" : "GET";

@@ -11,6 +11,7 @@ import { parseBody } from "../../lib/openai/requests.ts";
 import type { ChatMessage } from "../dispatch/dispatcher.ts";
 import type { ConversationStore, StoredResponse } from "../conversations/store.ts";
 import type { RouteContext } from "./context.ts";
+import { toApiError } from "./server.ts";
 import type { RouterApp } from "./server.ts";
 
 const textPart = z.object({ type: z.enum(["input_text", "output_text", "text"]), text: z.string() }).passthrough();
@@ -203,7 +204,8 @@ export function registerResponses(app: RouterApp, options: ResponsesOptions): vo
         return reply;
       } catch (err) {
         if (!started) throw err;
-        const api = err instanceof ApiError ? err : new ApiError(502, "server_error", (err as Error).message, { code: "upstream_failed" });
+        const api = toApiError(err, undefined, request.id);
+        if (api.status >= 500) options.logger.error({ err, reqId: request.id }, "stream failed");
         if (!reply.raw.destroyed) {
           send("response.failed", { response: { ...skeleton, status: "failed", error: { code: api.code, message: api.message } } });
           reply.raw.end();

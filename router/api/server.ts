@@ -12,8 +12,10 @@ import Fastify, { LogController } from "fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from "fastify";
 import type { Logger } from "pino";
 
-import { fastifyClientError } from "../../lib/http/errors.ts";
+import { fastifyClientError, internalErrorMessage } from "../../lib/http/errors.ts";
 import { registerOperations } from "../../lib/http/operations.ts";
+import { hardenedServerOptions } from "../../lib/http/server.ts";
+import type { HttpLimits } from "../../lib/http/server.ts";
 import { protocolPath } from "../../lib/http/routes.ts";
 import { ApiError, isOpenAIRoute } from "../../lib/openai/errors.ts";
 import { EmbeddingsBody, parseBody } from "../../lib/openai/requests.ts";
@@ -36,7 +38,8 @@ export interface RouterApiOptions {
   conversations: ConversationStore;
   metrics: RouterMetrics;
   logger: Logger;
-  bodyLimitBytes: number;
+  /** Body size, timeouts and connection cap of the server (the edges' links included). */
+  limits: HttpLimits;
   defaultMaxTokens: number;
   scheduling: SchedulingDefaults;
   health: () => { ok: boolean; [key: string]: unknown };
@@ -92,30 +95,32 @@ export function affinityKeyOf(request: FastifyRequest, model: string, messages: 
   return `p:${hash.digest("base64url").slice(0, 22)}`;
 }
 
-/** Anything thrown while serving, as the OpenAI-shaped error the client gets (`bodyLimitBytes`: the route's, for a 413). */
-export function toApiError(err: unknown, bodyLimitBytes?: number): ApiError {
+/**
+ * Anything thrown while serving, as the OpenAI-shaped error the client gets (`bodyLimitBytes`: the
+ * route's, for a 413). A failure of the router itself is a 500 that names only `requestId`.
+ */
+export function toApiError(err: unknown, bodyLimitBytes?: number, requestId = "unknown"): ApiError {
   if (err instanceof ApiError) return err;
   const client = fastifyClientError(err, bodyLimitBytes);
   if (client !== undefined) return new ApiError(client.status, "invalid_request_error", client.message, { code: client.code });
   if (err instanceof TransportError) return new ApiError(499, "invalid_request_error", err.message, { code: "client_closed_request" });
-  return new ApiError(500, "server_error", "the router failed to serve this request; it has been logged", { code: "internal_error" });
+  return new ApiError(500, "server_error", internalErrorMessage("router", requestId), {
+    code: "internal_error",
+    extra: { request_id: requestId },
+  });
 }
 
 export function createRouterApi(options: RouterApiOptions) {
   const { dispatcher, pool, tenants, metrics, logger } = options;
   const app = Fastify({
+    ...hardenedServerOptions(options.limits, logger),
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: options.bodyLimitBytes,
-    requestTimeout: 0,
-    return503OnClosing: true,
-    // Keep-alive longer than typical client pools, so connections are reused rather than re-dialled.
-    keepAliveTimeout: 75_000,
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const api = toApiError(err, request.routeOptions.bodyLimit);
-    if (api.status >= 500) logger.error({ err, url: request.url }, "request failed");
+    const api = toApiError(err, request.routeOptions.bodyLimit, request.id);
+    if (api.status >= 500) logger.error({ err, url: request.url, reqId: request.id }, "request failed");
     metrics.requests.inc({ route: request.routeOptions.url ?? "unknown", status: String(api.status) });
     if (api.status === 429) metrics.record({ status: 429, failovers: 0, cost: 0n });
     void reply

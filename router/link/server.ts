@@ -38,6 +38,8 @@ export interface LinkServerOptions {
   onDisconnect: (edgeId: bigint, transport: EdgeTransport) => void;
   handshakeTimeoutMs?: number;
   pingIntervalMs?: number;
+  /** Largest frame an edge may send; a larger one closes its socket (1009). Default 1 MiB. */
+  maxFrameBytes?: number;
 }
 
 export interface LinkServer {
@@ -94,7 +96,7 @@ function chunkQueue() {
 
 export function createLinkServer(options: LinkServerOptions): LinkServer {
   const { logger } = options;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 1_048_576 });
   const links = new Map<bigint, { socket: WebSocket; transport: EdgeTransport; pending: Map<string, Pending> }>();
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
   const pingIntervalMs = options.pingIntervalMs ?? 15_000;
@@ -205,6 +207,9 @@ export function createLinkServer(options: LinkServerOptions): LinkServer {
   }
 
   function handshake(socket: WebSocket): void {
+    // A frame over the size limit, a protocol violation or a reset: ws closes the socket and
+    // reports it here (without a listener, the error would take the router down).
+    socket.on("error", (err) => logger.warn({ err: err.message }, "edge link failed; closed"));
     const nonce = `0x${randomBytes(32).toString("hex")}` as Hex;
     const timer = setTimeout(() => socket.close(4008, "no hello in time"), handshakeTimeoutMs);
     socket.once("message", async (raw: RawData) => {

@@ -57,6 +57,9 @@ describe("shared conventions", function () {
       expect(broken.statusCode).to.equal(500);
       expect(broken.json().error.code).to.equal("internal_error");
       expect(broken.body).to.not.include("secret");
+      // The request id, which finds the logged detail, is all a 500 tells.
+      expect(broken.json().error.request_id).to.be.a("string").and.not.equal("");
+      expect(broken.json().error.message).to.include(broken.json().error.request_id);
       for (const r of [missing, broken]) expect(errorEnvelopeSchema.safeParse(r.json()).success).to.equal(true);
     });
     it("rejects envelopes without a snake_case code or a message", function () {

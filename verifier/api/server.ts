@@ -6,6 +6,8 @@ import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
 
 import { useErrorEnvelope } from "../../lib/http/errors.ts";
+import { hardenedServerOptions } from "../../lib/http/server.ts";
+import type { HttpLimits } from "../../lib/http/server.ts";
 import { protocolPath } from "../../lib/http/routes.ts";
 import type { VerifierContext } from "../context.ts";
 import { answerAttestationRequest, answerObservationRequest } from "../consensus/epochs.ts";
@@ -24,6 +26,8 @@ export interface ApiDeps {
   health: () => HealthReport;
   /** Refreshes the queue-depth gauges before /metrics answers. */
   refreshGauges: () => Promise<void>;
+  /** Body size, timeouts and connection cap of the server. */
+  limits: HttpLimits;
 }
 
 function parseEpoch(text: string): bigint {
@@ -37,7 +41,7 @@ type EpochParams = { Params: { epoch: string } };
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { ctx } = deps;
-  const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
+  const app = Fastify({ ...hardenedServerOptions(deps.limits, ctx.logger), logger: false });
   app.setReplySerializer((payload) => jsonText(payload));
   useErrorEnvelope(app, {
     logger: ctx.logger,

@@ -30,6 +30,15 @@ describe("edge configuration", function () {
     expect(c.router).to.equal(undefined);
   });
 
+  it("bounds HTTP clients by default and refuses a header timeout longer than the request timeout", function () {
+    const c = parseEdgeConfig(minimal(), {});
+    expect(c.limits).to.include({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 1_024, bodyLimitBytes: 1_048_576 });
+    expect(() => parseEdgeConfig({ ...minimal(), limits: { headersTimeoutMs: 5_000, requestTimeoutMs: 1_000 } }, {})).to.throw(
+      EdgeConfigError,
+      /headersTimeoutMs \(5000\) must not exceed requestTimeoutMs \(1000\)/,
+    );
+  });
+
   it("lets environment variables override the file", function () {
     const c = parseEdgeConfig(minimal(), {
       TIDEWAY_EDGE_PORT: "9999",
