@@ -72,7 +72,7 @@ describe("usage log (edge/gpow/usageLog)", () => {
   let epoch: bigint;
   let log: UsageLog;
   const epochs = { current: () => epoch };
-  const openLog = () => createUsageLog({ db, account, domain, edgeId: EDGE_ID, epochs, logger, metrics });
+  const openLog = () => createUsageLog({ db, dataDir: dir, account, domain, edgeId: EDGE_ID, epochs, logger, metrics });
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), "tideway-usage-"));
@@ -83,11 +83,13 @@ describe("usage log (edge/gpow/usageLog)", () => {
   });
 
   afterEach(async () => {
+    await log.close();
     await db.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   async function reopen(): Promise<void> {
+    await log.close();
     await db.close();
     db = openEdgeDatabase(dir);
     log = openLog();
