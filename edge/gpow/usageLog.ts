@@ -261,6 +261,12 @@ export function createUsageLog(options: UsageLogOptions): UsageLog {
     idleTimeout: WORKER_IDLE_MS,
     ...(options.treeHeapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.treeHeapMb } }),
   });
+  /** Builds handed to the pool: a thread that dies before taking its task fails them, or they would wait forever. */
+  const running = new Set<AbortController>();
+  pool.on("error", (err: unknown) => {
+    logger.warn({ event: "usage-tree-worker-died", err }, "usage tree worker thread died");
+    for (const controller of running) controller.abort(err);
+  });
 
   /** Next index per epoch, loaded from the log on the epoch's first append in this process. */
   const nextIndex = new Map<number, number>();
@@ -308,11 +314,16 @@ export function createUsageLog(options: UsageLogOptions): UsageLog {
     const e = epochKey(epoch);
     const started = performance.now();
     let result: UsageTreeResult;
+    const controller = new AbortController();
+    running.add(controller);
     try {
-      result = await pool.run({ dataDir, epoch: e });
+      result = await pool.run({ dataDir, epoch: e }, { signal: controller.signal });
     } catch (err) {
-      logger.error({ event: "usage-tree-failed", epoch: epoch.toString(), err }, "building the usage tree failed");
-      throw new UsageTreeBuildError(epoch, err);
+      const cause: unknown = controller.signal.aborted ? controller.signal.reason : err;
+      logger.error({ event: "usage-tree-failed", epoch: epoch.toString(), err: cause }, "building the usage tree failed");
+      throw new UsageTreeBuildError(epoch, cause);
+    } finally {
+      running.delete(controller);
     }
     if (result.kind === "corrupt") throw new UsageLogCorruptError(result.message);
     const count = result.kind === "empty" ? 0 : result.count;
