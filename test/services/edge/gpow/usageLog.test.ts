@@ -315,7 +315,11 @@ describe("usage log (edge/gpow/usageLog)", () => {
     function stored(e: number): { entries: number; nonces: number; commits: number } {
       const raw = db.openDB<unknown, unknown[]>({ name: "usage" });
       const count = (start: unknown[], end: unknown[]) => [...raw.getKeys({ start, end })].length;
-      return { entries: count([e, 0], [e + 1]), nonces: count(["nonce", e], ["nonce", e + 1]), commits: count(["commit", e], ["commit", e + 1]) };
+      return {
+        entries: count([e, 0], [e + 1]),
+        nonces: count(["nonce", e], ["nonce", e + 1]),
+        commits: count(["commit", e], ["commit", e + 1]),
+      };
     }
     const totalKeys = () => [...db.openDB({ name: "usage" }).getKeys()].length;
 

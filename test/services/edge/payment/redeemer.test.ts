@@ -60,7 +60,11 @@ describe("redeemer", () => {
     expiry?: bigint,
   ) {
     const a = await s.gate.admit({
-      voucherHeader: await headerFor(env, signer, voucherAt(env, s.clock.now, amount, { sessionId, ...(expiry === undefined ? {} : { expiry }) })),
+      voucherHeader: await headerFor(
+        env,
+        signer,
+        voucherAt(env, s.clock.now, amount, { sessionId, ...(expiry === undefined ? {} : { expiry }) }),
+      ),
       model: MODEL,
       maxCost: amount,
     });
