@@ -313,8 +313,8 @@ describe("usage log (edge/gpow/usageLog)", () => {
     const RETAIN = 2;
     /** Keys of each kind stored for `e`. */
     function stored(e: number): { entries: number; nonces: number; commits: number } {
-      const raw = db.openDB<unknown, unknown[]>({ name: "usage" });
-      const count = (start: unknown[], end: unknown[]) => [...raw.getKeys({ start, end })].length;
+      const raw = db.openDB<unknown, (string | number)[]>({ name: "usage" });
+      const count = (start: (string | number)[], end: (string | number)[]) => [...raw.getKeys({ start, end })].length;
       return {
         entries: count([e, 0], [e + 1]),
         nonces: count(["nonce", e], ["nonce", e + 1]),
