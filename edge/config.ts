@@ -9,6 +9,7 @@ import { applyEnvOverrides, formatIssues, readJsonFile } from "../lib/configFile
 import { addressSchema as address, httpUrlSchema, keySourceSchema, listenSchema, logSchema, weiSchema as wei } from "../lib/schemas.ts";
 import type { ProtocolAddresses } from "../lib/protocol/addresses.ts";
 import { checkHttpLimits, httpLimitFields } from "../lib/http/server.ts";
+import { DEFAULT_RETAIN_EPOCHS } from "./gpow/usageLog.ts";
 
 const positiveInt = z.number().int().positive();
 const wsUrl = z
@@ -119,6 +120,16 @@ export const EdgeConfigSchema = z
       .strict()
       .refine((r) => r.url !== undefined || r.urls !== undefined, { message: "set router.url or router.urls" })
       .optional(),
+    usage: z
+      .object({
+        /**
+         * Closed epochs whose usage logs are kept for audits; older ones are deleted. At least the
+         * settlement contract's maxFaultAge + 2 (edge/gpow/usageLog.ts says why).
+         */
+        retainEpochs: z.number().int().min(2).default(DEFAULT_RETAIN_EPOCHS),
+      })
+      .strict()
+      .default({ retainEpochs: DEFAULT_RETAIN_EPOCHS }),
     log: logSchema,
     /**
      * FOR DEMOS AND TESTS ONLY: makes this edge misbehave on purpose. With `wrongAnswerRate` r, a

@@ -162,7 +162,18 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     stack.push({ name: "epochs", close: () => epochs.close() });
 
     const domain = edgeDomain(chainId, addresses.registry);
-    const usageLog = await createUsageLog({ db, account, domain, edgeId: config.edgeId, epochs, logger, metrics });
+    const usageLog = createUsageLog({
+      db,
+      dataDir: config.dataDir,
+      retainEpochs: config.usage.retainEpochs,
+      account,
+      domain,
+      edgeId: config.edgeId,
+      epochs,
+      logger,
+      metrics,
+    });
+    stack.push({ name: "usage log", close: () => usageLog.close() });
     const receipts = createReceiptSigner({ account, privateKey: options.privateKey, domain, edgeId: config.edgeId });
 
     const models = new Map<string, ServedModel>();

@@ -22,7 +22,7 @@ import { serveChat, serveEmbeddings } from "../serving/inference.ts";
 import type { ChatResult, RequestContext, ServedInfo, ServingDeps } from "../serving/inference.ts";
 import type { ServedModel, UsageAuditPort } from "../serving/ports.ts";
 import { BackendError } from "../backends/types.ts";
-import { EpochNotClosedError, UnknownEntryError } from "../gpow/usageLog.ts";
+import { EpochNotClosedError, EpochPrunedError, UnknownEntryError, UsageTreeBuildError } from "../gpow/usageLog.ts";
 import { PaymentError } from "../payment/errors.ts";
 import { ApiError, badRequest, isOpenAIRoute } from "./errors.ts";
 import { OverloadedError } from "./limiter.ts";
@@ -77,6 +77,9 @@ export function toApiError(err: unknown, bodyLimitBytes?: number, requestId = "u
   }
   if (err instanceof EpochNotClosedError) return new ApiError(409, "invalid_request_error", err.message, { code: "epoch_not_closed" });
   if (err instanceof UnknownEntryError) return new ApiError(404, "not_found_error", err.message, { code: "unknown_entry" });
+  if (err instanceof EpochPrunedError) return new ApiError(410, "not_found_error", err.message, { code: "epoch_pruned" });
+  if (err instanceof UsageTreeBuildError)
+    return new ApiError(503, "server_error", err.message, { code: "usage_tree_unavailable", headers: { "retry-after": "1" } });
   if (err instanceof BackendError) {
     if (err.status >= 500)
       return new ApiError(err.status, "server_error", internalErrorMessage("edge's model backend", requestId), {

@@ -14,25 +14,36 @@
 //   ["nonce", epoch, nonce] -> index   (requests that carried a challenge nonce)
 //   ["commit", epoch]       -> { root, count, signature }
 // An entry takes ~250 bytes in LMDB with its key (msgpack of the fields above, hashes as hex).
-// An edge serving 100 requests/s for a one-hour epoch logs 360,000 entries, ~90 MB per epoch
-// (~2 GB a day at that rate: old epochs must be pruned once settled — not done here).
+// An edge serving 100 requests/s for a one-hour epoch logs 360,000 entries, ~90 MB per epoch.
+//
+// Retention: verifiers audit epoch E during E + 1 (retrying a stalled audit), and peers co-sign an
+// AuditFailure of that audit until the settlement contract stops taking faults for it, `maxFaultAge`
+// epochs later (at most the unbonding delay in epochs). So the log of E is kept while
+// E >= current - retainEpochs, and retainEpochs must be at least maxFaultAge + 2 of the chain.
+// Older epochs are refused ({EpochPrunedError}, whether or not their entries are gone yet), and
+// {UsageLog.prune} deletes their keys and cached trees in batches of short write transactions; the
+// log starts a prune itself when it sees a new epoch, so disk use stays at about retainEpochs + 1
+// epochs of entries.
 //
 // Building cost: the tree is built with {buildUsageTreeFast} (flat arrays, same root and proofs
 // as @openzeppelin/merkle-tree, which stays the reference in the tests), ten to twenty times faster
 // than the library and with a fraction of its memory (figures: the README's known limitations).
 // Most of the cost is Keccak in JS (four permutations per entry: two for the 256-byte encoding,
-// one for the leaf, one for its node), so it grows linearly. It still runs on the event loop, once
-// per epoch (at the first commitment/audit after the epoch closes), so epochs of more than about
-// 10^5 entries stall the edge for seconds: the build must move to a worker thread. A cached tree keeps 68 bytes per
-// entry (nodes and leaf positions); reading the log back holds ~0.5 KB per entry while it builds.
+// one for the leaf, one for its node), so it grows linearly: seconds for 10^5 entries and more.
+// That runs in a worker thread (usageTreeWorker.ts), which reads the epoch from LMDB itself, so the
+// HTTP thread keeps serving (and the router link its heartbeats) while a large epoch builds. One
+// build runs at a time (a piscina pool of one thread that exits when idle); concurrent callers of
+// one epoch share its build; a failed build is not remembered, the next call builds again.
+// A cached tree keeps 68 bytes per entry (nodes and leaf positions); reading the log back holds
+// ~0.5 KB per entry in the worker while it builds.
 // Built trees of the last {CACHED_TREES} epochs stay in memory so audits do not rebuild them; an
 // older epoch is rebuilt from the log on demand and checked against its committed root.
 import type { Database, RootDatabase } from "lmdb";
+import { Piscina } from "piscina";
 import type { Logger } from "pino";
 import type { Hex, LocalAccount, TypedDataDomain } from "viem";
 
 import {
-  buildUsageTreeFast,
   EMPTY_USAGE_ROOT,
   isNonce,
   signUsageRoot,
@@ -41,11 +52,25 @@ import {
   type UsageCommitment,
   type UsageEntry,
 } from "../../lib/protocol/edgeProofs.ts";
+import { standardTreeLayout } from "../../lib/protocol/merkle.ts";
 import type { EdgeMetrics } from "../metrics.ts";
 import type { EpochTracker } from "./epochs.ts";
+import type { UsageTreeResult, UsageTreeTask } from "./usageTreeWorker.ts";
 
 /** How many built trees stay in memory (the latest epochs: the ones verifiers audit). */
 export const CACHED_TREES = 4;
+
+/** Closed epochs whose logs are kept by default (see the file comment for the rule). */
+export const DEFAULT_RETAIN_EPOCHS = 16;
+
+/** The named LMDB database of the log (also opened by the worker thread). */
+export const USAGE_DB_NAME = "usage";
+
+/** Keys deleted per write transaction when pruning: short transactions, appends wait little. */
+const PRUNE_BATCH = 10_000;
+
+/** A worker thread that built a tree lingers this long for the next build, then exits. */
+const WORKER_IDLE_MS = 10_000;
 
 const MAX_UINT32 = 0xffffffff;
 
@@ -79,6 +104,31 @@ export class UnknownEntryError extends Error {
   }
 }
 
+/** An epoch's log was asked for after it left the retention window (and is, or will be, deleted). */
+export class EpochPrunedError extends Error {
+  override name = "EpochPrunedError";
+  readonly epoch: bigint;
+  readonly oldestRetained: bigint;
+  constructor(epoch: bigint, oldestRetained: bigint, retainEpochs: number) {
+    super(
+      `the usage log of epoch ${epoch} is pruned: this edge keeps the logs of the ${retainEpochs} epochs before the current one (epoch ${oldestRetained} and later)`,
+    );
+    this.epoch = epoch;
+    this.oldestRetained = oldestRetained;
+  }
+}
+
+/** The worker thread building an epoch's tree failed or died; nothing is cached, the next call builds again. */
+export class UsageTreeBuildError extends Error {
+  override name = "UsageTreeBuildError";
+  readonly epoch: bigint;
+  constructor(epoch: bigint, cause: unknown) {
+    const reason = cause instanceof Error ? `${cause.message}${"code" in cause ? ` (${String(cause.code)})` : ""}` : String(cause);
+    super(`building the usage tree of epoch ${epoch} failed in its worker thread: ${reason}; ask again to build it anew`, { cause });
+    this.epoch = epoch;
+  }
+}
+
 /** The stored log disagrees with itself (a hole in the indices, or a root that no longer matches). */
 export class UsageLogCorruptError extends Error {
   override name = "UsageLogCorruptError";
@@ -102,6 +152,12 @@ export interface UsageAppend {
 export interface UsageLogOptions {
   /** The edge's LMDB environment (edge/store/database.ts). */
   db: RootDatabase;
+  /** The directory `db` was opened from: the worker thread that builds trees opens it too. */
+  dataDir: string;
+  /** Closed epochs whose logs are kept (at least 2); default {DEFAULT_RETAIN_EPOCHS}. */
+  retainEpochs?: number;
+  /** Heap limit (MiB) of the tree-building thread: an epoch too large for it fails alone, with a {UsageTreeBuildError}. */
+  treeHeapMb?: number;
   /** The edge's signing key (the one registered in the EdgeRegistry). */
   account: LocalAccount;
   /** {edgeDomain}(chainId, registry). */
@@ -128,9 +184,14 @@ export interface UsageLog {
   open(epoch: bigint, index: number): Promise<OpenedEntry>;
   /** The index of the entry of `epoch` that carried `nonce`, if any. */
   findNonce(epoch: bigint, nonce: Hex): Promise<number | undefined>;
+  /** Deletes the logs of epochs past retention (also started by the log itself); resolves to the keys deleted. */
+  prune(): Promise<number>;
+  /** Waits for a prune in progress and ends the worker thread (builds still running reject). */
+  close(): Promise<void>;
 }
 
-interface StoredEntry {
+/** An entry as stored (shared with the worker thread). */
+export interface StoredEntry {
   nonce: Hex;
   sessionId: string;
   promptTokens: number;
@@ -145,7 +206,7 @@ interface StoredCommitment {
   signature: Hex;
 }
 
-type UsageKey = [number, number] | ["nonce", number, string] | ["commit", number];
+export type UsageKey = [number, number] | ["nonce", number, string] | ["commit", number];
 
 /** LMDB keys hold epochs as numbers: 2^53 epochs of a minute are far beyond any chain. */
 function epochKey(epoch: bigint): number {
@@ -167,7 +228,8 @@ function checkAppend(e: UsageAppend): void {
   }
 }
 
-function toEntry(epoch: bigint, index: number, s: StoredEntry): UsageEntry {
+/** The entry stored at (epoch, index). */
+export function toEntry(epoch: bigint, index: number, s: StoredEntry): UsageEntry {
   return {
     epoch,
     index: BigInt(index),
@@ -181,12 +243,30 @@ function toEntry(epoch: bigint, index: number, s: StoredEntry): UsageEntry {
 }
 
 /**
- * Opens the usage log in `db` (named database "usage"). Holds no timers or handles of its own:
- * closing the LMDB environment is the caller's.
+ * Opens the usage log in `db` (named database "usage"). Its only handle is the tree-building
+ * worker thread, which exits when idle; {UsageLog.close} ends it and must come before closing the
+ * LMDB environment, which stays the caller's.
  */
 export function createUsageLog(options: UsageLogOptions): UsageLog {
-  const { account, domain, edgeId, epochs, logger, metrics } = options;
-  const db: Database<StoredEntry | StoredCommitment | number, UsageKey> = options.db.openDB({ name: "usage" });
+  const { account, dataDir, domain, edgeId, epochs, logger, metrics } = options;
+  const retainEpochs = options.retainEpochs ?? DEFAULT_RETAIN_EPOCHS;
+  if (!Number.isInteger(retainEpochs) || retainEpochs < 2)
+    throw new RangeError(`retainEpochs must be a whole number of at least 2 (the audited epoch and the one before), got ${retainEpochs}`);
+  const db: Database<StoredEntry | StoredCommitment | number, UsageKey> = options.db.openDB({ name: USAGE_DB_NAME });
+  // One thread, one build at a time: builds are rare (once per epoch) and each takes a core.
+  const pool = new Piscina<UsageTreeTask, UsageTreeResult>({
+    filename: new URL("./usageTreeWorker.ts", import.meta.url).href,
+    minThreads: 0,
+    maxThreads: 1,
+    idleTimeout: WORKER_IDLE_MS,
+    ...(options.treeHeapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.treeHeapMb } }),
+  });
+  /** Builds handed to the pool: a thread that dies before taking its task fails them, or they would wait forever. */
+  const running = new Set<AbortController>();
+  pool.on("error", (err: unknown) => {
+    logger.warn({ event: "usage-tree-worker-died", err }, "usage tree worker thread died");
+    for (const controller of running) controller.abort(err);
+  });
 
   /** Next index per epoch, loaded from the log on the epoch's first append in this process. */
   const nextIndex = new Map<number, number>();
@@ -194,8 +274,15 @@ export function createUsageLog(options: UsageLogOptions): UsageLog {
   const pending = new Map<number, Set<Promise<unknown>>>();
   /** Commitments being built, so concurrent callers share one build. */
   const building = new Map<number, Promise<UsageCommitment>>();
+  /** Trees of committed epochs being rebuilt for audits, shared likewise. */
+  const rebuilding = new Map<number, Promise<FastUsageTree>>();
   /** Built trees of recent epochs (insertion order = age). */
   const trees = new Map<number, FastUsageTree>();
+  /** Epochs below this are deleted (by this process); appends of a later epoch start the next prune. */
+  let prunedBelow = 0;
+  let lastAppendEpoch = -1;
+  let pruning: Promise<number> | undefined;
+  let closed = false;
 
   function lastIndex(e: number): number {
     // Synchronous read (lmdb-js reads are synchronous): the index is taken in the same step as the epoch.
@@ -211,15 +298,43 @@ export function createUsageLog(options: UsageLogOptions): UsageLog {
     while (trees.size > CACHED_TREES) trees.delete(trees.keys().next().value as number);
   }
 
-  function readEntries(epoch: bigint): UsageEntry[] {
+  function oldestRetained(): bigint {
+    const current = epochs.current();
+    return current > BigInt(retainEpochs) ? current - BigInt(retainEpochs) : 0n;
+  }
+
+  function checkRetained(epoch: bigint): void {
+    const oldest = oldestRetained();
+    if (epoch < oldest) throw new EpochPrunedError(epoch, oldest, retainEpochs);
+  }
+
+  /** Builds the tree of `epoch` in the worker thread; `expected` is the number of entries it must find. */
+  async function buildTree(epoch: bigint, expected: number): Promise<FastUsageTree | undefined> {
+    if (expected === 0) return undefined;
     const e = epochKey(epoch);
-    const entries: UsageEntry[] = [];
-    for (const { key, value } of db.getRange({ start: [e, 0], end: [e, MAX_UINT32 + 1] })) {
-      const index = (key as [number, number])[1];
-      if (index !== entries.length) throw new UsageLogCorruptError(`epoch ${epoch}: expected entry ${entries.length}, found ${index}`);
-      entries.push(toEntry(epoch, index, value as StoredEntry));
+    const started = performance.now();
+    let result: UsageTreeResult;
+    const controller = new AbortController();
+    running.add(controller);
+    try {
+      result = await pool.run({ dataDir, epoch: e }, { signal: controller.signal });
+    } catch (err) {
+      const cause: unknown = controller.signal.aborted ? controller.signal.reason : err;
+      logger.error({ event: "usage-tree-failed", epoch: epoch.toString(), err: cause }, "building the usage tree failed");
+      throw new UsageTreeBuildError(epoch, cause);
+    } finally {
+      running.delete(controller);
     }
-    return entries;
+    if (result.kind === "corrupt") throw new UsageLogCorruptError(result.message);
+    const count = result.kind === "empty" ? 0 : result.count;
+    if (count !== expected) throw new UsageLogCorruptError(`epoch ${epoch}: ${count} entries read back, ${expected} expected`);
+    if (result.kind === "empty") return undefined;
+    const tree = standardTreeLayout(result.nodes, result.treeIndices);
+    logger.info(
+      { event: "usage-tree-built", epoch: epoch.toString(), count, ms: Math.round(performance.now() - started) },
+      "usage tree built",
+    );
+    return tree;
   }
 
   async function buildCommitment(epoch: bigint): Promise<UsageCommitment> {
@@ -227,31 +342,21 @@ export function createUsageLog(options: UsageLogOptions): UsageLog {
     const stored = db.get(["commit", e]) as StoredCommitment | undefined;
     if (stored !== undefined) return { edgeId, epoch, root: stored.root, count: BigInt(stored.count), signature: stored.signature };
     await Promise.allSettled(pending.get(e) ?? []);
-    const entries = readEntries(epoch);
-    let root = EMPTY_USAGE_ROOT;
-    if (entries.length > 0) {
-      const started = performance.now();
-      const tree = buildUsageTreeFast(entries);
-      root = tree.root;
-      cacheTree(e, tree);
-      logger.info(
-        { event: "usage-tree-built", epoch: epoch.toString(), count: entries.length, ms: Math.round(performance.now() - started) },
-        "usage tree built",
-      );
-    }
-    const count = BigInt(entries.length);
-    const signature = await signUsageRoot(account, domain, { edgeId, epoch, root, count });
-    await db.put(["commit", e], { root, count: entries.length, signature });
-    logger.info(
-      { event: "usage-committed", epoch: epoch.toString(), count: entries.length, root: root.slice(0, 10) },
-      "usage log committed",
-    );
-    return { edgeId, epoch, root, count, signature };
+    const count = lastIndex(e) + 1;
+    const tree = await buildTree(epoch, count);
+    const root = tree?.root ?? EMPTY_USAGE_ROOT;
+    if (tree !== undefined) cacheTree(e, tree);
+    const signature = await signUsageRoot(account, domain, { edgeId, epoch, root, count: BigInt(count) });
+    // A prune that passed this epoch while it was building must not see it come back.
+    if (e >= prunedBelow) await db.put(["commit", e], { root, count, signature });
+    logger.info({ event: "usage-committed", epoch: epoch.toString(), count, root: root.slice(0, 10) }, "usage log committed");
+    return { edgeId, epoch, root, count: BigInt(count), signature };
   }
 
   async function commitment(epoch: bigint): Promise<UsageCommitment> {
     const current = epochs.current();
     if (epoch >= current) throw new EpochNotClosedError(epoch, current);
+    checkRetained(epoch);
     const e = epochKey(epoch);
     let promise = building.get(e);
     if (promise === undefined) {
@@ -261,11 +366,80 @@ export function createUsageLog(options: UsageLogOptions): UsageLog {
     return promise;
   }
 
+  /** The cached tree of a committed, non-empty epoch, or the one rebuilt (once for concurrent callers) and checked against its root. */
+  async function treeOf(committed: UsageCommitment): Promise<FastUsageTree> {
+    const e = epochKey(committed.epoch);
+    const cached = trees.get(e);
+    if (cached !== undefined) {
+      cacheTree(e, cached);
+      return cached;
+    }
+    let promise = rebuilding.get(e);
+    if (promise === undefined) {
+      promise = (async () => {
+        const tree = await buildTree(committed.epoch, Number(committed.count));
+        if (tree === undefined || tree.root.toLowerCase() !== committed.root.toLowerCase())
+          throw new UsageLogCorruptError(
+            `epoch ${committed.epoch}: the rebuilt root ${tree?.root.slice(0, 10)} differs from the committed ${committed.root.slice(0, 10)}`,
+          );
+        cacheTree(e, tree);
+        return tree;
+      })().finally(() => rebuilding.delete(e));
+      rebuilding.set(e, promise);
+    }
+    return promise;
+  }
+
+  /** Deletes every key in [start, end) in batches; resolves to the number deleted. */
+  async function removeRange(start: UsageKey | [number] | ["nonce" | "commit", number], end: typeof start): Promise<number> {
+    let removed = 0;
+    while (!closed) {
+      const keys = [...db.getKeys({ start: start as UsageKey, end: end as UsageKey, limit: PRUNE_BATCH })];
+      if (keys.length === 0) break;
+      await db.batch(() => {
+        for (const key of keys) void db.remove(key);
+      });
+      removed += keys.length;
+    }
+    return removed;
+  }
+
+  async function pruneOnce(): Promise<number> {
+    const below = epochKey(oldestRetained());
+    if (below <= prunedBelow) return 0;
+    for (const e of [...trees.keys()]) if (e < below) trees.delete(e);
+    const started = performance.now();
+    // Numbers sort before strings in lmdb-js keys: [below] ends the entries, not the other kinds.
+    let removed = await removeRange([0], [below]);
+    removed += await removeRange(["nonce", 0], ["nonce", below]);
+    removed += await removeRange(["commit", 0], ["commit", below]);
+    if (closed) return removed;
+    prunedBelow = below;
+    if (removed > 0)
+      logger.info(
+        { event: "usage-pruned", below, keys: removed, ms: Math.round(performance.now() - started) },
+        "usage logs of old epochs pruned",
+      );
+    return removed;
+  }
+
+  function prune(): Promise<number> {
+    if (closed) return Promise.resolve(0);
+    pruning ??= pruneOnce().finally(() => {
+      pruning = undefined;
+    });
+    return pruning;
+  }
+
   return {
     append(input) {
       checkAppend(input);
       const epoch = epochs.current();
       const e = epochKey(epoch);
+      if (e !== lastAppendEpoch) {
+        lastAppendEpoch = e;
+        prune().catch((err: unknown) => logger.error({ event: "usage-prune-failed", err }, "pruning old usage logs failed"));
+      }
       let index = nextIndex.get(e);
       if (index === undefined) index = lastIndex(e) + 1;
       nextIndex.set(e, index + 1);
@@ -311,6 +485,7 @@ export function createUsageLog(options: UsageLogOptions): UsageLog {
         committed = await commitment(epoch);
       } catch (err) {
         if (err instanceof EpochNotClosedError) metrics.audits.inc({ result: "not-closed" });
+        if (err instanceof EpochPrunedError) metrics.audits.inc({ result: "pruned" });
         throw err;
       }
       if (!Number.isInteger(index) || index < 0 || BigInt(index) >= committed.count) {
@@ -318,18 +493,7 @@ export function createUsageLog(options: UsageLogOptions): UsageLog {
         throw new UnknownEntryError(epoch, index, committed.count);
       }
       const e = epochKey(epoch);
-      let tree = trees.get(e);
-      if (tree === undefined) {
-        const entries = readEntries(epoch);
-        if (BigInt(entries.length) !== committed.count)
-          throw new UsageLogCorruptError(`epoch ${epoch}: ${entries.length} entries stored, ${committed.count} committed`);
-        tree = buildUsageTreeFast(entries);
-        if (tree.root.toLowerCase() !== committed.root.toLowerCase())
-          throw new UsageLogCorruptError(
-            `epoch ${epoch}: the rebuilt root ${tree.root.slice(0, 10)} differs from the committed ${committed.root.slice(0, 10)}`,
-          );
-      }
-      cacheTree(e, tree);
+      const tree = await treeOf(committed);
       const stored = db.get([e, index]) as StoredEntry | undefined;
       if (stored === undefined) throw new UsageLogCorruptError(`epoch ${epoch}: committed entry ${index} is missing`);
       const entry = toEntry(epoch, index, stored);
@@ -340,10 +504,19 @@ export function createUsageLog(options: UsageLogOptions): UsageLog {
 
     async findNonce(epoch, nonce) {
       if (!isNonce(nonce)) return undefined;
+      checkRetained(epoch);
       const e = epochKey(epoch);
       await Promise.allSettled(pending.get(e) ?? []);
       const index = db.get(["nonce", e, nonce.toLowerCase()]);
       return typeof index === "number" ? index : undefined;
+    },
+
+    prune,
+
+    async close() {
+      closed = true;
+      await pruning?.catch(() => undefined);
+      await pool.destroy();
     },
   };
 }

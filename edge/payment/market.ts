@@ -4,6 +4,10 @@
 // logs of the new blocks (plus a few already seen, against short reorgs) and re-reads from the
 // contract whatever an event touched. Re-reading instead of applying event deltas makes
 // re-processing an event harmless, so an RPC error mid-poll is simply retried next tick.
+// Logs of the re-scanned blocks are known by block hash and log index: a hook fires once per log
+// (also for a log that a reorg put at a height already scanned), and a log seen before that the
+// re-scan no longer finds means the chain changed under the view, which then drops every cached
+// read (what the vanished event touched is not known any more) and reads again on demand.
 import type { Logger } from "pino";
 import { getAddress } from "viem";
 import type { Address, PublicClient } from "viem";
@@ -94,6 +98,10 @@ export function createMarketView(options: MarketViewOptions): MarketView {
   const revokeListeners = new Set<(payer: Address, signer: Address, redeemableUntil: bigint, lastSession: bigint) => void>();
 
   let nextBlock: bigint | undefined;
+  /** The first block followed: hooks are for events from here on. */
+  let firstBlock: bigint | undefined;
+  /** Logs handled in the re-scan window, by `blockHash:logIndex`, with their block numbers. */
+  const seenLogs = new Map<string, bigint>();
   let timer: NodeJS.Timeout | undefined;
   let polling: Promise<void> | undefined;
   let closed = false;
@@ -158,14 +166,19 @@ export function createMarketView(options: MarketViewOptions): MarketView {
     // viem caches the block number for the client's cacheTime (4 s by default): a poll must see the real head.
     const head = await publicClient.getBlockNumber({ cacheTime: 0 });
     if (nextBlock === undefined) nextBlock = head + 1n;
+    firstBlock ??= nextBlock;
     const from0 = nextBlock > reorgDepth ? nextBlock - reorgDepth : 0n;
+    const scanned = new Set<string>();
     for (let from = from0; from <= head; from += maxRange) {
       const to = from + maxRange - 1n < head ? from + maxRange - 1n : head;
       const logs = await publicClient.getContractEvents({ address, abi: MARKET_ABI, fromBlock: from, toBlock: to });
       const work: Promise<unknown>[] = [];
-      const fresh = from >= nextBlock; // hooks fire once per event, not again on the reorg re-scan
       for (const log of logs) {
-        const seenBefore = !fresh && log.blockNumber !== null && log.blockNumber < nextBlock;
+        const id = `${log.blockHash}:${log.logIndex}`;
+        scanned.add(id);
+        // Hooks fire once per event (not again on the re-scan), and not for events before the view started.
+        const seenBefore = seenLogs.has(id) || (log.blockNumber !== null && log.blockNumber < firstBlock);
+        if (log.blockNumber !== null) seenLogs.set(id, log.blockNumber);
         switch (log.eventName) {
           case "SessionOpened": {
             const { sessionId, model } = log.args;
@@ -222,6 +235,22 @@ export function createMarketView(options: MarketViewOptions): MarketView {
       }
       await Promise.all(work);
       if (to + 1n > nextBlock) nextBlock = to + 1n;
+    }
+    let vanished = 0;
+    for (const [id, block] of seenLogs) {
+      if (block < from0) seenLogs.delete(id);
+      else if (!scanned.has(id)) {
+        vanished++;
+        seenLogs.delete(id);
+      }
+    }
+    if (vanished > 0) {
+      logger.warn({ event: "market.reorg", vanished, fromBlock: from0.toString() }, "market events vanished from the chain; re-reading");
+      sessions.clear();
+      authorizations.clear();
+      escrows.clear();
+      redeemedAmounts.clear();
+      models.clear();
     }
   }
 

@@ -12,6 +12,7 @@ import type { RawData } from "ws";
 import type { Logger } from "pino";
 import type { LocalAccount, TypedDataDomain } from "viem";
 
+import { limitRepeats } from "../../lib/logging.ts";
 import { signRouterHello } from "../../lib/protocol/edgeProofs.ts";
 import {
   encodeFrame,
@@ -45,6 +46,8 @@ export interface RouterLinkOptions {
   maxBackoffMs?: number;
   /** How long the router may take from connect to `welcome`. */
   handshakeTimeoutMs?: number;
+  /** Repeats of one socket error within this window are logged as one summary line; default 60 s. */
+  repeatWindowMs?: number;
   logger: Logger;
   metrics: Pick<EdgeMetrics, "routerConnected">;
 }
@@ -96,6 +99,8 @@ export function createRouterLink(options: RouterLinkOptions): RouterLink {
   const maxBackoffMs = options.maxBackoffMs ?? 30_000;
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
   const origin = new URL(options.localApi).origin;
+  // While the router is down every reconnect attempt fails the same way: one line per window, not per attempt.
+  const repeats = limitRepeats(logger, { windowMs: options.repeatWindowMs });
 
   let ws: WebSocket | undefined;
   let welcomed = false;
@@ -273,11 +278,11 @@ export function createRouterLink(options: RouterLinkOptions): RouterLink {
     socket.on("message", (raw, isBinary) => {
       alive = true;
       onMessage(socket, raw, isBinary).catch((err: unknown) =>
-        logger.error({ event: "router-frame-failed", err: errorMessage(err) }, "handling a router frame failed"),
+        repeats.log("error", "handling a router frame failed", new Error(errorMessage(err)), { event: "router-frame-failed" }),
       );
     });
     socket.on("error", (err) => {
-      logger.warn({ event: "router-socket-error", err: errorMessage(err) }, "router socket error");
+      repeats.log("warn", "router socket error", new Error(errorMessage(err)), { event: "router-socket-error" });
     });
     socket.on("close", (code) => {
       if (ws !== socket) return;
@@ -304,6 +309,7 @@ export function createRouterLink(options: RouterLinkOptions): RouterLink {
       if (reconnectTimer !== undefined) clearTimeout(reconnectTimer);
       reconnectTimer = undefined;
       clearSocketTimers();
+      repeats.close();
       for (const controller of inFlight.values()) controller.abort();
       inFlight.clear();
       const socket = ws;

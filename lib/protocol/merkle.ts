@@ -165,6 +165,8 @@ export interface StandardTreeLayout {
   readonly size: number;
   /** Every node, 32 bytes each, in the library's order (node 0 is the root, 2n-1 nodes). */
   readonly nodes: Uint8Array;
+  /** Tree index of every leaf, in input order (what {treeIndexOf} reads). */
+  readonly treeIndices: Uint32Array;
   /** Tree index (node number in the library's layout) of the `i`-th leaf. */
   treeIndexOf(i: number): number;
   /** Proof of the `i`-th leaf, bottom-up, as the library's `getProof(i)`. */
@@ -222,6 +224,15 @@ export function buildStandardTreeFromLeafHashes(leafHashes: Uint8Array): Standar
     keccak256Short(pair, 0, 64, nodes, 32 * k);
   }
 
+  return standardTreeLayout(nodes, treeIndex);
+}
+
+/**
+ * The layout over `nodes` and `treeIndices` as {buildStandardTreeFromLeafHashes} made them (e.g. in
+ * a worker thread, the arrays then transferred here); both are kept, not copied, and not checked.
+ */
+export function standardTreeLayout(nodes: Uint8Array, treeIndices: Uint32Array): StandardTreeLayout {
+  const n = treeIndices.length;
   const nodeHex = (k: number): Hex => bytesToHex(nodes.subarray(32 * k, 32 * k + 32));
   const checkIndex = (i: number): void => {
     if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`leaf index ${i} out of range [0, ${n})`);
@@ -230,20 +241,21 @@ export function buildStandardTreeFromLeafHashes(leafHashes: Uint8Array): Standar
     root: nodeHex(0),
     size: n,
     nodes,
+    treeIndices,
     treeIndexOf: (i) => {
       checkIndex(i);
-      return treeIndex[i];
+      return treeIndices[i];
     },
     proofAt: (i) => {
       checkIndex(i);
       const proof: Hex[] = [];
       // As the library's getProof: sibling of k is k+1 when k is odd, k-1 when even.
-      for (let k = treeIndex[i]; k > 0; k = (k - 1) >> 1) proof.push(nodeHex(k % 2 === 1 ? k + 1 : k - 1));
+      for (let k = treeIndices[i]; k > 0; k = (k - 1) >> 1) proof.push(nodeHex(k % 2 === 1 ? k + 1 : k - 1));
       return proof;
     },
     leafHashAt: (i) => {
       checkIndex(i);
-      return nodeHex(treeIndex[i]);
+      return nodeHex(treeIndices[i]);
     },
   };
 }

@@ -19,10 +19,14 @@ import { openEdgeDatabase, type EdgeDatabase } from "../../../../edge/store/data
 import {
   createUsageLog,
   EpochNotClosedError,
+  EpochPrunedError,
   UnknownEntryError,
+  UsageLogCorruptError,
+  UsageTreeBuildError,
   CACHED_TREES,
   type UsageAppend,
   type UsageLog,
+  type UsageLogOptions,
 } from "../../../../edge/gpow/usageLog.ts";
 import {
   edgeDomain,
@@ -57,6 +61,14 @@ function expectedLeaf(epoch: bigint, index: number, i: number): [bigint, bigint,
   return [epoch, BigInt(index), r.nonce ?? ZERO_NONCE, r.sessionId, r.promptTokens, r.completionTokens, r.requestHash, r.responseHash];
 }
 
+/** Resolves once `check()` holds (polled every 10 ms, for at most 5 s). */
+async function until(check: () => boolean): Promise<void> {
+  for (let waited = 0; !check(); waited += 10) {
+    if (waited > 5_000) throw new Error("condition not reached in 5 s");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** The error `promise` rejects with (undefined when it resolves). */
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
@@ -72,7 +84,8 @@ describe("usage log (edge/gpow/usageLog)", () => {
   let epoch: bigint;
   let log: UsageLog;
   const epochs = { current: () => epoch };
-  const openLog = () => createUsageLog({ db, account, domain, edgeId: EDGE_ID, epochs, logger, metrics });
+  const openLog = (over: Partial<UsageLogOptions> = {}) =>
+    createUsageLog({ db, dataDir: dir, account, domain, edgeId: EDGE_ID, epochs, logger, metrics, ...over });
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), "tideway-usage-"));
@@ -83,11 +96,13 @@ describe("usage log (edge/gpow/usageLog)", () => {
   });
 
   afterEach(async () => {
+    await log.close();
     await db.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   async function reopen(): Promise<void> {
+    await log.close();
     await db.close();
     db = openEdgeDatabase(dir);
     log = openLog();
@@ -254,6 +269,113 @@ describe("usage log (edge/gpow/usageLog)", () => {
       expect(await log.findNonce(4n, nonce)).to.equal(undefined);
       expect(await log.findNonce(5n, request(6).nonce as Hex)).to.equal(undefined);
       expect(await log.findNonce(5n, ZERO_NONCE)).to.equal(undefined);
+    });
+  });
+
+  describe("building in a worker thread", () => {
+    it("reports a worker that dies as UsageTreeBuildError, caches nothing, and builds again on the next call", async function () {
+      this.timeout(120_000);
+      await log.close();
+      // A heap too small for reading 60,000 entries back: the worker thread dies, the edge does not.
+      log = openLog({ treeHeapMb: 40 });
+      for (let i = 0; i < 60_000; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, k) => log.append(request(i + k))));
+      epoch = 7n;
+      await log.append(request(1));
+      epoch = 8n;
+      const first = await rejection(log.commitment(5n));
+      expect(first, String(first)).to.be.instanceOf(UsageTreeBuildError);
+      expect((first as Error).message).to.match(/epoch 5 failed in its worker thread/);
+      // Not a remembered failure: the next call runs a build of its own (which fails the same way here).
+      const second = await rejection(log.commitment(5n));
+      expect(second).to.be.instanceOf(UsageTreeBuildError);
+      expect(second).to.not.equal(first);
+      // The pool replaced its thread: a small epoch builds.
+      expect((await log.commitment(7n)).count).to.equal(1n);
+    });
+
+    it("reports a hole in the log as UsageLogCorruptError, and commits once the entry is back", async () => {
+      for (let i = 0; i < 10; i++) await log.append(request(i));
+      epoch = 6n;
+      const raw = db.openDB<unknown, [number, number]>({ name: "usage" });
+      const kept = raw.get([5, 4]);
+      await raw.remove([5, 4]);
+      const err = await rejection(log.commitment(5n));
+      expect(err).to.be.instanceOf(UsageLogCorruptError);
+      expect((err as Error).message).to.include("expected entry 4, found 5");
+      await raw.put([5, 4], kept);
+      const commitment = await log.commitment(5n);
+      expect(commitment.count).to.equal(10n);
+      expect(processUsageProof((await log.open(5n, 4)).entry, (await log.open(5n, 4)).proof)).to.equal(commitment.root);
+    });
+  });
+
+  describe("retention", () => {
+    const RETAIN = 2;
+    /** Keys of each kind stored for `e`. */
+    function stored(e: number): { entries: number; nonces: number; commits: number } {
+      const raw = db.openDB<unknown, (string | number)[]>({ name: "usage" });
+      const count = (start: (string | number)[], end: (string | number)[]) => [...raw.getKeys({ start, end })].length;
+      return {
+        entries: count([e, 0], [e + 1]),
+        nonces: count(["nonce", e], ["nonce", e + 1]),
+        commits: count(["commit", e], ["commit", e + 1]),
+      };
+    }
+    const totalKeys = () => [...db.openDB({ name: "usage" }).getKeys()].length;
+
+    beforeEach(async () => {
+      await log.close();
+      log = openLog({ retainEpochs: RETAIN });
+    });
+
+    it("deletes the entries, nonces and commitments of epochs past retention, keeps the rest, and refuses the pruned ones", async () => {
+      for (let e = 5; e <= 9; e++) {
+        epoch = BigInt(e);
+        for (let i = 0; i < 6; i++) await log.append(request(10 * e + i));
+        if (e > 5) await log.commitment(BigInt(e - 1));
+      }
+      // Current epoch 9: epochs 7 and 8 are retained, 5 and 6 are past retention.
+      await log.prune();
+      for (const e of [5, 6]) expect(stored(e), `epoch ${e}`).to.deep.equal({ entries: 0, nonces: 0, commits: 0 });
+      expect(stored(7)).to.deep.equal({ entries: 6, nonces: 2, commits: 1 });
+      expect(stored(8)).to.deep.equal({ entries: 6, nonces: 2, commits: 1 });
+      expect(stored(9)).to.deep.equal({ entries: 6, nonces: 2, commits: 0 });
+
+      for (const call of [() => log.commitment(6n), () => log.open(6n, 0), () => log.findNonce(6n, request(60).nonce as Hex)]) {
+        const err = await rejection(call());
+        expect(err).to.be.instanceOf(EpochPrunedError);
+        expect((err as EpochPrunedError).oldestRetained).to.equal(7n);
+        expect((err as Error).message).to.include("epoch 6 is pruned");
+      }
+      expect((await metrics.audits.get()).values.find((v) => v.labels.result === "pruned")?.value).to.equal(1);
+      // The retained epochs still open with proofs against their roots.
+      const root = (await log.commitment(7n)).root;
+      const opened = await log.open(7n, 3);
+      expect(processUsageProof(opened.entry, opened.proof)).to.equal(root);
+      expect(await log.findNonce(7n, request(72).nonce as Hex)).to.equal(2);
+    });
+
+    it("starts a prune by itself when appends reach a new epoch, so the stored keys stop growing", async () => {
+      const perEpoch: number[] = [];
+      for (let e = 5; e <= 14; e++) {
+        epoch = BigInt(e);
+        for (let i = 0; i < 9; i++) await log.append(request(100 * e + i));
+        await log.commitment(BigInt(e - 1));
+        // Never called here: the first append of the epoch started the prune.
+        await until(() => e - RETAIN - 1 < 5 || stored(e - RETAIN - 1).entries === 0);
+        perEpoch.push(totalKeys());
+      }
+      // Each epoch stores 9 entries, 3 nonces and a commitment: at most the current epoch and RETAIN
+      // closed ones are kept.
+      const bound = (RETAIN + 1) * (9 + 3 + 1);
+      expect(Math.max(...perEpoch)).to.be.at.most(bound);
+      expect(perEpoch.slice(-4)).to.deep.equal(Array(4).fill(perEpoch.at(-1)));
+      expect(stored(11)).to.deep.equal({ entries: 0, nonces: 0, commits: 0 });
+      expect(stored(12).entries).to.equal(9);
+    });
+
+    it("refuses a retention below 2 epochs", () => {
+      expect(() => openLog({ retainEpochs: 1 })).to.throw(RangeError, /at least 2/);
     });
   });
 });

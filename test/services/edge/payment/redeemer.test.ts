@@ -4,7 +4,7 @@ import type { Hex } from "viem";
 
 import { createRedeemer } from "../../../../edge/payment/redeemer.ts";
 import type { Redeemer } from "../../../../edge/payment/redeemer.ts";
-import { COST, headerFor, paymentStack, until, voucherAt, type PaymentStack } from "../../../helpers/edgePayment.ts";
+import { COST, headerFor, MIN_LIFETIME, paymentStack, until, voucherAt, type PaymentStack } from "../../../helpers/edgePayment.ts";
 import { deployMarketWithSession, FEE_BPS, BPS, MODEL, type SessionEnv } from "../../../helpers/market.ts";
 import { connect, type Connection } from "../../../helpers/protocol.ts";
 
@@ -29,7 +29,7 @@ describe("redeemer", () => {
     return env;
   }
 
-  async function setup(): Promise<{ env: SessionEnv; s: PaymentStack }> {
+  async function setup(over: Partial<Parameters<typeof createRedeemer>[0]> = {}): Promise<{ env: SessionEnv; s: PaymentStack }> {
     const env = await conn.networkHelpers.loadFixture(twoSessionsFixture);
     stack = await paymentStack(conn, env);
     const s = stack;
@@ -45,6 +45,7 @@ describe("redeemer", () => {
       thawMarginSeconds: 60,
       logger: s.logger,
       metrics: s.metrics,
+      ...over,
     });
     return { env, s };
   }
@@ -56,9 +57,14 @@ describe("redeemer", () => {
     amount: bigint,
     signer: SessionEnv["payer"] | SessionEnv["gateway"] = env.payer,
     sessionId = env.sessionId,
+    expiry?: bigint,
   ) {
     const a = await s.gate.admit({
-      voucherHeader: await headerFor(env, signer, voucherAt(env, s.clock.now, amount, { sessionId })),
+      voucherHeader: await headerFor(
+        env,
+        signer,
+        voucherAt(env, s.clock.now, amount, { sessionId, ...(expiry === undefined ? {} : { expiry }) }),
+      ),
       model: MODEL,
       maxCost: amount,
     });
@@ -146,6 +152,33 @@ describe("redeemer", () => {
       await s.market.refresh(); // the follower sees SignerRevoked and calls the redeemer's hook
       await until(async () => (await env.market.redeemed(env.sessionId, env.edgeId)) === 5n * COST);
       expect(s.store.get(env.sessionId)?.redeemed).to.equal(5n * COST);
+    });
+
+    it("redeems at once when a session it holds vouchers of closes", async () => {
+      const { env, s } = await setup();
+      await serve(env, s, 4n * COST);
+      redeemer!.start();
+      await env.market.connect(env.payer).closeSession(env.sessionId);
+      await s.market.refresh(); // the follower sees SessionClosed and calls the redeemer's hook
+      await until(async () => (await env.market.redeemed(env.sessionId, env.edgeId)) === 4n * COST);
+      expect(s.store.get(env.sessionId)?.redeemed).to.equal(4n * COST);
+    });
+
+    it("redeems a voucher once its expiry comes within the margin, with no schedule or event due", async function () {
+      this.timeout(30_000);
+      // The redeemer's clock is the test's: the chain's time, moved by hand.
+      const clock = { now: 0n };
+      const { env, s } = await setup({ now: () => clock.now });
+      clock.now = s.clock.now;
+      const expiry = s.clock.now + BigInt(MIN_LIFETIME) + 30n;
+      await serve(env, s, 3n * COST, env.payer, env.sessionId, expiry);
+      redeemer!.start();
+      // Far from expiry (more than the 60 s margin): nothing is sent on the urgency watch's first ticks.
+      await new Promise((resolve) => setTimeout(resolve, 5_500));
+      expect(await env.market.redeemed(env.sessionId, env.edgeId)).to.equal(0n);
+      clock.now = expiry - 30n;
+      await until(async () => (await env.market.redeemed(env.sessionId, env.edgeId)) === 3n * COST, 10_000);
+      expect(s.store.get(env.sessionId)?.redeemed).to.equal(3n * COST);
     });
 
     it("close() redeems what is left", async () => {

@@ -296,4 +296,26 @@ describe("router link (edge/router/link)", () => {
       await until(() => router.connections >= 2, 2_000);
     });
   });
+
+  describe("logs", () => {
+    it("logs a router that stays unreachable as a bounded number of lines plus a summary of the repeats", async () => {
+      const lines: { msg: string; event?: string; repeats?: number }[] = [];
+      const captured = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+      const port = router.port;
+      await router.close();
+      // Nothing listens on the port: every attempt fails with the same socket error.
+      const l = start({ url: `ws://127.0.0.1:${port}`, initialBackoffMs: 2, maxBackoffMs: 10, repeatWindowMs: 400, logger: captured });
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await l.close();
+      link = undefined;
+      const attempts = lines.filter((line) => line.event === "router-reconnect").length;
+      const errors = lines.filter((line) => line.event === "router-socket-error");
+      expect(attempts, "reconnect attempts").to.be.greaterThan(30);
+      // The first error of each window, then one summary per window (about 4 windows, and one at close).
+      expect(errors.length).to.be.at.most(10);
+      const summarized = errors.reduce((sum, line) => sum + (line.repeats ?? 0), 0);
+      expect(summarized).to.be.greaterThan(0);
+      expect(errors.length - errors.filter((line) => line.repeats !== undefined).length + summarized).to.be.at.least(attempts - 1);
+    });
+  });
 });
