@@ -201,6 +201,10 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
         logger,
         metrics,
         minVoucherLifetimeSeconds: config.payment.minVoucherLifetimeSeconds,
+        durability:
+          config.payment.voucherDurability === "sync"
+            ? { mode: "sync" }
+            : { mode: "interval", flushIntervalMs: config.payment.flushIntervalMs },
       });
       payment = gate;
       stack.push({ name: "payment gate", close: () => gate.close() });
