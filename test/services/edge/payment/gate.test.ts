@@ -389,7 +389,8 @@ describe("payment gate", () => {
 
   describe("durability", () => {
     it("sync: no output before the voucher is flushed, even once it is committed", async () => {
-      const flushes = (flushControl = heldFlushes());
+      const flushes = heldFlushes();
+      flushControl = flushes;
       const { env, s, now } = await setup({ gate: { durability: { mode: "sync" } }, wrapStore: flushes.wrap });
       const a = await s.gate.admit({
         voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST)),
@@ -405,7 +406,8 @@ describe("payment gate", () => {
     });
 
     it("interval: serves once the voucher is committed, while the gate follows its flush", async () => {
-      const flushes = (flushControl = heldFlushes());
+      const flushes = heldFlushes();
+      flushControl = flushes;
       const { env, s, now } = await setup({
         gate: { durability: { mode: "interval", flushIntervalMs: 1000 }, clockMs: () => 0 },
         wrapStore: flushes.wrap,
@@ -434,7 +436,8 @@ describe("payment gate", () => {
     });
 
     it("interval: once the oldest unflushed voucher is flushIntervalMs old, requests wait for the flush", async () => {
-      const flushes = (flushControl = heldFlushes());
+      const flushes = heldFlushes();
+      flushControl = flushes;
       const clock = { ms: 0 };
       const { env, s, now } = await setup({
         gate: { durability: { mode: "interval", flushIntervalMs: 1000 }, clockMs: () => clock.ms },
