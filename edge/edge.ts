@@ -154,7 +154,8 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     stack.length = 0;
   };
   try {
-    const db = openEdgeDatabase(config.dataDir);
+    // Vouchers are the edge's most valuable writes: their durability decides how the database flushes.
+    const db = openEdgeDatabase(config.dataDir, { deferFlush: config.payment.required && config.payment.voucherDurability === "interval" });
     stack.push({ name: "database", close: () => db.close() });
 
     const epochs = createEpochTracker({ publicClient, staking: addresses.staking, pollIntervalMs: config.chain.pollIntervalMs, logger });

@@ -11,11 +11,12 @@
 // No output leaves before the `best` a request relies on is stored (LMDB group commit), so a crash
 // of the edge's process can never leave served work without a stored voucher covering it. Whether
 // stored means flushed too is the operator's choice (`durability`): "sync" waits for the disk
-// flush, so a crash of the machine loses nothing either; "interval" waits for the commit only and
-// follows LMDB's flushes, which run right behind on another thread. There, a machine crash loses
-// at most the vouchers of the last flushIntervalMs (each covered by the payer's next voucher, as
-// vouchers are cumulative): once the oldest unflushed voucher is older than that, requests wait
-// for the flush again, so a disk that falls behind cannot widen the exposure.
+// flush, so a crash of the machine loses nothing either; "interval" waits for the commit only (the
+// database then commits without flushing, edge/store/database.ts) and flushes every half
+// flushIntervalMs while vouchers wait for it. A machine crash then loses at most the vouchers of
+// the last flushIntervalMs (each covered by the payer's next voucher, as vouchers are
+// cumulative): once the oldest unflushed voucher is older than that, requests wait for the flush
+// again, so a disk that falls behind cannot widen the exposure.
 import type { Logger } from "pino";
 import type { Address, Hex } from "viem";
 
@@ -160,28 +161,34 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     saveTimer.unref();
   }
 
-  // Vouchers committed and not yet known to be flushed, oldest first (interval mode), and the
-  // flush the gate waits on, one at a time: LMDB flushes each commit on its own thread anyway,
-  // `flushed` only tells when it got there.
+  // Interval mode: vouchers committed and not yet flushed, oldest first, and the next flush (one
+  // at a time, half an interval after a voucher starts waiting for it).
   const unflushed: { seq: number; at: number }[] = [];
   let committed = 0;
-  let following = false;
+  let flushTimer: NodeJS.Timeout | undefined;
+  let flushing = false;
   let behindLogged = false;
-  function followFlushes(): void {
-    if (following || unflushed.length === 0) return;
-    following = true;
+  function scheduleFlush(): void {
+    if (durability.mode === "sync" || flushing || flushTimer !== undefined || unflushed.length === 0) return;
+    flushTimer = setTimeout(flushNow, durability.flushIntervalMs / 2);
+    flushTimer.unref();
+  }
+  function flushNow(): void {
+    flushTimer = undefined;
+    flushing = true;
     const upTo = committed;
     store.flushed().then(
       () => {
-        following = false;
+        flushing = false;
         while (unflushed.length > 0 && unflushed[0]!.seq <= upTo) unflushed.shift();
         if (unflushed.length === 0) behindLogged = false;
-        followFlushes();
+        scheduleFlush();
       },
       (error: unknown) => {
-        // The next commit follows again; until then requests wait for the flush (the bound).
-        following = false;
+        // Retried half an interval later; meanwhile the bound makes requests wait for a flush.
+        flushing = false;
         logger.error({ event: "payment.flush_failed", err: error }, "could not flush vouchers to disk");
+        scheduleFlush();
       },
     );
   }
@@ -189,7 +196,7 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     if (durability.mode === "sync") return write.then(() => store.flushed());
     return write.then(() => {
       unflushed.push({ seq: ++committed, at: clockMs() });
-      followFlushes();
+      scheduleFlush();
     });
   }
   /** In interval mode, whether the disk is more than flushIntervalMs behind: then requests wait for it. */
@@ -427,6 +434,7 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     admit,
     async close() {
       closed = true;
+      clearTimeout(flushTimer);
       await saveServed();
       await store.flushed();
     },

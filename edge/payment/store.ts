@@ -12,7 +12,7 @@ import { getAddress } from "viem";
 import type { Address, Hex } from "viem";
 
 import type { Voucher } from "../../lib/protocol/eip712.ts";
-import type { EdgeDatabase } from "../store/database.ts";
+import { type EdgeDatabase, flushEdgeDatabase } from "../store/database.ts";
 
 /** What the edge holds for one session. */
 export interface StoredSession {
@@ -123,8 +123,8 @@ export function createVoucherStore(root: EdgeDatabase): VoucherStore {
         return true;
       });
     },
-    async flushed() {
-      await root.flushed;
+    flushed() {
+      return flushEdgeDatabase(root);
     },
     async setServed(sessionId, served) {
       await db.transaction(() => {

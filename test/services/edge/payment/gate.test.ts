@@ -11,6 +11,7 @@ import {
   headerFor,
   MIN_LIFETIME,
   paymentStack,
+  until,
   type PaymentStack,
   type PaymentStackOptions,
   voucherAt,
@@ -31,8 +32,8 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
 
 /**
  * The store's flushes, held until the test lets them through: `calls` counts the flushes asked
- * for, `release()` lets every one asked so far complete (after LMDB's own flush), `free()` lets
- * every one through from then on.
+ * for, `release()` lets every one asked so far complete (after the store's own flush), `free()`
+ * lets every one through from then on, `hold()` holds them again.
  */
 function heldFlushes() {
   let held: (() => void)[] = [];
@@ -46,6 +47,9 @@ function heldFlushes() {
     free() {
       free = true;
       control.release();
+    },
+    hold() {
+      free = false;
     },
     wrap(store: VoucherStore): VoucherStore {
       return {
@@ -409,7 +413,7 @@ describe("payment gate", () => {
       const flushes = heldFlushes();
       flushControl = flushes;
       const { env, s, now } = await setup({
-        gate: { durability: { mode: "interval", flushIntervalMs: 1000 }, clockMs: () => 0 },
+        gate: { durability: { mode: "interval", flushIntervalMs: 20 }, clockMs: () => 0 },
         wrapStore: flushes.wrap,
       });
       const a = await s.gate.admit({
@@ -419,8 +423,8 @@ describe("payment gate", () => {
       });
       await a.durable;
       expect(s.store.get(env.sessionId)?.voucher.cumulativeAmount).to.equal(COST);
-      // The flush was asked for after the commit and is still held: serving did not wait for it.
-      expect(flushes.calls).to.equal(1);
+      // Served before any flush; the gate's flush follows (half an interval later) and is held.
+      await until(async () => flushes.calls === 1);
       const b = await s.gate.admit({
         voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)),
         model: MODEL,
@@ -429,9 +433,7 @@ describe("payment gate", () => {
       await b.durable;
       expect(flushes.calls).to.equal(1); // one flush at a time
       flushes.release();
-      await s.store.flushed();
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(flushes.calls).to.equal(2); // the voucher committed meanwhile gets its own
+      await until(async () => flushes.calls === 2); // the voucher committed meanwhile gets its own
       flushes.release();
     });
 
@@ -464,11 +466,12 @@ describe("payment gate", () => {
       });
       await s.store.flushed();
       expect(await settled(c.durable)).to.equal(false);
-      flushes.release();
-      await new Promise((resolve) => setImmediate(resolve));
-      flushes.release(); // the gate's next flush, and c's
+      flushes.free();
       await c.durable;
-      // Caught up: the next request serves on its commit again.
+      // Once the gate's own flush (half an interval later) has caught up, requests serve on their commit again.
+      await until(async () => flushes.calls >= 2);
+      await s.store.flushed();
+      flushes.hold();
       const d = await s.gate.admit({
         voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 4n * COST)),
         model: MODEL,
