@@ -90,9 +90,26 @@ export const EdgeConfigSchema = z
         redeemBatchSize: positiveInt.max(500).default(50),
         /** Redeem a thawing payer's vouchers at least this long before its thaw ends. */
         thawMarginSeconds: positiveInt.default(300),
+        /**
+         * When a new voucher counts as stored, so that its request may be served: "sync" once
+         * flushed to disk (it survives a crash of the machine), "interval" once written (it
+         * survives a crash of the edge's process; the disk flush follows, bounded by
+         * flushIntervalMs). See edge/README.md for what each risks.
+         */
+        voucherDurability: z.enum(["sync", "interval"]).default("sync"),
+        /** With "interval": the longest a served voucher may wait for its disk flush before requests wait for it again. */
+        flushIntervalMs: positiveInt.max(60_000).default(1000),
       })
       .strict()
-      .default({ required: true, minVoucherLifetimeSeconds: 600, redeemIntervalSeconds: 300, redeemBatchSize: 50, thawMarginSeconds: 300 }),
+      .default({
+        required: true,
+        minVoucherLifetimeSeconds: 600,
+        redeemIntervalSeconds: 300,
+        redeemBatchSize: 50,
+        thawMarginSeconds: 300,
+        voucherDurability: "sync",
+        flushIntervalMs: 1000,
+      }),
     limits: z
       .object({
         /** Requests served at once; the rest wait in the queue. */

@@ -154,7 +154,8 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     stack.length = 0;
   };
   try {
-    const db = openEdgeDatabase(config.dataDir);
+    // Vouchers are the edge's most valuable writes: their durability decides how the database flushes.
+    const db = openEdgeDatabase(config.dataDir, { deferFlush: config.payment.required && config.payment.voucherDurability === "interval" });
     stack.push({ name: "database", close: () => db.close() });
 
     const epochs = createEpochTracker({ publicClient, staking: addresses.staking, pollIntervalMs: config.chain.pollIntervalMs, logger });
@@ -212,6 +213,10 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
         logger,
         metrics,
         minVoucherLifetimeSeconds: config.payment.minVoucherLifetimeSeconds,
+        durability:
+          config.payment.voucherDurability === "sync"
+            ? { mode: "sync" }
+            : { mode: "interval", flushIntervalMs: config.payment.flushIntervalMs },
       });
       payment = gate;
       stack.push({ name: "payment gate", close: () => gate.close() });

@@ -8,8 +8,15 @@
 // no signature check; a higher one is verified (native secp256k1, ~20k/s) and becomes `best`.
 // All awaits (chain reads, the signature) happen first; the check-and-reserve step is then
 // synchronous, so concurrent admissions of one session cannot both spend the same headroom.
-// A request resolves only once the `best` it relies on is on disk (LMDB group commit), so a
-// crash can never leave served work without a durable voucher covering it.
+// No output leaves before the `best` a request relies on is stored (LMDB group commit), so a crash
+// of the edge's process can never leave served work without a stored voucher covering it. Whether
+// stored means flushed too is the operator's choice (`durability`): "sync" waits for the disk
+// flush, so a crash of the machine loses nothing either; "interval" waits for the commit only (the
+// database then commits without flushing, edge/store/database.ts) and flushes every half
+// flushIntervalMs while vouchers wait for it. A machine crash then loses at most the vouchers of
+// the last flushIntervalMs (each covered by the payer's next voucher, as vouchers are
+// cumulative): once the oldest unflushed voucher is older than that, requests wait for the flush
+// again, so a disk that falls behind cannot widen the exposure.
 import type { Logger } from "pino";
 import type { Address, Hex } from "viem";
 
@@ -26,7 +33,7 @@ import type { VoucherStore } from "./store.ts";
 export interface Admission {
   payer: Address;
   sessionId: bigint;
-  /** Resolves once the voucher this admission relies on is on disk; no output may leave before. Rejects with a PaymentError (503). */
+  /** Resolves once the voucher this admission relies on is stored (see `durability`); no output may leave before. Rejects with a PaymentError (503). */
   durable: Promise<void>;
   /** The request completed at `actualCost` (≤ the reserved maxCost): counts it as served. */
   settle(actualCost: bigint): void;
@@ -72,13 +79,20 @@ export interface PaymentGateOptions {
   minVoucherLifetimeSeconds: number;
   /** Current unix time in seconds (default: the system clock). */
   now?: () => bigint;
+  /** When a new voucher counts as stored (default "sync"; see the file comment). */
+  durability?: VoucherDurability;
+  /** A monotonic clock in milliseconds for the flush bound (default: performance.now). */
+  clockMs?: () => number;
 }
+
+/** "sync": a request waits for its voucher's disk flush; "interval": for its commit, flushes at most `flushIntervalMs` behind. */
+export type VoucherDurability = { mode: "sync" } | { mode: "interval"; flushIntervalMs: number };
 
 interface Best {
   voucher: Voucher;
   signature: Hex;
   signer: Address;
-  /** Resolves when this voucher is on disk. */
+  /** Resolves when this voucher is stored as `durability` requires. */
   durable: Promise<unknown>;
 }
 
@@ -99,6 +113,8 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
   const minLifetime = BigInt(options.minVoucherLifetimeSeconds);
   const now = options.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
   const states = new Map<bigint, SessionState>();
+  const durability = options.durability ?? { mode: "sync" };
+  const clockMs = options.clockMs ?? (() => performance.now());
 
   function state(sessionId: bigint): SessionState {
     let s = states.get(sessionId);
@@ -143,6 +159,58 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     if (closed || saveTimer !== undefined) return;
     saveTimer = setTimeout(() => void saveServed(), 1000);
     saveTimer.unref();
+  }
+
+  // Interval mode: vouchers committed and not yet flushed, oldest first, and the next flush (one
+  // at a time, half an interval after a voucher starts waiting for it).
+  const unflushed: { seq: number; at: number }[] = [];
+  let committed = 0;
+  let flushTimer: NodeJS.Timeout | undefined;
+  let flushing = false;
+  let behindLogged = false;
+  function scheduleFlush(): void {
+    if (durability.mode === "sync" || flushing || flushTimer !== undefined || unflushed.length === 0) return;
+    flushTimer = setTimeout(flushNow, durability.flushIntervalMs / 2);
+    flushTimer.unref();
+  }
+  function flushNow(): void {
+    flushTimer = undefined;
+    flushing = true;
+    const upTo = committed;
+    store.flushed().then(
+      () => {
+        flushing = false;
+        while (unflushed.length > 0 && unflushed[0]!.seq <= upTo) unflushed.shift();
+        if (unflushed.length === 0) behindLogged = false;
+        scheduleFlush();
+      },
+      (error: unknown) => {
+        // Retried half an interval later; meanwhile the bound makes requests wait for a flush.
+        flushing = false;
+        logger.error({ event: "payment.flush_failed", err: error }, "could not flush vouchers to disk");
+        scheduleFlush();
+      },
+    );
+  }
+  function stored(write: Promise<boolean>): Promise<unknown> {
+    if (durability.mode === "sync") return write.then(() => store.flushed());
+    return write.then(() => {
+      unflushed.push({ seq: ++committed, at: clockMs() });
+      scheduleFlush();
+    });
+  }
+  /** In interval mode, whether the disk is more than flushIntervalMs behind: then requests wait for it. */
+  function flushBehind(): boolean {
+    if (durability.mode === "sync" || unflushed.length === 0) return false;
+    const behind = clockMs() - unflushed[0]!.at > durability.flushIntervalMs;
+    if (behind && !behindLogged) {
+      behindLogged = true;
+      logger.warn(
+        { event: "payment.flush_behind", flushIntervalMs: durability.flushIntervalMs, unflushed: unflushed.length },
+        "the disk flush of vouchers fell behind: requests wait for it until it catches up",
+      );
+    }
+    return behind;
   }
 
   function refuse(
@@ -275,7 +343,9 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
       if (current === undefined || candidate.voucher.cumulativeAmount > current.voucher.cumulativeAmount || replaceUnusable) {
         st.best = {
           ...candidate,
-          durable: store.putBest(candidate.voucher, candidate.signature, candidate.signer, { replace: replaceUnusable, served: st.served }),
+          durable: stored(
+            store.putBest(candidate.voucher, candidate.signature, candidate.signer, { replace: replaceUnusable, served: st.served }),
+          ),
         };
         replaced = true;
       }
@@ -307,9 +377,10 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     }
     st.reserved += maxCost;
 
-    // 8. Durable before serving: the caller awaits `durable` before any output leaves, so the
-    // disk flush overlaps the queue wait and the model's work instead of adding to them.
-    const durable = best.durable.then(
+    // 8. Stored before serving: the caller awaits `durable` before any output leaves, so the
+    // write overlaps the queue wait and the model's work instead of adding to them.
+    const written = flushBehind() ? best.durable.then(() => store.flushed()) : best.durable;
+    const durable = written.then(
       () => undefined,
       (error: unknown) => {
         logger.error({ event: "payment.persist_failed", sessionId: sessionId.toString(), err: error }, "could not store a voucher");
@@ -363,7 +434,9 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
     admit,
     async close() {
       closed = true;
+      clearTimeout(flushTimer);
       await saveServed();
+      await store.flushed();
     },
     snapshot(sessionId) {
       const s = states.get(sessionId) ?? state(sessionId);

@@ -12,7 +12,7 @@ import { getAddress } from "viem";
 import type { Address, Hex } from "viem";
 
 import type { Voucher } from "../../lib/protocol/eip712.ts";
-import type { EdgeDatabase } from "../store/database.ts";
+import { type EdgeDatabase, flushEdgeDatabase } from "../store/database.ts";
 
 /** What the edge holds for one session. */
 export interface StoredSession {
@@ -47,10 +47,13 @@ export interface VoucherStore {
   get(sessionId: bigint): StoredSession | undefined;
   /**
    * Stores `voucher` as the best of its session if it is above the stored one (or with
-   * `replace`, unconditionally: the stored one can no longer pay). Resolves once on disk.
+   * `replace`, unconditionally: the stored one can no longer pay). Resolves once committed: the
+   * write then survives a crash of this process, and a crash of the machine once {flushed}.
    * Keeps served and redeemed. Returns whether it was written.
    */
   putBest(voucher: Voucher, signature: Hex, signer: Address, options?: { replace?: boolean; served?: bigint }): Promise<boolean>;
+  /** Resolves once every write committed before the call is flushed to disk. */
+  flushed(): Promise<void>;
   /** Raises the stored served amount (never lowers it); not awaited by the gate. */
   setServed(sessionId: bigint, served: bigint): Promise<void>;
   /** Records what the chain says was redeemed (never lowers it). */
@@ -102,10 +105,7 @@ export function createVoucherStore(root: EdgeDatabase): VoucherStore {
       return row === undefined ? undefined : fromRow(row);
     },
     putBest(voucher, signature, signer, options = {}) {
-      // LMDB's overlapping sync resolves a write once it is committed (it survives a crash of
-      // this process) and flushes to disk after; a voucher is money, so it counts as stored only
-      // once flushed (it then survives a crash of the machine too).
-      const written = db.transaction(() => {
+      return db.transaction(() => {
         const current = db.get(key(voucher.sessionId));
         if (current !== undefined && !options.replace && BigInt(current.cumulativeAmount) >= voucher.cumulativeAmount) return false;
         const served = maxOf(current === undefined ? 0n : BigInt(current.served), options.served ?? 0n);
@@ -122,10 +122,9 @@ export function createVoucherStore(root: EdgeDatabase): VoucherStore {
         });
         return true;
       });
-      return written.then(async (stored) => {
-        await root.flushed;
-        return stored;
-      });
+    },
+    flushed() {
+      return flushEdgeDatabase(root);
     },
     async setServed(sessionId, served) {
       await db.transaction(() => {

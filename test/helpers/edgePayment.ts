@@ -11,7 +11,7 @@ import { createPublicClient, createWalletClient, custom, getAddress } from "viem
 import type { Address, Hex, PublicClient } from "viem";
 
 import { createPaymentGate } from "../../edge/payment/gate.ts";
-import type { PaymentGate } from "../../edge/payment/gate.ts";
+import type { PaymentGate, PaymentGateOptions } from "../../edge/payment/gate.ts";
 import { createMarketView } from "../../edge/payment/market.ts";
 import type { MarketView } from "../../edge/payment/market.ts";
 import { createVoucherStore } from "../../edge/payment/store.ts";
@@ -54,8 +54,14 @@ export async function headerFor(env: SessionEnv, signer: Signer, voucher: Vouche
   return encodeVoucherHeader(voucher, signature);
 }
 
+/** What a test may change in {paymentStack}'s gate: its options, and the store it sees (e.g. one whose flushes it holds). */
+export interface PaymentStackOptions {
+  gate?: Pick<PaymentGateOptions, "durability" | "clockMs">;
+  wrapStore?: (store: VoucherStore) => VoucherStore;
+}
+
 /** A payment stack on `env`: LMDB in a temp dir, chain view, verifier, gate. Call `close()`. */
-export async function paymentStack(conn: Connection, env: SessionEnv, dir?: string) {
+export async function paymentStack(conn: Connection, env: SessionEnv, dir?: string, options: PaymentStackOptions = {}) {
   const dataDir = dir ?? mkdtempSync(join(tmpdir(), "edge-payment-"));
   const publicClient = createPublicClient({ transport: custom(conn.provider) }) as PublicClient;
   const marketAddress = getAddress(await env.market.getAddress()) as Address;
@@ -75,7 +81,8 @@ export async function paymentStack(conn: Connection, env: SessionEnv, dir?: stri
   const verifier = createVoucherVerifier(marketDomain(chainId, marketAddress));
   const clock = { now: BigInt(await conn.networkHelpers.time.latest()) };
   const gate: PaymentGate = createPaymentGate({
-    db: store,
+    ...options.gate,
+    db: options.wrapStore?.(store) ?? store,
     market,
     verifier,
     edgeId: env.edgeId,

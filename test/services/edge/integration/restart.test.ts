@@ -1,6 +1,8 @@
 // The edge as operators run it (`node edge/main.ts --config <file>`, a child process): killed
-// with SIGKILL after serving, restarted on the same data directory, it still holds the voucher,
-// still refuses to serve twice on it, and redeems it when stopped.
+// with SIGKILL right after serving, restarted on the same data directory, it still holds the
+// voucher, still refuses to serve twice on it, and redeems it when stopped — with either voucher
+// durability: a write not yet flushed survives the process (the OS keeps it), only a machine
+// crash could lose it.
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
@@ -9,6 +11,7 @@ import { expect } from "chai";
 import { network } from "hardhat";
 
 import { post } from "../../../helpers/edgeClient.ts";
+import type { EdgeConfigInput } from "../../../../edge/config.ts";
 import { deployEdgeTestbed, EDGE_MODEL, edgeConfig, startRpcBridge, voucherHeader } from "../../../helpers/edgeTestbed.ts";
 import type { EdgeTestbed } from "../../../helpers/edgeTestbed.ts";
 
@@ -49,16 +52,12 @@ describe("edge process: crash and restart", function () {
   this.timeout(180_000);
   let bed: EdgeTestbed;
   let bridge: Awaited<ReturnType<typeof startRpcBridge>>;
-  let configFile: string;
   const children: ChildProcess[] = [];
 
   before(async function () {
     const conn = await network.create();
-    bed = await deployEdgeTestbed(conn);
+    bed = await deployEdgeTestbed(conn, { edges: 2 });
     bridge = await startRpcBridge(conn.provider);
-    const config = edgeConfig(bed, bed.edges[0]!, bridge.url, { log: { level: "info" } });
-    configFile = path.join(config.dataDir, "edge.json");
-    writeFileSync(configFile, JSON.stringify(config));
   });
 
   after(async function () {
@@ -66,9 +65,30 @@ describe("edge process: crash and restart", function () {
     await bridge?.close();
   });
 
-  it("keeps the stored voucher across kill -9, serves nothing twice on it, and redeems it on SIGTERM", async function () {
-    const edgeId = bed.edges[0]!.edgeId;
-    const first = await startEdgeProcess(configFile, bed.edges[0]!.privateKey);
+  /** A config file for edge `index` of the testbed with the given voucher durability. */
+  function configFileFor(
+    index: number,
+    payment: Pick<EdgeConfigInput["payment"] & object, "voucherDurability" | "flushIntervalMs">,
+  ): string {
+    const config = edgeConfig(bed, bed.edges[index]!, bridge.url, { log: { level: "info" } });
+    config.payment = { ...config.payment, ...payment };
+    const file = path.join(config.dataDir, "edge.json");
+    writeFileSync(file, JSON.stringify(config));
+    return file;
+  }
+
+  it("keeps the stored voucher across kill -9, serves nothing twice on it, and redeems it on SIGTERM (voucherDurability sync)", async function () {
+    await crashAndRestart(0, configFileFor(0, { voucherDurability: "sync" }));
+  });
+
+  it("keeps the voucher across kill -9 when serving waits for its commit only (voucherDurability interval)", async function () {
+    // A flush bound far beyond the test: nothing the edge serves waits for a disk flush.
+    await crashAndRestart(1, configFileFor(1, { voucherDurability: "interval", flushIntervalMs: 60_000 }));
+  });
+
+  async function crashAndRestart(index: number, configFile: string): Promise<void> {
+    const edgeId = bed.edges[index]!.edgeId;
+    const first = await startEdgeProcess(configFile, bed.edges[index]!.privateKey);
     children.push(first.child);
     const request = { model: EDGE_MODEL, messages: [{ role: "user", content: "survive a crash" }], max_tokens: 8 };
     const due = BigInt((await post(first.url, CHAT, request)).json!.error.amount_due);
@@ -80,7 +100,7 @@ describe("edge process: crash and restart", function () {
     await first.exited;
     expect(await bed.env.market.redeemed(bed.sessionId, edgeId)).to.equal(0n);
 
-    const second = await startEdgeProcess(configFile, bed.edges[0]!.privateKey);
+    const second = await startEdgeProcess(configFile, bed.edges[index]!.privateKey);
     children.push(second.child);
     // The voucher paid for one request already: sending it again buys nothing.
     const replay = await post(second.url, CHAT, request, { "x-tideway-voucher": voucher });
@@ -90,5 +110,5 @@ describe("edge process: crash and restart", function () {
     second.child.kill("SIGTERM");
     expect(await second.exited).to.equal(0);
     expect(await bed.env.market.redeemed(bed.sessionId, edgeId)).to.equal(due);
-  });
+  }
 });

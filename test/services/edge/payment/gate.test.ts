@@ -5,9 +5,65 @@ import type { Hex } from "viem";
 
 import { PaymentError } from "../../../../edge/payment/errors.ts";
 import { encodeVoucherHeader } from "../../../../lib/protocol/voucherHeader.ts";
-import { COST, headerFor, MIN_LIFETIME, paymentStack, voucherAt, type PaymentStack } from "../../../helpers/edgePayment.ts";
+import type { VoucherStore } from "../../../../edge/payment/store.ts";
+import {
+  COST,
+  headerFor,
+  MIN_LIFETIME,
+  paymentStack,
+  until,
+  type PaymentStack,
+  type PaymentStackOptions,
+  voucherAt,
+} from "../../../helpers/edgePayment.ts";
 import { deployMarketWithSession, MODEL, signVoucherIn, type SessionEnv } from "../../../helpers/market.ts";
 import { connect, type Connection, TOKEN } from "../../../helpers/protocol.ts";
+
+/** Whether `promise` has settled, after every callback already queued has run. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  return done;
+}
+
+/**
+ * The store's flushes, held until the test lets them through: `calls` counts the flushes asked
+ * for, `release()` lets every one asked so far complete (after the store's own flush), `free()`
+ * lets every one through from then on, `hold()` holds them again.
+ */
+function heldFlushes() {
+  let held: (() => void)[] = [];
+  let free = false;
+  const control = {
+    calls: 0,
+    release() {
+      for (const go of held) go();
+      held = [];
+    },
+    free() {
+      free = true;
+      control.release();
+    },
+    hold() {
+      free = false;
+    },
+    wrap(store: VoucherStore): VoucherStore {
+      return {
+        ...store,
+        flushed() {
+          control.calls += 1;
+          if (free) return store.flushed();
+          return new Promise<void>((resolve) => held.push(resolve)).then(() => store.flushed());
+        },
+      };
+    },
+  };
+  return control;
+}
 
 /** Awaits `promise` and returns the PaymentError it rejected with (fails if it resolved). */
 async function refusal(promise: Promise<unknown>): Promise<PaymentError> {
@@ -23,10 +79,13 @@ async function refusal(promise: Promise<unknown>): Promise<PaymentError> {
 describe("payment gate", () => {
   let conn: Connection;
   let stack: PaymentStack | undefined;
+  let flushControl: ReturnType<typeof heldFlushes> | undefined;
   before(async () => {
     conn = await connect();
   });
   afterEach(async () => {
+    flushControl?.free();
+    flushControl = undefined;
     await stack?.close();
     stack = undefined;
   });
@@ -35,9 +94,9 @@ describe("payment gate", () => {
     return deployMarketWithSession(conn);
   }
 
-  async function setup(): Promise<{ env: SessionEnv; s: PaymentStack; now: bigint }> {
+  async function setup(options?: PaymentStackOptions): Promise<{ env: SessionEnv; s: PaymentStack; now: bigint }> {
     const env = await conn.networkHelpers.loadFixture(sessionFixture);
-    stack = await paymentStack(conn, env);
+    stack = await paymentStack(conn, env, undefined, options);
     return { env, s: stack, now: stack.clock.now };
   }
 
@@ -329,6 +388,96 @@ describe("payment gate", () => {
       const e = await refusal(s.gate.admit({ voucherHeader: headers[n - 1], model: MODEL, maxCost: COST }));
       expect([e.code, e.amountDue]).to.deep.equal(["insufficient_voucher", BigInt(n + 1) * COST]);
       expect(s.store.get(env.sessionId)?.voucher.cumulativeAmount).to.equal(BigInt(n) * COST);
+    });
+  });
+
+  describe("durability", () => {
+    it("sync: no output before the voucher is flushed, even once it is committed", async () => {
+      const flushes = heldFlushes();
+      flushControl = flushes;
+      const { env, s, now } = await setup({ gate: { durability: { mode: "sync" } }, wrapStore: flushes.wrap });
+      const a = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
+      await s.store.flushed(); // the commit and LMDB's own flush are done
+      expect(s.store.get(env.sessionId)?.voucher.cumulativeAmount).to.equal(COST);
+      expect(flushes.calls).to.equal(1);
+      expect(await settled(a.durable)).to.equal(false);
+      flushes.release();
+      await a.durable;
+    });
+
+    it("interval: serves once the voucher is committed, while the gate follows its flush", async () => {
+      const flushes = heldFlushes();
+      flushControl = flushes;
+      const { env, s, now } = await setup({
+        gate: { durability: { mode: "interval", flushIntervalMs: 20 }, clockMs: () => 0 },
+        wrapStore: flushes.wrap,
+      });
+      const a = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
+      await a.durable;
+      expect(s.store.get(env.sessionId)?.voucher.cumulativeAmount).to.equal(COST);
+      // Served before any flush; the gate's flush follows (half an interval later) and is held.
+      await until(async () => flushes.calls === 1);
+      const b = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
+      await b.durable;
+      expect(flushes.calls).to.equal(1); // one flush at a time
+      flushes.release();
+      await until(async () => flushes.calls === 2); // the voucher committed meanwhile gets its own
+      flushes.release();
+    });
+
+    it("interval: once the oldest unflushed voucher is flushIntervalMs old, requests wait for the flush", async () => {
+      const flushes = heldFlushes();
+      flushControl = flushes;
+      const clock = { ms: 0 };
+      const { env, s, now } = await setup({
+        gate: { durability: { mode: "interval", flushIntervalMs: 1000 }, clockMs: () => clock.ms },
+        wrapStore: flushes.wrap,
+      });
+      const a = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
+      await a.durable;
+      clock.ms = 1000; // exactly at the bound: still serving on commits
+      const b = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 2n * COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
+      await b.durable;
+      clock.ms = 1001; // the disk is behind
+      const c = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 3n * COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
+      await s.store.flushed();
+      expect(await settled(c.durable)).to.equal(false);
+      flushes.free();
+      await c.durable;
+      // Once the gate's own flush (half an interval later) has caught up, requests serve on their commit again.
+      await until(async () => flushes.calls >= 2);
+      await s.store.flushed();
+      flushes.hold();
+      const d = await s.gate.admit({
+        voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, 4n * COST)),
+        model: MODEL,
+        maxCost: COST,
+      });
+      await d.durable;
     });
   });
 
