@@ -39,6 +39,8 @@ export interface NetworkEdgeSpec {
   wrongAnswerRate?: number;
   /** Tokens self-bonded (default 2 × the minimum). */
   stake?: bigint;
+  /** Requests it serves at once and may queue: small values make it serve below its declared capacity. */
+  limits?: { maxConcurrent: number; maxQueue: number };
 }
 
 export interface VerifierProcess {
@@ -326,24 +328,27 @@ export async function deployNetwork(
 
   const logger = pino({ level: "warn" });
   const runningEdges: Array<{ index: number; close(): Promise<void> }> = [];
+  /** Starts edge `edge` on its port, with a new data directory (edgeConfigFor makes one). */
+  async function startOneEdge(edge: (typeof edges)[number]): Promise<void> {
+    const base = edgeConfigFor(
+      { registry: addresses.registry, staking: addresses.staking, market: addresses.market },
+      edge.edgeId,
+      bridge.url,
+    );
+    const config = parseEdgeConfig({
+      ...base,
+      listen: { host: "127.0.0.1", port: edge.port },
+      models: [{ ...base.models[0]!, backend: { type: "reference", threads: 1, tokensPerSecond: 5_000 } }],
+      ...(edge.spec.wrongAnswerRate === undefined ? {} : { faultInjection: { wrongAnswerRate: edge.spec.wrongAnswerRate } }),
+      ...(edge.spec.limits === undefined ? {} : { limits: { ...base.limits, ...edge.spec.limits } }),
+    });
+    runningEdges.push({
+      index: edge.index,
+      ...(await startEdge({ config, account: privateKeyToAccount(edge.signingKey), privateKey: edge.signingKey, logger })),
+    });
+  }
   async function startEdges(): Promise<void> {
-    for (const edge of edges) {
-      const base = edgeConfigFor(
-        { registry: addresses.registry, staking: addresses.staking, market: addresses.market },
-        edge.edgeId,
-        bridge.url,
-      );
-      const config = parseEdgeConfig({
-        ...base,
-        listen: { host: "127.0.0.1", port: edge.port },
-        models: [{ ...base.models[0]!, backend: { type: "reference", threads: 1, tokensPerSecond: 5_000 } }],
-        ...(edge.spec.wrongAnswerRate === undefined ? {} : { faultInjection: { wrongAnswerRate: edge.spec.wrongAnswerRate } }),
-      });
-      runningEdges.push({
-        index: edge.index,
-        ...(await startEdge({ config, account: privateKeyToAccount(edge.signingKey), privateKey: edge.signingKey, logger })),
-      });
-    }
+    for (const edge of edges) await startOneEdge(edge);
   }
 
   return {
@@ -380,6 +385,12 @@ export async function deployNetwork(
     async stopEdge(index: number) {
       const at = runningEdges.findIndex((e) => e.index === index);
       if (at >= 0) await runningEdges.splice(at, 1)[0]!.close();
+    },
+    /** Stops edge `index` and starts it again on an empty data directory: an edge that lost its usage log. */
+    async restartEdgeWithoutData(index: number) {
+      const at = runningEdges.findIndex((e) => e.index === index);
+      if (at >= 0) await runningEdges.splice(at, 1)[0]!.close();
+      await startOneEdge(edges[index]!);
     },
     /** Stops the edges (each redeems its vouchers on the way out). */
     async stopEdges() {

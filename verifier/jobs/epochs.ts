@@ -69,19 +69,22 @@ export function createEpochJob(deps: EpochJobDeps): (job: Job) => Promise<unknow
       case "attest": {
         const epoch = BigInt(job.data.epoch);
         const round = Number(job.data.round);
-        const onChain = await client.readContract({
-          address: addresses.settlement,
-          abi: epochSettlementAbi,
-          functionName: "epochRecord",
-          args: [epoch],
-        });
-        if (Number(onChain.state) !== 0) return settledSeen(epoch);
+        // The next round is queued before anything can fail for good: whatever happens to this one
+        // (a crash, an RPC outage outlasting its attempts), someone takes over. Rounds go on,
+        // leaders rotating, while the epoch's rewards can still be credited, and while the chain
+        // cannot tell, so that an outage delays the epoch rather than losing it.
+        let chainError: unknown;
+        const onChain = await client
+          .readContract({ address: addresses.settlement, abi: epochSettlementAbi, functionName: "epochRecord", args: [epoch] })
+          .catch((err: unknown) => {
+            chainError = err;
+            return undefined;
+          });
+        if (onChain !== undefined && Number(onChain.state) !== 0) return settledSeen(epoch);
         if (await state.marked(emptyEpochMark(epoch))) return "empty";
         if (await state.marked(skippedEpochMark(epoch))) return "skipped";
-        // The next round is queued first: whatever happens to this one, someone takes over. Rounds
-        // go on (leaders rotating) for as long as the epoch's rewards can still be credited, so
-        // that an outage longer than a few rounds delays the epoch rather than losing it.
-        if ((await currentEpoch()) <= epoch + creditWindow) {
+        const current = await currentEpoch().catch(() => undefined);
+        if (current === undefined || current <= epoch + creditWindow) {
           await queues.epochs.add(
             "attest",
             { epoch: epoch.toString(), round: round + 1 },
@@ -94,6 +97,7 @@ export function createEpochJob(deps: EpochJobDeps): (job: Job) => Promise<unknow
             },
           );
         }
+        if (chainError !== undefined) throw chainError;
         const outcome = await leadRound(ctx, epoch, round, buildReport);
         if (outcome === "submitted" || outcome === "already-settled") return settledSeen(epoch);
         return outcome;
