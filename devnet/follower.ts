@@ -7,7 +7,9 @@
 // - `slashed`: a FaultReported event, with the edge's status after it (jailed or not);
 // - `nothing-to-attest`: an ended epoch that no verifier will attest, as a verifier says through
 //   `GET /tideway/v1/epochs/:epoch/status` (state "nothing_to_attest"). A verifier without that
-//   route (404) or unreachable counts as "unknown"; the follower asks again later.
+//   route (404) or unreachable counts as "unknown"; the follower asks again later;
+// - `skipped`: an ended epoch the verifiers skipped because too few of them could observe it
+//   (state "skipped"), so that no edge is scored zero for the verifiers' own outage.
 import { decodeFunctionData, type Address, type Hex, type Log } from "viem";
 
 import { edgeStakingAbi, epochSettlementAbi } from "../lib/protocol/abis.ts";
@@ -27,10 +29,13 @@ export type FollowerEvent =
   | { type: "attested"; epoch: bigint; root: Hex; totalWeight: bigint; finalAt: bigint; attestedAt: bigint }
   | { type: "settled"; epoch: bigint; root: Hex; leaves: SettledLeaf[] }
   | { type: "slashed"; epoch: bigint; edgeId: bigint; kind: string; slashed: bigint; status: string }
-  | { type: "nothing-to-attest"; epoch: bigint };
+  | { type: "nothing-to-attest"; epoch: bigint }
+  | { type: "skipped"; epoch: bigint };
 
 /** A verifier's answer about an epoch (`GET /tideway/v1/epochs/:epoch/status`). */
-export type EpochStatusState = "unknown" | "observed" | "nothing_to_attest" | "attested";
+export type EpochStatusState = "unknown" | "observed" | "nothing_to_attest" | "skipped" | "attested";
+
+const KNOWN_STATES: readonly EpochStatusState[] = ["observed", "nothing_to_attest", "skipped", "attested"];
 
 /** What a verifier at `baseUrl` says about `epoch`; "unknown" when it has no such route (404), is down or answers nonsense. */
 export async function verifierEpochStatus(baseUrl: string, epoch: bigint): Promise<EpochStatusState> {
@@ -38,7 +43,7 @@ export async function verifierEpochStatus(baseUrl: string, epoch: bigint): Promi
     const response = await fetch(`${baseUrl}/tideway/v1/epochs/${epoch}/status`, { signal: AbortSignal.timeout(2_000) });
     if (!response.ok) return "unknown";
     const body = (await response.json()) as { state?: unknown };
-    return body.state === "observed" || body.state === "nothing_to_attest" || body.state === "attested" ? body.state : "unknown";
+    return KNOWN_STATES.find((state) => state === body.state) ?? "unknown";
   } catch {
     return "unknown";
   }
@@ -171,6 +176,9 @@ export function createChainFollower(clients: Pick<DevnetClients, "public">, opti
       if (states.includes("nothing_to_attest")) {
         noted.add(epoch);
         facts.push({ type: "nothing-to-attest", epoch });
+      } else if (states.includes("skipped")) {
+        noted.add(epoch);
+        facts.push({ type: "skipped", epoch });
       } else if (epoch + (options.giveUpAfterEpochs ?? 4n) < current) {
         noted.add(epoch);
       }

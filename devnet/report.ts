@@ -325,6 +325,8 @@ export function followerLine(e: FollowerEvent, ctx: FollowerLineContext): string
       return `edge #${e.edgeId} slashed ${tokens(e.slashed)} for ${e.kind} in epoch ${e.epoch}, ${e.status === "Jailed" ? "jailed" : `status ${e.status}`}`;
     case "nothing-to-attest":
       return `epoch ${e.epoch}: nothing to attest (no edge had stake × quality > 0)`;
+    case "skipped":
+      return `epoch ${e.epoch}: skipped (too few verifiers could observe it; no edge is scored for their outage)`;
     case "settled": {
       const inTree = new Set(e.leaves.map((l) => l.edgeId));
       const outside = ctx.edgeIds

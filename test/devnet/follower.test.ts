@@ -1,6 +1,6 @@
 // The devnet's chain follower against the in-process Hardhat network: attested, settled (only once
 // every leaf's weight is claimed, with each leaf read from the claim's own calldata), slashed, and
-// "nothing to attest" from a verifier's epoch status API (a 404 counts as unknown).
+// "nothing to attest" and "skipped" from a verifier's epoch status API (a 404 counts as unknown).
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -66,23 +66,26 @@ describe("devnet chain follower", function () {
     expect((slashed as { slashed: bigint }).slashed > 0n).to.equal(true);
   });
 
-  it("reports an epoch with nothing to attest once a verifier says so, and a 404 as unknown", async function () {
+  it("reports an epoch with nothing to attest or skipped once a verifier says so, and a 404 as unknown", async function () {
     const conn = await network.create();
     const env = await deploySettlementBase(conn);
     const chainId = Number(await conn.provider.request({ method: "eth_chainId" }));
     const clients = devnetClients(custom(conn.provider), chainId);
     const addresses = { settlement: (await env.settlement.getAddress()) as Address, staking: (await env.staking.getAddress()) as Address };
     const silent = await statusServer({});
-    const knows = await statusServer({ "2": "nothing_to_attest", "3": "observed" });
+    const knows = await statusServer({ "2": "nothing_to_attest", "3": "observed", "4": "skipped" });
     servers.push(silent.server, knows.server);
     expect(await verifierEpochStatus(silent.url, 2n)).to.equal("unknown");
     expect(await verifierEpochStatus("http://127.0.0.1:1", 2n)).to.equal("unknown");
 
-    await goToEpoch(conn, env.staking, 5n);
+    await goToEpoch(conn, env.staking, 6n);
     const onlySilent = createChainFollower(clients, { addresses, verifierUrls: [silent.url], fromBlock: 0n, firstEpoch: 1n });
     expect(await onlySilent.poll()).to.deep.equal([]);
     const follower = createChainFollower(clients, { addresses, verifierUrls: [silent.url, knows.url], fromBlock: 0n, firstEpoch: 1n });
-    expect(await follower.poll()).to.deep.equal([{ type: "nothing-to-attest", epoch: 2n }]);
+    expect(await follower.poll()).to.deep.equal([
+      { type: "nothing-to-attest", epoch: 2n },
+      { type: "skipped", epoch: 4n },
+    ]);
     expect(await follower.poll()).to.deep.equal([]);
   });
 });
