@@ -84,6 +84,8 @@ export interface Service {
   running(): boolean;
   /** Stops it (and its group) with `signal` (default: its `stopSignal`) and keeps it down. */
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a service that `stop` left down (log appended, crash count afresh), supervised again; resolves once ready. */
+  resume(): Promise<void>;
 }
 
 export interface Supervisor {
@@ -271,6 +273,17 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
         // An exit while starting has already scheduled the next attempt; a hang has not.
         options.onEvent?.({ type: "restart-failed", name: this.name, error: (err as Error).message });
       }
+    }
+
+    async resume(): Promise<void> {
+      if (stopping) throw new Error(`the supervisor is stopping: ${this.name} not resumed`);
+      if (this.running()) return;
+      this.wanted = true;
+      this.crashes = 0;
+      const child = this.spawnChild(true);
+      await this.waitReady(child);
+      this.restarts += 1;
+      options.onEvent?.({ type: "restarted", name: this.name, pid: child.pid!, restarts: this.restarts });
     }
 
     async stop(signal?: NodeJS.Signals): Promise<void> {

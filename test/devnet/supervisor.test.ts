@@ -103,6 +103,31 @@ describe("devnet supervisor", function () {
     expect(b.running()).to.equal(true);
   });
 
+  it("keeps a stopped service down, then resume() starts it again under supervision", async function () {
+    const port = await freePort();
+    const service = await supervisor.start({
+      name: "outage",
+      command: process.execPath,
+      args: ["-e", httpServer(port)],
+      logFile: path.join(dir, "outage.log"),
+      ready: httpReady(`http://127.0.0.1:${port}/`),
+      restart: { initialDelayMs: 100 },
+    });
+    await service.stop("SIGKILL");
+    await new Promise((r) => setTimeout(r, 500));
+    expect(service.running()).to.equal(false);
+    expect(events).to.deep.equal([]); // a stopped service is not restarted
+    await service.resume();
+    expect(service.running()).to.equal(true);
+    expect(await httpReady(`http://127.0.0.1:${port}/`)()).to.equal(true);
+    expect(events.map((e) => e.type)).to.deep.equal(["restarted"]);
+    // Supervised again: a crash after the resume is restarted.
+    const pid = service.pid!;
+    process.kill(pid, "SIGKILL");
+    expect(await waitUntil(async () => events.filter((e) => e.type === "restarted").length === 2, 10_000)).to.equal(true);
+    expect(service.pid).to.not.equal(pid);
+  });
+
   it("gives up on a service that keeps crashing", async function () {
     const port = await freePort();
     // Up once, then every later start exits at once (the marker file exists).
