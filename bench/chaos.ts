@@ -23,7 +23,7 @@ import { edgeStakingAbi } from "../lib/protocol/abis.ts";
 import { createVoucherLedger } from "../router/payment/ledger.ts";
 import { awaitSettlement, runFaults } from "../devnet/chaos/campaign.ts";
 import { judgeCampaign, readChainFacts, readPayments } from "../devnet/chaos/check.ts";
-import type { ChaosTarget } from "../devnet/chaos/faults.ts";
+import { type ChaosTarget, createReviver } from "../devnet/chaos/faults.ts";
 import { campaignJson, goalMet, ledgerLines } from "../devnet/chaos/ledger.ts";
 import { EDGES, HOST, QUESTIONS, ROUTER, ROUTER_URL, url, VERIFIERS } from "../devnet/demo.ts";
 import { createLifecycle } from "../devnet/lifecycle.ts";
@@ -51,8 +51,8 @@ if (!Number.isInteger(seed) || seed < 0 || !Number.isInteger(faultsPerKind) || f
 }
 const out = path.resolve(ROOT, args.out ?? (args.short ? path.join(CACHE, "chaos.json") : "bench/results/chaos.json"));
 const timing = args.short
-  ? { minGapS: 3, maxGapS: 8, longOutageS: 70, settleTimeoutS: 420 }
-  : { minGapS: 3, maxGapS: 10, longOutageS: 75, settleTimeoutS: 600 };
+  ? { minGapS: 3, maxGapS: 8, longOutageS: 70, minOutageGapS: 5, maxOutageGapS: 10, settleTimeoutS: 420 }
+  : { minGapS: 3, maxGapS: 10, longOutageS: 75, minOutageGapS: 30, maxOutageGapS: 90, settleTimeoutS: 600 };
 
 const began = Date.now();
 let step = 0;
@@ -62,9 +62,11 @@ const supervisor = createSupervisor({
   env: serviceEnv(ROOT),
   onEvent: (e) => {
     say(describeEvent(e));
+    if (e.type === "gave-up") reviver.gaveUp(e.name);
     if (e.type === "exited" && e.name === "the Hardhat node") void lifecycle.shutdown("the node exited", 1);
   },
 });
+const reviver = createReviver(supervisor, say);
 let stopTraffic: (() => void) | undefined;
 const lifecycle = createLifecycle({ supervisor, say, beforeStop: () => stopTraffic?.() });
 const { must } = lifecycle;
@@ -137,7 +139,7 @@ const payments = await readPayments(
 tenant.routerRedis.disconnect();
 const facts = await readChainFacts(clients, { addresses, fromBlock: network.followFrom, firstEpoch: network.firstEpoch });
 const verdict = judgeCampaign(facts, { firstEpoch: network.firstEpoch, lastEpoch, payments });
-const summary = { seed, durationS: (Date.now() - began) / 1000, faultsPerKind, faults, verdict, payments };
+const summary = { seed, durationS: (Date.now() - began) / 1000, faultsPerKind, faults, verdict, payments, revived: reviver.revived };
 console.log(ledgerLines(summary).join("\n"));
 mkdirSync(path.dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(campaignJson(summary), null, 2)}\n`);

@@ -84,7 +84,10 @@ export interface Service {
   running(): boolean;
   /** Stops it (and its group) with `signal` (default: its `stopSignal`) and keeps it down. */
   stop(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts a service that `stop` left down (log appended, crash count afresh), supervised again; resolves once ready. */
+  /**
+   * Starts a service that `stop` left down, or that the supervisor gave up on (log appended, crash
+   * count afresh), supervised again; resolves once ready, rejects like `start` when it does not come up.
+   */
   resume(): Promise<void>;
 }
 
@@ -278,6 +281,9 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
     async resume(): Promise<void> {
       if (stopping) throw new Error(`the supervisor is stopping: ${this.name} not resumed`);
       if (this.running()) return;
+      // A restart the supervisor has scheduled is this one.
+      if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
+      this.restartTimer = undefined;
       this.wanted = true;
       this.crashes = 0;
       const child = this.spawnChild(true);

@@ -16,6 +16,9 @@ export interface CampaignOptions {
   maxGapS: number;
   /** A long Redis outage lasts this long (and up to half again). */
   longOutageS: number;
+  /** Seconds between two long outages: drawn in [minOutageGapS, maxOutageGapS]. */
+  minOutageGapS: number;
+  maxOutageGapS: number;
   /** How long, at most, to wait after the last fault for the epochs to settle. */
   settleTimeoutS: number;
 }
@@ -41,7 +44,7 @@ export async function runFaults(t: ChaosTarget, draw: Draw, laneDraw: Draw, opti
   };
   const lane = (async () => {
     for (let i = 0; i < options.faultsPerKind; i++) {
-      await sleep((options.minGapS + laneDraw() * (options.maxGapS - options.minGapS)) * 1000);
+      await sleep((options.minOutageGapS + laneDraw() * (options.maxOutageGapS - options.minOutageGapS)) * 1000);
       record(await injectFault(t, "redis-long", laneDraw, options.longOutageS));
     }
   })();

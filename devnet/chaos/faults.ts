@@ -72,6 +72,44 @@ export interface ChaosTarget {
   say: (message: string) => void;
 }
 
+/**
+ * Starts again, every `everyMs`, a service the supervisor gave up on (it crashed at every restart,
+ * e.g. a verifier that exits at start while its Redis is down), until it comes up; records each.
+ * The supervisor of `npm start` leaves such a service down for good: the campaign counts those.
+ */
+export function createReviver(supervisor: Supervisor, say: (message: string) => void, everyMs = 5_000) {
+  const revived: Array<{ name: string; at: string; downSeconds: number }> = [];
+  const pending = new Set<string>();
+  return {
+    revived,
+    /** Call on the supervisor's "gave-up" event. */
+    gaveUp(name: string): void {
+      if (pending.has(name)) return;
+      pending.add(name);
+      const since = Date.now();
+      const at = new Date().toISOString();
+      void (async () => {
+        for (;;) {
+          await sleep(everyMs);
+          const service = supervisor.services().findLast((s) => s.name === name);
+          if (service === undefined) break;
+          try {
+            await service.resume();
+            break;
+          } catch {
+            // Still failing (its dependency is still down): try again.
+          }
+        }
+        pending.delete(name);
+        const downSeconds = Math.round((Date.now() - since) / 1000);
+        revived.push({ name, at, downSeconds });
+        say(`${name}: the supervisor had given up on it; started again by the campaign after ${downSeconds} s`);
+      })();
+    },
+  };
+}
+export type Reviver = ReturnType<typeof createReviver>;
+
 /** Draws in [0, 1) from the campaign's seed. */
 export type Draw = () => number;
 

@@ -12,6 +12,8 @@ export interface CampaignSummary {
   faults: readonly FaultRecord[];
   verdict: CampaignVerdict;
   payments: readonly PaymentFact[];
+  /** Services the supervisor gave up on, started again by the campaign. */
+  revived: ReadonlyArray<{ name: string; at: string; downSeconds: number }>;
 }
 
 type Counts = { injected: number; landed: number; recovered: number };
@@ -66,6 +68,7 @@ export function ledgerLines(s: CampaignSummary): string[] {
     `  payments: ${s.payments.length} (session, edge) pairs; served ${tokens(sum(s.payments, "served"), 6)}, signed ${tokens(sum(s.payments, "signed"), 6)}, redeemed ${tokens(sum(s.payments, "redeemed"), 6)}; ${v.lostVouchers.length} pairs with served work not redeemed${v.lostVouchers
       .map((l) => `; session ${l.sessionId} edge #${l.edgeId}: served ${l.served}, redeemed ${l.redeemed} wei`)
       .join("")}`,
+    `  services the supervisor gave up on (started again by the campaign): ${s.revived.length === 0 ? "none" : s.revived.map((r) => `${r.name} at ${r.at.slice(11, 19)} (down ${r.downSeconds} s)`).join(", ")}`,
     `  goal (nothing missed, doubled or lost over ≥ ${s.faultsPerKind} faults of each kind): ${goalMet(s) ? "MET" : "NOT MET"}`,
   ];
   return lines;
@@ -96,6 +99,7 @@ export function campaignJson(s: CampaignSummary): Record<string, unknown> {
     faults_landed: perKind("landed"),
     faults_recovered: perKind("recovered"),
     goal_met: goalMet(s),
+    supervisor_gave_up: s.revived.map((r) => ({ service: r.name, at: r.at, down_s: r.downSeconds })),
     missed: v.epochs
       .filter((e) => v.epochsMissed.includes(e.epoch))
       .map((e) => ({

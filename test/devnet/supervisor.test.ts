@@ -2,7 +2,7 @@
 // stops in reverse start order (whole process groups), and no child left behind when the parent
 // dies, even by SIGKILL.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -128,7 +128,7 @@ describe("devnet supervisor", function () {
     expect(service.pid).to.not.equal(pid);
   });
 
-  it("gives up on a service that keeps crashing", async function () {
+  it("gives up on a service that keeps crashing, and resume() starts it again", async function () {
     const port = await freePort();
     // Up once, then every later start exits at once (the marker file exists).
     const marker = path.join(dir, "started-once");
@@ -148,6 +148,12 @@ describe("devnet supervisor", function () {
       100,
       undefined,
     ]);
+    // Left down; once whatever made it crash is gone, resume() brings it back.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(service.running()).to.equal(false);
+    rmSync(marker);
+    await service.resume();
+    expect(await httpReady(`http://127.0.0.1:${port}/`)()).to.equal(true);
   });
 
   it("stops services last started first, each whole process group", async function () {
