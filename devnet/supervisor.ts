@@ -86,7 +86,8 @@ export interface Service {
   stop(signal?: NodeJS.Signals): Promise<void>;
   /**
    * Starts a service that `stop` left down, or that the supervisor gave up on (log appended, crash
-   * count afresh), supervised again; resolves once ready, rejects like `start` when it does not come up.
+   * count afresh), supervised again; resolves once ready, rejects like `start` when it does not come up
+   * (and leaves it down: call it again later).
    */
   resume(): Promise<void>;
 }
@@ -286,8 +287,17 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
       this.restartTimer = undefined;
       this.wanted = true;
       this.crashes = 0;
+      // Like a first start: an exit while starting is the caller's to handle, not a crash to restart.
+      this.everReady = false;
       const child = this.spawnChild(true);
-      await this.waitReady(child);
+      try {
+        await this.waitReady(child);
+      } catch (err) {
+        this.wanted = false;
+        throw err;
+      } finally {
+        this.everReady = true;
+      }
       this.restarts += 1;
       options.onEvent?.({ type: "restarted", name: this.name, pid: child.pid!, restarts: this.restarts });
     }

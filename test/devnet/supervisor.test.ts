@@ -148,9 +148,19 @@ describe("devnet supervisor", function () {
       100,
       undefined,
     ]);
-    // Left down; once whatever made it crash is gone, resume() brings it back.
+    // Left down; resume() while the cause remains rejects and leaves it down, with no restart of its own.
     await new Promise((r) => setTimeout(r, 300));
     expect(service.running()).to.equal(false);
+    const failed = await service.resume().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(failed).to.be.instanceOf(ServiceStartError);
+    const exits = events.length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(service.running()).to.equal(false);
+    expect(events).to.have.length(exits);
+    // Once the cause is gone, resume() brings it back.
     rmSync(marker);
     await service.resume();
     expect(await httpReady(`http://127.0.0.1:${port}/`)()).to.equal(true);
