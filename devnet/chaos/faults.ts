@@ -178,6 +178,8 @@ type Injected = Omit<FaultRecord, "kind" | "at" | "epoch">;
 async function killVerifier(t: ChaosTarget, index: number, detail: string, landed = true): Promise<Injected> {
   const v = t.verifiers[index]!;
   const service = serviceNamed(t, v.name);
+  // One still coming back from an earlier fault is killed once it runs.
+  await waitUntil(async () => service.running(), RECOVERY_TIMEOUT_MS, 100);
   const pid = kill9(service);
   t.say(`kill -9 ${v.name} (pid ${pid}): ${detail}`);
   const seconds = await recovery(service, pid, httpReady(`${v.url}/health`, [200, 503]));
@@ -192,7 +194,7 @@ export async function injectFault(t: ChaosTarget, kind: FaultKind, draw: Draw, l
   const done = (r: Injected): FaultRecord => ({ kind, at, epoch, ...r });
   switch (kind) {
     case "verifier-kill": {
-      const index = Math.floor(draw() * t.verifiers.length);
+      const index = t.verifiers.indexOf(pick(t.verifiers.filter((v) => serviceNamed(t, v.name).running())));
       return done(await killVerifier(t, index, `at a random moment of epoch ${epoch}`));
     }
     case "leader-kill": {
@@ -259,7 +261,8 @@ export async function injectFault(t: ChaosTarget, kind: FaultKind, draw: Draw, l
       });
     }
     case "redis-short": {
-      const r = pick(t.redis);
+      // Not one the outage lane holds down.
+      const r = pick(t.redis.filter((x) => serviceNamed(t, x.name).running()));
       const service = serviceNamed(t, r.name);
       const pid = kill9(service);
       t.say(`kill -9 ${r.name} (pid ${pid}): a short outage, the supervisor restarts it`);
@@ -273,7 +276,7 @@ export async function injectFault(t: ChaosTarget, kind: FaultKind, draw: Draw, l
       });
     }
     case "redis-long": {
-      const r = pick(t.redis.filter((x) => x.ofVerifier));
+      const r = pick(t.redis.filter((x) => x.ofVerifier && serviceNamed(t, x.name).running()));
       const service = serviceNamed(t, r.name);
       const outage = Math.round(longOutageS * (1 + draw() * 0.5));
       t.say(`kill -9 ${r.name} and keep it down for ${outage} s`);
