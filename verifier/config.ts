@@ -98,9 +98,14 @@ export const VerifierConfigSchema = z
         roundTimeoutMs: positiveInt.default(20_000),
         /** Timeout of one HTTP call to a peer. */
         peerTimeoutMs: positiveInt.default(5_000),
+        /**
+         * The fraction of its planned challenge slots that must have run for this verifier to sign an
+         * observation of an epoch; below it, it abstains (verifier/consensus/coverage.ts).
+         */
+        minCoverage: z.number().min(0).max(1).default(0.5),
       })
       .strict()
-      .default({ graceMs: 5_000, roundTimeoutMs: 20_000, peerTimeoutMs: 5_000 }),
+      .default({ graceMs: 5_000, roundTimeoutMs: 20_000, peerTimeoutMs: 5_000, minCoverage: 0.5 }),
     claims: z
       .object({
         enabled: z.boolean().default(true),

@@ -33,6 +33,21 @@ export function createVerifierMetrics(options: { defaultMetrics?: boolean } = {}
       help: "Epoch observations signed by this verifier",
       registers,
     }),
+    epochsAbstained: new Counter({
+      name: "tideway_verifier_epochs_abstained_total",
+      help: "Epochs this verifier signed no observation of because fewer than consensus.minCoverage of its planned challenge slots ran (Redis, this process or its payer was down)",
+      registers,
+    }),
+    epochsSkipped: new Counter({
+      name: "tideway_verifier_epochs_skipped_total",
+      help: "Epochs this verifier, leading a round, skipped: so many verifiers abstained that no quorum of observations can exist, and nothing is attested",
+      registers,
+    }),
+    observationCoverage: new Gauge({
+      name: "tideway_verifier_observation_coverage",
+      help: "Fraction of its planned challenge slots that ran, in the last epoch this verifier scored (it abstains below consensus.minCoverage)",
+      registers,
+    }),
     attestationsSigned: new Counter({
       name: "tideway_verifier_attestations_signed_total",
       help: "Epoch attestations this verifier signed, by role (leader, follower)",

@@ -53,6 +53,11 @@ export function createVerifierState(redis: Redis, prefix: string) {
     async planOnce(epoch: bigint, edgeId: bigint, specs: ChallengeSpec[]): Promise<ChallengeSpec[]> {
       return JSON.parse(await setOnce(k("plan", epoch, edgeId), json(specs))) as ChallengeSpec[];
     },
+    /** The stored plan of (epoch, edge), if the tick made one. */
+    async plan(epoch: bigint, edgeId: bigint): Promise<ChallengeSpec[] | undefined> {
+      const v = await redis.get(k("plan", epoch, edgeId));
+      return v === null ? undefined : (JSON.parse(v) as ChallengeSpec[]);
+    },
     async markQueued(epoch: bigint, edgeId: bigint): Promise<void> {
       await redis.set(k("queued", epoch, edgeId), "1", "EX", EPOCH_RECORD_TTL_S);
     },
@@ -70,7 +75,7 @@ export function createVerifierState(redis: Redis, prefix: string) {
       return all.map((v) => JSON.parse(v) as ChallengeResult);
     },
 
-    /** The epoch's observation: the stored one if any, else `value` (stored). */
+    /** The epoch's observation or abstention: the stored one if any, else `value` (stored). */
     async observationOnce(epoch: bigint, value: unknown): Promise<unknown> {
       return JSON.parse(await setOnce(k("observation", epoch), json(value)));
     },

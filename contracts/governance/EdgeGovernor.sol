@@ -10,15 +10,19 @@ import {GovernorVotesQuorumFraction} from "@openzeppelin/contracts/governance/ex
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 import {IVotes} from "@openzeppelin/contracts/governance/utils/IVotes.sol";
 import {IEdgeToken} from "../interfaces/IEdgeToken.sol";
+import {IStakeVotes} from "../interfaces/IStakeVotes.sol";
 
 /// @title EdgeGovernor
 /// @notice Token-holder governance of every Tideway parameter: proposals are voted with EdgeToken
-/// votes (a timestamp clock, so delays and periods are in seconds) and executed by the
-/// TimelockController that holds every governance role. OpenZeppelin's standard composition,
-/// except for the quorum: it is a share of the supply that can vote at the snapshot
-/// ({IEdgeToken-getPastVotableSupply}), not of the whole supply. Stake, bonds, escrows and
-/// reserves sit in the protocol's contracts, which never vote: counted in, they would raise the
-/// quorum out of reach of the holders who can vote as more of the supply is locked.
+/// votes plus the votes of bonded stake ({IStakeVotes}), both on a timestamp clock (delays and
+/// periods are in seconds), and executed by the TimelockController that holds every governance
+/// role. OpenZeppelin's standard composition, except for two things. An account's votes are its
+/// token votes plus its stake votes: staked tokens sit in EdgeStaking, which never votes, and
+/// without their own votes stakers, the holders most exposed to the network, would have no say.
+/// The quorum is a share of what can vote at the snapshot: the votable token supply
+/// ({IEdgeToken-getPastVotableSupply}) plus the recorded stake. Bonds, escrows and reserves sit
+/// in the protocol's other contracts and never vote; counted in, they would raise the quorum out
+/// of reach of the holders who can vote.
 contract EdgeGovernor is
     Governor,
     GovernorSettings,
@@ -27,7 +31,11 @@ contract EdgeGovernor is
     GovernorVotesQuorumFraction,
     GovernorTimelockControl
 {
+    /// @notice The votes of bonded stake, counted beside the token's.
+    IStakeVotes public immutable stakeVotes;
+
     /// @param token_ EdgeToken (ERC20Votes).
+    /// @param stakeVotes_ The votes of stake bonded in EdgeStaking.
     /// @param timelock_ The timelock that executes proposals and holds the roles.
     /// @param votingDelay_ Seconds between proposal and the start of voting.
     /// @param votingPeriod_ Seconds voting lasts.
@@ -35,6 +43,7 @@ contract EdgeGovernor is
     /// @param quorumPercent Share of the votable supply (percent) that must vote for or abstain.
     constructor(
         IVotes token_,
+        IStakeVotes stakeVotes_,
         TimelockController timelock_,
         uint48 votingDelay_,
         uint32 votingPeriod_,
@@ -46,12 +55,25 @@ contract EdgeGovernor is
         GovernorVotes(token_)
         GovernorVotesQuorumFraction(quorumPercent)
         GovernorTimelockControl(timelock_)
-    {}
+    {
+        stakeVotes = stakeVotes_;
+    }
 
-    /// @notice Votes needed at `timepoint`: quorumNumerator percent of the supply that could vote then.
+    /// @notice Votes needed at `timepoint`: quorumNumerator percent of what could vote then, the
+    /// votable token supply plus the recorded stake.
     function quorum(uint256 timepoint) public view override(Governor, GovernorVotesQuorumFraction) returns (uint256) {
-        uint256 votable = IEdgeToken(address(token())).getPastVotableSupply(timepoint);
+        uint256 votable =
+            IEdgeToken(address(token())).getPastVotableSupply(timepoint) + stakeVotes.getPastTotalSupply(timepoint);
         return (votable * quorumNumerator(timepoint)) / quorumDenominator();
+    }
+
+    /// @dev An account's token votes plus its stake votes at `timepoint`.
+    function _getVotes(
+        address account,
+        uint256 timepoint,
+        bytes memory params
+    ) internal view override(Governor, GovernorVotes) returns (uint256) {
+        return super._getVotes(account, timepoint, params) + stakeVotes.getPastVotes(account, timepoint);
     }
 
     // The overrides below only resolve Solidity's multiple inheritance, as OpenZeppelin's wizard does.

@@ -9,6 +9,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IEdgeRegistry} from "../interfaces/IEdgeRegistry.sol";
 import {IEdgeStaking} from "../interfaces/IEdgeStaking.sol";
 import {IEdgeToken} from "../interfaces/IEdgeToken.sol";
+import {IStakeVotes} from "../interfaces/IStakeVotes.sol";
 import {JailSpans} from "../libraries/JailSpans.sol";
 import {StakePool} from "../libraries/StakePool.sol";
 import {EpochClock} from "./EpochClock.sol";
@@ -52,6 +53,8 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
     IEdgeToken public immutable token;
     /// @notice Where edges and their operators are registered.
     IEdgeRegistry public immutable registry;
+    /// @notice Where bonded stake counts as votes; every bond and unbond is recorded there.
+    IStakeVotes public immutable stakeVotes;
     uint256 private immutable _creditWindow;
 
     Parameters private _params;
@@ -67,6 +70,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
 
     /// @param token_ The staked token.
     /// @param registry_ The edge registry.
+    /// @param stakeVotes_ Where bonded stake counts as votes (bound to this contract after deployment).
     /// @param admin Receives DEFAULT_ADMIN_ROLE and GOVERNANCE_ROLE (handed to the timelock later).
     /// @param genesis Start of epoch 0 (0 = now).
     /// @param epochLength_ Initial epoch length, seconds.
@@ -77,6 +81,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
     constructor(
         IEdgeToken token_,
         IEdgeRegistry registry_,
+        IStakeVotes stakeVotes_,
         address admin,
         uint256 genesis,
         uint256 epochLength_,
@@ -84,12 +89,16 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         Parameters memory initial
     ) EpochClock(genesis, epochLength_) {
         require(
-            address(token_) != address(0) && address(registry_) != address(0) && admin != address(0),
+            address(token_) != address(0) &&
+                address(registry_) != address(0) &&
+                address(stakeVotes_) != address(0) &&
+                admin != address(0),
             StakingZeroAddress()
         );
         require(creditWindow != 0 && creditWindow <= MAX_CREDIT_WINDOW, StakingCreditWindowOutOfBounds(creditWindow));
         token = token_;
         registry = registry_;
+        stakeVotes = stakeVotes_;
         _creditWindow = creditWindow;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(GOVERNANCE_ROLE, admin);
@@ -155,6 +164,7 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
             _totalUnbonding += uint128(tokens);
         }
         emit Unbonded(edgeId, msg.sender, index, tokens, shares, withdrawableAt);
+        _recordVotes(edgeId);
     }
 
     /// @inheritdoc IEdgeStaking
@@ -487,7 +497,13 @@ contract EdgeStaking is IEdgeStaking, EpochClock, AccessControl, ReentrancyGuard
         p.addYoung(pos, shares, cur, _creditWindow);
         _totalActive += amount.toUint128();
         emit Bonded(edgeId, msg.sender, amount, shares, cur + _creditWindow + 1);
+        _recordVotes(edgeId);
         token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @dev The caller's stake on `edgeId` changed: its votes follow.
+    function _recordVotes(uint256 edgeId) private {
+        stakeVotes.sync(edgeId, msg.sender);
     }
 
     /// @dev Pays the operator its unbonded self-bond at the pool's current price.

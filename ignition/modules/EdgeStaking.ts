@@ -4,8 +4,10 @@ import EdgeRegistryModule from "./EdgeRegistry.ts";
 import EdgeTokenModule from "./EdgeToken.ts";
 
 /**
- * GPoS staking and the epoch clock. Defaults suit a production network (daily epochs, a
- * two-week unbonding delay); `ignition/parameters/local.json` shortens them for `npm start`.
+ * GPoS staking and the epoch clock, with the votes of bonded stake (StakeVotes, bound to the
+ * staking contract right after it is deployed). Defaults suit a production network (daily
+ * epochs, a two-week unbonding delay); `ignition/parameters/local.json` shortens them for
+ * `npm start`.
  */
 export default buildModule("EdgeStaking", (m) => {
   const { token } = m.useModule(EdgeTokenModule);
@@ -14,9 +16,11 @@ export default buildModule("EdgeStaking", (m) => {
   const genesis = m.getParameter("genesis", 0n);
   const epochLength = m.getParameter("epochLength", 86_400n);
   const rewardCreditWindow = m.getParameter("rewardCreditWindow", 3n);
+  const stakeVotes = m.contract("StakeVotes", [m.getAccount(0)]);
   const staking = m.contract("EdgeStaking", [
     token,
     registry,
+    stakeVotes,
     admin,
     genesis,
     epochLength,
@@ -31,5 +35,6 @@ export default buildModule("EdgeStaking", (m) => {
       jailPeriod: m.getParameter("jailPeriod", 3n * 86_400n),
     },
   ]);
-  return { token, registry, staking };
+  m.call(stakeVotes, "bind", [staking]);
+  return { token, registry, staking, stakeVotes };
 });

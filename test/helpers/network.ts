@@ -70,6 +70,8 @@ export async function deployNetwork(
     /** Also register an active verifier whose endpoint only forges (see {startForgingPeer}). */
     forgingPeer?: boolean;
     verifierOverrides?: Partial<VerifierConfigInput>;
+    /** Give each verifier its own Redis (`verifierRedis[i]`), so that one can fail alone; default one shared Redis. */
+    redisPerVerifier?: boolean;
   },
 ) {
   const { ethers, ignition, provider } = conn;
@@ -231,6 +233,8 @@ export async function deployNetwork(
   }
 
   const redis = await startScratchRedis();
+  const verifierRedis =
+    options.redisPerVerifier === true ? await Promise.all(verifierKeys.map(() => startScratchRedis())) : verifierKeys.map(() => redis);
   const supervisor = createSupervisor();
   const bridge = await startRpcBridge(provider);
   // Verifiers reach the chain through a proxy that a test can make fail.
@@ -243,7 +247,7 @@ export async function deployNetwork(
   const verifiers: VerifierProcess[] = verifierKeys.map((v, index) => {
     const config: VerifierConfigInput = {
       listen: { host: "127.0.0.1", port: v.port },
-      redis: { url: redis.url, prefix: `v${index + 1}` },
+      redis: { url: verifierRedis[index]!.url, prefix: `v${index + 1}` },
       chain: {
         rpcUrl: rpc.url,
         addresses: {
@@ -349,6 +353,7 @@ export async function deployNetwork(
     edges,
     verifiers,
     redis,
+    verifierRedis,
     bridge,
     rpc,
     forgingPeer,
@@ -387,7 +392,7 @@ export async function deployNetwork(
       await forgingPeer?.close();
       await rpc.close();
       await bridge.close();
-      await redis.destroy();
+      for (const r of new Set([redis, ...verifierRedis])) await r.destroy();
     },
   };
 }

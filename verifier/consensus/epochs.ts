@@ -18,48 +18,85 @@ import type { EpochReport, ReportInput } from "./report.ts";
 import { requestCodec } from "../codecs.ts";
 import type { VerifierContext } from "../context.ts";
 import { PeerRequestError } from "../errors.ts";
-import { attestationRequestBody, lockJson, observationAnswer, peerCall, type PeerError, signatureAnswer } from "./peers.ts";
+import { attestationRequestBody, lockJson, observationAnswer, peerCall, PeerError, signatureAnswer } from "./peers.ts";
 import type { AttestationRequestBody } from "./peers.ts";
 import { scoreEdge } from "./scoring.ts";
-import { emptyEpochMark } from "./status.ts";
+import { abstainedError, coverageRatio, edgeCoverage, plannedSlots } from "./coverage.ts";
+import type { EpochCoverage } from "./coverage.ts";
+import { emptyEpochMark, skippedEpochMark } from "./status.ts";
 import type { AttestationLock, StoredReport } from "../state.ts";
 
 /** Builds reports off the event loop (verifier/consensus/pool.ts), or inline in tests. */
 export type ReportBuilder = (input: ReportInput) => Promise<EpochReport>;
 
-export interface EpochObservationRecord {
-  observation: SignedObservation;
-  /** Per edge id: the kinds of fault this verifier's own challenges found in the epoch. */
-  faults: Record<string, FaultKindName[]>;
-}
+/** What this verifier recorded for an ended epoch: a signed observation, or an abstention (coverage.ts). */
+export type EpochObservationRecord =
+  | {
+      abstained: false;
+      observation: SignedObservation;
+      /** Per edge id: the kinds of fault this verifier's own challenges found in the epoch. */
+      faults: Record<string, FaultKindName[]>;
+      coverage: EpochCoverage | undefined;
+    }
+  | { abstained: true; coverage: EpochCoverage };
 
 const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 /**
  * Scores every active edge from this verifier's challenge results of `epoch` and signs the
- * observation, once: a retry (or a second process) gets the stored one back.
+ * observation, once: a retry (or a second process) gets the stored one back. When fewer than
+ * `consensus.minCoverage` of its planned challenge slots ran, it records an abstention instead
+ * (also once): it could not observe the epoch, so it reports no edge as failing.
  */
 export async function observeEpoch(ctx: VerifierContext, epoch: bigint, snapshot: ChainSnapshot): Promise<EpochObservationRecord> {
   const stored = await ctx.state.observation(epoch);
   if (stored !== undefined) return parseRecord(stored);
   const results = [];
   const faults: Record<string, FaultKindName[]> = {};
+  const coverage: EpochCoverage = { planned: 0, ran: 0 };
+  const expected = plannedSlots(epoch, ctx.config.challenges);
   for (const edge of snapshot.edges) {
     // Jailed, paused or exiting edges earn nothing: leaving them out gives them (0, 0).
     if (edge.status !== "Active" || edge.earningStake === 0n) continue;
-    const score = scoreEdge(await ctx.state.results(epoch, edge.edgeId));
+    const edgeResults = await ctx.state.results(epoch, edge.edgeId);
+    const slots = edgeCoverage(await ctx.state.plan(epoch, edge.edgeId), edgeResults, expected);
+    coverage.planned += slots.planned;
+    coverage.ran += slots.ran;
+    const score = scoreEdge(edgeResults);
     results.push({ edgeId: edge.edgeId, stake: edge.earningStake, quality: score.quality });
     if (score.faults.length > 0) faults[edge.edgeId.toString()] = [...score.faults];
   }
+  const ratio = coverageRatio(coverage);
+  ctx.metrics.observationCoverage.set(ratio);
+  if (ratio < ctx.config.consensus.minCoverage) {
+    const record = parseRecord(await ctx.state.observationOnce(epoch, { abstained: true, coverage }));
+    if (record.abstained) {
+      ctx.metrics.epochsAbstained.inc();
+      ctx.logger.warn(
+        { epoch: epoch.toString(), planned: coverage.planned, ran: coverage.ran, minCoverage: ctx.config.consensus.minCoverage },
+        "too few of this verifier's challenges of the epoch ran: it abstains, the verifiers that observed it decide",
+      );
+    }
+    return record;
+  }
   const observation = signObservation(ctx.key.privateKey, ctx.verifierDomain, epoch, results);
-  const record = parseRecord(await ctx.state.observationOnce(epoch, { observation: observationToJson(observation), faults }));
-  if (record.observation.signature === observation.signature) ctx.metrics.observations.inc();
+  const record = parseRecord(await ctx.state.observationOnce(epoch, { observation: observationToJson(observation), faults, coverage }));
+  if (!record.abstained && record.observation.signature === observation.signature) ctx.metrics.observations.inc();
   return record;
 }
 
 function parseRecord(value: unknown): EpochObservationRecord {
-  const v = value as { observation: unknown; faults: Record<string, FaultKindName[]> };
-  return { observation: observationFromJson(v.observation), faults: v.faults };
+  const v = value as
+    | { abstained: true; coverage: EpochCoverage }
+    | { abstained?: undefined; observation: unknown; faults: Record<string, FaultKindName[]>; coverage?: EpochCoverage };
+  if (v.abstained === true) return { abstained: true, coverage: v.coverage };
+  return { abstained: false, observation: observationFromJson(v.observation), faults: v.faults, coverage: v.coverage };
+}
+
+/** Whether a peer's refusal says it abstained from the epoch. */
+function isAbstention(err: unknown): boolean {
+  if (!(err instanceof PeerError) || err.status !== 409) return false;
+  return (err.body as { error?: { code?: unknown } } | undefined)?.error?.code === "abstained";
 }
 
 /** The leader of `epoch`'s `round`: active verifiers sorted by key, rotating by epoch and round. */
@@ -211,8 +248,10 @@ export async function answerAttestationRequest(
 export async function answerObservationRequest(ctx: VerifierContext, epoch: bigint) {
   const stored = await ctx.state.observation(epoch);
   if (stored === undefined) throw new PeerRequestError(425, "not_observed", `epoch ${epoch} is not observed yet`);
+  const record = stored as { abstained?: boolean; coverage: EpochCoverage; observation: unknown };
+  if (record.abstained === true) throw abstainedError(epoch, record.coverage, ctx.config.consensus.minCoverage);
   const lock = await ctx.state.lock(epoch);
-  return { observation: (stored as { observation: unknown }).observation, lock: lock === undefined ? undefined : lockToWire(lock) };
+  return { observation: record.observation, lock: lock === undefined ? undefined : lockToWire(lock) };
 }
 
 /** A peer's lock, checked: its observations recompute to its root and its signature is the peer's. */
@@ -234,7 +273,7 @@ async function checkPeerLock(
   return { report, observations: lock.observations };
 }
 
-export type RoundOutcome = "submitted" | "already-settled" | "empty" | "not-leader";
+export type RoundOutcome = "submitted" | "already-settled" | "empty" | "skipped" | "not-leader";
 
 /**
  * Leads `round` of `epoch` if this verifier is its leader. Throws when a quorum of observations
@@ -252,7 +291,9 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
   const timeoutMs = ctx.config.consensus.peerTimeoutMs;
 
   // 1. Observations and locks: a report some verifier already signed is adopted, never replaced.
-  const observations: SignedObservation[] = [own.observation];
+  // A verifier that abstained (this one included) adds no observation: the others' decide.
+  const observations: SignedObservation[] = own.abstained ? [] : [own.observation];
+  let abstentions = own.abstained ? 1 : 0;
   let adopted: { report: EpochReport; observations: SignedObservation[] } | undefined;
   const myLock = await ctx.state.lock(epoch);
   if (myLock !== undefined) {
@@ -265,6 +306,7 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
   for (const [i, answer] of answers.entries()) {
     const peer = peers[i]!;
     if (answer.status === "rejected") {
+      if (isAbstention(answer.reason)) abstentions++;
       log.debug({ peer: peer.endpoint, err: (answer.reason as Error).message }, "no observation from peer");
       continue;
     }
@@ -301,8 +343,20 @@ export async function leadRound(ctx: VerifierContext, epoch: bigint, round: numb
   if (adopted !== undefined) {
     ({ report, observations: used } = adopted);
   } else {
-    if (observations.length < snapshot.quorum)
+    if (observations.length < snapshot.quorum) {
+      // Abstentions are final: once they leave fewer verifiers than the quorum, no report can ever
+      // be had, and the epoch is skipped rather than attested with zeros nobody measured.
+      if (active.length - abstentions < snapshot.quorum) {
+        await ctx.state.mark(skippedEpochMark(epoch));
+        ctx.metrics.epochsSkipped.inc();
+        log.warn(
+          { abstained: abstentions, active: active.length, quorum: snapshot.quorum },
+          "too few verifiers could observe this epoch for a quorum: skipped, nothing attested",
+        );
+        return "skipped";
+      }
       throw new Error(`only ${observations.length} of the ${snapshot.quorum} observations needed for epoch ${epoch}`);
+    }
     used = observations;
     report = await buildReport(reportInput(ctx, epoch, used, snapshot));
   }

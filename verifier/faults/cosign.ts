@@ -16,6 +16,8 @@ import { faultCodec } from "../codecs.ts";
 import type { VerifierContext } from "../context.ts";
 import { faultEvidenceHash as evidenceHash } from "../challenges/evidence.ts";
 import { PeerRequestError } from "../errors.ts";
+import { abstainedError } from "../consensus/coverage.ts";
+import type { EpochCoverage } from "../consensus/coverage.ts";
 import { faultRequestBody, peerCall, signatureAnswer } from "../consensus/peers.ts";
 import type { PeerError } from "../consensus/peers.ts";
 
@@ -163,7 +165,9 @@ export async function answerFaultRequest(
   } else {
     const own = await ctx.state.observation(fault.epoch);
     if (own === undefined) throw new PeerRequestError(425, "not_observed", `epoch ${fault.epoch} is not observed here yet`);
-    const found = (own as { faults: Record<string, string[]> }).faults[fault.edgeId.toString()] ?? [];
+    const record = own as { abstained?: boolean; coverage: EpochCoverage; faults: Record<string, string[]> };
+    if (record.abstained === true) throw abstainedError(fault.epoch, record.coverage, ctx.config.consensus.minCoverage);
+    const found = record.faults[fault.edgeId.toString()] ?? [];
     if (!found.includes(kind))
       throw new PeerRequestError(
         422,

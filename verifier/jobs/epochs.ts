@@ -1,6 +1,7 @@
 // The `epochs` queue's processor, one case per job name:
-//   observe  score every edge of an ended epoch and sign the observation; queue the faults it found
-//            (other than WrongAnswer, queued by the challenge itself) and round 0 of the attestation.
+//   observe  score every edge of an ended epoch and sign the observation (or abstain, when too few
+//            of its challenges ran); queue the faults it found (other than WrongAnswer, queued by the
+//            challenge itself) and round 0 of the attestation.
 //   attest   one consensus round; the next round is queued first, so that someone always takes over.
 //   fault    gather co-signatures of a fault and report it once.
 //   claims   claim the rewards of a final epoch's edges.
@@ -13,7 +14,7 @@ import type { EpochClock } from "../chain/epochClock.ts";
 import { ClaimNeverSucceedsError, claimEpoch } from "../consensus/claims.ts";
 import { leadRound, observeEpoch } from "../consensus/epochs.ts";
 import type { ReportBuilder } from "../consensus/epochs.ts";
-import { emptyEpochMark } from "../consensus/status.ts";
+import { emptyEpochMark, skippedEpochMark } from "../consensus/status.ts";
 import type { VerifierContext } from "../context.ts";
 import { reportFaultOnce } from "../faults/cosign.ts";
 import type { FaultJobData } from "../faults/cosign.ts";
@@ -47,7 +48,8 @@ export function createEpochJob(deps: EpochJobDeps): (job: Job) => Promise<unknow
         const epoch = BigInt(job.data.epoch);
         const snap = await view.snapshot();
         const record = await observeEpoch(ctx, epoch, snap);
-        for (const [edgeId, kinds] of Object.entries(record.faults)) {
+        // An abstaining verifier reports no fault either: what little it saw proves nothing.
+        for (const [edgeId, kinds] of Object.entries(record.abstained ? {} : record.faults)) {
           const kind = mostSevere(kinds);
           if (kind === undefined || kind === "WrongAnswer") continue;
           await queueFault(queues, {
@@ -62,7 +64,7 @@ export function createEpochJob(deps: EpochJobDeps): (job: Job) => Promise<unknow
           { epoch: epoch.toString(), round: 0 },
           { jobId: `attest-${epoch}-0`, attempts: 4, backoff: { type: "fixed", delay: 3_000 }, ...KEEP_JOBS },
         );
-        return { edges: record.observation.results.length };
+        return record.abstained ? { abstained: record.coverage } : { edges: record.observation.results.length };
       }
       case "attest": {
         const epoch = BigInt(job.data.epoch);
@@ -75,6 +77,7 @@ export function createEpochJob(deps: EpochJobDeps): (job: Job) => Promise<unknow
         });
         if (Number(onChain.state) !== 0) return settledSeen(epoch);
         if (await state.marked(emptyEpochMark(epoch))) return "empty";
+        if (await state.marked(skippedEpochMark(epoch))) return "skipped";
         // The next round is queued first: whatever happens to this one, someone takes over. Rounds
         // go on (leaders rotating) for as long as the epoch's rewards can still be credited, so
         // that an outage longer than a few rounds delays the epoch rather than losing it.

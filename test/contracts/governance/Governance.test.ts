@@ -30,6 +30,7 @@ import {
   DISPUTE_WINDOW,
   EPOCH,
   keyClaimDomain,
+  MIN_SELF_BOND,
   profile,
   signKeyClaim,
   TOKEN,
@@ -412,7 +413,7 @@ describe("Governance (Protocol deployment)", () => {
     });
   });
 
-  describe("the quorum, a share of the supply that can vote", () => {
+  describe("votes and the quorum: liquid tokens that can vote, and bonded stake", () => {
     const LOCKED = 900_000_000n * TOKEN; // the treasury's escrow: 90% of the supply, in the market
 
     /** delegated() with 90% of the supply deposited in the market's escrow, where it cannot vote. */
@@ -457,18 +458,63 @@ describe("Governance (Protocol deployment)", () => {
       expect(await token.getPastVotableSupply(now)).to.equal(SUPPLY);
     });
 
-    it("a holder of 3% of the supply cannot pass a proposal alone against an active electorate", async () => {
-      const env = await conn.networkHelpers.loadFixture(mostlyLocked);
-      const { governor, token, deployer, alice, outsider } = env;
+    /**
+     * mostlyLocked() with an allowlisted operator's edge (id 1) and alice's 50,000,000 delegated to
+     * it: the largest holder who can vote holds all of it as stake.
+     */
+    async function aliceStaked() {
+      const env = await mostlyLocked();
+      const { registry, staking, token, operator, alice } = env;
+      const allow = registry.interface.encodeFunctionData("setOperatorAllowlisted", [operator.address, true]);
+      const { execution } = await passProposal(conn, env, [{ target: await registry.getAddress(), data: allow }], "Allowlist an operator");
+      await (await execution).wait();
+      const key = conn.ethers.Wallet.createRandom();
+      await registry.connect(operator).registerEdge(key.address, profile(), await signKeyClaim(registry, operator.address, key));
+      await token.connect(operator).approve(await staking.getAddress(), MIN_SELF_BOND);
+      await staking.connect(operator).stake(1n, MIN_SELF_BOND);
+      await token.connect(alice).approve(await staking.getAddress(), ALICE_VOTES);
+      await staking.connect(alice).delegate(1n, ALICE_VOTES);
+      return env;
+    }
+
+    it("a holder of 3% of the supply cannot pass a proposal alone against stakers: bonded stake votes", async () => {
+      const env = await conn.networkHelpers.loadFixture(aliceStaked);
+      const { governor, staking, token, deployer, alice, outsider } = env;
       const holder = outsider; // 1,000,000 from the fixture, topped up to 3% of the supply
       await token.connect(deployer).transfer(holder.address, 29_000_000n * TOKEN);
       await token.connect(holder).delegate(holder.address);
       const p = await proposeAndStartVoting(conn, env, holder, await disputeWindowCall(env), "One holder's wish");
-      expect(await governor.getVotes(holder.address, await governor.proposalSnapshot(p.proposalId))).to.equal(30_000_000n * TOKEN);
+      const snapshot = await governor.proposalSnapshot(p.proposalId);
+      expect(await token.getPastVotes(alice.address, snapshot)).to.equal(0n); // her tokens are in the staking contract
+      expect(await governor.getVotes(alice.address, snapshot)).to.equal(ALICE_VOTES);
+      expect(await governor.getVotes(holder.address, snapshot)).to.equal(30_000_000n * TOKEN);
+      const stakeVotes = await conn.ethers.getContractAt("StakeVotes", await staking.stakeVotes());
+      const staked = ALICE_VOTES + MIN_SELF_BOND;
+      expect(await stakeVotes.getPastTotalSupply(snapshot)).to.equal(staked);
+      expect(await governor.quorum(snapshot)).to.equal((((await token.getPastVotableSupply(snapshot)) + staked) * QUORUM_PERCENT) / 100n);
       await governor.connect(holder).castVote(p.proposalId, Vote.For);
       await governor.connect(alice).castVote(p.proposalId, Vote.Against);
       await endVoting(conn, env, p.proposalId);
+      const [against, forVotes] = await governor.proposalVotes(p.proposalId);
+      expect([against, forVotes]).to.deep.equal([ALICE_VOTES, 30_000_000n * TOKEN]);
       expect(await governor.state(p.proposalId)).to.equal(ProposalState.Defeated);
+    });
+
+    it("counts the stake bonded at the snapshot: stake unbonded after it still votes, stake bonded after it does not", async () => {
+      const env = await conn.networkHelpers.loadFixture(aliceStaked);
+      const { governor, staking, bob, alice } = env;
+      const p = await proposeAndStartVoting(conn, env, bob, await disputeWindowCall(env), "Snapshot of stake");
+      const snapshot = await governor.proposalSnapshot(p.proposalId);
+      await conn.networkHelpers.time.increase((CREDIT_WINDOW + 1n) * EPOCH); // alice's stake earns, so it can unbond
+      await staking.connect(alice).unbond(1n, ALICE_VOTES);
+      await env.token.connect(bob).approve(await staking.getAddress(), BOB_VOTES);
+      await staking.connect(bob).delegate(1n, BOB_VOTES);
+      expect(await governor.getVotes(alice.address, snapshot)).to.equal(ALICE_VOTES);
+      expect(await governor.getVotes(bob.address, snapshot)).to.equal(BOB_VOTES); // his token votes; the stake came after
+      await conn.networkHelpers.mine();
+      const now = BigInt(await conn.networkHelpers.time.latest()) - 1n;
+      expect(await governor.getVotes(alice.address, now)).to.equal(0n);
+      expect(await governor.getVotes(bob.address, now)).to.equal(BOB_VOTES); // now as stake
     });
   });
 });

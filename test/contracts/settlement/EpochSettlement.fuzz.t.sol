@@ -138,6 +138,7 @@ contract EpochSettlementFuzzTest is TestBase, SettlementDeployer {
         EdgeStaking s2 = new EdgeStaking(
             token,
             registry,
+            staking.stakeVotes(), // never bonded to: only its clock is used
             address(this),
             0,
             length,

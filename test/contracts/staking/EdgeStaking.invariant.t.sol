@@ -180,4 +180,29 @@ contract EdgeStakingInvariantTest is TestBase, ProtocolDeployer, InvariantTarget
         assertLe(claimable, owed, "claimable rewards exceed rewardsOwed");
         assertLe(owed - claimable, 30 + 5 * handler.ghostCompletedCalls(), "rewards owed that no position can claim");
     }
+
+    /// @notice Bonded stake votes (StakeVotes): each actor's voting units are the sum of its
+    /// positions' recorded stake, and it votes with all of them (every actor bonded before the
+    /// fuzzing, which delegated its votes to itself). A position's record is what it was at its
+    /// last bond or unbond: while no slash has hit its edge, that is its stake, up to the shares'
+    /// rounding by later bonds of others (a wei per completed call); a slash only lowers stake.
+    function invariant_stakeVotesFollowBondedStake() public atHandlerTime {
+        uint256 tolerance = 1 + handler.ghostCompletedCalls();
+        for (uint256 i; i < 5; ++i) {
+            address actor = handler.actors(i);
+            uint256 sum;
+            for (uint256 e; e < 2; ++e) {
+                (uint256 earning, uint256 warmingUp, , ) = staking.position(edges[e], actor);
+                uint256 recorded = stakeVotes.recordedStake(edges[e], actor);
+                sum += recorded;
+                if (handler.slashesOf(edges[e]) == 0) {
+                    assertApproxEqAbs(recorded, earning + warmingUp, tolerance, "recorded stake is not the stake");
+                } else {
+                    assertGe(recorded + tolerance, earning + warmingUp, "stake grew past its record without a bond");
+                }
+            }
+            assertEq(stakeVotes.stakeOf(actor), sum, "voting units are not the sum of the records");
+            assertEq(stakeVotes.getVotes(actor), sum, "a self-delegated staker does not vote its stake");
+        }
+    }
 }

@@ -293,6 +293,7 @@ describe("EpochClock (in EdgeStaking)", () => {
       return conn.ethers.deployContract("EdgeStaking", [
         o.token ?? (await env.token.getAddress()),
         o.registry ?? (await env.registry.getAddress()),
+        await env.staking.stakeVotes(), // never bonded to: these tests only read the clock
         o.admin ?? env.admin.address,
         o.genesis ?? 0n,
         o.length ?? EPOCH,

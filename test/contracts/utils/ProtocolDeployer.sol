@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {StakeVotes} from "../../../contracts/governance/StakeVotes.sol";
 import {EdgeRegistry} from "../../../contracts/registry/EdgeRegistry.sol";
 import {EdgeStaking} from "../../../contracts/staking/EdgeStaking.sol";
 import {EdgeToken} from "../../../contracts/token/EdgeToken.sol";
@@ -25,7 +26,7 @@ library TestParams {
     uint256 internal constant INITIAL_SUPPLY = 1e12 * TOKEN;
 }
 
-/// @notice Deploys EdgeToken, EdgeRegistry (trusted phase) and EdgeStaking with `new`, the
+/// @notice Deploys EdgeToken, EdgeRegistry (trusted phase), StakeVotes and EdgeStaking with `new`, the
 /// calling contract as admin, governance, treasury, slasher and reward creditor. Also reads
 /// EdgeStaking's private pool and position fields that no view exposes (share counts), with
 /// a guard that fails loudly if the storage layout ever moves.
@@ -33,15 +34,18 @@ abstract contract ProtocolDeployer is CheatsBase {
     EdgeToken internal token;
     EdgeRegistry internal registry;
     EdgeStaking internal staking;
+    StakeVotes internal stakeVotes;
 
     uint256 private _keyNonce;
 
     function _deployProtocol() internal {
         token = new EdgeToken(address(this), TestParams.INITIAL_SUPPLY, address(this));
         registry = new EdgeRegistry(address(this), true);
+        stakeVotes = new StakeVotes(address(this));
         staking = new EdgeStaking(
             token,
             registry,
+            stakeVotes,
             address(this),
             0,
             TestParams.EPOCH,
@@ -56,6 +60,7 @@ abstract contract ProtocolDeployer is CheatsBase {
                 jailPeriod: uint32(TestParams.JAIL_PERIOD)
             })
         );
+        stakeVotes.bind(staking);
         staking.grantRole(staking.SLASHER_ROLE(), address(this));
         staking.grantRole(staking.REWARD_CREDITOR_ROLE(), address(this));
         token.approve(address(staking), type(uint256).max);

@@ -177,7 +177,7 @@ describe("verifier peer API", function () {
   it("answers the status of an epoch it has not scored: unknown", async function () {
     const r = await call("GET", "/tideway/v1/epochs/7/status");
     expect(r.status).to.equal(200);
-    expect(r.json).to.deep.equal({ epoch: "7", state: "unknown", root: null, totalWeight: null });
+    expect(r.json).to.deep.equal({ epoch: "7", state: "unknown", root: null, totalWeight: null, coverage: null });
     expect((await call("GET", "/tideway/v1/epochs/x7/status")).json.error.code).to.equal("bad_epoch");
     const results = await call("GET", "/tideway/v1/epochs/7/results");
     expect(results.status).to.equal(404);
@@ -286,6 +286,8 @@ describe("verifier peer API", function () {
       state: "attested",
       root: report.attestation!.root,
       totalWeight: report.attestation!.totalWeight.toString(),
+      // It signed as a follower, from the leader's observations: it never scored epoch 0 itself.
+      coverage: null,
     });
   });
 
@@ -391,7 +393,9 @@ describe("verifier peer API", function () {
   it("reports an epoch observed while no quorum of observations can be had, then nothing_to_attest once its report has no weight", async function () {
     const epoch = (await env.staking.currentEpoch()) - 1n; // scored in the previous test; its peers have served nothing yet
     const observed = await call("GET", `/tideway/v1/epochs/${epoch}/status`);
-    expect(observed.json).to.deep.equal({ epoch: epoch.toString(), state: "observed", root: null, totalWeight: null });
+    // No edge was active and staked: nothing was planned, nothing missed.
+    const coverage = { planned: 0, ran: 0 };
+    expect(observed.json).to.deep.equal({ epoch: epoch.toString(), state: "observed", root: null, totalWeight: null, coverage });
     // The peers now serve their observations: the next round this verifier leads gets a quorum,
     // and no edge has stake × quality > 0.
     peersServeObservations = true;
@@ -400,7 +404,7 @@ describe("verifier peer API", function () {
       await new Promise((r) => setTimeout(r, 250));
       status = await call("GET", `/tideway/v1/epochs/${epoch}/status`);
     }
-    expect(status.json).to.deep.equal({ epoch: epoch.toString(), state: "nothing_to_attest", root: null, totalWeight: "0" });
+    expect(status.json).to.deep.equal({ epoch: epoch.toString(), state: "nothing_to_attest", root: null, totalWeight: "0", coverage });
     expect((await call("GET", `/tideway/v1/epochs/${epoch}/results`)).status).to.equal(404);
   });
 

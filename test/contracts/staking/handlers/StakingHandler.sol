@@ -62,6 +62,8 @@ contract StakingHandler is CheatsBase {
     uint256 public ghostBonded;
     uint256 public ghostUnbondingWithdrawn;
     uint256 public ghostSlashed;
+    /// @notice Slashes of each edge so far: until its first, every position's recorded stake votes equal its stake.
+    mapping(uint256 edgeId => uint256) public slashesOf;
     /// @notice Reward reserve deposited, rewards credited (taken from it), rewards claimed.
     uint256 public ghostReserveDeposited;
     uint256 public ghostCredited;
@@ -275,6 +277,7 @@ contract StakingHandler is CheatsBase {
             withReporter ? REPORTER : address(0)
         );
         ghostSlashed += total;
+        ++slashesOf[edgeId];
         uint256 until = block.timestamp + TestParams.JAIL_PERIOD;
         if (until > _jailedUntil[edgeId]) _jailedUntil[edgeId] = until;
         _done("slash");

@@ -19,7 +19,7 @@ describe("verifier configuration", function () {
     expect(c.payer.key).to.deep.equal({ env: "TIDEWAY_CHALLENGE_PAYER_KEY" });
     expect(c.payer.escrowWei).to.equal(1000n * 10n ** 18n);
     expect(c.challenges).to.include({ inference: 6, latency: 4, capacity: 1, audit: 1, attempts: 3 });
-    expect(c.consensus).to.deep.equal({ graceMs: 5000, roundTimeoutMs: 20000, peerTimeoutMs: 5000 });
+    expect(c.consensus).to.deep.equal({ graceMs: 5000, roundTimeoutMs: 20000, peerTimeoutMs: 5000, minCoverage: 0.5 });
     expect(c.claims).to.deep.equal({ enabled: true, batchSize: 50, fallbackDelayMs: 30000, fallbackStepMs: 15000, fallbackJitterMs: 3000 });
   });
 
