@@ -210,7 +210,7 @@ export async function injectFault(t: ChaosTarget, kind: FaultKind, draw: Draw, l
       const url = t.verifiers[index]!.url;
       // Its report is stored (signed) before the peers' signatures are gathered and the transaction sent.
       let landed = false;
-      await waitUntil(
+      const seen = await waitUntil(
         async () => {
           if ((await epochState(t, epoch)) !== 0) return true;
           if ((await verifierEpochStatus(url, epoch)) !== "attested") return false;
@@ -226,7 +226,9 @@ export async function injectFault(t: ChaosTarget, kind: FaultKind, draw: Draw, l
           index,
           landed
             ? `leader of epoch ${epoch} after it signed, before its submission was included`
-            : `leader of epoch ${epoch}: its submission was included before the kill`,
+            : seen
+              ? `leader of epoch ${epoch}: its submission was included before the kill`
+              : `leader of epoch ${epoch}: neither signed nor submitted within 90 s of the epoch's end`,
           landed,
         ),
       );
