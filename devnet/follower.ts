@@ -79,7 +79,7 @@ interface EpochTrack {
 type Claim = { edgeId: bigint; stake: bigint; quality: bigint };
 
 /** The leaves a claim or claimMany transaction carries (none for another call, e.g. through a contract). */
-function claimsIn(input: Hex): Claim[] {
+export function claimsIn(input: Hex): Claim[] {
   try {
     const call = decodeFunctionData({ abi: epochSettlementAbi, data: input });
     if (call.functionName === "claim") return [call.args[1] as Claim];

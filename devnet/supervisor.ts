@@ -84,6 +84,12 @@ export interface Service {
   running(): boolean;
   /** Stops it (and its group) with `signal` (default: its `stopSignal`) and keeps it down. */
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Starts a service that `stop` left down, or that the supervisor gave up on (log appended, crash
+   * count afresh), supervised again; resolves once ready, rejects like `start` when it does not come up
+   * (and leaves it down: call it again later).
+   */
+  resume(): Promise<void>;
 }
 
 export interface Supervisor {
@@ -271,6 +277,29 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
         // An exit while starting has already scheduled the next attempt; a hang has not.
         options.onEvent?.({ type: "restart-failed", name: this.name, error: (err as Error).message });
       }
+    }
+
+    async resume(): Promise<void> {
+      if (stopping) throw new Error(`the supervisor is stopping: ${this.name} not resumed`);
+      if (this.running()) return;
+      // A restart the supervisor has scheduled is this one.
+      if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
+      this.restartTimer = undefined;
+      this.wanted = true;
+      this.crashes = 0;
+      // Like a first start: an exit while starting is the caller's to handle, not a crash to restart.
+      this.everReady = false;
+      const child = this.spawnChild(true);
+      try {
+        await this.waitReady(child);
+      } catch (err) {
+        this.wanted = false;
+        throw err;
+      } finally {
+        this.everReady = true;
+      }
+      this.restarts += 1;
+      options.onEvent?.({ type: "restarted", name: this.name, pid: child.pid!, restarts: this.restarts });
     }
 
     async stop(signal?: NodeJS.Signals): Promise<void> {

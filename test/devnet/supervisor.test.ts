@@ -2,7 +2,7 @@
 // stops in reverse start order (whole process groups), and no child left behind when the parent
 // dies, even by SIGKILL.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -103,7 +103,32 @@ describe("devnet supervisor", function () {
     expect(b.running()).to.equal(true);
   });
 
-  it("gives up on a service that keeps crashing", async function () {
+  it("keeps a stopped service down, then resume() starts it again under supervision", async function () {
+    const port = await freePort();
+    const service = await supervisor.start({
+      name: "outage",
+      command: process.execPath,
+      args: ["-e", httpServer(port)],
+      logFile: path.join(dir, "outage.log"),
+      ready: httpReady(`http://127.0.0.1:${port}/`),
+      restart: { initialDelayMs: 100 },
+    });
+    await service.stop("SIGKILL");
+    await new Promise((r) => setTimeout(r, 500));
+    expect(service.running()).to.equal(false);
+    expect(events).to.deep.equal([]); // a stopped service is not restarted
+    await service.resume();
+    expect(service.running()).to.equal(true);
+    expect(await httpReady(`http://127.0.0.1:${port}/`)()).to.equal(true);
+    expect(events.map((e) => e.type)).to.deep.equal(["restarted"]);
+    // Supervised again: a crash after the resume is restarted.
+    const pid = service.pid!;
+    process.kill(pid, "SIGKILL");
+    expect(await waitUntil(async () => events.filter((e) => e.type === "restarted").length === 2, 10_000)).to.equal(true);
+    expect(service.pid).to.not.equal(pid);
+  });
+
+  it("gives up on a service that keeps crashing, and resume() starts it again", async function () {
     const port = await freePort();
     // Up once, then every later start exits at once (the marker file exists).
     const marker = path.join(dir, "started-once");
@@ -123,6 +148,22 @@ describe("devnet supervisor", function () {
       100,
       undefined,
     ]);
+    // Left down; resume() while the cause remains rejects and leaves it down, with no restart of its own.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(service.running()).to.equal(false);
+    const failed = await service.resume().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(failed).to.be.instanceOf(ServiceStartError);
+    const exits = events.length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(service.running()).to.equal(false);
+    expect(events).to.have.length(exits);
+    // Once the cause is gone, resume() brings it back.
+    rmSync(marker);
+    await service.resume();
+    expect(await httpReady(`http://127.0.0.1:${port}/`)()).to.equal(true);
   });
 
   it("stops services last started first, each whole process group", async function () {
