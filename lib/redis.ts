@@ -14,6 +14,11 @@ export class UnsafeRedisError extends TidewayError {
   }
 }
 
+/** The Redis at a url could not be reached (as opposed to reached and found unsafe). */
+export class RedisUnreachableError extends UnsafeRedisError {
+  override name = "RedisUnreachableError";
+}
+
 /** Options BullMQ needs for every connection it uses (workers block; they must not give up). */
 export function redisOptions(url: string): RedisOptions {
   const parsed = new URL(url);
@@ -85,28 +90,49 @@ export function luaScript(redis: Redis, name: string, keys: number, lua: string)
   return (...args) => command.apply(redis, args);
 }
 
+/** How {connectSafeRedis} waits for a Redis it cannot reach yet. */
+export interface WaitForRedis {
+  /** Told of each failed attempt and the wait before the next. */
+  onRetry(err: Error, delayMs: number): void;
+  /** Longest wait between attempts (default 10 s; the first is 0.5 s, doubling). */
+  maxDelayMs?: number;
+}
+
 /**
  * Connects and throws {UnsafeRedisError} unless the Redis at `url` keeps what it is given
- * (noeviction, AOF). `extra` adds client options (e.g. `enableAutoPipelining`).
+ * (noeviction, AOF). `extra` adds client options (e.g. `enableAutoPipelining`). With `wait`, a
+ * Redis that cannot be reached yet is tried again until it can: a service restarted during a
+ * Redis outage then comes up with Redis instead of exiting, which a supervisor would count as a
+ * crash loop and give up on. An unsafe Redis is refused at once either way.
  */
-export async function connectSafeRedis(url: string, extra: Partial<RedisOptions> = {}): Promise<Redis> {
+export async function connectSafeRedis(url: string, extra: Partial<RedisOptions> = {}, wait?: WaitForRedis): Promise<Redis> {
+  for (let delayMs = 500; ; delayMs = Math.min(delayMs * 2, wait?.maxDelayMs ?? 10_000)) {
+    try {
+      await checkSafeRedis(url);
+      return new Redis({ ...redisOptions(url), ...extra });
+    } catch (err) {
+      if (!(err instanceof RedisUnreachableError) || wait === undefined) throw err;
+      wait.onRetry(err, delayMs);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
+
+async function checkSafeRedis(url: string): Promise<void> {
   const client = new Redis({ ...redisOptions(url), lazyConnect: true, maxRetriesPerRequest: 3, retryStrategy: () => null });
   client.on("error", () => undefined); // the probe's failure is thrown by connect() below
   try {
     await client.connect();
   } catch (err) {
     client.disconnect();
-    throw new UnsafeRedisError(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`);
+    throw new RedisUnreachableError(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`);
   }
   try {
     const problems = await redisSafetyProblems(client);
     if (problems.length > 0) {
       throw new UnsafeRedisError(`refusing the Redis at ${redactUrl(url)}, which could lose data: ${problems.join("; ")}`);
     }
-  } catch (err) {
+  } finally {
     client.disconnect();
-    throw err;
   }
-  client.disconnect();
-  return new Redis({ ...redisOptions(url), ...extra });
 }

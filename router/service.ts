@@ -53,11 +53,15 @@ export interface RunningRouter {
 
 export async function startRouter(options: StartRouterOptions): Promise<RunningRouter> {
   const { config, logger } = options;
+  // An outage repeats errors several times a second: the first, then a count a minute.
+  const repeats = limitRepeats(logger);
   // Auto-pipelining: the commands of concurrent requests leave in one write per tick.
   // A Redis outage fails requests after a couple of reconnect attempts (503) rather than holding them.
-  const redis: Redis = await connectSafeRedis(config.redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
-  // An outage repeats this several times a second: the first, then a count a minute.
-  const repeats = limitRepeats(logger);
+  const redis: Redis = await connectSafeRedis(
+    config.redis.url,
+    { enableAutoPipelining: true, maxRetriesPerRequest: 2 },
+    { onRetry: (err, delayMs) => repeats.log("warn", "Redis unreachable at start: waiting for it", err, { retryInMs: delayMs }) },
+  );
   redis.on("error", (err: Error) => repeats.log("warn", "Redis connection error (reconnecting)", err));
   const prefix = config.redis.prefix;
 

@@ -55,9 +55,15 @@ export interface StartVerifierOptions {
 
 export async function startVerifier(options: StartVerifierOptions): Promise<VerifierHandle> {
   const { config, logger } = options;
-  const redis: Redis = await connectSafeRedis(config.redis.url);
   // ioredis reconnects by itself; a lost connection is worth a line in the log (rate-limited), not a crash.
   const repeats = limitRepeats(logger);
+  const redis: Redis = await connectSafeRedis(
+    config.redis.url,
+    {},
+    {
+      onRetry: (err, delayMs) => repeats.log("warn", "Redis unreachable at start: waiting for it", err, { retryInMs: delayMs }),
+    },
+  );
   redis.on("error", (err: Error) => repeats.log("warn", "Redis connection error (reconnecting)", err));
   const connection = redisOptions(config.redis.url);
   const prefix = config.redis.prefix;

@@ -64,6 +64,42 @@ describe("verifier Redis safety", function () {
     expect(redactUrl("redis://user:s3cret@host:6379")).to.equal("redis://user:***@host:6379");
   });
 
+  it("waits for a Redis it cannot reach yet, when told to, and refuses an unsafe one at once all the same", async function () {
+    const redis = await startTestRedis();
+    servers.push(redis);
+    await redis.stop();
+    const retries: number[] = [];
+    const reasons = new Set<string>();
+    const connecting = connectSafeRedis(
+      redis.url,
+      {},
+      {
+        onRetry: (err, delayMs) => {
+          retries.push(delayMs);
+          reasons.add(err.name);
+        },
+        maxDelayMs: 1_000,
+      },
+    );
+    while (retries.length < 2) await new Promise((resolve) => setTimeout(resolve, 50));
+    await redis.start();
+    const client = await connecting;
+    expect(await client.ping()).to.equal("PONG");
+    client.disconnect();
+    expect(retries.slice(0, 2)).to.deep.equal([500, 1_000]);
+    expect([...reasons]).to.deep.equal(["RedisUnreachableError"]);
+
+    const unsafe = await startTestRedis({ appendonly: false });
+    servers.push(unsafe);
+    let waited = 0;
+    const err = await connectSafeRedis(unsafe.url, {}, { onRetry: () => waited++ }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).to.be.instanceOf(UnsafeRedisError);
+    expect(waited).to.equal(0);
+  });
+
   it("parses redis:// and rediss:// urls and rejects other schemes", function () {
     const o = redisOptions("rediss://alice:p%40ss@cache.example.org:6380/3");
     expect(o).to.include({ host: "cache.example.org", port: 6380, username: "alice", password: "p@ss", db: 3, maxRetriesPerRequest: null });
