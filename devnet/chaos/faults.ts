@@ -73,8 +73,8 @@ export interface ChaosTarget {
 }
 
 /**
- * Starts again, every `everyMs`, a service the supervisor gave up on (it crashed at every restart,
- * e.g. a verifier that exits at start while its Redis is down), until it comes up; records each.
+ * Starts again, every `everyMs`, a service the supervisor gave up on (it crashed at every
+ * restart), until it comes up; records each.
  * The supervisor of `npm start` leaves such a service down for good: the campaign counts those.
  */
 export function createReviver(supervisor: Supervisor, say: (message: string) => void, everyMs = 5_000) {
