@@ -1,7 +1,7 @@
 // The one test command (`npm test`, and so `.ci/run`). Steps, each counted as one check:
 //   1. checks: Biome (TypeScript lint and format), solhint and Prettier (Solidity format);
 //   2. `hardhat compile` (contracts and Solidity tests; it also writes the typechain types);
-//   3. `tsc --noEmit`;
+//   3. `tsc --noEmit`, beside the suites below;
 // then the suites, each in a process of its own, side by side:
 //   - contracts: their TypeScript tests under `hardhat test mocha --coverage` (an instrumented
 //     build kept apart, hardhat.coverage.config.ts), a gate on line coverage of contracts/, then
@@ -197,10 +197,12 @@ if (compiled) {
     }
     await suite("contracts: Solidity tests", ["test", "solidity", "--no-compile"]);
   })();
-  const others = (async () => {
-    await check("type-check (tsc)", "tsc", ["--noEmit", "-p", "tsconfig.json"]);
-    await suite("units (lib, tasks, services, devnet)", ["test", "mocha", "--no-compile", ...unitFiles]);
-  })();
+  // The type check and the unit tests side by side: one after the other, the units started only
+  // once the end-to-end files had finished and left a core idle while the type check ran.
+  const others = Promise.all([
+    check("type-check (tsc)", "tsc", ["--noEmit", "-p", "tsconfig.json"]),
+    suite("units (lib, tasks, services, devnet)", ["test", "mocha", "--no-compile", ...unitFiles]),
+  ]);
   await Promise.all([contracts, others, ...e2e]);
 }
 
