@@ -48,6 +48,12 @@ export interface RouterLinkOptions {
   handshakeTimeoutMs?: number;
   /** Repeats of one socket error within this window are logged as one summary line; default 60 s. */
   repeatWindowMs?: number;
+  /**
+   * Largest frame accepted from the router (default 16 MiB: a relayed request carries a body the
+   * router let through, 1 MiB by default, with its envelope). A larger one closes the link (1009),
+   * which then dials again, instead of being buffered whole (ws's own limit is 100 MiB).
+   */
+  maxFrameBytes?: number;
   logger: Logger;
   metrics: Pick<EdgeMetrics, "routerConnected">;
 }
@@ -253,7 +259,7 @@ export function createRouterLink(options: RouterLinkOptions): RouterLink {
 
   function connect(): void {
     if (closed) return;
-    const socket = new WebSocket(url, { handshakeTimeout: handshakeTimeoutMs });
+    const socket = new WebSocket(url, { handshakeTimeout: handshakeTimeoutMs, maxPayload: options.maxFrameBytes ?? 16 * 1_048_576 });
     ws = socket;
     let alive = true;
     socket.on("open", () => {

@@ -2,7 +2,8 @@
 // HTTP server standing in for the edge API: the handshake signature recovers to the edge key,
 // load reports arrive every interval, proxied requests reach the API unchanged and stream back
 // chunk by chunk before the upstream finishes, cancel aborts the upstream request, bad frames
-// are ignored, and the link reconnects after the router restarts or stops answering pings.
+// are ignored, an oversized one closes the link, and the link reconnects after the router
+// restarts or stops answering pings.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -266,6 +267,19 @@ describe("router link (edge/router/link)", () => {
       expect(l.connected()).to.equal(true);
       expect(seen.map((s) => s.body)).to.deep.equal(["still"]);
       expect(router.of("p1")).to.deep.equal([]);
+    });
+  });
+
+  describe("frame size", () => {
+    it("closes the link on a frame over maxFrameBytes, dials again and keeps serving", async () => {
+      const l = start({ maxFrameBytes: 4_096 });
+      await until(() => l.connected());
+      router.send({ type: "request", id: "big", method: "POST", path: "/v1/other", headers: {}, body: "x".repeat(8_192) });
+      await until(() => router.connections >= 2 && l.connected());
+      router.send({ type: "request", id: "ok", method: "POST", path: "/v1/other", headers: {}, body: "small" });
+      await until(() => router.of("ok").some((f) => f.type === "response-end"));
+      expect(seen.map((s) => s.body)).to.deep.equal(["small"]);
+      expect(router.of("big")).to.deep.equal([]);
     });
   });
 
