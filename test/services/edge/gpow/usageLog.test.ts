@@ -276,9 +276,9 @@ describe("usage log (edge/gpow/usageLog)", () => {
     it("reports a worker that dies as UsageTreeBuildError, caches nothing, and builds again on the next call", async function () {
       this.timeout(120_000);
       await log.close();
-      // A heap too small for reading 60,000 entries back: the worker thread dies, the edge does not.
-      log = openLog({ treeHeapMb: 40 });
-      for (let i = 0; i < 60_000; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, k) => log.append(request(i + k))));
+      // A heap too small for reading 30,000 entries back: the worker thread dies, the edge does not.
+      log = openLog({ treeHeapMb: 20 });
+      for (let i = 0; i < 30_000; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, k) => log.append(request(i + k))));
       epoch = 7n;
       await log.append(request(1));
       epoch = 8n;
