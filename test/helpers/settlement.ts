@@ -11,16 +11,7 @@ import {
   packQuorumSignatures,
   VERIFIER_KEY_CLAIM_TYPES as VERIFIER_KEY_CLAIM,
 } from "../../lib/protocol/index.ts";
-import {
-  type Connection,
-  type deployProtocol,
-  keyClaimDomain,
-  MIN_SELF_BOND,
-  profile,
-  signKeyClaim,
-  TOKEN,
-  VERIFIER_MIN_BOND,
-} from "./protocol.ts";
+import { type Connection, type deployProtocol, keyClaimDomain, MIN_SELF_BOND, profile, signKeyClaim, TOKEN } from "./protocol.ts";
 
 export type Env = Awaited<ReturnType<typeof deployProtocol>>;
 
@@ -61,23 +52,42 @@ export async function verifierDomain(env: Pick<Env, "verifierSet">): Promise<Typ
   return keyClaimDomain(env.verifierSet);
 }
 
+/**
+ * Registers a verifier with signing key `key` through a fresh operator account, funded and bonding
+ * the set's minimum, with the key's EIP-712 claim; approves it unless `approve` is false (the
+ * deployer is the set's admin). Returns the operator.
+ */
+export async function registerVerifier(
+  conn: Connection,
+  env: Pick<Env, "admin" | "token" | "verifierSet">,
+  key: BaseWallet,
+  endpoint: string,
+  approve = true,
+) {
+  const { ethers } = conn;
+  const { minBond } = await env.verifierSet.parameters();
+  const operator = ethers.Wallet.createRandom().connect(ethers.provider);
+  await env.admin.sendTransaction({ to: operator.address, value: ethers.parseEther("1") });
+  await env.token.transfer(operator.address, minBond);
+  await env.token.connect(operator).approve(await env.verifierSet.getAddress(), minBond);
+  const claim = await key.signTypedData(await verifierDomain(env), VERIFIER_KEY_CLAIM_TYPES, {
+    operator: operator.address,
+    signingKey: key.address,
+  });
+  await env.verifierSet.connect(operator).register(key.address, endpoint, minBond, claim);
+  if (approve) await env.verifierSet.approve(await env.verifierSet.verifierCount());
+  return operator;
+}
+
 /** Registers `count` verifiers (operators: fresh funded accounts) and approves them. */
 export async function registerVerifiers(conn: Connection, env: Env, count: number) {
-  const { ethers } = conn;
   const domain = await verifierDomain(env);
   const keys: BaseWallet[] = [];
   const operators = [];
   for (let i = 0; i < count; i++) {
     const key = verifierKey(conn, i);
-    const operator = ethers.Wallet.createRandom().connect(ethers.provider);
-    await env.admin.sendTransaction({ to: operator.address, value: ethers.parseEther("1") });
-    await env.token.transfer(operator.address, VERIFIER_MIN_BOND);
-    await env.token.connect(operator).approve(await env.verifierSet.getAddress(), VERIFIER_MIN_BOND);
-    const claim = await key.signTypedData(domain, VERIFIER_KEY_CLAIM_TYPES, { operator: operator.address, signingKey: key.address });
-    await env.verifierSet.connect(operator).register(key.address, `http://127.0.0.1:${9100 + i}`, VERIFIER_MIN_BOND, claim);
-    await env.verifierSet.approve(BigInt(i + 1));
+    operators.push(await registerVerifier(conn, env, key, `http://127.0.0.1:${9100 + i}`));
     keys.push(key);
-    operators.push(operator);
   }
   return { keys, operators, domain };
 }

@@ -23,6 +23,7 @@ import { parseVerifierConfig } from "../../../verifier/config.ts";
 import { startVerifier, type VerifierHandle } from "../../../verifier/service.ts";
 import { startRpcBridge } from "../../helpers/edgeTestbed.ts";
 import { type Connection, deployProtocol, EPOCH, profile, signKeyClaim } from "../../helpers/protocol.ts";
+import { registerVerifier } from "../../helpers/settlement.ts";
 import { startTestRedis, type TestRedis } from "../../helpers/redis.ts";
 
 type Env = Awaited<ReturnType<typeof deployProtocol>>;
@@ -93,28 +94,10 @@ describe("verifier peer API", function () {
     conn = await network.create();
     env = await deployProtocol(conn);
     const { verifierSet, token } = env;
-    const [fields] = [await verifierSet.eip712Domain()];
-    const ethersDomain = { name: fields[1], version: fields[2], chainId: fields[3], verifyingContract: fields[4] };
+    const fields = await verifierSet.eip712Domain();
     domain = verifierDomain(fields[3], fields[4] as `0x${string}`);
-    const { minBond } = await verifierSet.parameters();
     for (const [i, key] of [ownKey, ...peerKeys].entries()) {
-      const op = conn.ethers.Wallet.createRandom().connect(conn.ethers.provider);
-      await env.admin.sendTransaction({ to: op.address, value: 10n ** 19n });
-      await token.transfer(op.address, minBond);
-      await token.connect(op).approve(await verifierSet.getAddress(), minBond);
-      const wallet = new conn.ethers.Wallet(key);
-      const claim = await wallet.signTypedData(
-        ethersDomain,
-        {
-          VerifierKeyClaim: [
-            { name: "operator", type: "address" },
-            { name: "signingKey", type: "address" },
-          ],
-        },
-        { operator: op.address, signingKey: wallet.address },
-      );
-      await verifierSet.connect(op).register(wallet.address, i === 0 ? "http://127.0.0.1:1" : `${peersBase}/peer-${i - 1}`, minBond, claim);
-      await verifierSet.approve(await verifierSet.verifierCount());
+      await registerVerifier(conn, env, new conn.ethers.Wallet(key), i === 0 ? "http://127.0.0.1:1" : `${peersBase}/peer-${i - 1}`);
     }
     await conn.networkHelpers.time.increase(EPOCH); // epoch 0 is over
     redis = await startTestRedis();

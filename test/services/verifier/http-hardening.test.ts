@@ -29,6 +29,7 @@ import {
   slowHeaders,
 } from "../../helpers/httpHardening.ts";
 import { type Connection, deployProtocol, EPOCH } from "../../helpers/protocol.ts";
+import { registerVerifier } from "../../helpers/settlement.ts";
 import { startTestRedis, type TestRedis } from "../../helpers/redis.ts";
 
 const LIMITS = { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 2_000, maxConnections: 16, bodyLimitBytes: 16 * 1024 };
@@ -48,28 +49,7 @@ describe("the verifier's peer API under hostile clients", function () {
     conn = await network.create();
     const env = await deployProtocol(conn);
     const { verifierSet, token } = env;
-    const fields = await verifierSet.eip712Domain();
-    const ethersDomain = { name: fields[1], version: fields[2], chainId: fields[3], verifyingContract: fields[4] };
-    const { minBond } = await verifierSet.parameters();
-    for (const key of [ownKey, peerKey]) {
-      const op = conn.ethers.Wallet.createRandom().connect(conn.ethers.provider);
-      await env.admin.sendTransaction({ to: op.address, value: 10n ** 19n });
-      await token.transfer(op.address, minBond);
-      await token.connect(op).approve(await verifierSet.getAddress(), minBond);
-      const wallet = new conn.ethers.Wallet(key);
-      const claim = await wallet.signTypedData(
-        ethersDomain,
-        {
-          VerifierKeyClaim: [
-            { name: "operator", type: "address" },
-            { name: "signingKey", type: "address" },
-          ],
-        },
-        { operator: op.address, signingKey: wallet.address },
-      );
-      await verifierSet.connect(op).register(wallet.address, "http://127.0.0.1:1", minBond, claim);
-      await verifierSet.approve(await verifierSet.verifierCount());
-    }
+    for (const key of [ownKey, peerKey]) await registerVerifier(conn, env, new conn.ethers.Wallet(key), "http://127.0.0.1:1");
     await conn.networkHelpers.time.increase(EPOCH);
     redis = await startTestRedis();
     bridge = await startRpcBridge(conn.provider);

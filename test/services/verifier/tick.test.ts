@@ -16,6 +16,7 @@ import { startVerifier, type VerifierHandle } from "../../../verifier/service.ts
 import { sleep, waitFor } from "../../helpers/e2e.ts";
 import { startRpcBridge } from "../../helpers/edgeTestbed.ts";
 import { type Connection, deployProtocol, EPOCH } from "../../helpers/protocol.ts";
+import { registerVerifier } from "../../helpers/settlement.ts";
 import { startTestRedis, type TestRedis } from "../../helpers/redis.ts";
 
 const PREFIX = "tick";
@@ -35,25 +36,7 @@ describe("verifier tick: jobs that ran out of attempts", function () {
     conn = await network.create();
     const env = await deployProtocol(conn);
     const { verifierSet, token } = env;
-    const fields = await verifierSet.eip712Domain();
-    const { minBond } = await verifierSet.parameters();
-    const op = conn.ethers.Wallet.createRandom().connect(conn.ethers.provider);
-    await env.admin.sendTransaction({ to: op.address, value: 10n ** 19n });
-    await token.transfer(op.address, minBond);
-    await token.connect(op).approve(await verifierSet.getAddress(), minBond);
-    const wallet = new conn.ethers.Wallet(key);
-    const claim = await wallet.signTypedData(
-      { name: fields[1], version: fields[2], chainId: fields[3], verifyingContract: fields[4] },
-      {
-        VerifierKeyClaim: [
-          { name: "operator", type: "address" },
-          { name: "signingKey", type: "address" },
-        ],
-      },
-      { operator: op.address, signingKey: wallet.address },
-    );
-    await verifierSet.connect(op).register(wallet.address, "http://127.0.0.1:1", minBond, claim);
-    await verifierSet.approve(await verifierSet.verifierCount());
+    await registerVerifier(conn, env, new conn.ethers.Wallet(key), "http://127.0.0.1:1");
     await conn.networkHelpers.time.increase(3n * EPOCH);
     await conn.networkHelpers.mine();
     redis = await startTestRedis();
