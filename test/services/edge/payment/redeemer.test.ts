@@ -140,7 +140,11 @@ describe("redeemer", () => {
       redeemer!.start();
       await env.market.connect(env.payer).thaw(1_000n * 10n ** 18n);
       await s.market.refresh(); // the follower sees ThawStarted and calls the redeemer's hook
-      await until(async () => (await env.market.redeemed(env.sessionId, env.edgeId)) === 6n * COST);
+      // The chain has the redemption before the redeemer records its receipt: wait for both.
+      await until(
+        async () =>
+          (await env.market.redeemed(env.sessionId, env.edgeId)) === 6n * COST && s.store.get(env.sessionId)?.redeemed === 6n * COST,
+      );
       expect(s.store.get(env.sessionId)?.redeemed).to.equal(6n * COST);
     });
 
@@ -150,7 +154,11 @@ describe("redeemer", () => {
       redeemer!.start();
       await env.market.connect(env.payer).revokeSigner(env.gateway.address);
       await s.market.refresh(); // the follower sees SignerRevoked and calls the redeemer's hook
-      await until(async () => (await env.market.redeemed(env.sessionId, env.edgeId)) === 5n * COST);
+      // The chain has the redemption before the redeemer records its receipt: wait for both.
+      await until(
+        async () =>
+          (await env.market.redeemed(env.sessionId, env.edgeId)) === 5n * COST && s.store.get(env.sessionId)?.redeemed === 5n * COST,
+      );
       expect(s.store.get(env.sessionId)?.redeemed).to.equal(5n * COST);
     });
 
