@@ -176,9 +176,12 @@ export function createMarketView(options: MarketViewOptions): MarketView {
       for (const log of logs) {
         const id = `${log.blockHash}:${log.logIndex}`;
         scanned.add(id);
-        // Hooks fire once per event (not again on the re-scan), and not for events before the view started.
-        const seenBefore = seenLogs.has(id) || (log.blockNumber !== null && log.blockNumber < firstBlock);
+        // An event is handled once: a re-scan skips it. Re-reading on every re-scan would cost a read
+        // per event per poll, and drop a cached entry whenever that read fails, so an RPC outage
+        // would empty the cache it should keep. Hooks are for events from the view's start on.
+        if (seenLogs.has(id)) continue;
         if (log.blockNumber !== null) seenLogs.set(id, log.blockNumber);
+        const hooks = log.blockNumber === null || log.blockNumber >= firstBlock;
         switch (log.eventName) {
           case "SessionOpened": {
             const { sessionId, model } = log.args;
@@ -191,7 +194,7 @@ export function createMarketView(options: MarketViewOptions): MarketView {
             const { sessionId, payer } = log.args;
             if (sessionId === undefined || payer === undefined) break;
             work.push(reread(sessions, sessionId, () => readSession(sessionId)));
-            if (!seenBefore) for (const l of closeListeners) safeCall(() => l(sessionId, getAddress(payer)));
+            if (hooks) for (const l of closeListeners) safeCall(() => l(sessionId, getAddress(payer)));
             break;
           }
           case "SignerAuthorized":
@@ -201,7 +204,7 @@ export function createMarketView(options: MarketViewOptions): MarketView {
             const p = getAddress(payer);
             const s = getAddress(signer);
             work.push(reread(authorizations, `${p}:${s}`, () => readAuthorization(p, s)));
-            if (log.eventName === "SignerRevoked" && !seenBefore) {
+            if (log.eventName === "SignerRevoked" && hooks) {
               const { redeemableUntil, lastSession } = log.args;
               for (const l of revokeListeners) safeCall(() => l(p, s, redeemableUntil ?? 0n, lastSession ?? 0n));
             }
@@ -214,7 +217,7 @@ export function createMarketView(options: MarketViewOptions): MarketView {
             if (payer === undefined) break;
             const p = getAddress(payer);
             work.push(reread(escrows, p, () => readEscrow(p)));
-            if (log.eventName === "ThawStarted" && !seenBefore && (log.args.amount ?? 0n) > 0n) {
+            if (log.eventName === "ThawStarted" && hooks && (log.args.amount ?? 0n) > 0n) {
               const ends = log.args.thawEndsAt ?? 0n;
               for (const l of thawListeners) safeCall(() => l(p, ends));
             }

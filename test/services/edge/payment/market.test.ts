@@ -131,6 +131,33 @@ describe("market view (edge/payment/market)", function () {
     });
   });
 
+  describe("re-scans", () => {
+    it("reads the state an event touched once, not again each time a poll re-scans the event", async () => {
+      const calls: string[] = [];
+      const counting = createPublicClient({
+        transport: custom({
+          request: (args: { method: string; params?: unknown }) => {
+            calls.push(args.method);
+            return conn.provider.request(args as Parameters<typeof conn.provider.request>[0]);
+          },
+        }),
+      }) as PublicClient;
+      const v = openView(counting);
+      await v.refresh();
+      await v.escrow(payer);
+      await env.market.connect(env.payer).deposit(payer, 3n * TOKEN);
+      calls.length = 0;
+      await v.refresh();
+      expect(calls.filter((m) => m === "eth_call")).to.have.length(1, "the deposit re-reads the cached escrow");
+      // The deposit stays in the re-scan window for these polls.
+      calls.length = 0;
+      for (let i = 0; i < 3; i++) await v.refresh();
+      expect(calls).to.include("eth_getLogs");
+      expect(calls.filter((m) => m === "eth_call")).to.deep.equal([]);
+      expect((await v.escrow(payer)).balance).to.equal((await env.market.escrow(payer)).balance);
+    });
+  });
+
   describe("RPC failures", () => {
     let bridge: Awaited<ReturnType<typeof startRpcBridge>>;
     let proxy: Awaited<ReturnType<typeof startFlakyProxy>>;
