@@ -55,6 +55,8 @@ export function createTick(deps: TickDeps): Tick {
   const { config, logger, metrics, state, view, client, addresses } = ctx;
   const status: TickStatus = { last: undefined, lastError: undefined };
   let warnedInactive = -1n;
+  /** The edges of `epoch` this process knows are queued (marked in Redis). */
+  let known: { epoch: bigint; queued: Set<bigint> } = { epoch: -1n, queued: new Set() };
 
   async function tick(): Promise<void> {
     const snap = await view.snapshot();
@@ -80,11 +82,15 @@ export function createTick(deps: TickDeps): Tick {
 
   async function planChallenges(snap: ChainSnapshot, chainNow: bigint): Promise<void> {
     await funding.topUp();
-    const eligible = snap.edges.filter((edge) => edge.status === "Active" && edge.profile !== undefined);
+    if (known.epoch !== snap.epoch) known = { epoch: snap.epoch, queued: new Set() };
+    // Redis is asked only about edges this process has not seen queued in this epoch: once an
+    // epoch's edges are planned, a tick costs no Redis round trip for them.
+    const eligible = snap.edges.filter((edge) => edge.status === "Active" && edge.profile !== undefined && !known.queued.has(edge.edgeId));
     const queued = await state.queuedAmong(
       snap.epoch,
       eligible.map((edge) => edge.edgeId),
     );
+    for (const edgeId of queued) known.queued.add(edgeId);
     // At most PLAN_PER_TICK edges per tick, several at a time: an epoch start with many edges
     // spreads over a few ticks instead of one tick that runs for minutes.
     const todo = eligible.filter((edge) => !queued.has(edge.edgeId)).slice(0, PLAN_PER_TICK);
@@ -129,6 +135,7 @@ export function createTick(deps: TickDeps): Tick {
         })),
       );
       await state.markQueued(snap.epoch, edge.edgeId);
+      if (known.epoch === snap.epoch) known.queued.add(edge.edgeId);
       logger.debug({ epoch: snap.epoch.toString(), edgeId: edge.edgeId.toString(), challenges: specs.length }, "challenges planned");
     }
   }
