@@ -58,8 +58,18 @@ export function createTick(deps: TickDeps): Tick {
   /** The edges of `epoch` this process knows are queued (marked in Redis). */
   let known: { epoch: bigint; queued: Set<bigint> } = { epoch: -1n, queued: new Set() };
 
+  /** Runs one part of a tick, timed under its name. */
+  async function phase<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const timer = metrics.tickPhase.startTimer({ phase: name });
+    try {
+      return await work();
+    } finally {
+      timer();
+    }
+  }
+
   async function tick(): Promise<void> {
-    const snap = await view.snapshot();
+    const snap = await phase("chain", () => view.snapshot());
     const head = await client.getBlock({ blockTag: "latest" });
     status.last = { at: Date.now(), epoch: snap.epoch, block: snap.blockNumber };
     metrics.currentEpoch.set(Number(snap.epoch));
@@ -73,9 +83,9 @@ export function createTick(deps: TickDeps): Tick {
       warnedInactive = snap.epoch;
       return;
     }
-    await planChallenges(snap, head.timestamp);
-    await startObservations(snap);
-    await queueClaims(snap);
+    await phase("plan", () => planChallenges(snap, head.timestamp));
+    await phase("observations", () => startObservations(snap));
+    await phase("claims", () => queueClaims(snap));
     const settled = await state.getNumber("last-settled");
     if (settled !== undefined) metrics.epochLag.set(Number(snap.epoch - settled));
   }
