@@ -58,13 +58,12 @@ export interface BatchTx {
 /** Transactions of a batch that reverted; the message lists the first few hashes. */
 export class BatchRevertedError extends Error {
   override name = "BatchRevertedError";
-  constructor(
-    readonly reverted: Hex[],
-    total: number,
-  ) {
+  readonly reverted: Hex[];
+  constructor(reverted: Hex[], total: number) {
     super(
       `${reverted.length} of ${total} transactions reverted (${reverted.slice(0, 3).join(", ")}…): check the sender's balance, allowance and allowlisting`,
     );
+    this.reverted = reverted;
   }
 }
 
