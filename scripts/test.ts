@@ -1,12 +1,14 @@
 // The one test command (`npm test`, and so `.ci/run`). Steps, each counted as one check:
 //   1. checks: Biome (TypeScript lint and format), solhint and Prettier (Solidity format);
 //   2. `hardhat compile` (contracts and Solidity tests; it also writes the typechain types);
-//   3. `tsc --noEmit`, beside the suites below;
+//   3. the type check (`tsgo --noEmit`: TypeScript's native compiler, the same checks as `tsc` at
+//      a third of its time on these machines), beside the suites below;
 // then the suites, each in a process of its own, side by side:
 //   - contracts: their TypeScript tests under `hardhat test mocha --coverage` (an instrumented
-//     build kept apart, hardhat.coverage.config.ts), a gate on line coverage of contracts/, then
-//     the Solidity unit, fuzz and invariant tests on the plain build (instrumentation makes each
-//     fuzz run several times slower and covers no line the TypeScript tests miss);
+//     build kept apart, hardhat.coverage.config.ts) and a gate on line coverage of contracts/;
+//   - after the type check, the Solidity unit, fuzz and invariant tests on the plain build
+//     (instrumentation makes each fuzz run several times slower and covers no line the
+//     TypeScript tests miss);
 //   - units: lib, tasks, services, devnet and bench tests, without instrumentation;
 //   - one process per end-to-end file: they wait on one-minute epochs in real time, so they
 //     start first and overlap with the CPU-bound suites.
@@ -195,12 +197,15 @@ if (compiled) {
     } else {
       record("coverage report written", 0, { passed: 0, failed: 1, skipped: 0 }, false);
     }
-    await suite("contracts: Solidity tests", ["test", "solidity", "--no-compile"]);
   })();
-  // The type check and the unit tests side by side: one after the other, the units started only
-  // once the end-to-end files had finished and left a core idle while the type check ran.
+  // The unit tests beside the type check, then the Solidity tests: one after the other, the units
+  // started only once the end-to-end files had finished and left a core idle while the type
+  // check ran; after the coverage run, the Solidity tests were the last thing running.
   const others = Promise.all([
-    check("type-check (tsc)", "tsc", ["--noEmit", "-p", "tsconfig.json"]),
+    (async () => {
+      await check("type-check (tsgo)", "tsgo", ["--noEmit", "-p", "tsconfig.json"]);
+      await suite("contracts: Solidity tests", ["test", "solidity", "--no-compile"]);
+    })(),
     suite("units (lib, tasks, services, devnet)", ["test", "mocha", "--no-compile", ...unitFiles]),
   ]);
   await Promise.all([contracts, others, ...e2e]);

@@ -90,6 +90,25 @@ export function createVerifierMetrics(options: { defaultMetrics?: boolean } = {}
       labelNames: ["reason"] as const,
       registers,
     }),
+    tickDuration: new Histogram({
+      name: "tideway_verifier_tick_duration_seconds",
+      help: "Duration of a tick (chain view, challenge planning, observations, claims), by result",
+      labelNames: ["result"] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    chainSync: new Histogram({
+      name: "tideway_verifier_chain_sync_seconds",
+      help: "Time to bring the chain view to a new block: full (every edge read) or incremental (events since the last block)",
+      labelNames: ["kind"] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    }),
+    chainEdgesRead: new Counter({
+      name: "tideway_verifier_chain_edges_read_total",
+      help: "Edges read from the chain by the chain view (all of them on a full read, the changed ones otherwise)",
+      registers,
+    }),
     ticks: new Counter({
       name: "tideway_verifier_ticks_total",
       help: "Chain reads that drove the epoch machinery, by result (ok, error)",

@@ -79,6 +79,10 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   const creditWindow = await client.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "rewardCreditWindow" });
   const state = createVerifierState(redis, prefix);
   const view = createChainView({ client, addresses, confirmations: config.chain.confirmations, fromBlock: BigInt(config.chain.fromBlock) });
+  view.onAdvance((advance) => {
+    metrics.chainSync.observe({ kind: advance.full ? "full" : "incremental" }, advance.ms / 1000);
+    metrics.chainEdgesRead.inc(advance.read);
+  });
   const walletFor = (account: LocalAccount) =>
     createWalletClient({ account, transport }) as WalletClient<Transport, Chain | undefined, Account>;
   const senderOptions = { redis, publicClient: client, confirmations: config.chain.confirmations + 1, bumpAfterMs: config.tx.bumpAfterMs };

@@ -10,6 +10,9 @@ import type { ChallengeResult, ChallengeSpec } from "./challenges/types.ts";
 /** How long per-epoch records are kept (they feed audits of the next epoch and late claims). */
 const EPOCH_RECORD_TTL_S = 14 * 24 * 3600;
 
+/** Commands per Redis pipeline when reading a record per edge. */
+const PIPELINE_CHUNK = 1_000;
+
 const json = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
 
 /** The report this verifier signed for an epoch (its "lock": it will sign no other). */
@@ -53,16 +56,47 @@ export function createVerifierState(redis: Redis, prefix: string) {
     async planOnce(epoch: bigint, edgeId: bigint, specs: ChallengeSpec[]): Promise<ChallengeSpec[]> {
       return JSON.parse(await setOnce(k("plan", epoch, edgeId), json(specs))) as ChallengeSpec[];
     },
-    /** The stored plan of (epoch, edge), if the tick made one. */
-    async plan(epoch: bigint, edgeId: bigint): Promise<ChallengeSpec[] | undefined> {
-      const v = await redis.get(k("plan", epoch, edgeId));
-      return v === null ? undefined : (JSON.parse(v) as ChallengeSpec[]);
-    },
     async markQueued(epoch: bigint, edgeId: bigint): Promise<void> {
       await redis.set(k("queued", epoch, edgeId), "1", "EX", EPOCH_RECORD_TTL_S);
     },
-    async isQueued(epoch: bigint, edgeId: bigint): Promise<boolean> {
-      return (await redis.exists(k("queued", epoch, edgeId))) === 1;
+    /** The edges among `edgeIds` whose challenges of `epoch` are queued (pipelined, not a round trip each). */
+    async queuedAmong(epoch: bigint, edgeIds: bigint[]): Promise<Set<bigint>> {
+      const queued = new Set<bigint>();
+      for (let i = 0; i < edgeIds.length; i += PIPELINE_CHUNK) {
+        const chunk = edgeIds.slice(i, i + PIPELINE_CHUNK);
+        const pipeline = redis.pipeline();
+        for (const edgeId of chunk) pipeline.exists(k("queued", epoch, edgeId));
+        const answers = (await pipeline.exec()) ?? [];
+        answers.forEach(([err, n], j) => {
+          if (err) throw err;
+          if (n === 1) queued.add(chunk[j]!);
+        });
+      }
+      return queued;
+    },
+    /** The stored plan and the results of each of `edgeIds` in `epoch` (pipelined). */
+    async plansAndResults(
+      epoch: bigint,
+      edgeIds: bigint[],
+    ): Promise<Map<bigint, { plan: ChallengeSpec[] | undefined; results: ChallengeResult[] }>> {
+      const out = new Map<bigint, { plan: ChallengeSpec[] | undefined; results: ChallengeResult[] }>();
+      for (let i = 0; i < edgeIds.length; i += PIPELINE_CHUNK) {
+        const chunk = edgeIds.slice(i, i + PIPELINE_CHUNK);
+        const pipeline = redis.pipeline();
+        for (const edgeId of chunk) pipeline.get(k("plan", epoch, edgeId)).hvals(k("results", epoch, edgeId));
+        const answers = (await pipeline.exec()) ?? [];
+        chunk.forEach((edgeId, j) => {
+          const [planErr, plan] = answers[2 * j]!;
+          const [resultsErr, results] = answers[2 * j + 1]!;
+          if (planErr) throw planErr;
+          if (resultsErr) throw resultsErr;
+          out.set(edgeId, {
+            plan: plan === null ? undefined : (JSON.parse(plan as string) as ChallengeSpec[]),
+            results: (results as string[]).map((v) => JSON.parse(v) as ChallengeResult),
+          });
+        });
+      }
+      return out;
     },
 
     /** Records a challenge's final result (idempotent: a retried job overwrites the same field). */

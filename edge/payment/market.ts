@@ -4,17 +4,40 @@
 // logs of the new blocks (plus a few already seen, against short reorgs) and re-reads from the
 // contract whatever an event touched. Re-reading instead of applying event deltas makes
 // re-processing an event harmless, so an RPC error mid-poll is simply retried next tick.
+// A poll asks only for the logs that can touch what the view holds: the redemptions of this
+// edge, and the events of the payers it has dealt with (asked about their escrow, session or
+// signer, or told to follow), filtered by their indexed topics, so an edge's cost follows its
+// own traffic and not the whole market's. A payer's past is read from the contract when the view
+// learns of it; its logs are followed from the first block the view had not yet scanned then, so
+// an event between that read and the poll that first includes the payer is not lost.
 // Logs of the re-scanned blocks are known by block hash and log index: a hook fires once per log
 // (also for a log that a reorg put at a height already scanned), and a log seen before that the
 // re-scan no longer finds means the chain changed under the view, which then drops every cached
 // read (what the vanished event touched is not known any more) and reads again on demand.
 import type { Logger } from "pino";
-import { getAddress } from "viem";
-import type { Address, PublicClient } from "viem";
+import { formatLog, getAbiItem, getAddress, numberToHex, pad, parseEventLogs, toEventSelector } from "viem";
+import type { Address, Hex, LogTopic, PublicClient } from "viem";
 
 import { protocolAbi } from "../../lib/protocol/abis.ts";
 
 const MARKET_ABI = protocolAbi("ComputeMarket");
+
+type MarketEventName =
+  | "Deposited"
+  | "ThawStarted"
+  | "Withdrawn"
+  | "SignerAuthorized"
+  | "SignerRevoked"
+  | "SessionOpened"
+  | "SessionClosed"
+  | "Redeemed";
+const selectors = (...names: MarketEventName[]): Hex[] => names.map((name) => toEventSelector(getAbiItem({ abi: MARKET_ABI, name })));
+// Where the indexed payer is: topic 1 of the escrow and signer events, 2 of the session events, 3 of Redeemed.
+const PAYER_FIRST = selectors("Deposited", "ThawStarted", "Withdrawn", "SignerAuthorized", "SignerRevoked");
+const PAYER_SECOND = selectors("SessionOpened", "SessionClosed");
+const REDEEMED = selectors("Redeemed");
+/** eth_getLogs queries of one range under way at once. */
+const QUERY_CONCURRENCY = 4;
 
 /** A session as the edge needs it. */
 export interface MarketSession {
@@ -49,6 +72,8 @@ export interface MarketViewOptions {
   reorgDepth?: bigint;
   /** Most blocks per getLogs call (default 2,000: common RPC limits). */
   maxBlockRange?: bigint;
+  /** Most payer addresses in one getLogs topic list (default 100; RPCs limit a filter's size). */
+  maxPayersPerQuery?: number;
 }
 
 /** The chain view (see the file comment). */
@@ -60,18 +85,23 @@ export interface MarketView {
   escrow(payer: Address): Promise<MarketEscrow>;
   /** What (sessionId, this edge) has received so far. */
   redeemed(sessionId: bigint): Promise<bigint>;
+  /**
+   * Follows `payer`'s events from now on, hooks included, as asking about its escrow does (for
+   * payers known from elsewhere, such as stored vouchers).
+   */
+  follow(payer: Address): void;
   /** Polls now (fetches new logs and re-reads what they touched). */
   refresh(): Promise<void>;
   /** Starts following from the current block; polls every pollIntervalMs. */
   start(): Promise<void>;
   /** Stops polling (waits for a poll in progress). */
   close(): Promise<void>;
-  /** Calls `listener` when a payer starts thawing escrow (amount > 0). Returns an unsubscribe. */
+  /** Calls `listener` when a followed payer starts thawing escrow (amount > 0). Returns an unsubscribe. */
   onThawStarted(listener: (payer: Address, thawEndsAt: bigint) => void): () => void;
-  /** Calls `listener` when a session closes. Returns an unsubscribe. */
+  /** Calls `listener` when a session of a followed payer closes. Returns an unsubscribe. */
   onSessionClosed(listener: (sessionId: bigint, payer: Address) => void): () => void;
   /**
-   * Calls `listener` when a payer revokes a signer: the signer's vouchers for sessions up to
+   * Calls `listener` when a followed payer revokes a signer: the signer's vouchers for sessions up to
    * `lastSession` redeem only until `redeemableUntil` (see IComputeMarket). Returns an unsubscribe.
    */
   onSignerRevoked(listener: (payer: Address, signer: Address, redeemableUntil: bigint, lastSession: bigint) => void): () => void;
@@ -86,6 +116,8 @@ export function createMarketView(options: MarketViewOptions): MarketView {
   const address = getAddress(options.market);
   const reorgDepth = options.reorgDepth ?? 5n;
   const maxRange = options.maxBlockRange ?? 2_000n;
+  const maxPayers = options.maxPayersPerQuery ?? 100;
+  const ownRedemptions: LogTopic[] = [REDEEMED, null, numberToHex(edgeId, { size: 32 })];
 
   // Caches hold promises so that concurrent misses share one read.
   const sessions = new Map<bigint, Promise<MarketSession | undefined>>();
@@ -97,6 +129,11 @@ export function createMarketView(options: MarketViewOptions): MarketView {
   const closeListeners = new Set<(sessionId: bigint, payer: Address) => void>();
   const revokeListeners = new Set<(payer: Address, signer: Address, redeemableUntil: bigint, lastSession: bigint) => void>();
 
+  /**
+   * The payers followed, each with the first block its logs still need a scan from when no poll
+   * has included it yet (the first block not scanned when the view learned of it; undefined: none).
+   */
+  const payers = new Map<Address, bigint | undefined>();
   let nextBlock: bigint | undefined;
   /** The first block followed: hooks are for events from here on. */
   let firstBlock: bigint | undefined;
@@ -162,6 +199,119 @@ export function createMarketView(options: MarketViewOptions): MarketView {
     return cached(map, key, read);
   }
 
+  /** Follows `payer` from `since`, the first block not scanned when its state was read (see `payers`). */
+  function learn(payer: Address, since: bigint | undefined): void {
+    if (!payers.has(payer)) payers.set(payer, since);
+  }
+
+  /** The topic filters that together match every event of `list` that the view handles. */
+  function payerFilters(list: Address[]): LogTopic[][] {
+    const filters: LogTopic[][] = [];
+    for (let i = 0; i < list.length; i += maxPayers) {
+      const topics = list.slice(i, i + maxPayers).map((p) => pad(p.toLowerCase() as Hex));
+      filters.push([PAYER_FIRST, topics], [PAYER_SECOND, null, topics], [REDEEMED, null, null, topics]);
+    }
+    return filters;
+  }
+
+  async function getLogs(topics: LogTopic[], fromBlock: bigint, toBlock: bigint) {
+    const logs = await publicClient.request({
+      method: "eth_getLogs",
+      params: [{ address, topics, fromBlock: numberToHex(fromBlock), toBlock: numberToHex(toBlock) }],
+    });
+    return parseEventLogs({ abi: MARKET_ABI, logs: logs.map((log) => formatLog(log)) });
+  }
+
+  /**
+   * Handles the logs matching any of `filters` in [from, to], range by range, in chain order,
+   * except those of a `joining` payer from before it joined; `scanned` collects their ids,
+   * `onRange` runs once a range is handled.
+   */
+  async function scan(
+    from: bigint,
+    to: bigint,
+    filters: LogTopic[][],
+    joining: Map<Address, bigint>,
+    scanned: Set<string>,
+    onRange: (to: bigint) => void,
+  ): Promise<void> {
+    for (let start = from; start <= to; start += maxRange) {
+      const end = start + maxRange - 1n < to ? start + maxRange - 1n : to;
+      const logs = [];
+      for (let i = 0; i < filters.length; i += QUERY_CONCURRENCY) {
+        const batch = await Promise.all(filters.slice(i, i + QUERY_CONCURRENCY).map((topics) => getLogs(topics, start, end)));
+        logs.push(...batch.flat());
+      }
+      logs.sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
+      const work: Promise<unknown>[] = [];
+      for (const log of logs) {
+        const id = `${log.blockHash}:${log.logIndex}`;
+        // One log can match two filters (this edge's redemption from a followed payer).
+        if (scanned.has(id)) continue;
+        scanned.add(id);
+        // An event is handled once: a re-scan skips it. Re-reading on every re-scan would cost a read
+        // per event per poll, and drop a cached entry whenever that read fails, so an RPC outage
+        // would empty the cache it should keep. Hooks are for events from the view's start on.
+        if (seenLogs.has(id)) continue;
+        seenLogs.set(id, log.blockNumber);
+        // What a payer's logs did before the view learned of it is in the state read then.
+        if ("payer" in log.args && log.blockNumber < (joining.get(getAddress(log.args.payer)) ?? 0n)) continue;
+        handle(log, firstBlock !== undefined && log.blockNumber >= firstBlock, work);
+      }
+      await Promise.all(work);
+      onRange(end);
+    }
+  }
+
+  function handle(log: Awaited<ReturnType<typeof getLogs>>[number], hooks: boolean, work: Promise<unknown>[]): void {
+    switch (log.eventName) {
+      case "SessionOpened": {
+        const { sessionId, model } = log.args;
+        models.set(sessionId, model);
+        sessions.delete(sessionId);
+        break;
+      }
+      case "SessionClosed": {
+        const { sessionId, payer } = log.args;
+        work.push(reread(sessions, sessionId, () => readSession(sessionId)));
+        if (hooks) for (const l of closeListeners) safeCall(() => l(sessionId, getAddress(payer)));
+        break;
+      }
+      case "SignerAuthorized":
+      case "SignerRevoked": {
+        const p = getAddress(log.args.payer);
+        const s = getAddress(log.args.signer);
+        work.push(reread(authorizations, `${p}:${s}`, () => readAuthorization(p, s)));
+        if (log.eventName === "SignerRevoked" && hooks) {
+          const { redeemableUntil, lastSession } = log.args;
+          for (const l of revokeListeners) safeCall(() => l(p, s, redeemableUntil, lastSession));
+        }
+        break;
+      }
+      case "Deposited":
+      case "Withdrawn":
+      case "ThawStarted": {
+        const p = getAddress(log.args.payer);
+        work.push(reread(escrows, p, () => readEscrow(p)));
+        if (log.eventName === "ThawStarted" && hooks && log.args.amount > 0n) {
+          const ends = log.args.thawEndsAt;
+          for (const l of thawListeners) safeCall(() => l(p, ends));
+        }
+        break;
+      }
+      case "Redeemed": {
+        const { sessionId, payer } = log.args;
+        const p = getAddress(payer);
+        work.push(reread(escrows, p, () => readEscrow(p)));
+        work.push(reread(sessions, sessionId, () => readSession(sessionId)));
+        if (log.args.edgeId === edgeId) work.push(reread(redeemedAmounts, sessionId, () => readRedeemed(sessionId)));
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
   async function poll(): Promise<void> {
     // viem caches the block number for the client's cacheTime (4 s by default): a poll must see the real head.
     const head = await publicClient.getBlockNumber({ cacheTime: 0 });
@@ -169,76 +319,21 @@ export function createMarketView(options: MarketViewOptions): MarketView {
     firstBlock ??= nextBlock;
     const from0 = nextBlock > reorgDepth ? nextBlock - reorgDepth : 0n;
     const scanned = new Set<string>();
-    for (let from = from0; from <= head; from += maxRange) {
-      const to = from + maxRange - 1n < head ? from + maxRange - 1n : head;
-      const logs = await publicClient.getContractEvents({ address, abi: MARKET_ABI, fromBlock: from, toBlock: to });
-      const work: Promise<unknown>[] = [];
-      for (const log of logs) {
-        const id = `${log.blockHash}:${log.logIndex}`;
-        scanned.add(id);
-        // An event is handled once: a re-scan skips it. Re-reading on every re-scan would cost a read
-        // per event per poll, and drop a cached entry whenever that read fails, so an RPC outage
-        // would empty the cache it should keep. Hooks are for events from the view's start on.
-        if (seenLogs.has(id)) continue;
-        if (log.blockNumber !== null) seenLogs.set(id, log.blockNumber);
-        const hooks = log.blockNumber === null || log.blockNumber >= firstBlock;
-        switch (log.eventName) {
-          case "SessionOpened": {
-            const { sessionId, model } = log.args;
-            if (sessionId === undefined) break;
-            if (model !== undefined) models.set(sessionId, model);
-            sessions.delete(sessionId);
-            break;
-          }
-          case "SessionClosed": {
-            const { sessionId, payer } = log.args;
-            if (sessionId === undefined || payer === undefined) break;
-            work.push(reread(sessions, sessionId, () => readSession(sessionId)));
-            if (hooks) for (const l of closeListeners) safeCall(() => l(sessionId, getAddress(payer)));
-            break;
-          }
-          case "SignerAuthorized":
-          case "SignerRevoked": {
-            const { payer, signer } = log.args;
-            if (payer === undefined || signer === undefined) break;
-            const p = getAddress(payer);
-            const s = getAddress(signer);
-            work.push(reread(authorizations, `${p}:${s}`, () => readAuthorization(p, s)));
-            if (log.eventName === "SignerRevoked" && hooks) {
-              const { redeemableUntil, lastSession } = log.args;
-              for (const l of revokeListeners) safeCall(() => l(p, s, redeemableUntil ?? 0n, lastSession ?? 0n));
-            }
-            break;
-          }
-          case "Deposited":
-          case "Withdrawn":
-          case "ThawStarted": {
-            const payer = log.args.payer;
-            if (payer === undefined) break;
-            const p = getAddress(payer);
-            work.push(reread(escrows, p, () => readEscrow(p)));
-            if (log.eventName === "ThawStarted" && hooks && (log.args.amount ?? 0n) > 0n) {
-              const ends = log.args.thawEndsAt ?? 0n;
-              for (const l of thawListeners) safeCall(() => l(p, ends));
-            }
-            break;
-          }
-          case "Redeemed": {
-            const { sessionId, payer } = log.args;
-            if (sessionId === undefined || payer === undefined) break;
-            const p = getAddress(payer);
-            work.push(reread(escrows, p, () => readEscrow(p)));
-            work.push(reread(sessions, sessionId, () => readSession(sessionId)));
-            if (log.args.edgeId === edgeId) work.push(reread(redeemedAmounts, sessionId, () => readRedeemed(sessionId)));
-            break;
-          }
-          default:
-            break;
-        }
-      }
-      await Promise.all(work);
-      if (to + 1n > nextBlock) nextBlock = to + 1n;
-    }
+    // The payers learned so far; one learned from here on waits for the next poll, which scans it
+    // from where its first read left off. `joining`: those this poll is the first to include.
+    const following = [...payers.keys()];
+    const joining = new Map<Address, bigint>();
+    for (const [p, since] of payers) if (since !== undefined) joining.set(p, since);
+    // Those learned before the last poll's blocks that this poll no longer re-scans: those blocks first.
+    let catchUpFrom = from0;
+    for (const since of joining.values()) if (since < catchUpFrom) catchUpFrom = since;
+    const behind = [...joining].filter(([, since]) => since < from0).map(([p]) => p);
+    if (behind.length > 0) await scan(catchUpFrom, from0 - 1n, payerFilters(behind), joining, scanned, () => {});
+    await scan(from0, head, [ownRedemptions, ...payerFilters(following)], joining, scanned, (to) => {
+      if (nextBlock === undefined || to + 1n > nextBlock) nextBlock = to + 1n;
+    });
+    // Scanned up to the head with the others now: nextBlock carries them on.
+    for (const p of joining.keys()) payers.set(p, undefined);
     let vanished = 0;
     for (const [id, block] of seenLogs) {
       if (block < from0) seenLogs.delete(id);
@@ -295,20 +390,29 @@ export function createMarketView(options: MarketViewOptions): MarketView {
   }
 
   return {
-    session: (sessionId) =>
-      cached(sessions, sessionId, () => readSession(sessionId)).then((s) => {
+    session(sessionId) {
+      const since = nextBlock;
+      return cached(sessions, sessionId, () => readSession(sessionId)).then((s) => {
         // Unknown sessions are not kept: one may be opened a moment later.
         if (s === undefined) sessions.delete(sessionId);
+        else learn(s.payer, since);
         return s;
-      }),
+      });
+    },
     isAuthorizedSigner(payer, signer) {
-      if (getAddress(payer) === getAddress(signer)) return Promise.resolve(true);
       const p = getAddress(payer);
       const s = getAddress(signer);
+      learn(p, nextBlock);
+      if (p === s) return Promise.resolve(true);
       return cached(authorizations, `${p}:${s}`, () => readAuthorization(p, s));
     },
-    escrow: (payer) => cached(escrows, getAddress(payer), () => readEscrow(getAddress(payer))),
+    escrow(payer) {
+      const p = getAddress(payer);
+      learn(p, nextBlock);
+      return cached(escrows, p, () => readEscrow(p));
+    },
     redeemed: (sessionId) => cached(redeemedAmounts, sessionId, () => readRedeemed(sessionId)),
+    follow: (payer) => learn(getAddress(payer), nextBlock),
     refresh,
     async start() {
       if (nextBlock === undefined) nextBlock = (await publicClient.getBlockNumber({ cacheTime: 0 })) + 1n;

@@ -251,6 +251,9 @@ export function createRedeemer(options: RedeemerOptions): Redeemer {
 
   return {
     start() {
+      // The hooks fire for payers the chain view follows: after a restart, the stored vouchers' payers
+      // have not yet been dealt with by the new view.
+      for (const e of store.unredeemed()) market.follow(e.voucher.payer);
       unsubscribe.push(
         market.onThawStarted((payer, thawEndsAt) => {
           thawing.set(payer, thawEndsAt);

@@ -20,6 +20,23 @@ export interface EdgeProfile {
 
 const PROFILE_PARAMS = parseAbiParameters("(string endpoint, string region, uint32 capacity, string[] models, string metadataURI)");
 
+/** A profile as an event's arguments decode it (capacity a number, models a fresh array). */
+export function toEdgeProfile(raw: {
+  endpoint: string;
+  region: string;
+  capacity: number | bigint;
+  models: readonly string[];
+  metadataURI: string;
+}): EdgeProfile {
+  return {
+    endpoint: raw.endpoint,
+    region: raw.region,
+    capacity: Number(raw.capacity),
+    models: [...raw.models],
+    metadataURI: raw.metadataURI,
+  };
+}
+
 /** The registry's hashProfile: keccak256(abi.encode(profile)). */
 export function profileHash(profile: EdgeProfile): Hex {
   return keccak256(encodeAbiParameters(PROFILE_PARAMS, [profile]));
@@ -46,13 +63,7 @@ export async function findEdgeProfile(
     .map((log) => log.args.profile)
     .filter((p) => p !== undefined);
   for (const raw of candidates.reverse()) {
-    const profile: EdgeProfile = {
-      endpoint: raw.endpoint,
-      region: raw.region,
-      capacity: Number(raw.capacity),
-      models: [...raw.models],
-      metadataURI: raw.metadataURI,
-    };
+    const profile = toEdgeProfile(raw);
     if (profileHash(profile) === hash) return profile;
   }
   return undefined;

@@ -5,6 +5,7 @@
 // just before it is sent and carries only the leaves still unclaimed.
 import { encodeFunctionData } from "viem";
 
+import { readInBatches } from "../../lib/chain/batchRead.ts";
 import { TidewayError } from "../../lib/errors.ts";
 import { epochSettlementAbi } from "../../lib/protocol/abis.ts";
 import type { EpochAttestation } from "../../lib/protocol/eip712.ts";
@@ -95,8 +96,9 @@ export async function claimEpoch(ctx: VerifierContext, epoch: bigint): Promise<C
   const { tree, results } = reportTree(report);
   const attestation: EpochAttestation = { epoch, root: report.root, totalWeight: BigInt(report.totalWeight) };
   const unclaimed = async (leaves: EdgeResult[]) => {
-    const claimed = await Promise.all(
-      leaves.map((r) => ctx.client.readContract({ ...settlement, functionName: "claimed", args: [epoch, r.edgeId] })),
+    const claimed = await readInBatches(
+      ctx.client,
+      leaves.map((r) => ({ ...settlement, functionName: "claimed", args: [epoch, r.edgeId] })),
     );
     return leaves.filter((_r, i) => !claimed[i]);
   };

@@ -55,11 +55,15 @@ export async function observeEpoch(ctx: VerifierContext, epoch: bigint, snapshot
   const faults: Record<string, FaultKindName[]> = {};
   const coverage: EpochCoverage = { planned: 0, ran: 0 };
   const expected = plannedSlots(epoch, ctx.config.challenges);
-  for (const edge of snapshot.edges) {
-    // Jailed, paused or exiting edges earn nothing: leaving them out gives them (0, 0).
-    if (edge.status !== "Active" || edge.earningStake === 0n) continue;
-    const edgeResults = await ctx.state.results(epoch, edge.edgeId);
-    const slots = edgeCoverage(await ctx.state.plan(epoch, edge.edgeId), edgeResults, expected);
+  // Jailed, paused or exiting edges earn nothing: leaving them out gives them (0, 0).
+  const scored = snapshot.edges.filter((edge) => edge.status === "Active" && edge.earningStake !== 0n);
+  const records = await ctx.state.plansAndResults(
+    epoch,
+    scored.map((edge) => edge.edgeId),
+  );
+  for (const edge of scored) {
+    const { plan, results: edgeResults } = records.get(edge.edgeId)!;
+    const slots = edgeCoverage(plan, edgeResults, expected);
     coverage.planned += slots.planned;
     coverage.ran += slots.ran;
     const score = scoreEdge(edgeResults);

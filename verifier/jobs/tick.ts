@@ -12,6 +12,7 @@ import type { ChallengeTarget } from "../challenges/types.ts";
 import { claimDelayMs } from "../consensus/claims.ts";
 import type { VerifierContext } from "../context.ts";
 import { KEEP_JOBS } from "./queues.ts";
+import pMap from "p-map";
 import type { VerifierQueues } from "./queues.ts";
 
 export interface TickDeps {
@@ -36,6 +37,10 @@ export interface Tick {
   run(): Promise<void>;
   status(): TickStatus;
 }
+
+/** Edges whose challenges one tick plans at most, and how many at a time. */
+const PLAN_PER_TICK = 2_000;
+const PLAN_CONCURRENCY = 16;
 
 const target = (edge: EdgeInfo): ChallengeTarget => ({
   edgeId: edge.edgeId,
@@ -75,14 +80,33 @@ export function createTick(deps: TickDeps): Tick {
 
   async function planChallenges(snap: ChainSnapshot, chainNow: bigint): Promise<void> {
     await funding.topUp();
-    for (const edge of snap.edges) {
-      if (edge.status !== "Active" || edge.profile === undefined) continue;
-      if (await state.isQueued(snap.epoch, edge.edgeId)) continue;
+    const eligible = snap.edges.filter((edge) => edge.status === "Active" && edge.profile !== undefined);
+    const queued = await state.queuedAmong(
+      snap.epoch,
+      eligible.map((edge) => edge.edgeId),
+    );
+    // At most PLAN_PER_TICK edges per tick, several at a time: an epoch start with many edges
+    // spreads over a few ticks instead of one tick that runs for minutes.
+    const todo = eligible.filter((edge) => !queued.has(edge.edgeId)).slice(0, PLAN_PER_TICK);
+    // One paying session per model, looked up (or opened) once per tick, not once per edge.
+    const sessions = new Map<string, bigint | undefined>();
+    for (const edge of todo) {
+      const model = challenges.modelFor(target(edge));
+      if (model !== undefined && !sessions.has(model)) sessions.set(model, await funding.sessionFor(model));
+    }
+    await pMap(
+      todo,
+      async (edge) => {
+        const model = challenges.modelFor(target(edge));
+        if (model !== undefined && sessions.get(model) !== undefined) await planEdge(snap, edge, chainNow);
+      },
+      { concurrency: PLAN_CONCURRENCY },
+    );
+  }
+
+  async function planEdge(snap: ChainSnapshot, edge: EdgeInfo, chainNow: bigint): Promise<void> {
+    {
       const t = target(edge);
-      const model = challenges.modelFor(t);
-      if (model === undefined) continue;
-      const session = await funding.sessionFor(model);
-      if (session === undefined) continue;
       const planned = challenges.plan({
         epoch: snap.epoch,
         epochStart: snap.epochStart,
@@ -169,11 +193,14 @@ export function createTick(deps: TickDeps): Tick {
 
   return {
     async run() {
+      const timer = metrics.tickDuration.startTimer();
       try {
         await tick();
+        timer({ result: "ok" });
         metrics.ticks.inc({ result: "ok" });
         status.lastError = undefined;
       } catch (err) {
+        timer({ result: "error" });
         metrics.ticks.inc({ result: "error" });
         status.lastError = (err as Error).message;
         // A failed tick is retried by the next one: log it without a stack for RPC outages.

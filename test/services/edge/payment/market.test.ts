@@ -1,17 +1,20 @@
-// edge/payment/market.ts against the real ComputeMarket on the Hardhat network: the chain changing
-// under the view (evm_snapshot / evm_revert, then other blocks at the same heights), the re-scan
-// firing each event's hook once, and an RPC that fails for a while behind a real HTTP proxy.
+// edge/payment/market.ts against the real ComputeMarket on the Hardhat network: what a poll asks
+// the RPC for (this edge's redemptions and its own payers' events, not the rest of the market's),
+// a payer learned while a poll is under way, the chain changing under the view (evm_snapshot /
+// evm_revert, then other blocks at the same heights), the re-scan firing each event's hook once,
+// and an RPC that fails for a while behind a real HTTP proxy.
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
 import { expect } from "chai";
-import { createPublicClient, custom, getAddress, http } from "viem";
+import { createPublicClient, custom, getAddress, type Hex, http, numberToHex, pad, parseEventLogs, type RpcLog } from "viem";
 import type { Address, PublicClient } from "viem";
 
 import { createMarketView, type MarketView } from "../../../../edge/payment/market.ts";
 import { startRpcBridge } from "../../../helpers/edgeTestbed.ts";
 import { testLogger, until } from "../../../helpers/edgePayment.ts";
-import { deployMarketWithSession, type SessionEnv } from "../../../helpers/market.ts";
+import { protocolAbi } from "../../../../lib/protocol/abis.ts";
+import { deployMarketWithSession, MODEL, type SessionEnv, signVoucherIn, voucherFor } from "../../../helpers/market.ts";
 import { connect, type Connection, TOKEN } from "../../../helpers/protocol.ts";
 
 /** A JSON-RPC proxy that answers 503 while `failing` is set, and counts the requests it refused. */
@@ -78,8 +81,192 @@ describe("market view (edge/payment/market)", function () {
   }
 
   const localClient = () => createPublicClient({ transport: custom(conn.provider) }) as PublicClient;
+
+  /** A client on the local chain that records every request, with what eth_getLogs answered. */
+  function recordingClient(): { client: PublicClient; calls: { method: string; params: unknown; result: unknown }[] } {
+    const calls: { method: string; params: unknown; result: unknown }[] = [];
+    const client = createPublicClient({
+      transport: custom({
+        async request(args: { method: string; params?: unknown }) {
+          const result = await conn.provider.request(args as Parameters<typeof conn.provider.request>[0]);
+          calls.push({ method: args.method, params: args.params, result });
+          return result;
+        },
+      }),
+    }) as PublicClient;
+    return { client, calls };
+  }
+
+  /**
+   * A client on the local chain whose answers can be held: after `hold(method)`, the next request of
+   * that method reaches the chain at once (it sees the chain as it is then), but its answer is
+   * returned only on `release()`.
+   */
+  function holdingClient() {
+    const holds: { method: string; reached: () => void; released: Promise<void> }[] = [];
+    const client = createPublicClient({
+      transport: custom({
+        async request(args: { method: string; params?: unknown }) {
+          const result = await conn.provider.request(args as Parameters<typeof conn.provider.request>[0]);
+          const i = holds.findIndex((h) => h.method === args.method);
+          if (i >= 0) {
+            const [held] = holds.splice(i, 1);
+            held.reached();
+            await held.released;
+          }
+          return result;
+        },
+      }),
+    }) as PublicClient;
+    function hold(method: string): { reached: Promise<void>; release: () => void } {
+      let reached = () => {};
+      let release = () => {};
+      const reachedP = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      holds.push({ method, reached, released });
+      return { reached: reachedP, release };
+    }
+    return { client, hold };
+  }
+
+  /** `signer`'s voucher on `sessionId` for edge `edgeId`, redeemed by the relayer. */
+  async function redeemFor(signer: SessionEnv["payer"], edgeId: bigint, sessionId: bigint, amount: bigint): Promise<void> {
+    const voucher = await voucherFor(conn, env, amount, { payer: signer.address, edgeId, sessionId });
+    await env.market.connect(env.relayer).redeem(voucher, await signVoucherIn(env.domain, signer, voucher));
+  }
+
+  const addressTopic = (a: Address): Hex => pad(a.toLowerCase() as Hex);
   const snapshot = async () => (await conn.provider.request({ method: "evm_snapshot", params: [] })) as string;
   const revert = async (id: string) => expect(await conn.provider.request({ method: "evm_revert", params: [id] })).to.equal(true);
+
+  describe("what a poll asks for", () => {
+    it("asks only for this edge's redemptions and its payers' events, and sees what other edges do to its payers", async () => {
+      // Payer Q deals only with edge B (edge2): a session, a redemption by B, a thaw.
+      const q = getAddress(env.payer2.address);
+      await env.market.connect(env.payer2).deposit(q, 100n * TOKEN);
+      const expiry = BigInt(await conn.networkHelpers.time.latest()) + 86_400n;
+      await env.market.connect(env.payer2).openSession(MODEL, 50n * TOKEN, expiry); // session 2
+      await conn.networkHelpers.mine(10); // the setup's events out of the re-scan window
+      const { client, calls } = recordingClient();
+      const v = openView(client);
+      await v.refresh();
+      // This edge (A) deals with payer P: its session, its escrow, its gateway key.
+      const gateway = getAddress(env.gateway.address);
+      expect((await v.session(env.sessionId))?.payer).to.equal(payer);
+      const balance = (await v.escrow(payer)).balance;
+      expect(await v.isAuthorizedSigner(payer, gateway)).to.equal(true);
+      const revoked: [Address, Address][] = [];
+      const thaws: Address[] = [];
+      v.onSignerRevoked((p, s) => revoked.push([p, s]));
+      v.onThawStarted((p) => thaws.push(p));
+
+      calls.length = 0;
+      await redeemFor(env.payer, env.edge2, env.sessionId, 3n * TOKEN);
+      await redeemFor(env.payer2, env.edge2, 2n, 4n * TOKEN);
+      await env.market.connect(env.payer2).thaw(10n * TOKEN);
+      await env.market.connect(env.payer).openSession(MODEL, 20n * TOKEN, expiry); // session 3
+      await env.market.connect(env.payer).revokeSigner(env.gateway.address);
+      await v.refresh();
+
+      const queries = calls.filter((c) => c.method === "eth_getLogs");
+      expect(queries).to.not.have.length(0);
+      const filtered = queries.map((c) => ((c.params as [{ topics: (Hex | Hex[] | null)[] }])[0].topics ?? []).slice(1).flat());
+      for (const values of filtered)
+        expect(
+          values.filter((t) => t !== null),
+          "every query names a payer or this edge",
+        ).to.not.be.empty;
+      expect([...new Set(filtered.flat().filter((t) => t !== null))]).to.have.members([
+        addressTopic(payer),
+        numberToHex(env.edgeId, { size: 32 }),
+      ]);
+      const answered = queries.flatMap((c) => c.result as RpcLog[]);
+      expect(answered.filter((log) => (log.topics as Hex[]).includes(addressTopic(q)))).to.deep.equal([], "nothing of payer Q");
+      expect(
+        parseEventLogs({ abi: protocolAbi("ComputeMarket"), logs: answered })
+          .map((log) => log.eventName)
+          .sort(),
+      ).to.deep.equal(["Redeemed", "SessionOpened", "SignerRevoked"]);
+
+      // Edge B's redemption lowered P's escrow and raised its session's spending; the revocation fired the hook.
+      const onChain = await env.market.escrow(payer);
+      expect(onChain.balance).to.equal(balance - 3n * TOKEN);
+      expect((await v.escrow(payer)).balance).to.equal(onChain.balance);
+      expect((await v.session(env.sessionId))?.spent).to.equal(3n * TOKEN);
+      expect(await v.isAuthorizedSigner(payer, gateway)).to.equal(false);
+      expect(revoked).to.deep.equal([[payer, gateway]]);
+      expect(thaws).to.deep.equal([]);
+    });
+
+    it("follows what this edge is paid in a session whose payer it never asked about", async () => {
+      const v = openView(localClient());
+      await v.refresh();
+      expect(await v.redeemed(env.sessionId)).to.equal(0n);
+      await redeemFor(env.payer, env.edgeId, env.sessionId, 2n * TOKEN);
+      await v.refresh();
+      expect(await v.redeemed(env.sessionId)).to.equal(2n * TOKEN);
+    });
+
+    it("splits a long payer list over several queries and still follows every payer", async () => {
+      const { client, calls } = recordingClient();
+      view = createMarketView({
+        publicClient: client,
+        market: getAddress(env.market.target as string),
+        edgeId: env.edgeId,
+        pollIntervalMs: 3_600_000,
+        logger: testLogger(),
+        maxPayersPerQuery: 1,
+      });
+      const v = view;
+      await v.refresh();
+      const q = getAddress(env.payer2.address);
+      const balances = [(await v.escrow(payer)).balance, (await v.escrow(q)).balance];
+      calls.length = 0;
+      await env.market.connect(env.payer).deposit(payer, 2n * TOKEN);
+      await env.market.connect(env.payer2).deposit(q, 3n * TOKEN);
+      await v.refresh();
+      const named = calls
+        .filter((c) => c.method === "eth_getLogs")
+        .map((c) =>
+          ((c.params as [{ topics: (Hex | Hex[] | null)[] }])[0].topics ?? [])
+            .slice(1)
+            .flat()
+            .filter((t) => t !== null),
+        );
+      for (const values of named) expect(values).to.have.length(1, "one payer or the edge id per query");
+      expect((await v.escrow(payer)).balance).to.equal(balances[0] + 2n * TOKEN);
+      expect((await v.escrow(q)).balance).to.equal(balances[1] + 3n * TOKEN);
+    });
+
+    it("misses no event of a payer it learns of while a poll is under way", async () => {
+      const { client, hold } = holdingClient();
+      const v = openView(client);
+      await v.refresh();
+      const closed: bigint[] = [];
+      v.onSessionClosed((sessionId) => closed.push(sessionId));
+      // The session read (which names the payer) sees the chain now, but its answer comes late.
+      const read = hold("eth_call");
+      const session = v.session(env.sessionId);
+      await read.reached;
+      await env.market.connect(env.payer).closeSession(env.sessionId);
+      await conn.networkHelpers.mine(10); // more than the re-scan depth
+      // A poll starts before the view knows the payer and ends after it learned of it.
+      const logs = hold("eth_getLogs");
+      const poll = v.refresh();
+      await logs.reached;
+      read.release();
+      expect((await session)?.closed).to.equal(false, "the read predates the close");
+      logs.release();
+      await poll;
+      await v.refresh();
+      expect((await v.session(env.sessionId))?.closed).to.equal(true);
+      expect(closed).to.deep.equal([env.sessionId]);
+    });
+  });
 
   describe("reorgs (the re-scanned blocks)", () => {
     it("re-reads an escrow whose Deposited event vanished from the chain", async () => {
@@ -120,6 +307,7 @@ describe("market view (edge/payment/market)", function () {
       const v = openView(localClient());
       await v.refresh();
       const thaws: bigint[] = [];
+      v.follow(payer);
       v.onThawStarted((_, ends) => thaws.push(ends));
       await env.market.connect(env.payer).thaw(10n * TOKEN);
       await v.refresh();
@@ -133,27 +321,20 @@ describe("market view (edge/payment/market)", function () {
 
   describe("re-scans", () => {
     it("reads the state an event touched once, not again each time a poll re-scans the event", async () => {
-      const calls: string[] = [];
-      const counting = createPublicClient({
-        transport: custom({
-          request: (args: { method: string; params?: unknown }) => {
-            calls.push(args.method);
-            return conn.provider.request(args as Parameters<typeof conn.provider.request>[0]);
-          },
-        }),
-      }) as PublicClient;
-      const v = openView(counting);
+      const { client, calls } = recordingClient();
+      const v = openView(client);
       await v.refresh();
       await v.escrow(payer);
       await env.market.connect(env.payer).deposit(payer, 3n * TOKEN);
       calls.length = 0;
       await v.refresh();
-      expect(calls.filter((m) => m === "eth_call")).to.have.length(1, "the deposit re-reads the cached escrow");
+      const methods = () => calls.map((c) => c.method);
+      expect(methods().filter((m) => m === "eth_call")).to.have.length(1, "the deposit re-reads the cached escrow");
       // The deposit stays in the re-scan window for these polls.
       calls.length = 0;
       for (let i = 0; i < 3; i++) await v.refresh();
-      expect(calls).to.include("eth_getLogs");
-      expect(calls.filter((m) => m === "eth_call")).to.deep.equal([]);
+      expect(methods()).to.include("eth_getLogs");
+      expect(methods().filter((m) => m === "eth_call")).to.deep.equal([]);
       expect((await v.escrow(payer)).balance).to.equal((await env.market.escrow(payer)).balance);
     });
   });

@@ -32,8 +32,12 @@ describe("redeemer", () => {
   async function setup(over: Partial<Parameters<typeof createRedeemer>[0]> = {}): Promise<{ env: SessionEnv; s: PaymentStack }> {
     const env = await conn.networkHelpers.loadFixture(twoSessionsFixture);
     stack = await paymentStack(conn, env);
-    const s = stack;
-    redeemer = createRedeemer({
+    redeemer = redeemerOn(env, stack, over);
+    return { env, s: stack };
+  }
+
+  function redeemerOn(env: SessionEnv, s: PaymentStack, over: Partial<Parameters<typeof createRedeemer>[0]> = {}): Redeemer {
+    return createRedeemer({
       store: s.store,
       market: s.market,
       publicClient: s.publicClient,
@@ -47,7 +51,6 @@ describe("redeemer", () => {
       metrics: s.metrics,
       ...over,
     });
-    return { env, s };
   }
 
   /** Serves `amount` in one request on `sessionId`, signed by `signer`. */
@@ -160,6 +163,23 @@ describe("redeemer", () => {
           (await env.market.redeemed(env.sessionId, env.edgeId)) === 5n * COST && s.store.get(env.sessionId)?.redeemed === 5n * COST,
       );
       expect(s.store.get(env.sessionId)?.redeemed).to.equal(5n * COST);
+    });
+
+    it("after a restart, redeems at once when the payer revokes the signer of a voucher stored before it", async () => {
+      const { env, s } = await setup();
+      await serve(env, s, 5n * COST, env.gateway);
+      // The edge stops before redeeming and starts again: its new chain view has not dealt with the payer.
+      redeemer = undefined;
+      await s.close(true);
+      stack = await paymentStack(conn, env, s.dataDir);
+      redeemer = redeemerOn(env, stack);
+      redeemer.start();
+      await env.market.connect(env.payer).revokeSigner(env.gateway.address);
+      await stack.market.refresh();
+      await until(
+        async () =>
+          (await env.market.redeemed(env.sessionId, env.edgeId)) === 5n * COST && stack?.store.get(env.sessionId)?.redeemed === 5n * COST,
+      );
     });
 
     it("redeems at once when a session it holds vouchers of closes", async () => {
