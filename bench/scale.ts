@@ -11,10 +11,11 @@
 // - verifier_rss_mb: its peak resident memory; its open file descriptors and log problems too.
 //
 // Prints a table and writes bench/results/scale.json: `n` and each figure as arrays in the same
-// order, the 100k figures measured or extrapolated (a least-squares line through the measured
+// order (with `--merge`, the runs of other sizes already in the file are kept), the 100k figures
+// measured or extrapolated (a least-squares line through the measured
 // points, `extrapolated_100k: true`), the seeding rate, and notes. Uses port 8545 (the Ignition
 // deployment's `localhost` network): run it where `npm start` is not running.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,13 +46,15 @@ const { values } = parseArgs({
     "window-s": { type: "string", default: "30" },
     "resync-timeout-s": { type: "string", default: "300" },
     churn: { type: "string", default: "0.01" },
+    // Keeps the runs of other sizes already in the results file (a long size measured apart).
+    merge: { type: "boolean", default: false },
   },
 });
 const sizes = values.n.split(",").map((s) => Number(s.trim()));
-const runs: ScaleRun[] = [];
+const fresh: ScaleRun[] = [];
 for (const n of sizes) {
   const say = (m: string) => console.log(`[n=${n}] ${m}`);
-  runs.push(
+  fresh.push(
     await runScale({
       root: ROOT,
       n,
@@ -64,6 +67,9 @@ for (const n of sizes) {
   );
 }
 
+const previous: ScaleRun[] =
+  values.merge && existsSync(RESULTS_FILE) ? ((JSON.parse(readFileSync(RESULTS_FILE, "utf8")) as { runs?: ScaleRun[] }).runs ?? []) : [];
+const runs = [...previous.filter((r) => !sizes.includes(r.n)), ...fresh].sort((a, b) => a.n - b.n);
 const column = <K extends keyof ScaleRun>(key: K) => runs.map((r) => r[key]);
 const measured = (key: "resync_ms" | "tick_rpc_requests" | "verifier_rss_mb") =>
   runs.filter((r) => r.failed === null && typeof r[key] === "number").map((r): [number, number] => [r.n, r[key] as number]);
