@@ -19,8 +19,8 @@
 // not one query per edge), an advance from the logs it fetched anyway. A profile is accepted only
 // when its hash equals the profileHash read from state (see lib/protocol/edgeProfile.ts).
 import pMap from "p-map";
-import { parseEventLogs } from "viem";
-import type { Abi, AbiEvent, Address, Hex, PublicClient } from "viem";
+import { BaseError, LimitExceededRpcError, parseEventLogs, ResponseBodyTooLargeError } from "viem";
+import type { Abi, AbiEvent, Address, Hex, Log, PublicClient } from "viem";
 
 import { edgeRegistryAbi, edgeStakingAbi } from "../protocol/abis.ts";
 import { readInBatches } from "./batchRead.ts";
@@ -121,12 +121,25 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
     const ranges: { from: bigint; to: bigint }[] = [];
     for (let start = from; start <= to; start += logRange)
       ranges.push({ from: start, to: start + logRange - 1n < to ? start + logRange - 1n : to });
-    const pages = await pMap(
-      ranges,
-      (r) => client.getLogs({ address: [registry, staking], events, fromBlock: r.from, toBlock: r.to, strict: false }),
-      { concurrency },
-    );
+    const pages = await pMap(ranges, (r) => logsIn(r.from, r.to, events), { concurrency });
     return parseEventLogs({ abi: PARSE_ABI, logs: pages.flat(), strict: false });
+  }
+
+  /**
+   * The logs of [from, to]; a range whose answer is too large (for the transport's size bound, or
+   * the node's result limit) is fetched again in halves, down to single blocks: a busy stretch of
+   * the chain (thousands of registrations with their profiles) does not stop the read.
+   */
+  async function logsIn(from: bigint, to: bigint, events: AbiEvent[]): Promise<Log[]> {
+    try {
+      return await client.getLogs({ address: [registry, staking], events, fromBlock: from, toBlock: to, strict: false });
+    } catch (err) {
+      const tooLarge =
+        err instanceof BaseError && err.walk((e) => e instanceof ResponseBodyTooLargeError || e instanceof LimitExceededRpcError) !== null;
+      if (!tooLarge || from >= to) throw err;
+      const mid = (from + to) / 2n;
+      return [...(await logsIn(from, mid, events)), ...(await logsIn(mid + 1n, to, events))];
+    }
   }
 
   async function readGlobals(blockNumber: bigint): Promise<{ count: bigint; epoch: bigint }> {
