@@ -2,8 +2,8 @@
 // (an operator may run any number of edges, so its token approval is given once) sends every
 // registration and self-bond from one of the node's unlocked accounts with explicit nonces and
 // gas limits, so no call waits for an estimate or a receipt; automine is off meanwhile and the
-// caller's blocks are mined with `evm_mine`, each holding as many transactions as its gas limit
-// takes. Over an HTTP transport with viem's `batch` option the sends go as JSON-RPC batches.
+// blocks are mined with `evm_mine`, each holding as many transactions as its gas limit
+// takes, and the base fee is set back before each round (`hardhat_setNextBlockBaseFeePerGas`). Over an HTTP transport with viem's `batch` option the sends go as JSON-RPC batches.
 // Signing keys are derived from a seed (reproducible) and their EIP-712 claims are signed
 // natively. Importing this file runs nothing; `node bench/scale/seed.ts --count N` seeds the chain
 // of a running `npm start`.
@@ -164,6 +164,9 @@ export async function seedEdges(
   const firstId =
     (await clients.public.readContract({ address: addresses.registry, abi: edgeRegistryAbi, functionName: "edgeCount" })) + 1n;
 
+  // Full blocks raise the base fee by an eighth each: over thousands of them the operator's ether
+  // would run out. Each round starts again from the base fee the chain had before the seeding.
+  const { baseFeePerGas } = await clients.public.getBlock({ blockTag: "latest" });
   await clients.test.setAutomine(false);
   let blocks = 0;
   let transactions = 0;
@@ -177,6 +180,7 @@ export async function seedEdges(
     blocks += (await sendMany(clients, operator, [{ to: addresses.token, data: approval, gas: GAS.approve }])).blocks;
     transactions++;
     for (let from = 0; from < count; from += chunk) {
+      if (baseFeePerGas !== null) await clients.test.setNextBlockBaseFeePerGas({ baseFeePerGas });
       const txs: BatchTx[] = [];
       for (let i = from; i < Math.min(count, from + chunk); i++) {
         const signingKey = seedKey(keySeed, i);
