@@ -2,11 +2,11 @@
 // (an operator may run any number of edges, so its token approval is given once) sends every
 // registration and self-bond from one of the node's unlocked accounts with explicit nonces and
 // gas limits, so no call waits for an estimate or a receipt; automine is off meanwhile and the
-// blocks are mined with `evm_mine`, each holding as many transactions as its gas limit
-// takes, and the base fee is set back before each round (`hardhat_setNextBlockBaseFeePerGas`). Over an HTTP transport with viem's `batch` option the sends go as JSON-RPC batches.
-// Signing keys are derived from a seed (reproducible) and their EIP-712 claims are signed
-// natively. Importing this file runs nothing; `node bench/scale/seed.ts --count N` seeds the chain
-// of a running `npm start`.
+// blocks are mined with `evm_mine`, each holding as many transactions as its gas limit takes; the
+// base fee is set back before each round (`hardhat_setNextBlockBaseFeePerGas`). Over an HTTP
+// transport with viem's `batch` option the sends go as JSON-RPC batches. Signing keys are derived
+// from a seed (reproducible) and their EIP-712 claims are signed natively. Importing this file
+// runs nothing; `node bench/scale/seed.ts --count N` seeds the chain of a running `npm start`.
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
