@@ -19,6 +19,7 @@
 // not one query per edge), an advance from the logs it fetched anyway. A profile is accepted only
 // when its hash equals the profileHash read from state (see lib/protocol/edgeProfile.ts).
 import pMap from "p-map";
+import { BaseError, LimitExceededRpcError, ResponseBodyTooLargeError } from "viem";
 import type { Abi, AbiEvent, Address, Hex, PublicClient } from "viem";
 
 import { edgeRegistryAbi, edgeStakingAbi } from "../protocol/abis.ts";
@@ -109,6 +110,8 @@ interface ProfileCandidate {
   position: [block: bigint, logIndex: number];
   raw: RawProfile;
 }
+/** What the follower uses of a decoded log. */
+type DecodedLogs = { eventName?: string; args?: unknown; blockNumber: bigint | null; logIndex: number | null }[];
 interface LogDigest {
   profiles: Map<bigint, ProfileCandidate[]>;
   named: Set<bigint>;
@@ -145,7 +148,7 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
     await pMap(
       ranges,
       async (r) => {
-        const logs = await client.getLogs({ address: [registry, staking], events, fromBlock: r.from, toBlock: r.to, strict: false });
+        const logs = await logsIn(r.from, r.to, events);
         for (const log of logs) {
           const args = (log.args ?? {}) as { edgeId?: bigint; profile?: RawProfile; parameter?: number };
           if (log.eventName === "ParameterChanged") {
@@ -163,6 +166,23 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
       { concurrency: Math.min(concurrency, 2) },
     );
     return digest;
+  }
+
+  /**
+   * The logs of [from, to]; a range whose answer is too large (for the transport's size bound, or
+   * the node's result limit) is fetched again in halves, down to single blocks: a busy stretch of
+   * the chain (thousands of registrations with their profiles) does not stop the read.
+   */
+  async function logsIn(from: bigint, to: bigint, events: AbiEvent[]): Promise<DecodedLogs> {
+    try {
+      return await client.getLogs({ address: [registry, staking], events, fromBlock: from, toBlock: to, strict: false });
+    } catch (err) {
+      const tooLarge =
+        err instanceof BaseError && err.walk((e) => e instanceof ResponseBodyTooLargeError || e instanceof LimitExceededRpcError) !== null;
+      if (!tooLarge || from >= to) throw err;
+      const mid = (from + to) / 2n;
+      return [...(await logsIn(from, mid, events)), ...(await logsIn(mid + 1n, to, events))];
+    }
   }
 
   async function readGlobals(blockNumber: bigint): Promise<{ count: bigint; epoch: bigint }> {

@@ -28,7 +28,7 @@ import { startScratchRedis } from "../../devnet/redis.ts";
 import { createSupervisor, type Service } from "../../devnet/supervisor.ts";
 import { EDGE_MODEL, edgeConfigFor, startRpcBridge } from "../../devnet/testbed.ts";
 import { type Connection, goToEpoch, MIN_SELF_BOND, profile, signKeyClaim, testParameters, TOKEN, typedContracts } from "./protocol.ts";
-import { startRpcProxy } from "./txSender.ts";
+import { startRpcProxy } from "../../devnet/rpcProxy.ts";
 
 export const NETWORK_EPOCH = 60n;
 export const NETWORK_DISPUTE_WINDOW = 60n;

@@ -10,7 +10,8 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { startRpcBridge } from "../../helpers/edgeTestbed.ts";
 import { type Connection, connect, deployProtocol, TOKEN } from "../../helpers/protocol.ts";
 import { startTestRedis, type TestRedis } from "../../helpers/redis.ts";
-import { senderClients, startRpcProxy, startSenderChild, transferAction } from "../../helpers/txSender.ts";
+import { startRpcProxy } from "../../../devnet/rpcProxy.ts";
+import { senderClients, startSenderChild, transferAction } from "../../helpers/txSender.ts";
 import { acquireLock, LockLostError } from "../../../verifier/chain/sender/lock.ts";
 import {
   createTxSender,

@@ -1,0 +1,94 @@
+// The scale benchmark's parts: seeding many edges at once leaves each one Active with its profile's
+// hash and its key on-chain; the counting JSON-RPC proxy counts every call of a batch.
+import { expect } from "chai";
+import { network } from "hardhat";
+import { createPublicClient, custom, http, type Address, type EIP1193Provider } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+
+import ContractsModule from "../../ignition/modules/Contracts.ts";
+import { seedEdges } from "../../bench/scale/seed.ts";
+import { devnetClients } from "../../devnet/chain.ts";
+import { fund } from "../../devnet/protocol.ts";
+import { countsBetween, startRpcProxy } from "../../devnet/rpcProxy.ts";
+import { startRpcBridge } from "../../devnet/testbed.ts";
+import { edgeRegistryAbi, edgeStakingAbi } from "../../lib/protocol/abis.ts";
+import { profileHash } from "../../lib/protocol/edgeProfile.ts";
+import { edgeStatusName } from "../../lib/protocol/enums.ts";
+
+describe("scale benchmark", function () {
+  this.timeout(60_000);
+
+  it("seeds 20 edges in a few blocks, each Active with its profile's hash and its key registered", async function () {
+    const conn = await network.create();
+    const deployed = await conn.ignition.deploy(ContractsModule);
+    const address = async (c: { getAddress(): Promise<string> }) => (await c.getAddress()) as Address;
+    const addresses = {
+      token: await address(deployed.token),
+      registry: await address(deployed.registry),
+      staking: await address(deployed.staking),
+    };
+    const clients = devnetClients(custom(conn.provider as EIP1193Provider), Number(await conn.provider.request({ method: "eth_chainId" })));
+    const [admin, operator] = (await clients.accounts()) as [Address, Address];
+    const { minSelfBond } = await clients.public.readContract({
+      address: addresses.staking,
+      abi: edgeStakingAbi,
+      functionName: "parameters",
+    });
+    await fund(clients, addresses, admin, operator, { tokens: 20n * minSelfBond });
+    await clients.wallet(admin).writeContract({
+      address: addresses.registry,
+      abi: edgeRegistryAbi,
+      functionName: "setOperatorAllowlisted",
+      args: [operator, true],
+    });
+    const before = await clients.public.getBlockNumber();
+
+    const seeded = await seedEdges(clients, addresses, { operator, count: 20, chunk: 8 });
+
+    expect(seeded.edges.map((e) => e.edgeId)).to.deep.equal(Array.from({ length: 20 }, (_, i) => BigInt(i + 1)));
+    expect(seeded.transactions).to.equal(41);
+    // Many transactions per block: 3 rounds and the approval, not a block per transaction.
+    expect(Number((await clients.public.getBlockNumber()) - before)).to.be.lessThan(10);
+    expect(new Set(seeded.edges.map((e) => e.profile.endpoint)).size).to.equal(20);
+    for (const edge of seeded.edges) {
+      const stored = await clients.public.readContract({
+        address: addresses.registry,
+        abi: edgeRegistryAbi,
+        functionName: "edge",
+        args: [edge.edgeId],
+      });
+      expect(stored.operator).to.equal(operator);
+      expect(stored.profileHash).to.equal(profileHash(edge.profile));
+      expect(stored.signingKey).to.equal(privateKeyToAccount(edge.signingKey).address);
+      const status = await clients.public.readContract({
+        address: addresses.staking,
+        abi: edgeStakingAbi,
+        functionName: "edgeStatus",
+        args: [edge.edgeId],
+      });
+      expect(edgeStatusName(status)).to.equal("Active");
+    }
+    expect(await clients.test.getAutomine()).to.equal(true);
+  });
+
+  it("the proxy counts each call of a JSON-RPC batch, and the HTTP requests apart", async function () {
+    const conn = await network.create();
+    const bridge = await startRpcBridge(conn.provider);
+    const proxy = await startRpcProxy(bridge.url);
+    try {
+      const single = createPublicClient({ transport: http(proxy.url) });
+      const batched = createPublicClient({ transport: http(proxy.url, { batch: { batchSize: 100 } }) });
+      await single.getChainId();
+      const start = proxy.counts();
+      const addresses = Array.from({ length: 5 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, "0")}` as Address);
+      const answers = await Promise.all([...addresses.map((address) => batched.getBalance({ address })), batched.getChainId()]);
+      expect(answers).to.have.length(6);
+      const window = countsBetween(start, proxy.counts());
+      expect(window).to.deep.equal({ httpRequests: 1, calls: 6, byMethod: { eth_getBalance: 5, eth_chainId: 1 } });
+      expect(proxy.counts()).to.deep.include({ httpRequests: 2, calls: 7 });
+    } finally {
+      await proxy.close();
+      await bridge.close();
+    }
+  });
+});
