@@ -1,0 +1,103 @@
+// Governance: proposals, votes, and every parameter change of every contract.
+import { ENUMS_BY_INTERNAL_TYPE } from "../../lib/protocol/enums.ts";
+import { parameterChange, proposal, vote } from "ponder:schema";
+
+import { type AnyContext, type Handlers, logId } from "./types.ts";
+
+const SUPPORT = ["againstVotes", "forVotes", "abstainVotes"] as const;
+
+/** The name of a `ParameterChanged` parameter, from the enum its contract's ABI names. */
+function parameterName(abi: readonly unknown[], value: number): string {
+  const item = abi.find(
+    (i): i is { type: "event"; name: string; inputs: { name: string; internalType?: string }[] } =>
+      (i as { type?: string; name?: string }).type === "event" && (i as { name?: string }).name === "ParameterChanged",
+  );
+  const names = ENUMS_BY_INTERNAL_TYPE[item?.inputs.find((p) => p.name === "parameter")?.internalType ?? ""];
+  return names?.[value] ?? `Unknown(${value})`;
+}
+
+interface ChangeEvent {
+  args: { oldValue: bigint; newValue: bigint };
+  block: { number: bigint };
+  transaction: { hash: string };
+  log: { logIndex: number };
+}
+
+async function recordChange(context: AnyContext, event: ChangeEvent, contract: string, parameter: string): Promise<void> {
+  await context.db
+    .insert(parameterChange)
+    .values({ id: logId(event), contract, parameter, oldValue: event.args.oldValue, newValue: event.args.newValue, block: event.block.number })
+    .onConflictDoNothing();
+}
+
+/** A `ParameterChanged(uint8 parameter, old, new)` of `contract`. */
+const changed =
+  (name: "EdgeStaking" | "VerifierSet" | "EpochSettlement" | "ComputeMarket") =>
+  async ({ event, context }: { event: ChangeEvent & { args: { parameter: number } }; context: AnyContext }) =>
+    recordChange(context, event, name, parameterName(context.contracts[name].abi, event.args.parameter));
+
+/** One of the governor's own setters, whose event carries (old, new) under other names. */
+const governorSetting =
+  (parameter: string, pick: (args: Record<string, unknown>) => [bigint, bigint]) =>
+  async ({ event, context }: { event: Omit<ChangeEvent, "args"> & { args: object }; context: AnyContext }) => {
+    const [oldValue, newValue] = pick(event.args as Record<string, unknown>);
+    await recordChange(context, { ...event, args: { oldValue, newValue } }, "EdgeGovernor", parameter);
+  };
+const pair = (a: string, b: string) => (args: Record<string, unknown>) => [args[a] as bigint, args[b] as bigint] as [bigint, bigint];
+
+export const governanceHandlers: Handlers = {
+  "EdgeStaking:ParameterChanged": changed("EdgeStaking"),
+  "VerifierSet:ParameterChanged": changed("VerifierSet"),
+  "EpochSettlement:ParameterChanged": changed("EpochSettlement"),
+  "ComputeMarket:ParameterChanged": changed("ComputeMarket"),
+  "EdgeGovernor:VotingDelaySet": governorSetting("VotingDelay", pair("oldVotingDelay", "newVotingDelay")),
+  "EdgeGovernor:VotingPeriodSet": governorSetting("VotingPeriod", pair("oldVotingPeriod", "newVotingPeriod")),
+  "EdgeGovernor:ProposalThresholdSet": governorSetting("ProposalThreshold", pair("oldProposalThreshold", "newProposalThreshold")),
+  "EdgeGovernor:QuorumNumeratorUpdated": governorSetting("QuorumNumerator", pair("oldQuorumNumerator", "newQuorumNumerator")),
+  "TimelockController:MinDelayChange": async ({ event, context }) =>
+    recordChange(context, { ...event, args: { oldValue: event.args.oldDuration, newValue: event.args.newDuration } }, "TimelockController", "MinDelay"),
+
+  "EdgeGovernor:ProposalCreated": async ({ event, context }) => {
+    const { proposalId, proposer, targets, calldatas, voteStart, voteEnd, description } = event.args;
+    await context.db
+      .insert(proposal)
+      .values({
+        id: proposalId,
+        proposer,
+        description,
+        targets: [...targets],
+        calldatas: [...calldatas],
+        voteStart,
+        voteEnd,
+        state: "created",
+        forVotes: 0n,
+        againstVotes: 0n,
+        abstainVotes: 0n,
+        createdBlock: event.block.number,
+      })
+      .onConflictDoNothing();
+  },
+  "EdgeGovernor:ProposalQueued": async ({ event, context }) => {
+    await context.db.update(proposal, { id: event.args.proposalId }).set({ state: "queued", etaSeconds: event.args.etaSeconds });
+  },
+  "EdgeGovernor:ProposalExecuted": async ({ event, context }) => {
+    await context.db.update(proposal, { id: event.args.proposalId }).set({ state: "executed" });
+  },
+  "EdgeGovernor:ProposalCanceled": async ({ event, context }) => {
+    await context.db.update(proposal, { id: event.args.proposalId }).set({ state: "canceled" });
+  },
+  "EdgeGovernor:VoteCast": async ({ event, context }) => castVote(context, event),
+  "EdgeGovernor:VoteCastWithParams": async ({ event, context }) => castVote(context, event),
+};
+
+async function castVote(
+  context: AnyContext,
+  event: { args: { voter: `0x${string}`; proposalId: bigint; support: number; weight: bigint; reason: string }; block: { number: bigint } },
+): Promise<void> {
+  const { voter, proposalId, support, weight, reason } = event.args;
+  await context.db.insert(vote).values({ proposalId, voter, support, weight, reason, block: event.block.number }).onConflictDoNothing();
+  const column = SUPPORT[support];
+  if (column !== undefined && (await context.db.find(proposal, { id: proposalId }))) {
+    await context.db.update(proposal, { id: proposalId }).set((row) => ({ [column]: row[column] + weight }));
+  }
+}
