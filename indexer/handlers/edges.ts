@@ -156,7 +156,9 @@ export const edgeHandlers: Handlers = {
         timestamp: event.block.timestamp,
       })
       .onConflictDoNothing();
-    await context.db.update(edge, { id: edgeId }).set((row) => ({ slashCount: row.slashCount + 1, totalSlashed: row.totalSlashed + total }));
+    await context.db
+      .update(edge, { id: edgeId })
+      .set((row) => ({ slashCount: row.slashCount + 1, totalSlashed: row.totalSlashed + total }));
     await refreshEdge(context, edgeId, event.block.number);
     await refreshAllOfEdge(context, edgeId, event.block.number);
   },
@@ -177,7 +179,10 @@ export const edgeHandlers: Handlers = {
   },
   "EdgeStaking:Unjailed": async ({ event, context }) => {
     const { edgeId, epoch } = event.args;
-    await context.db.insert(unjail).values({ id: logId(event), edgeId, epoch, block: event.block.number }).onConflictDoNothing();
+    await context.db
+      .insert(unjail)
+      .values({ id: logId(event), edgeId, epoch, block: event.block.number })
+      .onConflictDoNothing();
     await refreshEdge(context, edgeId, event.block.number);
   },
   "EdgeStaking:RewardCredited": async ({ event, context }) => {

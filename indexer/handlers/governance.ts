@@ -26,7 +26,14 @@ interface ChangeEvent {
 async function recordChange(context: AnyContext, event: ChangeEvent, contract: string, parameter: string): Promise<void> {
   await context.db
     .insert(parameterChange)
-    .values({ id: logId(event), contract, parameter, oldValue: event.args.oldValue, newValue: event.args.newValue, block: event.block.number })
+    .values({
+      id: logId(event),
+      contract,
+      parameter,
+      oldValue: event.args.oldValue,
+      newValue: event.args.newValue,
+      block: event.block.number,
+    })
     .onConflictDoNothing();
 }
 
@@ -55,7 +62,12 @@ export const governanceHandlers: Handlers = {
   "EdgeGovernor:ProposalThresholdSet": governorSetting("ProposalThreshold", pair("oldProposalThreshold", "newProposalThreshold")),
   "EdgeGovernor:QuorumNumeratorUpdated": governorSetting("QuorumNumerator", pair("oldQuorumNumerator", "newQuorumNumerator")),
   "TimelockController:MinDelayChange": async ({ event, context }) =>
-    recordChange(context, { ...event, args: { oldValue: event.args.oldDuration, newValue: event.args.newDuration } }, "TimelockController", "MinDelay"),
+    recordChange(
+      context,
+      { ...event, args: { oldValue: event.args.oldDuration, newValue: event.args.newDuration } },
+      "TimelockController",
+      "MinDelay",
+    ),
 
   "EdgeGovernor:ProposalCreated": async ({ event, context }) => {
     const { proposalId, proposer, targets, calldatas, voteStart, voteEnd, description } = event.args;

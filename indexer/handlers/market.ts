@@ -10,8 +10,18 @@ async function refreshEscrow(
   block: bigint,
   add: { deposited?: bigint; withdrawn?: bigint; redeemed?: bigint } = {},
 ): Promise<void> {
-  const e = await context.client.readContract({ ...contract(context.contracts.ComputeMarket), functionName: "escrow", args: [payer], blockNumber: block });
-  const state = { balance: e.balance, thawing: e.thawing, thawEndsAt: e.thawEndsAt === 0 ? null : BigInt(e.thawEndsAt), updatedBlock: block };
+  const e = await context.client.readContract({
+    ...contract(context.contracts.ComputeMarket),
+    functionName: "escrow",
+    args: [payer],
+    blockNumber: block,
+  });
+  const state = {
+    balance: e.balance,
+    thawing: e.thawing,
+    thawEndsAt: e.thawEndsAt === 0 ? null : BigInt(e.thawEndsAt),
+    updatedBlock: block,
+  };
   await context.db
     .insert(escrow)
     .values({ payer, ...state, deposited: add.deposited ?? 0n, withdrawn: add.withdrawn ?? 0n, redeemed: add.redeemed ?? 0n })

@@ -93,8 +93,6 @@ export const settlementHandlers: Handlers = {
   "VerifierSet:VerifierRemoved": byId,
   "VerifierSet:VerifierSlashed": async ({ event, context }) => {
     await refreshVerifier(context, event.args.verifierId, event.block.number);
-    await context.db
-      .update(verifier, { id: event.args.verifierId })
-      .set((row) => ({ slashedTotal: row.slashedTotal + event.args.amount }));
+    await context.db.update(verifier, { id: event.args.verifierId }).set((row) => ({ slashedTotal: row.slashedTotal + event.args.amount }));
   },
 };

@@ -74,7 +74,9 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
     const res = await fetch(`${base}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ query: "{ events(limit: 1000, orderBy: \"id\") { totalCount items { id blockNumber blockHash transactionHash name } } }" }),
+      body: JSON.stringify({
+        query: '{ events(limit: 1000, orderBy: "id") { totalCount items { id blockNumber blockHash transactionHash name } } }',
+      }),
     });
     const body = (await res.json()) as { data?: { events: { totalCount: number; items: never[] } }; errors?: unknown };
     if (body.data === undefined) throw new Error(`GraphQL error: ${JSON.stringify(body.errors)}`);
@@ -90,7 +92,9 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
     // A second edge for carol, and a delegation to each edge.
     await registry.setOperatorAllowlisted(carol.address, true);
     const key = conn.ethers.Wallet.createRandom();
-    await registry.connect(carol).registerEdge(key.address, profile({ region: "us-east", capacity: 300 }), await signKeyClaim(registry, carol.address, key));
+    await registry
+      .connect(carol)
+      .registerEdge(key.address, profile({ region: "us-east", capacity: 300 }), await signKeyClaim(registry, carol.address, key));
     for (const holder of [carol]) await env.token.connect(holder).approve(await staking.getAddress(), conn.ethers.MaxUint256);
     await staking.connect(carol).stake(2n, MIN_SELF_BOND * 2n);
     await staking.connect(alice).delegate(1n, 500n * TOKEN);
@@ -108,7 +112,13 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
     // A verifier (pending approval in the trusted phase).
     const chainId = Number((await conn.ethers.provider.getNetwork()).chainId);
     const clients = devnetClients(custom(conn.provider), chainId);
-    await registerVerifier(clients, addresses, outsider.address as Address, privateKeyToAccount(generatePrivateKey()), "http://verifier.example");
+    await registerVerifier(
+      clients,
+      addresses,
+      outsider.address as Address,
+      privateKeyToAccount(generatePrivateKey()),
+      "http://verifier.example",
+    );
 
     // Edge 1 is slashed for a fault in the current epoch, which jails it.
     const epoch = await staking.currentEpoch();
@@ -119,7 +129,7 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
     expect(operator.address).to.not.equal(carol.address);
 
     bridge = await startRpcBridge(conn.provider);
-    reader = createPublicClient({ transport: http(bridge.url) });
+    reader = createPublicClient({ transport: http(bridge.url), cacheTime: 0 });
     work = mkdtempSync(path.join(tmpdir(), "tideway-indexer-"));
     const addressesFile = path.join(work, "addresses.json");
     writeFileSync(addressesFile, JSON.stringify(addresses));
@@ -142,10 +152,18 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
     await caughtUp("the indexer's backfill");
   });
 
+  let failed = false;
+  afterEach(function () {
+    if (this.currentTest?.state === "failed") failed = true;
+  });
+
   after(async function () {
     await supervisor?.stopAll();
     await bridge?.close();
-    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+    if (work === undefined) return;
+    // The indexer's log stays for a failed run.
+    if (failed) console.log(`indexer log kept in ${path.join(work, "indexer.log")}`);
+    else rmSync(work, { recursive: true, force: true });
   });
 
   it("serves each edge with the stake, status and positions the contracts report", async function () {
@@ -155,7 +173,12 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
     for (const id of [1n, 2n]) {
       const answer = await get<EdgeAnswer>(`/edges/${id}`);
       const record = await reader.readContract({ address: addresses.registry, abi: edgeRegistryAbi, functionName: "edge", args: [id] });
-      const [active, earning] = await reader.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "edgeStake", args: [id] });
+      const [active, earning] = await reader.readContract({
+        address: addresses.staking,
+        abi: edgeStakingAbi,
+        functionName: "edgeStake",
+        args: [id],
+      });
       const selfBond = await reader.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "selfBond", args: [id] });
       const status = await reader.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "edgeStatus", args: [id] });
       expect(answer.operator.toLowerCase()).to.equal(record.operator.toLowerCase());
@@ -191,9 +214,11 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
   });
 
   it("totals the network as the contracts do", async function () {
-    const network = await get<{ bondedStake: string; edges: { total: number; active: number; jailed: number }; verifiers: { total: number } }>(
-      "/network",
-    );
+    const network = await get<{
+      bondedStake: string;
+      edges: { total: number; active: number; jailed: number };
+      verifiers: { total: number };
+    }>("/network");
     const bonded = await reader.readContract({ address: addresses.staking, abi: edgeStakingAbi, functionName: "totalActiveStake" });
     const verifiers = await reader.readContract({ address: addresses.verifierSet, abi: verifierSetAbi, functionName: "verifierCount" });
     expect(BigInt(network.bondedStake)).to.equal(bonded);
@@ -206,7 +231,9 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
     const logs = await reader.getLogs({ address: Object.values(addresses), fromBlock: 0n, toBlock: head });
     const rows = await eventRows();
     expect(rows.map((r) => r.id).sort()).to.deep.equal(logs.map((l) => `${l.transactionHash}:${l.logIndex}`).sort());
-    const sql = await fetch(`${base}/sql/db?sql=${encodeURIComponent(JSON.stringify({ json: { sql: "select count(*) as n from event", params: [] } }))}`);
+    const sql = await fetch(
+      `${base}/sql/db?sql=${encodeURIComponent(JSON.stringify({ json: { sql: "select count(*) as n from event", params: [] } }))}`,
+    );
     expect(sql.status, await sql.clone().text()).to.equal(200);
     const body = (await sql.json()) as { rows: Array<{ n: string | number }> };
     expect(Number(body.rows[0]!.n)).to.equal(logs.length);
