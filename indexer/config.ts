@@ -55,6 +55,30 @@ export function ignitionDeploymentBlock(chainId: number, root: string = REPO_ROO
   return Number.isFinite(first) ? first : 0;
 }
 
+const serveSchema = z.object({
+  TIDEWAY_INDEXER_HOST: z.string().min(1).default("127.0.0.1"),
+  TIDEWAY_INDEXER_PORT: z.coerce.number().int().min(1).max(65535).default(42069),
+  // Ponder's limit is 45 characters; one schema per deployment (see the README).
+  TIDEWAY_INDEXER_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,44}$/, "lowercase letters, digits and _ (45 at most)")
+    .default("tideway"),
+});
+
+/** Where `npm run indexer` serves and which database schema it writes. */
+export interface IndexerServeConfig {
+  host: string;
+  port: number;
+  schema: string;
+}
+
+/** Reads the serving options from `env`; throws {IndexerConfigError} listing every problem. */
+export function loadIndexerServeConfig(env: NodeJS.ProcessEnv = process.env): IndexerServeConfig {
+  const parsed = serveSchema.safeParse(env);
+  if (!parsed.success) throw new IndexerConfigError(`invalid indexer environment:\n${formatIssues(parsed.error)}`);
+  return { host: parsed.data.TIDEWAY_INDEXER_HOST, port: parsed.data.TIDEWAY_INDEXER_PORT, schema: parsed.data.TIDEWAY_INDEXER_SCHEMA };
+}
+
 /** Reads the configuration from `env`; throws {IndexerConfigError} listing every problem. */
 export function loadIndexerConfig(env: NodeJS.ProcessEnv = process.env): IndexerConfig {
   const parsed = envSchema.safeParse(env);

@@ -32,6 +32,25 @@ export interface IndexerServiceOptions {
 export const indexerUrl = (options: Pick<IndexerServiceOptions, "host" | "port">): string =>
   `http://${options.host ?? "127.0.0.1"}:${options.port}`;
 
+/** The command running Ponder for `serve`: this process's Node, in the indexer's folder (Ponder writes its GraphQL schema there). */
+export function ponderCommand(
+  serve: { host?: string; port: number; schema: string },
+  logFormat: "json" | "pretty",
+): { command: string; args: string[]; cwd: string } {
+  const args = [
+    "start",
+    "--root",
+    INDEXER_DIR,
+    "--schema",
+    serve.schema,
+    "--hostname",
+    serve.host ?? "127.0.0.1",
+    "--port",
+    String(serve.port),
+  ];
+  return { command: process.execPath, args: [PONDER_BIN, ...args, "--log-format", logFormat], cwd: INDEXER_DIR };
+}
+
 /** The supervisor spec of an indexer. */
 export function indexerService(options: IndexerServiceOptions): ServiceSpec {
   const env: Record<string, string> = {
@@ -46,27 +65,13 @@ export function indexerService(options: IndexerServiceOptions): ServiceSpec {
   if (options.dataDir !== undefined) env.TIDEWAY_INDEXER_DATA_DIR = options.dataDir;
   if (options.databaseUrl !== undefined) env.DATABASE_URL = options.databaseUrl;
   if (options.pollingIntervalMs !== undefined) env.TIDEWAY_INDEXER_POLL_MS = String(options.pollingIntervalMs);
-  const host = options.host ?? "127.0.0.1";
+  const { command, args, cwd } = ponderCommand(options, "json");
   return {
     name: "indexer",
-    command: process.execPath,
-    args: [
-      PONDER_BIN,
-      "start",
-      "--root",
-      INDEXER_DIR,
-      "--schema",
-      options.schema,
-      "--hostname",
-      host,
-      "--port",
-      String(options.port),
-      "--log-format",
-      "json",
-    ],
+    command,
+    args,
     env,
-    // Ponder writes its generated GraphQL schema under the working directory.
-    cwd: INDEXER_DIR,
+    cwd,
     logFile: options.logFile,
     ready: httpReady(`${indexerUrl(options)}/ready`),
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
