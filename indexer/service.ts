@@ -2,7 +2,7 @@
 // process's Node, on one host and port, ready once its historical backfill is done (`/ready`).
 import path from "node:path";
 
-import type { ServiceSpec } from "../devnet/supervisor.ts";
+import type { RestartPolicy, ServiceSpec } from "../devnet/supervisor.ts";
 import { httpReady } from "../devnet/readiness.ts";
 
 const INDEXER_DIR = import.meta.dirname;
@@ -26,6 +26,8 @@ export interface IndexerServiceOptions {
   pollingIntervalMs?: number;
   logFile: string;
   readyTimeoutMs?: number;
+  /** The supervisor's restart policy (default: stays down when it exits). */
+  restart?: RestartPolicy | false;
 }
 
 /** The base URL of an indexer started with `options`. */
@@ -75,6 +77,6 @@ export function indexerService(options: IndexerServiceOptions): ServiceSpec {
     logFile: options.logFile,
     ready: httpReady(`${indexerUrl(options)}/ready`),
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
-    restart: false,
+    restart: options.restart ?? false,
   };
 }
