@@ -69,7 +69,7 @@ export function indexerService(options: IndexerServiceOptions): ServiceSpec {
   if (options.pollingIntervalMs !== undefined) env.TIDEWAY_INDEXER_POLL_MS = String(options.pollingIntervalMs);
   const { command, args, cwd } = ponderCommand(options, "json");
   return {
-    name: "indexer",
+    name: "the indexer",
     command,
     args,
     env,
