@@ -3,6 +3,7 @@
 // verifier, a slash that jails an edge. The REST, SQL and GraphQL answers must equal what viem
 // reads from the contracts; a restart must give the same rows; a reorg must leave no row of the
 // dropped blocks.
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -141,7 +142,10 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
       addressesFile,
       startBlock: 0,
       dataDir: path.join(work, "pglite"),
-      schema: "tideway",
+      // PGlite in `work` by default; TIDEWAY_TEST_DATABASE_URL runs the same checks on PostgreSQL.
+      databaseUrl: process.env.TIDEWAY_TEST_DATABASE_URL,
+      // A schema of its own: a PostgreSQL database outlives the run.
+      schema: `tideway_${randomBytes(4).toString("hex")}`,
       pollingIntervalMs: 200,
       logFile: path.join(work, "indexer.log"),
       readyTimeoutMs: 90_000,
