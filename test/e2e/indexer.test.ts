@@ -9,18 +9,18 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { createPublicClient, custom, http, type Address, type Hex } from "viem";
+import { createPublicClient, custom, getAbiItem, http, type Address, type Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
-import { devnetClients } from "../../devnet/chain.ts";
-import { registerVerifier } from "../../devnet/protocol.ts";
+import { chainTime, devnetClients } from "../../devnet/chain.ts";
+import { deposit, openSession, registerVerifier } from "../../devnet/protocol.ts";
 import { freePort } from "../../devnet/readiness.ts";
 import { createSupervisor, type Service, type Supervisor } from "../../devnet/supervisor.ts";
 import { startRpcBridge } from "../../devnet/testbed.ts";
 import { indexerService, indexerUrl } from "../../indexer/service.ts";
-import { edgeRegistryAbi, edgeStakingAbi, verifierSetAbi } from "../../lib/protocol/abis.ts";
+import { computeMarketAbi, edgeRegistryAbi, edgeStakingAbi, verifierSetAbi } from "../../lib/protocol/abis.ts";
 import { waitFor } from "../helpers/e2e.ts";
-import { connect, deployWithEdge, MIN_SELF_BOND, profile, signKeyClaim, TOKEN } from "../helpers/protocol.ts";
+import { connect, deployWithEdge, JAIL_PERIOD, MIN_SELF_BOND, profile, signKeyClaim, TOKEN } from "../helpers/protocol.ts";
 
 type Env = Awaited<ReturnType<typeof deployWithEdge>>;
 
@@ -52,6 +52,7 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
   let reader: ReturnType<typeof createPublicClient>;
   let addresses: Record<"token" | "registry" | "staking" | "verifierSet" | "settlement" | "market", Address>;
   let slashTotal: bigint;
+  let sessionId: bigint;
 
   const get = async <T>(route: string): Promise<T> => {
     const res = await fetch(`${base}${route}`);
@@ -89,6 +90,8 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
     conn = await connect();
     env = await deployWithEdge(conn);
     const { registry, staking, operator, alice, bob, carol, slasher, outsider } = env;
+    const chainId = Number((await conn.ethers.provider.getNetwork()).chainId);
+    const clients = devnetClients(custom(conn.provider), chainId);
 
     // A second edge for carol, and a delegation to each edge.
     await registry.setOperatorAllowlisted(carol.address, true);
@@ -111,8 +114,6 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
     };
 
     // A verifier (pending approval in the trusted phase).
-    const chainId = Number((await conn.ethers.provider.getNetwork()).chainId);
-    const clients = devnetClients(custom(conn.provider), chainId);
     await registerVerifier(
       clients,
       addresses,
@@ -120,6 +121,18 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
       privateKeyToAccount(generatePrivateKey()),
       "http://verifier.example",
     );
+
+    // A payer's escrow and session, and a parameter changed by governance (the admin, here).
+    await deposit(clients, addresses, alice.address as Address, 100n * TOKEN);
+    sessionId = await openSession(
+      clients,
+      addresses,
+      alice.address as Address,
+      "tideway/reference-1",
+      10n * TOKEN,
+      (await chainTime(clients)) + 86_400n,
+    );
+    await staking.setJailPeriod(JAIL_PERIOD + 60n);
 
     // Edge 1 is slashed for a fault in the current epoch, which jails it.
     const epoch = await staking.currentEpoch();
@@ -241,6 +254,48 @@ describe("the indexer (Ponder) against a Hardhat chain", function () {
     expect(sql.status, await sql.clone().text()).to.equal(200);
     const body = (await sql.json()) as { rows: Array<{ n: string | number }> };
     expect(Number(body.rows[0]!.n)).to.equal(logs.length);
+  });
+
+  it("indexes the market's escrows and sessions, and governance's parameter changes", async function () {
+    const query = async <T>(q: string): Promise<T> => {
+      const res = await fetch(`${base}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: q }),
+      });
+      const body = (await res.json()) as { data?: T; errors?: unknown };
+      if (body.data === undefined) throw new Error(`GraphQL error: ${JSON.stringify(body.errors)}`);
+      return body.data;
+    };
+    const payer = env.alice.address as Address;
+    const { escrow, session, parameterChanges } = await query<{
+      escrow: { balance: string; deposited: string; thawing: string };
+      session: { payer: string; budget: string; model: string; closed: boolean };
+      parameterChanges: { items: Array<{ contract: string; parameter: string; oldValue: string; newValue: string }> };
+    }>(
+      `{ escrow(payer: "${payer.toLowerCase()}") { balance deposited thawing } session(id: "${sessionId}") { payer budget model closed } parameterChanges(limit: 1000) { items { contract parameter oldValue newValue } } }`,
+    );
+    const onChain = await reader.readContract({ address: addresses.market, abi: computeMarketAbi, functionName: "escrow", args: [payer] });
+    expect([BigInt(escrow.balance), BigInt(escrow.thawing)]).to.deep.equal([onChain.balance, onChain.thawing]);
+    expect(escrow.deposited).to.equal((100n * TOKEN).toString());
+    const s = await reader.readContract({ address: addresses.market, abi: computeMarketAbi, functionName: "session", args: [sessionId] });
+    expect(session.payer.toLowerCase()).to.equal(s.payer.toLowerCase());
+    expect(BigInt(session.budget)).to.equal(s.budget);
+    expect([session.model, session.closed]).to.deep.equal(["tideway/reference-1", s.closed]);
+    // Every ParameterChanged, the constructors' included, named by its contract's enum.
+    const changes = await reader.getLogs({
+      address: [addresses.staking, addresses.verifierSet, addresses.settlement, addresses.market],
+      event: getAbiItem({ abi: edgeStakingAbi, name: "ParameterChanged" }),
+      fromBlock: 0n,
+    });
+    expect(parameterChanges.items).to.have.length(changes.length);
+    expect(parameterChanges.items.filter((c) => c.parameter.startsWith("Unknown"))).to.deep.equal([]);
+    expect(parameterChanges.items).to.deep.include({
+      contract: "EdgeStaking",
+      parameter: "JailPeriod",
+      oldValue: JAIL_PERIOD.toString(),
+      newValue: (JAIL_PERIOD + 60n).toString(),
+    });
   });
 
   it("answers 400 with a reason for a bad page or edge id, 404 for an unknown edge", async function () {
