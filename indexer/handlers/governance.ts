@@ -16,58 +16,61 @@ function parameterName(abi: readonly unknown[], value: number): string {
   return names?.[value] ?? `Unknown(${value})`;
 }
 
-interface ChangeEvent {
-  args: { oldValue: bigint; newValue: bigint };
+interface LogRef {
   block: { number: bigint };
   transaction: { hash: string };
   log: { logIndex: number };
 }
 
-async function recordChange(context: AnyContext, event: ChangeEvent, contract: string, parameter: string): Promise<void> {
+async function recordChange(
+  context: AnyContext,
+  event: LogRef,
+  contract: string,
+  parameter: string,
+  oldValue: bigint,
+  newValue: bigint,
+): Promise<void> {
   await context.db
     .insert(parameterChange)
-    .values({
-      id: logId(event),
-      contract,
-      parameter,
-      oldValue: event.args.oldValue,
-      newValue: event.args.newValue,
-      block: event.block.number,
-    })
+    .values({ id: logId(event), contract, parameter, oldValue, newValue, block: event.block.number })
     .onConflictDoNothing();
 }
 
 /** A `ParameterChanged(uint8 parameter, old, new)` of `contract`. */
 const changed =
   (name: "EdgeStaking" | "VerifierSet" | "EpochSettlement" | "ComputeMarket") =>
-  async ({ event, context }: { event: ChangeEvent & { args: { parameter: number } }; context: AnyContext }) =>
-    recordChange(context, event, name, parameterName(context.contracts[name].abi, event.args.parameter));
-
-/** One of the governor's own setters, whose event carries (old, new) under other names. */
-const governorSetting =
-  (parameter: string, pick: (args: Record<string, unknown>) => [bigint, bigint]) =>
-  async ({ event, context }: { event: Omit<ChangeEvent, "args"> & { args: object }; context: AnyContext }) => {
-    const [oldValue, newValue] = pick(event.args as Record<string, unknown>);
-    await recordChange(context, { ...event, args: { oldValue, newValue } }, "EdgeGovernor", parameter);
-  };
-const pair = (a: string, b: string) => (args: Record<string, unknown>) => [args[a] as bigint, args[b] as bigint] as [bigint, bigint];
+  async ({
+    event,
+    context,
+  }: {
+    event: LogRef & { args: { parameter: number; oldValue: bigint; newValue: bigint } };
+    context: AnyContext;
+  }) =>
+    recordChange(
+      context,
+      event,
+      name,
+      parameterName(context.contracts[name].abi, event.args.parameter),
+      event.args.oldValue,
+      event.args.newValue,
+    );
 
 export const governanceHandlers: Handlers = {
   "EdgeStaking:ParameterChanged": changed("EdgeStaking"),
   "VerifierSet:ParameterChanged": changed("VerifierSet"),
   "EpochSettlement:ParameterChanged": changed("EpochSettlement"),
   "ComputeMarket:ParameterChanged": changed("ComputeMarket"),
-  "EdgeGovernor:VotingDelaySet": governorSetting("VotingDelay", pair("oldVotingDelay", "newVotingDelay")),
-  "EdgeGovernor:VotingPeriodSet": governorSetting("VotingPeriod", pair("oldVotingPeriod", "newVotingPeriod")),
-  "EdgeGovernor:ProposalThresholdSet": governorSetting("ProposalThreshold", pair("oldProposalThreshold", "newProposalThreshold")),
-  "EdgeGovernor:QuorumNumeratorUpdated": governorSetting("QuorumNumerator", pair("oldQuorumNumerator", "newQuorumNumerator")),
+  // The governor's and the timelock's own settings, each in an event of its own.
+  "EdgeGovernor:VotingDelaySet": async ({ event, context }) =>
+    recordChange(context, event, "EdgeGovernor", "VotingDelay", event.args.oldVotingDelay, event.args.newVotingDelay),
+  "EdgeGovernor:VotingPeriodSet": async ({ event, context }) =>
+    recordChange(context, event, "EdgeGovernor", "VotingPeriod", event.args.oldVotingPeriod, event.args.newVotingPeriod),
+  "EdgeGovernor:ProposalThresholdSet": async ({ event, context }) =>
+    recordChange(context, event, "EdgeGovernor", "ProposalThreshold", event.args.oldProposalThreshold, event.args.newProposalThreshold),
+  "EdgeGovernor:QuorumNumeratorUpdated": async ({ event, context }) =>
+    recordChange(context, event, "EdgeGovernor", "QuorumNumerator", event.args.oldQuorumNumerator, event.args.newQuorumNumerator),
   "TimelockController:MinDelayChange": async ({ event, context }) =>
-    recordChange(
-      context,
-      { ...event, args: { oldValue: event.args.oldDuration, newValue: event.args.newDuration } },
-      "TimelockController",
-      "MinDelay",
-    ),
+    recordChange(context, event, "TimelockController", "MinDelay", event.args.oldDuration, event.args.newDuration),
 
   "EdgeGovernor:ProposalCreated": async ({ event, context }) => {
     const { proposalId, proposer, targets, calldatas, voteStart, voteEnd, description } = event.args;
