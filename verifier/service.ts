@@ -82,6 +82,17 @@ export async function startVerifier(options: StartVerifierOptions): Promise<Veri
   view.onAdvance((advance) => {
     metrics.chainSync.observe({ kind: advance.full ? "full" : "incremental" }, advance.ms / 1000);
     metrics.chainEdgesRead.inc(advance.read);
+    if (advance.full)
+      logger.info(
+        {
+          block: advance.blockNumber.toString(),
+          edges: advance.read,
+          ms: Math.round(advance.ms),
+          stateMs: Math.round(advance.stateMs),
+          logsMs: Math.round(advance.logsMs),
+        },
+        "chain view: read every edge",
+      );
   });
   const walletFor = (account: LocalAccount) =>
     createWalletClient({ account, transport }) as WalletClient<Transport, Chain | undefined, Account>;

@@ -66,8 +66,11 @@ export interface EdgeFollowerOptions {
 }
 
 export interface EdgeAdvance {
-  /** Whether every edge was read (first block, a reorg, a parameter change). */
+  /** Whether every edge was read (first block, a reorg). */
   full: boolean;
+  /** Time spent on the edges' state (multicalls) and on the logs, in ms (they overlap). */
+  stateMs: number;
+  logsMs: number;
   /** Edges read again at this block (all of them after a full read). */
   read: number;
   /** Edges whose record differs from before (new ones included). */
@@ -116,6 +119,12 @@ interface LogDigest {
   profiles: Map<bigint, ProfileCandidate[]>;
   named: Set<bigint>;
   everyEdge: boolean;
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
+  const startedAt = performance.now();
+  const value = await work();
+  return [value, performance.now() - startedAt];
 }
 
 /** Pages arrive in any order: the latest event first. */
@@ -280,7 +289,10 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
   async function readAll(block: BlockRef): Promise<EdgeAdvance> {
     const globals = await readGlobals(block.number);
     const ids = Array.from({ length: Number(globals.count) }, (_, i) => BigInt(i + 1));
-    const [records, logs] = await Promise.all([readEdges(ids, block.number), scanLogs(fromBlock, block.number, PROFILE_ABI_EVENTS)]);
+    const [[records, stateMs], [logs, logsMs]] = await Promise.all([
+      timed(() => readEdges(ids, block.number)),
+      timed(() => scanLogs(fromBlock, block.number, PROFILE_ABI_EVENTS)),
+    ]);
     const before = new Map(edges);
     edges.clear();
     const changed = await store(records, logs.profiles, {
@@ -290,7 +302,7 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
     });
     last = block;
     epoch = globals.epoch;
-    return { full: true, read: records.length, changed };
+    return { full: true, read: records.length, changed, stateMs, logsMs };
   }
 
   async function isCanonical(block: BlockRef, previous: BlockRef): Promise<boolean> {
@@ -311,11 +323,14 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
     async advance(block) {
       if (last === undefined || block.number < last.number) return readAll(block);
       if (block.number === last.number) {
-        if (block.hash === last.hash) return { full: false, read: 0, changed: [] };
+        if (block.hash === last.hash) return { full: false, read: 0, changed: [], stateMs: 0, logsMs: 0 };
         return readAll(block);
       }
       if (!(await isCanonical(block, last))) return readAll(block);
-      const [logs, globals] = await Promise.all([scanLogs(last.number + 1n, block.number, WATCHED_EVENTS), readGlobals(block.number)]);
+      const [[logs, logsMs], globals] = await Promise.all([
+        timed(() => scanLogs(last!.number + 1n, block.number, WATCHED_EVENTS)),
+        readGlobals(block.number),
+      ]);
       const dirty = new Set(logs.named);
       const known = BigInt(edges.size);
       for (let id = known + 1n; id <= globals.count; id++) dirty.add(id);
@@ -323,7 +338,7 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
       else if (epoch !== undefined && globals.epoch !== epoch)
         for (const edge of edges.values()) if (edge.activeStake > edge.earningStake) dirty.add(edge.edgeId);
       const ids = [...dirty].filter((id) => id >= 1n && id <= globals.count).sort((a, b) => (a < b ? -1 : 1));
-      const records = await readEdges(ids, block.number);
+      const [records, stateMs] = await timed(() => readEdges(ids, block.number));
       const changed = await store(records, logs.profiles, {
         blockNumber: block.number,
         wholeHistory: false,
@@ -331,7 +346,7 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
       });
       last = block;
       epoch = globals.epoch;
-      return { full: false, read: records.length, changed };
+      return { full: false, read: records.length, changed, stateMs, logsMs };
     },
   };
 }

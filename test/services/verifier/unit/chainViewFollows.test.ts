@@ -261,7 +261,7 @@ describe("verifier chain view: follows the chain by its events", function () {
 
     calls.length = 0;
     const idle = await follower.advance(await head());
-    expect(idle).to.deep.equal({ full: false, read: 0, changed: [] });
+    expect(idle).to.deep.equal({ full: false, read: 0, changed: [], stateMs: 0, logsMs: 0 });
     expect(calls).to.deep.equal([]);
   });
 });
