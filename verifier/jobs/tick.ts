@@ -95,14 +95,19 @@ export function createTick(deps: TickDeps): Tick {
     // Redis is asked only about edges this process has not seen queued in this epoch: once an
     // epoch's edges are planned, a tick costs no Redis round trip for them.
     const eligible = snap.edges.filter((edge) => edge.status === "Active" && edge.profile !== undefined && !known.queued.has(edge.edgeId));
-    const queued = await state.queuedAmong(
-      snap.epoch,
-      eligible.map((edge) => edge.edgeId),
-    );
-    for (const edgeId of queued) known.queued.add(edgeId);
     // At most PLAN_PER_TICK edges per tick: an epoch start with many edges spreads over a few
-    // ticks instead of one tick that runs for minutes.
-    const todo = eligible.filter((edge) => !queued.has(edge.edgeId)).slice(0, PLAN_PER_TICK);
+    // ticks instead of one tick that runs for minutes. Redis is asked only about as many edges as
+    // the tick may plan, so spreading an epoch start costs no more Redis work than planning it.
+    const todo: EdgeInfo[] = [];
+    for (let i = 0; i < eligible.length && todo.length < PLAN_PER_TICK; i += PLAN_PER_TICK) {
+      const chunk = eligible.slice(i, i + PLAN_PER_TICK);
+      const queued = await state.queuedAmong(
+        snap.epoch,
+        chunk.map((edge) => edge.edgeId),
+      );
+      for (const edgeId of queued) known.queued.add(edgeId);
+      for (const edge of chunk) if (!queued.has(edge.edgeId) && todo.length < PLAN_PER_TICK) todo.push(edge);
+    }
     // One paying session per model, looked up (or opened) once per tick, not once per edge.
     const sessions = new Map<string, bigint | undefined>();
     for (const edge of todo) {

@@ -74,11 +74,19 @@ describe("verifier tick: planning many edges", function () {
       challenges: { inference: 1, latency: 0, capacity: 0, audit: 0 },
     });
     const queues = createQueues(redisOptions(redis.server.url), PREFIX);
+    // What the tick asks Redis about (how many edges per question).
+    const state = createVerifierState(redis.client, PREFIX);
+    const asked: number[] = [];
+    const queuedAmong = state.queuedAmong;
+    state.queuedAmong = (epoch, edgeIds) => {
+      asked.push(edgeIds.length);
+      return queuedAmong(epoch, edgeIds);
+    };
     const ctx = {
       config,
       logger: pino({ level: "silent" }),
       metrics: createVerifierMetrics({ defaultMetrics: false }),
-      state: createVerifierState(redis.client, PREFIX),
+      state,
       view,
       client: { getBlock: async () => ({ timestamp: 1_000n }) } as unknown as PublicClient,
       addresses: config.chain.addresses,
@@ -116,6 +124,8 @@ describe("verifier tick: planning many edges", function () {
       await tick.run();
       expect(tick.status().lastError).to.equal(undefined);
       expect(await planned(3n)).to.equal(5_000);
+      // Redis was asked about the edges the tick could plan, not about every edge.
+      expect(asked).to.deep.equal([5_000]);
       expect(lookups).to.deep.equal(["m"]);
       await tick.run();
       expect(await planned(3n)).to.equal(EDGES);
