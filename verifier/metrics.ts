@@ -97,6 +97,13 @@ export function createVerifierMetrics(options: { defaultMetrics?: boolean } = {}
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     }),
+    tickPhase: new Histogram({
+      name: "tideway_verifier_tick_phase_seconds",
+      help: "Duration of each part of a tick: chain (the view), plan (challenges), observations (starting ended epochs' scoring), claims",
+      labelNames: ["phase"] as const,
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
     chainSync: new Histogram({
       name: "tideway_verifier_chain_sync_seconds",
       help: "Time to bring the chain view to a new block: full (every edge read) or incremental (events since the last block)",

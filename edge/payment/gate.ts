@@ -333,6 +333,9 @@ export function createPaymentGate(options: PaymentGateOptions): PaymentGate {
         );
       }
       candidate = { voucher, signature, signer };
+      // A payer whose voucher checks out is followed for good (a forged one names a payer only
+      // until the market view's next poll).
+      market.follow(payer);
     }
 
     // From here on: no awaits until the reservation is made (atomic per session).

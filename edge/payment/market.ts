@@ -7,7 +7,11 @@
 // A poll asks only for the logs that can touch what the view holds: the redemptions of this
 // edge, and the events of the payers it has dealt with (asked about their escrow, session or
 // signer, or told to follow), filtered by their indexed topics, so an edge's cost follows its
-// own traffic and not the whole market's. A payer's past is read from the contract when the view
+// own traffic and not the whole market's. A payer the view only read about (a request named it)
+// is followed for one poll and then dropped with its cached reads, unless something confirms it
+// with `follow` (the gate, once a voucher of that payer checks out; the redeemer, for its stored
+// vouchers): a forged voucher naming anyone's session costs the edge one poll's extra topics,
+// not a payer followed for good. A payer's past is read from the contract when the view
 // learns of it; its logs are followed from the first block the view had not yet scanned then, so
 // an event between that read and the poll that first includes the payer is not lost.
 // Logs of the re-scanned blocks are known by block hash and log index: a hook fires once per log
@@ -86,8 +90,9 @@ export interface MarketView {
   /** What (sessionId, this edge) has received so far. */
   redeemed(sessionId: bigint): Promise<bigint>;
   /**
-   * Follows `payer`'s events from now on, hooks included, as asking about its escrow does (for
-   * payers known from elsewhere, such as stored vouchers).
+   * Follows `payer`'s events for good, hooks included: for payers whose vouchers checked out (the
+   * gate) or are stored (the redeemer). Asking about a payer's escrow, session or signer follows
+   * it only until the end of the next poll that includes it.
    */
   follow(payer: Address): void;
   /** Polls now (fetches new logs and re-reads what they touched). */
@@ -134,6 +139,10 @@ export function createMarketView(options: MarketViewOptions): MarketView {
    * has included it yet (the first block not scanned when the view learned of it; undefined: none).
    */
   const payers = new Map<Address, bigint | undefined>();
+  /** Payers followed only because a read named them, not yet confirmed by `follow`. */
+  const tentative = new Set<Address>();
+  /** The payer of each cached session. */
+  const sessionPayers = new Map<bigint, Address>();
   let nextBlock: bigint | undefined;
   /** The first block followed: hooks are for events from here on. */
   let firstBlock: bigint | undefined;
@@ -199,9 +208,28 @@ export function createMarketView(options: MarketViewOptions): MarketView {
     return cached(map, key, read);
   }
 
-  /** Follows `payer` from `since`, the first block not scanned when its state was read (see `payers`). */
-  function learn(payer: Address, since: bigint | undefined): void {
-    if (!payers.has(payer)) payers.set(payer, since);
+  /**
+   * Follows `payer` from `since`, the first block not scanned when its state was read (see
+   * `payers`): for good when `confirmed`, else until the end of the first poll that includes it.
+   */
+  function learn(payer: Address, since: bigint | undefined, confirmed: boolean): void {
+    if (!payers.has(payer)) {
+      payers.set(payer, since);
+      if (!confirmed) tentative.add(payer);
+    } else if (confirmed) tentative.delete(payer);
+  }
+
+  /** Stops following `payer` and forgets what was read about it (it would go stale). */
+  function unfollow(payer: Address): void {
+    payers.delete(payer);
+    tentative.delete(payer);
+    escrows.delete(payer);
+    for (const key of authorizations.keys()) if (key.startsWith(`${payer}:`)) authorizations.delete(key);
+    for (const [sessionId, owner] of sessionPayers)
+      if (owner === payer) {
+        sessions.delete(sessionId);
+        sessionPayers.delete(sessionId);
+      }
   }
 
   /** The topic filters that together match every event of `list` that the view handles. */
@@ -334,6 +362,8 @@ export function createMarketView(options: MarketViewOptions): MarketView {
     });
     // Scanned up to the head with the others now: nextBlock carries them on.
     for (const p of joining.keys()) payers.set(p, undefined);
+    // Payers this poll included that nothing confirmed: dropped (a later read names them again).
+    for (const p of following) if (tentative.has(p)) unfollow(p);
     let vanished = 0;
     for (const [id, block] of seenLogs) {
       if (block < from0) seenLogs.delete(id);
@@ -345,6 +375,7 @@ export function createMarketView(options: MarketViewOptions): MarketView {
     if (vanished > 0) {
       logger.warn({ event: "market.reorg", vanished, fromBlock: from0.toString() }, "market events vanished from the chain; re-reading");
       sessions.clear();
+      sessionPayers.clear();
       authorizations.clear();
       escrows.clear();
       redeemedAmounts.clear();
@@ -395,24 +426,27 @@ export function createMarketView(options: MarketViewOptions): MarketView {
       return cached(sessions, sessionId, () => readSession(sessionId)).then((s) => {
         // Unknown sessions are not kept: one may be opened a moment later.
         if (s === undefined) sessions.delete(sessionId);
-        else learn(s.payer, since);
+        else {
+          sessionPayers.set(sessionId, s.payer);
+          learn(s.payer, since, false);
+        }
         return s;
       });
     },
     isAuthorizedSigner(payer, signer) {
       const p = getAddress(payer);
       const s = getAddress(signer);
-      learn(p, nextBlock);
+      learn(p, nextBlock, false);
       if (p === s) return Promise.resolve(true);
       return cached(authorizations, `${p}:${s}`, () => readAuthorization(p, s));
     },
     escrow(payer) {
       const p = getAddress(payer);
-      learn(p, nextBlock);
+      learn(p, nextBlock, false);
       return cached(escrows, p, () => readEscrow(p));
     },
     redeemed: (sessionId) => cached(redeemedAmounts, sessionId, () => readRedeemed(sessionId)),
-    follow: (payer) => learn(getAddress(payer), nextBlock),
+    follow: (payer) => learn(getAddress(payer), nextBlock, true),
     refresh,
     async start() {
       if (nextBlock === undefined) nextBlock = (await publicClient.getBlockNumber({ cacheTime: 0 })) + 1n;

@@ -19,8 +19,8 @@
 // not one query per edge), an advance from the logs it fetched anyway. A profile is accepted only
 // when its hash equals the profileHash read from state (see lib/protocol/edgeProfile.ts).
 import pMap from "p-map";
-import { BaseError, LimitExceededRpcError, parseEventLogs, ResponseBodyTooLargeError } from "viem";
-import type { Abi, AbiEvent, Address, Hex, Log, PublicClient } from "viem";
+import { BaseError, LimitExceededRpcError, ResponseBodyTooLargeError } from "viem";
+import type { Abi, AbiEvent, Address, Hex, PublicClient } from "viem";
 
 import { edgeRegistryAbi, edgeStakingAbi } from "../protocol/abis.ts";
 import { readInBatches } from "./batchRead.ts";
@@ -103,9 +103,27 @@ function eventsOf(abi: Abi, names: string[]): AbiEvent[] {
 }
 const WATCHED_EVENTS = [...eventsOf(edgeRegistryAbi, REGISTRY_EVENTS), ...eventsOf(edgeStakingAbi, STAKING_EVENTS)];
 const PROFILE_ABI_EVENTS = eventsOf(edgeRegistryAbi, PROFILE_EVENTS);
-const PARSE_ABI = [...edgeRegistryAbi, ...edgeStakingAbi];
 
 type RawProfile = Parameters<typeof toEdgeProfile>[0];
+/** A profile an event carried, with where the event is in the chain. */
+interface ProfileCandidate {
+  position: [block: bigint, logIndex: number];
+  raw: RawProfile;
+}
+/** What the follower uses of a decoded log. */
+type DecodedLogs = { eventName?: string; args?: unknown; blockNumber: bigint | null; logIndex: number | null }[];
+interface LogDigest {
+  profiles: Map<bigint, ProfileCandidate[]>;
+  named: Set<bigint>;
+  everyEdge: boolean;
+}
+
+/** Pages arrive in any order: the latest event first. */
+function latestFirst(list: ProfileCandidate[]): ProfileCandidate[] {
+  return list.toSorted((a, b) =>
+    a.position[0] !== b.position[0] ? (a.position[0] > b.position[0] ? -1 : 1) : b.position[1] - a.position[1],
+  );
+}
 
 export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
   const { client, registry, staking } = options;
@@ -117,12 +135,37 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
   let last: BlockRef | undefined;
   let epoch: bigint | undefined;
 
-  async function logsBetween(from: bigint, to: bigint, events: AbiEvent[]) {
+  /**
+   * What the logs of [from, to] say, page by page (each page's logs are dropped once read, so a
+   * full read of a long history holds one page at a time, not the whole history): the profiles
+   * they carry, by edge, the edges they name, and whether the minimum self-bond changed.
+   */
+  async function scanLogs(from: bigint, to: bigint, events: AbiEvent[]): Promise<LogDigest> {
+    const digest: LogDigest = { profiles: new Map(), named: new Set(), everyEdge: false };
     const ranges: { from: bigint; to: bigint }[] = [];
     for (let start = from; start <= to; start += logRange)
       ranges.push({ from: start, to: start + logRange - 1n < to ? start + logRange - 1n : to });
-    const pages = await pMap(ranges, (r) => logsIn(r.from, r.to, events), { concurrency });
-    return parseEventLogs({ abi: PARSE_ABI, logs: pages.flat(), strict: false });
+    await pMap(
+      ranges,
+      async (r) => {
+        const logs = await logsIn(r.from, r.to, events);
+        for (const log of logs) {
+          const args = (log.args ?? {}) as { edgeId?: bigint; profile?: RawProfile; parameter?: number };
+          if (log.eventName === "ParameterChanged") {
+            if (Number(args.parameter) === MIN_SELF_BOND) digest.everyEdge = true;
+            continue;
+          }
+          if (typeof args.edgeId !== "bigint") continue;
+          digest.named.add(args.edgeId);
+          if (args.profile === undefined) continue;
+          const list = digest.profiles.get(args.edgeId) ?? [];
+          list.push({ position: [log.blockNumber ?? 0n, log.logIndex ?? 0], raw: args.profile });
+          digest.profiles.set(args.edgeId, list);
+        }
+      },
+      { concurrency: Math.min(concurrency, 2) },
+    );
+    return digest;
   }
 
   /**
@@ -130,7 +173,7 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
    * the node's result limit) is fetched again in halves, down to single blocks: a busy stretch of
    * the chain (thousands of registrations with their profiles) does not stop the read.
    */
-  async function logsIn(from: bigint, to: bigint, events: AbiEvent[]): Promise<Log[]> {
+  async function logsIn(from: bigint, to: bigint, events: AbiEvent[]): Promise<DecodedLogs> {
     try {
       return await client.getLogs({ address: [registry, staking], events, fromBlock: from, toBlock: to, strict: false });
     } catch (err) {
@@ -188,7 +231,7 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
    */
   async function store(
     records: Omit<FollowedEdge, "profile">[],
-    candidates: Map<bigint, RawProfile[]>,
+    candidates: Map<bigint, ProfileCandidate[]>,
     at: { blockNumber: bigint; wholeHistory: boolean; previous: (edgeId: bigint) => FollowedEdge | undefined },
   ): Promise<FollowedEdge[]> {
     const changed: FollowedEdge[] = [];
@@ -196,7 +239,7 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
     for (const record of records) {
       const previous = at.previous(record.edgeId);
       let profile = previous?.profileHash === record.profileHash ? previous.profile : undefined;
-      for (const raw of profile === undefined ? (candidates.get(record.edgeId) ?? []).toReversed() : []) {
+      for (const { raw } of profile === undefined ? latestFirst(candidates.get(record.edgeId) ?? []) : []) {
         const p = toEdgeProfile(raw);
         if (profileHash(p) === record.profileHash) {
           profile = p;
@@ -234,26 +277,13 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
       changed.push(record);
   }
 
-  function profileCandidates(logs: Awaited<ReturnType<typeof logsBetween>>): Map<bigint, RawProfile[]> {
-    const byEdge = new Map<bigint, RawProfile[]>();
-    for (const log of logs) {
-      if (log.eventName !== "EdgeRegistered" && log.eventName !== "EdgeProfileUpdated") continue;
-      const args = log.args as { edgeId?: bigint; profile?: RawProfile };
-      if (args.edgeId === undefined || args.profile === undefined) continue;
-      const list = byEdge.get(args.edgeId) ?? [];
-      list.push(args.profile);
-      byEdge.set(args.edgeId, list);
-    }
-    return byEdge;
-  }
-
   async function readAll(block: BlockRef): Promise<EdgeAdvance> {
     const globals = await readGlobals(block.number);
     const ids = Array.from({ length: Number(globals.count) }, (_, i) => BigInt(i + 1));
-    const [records, logs] = await Promise.all([readEdges(ids, block.number), logsBetween(fromBlock, block.number, PROFILE_ABI_EVENTS)]);
+    const [records, logs] = await Promise.all([readEdges(ids, block.number), scanLogs(fromBlock, block.number, PROFILE_ABI_EVENTS)]);
     const before = new Map(edges);
     edges.clear();
-    const changed = await store(records, profileCandidates(logs), {
+    const changed = await store(records, logs.profiles, {
       blockNumber: block.number,
       wholeHistory: true,
       previous: (id) => before.get(id),
@@ -285,25 +315,16 @@ export function createEdgeFollower(options: EdgeFollowerOptions): EdgeFollower {
         return readAll(block);
       }
       if (!(await isCanonical(block, last))) return readAll(block);
-      const [logs, globals] = await Promise.all([logsBetween(last.number + 1n, block.number, WATCHED_EVENTS), readGlobals(block.number)]);
-      const dirty = new Set<bigint>();
-      let everyEdge = false;
-      for (const log of logs) {
-        if (log.eventName === "ParameterChanged") {
-          if (Number((log.args as { parameter?: number }).parameter) === MIN_SELF_BOND) everyEdge = true;
-          continue;
-        }
-        const edgeId = (log.args as { edgeId?: bigint }).edgeId;
-        if (typeof edgeId === "bigint") dirty.add(edgeId);
-      }
+      const [logs, globals] = await Promise.all([scanLogs(last.number + 1n, block.number, WATCHED_EVENTS), readGlobals(block.number)]);
+      const dirty = new Set(logs.named);
       const known = BigInt(edges.size);
       for (let id = known + 1n; id <= globals.count; id++) dirty.add(id);
-      if (everyEdge) for (const id of edges.keys()) dirty.add(id);
+      if (logs.everyEdge) for (const id of edges.keys()) dirty.add(id);
       else if (epoch !== undefined && globals.epoch !== epoch)
         for (const edge of edges.values()) if (edge.activeStake > edge.earningStake) dirty.add(edge.edgeId);
       const ids = [...dirty].filter((id) => id >= 1n && id <= globals.count).sort((a, b) => (a < b ? -1 : 1));
       const records = await readEdges(ids, block.number);
-      const changed = await store(records, profileCandidates(logs), {
+      const changed = await store(records, logs.profiles, {
         blockNumber: block.number,
         wholeHistory: false,
         previous: (id) => edges.get(id),

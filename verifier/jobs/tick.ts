@@ -55,9 +55,21 @@ export function createTick(deps: TickDeps): Tick {
   const { config, logger, metrics, state, view, client, addresses } = ctx;
   const status: TickStatus = { last: undefined, lastError: undefined };
   let warnedInactive = -1n;
+  /** The edges of `epoch` this process knows are queued (marked in Redis). */
+  let known: { epoch: bigint; queued: Set<bigint> } = { epoch: -1n, queued: new Set() };
+
+  /** Runs one part of a tick, timed under its name. */
+  async function phase<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const timer = metrics.tickPhase.startTimer({ phase: name });
+    try {
+      return await work();
+    } finally {
+      timer();
+    }
+  }
 
   async function tick(): Promise<void> {
-    const snap = await view.snapshot();
+    const snap = await phase("chain", () => view.snapshot());
     const head = await client.getBlock({ blockTag: "latest" });
     status.last = { at: Date.now(), epoch: snap.epoch, block: snap.blockNumber };
     metrics.currentEpoch.set(Number(snap.epoch));
@@ -71,20 +83,24 @@ export function createTick(deps: TickDeps): Tick {
       warnedInactive = snap.epoch;
       return;
     }
-    await planChallenges(snap, head.timestamp);
-    await startObservations(snap);
-    await queueClaims(snap);
+    await phase("plan", () => planChallenges(snap, head.timestamp));
+    await phase("observations", () => startObservations(snap));
+    await phase("claims", () => queueClaims(snap));
     const settled = await state.getNumber("last-settled");
     if (settled !== undefined) metrics.epochLag.set(Number(snap.epoch - settled));
   }
 
   async function planChallenges(snap: ChainSnapshot, chainNow: bigint): Promise<void> {
     await funding.topUp();
-    const eligible = snap.edges.filter((edge) => edge.status === "Active" && edge.profile !== undefined);
+    if (known.epoch !== snap.epoch) known = { epoch: snap.epoch, queued: new Set() };
+    // Redis is asked only about edges this process has not seen queued in this epoch: once an
+    // epoch's edges are planned, a tick costs no Redis round trip for them.
+    const eligible = snap.edges.filter((edge) => edge.status === "Active" && edge.profile !== undefined && !known.queued.has(edge.edgeId));
     const queued = await state.queuedAmong(
       snap.epoch,
       eligible.map((edge) => edge.edgeId),
     );
+    for (const edgeId of queued) known.queued.add(edgeId);
     // At most PLAN_PER_TICK edges per tick, several at a time: an epoch start with many edges
     // spreads over a few ticks instead of one tick that runs for minutes.
     const todo = eligible.filter((edge) => !queued.has(edge.edgeId)).slice(0, PLAN_PER_TICK);
@@ -129,6 +145,7 @@ export function createTick(deps: TickDeps): Tick {
         })),
       );
       await state.markQueued(snap.epoch, edge.edgeId);
+      if (known.epoch === snap.epoch) known.queued.add(edge.edgeId);
       logger.debug({ epoch: snap.epoch.toString(), edgeId: edge.edgeId.toString(), challenges: specs.length }, "challenges planned");
     }
   }

@@ -225,6 +225,28 @@ describe("payment gate", () => {
         .and.to.match(/forged or altered/);
     });
 
+    it("follows the payer of a voucher that checks out for good, and a forged voucher's payer for one poll only", async () => {
+      const { env, s, now } = await setup();
+      const payer = env.payer.address;
+      const thaws: string[] = [];
+      s.market.onThawStarted((p) => thaws.push(p));
+      await refusal(
+        s.gate.admit({ voucherHeader: await headerFor(env, env.outsider, voucherAt(env, now, COST)), model: MODEL, maxCost: COST }),
+      );
+      await s.market.refresh(); // the poll that includes the payer the forged voucher named, then drops it
+      await env.market.connect(env.payer).thaw(TOKEN);
+      await s.market.refresh();
+      expect(thaws).to.deep.equal([], "a forged voucher does not make the edge follow its payer");
+      (
+        await s.gate.admit({ voucherHeader: await headerFor(env, env.payer, voucherAt(env, now, COST)), model: MODEL, maxCost: COST })
+      ).settle(COST);
+      await s.market.refresh();
+      await s.market.refresh();
+      await env.market.connect(env.payer).thaw(2n * TOKEN);
+      await s.market.refresh();
+      expect(thaws).to.deep.equal([payer]);
+    });
+
     it("voucher_unauthorized_signer for a voucher whose amount was raised after signing", async () => {
       const { env, s, now } = await setup();
       const v = voucherAt(env, now, COST);

@@ -202,6 +202,34 @@ describe("market view (edge/payment/market)", function () {
       expect(thaws).to.deep.equal([]);
     });
 
+    it("follows a payer that only a read named for one poll, then drops it and its reads; a payer confirmed by follow stays", async () => {
+      const { client, calls } = recordingClient();
+      const v = openView(client);
+      await v.refresh();
+      const q = getAddress(env.payer2.address);
+      const named = () =>
+        new Set(
+          calls
+            .filter((c) => c.method === "eth_getLogs")
+            .flatMap((c) => ((c.params as [{ topics: (Hex | Hex[] | null)[] }])[0].topics ?? []).slice(1).flat()),
+        );
+      // A forged voucher naming Q's session makes the gate read Q's escrow: Q is followed for a poll.
+      await v.escrow(q);
+      v.follow(payer);
+      calls.length = 0;
+      await v.refresh();
+      expect(named()).to.include(addressTopic(q)).and.to.include(addressTopic(payer));
+      calls.length = 0;
+      await v.refresh();
+      expect(named()).to.not.include(addressTopic(q));
+      expect(named()).to.include(addressTopic(payer));
+      // Q's cached escrow went with it: the next read asks the chain (and sees Q's deposit).
+      await env.market.connect(env.payer2).deposit(q, 2n * TOKEN);
+      calls.length = 0;
+      expect((await v.escrow(q)).balance).to.equal((await env.market.escrow(q)).balance);
+      expect(calls.map((c) => c.method)).to.deep.equal(["eth_call"]);
+    });
+
     it("follows what this edge is paid in a session whose payer it never asked about", async () => {
       const v = openView(localClient());
       await v.refresh();
@@ -291,6 +319,7 @@ describe("market view (edge/payment/market)", function () {
       await v.refresh();
       const closed: bigint[] = [];
       v.onSessionClosed((sessionId) => closed.push(sessionId));
+      v.follow(payer);
       expect((await v.session(env.sessionId))?.closed).to.equal(false);
       const id = await snapshot();
       await env.market.connect(env.payer).deposit(payer, TOKEN);
