@@ -29,6 +29,9 @@ export const EDGES: ReadonlyArray<{ port: number; selfBond: bigint; nat?: boolea
 /** The router: the dApps' front door, with its own Redis (voucher counters, tenants, conversations). */
 export const ROUTER = { port: 8000, redisPort: 6393 } as const;
 export const ROUTER_URL = `http://${HOST}:${ROUTER.port}`;
+/** The indexer: every protocol event, served over REST, SQL and GraphQL (PGlite under the cache directory). */
+export const INDEXER = { port: 42069 } as const;
+export const INDEXER_URL = `http://${HOST}:${INDEXER.port}`;
 /** Where an edge behind NAT is reached: the router's relay over its link. */
 export const relayEndpoint = (edgeId: bigint) => `${ROUTER_URL}/tideway/v1/edges/${edgeId}`;
 /** Verifiers (quorum 2), each with its own Redis, as independent operators run them. */
@@ -88,6 +91,7 @@ export function demoPorts(): Array<[number, string]> {
     [RPC_PORT, "the node"],
     [ROUTER.port, "the router"],
     [ROUTER.redisPort, "Redis of the router"],
+    [INDEXER.port, "the indexer"],
     ...EDGES.map((e, i): [number, string] => [e.port, `edge #${i + 1}`]),
     ...VERIFIERS.flatMap(
       (v, i): Array<[number, string]> => [

@@ -1,10 +1,11 @@
 // The local network `npm start` and `npm run chaos` run, brought up step by step under one
 // supervisor: free ports, compile, `hardhat node` (a block every second), Ignition deployment, the
-// governed demo setup (funded accounts, three approved verifiers), three edges (#2 behind NAT, #3
-// answering half of its chat completions wrongly), one Redis per verifier and one for the router,
-// the router, the clock moved to the first epoch the stake earns in, the three verifiers; then the
-// demo dApp's tenant. Each step is announced through `begin` and run through `must` (the caller's
-// lifecycle decides what a failed step does).
+// indexer (when asked), the governed demo setup (funded accounts, three approved verifiers), three
+// edges (#2 behind NAT, #3 answering half of its chat completions wrongly), one Redis per verifier
+// and one for the router, the router, the clock moved to the first epoch the stake earns in, the
+// three verifiers; then the demo dApp's tenant. Each step is announced through `begin` and run
+// through `must` (the caller's lifecycle decides what a failed step does).
+import { rmSync } from "node:fs";
 import path from "node:path";
 
 import { Redis } from "ioredis";
@@ -13,6 +14,7 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
 import { readProtocolAddresses, type ProtocolAddresses } from "../lib/protocol/addresses.ts";
 import { ONE_TOKEN as TOKEN } from "../lib/protocol/units.ts";
+import { indexerService } from "../indexer/service.ts";
 import { createTenantStore } from "../router/tenants/store.ts";
 import {
   deployWithIgnition,
@@ -31,6 +33,8 @@ import {
   demoPorts,
   EDGES,
   HOST,
+  INDEXER,
+  INDEXER_URL,
   MODEL,
   registerDemoEdges,
   ROUTER,
@@ -66,6 +70,8 @@ export interface DemoNetworkOptions {
   /** Announces a numbered step. */
   begin: (message: string) => void;
   say: (message: string) => void;
+  /** Runs the indexer from the deployment on (default: not). */
+  indexer?: boolean;
 }
 
 export interface DemoNetwork {
@@ -122,6 +128,28 @@ export async function startDemoNetwork(o: DemoNetworkOptions): Promise<DemoNetwo
   );
   const addresses = readProtocolAddresses(chainId);
   say(`deployed (addresses below; Ignition keeps its record in ignition/deployments/chain-${chainId}/)`);
+  if (o.indexer === true) {
+    // Each run deploys on a new chain: the previous run's rows belong to another history.
+    const dataDir = cache("indexer");
+    rmSync(dataDir, { recursive: true, force: true });
+    await must("starting the indexer", () =>
+      supervisor.start(
+        indexerService({
+          host: HOST,
+          port: INDEXER.port,
+          rpcUrl: RPC_URL,
+          chainId,
+          dataDir,
+          schema: "tideway",
+          logFile: cache("indexer.log"),
+          restart: {},
+        }),
+      ),
+    );
+    say(
+      `  the indexer is up on ${INDEXER_URL} (/network, /edges, /epochs, GraphQL /graphql, SQL /sql; PGlite in ${o.cacheDir}/indexer, log ${o.cacheDir}/indexer.log)`,
+    );
+  }
 
   begin(
     "setting up the demo: funding accounts, registering three verifiers, a governance proposal to allowlist the operator and approve them",

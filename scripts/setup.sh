@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Idempotent provisioning for `npm start`, `npm test` and CI.
 # Installs only what is missing: Node >= 22.18 (from the npm package `node@22` when the
-# machine's Node is older), the npm dependencies (installed *under* Node 22, so npm does not
-# skip Hardhat's EDR platform package, whose engines require Node 22), and Redis from
-# Debian's packages (the verifier's queues). When everything is in place it returns in well under
-# a second.
+# machine's Node is older), the npm dependencies, the root's and the indexer's own (installed
+# *under* Node 22, so npm does not skip Hardhat's EDR platform package, whose engines require
+# Node 22), and Redis from Debian's packages (the verifier's queues). When everything is in
+# place it returns in well under a second.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -56,7 +56,17 @@ if [ ! -f "$stamp_file" ] || [ "$(cat "$stamp_file")" != "$want_stamp" ]; then
   echo "$want_stamp" > "$stamp_file"
 fi
 
-# --- 3. Redis (the verifier queues every unit of work in it; tests start their own servers) ---
+# --- 3. the indexer's own npm dependencies (Ponder and what it pulls: vite, graphql, PGlite) -----
+# Kept in indexer/node_modules, out of the services' tree; the same stamp check as above.
+indexer_stamp="indexer/node_modules/.tideway-install-stamp"
+want_indexer="$(cat indexer/package.json indexer/package-lock.json 2>/dev/null | sha256sum | cut -c1-64) $("$NODE22_BIN" --version)"
+if [ ! -f "$indexer_stamp" ] || [ "$(cat "$indexer_stamp")" != "$want_indexer" ]; then
+  log "installing the indexer's npm dependencies (indexer/node_modules)"
+  (cd indexer && npm install --no-save --no-audit --no-fund --loglevel=error >&2)
+  echo "$want_indexer" > "$indexer_stamp"
+fi
+
+# --- 4. Redis (the verifier queues every unit of work in it; tests start their own servers) ---
 if ! command -v redis-server >/dev/null 2>&1; then
   log "installing redis-server from Debian's packages"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

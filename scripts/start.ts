@@ -1,14 +1,14 @@
 // `npm start`: the whole Tideway network on one machine, until Ctrl-C. The steps of the README,
 // each a call into the devnet library (devnet/): compile; start `hardhat node` (a block every
-// second); deploy with Ignition; fund the demo accounts, register three verifiers and approve them
-// with the operator's allowlisting through a governance proposal; register and start three edges
-// (#2 behind NAT, reached only over its link to the router; #3 answers half of its chat
-// completions wrongly, and signs them); start one Redis per verifier and one for the router; start
-// the router; move the clock to the first epoch the stake earns in; start the verifiers; a dApp
-// using the official openai client asks through the router, then keeps sending traffic, and one
-// streamed answer survives the kill of the edge serving it. Then it prints the network and follows
-// the chain. A crashed service is restarted; Ctrl-C stops everything in reverse order (edges
-// redeem their vouchers).
+// second); deploy with Ignition; start the indexer; fund the demo accounts, register three
+// verifiers and approve them with the operator's allowlisting through a governance proposal;
+// register and start three edges (#2 behind NAT, reached only over its link to the router; #3
+// answers half of its chat completions wrongly, and signs them); start one Redis per verifier and
+// one for the router; start the router; move the clock to the first epoch the stake earns in; start
+// the verifiers; a dApp using the official openai client asks through the router, then keeps
+// sending traffic, and one streamed answer survives the kill of the edge serving it. Then it prints
+// the network and follows the chain. A crashed service is restarted; Ctrl-C stops everything in
+// reverse order (edges redeem their vouchers).
 import { fileURLToPath } from "node:url";
 
 import type { Redis } from "ioredis";
@@ -78,6 +78,7 @@ const network = await startDemoNetwork({
   fail: lifecycle.fail,
   begin,
   say,
+  indexer: true,
 });
 const { clients, addresses, chainId, participants, governed, routerKey, firstEpoch, followFrom, accounts } = network;
 edgeIds = network.edgeIds;

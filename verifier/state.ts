@@ -52,12 +52,45 @@ export function createVerifierState(redis: Redis, prefix: string) {
     redis,
     key: k,
 
-    /** Stores the plan of (epoch, edge) unless one exists; returns the plan in force. */
-    async planOnce(epoch: bigint, edgeId: bigint, specs: ChallengeSpec[]): Promise<ChallengeSpec[]> {
-      return JSON.parse(await setOnce(k("plan", epoch, edgeId), json(specs))) as ChallengeSpec[];
+    /**
+     * Stores each edge's plan of `epoch` unless one exists, and returns the plans in force (a plan
+     * another process stored first wins), in pipelines of SET NX then GET.
+     */
+    async planMany(epoch: bigint, plans: { edgeId: bigint; specs: ChallengeSpec[] }[]): Promise<Map<bigint, ChallengeSpec[]>> {
+      const inForce = new Map<bigint, ChallengeSpec[]>();
+      for (let i = 0; i < plans.length; i += PIPELINE_CHUNK) {
+        const chunk = plans.slice(i, i + PIPELINE_CHUNK);
+        const set = redis.pipeline();
+        for (const p of chunk) set.set(k("plan", epoch, p.edgeId), json(p.specs), "EX", EPOCH_RECORD_TTL_S, "NX");
+        const answers = (await set.exec()) ?? [];
+        const taken: bigint[] = [];
+        chunk.forEach((p, j) => {
+          const [err, ok] = answers[j]!;
+          if (err) throw err;
+          if (ok === "OK") inForce.set(p.edgeId, p.specs);
+          else taken.push(p.edgeId);
+        });
+        if (taken.length === 0) continue;
+        const get = redis.pipeline();
+        for (const edgeId of taken) get.get(k("plan", epoch, edgeId));
+        const stored = (await get.exec()) ?? [];
+        taken.forEach((edgeId, j) => {
+          const [err, value] = stored[j]!;
+          if (err) throw err;
+          // Expired between the two calls (a record that old is not in use): this one stands.
+          const plan = value === null ? plans.find((p) => p.edgeId === edgeId)!.specs : (JSON.parse(value as string) as ChallengeSpec[]);
+          inForce.set(edgeId, plan);
+        });
+      }
+      return inForce;
     },
-    async markQueued(epoch: bigint, edgeId: bigint): Promise<void> {
-      await redis.set(k("queued", epoch, edgeId), "1", "EX", EPOCH_RECORD_TTL_S);
+    /** Marks the challenges of `edgeIds` in `epoch` as queued (one pipeline per chunk). */
+    async markQueuedMany(epoch: bigint, edgeIds: bigint[]): Promise<void> {
+      for (let i = 0; i < edgeIds.length; i += PIPELINE_CHUNK) {
+        const pipeline = redis.pipeline();
+        for (const edgeId of edgeIds.slice(i, i + PIPELINE_CHUNK)) pipeline.set(k("queued", epoch, edgeId), "1", "EX", EPOCH_RECORD_TTL_S);
+        for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+      }
     },
     /** The edges among `edgeIds` whose challenges of `epoch` are queued (pipelined, not a round trip each). */
     async queuedAmong(epoch: bigint, edgeIds: bigint[]): Promise<Set<bigint>> {

@@ -44,6 +44,8 @@ const SETTLEMENT_PARAMETER_NAMES = [
   "InflationStep",
   "TargetBondingRate",
   "FaultSlashBps",
+  "MaxFaultAge",
+  "GuardianDelay",
 ] as const;
 /** {IComputeMarket.Parameter}. */
 const MARKET_PARAMETER_NAMES = ["FeeBps", "ThawingPeriod"] as const;

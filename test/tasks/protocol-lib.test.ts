@@ -22,6 +22,7 @@ import {
   formatDuration,
   formatTokenAmount,
   isRevert,
+  ENUMS_BY_INTERNAL_TYPE,
   PARAMETER_NAMES,
   parameterName,
   parseCommission,
@@ -49,6 +50,13 @@ describe("lib/protocol", () => {
       expect([...EDGE_STATE_NAMES]).to.deep.equal(solidityEnum("contracts/interfaces/IEdgeRegistry.sol", "EdgeState"));
       expect([...DECLINE_REASON_NAMES]).to.deep.equal(solidityEnum("contracts/interfaces/IEdgeStaking.sol", "DeclineReason"));
       expect([...PARAMETER_NAMES]).to.deep.equal(solidityEnum("contracts/interfaces/IEdgeStaking.sol", "Parameter"));
+    });
+
+    it("names every enum the ABIs carry by its interface's members, in their order", () => {
+      for (const [internalType, names] of Object.entries(ENUMS_BY_INTERNAL_TYPE)) {
+        const [, contract, name] = /^enum (I\w+)\.(\w+)$/.exec(internalType) ?? [];
+        expect([...names], internalType).to.deep.equal(solidityEnum(`contracts/interfaces/${contract}.sol`, name!));
+      }
     });
 
     it("names values and marks out-of-range ones", () => {

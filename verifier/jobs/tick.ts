@@ -12,7 +12,6 @@ import type { ChallengeTarget } from "../challenges/types.ts";
 import { claimDelayMs } from "../consensus/claims.ts";
 import type { VerifierContext } from "../context.ts";
 import { KEEP_JOBS } from "./queues.ts";
-import pMap from "p-map";
 import type { VerifierQueues } from "./queues.ts";
 
 export interface TickDeps {
@@ -38,9 +37,9 @@ export interface Tick {
   status(): TickStatus;
 }
 
-/** Edges whose challenges one tick plans at most, and how many at a time. */
-const PLAN_PER_TICK = 2_000;
-const PLAN_CONCURRENCY = 16;
+/** Edges whose challenges one tick plans at most, and challenge jobs per BullMQ addBulk. */
+const PLAN_PER_TICK = 5_000;
+const JOBS_PER_ADD = 5_000;
 
 const target = (edge: EdgeInfo): ChallengeTarget => ({
   edgeId: edge.edgeId,
@@ -101,8 +100,8 @@ export function createTick(deps: TickDeps): Tick {
       eligible.map((edge) => edge.edgeId),
     );
     for (const edgeId of queued) known.queued.add(edgeId);
-    // At most PLAN_PER_TICK edges per tick, several at a time: an epoch start with many edges
-    // spreads over a few ticks instead of one tick that runs for minutes.
+    // At most PLAN_PER_TICK edges per tick: an epoch start with many edges spreads over a few
+    // ticks instead of one tick that runs for minutes.
     const todo = eligible.filter((edge) => !queued.has(edge.edgeId)).slice(0, PLAN_PER_TICK);
     // One paying session per model, looked up (or opened) once per tick, not once per edge.
     const sessions = new Map<string, bigint | undefined>();
@@ -110,44 +109,42 @@ export function createTick(deps: TickDeps): Tick {
       const model = challenges.modelFor(target(edge));
       if (model !== undefined && !sessions.has(model)) sessions.set(model, await funding.sessionFor(model));
     }
-    await pMap(
-      todo,
-      async (edge) => {
-        const model = challenges.modelFor(target(edge));
-        if (model !== undefined && sessions.get(model) !== undefined) await planEdge(snap, edge, chainNow);
-      },
-      { concurrency: PLAN_CONCURRENCY },
-    );
-  }
-
-  async function planEdge(snap: ChainSnapshot, edge: EdgeInfo, chainNow: bigint): Promise<void> {
-    {
+    const plans = todo.flatMap((edge) => {
       const t = target(edge);
-      const planned = challenges.plan({
+      const model = challenges.modelFor(t);
+      if (model === undefined || sessions.get(model) === undefined) return [];
+      const specs = challenges.plan({
         epoch: snap.epoch,
         epochStart: snap.epochStart,
         epochEnd: snap.epochEnd,
         target: t,
         counts: config.challenges,
       });
-      const specs = await state.planOnce(snap.epoch, edge.edgeId, planned);
-      await queues.challenges.addBulk(
-        specs.map((spec) => ({
-          name: spec.kind,
-          data: { spec, target: { ...t, edgeId: t.edgeId.toString() } },
-          opts: {
-            jobId: `ch-${spec.epoch}-${spec.edgeId}-${spec.id.slice(2, 18)}`,
-            delay: Math.max(0, (spec.at - Number(chainNow)) * 1000),
-            attempts: config.challenges.attempts,
-            backoff: { type: "exponential", delay: 1_000 },
-            ...KEEP_JOBS,
-          },
-        })),
-      );
-      await state.markQueued(snap.epoch, edge.edgeId);
-      if (known.epoch === snap.epoch) known.queued.add(edge.edgeId);
-      logger.debug({ epoch: snap.epoch.toString(), edgeId: edge.edgeId.toString(), challenges: specs.length }, "challenges planned");
-    }
+      return [{ edgeId: edge.edgeId, target: t, specs }];
+    });
+    // The plans, their jobs and the queued marks each in a few round trips for the whole batch. A
+    // crash between them is repaired by the next tick: the stored plans stand, and job ids are
+    // deterministic, so jobs added again are not added twice.
+    const inForce = await state.planMany(snap.epoch, plans);
+    const jobs = plans.flatMap(({ edgeId, target: t }) =>
+      (inForce.get(edgeId) ?? []).map((spec) => ({
+        name: spec.kind,
+        data: { spec, target: { ...t, edgeId: t.edgeId.toString() } },
+        opts: {
+          jobId: `ch-${spec.epoch}-${spec.edgeId}-${spec.id.slice(2, 18)}`,
+          delay: Math.max(0, (spec.at - Number(chainNow)) * 1000),
+          attempts: config.challenges.attempts,
+          backoff: { type: "exponential" as const, delay: 1_000 },
+          ...KEEP_JOBS,
+        },
+      })),
+    );
+    for (let i = 0; i < jobs.length; i += JOBS_PER_ADD) await queues.challenges.addBulk(jobs.slice(i, i + JOBS_PER_ADD));
+    const planned = plans.map((p) => p.edgeId);
+    await state.markQueuedMany(snap.epoch, planned);
+    for (const edgeId of planned) known.queued.add(edgeId);
+    if (planned.length > 0)
+      logger.debug({ epoch: snap.epoch.toString(), edges: planned.length, challenges: jobs.length }, "challenges planned");
   }
 
   async function startObservations(snap: ChainSnapshot): Promise<void> {

@@ -1,5 +1,5 @@
 // How the tick plans an epoch's challenges for many edges, against a real Redis and real BullMQ
-// queues: at most 2,000 edges per tick (an epoch start with more spreads over a few ticks), one
+// queues: at most 5,000 edges per tick (an epoch start with more spreads over a few ticks), one
 // paying-session lookup per model per tick rather than one per edge, and, once every edge of the
 // epoch is planned, ticks that ask Redis nothing about them. The chain side is a fixed snapshot
 // (the chain view has tests of its own): this file is about the tick's work per edge.
@@ -19,7 +19,7 @@ import { createVerifierState } from "../../../verifier/state.ts";
 import { useScratchRedis } from "../../helpers/redis.ts";
 
 const PREFIX = "plan";
-const EDGES = 2_500;
+const EDGES = 6_000;
 const KEY = "0x00000000000000000000000000000000000000000000000000000000000000aa" as const;
 const ME = "0x0000000000000000000000000000000000000aaa" as const;
 
@@ -56,7 +56,7 @@ describe("verifier tick: planning many edges", function () {
     return Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
   }
 
-  it("plans 2,000 edges per tick, looks a model's session up once per tick, then leaves planned edges alone", async function () {
+  it("plans 5,000 edges per tick in a few round trips, looks a model's session up once per tick, then leaves planned edges alone", async function () {
     let snap = snapshot(3n);
     const view: ChainView = {
       snapshot: async () => snap,
@@ -115,7 +115,7 @@ describe("verifier tick: planning many edges", function () {
     try {
       await tick.run();
       expect(tick.status().lastError).to.equal(undefined);
-      expect(await planned(3n)).to.equal(2_000);
+      expect(await planned(3n)).to.equal(5_000);
       expect(lookups).to.deep.equal(["m"]);
       await tick.run();
       expect(await planned(3n)).to.equal(EDGES);
@@ -131,7 +131,7 @@ describe("verifier tick: planning many edges", function () {
       // A new epoch plans again, from the first edge.
       snap = snapshot(4n);
       await tick.run();
-      expect(await planned(4n)).to.equal(2_000);
+      expect(await planned(4n)).to.equal(5_000);
     } finally {
       await Promise.all(Object.values(queues).map((q) => q.close()));
     }
