@@ -126,14 +126,8 @@ const results = {
       ? `The 100k figures are a least-squares line through the measured points (extrapolated_100k).`
       : "The 100k figures are measured."),
   machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? "unknown", node: process.version },
-  runs: runs.map((r) => ({
-    n: r.n,
-    churn: r.churn,
-    observe_result: r.observe_result,
-    resync_rpc_by_method: r.resync_rpc_by_method,
-    window_rpc_by_method: r.window_rpc_by_method,
-    log: { ...r.log, messages: r.log.messages.slice(0, 8) },
-  })),
+  // Every figure of every run, so that a later `--merge` can rebuild the arrays.
+  runs: runs.map((r) => ({ ...r, log: { ...r.log, messages: r.log.messages.slice(0, 8) } })),
 };
 
 console.log("\nscale benchmark (bench/results/scale.json):");
