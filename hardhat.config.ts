@@ -45,9 +45,11 @@ export default defineConfig({
     tests: { mocha: "test", solidity: "test" },
   },
   test: {
+    // 500 runs each within `npm test`'s time budget; a deeper campaign raises them:
+    // TIDEWAY_FUZZ_RUNS=10000 TIDEWAY_INVARIANT_RUNS=5000 npm run test:sol
     solidity: {
-      fuzz: { runs: 1_000 },
-      invariant: { runs: 1_000, depth: 32, failOnRevert: false },
+      fuzz: { runs: Number(process.env.TIDEWAY_FUZZ_RUNS ?? 500) },
+      invariant: { runs: Number(process.env.TIDEWAY_INVARIANT_RUNS ?? 500), depth: 32, failOnRevert: false },
     },
     mocha: { timeout: 120_000 },
   },
