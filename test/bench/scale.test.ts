@@ -2,15 +2,13 @@
 // hash and its key on-chain; the counting JSON-RPC proxy counts every call of a batch.
 import { expect } from "chai";
 import { network } from "hardhat";
-import { createPublicClient, custom, http, type Address, type EIP1193Provider } from "viem";
+import { createPublicClient, http, type Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import ContractsModule from "../../ignition/modules/Contracts.ts";
 import { seedEdges } from "../../bench/scale/seed.ts";
-import { devnetClients } from "../../devnet/chain.ts";
-import { fund } from "../../devnet/protocol.ts";
 import { countsBetween, startRpcProxy } from "../../devnet/rpcProxy.ts";
 import { startRpcBridge } from "../../devnet/testbed.ts";
+import { chainForSeeding } from "../helpers/seededChain.ts";
 import { edgeRegistryAbi, edgeStakingAbi } from "../../lib/protocol/abis.ts";
 import { profileHash } from "../../lib/protocol/edgeProfile.ts";
 import { edgeStatusName } from "../../lib/protocol/enums.ts";
@@ -19,28 +17,7 @@ describe("scale benchmark", function () {
   this.timeout(60_000);
 
   it("seeds 20 edges in a few blocks, each Active with its profile's hash and its key registered", async function () {
-    const conn = await network.create();
-    const deployed = await conn.ignition.deploy(ContractsModule);
-    const address = async (c: { getAddress(): Promise<string> }) => (await c.getAddress()) as Address;
-    const addresses = {
-      token: await address(deployed.token),
-      registry: await address(deployed.registry),
-      staking: await address(deployed.staking),
-    };
-    const clients = devnetClients(custom(conn.provider as EIP1193Provider), Number(await conn.provider.request({ method: "eth_chainId" })));
-    const [admin, operator] = (await clients.accounts()) as [Address, Address];
-    const { minSelfBond } = await clients.public.readContract({
-      address: addresses.staking,
-      abi: edgeStakingAbi,
-      functionName: "parameters",
-    });
-    await fund(clients, addresses, admin, operator, { tokens: 20n * minSelfBond });
-    await clients.wallet(admin).writeContract({
-      address: addresses.registry,
-      abi: edgeRegistryAbi,
-      functionName: "setOperatorAllowlisted",
-      args: [operator, true],
-    });
+    const { addresses, clients, operator } = await chainForSeeding(20);
     const before = await clients.public.getBlockNumber();
 
     const seeded = await seedEdges(clients, addresses, { operator, count: 20, chunk: 8 });

@@ -3,40 +3,18 @@
 // blocks make one eth_getLogs page larger than that): a page too large is fetched again in halves,
 // down to single blocks, and every profile is found.
 import { expect } from "chai";
-import { network } from "hardhat";
-import { createPublicClient, custom, http, type Address, type EIP1193Provider } from "viem";
+import { createPublicClient, http } from "viem";
 
-import ContractsModule from "../../ignition/modules/Contracts.ts";
 import { seedEdges } from "../../bench/scale/seed.ts";
-import { devnetClients } from "../../devnet/chain.ts";
-import { fund } from "../../devnet/protocol.ts";
 import { startRpcBridge } from "../../devnet/testbed.ts";
 import { createEdgeFollower } from "../../lib/chain/edgeFollower.ts";
-import { edgeRegistryAbi, edgeStakingAbi } from "../../lib/protocol/abis.ts";
+import { chainForSeeding } from "../helpers/seededChain.ts";
 
 describe("edge follower", function () {
   this.timeout(60_000);
 
   it("reads every profile when a range's logs exceed the transport's answer size, by halving the range", async function () {
-    const conn = await network.create();
-    const deployed = await conn.ignition.deploy(ContractsModule);
-    const address = async (c: { getAddress(): Promise<string> }) => (await c.getAddress()) as Address;
-    const addresses = {
-      token: await address(deployed.token),
-      registry: await address(deployed.registry),
-      staking: await address(deployed.staking),
-    };
-    const clients = devnetClients(custom(conn.provider as EIP1193Provider), Number(await conn.provider.request({ method: "eth_chainId" })));
-    const [admin, operator] = (await clients.accounts()) as [Address, Address];
-    const { minSelfBond } = await clients.public.readContract({
-      address: addresses.staking,
-      abi: edgeStakingAbi,
-      functionName: "parameters",
-    });
-    await fund(clients, addresses, admin, operator, { tokens: 120n * minSelfBond });
-    await clients
-      .wallet(admin)
-      .writeContract({ address: addresses.registry, abi: edgeRegistryAbi, functionName: "setOperatorAllowlisted", args: [operator, true] });
+    const { conn, addresses, clients, operator } = await chainForSeeding(120);
     const seeded = await seedEdges(clients, addresses, { operator, count: 120, chunk: 20 });
 
     const bridge = await startRpcBridge(conn.provider);
