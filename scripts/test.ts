@@ -173,7 +173,20 @@ if (compiled) {
     const name = folder === "." ? path.basename(file, ".test.ts") : folder;
     groups.set(name, [...(groups.get(name) ?? []), file]);
   }
-  const e2e = [...groups].map(([name, files]) => suite(`e2e ${name}`, ["test", "mocha", "--no-compile", ...files]));
+  // The indexer's file starts once the single-verifier file is done: starting Ponder (its build,
+  // PGlite) takes a core for most of a minute, which starved that file's challenges, timed by
+  // the epoch they belong to, of the CPU they need to finish in it.
+  const started = new Map<string, Promise<void>>();
+  const startAfter: Record<string, string> = { indexer: "single" };
+  const e2e = [...groups]
+    .sort(([a], [b]) => Number(a in startAfter) - Number(b in startAfter))
+    .map(([name, files]) => {
+      const run = (started.get(startAfter[name] ?? "") ?? Promise.resolve()).then(() =>
+        suite(`e2e ${name}`, ["test", "mocha", "--no-compile", ...files]),
+      );
+      started.set(name, run);
+      return run;
+    });
 
   // The CPU-bound work in two streams (these machines have two cores).
   const contracts = (async () => {
