@@ -74,16 +74,24 @@ export function portIsFree(port: number, host = "127.0.0.1"): Promise<boolean> {
   });
 }
 
-/** A free TCP port on loopback, for a service whose address must be known before it starts. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+/** Ports handed out by this process (never twice). */
+const handedOut = new Set<number>();
+const PORT_RANGE = { from: 20_000, size: 12_000 };
+
+/**
+ * A free TCP port on loopback, for a service whose address must be known before it starts. It is
+ * drawn at random below the kernel's ephemeral range (32768–60999 on Linux): the port bind(0)
+ * gives is an ephemeral one, which any outgoing connection on the machine may take before the
+ * service binds it (a test run full of processes saw exactly that, EADDRINUSE).
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PORT_RANGE.from + Math.floor(Math.random() * PORT_RANGE.size);
+    if (handedOut.has(port) || !(await portIsFree(port, "127.0.0.1"))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free TCP port found between ${PORT_RANGE.from} and ${PORT_RANGE.from + PORT_RANGE.size} on 127.0.0.1`);
 }
 
 /** The ports of `ports` ([port, what listens there]) already in use on `host`, described; a JSON-RPC node on `rpcPort` is named as such. */

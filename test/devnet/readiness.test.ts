@@ -48,4 +48,15 @@ describe("devnet port check", () => {
       await close(tcp);
     }
   });
+
+  it("hands out free ports below the kernel's ephemeral range, never the same one twice", async () => {
+    const ports = [];
+    for (let i = 0; i < 50; i++) ports.push(await freePort());
+    expect(new Set(ports).size).to.equal(50);
+    for (const port of ports) expect(port).to.be.within(20_000, 32_000);
+    // Free indeed: a service can listen on it.
+    const server = net.createServer();
+    await listen(server, ports[0]!);
+    await close(server);
+  });
 });
